@@ -1,0 +1,89 @@
+import Type from 'typebox';
+import type { KindDefinition } from './kind.ts';
+import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
+
+export const DeviceSchema = objectSchema('outpost.dev/v1alpha1', 'Device', 'An edge device in the inventory.', {
+  spec: Type.Optional(
+    Type.Object({
+      heartbeat: Type.Optional(
+        Type.Object({
+          periodSeconds: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 3600, default: 15, description: 'Seconds between heartbeats.' }),
+          ),
+        }),
+      ),
+      parent: Type.Optional(Type.String({ description: 'The device of the level above (nested networks).' })),
+      profiles: Type.Optional(
+        Type.Array(FreeForm(Type.Object({ name: Type.String() })), { description: 'Named metric conditions.' }),
+      ),
+    }),
+  ),
+  status: Type.Optional(
+    Type.Object({
+      phase: Type.Optional(Type.Enum(['Pending', 'Online', 'Unreachable'])),
+      conditions: Type.Optional(Conditions),
+      lastHeartbeatTime: Type.Optional(Time),
+      system: Type.Optional(
+        Type.Object({
+          hostname: Type.Optional(Type.String()),
+          os: Type.Optional(Type.String()),
+          kernel: Type.Optional(Type.String()),
+          architecture: Type.Optional(Type.String()),
+          cpus: Type.Optional(Type.Integer()),
+          memoryBytes: Type.Optional(Type.Integer()),
+          diskBytes: Type.Optional(Type.Integer()),
+          machineId: Type.Optional(Type.String()),
+          agentVersion: Type.Optional(Type.String()),
+        }),
+      ),
+      resources: Type.Optional(FreeForm(Type.Object({}))),
+      workloads: Type.Optional(Type.Array(FreeForm(Type.Object({ name: Type.String() })))),
+    }),
+  ),
+});
+export type Device = Type.Static<typeof DeviceSchema>;
+
+export const deviceKind: KindDefinition = {
+  group: 'outpost.dev',
+  version: 'v1alpha1',
+  kind: 'Device',
+  plural: 'devices',
+  singular: 'device',
+  shortNames: ['dev'],
+  categories: ['outpost'],
+  namespaced: false,
+  schema: DeviceSchema,
+  description: 'An edge device in the inventory: created at enrollment, labelled by infrastructure admins.',
+  statusSubresource: true,
+  strategicMergePatch: false,
+  printerColumns: [
+    {
+      name: 'Phase',
+      type: 'string',
+      description: 'Pending, Online or Unreachable.',
+      cell: (o) => (o.status as Device['status'])?.phase,
+    },
+    { name: 'Site', type: 'string', description: 'The site label.', cell: (o) => o.metadata.labels?.site },
+    {
+      name: 'Last Heartbeat',
+      type: 'date',
+      description: 'Time since the last heartbeat.',
+      cell: (o) => (o.status as Device['status'])?.lastHeartbeatTime,
+    },
+    ageColumn,
+    {
+      name: 'Arch',
+      type: 'string',
+      priority: 1,
+      description: 'CPU architecture.',
+      cell: (o) => (o.status as Device['status'])?.system?.architecture,
+    },
+    {
+      name: 'OS',
+      type: 'string',
+      priority: 1,
+      description: 'Operating system.',
+      cell: (o) => (o.status as Device['status'])?.system?.os,
+    },
+  ],
+};

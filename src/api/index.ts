@@ -1,0 +1,39 @@
+/**
+ * The resource kinds the hub serves. Each kind's TypeBox schema is the one
+ * source of its TypeScript type, its validation and its OpenAPI document.
+ */
+import { configMapKind } from './config-map.ts';
+import { deviceKind } from './device.ts';
+import { eventKind } from './event.ts';
+import type { KindDefinition } from './kind.ts';
+import { mailboxKind } from './mailbox.ts';
+import { namespaceKind } from './namespace.ts';
+import { placementKind } from './placement.ts';
+import { secretKind } from './secret.ts';
+import { workloadKind } from './workload.ts';
+
+export type { ConfigMap } from './config-map.ts';
+export type { Device } from './device.ts';
+export type { Event } from './event.ts';
+export * from './kind.ts';
+export type { Mailbox } from './mailbox.ts';
+export { conditionStatus } from './meta.ts';
+export type { Namespace } from './namespace.ts';
+export type { Placement } from './placement.ts';
+export type { Secret } from './secret.ts';
+export type { RolloutSummary } from './summary.ts';
+export { WORKLOAD_RESOURCE_KINDS, type Workload } from './workload.ts';
+export { KindRegistry } from './registry.ts';
+export { validateObject, type ValidationResult } from './validation.ts';
+
+/** Every kind the hub serves. */
+export const ALL_KINDS: readonly KindDefinition[] = [
+  namespaceKind,
+  configMapKind,
+  secretKind,
+  eventKind,
+  deviceKind,
+  workloadKind,
+  placementKind,
+  mailboxKind,
+];

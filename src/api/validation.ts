@@ -1,0 +1,161 @@
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
+
+export interface ValidationResult {
+  /** Why the object is invalid; empty when valid. */
+  readonly causes: FieldCause[];
+  /** Paths of fields the schema does not know (already removed from the object). */
+  readonly unknownFields: string[];
+}
+
+type JsonSchema = TSchema & {
+  type?: string;
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+};
+
+const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>();
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/**
+ * Validates an object against its kind: prunes the fields the schema does not
+ * know (reporting them, for `fieldValidation`), checks the schema, the
+ * metadata (names, labels) and the kind's own semantic rules.
+ * Mutates `object` only by pruning unknown fields.
+ */
+export function validateObject(def: KindDefinition, object: KubeObject, old?: KubeObject): ValidationResult {
+  const unknownFields: string[] = [];
+  prune(def.schema as JsonSchema, object, '', unknownFields);
+  let validator = compiled.get(def.schema);
+  if (!validator) {
+    validator = Compile(def.schema);
+    compiled.set(def.schema, validator);
+  }
+  const causes: FieldCause[] = [...validateMeta(def, object)];
+  if (!validator.Check(object)) {
+    for (const error of validator.Errors(object)) causes.push(toCause(error));
+  }
+  if (causes.length === 0 && def.validate) causes.push(...def.validate(object, old));
+  return { causes, unknownFields };
+}
+
+function prune(schema: JsonSchema, value: unknown, path: string, unknown: string[]): void {
+  if (Array.isArray(value)) {
+    if (schema.items) value.forEach((item, index) => prune(schema.items!, item, `${path}[${index}]`, unknown));
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const record = value as Record<string, unknown>;
+  const properties = schema.properties;
+  const additional = schema.additionalProperties;
+  for (const key of Object.keys(record)) {
+    const child = joinPath(path, key);
+    const known = properties?.[key];
+    if (known) prune(known, record[key], child, unknown);
+    else if (typeof additional === 'object') prune(additional, record[key], child, unknown);
+    else if (additional !== true && !schema['x-kubernetes-preserve-unknown-fields'] && properties) {
+      unknown.push(child);
+      delete record[key];
+    }
+  }
+}
+
+function joinPath(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+/** `/spec/resources/0/kind` → `spec.resources[0].kind`. */
+export function pointerToField(pointer: string): string {
+  let field = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    field += /^\d+$/.test(segment) ? `[${segment}]` : field === '' ? segment : `.${segment}`;
+  }
+  return field;
+}
+
+interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+function toCause(error: SchemaError): FieldCause {
+  const field = pointerToField(error.instancePath);
+  switch (error.keyword) {
+    case 'required': {
+      const missing = (error.params.requiredProperties as string[] | undefined)?.[0] ?? '';
+      return { reason: 'FieldValueRequired', field: joinPath(field, missing), message: 'Required value' };
+    }
+    case 'enum': {
+      const allowed = (error.params.allowedValues as unknown[] | undefined) ?? [];
+      return {
+        reason: 'FieldValueNotSupported',
+        field,
+        message: `Unsupported value: supported values: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`,
+      };
+    }
+    case 'maxLength':
+    case 'maxItems':
+      return { reason: 'FieldValueTooLong', field, message: `Too long: ${error.message}` };
+    default:
+      return { reason: 'FieldValueInvalid', field, message: `Invalid value: ${error.message}` };
+  }
+}
+
+function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
+  const causes: FieldCause[] = [];
+  const meta = object.metadata;
+  const name = meta?.name;
+  if (!name) {
+    causes.push({ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' });
+  } else {
+    const pattern = def.kind === 'Namespace' ? DNS_LABEL : DNS_SUBDOMAIN;
+    const max = def.kind === 'Namespace' ? 63 : 253;
+    if (name.length > max || !pattern.test(name)) {
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: 'metadata.name',
+        message: `Invalid value: "${name}": a lowercase RFC 1123 ${def.kind === 'Namespace' ? 'label' : 'subdomain'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+      });
+    }
+  }
+  for (const [key, value] of Object.entries(meta?.labels ?? {})) {
+    const keyProblem = qualifiedNameProblem(key);
+    if (keyProblem) causes.push({ reason: 'FieldValueInvalid', field: `metadata.labels`, message: `Invalid value: "${key}": ${keyProblem}` });
+    if (typeof value === 'string' && (value.length > 63 || !LABEL_VALUE.test(value))) {
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: `metadata.labels`,
+        message: `Invalid value: "${value}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (at most 63)`,
+      });
+    }
+  }
+  for (const key of Object.keys(meta?.annotations ?? {})) {
+    const keyProblem = qualifiedNameProblem(key);
+    if (keyProblem) causes.push({ reason: 'FieldValueInvalid', field: 'metadata.annotations', message: `Invalid value: "${key}": ${keyProblem}` });
+  }
+  return causes;
+}
+
+/** Why a label or annotation key is not a qualified name (`prefix/name`), or undefined. */
+export function qualifiedNameProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash === -1 ? undefined : key.slice(0, slash);
+  const name = slash === -1 ? key : key.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
+    return 'prefix part must be a lowercase RFC 1123 subdomain';
+  }
+  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name)) {
+    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (at most 63)";
+  }
+  return undefined;
+}

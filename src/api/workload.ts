@@ -1,0 +1,77 @@
+import Type from 'typebox';
+import type { FieldCause, KindDefinition } from './kind.ts';
+import { ageColumn, conditionStatus, EmbeddedObject, objectSchema } from './meta.ts';
+import { countOf, RolloutSummary } from './summary.ts';
+
+/** The kinds a Workload may hold; the agent knows how to run each. */
+export const WORKLOAD_RESOURCE_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'ConfigMap', 'Secret'] as const;
+
+export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', 'What to run on devices.', {
+  spec: Type.Object({
+    resources: Type.Array(EmbeddedObject, {
+      minItems: 1,
+      description: `Kubernetes objects to run, one of: ${WORKLOAD_RESOURCE_KINDS.join(', ')}.`,
+    }),
+    rootless: Type.Optional(Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' })),
+  }),
+  status: Type.Optional(RolloutSummary),
+});
+export type Workload = Type.Static<typeof WorkloadSchema>;
+
+export const workloadKind: KindDefinition = {
+  group: 'outpost.dev',
+  version: 'v1alpha1',
+  kind: 'Workload',
+  plural: 'workloads',
+  singular: 'workload',
+  shortNames: ['wl'],
+  categories: ['outpost'],
+  namespaced: true,
+  schema: WorkloadSchema,
+  description: 'What to run on devices: Kubernetes objects, declared once and placed by Placements.',
+  statusSubresource: true,
+  strategicMergePatch: false,
+  printerColumns: [
+    {
+      name: 'Resources',
+      type: 'integer',
+      description: 'Number of objects.',
+      cell: (o) => (o.spec as Workload['spec'] | undefined)?.resources?.length,
+    },
+    { name: 'Matched', type: 'integer', description: 'Devices matched.', cell: (o) => countOf(o.status, 'matched') },
+    { name: 'Running', type: 'integer', description: 'Devices running it.', cell: (o) => countOf(o.status, 'running') },
+    { name: 'Failed', type: 'integer', description: 'Devices failing.', cell: (o) => countOf(o.status, 'failed') },
+    {
+      name: 'Unreachable',
+      type: 'integer',
+      description: 'Devices not heard from.',
+      cell: (o) => countOf(o.status, 'unreachable'),
+    },
+    { name: 'Ready', type: 'string', description: 'Ready condition.', cell: (o) => conditionStatus(o, 'Ready') },
+    ageColumn,
+  ],
+  validate(object) {
+    const causes: FieldCause[] = [];
+    const resources = (object.spec as Workload['spec'] | undefined)?.resources ?? [];
+    const seen = new Set<string>();
+    resources.forEach((resource, index) => {
+      if (!(WORKLOAD_RESOURCE_KINDS as readonly string[]).includes(resource.kind)) {
+        causes.push({
+          reason: 'FieldValueNotSupported',
+          field: `spec.resources[${index}].kind`,
+          message: `Unsupported value: "${resource.kind}": supported values: ${WORKLOAD_RESOURCE_KINDS.map((k) => `"${k}"`).join(', ')}`,
+        });
+      }
+      const id = `${resource.kind}/${resource.metadata.namespace ?? ''}/${resource.metadata.name}`;
+      if (seen.has(id)) {
+        causes.push({
+          reason: 'FieldValueDuplicate',
+          field: `spec.resources[${index}]`,
+          message: `Duplicate value: ${resource.kind} "${resource.metadata.name}"`,
+        });
+      }
+      seen.add(id);
+    });
+    return causes;
+  },
+};

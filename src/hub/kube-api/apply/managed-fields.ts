@@ -1,0 +1,213 @@
+/**
+ * `metadata.managedFields` as the apiserver writes it: one entry per (manager, operation,
+ * subresource), each with the FieldsV1 of what that manager owns, sorted as the apiserver
+ * sorts them, and the cap on the number of Update entries.
+ */
+import { InvalidManagedFieldsError } from './errors.ts';
+import { FieldSet, type FieldsV1 } from './fieldset.ts';
+
+/** One entry of `metadata.managedFields`, field for field as the apiserver writes it. */
+export interface ManagedFieldsEntry {
+  manager: string;
+  operation: 'Apply' | 'Update';
+  apiVersion: string;
+  /** RFC 3339, seconds precision, UTC: when the manager last changed the object. */
+  time?: string;
+  fieldsType: 'FieldsV1';
+  fieldsV1: FieldsV1;
+  subresource?: string;
+}
+
+/** Who wrote fields: one entry's identity. */
+export interface ManagerId {
+  readonly manager: string;
+  readonly operation: 'Apply' | 'Update';
+  /** `status` etc.; undefined for the main resource. */
+  readonly subresource?: string | undefined;
+}
+
+/** A decoded entry: a manager and the fields it owns. */
+export interface ManagerFields extends ManagerId {
+  readonly apiVersion: string;
+  readonly time: string | undefined;
+  readonly fields: FieldSet;
+}
+
+/** The name under which the oldest Update entries are merged once there are too many. */
+export const ANCIENT_CHANGES_MANAGER = 'ancient-changes';
+
+/** The apiserver keeps at most this many Update entries. */
+export const MAX_UPDATE_MANAGERS = 10;
+
+/** Map key of a manager identity. */
+export function managerKey(id: ManagerId): string {
+  return JSON.stringify([id.manager, id.operation, id.subresource ?? '']);
+}
+
+/**
+ * Decodes `metadata.managedFields` (undefined or null: none).
+ * @throws InvalidManagedFieldsError for anything the apiserver would not have written: not a
+ * list, an unknown operation or fieldsType, undecodable FieldsV1, two entries for one manager.
+ */
+export function decodeManagedFields(entries: unknown): ManagerFields[] {
+  if (entries === undefined || entries === null) return [];
+  if (!Array.isArray(entries)) throw new InvalidManagedFieldsError('managedFields must be a list');
+  const seen = new Set<string>();
+  return entries.map((raw, i) => {
+    const e = decodeEntry(raw, i);
+    const key = managerKey(e);
+    if (seen.has(key)) {
+      throw new InvalidManagedFieldsError(`managedFields[${i}]: duplicate entry for manager ${e.manager}`);
+    }
+    seen.add(key);
+    return e;
+  });
+}
+
+function decodeEntry(raw: unknown, i: number): ManagerFields {
+  const where = `managedFields[${i}]`;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InvalidManagedFieldsError(`${where}: must be an object`);
+  }
+  const e = raw as Record<string, unknown>;
+  const optionalString = (name: string): string | undefined => {
+    const v = e[name];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new InvalidManagedFieldsError(`${where}.${name}: must be a string`);
+    return v;
+  };
+  if (typeof e.manager !== 'string')
+    throw new InvalidManagedFieldsError(`${where}.manager: must be a string`);
+  if (e.operation !== 'Apply' && e.operation !== 'Update') {
+    throw new InvalidManagedFieldsError(`${where}.operation: must be "Apply" or "Update"`);
+  }
+  if (e.fieldsType !== undefined && e.fieldsType !== 'FieldsV1') {
+    throw new InvalidManagedFieldsError(`${where}.fieldsType: must be "FieldsV1"`);
+  }
+  let fields: FieldSet;
+  try {
+    fields =
+      e.fieldsV1 === undefined || e.fieldsV1 === null ? new FieldSet() : FieldSet.fromFieldsV1(e.fieldsV1);
+  } catch (cause) {
+    throw new InvalidManagedFieldsError(`${where}.fieldsV1: ${(cause as Error).message}`, { cause });
+  }
+  return {
+    manager: e.manager,
+    operation: e.operation,
+    subresource: optionalString('subresource'),
+    apiVersion: optionalString('apiVersion') ?? '',
+    time: optionalString('time'),
+    fields,
+  };
+}
+
+/**
+ * Encodes managers as `metadata.managedFields`, dropping those that own nothing, in the
+ * apiserver's order: Apply before Update, then by time, manager, apiVersion, subresource.
+ */
+export function encodeManagedFields(managers: Iterable<ManagerFields>): ManagedFieldsEntry[] {
+  const kept = [...managers].filter((m) => !m.fields.isEmpty());
+  kept.sort(
+    (a, b) =>
+      cmp(a.operation, b.operation) ||
+      seconds(a.time) - seconds(b.time) ||
+      cmp(a.manager, b.manager) ||
+      cmp(a.apiVersion, b.apiVersion) ||
+      cmp(a.subresource ?? '', b.subresource ?? ''),
+  );
+  return kept.map((m) => ({
+    manager: m.manager,
+    operation: m.operation,
+    apiVersion: m.apiVersion,
+    ...(m.time === undefined ? {} : { time: m.time }),
+    fieldsType: 'FieldsV1',
+    fieldsV1: m.fields.toFieldsV1(),
+    ...(m.subresource ? { subresource: m.subresource } : {}),
+  }));
+}
+
+/**
+ * Merges the oldest Update entries into one `ancient-changes` entry until at most `max` Update
+ * entries remain, as the apiserver does so managedFields cannot grow without bound.
+ */
+export function capUpdateManagers(
+  managers: readonly ManagerFields[],
+  max = MAX_UPDATE_MANAGERS,
+): ManagerFields[] {
+  const isBucket = (m: ManagerFields) =>
+    m.operation === 'Update' && m.manager === ANCIENT_CHANGES_MANAGER && !m.subresource;
+  let updates = managers.filter((m) => m.operation === 'Update').length;
+  if (updates <= max) return [...managers];
+  const oldestFirst = managers
+    .filter((m) => m.operation === 'Update' && !isBucket(m))
+    .sort((a, b) => seconds(a.time) - seconds(b.time) || cmp(managerKey(a), managerKey(b)));
+  const merged = new Set<ManagerFields>();
+  let bucket = managers.find(isBucket);
+  for (const m of oldestFirst) {
+    if (updates <= max) break;
+    if (bucket) updates--;
+    bucket = {
+      manager: ANCIENT_CHANGES_MANAGER,
+      operation: 'Update',
+      subresource: undefined,
+      apiVersion: m.apiVersion,
+      time: later(bucket?.time, m.time),
+      fields: bucket ? bucket.fields.union(m.fields) : m.fields,
+    };
+    merged.add(m);
+  }
+  const rest = managers.filter((m) => !merged.has(m) && !isBucket(m));
+  return bucket ? [...rest, bucket] : rest;
+}
+
+/**
+ * Which managedFields an update (create, update, non-apply patch) starts from, as the apiserver
+ * decides: a subresource write always keeps the live ones; a client that sends `[]` or `[{}]`
+ * resets them; a client that sends a valid non-empty list replaces them; otherwise the live ones.
+ */
+export function managedFieldsBase(opts: {
+  live: readonly ManagedFieldsEntry[] | undefined;
+  incoming: unknown;
+  subresource?: string | undefined;
+}): readonly ManagedFieldsEntry[] {
+  const live = opts.live ?? [];
+  const incoming = opts.incoming;
+  if (opts.subresource || !Array.isArray(incoming)) return live;
+  if (incoming.length === 0) return [];
+  const [first] = incoming;
+  if (
+    incoming.length === 1 &&
+    first !== null &&
+    typeof first === 'object' &&
+    Object.keys(first).length === 0
+  ) {
+    return [];
+  }
+  try {
+    decodeManagedFields(incoming);
+    return incoming as ManagedFieldsEntry[];
+  } catch {
+    return live;
+  }
+}
+
+/** `now` as the apiserver writes managedFields times: RFC 3339 in UTC, whole seconds. */
+export function formatTime(now: Date): string {
+  return `${now.toISOString().slice(0, 19)}Z`;
+}
+
+function seconds(time: string | undefined): number {
+  if (time === undefined) return 0;
+  const ms = Date.parse(time);
+  return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
+}
+
+function later(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return seconds(a) >= seconds(b) ? a : b;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

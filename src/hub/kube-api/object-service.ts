@@ -1,0 +1,547 @@
+import type { KindDefinition, KindRegistry, KubeObject } from '../../api/index.ts';
+import { validateObject } from '../../api/index.ts';
+import {
+  ConflictError,
+  KeyExistsError,
+  NotFoundError,
+  type Store,
+  type StoredObject,
+} from '../../store/index.ts';
+import { ApplyConflictError, applyConfiguration, recordUpdate } from './apply/index.ts';
+import { ApiError, errors } from './errors.ts';
+import { decodeContinue, encodeContinue } from './continue-token.ts';
+import { type ListQuery, objectFilter } from './list-filter.ts';
+import {
+  collectionPrefix,
+  generateName,
+  newUid,
+  objectKey,
+  renderObject,
+  sameContent,
+  specChanged,
+  timestamp,
+} from './object-meta.ts';
+import { applyPatch, type PatchType } from './patching.ts';
+import { schemaInfoOf } from './schema-info-cache.ts';
+
+/** How the caller wants a write done (query parameters of the request). */
+export interface WriteOptions {
+  /** Validate and answer as if written, write nothing (`dryRun=All`). */
+  readonly dryRun?: boolean;
+  /** Who makes the change, for managedFields. */
+  readonly fieldManager: string;
+  /** What to do with fields the schema does not know. @default 'Strict' on the wire is the client's choice; 'Warn' here */
+  readonly fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
+  /** Collects `Warning` headers for the response. */
+  readonly warnings?: string[];
+}
+
+export interface DeleteOptions {
+  readonly dryRun?: boolean;
+  readonly propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  readonly preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+export interface ListResult {
+  readonly items: StoredObject[];
+  readonly revision: number;
+  readonly continue?: string;
+}
+
+export interface ObjectServiceOptions {
+  readonly store: Store;
+  readonly registry: KindRegistry;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /**
+   * Whether a garbage collector runs: only then do Foreground and Orphan
+   * deletes add their finalizers (without one they would never be removed).
+   * @default false
+   */
+  readonly garbageCollector?: boolean;
+}
+
+const MAX_PATCH_ATTEMPTS = 8;
+
+/**
+ * The API's semantics on top of the Store, without HTTP: defaulting,
+ * validation, optimistic concurrency, generation, status subresource,
+ * managedFields, finalizers and namespaces. Every method either writes
+ * exactly what it answers or throws an {@link ApiError} and writes nothing.
+ */
+export class ObjectService {
+  readonly store: Store;
+  readonly registry: KindRegistry;
+  readonly #now: () => Date;
+  readonly #garbageCollector: boolean;
+  readonly #namespaceKind: KindDefinition;
+
+  constructor(options: ObjectServiceOptions) {
+    this.store = options.store;
+    this.registry = options.registry;
+    this.#now = options.now ?? (() => new Date());
+    this.#garbageCollector = options.garbageCollector ?? false;
+    const namespaceKind = options.registry.byKind('v1', 'Namespace');
+    if (!namespaceKind) throw new Error('the registry must serve v1 Namespace');
+    this.#namespaceKind = namespaceKind;
+  }
+
+  async get(def: KindDefinition, namespace: string | undefined, name: string): Promise<StoredObject> {
+    const stored = await this.store.get(objectKey(def, namespace, name));
+    if (!stored) throw errors.notFound(def, name);
+    return stored;
+  }
+
+  async list(def: KindDefinition, namespace: string | undefined, query: ListQuery): Promise<ListResult> {
+    const prefix = collectionPrefix(def, namespace);
+    let afterKey: string | undefined;
+    let revision: number | undefined;
+    if (query.continue) {
+      const token = decodeContinue(query.continue);
+      afterKey = prefix + token.start;
+      revision = token.revision;
+      const compacted = await this.store.compactedRevision();
+      if (revision < compacted) {
+        throw errors.expired(
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        );
+      }
+    }
+    const result = await this.store.list({
+      prefix,
+      afterKey,
+      revision,
+      limit: query.limit,
+      filter: objectFilter(def, query),
+    });
+    const next = result.continueAfter
+      ? encodeContinue({ revision: result.revision, start: result.continueAfter.slice(prefix.length) })
+      : undefined;
+    return next ? { items: result.items, revision: result.revision, continue: next } : { items: result.items, revision: result.revision };
+  }
+
+  /** Creates an object; `namespace` is the one in the URL. */
+  async create(def: KindDefinition, namespace: string | undefined, body: KubeObject, options: WriteOptions): Promise<StoredObject> {
+    const object = this.#prepareNew(def, namespace, body);
+    await this.#checkNamespace(def, object.metadata.namespace);
+    object.metadata.managedFields = recordUpdate({
+      before: undefined,
+      after: object,
+      managedFields: [],
+      manager: options.fieldManager,
+      now: this.#now(),
+    }) as unknown[];
+    if (object.metadata.managedFields.length === 0) delete object.metadata.managedFields;
+    return this.#insert(def, object, options);
+  }
+
+  /** Replaces an object (`PUT`), or only its status when `subresource` is 'status'. */
+  async update(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    options: WriteOptions,
+    subresource?: 'status',
+  ): Promise<StoredObject> {
+    checkIdentity(def, namespace, name, body);
+    const current = await this.get(def, namespace, name);
+    const live = parse(current);
+    const requested = body.metadata?.resourceVersion;
+    if (requested !== undefined && requested !== '' && requested !== String(current.revision)) {
+      throw errors.conflict(def, name);
+    }
+    if ((requested === undefined || requested === '') && def.group !== '') {
+      throw errors.invalid(def, name, [
+        { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' },
+      ]);
+    }
+    const next = this.#merge(def, live, structuredClone(body), subresource);
+    next.metadata.managedFields = recordUpdate({
+      before: live,
+      after: next,
+      managedFields: (live.metadata.managedFields ?? []) as never,
+      manager: options.fieldManager,
+      subresource,
+      now: this.#now(),
+    }) as unknown[];
+    return this.#replace(def, current, live, next, options);
+  }
+
+  /**
+   * Patches an object. Server-side apply (`apply`) creates it when missing;
+   * the others need it to exist. Retries on conflict unless the patch pins a
+   * resourceVersion, as the apiserver does.
+   */
+  async patch(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    options: WriteOptions & { force?: boolean },
+    subresource?: 'status',
+  ): Promise<StoredObject> {
+    for (let attempt = 1; ; attempt++) {
+      const key = objectKey(def, namespace, name);
+      const current = await this.store.get(key);
+      try {
+        if (!current) {
+          if (type !== 'apply' || subresource) throw errors.notFound(def, name);
+          return await this.#applyCreate(def, namespace, name, patch as KubeObject, options);
+        }
+        const live = parse(current);
+        const next =
+          type === 'apply'
+            ? this.#applyTo(def, live, patch as KubeObject, options, subresource)
+            : this.#patchTo(def, live, type, patch, options, subresource);
+        const pinned = next.metadata.resourceVersion;
+        if (pinned && pinned !== String(current.revision)) throw errors.conflict(def, name);
+        return await this.#replace(def, current, live, next, options);
+      } catch (error) {
+        const retryable = error instanceof ApiError && error.reason === 'Conflict' && !pinsRevision(patch) && type !== 'apply';
+        const raced = error instanceof ConflictError || error instanceof KeyExistsError || error instanceof NotFoundError;
+        if ((retryable || raced) && attempt < MAX_PATCH_ATTEMPTS) continue;
+        if (raced) throw errors.tooManyConflicts(def, name);
+        throw error;
+      }
+    }
+  }
+
+  /** Deletes an object, or marks it for deletion while finalizers remain. */
+  async delete(def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<StoredObject> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(def, namespace, name);
+      const live = parse(current);
+      const preconditions = options.preconditions;
+      if (preconditions?.uid && preconditions.uid !== live.metadata.uid) {
+        throw errors.conflict(def, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${live.metadata.uid}`);
+      }
+      if (preconditions?.resourceVersion && preconditions.resourceVersion !== String(current.revision)) {
+        throw errors.conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.revision}`);
+      }
+      try {
+        return await this.#deleteOnce(def, current, live, options);
+      } catch (error) {
+        if (error instanceof ConflictError && attempt < MAX_PATCH_ATTEMPTS) continue;
+        if (error instanceof ConflictError) throw errors.tooManyConflicts(def, name);
+        if (error instanceof NotFoundError) throw errors.notFound(def, name);
+        throw error;
+      }
+    }
+  }
+
+  /** Deletes every object of a collection that the query selects; returns the objects as deleted. */
+  async deleteCollection(
+    def: KindDefinition,
+    namespace: string | undefined,
+    query: ListQuery,
+    options: DeleteOptions,
+  ): Promise<StoredObject[]> {
+    const { items } = await this.list(def, namespace, { ...query, limit: 0, continue: undefined });
+    const deleted: StoredObject[] = [];
+    for (const item of items) {
+      const object = parse(item);
+      try {
+        deleted.push(await this.delete(def, object.metadata.namespace, object.metadata.name!, options));
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === 404)) throw error;
+      }
+    }
+    return deleted;
+  }
+
+  async #deleteOnce(def: KindDefinition, current: StoredObject, live: KubeObject, options: DeleteOptions): Promise<StoredObject> {
+    const name = live.metadata.name!;
+    const key = objectKey(def, live.metadata.namespace, name);
+    const finalizers = [...(live.metadata.finalizers ?? [])];
+    if (this.#garbageCollector) {
+      if (options.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
+      if (options.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion')) {
+        finalizers.push('foregroundDeletion');
+      }
+    }
+    const namespaceBusy = def === this.#namespaceKind && (await this.#namespaceHasContent(name));
+    if (finalizers.length > 0 || namespaceBusy) {
+      const next = structuredClone(live);
+      next.metadata.deletionTimestamp ??= timestamp(this.#now());
+      next.metadata.deletionGracePeriodSeconds ??= 0;
+      if (finalizers.length > 0) next.metadata.finalizers = finalizers;
+      if (def === this.#namespaceKind) next.status = { ...(next.status as object), phase: 'Terminating' };
+      if (sameContent(live, next)) return current;
+      if (options.dryRun) return { key, revision: current.revision, value: JSON.stringify(next) };
+      const written = await this.store.update(key, current.revision, (revision) => renderObject(next, revision));
+      if (namespaceBusy) this.#drainNamespace(name);
+      return written;
+    }
+    if (options.dryRun) return current;
+    return this.store.delete(key, current.revision, (revision) => renderObject(live, revision));
+  }
+
+  /** Removes a terminating namespace's content, then the namespace itself. */
+  #drainNamespace(namespace: string): void {
+    const drain = async () => {
+      for (const def of this.registry.kinds) {
+        if (!def.namespaced) continue;
+        await this.deleteCollection(def, namespace, {}, { propagationPolicy: 'Background' });
+      }
+      if (!(await this.#namespaceHasContent(namespace))) {
+        await this.delete(this.#namespaceKind, undefined, namespace, {});
+      }
+    };
+    drain().catch(() => {
+      // A later delete of the namespace retries; nothing is lost by stopping here.
+    });
+  }
+
+  async #namespaceHasContent(namespace: string): Promise<boolean> {
+    for (const def of this.registry.kinds) {
+      if (def.namespaced && (await this.store.count(collectionPrefix(def, namespace))) > 0) return true;
+    }
+    return false;
+  }
+
+  /** Fills a new object's server-set fields from the request. */
+  #prepareNew(def: KindDefinition, namespace: string | undefined, body: KubeObject): KubeObject {
+    const object = structuredClone(body);
+    checkTypeMeta(def, object);
+    object.metadata ??= {};
+    const meta = object.metadata;
+    if (def.namespaced) {
+      if (meta.namespace && namespace && meta.namespace !== namespace) {
+        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      meta.namespace = namespace ?? meta.namespace;
+      if (!meta.namespace) throw errors.badRequest('the namespace of the object must be set');
+    } else {
+      delete meta.namespace;
+    }
+    if (!meta.name && meta.generateName) meta.name = generateName(meta.generateName);
+    meta.uid = newUid();
+    meta.creationTimestamp = timestamp(this.#now());
+    meta.generation = 1;
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.managedFields;
+    if (def.statusSubresource && def.group !== '') delete object.status;
+    return object;
+  }
+
+  async #checkNamespace(def: KindDefinition, namespace: string | undefined): Promise<void> {
+    if (!def.namespaced || !namespace) return;
+    const stored = await this.store.get(objectKey(this.#namespaceKind, undefined, namespace));
+    if (!stored) throw errors.notFound(this.#namespaceKind, namespace);
+    if ((JSON.parse(stored.value) as KubeObject).metadata.deletionTimestamp) {
+      throw errors.forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);
+    }
+  }
+
+  async #insert(def: KindDefinition, object: KubeObject, options: WriteOptions): Promise<StoredObject> {
+    this.#validate(def, object, undefined, options);
+    const name = object.metadata.name!;
+    const key = objectKey(def, object.metadata.namespace, name);
+    if (options.dryRun) {
+      if (await this.store.get(key)) throw errors.alreadyExists(def, name);
+      return { key, revision: 0, value: JSON.stringify(object) };
+    }
+    try {
+      return await this.store.create(key, (revision) => renderObject(object, revision));
+    } catch (error) {
+      if (error instanceof KeyExistsError) throw errors.alreadyExists(def, name);
+      throw error;
+    }
+  }
+
+  /** Writes `next` over `current`, or nothing when nothing changed; removes an object whose last finalizer went. */
+  async #replace(def: KindDefinition, current: StoredObject, live: KubeObject, next: KubeObject, options: WriteOptions): Promise<StoredObject> {
+    this.#validate(def, next, live, options);
+    if (specChanged(live, next)) next.metadata.generation = (live.metadata.generation ?? 1) + 1;
+    if (sameContent(live, next)) return current;
+    const key = current.key;
+    if (options.dryRun) return { key, revision: current.revision, value: renderObject(next, current.revision) };
+    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
+      return this.store.delete(key, current.revision, (revision) => renderObject(next, revision));
+    }
+    return this.store.update(key, current.revision, (revision) => renderObject(next, revision));
+  }
+
+  /** The object after a PUT: server-owned fields kept, spec or status taken from the body. */
+  #merge(def: KindDefinition, live: KubeObject, body: KubeObject, subresource: 'status' | undefined): KubeObject {
+    checkTypeMeta(def, body);
+    if (subresource === 'status') {
+      const next = structuredClone(live);
+      if (body.status === undefined) delete next.status;
+      else next.status = body.status;
+      return next;
+    }
+    const next = body;
+    next.metadata = {
+      ...body.metadata,
+      namespace: live.metadata.namespace,
+      uid: live.metadata.uid,
+      creationTimestamp: live.metadata.creationTimestamp,
+      generation: live.metadata.generation,
+      resourceVersion: live.metadata.resourceVersion,
+    };
+    if (!def.namespaced) delete next.metadata.namespace;
+    if (live.metadata.deletionTimestamp) {
+      next.metadata.deletionTimestamp = live.metadata.deletionTimestamp;
+      next.metadata.deletionGracePeriodSeconds = live.metadata.deletionGracePeriodSeconds;
+    } else {
+      delete next.metadata.deletionTimestamp;
+      delete next.metadata.deletionGracePeriodSeconds;
+    }
+    if (def.statusSubresource) {
+      if (live.status === undefined) delete next.status;
+      else next.status = live.status;
+    }
+    return next;
+  }
+
+  #patchTo(
+    def: KindDefinition,
+    live: KubeObject,
+    type: Exclude<PatchType, 'apply'>,
+    patch: unknown,
+    options: WriteOptions,
+    subresource: 'status' | undefined,
+  ): KubeObject {
+    const patched = applyPatch(def, live, type, patch) as KubeObject;
+    if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) {
+      throw errors.badRequest('the patch must produce an object');
+    }
+    const pinned = (patched.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+    const next = this.#merge(def, live, patched, subresource);
+    if (pinned !== live.metadata.resourceVersion) next.metadata.resourceVersion = pinned;
+    next.metadata.managedFields = recordUpdate({
+      before: live,
+      after: next,
+      managedFields: (live.metadata.managedFields ?? []) as never,
+      manager: options.fieldManager,
+      subresource,
+      now: this.#now(),
+    }) as unknown[];
+    return next;
+  }
+
+  #applyTo(def: KindDefinition, live: KubeObject, applied: KubeObject, options: WriteOptions & { force?: boolean }, subresource: 'status' | undefined): KubeObject {
+    checkApplied(def, live.metadata.name!, applied);
+    try {
+      const result = applyConfiguration({
+        live,
+        applied,
+        manager: options.fieldManager,
+        force: options.force ?? false,
+        schema: schemaInfoOf(def),
+        subresource,
+        now: this.#now(),
+      });
+      const next = this.#merge(def, live, result.object as KubeObject, subresource);
+      next.metadata.managedFields = result.managedFields as unknown[];
+      return next;
+    } catch (error) {
+      if (error instanceof ApplyConflictError) throw new ApiError(409, 'Conflict', error.message, {
+        name: live.metadata.name,
+        group: def.group,
+        kind: def.plural,
+        causes: error.conflicts.map((conflict) => ({
+          reason: 'FieldManagerConflict',
+          message: `conflict with "${conflict.manager}"`,
+          field: conflict.field,
+        })),
+      });
+      throw error;
+    }
+  }
+
+  async #applyCreate(def: KindDefinition, namespace: string | undefined, name: string, applied: KubeObject, options: WriteOptions & { force?: boolean }): Promise<StoredObject> {
+    checkApplied(def, name, applied);
+    const result = applyConfiguration({
+      live: undefined,
+      applied,
+      manager: options.fieldManager,
+      force: options.force ?? false,
+      schema: schemaInfoOf(def),
+      now: this.#now(),
+    });
+    const object = this.#prepareNew(def, namespace, result.object as KubeObject);
+    object.metadata.managedFields = result.managedFields as unknown[];
+    await this.#checkNamespace(def, object.metadata.namespace);
+    return this.#insert(def, object, options);
+  }
+
+  #validate(def: KindDefinition, object: KubeObject, old: KubeObject | undefined, options: WriteOptions): void {
+    def.normalize?.(object);
+    const { causes, unknownFields } = validateObject(def, object, old);
+    const name = object.metadata.name ?? '';
+    if (unknownFields.length > 0) {
+      const mode = options.fieldValidation ?? 'Warn';
+      if (mode === 'Strict') {
+        throw errors.badRequest(
+          `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknownFields
+            .map((field) => `unknown field "${field}"`)
+            .join(', ')}`,
+        );
+      }
+      if (mode === 'Warn') for (const field of unknownFields) options.warnings?.push(`unknown field "${field}"`);
+    }
+    if (causes.length > 0) throw errors.invalid(def, name, causes);
+  }
+}
+
+/** Parses a stored object. */
+export function parse(stored: StoredObject): KubeObject {
+  return JSON.parse(stored.value) as KubeObject;
+}
+
+function checkTypeMeta(def: KindDefinition, object: KubeObject): void {
+  const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
+  if (typeof object !== 'object' || object === null || Array.isArray(object)) {
+    throw errors.badRequest('the request body must be an object');
+  }
+  if (object.kind !== undefined && object.kind !== def.kind) {
+    throw errors.badRequest(`the kind of the object (${String(object.kind)}) does not match the kind served here (${def.kind})`);
+  }
+  if (object.apiVersion !== undefined && object.apiVersion !== apiVersion) {
+    throw errors.badRequest(`the API version of the object (${String(object.apiVersion)}) does not match the one served here (${apiVersion})`);
+  }
+  object.apiVersion = apiVersion;
+  object.kind = def.kind;
+  if (object.metadata !== undefined && (typeof object.metadata !== 'object' || object.metadata === null || Array.isArray(object.metadata))) {
+    throw errors.badRequest('metadata must be an object');
+  }
+  object.metadata ??= {};
+  // Keep apiVersion, kind and metadata first in the stored text.
+  const { apiVersion: _a, kind: _k, metadata, ...rest } = object;
+  for (const key of Object.keys(object)) delete object[key];
+  Object.assign(object, { apiVersion, kind: def.kind, metadata }, rest);
+}
+
+function checkIdentity(def: KindDefinition, namespace: string | undefined, name: string, body: KubeObject): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.badRequest('the request body must be an object');
+  const bodyName = body.metadata?.name;
+  if (bodyName !== undefined && bodyName !== name) {
+    throw errors.badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
+  }
+  const bodyNamespace = body.metadata?.namespace;
+  if (def.namespaced && bodyNamespace && namespace && bodyNamespace !== namespace) {
+    throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+  }
+}
+
+function checkApplied(def: KindDefinition, name: string, applied: KubeObject): void {
+  if (typeof applied !== 'object' || applied === null || Array.isArray(applied)) throw errors.badRequest('the apply configuration must be an object');
+  if (!applied.apiVersion || !applied.kind) {
+    throw errors.badRequest('apiVersion and kind must be set in an apply configuration');
+  }
+  if (applied.metadata?.name !== undefined && applied.metadata.name !== name) {
+    throw errors.badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`);
+  }
+  checkTypeMeta(def, { ...applied });
+}
+
+function pinsRevision(patch: unknown): boolean {
+  const meta = (patch as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata;
+  return typeof meta?.resourceVersion === 'string' && meta.resourceVersion !== '';
+}

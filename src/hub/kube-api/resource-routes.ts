@@ -1,0 +1,254 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import YAML from 'yaml';
+import type { KindDefinition, KubeObject } from '../../api/index.ts';
+import type { StoredObject } from '../../store/index.ts';
+import { errors } from './errors.ts';
+import type { ListQuery } from './list-filter.ts';
+import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
+import { objectKey } from './object-meta.ts';
+import { type DeleteOptions, type ObjectService, parse, type WriteOptions } from './object-service.ts';
+import { PATCH_CONTENT_TYPES } from './patching.ts';
+import { parseResourcePath, type ResourceRequest } from './request-info.ts';
+import { type IncludeObject, toTable } from './table.ts';
+import { streamWatch, type WatchStreamOptions } from './watch.ts';
+
+type Query = Record<string, string | undefined>;
+
+export interface ResourceRoutesOptions {
+  readonly service: ObjectService;
+  readonly watch?: WatchStreamOptions;
+}
+
+/**
+ * The resource URLs of every kind: `/api/v1/...` and `/apis/GROUP/VERSION/...`
+ * with get, list, watch, create, update, patch, delete and deletecollection,
+ * and the `status` subresource.
+ */
+export function registerResourceRoutes(app: FastifyInstance, options: ResourceRoutesOptions): void {
+  const { service } = options;
+  const handler = (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const { group: g, version, rest } = group(request);
+      const target = parseResourcePath(service.registry, g, version, rest);
+      return dispatch(service, target, request, reply, options.watch ?? {});
+    };
+  const core = handler((request) => ({ group: '', version: 'v1', rest: (request.params as { '*': string })['*'] }));
+  const named = handler((request) => {
+    const params = request.params as { group: string; version: string; '*': string };
+    return { group: params.group, version: params.version, rest: params['*'] };
+  });
+  const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+  app.route({ method: [...methods], url: '/api/v1/*', handler: core });
+  app.route({ method: [...methods], url: '/apis/:group/:version/*', handler: named });
+}
+
+async function dispatch(
+  service: ObjectService,
+  target: ResourceRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  watchOptions: WatchStreamOptions,
+): Promise<unknown> {
+  const { def, namespace, name, subresource } = target;
+  const query = request.query as Query;
+  const format = negotiateFormat(request.headers.accept);
+  const includeObject = (query.includeObject as IncludeObject | undefined) ?? 'Metadata';
+  const send = (stored: StoredObject, code = 200) => sendObject(reply, def, stored, format, includeObject, code);
+  const warnings: string[] = [];
+  reply.header('cache-control', 'no-cache, private');
+  const writeOptions = (): WriteOptions => ({
+    dryRun: dryRunOf(query),
+    fieldManager: fieldManagerOf(query, request.headers['user-agent']),
+    fieldValidation: fieldValidationOf(query),
+    warnings,
+  });
+  const withWarnings = <T>(value: T): T => {
+    if (warnings.length > 0) reply.header('warning', warnings.map((text) => `299 - ${JSON.stringify(text)}`));
+    return value;
+  };
+
+  switch (request.method) {
+    case 'GET': {
+      if (name && !target.watchPath && !isTrue(query.watch)) return send(await service.get(def, namespace, name));
+      const listQuery = listQueryOf(query, name);
+      if (target.watchPath || isTrue(query.watch)) {
+        reply.hijack();
+        await streamWatch(
+          service,
+          def,
+          namespace,
+          {
+            ...listQuery,
+            resourceVersion: query.resourceVersion,
+            allowWatchBookmarks: isTrue(query.allowWatchBookmarks),
+            sendInitialEvents: isTrue(query.sendInitialEvents),
+            timeoutSeconds: query.timeoutSeconds ? Number(query.timeoutSeconds) : undefined,
+          },
+          { kind: format, includeObject },
+          reply.raw,
+          watchOptions,
+        );
+        return reply;
+      }
+      const list = await service.list(def, namespace, listQuery);
+      return sendList(reply, def, list, format, includeObject);
+    }
+    case 'POST': {
+      if (name) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+      const body = decodeBody(request) as KubeObject;
+      const created = await service.create(def, namespace, body, writeOptions());
+      return withWarnings(send(created, 201));
+    }
+    case 'PUT': {
+      if (!name) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      const body = decodeBody(request) as KubeObject;
+      return withWarnings(send(await service.update(def, namespace, name, body, writeOptions(), subresource)));
+    }
+    case 'PATCH': {
+      if (!name) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      const contentType = mediaType(request.headers['content-type']);
+      const type = PATCH_CONTENT_TYPES[contentType];
+      if (!type) {
+        throw errors.unsupportedMediaType(
+          `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`,
+        );
+      }
+      if (type === 'apply' && !query.fieldManager) {
+        throw errors.invalid(def, name, [{ reason: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' }]);
+      }
+      const patch = decodeBody(request);
+      const existed = type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
+      const patched = await service.patch(def, namespace, name, type, patch, { ...writeOptions(), force: isTrue(query.force) }, subresource);
+      return withWarnings(send(patched, existed ? 200 : 201));
+    }
+    case 'DELETE': {
+      const options = deleteOptionsOf(request, query);
+      if (name) return send(await service.delete(def, namespace, name, options));
+      const deleted = await service.deleteCollection(def, namespace, listQueryOf(query, undefined), options);
+      return sendList(reply, def, { items: deleted, revision: await service.store.currentRevision() }, format, includeObject);
+    }
+    default:
+      throw errors.methodNotAllowed(`method ${request.method} is not allowed`);
+  }
+}
+
+function sendObject(
+  reply: FastifyReply,
+  def: KindDefinition,
+  stored: StoredObject,
+  format: ResponseFormat,
+  includeObject: IncludeObject,
+  code: number,
+): FastifyReply {
+  reply.code(code);
+  if (format === 'table') {
+    const object = parse(stored);
+    return reply
+      .type('application/json')
+      .send(JSON.stringify(toTable(def, [object], { includeObject, resourceVersion: object.metadata.resourceVersion })));
+  }
+  if (format === 'yaml') return reply.type('application/yaml').send(YAML.stringify(parse(stored)));
+  return reply.type('application/json').send(stored.value);
+}
+
+function sendList(
+  reply: FastifyReply,
+  def: KindDefinition,
+  list: { items: StoredObject[]; revision: number; continue?: string },
+  format: ResponseFormat,
+  includeObject: IncludeObject,
+): FastifyReply {
+  const metadata: Record<string, string> = { resourceVersion: String(list.revision) };
+  if (list.continue) metadata.continue = list.continue;
+  if (format === 'table') {
+    const table = toTable(def, list.items.map(parse), { includeObject, resourceVersion: metadata.resourceVersion, continue: list.continue });
+    return reply.type('application/json').send(JSON.stringify(table));
+  }
+  const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
+  if (format === 'yaml') {
+    return reply.type('application/yaml').send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: list.items.map(parse) }));
+  }
+  // Stored values are already JSON: the list is assembled without parsing them.
+  let body = `{"kind":"${def.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(metadata)},"items":[`;
+  for (let i = 0; i < list.items.length; i++) body += (i === 0 ? '' : ',') + list.items[i]!.value;
+  return reply.type('application/json').send(`${body}]}`);
+}
+
+function decodeBody(request: FastifyRequest): unknown {
+  const raw = request.body;
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
+  if (text.trim() === '') throw errors.badRequest('the request body is empty');
+  const type = mediaType(request.headers['content-type']);
+  if (type.includes('protobuf') || type.includes('cbor')) {
+    throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+  }
+  try {
+    if (type.endsWith('yaml')) {
+      const documents = YAML.parseAllDocuments(text);
+      if (documents.length !== 1) throw new Error('expected exactly one YAML document');
+      const document = documents[0]!;
+      if (document.errors.length > 0) throw document.errors[0]!;
+      return document.toJS();
+    }
+    return JSON.parse(text);
+  } catch (error) {
+    throw errors.badRequest(`the request body could not be decoded: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+function mediaType(header: string | undefined): string {
+  return (header ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+}
+
+function listQueryOf(query: Query, name: string | undefined): ListQuery {
+  const limit = query.limit ? Number(query.limit) : undefined;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw errors.badRequest(`limit: Invalid value: "${query.limit}"`);
+  const nameSelector = name ? `metadata.name=${name}` : undefined;
+  const fieldSelector = [query.fieldSelector, nameSelector].filter((part) => part).join(',') || undefined;
+  return { labelSelector: query.labelSelector, fieldSelector, limit, continue: query.continue || undefined };
+}
+
+function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOptions {
+  let body: { propagationPolicy?: string; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[]; orphanDependents?: boolean } = {};
+  const raw = request.body;
+  if ((Buffer.isBuffer(raw) && raw.length > 0) || (typeof raw === 'string' && raw.length > 0)) {
+    body = decodeBody(request) as typeof body;
+  }
+  let policy = query.propagationPolicy ?? body.propagationPolicy;
+  if (!policy && (query.orphanDependents === 'true' || body.orphanDependents === true)) policy = 'Orphan';
+  if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
+    throw errors.badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
+  }
+  const options: DeleteOptions = {
+    dryRun: dryRunOf(query) || (body.dryRun ?? []).includes('All'),
+    ...(policy ? { propagationPolicy: policy as DeleteOptions['propagationPolicy'] } : {}),
+    ...(body.preconditions ? { preconditions: body.preconditions } : {}),
+  };
+  return options;
+}
+
+function dryRunOf(query: Query): boolean {
+  const value = query.dryRun;
+  if (value === undefined || value === '') return false;
+  if (value !== 'All') throw errors.badRequest(`dryRun: Unsupported value: "${value}": supported values: "All"`);
+  return true;
+}
+
+function fieldValidationOf(query: Query): WriteOptions['fieldValidation'] {
+  const value = query.fieldValidation ?? 'Warn';
+  if (value !== 'Strict' && value !== 'Warn' && value !== 'Ignore') {
+    throw errors.badRequest(`fieldValidation: Unsupported value: "${value}": supported values: "Ignore", "Warn", "Strict"`);
+  }
+  return value;
+}
+
+/** The field manager: the parameter, else the User-Agent's program name, as the apiserver derives it. */
+function fieldManagerOf(query: Query, userAgent: string | undefined): string {
+  const manager = query.fieldManager ?? (userAgent ?? 'unknown').split('/')[0]!;
+  if (manager.length > 128) throw errors.badRequest('fieldManager: Too long: may not be longer than 128');
+  return manager;
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value === 'true' || value === '1';
+}
