@@ -116,7 +116,7 @@ export class SqliteStore implements Store {
     const start = from >= options.prefix ? from : options.prefix;
     const rows =
       revision === head
-        ? this.#statements.listHead.iterate(start, options.prefix, end)
+        ? this.#statements.listHead.iterate({ start, prefix: options.prefix, end })
         : this.#statements.listAt.iterate({ start, prefix: options.prefix, end, rev: revision });
     const limit = options.limit && options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY;
     const items: StoredObject[] = [];
@@ -313,7 +313,7 @@ function prepare(db: Database.Database) {
     count: db.prepare(`SELECT count(*) FROM objects WHERE key >= ? AND key < ?`),
     listHead: db.prepare(
       `SELECT o.key, l.rev, l.value FROM objects o JOIN log l ON l.rev = o.rev
-       WHERE o.key > ?1 AND o.key >= ?2 AND o.key < ?3 ORDER BY o.key`,
+       WHERE o.key > :start AND o.key >= :prefix AND o.key < :end ORDER BY o.key`,
     ),
     // The state at an older revision: for every key that is live now or
     // changed since, its newest row at or below the revision, unless a delete.

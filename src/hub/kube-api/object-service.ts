@@ -7,7 +7,13 @@ import {
   type Store,
   type StoredObject,
 } from '../../store/index.ts';
-import { ApplyConflictError, applyConfiguration, recordUpdate } from './apply/index.ts';
+import {
+  ApplyConflictError,
+  applyConfiguration,
+  conflictCauseMessage,
+  InvalidApplyConfigError,
+  recordUpdate,
+} from './apply/index.ts';
 import { ApiError, errors } from './errors.ts';
 import { decodeContinue, encodeContinue } from './continue-token.ts';
 import { type ListQuery, objectFilter } from './list-filter.ts';
@@ -129,6 +135,7 @@ export class ObjectService {
       after: object,
       managedFields: [],
       manager: options.fieldManager,
+      schema: schemaInfoOf(def),
       now: this.#now(),
     }) as unknown[];
     if (object.metadata.managedFields.length === 0) delete object.metadata.managedFields;
@@ -163,6 +170,7 @@ export class ObjectService {
       managedFields: (live.metadata.managedFields ?? []) as never,
       manager: options.fieldManager,
       subresource,
+      schema: schemaInfoOf(def),
       now: this.#now(),
     }) as unknown[];
     return this.#replace(def, current, live, next, options);
@@ -199,6 +207,9 @@ export class ObjectService {
         if (pinned && pinned !== String(current.revision)) throw errors.conflict(def, name);
         return await this.#replace(def, current, live, next, options);
       } catch (error) {
+        if (error instanceof InvalidApplyConfigError) {
+          throw errors.invalid(def, name, [{ reason: 'FieldValueInvalid', field: error.field || 'body', message: error.message }]);
+        }
         const retryable = error instanceof ApiError && error.reason === 'Conflict' && !pinsRevision(patch) && type !== 'apply';
         const raced = error instanceof ConflictError || error instanceof KeyExistsError || error instanceof NotFoundError;
         if ((retryable || raced) && attempt < MAX_PATCH_ATTEMPTS) continue;
@@ -420,6 +431,7 @@ export class ObjectService {
       managedFields: (live.metadata.managedFields ?? []) as never,
       manager: options.fieldManager,
       subresource,
+      schema: schemaInfoOf(def),
       now: this.#now(),
     }) as unknown[];
     return next;
@@ -447,7 +459,7 @@ export class ObjectService {
         kind: def.plural,
         causes: error.conflicts.map((conflict) => ({
           reason: 'FieldManagerConflict',
-          message: `conflict with "${conflict.manager}"`,
+          message: conflictCauseMessage(conflict),
           field: conflict.field,
         })),
       });

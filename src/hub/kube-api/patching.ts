@@ -1,6 +1,13 @@
 import type { KindDefinition, KubeObject } from '../../api/index.ts';
 import { errors } from './errors.ts';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError, patchMetaFor } from './patch/index.ts';
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  MalformedPatchError,
+  PatchError,
+  patchMetaFor,
+} from './patch/index.ts';
 
 /** The patch kinds the API accepts, by their short names. */
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
@@ -33,6 +40,7 @@ export function applyPatch(def: KindDefinition, live: KubeObject, type: Exclude<
       }
     }
   } catch (error) {
+    if (error instanceof MalformedPatchError) throw errors.badRequest(error.message);
     if (error instanceof PatchError) {
       throw errors.invalid(def, live.metadata.name ?? '', [{ reason: 'FieldValueInvalid', field: 'patch', message: error.message }]);
     }

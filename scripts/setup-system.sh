@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite needs, when missing.
+# Idempotent and quiet when everything is there. Runs before `npm test`.
+set -euo pipefail
+
+missing=()
+need() { # need COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+}
+
+need kubectl kubernetes-client
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages ${missing[*]}; run as root or install them: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq "${missing[@]}" >/dev/null

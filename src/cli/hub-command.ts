@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import pino from 'pino';
+import { startHub } from '../hub/index.ts';
+import { VERSION } from '../version.ts';
+import { CliError } from './errors.ts';
+
+/** `outpost hub`: serves the API until SIGINT or SIGTERM. */
+export function registerHubCommand(program: Command): void {
+  program
+    .command('hub')
+    .description('run the hub: the Kubernetes-compatible API that agents and kubectl talk to')
+    .requiredOption('--data-dir <dir>', 'where the hub keeps its database, certificates and admin.kubeconfig')
+    .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', '127.0.0.1:6443')
+    .option('--store <url>', 'object store: sqlite:PATH (default: sqlite:DIR/outpost.db)')
+    .option('--sqlite-synchronous <mode>', 'SQLite durability: FULL (survives power loss) or NORMAL', 'FULL')
+    .option('--history <seconds>', 'how long watch history is kept', '300')
+    .option('--log-level <level>', 'log level: debug, info, warn, error', 'info')
+    .action(async (options: { dataDir: string; listen: string; store?: string; sqliteSynchronous: string; history: string; logLevel: string }) => {
+      const { host, port } = parseListen(options.listen);
+      const synchronous = options.sqliteSynchronous.toUpperCase();
+      if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new CliError(`--sqlite-synchronous must be FULL or NORMAL, not ${options.sqliteSynchronous}`);
+      const history = Number(options.history);
+      if (!Number.isFinite(history) || history <= 0) throw new CliError(`--history must be a positive number of seconds`);
+      const logger = pino({ level: options.logLevel }, pino.destination(2));
+      const hub = await startHub({
+        dataDir: options.dataDir,
+        host,
+        port,
+        store: options.store,
+        synchronous,
+        version: VERSION,
+        logger,
+        historyRetentionMs: history * 1000,
+      });
+      process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
+      const stop = () => {
+        hub.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen);
+  if (!match) throw new CliError(`--listen must be HOST:PORT, not ${JSON.stringify(listen)}`);
+  const port = Number(match[2]);
+  if (port > 65535) throw new CliError(`--listen port ${port} is out of range`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}

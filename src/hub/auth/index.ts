@@ -1,0 +1,2 @@
+/** Authentication of hub requests (authorisation arrives with RBAC). */
+export { type Authenticator, createAuthenticator, type Identity } from './authenticate.ts';

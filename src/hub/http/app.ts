@@ -1,0 +1,100 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
+import type { Store } from '../../store/index.ts';
+import type { Authenticator, Identity } from '../auth/index.ts';
+import {
+  ApiError,
+  errors,
+  ObjectService,
+  registerDiscovery,
+  registerOpenApi,
+  registerResourceRoutes,
+  type WatchStreamOptions,
+} from '../kube-api/index.ts';
+
+/** The largest request body accepted, as the apiserver's limit (3 MiB). */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export interface BuildHubOptions {
+  readonly store: Store;
+  readonly authenticate: Authenticator;
+  /** The Outpost version, for `/version`. */
+  readonly version: string;
+  /** TLS options for the server; plain HTTP when absent (tests with `inject()`). */
+  readonly https?: { key: string; cert: string; ca: string };
+  readonly logger?: Logger;
+  readonly watch?: WatchStreamOptions;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    identity?: Identity;
+  }
+}
+
+/** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
+export function buildHub(options: BuildHubOptions): { app: FastifyInstance; service: ObjectService } {
+  const registry = new KindRegistry(ALL_KINDS);
+  const service = new ObjectService({ store: options.store, registry, now: options.now });
+  const serverOptions: FastifyServerOptions & { https?: object; loggerInstance?: Logger } = {
+    bodyLimit: MAX_BODY_BYTES,
+    return503OnClosing: false,
+    keepAliveTimeout: 120_000,
+  };
+  // Requests are not logged one by one: at thousands per second that is the hub's main cost.
+  if (options.logger) serverOptions.loggerInstance = options.logger.child({}, { level: options.logger.level === 'debug' ? 'debug' : 'warn' });
+  else serverOptions.logger = false;
+  if (options.https) {
+    // Client certificates are requested but not required by TLS, so that a
+    // request without one gets a 401 Status rather than a failed handshake.
+    serverOptions.https = { ...options.https, requestCert: true, rejectUnauthorized: false };
+  }
+  const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request) => {
+    const identity = options.authenticate(request.raw);
+    if (!identity) throw errors.unauthorized();
+    request.identity = identity;
+  });
+
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError.code >= 500) request.log.error({ err: error }, 'request failed');
+    if (reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    reply.code(apiError.code).type('application/json').send(JSON.stringify(apiError.toStatus()));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type('application/json').send(
+      JSON.stringify(new ApiError(404, 'NotFound', `the server could not find the requested resource (${request.method} ${request.url.split('?')[0]})`).toStatus()),
+    );
+  });
+
+  app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok'));
+  app.get('/readyz', async (_request, reply) => reply.type('text/plain').send('ok'));
+  app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok'));
+  registerDiscovery(app, registry, { version: options.version });
+  registerOpenApi(app, registry);
+  registerResourceRoutes(app, { service, watch: options.watch });
+  return { app, service };
+}
+
+/** Maps anything thrown to the Status the client gets; unknown errors say nothing of their insides. */
+function toApiError(error: FastifyError | Error): ApiError {
+  if (error instanceof ApiError) return error;
+  const code = (error as FastifyError).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.tooLarge(MAX_BODY_BYTES);
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.unsupportedMediaType(error.message);
+  if (code === 'FST_ERR_BAD_URL' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return errors.badRequest(error.message);
+  const status = (error as FastifyError).statusCode;
+  if (status && status >= 400 && status < 500) return new ApiError(status, 'BadRequest', error.message);
+  return errors.internal();
+}

@@ -1,0 +1,108 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The `outpost` executable as a user runs it. */
+export const OUTPOST_BIN = join(ROOT, 'bin', 'outpost.js');
+
+export interface HubProcess {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly kubeconfig: string;
+  readonly process: ChildProcess;
+  /** What the hub wrote to stderr so far (its logs). */
+  stderr(): string;
+  /** Stops the hub (SIGTERM, then SIGKILL after 5 s) and waits for its exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface StartHubOptions {
+  /** Reuse a data dir (restart); a fresh temp dir otherwise. */
+  readonly dataDir?: string;
+  readonly args?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Makes a temp dir that `cleanup` removes. */
+export async function tempDir(prefix = 'outpost-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Starts `outpost hub` as a process on a free port and waits for its `hub listening on` line. */
+export async function startHubProcess(options: StartHubOptions = {}): Promise<HubProcess> {
+  const dataDir = options.dataDir ?? (await tempDir());
+  const child = spawn(process.execPath, [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(options.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hub did not start in 30 s: ${stderr}`)), 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /hub listening on (https:\/\/\S+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hub exited with ${code} before listening: ${stderr}`));
+    });
+  });
+  return {
+    url,
+    dataDir,
+    kubeconfig: join(dataDir, 'admin.kubeconfig'),
+    process: child,
+    stderr: () => stderr,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command asynchronously (never blocking the event loop) and returns its output, whatever its exit code. */
+export function run(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      command,
+      [...args],
+      { timeout: options.timeoutMs ?? 60_000, env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (options.input !== undefined) child.stdin!.end(options.input);
+  });
+}
+
+/** Runs the real kubectl against a hub. */
+export function kubectl(hub: Pick<HubProcess, 'kubeconfig'>, args: readonly string[], input?: string): Promise<CommandResult> {
+  return run('kubectl', ['--kubeconfig', hub.kubeconfig, ...args], { input });
+}

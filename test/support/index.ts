@@ -1,0 +1,3 @@
+/** Helpers for tests that start Outpost processes and drive them with real clients. */
+export * from './hub-process.ts';
+export * from './https-client.ts';
