@@ -2,45 +2,59 @@ import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
 
-export const DeviceSchema = objectSchema('outpost.dev/v1alpha1', 'Device', 'An edge device in the inventory.', {
-  spec: Type.Optional(
-    Type.Object({
-      heartbeat: Type.Optional(
-        Type.Object({
-          periodSeconds: Type.Optional(
-            Type.Integer({ minimum: 1, maximum: 3600, default: 15, description: 'Seconds between heartbeats.' }),
-          ),
-        }),
-      ),
-      parent: Type.Optional(Type.String({ description: 'The device of the level above (nested networks).' })),
-      profiles: Type.Optional(
-        Type.Array(FreeForm(Type.Object({ name: Type.String() })), { description: 'Named metric conditions.' }),
-      ),
-    }),
-  ),
-  status: Type.Optional(
-    Type.Object({
-      phase: Type.Optional(Type.Enum(['Pending', 'Online', 'Unreachable'])),
-      conditions: Type.Optional(Conditions),
-      lastHeartbeatTime: Type.Optional(Time),
-      system: Type.Optional(
-        Type.Object({
-          hostname: Type.Optional(Type.String()),
-          os: Type.Optional(Type.String()),
-          kernel: Type.Optional(Type.String()),
-          architecture: Type.Optional(Type.String()),
-          cpus: Type.Optional(Type.Integer()),
-          memoryBytes: Type.Optional(Type.Integer()),
-          diskBytes: Type.Optional(Type.Integer()),
-          machineId: Type.Optional(Type.String()),
-          agentVersion: Type.Optional(Type.String()),
-        }),
-      ),
-      resources: Type.Optional(FreeForm(Type.Object({}))),
-      workloads: Type.Optional(Type.Array(FreeForm(Type.Object({ name: Type.String() })))),
-    }),
-  ),
-});
+export const DeviceSchema = objectSchema(
+  'outpost.dev/v1alpha1',
+  'Device',
+  'An edge device in the inventory.',
+  {
+    spec: Type.Optional(
+      Type.Object({
+        heartbeat: Type.Optional(
+          Type.Object({
+            periodSeconds: Type.Optional(
+              Type.Integer({
+                minimum: 1,
+                maximum: 3600,
+                default: 15,
+                description: 'Seconds between heartbeats.',
+              }),
+            ),
+          }),
+        ),
+        parent: Type.Optional(
+          Type.String({ description: 'The device of the level above (nested networks).' }),
+        ),
+        profiles: Type.Optional(
+          Type.Array(FreeForm(Type.Object({ name: Type.String() })), {
+            description: 'Named metric conditions.',
+          }),
+        ),
+      }),
+    ),
+    status: Type.Optional(
+      Type.Object({
+        phase: Type.Optional(Type.Enum(['Pending', 'Online', 'Unreachable'])),
+        conditions: Type.Optional(Conditions),
+        lastHeartbeatTime: Type.Optional(Time),
+        system: Type.Optional(
+          Type.Object({
+            hostname: Type.Optional(Type.String()),
+            os: Type.Optional(Type.String()),
+            kernel: Type.Optional(Type.String()),
+            architecture: Type.Optional(Type.String()),
+            cpus: Type.Optional(Type.Integer()),
+            memoryBytes: Type.Optional(Type.Integer()),
+            diskBytes: Type.Optional(Type.Integer()),
+            machineId: Type.Optional(Type.String()),
+            agentVersion: Type.Optional(Type.String()),
+          }),
+        ),
+        resources: Type.Optional(FreeForm(Type.Object({}))),
+        workloads: Type.Optional(Type.Array(FreeForm(Type.Object({ name: Type.String() })))),
+      }),
+    ),
+  },
+);
 export type Device = Type.Static<typeof DeviceSchema>;
 
 export const deviceKind: KindDefinition = {

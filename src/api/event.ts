@@ -21,13 +21,15 @@ export const EventSchema = objectSchema('v1', 'Event', 'Something that happened 
   firstTimestamp: Type.Optional(Time),
   lastTimestamp: Type.Optional(Time),
   eventTime: Type.Optional(Type.String()),
-  source: Type.Optional(Type.Object({ component: Type.Optional(Type.String()), host: Type.Optional(Type.String()) })),
+  source: Type.Optional(
+    Type.Object({ component: Type.Optional(Type.String()), host: Type.Optional(Type.String()) }),
+  ),
   reportingComponent: Type.Optional(Type.String()),
   reportingInstance: Type.Optional(Type.String()),
 });
 export type Event = Type.Static<typeof EventSchema>;
 
-const involved = (field: keyof Event["involvedObject"]) => (object: KubeObject) =>
+const involved = (field: keyof Event['involvedObject']) => (object: KubeObject) =>
   (object.involvedObject as Event['involvedObject'] | undefined)?.[field];
 
 export const eventKind: KindDefinition = {
@@ -43,7 +45,12 @@ export const eventKind: KindDefinition = {
   statusSubresource: false,
   strategicMergePatch: true,
   printerColumns: [
-    { name: 'Last Seen', type: 'date', description: 'When it last happened.', cell: (o) => o.lastTimestamp as string },
+    {
+      name: 'Last Seen',
+      type: 'date',
+      description: 'When it last happened.',
+      cell: (o) => o.lastTimestamp as string,
+    },
     { name: 'Type', type: 'string', description: 'Normal or Warning.', cell: (o) => o.type as string },
     { name: 'Reason', type: 'string', description: 'Short reason.', cell: (o) => o.reason as string },
     {

@@ -20,11 +20,11 @@ export type { Mailbox } from './mailbox.ts';
 export { conditionStatus } from './meta.ts';
 export type { Namespace } from './namespace.ts';
 export type { Placement } from './placement.ts';
+export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';
 export type { RolloutSummary } from './summary.ts';
+export { type ValidationResult, validateObject } from './validation.ts';
 export { WORKLOAD_RESOURCE_KINDS, type Workload } from './workload.ts';
-export { KindRegistry } from './registry.ts';
-export { validateObject, type ValidationResult } from './validation.ts';
 
 /** Every kind the hub serves. */
 export const ALL_KINDS: readonly KindDefinition[] = [

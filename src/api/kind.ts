@@ -54,7 +54,13 @@ export type SemanticValidator = (object: KubeObject, old: KubeObject | undefined
 
 /** One reason an object is invalid, as a Kubernetes `StatusCause`. */
 export interface FieldCause {
-  readonly reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueForbidden' | 'FieldValueDuplicate' | 'FieldValueTooLong';
+  readonly reason:
+    | 'FieldValueRequired'
+    | 'FieldValueInvalid'
+    | 'FieldValueNotSupported'
+    | 'FieldValueForbidden'
+    | 'FieldValueDuplicate'
+    | 'FieldValueTooLong';
   readonly message: string;
   /** Dotted path, e.g. `spec.resources[0].kind`. */
   readonly field: string;

@@ -59,7 +59,8 @@ export const mailboxKind: KindDefinition = {
   categories: ['outpost'],
   namespaced: false,
   schema: MailboxSchema,
-  description: "Everything one device must run, customised for it; written by the hub, read by the device's agent.",
+  description:
+    "Everything one device must run, customised for it; written by the hub, read by the device's agent.",
   statusSubresource: true,
   strategicMergePatch: false,
   printerColumns: [

@@ -2,18 +2,23 @@ import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, objectSchema } from './meta.ts';
 
-export const NamespaceSchema = objectSchema('v1', 'Namespace', 'A scope for names; workload teams own namespaces.', {
-  spec: Type.Optional(
-    Type.Object({
-      finalizers: Type.Optional(Type.Array(Type.String(), { 'x-kubernetes-list-type': 'set' })),
-    }),
-  ),
-  status: Type.Optional(
-    Type.Object({
-      phase: Type.Optional(Type.Enum(['Active', 'Terminating'])),
-    }),
-  ),
-});
+export const NamespaceSchema = objectSchema(
+  'v1',
+  'Namespace',
+  'A scope for names; workload teams own namespaces.',
+  {
+    spec: Type.Optional(
+      Type.Object({
+        finalizers: Type.Optional(Type.Array(Type.String(), { 'x-kubernetes-list-type': 'set' })),
+      }),
+    ),
+    status: Type.Optional(
+      Type.Object({
+        phase: Type.Optional(Type.Enum(['Active', 'Terminating'])),
+      }),
+    ),
+  },
+);
 export type Namespace = Type.Static<typeof NamespaceSchema>;
 
 export const namespaceKind: KindDefinition = {

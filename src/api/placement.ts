@@ -27,7 +27,9 @@ export const PlacementSchema = objectSchema('outpost.dev/v1alpha1', 'Placement',
           Type.Array(
             Type.Object({
               deviceSelector: LabelSelector,
-              target: Type.Optional(Type.Object({ kind: Type.Optional(Type.String()), name: Type.Optional(Type.String()) })),
+              target: Type.Optional(
+                Type.Object({ kind: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }),
+              ),
               patch: Type.Array(JsonPatchOperation, { description: 'A JSON patch (RFC 6902).' }),
             }),
           ),
@@ -59,17 +61,42 @@ export const placementKind: KindDefinition = {
   statusSubresource: true,
   strategicMergePatch: false,
   printerColumns: [
-    { name: 'Matched', type: 'integer', description: 'Devices matched.', cell: (o) => countOf(o.status, 'matched') },
-    { name: 'Applied', type: 'integer', description: 'Devices that applied it.', cell: (o) => countOf(o.status, 'applied') },
-    { name: 'Running', type: 'integer', description: 'Devices running it.', cell: (o) => countOf(o.status, 'running') },
-    { name: 'Failed', type: 'integer', description: 'Devices failing.', cell: (o) => countOf(o.status, 'failed') },
+    {
+      name: 'Matched',
+      type: 'integer',
+      description: 'Devices matched.',
+      cell: (o) => countOf(o.status, 'matched'),
+    },
+    {
+      name: 'Applied',
+      type: 'integer',
+      description: 'Devices that applied it.',
+      cell: (o) => countOf(o.status, 'applied'),
+    },
+    {
+      name: 'Running',
+      type: 'integer',
+      description: 'Devices running it.',
+      cell: (o) => countOf(o.status, 'running'),
+    },
+    {
+      name: 'Failed',
+      type: 'integer',
+      description: 'Devices failing.',
+      cell: (o) => countOf(o.status, 'failed'),
+    },
     {
       name: 'Unreachable',
       type: 'integer',
       description: 'Devices not heard from.',
       cell: (o) => countOf(o.status, 'unreachable'),
     },
-    { name: 'Ready', type: 'string', description: 'Ready condition.', cell: (o) => conditionStatus(o, 'Ready') },
+    {
+      name: 'Ready',
+      type: 'string',
+      description: 'Ready condition.',
+      cell: (o) => conditionStatus(o, 'Ready'),
+    },
     ageColumn,
   ],
 };

@@ -50,7 +50,11 @@ export const secretKind: KindDefinition = {
     const causes: FieldCause[] = [];
     for (const [key, value] of Object.entries((object.data as Record<string, unknown> | undefined) ?? {})) {
       if (typeof value === 'string' && (value.length % 4 !== 0 || !BASE64.test(value))) {
-        causes.push({ reason: 'FieldValueInvalid', field: `data[${key}]`, message: 'Invalid value: must be base64' });
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: `data[${key}]`,
+          message: 'Invalid value: must be base64',
+        });
       }
     }
     return causes;

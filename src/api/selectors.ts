@@ -37,7 +37,8 @@ function parseLabelTerm(term: string): LabelRequirement {
       .split(',')
       .map((value) => value.trim())
       .filter((value) => value.length > 0);
-    if (values.length === 0) throw new SelectorError(`unable to parse requirement: values in ${term} are empty`);
+    if (values.length === 0)
+      throw new SelectorError(`unable to parse requirement: values in ${term} are empty`);
     return { key: setMatch[1]!, operator: setMatch[2] === 'in' ? 'In' : 'NotIn', values };
   }
   const comparison = /^([^\s!=()]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/.exec(term);
@@ -67,12 +68,16 @@ function splitTerms(text: string): string[] {
     }
   }
   if (current.trim() !== '' || terms.length > 0) terms.push(current.trim());
-  if (terms.some((term) => term === '')) throw new SelectorError(`found empty requirement in ${JSON.stringify(text)}`);
+  if (terms.some((term) => term === ''))
+    throw new SelectorError(`found empty requirement in ${JSON.stringify(text)}`);
   return terms;
 }
 
 /** Whether labels satisfy every requirement. */
-export function matchesLabels(requirements: readonly LabelRequirement[], labels: Readonly<Record<string, string>> | undefined): boolean {
+export function matchesLabels(
+  requirements: readonly LabelRequirement[],
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
   for (const requirement of requirements) {
     const value = labels?.[requirement.key];
     switch (requirement.operator) {
@@ -104,7 +109,11 @@ export function selectorRequirements(selector: {
     values: [value],
   }));
   for (const expression of selector.matchExpressions ?? []) {
-    requirements.push({ key: expression.key, operator: expression.operator as LabelOperator, values: expression.values ?? [] });
+    requirements.push({
+      key: expression.key,
+      operator: expression.operator as LabelOperator,
+      values: expression.values ?? [],
+    });
   }
   return requirements;
 }

@@ -48,7 +48,10 @@ export function validateObject(def: KindDefinition, object: KubeObject, old?: Ku
 
 function prune(schema: JsonSchema, value: unknown, path: string, unknown: string[]): void {
   if (Array.isArray(value)) {
-    if (schema.items) value.forEach((item, index) => prune(schema.items!, item, `${path}[${index}]`, unknown));
+    const items = schema.items;
+    if (items) {
+      for (const [index, item] of value.entries()) prune(items, item, `${path}[${index}]`, unknown);
+    }
     return;
   }
   if (value === null || typeof value !== 'object') return;
@@ -116,7 +119,11 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
   const meta = object.metadata;
   const name = meta?.name;
   if (!name) {
-    causes.push({ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' });
+    causes.push({
+      reason: 'FieldValueRequired',
+      field: 'metadata.name',
+      message: 'Required value: name or generateName is required',
+    });
   } else {
     const pattern = def.kind === 'Namespace' ? DNS_LABEL : DNS_SUBDOMAIN;
     const max = def.kind === 'Namespace' ? 63 : 253;
@@ -130,7 +137,12 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
   }
   for (const [key, value] of Object.entries(meta?.labels ?? {})) {
     const keyProblem = qualifiedNameProblem(key);
-    if (keyProblem) causes.push({ reason: 'FieldValueInvalid', field: `metadata.labels`, message: `Invalid value: "${key}": ${keyProblem}` });
+    if (keyProblem)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: `metadata.labels`,
+        message: `Invalid value: "${key}": ${keyProblem}`,
+      });
     if (typeof value === 'string' && (value.length > 63 || !LABEL_VALUE.test(value))) {
       causes.push({
         reason: 'FieldValueInvalid',
@@ -141,7 +153,12 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
   }
   for (const key of Object.keys(meta?.annotations ?? {})) {
     const keyProblem = qualifiedNameProblem(key);
-    if (keyProblem) causes.push({ reason: 'FieldValueInvalid', field: 'metadata.annotations', message: `Invalid value: "${key}": ${keyProblem}` });
+    if (keyProblem)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: 'metadata.annotations',
+        message: `Invalid value: "${key}": ${keyProblem}`,
+      });
   }
   return causes;
 }

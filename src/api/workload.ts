@@ -12,7 +12,9 @@ export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', '
       minItems: 1,
       description: `Kubernetes objects to run, one of: ${WORKLOAD_RESOURCE_KINDS.join(', ')}.`,
     }),
-    rootless: Type.Optional(Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' })),
+    rootless: Type.Optional(
+      Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
+    ),
   }),
   status: Type.Optional(RolloutSummary),
 });
@@ -38,16 +40,36 @@ export const workloadKind: KindDefinition = {
       description: 'Number of objects.',
       cell: (o) => (o.spec as Workload['spec'] | undefined)?.resources?.length,
     },
-    { name: 'Matched', type: 'integer', description: 'Devices matched.', cell: (o) => countOf(o.status, 'matched') },
-    { name: 'Running', type: 'integer', description: 'Devices running it.', cell: (o) => countOf(o.status, 'running') },
-    { name: 'Failed', type: 'integer', description: 'Devices failing.', cell: (o) => countOf(o.status, 'failed') },
+    {
+      name: 'Matched',
+      type: 'integer',
+      description: 'Devices matched.',
+      cell: (o) => countOf(o.status, 'matched'),
+    },
+    {
+      name: 'Running',
+      type: 'integer',
+      description: 'Devices running it.',
+      cell: (o) => countOf(o.status, 'running'),
+    },
+    {
+      name: 'Failed',
+      type: 'integer',
+      description: 'Devices failing.',
+      cell: (o) => countOf(o.status, 'failed'),
+    },
     {
       name: 'Unreachable',
       type: 'integer',
       description: 'Devices not heard from.',
       cell: (o) => countOf(o.status, 'unreachable'),
     },
-    { name: 'Ready', type: 'string', description: 'Ready condition.', cell: (o) => conditionStatus(o, 'Ready') },
+    {
+      name: 'Ready',
+      type: 'string',
+      description: 'Ready condition.',
+      cell: (o) => conditionStatus(o, 'Ready'),
+    },
     ageColumn,
   ],
   validate(object) {

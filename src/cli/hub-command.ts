@@ -15,33 +15,44 @@ export function registerHubCommand(program: Command): void {
     .option('--sqlite-synchronous <mode>', 'SQLite durability: FULL (survives power loss) or NORMAL', 'FULL')
     .option('--history <seconds>', 'how long watch history is kept', '300')
     .option('--log-level <level>', 'log level: debug, info, warn, error', 'info')
-    .action(async (options: { dataDir: string; listen: string; store?: string; sqliteSynchronous: string; history: string; logLevel: string }) => {
-      const { host, port } = parseListen(options.listen);
-      const synchronous = options.sqliteSynchronous.toUpperCase();
-      if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new CliError(`--sqlite-synchronous must be FULL or NORMAL, not ${options.sqliteSynchronous}`);
-      const history = Number(options.history);
-      if (!Number.isFinite(history) || history <= 0) throw new CliError(`--history must be a positive number of seconds`);
-      const logger = pino({ level: options.logLevel }, pino.destination(2));
-      const hub = await startHub({
-        dataDir: options.dataDir,
-        host,
-        port,
-        store: options.store,
-        synchronous,
-        version: VERSION,
-        logger,
-        historyRetentionMs: history * 1000,
-      });
-      process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
-      const stop = () => {
-        hub.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    .action(
+      async (options: {
+        dataDir: string;
+        listen: string;
+        store?: string;
+        sqliteSynchronous: string;
+        history: string;
+        logLevel: string;
+      }) => {
+        const { host, port } = parseListen(options.listen);
+        const synchronous = options.sqliteSynchronous.toUpperCase();
+        if (synchronous !== 'FULL' && synchronous !== 'NORMAL')
+          throw new CliError(`--sqlite-synchronous must be FULL or NORMAL, not ${options.sqliteSynchronous}`);
+        const history = Number(options.history);
+        if (!Number.isFinite(history) || history <= 0)
+          throw new CliError(`--history must be a positive number of seconds`);
+        const logger = pino({ level: options.logLevel }, pino.destination(2));
+        const hub = await startHub({
+          dataDir: options.dataDir,
+          host,
+          port,
+          store: options.store,
+          synchronous,
+          version: VERSION,
+          logger,
+          historyRetentionMs: history * 1000,
+        });
+        process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
+        const stop = () => {
+          hub.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
 }
 
 function parseListen(listen: string): { host: string; port: number } {

@@ -7,7 +7,9 @@ const EXAMPLES = new URL('../../examples/demo.yaml', import.meta.url);
 
 /** Creates the example objects of `examples/demo.yaml` that do not exist yet. */
 export async function applyExamples(service: ObjectService): Promise<void> {
-  const documents = YAML.parseAllDocuments(await readFile(EXAMPLES, 'utf8')).map((document) => document.toJS() as KubeObject);
+  const documents = YAML.parseAllDocuments(await readFile(EXAMPLES, 'utf8')).map(
+    (document) => document.toJS() as KubeObject,
+  );
   for (const object of documents) {
     const def = service.registry.byKind(object.apiVersion, object.kind);
     if (!def) throw new Error(`examples/demo.yaml: unknown kind ${object.apiVersion} ${object.kind}`);

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { SqliteStore, startCompactor, type Store } from '../store/index.ts';
+import { SqliteStore, type Store, startCompactor } from '../store/index.ts';
 import { createAuthenticator } from './auth/index.ts';
 import { buildHub } from './http/app.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
@@ -46,7 +46,9 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const host = options.host ?? '127.0.0.1';
   const store = openStore(options);
-  const pki = await loadOrCreatePki(options.dataDir, { hosts: [host, hostname()].filter((h) => h !== '0.0.0.0' && h !== '::') });
+  const pki = await loadOrCreatePki(options.dataDir, {
+    hosts: [host, hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'),
+  });
   const { app, service } = buildHub({
     store,
     authenticate: createAuthenticator(),
@@ -64,7 +66,12 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `https://${urlHost}:${port}`;
   const kubeconfigPath = join(options.dataDir, 'admin.kubeconfig');
-  await writeKubeconfig(kubeconfigPath, { server: url, caCert: pki.caCert, clientCert: pki.adminCert, clientKey: pki.adminKey });
+  await writeKubeconfig(kubeconfigPath, {
+    server: url,
+    caCert: pki.caCert,
+    clientCert: pki.adminCert,
+    clientKey: pki.adminKey,
+  });
   return {
     url,
     kubeconfigPath,
@@ -82,7 +89,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
 
 function openStore(options: HubOptions): Store {
   const spec = options.store ?? `sqlite:${join(options.dataDir, 'outpost.db')}`;
-  if (spec.startsWith('sqlite:')) return new SqliteStore({ path: spec.slice('sqlite:'.length), synchronous: options.synchronous });
+  if (spec.startsWith('sqlite:'))
+    return new SqliteStore({ path: spec.slice('sqlite:'.length), synchronous: options.synchronous });
   throw new Error(`unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH`);
 }
 
@@ -90,7 +98,12 @@ async function ensureNamespaces(service: ObjectService): Promise<void> {
   const def = service.registry.byKind('v1', 'Namespace')!;
   for (const name of BUILT_IN_NAMESPACES) {
     try {
-      await service.create(def, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { fieldManager: 'outpost-hub' });
+      await service.create(
+        def,
+        undefined,
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+        { fieldManager: 'outpost-hub' },
+      );
     } catch (error) {
       if (!(error instanceof ApiError && error.reason === 'AlreadyExists')) throw error;
     }

@@ -155,5 +155,7 @@ export class StoreClosedError extends StoreError {
 
 /** The smallest key greater than every key starting with `prefix`. */
 export function prefixEnd(prefix: string): string {
-  return prefix.length === 0 ? '\u{10FFFF}' : prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  return prefix.length === 0
+    ? '\u{10FFFF}'
+    : prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }

@@ -64,4 +64,3 @@ function* keyPrefixes(key: string): Generator<string> {
   }
   if (!key.endsWith('/')) yield key;
 }
-

@@ -4,10 +4,15 @@ import YAML from 'yaml';
 
 /** An HTTPS client authenticated with the credentials of a kubeconfig (admin by default). */
 export interface ApiClient {
-  request(method: string, path: string, options?: { body?: unknown; contentType?: string; headers?: Record<string, string> }): Promise<{
+  request(
+    method: string,
+    path: string,
+    options?: { body?: unknown; contentType?: string; headers?: Record<string, string> },
+  ): Promise<{
     status: number;
     headers: Record<string, string | string[] | undefined>;
     text: string;
+    // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON responses.
     json: () => any;
   }>;
   close(): Promise<void>;
@@ -18,16 +23,26 @@ export function apiClient(kubeconfigPath: string, options: { connections?: numbe
   const config = YAML.parse(readFileSync(kubeconfigPath, 'utf8'));
   const cluster = config.clusters[0].cluster;
   const user = config.users[0].user;
-  const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : undefined);
+  const decode = (data: string | undefined) =>
+    data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
   const dispatcher = new Agent({
-    connect: { ca: decode(cluster['certificate-authority-data']), cert: decode(user['client-certificate-data']), key: decode(user['client-key-data']) },
+    connect: {
+      ca: decode(cluster['certificate-authority-data']),
+      cert: decode(user['client-certificate-data']),
+      key: decode(user['client-key-data']),
+    },
     connections: options.connections ?? 16,
     pipelining: 1,
   });
   const server: string = cluster.server;
   return {
     async request(method, path, opts = {}) {
-      const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      const body =
+        opts.body === undefined
+          ? undefined
+          : typeof opts.body === 'string'
+            ? opts.body
+            : JSON.stringify(opts.body);
       const response = await request(server + path, {
         method: method as 'GET',
         body,

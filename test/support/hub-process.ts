@@ -39,10 +39,14 @@ export async function removeDir(dir: string): Promise<void> {
 /** Starts `outpost hub` as a process on a free port and waits for its `hub listening on` line. */
 export async function startHubProcess(options: StartHubOptions = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? (await tempDir());
-  const child = spawn(process.execPath, [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(options.args ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
+  const child = spawn(
+    process.execPath,
+    [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(options.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -87,12 +91,20 @@ export interface CommandResult {
 }
 
 /** Runs a command asynchronously (never blocking the event loop) and returns its output, whatever its exit code. */
-export function run(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+export function run(
+  command: string,
+  args: readonly string[],
+  options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommandResult> {
   return new Promise((resolve) => {
     const child = execFile(
       command,
       [...args],
-      { timeout: options.timeoutMs ?? 60_000, env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 },
+      {
+        timeout: options.timeoutMs ?? 60_000,
+        env: { ...process.env, ...options.env },
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
@@ -103,6 +115,10 @@ export function run(command: string, args: readonly string[], options: { input?:
 }
 
 /** Runs the real kubectl against a hub. */
-export function kubectl(hub: Pick<HubProcess, 'kubeconfig'>, args: readonly string[], input?: string): Promise<CommandResult> {
+export function kubectl(
+  hub: Pick<HubProcess, 'kubeconfig'>,
+  args: readonly string[],
+  input?: string,
+): Promise<CommandResult> {
   return run('kubectl', ['--kubeconfig', hub.kubeconfig, ...args], { input });
 }

@@ -1,3 +1,4 @@
 /** Helpers for tests that start Outpost processes and drive them with real clients. */
-export * from './hub-process.ts';
+
 export * from './https-client.ts';
+export * from './hub-process.ts';

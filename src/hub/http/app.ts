@@ -45,7 +45,11 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     keepAliveTimeout: 120_000,
   };
   // Requests are not logged one by one: at thousands per second that is the hub's main cost.
-  if (options.logger) serverOptions.loggerInstance = options.logger.child({}, { level: options.logger.level === 'debug' ? 'debug' : 'warn' });
+  if (options.logger)
+    serverOptions.loggerInstance = options.logger.child(
+      {},
+      { level: options.logger.level === 'debug' ? 'debug' : 'warn' },
+    );
   else serverOptions.logger = false;
   if (options.https) {
     // Client certificates are requested but not required by TLS, so that a
@@ -55,7 +59,9 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) =>
+    done(null, body),
+  );
 
   app.addHook('onRequest', async (request) => {
     const identity = options.authenticate(request.raw);
@@ -73,9 +79,18 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     reply.code(apiError.code).type('application/json').send(JSON.stringify(apiError.toStatus()));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type('application/json').send(
-      JSON.stringify(new ApiError(404, 'NotFound', `the server could not find the requested resource (${request.method} ${request.url.split('?')[0]})`).toStatus()),
-    );
+    reply
+      .code(404)
+      .type('application/json')
+      .send(
+        JSON.stringify(
+          new ApiError(
+            404,
+            'NotFound',
+            `the server could not find the requested resource (${request.method} ${request.url.split('?')[0]})`,
+          ).toStatus(),
+        ),
+      );
   });
 
   app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok'));
@@ -93,7 +108,8 @@ function toApiError(error: FastifyError | Error): ApiError {
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.tooLarge(MAX_BODY_BYTES);
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.unsupportedMediaType(error.message);
-  if (code === 'FST_ERR_BAD_URL' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return errors.badRequest(error.message);
+  if (code === 'FST_ERR_BAD_URL' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+    return errors.badRequest(error.message);
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) return new ApiError(status, 'BadRequest', error.message);
   return errors.internal();

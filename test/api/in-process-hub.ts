@@ -1,0 +1,136 @@
+/**
+ * An in-process hub for API tests: `buildHub` over a real SqliteStore in a temp dir, driven with
+ * `app.inject()`, and the checks every answer of the API must pass whatever the request was.
+ */
+import assert from 'node:assert/strict';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { buildHub } from '../../src/hub/index.ts';
+import type { ObjectService } from '../../src/hub/kube-api/index.ts';
+import { SqliteStore, type WatchEvent } from '../../src/store/index.ts';
+import { removeDir, tempDir } from '../support/index.ts';
+
+/** A hub built in this process, with its store and a way to clean up. */
+export interface InProcessHub {
+  readonly app: FastifyInstance;
+  readonly service: ObjectService;
+  readonly store: SqliteStore;
+  close(): Promise<void>;
+}
+
+/** Builds a hub over a fresh SQLite file; every request is made by a cluster admin. */
+export async function startInProcessHub(): Promise<InProcessHub> {
+  const dir = await tempDir('outpost-api-');
+  // NORMAL keeps the property runs fast; durability is not what these tests are about.
+  const store = new SqliteStore({ path: `${dir}/hub.db`, synchronous: 'NORMAL' });
+  const { app, service } = buildHub({
+    store,
+    authenticate: () => ({ user: 'admin', groups: ['system:masters'] }),
+    version: 'test',
+  });
+  await app.ready();
+  return {
+    app,
+    service,
+    store,
+    async close() {
+      await app.close();
+      await store.close();
+      await removeDir(dir);
+    },
+  };
+}
+
+/** An answer of the API with its body already parsed (every answer must be JSON). */
+export interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, unknown>;
+  readonly text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary fields of answers.
+  readonly body: any;
+}
+
+/**
+ * Sends a request and checks what every answer must satisfy: no 5xx, a JSON body, and for an
+ * error a `Status` with `kind: Status`, a reason and the HTTP status as `code`.
+ */
+export async function call(app: FastifyInstance, options: InjectOptions): Promise<Answer> {
+  const response = await app.inject(options);
+  const what = `${options.method} ${options.url} -> ${response.statusCode}: ${response.body.slice(0, 600)}`;
+  assert.ok(response.statusCode < 500, `server error: ${what}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(response.body);
+  } catch {
+    assert.fail(`answer is not JSON: ${what}`);
+  }
+  if (response.statusCode >= 400) {
+    const status = body as { kind?: unknown; reason?: unknown; code?: unknown; status?: unknown };
+    assert.equal(status.kind, 'Status', `error is not a Status: ${what}`);
+    assert.equal(status.status, 'Failure', `error Status is not a Failure: ${what}`);
+    assert.ok(typeof status.reason === 'string' && status.reason.length > 0, `Status without a reason: ${what}`);
+    assert.equal(status.code, response.statusCode, `Status code differs from the HTTP status: ${what}`);
+  }
+  return { status: response.statusCode, headers: response.headers, text: response.body, body };
+}
+
+/** Records every store event from now on, to prove that a request wrote nothing. */
+export interface WriteRecorder {
+  readonly revision: number;
+  readonly events: WatchEvent[];
+  /** Asserts that the store is at the revision it had and no event arrived; stops recording. */
+  assertUnchanged(what: string): Promise<void>;
+  stop(): void;
+}
+
+/** Starts recording the store's writes (a watch on every key from the current revision). */
+export async function recordWrites(store: SqliteStore): Promise<WriteRecorder> {
+  const revision = await store.currentRevision();
+  const events: WatchEvent[] = [];
+  const controller = new AbortController();
+  const watch = await store.watch({ prefix: '/', afterRevision: revision, signal: controller.signal }, (batch) => {
+    events.push(...batch);
+  });
+  watch.done.catch(() => {
+    // Ended by the store (closed): the assertion below reports what it saw.
+  });
+  return {
+    revision,
+    events,
+    stop: () => controller.abort(),
+    async assertUnchanged(what) {
+      const now = await store.currentRevision();
+      controller.abort();
+      assert.equal(now, revision, `the store's revision moved from ${revision} to ${now}: ${what}`);
+      assert.deepEqual(
+        events.map((event) => `${event.type} ${event.key}@${event.revision}`),
+        [],
+        `a watch saw writes: ${what}`,
+      );
+    },
+  };
+}
+
+/** Asserts the hub still serves: a list of namespaces answers 200. */
+export async function assertServing(app: FastifyInstance): Promise<void> {
+  const answer = await call(app, { method: 'GET', url: '/api/v1/namespaces' });
+  assert.equal(answer.status, 200, `the hub stopped serving: ${answer.text.slice(0, 300)}`);
+}
+
+/**
+ * Asserts that an object as stored is valid: reading it back and PUTting it unchanged is
+ * accepted and writes nothing. `url` names the object; an object that is gone passes.
+ */
+export async function assertRoundTrips(hub: InProcessHub, url: string, what: string): Promise<void> {
+  const read = await call(hub.app, { method: 'GET', url });
+  if (read.status === 404) return;
+  assert.equal(read.status, 200, `read back failed: ${what}: ${read.text.slice(0, 300)}`);
+  const recorder = await recordWrites(hub.store);
+  const put = await call(hub.app, { method: 'PUT', url, payload: read.text, headers: { 'content-type': 'application/json' } });
+  assert.equal(put.status, 200, `PUT of the object as read was refused: ${what}: ${put.text.slice(0, 600)}`);
+  assert.equal(
+    put.body.metadata?.resourceVersion,
+    read.body.metadata?.resourceVersion,
+    `PUT of the object as read changed its resourceVersion: ${what}`,
+  );
+  await recorder.assertUnchanged(`PUT of the object as read: ${what}`);
+}
