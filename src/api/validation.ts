@@ -14,6 +14,7 @@ type JsonSchema = TSchema & {
   properties?: Record<string, JsonSchema>;
   additionalProperties?: boolean | JsonSchema;
   items?: JsonSchema;
+  nullable?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
 };
 
@@ -26,9 +27,9 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /**
  * Validates an object against its kind: prunes the fields the schema does not
- * know (reporting them, for `fieldValidation`), checks the schema, the
- * metadata (names, labels) and the kind's own semantic rules.
- * Mutates `object` only by pruning unknown fields.
+ * know (reporting them, for `fieldValidation`) and the nulls of fields it knows
+ * (not set), checks the schema, the metadata (names, labels) and the kind's own
+ * semantic rules. Mutates `object` only by that pruning.
  */
 export function validateObject(def: KindDefinition, object: KubeObject, old?: KubeObject): ValidationResult {
   const unknownFields: string[] = [];
@@ -60,8 +61,13 @@ function prune(schema: JsonSchema, value: unknown, path: string, unknown: string
   const additional = schema.additionalProperties;
   for (const key of Object.keys(record)) {
     const child = joinPath(path, key);
-    const known = properties?.[key];
-    if (known) prune(known, record[key], child, unknown);
+    // Own properties only: a field called `constructor` or `__proto__` is unknown, not Object's.
+    const known = properties && Object.hasOwn(properties, key) ? properties[key] : undefined;
+    if (known && record[key] === null && !known.nullable) {
+      // A null for a known field means "not set": Go's decoder reads it so for built-in kinds,
+      // and the apiserver prunes such nulls for custom resources.
+      delete record[key];
+    } else if (known) prune(known, record[key], child, unknown);
     else if (typeof additional === 'object') prune(additional, record[key], child, unknown);
     else if (additional !== true && !schema['x-kubernetes-preserve-unknown-fields'] && properties) {
       unknown.push(child);

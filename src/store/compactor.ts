@@ -26,7 +26,9 @@ export function startCompactor(store: Store, options: CompactorOptions): void {
   const now = options.monotonicNow ?? (() => performance.now());
   const samples: Array<{ at: number; revision: number }> = [];
   const tick = async () => {
-    samples.push({ at: now(), revision: await store.currentRevision() });
+    // Read the head before the clock: every revision up to it was written no later than `at`.
+    const revision = await store.currentRevision();
+    samples.push({ at: now(), revision });
     let target: number | undefined;
     while (samples.length > 0 && now() - samples[0]!.at >= retention) target = samples.shift()!.revision;
     if (target !== undefined) await store.compact(target);

@@ -78,11 +78,17 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     this.#db = new Database(options.path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-    this.#db.pragma('busy_timeout = 5000');
-    migrate(this.#db);
-    this.#statements = prepare(this.#db);
+    try {
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      this.#db.pragma('busy_timeout = 5000');
+      migrate(this.#db);
+      this.#statements = prepare(this.#db);
+    } catch (error) {
+      // A refused (e.g. newer) schema must not leave the file open behind the thrown error.
+      this.#db.close();
+      throw error;
+    }
     this.#revision = Number(this.#statements.getMeta.pluck().get('revision') ?? 0);
     this.#compacted = Number(this.#statements.getMeta.pluck().get('compacted') ?? 0);
   }
@@ -111,13 +117,18 @@ export class SqliteStore implements Store {
     const head = this.#revision;
     const revision = options.revision !== undefined && options.revision < head ? options.revision : head;
     if (revision < this.#compacted) throw new ExpiredError(revision, this.#compacted);
-    const from = options.afterKey ?? '';
-    const end = prefixEnd(options.prefix);
-    const start = from >= options.prefix ? from : options.prefix;
+    // Keys in [lo, end), minus `skip`: the prefix range, or from `afterKey` (exclusive) when it lies
+    // inside it. A key equal to the prefix itself belongs to the range.
+    const resume = options.afterKey !== undefined && options.afterKey >= options.prefix;
+    const range = {
+      lo: resume ? options.afterKey : options.prefix,
+      skip: resume ? options.afterKey : null,
+      end: prefixEnd(options.prefix),
+    };
     const rows =
       revision === head
-        ? this.#statements.listHead.iterate({ start, prefix: options.prefix, end })
-        : this.#statements.listAt.iterate({ start, prefix: options.prefix, end, rev: revision });
+        ? this.#statements.listHead.iterate(range)
+        : this.#statements.listAt.iterate({ ...range, rev: revision });
     const limit = options.limit && options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY;
     const items: StoredObject[] = [];
     let continueAfter: string | undefined;
@@ -152,20 +163,38 @@ export class SqliteStore implements Store {
       throw new ExpiredError(options.afterRevision, this.#compacted);
     }
     if (options.signal.aborted) return { done: Promise.resolve() };
+    let settle: (error?: unknown) => void = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    let ended = false;
+    const end = (error?: unknown) => {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      this.#watchers.delete(end);
+      options.signal.removeEventListener('abort', onAbort);
+      settle(error);
+    };
+    const onAbort = () => end();
+    // A watch from beyond the head must not get the revisions up to its start.
+    const from = options.afterRevision;
+    const deliver: WatchSink = from > this.#revision ? (events) => deliverAfter(from, events, sink) : sink;
     // Reading the backlog and subscribing happen in one synchronous step: no
     // commit can be published in between, so there is neither gap nor overlap.
-    const backlog = options.afterRevision < this.#revision ? this.#readEvents(options.prefix, options.afterRevision) : [];
-    const unsubscribe = this.#fanout.subscribe(options.prefix, sink);
-    if (backlog.length > 0) sink(backlog);
-    const done = new Promise<void>((resolve) => {
-      const end = () => {
-        unsubscribe();
-        this.#watchers.delete(end);
-        resolve();
-      };
-      this.#watchers.add(end);
-      options.signal.addEventListener('abort', end, { once: true });
-    });
+    const backlog = from < this.#revision ? this.#readEvents(options.prefix, from) : [];
+    const unsubscribe = this.#fanout.subscribe(options.prefix, deliver, (error) =>
+      end(new Error('watch sink threw', { cause: error })),
+    );
+    this.#watchers.add(end);
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    if (backlog.length > 0) {
+      try {
+        sink(backlog);
+      } catch (error) {
+        end(new Error('watch sink threw', { cause: error }));
+      }
+    }
     return { done };
   }
 
@@ -193,7 +222,12 @@ export class SqliteStore implements Store {
     if (this.#closed) throw new StoreClosedError();
   }
 
-  #enqueue(op: PendingWrite['op'], key: string, expectedRevision: number, render: Render): Promise<StoredObject> {
+  #enqueue(
+    op: PendingWrite['op'],
+    key: string,
+    expectedRevision: number,
+    render: Render,
+  ): Promise<StoredObject> {
     if (this.#closed) return Promise.reject(new StoreClosedError());
     return new Promise((resolve, reject) => {
       this.#queue.push({ op, key, expectedRevision, render, resolve, reject });
@@ -268,20 +302,33 @@ export class SqliteStore implements Store {
 
   #readEvents(prefix: string, afterRevision: number): WatchEvent[] {
     const rows = (
-      prefix.endsWith('/')
+      prefix === '' || prefix.endsWith('/')
         ? this.#statements.eventsInRange.all(afterRevision, this.#revision, prefix, prefixEnd(prefix))
         : this.#statements.eventsOfKey.all(prefix, afterRevision, this.#revision)
     ) as LogRow[];
     return rows.map((row) => {
-      const base = { type: TYPE_NAMES[row.type as 0 | 1 | 2], key: row.key, revision: row.rev, value: row.value };
+      const base = {
+        type: TYPE_NAMES[row.type as 0 | 1 | 2],
+        key: row.key,
+        revision: row.rev,
+        value: row.value,
+      };
       return row.prev_value === null ? base : { ...base, prevValue: row.prev_value };
     });
   }
 }
 
+/** Hands a watch that starts beyond the head only the events after its start. */
+function deliverAfter(afterRevision: number, events: readonly WatchEvent[], sink: WatchSink): void {
+  const later = events.filter((event) => event.revision > afterRevision);
+  if (later.length > 0) sink(later);
+}
+
 function migrate(db: Database.Database): void {
   db.exec(`CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`);
-  const version = db.prepare(`SELECT value FROM meta WHERE name = 'schema'`).pluck().get() as number | undefined;
+  const version = db.prepare(`SELECT value FROM meta WHERE name = 'schema'`).pluck().get() as
+    | number
+    | undefined;
   if (version !== undefined && version > SQLITE_SCHEMA_VERSION) {
     throw new Error(
       `database schema version ${version} is newer than this hub understands (${SQLITE_SCHEMA_VERSION}); upgrade Outpost`,
@@ -308,24 +355,24 @@ function migrate(db: Database.Database): void {
 function prepare(db: Database.Database) {
   return {
     getMeta: db.prepare(`SELECT value FROM meta WHERE name = ?`),
-    setMeta: db.prepare(`INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+    setMeta: db.prepare(
+      `INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+    ),
     get: db.prepare(`SELECT l.rev, l.value FROM objects o JOIN log l ON l.rev = o.rev WHERE o.key = ?`),
     count: db.prepare(`SELECT count(*) FROM objects WHERE key >= ? AND key < ?`),
     listHead: db.prepare(
       `SELECT o.key, l.rev, l.value FROM objects o JOIN log l ON l.rev = o.rev
-       WHERE o.key > :start AND o.key >= :prefix AND o.key < :end ORDER BY o.key`,
+       WHERE o.key >= :lo AND o.key < :end AND o.key IS NOT :skip ORDER BY o.key`,
     ),
-    // The state at an older revision: for every key that is live now or
-    // changed since, its newest row at or below the revision, unless a delete.
+    // The state at an older revision: for every key, its newest row at or
+    // below the revision, unless that row is a delete. Walking the (key, rev)
+    // index in key order streams, so a page costs its limit (plus the history
+    // kept in its key range), not the whole range.
     listAt: db.prepare(
-      `WITH candidates AS (
-         SELECT key FROM objects WHERE key > :start AND key >= :prefix AND key < :end
-         UNION
-         SELECT key FROM log WHERE rev > :rev AND key > :start AND key >= :prefix AND key < :end
-       )
-       SELECT l.key, l.rev, l.value FROM candidates c
-       JOIN log l ON l.rev = (SELECT max(rev) FROM log WHERE key = c.key AND rev <= :rev)
-       WHERE l.type != ${DELETED} ORDER BY c.key`,
+      `SELECT l.key, l.rev, l.value FROM log l
+       WHERE l.key >= :lo AND l.key < :end AND l.key IS NOT :skip AND l.rev <= :rev AND l.type != ${DELETED}
+         AND NOT EXISTS (SELECT 1 FROM log n WHERE n.key = l.key AND n.rev > l.rev AND n.rev <= :rev)
+       ORDER BY l.key`,
     ),
     insertLog: db.prepare(`INSERT INTO log (rev, key, type, prev_rev, value) VALUES (?, ?, ?, ?, ?)`),
     upsertObject: db.prepare(

@@ -56,6 +56,10 @@ export interface ListResult {
 }
 
 export interface WatchOptions {
+  /**
+   * What to watch: every key when empty, the keys starting with it when it
+   * ends with `/`, otherwise exactly the key it names.
+   */
   readonly prefix: string;
   /** Deliver every event with a revision greater than this one. */
   readonly afterRevision: number;
@@ -63,7 +67,7 @@ export interface WatchOptions {
   readonly signal: AbortSignal;
 }
 
-/** Receives batches of events in revision order. Must not throw. */
+/** Receives batches of events in revision order. Must not throw; a sink that throws ends its watch (`done` rejects). */
 export type WatchSink = (events: readonly WatchEvent[]) => void;
 
 export interface Watch {

@@ -117,16 +117,23 @@ export async function assertServing(app: FastifyInstance): Promise<void> {
 }
 
 /**
- * Asserts that an object as stored is valid: reading it back and PUTting it unchanged is
- * accepted and writes nothing. `url` names the object; an object that is gone passes.
+ * Asserts that an object as stored is valid: reading it back and PUTting it unchanged (with
+ * `fieldValidation=Strict`, so no unknown field may have been kept) is accepted without a
+ * warning and writes nothing. `url` names the object; an object that is gone passes.
  */
 export async function assertRoundTrips(hub: InProcessHub, url: string, what: string): Promise<void> {
   const read = await call(hub.app, { method: 'GET', url });
   if (read.status === 404) return;
   assert.equal(read.status, 200, `read back failed: ${what}: ${read.text.slice(0, 300)}`);
   const recorder = await recordWrites(hub.store);
-  const put = await call(hub.app, { method: 'PUT', url, payload: read.text, headers: { 'content-type': 'application/json' } });
+  const put = await call(hub.app, {
+    method: 'PUT',
+    url: `${url}?fieldValidation=Strict`,
+    payload: read.text,
+    headers: { 'content-type': 'application/json' },
+  });
   assert.equal(put.status, 200, `PUT of the object as read was refused: ${what}: ${put.text.slice(0, 600)}`);
+  assert.equal(put.headers.warning, undefined, `PUT of the object as read was warned about: ${what}`);
   assert.equal(
     put.body.metadata?.resourceVersion,
     read.body.metadata?.resourceVersion,

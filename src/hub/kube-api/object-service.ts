@@ -152,28 +152,39 @@ export class ObjectService {
     subresource?: 'status',
   ): Promise<StoredObject> {
     checkIdentity(def, namespace, name, body);
-    const current = await this.get(def, namespace, name);
-    const live = parse(current);
     const requested = body.metadata?.resourceVersion;
-    if (requested !== undefined && requested !== '' && requested !== String(current.revision)) {
-      throw errors.conflict(def, name);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(def, namespace, name);
+      const live = parse(current);
+      if (requested !== undefined && requested !== '' && requested !== String(current.revision)) {
+        throw errors.conflict(def, name);
+      }
+      if ((requested === undefined || requested === '') && def.group !== '') {
+        throw errors.invalid(def, name, [
+          { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' },
+        ]);
+      }
+      const next = this.#merge(def, live, structuredClone(body), subresource);
+      next.metadata.managedFields = recordUpdate({
+        before: live,
+        after: next,
+        managedFields: (live.metadata.managedFields ?? []) as never,
+        manager: options.fieldManager,
+        subresource,
+        schema: schemaInfoOf(def),
+        now: this.#now(),
+      }) as unknown[];
+      try {
+        return await this.#replace(def, current, live, next, options);
+      } catch (error) {
+        // Another write committed between our read and ours (the store's check is the real one).
+        if (error instanceof NotFoundError) throw errors.notFound(def, name);
+        if (!(error instanceof ConflictError)) throw error;
+        // Pinned to a resourceVersion: the precondition failed after all. Unconditional: retry on the newer object.
+        if (requested) throw errors.conflict(def, name);
+        if (attempt >= MAX_PATCH_ATTEMPTS) throw errors.tooManyConflicts(def, name);
+      }
     }
-    if ((requested === undefined || requested === '') && def.group !== '') {
-      throw errors.invalid(def, name, [
-        { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' },
-      ]);
-    }
-    const next = this.#merge(def, live, structuredClone(body), subresource);
-    next.metadata.managedFields = recordUpdate({
-      before: live,
-      after: next,
-      managedFields: (live.metadata.managedFields ?? []) as never,
-      manager: options.fieldManager,
-      subresource,
-      schema: schemaInfoOf(def),
-      now: this.#now(),
-    }) as unknown[];
-    return this.#replace(def, current, live, next, options);
   }
 
   /**
@@ -350,6 +361,7 @@ export class ObjectService {
 
   async #insert(def: KindDefinition, object: KubeObject, options: WriteOptions): Promise<StoredObject> {
     this.#validate(def, object, undefined, options);
+    checkSize(object);
     const name = object.metadata.name!;
     const key = objectKey(def, object.metadata.namespace, name);
     if (options.dryRun) {
@@ -369,6 +381,7 @@ export class ObjectService {
     this.#validate(def, next, live, options);
     if (specChanged(live, next)) next.metadata.generation = (live.metadata.generation ?? 1) + 1;
     if (sameContent(live, next)) return current;
+    checkSize(next);
     const key = current.key;
     if (options.dryRun) return { key, revision: current.revision, value: renderObject(next, current.revision) };
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
@@ -422,6 +435,8 @@ export class ObjectService {
     if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) {
       throw errors.badRequest('the patch must produce an object');
     }
+    // A patch may not rename the object or move it to another namespace (the apiserver's checkName).
+    checkIdentity(def, live.metadata.namespace, live.metadata.name!, patched);
     const pinned = (patched.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
     const next = this.#merge(def, live, patched, subresource);
     if (pinned !== live.metadata.resourceVersion) next.metadata.resourceVersion = pinned;
@@ -507,6 +522,20 @@ export function parse(stored: StoredObject): KubeObject {
   return JSON.parse(stored.value) as KubeObject;
 }
 
+/**
+ * The largest object stored, in bytes of JSON: etcd's default request limit, which the apiserver
+ * answers with 413 too. Half the request body limit, so that whatever is stored can be read and
+ * PUT back with room for the fields the server adds.
+ */
+export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+
+function checkSize(object: KubeObject): void {
+  const bytes = Buffer.byteLength(JSON.stringify(object));
+  if (bytes > MAX_OBJECT_BYTES) {
+    throw new ApiError(413, 'RequestEntityTooLarge', `Request entity too large: the object is ${bytes} bytes, the limit is ${MAX_OBJECT_BYTES}`);
+  }
+}
+
 function checkTypeMeta(def: KindDefinition, object: KubeObject): void {
   const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
   if (typeof object !== 'object' || object === null || Array.isArray(object)) {
@@ -527,7 +556,11 @@ function checkTypeMeta(def: KindDefinition, object: KubeObject): void {
   // Keep apiVersion, kind and metadata first in the stored text.
   const { apiVersion: _a, kind: _k, metadata, ...rest } = object;
   for (const key of Object.keys(object)) delete object[key];
-  Object.assign(object, { apiVersion, kind: def.kind, metadata }, rest);
+  // defineProperty, not Object.assign: a top-level `__proto__` field would otherwise set the
+  // object's prototype (and vanish from the stored text while validation still saw through it).
+  for (const [key, value] of Object.entries({ apiVersion, kind: def.kind, metadata, ...rest })) {
+    Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  }
 }
 
 function checkIdentity(def: KindDefinition, namespace: string | undefined, name: string, body: KubeObject): void {

@@ -8,6 +8,12 @@ import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
 import { objectKey } from './object-meta.ts';
 import { type DeleteOptions, type ObjectService, parse, type WriteOptions } from './object-service.ts';
 import { PATCH_CONTENT_TYPES } from './patching.ts';
+import {
+  decodeKubernetesProtobuf,
+  KUBERNETES_PROTOBUF,
+  ProtobufMalformedError,
+  ProtobufUnsupportedError,
+} from './protobuf.ts';
 import { parseResourcePath, type ResourceRequest } from './request-info.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
@@ -53,8 +59,12 @@ async function dispatch(
   const query = request.query as Query;
   const format = negotiateFormat(request.headers.accept);
   const includeObject = (query.includeObject as IncludeObject | undefined) ?? 'Metadata';
-  const send = (stored: StoredObject, code = 200) => sendObject(reply, def, stored, format, includeObject, code);
   const warnings: string[] = [];
+  const send = (stored: StoredObject, code = 200) => {
+    // Headers must be set before the body goes out: warnings gathered by the write travel with the answer.
+    if (warnings.length > 0) reply.header('warning', warnings.map((text) => `299 - ${JSON.stringify(text)}`));
+    return sendObject(reply, def, stored, format, includeObject, code);
+  };
   reply.header('cache-control', 'no-cache, private');
   const writeOptions = (): WriteOptions => ({
     dryRun: dryRunOf(query),
@@ -62,10 +72,6 @@ async function dispatch(
     fieldValidation: fieldValidationOf(query),
     warnings,
   });
-  const withWarnings = <T>(value: T): T => {
-    if (warnings.length > 0) reply.header('warning', warnings.map((text) => `299 - ${JSON.stringify(text)}`));
-    return value;
-  };
 
   switch (request.method) {
     case 'GET': {
@@ -95,14 +101,14 @@ async function dispatch(
     }
     case 'POST': {
       if (name) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
-      const body = decodeBody(request) as KubeObject;
+      const body = decodeObjectBody(request);
       const created = await service.create(def, namespace, body, writeOptions());
-      return withWarnings(send(created, 201));
+      return send(created, 201);
     }
     case 'PUT': {
       if (!name) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
-      const body = decodeBody(request) as KubeObject;
-      return withWarnings(send(await service.update(def, namespace, name, body, writeOptions(), subresource)));
+      const body = decodeObjectBody(request);
+      return send(await service.update(def, namespace, name, body, writeOptions(), subresource));
     }
     case 'PATCH': {
       if (!name) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
@@ -119,7 +125,7 @@ async function dispatch(
       const patch = decodeBody(request);
       const existed = type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
       const patched = await service.patch(def, namespace, name, type, patch, { ...writeOptions(), force: isTrue(query.force) }, subresource);
-      return withWarnings(send(patched, existed ? 200 : 201));
+      return send(patched, existed ? 200 : 201);
     }
     case 'DELETE': {
       const options = deleteOptionsOf(request, query);
@@ -174,13 +180,40 @@ function sendList(
   return reply.type('application/json').send(`${body}]}`);
 }
 
+/** The media types an object body (create, update) may have; a patch type or anything else is a 415. */
+const OBJECT_MEDIA_TYPES = new Set(['application/json', 'application/yaml', KUBERNETES_PROTOBUF]);
+
+function decodeObjectBody(request: FastifyRequest): KubeObject {
+  const type = mediaType(request.headers['content-type']);
+  if (!OBJECT_MEDIA_TYPES.has(type)) {
+    throw errors.unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: ${[...OBJECT_MEDIA_TYPES].join(', ')}`,
+    );
+  }
+  return decodeBody(request) as KubeObject;
+}
+
 function decodeBody(request: FastifyRequest): unknown {
   const raw = request.body;
+  const type = mediaType(request.headers['content-type']);
+  if (type === KUBERNETES_PROTOBUF) {
+    if (!Buffer.isBuffer(raw) || raw.length === 0) throw errors.badRequest('the request body is empty');
+    try {
+      return decodeKubernetesProtobuf(raw);
+    } catch (error) {
+      if (error instanceof ProtobufUnsupportedError) throw errors.unsupportedMediaType(error.message);
+      if (error instanceof ProtobufMalformedError) {
+        throw errors.badRequest(`the request body could not be decoded: ${error.message}`);
+      }
+      throw error;
+    }
+  }
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
   if (text.trim() === '') throw errors.badRequest('the request body is empty');
-  const type = mediaType(request.headers['content-type']);
   if (type.includes('protobuf') || type.includes('cbor')) {
-    throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+    throw errors.unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, ${KUBERNETES_PROTOBUF}`,
+    );
   }
   try {
     if (type.endsWith('yaml')) {
