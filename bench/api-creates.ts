@@ -16,17 +16,17 @@ import {
   credentialsOf,
   fmt,
   goalLine,
+  hubArgs,
+  hubEnv,
   type LoadResult,
   median,
   ownCpuSeconds,
   pool,
   report,
-  hubArgs,
-  hubEnv,
   roundMs,
+  startBareServer,
   startProfiling,
   summarize,
-  startBareServer,
   table,
 } from './support/index.ts';
 
@@ -64,11 +64,25 @@ async function measure(
   const path = '/api/v1/namespaces/default/configmaps';
   const request = (i: number) => ({ method: 'POST' as const, path, body: configMap(run, i) });
   // Warm the JIT and the connections; not counted.
-  await closedLoop({ dispatcher, origin, inFlight: IN_FLIGHT, durationMs: WARMUP_MS, request: (i) => request(1e9 + i), expectStatus: 201 });
+  await closedLoop({
+    dispatcher,
+    origin,
+    inFlight: IN_FLIGHT,
+    durationMs: WARMUP_MS,
+    request: (i) => request(1e9 + i),
+    expectStatus: 201,
+  });
   afterWarmup();
   const server = cpuMeter(pid);
   const client = ownCpuSeconds();
-  const load = await closedLoop({ dispatcher, origin, inFlight: IN_FLIGHT, durationMs, request, expectStatus: 201 });
+  const load = await closedLoop({
+    dispatcher,
+    origin,
+    inFlight: IN_FLIGHT,
+    durationMs,
+    request,
+    expectStatus: 201,
+  });
   return { load, serverCpu: server.stop(), clientCpu: ownCpuSeconds() - client };
 }
 
@@ -78,9 +92,15 @@ try {
   const credentials = credentialsOf(hub.kubeconfig);
   bare = await startBareServer(join(hub.dataDir, 'pki'));
   const durationMs = roundMs(5);
-  console.log(`api-creates: POST ConfigMap over HTTPS keep-alive, ${IN_FLIGHT} in flight over ${CONNECTIONS} connections (undici)`);
-  console.log(`hub: outpost hub process, SQLite synchronous=FULL; baseline: bare node:https process echoing the body with 201`);
-  console.log(`(${ROUNDS} alternating rounds of ${durationMs / 1000} s after ${WARMUP_MS / 1000} s warm-up each; medians)\n`);
+  console.log(
+    `api-creates: POST ConfigMap over HTTPS keep-alive, ${IN_FLIGHT} in flight over ${CONNECTIONS} connections (undici)`,
+  );
+  console.log(
+    `hub: outpost hub process, SQLite synchronous=FULL; baseline: bare node:https process echoing the body with 201`,
+  );
+  console.log(
+    `(${ROUNDS} alternating rounds of ${durationMs / 1000} s after ${WARMUP_MS / 1000} s warm-up each; medians)\n`,
+  );
   const hubRounds: Measured[] = [];
   const bareRounds: Measured[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -89,7 +109,9 @@ try {
     await bareClient.close();
     const hubClient = pool(credentials, CONNECTIONS);
     hubRounds.push(
-      await measure(credentials.origin, hub.process.pid!, `hub${round}`, durationMs, hubClient, () => startProfiling(hub)),
+      await measure(credentials.origin, hub.process.pid!, `hub${round}`, durationMs, hubClient, () =>
+        startProfiling(hub),
+      ),
     );
     await hubClient.close();
   }
@@ -123,7 +145,17 @@ try {
   const bareRow = row('bare https', bareRounds);
   console.log(
     table(
-      ['server', 'creates/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU (cores)', 'server CPU µs/req', 'client CPU (cores)', 'failed'],
+      [
+        'server',
+        'creates/s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'server CPU (cores)',
+        'server CPU µs/req',
+        'client CPU (cores)',
+        'failed',
+      ],
       [hubRow.cells, bareRow.cells],
     ),
   );

@@ -35,12 +35,17 @@ const PAGE = 500;
 const GOAL_P99_MS = 300;
 const COLLECTION = '/api/v1/namespaces/default/configmaps';
 
-async function get(dispatcher: Dispatcher, origin: string, path: string): Promise<{ ms: number; body: Buffer }> {
+async function get(
+  dispatcher: Dispatcher,
+  origin: string,
+  path: string,
+): Promise<{ ms: number; body: Buffer }> {
   const sent = performance.now();
   const response = await dispatcher.request({ origin, method: 'GET', path });
   const body = Buffer.from(await response.body.arrayBuffer());
   const ms = performance.now() - sent;
-  if (response.statusCode !== 200) throw new Error(`GET ${path}: ${response.statusCode} ${body.toString().slice(0, 300)}`);
+  if (response.statusCode !== 200)
+    throw new Error(`GET ${path}: ${response.statusCode} ${body.toString().slice(0, 300)}`);
   return { ms, body };
 }
 
@@ -53,7 +58,10 @@ async function repeat(durationMs: number, once: () => Promise<number>): Promise<
 }
 
 /** Walks the collection page by page; returns each page's latency and the walk's. */
-async function walk(dispatcher: Dispatcher, origin: string): Promise<{ pages: number[]; total: number; items: number }> {
+async function walk(
+  dispatcher: Dispatcher,
+  origin: string,
+): Promise<{ pages: number[]; total: number; items: number }> {
   const pages: number[] = [];
   let items = 0;
   let token: string | undefined;
@@ -89,12 +97,17 @@ try {
   if (fullItems !== OBJECTS + 0) throw new Error(`expected ${OBJECTS} items, got ${fullItems}`);
   writeFileSync(join(work, 'full.json'), full.body);
   writeFileSync(join(work, 'page.json'), page.body);
-  bare = await startBareServer(join(dataDir, 'pki'), { '/full': join(work, 'full.json'), '/page': join(work, 'page.json') });
+  bare = await startBareServer(join(dataDir, 'pki'), {
+    '/full': join(work, 'full.json'),
+    '/page': join(work, 'page.json'),
+  });
   const bareClient = pool(credentials, 1);
   await get(bareClient, bare.origin, '/full');
   for (let i = 0; i < 3; i++) await walk(hubClient, credentials.origin);
 
-  console.log(`list-10k: GET ${COLLECTION} with ${OBJECTS} ConfigMaps, one request at a time over one HTTPS connection`);
+  console.log(
+    `list-10k: GET ${COLLECTION} with ${OBJECTS} ConfigMaps, one request at a time over one HTTPS connection`,
+  );
   console.log(
     `(populated in-process through the hub's API semantics in ${fmt(populateSeconds, 1)} s; full body ${fmt(full.body.length / 1e6, 2)} MB,` +
       ` page of ${PAGE} ${fmt(page.body.length / 1e3, 0)} kB; baseline: bare node:https serving the captured bodies; ${durationMs / 1000} s per phase)\n`,
@@ -102,7 +115,10 @@ try {
 
   startProfiling(hub);
   const hubCpu = cpuMeter(hub.process.pid!);
-  const hubFull = await repeat(durationMs, async () => (await get(hubClient, credentials.origin, COLLECTION)).ms);
+  const hubFull = await repeat(
+    durationMs,
+    async () => (await get(hubClient, credentials.origin, COLLECTION)).ms,
+  );
   const hubFullCpu = hubCpu.stop() / hubFull.length;
   const bareFull = await repeat(durationMs, async () => (await get(bareClient, bare!.origin, '/full')).ms);
   const hubPages: number[] = [];

@@ -75,7 +75,11 @@ const rows = (map: Map<string, number>) =>
   [...map.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([name, count]) => [name, fmt((count * microsPerSample) / 1000), fmt((100 * count) / allSamples, 1)]);
+    .map(([name, count]) => [
+      name,
+      fmt((count * microsPerSample) / 1000),
+      fmt((100 * count) / allSamples, 1),
+    ]);
 console.log(`${file}: ${fmt((allSamples * microsPerSample) / 1e6, 1)} s sampled\n`);
 console.log('self time by function');
 console.log(table(['function', 'ms', '%'], rows(self)));

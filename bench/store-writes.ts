@@ -40,7 +40,10 @@ const ROUND_SECONDS = 1.5;
 
 /** `concurrency` workers each awaiting one create at a time; group commit batches what is queued in one tick. */
 async function storeRound(dir: string, concurrency: number, durationMs: number): Promise<Round> {
-  const store = new SqliteStore({ path: `${dir}/store-${concurrency}-${Date.now()}.db`, synchronous: 'FULL' });
+  const store = new SqliteStore({
+    path: `${dir}/store-${concurrency}-${Date.now()}.db`,
+    synchronous: 'FULL',
+  });
   let next = 0;
   let batches = 0;
   let inBatch = false;
@@ -78,14 +81,18 @@ function bareRound(dir: string, batch: number, durationMs: number, mode: 'insert
   const db = new Database(`${dir}/bare-${mode}-${batch}-${Date.now()}.db`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.exec(`CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, prev_rev INTEGER, value TEXT NOT NULL)`);
+  db.exec(
+    `CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, prev_rev INTEGER, value TEXT NOT NULL)`,
+  );
   db.exec(`CREATE INDEX log_key_rev ON log (key, rev)`);
   db.exec(`CREATE TABLE objects (key TEXT PRIMARY KEY, rev INTEGER NOT NULL) WITHOUT ROWID`);
   db.exec(`CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`);
   db.exec(`INSERT INTO meta VALUES ('revision', 0)`);
   const insertLog = db.prepare(`INSERT INTO log (rev, key, type, prev_rev, value) VALUES (?, ?, 0, NULL, ?)`);
   const get = db.prepare(`SELECT l.rev, l.value FROM objects o JOIN log l ON l.rev = o.rev WHERE o.key = ?`);
-  const upsert = db.prepare(`INSERT INTO objects (key, rev) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET rev = excluded.rev`);
+  const upsert = db.prepare(
+    `INSERT INTO objects (key, rev) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET rev = excluded.rev`,
+  );
   const setMeta = db.prepare(`UPDATE meta SET value = ? WHERE name = 'revision'`);
   let revision = 0;
   const commit = db.transaction((first: number) => {
@@ -115,8 +122,12 @@ const rows: string[][] = [];
 const results: Record<string, unknown>[] = [];
 let goalMet = true;
 try {
-  console.log(`store-writes: SqliteStore.create with N in flight vs bare better-sqlite3, one transaction per N rows`);
-  console.log(`(WAL, synchronous=FULL, ~480-byte values, ${ROUNDS} alternating rounds of ${durationMs / 1000} s;\n rates are medians, ratios are medians of per-round ratios)\n`);
+  console.log(
+    `store-writes: SqliteStore.create with N in flight vs bare better-sqlite3, one transaction per N rows`,
+  );
+  console.log(
+    `(WAL, synchronous=FULL, ~480-byte values, ${ROUNDS} alternating rounds of ${durationMs / 1000} s;\n rates are medians, ratios are medians of per-round ratios)\n`,
+  );
   for (const concurrency of CONCURRENCY) {
     const store: Round[] = [];
     const insert: Round[] = [];
@@ -146,7 +157,15 @@ try {
   }
   console.log(
     table(
-      ['in flight (N)', 'store batch', 'store writes/s', 'bare INSERT/s', 'bare same-SQL/s', 'store / INSERT', 'store / same-SQL'],
+      [
+        'in flight (N)',
+        'store batch',
+        'store writes/s',
+        'bare INSERT/s',
+        'bare same-SQL/s',
+        'store / INSERT',
+        'store / same-SQL',
+      ],
       rows,
     ),
   );

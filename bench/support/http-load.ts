@@ -106,7 +106,10 @@ export interface BareServer {
 }
 
 /** Starts `bare-server.ts` with the certificates of `pkiDir` and the given GET routes (path → file). */
-export async function startBareServer(pkiDir: string, routes: Record<string, string> = {}): Promise<BareServer> {
+export async function startBareServer(
+  pkiDir: string,
+  routes: Record<string, string> = {},
+): Promise<BareServer> {
   const script = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
   const args = ['--import', 'tsx', script, '--pki', pkiDir];
   for (const [path, file] of Object.entries(routes)) args.push('--route', `${path}=${file}`);

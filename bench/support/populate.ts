@@ -23,13 +23,22 @@ export function benchConfigMap(name: string, i: number): KubeObject {
 export async function populateConfigMaps(dataDir: string, count: number): Promise<void> {
   const store = new SqliteStore({ path: join(dataDir, 'outpost.db'), synchronous: 'FULL' });
   try {
-    const { service } = buildHub({ store, authenticate: () => ({ user: 'admin', groups: ['system:masters'] }), version: 'bench' });
+    const { service } = buildHub({
+      store,
+      authenticate: () => ({ user: 'admin', groups: ['system:masters'] }),
+      version: 'bench',
+    });
     const namespaceKind = service.registry.byKind('v1', 'Namespace')!;
     const configMapKind = service.registry.byKind('v1', 'ConfigMap')!;
     try {
-      await service.create(namespaceKind, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }, {
-        fieldManager: 'outpost-hub',
-      });
+      await service.create(
+        namespaceKind,
+        undefined,
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } },
+        {
+          fieldManager: 'outpost-hub',
+        },
+      );
     } catch (error) {
       if (!(error instanceof ApiError && error.reason === 'AlreadyExists')) throw error;
     }
@@ -39,7 +48,11 @@ export async function populateConfigMaps(dataDir: string, count: number): Promis
       const creates: Promise<unknown>[] = [];
       for (let i = first; i < Math.min(count, first + batch); i++) {
         const name = `cm-${String(i).padStart(5, '0')}`;
-        creates.push(service.create(configMapKind, 'default', benchConfigMap(name, i), { fieldManager: 'kubectl-create' }));
+        creates.push(
+          service.create(configMapKind, 'default', benchConfigMap(name, i), {
+            fieldManager: 'kubectl-create',
+          }),
+        );
       }
       await Promise.all(creates);
     }

@@ -10,6 +10,7 @@ export interface OpenedStore {
   readonly cleanup: () => Promise<void>;
 }
 
+/** Opens a fresh, empty store for one test (see `describeStoreConformance`). */
 export type OpenStore = () => Promise<OpenedStore>;
 
 /** How long a test waits for an event before failing with a message (a deadline, never a sleep). */
@@ -39,6 +40,7 @@ export function doc(data: string): Render {
   return (revision) => JSON.stringify({ revision, data } satisfies Doc);
 }
 
+/** Reads back what {@link doc} rendered. */
 export function parseDoc(value: string): Doc {
   return JSON.parse(value) as Doc;
 }

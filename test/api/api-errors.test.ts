@@ -110,7 +110,11 @@ describe('unknown URLs and methods', () => {
       'NotFound',
     );
     await refused(
-      { method: 'PATCH', url: '/api/v1/namespaces/missing/configmaps/orphan?fieldManager=t', ...json('{"apiVersion":"v1","kind":"ConfigMap"}', 'application/apply-patch+yaml') },
+      {
+        method: 'PATCH',
+        url: '/api/v1/namespaces/missing/configmaps/orphan?fieldManager=t',
+        ...json('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"orphan"}}', 'application/apply-patch+yaml'),
+      },
       404,
       'NotFound',
     );
@@ -198,6 +202,16 @@ describe('validation', () => {
     assert.equal(answer.status, 201, answer.text);
     assert.equal('labels' in answer.body.metadata, false);
     assert.equal('data' in answer.body, false);
+  });
+
+  test('an apply configuration without a name is a 422 on metadata.name', async () => {
+    const answer = await refused(
+      { method: 'PATCH', url: `${CONFIGMAPS}/nameless?fieldManager=t`, ...json('{"apiVersion":"v1","kind":"ConfigMap"}', 'application/apply-patch+yaml') },
+      422,
+      'Invalid',
+    );
+    assert.equal(answer.body.details.causes[0].field, 'metadata.name');
+    assert.equal(answer.body.message, 'ConfigMap "nameless" is invalid: metadata.name: Required value: name is required');
   });
 
   test('apply without a fieldManager is a 422', async () => {

@@ -86,7 +86,7 @@ async function attempt(request: Attempt): Promise<Answer> {
   await assertServing(hub.app);
   if (answer.status < 300 && !request.query.dryRun) {
     const objectUrl = request.objectUrl(answer);
-    if (objectUrl) await assertRoundTrips(hub, objectUrl, what);
+    if (objectUrl) await assertRoundTrips(hub, objectUrl, what, answer.body);
   }
   return answer;
 }
@@ -186,11 +186,11 @@ describe('API properties: broken objects never break the hub', () => {
 
   test('strategic merge patch of mutated objects; custom kinds answer 415', async () => {
     await fc.assert(
-      fc.asyncProperty(kindArb, mutationsArb, queryArb, async (kindCase, mutations, query) => {
+      fc.asyncProperty(kindArb, mutationsArb, queryArb, fc.boolean(), async (kindCase, mutations, query, status) => {
         const patch = mutate(kindCase.example(targetName(kindCase)), mutations);
         const answer = await attempt({
           method: 'PATCH',
-          url: targetUrl(kindCase),
+          url: status && kindCase.statusSubresource ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
           query,
           contentType: 'application/strategic-merge-patch+json',
           payload: asJson(patch),
@@ -210,13 +210,13 @@ describe('API properties: broken objects never break the hub', () => {
         queryArb,
         fc.constantFrom('alice', 'bob', 'kubectl', undefined),
         fc.boolean(),
-        fc.boolean(),
-        async (kindCase, mutations, query, fieldManager, force, existing) => {
-          const name = existing ? targetName(kindCase) : `a-${++serial}`;
+        fc.constantFrom('existing', 'new', 'status'),
+        async (kindCase, mutations, query, fieldManager, force, target) => {
+          const name = target === 'new' ? `a-${++serial}` : targetName(kindCase);
           const body = mutate(kindCase.example(name), mutations);
           await attempt({
             method: 'PATCH',
-            url: `${kindCase.collection}/${name}`,
+            url: `${kindCase.collection}/${name}${target === 'status' ? '/status' : ''}`,
             query: { ...query, ...(fieldManager !== undefined ? { fieldManager } : {}), force },
             contentType: 'application/apply-patch+yaml',
             payload: YAML.stringify(body),

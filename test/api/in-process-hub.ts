@@ -119,12 +119,14 @@ export async function assertServing(app: FastifyInstance): Promise<void> {
 /**
  * Asserts that an object as stored is valid: reading it back and PUTting it unchanged (with
  * `fieldValidation=Strict`, so no unknown field may have been kept) is accepted without a
- * warning and writes nothing. `url` names the object; an object that is gone passes.
+ * warning and writes nothing. `url` names the object; an object that is gone passes. When
+ * `answered` is given (the body of the write's answer), the object read must be exactly it.
  */
-export async function assertRoundTrips(hub: InProcessHub, url: string, what: string): Promise<void> {
+export async function assertRoundTrips(hub: InProcessHub, url: string, what: string, answered?: unknown): Promise<void> {
   const read = await call(hub.app, { method: 'GET', url });
   if (read.status === 404) return;
   assert.equal(read.status, 200, `read back failed: ${what}: ${read.text.slice(0, 300)}`);
+  if (answered !== undefined) assert.deepEqual(read.body, answered, `the write answered something else than it stored: ${what}`);
   const recorder = await recordWrites(hub.store);
   const put = await call(hub.app, {
     method: 'PUT',

@@ -219,7 +219,10 @@ export class ObjectService {
         return await this.#replace(def, current, live, next, options);
       } catch (error) {
         if (error instanceof InvalidApplyConfigError) {
-          throw errors.invalid(def, name, [{ reason: 'FieldValueInvalid', field: error.field || 'body', message: error.message }]);
+          // The error's message starts with its field (`.metadata.name: ...`); the cause carries them apart.
+          const field = error.field.replace(/^\./, '');
+          const message = error.field && error.message.startsWith(`${error.field}: `) ? error.message.slice(error.field.length + 2) : error.message;
+          throw errors.invalid(def, name, [{ reason: 'FieldValueInvalid', field: field || 'body', message }]);
         }
         const retryable = error instanceof ApiError && error.reason === 'Conflict' && !pinsRevision(patch) && type !== 'apply';
         const raced = error instanceof ConflictError || error instanceof KeyExistsError || error instanceof NotFoundError;
