@@ -3,7 +3,9 @@
  * in `default`, SQLite synchronous FULL), with latency percentiles and the
  * hub's CPU time; baseline: the bare `node:https` server (same certificates,
  * separate process) echoing the same bodies with 201, driven by the same
- * client. Rounds alternate baseline and hub.
+ * client. A second reference, the same echo through Fastify set up as the
+ * hub sets it up, tells the framework's share from the hub's own work.
+ * Rounds alternate the three servers.
  *
  *   npm run bench -- api-creates           (BENCH_SECONDS=N per round, default 5)
  */
@@ -19,6 +21,7 @@ import {
   hubArgs,
   hubEnv,
   type LoadResult,
+  machineLoad,
   median,
   ownCpuSeconds,
   pool,
@@ -29,6 +32,7 @@ import {
   summarize,
   table,
 } from './support/index.ts';
+import { benchConfigMap } from './support/populate.ts';
 
 const IN_FLIGHT = 64;
 const CONNECTIONS = 16;
@@ -37,14 +41,9 @@ const WARMUP_MS = 2000;
 const GOAL_RATE = 5000;
 const GOAL_P99_MS = 50;
 
-/** A small ConfigMap as `kubectl create configmap` sends it (about 200 bytes). */
+/** The body of the `i`-th create: a small ConfigMap (about 170 bytes of JSON). */
 function configMap(run: string, i: number): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: `cm-${run}-${i}`, namespace: 'default', labels: { app: 'bench' } },
-    data: { index: String(i), payload: 'x'.repeat(64) },
-  });
+  return JSON.stringify(benchConfigMap(`cm-${run}-${i}`, i));
 }
 
 interface Measured {
@@ -88,25 +87,35 @@ async function measure(
 
 const hub = await startHubProcess({ args: hubArgs(), env: hubEnv() });
 let bare: BareServer | undefined;
+let echo: BareServer | undefined;
 try {
   const credentials = credentialsOf(hub.kubeconfig);
   bare = await startBareServer(join(hub.dataDir, 'pki'));
+  echo = await startBareServer(join(hub.dataDir, 'pki'), { fastify: true });
   const durationMs = roundMs(5);
   console.log(
     `api-creates: POST ConfigMap over HTTPS keep-alive, ${IN_FLIGHT} in flight over ${CONNECTIONS} connections (undici)`,
   );
   console.log(
-    `hub: outpost hub process, SQLite synchronous=FULL; baseline: bare node:https process echoing the body with 201`,
+    `hub: outpost hub process, SQLite synchronous=FULL; baseline: bare node:https process echoing the body with 201;` +
+      `\nreference: the same echo through Fastify configured as the hub (its own process)`,
   );
   console.log(
-    `(${ROUNDS} alternating rounds of ${durationMs / 1000} s after ${WARMUP_MS / 1000} s warm-up each; medians)\n`,
+    `(undici queues the ${IN_FLIGHT} on ${CONNECTIONS} connections without pipelining: the server has up to ${CONNECTIONS} at once;` +
+      `\n latency is as the client sees it, queueing included; ${ROUNDS} alternating rounds of ${durationMs / 1000} s` +
+      ` after ${WARMUP_MS / 1000} s warm-up each; rates are medians)`,
   );
+  console.log(`${machineLoad()}\n`);
   const hubRounds: Measured[] = [];
   const bareRounds: Measured[] = [];
+  const echoRounds: Measured[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const bareClient = pool(credentials, CONNECTIONS);
     bareRounds.push(await measure(bare.origin, bare.process.pid!, `bare${round}`, durationMs, bareClient));
     await bareClient.close();
+    const echoClient = pool(credentials, CONNECTIONS);
+    echoRounds.push(await measure(echo.origin, echo.process.pid!, `echo${round}`, durationMs, echoClient));
+    await echoClient.close();
     const hubClient = pool(credentials, CONNECTIONS);
     hubRounds.push(
       await measure(credentials.origin, hub.process.pid!, `hub${round}`, durationMs, hubClient, () =>
@@ -136,6 +145,7 @@ try {
         fmt(latency.max),
         fmt(serverCpu / seconds, 2),
         fmt((serverCpu / ok) * 1e6),
+        fmt(ok / serverCpu),
         fmt(clientCpu / seconds, 2),
         String(failed),
       ],
@@ -143,6 +153,7 @@ try {
   };
   const hubRow = row('hub', hubRounds);
   const bareRow = row('bare https', bareRounds);
+  const echoRow = row('fastify echo', echoRounds);
   console.log(
     table(
       [
@@ -153,24 +164,35 @@ try {
         'max ms',
         'server CPU (cores)',
         'server CPU µs/req',
+        'req/s per server core',
         'client CPU (cores)',
         'failed',
       ],
-      [hubRow.cells, bareRow.cells],
+      [hubRow.cells, echoRow.cells, bareRow.cells],
     ),
   );
   const ratio = hubRow.rate / bareRow.rate;
-  console.log(`\nhub / bare: ${fmt(ratio, 2)}   (server CPU from /proc/PID/stat, user+system, all threads)`);
+  const hubCpuPerReq =
+    hubRounds.reduce((sum, r) => sum + r.serverCpu, 0) / hubRounds.reduce((sum, r) => sum + r.load.ok, 0);
+  console.log(
+    `\nhub / bare: ${fmt(ratio, 2)} of the rate; server CPU from /proc/PID/stat (user+system, all threads);` +
+      `\n"req/s per server core" = requests per CPU-second the server spent, the rate it could reach with a whole core` +
+      ` (the hub is one event loop: ${fmt(1 / hubCpuPerReq)} creates/s at most on this machine's cores)`,
+  );
+  console.log(machineLoad());
   const met = hubRow.rate >= GOAL_RATE && hubRow.latency.p99 < GOAL_P99_MS;
   console.log(goalLine(`${fmt(GOAL_RATE)} creates/s with p99 < ${GOAL_P99_MS} ms`, met));
   report('api-creates', {
     goalMet: met,
     hub: { rate: hubRow.rate, ...hubRow.latency },
     bare: { rate: bareRow.rate, ...bareRow.latency },
+    fastifyEcho: { rate: echoRow.rate, ...echoRow.latency },
     ratio,
+    hubCpuMicrosPerCreate: hubCpuPerReq * 1e6,
   });
 } finally {
   await bare?.stop();
+  await echo?.stop();
   await hub.stop();
   await removeDir(hub.dataDir);
 }

@@ -20,6 +20,7 @@ import {
   hubArgs,
   hubEnv,
   type LatencySummary,
+  machineLoad,
   pool,
   report,
   roundMs,
@@ -98,8 +99,7 @@ try {
   writeFileSync(join(work, 'full.json'), full.body);
   writeFileSync(join(work, 'page.json'), page.body);
   bare = await startBareServer(join(dataDir, 'pki'), {
-    '/full': join(work, 'full.json'),
-    '/page': join(work, 'page.json'),
+    routes: { '/full': join(work, 'full.json'), '/page': join(work, 'page.json') },
   });
   const bareClient = pool(credentials, 1);
   await get(bareClient, bare.origin, '/full');
@@ -110,8 +110,9 @@ try {
   );
   console.log(
     `(populated in-process through the hub's API semantics in ${fmt(populateSeconds, 1)} s; full body ${fmt(full.body.length / 1e6, 2)} MB,` +
-      ` page of ${PAGE} ${fmt(page.body.length / 1e3, 0)} kB; baseline: bare node:https serving the captured bodies; ${durationMs / 1000} s per phase)\n`,
+      ` page of ${PAGE} ${fmt(page.body.length / 1e3, 0)} kB; baseline: bare node:https serving the captured bodies; ${durationMs / 1000} s per phase)`,
   );
+  console.log(`${machineLoad()}\n`);
 
   startProfiling(hub);
   const hubCpu = cpuMeter(hub.process.pid!);
@@ -165,6 +166,7 @@ try {
     `\nhub / bare at p50: full list ${fmt(fullHub.p50 / fullBare.p50, 2)}x the time, one page ${fmt(pageHub.p50 / pageBare.p50, 2)}x` +
       `\n(with n requests, p99 is the slowest request when n < 100)`,
   );
+  console.log(machineLoad());
   const met = fullHub.p99 < GOAL_P99_MS && pageHub.p99 < GOAL_P99_MS;
   console.log(goalLine(`p99 < ${GOAL_P99_MS} ms for the full list and for each page`, met));
   report('list-10k', { goalMet: met, full: fullHub, fullBare, page: pageHub, pageBare, walk: walkHub });

@@ -10,7 +10,7 @@
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/index.ts';
 import { removeDir, tempDir } from '../test/support/index.ts';
-import { fmt, goalLine, median, report, roundMs, table } from './support/index.ts';
+import { fmt, goalLine, machineLoad, median, report, roundMs, table } from './support/index.ts';
 
 const CONCURRENCY = [1, 64, 256];
 const ROUNDS = 5;
@@ -126,8 +126,9 @@ try {
     `store-writes: SqliteStore.create with N in flight vs bare better-sqlite3, one transaction per N rows`,
   );
   console.log(
-    `(WAL, synchronous=FULL, ~480-byte values, ${ROUNDS} alternating rounds of ${durationMs / 1000} s;\n rates are medians, ratios are medians of per-round ratios)\n`,
+    `(WAL, synchronous=FULL, ~480-byte values, ${ROUNDS} alternating rounds of ${durationMs / 1000} s;\n rates are medians, ratios are medians of per-round ratios)`,
   );
+  console.log(`${machineLoad()}\n`);
   for (const concurrency of CONCURRENCY) {
     const store: Round[] = [];
     const insert: Round[] = [];
@@ -173,6 +174,7 @@ try {
     `\nbaselines: "bare INSERT" = one INSERT per row into a log table (rev PK, key index), one transaction per N rows;` +
       `\n           "bare same-SQL" = the store's per-write SQL (head read, log insert, head upsert, meta update), one transaction per N rows.`,
   );
+  console.log(machineLoad());
   console.log(goalLine(`store >= ${GOAL_RATIO} x bare INSERT with writes in flight (N > 1)`, goalMet));
   report('store-writes', { goalMet, results });
 } finally {

@@ -18,6 +18,7 @@ import {
   goalLine,
   hubArgs,
   hubEnv,
+  machineLoad,
   pool,
   report,
   roundMs,
@@ -107,8 +108,9 @@ try {
     `watch-events: N watchers on ${COLLECTION} while a writer creates ConfigMaps (${IN_FLIGHT} in flight, ${CONNECTIONS} connections)`,
   );
   console.log(
-    `(${durationMs / 1000} s of writing per phase; events/s counts until the last watcher has the last event)\n`,
+    `(${durationMs / 1000} s of writing per phase; events/s counts until the last watcher has the last event)`,
   );
+  console.log(`${machineLoad()}\n`);
   const rows: string[][] = [];
   const results: Record<string, unknown>[] = [];
   let baseline = Number.NaN;
@@ -186,6 +188,7 @@ try {
       rows,
     ),
   );
+  console.log(machineLoad());
   const allComplete = results.every((r) => !r.incomplete);
   console.log(`\nbaseline: creates/s with no watcher, same hub, same run`);
   console.log(

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 let ticksPerSecond: number | undefined;
 
@@ -39,4 +40,23 @@ export function cpuMeter(pid: number): { stop(): number } {
 export function ownCpuSeconds(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
+}
+
+/**
+ * How busy the machine is, for the reader of a result: the 1-minute load
+ * average over the number of CPUs, and the share of the last 10 s in which
+ * some runnable task waited for a CPU (`/proc/pressure/cpu`, when the kernel
+ * has it). Figures taken when either is high are not comparable with quiet runs.
+ */
+export function machineLoad(): string {
+  const [load1] = readFileSync('/proc/loadavg', 'utf8').split(' ');
+  const cpus = availableParallelism();
+  let pressure = '';
+  try {
+    const match = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (match) pressure = `, CPU pressure ${match[1]}% (some, last 10 s)`;
+  } catch {
+    // Kernels without PSI: the load average alone.
+  }
+  return `machine: load ${load1} on ${cpus} CPUs${pressure}`;
 }

@@ -37,13 +37,23 @@ export const secretKind: KindDefinition = {
   normalize(object) {
     const secret = object as Secret & typeof object;
     // Only a map of strings is folded; anything else is left for validation to refuse.
-    const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+    const isMap = (value: unknown): value is Record<string, unknown> =>
+      typeof value === 'object' && value !== null && !Array.isArray(value);
     const stringData: unknown = secret.stringData;
-    if (isMap(stringData) && Object.values(stringData).every((value) => typeof value === 'string') && (secret.data === undefined || isMap(secret.data))) {
+    if (
+      isMap(stringData) &&
+      Object.values(stringData).every((value) => typeof value === 'string') &&
+      (secret.data === undefined || isMap(secret.data))
+    ) {
       const data = { ...(secret.data ?? {}) };
       for (const [key, value] of Object.entries(stringData)) {
         // defineProperty, not assignment: a key named `__proto__` must stay a key.
-        Object.defineProperty(data, key, { value: Buffer.from(value as string, 'utf8').toString('base64'), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(data, key, {
+          value: Buffer.from(value as string, 'utf8').toString('base64'),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       secret.data = data;
       delete secret.stringData;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { SqliteStore, type Store, startCompactor } from '../store/index.ts';
 import { createAuthenticator } from './auth/index.ts';
 import { buildHub } from './http/app.ts';
-import { ApiError, type ObjectService } from './kube-api/index.ts';
+import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
 import { loadOrCreatePki, writeKubeconfig } from './pki/index.ts';
 
 export interface HubOptions {
@@ -58,6 +58,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     watch: { bookmarkIntervalMs: options.bookmarkIntervalMs },
   });
   await ensureNamespaces(service);
+  await resumeNamespaceDeletions(service, options.logger);
   const shutdown = new AbortController();
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
   await app.listen({ host, port: options.port ?? 6443 });
@@ -92,6 +93,24 @@ function openStore(options: HubOptions): Store {
   if (spec.startsWith('sqlite:'))
     return new SqliteStore({ path: spec.slice('sqlite:'.length), synchronous: options.synchronous });
   throw new Error(`unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH`);
+}
+
+/**
+ * Restarts the background drain of every namespace left Terminating: a hub
+ * stopped or killed mid-drain would otherwise leave it so forever.
+ */
+async function resumeNamespaceDeletions(service: ObjectService, logger: Logger): Promise<void> {
+  const def = service.registry.byKind('v1', 'Namespace')!;
+  const { items } = await service.list(def, undefined, {});
+  for (const item of items) {
+    const { metadata } = parse(item);
+    if (!metadata.deletionTimestamp) continue;
+    try {
+      await service.delete(def, undefined, metadata.name!, {});
+    } catch (err) {
+      logger.warn({ err, namespace: metadata.name }, 'could not resume namespace deletion');
+    }
+  }
 }
 
 async function ensureNamespaces(service: ObjectService): Promise<void> {

@@ -19,7 +19,7 @@ import {
 } from './in-process-hub.ts';
 import { jsonPatchFor, jsonPatchSeedArb, mutate, mutationsArb } from './mutations.ts';
 
-const RUNS = Number(process.env.API_PROPERTY_RUNS ?? 200);
+const RUNS = Number(process.env.API_PROPERTY_RUNS ?? 300);
 /** Failures print the assertion that failed, not only the counterexample. */
 const PARAMETERS = { numRuns: RUNS, includeErrorInReport: true } as const;
 
@@ -32,17 +32,32 @@ const targetUrl = (kindCase: KindCase) => `${kindCase.collection}/${targetName(k
 
 before(async () => {
   hub = await startInProcessHub();
-  const namespace = await call(hub.app, { method: 'POST', url: '/api/v1/namespaces', payload: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } } });
+  const namespace = await call(hub.app, {
+    method: 'POST',
+    url: '/api/v1/namespaces',
+    payload: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } },
+  });
   assert.equal(namespace.status, 201, namespace.text);
   for (const kindCase of KIND_CASES) {
-    const created = await call(hub.app, { method: 'POST', url: kindCase.collection, payload: kindCase.example(targetName(kindCase)) });
+    const created = await call(hub.app, {
+      method: 'POST',
+      url: kindCase.collection,
+      payload: kindCase.example(targetName(kindCase)),
+    });
     assert.equal(created.status, 201, `${kindCase.kind}: ${created.text}`);
   }
 });
 
-const STATS = new Map<string, number>();
+/** Answers by method, media type and status: `API_PROPERTY_STATS=1` prints them, to see what the runs reach. */
+const answers = new Map<string, number>();
 after(async () => {
-  if (process.env.API_PROPERTY_STATS) console.error([...STATS].sort().map(([k, v]) => `${k}: ${v}`).join('\n'));
+  if (process.env.API_PROPERTY_STATS)
+    console.error(
+      [...answers]
+        .sort()
+        .map(([key, count]) => `${key}: ${count}`)
+        .join('\n'),
+    );
   await hub?.close();
 });
 
@@ -53,7 +68,12 @@ const queryArb = fc.record({ fieldValidation: fieldValidationArb, dryRun: fc.boo
 interface Attempt {
   readonly method: 'POST' | 'PUT' | 'PATCH';
   readonly url: string;
-  readonly query: { fieldValidation?: string | undefined; dryRun: boolean; fieldManager?: string; force?: boolean };
+  readonly query: {
+    fieldValidation?: string | undefined;
+    dryRun: boolean;
+    fieldManager?: string;
+    force?: boolean;
+  };
   readonly contentType: string;
   readonly payload: string;
   /** The URL of the object a 2xx answer wrote (its read-back and PUT must be a no-op). */
@@ -77,8 +97,14 @@ function urlWithQuery(url: string, query: Attempt['query']): string {
 async function attempt(request: Attempt): Promise<Answer> {
   const recorder = await recordWrites(hub.store);
   const url = urlWithQuery(request.url, request.query);
-  const answer = await call(hub.app, { method: request.method, url, payload: request.payload, headers: { 'content-type': request.contentType } });
-  STATS.set(`${request.method} ${request.contentType} ${answer.status}`, (STATS.get(`${request.method} ${request.contentType} ${answer.status}`) ?? 0) + 1);
+  const answer = await call(hub.app, {
+    method: request.method,
+    url,
+    payload: request.payload,
+    headers: { 'content-type': request.contentType },
+  });
+  const tally = `${request.method} ${request.contentType} ${answer.status}`;
+  answers.set(tally, (answers.get(tally) ?? 0) + 1);
   const what = `${request.method} ${url} ${request.contentType} ${request.payload.slice(0, 400)} -> ${answer.status} ${answer.text.slice(0, 400)}`;
   if (answer.status >= 400) await recorder.assertUnchanged(`refused request: ${what}`);
   else if (request.query.dryRun) await recorder.assertUnchanged(`dry run: ${what}`);
@@ -99,22 +125,30 @@ async function readTarget(kindCase: KindCase): Promise<Record<string, unknown>> 
 
 const asJson = (value: unknown) => JSON.stringify(value) ?? 'null';
 const createdUrl = (kindCase: KindCase) => (answer: Answer) =>
-  typeof answer.body?.metadata?.name === 'string' ? `${kindCase.collection}/${encodeURIComponent(answer.body.metadata.name)}` : undefined;
+  typeof answer.body?.metadata?.name === 'string'
+    ? `${kindCase.collection}/${encodeURIComponent(answer.body.metadata.name)}`
+    : undefined;
 
 describe('API properties: broken objects never break the hub', () => {
   test('create (POST) of mutated objects answers a Status or writes a valid object', async () => {
     await fc.assert(
-      fc.asyncProperty(kindArb, mutationsArb, queryArb, fc.boolean(), async (kindCase, mutations, query, yaml) => {
-        const body = mutate(kindCase.example(`c-${++serial}`), mutations);
-        await attempt({
-          method: 'POST',
-          url: kindCase.collection,
-          query,
-          contentType: yaml ? 'application/yaml' : 'application/json',
-          payload: yaml ? YAML.stringify(body) : asJson(body),
-          objectUrl: createdUrl(kindCase),
-        });
-      }),
+      fc.asyncProperty(
+        kindArb,
+        mutationsArb,
+        queryArb,
+        fc.boolean(),
+        async (kindCase, mutations, query, yaml) => {
+          const body = mutate(kindCase.example(`c-${++serial}`), mutations);
+          await attempt({
+            method: 'POST',
+            url: kindCase.collection,
+            query,
+            contentType: yaml ? 'application/yaml' : 'application/json',
+            payload: yaml ? YAML.stringify(body) : asJson(body),
+            objectUrl: createdUrl(kindCase),
+          });
+        },
+      ),
       PARAMETERS,
     );
   });
@@ -130,9 +164,11 @@ describe('API properties: broken objects never break the hub', () => {
         async (kindCase, mutations, query, version, status) => {
           const live = await readTarget(kindCase);
           const body = mutate(live, mutations) as { metadata?: { resourceVersion?: unknown } };
-          const metadataIsObject = typeof body?.metadata === 'object' && body.metadata !== null && !Array.isArray(body.metadata);
+          const metadataIsObject =
+            typeof body?.metadata === 'object' && body.metadata !== null && !Array.isArray(body.metadata);
           if (version !== 'as-mutated' && metadataIsObject) {
-            body.metadata!.resourceVersion = version === 'right' ? (live.metadata as { resourceVersion: string }).resourceVersion : '1';
+            body.metadata!.resourceVersion =
+              version === 'right' ? (live.metadata as { resourceVersion: string }).resourceVersion : '1';
           }
           const url = status ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase);
           const answer = await attempt({
@@ -143,7 +179,8 @@ describe('API properties: broken objects never break the hub', () => {
             payload: asJson(body),
             objectUrl: () => targetUrl(kindCase),
           });
-          if (version === 'stale' && metadataIsObject) assert.ok(answer.status >= 400, `a stale resourceVersion was accepted: ${answer.text}`);
+          if (version === 'stale' && metadataIsObject)
+            assert.ok(answer.status >= 400, `a stale resourceVersion was accepted: ${answer.text}`);
         },
       ),
       PARAMETERS,
@@ -152,52 +189,70 @@ describe('API properties: broken objects never break the hub', () => {
 
   test('merge patch of mutated objects, on the object and its status', async () => {
     await fc.assert(
-      fc.asyncProperty(kindArb, mutationsArb, queryArb, fc.boolean(), async (kindCase, mutations, query, status) => {
-        const patch = mutate(kindCase.example(targetName(kindCase)), mutations);
-        await attempt({
-          method: 'PATCH',
-          url: status ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
-          query,
-          contentType: 'application/merge-patch+json',
-          payload: asJson(patch),
-          objectUrl: () => targetUrl(kindCase),
-        });
-      }),
+      fc.asyncProperty(
+        kindArb,
+        mutationsArb,
+        queryArb,
+        fc.boolean(),
+        async (kindCase, mutations, query, status) => {
+          const patch = mutate(kindCase.example(targetName(kindCase)), mutations);
+          await attempt({
+            method: 'PATCH',
+            url: status ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
+            query,
+            contentType: 'application/merge-patch+json',
+            payload: asJson(patch),
+            objectUrl: () => targetUrl(kindCase),
+          });
+        },
+      ),
       PARAMETERS,
     );
   });
 
   test('JSON patch with random operations and pointers', async () => {
     await fc.assert(
-      fc.asyncProperty(kindArb, jsonPatchSeedArb, queryArb, fc.boolean(), async (kindCase, seeds, query, status) => {
-        const live = await readTarget(kindCase);
-        await attempt({
-          method: 'PATCH',
-          url: status ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
-          query,
-          contentType: 'application/json-patch+json',
-          payload: asJson(jsonPatchFor(live, seeds)),
-          objectUrl: () => targetUrl(kindCase),
-        });
-      }),
+      fc.asyncProperty(
+        kindArb,
+        jsonPatchSeedArb,
+        queryArb,
+        fc.boolean(),
+        async (kindCase, seeds, query, status) => {
+          const live = await readTarget(kindCase);
+          await attempt({
+            method: 'PATCH',
+            url: status ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
+            query,
+            contentType: 'application/json-patch+json',
+            payload: asJson(jsonPatchFor(live, seeds)),
+            objectUrl: () => targetUrl(kindCase),
+          });
+        },
+      ),
       PARAMETERS,
     );
   });
 
   test('strategic merge patch of mutated objects; custom kinds answer 415', async () => {
     await fc.assert(
-      fc.asyncProperty(kindArb, mutationsArb, queryArb, fc.boolean(), async (kindCase, mutations, query, status) => {
-        const patch = mutate(kindCase.example(targetName(kindCase)), mutations);
-        const answer = await attempt({
-          method: 'PATCH',
-          url: status && kindCase.statusSubresource ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
-          query,
-          contentType: 'application/strategic-merge-patch+json',
-          payload: asJson(patch),
-          objectUrl: () => targetUrl(kindCase),
-        });
-        if (!kindCase.strategic) assert.equal(answer.status, 415, answer.text);
-      }),
+      fc.asyncProperty(
+        kindArb,
+        mutationsArb,
+        queryArb,
+        fc.boolean(),
+        async (kindCase, mutations, query, status) => {
+          const patch = mutate(kindCase.example(targetName(kindCase)), mutations);
+          const answer = await attempt({
+            method: 'PATCH',
+            url: status && kindCase.statusSubresource ? `${targetUrl(kindCase)}/status` : targetUrl(kindCase),
+            query,
+            contentType: 'application/strategic-merge-patch+json',
+            payload: asJson(patch),
+            objectUrl: () => targetUrl(kindCase),
+          });
+          if (!kindCase.strategic) assert.equal(answer.status, 415, answer.text);
+        },
+      ),
       PARAMETERS,
     );
   });
@@ -224,6 +279,81 @@ describe('API properties: broken objects never break the hub', () => {
           });
         },
       ),
+      PARAMETERS,
+    );
+  });
+
+  test('reads with random names, selectors, limits and continue tokens answer cleanly and write nothing', async () => {
+    const selectorArb = fc.oneof(
+      fc.constantFrom(
+        'app=demo',
+        'app in (demo,x)',
+        '!app',
+        'app,a!=b',
+        'a in (',
+        '=',
+        'a==b==c',
+        'a notin ()',
+        'metadata.name=target',
+        'spec.x=1',
+        'metadata.name!=',
+        '==',
+      ),
+      fc.string({ maxLength: 16 }),
+    );
+    const tokenArb = fc.oneof(
+      fc.string({ maxLength: 16 }),
+      fc.jsonValue({ maxDepth: 1 }).map((value) => Buffer.from(JSON.stringify(value)).toString('base64url')),
+      fc
+        .record({
+          v: fc.constant('meta.k8s.io/v1'),
+          rv: fc.oneof(fc.integer(), fc.double()),
+          start: fc.string({ maxLength: 8 }),
+        })
+        .map((token) => Buffer.from(JSON.stringify(token)).toString('base64url')),
+    );
+    const readArb = fc.record({
+      name: fc.option(
+        fc.oneof(fc.constant('target-configmap'), fc.string({ unit: 'binary', maxLength: 12 })),
+        { nil: undefined },
+      ),
+      labelSelector: fc.option(selectorArb, { nil: undefined }),
+      fieldSelector: fc.option(selectorArb, { nil: undefined }),
+      limit: fc.option(
+        fc.oneof(
+          fc.integer({ min: -3, max: 5 }).map(String),
+          fc.constantFrom('abc', '1.5', '1e3', '', '99999999999999999999'),
+        ),
+        { nil: undefined },
+      ),
+      continue: fc.option(tokenArb, { nil: undefined }),
+      resourceVersion: fc.option(fc.oneof(fc.constantFrom('0', '1', '-1', 'abc', ''), fc.nat().map(String)), {
+        nil: undefined,
+      }),
+    });
+    await fc.assert(
+      fc.asyncProperty(kindArb, readArb, async (kindCase, read) => {
+        const params = new URLSearchParams();
+        for (const key of [
+          'labelSelector',
+          'fieldSelector',
+          'limit',
+          'continue',
+          'resourceVersion',
+        ] as const) {
+          const value = read[key];
+          if (value !== undefined) params.set(key, value);
+        }
+        const path =
+          read.name === undefined
+            ? kindCase.collection
+            : `${kindCase.collection}/${encodeURIComponent(read.name)}`;
+        const recorder = await recordWrites(hub.store);
+        const answer = await call(hub.app, { method: 'GET', url: `${path}?${params}` });
+        await recorder.assertUnchanged(`GET ${path}?${params}`);
+        if (answer.status === 200 && read.name === undefined)
+          assert.ok(Array.isArray(answer.body.items), answer.text.slice(0, 300));
+      }),
       PARAMETERS,
     );
   });

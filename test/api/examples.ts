@@ -20,7 +20,9 @@ export interface KindCase {
 const core = (plural: string, namespaced: boolean) =>
   namespaced ? `/api/v1/namespaces/${NAMESPACE}/${plural}` : `/api/v1/${plural}`;
 const outpost = (plural: string, namespaced: boolean) =>
-  namespaced ? `/apis/outpost.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}` : `/apis/outpost.dev/v1alpha1/${plural}`;
+  namespaced
+    ? `/apis/outpost.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}`
+    : `/apis/outpost.dev/v1alpha1/${plural}`;
 
 const meta = (name: string, namespaced: boolean) => ({
   name,
@@ -30,7 +32,13 @@ const meta = (name: string, namespaced: boolean) => ({
 });
 
 const counts = { matched: 3, applied: 2, running: 2, failed: 1, unreachable: 0 };
-const condition = { type: 'Ready', status: 'False', reason: 'Failing', message: 'one device fails', lastTransitionTime: '2024-01-01T00:00:00Z' };
+const condition = {
+  type: 'Ready',
+  status: 'False',
+  reason: 'Failing',
+  message: 'one device fails',
+  lastTransitionTime: '2024-01-01T00:00:00Z',
+};
 
 /** Every kind the properties cover. */
 export const KIND_CASES: readonly KindCase[] = [
@@ -39,7 +47,12 @@ export const KIND_CASES: readonly KindCase[] = [
     collection: core('namespaces', false),
     statusSubresource: true,
     strategic: true,
-    example: (name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: meta(name, false), spec: { finalizers: ['kubernetes'] } }),
+    example: (name) => ({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: meta(name, false),
+      spec: { finalizers: ['kubernetes'] },
+    }),
   },
   {
     kind: 'ConfigMap',
@@ -77,7 +90,11 @@ export const KIND_CASES: readonly KindCase[] = [
       apiVersion: 'outpost.dev/v1alpha1',
       kind: 'Device',
       metadata: meta(name, false),
-      spec: { heartbeat: { periodSeconds: 15 }, parent: 'gw-0', profiles: [{ name: 'busy', condition: 'cpu > 23%' }] },
+      spec: {
+        heartbeat: { periodSeconds: 15 },
+        parent: 'gw-0',
+        profiles: [{ name: 'busy', condition: 'cpu > 23%' }],
+      },
       status: {
         phase: 'Online',
         conditions: [{ type: 'Ready', status: 'True' }],
@@ -105,11 +122,19 @@ export const KIND_CASES: readonly KindCase[] = [
             apiVersion: 'apps/v1',
             kind: 'Deployment',
             metadata: { name: 'app', labels: { app: 'demo' } },
-            spec: { replicas: 1, template: { spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1d'] }] } } },
+            spec: {
+              replicas: 1,
+              template: { spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1d'] }] } },
+            },
           },
         ],
       },
-      status: { observedGeneration: 1, devices: counts, broken: [{ device: 'gw-2', reason: 'CrashLoop' }], conditions: [condition] },
+      status: {
+        observedGeneration: 1,
+        devices: counts,
+        broken: [{ device: 'gw-2', reason: 'CrashLoop' }],
+        conditions: [condition],
+      },
     }),
   },
   {
@@ -138,7 +163,11 @@ export const KIND_CASES: readonly KindCase[] = [
         },
         rollout: { maxUnavailable: 1, batchSize: 5 },
       },
-      status: { devices: counts, failureReasons: [{ reason: 'CrashLoop', count: 1 }], conditions: [condition] },
+      status: {
+        devices: counts,
+        failureReasons: [{ reason: 'CrashLoop', count: 1 }],
+        conditions: [condition],
+      },
     }),
   },
   {
@@ -155,7 +184,12 @@ export const KIND_CASES: readonly KindCase[] = [
           {
             source: { namespace: NAMESPACE, workload: 'wl-1', placement: 'pl-1' },
             hash: 'sha256:abc',
-            object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: NAMESPACE }, data: { a: 'b' } },
+            object: {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              metadata: { name: 'cfg', namespace: NAMESPACE },
+              data: { a: 'b' },
+            },
           },
         ],
       },

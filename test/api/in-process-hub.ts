@@ -67,7 +67,10 @@ export async function call(app: FastifyInstance, options: InjectOptions): Promis
     const status = body as { kind?: unknown; reason?: unknown; code?: unknown; status?: unknown };
     assert.equal(status.kind, 'Status', `error is not a Status: ${what}`);
     assert.equal(status.status, 'Failure', `error Status is not a Failure: ${what}`);
-    assert.ok(typeof status.reason === 'string' && status.reason.length > 0, `Status without a reason: ${what}`);
+    assert.ok(
+      typeof status.reason === 'string' && status.reason.length > 0,
+      `Status without a reason: ${what}`,
+    );
     assert.equal(status.code, response.statusCode, `Status code differs from the HTTP status: ${what}`);
   }
   return { status: response.statusCode, headers: response.headers, text: response.body, body };
@@ -87,9 +90,12 @@ export async function recordWrites(store: SqliteStore): Promise<WriteRecorder> {
   const revision = await store.currentRevision();
   const events: WatchEvent[] = [];
   const controller = new AbortController();
-  const watch = await store.watch({ prefix: '/', afterRevision: revision, signal: controller.signal }, (batch) => {
-    events.push(...batch);
-  });
+  const watch = await store.watch(
+    { prefix: '/', afterRevision: revision, signal: controller.signal },
+    (batch) => {
+      events.push(...batch);
+    },
+  );
   watch.done.catch(() => {
     // Ended by the store (closed): the assertion below reports what it saw.
   });
@@ -122,11 +128,17 @@ export async function assertServing(app: FastifyInstance): Promise<void> {
  * warning and writes nothing. `url` names the object; an object that is gone passes. When
  * `answered` is given (the body of the write's answer), the object read must be exactly it.
  */
-export async function assertRoundTrips(hub: InProcessHub, url: string, what: string, answered?: unknown): Promise<void> {
+export async function assertRoundTrips(
+  hub: InProcessHub,
+  url: string,
+  what: string,
+  answered?: unknown,
+): Promise<void> {
   const read = await call(hub.app, { method: 'GET', url });
   if (read.status === 404) return;
   assert.equal(read.status, 200, `read back failed: ${what}: ${read.text.slice(0, 300)}`);
-  if (answered !== undefined) assert.deepEqual(read.body, answered, `the write answered something else than it stored: ${what}`);
+  if (answered !== undefined)
+    assert.deepEqual(read.body, answered, `the write answered something else than it stored: ${what}`);
   const recorder = await recordWrites(hub.store);
   const put = await call(hub.app, {
     method: 'PUT',

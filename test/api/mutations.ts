@@ -57,14 +57,47 @@ export const valueArb: fc.Arbitrary<unknown> = fc.oneof(
 /** Invalid names, and valid ones that differ from the URL's (a rename). */
 const badNameArb = fc.oneof(
   fc.constantFrom('other', 'target-configmap', 'fuzz', 'a.b-c'),
-  fc.constantFrom('', 'UPPER', '-lead', 'trail-', 'a_b', 'a b', 'a/b', '..', '.', 'a..b', 'x'.repeat(254), '\u00e9', '%2F', 'a%20b', '__proto__', 'constructor'),
+  fc.constantFrom(
+    '',
+    'UPPER',
+    '-lead',
+    'trail-',
+    'a_b',
+    'a b',
+    'a/b',
+    '..',
+    '.',
+    'a..b',
+    'x'.repeat(254),
+    '\u00e9',
+    '%2F',
+    'a%20b',
+    '__proto__',
+    'constructor',
+  ),
   fc.string({ maxLength: 20 }),
 );
 const badLabelKeyArb = fc.oneof(
-  fc.constantFrom('', '/x', 'a/', 'UP/x', 'a'.repeat(64), 'a b', '-x', 'x-', 'example.com/', 'a/b/c', '__proto__', 'constructor'),
+  fc.constantFrom(
+    '',
+    '/x',
+    'a/',
+    'UP/x',
+    'a'.repeat(64),
+    'a b',
+    '-x',
+    'x-',
+    'example.com/',
+    'a/b/c',
+    '__proto__',
+    'constructor',
+  ),
   fc.string({ maxLength: 20 }),
 );
-const badLabelValueArb = fc.oneof(fc.constantFrom<unknown>('-x', 'x'.repeat(64), 'a b', 5, null, true, {}, []), fc.string({ maxLength: 20 }));
+const badLabelValueArb = fc.oneof(
+  fc.constantFrom<unknown>('-x', 'x'.repeat(64), 'a b', 5, null, true, {}, []),
+  fc.string({ maxLength: 20 }),
+);
 
 /** One edit of an object; `at` picks the node (modulo the number of nodes). */
 export type Mutation =
@@ -82,12 +115,25 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), at }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('replace' as const), at, value: valueArb }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('retype' as const), at }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('inject' as const), at, key: keyArb, value: valueArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('huge' as const), at, length: fc.integer({ min: 300, max: 300_000 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('inject' as const), at, key: keyArb, value: valueArb }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('huge' as const),
+      at,
+      length: fc.integer({ min: 300, max: 300_000 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('null' as const), at }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('wrap' as const), at }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('name' as const), value: badNameArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('label' as const), key: badLabelKeyArb, value: badLabelValueArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('label' as const), key: badLabelKeyArb, value: badLabelValueArb }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('root' as const), value: valueArb }) },
 );
 
@@ -107,7 +153,9 @@ function slotsOf(root: unknown): Slot[] {
   const slots: Slot[] = [];
   const walk = (value: unknown) => {
     if (!isContainer(value)) return;
-    const keys: Array<string | number> = Array.isArray(value) ? value.map((_, index) => index) : Object.keys(value);
+    const keys: Array<string | number> = Array.isArray(value)
+      ? value.map((_, index) => index)
+      : Object.keys(value);
     for (const key of keys) {
       slots.push({ parent: value, key });
       walk((value as Record<string | number, unknown>)[key]);
@@ -158,9 +206,10 @@ export function mutate(object: unknown, mutations: readonly Mutation[]): unknown
       continue;
     }
     if (mutation.op === 'inject') {
-      const containers = [root, ...slotsOf(root).map((slot) => (slot.parent as Record<string | number, unknown>)[slot.key])].filter(
-        (value): value is Record<string, unknown> => isContainer(value) && !Array.isArray(value),
-      );
+      const containers = [
+        root,
+        ...slotsOf(root).map((slot) => (slot.parent as Record<string | number, unknown>)[slot.key]),
+      ].filter((value): value is Record<string, unknown> => isContainer(value) && !Array.isArray(value));
       const target = containers[mutation.at % Math.max(containers.length, 1)];
       if (target) setOwn(target, mutation.key, structuredClone(mutation.value));
       continue;
@@ -209,11 +258,27 @@ export interface PatchOpSeed {
 /** Random JSON patches: ops of every kind (and unknown ones), pointers mostly into the object. */
 export const jsonPatchSeedArb: fc.Arbitrary<PatchOpSeed[]> = fc.array(
   fc.record({
-    op: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('add', 'remove', 'replace', 'move', 'copy', 'test') }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) }),
+    op: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom('add', 'remove', 'replace', 'move', 'copy', 'test') },
+      { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
+    ),
     path: fc.nat(),
     from: fc.nat(),
     shape: fc.constantFrom('existing', 'existing', 'child', 'append', 'random', 'root'),
-    randomPath: fc.oneof(fc.constantFrom('/', '//', '/~', '/~2', '/metadata/', '/spec/-/x', 'spec', '/0', '/metadata/labels/a~1b'), fc.string({ maxLength: 10 })),
+    randomPath: fc.oneof(
+      fc.constantFrom(
+        '/',
+        '//',
+        '/~',
+        '/~2',
+        '/metadata/',
+        '/spec/-/x',
+        'spec',
+        '/0',
+        '/metadata/labels/a~1b',
+      ),
+      fc.string({ maxLength: 10 }),
+    ),
     childKey: keyArb,
     value: valueArb,
     omitValue: fc.boolean(),
@@ -228,7 +293,9 @@ function pointersOf(root: unknown): string[] {
   const pointers: string[] = [];
   const walk = (value: unknown, pointer: string) => {
     if (!isContainer(value)) return;
-    const keys: Array<string | number> = Array.isArray(value) ? value.map((_, index) => index) : Object.keys(value);
+    const keys: Array<string | number> = Array.isArray(value)
+      ? value.map((_, index) => index)
+      : Object.keys(value);
     for (const key of keys) {
       const child = `${pointer}/${escapePointer(key)}`;
       pointers.push(child);

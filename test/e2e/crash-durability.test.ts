@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { type ApiClient, apiClient, type HubProcess, removeDir, startHubProcess, tempDir } from '../support/index.ts';
+import {
+  type ApiClient,
+  apiClient,
+  type HubProcess,
+  removeDir,
+  startHubProcess,
+  tempDir,
+} from '../support/index.ts';
 import {
   checkHistory,
   checkStoreFile,
@@ -23,16 +30,19 @@ import {
   seededRandom,
   type WatcherRecord,
   type WriteRecord,
+  Writer,
   watchDispatcher,
   watchSession,
-  Writer,
 } from './crash-durability/index.ts';
 
 const CYCLES = 5;
 const NAMESPACES = ['crash-a', 'crash-b'] as const;
 /** Six writers share ten objects in one namespace, two share four in the other: conflicts are frequent. */
 const WRITER_NAMESPACES = [0, 0, 0, 0, 0, 0, 1, 1] as const;
-const NAMES = [Array.from({ length: 10 }, (_, i) => `cm-${i}`), Array.from({ length: 4 }, (_, i) => `cm-${i}`)];
+const NAMES = [
+  Array.from({ length: 10 }, (_, i) => `cm-${i}`),
+  Array.from({ length: 4 }, (_, i) => `cm-${i}`),
+];
 /** Watchers join in different cycles; one watches every namespace; the last starts from a past revision. */
 const WATCHERS = [
   { name: 'watcher-a', namespace: 'crash-a', fromCycle: 0 },
@@ -70,7 +80,9 @@ test('no acknowledged write is lost, no revision reused and no watch event skipp
     random,
     dataDir: await tempDir('outpost-crash-'),
     recorder,
-    writers: WRITER_NAMESPACES.map((ns, i) => new Writer(i, NAMESPACES[ns], NAMES[ns]!, Math.floor(random() * 2 ** 32), recorder)),
+    writers: WRITER_NAMESPACES.map(
+      (ns, i) => new Writer(i, NAMESPACES[ns], NAMES[ns]!, Math.floor(random() * 2 ** 32), recorder),
+    ),
     watchers: [],
     killedAt: [],
     baseRevision: 0,
@@ -98,7 +110,8 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   for (const spec of WATCHERS.filter((w) => w.fromCycle === cycle)) {
     const head = cycle === 0 ? run.baseRevision : await listRevision(client, spec.namespace);
     // The last watcher starts in the past, so that its first session replays history.
-    const startRevision = spec.fromCycle >= 3 ? run.baseRevision + Math.floor(random() * (head - run.baseRevision)) : head;
+    const startRevision =
+      spec.fromCycle >= 3 ? run.baseRevision + Math.floor(random() * (head - run.baseRevision)) : head;
     run.watchers.push({ name: spec.name, namespace: spec.namespace, startRevision, events: [], errors: [] });
   }
   const target = recorder.acks + MIN_ACKS + Math.floor(random() * (MAX_ACKS - MIN_ACKS));
@@ -113,7 +126,13 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   const sessions = run.watchers.map(async (record, index) => {
     const late = index % 2 === cycle % 2;
     const go = late ? await Promise.race([recorder.waitForAcks(halfway).then(() => true), killing]) : true;
-    if (go && !killed) await watchSession({ ...watch, record, afterRevision: resumeRevision(record), signal: new AbortController().signal });
+    if (go && !killed)
+      await watchSession({
+        ...watch,
+        record,
+        afterRevision: resumeRevision(record),
+        signal: new AbortController().signal,
+      });
   });
   const running = run.writers.map((writer) => writer.run(client, cycle, () => killed));
   const loadStart = performance.now();
@@ -140,7 +159,13 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
 async function verify(run: Run, hub: HubProcess): Promise<void> {
   const client = apiClient(hub.kubeconfig);
   const watch = watchDispatcher(hub.kubeconfig);
-  const reference: WatcherRecord = { name: 'reference', namespace: undefined, startRevision: run.baseRevision, events: [], errors: [] };
+  const reference: WatcherRecord = {
+    name: 'reference',
+    namespace: undefined,
+    startRevision: run.baseRevision,
+    events: [],
+    errors: [],
+  };
   const targets = new Map<WatcherRecord, number>();
   const aborts = new Map<WatcherRecord, AbortController>();
   const follow = (record: WatcherRecord) => {
@@ -149,12 +174,19 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
     const onEvent = (event: ObservedEvent) => {
       if (event.revision >= (targets.get(record) ?? Number.POSITIVE_INFINITY)) controller.abort();
     };
-    return watchSession({ ...watch, record, afterRevision: resumeRevision(record), signal: controller.signal, onEvent });
+    return watchSession({
+      ...watch,
+      record,
+      afterRevision: resumeRevision(record),
+      signal: controller.signal,
+      onEvent,
+    });
   };
   const sessions = run.watchers.map(follow);
   const { finalRevision, finalObjects } = await readFinalState(client);
   const sentinels = new Map<string, number>();
-  for (const namespace of NAMESPACES) sentinels.set(namespace, await writeSentinel(client, run.recorder, namespace));
+  for (const namespace of NAMESPACES)
+    sentinels.set(namespace, await writeSentinel(client, run.recorder, namespace));
   const head = Math.max(...sentinels.values());
   targets.set(reference, head);
   for (const record of run.watchers) {
@@ -168,9 +200,13 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
   await hub.stop();
   assert.equal(hub.process.exitCode, 0, `the hub did not stop cleanly: ${hub.stderr()}`);
 
-  const unfinished = [...run.watchers, reference].filter((record) => resumeRevision(record) < targets.get(record)!);
+  const unfinished = [...run.watchers, reference].filter(
+    (record) => resumeRevision(record) < targets.get(record)!,
+  );
   const violations = [
-    ...unfinished.map((record) => `${record.name}: stopped at @${resumeRevision(record)} before its sentinel`),
+    ...unfinished.map(
+      (record) => `${record.name}: stopped at @${resumeRevision(record)} before its sentinel`,
+    ),
     ...reference.errors.map((error) => `reference: ${error}`),
     ...checkHistory({
       namespaces: NAMESPACES,
@@ -193,7 +229,11 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
   ];
   const summary = summarize(run, reference.events.length);
   run.t.diagnostic(summary);
-  assert.deepEqual(violations.slice(0, 40), [], `seed ${run.seed}: ${violations.length} violations; ${summary}`);
+  assert.deepEqual(
+    violations.slice(0, 40),
+    [],
+    `seed ${run.seed}: ${violations.length} violations; ${summary}`,
+  );
   const interrupted = run.recorder.writes.filter((write) => write.outcome === 'unknown').length;
   assert.ok(interrupted >= CYCLES, `seed ${run.seed}: the kills must interrupt writes in flight; ${summary}`);
 }
@@ -215,7 +255,9 @@ async function firstOf(promises: Promise<unknown>[], ms: number, timeoutMessage?
 async function createNamespaces(client: ApiClient): Promise<number> {
   let revision = 0;
   for (const namespace of NAMESPACES) {
-    const created = await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
+    const created = await client.request('POST', '/api/v1/namespaces', {
+      body: { metadata: { name: namespace } },
+    });
     assert.equal(created.status, 201, created.text);
     revision = Math.max(revision, Number(created.json().metadata.resourceVersion));
   }
@@ -229,7 +271,9 @@ async function listRevision(client: ApiClient, namespace: string | undefined): P
 }
 
 /** Lists every ConfigMap of the workload's namespaces and GETs each one; both must agree. */
-async function readFinalState(client: ApiClient): Promise<{ finalRevision: number; finalObjects: FinalObject[] }> {
+async function readFinalState(
+  client: ApiClient,
+): Promise<{ finalRevision: number; finalObjects: FinalObject[] }> {
   const list = await client.request('GET', collectionPath(undefined));
   assert.equal(list.status, 200, list.text);
   const body = list.json() as { metadata: { resourceVersion: string }; items: unknown[] };
@@ -260,13 +304,25 @@ async function writeSentinel(client: ApiClient, recorder: Recorder, namespace: s
   assert.equal(created.status, 201, created.text);
   const { revision } = inspectConfigMap(created.json());
   const id = `${namespace}/sentinel`;
-  const record: WriteRecord = { writer: -1, cycle: CYCLES, op: 'create', id, token, digest: digestOf(data), sentAt, endedAt: performance.now(), outcome: 'ok', revision };
+  const record: WriteRecord = {
+    writer: -1,
+    cycle: CYCLES,
+    op: 'create',
+    id,
+    token,
+    digest: digestOf(data),
+    sentAt,
+    endedAt: performance.now(),
+    outcome: 'ok',
+    revision,
+  };
   recorder.writes.push(record);
   return revision;
 }
 
 function summarize(run: Run, referenceEvents: number): string {
-  const count = (outcome: WriteRecord['outcome']) => run.recorder.writes.filter((write) => write.outcome === outcome).length;
+  const count = (outcome: WriteRecord['outcome']) =>
+    run.recorder.writes.filter((write) => write.outcome === outcome).length;
   const watched = run.watchers.map((watcher) => `${watcher.name} ${watcher.events.length}`).join(', ');
   return `writes: ${count('ok')} acknowledged, ${count('failed')} refused, ${count('unknown')} interrupted; ${run.recorder.reads.length} reads; ${referenceEvents} events; ${watched}`;
 }

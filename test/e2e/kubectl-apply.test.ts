@@ -101,14 +101,21 @@ describe('kubectl apply, diff and discovery against the hub', () => {
         'jsonpath={.spec.resources[0].spec.template.spec.containers[0].image} {.metadata.generation}',
       ]);
       assert.equal(image, 'nginx:1.28 2');
-      const labels = JSON.parse(await k.ok(['get', 'device', 'apply-gw-1', '-o', 'jsonpath={.metadata.labels}']));
+      const labels = JSON.parse(
+        await k.ok(['get', 'device', 'apply-gw-1', '-o', 'jsonpath={.metadata.labels}']),
+      );
       assert.deepEqual(labels, { site: 'plant-a' });
     });
 
     it('applies a ConfigMap data change', async () => {
-      const out = await k.ok(['apply', '-f', '-'], yamlOf(configMap(NS, 'web-config', { level: 'debug', extra: 'x' })));
+      const out = await k.ok(
+        ['apply', '-f', '-'],
+        yamlOf(configMap(NS, 'web-config', { level: 'debug', extra: 'x' })),
+      );
       assert.match(out, /^configmap\/web-config configured$/m);
-      const data = JSON.parse(await k.ok(['get', 'configmap', 'web-config', '-n', NS, '-o', 'jsonpath={.data}']));
+      const data = JSON.parse(
+        await k.ok(['get', 'configmap', 'web-config', '-n', NS, '-o', 'jsonpath={.data}']),
+      );
       assert.deepEqual(data, { level: 'debug', extra: 'x' });
     });
   });
@@ -117,14 +124,22 @@ describe('kubectl apply, diff and discovery against the hub', () => {
     const ssaWorkload = (owner: string, image: string): Manifest => workload(NS, 'ssa', image, { owner });
 
     it('creates and re-applies with --server-side and records kubectl as the Apply manager', async () => {
-      const first = await k.ok(['apply', '--server-side', '-f', '-'], yamlOf(ssaWorkload('alice', 'busybox:1.36')));
+      const first = await k.ok(
+        ['apply', '--server-side', '-f', '-'],
+        yamlOf(ssaWorkload('alice', 'busybox:1.36')),
+      );
       assert.match(first, /^workload\.outpost\.dev\/ssa serverside-applied$/m);
       const rv = await resourceVersion(workloadPath(NS, 'ssa'));
-      const again = await k.ok(['apply', '--server-side', '-f', '-'], yamlOf(ssaWorkload('alice', 'busybox:1.36')));
+      const again = await k.ok(
+        ['apply', '--server-side', '-f', '-'],
+        yamlOf(ssaWorkload('alice', 'busybox:1.36')),
+      );
       assert.match(again, /serverside-applied/);
       assert.equal(await resourceVersion(workloadPath(NS, 'ssa')), rv, 'an identical apply writes nothing');
 
-      const shown = YAML.parse(await k.ok(['get', 'workload', 'ssa', '-n', NS, '-o', 'yaml', '--show-managed-fields']));
+      const shown = YAML.parse(
+        await k.ok(['get', 'workload', 'ssa', '-n', NS, '-o', 'yaml', '--show-managed-fields']),
+      );
       const entry = shown.metadata.managedFields.find((e: { manager: string }) => e.manager === 'kubectl');
       assert.ok(entry, 'kubectl manages fields');
       assert.equal(entry.operation, 'Apply');
@@ -156,7 +171,9 @@ describe('kubectl apply, diff and discovery against the hub', () => {
       assert.ok(
         status.details.causes.some(
           (cause: { reason: string; field: string; message: string }) =>
-            cause.reason === 'FieldManagerConflict' && cause.field === '.metadata.labels.owner' && /kubectl/.test(cause.message),
+            cause.reason === 'FieldManagerConflict' &&
+            cause.field === '.metadata.labels.owner' &&
+            /kubectl/.test(cause.message),
         ),
         response.text,
       );
@@ -171,13 +188,22 @@ describe('kubectl apply, diff and discovery against the hub', () => {
         yamlOf(ssaWorkload('bob', 'busybox:1.36')),
       );
       assert.match(forced, /serverside-applied/);
-      const shown = YAML.parse(await k.ok(['get', 'workload', 'ssa', '-n', NS, '-o', 'yaml', '--show-managed-fields']));
+      const shown = YAML.parse(
+        await k.ok(['get', 'workload', 'ssa', '-n', NS, '-o', 'yaml', '--show-managed-fields']),
+      );
       assert.equal(shown.metadata.labels.owner, 'bob');
       const managers = Object.fromEntries(
-        shown.metadata.managedFields.map((e: { manager: string; fieldsV1: unknown }) => [e.manager, e.fieldsV1]),
+        shown.metadata.managedFields.map((e: { manager: string; fieldsV1: unknown }) => [
+          e.manager,
+          e.fieldsV1,
+        ]),
       );
       assert.ok(managers['team-b']['f:metadata']['f:labels']['f:owner'], 'team-b now owns the label');
-      assert.equal(managers.kubectl['f:metadata']?.['f:labels']?.['f:owner'], undefined, 'kubectl lost the label');
+      assert.equal(
+        managers.kubectl['f:metadata']?.['f:labels']?.['f:owner'],
+        undefined,
+        'kubectl lost the label',
+      );
     });
 
     it('server-side applies a ConfigMap and a Device', async () => {
@@ -187,7 +213,9 @@ describe('kubectl apply, diff and discovery against the hub', () => {
       );
       assert.match(out, /^configmap\/ssa-config serverside-applied$/m);
       assert.match(out, /^device\.outpost\.dev\/ssa-gw serverside-applied$/m);
-      const shown = YAML.parse(await k.ok(['get', 'configmap', 'ssa-config', '-n', NS, '-o', 'yaml', '--show-managed-fields']));
+      const shown = YAML.parse(
+        await k.ok(['get', 'configmap', 'ssa-config', '-n', NS, '-o', 'yaml', '--show-managed-fields']),
+      );
       assert.equal(shown.data.a, '1');
       assert.ok(shown.metadata.managedFields.some((e: { manager: string }) => e.manager === 'kubectl'));
     });
@@ -195,8 +223,14 @@ describe('kubectl apply, diff and discovery against the hub', () => {
 
   describe('diff', () => {
     it('exits 0 and prints nothing when the file matches the live objects', async () => {
-      await k.ok(['apply', '-f', '-'], yamlOf(workload(NS, 'diffed', 'redis:7'), device('diff-gw', { site: 'plant-d' })));
-      const result = await k.run(['diff', '-f', '-'], yamlOf(workload(NS, 'diffed', 'redis:7'), device('diff-gw', { site: 'plant-d' })));
+      await k.ok(
+        ['apply', '-f', '-'],
+        yamlOf(workload(NS, 'diffed', 'redis:7'), device('diff-gw', { site: 'plant-d' })),
+      );
+      const result = await k.run(
+        ['diff', '-f', '-'],
+        yamlOf(workload(NS, 'diffed', 'redis:7'), device('diff-gw', { site: 'plant-d' })),
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, '');
     });
@@ -226,7 +260,12 @@ describe('kubectl apply, diff and discovery against the hub', () => {
       const { rows } = parseTable(await k.ok(['api-resources']));
       const byName = Object.fromEntries(rows.map((row) => [row.NAME, row]));
       assert.deepEqual(
-        [byName.devices?.SHORTNAMES, byName.devices?.APIVERSION, byName.devices?.NAMESPACED, byName.devices?.KIND],
+        [
+          byName.devices?.SHORTNAMES,
+          byName.devices?.APIVERSION,
+          byName.devices?.NAMESPACED,
+          byName.devices?.KIND,
+        ],
         ['dev', 'outpost.dev/v1alpha1', 'false', 'Device'],
       );
       assert.deepEqual(

@@ -29,7 +29,10 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
 
   before(async () => {
     k = await startKubectlHub();
-    await k.ok(['apply', '-f', '-'], yamlOf(namespace(NS), workload(NS, 'web', 'nginx:1.27', { app: 'web' })));
+    await k.ok(
+      ['apply', '-f', '-'],
+      yamlOf(namespace(NS), workload(NS, 'web', 'nginx:1.27', { app: 'web' })),
+    );
   });
 
   after(async () => {
@@ -51,13 +54,19 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
       const changed = stale.replace('nginx:1.27', 'nginx:1.28');
       const stderr = await k.fails(['replace', '-f', '-'], changed);
       assert.match(stderr, /Error from server \(Conflict\)/);
-      assert.match(stderr, /Operation cannot be fulfilled on workloads\.outpost\.dev "web": the object has been modified/);
+      assert.match(
+        stderr,
+        /Operation cannot be fulfilled on workloads\.outpost\.dev "web": the object has been modified/,
+      );
       const live = JSON.parse(await k.ok(['get', 'workload', 'web', '-n', NS, '-o', 'json']));
       assert.equal(live.metadata.labels.edited, 'by-someone-else');
       assert.equal(live.spec.resources[0].spec.template.spec.containers[0].image, 'nginx:1.27');
 
       // With the current resourceVersion the same replace goes through.
-      const fresh = (await k.ok(['get', 'workload', 'web', '-n', NS, '-o', 'yaml'])).replace('nginx:1.27', 'nginx:1.28');
+      const fresh = (await k.ok(['get', 'workload', 'web', '-n', NS, '-o', 'yaml'])).replace(
+        'nginx:1.27',
+        'nginx:1.28',
+      );
       assert.match(await k.ok(['replace', '-f', '-'], fresh), /workload\.outpost\.dev\/web replaced/);
     });
 
@@ -89,7 +98,10 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
       const results = await Promise.all([put('a'), put('b')]);
       assert.deepEqual(results.map((r) => r.status).sort(), [200, 409]);
       const winner = results.find((r) => r.status === 200)!.json().metadata.labels.racer;
-      assert.equal((await k.api.request('GET', workloadPath(NS, 'web'))).json().metadata.labels.racer, winner);
+      assert.equal(
+        (await k.api.request('GET', workloadPath(NS, 'web'))).json().metadata.labels.racer,
+        winner,
+      );
     });
 
     it('refuses kubectl apply of a manifest pinned to a stale resourceVersion', async () => {
@@ -160,7 +172,7 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
     it('refuses an update that makes a live Workload invalid and keeps the old spec', async () => {
       const revision = await listRevision();
       const broken = workload(NS, 'web', 'nginx:1.27', { app: 'web' });
-      (broken as { spec: { resources: unknown[] } }).spec.resources = [];
+      (broken.spec as { resources: unknown[] }).resources = [];
       const stderr = await k.fails(['apply', '-f', '-'], yamlOf(broken));
       assert.match(stderr, /spec\.resources/);
       assert.equal((await k.api.request('GET', workloadPath(NS, 'web'))).json().spec.resources.length, 1);
@@ -169,7 +181,7 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
 
     it('refuses values of the wrong type or out of range with their field paths', async () => {
       const wrongType = workload(NS, 'wrong-type');
-      (wrongType as { spec: Record<string, unknown> }).spec.rootless = 'always';
+      (wrongType.spec as Record<string, unknown>).rootless = 'always';
       const stderr = await k.fails(['apply', '-f', '-'], yamlOf(wrongType));
       assert.match(stderr, /spec\.rootless/);
       assert.equal(await exists(workloadPath(NS, 'wrong-type')), false);
@@ -181,7 +193,7 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
 
     it('refuses an unknown field under kubectl strict validation, naming the field', async () => {
       const unknown = workload(NS, 'unknown-field');
-      (unknown as { spec: Record<string, unknown> }).spec.replicas = 3;
+      (unknown.spec as Record<string, unknown>).replicas = 3;
       const revision = await listRevision();
       const stderr = await k.fails(['apply', '-f', '-'], yamlOf(unknown));
       assert.match(stderr, /strict decoding error: unknown field "spec\.replicas"/);
@@ -193,7 +205,7 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
 
     it('accepts the same manifest with --validate=warn, warns about the field and drops it', async () => {
       const unknown = workload(NS, 'unknown-field');
-      (unknown as { spec: Record<string, unknown> }).spec.replicas = 3;
+      (unknown.spec as Record<string, unknown>).replicas = 3;
       const result = await k.run(['apply', '--validate=warn', '-f', '-'], yamlOf(unknown));
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /Warning: unknown field "spec\.replicas"/);
@@ -212,10 +224,15 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
     it('refuses a namespaced object in a namespace that does not exist with 404 namespaces "x" not found', async () => {
       const stderr = await k.fails(['apply', '-f', '-'], yamlOf(workload('nowhere', 'lost')));
       assert.match(stderr, /namespaces "nowhere" not found/);
-      const serverSide = await k.fails(['apply', '--server-side', '-f', '-'], yamlOf(workload('nowhere', 'lost')));
+      const serverSide = await k.fails(
+        ['apply', '--server-side', '-f', '-'],
+        yamlOf(workload('nowhere', 'lost')),
+      );
       assert.match(serverSide, /namespaces "nowhere" not found/);
 
-      const response = await k.api.request('POST', workloadPath('nowhere'), { body: workload('nowhere', 'lost') });
+      const response = await k.api.request('POST', workloadPath('nowhere'), {
+        body: workload('nowhere', 'lost'),
+      });
       assert.equal(response.status, 404, response.text);
       const status = response.json();
       assert.deepEqual([status.reason, status.message], ['NotFound', 'namespaces "nowhere" not found']);
@@ -243,7 +260,11 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
       const dispatcher = new Agent({ connect: { ca, ...connect } });
       try {
         const response = await request(server + path, { dispatcher });
-        return { status: response.statusCode, type: response.headers['content-type'], body: await response.body.text() };
+        return {
+          status: response.statusCode,
+          type: response.headers['content-type'],
+          body: await response.body.text(),
+        };
       } finally {
         await dispatcher.close();
       }
@@ -271,8 +292,21 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
       const key = join(dir, 'stranger.key');
       const cert = join(dir, 'stranger.crt');
       const made = await run('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=admin/O=system:masters',
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=admin/O=system:masters',
       ]);
       assert.equal(made.code, 0, made.stderr);
       const response = await anonymous(workloadPath(NS), {

@@ -18,7 +18,9 @@ import {
 } from '../support/index.ts';
 
 /** A plain Kubernetes object as a manifest. */
-export type Manifest = Record<string, unknown> & { metadata: { name: string; namespace?: string } & Record<string, unknown> };
+export type Manifest = Record<string, unknown> & {
+  metadata: { name: string; namespace?: string } & Record<string, unknown>;
+};
 
 /** A running hub with kubectl and an admin API client pointed at it. */
 export interface KubectlHub {
@@ -100,21 +102,23 @@ export class KubectlStream {
     });
   }
 
+  /** Everything kubectl printed so far. */
   get stdout(): string {
     return this.#stdout;
   }
 
+  /** kubectl's request log and errors so far. */
   get stderr(): string {
     return this.#stderr;
   }
 
   /** Resolves once the watch request got its response headers: later changes reach it. */
-  watching(timeoutMs = 15_000): Promise<void> {
+  watching(timeoutMs = 30_000): Promise<void> {
     return this.#until(() => /watch=true\S* 200 OK/.test(this.#stderr), 'the watch to start', timeoutMs);
   }
 
   /** Resolves with stdout once it matches `pattern`. */
-  async printed(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+  async printed(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
     await this.#until(() => pattern.test(this.#stdout), `stdout to match ${pattern}`, timeoutMs);
     return this.#stdout;
   }
@@ -124,6 +128,7 @@ export class KubectlStream {
     return this.#exited;
   }
 
+  /** Stops kubectl (SIGTERM) and waits for its exit. */
   async stop(): Promise<void> {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGTERM');
     await this.#exited;
@@ -187,10 +192,12 @@ export function yamlOf(...manifests: Manifest[]): string {
   return manifests.map((manifest) => YAML.stringify(manifest)).join('---\n');
 }
 
+/** A Namespace manifest. */
 export function namespace(name: string): Manifest {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
 }
 
+/** A Device manifest with its labels and heartbeat period. */
 export function device(name: string, labels: Record<string, string> = {}, periodSeconds = 15): Manifest {
   return {
     apiVersion: 'outpost.dev/v1alpha1',
@@ -201,7 +208,12 @@ export function device(name: string, labels: Record<string, string> = {}, period
 }
 
 /** A Workload running one Deployment of `image`. */
-export function workload(ns: string, name: string, image = 'nginx:1.27', labels: Record<string, string> = {}): Manifest {
+export function workload(
+  ns: string,
+  name: string,
+  image = 'nginx:1.27',
+  labels: Record<string, string> = {},
+): Manifest {
   return {
     apiVersion: 'outpost.dev/v1alpha1',
     kind: 'Workload',
@@ -226,6 +238,7 @@ export function workload(ns: string, name: string, image = 'nginx:1.27', labels:
   };
 }
 
+/** A Placement of one Workload, by name, on the devices of a `site`. */
 export function placement(ns: string, name: string, workloadName: string, site: string): Manifest {
   return {
     apiVersion: 'outpost.dev/v1alpha1',
@@ -238,6 +251,7 @@ export function placement(ns: string, name: string, workloadName: string, site: 
   };
 }
 
+/** A ConfigMap manifest. */
 export function configMap(ns: string, name: string, data: Record<string, string>): Manifest {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data };
 }

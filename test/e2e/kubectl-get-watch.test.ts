@@ -9,8 +9,8 @@ import {
   configMap,
   device,
   type KubectlHub,
-  namespace,
   namesIn,
+  namespace,
   parseTable,
   placement,
   readyCondition,
@@ -55,7 +55,13 @@ describe('kubectl get, watch and wait against the hub', () => {
     it('shows devices with PHASE, SITE, LAST HEARTBEAT and AGE, filled from status', async () => {
       const heartbeat = new Date(Date.now() - 5_000).toISOString().replace(/\.\d+Z$/, 'Z');
       const response = await k.api.request('PATCH', '/apis/outpost.dev/v1alpha1/devices/gw-1/status', {
-        body: { status: { phase: 'Online', lastHeartbeatTime: heartbeat, system: { architecture: 'arm64', os: 'linux' } } },
+        body: {
+          status: {
+            phase: 'Online',
+            lastHeartbeatTime: heartbeat,
+            system: { architecture: 'arm64', os: 'linux' },
+          },
+        },
         contentType: 'application/merge-patch+json',
       });
       assert.equal(response.status, 200, response.text);
@@ -81,13 +87,25 @@ describe('kubectl get, watch and wait against the hub', () => {
     it('shows workloads with their device counts and Ready condition', async () => {
       const response = await k.api.request('PATCH', `${workloadPath(NS_A, 'web')}/status`, {
         body: {
-          status: { devices: { matched: 3, applied: 3, running: 2, failed: 1, unreachable: 0 }, conditions: [readyCondition('False')] },
+          status: {
+            devices: { matched: 3, applied: 3, running: 2, failed: 1, unreachable: 0 },
+            conditions: [readyCondition('False')],
+          },
         },
         contentType: 'application/merge-patch+json',
       });
       assert.equal(response.status, 200, response.text);
       const { header, rows } = parseTable(await k.ok(['get', 'workloads', '-n', NS_A]));
-      assert.deepEqual(header, ['NAME', 'RESOURCES', 'MATCHED', 'RUNNING', 'FAILED', 'UNREACHABLE', 'READY', 'AGE']);
+      assert.deepEqual(header, [
+        'NAME',
+        'RESOURCES',
+        'MATCHED',
+        'RUNNING',
+        'FAILED',
+        'UNREACHABLE',
+        'READY',
+        'AGE',
+      ]);
       const web = rows.find((row) => row.NAME === 'web')!;
       assert.deepEqual(
         [web.RESOURCES, web.MATCHED, web.RUNNING, web.FAILED, web.UNREACHABLE, web.READY],
@@ -99,7 +117,16 @@ describe('kubectl get, watch and wait against the hub', () => {
 
     it('shows placements and configmaps with their own columns, by short name', async () => {
       const placements = parseTable(await k.ok(['get', 'pl', '-n', NS_A]));
-      assert.deepEqual(placements.header, ['NAME', 'MATCHED', 'APPLIED', 'RUNNING', 'FAILED', 'UNREACHABLE', 'READY', 'AGE']);
+      assert.deepEqual(placements.header, [
+        'NAME',
+        'MATCHED',
+        'APPLIED',
+        'RUNNING',
+        'FAILED',
+        'UNREACHABLE',
+        'READY',
+        'AGE',
+      ]);
       assert.equal(placements.rows[0]?.NAME, 'web-plant-a');
       const configMaps = parseTable(await k.ok(['get', 'cm', '-n', NS_A]));
       assert.deepEqual(configMaps.header, ['NAME', 'DATA', 'AGE']);
@@ -146,7 +173,9 @@ describe('kubectl get, watch and wait against the hub', () => {
       assert.equal(list.kind, 'List');
       assert.equal(list.apiVersion, 'v1');
       assert.deepEqual(
-        list.items.map((item: { kind: string; metadata: { name: string } }) => `${item.kind}/${item.metadata.name}`),
+        list.items.map(
+          (item: { kind: string; metadata: { name: string } }) => `${item.kind}/${item.metadata.name}`,
+        ),
         ['Device/gw-1', 'Device/gw-2', 'Device/gw-3', 'Device/gw-4', 'Device/gw-5'],
       );
       const names = await k.ok(['get', 'devices', '-o', 'name']);
@@ -175,8 +204,15 @@ describe('kubectl get, watch and wait against the hub', () => {
 
     it('selects by metadata.name and metadata.namespace fields', async () => {
       assert.deepEqual(await selected('--field-selector', 'metadata.name=gw-3'), ['gw-3']);
-      assert.deepEqual(await selected('--field-selector', 'metadata.name!=gw-3'), ['gw-1', 'gw-2', 'gw-4', 'gw-5']);
-      const byNamespace = parseTable(await k.ok(['get', 'workloads', '-A', '--field-selector', `metadata.namespace=${NS_B}`]));
+      assert.deepEqual(await selected('--field-selector', 'metadata.name!=gw-3'), [
+        'gw-1',
+        'gw-2',
+        'gw-4',
+        'gw-5',
+      ]);
+      const byNamespace = parseTable(
+        await k.ok(['get', 'workloads', '-A', '--field-selector', `metadata.namespace=${NS_B}`]),
+      );
       assert.deepEqual(
         byNamespace.rows.map((row) => row.NAME),
         ['cache'],
@@ -228,7 +264,14 @@ describe('kubectl get, watch and wait against the hub', () => {
     });
 
     it('a watch with a label selector sees an object enter and leave the selection', async () => {
-      const watch = k.stream(['get', 'devices', '-l', 'site=plant-c', '--watch-only', '--output-watch-events']);
+      const watch = k.stream([
+        'get',
+        'devices',
+        '-l',
+        'site=plant-c',
+        '--watch-only',
+        '--output-watch-events',
+      ]);
       await watch.watching();
       await k.ok(['label', 'device', 'gw-2', 'site=plant-c', '--overwrite']);
       await watch.printed(/ADDED\s+gw-2\s+\S+\s+plant-c/);
@@ -242,7 +285,14 @@ describe('kubectl get, watch and wait against the hub', () => {
   describe('wait', () => {
     it('wait --for=condition=Ready returns once the status subresource says Ready=True', async () => {
       await k.ok(['apply', '-f', '-'], yamlOf(workload(NS_A, 'awaited', 'busybox:1.36')));
-      const waiting = k.stream(['wait', '--for=condition=Ready', 'workload/awaited', '-n', NS_A, '--timeout=30s']);
+      const waiting = k.stream([
+        'wait',
+        '--for=condition=Ready',
+        'workload/awaited',
+        '-n',
+        NS_A,
+        '--timeout=30s',
+      ]);
       await waiting.watching();
 
       const current = (await k.api.request('GET', workloadPath(NS_A, 'awaited'))).json();
@@ -272,7 +322,14 @@ describe('kubectl get, watch and wait against the hub', () => {
     });
 
     it('wait --for=condition=Ready times out with an error while the condition is not met', async () => {
-      const result = await k.run(['wait', '--for=condition=Ready', 'workload/db', '-n', NS_A, '--timeout=1s']);
+      const result = await k.run([
+        'wait',
+        '--for=condition=Ready',
+        'workload/db',
+        '-n',
+        NS_A,
+        '--timeout=1s',
+      ]);
       assert.notEqual(result.code, 0);
       assert.match(result.stderr, /timed out waiting for the condition on workloads\/db/);
     });

@@ -8,8 +8,8 @@ import {
   configMap,
   device,
   type KubectlHub,
-  namespace,
   namesIn,
+  namespace,
   placement,
   startKubectlHub,
   workload,
@@ -71,7 +71,15 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
 
   describe('patch', () => {
     it('applies a merge patch and bumps generation for a spec change', async () => {
-      const out = await k.ok(['patch', 'device', 'edge-1', '--type', 'merge', '-p', '{"spec":{"heartbeat":{"periodSeconds":45}}}']);
+      const out = await k.ok([
+        'patch',
+        'device',
+        'edge-1',
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"heartbeat":{"periodSeconds":45}}}',
+      ]);
       assert.match(out, /^device\.outpost\.dev\/edge-1 patched$/m);
       const object = await getJson('device', 'edge-1');
       assert.equal(object.spec.heartbeat.periodSeconds, 45);
@@ -82,7 +90,11 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
     it('applies a JSON patch to an element of an array', async () => {
       const patch = JSON.stringify([
         { op: 'test', path: '/spec/resources/0/kind', value: 'Deployment' },
-        { op: 'replace', path: '/spec/resources/0/spec/template/spec/containers/0/image', value: 'nginx:1.29' },
+        {
+          op: 'replace',
+          path: '/spec/resources/0/spec/template/spec/containers/0/image',
+          value: 'nginx:1.29',
+        },
         { op: 'add', path: '/metadata/labels/patched', value: 'json' },
       ]);
       const out = await k.ok(['patch', 'workload', 'web', '-n', NS, '--type', 'json', '-p', patch]);
@@ -95,7 +107,15 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
 
     it('says "no change" for a patch that changes nothing and writes nothing', async () => {
       const before = (await getJson('device', 'edge-1')).metadata.resourceVersion;
-      const out = await k.ok(['patch', 'device', 'edge-1', '--type', 'merge', '-p', '{"spec":{"heartbeat":{"periodSeconds":45}}}']);
+      const out = await k.ok([
+        'patch',
+        'device',
+        'edge-1',
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"heartbeat":{"periodSeconds":45}}}',
+      ]);
       assert.match(out, /patched \(no change\)/);
       assert.equal((await getJson('device', 'edge-1')).metadata.resourceVersion, before);
     });
@@ -112,20 +132,36 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
     });
 
     it('refuses a merge patch that makes the Workload invalid with the field path', async () => {
-      const stderr = await k.fails(['patch', 'workload', 'web', '-n', NS, '--type', 'merge', '-p', '{"spec":{"resources":[]}}']);
+      const stderr = await k.fails([
+        'patch',
+        'workload',
+        'web',
+        '-n',
+        NS,
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"resources":[]}}',
+      ]);
       assert.match(stderr, /spec\.resources/);
       assert.equal((await getJson('workload', 'web', '-n', NS)).spec.resources.length, 1);
     });
 
     it('patches a ConfigMap with a strategic merge patch (kubectl default)', async () => {
       await k.ok(['patch', 'configmap', 'settings', '-n', NS, '-p', '{"data":{"extra":"yes"}}']);
-      assert.deepEqual((await getJson('configmap', 'settings', '-n', NS)).data, { level: 'info', extra: 'yes' });
+      assert.deepEqual((await getJson('configmap', 'settings', '-n', NS)).data, {
+        level: 'info',
+        extra: 'yes',
+      });
     });
   });
 
   describe('label and annotate', () => {
     it('adds a label, refuses to change it without --overwrite, changes it with, removes it with key-', async () => {
-      assert.match(await k.ok(['label', 'device', 'edge-1', 'rack=r1']), /^device\.outpost\.dev\/edge-1 labeled$/m);
+      assert.match(
+        await k.ok(['label', 'device', 'edge-1', 'rack=r1']),
+        /^device\.outpost\.dev\/edge-1 labeled$/m,
+      );
       assert.equal((await getJson('device', 'edge-1')).metadata.labels.rack, 'r1');
 
       const refused = await k.fails(['label', 'device', 'edge-1', 'rack=r2']);
@@ -143,7 +179,13 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
     });
 
     it('labels every object a selector matches in a namespace', async () => {
-      await k.ok(['apply', '-f', '-'], yamlOf(workload(NS, 'w1', 'busybox:1.36', { batch: 'x' }), workload(NS, 'w2', 'busybox:1.36', { batch: 'x' })));
+      await k.ok(
+        ['apply', '-f', '-'],
+        yamlOf(
+          workload(NS, 'w1', 'busybox:1.36', { batch: 'x' }),
+          workload(NS, 'w2', 'busybox:1.36', { batch: 'x' }),
+        ),
+      );
       const out = await k.ok(['label', 'workloads', '-n', NS, '-l', 'batch=x', 'wave=1']);
       assert.match(out, /workload\.outpost\.dev\/w1 labeled/);
       assert.match(out, /workload\.outpost\.dev\/w2 labeled/);
@@ -177,7 +219,11 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
     it('deletes what a label selector matches and nothing else', async () => {
       await k.ok(
         ['apply', '-f', '-'],
-        yamlOf(device('sel-1', { fleet: 'old' }), device('sel-2', { fleet: 'old' }), device('sel-3', { fleet: 'new' })),
+        yamlOf(
+          device('sel-1', { fleet: 'old' }),
+          device('sel-2', { fleet: 'old' }),
+          device('sel-3', { fleet: 'new' }),
+        ),
       );
       const out = await k.ok(['delete', 'devices', '-l', 'fleet=old']);
       assert.match(out, /"sel-1" deleted/);
@@ -186,7 +232,10 @@ describe('kubectl describe, patch, label, annotate and delete against the hub', 
     });
 
     it('deletes every object of a kind in one namespace with --all', async () => {
-      await k.ok(['apply', '-f', '-'], yamlOf(namespace('other-team'), workload('other-team', 'kept', 'busybox:1.36')));
+      await k.ok(
+        ['apply', '-f', '-'],
+        yamlOf(namespace('other-team'), workload('other-team', 'kept', 'busybox:1.36')),
+      );
       const out = await k.ok(['delete', 'workloads', '--all', '-n', NS]);
       assert.match(out, /workload\.outpost\.dev "web" deleted/);
       assert.match(out, /workload\.outpost\.dev "w1" deleted/);

@@ -54,7 +54,12 @@ export async function startHubProcess(options: StartHubOptions = {}): Promise<Hu
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start in 30 s: ${stderr}`)), 30_000);
+    // Generous: on a loaded machine tsx compiles the sources first. On timeout the
+    // process is killed, else it would keep the test file alive until its own timeout.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hub did not start in 60 s: ${stderr}`));
+    }, 60_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const match = /hub listening on (https:\/\/\S+)/.exec(stdout);

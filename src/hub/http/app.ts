@@ -1,4 +1,10 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
 import type { Store } from '../../store/index.ts';
@@ -43,6 +49,9 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: false,
     keepAliveTimeout: 120_000,
+    // The router refuses a malformed percent-escape before any route or error handler runs; the
+    // client still gets a Status.
+    frameworkErrors: badUrl,
   };
   // Requests are not logged one by one: at thousands per second that is the hub's main cost.
   if (options.logger)
@@ -100,6 +109,14 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   registerOpenApi(app, registry);
   registerResourceRoutes(app, { service, watch: options.watch });
   return { app, service };
+}
+
+/** Answers an error the router raised (a malformed percent-escape) with a 400 Status. */
+function badUrl(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  reply
+    .code(400)
+    .type('application/json')
+    .send(JSON.stringify(errors.badRequest(error.message).toStatus()));
 }
 
 /** Maps anything thrown to the Status the client gets; unknown errors say nothing of their insides. */

@@ -27,6 +27,7 @@ import {
   specChanged,
   timestamp,
 } from './object-meta.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 import { applyPatch, type PatchType } from './patching.ts';
 import { schemaInfoOf } from './schema-info-cache.ts';
 
@@ -81,6 +82,9 @@ export class ObjectService {
   readonly #now: () => Date;
   readonly #garbageCollector: boolean;
   readonly #namespaceKind: KindDefinition;
+  readonly #perKey = new KeyedQueue();
+  /** Namespaces whose content is being deleted in the background. */
+  readonly #draining = new Set<string>();
 
   constructor(options: ObjectServiceOptions) {
     this.store = options.store;
@@ -201,8 +205,21 @@ export class ObjectService {
     options: WriteOptions & { force?: boolean },
     subresource?: 'status',
   ): Promise<StoredObject> {
+    const key = objectKey(def, namespace, name);
+    return this.#perKey.run(key, () => this.#patchQueued(def, namespace, name, key, type, patch, options, subresource));
+  }
+
+  async #patchQueued(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    key: string,
+    type: PatchType,
+    patch: unknown,
+    options: WriteOptions & { force?: boolean },
+    subresource: 'status' | undefined,
+  ): Promise<StoredObject> {
     for (let attempt = 1; ; attempt++) {
-      const key = objectKey(def, namespace, name);
       const current = await this.store.get(key);
       try {
         if (!current) {
@@ -221,7 +238,10 @@ export class ObjectService {
         if (error instanceof InvalidApplyConfigError) {
           // The error's message starts with its field (`.metadata.name: ...`); the cause carries them apart.
           const field = error.field.replace(/^\./, '');
-          const message = error.field && error.message.startsWith(`${error.field}: `) ? error.message.slice(error.field.length + 2) : error.message;
+          const message =
+            error.field && error.message.startsWith(`${error.field}: `)
+              ? error.message.slice(error.field.length + 2)
+              : error.message;
           throw errors.invalid(def, name, [{ reason: 'FieldValueInvalid', field: field || 'body', message }]);
         }
         const retryable = error instanceof ApiError && error.reason === 'Conflict' && !pinsRevision(patch) && type !== 'apply';
@@ -235,6 +255,10 @@ export class ObjectService {
 
   /** Deletes an object, or marks it for deletion while finalizers remain. */
   async delete(def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<StoredObject> {
+    return this.#perKey.run(objectKey(def, namespace, name), () => this.#deleteQueued(def, namespace, name, options));
+  }
+
+  async #deleteQueued(def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<StoredObject> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(def, namespace, name);
       const live = parse(current);
@@ -293,7 +317,11 @@ export class ObjectService {
       next.metadata.deletionGracePeriodSeconds ??= 0;
       if (finalizers.length > 0) next.metadata.finalizers = finalizers;
       if (def === this.#namespaceKind) next.status = { ...(next.status as object), phase: 'Terminating' };
-      if (sameContent(live, next)) return current;
+      if (sameContent(live, next)) {
+        // Already Terminating: deleting again restarts a drain that a crash or an error cut short.
+        if (namespaceBusy && !options.dryRun) this.#drainNamespace(name);
+        return current;
+      }
       if (options.dryRun) return { key, revision: current.revision, value: JSON.stringify(next) };
       const written = await this.store.update(key, current.revision, (revision) => renderObject(next, revision));
       if (namespaceBusy) this.#drainNamespace(name);
@@ -305,17 +333,23 @@ export class ObjectService {
 
   /** Removes a terminating namespace's content, then the namespace itself. */
   #drainNamespace(namespace: string): void {
+    if (this.#draining.has(namespace)) return;
+    this.#draining.add(namespace);
     const drain = async () => {
-      for (const def of this.registry.kinds) {
-        if (!def.namespaced) continue;
-        await this.deleteCollection(def, namespace, {}, { propagationPolicy: 'Background' });
-      }
-      if (!(await this.#namespaceHasContent(namespace))) {
-        await this.delete(this.#namespaceKind, undefined, namespace, {});
+      try {
+        for (const def of this.registry.kinds) {
+          if (!def.namespaced) continue;
+          await this.deleteCollection(def, namespace, {}, { propagationPolicy: 'Background' });
+        }
+        if (!(await this.#namespaceHasContent(namespace))) {
+          await this.delete(this.#namespaceKind, undefined, namespace, {});
+        }
+      } finally {
+        this.#draining.delete(namespace);
       }
     };
     drain().catch(() => {
-      // A later delete of the namespace retries; nothing is lost by stopping here.
+      // A later delete of the namespace (or the hub's next start) retries; nothing is lost by stopping here.
     });
   }
 
@@ -535,7 +569,11 @@ export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 function checkSize(object: KubeObject): void {
   const bytes = Buffer.byteLength(JSON.stringify(object));
   if (bytes > MAX_OBJECT_BYTES) {
-    throw new ApiError(413, 'RequestEntityTooLarge', `Request entity too large: the object is ${bytes} bytes, the limit is ${MAX_OBJECT_BYTES}`);
+    throw new ApiError(
+      413,
+      'RequestEntityTooLarge',
+      `Request entity too large: the object is ${bytes} bytes, the limit is ${MAX_OBJECT_BYTES}`,
+    );
   }
 }
 

@@ -38,13 +38,16 @@ function replayReference(history: History, violations: string[]): Replay {
   let finalState: Map<ObjectId, Version> | undefined;
   let last = history.baseRevision;
   for (const event of history.full) {
-    if (!(event.revision > last)) violations.push(`reference: revision ${event.revision} follows ${last}: reused or out of order`);
+    if (!(event.revision > last))
+      violations.push(`reference: revision ${event.revision} follows ${last}: reused or out of order`);
     last = Math.max(last, event.revision);
     for (const problem of event.problems) violations.push(`reference event ${event.revision}: ${problem}`);
     if (event.revision > history.finalRevision && !finalState) finalState = new Map(state);
     const before = state.get(event.id);
-    if (event.type === 'ADDED' && before) violations.push(`reference: ADDED ${event.id}@${event.revision} while it exists @${before.revision}`);
-    if (event.type !== 'ADDED' && !before) violations.push(`reference: ${event.type} ${event.id}@${event.revision} of an absent object`);
+    if (event.type === 'ADDED' && before)
+      violations.push(`reference: ADDED ${event.id}@${event.revision} while it exists @${before.revision}`);
+    if (event.type !== 'ADDED' && !before)
+      violations.push(`reference: ${event.type} ${event.id}@${event.revision} of an absent object`);
     byRevision.set(event.revision, event);
     previousOf.set(event.revision, before?.revision);
     if (event.type === 'DELETED') state.delete(event.id);
@@ -58,13 +61,21 @@ function checkFinalState(history: History, replay: Replay, violations: string[])
   for (const object of history.finalObjects) {
     for (const problem of object.problems) violations.push(`final object: ${problem}`);
     const replayed = replay.finalState.get(object.id);
-    if (!replayed) violations.push(`final state has ${object.id}@${object.revision}; replaying the watch history does not`);
+    if (!replayed)
+      violations.push(
+        `final state has ${object.id}@${object.revision}; replaying the watch history does not`,
+      );
     else if (replayed.revision !== object.revision || replayed.digest !== object.digest) {
-      violations.push(`final state has ${object.id}@${object.revision}; replaying the watch history gives @${replayed.revision}`);
+      violations.push(
+        `final state has ${object.id}@${object.revision}; replaying the watch history gives @${replayed.revision}`,
+      );
     }
   }
   for (const [id, version] of replay.finalState) {
-    if (!listed.has(id)) violations.push(`replaying the watch history gives ${id}@${version.revision}; the final state lacks it`);
+    if (!listed.has(id))
+      violations.push(
+        `replaying the watch history gives ${id}@${version.revision}; the final state lacks it`,
+      );
   }
 }
 
@@ -79,7 +90,10 @@ function checkWrites(history: History, replay: Replay, violations: string[]): vo
     if (write.outcome === 'failed' && write.status !== 404 && write.status !== 409) {
       violations.push(`${name}: unexpected status ${write.status}: ${write.detail}`);
     }
-    if (write.outcome === 'unknown' && write.endedAt < (history.killedAt[write.cycle] ?? Number.POSITIVE_INFINITY)) {
+    if (
+      write.outcome === 'unknown' &&
+      write.endedAt < (history.killedAt[write.cycle] ?? Number.POSITIVE_INFINITY)
+    ) {
       violations.push(`${name}: connection failed while the hub was up: ${write.detail}`);
     }
     if (write.outcome !== 'ok') continue;
@@ -90,12 +104,16 @@ function checkWrites(history: History, replay: Replay, violations: string[]): vo
       continue;
     }
     if (event.id !== write.id || event.type !== EXPECTED_TYPE[write.op]) {
-      violations.push(`${name}: acknowledged @${write.revision} but that revision is ${event.type} ${event.id} (reused)`);
+      violations.push(
+        `${name}: acknowledged @${write.revision} but that revision is ${event.type} ${event.id} (reused)`,
+      );
     } else if (write.op !== 'delete' && event.digest !== write.digest) {
       violations.push(`${name}: acknowledged @${write.revision} but the stored content differs`);
     }
     if (write.precondition !== undefined && replay.previousOf.get(write.revision!) !== write.precondition) {
-      violations.push(`${name}: conditioned on @${write.precondition} but applied over @${replay.previousOf.get(write.revision!)}`);
+      violations.push(
+        `${name}: conditioned on @${write.precondition} but applied over @${replay.previousOf.get(write.revision!)}`,
+      );
     }
   }
   // Every change must come from a request that was acknowledged or whose outcome is unknown.
@@ -116,8 +134,10 @@ function checkWrites(history: History, replay: Replay, violations: string[]): vo
     }
     const write = event.token ? byToken.get(event.token) : undefined;
     if (!write) violations.push(`${at}: no request wrote token ${event.token}`);
-    else if (EXPECTED_TYPE[write.op] !== event.type) violations.push(`${at}: written by a ${write.op} request`);
-    else if (write.outcome === 'failed') violations.push(`${at}: the request was refused with ${write.status} yet took effect`);
+    else if (EXPECTED_TYPE[write.op] !== event.type)
+      violations.push(`${at}: written by a ${write.op} request`);
+    else if (write.outcome === 'failed')
+      violations.push(`${at}: the request was refused with ${write.status} yet took effect`);
     else if (write.outcome === 'ok' && write.revision !== event.revision) {
       violations.push(`${at}: the request was acknowledged @${write.revision}`);
     }
@@ -130,27 +150,44 @@ function checkReads(history: History, replay: Replay, violations: string[]): voi
   const acked = history.writes.filter((write) => write.outcome === 'ok');
   for (const read of history.reads) {
     const name = `read ${read.id}`;
-    if (read.outcome === 'pending' || read.outcome === 'failed') violations.push(`${name}: ${read.outcome} ${read.detail ?? ''}`);
-    if (read.outcome === 'unknown' && read.endedAt < (history.killedAt[read.cycle] ?? Number.POSITIVE_INFINITY)) {
+    if (read.outcome === 'pending' || read.outcome === 'failed')
+      violations.push(`${name}: ${read.outcome} ${read.detail ?? ''}`);
+    if (
+      read.outcome === 'unknown' &&
+      read.endedAt < (history.killedAt[read.cycle] ?? Number.POSITIVE_INFINITY)
+    ) {
       violations.push(`${name}: connection failed while the hub was up: ${read.detail}`);
     }
     if (read.outcome !== 'ok' && read.outcome !== 'absent') continue;
     // The newest acknowledged write of this object finished before the read began: the read must see it or later.
     let newest: WriteRecord | undefined;
     for (const write of acked) {
-      if (write.id === read.id && write.endedAt < read.sentAt && (!newest || write.revision! > newest.revision!)) newest = write;
+      if (
+        write.id === read.id &&
+        write.endedAt < read.sentAt &&
+        (!newest || write.revision! > newest.revision!)
+      )
+        newest = write;
     }
     if (read.outcome === 'ok') {
       const event = replay.byRevision.get(read.revision!);
       if (!event || event.id !== read.id || event.type === 'DELETED' || event.digest !== read.digest) {
         violations.push(`${name}: returned @${read.revision}, which the history does not hold for it`);
       }
-      if (newest && (read.revision! < newest.revision! || (newest.op === 'delete' && read.revision === newest.revision))) {
-        violations.push(`${name}: returned @${read.revision} after ${newest.op} @${newest.revision} was acknowledged (stale)`);
+      if (
+        newest &&
+        (read.revision! < newest.revision! || (newest.op === 'delete' && read.revision === newest.revision))
+      ) {
+        violations.push(
+          `${name}: returned @${read.revision} after ${newest.op} @${newest.revision} was acknowledged (stale)`,
+        );
       }
     } else if (newest && newest.op !== 'delete') {
-      const deletedSince = history.full.some((e) => e.id === read.id && e.type === 'DELETED' && e.revision > newest.revision!);
-      if (!deletedSince) violations.push(`${name}: absent after ${newest.op} @${newest.revision} was acknowledged (lost)`);
+      const deletedSince = history.full.some(
+        (e) => e.id === read.id && e.type === 'DELETED' && e.revision > newest.revision!,
+      );
+      if (!deletedSince)
+        violations.push(`${name}: absent after ${newest.op} @${newest.revision} was acknowledged (lost)`);
     }
   }
 }
@@ -159,10 +196,12 @@ function checkReads(history: History, replay: Replay, violations: string[]): voi
 function checkRealTimeOrder(history: History, violations: string[]): void {
   const observations: Array<{ at: number; revision: number; what: string }> = [];
   for (const write of history.writes) {
-    if (write.outcome === 'ok') observations.push({ at: write.endedAt, revision: write.revision!, what: `${write.op} ${write.id}` });
+    if (write.outcome === 'ok')
+      observations.push({ at: write.endedAt, revision: write.revision!, what: `${write.op} ${write.id}` });
   }
   for (const read of history.reads) {
-    if (read.outcome === 'ok') observations.push({ at: read.endedAt, revision: read.revision!, what: `read ${read.id}` });
+    if (read.outcome === 'ok')
+      observations.push({ at: read.endedAt, revision: read.revision!, what: `read ${read.id}` });
   }
   for (const watcher of history.watchers) {
     for (const event of watcher.events) {
@@ -200,17 +239,31 @@ function checkWatcher(history: History, watcher: WatcherRecord, violations: stri
   for (let i = 0; i < Math.max(expected.length, got.length); i++) {
     const want = expected[i];
     const saw = got[i];
-    if (want && saw && want.revision === saw.revision && want.type === saw.type && want.id === saw.id && want.digest === saw.digest) {
+    if (
+      want &&
+      saw &&
+      want.revision === saw.revision &&
+      want.type === saw.type &&
+      want.id === saw.id &&
+      want.digest === saw.digest
+    ) {
       continue;
     }
     const context = got.slice(Math.max(0, i - 2), i + 3).map((event) => event.revision);
     if (!saw) violations.push(`${watcher.name}: missed ${want!.type} ${want!.id}@${want!.revision} (gap)`);
     else if (!want) violations.push(`${watcher.name}: extra event ${saw.type} ${saw.id}@${saw.revision}`);
     else if (saw.revision > want.revision) {
-      violations.push(`${watcher.name}: missed ${want.type} ${want.id}@${want.revision} (gap; saw ${context.join(',')})`);
+      violations.push(
+        `${watcher.name}: missed ${want.type} ${want.id}@${want.revision} (gap; saw ${context.join(',')})`,
+      );
     } else if (saw.revision < want.revision) {
-      violations.push(`${watcher.name}: unexpected ${saw.type} ${saw.id}@${saw.revision}: duplicate or out of order (saw ${context.join(',')})`);
-    } else violations.push(`${watcher.name}: @${saw.revision} is ${saw.type} ${saw.id}, the history has ${want.type} ${want.id}`);
+      violations.push(
+        `${watcher.name}: unexpected ${saw.type} ${saw.id}@${saw.revision}: duplicate or out of order (saw ${context.join(',')})`,
+      );
+    } else
+      violations.push(
+        `${watcher.name}: @${saw.revision} is ${saw.type} ${saw.id}, the history has ${want.type} ${want.id}`,
+      );
     return; // the first divergence explains the rest
   }
 }

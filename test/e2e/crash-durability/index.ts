@@ -7,4 +7,12 @@
 export { checkHistory } from './check-history.ts';
 export * from './records.ts';
 export { checkStoreFile } from './store-file.ts';
-export { collectionPath, Recorder, resumeRevision, seededRandom, watchDispatcher, watchSession, Writer } from './workload.ts';
+export {
+  collectionPath,
+  Recorder,
+  resumeRevision,
+  seededRandom,
+  Writer,
+  watchDispatcher,
+  watchSession,
+} from './workload.ts';

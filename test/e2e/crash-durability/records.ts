@@ -148,7 +148,8 @@ export function inspectConfigMap(object: unknown): {
     return { id, namespace, revision, problems };
   }
   if (blob !== makeBlob(token, blob.length)) problems.push(`${id}: blob does not match token ${token}`);
-  if (Object.keys(data).length !== 3) problems.push(`${id}: unexpected data keys ${Object.keys(data).join(',')}`);
+  if (Object.keys(data).length !== 3)
+    problems.push(`${id}: unexpected data keys ${Object.keys(data).join(',')}`);
   return { id, namespace, revision, token, digest: digestOf(data), problems };
 }
 

@@ -28,11 +28,14 @@ export async function checkStoreFile(options: {
   const store = new SqliteStore({ path: options.path });
   try {
     const head = await store.currentRevision();
-    if (head !== options.expectedHead) violations.push(`store file: head is ${head}, expected ${options.expectedHead}`);
+    if (head !== options.expectedHead)
+      violations.push(`store file: head is ${head}, expected ${options.expectedHead}`);
     const log: WatchEvent[] = [];
     const controller = new AbortController();
     // The backlog of a watch from revision 0 is the whole log, delivered before watch() returns.
-    await store.watch({ prefix: '/', afterRevision: 0, signal: controller.signal }, (events) => log.push(...events));
+    await store.watch({ prefix: '/', afterRevision: 0, signal: controller.signal }, (events) =>
+      log.push(...events),
+    );
     controller.abort();
     let last = 0;
     for (const event of log) {
@@ -41,7 +44,9 @@ export async function checkStoreFile(options: {
       try {
         const object = JSON.parse(event.value) as { metadata?: { resourceVersion?: unknown } };
         if (object.metadata?.resourceVersion !== String(event.revision)) {
-          violations.push(`store log: ${event.key}@${event.revision} carries resourceVersion ${String(object.metadata?.resourceVersion)}`);
+          violations.push(
+            `store log: ${event.key}@${event.revision} carries resourceVersion ${String(object.metadata?.resourceVersion)}`,
+          );
         }
       } catch {
         violations.push(`store log: ${event.key}@${event.revision} does not parse`);
@@ -50,7 +55,10 @@ export async function checkStoreFile(options: {
     if (last !== head) violations.push(`store log: ends at ${last}, head is ${head}`);
     const prefixes = options.namespaces.map((namespace) => `/core/configmaps/${namespace}/`);
     const ours = log
-      .filter((event) => event.revision > options.baseRevision && prefixes.some((prefix) => event.key.startsWith(prefix)))
+      .filter(
+        (event) =>
+          event.revision > options.baseRevision && prefixes.some((prefix) => event.key.startsWith(prefix)),
+      )
       .map((event) => `${event.type} ${event.key.slice('/core/configmaps/'.length)}@${event.revision}`);
     const reference = options.reference
       .filter((event) => options.namespaces.includes(event.namespace))

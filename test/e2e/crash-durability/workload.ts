@@ -83,7 +83,10 @@ export class Writer {
       const name = this.names[Math.floor(this.#random() * this.names.length)]!;
       const id = `${this.namespace}/${name}`;
       const known = this.#known.get(id);
-      const ok = known === undefined ? await this.#read(client, cycle, id, name) : await this.#write(client, cycle, id, name, known);
+      const ok =
+        known === undefined
+          ? await this.#read(client, cycle, id, name)
+          : await this.#write(client, cycle, id, name, known);
       if (!ok) return;
     }
   }
@@ -96,13 +99,21 @@ export class Writer {
       record.endedAt = performance.now();
       if (response.status === 200) {
         const object = inspectConfigMap(response.json());
-        Object.assign(record, { outcome: 'ok', revision: object.revision, token: object.token, digest: object.digest });
+        Object.assign(record, {
+          outcome: 'ok',
+          revision: object.revision,
+          token: object.token,
+          digest: object.digest,
+        });
         this.#known.set(id, object.revision);
       } else if (response.status === 404) {
         record.outcome = 'absent';
         this.#known.set(id, null);
       } else {
-        Object.assign(record, { outcome: 'failed', detail: `${response.status} ${response.text.slice(0, 200)}` });
+        Object.assign(record, {
+          outcome: 'failed',
+          detail: `${response.status} ${response.text.slice(0, 200)}`,
+        });
       }
       return true;
     } catch (error) {
@@ -111,9 +122,23 @@ export class Writer {
     }
   }
 
-  async #write(client: ApiClient, cycle: number, id: ObjectId, name: string, known: number | null): Promise<boolean> {
+  async #write(
+    client: ApiClient,
+    cycle: number,
+    id: ObjectId,
+    name: string,
+    known: number | null,
+  ): Promise<boolean> {
     const op = known === null ? 'create' : this.#random() < 0.75 ? 'update' : 'delete';
-    const base = { writer: this.index, cycle, op, id, sentAt: performance.now(), endedAt: 0, outcome: 'pending' } as const;
+    const base = {
+      writer: this.index,
+      cycle,
+      op,
+      id,
+      sentAt: performance.now(),
+      endedAt: 0,
+      outcome: 'pending',
+    } as const;
     let record: WriteRecord;
     let method: string;
     let path = `/api/v1/namespaces/${this.namespace}/configmaps`;
@@ -128,7 +153,12 @@ export class Writer {
       const token = `w${this.index}-${this.#sequence++}`;
       const data = makeData(token, this.index, Math.floor(this.#random() ** 3 * 40_000));
       const metadata = op === 'create' ? { name } : { name, resourceVersion: String(known) };
-      record = { ...base, token, digest: digestOf(data), ...(op === 'update' ? { precondition: known! } : {}) };
+      record = {
+        ...base,
+        token,
+        digest: digestOf(data),
+        ...(op === 'update' ? { precondition: known! } : {}),
+      };
       method = op === 'create' ? 'POST' : 'PUT';
       if (op === 'update') path += `/${name}`;
       body = { apiVersion: 'v1', kind: 'ConfigMap', metadata, data };
@@ -141,11 +171,16 @@ export class Writer {
         const object = inspectConfigMap(response.json());
         record.outcome = 'ok';
         record.revision = object.revision;
-        if (op !== 'delete' && object.digest !== record.digest) record.detail = 'response data differs from request';
+        if (op !== 'delete' && object.digest !== record.digest)
+          record.detail = 'response data differs from request';
         this.#known.set(id, op === 'delete' ? null : object.revision);
         this.recorder.acknowledged();
       } else {
-        Object.assign(record, { outcome: 'failed', status: response.status, detail: response.text.slice(0, 300) });
+        Object.assign(record, {
+          outcome: 'failed',
+          status: response.status,
+          detail: response.text.slice(0, 300),
+        });
         this.#known.set(id, undefined);
       }
       return true;
@@ -197,9 +232,14 @@ export async function watchSession(options: {
   const decoder = new TextDecoder();
   let pending = '';
   try {
-    const response = await request(options.server + path, { dispatcher: options.dispatcher, signal: options.signal });
+    const response = await request(options.server + path, {
+      dispatcher: options.dispatcher,
+      signal: options.signal,
+    });
     if (response.statusCode !== 200) {
-      record.errors.push(`watch from ${options.afterRevision}: HTTP ${response.statusCode} ${await response.body.text()}`);
+      record.errors.push(
+        `watch from ${options.afterRevision}: HTTP ${response.statusCode} ${await response.body.text()}`,
+      );
       return;
     }
     for await (const chunk of response.body) {
