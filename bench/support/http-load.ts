@@ -105,13 +105,18 @@ export interface BareServer {
   stop(): Promise<void>;
 }
 
-/** Starts `bare-server.ts` with the certificates of `pkiDir` and the given GET routes (path → file). */
-export async function startBareServer(
-  pkiDir: string,
-  routes: Record<string, string> = {},
-): Promise<BareServer> {
+export interface BareServerOptions {
+  /** GET routes: path → file whose bytes are the answer. */
+  readonly routes?: Record<string, string>;
+  /** Answer through Fastify set up as the hub sets it up, rather than plain `node:https`. @default false */
+  readonly fastify?: boolean;
+}
+
+/** Starts `bare-server.ts` with the certificates of `pkiDir`. */
+export async function startBareServer(pkiDir: string, options: BareServerOptions = {}): Promise<BareServer> {
   const script = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
-  const args = ['--import', 'tsx', script, '--pki', pkiDir];
+  const args = ['--import', 'tsx', script, '--pki', pkiDir, ...(options.fastify ? ['--fastify'] : [])];
+  const routes = options.routes ?? {};
   for (const [path, file] of Object.entries(routes)) args.push('--route', `${path}=${file}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -23,7 +23,7 @@ export type { Placement } from './placement.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';
 export type { RolloutSummary } from './summary.ts';
-export { type ValidationResult, validateObject } from './validation.ts';
+export { pruneUnknownFields, type ValidationResult, validateObject } from './validation.ts';
 export { WORKLOAD_RESOURCE_KINDS, type Workload } from './workload.ts';
 
 /** Every kind the hub serves. */

@@ -47,6 +47,13 @@ export function validateObject(def: KindDefinition, object: KubeObject, old?: Ku
   return { causes, unknownFields };
 }
 
+/** Removes the fields the kind's schema does not know from `object`; returns their paths. */
+export function pruneUnknownFields(def: KindDefinition, object: unknown): string[] {
+  const unknownFields: string[] = [];
+  prune(def.schema as JsonSchema, object, '', unknownFields);
+  return unknownFields;
+}
+
 function prune(schema: JsonSchema, value: unknown, path: string, unknown: string[]): void {
   if (Array.isArray(value)) {
     const items = schema.items;

@@ -45,10 +45,10 @@ const NAMES = [
 ];
 /** Watchers join in different cycles; one watches every namespace; the last starts from a past revision. */
 const WATCHERS = [
-  { name: 'watcher-a', namespace: 'crash-a', fromCycle: 0 },
-  { name: 'watcher-all', namespace: undefined, fromCycle: 1 },
-  { name: 'watcher-b', namespace: 'crash-b', fromCycle: 2 },
-  { name: 'watcher-a-late', namespace: 'crash-a', fromCycle: 3 },
+  { name: 'watcher-a', namespace: 'crash-a', fromCycle: 0, fromPast: false },
+  { name: 'watcher-all', namespace: undefined, fromCycle: 1, fromPast: false },
+  { name: 'watcher-b', namespace: 'crash-b', fromCycle: 2, fromPast: false },
+  { name: 'watcher-a-late', namespace: 'crash-a', fromCycle: 3, fromPast: true },
 ] as const;
 /** Load per cycle: until a seeded number of writes is acknowledged, or this long at most. */
 const MIN_ACKS = 10;
@@ -109,9 +109,10 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   if (cycle === 0) run.baseRevision = await createNamespaces(client);
   for (const spec of WATCHERS.filter((w) => w.fromCycle === cycle)) {
     const head = cycle === 0 ? run.baseRevision : await listRevision(client, spec.namespace);
-    // The last watcher starts in the past, so that its first session replays history.
-    const startRevision =
-      spec.fromCycle >= 3 ? run.baseRevision + Math.floor(random() * (head - run.baseRevision)) : head;
+    // A watcher from the past first replays history written before the last restarts.
+    const startRevision = spec.fromPast
+      ? run.baseRevision + Math.floor(random() * (head - run.baseRevision))
+      : head;
     run.watchers.push({ name: spec.name, namespace: spec.namespace, startRevision, events: [], errors: [] });
   }
   const target = recorder.acks + MIN_ACKS + Math.floor(random() * (MAX_ACKS - MIN_ACKS));
@@ -126,13 +127,7 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   const sessions = run.watchers.map(async (record, index) => {
     const late = index % 2 === cycle % 2;
     const go = late ? await Promise.race([recorder.waitForAcks(halfway).then(() => true), killing]) : true;
-    if (go && !killed)
-      await watchSession({
-        ...watch,
-        record,
-        afterRevision: resumeRevision(record),
-        signal: new AbortController().signal,
-      });
+    if (go && !killed) await watchSession({ ...watch, record, afterRevision: resumeRevision(record) });
   });
   const running = run.writers.map((writer) => writer.run(client, cycle, () => killed));
   const loadStart = performance.now();

@@ -1,5 +1,5 @@
 import type { KindDefinition, KindRegistry, KubeObject } from '../../api/index.ts';
-import { validateObject } from '../../api/index.ts';
+import { pruneUnknownFields, validateObject } from '../../api/index.ts';
 import {
   ConflictError,
   KeyExistsError,
@@ -133,6 +133,7 @@ export class ObjectService {
   /** Creates an object; `namespace` is the one in the URL. */
   async create(def: KindDefinition, namespace: string | undefined, body: KubeObject, options: WriteOptions): Promise<StoredObject> {
     const object = this.#prepareNew(def, namespace, body);
+    this.#dropUnknownFields(def, object, options);
     await this.#checkNamespace(def, object.metadata.namespace);
     object.metadata.managedFields = recordUpdate({
       before: undefined,
@@ -169,6 +170,7 @@ export class ObjectService {
         ]);
       }
       const next = this.#merge(def, live, structuredClone(body), subresource);
+      this.#dropUnknownFields(def, next, options);
       next.metadata.managedFields = recordUpdate({
         before: live,
         after: next,
@@ -476,6 +478,7 @@ export class ObjectService {
     checkIdentity(def, live.metadata.namespace, live.metadata.name!, patched);
     const pinned = (patched.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
     const next = this.#merge(def, live, patched, subresource);
+    this.#dropUnknownFields(def, next, options);
     if (pinned !== live.metadata.resourceVersion) next.metadata.resourceVersion = pinned;
     next.metadata.managedFields = recordUpdate({
       before: live,
@@ -491,6 +494,7 @@ export class ObjectService {
 
   #applyTo(def: KindDefinition, live: KubeObject, applied: KubeObject, options: WriteOptions & { force?: boolean }, subresource: 'status' | undefined): KubeObject {
     checkApplied(def, live.metadata.name!, applied);
+    this.#dropUnknownFields(def, applied, options);
     try {
       const result = applyConfiguration({
         live,
@@ -521,6 +525,7 @@ export class ObjectService {
 
   async #applyCreate(def: KindDefinition, namespace: string | undefined, name: string, applied: KubeObject, options: WriteOptions & { force?: boolean }): Promise<StoredObject> {
     checkApplied(def, name, applied);
+    this.#dropUnknownFields(def, applied, options);
     const result = applyConfiguration({
       live: undefined,
       applied,
@@ -535,22 +540,35 @@ export class ObjectService {
     return this.#insert(def, object, options);
   }
 
+  /**
+   * Removes fields the schema does not know before field ownership is
+   * recorded (so managedFields never name them), answering per
+   * `fieldValidation`: Strict refuses, Warn warns, Ignore drops silently.
+   */
+  #dropUnknownFields(def: KindDefinition, object: KubeObject, options: WriteOptions): void {
+    const unknownFields = pruneUnknownFields(def, object);
+    if (unknownFields.length === 0) return;
+    const mode = options.fieldValidation ?? 'Warn';
+    if (mode === 'Strict') {
+      throw errors.badRequest(
+        `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknownFields
+          .map((field) => `unknown field "${field}"`)
+          .join(', ')}`,
+      );
+    }
+    if (mode === 'Warn') {
+      for (const field of unknownFields) {
+        const warning = `unknown field "${field}"`;
+        if (!options.warnings?.includes(warning)) options.warnings?.push(warning);
+      }
+    }
+  }
+
   #validate(def: KindDefinition, object: KubeObject, old: KubeObject | undefined, options: WriteOptions): void {
     def.normalize?.(object);
-    const { causes, unknownFields } = validateObject(def, object, old);
-    const name = object.metadata.name ?? '';
-    if (unknownFields.length > 0) {
-      const mode = options.fieldValidation ?? 'Warn';
-      if (mode === 'Strict') {
-        throw errors.badRequest(
-          `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknownFields
-            .map((field) => `unknown field "${field}"`)
-            .join(', ')}`,
-        );
-      }
-      if (mode === 'Warn') for (const field of unknownFields) options.warnings?.push(`unknown field "${field}"`);
-    }
-    if (causes.length > 0) throw errors.invalid(def, name, causes);
+    this.#dropUnknownFields(def, object, options);
+    const { causes } = validateObject(def, object, old);
+    if (causes.length > 0) throw errors.invalid(def, object.metadata.name ?? '', causes);
   }
 }
 

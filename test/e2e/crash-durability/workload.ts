@@ -224,7 +224,8 @@ export async function watchSession(options: {
   readonly dispatcher: Agent;
   readonly record: WatcherRecord;
   readonly afterRevision: number;
-  readonly signal: AbortSignal;
+  /** Ends the session early; without it, the session lasts until the hub goes away. */
+  readonly signal?: AbortSignal;
   readonly onEvent?: (event: ObservedEvent) => void;
 }): Promise<void> {
   const { record } = options;
