@@ -72,12 +72,21 @@ export const errors = {
       kind: def.plural,
     });
   },
-  conflict(def: KindDefinition, name: string, why = 'the object has been modified; please apply your changes to the latest version and try again'): ApiError {
-    return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(def)} "${name}": ${why}`, {
-      name,
-      group: def.group,
-      kind: def.plural,
-    });
+  conflict(
+    def: KindDefinition,
+    name: string,
+    why = 'the object has been modified; please apply your changes to the latest version and try again',
+  ): ApiError {
+    return new ApiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${qualifiedResource(def)} "${name}": ${why}`,
+      {
+        name,
+        group: def.group,
+        kind: def.plural,
+      },
+    );
   },
   invalid(def: KindDefinition, name: string, causes: readonly FieldCause[]): ApiError {
     const summary =
@@ -122,6 +131,10 @@ export const errors = {
     return new ApiError(500, 'InternalError', 'Internal error occurred: the request could not be completed');
   },
   tooManyConflicts(def: KindDefinition, name: string): ApiError {
-    return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(def)} "${name}": too many concurrent updates`);
+    return new ApiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${qualifiedResource(def)} "${name}": too many concurrent updates`,
+    );
   },
 };

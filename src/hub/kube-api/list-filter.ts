@@ -26,7 +26,10 @@ export interface ObjectMatcher {
 }
 
 /** Parses the selectors of a query for a kind; unknown fields and bad syntax are 400s. */
-export function objectMatcher(def: KindDefinition, query: Pick<ListQuery, 'labelSelector' | 'fieldSelector'>): ObjectMatcher {
+export function objectMatcher(
+  def: KindDefinition,
+  query: Pick<ListQuery, 'labelSelector' | 'fieldSelector'>,
+): ObjectMatcher {
   let labels: LabelRequirement[];
   let fields: FieldRequirement[];
   try {
@@ -39,9 +42,13 @@ export function objectMatcher(def: KindDefinition, query: Pick<ListQuery, 'label
   const getters = fields.map((requirement) => {
     const getter = fieldGetter(def, requirement.field);
     if (!getter) {
-      throw errors.badRequest(`"${requirement.field}" is not a known field selector: only "metadata.name", "metadata.namespace"${
-        Object.keys(def.fieldSelectors ?? {}).map((name) => `, "${name}"`).join('')
-      }`);
+      throw errors.badRequest(
+        `"${requirement.field}" is not a known field selector: only "metadata.name", "metadata.namespace"${Object.keys(
+          def.fieldSelectors ?? {},
+        )
+          .map((name) => `, "${name}"`)
+          .join('')}`,
+      );
     }
     return { requirement, getter };
   });
@@ -57,14 +64,20 @@ export function objectMatcher(def: KindDefinition, query: Pick<ListQuery, 'label
   };
 }
 
-function fieldGetter(def: KindDefinition, field: string): ((object: KubeObject) => string | undefined) | undefined {
+function fieldGetter(
+  def: KindDefinition,
+  field: string,
+): ((object: KubeObject) => string | undefined) | undefined {
   if (field === 'metadata.name') return (object) => object.metadata.name;
   if (field === 'metadata.namespace') return (object) => object.metadata.namespace;
   return def.fieldSelectors?.[field];
 }
 
 /** A store filter for the query's selectors, or undefined when it selects everything. */
-export function objectFilter(def: KindDefinition, query: ListQuery): ((stored: StoredObject) => boolean) | undefined {
+export function objectFilter(
+  def: KindDefinition,
+  query: ListQuery,
+): ((stored: StoredObject) => boolean) | undefined {
   const matcher = objectMatcher(def, query);
   if (matcher.everything) return undefined;
   return (stored) => matcher.matches(JSON.parse(stored.value) as KubeObject);

@@ -31,12 +31,19 @@ function parseAccept(header: string): MediaRange[] {
 export function negotiateFormat(accept: string | undefined): ResponseFormat {
   if (!accept) return 'json';
   for (const range of parseAccept(accept)) {
-    if (range.params.as === 'Table' && range.params.g === 'meta.k8s.io' && (range.params.v === 'v1' || range.params.v === 'v1beta1')) {
+    if (
+      range.params.as === 'Table' &&
+      range.params.g === 'meta.k8s.io' &&
+      (range.params.v === 'v1' || range.params.v === 'v1beta1')
+    ) {
       return 'table';
     }
     if (range.params.as) continue;
-    if (range.type === 'application/json' || range.type === '*/*' || range.type === 'application/*') return 'json';
+    if (range.type === 'application/json' || range.type === '*/*' || range.type === 'application/*')
+      return 'json';
     if (range.type === 'application/yaml') return 'yaml';
   }
-  throw errors.notAcceptable('only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io');
+  throw errors.notAcceptable(
+    'only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io',
+  );
 }

@@ -21,12 +21,19 @@ export function newUid(): string {
 }
 
 /** The store key of an object: `/GROUP/PLURAL/[NAMESPACE/]NAME` (group `core` for the core group). */
-export function objectKey(def: Pick<KindDefinition, 'group' | 'plural' | 'namespaced'>, namespace: string | undefined, name: string): string {
+export function objectKey(
+  def: Pick<KindDefinition, 'group' | 'plural' | 'namespaced'>,
+  namespace: string | undefined,
+  name: string,
+): string {
   return `${collectionPrefix(def, namespace)}${name}`;
 }
 
 /** The key prefix of a collection: all namespaces when `namespace` is undefined. */
-export function collectionPrefix(def: Pick<KindDefinition, 'group' | 'plural' | 'namespaced'>, namespace: string | undefined): string {
+export function collectionPrefix(
+  def: Pick<KindDefinition, 'group' | 'plural' | 'namespaced'>,
+  namespace: string | undefined,
+): string {
   const base = `/${def.group === '' ? 'core' : def.group}/${def.plural}/`;
   return def.namespaced && namespace ? `${base}${namespace}/` : base;
 }
@@ -73,7 +80,10 @@ export function sameContent(before: KubeObject, after: KubeObject): boolean {
     metadata: {
       ...object.metadata,
       resourceVersion: undefined,
-      managedFields: object.metadata.managedFields?.map((entry) => ({ ...(entry as object), time: undefined })),
+      managedFields: object.metadata.managedFields?.map((entry) => ({
+        ...(entry as object),
+        time: undefined,
+      })),
     },
   });
   return deepEqual(strip(before), strip(after));

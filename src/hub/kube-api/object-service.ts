@@ -14,8 +14,9 @@ import {
   InvalidApplyConfigError,
   recordUpdate,
 } from './apply/index.ts';
-import { ApiError, errors } from './errors.ts';
 import { decodeContinue, encodeContinue } from './continue-token.ts';
+import { ApiError, errors } from './errors.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 import { type ListQuery, objectFilter } from './list-filter.ts';
 import {
   collectionPrefix,
@@ -27,7 +28,6 @@ import {
   specChanged,
   timestamp,
 } from './object-meta.ts';
-import { KeyedQueue } from './keyed-queue.ts';
 import { applyPatch, type PatchType } from './patching.ts';
 import { schemaInfoOf } from './schema-info-cache.ts';
 
@@ -127,11 +127,18 @@ export class ObjectService {
     const next = result.continueAfter
       ? encodeContinue({ revision: result.revision, start: result.continueAfter.slice(prefix.length) })
       : undefined;
-    return next ? { items: result.items, revision: result.revision, continue: next } : { items: result.items, revision: result.revision };
+    return next
+      ? { items: result.items, revision: result.revision, continue: next }
+      : { items: result.items, revision: result.revision };
   }
 
   /** Creates an object; `namespace` is the one in the URL. */
-  async create(def: KindDefinition, namespace: string | undefined, body: KubeObject, options: WriteOptions): Promise<StoredObject> {
+  async create(
+    def: KindDefinition,
+    namespace: string | undefined,
+    body: KubeObject,
+    options: WriteOptions,
+  ): Promise<StoredObject> {
     const object = this.#prepareNew(def, namespace, body);
     this.#dropUnknownFields(def, object, options);
     await this.#checkNamespace(def, object.metadata.namespace);
@@ -166,7 +173,11 @@ export class ObjectService {
       }
       if ((requested === undefined || requested === '') && def.group !== '') {
         throw errors.invalid(def, name, [
-          { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' },
+          {
+            reason: 'FieldValueInvalid',
+            field: 'metadata.resourceVersion',
+            message: 'Invalid value: 0x0: must be specified for an update',
+          },
         ]);
       }
       const next = this.#merge(def, live, structuredClone(body), subresource);
@@ -208,7 +219,9 @@ export class ObjectService {
     subresource?: 'status',
   ): Promise<StoredObject> {
     const key = objectKey(def, namespace, name);
-    return this.#perKey.run(key, () => this.#patchQueued(def, namespace, name, key, type, patch, options, subresource));
+    return this.#perKey.run(key, () =>
+      this.#patchQueued(def, namespace, name, key, type, patch, options, subresource),
+    );
   }
 
   async #patchQueued(
@@ -246,8 +259,13 @@ export class ObjectService {
               : error.message;
           throw errors.invalid(def, name, [{ reason: 'FieldValueInvalid', field: field || 'body', message }]);
         }
-        const retryable = error instanceof ApiError && error.reason === 'Conflict' && !pinsRevision(patch) && type !== 'apply';
-        const raced = error instanceof ConflictError || error instanceof KeyExistsError || error instanceof NotFoundError;
+        const retryable =
+          error instanceof ApiError &&
+          error.reason === 'Conflict' &&
+          !pinsRevision(patch) &&
+          type !== 'apply';
+        const raced =
+          error instanceof ConflictError || error instanceof KeyExistsError || error instanceof NotFoundError;
         if ((retryable || raced) && attempt < MAX_PATCH_ATTEMPTS) continue;
         if (raced) throw errors.tooManyConflicts(def, name);
         throw error;
@@ -256,20 +274,40 @@ export class ObjectService {
   }
 
   /** Deletes an object, or marks it for deletion while finalizers remain. */
-  async delete(def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<StoredObject> {
-    return this.#perKey.run(objectKey(def, namespace, name), () => this.#deleteQueued(def, namespace, name, options));
+  async delete(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    options: DeleteOptions,
+  ): Promise<StoredObject> {
+    return this.#perKey.run(objectKey(def, namespace, name), () =>
+      this.#deleteQueued(def, namespace, name, options),
+    );
   }
 
-  async #deleteQueued(def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<StoredObject> {
+  async #deleteQueued(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    options: DeleteOptions,
+  ): Promise<StoredObject> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(def, namespace, name);
       const live = parse(current);
       const preconditions = options.preconditions;
       if (preconditions?.uid && preconditions.uid !== live.metadata.uid) {
-        throw errors.conflict(def, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${live.metadata.uid}`);
+        throw errors.conflict(
+          def,
+          name,
+          `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${live.metadata.uid}`,
+        );
       }
       if (preconditions?.resourceVersion && preconditions.resourceVersion !== String(current.revision)) {
-        throw errors.conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.revision}`);
+        throw errors.conflict(
+          def,
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.revision}`,
+        );
       }
       try {
         return await this.#deleteOnce(def, current, live, options);
@@ -302,7 +340,12 @@ export class ObjectService {
     return deleted;
   }
 
-  async #deleteOnce(def: KindDefinition, current: StoredObject, live: KubeObject, options: DeleteOptions): Promise<StoredObject> {
+  async #deleteOnce(
+    def: KindDefinition,
+    current: StoredObject,
+    live: KubeObject,
+    options: DeleteOptions,
+  ): Promise<StoredObject> {
     const name = live.metadata.name!;
     const key = objectKey(def, live.metadata.namespace, name);
     const finalizers = [...(live.metadata.finalizers ?? [])];
@@ -325,7 +368,9 @@ export class ObjectService {
         return current;
       }
       if (options.dryRun) return { key, revision: current.revision, value: JSON.stringify(next) };
-      const written = await this.store.update(key, current.revision, (revision) => renderObject(next, revision));
+      const written = await this.store.update(key, current.revision, (revision) =>
+        renderObject(next, revision),
+      );
       if (namespaceBusy) this.#drainNamespace(name);
       return written;
     }
@@ -370,7 +415,9 @@ export class ObjectService {
     const meta = object.metadata;
     if (def.namespaced) {
       if (meta.namespace && namespace && meta.namespace !== namespace) {
-        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       meta.namespace = namespace ?? meta.namespace;
       if (!meta.namespace) throw errors.badRequest('the namespace of the object must be set');
@@ -394,7 +441,9 @@ export class ObjectService {
     const stored = await this.store.get(objectKey(this.#namespaceKind, undefined, namespace));
     if (!stored) throw errors.notFound(this.#namespaceKind, namespace);
     if ((JSON.parse(stored.value) as KubeObject).metadata.deletionTimestamp) {
-      throw errors.forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);
+      throw errors.forbidden(
+        `unable to create new content in namespace ${namespace} because it is being terminated`,
+      );
     }
   }
 
@@ -416,13 +465,20 @@ export class ObjectService {
   }
 
   /** Writes `next` over `current`, or nothing when nothing changed; removes an object whose last finalizer went. */
-  async #replace(def: KindDefinition, current: StoredObject, live: KubeObject, next: KubeObject, options: WriteOptions): Promise<StoredObject> {
+  async #replace(
+    def: KindDefinition,
+    current: StoredObject,
+    live: KubeObject,
+    next: KubeObject,
+    options: WriteOptions,
+  ): Promise<StoredObject> {
     this.#validate(def, next, live, options);
     if (specChanged(live, next)) next.metadata.generation = (live.metadata.generation ?? 1) + 1;
     if (sameContent(live, next)) return current;
     checkSize(next);
     const key = current.key;
-    if (options.dryRun) return { key, revision: current.revision, value: renderObject(next, current.revision) };
+    if (options.dryRun)
+      return { key, revision: current.revision, value: renderObject(next, current.revision) };
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
       return this.store.delete(key, current.revision, (revision) => renderObject(next, revision));
     }
@@ -430,7 +486,12 @@ export class ObjectService {
   }
 
   /** The object after a PUT: server-owned fields kept, spec or status taken from the body. */
-  #merge(def: KindDefinition, live: KubeObject, body: KubeObject, subresource: 'status' | undefined): KubeObject {
+  #merge(
+    def: KindDefinition,
+    live: KubeObject,
+    body: KubeObject,
+    subresource: 'status' | undefined,
+  ): KubeObject {
     checkTypeMeta(def, body);
     if (subresource === 'status') {
       const next = structuredClone(live);
@@ -492,7 +553,13 @@ export class ObjectService {
     return next;
   }
 
-  #applyTo(def: KindDefinition, live: KubeObject, applied: KubeObject, options: WriteOptions & { force?: boolean }, subresource: 'status' | undefined): KubeObject {
+  #applyTo(
+    def: KindDefinition,
+    live: KubeObject,
+    applied: KubeObject,
+    options: WriteOptions & { force?: boolean },
+    subresource: 'status' | undefined,
+  ): KubeObject {
     checkApplied(def, live.metadata.name!, applied);
     this.#dropUnknownFields(def, applied, options);
     try {
@@ -509,21 +576,28 @@ export class ObjectService {
       next.metadata.managedFields = result.managedFields as unknown[];
       return next;
     } catch (error) {
-      if (error instanceof ApplyConflictError) throw new ApiError(409, 'Conflict', error.message, {
-        name: live.metadata.name,
-        group: def.group,
-        kind: def.plural,
-        causes: error.conflicts.map((conflict) => ({
-          reason: 'FieldManagerConflict',
-          message: conflictCauseMessage(conflict),
-          field: conflict.field,
-        })),
-      });
+      if (error instanceof ApplyConflictError)
+        throw new ApiError(409, 'Conflict', error.message, {
+          name: live.metadata.name,
+          group: def.group,
+          kind: def.plural,
+          causes: error.conflicts.map((conflict) => ({
+            reason: 'FieldManagerConflict',
+            message: conflictCauseMessage(conflict),
+            field: conflict.field,
+          })),
+        });
       throw error;
     }
   }
 
-  async #applyCreate(def: KindDefinition, namespace: string | undefined, name: string, applied: KubeObject, options: WriteOptions & { force?: boolean }): Promise<StoredObject> {
+  async #applyCreate(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    applied: KubeObject,
+    options: WriteOptions & { force?: boolean },
+  ): Promise<StoredObject> {
     checkApplied(def, name, applied);
     this.#dropUnknownFields(def, applied, options);
     const result = applyConfiguration({
@@ -564,7 +638,12 @@ export class ObjectService {
     }
   }
 
-  #validate(def: KindDefinition, object: KubeObject, old: KubeObject | undefined, options: WriteOptions): void {
+  #validate(
+    def: KindDefinition,
+    object: KubeObject,
+    old: KubeObject | undefined,
+    options: WriteOptions,
+  ): void {
     def.normalize?.(object);
     this.#dropUnknownFields(def, object, options);
     const { causes } = validateObject(def, object, old);
@@ -601,14 +680,21 @@ function checkTypeMeta(def: KindDefinition, object: KubeObject): void {
     throw errors.badRequest('the request body must be an object');
   }
   if (object.kind !== undefined && object.kind !== def.kind) {
-    throw errors.badRequest(`the kind of the object (${String(object.kind)}) does not match the kind served here (${def.kind})`);
+    throw errors.badRequest(
+      `the kind of the object (${String(object.kind)}) does not match the kind served here (${def.kind})`,
+    );
   }
   if (object.apiVersion !== undefined && object.apiVersion !== apiVersion) {
-    throw errors.badRequest(`the API version of the object (${String(object.apiVersion)}) does not match the one served here (${apiVersion})`);
+    throw errors.badRequest(
+      `the API version of the object (${String(object.apiVersion)}) does not match the one served here (${apiVersion})`,
+    );
   }
   object.apiVersion = apiVersion;
   object.kind = def.kind;
-  if (object.metadata !== undefined && (typeof object.metadata !== 'object' || object.metadata === null || Array.isArray(object.metadata))) {
+  if (
+    object.metadata !== undefined &&
+    (typeof object.metadata !== 'object' || object.metadata === null || Array.isArray(object.metadata))
+  ) {
     throw errors.badRequest('metadata must be an object');
   }
   object.metadata ??= {};
@@ -622,25 +708,38 @@ function checkTypeMeta(def: KindDefinition, object: KubeObject): void {
   }
 }
 
-function checkIdentity(def: KindDefinition, namespace: string | undefined, name: string, body: KubeObject): void {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.badRequest('the request body must be an object');
+function checkIdentity(
+  def: KindDefinition,
+  namespace: string | undefined,
+  name: string,
+  body: KubeObject,
+): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw errors.badRequest('the request body must be an object');
   const bodyName = body.metadata?.name;
   if (bodyName !== undefined && bodyName !== name) {
-    throw errors.badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
+    throw errors.badRequest(
+      `the name of the object (${bodyName}) does not match the name on the URL (${name})`,
+    );
   }
   const bodyNamespace = body.metadata?.namespace;
   if (def.namespaced && bodyNamespace && namespace && bodyNamespace !== namespace) {
-    throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    throw errors.badRequest(
+      'the namespace of the provided object does not match the namespace sent on the request',
+    );
   }
 }
 
 function checkApplied(def: KindDefinition, name: string, applied: KubeObject): void {
-  if (typeof applied !== 'object' || applied === null || Array.isArray(applied)) throw errors.badRequest('the apply configuration must be an object');
+  if (typeof applied !== 'object' || applied === null || Array.isArray(applied))
+    throw errors.badRequest('the apply configuration must be an object');
   if (!applied.apiVersion || !applied.kind) {
     throw errors.badRequest('apiVersion and kind must be set in an apply configuration');
   }
   if (applied.metadata?.name !== undefined && applied.metadata.name !== name) {
-    throw errors.badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`);
+    throw errors.badRequest(
+      `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
+    );
   }
   checkTypeMeta(def, { ...applied });
 }

@@ -22,7 +22,12 @@ export const PATCH_CONTENT_TYPES: Readonly<Record<string, PatchType>> = {
 };
 
 /** Applies a merge, JSON or strategic merge patch to an object; patch failures become 4xx answers. */
-export function applyPatch(def: KindDefinition, live: KubeObject, type: Exclude<PatchType, 'apply'>, patch: unknown): unknown {
+export function applyPatch(
+  def: KindDefinition,
+  live: KubeObject,
+  type: Exclude<PatchType, 'apply'>,
+  patch: unknown,
+): unknown {
   try {
     switch (type) {
       case 'merge':
@@ -30,7 +35,9 @@ export function applyPatch(def: KindDefinition, live: KubeObject, type: Exclude<
       case 'json':
         return applyJsonPatch(live, patch);
       case 'strategic': {
-        const meta = def.strategicMergePatch ? patchMetaFor(def.group === '' ? def.version : `${def.group}/${def.version}`, def.kind) : undefined;
+        const meta = def.strategicMergePatch
+          ? patchMetaFor(def.group === '' ? def.version : `${def.group}/${def.version}`, def.kind)
+          : undefined;
         if (!meta) {
           throw errors.unsupportedMediaType(
             'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
@@ -42,7 +49,9 @@ export function applyPatch(def: KindDefinition, live: KubeObject, type: Exclude<
   } catch (error) {
     if (error instanceof MalformedPatchError) throw errors.badRequest(error.message);
     if (error instanceof PatchError) {
-      throw errors.invalid(def, live.metadata.name ?? '', [{ reason: 'FieldValueInvalid', field: 'patch', message: error.message }]);
+      throw errors.invalid(def, live.metadata.name ?? '', [
+        { reason: 'FieldValueInvalid', field: 'patch', message: error.message },
+      ]);
     }
     throw error;
   }

@@ -18,7 +18,12 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
  * Parses the part of a resource URL after `/api/v1` or `/apis/GROUP/VERSION`
  * (already percent-decoded), following the apiserver's RequestInfoFactory.
  */
-export function parseResourcePath(registry: KindRegistry, group: string, version: string, rest: string): ResourceRequest {
+export function parseResourcePath(
+  registry: KindRegistry,
+  group: string,
+  version: string,
+  rest: string,
+): ResourceRequest {
   // The router has already percent-decoded `rest`; decoding again would turn `%25` into a crash.
   let parts = rest.split('/').filter((part) => part.length > 0);
   let watchPath = false;

@@ -32,13 +32,18 @@ export interface ResourceRoutesOptions {
  */
 export function registerResourceRoutes(app: FastifyInstance, options: ResourceRoutesOptions): void {
   const { service } = options;
-  const handler = (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
+  const handler =
+    (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       const { group: g, version, rest } = group(request);
       const target = parseResourcePath(service.registry, g, version, rest);
       return dispatch(service, target, request, reply, options.watch ?? {});
     };
-  const core = handler((request) => ({ group: '', version: 'v1', rest: (request.params as { '*': string })['*'] }));
+  const core = handler((request) => ({
+    group: '',
+    version: 'v1',
+    rest: (request.params as { '*': string })['*'],
+  }));
   const named = handler((request) => {
     const params = request.params as { group: string; version: string; '*': string };
     return { group: params.group, version: params.version, rest: params['*'] };
@@ -62,7 +67,11 @@ async function dispatch(
   const warnings: string[] = [];
   const send = (stored: StoredObject, code = 200) => {
     // Headers must be set before the body goes out: warnings gathered by the write travel with the answer.
-    if (warnings.length > 0) reply.header('warning', warnings.map((text) => `299 - ${JSON.stringify(text)}`));
+    if (warnings.length > 0)
+      reply.header(
+        'warning',
+        warnings.map((text) => `299 - ${JSON.stringify(text)}`),
+      );
     return sendObject(reply, def, stored, format, includeObject, code);
   };
   reply.header('cache-control', 'no-cache, private');
@@ -75,7 +84,8 @@ async function dispatch(
 
   switch (request.method) {
     case 'GET': {
-      if (name && !target.watchPath && !isTrue(query.watch)) return send(await service.get(def, namespace, name));
+      if (name && !target.watchPath && !isTrue(query.watch))
+        return send(await service.get(def, namespace, name));
       const listQuery = listQueryOf(query, name);
       if (target.watchPath || isTrue(query.watch)) {
         reply.hijack();
@@ -100,18 +110,21 @@ async function dispatch(
       return sendList(reply, def, list, format, includeObject);
     }
     case 'POST': {
-      if (name) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+      if (name)
+        throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
       const body = decodeObjectBody(request);
       const created = await service.create(def, namespace, body, writeOptions());
       return send(created, 201);
     }
     case 'PUT': {
-      if (!name) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      if (!name)
+        throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
       const body = decodeObjectBody(request);
       return send(await service.update(def, namespace, name, body, writeOptions(), subresource));
     }
     case 'PATCH': {
-      if (!name) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      if (!name)
+        throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
       const contentType = mediaType(request.headers['content-type']);
       const type = PATCH_CONTENT_TYPES[contentType];
       if (!type) {
@@ -120,18 +133,39 @@ async function dispatch(
         );
       }
       if (type === 'apply' && !query.fieldManager) {
-        throw errors.invalid(def, name, [{ reason: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' }]);
+        throw errors.invalid(def, name, [
+          {
+            reason: 'FieldValueRequired',
+            field: 'fieldManager',
+            message: 'Required value: is required for apply patch',
+          },
+        ]);
       }
       const patch = decodeBody(request);
-      const existed = type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
-      const patched = await service.patch(def, namespace, name, type, patch, { ...writeOptions(), force: isTrue(query.force) }, subresource);
+      const existed =
+        type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
+      const patched = await service.patch(
+        def,
+        namespace,
+        name,
+        type,
+        patch,
+        { ...writeOptions(), force: isTrue(query.force) },
+        subresource,
+      );
       return send(patched, existed ? 200 : 201);
     }
     case 'DELETE': {
       const options = deleteOptionsOf(request, query);
       if (name) return send(await service.delete(def, namespace, name, options));
       const deleted = await service.deleteCollection(def, namespace, listQueryOf(query, undefined), options);
-      return sendList(reply, def, { items: deleted, revision: await service.store.currentRevision() }, format, includeObject);
+      return sendList(
+        reply,
+        def,
+        { items: deleted, revision: await service.store.currentRevision() },
+        format,
+        includeObject,
+      );
     }
     default:
       throw errors.methodNotAllowed(`method ${request.method} is not allowed`);
@@ -151,7 +185,11 @@ function sendObject(
     const object = parse(stored);
     return reply
       .type('application/json')
-      .send(JSON.stringify(toTable(def, [object], { includeObject, resourceVersion: object.metadata.resourceVersion })));
+      .send(
+        JSON.stringify(
+          toTable(def, [object], { includeObject, resourceVersion: object.metadata.resourceVersion }),
+        ),
+      );
   }
   if (format === 'yaml') return reply.type('application/yaml').send(YAML.stringify(parse(stored)));
   return reply.type('application/json').send(stored.value);
@@ -167,12 +205,18 @@ function sendList(
   const metadata: Record<string, string> = { resourceVersion: String(list.revision) };
   if (list.continue) metadata.continue = list.continue;
   if (format === 'table') {
-    const table = toTable(def, list.items.map(parse), { includeObject, resourceVersion: metadata.resourceVersion, continue: list.continue });
+    const table = toTable(def, list.items.map(parse), {
+      includeObject,
+      resourceVersion: metadata.resourceVersion,
+      continue: list.continue,
+    });
     return reply.type('application/json').send(JSON.stringify(table));
   }
   const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
   if (format === 'yaml') {
-    return reply.type('application/yaml').send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: list.items.map(parse) }));
+    return reply
+      .type('application/yaml')
+      .send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: list.items.map(parse) }));
   }
   // Stored values are already JSON: the list is assembled without parsing them.
   let body = `{"kind":"${def.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(metadata)},"items":[`;
@@ -225,7 +269,9 @@ function decodeBody(request: FastifyRequest): unknown {
     }
     return JSON.parse(text);
   } catch (error) {
-    throw errors.badRequest(`the request body could not be decoded: ${(error as Error).message.split('\n')[0]}`);
+    throw errors.badRequest(
+      `the request body could not be decoded: ${(error as Error).message.split('\n')[0]}`,
+    );
   }
 }
 
@@ -235,14 +281,20 @@ function mediaType(header: string | undefined): string {
 
 function listQueryOf(query: Query, name: string | undefined): ListQuery {
   const limit = query.limit ? Number(query.limit) : undefined;
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw errors.badRequest(`limit: Invalid value: "${query.limit}"`);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0))
+    throw errors.badRequest(`limit: Invalid value: "${query.limit}"`);
   const nameSelector = name ? `metadata.name=${name}` : undefined;
   const fieldSelector = [query.fieldSelector, nameSelector].filter((part) => part).join(',') || undefined;
   return { labelSelector: query.labelSelector, fieldSelector, limit, continue: query.continue || undefined };
 }
 
 function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOptions {
-  let body: { propagationPolicy?: string; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[]; orphanDependents?: boolean } = {};
+  let body: {
+    propagationPolicy?: string;
+    preconditions?: { uid?: string; resourceVersion?: string };
+    dryRun?: string[];
+    orphanDependents?: boolean;
+  } = {};
   const raw = request.body;
   if ((Buffer.isBuffer(raw) && raw.length > 0) || (typeof raw === 'string' && raw.length > 0)) {
     body = decodeBody(request) as typeof body;
@@ -250,7 +302,9 @@ function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOptions {
   let policy = query.propagationPolicy ?? body.propagationPolicy;
   if (!policy && (query.orphanDependents === 'true' || body.orphanDependents === true)) policy = 'Orphan';
   if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
-    throw errors.badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
+    throw errors.badRequest(
+      `propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`,
+    );
   }
   const options: DeleteOptions = {
     dryRun: dryRunOf(query) || (body.dryRun ?? []).includes('All'),
@@ -263,14 +317,17 @@ function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOptions {
 function dryRunOf(query: Query): boolean {
   const value = query.dryRun;
   if (value === undefined || value === '') return false;
-  if (value !== 'All') throw errors.badRequest(`dryRun: Unsupported value: "${value}": supported values: "All"`);
+  if (value !== 'All')
+    throw errors.badRequest(`dryRun: Unsupported value: "${value}": supported values: "All"`);
   return true;
 }
 
 function fieldValidationOf(query: Query): WriteOptions['fieldValidation'] {
   const value = query.fieldValidation ?? 'Warn';
   if (value !== 'Strict' && value !== 'Warn' && value !== 'Ignore') {
-    throw errors.badRequest(`fieldValidation: Unsupported value: "${value}": supported values: "Ignore", "Warn", "Strict"`);
+    throw errors.badRequest(
+      `fieldValidation: Unsupported value: "${value}": supported values: "Ignore", "Warn", "Strict"`,
+    );
   }
   return value;
 }

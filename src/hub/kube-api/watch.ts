@@ -22,9 +22,7 @@ export interface WatchStreamOptions {
   readonly maxBufferedBytes?: number;
 }
 
-interface Serializer {
-  (type: string, value: string, parsed?: KubeObject): string;
-}
+type Serializer = (type: string, value: string, parsed?: KubeObject) => string;
 
 /**
  * Streams a watch as newline-delimited JSON events (`{"type":...,"object":...}`),
@@ -50,13 +48,16 @@ export async function streamWatch(
   }
   const exactName = exactNameOf(query.fieldSelector);
   const prefix =
-    exactName && (namespace !== undefined || !def.namespaced) ? objectKey(def, namespace, exactName) : collectionPrefix(def, namespace);
+    exactName && (namespace !== undefined || !def.namespaced)
+      ? objectKey(def, namespace, exactName)
+      : collectionPrefix(def, namespace);
   const serialize = serializerFor(def, format);
   const controller = new AbortController();
   const maxBuffered = options.maxBufferedBytes ?? 16 * 1024 * 1024;
 
   response.writeHead(200, {
-    'content-type': format.kind === 'table' ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json',
+    'content-type':
+      format.kind === 'table' ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json',
     'cache-control': 'no-cache, private',
     'transfer-encoding': 'chunked',
   });
@@ -75,10 +76,14 @@ export async function streamWatch(
   };
   response.on('close', () => controller.abort());
 
-  const initial = requested === undefined || requested === '' || requested === '0' || query.sendInitialEvents === true;
+  const initial =
+    requested === undefined || requested === '' || requested === '0' || query.sendInitialEvents === true;
   let afterRevision = Number(requested ?? 0);
   if (initial) {
-    const list = await service.list(def, namespace, { labelSelector: query.labelSelector, fieldSelector: query.fieldSelector });
+    const list = await service.list(def, namespace, {
+      labelSelector: query.labelSelector,
+      fieldSelector: query.fieldSelector,
+    });
     for (const item of list.items) write(serialize('ADDED', item.value));
     afterRevision = list.revision;
     lastRevision = list.revision;
@@ -98,7 +103,9 @@ export async function streamWatch(
     watch.done.catch(() => finish());
   } catch (error) {
     if (!(error instanceof ExpiredError)) throw error;
-    const status = errors.expired(`too old resource version: ${error.requested} (${error.compacted})`).toStatus();
+    const status = errors
+      .expired(`too old resource version: ${error.requested} (${error.compacted})`)
+      .toStatus();
     write(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`);
     finish();
     return;
@@ -121,19 +128,31 @@ export async function streamWatch(
 }
 
 /** The event to send for a store event, given the selector (undefined: everything). */
-function translate(event: WatchEvent, matches: ((object: KubeObject) => boolean) | undefined, serialize: Serializer): string {
+function translate(
+  event: WatchEvent,
+  matches: ((object: KubeObject) => boolean) | undefined,
+  serialize: Serializer,
+): string {
   if (!matches) return serialize(event.type, event.value);
   const current = JSON.parse(event.value) as KubeObject;
   const now = matches(current);
   if (event.type === 'DELETED') return now ? serialize('DELETED', event.value, current) : '';
-  const before = event.prevValue === undefined ? (event.type === 'ADDED' ? false : now) : matches(JSON.parse(event.prevValue) as KubeObject);
+  const before =
+    event.prevValue === undefined
+      ? event.type === 'ADDED'
+        ? false
+        : now
+      : matches(JSON.parse(event.prevValue) as KubeObject);
   if (now && before) return serialize('MODIFIED', event.value, current);
   if (now) return serialize('ADDED', event.value, current);
   if (before) return serialize('DELETED', event.value, current);
   return '';
 }
 
-function serializerFor(def: KindDefinition, format: { kind: ResponseFormat; includeObject?: IncludeObject }): Serializer {
+function serializerFor(
+  def: KindDefinition,
+  format: { kind: ResponseFormat; includeObject?: IncludeObject },
+): Serializer {
   if (format.kind === 'table') {
     return (type, value, parsed) => {
       const object = parsed ?? (JSON.parse(value) as KubeObject);
@@ -156,4 +175,3 @@ function exactNameOf(fieldSelector: string | undefined): string | undefined {
   const match = /^\s*metadata\.name\s*==?\s*([^,!=\s]+)\s*$/.exec(fieldSelector ?? '');
   return match?.[1];
 }
-
