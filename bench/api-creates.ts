@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { removeDir, startHubProcess } from '../test/support/index.ts';
 import {
   type BareServer,
+  benchConfigMap,
   closedLoop,
   cpuMeter,
   credentialsOf,
@@ -32,7 +33,6 @@ import {
   summarize,
   table,
 } from './support/index.ts';
-import { benchConfigMap } from './support/populate.ts';
 
 const IN_FLIGHT = 64;
 const CONNECTIONS = 16;

@@ -11,6 +11,7 @@
 import type { Dispatcher } from 'undici';
 import { removeDir, startHubProcess } from '../test/support/index.ts';
 import {
+  benchConfigMap,
   closedLoop,
   cpuMeter,
   credentialsOf,
@@ -26,7 +27,6 @@ import {
   summarize,
   table,
 } from './support/index.ts';
-import { benchConfigMap } from './support/populate.ts';
 
 const WATCHERS = [0, 1, 10, 100];
 const IN_FLIGHT = 64;
@@ -90,12 +90,14 @@ try {
   const origin = credentials.origin;
   const durationMs = roundMs(5);
   const writer = pool(credentials, CONNECTIONS);
-  // Warm up the hub and the writer's connections.
+  // Warm up the hub and the writer's connections: by count, since V8 needs a
+  // few thousand requests to optimise the hub's code (capped for slow machines).
   await closedLoop({
     dispatcher: writer,
     origin,
     inFlight: IN_FLIGHT,
-    durationMs: 2000,
+    maxRequests: 4000,
+    durationMs: 20_000,
     request: (i) => ({
       method: 'POST',
       path: COLLECTION,

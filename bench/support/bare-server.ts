@@ -70,7 +70,7 @@ if (useFastify) {
   ready(Number(new URL(address).port));
   process.once('SIGTERM', () => {
     app.server.closeAllConnections();
-    app.close().then(() => process.exit(0));
+    void app.close().then(() => process.exit(0));
   });
 } else {
   const server = createServer(

@@ -1,10 +1,12 @@
 /**
  * Shared parts of the hub's benchmarks: statistics and tables, CPU time of
- * processes, an HTTPS load driver and the bare baseline server.
+ * processes, an HTTPS load driver, the bare baseline server and the objects
+ * written. (`populate.ts`, which loads the whole hub, is imported on its own.)
  */
 import { fileURLToPath } from 'node:url';
 
 export * from './http-load.ts';
+export * from './objects.ts';
 export * from './proc.ts';
 export * from './stats.ts';
 

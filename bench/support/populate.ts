@@ -1,18 +1,8 @@
 import { join } from 'node:path';
-import type { KubeObject } from '../../src/api/index.ts';
 import { buildHub } from '../../src/hub/index.ts';
 import { ApiError } from '../../src/hub/kube-api/index.ts';
 import { SqliteStore } from '../../src/store/index.ts';
-
-/** A small ConfigMap as `kubectl create configmap` sends it (about 200 bytes of JSON). */
-export function benchConfigMap(name: string, i: number): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name, namespace: 'default', labels: { app: 'bench' } },
-    data: { index: String(i), payload: 'x'.repeat(64) },
-  };
-}
+import { benchConfigMap } from './objects.ts';
 
 /**
  * Fills a hub data dir (before the hub starts on it) with `count` ConfigMaps
