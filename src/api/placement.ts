@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
-import { ageColumn, conditionStatus, FreeForm, LabelSelector, objectSchema, StringMap } from './meta.ts';
-import { countOf, RolloutSummary } from './summary.ts';
+import { ageColumn, FreeForm, LabelSelector, objectSchema, StringMap } from './meta.ts';
+import { RolloutSummary, summaryColumns } from './summary.ts';
 
 const JsonPatchOperation = FreeForm(
   Type.Object({
@@ -60,43 +60,5 @@ export const placementKind: KindDefinition = {
   description: 'Where Workloads run: selects Workloads of its namespace and Devices by label.',
   statusSubresource: true,
   strategicMergePatch: false,
-  printerColumns: [
-    {
-      name: 'Matched',
-      type: 'integer',
-      description: 'Devices matched.',
-      cell: (o) => countOf(o.status, 'matched'),
-    },
-    {
-      name: 'Applied',
-      type: 'integer',
-      description: 'Devices that applied it.',
-      cell: (o) => countOf(o.status, 'applied'),
-    },
-    {
-      name: 'Running',
-      type: 'integer',
-      description: 'Devices running it.',
-      cell: (o) => countOf(o.status, 'running'),
-    },
-    {
-      name: 'Failed',
-      type: 'integer',
-      description: 'Devices failing.',
-      cell: (o) => countOf(o.status, 'failed'),
-    },
-    {
-      name: 'Unreachable',
-      type: 'integer',
-      description: 'Devices not heard from.',
-      cell: (o) => countOf(o.status, 'unreachable'),
-    },
-    {
-      name: 'Ready',
-      type: 'string',
-      description: 'Ready condition.',
-      cell: (o) => conditionStatus(o, 'Ready'),
-    },
-    ageColumn,
-  ],
+  printerColumns: [...summaryColumns(['matched', 'applied', 'running', 'failed', 'unreachable']), ageColumn],
 };

@@ -1,5 +1,6 @@
 import Type from 'typebox';
-import { Conditions } from './meta.ts';
+import type { PrinterColumn } from './kind.ts';
+import { Conditions, conditionStatus } from './meta.ts';
 
 /** How many devices are in each state, for a Workload or a Placement. */
 export const DeviceCounts = Type.Object({
@@ -32,4 +33,33 @@ export type RolloutSummary = Type.Static<typeof RolloutSummary>;
 /** Reads a count from a summarised status for printer columns. */
 export function countOf(status: unknown, field: keyof Type.Static<typeof DeviceCounts>): number | undefined {
   return (status as RolloutSummary | undefined)?.devices?.[field];
+}
+
+const COUNT_COLUMNS: Record<keyof Type.Static<typeof DeviceCounts>, { name: string; description: string }> = {
+  matched: { name: 'Matched', description: 'Devices matched.' },
+  applied: { name: 'Applied', description: 'Devices that applied it.' },
+  running: { name: 'Running', description: 'Devices running it.' },
+  failed: { name: 'Failed', description: 'Devices failing.' },
+  unreachable: { name: 'Unreachable', description: 'Devices not heard from.' },
+};
+
+/** Printer columns of the given device counts, then the Ready condition. */
+export function summaryColumns(
+  counts: ReadonlyArray<keyof Type.Static<typeof DeviceCounts>>,
+): PrinterColumn[] {
+  return [
+    ...counts.map(
+      (field): PrinterColumn => ({
+        ...COUNT_COLUMNS[field],
+        type: 'integer',
+        cell: (o) => countOf(o.status, field),
+      }),
+    ),
+    {
+      name: 'Ready',
+      type: 'string',
+      description: 'Ready condition.',
+      cell: (o) => conditionStatus(o, 'Ready'),
+    },
+  ];
 }

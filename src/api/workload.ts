@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
-import { ageColumn, conditionStatus, EmbeddedObject, objectSchema } from './meta.ts';
-import { countOf, RolloutSummary } from './summary.ts';
+import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
+import { RolloutSummary, summaryColumns } from './summary.ts';
 
 /** The kinds a Workload may hold; the agent knows how to run each. */
 export const WORKLOAD_RESOURCE_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'ConfigMap', 'Secret'] as const;
@@ -40,36 +40,7 @@ export const workloadKind: KindDefinition = {
       description: 'Number of objects.',
       cell: (o) => (o.spec as Workload['spec'] | undefined)?.resources?.length,
     },
-    {
-      name: 'Matched',
-      type: 'integer',
-      description: 'Devices matched.',
-      cell: (o) => countOf(o.status, 'matched'),
-    },
-    {
-      name: 'Running',
-      type: 'integer',
-      description: 'Devices running it.',
-      cell: (o) => countOf(o.status, 'running'),
-    },
-    {
-      name: 'Failed',
-      type: 'integer',
-      description: 'Devices failing.',
-      cell: (o) => countOf(o.status, 'failed'),
-    },
-    {
-      name: 'Unreachable',
-      type: 'integer',
-      description: 'Devices not heard from.',
-      cell: (o) => countOf(o.status, 'unreachable'),
-    },
-    {
-      name: 'Ready',
-      type: 'string',
-      description: 'Ready condition.',
-      cell: (o) => conditionStatus(o, 'Ready'),
-    },
+    ...summaryColumns(['matched', 'running', 'failed', 'unreachable']),
     ageColumn,
   ],
   validate(object) {
