@@ -8,50 +8,73 @@ export const DeviceSchema = objectSchema(
   'An edge device in the inventory.',
   {
     spec: Type.Optional(
-      Type.Object({
-        heartbeat: Type.Optional(
-          Type.Object({
-            periodSeconds: Type.Optional(
-              Type.Integer({
-                minimum: 1,
-                maximum: 3600,
-                default: 15,
-                description: 'Seconds between heartbeats.',
-              }),
+      Type.Object(
+        {
+          heartbeat: Type.Optional(
+            Type.Object(
+              {
+                periodSeconds: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 3600,
+                    default: 15,
+                    description: 'Seconds between heartbeats.',
+                  }),
+                ),
+              },
+              { description: 'How often the agent reports.' },
             ),
-          }),
-        ),
-        parent: Type.Optional(
-          Type.String({ description: 'The device of the level above (nested networks).' }),
-        ),
-        profiles: Type.Optional(
-          Type.Array(FreeForm(Type.Object({ name: Type.String() })), {
-            description: 'Named metric conditions.',
-          }),
-        ),
-      }),
+          ),
+          parent: Type.Optional(
+            Type.String({ description: 'The device of the level above (nested networks).' }),
+          ),
+          profiles: Type.Optional(
+            Type.Array(FreeForm(Type.Object({ name: Type.String() })), {
+              description: 'Named metric conditions.',
+            }),
+          ),
+        },
+        { description: 'What infrastructure admins set for the device.' },
+      ),
     ),
     status: Type.Optional(
-      Type.Object({
-        phase: Type.Optional(Type.Enum(['Pending', 'Online', 'Unreachable'])),
-        conditions: Type.Optional(Conditions),
-        lastHeartbeatTime: Type.Optional(Time),
-        system: Type.Optional(
-          Type.Object({
-            hostname: Type.Optional(Type.String()),
-            os: Type.Optional(Type.String()),
-            kernel: Type.Optional(Type.String()),
-            architecture: Type.Optional(Type.String()),
-            cpus: Type.Optional(Type.Integer()),
-            memoryBytes: Type.Optional(Type.Integer()),
-            diskBytes: Type.Optional(Type.Integer()),
-            machineId: Type.Optional(Type.String()),
-            agentVersion: Type.Optional(Type.String()),
-          }),
-        ),
-        resources: Type.Optional(FreeForm(Type.Object({}))),
-        workloads: Type.Optional(Type.Array(FreeForm(Type.Object({ name: Type.String() })))),
-      }),
+      Type.Object(
+        {
+          phase: Type.Optional(
+            Type.Enum(['Pending', 'Online', 'Unreachable'], {
+              description:
+                'Pending until approved, Online while heartbeats arrive, Unreachable when they stop.',
+            }),
+          ),
+          conditions: Type.Optional(Conditions),
+          lastHeartbeatTime: Type.Optional({ ...Time, description: 'When the last heartbeat arrived.' }),
+          system: Type.Optional(
+            Type.Object(
+              {
+                hostname: Type.Optional(Type.String()),
+                os: Type.Optional(Type.String()),
+                kernel: Type.Optional(Type.String()),
+                architecture: Type.Optional(Type.String()),
+                cpus: Type.Optional(Type.Integer()),
+                memoryBytes: Type.Optional(Type.Integer()),
+                diskBytes: Type.Optional(Type.Integer()),
+                machineId: Type.Optional(Type.String()),
+                agentVersion: Type.Optional(Type.String()),
+              },
+              { description: 'System facts the agent reports.' },
+            ),
+          ),
+          resources: Type.Optional(
+            FreeForm(Type.Object({}, { description: 'Resource use the agent reports.' })),
+          ),
+          workloads: Type.Optional(
+            Type.Array(FreeForm(Type.Object({ name: Type.String() })), {
+              description: 'Per-workload status.',
+            }),
+          ),
+        },
+        { description: 'What the device reports through its agent.' },
+      ),
     ),
   },
 );

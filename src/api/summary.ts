@@ -12,22 +12,25 @@ export const DeviceCounts = Type.Object({
 });
 
 /** The status Workloads and Placements share: counts, grouped reasons, a bounded list of broken devices. */
-export const RolloutSummary = Type.Object({
-  observedGeneration: Type.Optional(Type.Integer()),
-  devices: Type.Optional(DeviceCounts),
-  failureReasons: Type.Optional(
-    Type.Array(Type.Object({ reason: Type.String(), count: Type.Integer({ minimum: 1 }) }), {
-      description: 'The most common failure reasons and how many devices share each.',
-    }),
-  ),
-  broken: Type.Optional(
-    Type.Array(
-      Type.Object({ device: Type.String(), reason: Type.String(), message: Type.Optional(Type.String()) }),
-      { maxItems: 20, description: 'At most 20 broken devices with their reasons.' },
+export const RolloutSummary = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer()),
+    devices: Type.Optional(DeviceCounts),
+    failureReasons: Type.Optional(
+      Type.Array(Type.Object({ reason: Type.String(), count: Type.Integer({ minimum: 1 }) }), {
+        description: 'The most common failure reasons and how many devices share each.',
+      }),
     ),
-  ),
-  conditions: Type.Optional(Conditions),
-});
+    broken: Type.Optional(
+      Type.Array(
+        Type.Object({ device: Type.String(), reason: Type.String(), message: Type.Optional(Type.String()) }),
+        { maxItems: 20, description: 'At most 20 broken devices with their reasons.' },
+      ),
+    ),
+    conditions: Type.Optional(Conditions),
+  },
+  { description: 'How the rollout stands across the matched devices.' },
+);
 export type RolloutSummary = Type.Static<typeof RolloutSummary>;
 
 /** Reads a count from a summarised status for printer columns. */

@@ -7,15 +7,18 @@ import { RolloutSummary, summaryColumns } from './summary.ts';
 export const WORKLOAD_RESOURCE_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'ConfigMap', 'Secret'] as const;
 
 export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', 'What to run on devices.', {
-  spec: Type.Object({
-    resources: Type.Array(EmbeddedObject, {
-      minItems: 1,
-      description: `Kubernetes objects to run, one of: ${WORKLOAD_RESOURCE_KINDS.join(', ')}.`,
-    }),
-    rootless: Type.Optional(
-      Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
-    ),
-  }),
+  spec: Type.Object(
+    {
+      resources: Type.Array(EmbeddedObject, {
+        minItems: 1,
+        description: `Kubernetes objects to run, one of: ${WORKLOAD_RESOURCE_KINDS.join(', ')}.`,
+      }),
+      rootless: Type.Optional(
+        Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
+      ),
+    },
+    { description: 'What to run.' },
+  ),
   status: Type.Optional(RolloutSummary),
 });
 export type Workload = Type.Static<typeof WorkloadSchema>;
