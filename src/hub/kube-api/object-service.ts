@@ -180,17 +180,7 @@ export class ObjectService {
           },
         ]);
       }
-      const next = this.#merge(def, live, structuredClone(body), subresource);
-      this.#dropUnknownFields(def, next, options);
-      next.metadata.managedFields = recordUpdate({
-        before: live,
-        after: next,
-        managedFields: (live.metadata.managedFields ?? []) as never,
-        manager: options.fieldManager,
-        subresource,
-        schema: schemaInfoOf(def),
-        now: this.#now(),
-      }) as unknown[];
+      const next = this.#mergeOwned(def, live, structuredClone(body), options, subresource);
       try {
         return await this.#replace(def, current, live, next, options);
       } catch (error) {
@@ -538,9 +528,21 @@ export class ObjectService {
     // A patch may not rename the object or move it to another namespace (the apiserver's checkName).
     checkIdentity(def, live.metadata.namespace, live.metadata.name!, patched);
     const pinned = (patched.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
-    const next = this.#merge(def, live, patched, subresource);
-    this.#dropUnknownFields(def, next, options);
+    const next = this.#mergeOwned(def, live, patched, options, subresource);
     if (pinned !== live.metadata.resourceVersion) next.metadata.resourceVersion = pinned;
+    return next;
+  }
+
+  /** The object after an update or patch, without unknown fields, with the writer's field ownership recorded. */
+  #mergeOwned(
+    def: KindDefinition,
+    live: KubeObject,
+    body: KubeObject,
+    options: WriteOptions,
+    subresource: 'status' | undefined,
+  ): KubeObject {
+    const next = this.#merge(def, live, body, subresource);
+    this.#dropUnknownFields(def, next, options);
     next.metadata.managedFields = recordUpdate({
       before: live,
       after: next,
