@@ -1,5 +1,11 @@
-import type { KindDefinition, KindRegistry, KubeObject } from '../../api/index.ts';
-import { pruneUnknownFields, validateObject } from '../../api/index.ts';
+import {
+  apiVersionOf,
+  type KindDefinition,
+  type KindRegistry,
+  type KubeObject,
+  pruneUnknownFields,
+  validateObject,
+} from '../../api/index.ts';
 import {
   ConflictError,
   KeyExistsError,
@@ -677,7 +683,7 @@ function checkSize(object: KubeObject): void {
 }
 
 function checkTypeMeta(def: KindDefinition, object: KubeObject): void {
-  const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
+  const apiVersion = apiVersionOf(def);
   if (typeof object !== 'object' || object === null || Array.isArray(object)) {
     throw errors.badRequest('the request body must be an object');
   }

@@ -1,4 +1,4 @@
-import type { KindDefinition, KubeObject } from '../../api/index.ts';
+import { apiVersionOf, type KindDefinition, type KubeObject } from '../../api/index.ts';
 import { errors } from './errors.ts';
 import {
   applyJsonPatch,
@@ -35,9 +35,7 @@ export function applyPatch(
       case 'json':
         return applyJsonPatch(live, patch);
       case 'strategic': {
-        const meta = def.strategicMergePatch
-          ? patchMetaFor(def.group === '' ? def.version : `${def.group}/${def.version}`, def.kind)
-          : undefined;
+        const meta = def.strategicMergePatch ? patchMetaFor(apiVersionOf(def), def.kind) : undefined;
         if (!meta) {
           throw errors.unsupportedMediaType(
             'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',

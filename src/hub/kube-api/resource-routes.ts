@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import YAML from 'yaml';
-import type { KindDefinition, KubeObject } from '../../api/index.ts';
+import { apiVersionOf, type KindDefinition, type KubeObject } from '../../api/index.ts';
 import type { StoredObject } from '../../store/index.ts';
 import { errors } from './errors.ts';
 import type { ListQuery } from './list-filter.ts';
@@ -212,7 +212,7 @@ function sendList(
     });
     return reply.type('application/json').send(JSON.stringify(table));
   }
-  const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
+  const apiVersion = apiVersionOf(def);
   if (format === 'yaml') {
     return reply
       .type('application/yaml')

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { KindDefinition, KubeObject } from '../../api/index.ts';
+import { apiVersionOf, type KindDefinition, type KubeObject } from '../../api/index.ts';
 import { ExpiredError, type WatchEvent } from '../../store/index.ts';
 import { errors } from './errors.ts';
 import { type ListQuery, objectMatcher } from './list-filter.ts';
@@ -164,7 +164,7 @@ function serializerFor(
 }
 
 function bookmark(def: KindDefinition, revision: number, initialEventsEnd: boolean): string {
-  const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
+  const apiVersion = apiVersionOf(def);
   const metadata: Record<string, unknown> = { resourceVersion: String(revision) };
   if (initialEventsEnd) metadata.annotations = { 'k8s.io/initial-events-end': 'true' };
   return `{"type":"BOOKMARK","object":${JSON.stringify({ kind: def.kind, apiVersion, metadata })}}\n`;
