@@ -9,6 +9,8 @@ need() { # need COMMAND PACKAGE
 }
 
 need kubectl kubernetes-client
+# The PostgreSQL store's tests start throw-away clusters with these binaries (not on PATH).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -28,6 +28,12 @@ export const DeviceSchema = objectSchema(
           parent: Type.Optional(
             Type.String({ description: 'The device of the level above (nested networks).' }),
           ),
+          approved: Type.Optional(
+            Type.Boolean({
+              description:
+                'Whether the hub signs the certificate the device asked for at enrollment (set by an admin, or at once by an auto-approving token).',
+            }),
+          ),
           profiles: Type.Optional(
             Type.Array(FreeForm(Type.Object({ name: Type.String() })), {
               description: 'Named metric conditions.',

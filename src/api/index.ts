@@ -2,26 +2,51 @@
  * The resource kinds the hub serves. Each kind's TypeBox schema is the one
  * source of its TypeScript type, its validation and its OpenAPI document.
  */
+import { REVIEW_KINDS } from './access-review.ts';
+import { bootstrapTokenKind } from './bootstrap-token.ts';
 import { configMapKind } from './config-map.ts';
 import { deviceKind } from './device.ts';
 import { eventKind } from './event.ts';
 import type { KindDefinition } from './kind.ts';
+import { leaseKind } from './lease.ts';
 import { mailboxKind } from './mailbox.ts';
 import { namespaceKind } from './namespace.ts';
 import { placementKind } from './placement.ts';
+import { RBAC_KINDS } from './rbac.ts';
 import { secretKind } from './secret.ts';
 import { workloadKind } from './workload.ts';
 
+export * from './access-review.ts';
+export * from './bootstrap-token.ts';
 export type { ConfigMap } from './config-map.ts';
 export type { Device } from './device.ts';
 export type { Event } from './event.ts';
 export * from './kind.ts';
-export type { Mailbox } from './mailbox.ts';
+export { type Lease, type LeaseSpec, leaseKind } from './lease.ts';
+export {
+  EXCLUSION_REASONS,
+  type ExcludedObject,
+  type ExclusionReason,
+  type Mailbox,
+  type MailboxObject,
+  type MailboxSource,
+  type ObjectRef,
+  type ObjectStatus,
+  mailboxKind,
+} from './mailbox.ts';
 export { conditionStatus } from './meta.ts';
 export type { Namespace } from './namespace.ts';
 export type { Placement } from './placement.ts';
+export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';
+export {
+  type LabelRequirement,
+  matchesLabels,
+  parseFieldSelector,
+  SelectorError,
+  selectorRequirements,
+} from './selectors.ts';
 export type { RolloutSummary } from './summary.ts';
 export { pruneUnknownFields, type ValidationResult, validateObject } from './validation.ts';
 export { WORKLOAD_RESOURCE_KINDS, type Workload } from './workload.ts';
@@ -36,4 +61,8 @@ export const ALL_KINDS: readonly KindDefinition[] = [
   workloadKind,
   placementKind,
   mailboxKind,
+  bootstrapTokenKind,
+  leaseKind,
+  ...RBAC_KINDS,
+  ...REVIEW_KINDS,
 ];

@@ -96,6 +96,13 @@ export interface KindDefinition {
   readonly normalize?: (object: KubeObject) => void;
   /** The verbs the kind serves (all by default). */
   readonly verbs?: readonly string[];
+  /**
+   * How names are checked: `subdomain` (DNS-1123, most kinds) or
+   * `path-segment` (anything that fits one URL segment: not `.` or `..`, no
+   * `/` or `%`; RBAC kinds, whose names hold colons such as `system:discovery`).
+   * @default 'subdomain' ('label' for Namespace)
+   */
+  readonly nameRule?: 'subdomain' | 'path-segment';
 }
 
 /** `group/version`, or `version` for the core group. */

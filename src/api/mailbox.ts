@@ -1,33 +1,85 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${device...}` placeholders are the feature, written as users write them.
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
-import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
+import { ageColumn, EmbeddedObject, objectSchema, Time } from './meta.ts';
 
-export const MailboxObject = Type.Object({
-  source: Type.Object({
-    namespace: Type.String(),
-    workload: Type.String(),
-    placement: Type.String(),
-  }),
-  hash: Type.String({ description: 'Content hash of the customised object.' }),
-  object: EmbeddedObject,
-});
+/** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
+export const MailboxSource = Type.Object(
+  {
+    namespace: Type.String({ description: 'Namespace of the Workload and the Placement.' }),
+    workload: Type.String({ description: 'The Workload that declares the object.' }),
+    placement: Type.String({ description: 'The Placement that put it on this device.' }),
+  },
+  { description: 'Where the object comes from.' },
+);
+export type MailboxSource = Type.Static<typeof MailboxSource>;
 
-export const ObjectStatus = Type.Object({
-  ref: Type.Object({
+/** Which object a status entry (or a left-out object) is about: kind, namespace and name on the device. */
+export const ObjectRef = Type.Object(
+  {
     apiVersion: Type.String(),
     kind: Type.String(),
     namespace: Type.Optional(Type.String()),
     name: Type.String(),
-  }),
-  observedHash: Type.Optional(Type.String()),
-  phase: Type.Enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']),
-  ready: Type.Optional(Type.Boolean()),
-  restarts: Type.Optional(Type.Integer({ minimum: 0 })),
-  exitCode: Type.Optional(Type.Integer()),
-  reason: Type.Optional(Type.String()),
-  message: Type.Optional(Type.String()),
-  lastTransitionTime: Type.Optional(Type.String({ format: 'date-time' })),
-});
+  },
+  { description: 'The object on the device.' },
+);
+export type ObjectRef = Type.Static<typeof ObjectRef>;
+
+export const MailboxObject = Type.Object(
+  {
+    source: MailboxSource,
+    hash: Type.String({ description: 'Content hash of the customised object; the agent reports it back.' }),
+    since: Type.Optional({
+      ...Time,
+      description:
+        'When this content (this hash) was first placed here; the progress deadline counts from it.',
+    }),
+    object: EmbeddedObject,
+  },
+  { description: 'One object the device must run, already customised for it.' },
+);
+export type MailboxObject = Type.Static<typeof MailboxObject>;
+
+/** Why a placed object is not in a device's Mailbox. */
+export const EXCLUSION_REASONS = ['MissingParameter', 'PatchFailed', 'Conflict'] as const;
+export type ExclusionReason = (typeof EXCLUSION_REASONS)[number];
+
+export const ExcludedObject = Type.Object(
+  {
+    source: MailboxSource,
+    ref: ObjectRef,
+    reason: Type.Enum([...EXCLUSION_REASONS], {
+      description:
+        'MissingParameter: a ${device...} parameter the device lacks; PatchFailed: an override could not apply; Conflict: another Workload placed an object of the same kind, namespace and name first.',
+    }),
+    message: Type.String(),
+  },
+  { description: 'A placed object left out of this device, and why.' },
+);
+export type ExcludedObject = Type.Static<typeof ExcludedObject>;
+
+/** The phases an agent reports for an object. */
+export const OBJECT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
+
+/** What the agent reports about one object, in the Mailbox's status subresource. */
+export const ObjectStatus = Type.Object(
+  {
+    ref: ObjectRef,
+    observedHash: Type.Optional(
+      Type.String({ description: 'The `hash` of the content the agent has applied.' }),
+    ),
+    phase: Type.Enum([...OBJECT_PHASES]),
+    ready: Type.Optional(Type.Boolean()),
+    restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    exitCode: Type.Optional(Type.Integer()),
+    reason: Type.Optional(Type.String({ description: 'A CamelCase reason, e.g. ImagePullFailed.' })),
+    message: Type.Optional(Type.String()),
+    lastTransitionTime: Type.Optional(Time),
+  },
+  { description: 'What the agent reports about one object.' },
+);
+export type ObjectStatus = Type.Static<typeof ObjectStatus>;
 
 export const MailboxSchema = objectSchema(
   'outpost.dev/v1alpha1',
@@ -35,15 +87,34 @@ export const MailboxSchema = objectSchema(
   "Everything one device must run, customised for it; written by the hub, read by the device's agent.",
   {
     spec: Type.Optional(
-      Type.Object({
-        objects: Type.Optional(Type.Array(MailboxObject)),
-      }),
+      Type.Object(
+        {
+          objects: Type.Optional(
+            Type.Array(MailboxObject, {
+              description:
+                'Every object the device must run, ordered by source namespace, workload, then position.',
+            }),
+          ),
+          excluded: Type.Optional(
+            Type.Array(ExcludedObject, {
+              description:
+                'Placed objects left out of this device, with the reason (the agent ignores these).',
+            }),
+          ),
+        },
+        { description: 'Written by the hub only.' },
+      ),
     ),
     status: Type.Optional(
-      Type.Object({
-        observedGeneration: Type.Optional(Type.Integer()),
-        objects: Type.Optional(Type.Array(ObjectStatus)),
-      }),
+      Type.Object(
+        {
+          observedGeneration: Type.Optional(
+            Type.Integer({ description: 'The Mailbox generation the agent last read.' }),
+          ),
+          objects: Type.Optional(Type.Array(ObjectStatus)),
+        },
+        { description: "Written by the device's agent (status subresource)." },
+      ),
     ),
   },
 );
@@ -75,6 +146,13 @@ export const mailboxKind: KindDefinition = {
       type: 'integer',
       description: 'Objects the device reports running.',
       cell: (o) => (o.status as Mailbox['status'])?.objects?.filter((s) => s.phase === 'Running').length ?? 0,
+    },
+    {
+      name: 'Excluded',
+      type: 'integer',
+      priority: 1,
+      description: 'Placed objects left out of this device.',
+      cell: (o) => (o.spec as Mailbox['spec'])?.excluded?.length ?? 0,
     },
     ageColumn,
   ],

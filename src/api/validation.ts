@@ -137,6 +137,14 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
       field: 'metadata.name',
       message: 'Required value: name or generateName is required',
     });
+  } else if (def.nameRule === 'path-segment') {
+    if (name === '.' || name === '..' || name.includes('/') || name.includes('%')) {
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: 'metadata.name',
+        message: `Invalid value: "${name}": may not be '.' or '..' and may not contain '/' or '%'`,
+      });
+    }
   } else {
     const pattern = def.kind === 'Namespace' ? DNS_LABEL : DNS_SUBDOMAIN;
     const max = def.kind === 'Namespace' ? 63 : 253;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { startHub } from '../hub/index.ts';
 import { VERSION } from '../version.ts';
+import { parseDuration } from './duration.ts';
 import { CliError } from './errors.ts';
 
 /** `outpost hub`: serves the API until SIGINT or SIGTERM. */
@@ -11,10 +12,28 @@ export function registerHubCommand(program: Command): void {
     .description('run the hub: the Kubernetes-compatible API that agents and kubectl talk to')
     .requiredOption('--data-dir <dir>', 'where the hub keeps its database, certificates and admin.kubeconfig')
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', '127.0.0.1:6443')
-    .option('--store <url>', 'object store: sqlite:PATH (default: sqlite:DIR/outpost.db)')
+    .option(
+      '--store <url>',
+      'object store: sqlite:PATH or postgres://USER@HOST:PORT/DB[?schema=NAME] (default: sqlite:DIR/outpost.db)',
+    )
     .option('--sqlite-synchronous <mode>', 'SQLite durability: FULL (survives power loss) or NORMAL', 'FULL')
     .option('--history <seconds>', 'how long watch history is kept', '300')
     .option('--log-level <level>', 'log level: debug, info, warn, error', 'info')
+    .option(
+      '--encryption-key-file <file>',
+      'key file for secrets at rest, to share one key among replicas (default: DIR/encryption.key, created when missing)',
+    )
+    .option(
+      '--encrypt-resources <list>',
+      'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev)',
+    )
+    .option('--device-cert-lifetime <duration>', 'lifetime of device certificates (e.g. 30d, 12h, 90s)', '30d')
+    .option('--device-renewal-grace <duration>', 'how long after expiry a device may still renew', '30d')
+    .option(
+      '--lease-duration <duration>',
+      'leader election among replicas: how long the controllers lease outlives its last renewal',
+      '15s',
+    )
     .action(
       async (options: {
         dataDir: string;
@@ -23,6 +42,11 @@ export function registerHubCommand(program: Command): void {
         sqliteSynchronous: string;
         history: string;
         logLevel: string;
+        encryptionKeyFile?: string;
+        encryptResources?: string;
+        deviceCertLifetime: string;
+        deviceRenewalGrace: string;
+        leaseDuration: string;
       }) => {
         const { host, port } = parseListen(options.listen);
         const synchronous = options.sqliteSynchronous.toUpperCase();
@@ -41,6 +65,11 @@ export function registerHubCommand(program: Command): void {
           version: VERSION,
           logger,
           historyRetentionMs: history * 1000,
+          encryptionKeyFile: options.encryptionKeyFile,
+          encryptResources: options.encryptResources?.split(',').filter((resource) => resource !== ''),
+          deviceCertLifetimeSeconds: parseDuration(options.deviceCertLifetime, '--device-cert-lifetime'),
+          deviceRenewalGraceSeconds: parseDuration(options.deviceRenewalGrace, '--device-renewal-grace'),
+          leaseDurationMs: parseDuration(options.leaseDuration, '--lease-duration') * 1000,
         });
         process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
         const stop = () => {

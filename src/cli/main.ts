@@ -1,8 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.ts';
 import { CliError } from './errors.ts';
+import { registerDeviceCommand } from './device-command.ts';
 import { registerHubCommand } from './hub-command.ts';
 import { KubeconfigError } from './kubeconfig.ts';
+import { registerTokenCommand } from './token-command.ts';
+import { registerUserCommand } from './user-command.ts';
 
 /** The `outpost` command: parses arguments, runs a subcommand, turns failures into one line. */
 export async function main(argv: readonly string[]): Promise<void> {
@@ -12,6 +15,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerHubCommand(program);
+  registerTokenCommand(program);
+  registerDeviceCommand(program);
+  registerUserCommand(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {

@@ -3,11 +3,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { SqliteStore, type Store, startCompactor } from '../store/index.ts';
-import { createAuthenticator } from './auth/index.ts';
+import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
+import { createAuthenticator, createAuthorizer, DeviceIndex, ensureBootstrapPolicy } from './auth/index.ts';
 import { buildHub } from './http/app.ts';
 import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
-import { loadOrCreatePki, writeKubeconfig } from './pki/index.ts';
+import { createControllerElector, type LeaderStatus } from './leader/index.ts';
+import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
+import { encryptSecretsAtRest } from './secrets-at-rest.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -25,6 +27,20 @@ export interface HubOptions {
   /** How long history is kept for watches. @default 300_000 */
   readonly historyRetentionMs?: number;
   readonly bookmarkIntervalMs?: number;
+  /** Key file for secrets at rest, shared by replicas. @default DIR/encryption.key, created when missing */
+  readonly encryptionKeyFile?: string;
+  /** Resources encrypted at rest (`secrets`, `workloads.outpost.dev`, ...). @default DEFAULT_ENCRYPTED_RESOURCES */
+  readonly encryptResources?: readonly string[];
+  /** Lifetime of the device certificates the hub signs. @default 30 days */
+  readonly deviceCertLifetimeSeconds?: number;
+  /** How long after expiry a device may renew with its old certificate. @default 30 days */
+  readonly deviceRenewalGraceSeconds?: number;
+  /**
+   * The controllers' leader-election lease: a replica that stops renewing loses it after this
+   * long (renew deadline and retry period are 10/15 and 2/15 of it, as client-go's defaults).
+   * @default 15_000
+   */
+  readonly leaseDurationMs?: number;
 }
 
 export interface RunningHub {
@@ -32,6 +48,8 @@ export interface RunningHub {
   readonly kubeconfigPath: string;
   readonly app: FastifyInstance;
   readonly service: ObjectService;
+  /** This replica's part in the controllers' leader election. */
+  leader(): LeaderStatus;
   close(): Promise<void>;
 }
 
@@ -45,22 +63,52 @@ const BUILT_IN_NAMESPACES = ['default', 'outpost-system'];
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const host = options.host ?? '127.0.0.1';
-  const store = openStore(options);
+  // Secrets (and the kinds embedding them) are encrypted whatever engine holds them.
+  const store = await encryptSecretsAtRest(await openStore(options), {
+    dataDir: options.dataDir,
+    keyFile: options.encryptionKeyFile,
+    resources: options.encryptResources,
+  });
+  // Replicas on one store share its CA, so that each accepts the certificates any other issued.
+  await shareCertificateAuthority(store, options.dataDir);
   const pki = await loadOrCreatePki(options.dataDir, {
     hosts: [host, hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'),
   });
+  const shutdown = new AbortController();
+  // Device certificates are checked against this index on every request; it must be loaded first.
+  const devices = new DeviceIndex();
+  await devices.start(store, { signal: shutdown.signal, logger: options.logger });
+  // RBAC objects are followed from the store (every replica sees a new binding within a moment).
+  const authorize = await createAuthorizer({
+    store,
+    signal: shutdown.signal,
+    onError: (err) => options.logger.warn({ err }, 'RBAC watch restarted'),
+  });
   const { app, service } = buildHub({
     store,
-    authenticate: createAuthenticator(),
+    authenticate: createAuthenticator({ devices }),
+    authorize,
+    enrollment: {
+      ca: pki.ca,
+      deviceCertLifetimeSeconds: options.deviceCertLifetimeSeconds,
+      renewalGraceSeconds: options.deviceRenewalGraceSeconds,
+    },
     version: options.version,
     https: { key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert },
     logger: options.logger,
     watch: { bookmarkIntervalMs: options.bookmarkIntervalMs },
   });
   await ensureNamespaces(service);
+  await ensureBootstrapPolicy(service);
   await resumeNamespaceDeletions(service, options.logger);
-  const shutdown = new AbortController();
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
+  const elector = createControllerElector(service, {
+    leaseDurationMs: options.leaseDurationMs,
+    logger: options.logger,
+    whileLeading: (signal) => runControllers(signal),
+  });
+  const electing = elector.run(shutdown.signal);
+  app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
   await app.listen({ host, port: options.port ?? 6443 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -78,8 +126,12 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     kubeconfigPath,
     app,
     service,
+    leader: () => elector.status(),
     async close() {
       shutdown.abort();
+      // Controllers stop and the lease is handed back before the store closes (bounded: with the
+      // database unreachable the release cannot happen, and the lease then expires by itself).
+      await Promise.race([electing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
       // Watches are endless responses: end them so that close() need not wait.
       app.server.closeAllConnections?.();
       await app.close();
@@ -88,11 +140,22 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   };
 }
 
-function openStore(options: HubOptions): Store {
+/**
+ * Runs the hub's controllers while this replica holds the controllers' lease; resolves once they
+ * stopped after `signal` aborted.
+ */
+async function runControllers(signal: AbortSignal): Promise<void> {
+  // The controllers (src/hub/controllers/index.ts, startControllers) start here once they exist.
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+async function openStore(options: HubOptions): Promise<Store> {
   const spec = options.store ?? `sqlite:${join(options.dataDir, 'outpost.db')}`;
   if (spec.startsWith('sqlite:'))
     return new SqliteStore({ path: spec.slice('sqlite:'.length), synchronous: options.synchronous });
-  throw new Error(`unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH`);
+  // Connects and creates or migrates the schema; several hubs may share the database.
+  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec });
+  throw new Error(`unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 }
 
 /**

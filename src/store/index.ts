@@ -4,5 +4,19 @@
  */
 
 export { type CompactorOptions, startCompactor } from './compactor.ts';
+export {
+  DecryptionError,
+  ENVELOPE_PREFIX,
+  EncryptingStore,
+  type EncryptingStoreOptions,
+  type EncryptionKey,
+} from './encrypting-store.ts';
+export {
+  EncryptionKeyFileError,
+  loadOrCreateEncryptionKeys,
+  parseEncryptionKeys,
+  readEncryptionKeys,
+} from './encryption-key.ts';
+export { POSTGRES_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from './postgres.ts';
 export { SQLITE_SCHEMA_VERSION, SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export * from './store.ts';

@@ -157,6 +157,19 @@ export class StoreClosedError extends StoreError {
   }
 }
 
+/**
+ * The database behind the store cannot be reached (down, restarting, the
+ * connection dropped). Reads and writes fail with it until the store has
+ * reconnected by itself; a write that fails with it may or may not have been
+ * committed (as a request whose connection dropped), and nothing acknowledged
+ * is lost. The API answers it with 503.
+ */
+export class StoreUnavailableError extends StoreError {
+  constructor(message = 'the store database is unavailable', options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
 /** The smallest key greater than every key starting with `prefix`. */
 export function prefixEnd(prefix: string): string {
   return prefix.length === 0

@@ -2,3 +2,4 @@
 
 export * from './https-client.ts';
 export * from './hub-process.ts';
+export * from './postgres.ts';

@@ -2,39 +2,91 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { peerIdentity } from '../pki/index.ts';
+import { claimsDevice, deviceOfPeer } from './device-identity.ts';
+import type { DeviceIndex } from './device-index.ts';
 
 /** Who made a request. */
 export interface Identity {
   readonly user: string;
   readonly groups: readonly string[];
+  /** The device's name, when a device certificate authenticated the request. */
+  readonly device?: string;
 }
 
 /** Finds who made a request, or undefined when it carries no valid credential. */
 export type Authenticator = (request: IncomingMessage) => Identity | undefined;
 
-const bySocket = new WeakMap<TLSSocket, Identity | null>();
+/** Options of {@link createAuthenticator}. */
+export interface AuthenticatorOptions {
+  /** Bearer tokens and who they are. @default none */
+  readonly tokens?: ReadonlyMap<string, Identity>;
+  /**
+   * The Devices that exist. Device certificates are accepted only while their
+   * Device exists with the uid they name and is not being deleted; without an
+   * index every device certificate is refused.
+   */
+  readonly devices?: DeviceIndex;
+  /** Milliseconds since the epoch, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** What a connection's certificate says, worked out once per connection. */
+interface CertificateIdentity {
+  readonly identity: Identity;
+  readonly uid?: string;
+  /** notAfter in milliseconds: a keep-alive connection outliving its certificate stops authenticating. */
+  readonly notAfter: number;
+}
+
+const bySocket = new WeakMap<TLSSocket, CertificateIdentity | null>();
 
 /**
  * Authenticates by client certificate (verified against the hub's CA by the
- * TLS layer: CN is the user, O the groups) or by a bearer token from
- * `tokens`. A connection's certificate identity is computed once and reused
- * for every request on it (keep-alive).
+ * TLS layer: CN is the user, O the groups) or by a bearer token.
+ *
+ * A connection's certificate is read once and reused for every request on it
+ * (keep-alive), but two things are checked on every request: the
+ * certificate's expiry, and for a device certificate that its Device still
+ * exists with the same uid. Device connections are registered with the index,
+ * which destroys them when the Device is deleted.
  */
-export function createAuthenticator(tokens: ReadonlyMap<string, Identity> = new Map()): Authenticator {
+export function createAuthenticator(options: AuthenticatorOptions = {}): Authenticator {
+  const tokens = options.tokens ?? new Map<string, Identity>();
+  const now = options.now ?? Date.now;
+  const devices = options.devices;
   return (request) => {
     const socket = request.socket as TLSSocket;
     if (typeof socket.getPeerCertificate === 'function') {
-      let identity = bySocket.get(socket);
-      if (identity === undefined) {
-        identity = (socket.authorized && peerIdentity(socket.getPeerCertificate())) || null;
-        bySocket.set(socket, identity);
+      let cached = bySocket.get(socket);
+      if (cached === undefined) {
+        cached = readCertificate(socket, devices);
+        bySocket.set(socket, cached);
       }
-      if (identity) return identity;
+      if (cached && now() < cached.notAfter) {
+        const device = cached.identity.device;
+        if (device === undefined) return cached.identity;
+        if (devices?.accepts(device, cached.uid!)) return cached.identity;
+        return undefined;
+      }
     }
     const header = request.headers.authorization;
     if (header?.startsWith('Bearer ')) return lookupToken(tokens, header.slice(7).trim());
     return undefined;
   };
+}
+
+function readCertificate(socket: TLSSocket, devices: DeviceIndex | undefined): CertificateIdentity | null {
+  if (!socket.authorized) return null;
+  const cert = socket.getPeerCertificate();
+  const peer = peerIdentity(cert);
+  if (!peer) return null;
+  const notAfter = Date.parse(cert.valid_to);
+  if (!claimsDevice(peer.user, peer.groups)) return { identity: peer, notAfter };
+  const device = deviceOfPeer(peer.user, peer.groups, cert);
+  // A certificate that claims to be a device's but is not well formed is nobody's.
+  if (!device || !devices) return null;
+  devices.track(device.name, socket);
+  return { identity: { user: peer.user, groups: peer.groups, device: device.name }, uid: device.uid, notAfter };
 }
 
 function lookupToken(tokens: ReadonlyMap<string, Identity>, token: string): Identity | undefined {

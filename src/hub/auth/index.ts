@@ -1,2 +1,43 @@
-/** Authentication of hub requests (authorisation arrives with RBAC). */
-export { type Authenticator, createAuthenticator, type Identity } from './authenticate.ts';
+/**
+ * Authentication of hub requests: client certificates (people and devices)
+ * and bearer tokens, with device certificates revoked as soon as their
+ * Device is deleted (authorisation is RBAC's).
+ */
+export {
+  type Authenticator,
+  type AuthenticatorOptions,
+  createAuthenticator,
+  type Identity,
+} from './authenticate.ts';
+export {
+  ALLOW_ALL,
+  type Authorizer,
+  type AuthorizerOptions,
+  authorizeRequest,
+  authorizerOver,
+  createAuthorizer,
+  type Decision,
+  forbidden,
+  type RulesReviewStatus,
+} from './authorize.ts';
+export { AUTHENTICATED_GROUP, type RequestAttributes, requestAttributes } from './authorize-attributes.ts';
+export { DEVICE_RULES, deviceAllows } from './authorize-device.ts';
+export { registerAccessReviews } from './authorize-reviews.ts';
+export {
+  claimsDevice,
+  DEVICE_UID_URI_PREFIX,
+  DEVICE_USER_PREFIX,
+  type DeviceCertificateName,
+  DEVICES_GROUP,
+  deviceUser,
+  uidsOf,
+} from './device-identity.ts';
+export { DeviceIndex, type DeviceIndexStartOptions } from './device-index.ts';
+export {
+  BUILT_IN_CLUSTER_ROLE_BINDINGS,
+  BUILT_IN_CLUSTER_ROLES,
+  ensureBootstrapPolicy,
+  MASTERS_GROUP,
+  WORKLOAD_TEAMS_GROUP,
+} from './rbac-bootstrap.ts';
+export { RbacIndex } from './rbac-index.ts';

@@ -7,8 +7,17 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
-import type { Store } from '../../store/index.ts';
-import type { Authenticator, Identity } from '../auth/index.ts';
+import { DecryptionError, type Store, StoreUnavailableError } from '../../store/index.ts';
+import { defaultAdmission } from '../admission/index.ts';
+import {
+  ALLOW_ALL,
+  type Authenticator,
+  type Authorizer,
+  authorizeRequest,
+  type Identity,
+  registerAccessReviews,
+} from '../auth/index.ts';
+import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
 import {
   ApiError,
   errors,
@@ -25,6 +34,11 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 export interface BuildHubOptions {
   readonly store: Store;
   readonly authenticate: Authenticator;
+  /**
+   * Decides every authenticated request (403 otherwise): RBAC and the device
+   * rules (`createAuthorizer`). @default everything allowed
+   */
+  readonly authorize?: Authorizer;
   /** The Outpost version, for `/version`. */
   readonly version: string;
   /** TLS options for the server; plain HTTP when absent (tests with `inject()`). */
@@ -33,6 +47,8 @@ export interface BuildHubOptions {
   readonly watch?: WatchStreamOptions;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** Serves device enrollment (`/enroll/...`) signing with this CA when given. */
+  readonly enrollment?: EnrollmentOptions;
 }
 
 declare module 'fastify' {
@@ -44,7 +60,12 @@ declare module 'fastify' {
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
 export function buildHub(options: BuildHubOptions): { app: FastifyInstance; service: ObjectService } {
   const registry = new KindRegistry(ALL_KINDS);
-  const service = new ObjectService({ store: options.store, registry, now: options.now });
+  const service = new ObjectService({
+    store: options.store,
+    registry,
+    now: options.now,
+    admission: defaultAdmission(),
+  });
   const serverOptions: FastifyServerOptions & { https?: object; loggerInstance?: Logger } = {
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: false,
@@ -74,8 +95,11 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
 
   app.addHook('onRequest', async (request) => {
     const identity = options.authenticate(request.raw);
-    if (!identity) throw errors.unauthorized();
-    request.identity = identity;
+    // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
+    if (!identity && !request.routeOptions.config.anonymous) throw errors.unauthorized();
+    if (identity) request.identity = identity;
+    if (identity && options.authorize && !request.routeOptions.config.anonymous)
+      await authorizeRequest(options.authorize, request, identity, service);
   });
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
@@ -108,6 +132,8 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   registerDiscovery(app, registry, { version: options.version });
   registerOpenApi(app, registry);
   registerResourceRoutes(app, { service, watch: options.watch });
+  registerAccessReviews(app, options.authorize ?? ALLOW_ALL);
+  if (options.enrollment) registerEnrollment(app, service, { ...options.enrollment, now: options.now });
   return { app, service };
 }
 
@@ -122,6 +148,10 @@ function badUrl(error: FastifyError, _request: FastifyRequest, reply: FastifyRep
 /** Maps anything thrown to the Status the client gets; unknown errors say nothing of their insides. */
 function toApiError(error: FastifyError | Error): ApiError {
   if (error instanceof ApiError) return error;
+  // Names the key and the stored key path, never the value: as the apiserver's "unable to transform key".
+  if (error instanceof DecryptionError)
+    return new ApiError(500, 'InternalError', `Internal error occurred: ${error.message}`);
+  if (error instanceof StoreUnavailableError) return errors.unavailable(`storage is unavailable: ${error.message}`);
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.tooLarge(MAX_BODY_BYTES);
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.unsupportedMediaType(error.message);

@@ -127,6 +127,10 @@ export const errors = {
   tooLarge(limit: number): ApiError {
     return new ApiError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
   },
+  /** The store's database is unreachable: the client may retry (kubectl and client-go do on 503). */
+  unavailable(message: string): ApiError {
+    return new ApiError(503, 'ServiceUnavailable', message, { retryAfterSeconds: 1 });
+  },
   internal(): ApiError {
     return new ApiError(500, 'InternalError', 'Internal error occurred: the request could not be completed');
   },

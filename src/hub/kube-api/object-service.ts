@@ -13,6 +13,7 @@ import {
   type Store,
   type StoredObject,
 } from '../../store/index.ts';
+import type { AdmissionCheck } from '../admission/index.ts';
 import {
   ApplyConflictError,
   applyConfiguration,
@@ -72,6 +73,8 @@ export interface ObjectServiceOptions {
    * @default false
    */
   readonly garbageCollector?: boolean;
+  /** Checks every write passes after validation (see `src/hub/admission/`). @default [] */
+  readonly admission?: readonly AdmissionCheck[];
 }
 
 const MAX_PATCH_ATTEMPTS = 8;
@@ -87,6 +90,7 @@ export class ObjectService {
   readonly registry: KindRegistry;
   readonly #now: () => Date;
   readonly #garbageCollector: boolean;
+  readonly #admission: readonly AdmissionCheck[];
   readonly #namespaceKind: KindDefinition;
   readonly #perKey = new KeyedQueue();
   /** Namespaces whose content is being deleted in the background. */
@@ -97,6 +101,7 @@ export class ObjectService {
     this.registry = options.registry;
     this.#now = options.now ?? (() => new Date());
     this.#garbageCollector = options.garbageCollector ?? false;
+    this.#admission = options.admission ?? [];
     const namespaceKind = options.registry.byKind('v1', 'Namespace');
     if (!namespaceKind) throw new Error('the registry must serve v1 Namespace');
     this.#namespaceKind = namespaceKind;
@@ -445,6 +450,7 @@ export class ObjectService {
 
   async #insert(def: KindDefinition, object: KubeObject, options: WriteOptions): Promise<StoredObject> {
     this.#validate(def, object, undefined, options);
+    await this.#admit(def, object, undefined, options);
     checkSize(object);
     const name = object.metadata.name!;
     const key = objectKey(def, object.metadata.namespace, name);
@@ -469,6 +475,7 @@ export class ObjectService {
     options: WriteOptions,
   ): Promise<StoredObject> {
     this.#validate(def, next, live, options);
+    await this.#admit(def, next, live, options);
     if (specChanged(live, next)) next.metadata.generation = (live.metadata.generation ?? 1) + 1;
     if (sameContent(live, next)) return current;
     checkSize(next);
@@ -644,6 +651,27 @@ export class ObjectService {
         if (!options.warnings?.includes(warning)) options.warnings?.push(warning);
       }
     }
+  }
+
+  /** Runs the admission checks that handle `def`; refuses the write with 422 when one objects. */
+  async #admit(
+    def: KindDefinition,
+    object: KubeObject,
+    old: KubeObject | undefined,
+    options: WriteOptions,
+  ): Promise<void> {
+    const checks = this.#admission.filter((check) => check.handles(def));
+    if (checks.length === 0) return;
+    const ns = def.namespaced ? object.metadata.namespace : undefined;
+    const stored = ns ? await this.store.get(objectKey(this.#namespaceKind, undefined, ns)) : undefined;
+    const namespace = stored ? parse(stored) : undefined;
+    const causes = [];
+    for (const check of checks) {
+      const result = check.admit({ def, object, old, namespace });
+      causes.push(...result.causes);
+      for (const warning of result.warnings ?? []) options.warnings?.push(warning);
+    }
+    if (causes.length > 0) throw errors.invalid(def, object.metadata.name ?? '', causes);
   }
 
   #validate(

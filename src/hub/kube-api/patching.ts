@@ -1,4 +1,5 @@
 import { apiVersionOf, type KindDefinition, type KubeObject } from '../../api/index.ts';
+import { holdsSecretData, redactQuoted } from '../admission/index.ts';
 import { errors } from './errors.ts';
 import {
   applyJsonPatch,
@@ -45,10 +46,13 @@ export function applyPatch(
       }
     }
   } catch (error) {
-    if (error instanceof MalformedPatchError) throw errors.badRequest(error.message);
+    // Patch errors quote the values they choke on: never those sent for a kind holding secret data.
+    const message =
+      error instanceof PatchError && holdsSecretData(def) ? redactQuoted(error.message) : undefined;
+    if (error instanceof MalformedPatchError) throw errors.badRequest(message ?? error.message);
     if (error instanceof PatchError) {
       throw errors.invalid(def, live.metadata.name ?? '', [
-        { reason: 'FieldValueInvalid', field: 'patch', message: error.message },
+        { reason: 'FieldValueInvalid', field: 'patch', message: message ?? error.message },
       ]);
     }
     throw error;

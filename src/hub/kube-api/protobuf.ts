@@ -156,12 +156,101 @@ const DELETE_OPTIONS = message('DeleteOptions', {
   5: { name: 'dryRun', type: 'string', repeated: true },
 });
 
+const LABEL_SELECTOR = message('LabelSelector', {
+  1: { name: 'matchLabels', type: 'string', map: true },
+  2: {
+    name: 'matchExpressions',
+    repeated: true,
+    type: message('LabelSelectorRequirement', {
+      1: str('key', 'always'),
+      2: str('operator', 'always'),
+      3: { name: 'values', type: 'string', repeated: true },
+    }),
+  },
+});
+
+// `k8s.io/api/rbac/v1/generated.proto`.
+const POLICY_RULE = message('PolicyRule', {
+  1: { name: 'verbs', type: 'string', repeated: true },
+  2: { name: 'apiGroups', type: 'string', repeated: true },
+  3: { name: 'resources', type: 'string', repeated: true },
+  4: { name: 'resourceNames', type: 'string', repeated: true },
+  5: { name: 'nonResourceURLs', type: 'string', repeated: true },
+});
+const rules: FieldSpec = { name: 'rules', type: POLICY_RULE, repeated: true };
+const SUBJECT = message('Subject', {
+  1: str('kind', 'always'),
+  2: str('apiGroup'),
+  3: str('name', 'always'),
+  4: str('namespace'),
+});
+const ROLE_REF = message('RoleRef', {
+  1: str('apiGroup', 'always'),
+  2: str('kind', 'always'),
+  3: str('name', 'always'),
+});
+const ROLE = message('Role', { 1: metadata, 2: rules });
+const CLUSTER_ROLE = message('ClusterRole', {
+  1: metadata,
+  2: rules,
+  3: {
+    name: 'aggregationRule',
+    type: message('AggregationRule', {
+      1: { name: 'clusterRoleSelectors', type: LABEL_SELECTOR, repeated: true },
+    }),
+  },
+});
+const binding = (name: string) =>
+  message(name, {
+    1: metadata,
+    2: { name: 'subjects', type: SUBJECT, repeated: true },
+    3: { name: 'roleRef', type: ROLE_REF },
+  });
+
+// `k8s.io/api/authorization/v1` and `authentication/v1`: the reviews kubectl auth can-i / whoami send.
+const SELF_SUBJECT_ACCESS_REVIEW = message('SelfSubjectAccessReview', {
+  1: metadata,
+  2: {
+    name: 'spec',
+    type: message('SelfSubjectAccessReviewSpec', {
+      1: {
+        name: 'resourceAttributes',
+        type: message('ResourceAttributes', {
+          1: str('namespace'),
+          2: str('verb'),
+          3: str('group'),
+          4: str('version'),
+          5: str('resource'),
+          6: str('subresource'),
+          7: str('name'),
+        }),
+      },
+      2: {
+        name: 'nonResourceAttributes',
+        type: message('NonResourceAttributes', { 1: str('path'), 2: str('verb') }),
+      },
+    }),
+  },
+});
+const SELF_SUBJECT_RULES_REVIEW = message('SelfSubjectRulesReview', {
+  1: metadata,
+  2: { name: 'spec', type: message('SelfSubjectRulesReviewSpec', { 1: str('namespace') }) },
+});
+const SELF_SUBJECT_REVIEW = message('SelfSubjectReview', { 1: metadata });
+
 /** The typed messages decoded, by `apiVersion/kind`. */
 const KINDS: ReadonlyMap<string, MessageSchema> = new Map([
   ['v1/Namespace', NAMESPACE],
   ['v1/ConfigMap', CONFIG_MAP],
   ['v1/Secret', SECRET],
   ['v1/Event', EVENT],
+  ['rbac.authorization.k8s.io/v1/Role', ROLE],
+  ['rbac.authorization.k8s.io/v1/ClusterRole', CLUSTER_ROLE],
+  ['rbac.authorization.k8s.io/v1/RoleBinding', binding('RoleBinding')],
+  ['rbac.authorization.k8s.io/v1/ClusterRoleBinding', binding('ClusterRoleBinding')],
+  ['authorization.k8s.io/v1/SelfSubjectAccessReview', SELF_SUBJECT_ACCESS_REVIEW],
+  ['authorization.k8s.io/v1/SelfSubjectRulesReview', SELF_SUBJECT_RULES_REVIEW],
+  ['authentication.k8s.io/v1/SelfSubjectReview', SELF_SUBJECT_REVIEW],
 ]);
 
 function schemaFor(apiVersion: string, kind: string): MessageSchema | undefined {
@@ -172,7 +261,7 @@ function schemaFor(apiVersion: string, kind: string): MessageSchema | undefined 
 
 /** What `decodeKubernetesProtobuf` decodes, for the message refusing anything else. */
 const PROTOBUF_KINDS: readonly string[] = [
-  ...[...KINDS.keys()].map((key) => key.replace('/', ' ')),
+  ...[...KINDS.keys()].map((key) => key.replace(/\/(?=[^/]*$)/, ' ')),
   'DeleteOptions',
 ];
 
@@ -224,7 +313,8 @@ function readEnvelope(bytes: Uint8Array): Envelope {
  * `runtime.Unknown`) into the object its JSON form would be: `kind` and
  * `apiVersion` from the envelope, bytes fields base64, times RFC 3339, zero
  * fields left out as Go's `omitempty` does. Decodes v1 Namespace, ConfigMap,
- * Secret, Event, and DeleteOptions of any group version; an envelope whose
+ * Secret, Event, the four RBAC kinds, the self-subject reviews, and
+ * DeleteOptions of any group version; an envelope whose
  * `contentType` is JSON is parsed as JSON.
  *
  * @throws ProtobufMalformedError when the bytes are not such a body (a 400).

@@ -227,7 +227,8 @@ function sendList(
 /** The media types an object body (create, update) may have; a patch type or anything else is a 415. */
 const OBJECT_MEDIA_TYPES = new Set(['application/json', 'application/yaml', KUBERNETES_PROTOBUF]);
 
-function decodeObjectBody(request: FastifyRequest): KubeObject {
+/** The object in a create or update body: JSON, YAML or Kubernetes protobuf; anything else is a 415. */
+export function decodeObjectBody(request: FastifyRequest): KubeObject {
   const type = mediaType(request.headers['content-type']);
   if (!OBJECT_MEDIA_TYPES.has(type)) {
     throw errors.unsupportedMediaType(
@@ -270,9 +271,17 @@ function decodeBody(request: FastifyRequest): unknown {
     return JSON.parse(text);
   } catch (error) {
     throw errors.badRequest(
-      `the request body could not be decoded: ${(error as Error).message.split('\n')[0]}`,
+      `the request body could not be decoded: ${withoutQuotedBody((error as Error).message.split('\n')[0]!)}`,
     );
   }
+}
+
+/**
+ * V8's JSON.parse messages quote the text around the error (`Unexpected token 'x', "...": is not
+ * valid JSON`): a body is never echoed, since it may hold secret data.
+ */
+function withoutQuotedBody(message: string): string {
+  return message.endsWith('is not valid JSON') ? 'unexpected character (not valid JSON)' : message;
 }
 
 function mediaType(header: string | undefined): string {

@@ -51,6 +51,8 @@ export interface IssueCertificateOptions {
   readonly dnsNames?: readonly string[];
   /** IP subject alternative names (v4 or v6). @default [] */
   readonly ipAddresses?: readonly string[];
+  /** URI subject alternative names (e.g. `urn:outpost:device-uid:UID`). @default [] */
+  readonly uris?: readonly string[];
   /** The issuing time, for tests. @default the current time */
   readonly now?: Date;
 }
@@ -118,7 +120,7 @@ export async function issueCertificate(
 ): Promise<string> {
   const { notBefore, notAfter } = validity(options.now ?? new Date(), options.lifetimeSeconds);
   const publicKey = toPublicKey(options.publicKey);
-  const names = subjectAltNames(options.dnsNames ?? [], options.ipAddresses ?? []);
+  const names = subjectAltNames(options.dnsNames ?? [], options.ipAddresses ?? [], options.uris ?? []);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     // ECDSA keys sign the handshake; they never encipher a key, so digitalSignature alone.
@@ -171,13 +173,18 @@ function toPublicKey(key: CryptoKey | string): x509.PublicKey | CryptoKey {
 function subjectAltNames(
   dnsNames: readonly string[],
   ipAddresses: readonly string[],
+  uris: readonly string[],
 ): x509.JsonGeneralName[] {
   for (const name of dnsNames)
     if (!isDnsName(name)) throw new RangeError(`not a DNS name: ${JSON.stringify(name)}`);
   for (const ip of ipAddresses)
     if (isIP(ip) === 0) throw new RangeError(`not an IP address: ${JSON.stringify(ip)}`);
+  // A URI SAN is IA5String: ASCII without spaces, with a scheme.
+  for (const uri of uris)
+    if (!/^[a-z][a-z0-9+.-]*:[\x21-\x7e]+$/i.test(uri)) throw new RangeError(`not a URI: ${JSON.stringify(uri)}`);
   return [
     ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
     ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+    ...uris.map((value) => ({ type: 'url' as const, value })),
   ];
 }

@@ -10,6 +10,7 @@ export {
   createCertificateAuthority,
   type IssueCertificateOptions,
   issueCertificate,
+  loadCertificateAuthority,
   type NewCertificateAuthority,
 } from './authority.ts';
 export { type ParsedCsr, parseCsr } from './csr.ts';
@@ -17,3 +18,5 @@ export { InvalidCsrError, type InvalidCsrReason, InvalidPublicKeyError, PkiState
 export { type HubPki, type HubPkiOptions, loadOrCreatePki } from './hub-pki.ts';
 export { InvalidKubeconfigOptionsError, type WriteKubeconfigOptions, writeKubeconfig } from './kubeconfig.ts';
 export { type PeerIdentity, peerIdentity } from './peer-identity.ts';
+export { SHARED_CA_KEY, type ShareCaOptions, shareCertificateAuthority } from './shared-ca.ts';
+export { type VerifiedCertificate, verifyIssuedBy } from './verify.ts';

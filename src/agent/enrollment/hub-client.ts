@@ -1,0 +1,81 @@
+/** The few HTTPS calls enrollment makes to the hub, and the error they fail with. */
+import { Agent, request } from 'undici';
+
+/** TLS settings of one call. */
+export interface TlsOptions {
+  /** The hub's CA; without it the hub is not verified (only to fetch the CA on first contact). */
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** A refusal or failure from the hub, with the Status it sent when it sent one. */
+export class EnrollmentError extends Error {
+  override readonly name = 'EnrollmentError';
+  /** The HTTP status; 0 when the hub could not be reached. */
+  readonly statusCode: number;
+  /** The Status reason (`Unauthorized`, `AlreadyExists`, `Invalid`, ...), when given. */
+  readonly reason?: string;
+
+  constructor(message: string, statusCode: number, reason?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.statusCode = statusCode;
+    this.reason = reason;
+  }
+
+  /**
+   * True when retrying the same request cannot help (the token or the
+   * certificate was refused, the name is taken, the request is invalid);
+   * false for unreachable hubs and server errors.
+   */
+  get terminal(): boolean {
+    return this.statusCode >= 400 && this.statusCode < 500 && this.statusCode !== 429 && this.statusCode !== 408;
+  }
+}
+
+/** Sends one JSON request and returns the status and parsed body; network failures throw {@link EnrollmentError} with status 0. */
+export async function callHub(
+  url: string,
+  init: { method: 'GET' | 'POST'; body?: unknown; tls: TlsOptions; signal?: AbortSignal },
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const dispatcher = new Agent({
+    connect: {
+      ca: init.tls.ca,
+      cert: init.tls.cert,
+      key: init.tls.key,
+      rejectUnauthorized: init.tls.ca !== undefined,
+    },
+    connectTimeout: 10_000,
+    headersTimeout: 30_000,
+    bodyTimeout: 30_000,
+  });
+  try {
+    const response = await request(url, {
+      method: init.method,
+      dispatcher,
+      signal: init.signal,
+      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const text = await response.body.text();
+    let body: Record<string, unknown> = {};
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // not JSON (a proxy's error page): the status says enough
+    }
+    return { status: response.statusCode, body };
+  } catch (cause) {
+    if (init.signal?.aborted) throw cause;
+    throw new EnrollmentError(`cannot reach the hub at ${url}: ${(cause as Error).message}`, 0, undefined, { cause });
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+/** The error for an answer that is not the expected one: the hub's Status message when it sent one. */
+export function refusal(what: string, status: number, body: Record<string, unknown>): EnrollmentError {
+  const message = typeof body.message === 'string' ? body.message : `HTTP ${status}`;
+  const reason = typeof body.reason === 'string' ? body.reason : undefined;
+  return new EnrollmentError(`${what}: ${message}`, status, reason);
+}

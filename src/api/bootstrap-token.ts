@@ -1,0 +1,146 @@
+/**
+ * BootstrapToken: a secret that lets a new device enroll (pair) with the hub,
+ * in the format of Kubernetes bootstrap tokens (`<id>.<secret>`, six and
+ * sixteen characters of `[a-z0-9]`). The object is named by the id and holds
+ * only a hash of the secret, so reading it does not give the token away.
+ */
+import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import Type from 'typebox';
+import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
+import { ageColumn, objectSchema, StringMap, Time } from './meta.ts';
+
+export const BootstrapTokenSchema = objectSchema(
+  'outpost.dev/v1alpha1',
+  'BootstrapToken',
+  'A token that lets devices enroll; named by its id, it stores only the hash of its secret.',
+  {
+    spec: Type.Object(
+      {
+        secretHash: Type.String({
+          pattern: '^sha256:[0-9a-f]{64}$',
+          description: "`sha256:` and the hex SHA-256 of the token's secret part.",
+        }),
+        expiration: Type.Optional({ ...Time, description: 'When the token stops working; never when absent.' }),
+        maxUses: Type.Optional(
+          Type.Integer({ minimum: 1, description: 'How many devices may enroll with it; unlimited when absent.' }),
+        ),
+        approval: Type.Enum(['auto', 'manual'], {
+          description: 'auto: certificates are signed at once; manual: devices wait for `outpost device approve`.',
+        }),
+        deviceLabels: Type.Optional({ ...StringMap, description: 'Labels every Device enrolled with it gets.' }),
+        description: Type.Optional(Type.String({ maxLength: 1024 })),
+      },
+      { description: 'What the token allows.' },
+    ),
+    status: Type.Optional(
+      Type.Object(
+        {
+          uses: Type.Optional(Type.Integer({ minimum: 0, description: 'Enrollments that used the token.' })),
+          lastUsedTime: Type.Optional({ ...Time, description: 'When the token was last used.' }),
+        },
+        { description: 'How the token was used; written by the hub.' },
+      ),
+    ),
+  },
+);
+export type BootstrapToken = Type.Static<typeof BootstrapTokenSchema>;
+
+/** A token id: six characters of `[a-z0-9]`. */
+export const TOKEN_ID = /^[a-z0-9]{6}$/;
+const TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A bootstrap token split in its two parts. */
+export interface BootstrapTokenParts {
+  readonly id: string;
+  readonly secret: string;
+}
+
+/** Makes a new random token (about 82 bits of secret). */
+export function generateBootstrapToken(): BootstrapTokenParts & { readonly token: string } {
+  const pick = (n: number) => Array.from({ length: n }, () => ALPHABET[randomInt(ALPHABET.length)]).join('');
+  const id = pick(6);
+  const secret = pick(16);
+  return { id, secret, token: `${id}.${secret}` };
+}
+
+/** Splits `<id>.<secret>`; undefined when the text is not a token. */
+export function parseBootstrapToken(token: string): BootstrapTokenParts | undefined {
+  const match = TOKEN.exec(token.trim());
+  return match ? { id: match[1]!, secret: match[2]! } : undefined;
+}
+
+/** The `spec.secretHash` of a secret. */
+export function hashTokenSecret(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret).digest('hex')}`;
+}
+
+/** True when `secret` hashes to `secretHash` (compared in constant time). */
+export function secretMatches(secret: string, secretHash: string): boolean {
+  const expected = Buffer.from(secretHash);
+  const actual = Buffer.from(hashTokenSecret(secret));
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/**
+ * The signature of the hub's CA certificate that lets a device trust the hub
+ * on first contact (as kubeadm's token-signed cluster-info): HMAC-SHA256 of
+ * the CA PEM, keyed by the secret's hash. The device knows the secret, so it
+ * can compute the key; a man in the middle knows neither.
+ */
+export function caSignature(secretHash: string, caPem: string): string {
+  return createHmac('sha256', secretHash).update(caPem).digest('hex');
+}
+
+function validate(object: KubeObject): FieldCause[] {
+  const spec = object.spec as BootstrapToken['spec'] | undefined;
+  const name = object.metadata?.name ?? '';
+  const causes: FieldCause[] = [];
+  if (!TOKEN_ID.test(name))
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'metadata.name',
+      message: 'a bootstrap token id is six characters of [a-z0-9]',
+    });
+  if (spec?.expiration !== undefined && Number.isNaN(Date.parse(spec.expiration)))
+    causes.push({ reason: 'FieldValueInvalid', field: 'spec.expiration', message: 'not a date-time' });
+  return causes;
+}
+
+export const bootstrapTokenKind: KindDefinition = {
+  group: 'outpost.dev',
+  version: 'v1alpha1',
+  kind: 'BootstrapToken',
+  plural: 'bootstraptokens',
+  singular: 'bootstraptoken',
+  shortNames: ['bt'],
+  categories: [],
+  namespaced: false,
+  schema: BootstrapTokenSchema,
+  description: 'A token that lets devices enroll; named by its id, it stores only the hash of its secret.',
+  statusSubresource: true,
+  strategicMergePatch: false,
+  validate,
+  printerColumns: [
+    {
+      name: 'Approval',
+      type: 'string',
+      description: 'auto or manual.',
+      cell: (o) => (o.spec as BootstrapToken['spec'])?.approval,
+    },
+    {
+      name: 'Uses',
+      type: 'string',
+      description: 'Uses so far, of the maximum.',
+      cell: (o) =>
+        `${(o.status as BootstrapToken['status'])?.uses ?? 0}/${(o.spec as BootstrapToken['spec'])?.maxUses ?? '∞'}`,
+    },
+    {
+      name: 'Expires',
+      type: 'string',
+      description: 'When the token stops working.',
+      cell: (o) => (o.spec as BootstrapToken['spec'])?.expiration ?? '<never>',
+    },
+    ageColumn,
+  ],
+};

@@ -1,0 +1,148 @@
+/**
+ * `outpost token create|list|revoke`: bootstrap tokens that let devices
+ * enroll. The secret is generated here and only its hash is sent to the hub;
+ * the token is printed once and cannot be shown again.
+ */
+import type { Command } from 'commander';
+import { type BootstrapToken, generateBootstrapToken, hashTokenSecret, TOKEN_ID } from '../api/index.ts';
+import { parseDuration } from './duration.ts';
+import { CliError } from './errors.ts';
+import { type ConnectionFlags, connectToHub } from './hub-connection.ts';
+
+const COLLECTION = '/apis/outpost.dev/v1alpha1/bootstraptokens';
+const LABEL = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?=(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Options of {@link createToken}. */
+export interface CreateTokenOptions extends ConnectionFlags {
+  /** Seconds until the token expires. @default 24 hours */
+  readonly ttlSeconds?: number;
+  /** Labels of every Device enrolled with it. @default {} */
+  readonly labels?: Record<string, string>;
+  /** Enrollments allowed; unlimited when absent. */
+  readonly maxUses?: number;
+  /** @default 'auto' */
+  readonly approval?: 'auto' | 'manual';
+  readonly description?: string;
+}
+
+/** Creates a token on the hub and returns it (`<id>.<secret>`). */
+export async function createToken(options: CreateTokenOptions): Promise<string> {
+  const { id, secret, token } = generateBootstrapToken();
+  const expiration = new Date(Date.now() + (options.ttlSeconds ?? 24 * 3600) * 1000);
+  const spec: BootstrapToken['spec'] = {
+    secretHash: hashTokenSecret(secret),
+    expiration: expiration.toISOString().replace(/\.\d+Z$/, 'Z'),
+    approval: options.approval ?? 'auto',
+  };
+  if (options.maxUses !== undefined) spec.maxUses = options.maxUses;
+  if (options.labels && Object.keys(options.labels).length > 0) spec.deviceLabels = options.labels;
+  if (options.description) spec.description = options.description;
+  const hub = await connectToHub(options);
+  try {
+    await hub.call('POST', COLLECTION, {
+      apiVersion: 'outpost.dev/v1alpha1',
+      kind: 'BootstrapToken',
+      metadata: { name: id },
+      spec,
+    });
+  } finally {
+    await hub.close();
+  }
+  return token;
+}
+
+/** Parses `k=v,k2=v2` into labels. */
+export function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const entry of text.split(',').map((part) => part.trim()).filter(Boolean)) {
+    if (!LABEL.test(entry)) throw new CliError(`--labels: ${JSON.stringify(entry)} is not a valid key=value label`);
+    const at = entry.indexOf('=');
+    labels[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return labels;
+}
+
+/** `outpost token ...`. */
+export function registerTokenCommand(program: Command): void {
+  const token = program.command('token').description('bootstrap tokens that let devices enroll');
+  const connection = (command: Command) =>
+    command
+      .option('--kubeconfig <path>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
+      .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig");
+
+  connection(
+    token
+      .command('create')
+      .description('create a token and print it (once: only its hash is kept)')
+      .option('--ttl <duration>', 'how long the token works (e.g. 1h, 7d)', '24h')
+      .option('--labels <k=v,...>', 'labels every device enrolled with it gets')
+      .option('--max-uses <n>', 'how many devices may enroll with it (default: unlimited)')
+      .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
+      .option('--description <text>', 'what the token is for'),
+  ).action(
+    async (options: ConnectionFlags & { ttl: string; labels?: string; maxUses?: string; approve: string; description?: string }) => {
+      if (options.approve !== 'auto' && options.approve !== 'manual')
+        throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(options.approve)}`);
+      let maxUses: number | undefined;
+      if (options.maxUses !== undefined) {
+        maxUses = Number(options.maxUses);
+        if (!Number.isSafeInteger(maxUses) || maxUses < 1) throw new CliError('--max-uses must be a positive integer');
+      }
+      const created = await createToken({
+        ...options,
+        ttlSeconds: parseDuration(options.ttl, '--ttl'),
+        labels: options.labels ? parseLabels(options.labels) : undefined,
+        maxUses,
+        approval: options.approve,
+      });
+      process.stdout.write(`${created}\n`);
+    },
+  );
+
+  connection(token.command('list').description('list tokens (never their secrets)')).action(
+    async (options: ConnectionFlags) => {
+      const hub = await connectToHub(options);
+      try {
+        const list = await hub.call<{ items: { metadata: { name: string }; spec: BootstrapToken['spec']; status?: BootstrapToken['status'] }[] }>(
+          'GET',
+          COLLECTION,
+        );
+        const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS']];
+        const now = Date.now();
+        for (const item of list.items) {
+          const expires = item.spec.expiration;
+          rows.push([
+            item.metadata.name,
+            item.spec.approval,
+            `${item.status?.uses ?? 0}/${item.spec.maxUses ?? 'unlimited'}`,
+            expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
+            Object.entries(item.spec.deviceLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>',
+          ]);
+        }
+        process.stdout.write(table(rows));
+      } finally {
+        await hub.close();
+      }
+    },
+  );
+
+  connection(token.command('revoke').description('delete a token: no device can enroll with it any more').argument('<id>')).action(
+    async (id: string, options: ConnectionFlags) => {
+      const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
+      if (!TOKEN_ID.test(tokenId)) throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
+      const hub = await connectToHub(options);
+      try {
+        await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
+      } finally {
+        await hub.close();
+      }
+      process.stdout.write(`token ${tokenId} revoked\n`);
+    },
+  );
+}
+
+/** Left-aligned columns, as kubectl prints them. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n';
+}

@@ -1,0 +1,124 @@
+/**
+ * `outpost user create NAME [--group G ...]`: issues a client certificate for
+ * a person, signed by the hub's CA, and writes a kubeconfig for it. Run on
+ * the hub's machine, with the hub's data dir (the CA key never leaves it).
+ * What the user may do is RBAC's: bind a role to the user or to a group.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { DEVICE_USER_PREFIX, DEVICES_GROUP } from '../hub/auth/index.ts';
+import { issueCertificate, loadCertificateAuthority, writeKubeconfig } from '../hub/pki/index.ts';
+import { parseDuration } from './duration.ts';
+import { CliError } from './errors.ts';
+import { loadKubeconfig } from './kubeconfig.ts';
+
+/** Options of {@link createUser}. */
+export interface CreateUserOptions {
+  /** The user name (the certificate's CN). */
+  readonly name: string;
+  /** Groups (the certificate's O entries). @default [] */
+  readonly groups?: readonly string[];
+  /** The hub's data dir, holding `pki/ca.crt`, `pki/ca.key` and `admin.kubeconfig`. */
+  readonly dataDir: string;
+  /** Where to write the kubeconfig. @default ./NAME.kubeconfig */
+  readonly out?: string;
+  /** The hub's URL. @default the server of DIR/admin.kubeconfig */
+  readonly server?: string;
+  /** Certificate lifetime in seconds. @default 365 days */
+  readonly lifetimeSeconds?: number;
+}
+
+/**
+ * Issues the certificate and writes the kubeconfig (mode 0600); returns its path.
+ * @throws CliError for a device name or group, or a data dir without a hub's PKI.
+ */
+export async function createUser(options: CreateUserOptions): Promise<string> {
+  const groups = [...new Set(options.groups ?? [])];
+  checkName(options.name, groups);
+  const pki = join(options.dataDir, 'pki');
+  const [caCert, caKey] = await Promise.all(
+    ['ca.crt', 'ca.key'].map((file) =>
+      readFile(join(pki, file), 'utf8').catch(() => {
+        throw new CliError(`${join(pki, file)} cannot be read: is ${options.dataDir} a hub's data dir?`);
+      }),
+    ),
+  );
+  const server = options.server ?? (await serverOf(options.dataDir));
+  const ca = await loadCertificateAuthority(caCert!, caKey!);
+  // The key is made here, on the hub's machine, and written only into the kubeconfig.
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const clientCert = await issueCertificate(ca, {
+    commonName: options.name,
+    organizations: groups,
+    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    lifetimeSeconds: options.lifetimeSeconds ?? 365 * 86400,
+    usage: 'client',
+  });
+  const out = resolve(options.out ?? `${options.name.replace(/[^A-Za-z0-9._-]/g, '_')}.kubeconfig`);
+  await writeKubeconfig(out, {
+    server,
+    caCert: ca.certPem,
+    clientCert,
+    clientKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    user: options.name,
+  });
+  return out;
+}
+
+function checkName(name: string, groups: readonly string[]): void {
+  if (name.trim() === '' || name !== name.trim())
+    throw new CliError('the user name must be non-empty, without surrounding spaces');
+  // Device identities come from enrollment only; the hub refuses people who claim one.
+  if (name.startsWith(DEVICE_USER_PREFIX) || groups.includes(DEVICES_GROUP))
+    throw new CliError(
+      `user names starting with ${DEVICE_USER_PREFIX} and the group ${DEVICES_GROUP} are for devices`,
+    );
+  for (const group of groups) if (group.trim() === '') throw new CliError('a group name must be non-empty');
+}
+
+async function serverOf(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'admin.kubeconfig');
+  try {
+    await access(path);
+  } catch {
+    throw new CliError(`${path} does not exist: start the hub once, or pass --server URL`);
+  }
+  return (await loadKubeconfig(path)).server;
+}
+
+/** Registers `outpost user create`. */
+export function registerUserCommand(program: Command): void {
+  const user = program.command('user').description('manage people who use the hub (client certificates)');
+  user
+    .command('create <name>')
+    .description("issue a client certificate signed by the hub's CA and write a kubeconfig for it")
+    .option(
+      '--group <group>',
+      'a group the user is in (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--data-dir <dir>', "the hub's data dir", '.')
+    .option('--out <file>', 'where to write the kubeconfig (default: ./NAME.kubeconfig)')
+    .option('--server <url>', "the hub's URL (default: the server of DIR/admin.kubeconfig)")
+    .option('--ttl <duration>', 'certificate lifetime, e.g. 90d or 8h', '365d')
+    .action(
+      async (
+        name: string,
+        options: { group: string[]; dataDir: string; out?: string; server?: string; ttl: string },
+      ) => {
+        const path = await createUser({
+          name,
+          groups: options.group,
+          dataDir: options.dataDir,
+          out: options.out,
+          server: options.server,
+          lifetimeSeconds: parseDuration(options.ttl, '--ttl'),
+        });
+        const groups = options.group.length > 0 ? ` (groups: ${options.group.join(', ')})` : '';
+        process.stdout.write(`user ${name}${groups}: kubeconfig written to ${path}\n`);
+      },
+    );
+}

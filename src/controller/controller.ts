@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import type { KubeObject } from '../api/index.ts';
+import type { Clock } from './clock.ts';
+import type { Informer } from './informer.ts';
+import { keyOf } from './keys.ts';
+import { MetricsRegistry } from './metrics.ts';
+import type { RateLimiter } from './rate-limiter.ts';
+import { WorkQueue } from './workqueue.ts';
+
+/** What a reconcile asks for next; returning nothing means "done, forget the key". */
+export interface ReconcileResult {
+  /** Reconcile the key again after this many milliseconds (a timed recheck; backoff is reset). */
+  readonly requeueAfter?: number;
+}
+
+/** Given to every reconcile. */
+export interface ReconcileContext {
+  /** A child logger carrying `controller`, `key` and `reconcileId`. */
+  readonly logger: Logger;
+  readonly reconcileId: string;
+  /** Aborts when the controller stops. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Brings the world in line with the desired state of one key. It rereads
+ * state (from informers' caches, or the service for a fresh read) and never
+ * trusts what an event said. Level-triggered and idempotent: running it twice
+ * writes at most once, and it writes nothing when the state already holds.
+ *
+ * Outcomes: return nothing → done (backoff forgotten); return
+ * `{ requeueAfter }` → recheck later; throw → retry with per-key exponential
+ * backoff; throw {@link TerminalError} → logged and counted, not retried.
+ * A missing object is success, not an error.
+ */
+export interface Reconciler {
+  readonly name: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a reconcile that returns nothing must type-check.
+  reconcile(key: string, context: ReconcileContext): Promise<ReconcileResult | void>;
+}
+
+/** A failure that retrying cannot fix (bad input): logged and counted, the key is not requeued. */
+export class TerminalError extends Error {}
+
+export interface ControllerOptions {
+  readonly reconciler: Reconciler;
+  /** How many keys are reconciled at once (never the same key twice at once). @default 1 */
+  readonly workers?: number;
+  /** @default a silent logger */
+  readonly logger?: Logger;
+  /** Where `controller_reconcile_total` and the duration histogram are kept. @default a private registry */
+  readonly metrics?: MetricsRegistry;
+  /** Retry delays after a throw. @default ExponentialBackoff (5 ms doubling to 1000 s) */
+  readonly rateLimiter?: RateLimiter;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** How a watched object maps to keys of this controller (default: its own `namespace/name`). */
+export type KeyMapper = (object: KubeObject) => Iterable<string>;
+
+/** Results counted in `controller_reconcile_total{controller,result}`. */
+export type ReconcileOutcome = 'success' | 'requeue_after' | 'error' | 'terminal_error';
+
+/**
+ * Runs a {@link Reconciler}: a de-duplicating {@link WorkQueue} fed by the
+ * informers it watches, and `workers` loops taking keys from it. Workers start
+ * only after every watched informer has synced, so a reconcile never sees a
+ * half-filled cache.
+ */
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly #reconciler: Reconciler;
+  readonly #workers: number;
+  readonly #logger: Logger;
+  readonly #informers = new Set<Informer>();
+  /** Where this controller's metrics are kept (the one given, or its own). */
+  readonly metrics: MetricsRegistry;
+  readonly #total;
+  readonly #duration;
+  readonly #retries;
+  #started = false;
+
+  constructor(options: ControllerOptions) {
+    this.#reconciler = options.reconciler;
+    this.name = options.reconciler.name;
+    this.#workers = options.workers ?? 1;
+    this.#logger = (options.logger ?? pino({ level: 'silent' })).child({ controller: this.name });
+    this.queue = new WorkQueue({ clock: options.clock, rateLimiter: options.rateLimiter });
+    const metrics = options.metrics ?? new MetricsRegistry();
+    this.metrics = metrics;
+    this.#total = metrics.counter(
+      'controller_reconcile_total',
+      'Reconciles per controller and result (success, requeue_after, error, terminal_error).',
+    );
+    this.#duration = metrics.histogram(
+      'controller_reconcile_time_seconds',
+      'How long reconciles took, per controller.',
+    );
+    this.#retries = metrics.counter('workqueue_retries_total', 'Rate-limited requeues per controller.');
+  }
+
+  /**
+   * Enqueues keys for every add, update and delete of `informer`'s objects
+   * (for an update, the keys of both the old and the new object), and makes
+   * the controller wait for the informer's sync before starting workers.
+   */
+  watch(informer: Informer, map: KeyMapper = (object) => [keyOf(object)]): this {
+    this.#informers.add(informer);
+    const enqueue = (object: KubeObject) => {
+      for (const key of map(object)) this.queue.add(key);
+    };
+    informer.addEventHandler({
+      onAdd: enqueue,
+      onUpdate: (old, object) => {
+        if (old !== object) enqueue(old);
+        enqueue(object);
+      },
+      onDelete: enqueue,
+    });
+    return this;
+  }
+
+  /** Makes the controller wait for `informer` to sync without enqueuing anything from it (a cache it only reads). */
+  reads(informer: Informer): this {
+    this.#informers.add(informer);
+    return this;
+  }
+
+  /** Queues `key` now. */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /** Queues `key` after `delayMs`. */
+  enqueueAfter(key: string, delayMs: number): void {
+    this.queue.addAfter(key, delayMs);
+  }
+
+  /**
+   * Waits for the watched informers to sync, then reconciles until `signal`
+   * aborts; resolves once every in-flight reconcile has finished. Start once.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.#started) throw new Error(`controller ${this.name} started twice`);
+    this.#started = true;
+    const synced = await Promise.all([...this.#informers].map((informer) => informer.waitForSync(signal)));
+    if (signal.aborted || !synced.every(Boolean)) {
+      this.queue.shutdown();
+      return;
+    }
+    signal.addEventListener('abort', () => this.queue.shutdown(), { once: true });
+    this.#logger.info({ workers: this.#workers }, 'controller started');
+    const workers = Array.from({ length: this.#workers }, () => this.#work(signal));
+    await Promise.all(workers);
+    this.#logger.info('controller stopped');
+  }
+
+  async #work(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.#reconcileOne(key, signal);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  async #reconcileOne(key: string, signal: AbortSignal): Promise<void> {
+    const reconcileId = randomUUID();
+    const logger = this.#logger.child({ key, reconcileId });
+    const started = performance.now();
+    let outcome: ReconcileOutcome;
+    try {
+      const result = await this.#reconciler.reconcile(key, { logger, reconcileId, signal });
+      this.queue.forget(key);
+      if (result?.requeueAfter !== undefined && result.requeueAfter > 0) {
+        outcome = 'requeue_after';
+        this.queue.addAfter(key, result.requeueAfter);
+      } else {
+        outcome = 'success';
+      }
+    } catch (error) {
+      if (error instanceof TerminalError) {
+        outcome = 'terminal_error';
+        this.queue.forget(key);
+        logger.error({ err: error }, 'reconcile failed terminally; not retrying');
+      } else if (signal.aborted) {
+        // Stopping: the next leader (or start) reconciles the key again from scratch.
+        outcome = 'error';
+      } else {
+        outcome = 'error';
+        this.queue.addRateLimited(key);
+        this.#retries.inc({ controller: this.name });
+        const retries = this.queue.numRequeues(key);
+        // The first failures are usually conflicts with another writer: quiet until they persist.
+        logger[retries > 5 ? 'warn' : 'debug']({ err: error, retries }, 'reconcile failed; retrying');
+      }
+    }
+    this.#total.inc({ controller: this.name, result: outcome });
+    this.#duration.observe({ controller: this.name }, (performance.now() - started) / 1000);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Admission: checks every write passes after validation and before the store,
+ * as the Kubernetes apiserver's validating admission plugins. The
+ * ObjectService runs them (with the namespace object at hand); the rules live
+ * here. Today: Pod Security admission for Workloads; and the rule that
+ * answers about kinds holding secret data never quote what was sent.
+ */
+
+export type { AdmissionCheck, AdmissionRequest, AdmissionResult } from './admission.ts';
+export {
+  BASELINE_CAPABILITIES,
+  checkPod,
+  POD_SECURITY_LEVELS,
+  type PodPaths,
+  type PodSecurityLevel,
+} from './pod-security.ts';
+export {
+  createPodSecurityAdmission,
+  ENFORCE_LABEL,
+  levelOf,
+  type PodSecurityAdmissionOptions,
+  WARN_LABEL,
+} from './pod-security-admission.ts';
+export { holdsSecretData, redactQuoted } from './secret-redaction.ts';
+export { type DeclaredPod, declaredPods, podsOfWorkload } from './workload-pods.ts';
+
+import type { AdmissionCheck } from './admission.ts';
+import { createPodSecurityAdmission } from './pod-security-admission.ts';
+
+/** The admission checks every hub runs, in order. */
+export function defaultAdmission(): readonly AdmissionCheck[] {
+  return [createPodSecurityAdmission()];
+}

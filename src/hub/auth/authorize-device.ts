@@ -1,0 +1,159 @@
+/**
+ * What a device may do, like Kubernetes' Node authorizer: only requests on
+ * objects that are its own, listed in {@link DEVICE_RULES}. A device may
+ * read its Mailbox (get, or list/watch narrowed to its name with
+ * `fieldSelector=metadata.name=NAME`), write its Mailbox's and its Device's
+ * status, and read its Device. It can never write its Device's spec (where
+ * approval lives), labels or annotations: the main resource is not in the
+ * table, and a status write changes nothing but status (ObjectService keeps
+ * everything else of the live object). Anything not in the table gets no
+ * opinion here, and RBAC (which grants devices only discovery and the
+ * self-reviews by default) decides.
+ */
+
+import type { RequestAttributes } from './authorize-attributes.ts';
+import { DEVICE_USER_PREFIX, DEVICES_GROUP } from './device-identity.ts';
+
+/** Which object a request must name for a rule to apply. */
+type Ownership =
+  /** The object whose name is the device's own (Device, Mailbox: one per device, same name). */
+  'same-name';
+
+/** A request on resources a device may make on its own objects. */
+export interface DeviceResourceRule {
+  readonly apiGroup: string;
+  readonly resource: string;
+  /** '' for the main resource. */
+  readonly subresource: string;
+  readonly verbs: readonly string[];
+  readonly owner: Ownership;
+}
+
+/**
+ * A request on a non-resource path a device may make for itself: `{device}`
+ * in the template stands for the device's own name (one path segment).
+ */
+export interface DevicePathRule {
+  readonly path: string;
+  /** Lower-case HTTP methods. */
+  readonly verbs: readonly string[];
+}
+
+/**
+ * Everything a device may do. Agent endpoints added later (heartbeats,
+ * telemetry, logs, uploads) go here, each restricted to the device's own
+ * name, e.g. `{ path: '/agent/v1/devices/{device}/heartbeats', verbs: ['post'] }`
+ * or a `devices/heartbeats` subresource rule.
+ */
+export const DEVICE_RULES: {
+  readonly resources: readonly DeviceResourceRule[];
+  readonly paths: readonly DevicePathRule[];
+} = {
+  resources: [
+    {
+      apiGroup: 'outpost.dev',
+      resource: 'mailboxes',
+      subresource: '',
+      verbs: ['get', 'list', 'watch'],
+      owner: 'same-name',
+    },
+    {
+      apiGroup: 'outpost.dev',
+      resource: 'mailboxes',
+      subresource: 'status',
+      verbs: ['get', 'update', 'patch'],
+      owner: 'same-name',
+    },
+    {
+      apiGroup: 'outpost.dev',
+      resource: 'devices',
+      subresource: '',
+      verbs: ['get', 'list', 'watch'],
+      owner: 'same-name',
+    },
+    {
+      apiGroup: 'outpost.dev',
+      resource: 'devices',
+      subresource: 'status',
+      verbs: ['get', 'update', 'patch'],
+      owner: 'same-name',
+    },
+  ],
+  paths: [],
+};
+
+/**
+ * The device a caller is, or undefined for a person. Authentication marks
+ * devices (`device`); a caller with the device user prefix and the devices
+ * group is one too (the authenticator never lets a person claim either).
+ */
+export function deviceOf(
+  attributes: Pick<RequestAttributes, 'user' | 'groups' | 'device'>,
+): string | undefined {
+  if (attributes.device !== undefined) return attributes.device;
+  if (attributes.user.startsWith(DEVICE_USER_PREFIX) && attributes.groups.includes(DEVICES_GROUP)) {
+    const name = attributes.user.slice(DEVICE_USER_PREFIX.length);
+    return name === '' ? undefined : name;
+  }
+  return undefined;
+}
+
+/** Whether a device's request is one of its own that {@link DEVICE_RULES} allows. */
+export function deviceAllows(
+  device: string,
+  attributes: RequestAttributes,
+  rules: typeof DEVICE_RULES = DEVICE_RULES,
+): boolean {
+  if (!attributes.resourceRequest) {
+    return rules.paths.some(
+      (rule) =>
+        rule.verbs.includes(attributes.verb) && rule.path.replaceAll('{device}', device) === attributes.path,
+    );
+  }
+  // Every device object is cluster-scoped: a namespace in the request names something else.
+  if (attributes.namespace !== '') return false;
+  return rules.resources.some(
+    (rule) =>
+      rule.apiGroup === attributes.apiGroup &&
+      rule.resource === attributes.resource &&
+      rule.subresource === attributes.subresource &&
+      rule.verbs.includes(attributes.verb),
+  );
+}
+
+/** The reason a device's request was refused, appended to the 403 message. */
+export function deviceDenialReason(device: string, attributes: RequestAttributes): string {
+  if (attributes.resourceRequest && attributes.name !== '' && attributes.name !== device)
+    return `device "${device}" may only access its own objects`;
+  if (
+    attributes.resourceRequest &&
+    attributes.name === '' &&
+    (attributes.verb === 'list' || attributes.verb === 'watch')
+  )
+    return `device "${device}" may only list or watch its own objects, with fieldSelector=metadata.name=${device}`;
+  return `not allowed for device "${device}"`;
+}
+
+/** The device's rules as a rules review lists them. */
+export function deviceReviewRules(device: string): {
+  resourceRules: Array<{
+    verbs: string[];
+    apiGroups: string[];
+    resources: string[];
+    resourceNames: string[];
+  }>;
+  nonResourceRules: Array<{ verbs: string[]; nonResourceURLs: string[] }>;
+} {
+  return {
+    resourceRules: DEVICE_RULES.resources.map((rule) => ({
+      verbs: [...rule.verbs],
+      apiGroups: [rule.apiGroup],
+      resources: [rule.subresource === '' ? rule.resource : `${rule.resource}/${rule.subresource}`],
+      resourceNames: [device],
+    })),
+    nonResourceRules: DEVICE_RULES.paths.map((rule) => ({
+      verbs: [...rule.verbs],
+      nonResourceURLs: [rule.path.replaceAll('{device}', device)],
+    })),
+  };
+}

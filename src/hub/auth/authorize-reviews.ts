@@ -1,0 +1,91 @@
+/**
+ * The self-review endpoints: a caller asks whether it may do something
+ * (SelfSubjectAccessReview, `kubectl auth can-i`), what it may do in a
+ * namespace (SelfSubjectRulesReview, `kubectl auth can-i --list`) and who the
+ * hub takes it for (SelfSubjectReview, `kubectl auth whoami`). Answered from
+ * the same authoriser that guards every request; nothing is stored.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  apiVersionOf,
+  type KindDefinition,
+  type KubeObject,
+  type SelfSubjectAccessReview,
+  type SelfSubjectRulesReview,
+  selfSubjectAccessReviewKind,
+  selfSubjectReviewKind,
+  selfSubjectRulesReviewKind,
+  validateObject,
+} from '../../api/index.ts';
+import { decodeObjectBody, errors } from '../kube-api/index.ts';
+import type { Identity } from './authenticate.ts';
+import { type Authorizer, reviewAttributes } from './authorize.ts';
+import { subjectOf } from './authorize-attributes.ts';
+
+/** Registers `POST` of the three review kinds; other methods on their URLs answer 405. */
+export function registerAccessReviews(app: FastifyInstance, authorizer: Authorizer): void {
+  route(app, selfSubjectAccessReviewKind, (identity, body) => {
+    const spec = (body as SelfSubjectAccessReview).spec;
+    const decision = authorizer.authorize(reviewAttributes(identity, spec));
+    return {
+      spec,
+      status: { allowed: decision.allowed, ...(decision.reason !== '' ? { reason: decision.reason } : {}) },
+    };
+  });
+  route(app, selfSubjectRulesReviewKind, (identity, body) => {
+    const spec = (body as SelfSubjectRulesReview).spec;
+    return { spec, status: authorizer.rulesFor(subjectOf(identity), spec.namespace ?? '') };
+  });
+  route(app, selfSubjectReviewKind, (identity) => {
+    const { user, groups } = subjectOf(identity);
+    return { status: { userInfo: { username: user, groups: [...groups] } } };
+  });
+}
+
+type Answer = (identity: Identity, body: KubeObject) => Record<string, unknown>;
+
+function route(app: FastifyInstance, def: KindDefinition, answer: Answer): void {
+  const url = `/apis/${def.group}/${def.version}/${def.plural}`;
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url,
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      if (request.method !== 'POST')
+        throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      const body = decodeObjectBody(request);
+      check(def, body);
+      const identity = request.identity ?? { user: '', groups: [] };
+      const answered = {
+        apiVersion: apiVersionOf(def),
+        kind: def.kind,
+        metadata: {},
+        ...answer(identity, body),
+      };
+      return reply.code(201).type('application/json').send(JSON.stringify(answered));
+    },
+  });
+}
+
+/** The apiserver's validation of a review: the schema, and exactly one kind of attributes for an access review. */
+function check(def: KindDefinition, body: KubeObject): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw errors.badRequest('the request body must be an object');
+  body.metadata ??= {};
+  // Reviews are never stored, so they need no name.
+  const causes = validateObject(def, body, undefined).causes.filter(
+    (cause) => !(cause.field === 'metadata.name' && cause.reason === 'FieldValueRequired'),
+  );
+  if (causes.length > 0) throw errors.invalid(def, body.metadata.name ?? '', causes);
+  if (def !== selfSubjectAccessReviewKind) return;
+  const spec = (body as SelfSubjectAccessReview).spec;
+  const given =
+    Number(spec.resourceAttributes !== undefined) + Number(spec.nonResourceAttributes !== undefined);
+  if (given !== 1)
+    throw errors.invalid(def, '', [
+      {
+        reason: 'FieldValueInvalid',
+        field: 'spec.resourceAttributes',
+        message: `Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified`,
+      },
+    ]);
+}

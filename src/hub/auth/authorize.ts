@@ -1,0 +1,228 @@
+/**
+ * Authorisation of every request, in the apiserver's order: members of
+ * `system:masters` may do anything; a device gets what the device rules
+ * allow on its own objects; then RBAC; anything not allowed is a 403
+ * `Forbidden` Status worded as the apiserver words it.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { KindDefinition, PolicyRule } from '../../api/index.ts';
+import type { Store } from '../../store/index.ts';
+import { ApiError, type ObjectService } from '../kube-api/index.ts';
+import type { Identity } from './authenticate.ts';
+import { type RequestAttributes, requestAttributes, subjectOf } from './authorize-attributes.ts';
+import { deviceAllows, deviceDenialReason, deviceOf, deviceReviewRules } from './authorize-device.ts';
+import { MASTERS_GROUP } from './rbac-bootstrap.ts';
+import { RbacIndex } from './rbac-index.ts';
+import {
+  callerKeys,
+  type NonResourceRule,
+  type ResourceRule,
+  reviewRules,
+  ruleAllows,
+} from './rbac-rules.ts';
+
+/** An authoriser's answer. */
+export interface Decision {
+  readonly allowed: boolean;
+  /** Why, for reviews and for the end of a 403's message. */
+  readonly reason: string;
+}
+
+/** What a SelfSubjectRulesReview answers. */
+export interface RulesReviewStatus {
+  readonly resourceRules: ResourceRule[];
+  readonly nonResourceRules: NonResourceRule[];
+  readonly incomplete: boolean;
+}
+
+/** Decides requests; the hub's is {@link createAuthorizer}'s. */
+export interface Authorizer {
+  authorize(attributes: RequestAttributes): Decision;
+  /** Everything a caller may do in `namespace` ('' for cluster scope only). */
+  rulesFor(
+    subject: Pick<RequestAttributes, 'user' | 'groups' | 'device'>,
+    namespace: string,
+  ): RulesReviewStatus;
+}
+
+/** Options of {@link createAuthorizer}. */
+export interface AuthorizerOptions {
+  readonly store: Store;
+  /** Stops following the store. */
+  readonly signal: AbortSignal;
+  /** Told when an RBAC watch failed and was restarted. @default ignored */
+  readonly onError?: (error: unknown) => void;
+}
+
+const EVERYTHING: PolicyRule[] = [
+  { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
+  { nonResourceURLs: ['*'], verbs: ['*'] },
+];
+
+/** The hub's authoriser: reads every RBAC object, then follows the store until `signal` aborts. */
+export async function createAuthorizer(options: AuthorizerOptions): Promise<Authorizer> {
+  return authorizerOver(await RbacIndex.start(options));
+}
+
+/** An authoriser over an RBAC index (the hub's follows the store; tests may build one from objects). */
+export function authorizerOver(index: RbacIndex): Authorizer {
+  return {
+    authorize(attributes) {
+      if (attributes.groups.includes(MASTERS_GROUP)) return { allowed: true, reason: '' };
+      const device = deviceOf(attributes);
+      if (device !== undefined && deviceAllows(device, attributes)) return { allowed: true, reason: '' };
+      for (const rules of index.rulesFor(
+        callerKeys(attributes.user, attributes.groups),
+        attributes.namespace,
+      )) {
+        if (rules.some((rule) => ruleAllows(attributes, rule)))
+          return { allowed: true, reason: 'RBAC: allowed' };
+      }
+      return { allowed: false, reason: device === undefined ? '' : deviceDenialReason(device, attributes) };
+    },
+    rulesFor(subject, namespace) {
+      const rules = subject.groups.includes(MASTERS_GROUP)
+        ? [EVERYTHING]
+        : index.rulesFor(callerKeys(subject.user, subject.groups), namespace);
+      const review = reviewRules(rules.flat());
+      const device = deviceOf(subject);
+      if (device !== undefined) {
+        const own = deviceReviewRules(device);
+        review.resourceRules.unshift(...own.resourceRules);
+        review.nonResourceRules.unshift(...own.nonResourceRules);
+      }
+      return { ...review, incomplete: false };
+    },
+  };
+}
+
+/** Allows everything: a hub built without an authoriser (in-process API tests) behaves as before RBAC. */
+export const ALLOW_ALL: Authorizer = {
+  authorize: () => ({ allowed: true, reason: '' }),
+  rulesFor: () => ({ ...reviewRules(EVERYTHING), incomplete: false }),
+};
+
+const APPLY_PATCH = 'application/apply-patch+yaml';
+
+/**
+ * Authorises an HTTP request of an authenticated caller, throwing a 403
+ * Status when refused. A server-side apply that would create its object
+ * needs `create` as well as `patch`, as in the apiserver.
+ */
+export async function authorizeRequest(
+  authorizer: Authorizer,
+  request: FastifyRequest,
+  identity: Identity,
+  service: ObjectService,
+): Promise<void> {
+  const [path = '/'] = request.url.split('?', 1);
+  const attributes = requestAttributes(
+    identity,
+    request.method,
+    path,
+    request.query as Record<string, unknown>,
+  );
+  const decision = authorizer.authorize(attributes);
+  if (!decision.allowed) throw forbidden(attributes, decision.reason);
+  if (attributes.verb !== 'patch' || !isApply(request.headers['content-type'])) return;
+  const create = { ...attributes, verb: 'create' };
+  if (authorizer.authorize(create).allowed) return;
+  const def = service.registry.byResource(attributes.apiGroup, attributes.apiVersion, attributes.resource);
+  if (def && !(await exists(service, def, attributes))) throw forbidden(create, '');
+}
+
+function isApply(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase() === APPLY_PATCH;
+}
+
+async function exists(
+  service: ObjectService,
+  def: KindDefinition,
+  attributes: RequestAttributes,
+): Promise<boolean> {
+  try {
+    await service.get(def, def.namespaced ? attributes.namespace : undefined, attributes.name);
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 404) return false;
+    throw error;
+  }
+}
+
+/**
+ * The apiserver's 403: `devices.outpost.dev "x" is forbidden: User "u" cannot
+ * get resource "devices" in API group "outpost.dev" at the cluster scope`.
+ */
+export function forbidden(attributes: RequestAttributes, reason: string): ApiError {
+  const user = attributes.user;
+  let message: string;
+  if (!attributes.resourceRequest) {
+    message = `User "${user}" cannot ${attributes.verb} path "${attributes.path}"`;
+  } else {
+    const resource =
+      attributes.subresource === ''
+        ? attributes.resource
+        : `${attributes.resource}/${attributes.subresource}`;
+    const scope =
+      attributes.namespace === '' ? 'at the cluster scope' : `in the namespace "${attributes.namespace}"`;
+    message = `User "${user}" cannot ${attributes.verb} resource "${resource}" in API group "${attributes.apiGroup}" ${scope}`;
+  }
+  if (reason !== '') message += `: ${reason}`;
+  if (!attributes.resourceRequest) return new ApiError(403, 'Forbidden', `forbidden: ${message}`, {});
+  const qualified =
+    attributes.apiGroup === '' ? attributes.resource : `${attributes.resource}.${attributes.apiGroup}`;
+  const details = {
+    ...(attributes.name !== '' ? { name: attributes.name } : {}),
+    ...(attributes.apiGroup !== '' ? { group: attributes.apiGroup } : {}),
+    kind: attributes.resource,
+  };
+  const subject = attributes.name === '' ? qualified : `${qualified} "${attributes.name}"`;
+  return new ApiError(403, 'Forbidden', `${subject} is forbidden: ${message}`, details);
+}
+
+/** For SelfSubjectAccessReview: the attributes of a review's spec, for the caller. */
+export function reviewAttributes(
+  identity: Identity,
+  spec: {
+    resourceAttributes?: {
+      namespace?: string;
+      verb?: string;
+      group?: string;
+      version?: string;
+      resource?: string;
+      subresource?: string;
+      name?: string;
+    };
+    nonResourceAttributes?: { path?: string; verb?: string };
+  },
+): RequestAttributes {
+  const subject = subjectOf(identity);
+  const resource = spec.resourceAttributes;
+  if (resource) {
+    return {
+      ...subject,
+      verb: resource.verb ?? '',
+      resourceRequest: true,
+      path: '',
+      apiGroup: resource.group ?? '',
+      apiVersion: resource.version ?? '',
+      resource: resource.resource ?? '',
+      subresource: resource.subresource ?? '',
+      namespace: resource.namespace ?? '',
+      name: resource.name ?? '',
+    };
+  }
+  const nonResource = spec.nonResourceAttributes ?? {};
+  return {
+    ...subject,
+    verb: nonResource.verb ?? '',
+    resourceRequest: false,
+    path: nonResource.path ?? '',
+    apiGroup: '',
+    apiVersion: '',
+    resource: '',
+    subresource: '',
+    namespace: '',
+    name: '',
+  };
+}

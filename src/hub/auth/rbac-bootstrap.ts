@@ -1,0 +1,166 @@
+/**
+ * The roles and bindings every hub has, written at start as the apiserver
+ * writes its bootstrap policy: Kubernetes' own (`cluster-admin`,
+ * `system:discovery`, `system:basic-user`, `system:public-info-viewer`) and
+ * Outpost's (`outpost:infra-admin`, `outpost:workload-team`,
+ * `outpost:device-viewer`).
+ *
+ * How to bind Outpost's roles:
+ *   infrastructure admins   kubectl create clusterrolebinding NAME --clusterrole=outpost:infra-admin --group=infra
+ *   a workload team         kubectl create rolebinding NAME -n TEAM-NS --clusterrole=outpost:workload-team --group=team-a
+ *                           and a member of group `outpost:workload-teams` reads devices (bound at start)
+ */
+import {
+  clusterRoleBindingKind,
+  clusterRoleKind,
+  type KubeObject,
+  type PolicyRule,
+  RBAC_GROUP,
+} from '../../api/index.ts';
+import { ApiError, type ObjectService, parse } from '../kube-api/index.ts';
+import { AUTHENTICATED_GROUP } from './authorize-attributes.ts';
+
+/** The group whose members may read the device inventory (bound to `outpost:device-viewer` at start). */
+export const WORKLOAD_TEAMS_GROUP = 'outpost:workload-teams';
+/** The group the admin kubeconfig's user is in: every request allowed, without looking at RBAC. */
+export const MASTERS_GROUP = 'system:masters';
+
+const AUTOUPDATE = 'rbac.authorization.kubernetes.io/autoupdate';
+const FIELD_MANAGER = 'outpost-hub';
+
+const READ = ['get', 'list', 'watch'];
+const ALL = ['*'];
+
+/** Built-in ClusterRoles and their rules. */
+export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule[]>> = {
+  'cluster-admin': [
+    { apiGroups: ['*'], resources: ['*'], verbs: ALL },
+    { nonResourceURLs: ['*'], verbs: ALL },
+  ],
+  'system:discovery': [
+    {
+      nonResourceURLs: [
+        '/api',
+        '/api/*',
+        '/apis',
+        '/apis/*',
+        '/healthz',
+        '/livez',
+        '/openapi',
+        '/openapi/*',
+        '/readyz',
+        '/version',
+        '/version/',
+      ],
+      verbs: ['get'],
+    },
+  ],
+  'system:basic-user': [
+    {
+      apiGroups: ['authorization.k8s.io'],
+      resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
+      verbs: ['create'],
+    },
+    { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
+  ],
+  'system:public-info-viewer': [
+    { nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'], verbs: ['get'] },
+  ],
+  /** Everything: the inventory (devices, mailboxes, tokens), namespaces, leases, RBAC, and every kind added later. */
+  'outpost:infra-admin': [
+    { apiGroups: ['*'], resources: ['*'], verbs: ALL },
+    { nonResourceURLs: ['*'], verbs: ALL },
+  ],
+  /** Bound with a RoleBinding in a team's namespace: what runs where, and its configuration. */
+  'outpost:workload-team': [
+    {
+      apiGroups: ['outpost.dev'],
+      resources: ['workloads', 'placements', 'opcuaconnectors'],
+      verbs: ALL,
+    },
+    {
+      apiGroups: ['outpost.dev'],
+      resources: ['workloads/status', 'placements/status', 'opcuaconnectors/status'],
+      verbs: READ,
+    },
+    { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ALL },
+    { apiGroups: [''], resources: ['events'], verbs: READ },
+    // With a RoleBinding in namespace N, `get namespaces N` has namespace N: the team sees its own.
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+  ],
+  /** Read-only inventory, bound cluster-wide (devices are cluster-scoped: a RoleBinding cannot grant them). */
+  'outpost:device-viewer': [
+    { apiGroups: ['outpost.dev'], resources: ['devices', 'devices/status'], verbs: READ },
+  ],
+};
+
+/** Built-in ClusterRoleBindings: name, role, and the groups bound. */
+export const BUILT_IN_CLUSTER_ROLE_BINDINGS: ReadonlyArray<{ name: string; role: string; groups: string[] }> =
+  [
+    { name: 'cluster-admin', role: 'cluster-admin', groups: [MASTERS_GROUP] },
+    { name: 'system:discovery', role: 'system:discovery', groups: [AUTHENTICATED_GROUP] },
+    { name: 'system:basic-user', role: 'system:basic-user', groups: [AUTHENTICATED_GROUP] },
+    { name: 'system:public-info-viewer', role: 'system:public-info-viewer', groups: [AUTHENTICATED_GROUP] },
+    { name: 'outpost:device-viewers', role: 'outpost:device-viewer', groups: [WORKLOAD_TEAMS_GROUP] },
+  ];
+
+const bootstrapMeta = (name: string) => ({
+  name,
+  labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' },
+  annotations: { [AUTOUPDATE]: 'true' },
+});
+
+/**
+ * Creates the built-in roles and bindings, idempotently and safely when
+ * several replicas start at once. A built-in ClusterRole whose rules differ
+ * from the hub's is reset unless annotated `autoupdate: "false"` (as the
+ * apiserver reconciles its own); a binding that exists is left as it is.
+ */
+export async function ensureBootstrapPolicy(service: ObjectService): Promise<void> {
+  for (const [name, rules] of Object.entries(BUILT_IN_CLUSTER_ROLES)) {
+    const role: KubeObject = {
+      apiVersion: `${RBAC_GROUP}/v1`,
+      kind: 'ClusterRole',
+      metadata: bootstrapMeta(name),
+      rules: rules.map((rule) => ({ ...rule })),
+    };
+    const existing = await createOrGet(service, role);
+    if (!existing) continue;
+    const live = parse(existing);
+    if (live.metadata.annotations?.[AUTOUPDATE] === 'false') continue;
+    if (JSON.stringify(live.rules ?? []) === JSON.stringify(role.rules)) continue;
+    try {
+      await service.update(
+        clusterRoleKind,
+        undefined,
+        name,
+        { ...live, rules: role.rules },
+        { fieldManager: FIELD_MANAGER },
+      );
+    } catch (error) {
+      // Another replica reconciled it between our read and our write.
+      if (!(error instanceof ApiError && error.code === 409)) throw error;
+    }
+  }
+  for (const { name, role, groups } of BUILT_IN_CLUSTER_ROLE_BINDINGS) {
+    await createOrGet(service, {
+      apiVersion: `${RBAC_GROUP}/v1`,
+      kind: 'ClusterRoleBinding',
+      metadata: bootstrapMeta(name),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: role },
+      subjects: groups.map((group) => ({ kind: 'Group', apiGroup: RBAC_GROUP, name: group })),
+    });
+  }
+}
+
+/** Creates the object; when it already exists, returns what is stored. */
+async function createOrGet(service: ObjectService, object: KubeObject) {
+  const def = object.kind === 'ClusterRole' ? clusterRoleKind : clusterRoleBindingKind;
+  try {
+    await service.create(def, undefined, object, { fieldManager: FIELD_MANAGER });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.reason === 'AlreadyExists')) throw error;
+    return service.get(def, undefined, object.metadata.name!);
+  }
+}

@@ -1,0 +1,90 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Device, KubeObject } from '../../api/index.ts';
+import type { Informer, Reconciler } from '../../controller/index.ts';
+import type { ObjectService } from '../kube-api/index.ts';
+import { kindOf, timestamp } from './mailbox.ts';
+
+/** Heartbeats missed before a device counts as unreachable. */
+export const MISSED_HEARTBEATS = 3;
+/** The heartbeat period when the Device does not set one. */
+export const DEFAULT_HEARTBEAT_SECONDS = 15;
+
+export interface DeviceHealthOptions {
+  readonly service: ObjectService;
+  readonly devices: Informer;
+  /** Wall-clock time, compared with `status.lastHeartbeatTime`. */
+  readonly now: () => Date;
+}
+
+type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number];
+
+/**
+ * The device-health reconciler, keyed by device name: a Device whose last
+ * heartbeat is older than three heartbeat periods (`spec.heartbeat.periodSeconds`,
+ * 15 s by default) becomes `Unreachable` with `Ready=False`
+ * (`HeartbeatTimeout`); an Unreachable device whose heartbeats resumed becomes
+ * `Online` with `Ready=True`. Otherwise it asks to be reconciled again at the
+ * moment the heartbeat would expire, so expiry is noticed without any event.
+ * Devices that never sent a heartbeat, and Pending ones (awaiting approval),
+ * are left alone.
+ */
+export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reconciler {
+  const deviceKind = kindOf(options.service, 'Device');
+  return {
+    name: 'device-health',
+    async reconcile(name) {
+      const device = options.devices.get(undefined, name);
+      if (!device || device.metadata.deletionTimestamp) return;
+      const status = (device.status ?? {}) as NonNullable<Device['status']>;
+      if (!status.lastHeartbeatTime || status.phase === 'Pending') return;
+      const periodSeconds =
+        (device.spec as Device['spec'])?.heartbeat?.periodSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+      const timeoutMs = MISSED_HEARTBEATS * periodSeconds * 1000;
+      const last = Date.parse(status.lastHeartbeatTime);
+      const now = options.now();
+      const expiresAt = last + timeoutMs;
+      const expired = !(now.getTime() < expiresAt);
+      let next: NonNullable<Device['status']> | undefined;
+      if (expired && status.phase !== 'Unreachable') {
+        const silent = Math.round((now.getTime() - last) / 1000);
+        next = withReady({ ...status, phase: 'Unreachable' }, now, {
+          status: 'False',
+          reason: 'HeartbeatTimeout',
+          message: `no heartbeat for ${silent} s (${MISSED_HEARTBEATS} periods of ${periodSeconds} s)`,
+        });
+      } else if (!expired && status.phase === 'Unreachable') {
+        next = withReady({ ...status, phase: 'Online' }, now, {
+          status: 'True',
+          reason: 'HeartbeatReceived',
+          message: 'heartbeats arrive',
+        });
+      }
+      if (next && !isDeepStrictEqual(next, status)) {
+        await options.service.update(
+          deviceKind,
+          undefined,
+          name,
+          { ...device, status: next } as KubeObject,
+          { fieldManager: 'outpost-device-health' },
+          'status',
+        );
+      }
+      // Look again when the heartbeat expires (plus a little, so the comparison is past it).
+      return expired ? undefined : { requeueAfter: expiresAt - now.getTime() + 50 };
+    },
+  };
+}
+
+function withReady(
+  status: NonNullable<Device['status']>,
+  now: Date,
+  ready: Pick<Condition, 'status' | 'reason' | 'message'>,
+): NonNullable<Device['status']> {
+  const conditions = (status.conditions ?? []).filter((c) => c.type !== 'Ready');
+  const before = status.conditions?.find((c) => c.type === 'Ready');
+  const lastTransitionTime =
+    before && before.status === ready.status && before.lastTransitionTime
+      ? before.lastTransitionTime
+      : timestamp(now);
+  return { ...status, conditions: [...conditions, { type: 'Ready', ...ready, lastTransitionTime }] };
+}

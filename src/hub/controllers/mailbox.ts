@@ -1,0 +1,230 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { KindDefinition, KubeObject, Mailbox, OwnerReferenceShape, Placement } from '../../api/index.ts';
+import type { Counter, Informer, Reconciler } from '../../controller/index.ts';
+import { ApiError, type ObjectService } from '../kube-api/index.ts';
+import {
+  composeMailbox,
+  type PlacedWorkload,
+  type PlacementCaches,
+  parametersSignature,
+  precedenceKey,
+  type RenderStamps,
+  selects,
+  selectsWorkload,
+  specVersion,
+} from './placement/index.ts';
+
+/** The caches the placement reconcilers read. */
+export interface PlacementInformers {
+  readonly devices: Informer;
+  readonly workloads: Informer;
+  readonly placements: Informer;
+  readonly mailboxes: Informer;
+}
+
+/** The informer index of Workloads and Placements by namespace. */
+export const NAMESPACE_INDEX = 'placement:namespace';
+
+export interface MailboxReconcilerOptions {
+  readonly service: ObjectService;
+  readonly informers: PlacementInformers;
+  readonly caches: PlacementCaches;
+  /** Wall-clock time for `since` stamps. */
+  readonly now: () => Date;
+  /** Called after a device's Mailbox is known to be up to date (written or unchanged). */
+  readonly onRendered?: (device: string, stamps: RenderStamps, previous: RenderStamps | undefined) => void;
+  /** Counts writes by `operation` (create, update, delete). */
+  readonly writes?: Counter;
+}
+
+/** The field manager of every write the placement controllers make. */
+export const FIELD_MANAGER = 'outpost-placement';
+
+/**
+ * The Mailbox reconciler, keyed by device name: makes the device's Mailbox
+ * (cluster-scoped, same name, owned by the Device) hold exactly the
+ * customised objects of every Workload placed on the device, and nothing
+ * else. Every matched device gets a Mailbox, empty when nothing is placed on
+ * it, so that its agent always has something to watch. A Device that is gone
+ * or being deleted loses its Mailbox (deleted here; the garbage collector
+ * would do the same through the ownerReference).
+ *
+ * Reads only caches; writes only when the composed spec differs from the
+ * cached Mailbox, as an update carrying the cached resourceVersion (a 409
+ * throws and the key is retried with backoff).
+ */
+export function createMailboxReconciler(options: MailboxReconcilerOptions): Reconciler {
+  const { service, informers, caches } = options;
+  const mailboxKind = kindOf(service, 'Mailbox');
+  return {
+    name: 'mailbox',
+    async reconcile(name, context) {
+      const device = informers.devices.get(undefined, name);
+      const existing = informers.mailboxes.get(undefined, name);
+      if (!device || device.metadata.deletionTimestamp) {
+        caches.setStamps(name, new Map());
+        if (existing && !existing.metadata.deletionTimestamp) {
+          await deleteMailbox(service, mailboxKind, existing);
+          options.writes?.inc({ operation: 'delete' });
+          context.logger.debug('mailbox of a removed device deleted');
+        }
+        return;
+      }
+      // Being deleted (finalizers): its deletion event brings the key back.
+      if (existing?.metadata.deletionTimestamp) return;
+      const owner: OwnerReferenceShape = {
+        apiVersion: device.apiVersion,
+        kind: 'Device',
+        name,
+        uid: device.metadata.uid ?? '',
+        controller: true,
+        blockOwnerDeletion: true,
+      };
+      if (existing && ownedByAnotherDevice(existing, owner.uid)) {
+        // Left by an earlier Device of the same name: its status is about another machine.
+        await deleteMailbox(service, mailboxKind, existing);
+        options.writes?.inc({ operation: 'delete' });
+        return;
+      }
+      const { placed, stamps } = placedOn(device, informers, caches);
+      const spec = composeMailbox(
+        { name, labels: device.metadata.labels, annotations: device.metadata.annotations },
+        placed,
+        (existing?.spec as Mailbox['spec']) ?? undefined,
+        timestamp(options.now()),
+      );
+      const owners = [owner];
+      const previous = caches.stampsOf(name);
+      if (existing && isDeepStrictEqual(existing.spec, spec) && sameOwners(existing, owners)) {
+        stamps.set('M', existing.metadata.resourceVersion ?? '0');
+        caches.setStamps(name, stamps);
+        options.onRendered?.(name, stamps, previous);
+        return;
+      }
+      if (existing) {
+        const body: KubeObject = {
+          ...existing,
+          metadata: { ...existing.metadata, ownerReferences: owners },
+          spec,
+        };
+        const written = await service.update(mailboxKind, undefined, name, body, {
+          fieldManager: FIELD_MANAGER,
+        });
+        stamps.set('M', String(written.revision));
+        options.writes?.inc({ operation: 'update' });
+      } else {
+        const body: KubeObject = {
+          apiVersion: 'outpost.dev/v1alpha1',
+          kind: 'Mailbox',
+          metadata: { name, ownerReferences: owners },
+          spec,
+        };
+        const written = await service.create(mailboxKind, undefined, body, { fieldManager: FIELD_MANAGER });
+        stamps.set('M', String(written.revision));
+        options.writes?.inc({ operation: 'create' });
+      }
+      caches.setStamps(name, stamps);
+      options.onRendered?.(name, stamps, previous);
+    },
+  };
+}
+
+/**
+ * The Workloads placed on a device: every Placement whose deviceSelector
+ * matches it (oldest first), every Workload of its namespace it selects; a
+ * Workload selected by several such Placements is placed once, by the oldest
+ * (its customisation applies). Also the inputs this depends on.
+ */
+export function placedOn(
+  device: KubeObject,
+  informers: PlacementInformers,
+  caches: PlacementCaches,
+): { placed: PlacedWorkload[]; stamps: Map<string, string> } {
+  const labels = device.metadata.labels;
+  const stamps = new Map<string, string>([['D', parametersSignature(device)]]);
+  const placements = informers.placements
+    .list()
+    .filter((p) => !p.metadata.deletionTimestamp && selects(specOf(p).deviceSelector, labels))
+    .sort(byAge);
+  const placed: PlacedWorkload[] = [];
+  const seen = new Set<string>();
+  for (const placement of placements) {
+    const namespace = placement.metadata.namespace!;
+    stamps.set(`P:${namespace}/${placement.metadata.name}`, specVersion(placement)!);
+    const workloads = informers.workloads.byIndex(NAMESPACE_INDEX, namespace).sort(byName);
+    for (const workload of workloads) {
+      const workloadName = workload.metadata.name!;
+      if (workload.metadata.deletionTimestamp) continue;
+      if (
+        !selectsWorkload(specOf(placement).workloadSelector, {
+          name: workloadName,
+          labels: workload.metadata.labels,
+        })
+      )
+        continue;
+      const key = `${namespace}/${workloadName}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      stamps.set(`W:${key}`, specVersion(workload)!);
+      placed.push({
+        source: { namespace, workload: workloadName, placement: placement.metadata.name! },
+        precedence: precedenceKey(workload),
+        renderer: caches.renderer(placement, workload),
+      });
+    }
+  }
+  return { placed, stamps };
+}
+
+async function deleteMailbox(
+  service: ObjectService,
+  kind: KindDefinition,
+  mailbox: KubeObject,
+): Promise<void> {
+  try {
+    await service.delete(kind, undefined, mailbox.metadata.name!, {
+      preconditions: { uid: mailbox.metadata.uid },
+      propagationPolicy: 'Background',
+    });
+  } catch (error) {
+    // Already gone is done; a uid mismatch (409) throws: the cache is behind, retry on a fresh read.
+    if (!(error instanceof ApiError && error.code === 404)) throw error;
+  }
+}
+
+function ownedByAnotherDevice(mailbox: KubeObject, uid: string): boolean {
+  const owners = (mailbox.metadata.ownerReferences ?? []).filter((ref) => ref.kind === 'Device');
+  return owners.length > 0 && !owners.some((ref) => ref.uid === uid);
+}
+
+function sameOwners(mailbox: KubeObject, owners: OwnerReferenceShape[]): boolean {
+  return isDeepStrictEqual(mailbox.metadata.ownerReferences ?? [], owners);
+}
+
+function specOf(object: KubeObject): Partial<Placement['spec']> {
+  return (object.spec ?? {}) as Partial<Placement['spec']>;
+}
+
+function byAge(a: KubeObject, b: KubeObject): number {
+  const ka = precedenceKey(a);
+  const kb = precedenceKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function byName(a: KubeObject, b: KubeObject): number {
+  const na = a.metadata.name ?? '';
+  const nb = b.metadata.name ?? '';
+  return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+/** RFC 3339 to the second, as Kubernetes writes times. */
+export function timestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A served kind by name (the outpost.dev group). */
+export function kindOf(service: ObjectService, kind: string): KindDefinition {
+  const def = service.registry.byKind('outpost.dev/v1alpha1', kind);
+  if (!def) throw new Error(`the registry does not serve ${kind}`);
+  return def;
+}

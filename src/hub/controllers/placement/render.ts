@@ -1,0 +1,156 @@
+import type { ExclusionReason, KubeObject, ObjectRef, Placement, Workload } from '../../../api/index.ts';
+import { applyJsonPatch, PatchError } from '../../kube-api/index.ts';
+import { contentHash } from './hash.ts';
+import { type LabelSelectorShape, selects } from './selection.ts';
+import {
+  type DeviceParameters,
+  expand,
+  isTemplated,
+  MissingParameterError,
+  parametersOf,
+  parameterValue,
+} from './template.ts';
+
+/** One object of a Workload as customised for one device, or why it cannot be. */
+export type RenderResult =
+  | { readonly ok: true; readonly object: KubeObject; readonly hash: string }
+  | { readonly ok: false; readonly reason: Exclude<ExclusionReason, 'Conflict'>; readonly message: string };
+
+type Override = NonNullable<NonNullable<Placement['spec']['customization']>['overrides']>[number];
+
+/** The result after overrides, before parameters: shared by every device with the same overrides. */
+interface Patched {
+  readonly object?: KubeObject;
+  readonly error?: string;
+  readonly parameters: readonly string[];
+  /** Whether any string holds `${` (a parameter or an escape) and needs expanding. */
+  readonly templated: boolean;
+  /** Results by parameter values; dropped once it grows past {@link MAX_CACHED} (e.g. `${device.name}`). */
+  readonly byValues: Map<string, RenderResult> | undefined;
+}
+
+/** Per object and override set, at most this many parameter combinations are cached. */
+const MAX_CACHED = 1024;
+
+/**
+ * Renders the objects of one Workload for the devices of one Placement:
+ * the Workload's namespace filled in, the Placement's overrides applied (in
+ * order, those whose deviceSelector matches the device and whose target
+ * matches the object as written), then `${device...}` parameters expanded.
+ *
+ * Results are cached by what they depend on (the overrides that apply and the
+ * values of the parameters used), so that 10,000 devices with a handful of
+ * distinct sites cost a handful of renders and hashes. A renderer is valid for
+ * one generation of the Placement and of the Workload.
+ */
+export class WorkloadRenderer {
+  readonly objects: readonly KubeObject[];
+  readonly refs: readonly ObjectRef[];
+  readonly #overrides: readonly Override[];
+  /** For each object, the indexes of the overrides whose target matches it. */
+  readonly #targeted: readonly (readonly number[])[];
+  readonly #patched: Map<string, Patched>[];
+
+  constructor(placement: Pick<Placement, 'spec'>, workload: Pick<Workload, 'spec' | 'metadata'>) {
+    const namespace = workload.metadata?.namespace;
+    this.objects = (workload.spec?.resources ?? []).map((resource) => {
+      const object = structuredClone(resource) as KubeObject;
+      // Every kind a Workload holds is namespaced: the Workload's namespace unless it names one.
+      if (!object.metadata.namespace && namespace) object.metadata = { ...object.metadata, namespace };
+      return object;
+    });
+    this.refs = this.objects.map(refOf);
+    this.#overrides = placement.spec?.customization?.overrides ?? [];
+    this.#targeted = this.objects.map((object) =>
+      this.#overrides.flatMap((override, index) => (targets(override, object) ? [index] : [])),
+    );
+    this.#patched = this.objects.map(() => new Map());
+  }
+
+  /** Renders object `index` for a device. */
+  render(index: number, device: DeviceParameters): RenderResult {
+    const applying = this.#targeted[index]!.filter((i) =>
+      selects(this.#overrides[i]!.deviceSelector as LabelSelectorShape, device.labels),
+    );
+    const overrideKey = applying.join(',');
+    const cache = this.#patched[index]!;
+    let patched = cache.get(overrideKey);
+    if (!patched) {
+      patched = this.#patch(index, applying);
+      cache.set(overrideKey, patched);
+    }
+    if (patched.error !== undefined) return { ok: false, reason: 'PatchFailed', message: patched.error };
+    let valuesKey = '';
+    try {
+      for (const parameter of patched.parameters) valuesKey += `${parameterValue(parameter, device)}\u0000`;
+    } catch (error) {
+      if (!(error instanceof MissingParameterError)) throw error;
+      return { ok: false, reason: 'MissingParameter', message: missingMessage(error.parameter) };
+    }
+    const cached = patched.byValues?.get(valuesKey);
+    if (cached) return cached;
+    const object = patched.templated ? expand(patched.object!, device) : patched.object!;
+    const result: RenderResult = { ok: true, object, hash: contentHash(object) };
+    if (patched.byValues) {
+      if (patched.byValues.size < MAX_CACHED) patched.byValues.set(valuesKey, result);
+      else (patched as { byValues: Map<string, RenderResult> | undefined }).byValues = undefined;
+    }
+    return result;
+  }
+
+  #patch(index: number, applying: readonly number[]): Patched {
+    let object: unknown = this.objects[index]!;
+    for (const i of applying) {
+      try {
+        object = applyJsonPatch(object, this.#overrides[i]!.patch);
+      } catch (error) {
+        if (!(error instanceof PatchError)) throw error;
+        return {
+          error: `override ${i} cannot apply: ${error.message}`,
+          parameters: [],
+          templated: false,
+          byValues: undefined,
+        };
+      }
+    }
+    const result = object as KubeObject;
+    if (typeof result !== 'object' || result === null || typeof result.metadata?.name !== 'string') {
+      return {
+        error: 'overrides left no object with a name',
+        parameters: [],
+        templated: false,
+        byValues: undefined,
+      };
+    }
+    return {
+      object: result,
+      parameters: [...parametersOf(result)].sort(),
+      templated: isTemplated(result),
+      byValues: new Map(),
+    };
+  }
+}
+
+function targets(override: Override, object: KubeObject): boolean {
+  if (override.target?.kind !== undefined && override.target.kind !== object.kind) return false;
+  if (override.target?.name !== undefined && override.target.name !== object.metadata.name) return false;
+  return true;
+}
+
+/** The ref of an object (as written in the Workload, namespace filled in). */
+export function refOf(object: KubeObject): ObjectRef {
+  const ref: ObjectRef = {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    name: object.metadata.name ?? '',
+  };
+  if (object.metadata.namespace) ref.namespace = object.metadata.namespace;
+  return ref;
+}
+
+function missingMessage(parameter: string): string {
+  const known = /^device\.(name|labels\..+|annotations\..+)$/.test(parameter);
+  return known
+    ? `\${${parameter}} is not set on this device`
+    : `\${${parameter}} is not a known parameter (device.name, device.labels.KEY, device.annotations.KEY)`;
+}

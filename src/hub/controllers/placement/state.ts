@@ -1,0 +1,76 @@
+import type { KubeObject, Placement, Workload } from '../../../api/index.ts';
+import { canonicalJson } from './hash.ts';
+import { WorkloadRenderer } from './render.ts';
+import { DeviceLabelIndex } from './selection.ts';
+
+/** `uid/generation`: changes when an object's spec changes or it is recreated, not on status writes. */
+export function specVersion(object: KubeObject | undefined): string | undefined {
+  return object ? `${object.metadata.uid ?? ''}/${object.metadata.generation ?? 0}` : undefined;
+}
+
+/** What customisation reads of a device: a change of it means re-rendering. */
+export function parametersSignature(device: KubeObject): string {
+  return canonicalJson([device.metadata.labels ?? {}, device.metadata.annotations ?? {}]);
+}
+
+/**
+ * The inputs a device's Mailbox was last rendered from: `P:ns/name` and
+ * `W:ns/name` → specVersion, `D` → the device's parameters, `M` → the
+ * Mailbox's resourceVersion as written (or found unchanged).
+ */
+export type RenderStamps = ReadonlyMap<string, string>;
+
+/**
+ * In-memory state the placement reconcilers share, all derived from the
+ * informer caches (rebuilt from them after a restart):
+ *
+ * - devices indexed by label, so that a Placement finds its devices without
+ *   scanning all of them;
+ * - one {@link WorkloadRenderer} per (Placement, Workload) at their current
+ *   spec versions, so that a change re-renders only what it touches;
+ * - per device, the inputs its Mailbox was last rendered from, so that the
+ *   status summaries can tell a Mailbox that is up to date from one still
+ *   waiting for its reconcile (and never report a rollout Ready on stale
+ *   content).
+ */
+export class PlacementCaches {
+  readonly devices = new DeviceLabelIndex();
+  readonly #renderers = new Map<string, { version: string; renderer: WorkloadRenderer }>();
+  readonly #stamps = new Map<string, RenderStamps>();
+
+  /** The renderer of a Workload's objects for a Placement's devices, at their current specs. */
+  renderer(placement: KubeObject, workload: KubeObject): WorkloadRenderer {
+    const key = `${placement.metadata.namespace}/${placement.metadata.name}|${workload.metadata.name}`;
+    const version = `${specVersion(placement)}|${specVersion(workload)}`;
+    const cached = this.#renderers.get(key);
+    if (cached?.version === version) return cached.renderer;
+    const renderer = new WorkloadRenderer(placement as unknown as Placement, workload as unknown as Workload);
+    this.#renderers.set(key, { version, renderer });
+    return renderer;
+  }
+
+  /** Drops the renderers of a deleted Placement (`ns/name`) or Workload. */
+  forgetRenderers(kind: 'Placement' | 'Workload', namespace: string, name: string): void {
+    for (const key of this.#renderers.keys()) {
+      const [placementKey, workloadName] = key.split('|') as [string, string];
+      const matches =
+        kind === 'Placement'
+          ? placementKey === `${namespace}/${name}`
+          : placementKey.startsWith(`${namespace}/`) && workloadName === name;
+      if (matches) this.#renderers.delete(key);
+    }
+  }
+
+  setStamps(device: string, stamps: RenderStamps): void {
+    this.#stamps.set(device, stamps);
+  }
+
+  stampsOf(device: string): RenderStamps | undefined {
+    return this.#stamps.get(device);
+  }
+
+  forgetDevice(device: string): void {
+    this.#stamps.delete(device);
+    this.devices.delete(device);
+  }
+}

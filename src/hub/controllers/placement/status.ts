@@ -1,0 +1,192 @@
+import type { Mailbox, MailboxSource, ObjectStatus, RolloutSummary } from '../../../api/index.ts';
+import { identityOf } from './compose.ts';
+
+/** How one device stands with one Workload (or, combined, with a Placement). */
+export interface DeviceState {
+  /** The device reported the current hash of every object. */
+  readonly applied: boolean;
+  /** Applied, and every object Running (or Succeeded) and not unready; never while unreachable. */
+  readonly running: boolean;
+  /** The device's heartbeats stopped. */
+  readonly unreachable: boolean;
+  /** Why the device fails, when it does (never while unreachable). */
+  readonly failure?: { readonly reason: string; readonly message: string };
+  /** When, in epoch milliseconds, the state changes by itself (a progress deadline runs out). */
+  readonly recheckAt?: number;
+}
+
+export interface EvaluateOptions {
+  readonly now: number;
+  /** How long a device may take to apply and run a change before it counts as failed. */
+  readonly progressDeadlineMs: number;
+  readonly unreachable: boolean;
+}
+
+const OK_PHASES = new Set(['Running', 'Succeeded']);
+
+type Entry = NonNullable<NonNullable<Mailbox['spec']>['objects']>[number];
+type Excluded = NonNullable<NonNullable<Mailbox['spec']>['excluded']>[number];
+
+/** A Mailbox's objects grouped by source Workload, and the agent's reports by object identity. */
+interface MailboxIndex {
+  readonly byWorkload: Map<string, { entries: Entry[]; excluded: Excluded[] }>;
+  readonly reported: Map<string, ObjectStatus>;
+}
+
+const EMPTY = { entries: [] as Entry[], excluded: [] as Excluded[] };
+/** Indexes of cached (frozen, never changed) Mailboxes: a summary reads each Mailbox once per Workload. */
+const indexes = new WeakMap<object, MailboxIndex>();
+
+function indexOf(mailbox: Pick<Mailbox, 'spec' | 'status'>): MailboxIndex {
+  const cached = indexes.get(mailbox);
+  if (cached) return cached;
+  const byWorkload = new Map<string, { entries: Entry[]; excluded: Excluded[] }>();
+  const group = (source: MailboxSource) => {
+    const key = `${source.namespace}/${source.workload}`;
+    let found = byWorkload.get(key);
+    if (!found) {
+      found = { entries: [], excluded: [] };
+      byWorkload.set(key, found);
+    }
+    return found;
+  };
+  for (const entry of mailbox.spec?.objects ?? []) group(entry.source).entries.push(entry);
+  for (const entry of mailbox.spec?.excluded ?? []) group(entry.source).excluded.push(entry);
+  const reported = new Map<string, ObjectStatus>();
+  for (const status of mailbox.status?.objects ?? []) reported.set(identityOf(status.ref), status);
+  const index = { byWorkload, reported };
+  if (Object.isFrozen(mailbox)) indexes.set(mailbox, index);
+  return index;
+}
+
+/**
+ * The state of one device for one Workload, from its Mailbox: what the hub
+ * placed there (objects, excluded objects) and what the agent reported.
+ */
+export function evaluateWorkload(
+  mailbox: Pick<Mailbox, 'spec' | 'status'> | undefined,
+  source: Pick<MailboxSource, 'namespace' | 'workload'>,
+  options: EvaluateOptions,
+): DeviceState {
+  const index = mailbox ? indexOf(mailbox) : undefined;
+  const { entries, excluded } = index?.byWorkload.get(`${source.namespace}/${source.workload}`) ?? EMPTY;
+  // The agent's report of each entry, when it is about the current content.
+  const statuses: Array<ObjectStatus | undefined> = [];
+  let applied = entries.length > 0;
+  let allRunning = applied;
+  let failed: ObjectStatus | undefined;
+  for (const entry of entries) {
+    const reported = index!.reported.get(identityOf(refOf(entry.object)));
+    const status = reported && reported.observedHash === entry.hash ? reported : undefined;
+    statuses.push(status);
+    if (!status) {
+      applied = false;
+      allRunning = false;
+    } else if (!OK_PHASES.has(status.phase) || status.ready === false) {
+      allRunning = false;
+      if (status.phase === 'Failed' && !failed) failed = status;
+    }
+  }
+  const unreachable = options.unreachable;
+  const state = (failure?: DeviceState['failure'], recheckAt?: number): DeviceState => ({
+    applied,
+    running: allRunning && excluded.length === 0 && !unreachable,
+    unreachable,
+    ...(failure && !unreachable ? { failure } : {}),
+    ...(recheckAt !== undefined ? { recheckAt } : {}),
+  });
+  const first = excluded[0];
+  if (first) {
+    return state({ reason: first.reason, message: `${describeRef(first.ref)}: ${first.message}` });
+  }
+  if (failed) {
+    const detail = failed.message ? `: ${failed.message}` : '';
+    return state({ reason: failed.reason ?? 'Failed', message: `${describeRef(failed.ref)} failed${detail}` });
+  }
+  if (allRunning || entries.length === 0) return state();
+  // Not there yet: within the deadline it is progressing, past it it has failed.
+  let latest = 0;
+  let late = 0;
+  entries.forEach((entry, i) => {
+    const status = statuses[i];
+    if (status && OK_PHASES.has(status.phase) && status.ready !== false) return;
+    const since = entry.since ? Date.parse(entry.since) : 0;
+    if (since >= latest) {
+      latest = since;
+      late = i;
+    }
+  });
+  const deadline = latest + options.progressDeadlineMs;
+  if (options.now >= deadline) {
+    const what = statuses[late] ? 'running' : 'applied';
+    return state({
+      reason: 'ProgressDeadlineExceeded',
+      message: `${describeRef(refOf(entries[late]!.object))} not ${what} within ${Math.round(options.progressDeadlineMs / 1000)} s`,
+    });
+  }
+  return state(undefined, deadline);
+}
+
+/** One device's state across several Workloads (a Placement's): every one applied / running, the first failure. */
+export function combineStates(states: readonly DeviceState[], unreachable: boolean): DeviceState {
+  const failure = unreachable ? undefined : states.find((s) => s.failure)?.failure;
+  const rechecks = states.flatMap((s) => (s.recheckAt === undefined ? [] : [s.recheckAt]));
+  return {
+    applied: states.every((s) => s.applied),
+    running: !unreachable && states.every((s) => s.running),
+    unreachable,
+    ...(failure ? { failure } : {}),
+    ...(rechecks.length > 0 ? { recheckAt: Math.min(...rechecks) } : {}),
+  };
+}
+
+/** At most this many devices are listed as broken. */
+export const MAX_BROKEN = 20;
+/** At most this many failure reasons are listed. */
+export const MAX_REASONS = 10;
+
+/**
+ * Counts, grouped failure reasons (most common first) and the first
+ * {@link MAX_BROKEN} broken devices by name, from each device's state.
+ */
+export function summarize(
+  states: ReadonlyMap<string, DeviceState>,
+): Required<Pick<RolloutSummary, 'devices' | 'failureReasons' | 'broken'>> {
+  const devices = { matched: 0, applied: 0, running: 0, failed: 0, unreachable: 0 };
+  const reasons = new Map<string, number>();
+  const broken: Array<{ device: string; reason: string; message?: string }> = [];
+  for (const name of [...states.keys()].sort()) {
+    const state = states.get(name)!;
+    devices.matched++;
+    if (state.applied) devices.applied++;
+    if (state.running) devices.running++;
+    let reason: string | undefined;
+    let message: string | undefined;
+    if (state.unreachable) {
+      devices.unreachable++;
+      reason = 'DeviceUnreachable';
+      message = 'no heartbeat from the device';
+    } else if (state.failure) {
+      devices.failed++;
+      reason = state.failure.reason;
+      message = state.failure.message;
+    }
+    if (reason) {
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      if (broken.length < MAX_BROKEN) broken.push({ device: name, reason, ...(message ? { message } : {}) });
+    }
+  }
+  const failureReasons = [...reasons]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, MAX_REASONS)
+    .map(([reason, count]) => ({ reason, count }));
+  return { devices, failureReasons, broken };
+}
+
+function refOf(object: { kind: string; metadata: { namespace?: string; name?: string } }) {
+  return { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name ?? '' };
+}
+
+function describeRef(ref: { kind: string; namespace?: string; name: string }): string {
+  return `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
+}

@@ -1,0 +1,212 @@
+import { isDeepStrictEqual } from 'node:util';
+import type {
+  Device,
+  KindDefinition,
+  KubeObject,
+  Mailbox,
+  Placement,
+  RolloutSummary,
+} from '../../api/index.ts';
+import { type Reconciler, splitKey } from '../../controller/index.ts';
+import type { ObjectService } from '../kube-api/index.ts';
+import { FIELD_MANAGER, kindOf, NAMESPACE_INDEX, type PlacementInformers, timestamp } from './mailbox.ts';
+import {
+  type Condition,
+  combineStates,
+  type DeviceProblem,
+  type DeviceState,
+  evaluateWorkload,
+  type PlacementCaches,
+  parametersSignature,
+  rolloutConditions,
+  selectsWorkload,
+  specVersion,
+  summarize,
+  withTransitionTimes,
+} from './placement/index.ts';
+
+export interface SummaryReconcilerOptions {
+  readonly service: ObjectService;
+  readonly informers: PlacementInformers;
+  readonly caches: PlacementCaches;
+  readonly now: () => Date;
+  /** How long a device may take to apply and run a change before it counts as failed. */
+  readonly progressDeadlineMs: number;
+  /** How soon to look again while some device's Mailbox is not yet rendered from the current specs. @default 500 */
+  readonly staleRecheckMs?: number;
+}
+
+/** The summary controller's key of a Placement or a Workload. */
+export function summaryKey(kind: 'Placement' | 'Workload', namespace: string, name: string): string {
+  return `${kind}:${namespace}/${name}`;
+}
+
+/**
+ * The status summary reconciler, keyed by {@link summaryKey}: writes a
+ * Placement's or Workload's status — device counts (matched, applied,
+ * running, failed, unreachable), the most common failure reasons, at most 20
+ * broken devices, observedGeneration and the Ready / Customized / Conflicted
+ * conditions — from the Mailboxes of its devices and their agents' reports.
+ *
+ * It waits (writes nothing, looks again shortly) while a device's Mailbox has
+ * not yet been rendered from the current specs, so a status never describes
+ * content the devices have not been given. A device that has not applied and
+ * run a change within the progress deadline counts as failed
+ * (`ProgressDeadlineExceeded`); the key is requeued for the moment that
+ * happens, so status never stays "progressing" without an event.
+ */
+export function createSummaryReconciler(options: SummaryReconcilerOptions): Reconciler {
+  const { service, informers, caches } = options;
+  const placementKind = kindOf(service, 'Placement');
+  const workloadKind = kindOf(service, 'Workload');
+  const staleRecheckMs = options.staleRecheckMs ?? 500;
+
+  /** Whether a device's Mailbox was rendered from the current specs of everything it depends on. */
+  const fresh = (device: KubeObject, required: readonly string[]): boolean => {
+    const stamps = caches.stampsOf(device.metadata.name!);
+    if (!stamps || stamps.get('D') !== parametersSignature(device)) return false;
+    for (const key of required) if (!stamps.has(key)) return false;
+    // The cache must show the Mailbox as written (its watch event may come after the write returned).
+    const mailbox = informers.mailboxes.get(undefined, device.metadata.name!);
+    if (Number(mailbox?.metadata.resourceVersion ?? 0) < Number(stamps.get('M') ?? Infinity)) return false;
+    for (const [key, version] of stamps) {
+      if (key === 'D' || key === 'M') continue;
+      const informer = key.startsWith('P:') ? informers.placements : informers.workloads;
+      if (specVersion(informer.getByKey(key.slice(2))) !== version) return false;
+    }
+    return true;
+  };
+
+  const liveDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
+    caches.devices
+      .select(selector)
+      .map((name) => informers.devices.get(undefined, name))
+      .filter((device): device is KubeObject => device !== undefined && !device.metadata.deletionTimestamp);
+
+  const selectedWorkloads = (placement: KubeObject): KubeObject[] =>
+    informers.workloads.byIndex(NAMESPACE_INDEX, placement.metadata.namespace!).filter(
+      (workload) =>
+        !workload.metadata.deletionTimestamp &&
+        selectsWorkload((placement.spec as Placement['spec']).workloadSelector, {
+          name: workload.metadata.name!,
+          labels: workload.metadata.labels,
+        }),
+    );
+
+  async function write(
+    kind: KindDefinition,
+    object: KubeObject,
+    states: Map<string, DeviceState>,
+    problems: DeviceProblem[],
+  ) {
+    const summary = summarize(states);
+    const previous = object.status as RolloutSummary | undefined;
+    const conditions = withTransitionTimes(
+      rolloutConditions({ ...summary, problems, generation: object.metadata.generation }),
+      previous?.conditions as Condition[] | undefined,
+      timestamp(options.now()),
+    );
+    const status: RolloutSummary = {
+      ...previous,
+      observedGeneration: object.metadata.generation,
+      ...summary,
+      conditions,
+    };
+    if (isDeepStrictEqual(previous, status)) return;
+    await service.update(
+      kind,
+      object.metadata.namespace,
+      object.metadata.name!,
+      { ...object, status },
+      { fieldManager: FIELD_MANAGER },
+      'status',
+    );
+  }
+
+  const evaluateOptions = (device: KubeObject, now: number) => ({
+    now,
+    progressDeadlineMs: options.progressDeadlineMs,
+    unreachable: (device.status as Device['status'])?.phase === 'Unreachable',
+  });
+
+  const requeue = (states: Iterable<DeviceState>, now: number) => {
+    let next = Number.POSITIVE_INFINITY;
+    for (const state of states) if (state.recheckAt !== undefined) next = Math.min(next, state.recheckAt);
+    return Number.isFinite(next) ? { requeueAfter: Math.max(1, next - now + 10) } : undefined;
+  };
+
+  return {
+    name: 'placement-summary',
+    async reconcile(key) {
+      const colon = key.indexOf(':');
+      const kind = key.slice(0, colon);
+      const { namespace, name } = splitKey(key.slice(colon + 1));
+      const now = options.now().getTime();
+      const states = new Map<string, DeviceState>();
+      const problems: DeviceProblem[] = [];
+      if (kind === 'Placement') {
+        const placement = informers.placements.get(namespace, name);
+        if (!placement || placement.metadata.deletionTimestamp) return;
+        const workloads = selectedWorkloads(placement);
+        const required = [
+          `P:${namespace}/${name}`,
+          ...workloads.map((w) => `W:${namespace}/${w.metadata.name}`),
+        ];
+        for (const device of liveDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          if (!fresh(device, required)) return { requeueAfter: staleRecheckMs };
+          const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
+          const opts = evaluateOptions(device, now);
+          const perWorkload = workloads.map((w) =>
+            evaluateWorkload(mailbox, { namespace: namespace!, workload: w.metadata.name! }, opts),
+          );
+          states.set(device.metadata.name!, combineStates(perWorkload, opts.unreachable));
+          for (const entry of mailbox?.spec?.excluded ?? []) {
+            if (entry.source.namespace === namespace && entry.source.placement === name) {
+              problems.push(problemOf(device, entry));
+            }
+          }
+        }
+        await write(placementKind, placement, states, problems);
+        return requeue(states.values(), now);
+      }
+      if (kind === 'Workload') {
+        const workload = informers.workloads.get(namespace, name);
+        if (!workload || workload.metadata.deletionTimestamp) return;
+        const devices = new Map<string, KubeObject>();
+        for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
+          if (placement.metadata.deletionTimestamp) continue;
+          if (!selectedWorkloads(placement).some((w) => w.metadata.name === name)) continue;
+          for (const device of liveDevices((placement.spec as Placement['spec']).deviceSelector)) {
+            devices.set(device.metadata.name!, device);
+          }
+        }
+        const required = [`W:${namespace}/${name}`];
+        for (const device of devices.values()) {
+          if (!fresh(device, required)) return { requeueAfter: staleRecheckMs };
+          const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
+          const opts = evaluateOptions(device, now);
+          states.set(
+            device.metadata.name!,
+            evaluateWorkload(mailbox, { namespace: namespace!, workload: name }, opts),
+          );
+          for (const entry of mailbox?.spec?.excluded ?? []) {
+            if (entry.source.namespace === namespace && entry.source.workload === name) {
+              problems.push(problemOf(device, entry));
+            }
+          }
+        }
+        await write(workloadKind, workload, states, problems);
+        return requeue(states.values(), now);
+      }
+      return;
+    },
+  };
+}
+
+function problemOf(
+  device: KubeObject,
+  entry: NonNullable<NonNullable<Mailbox['spec']>['excluded']>[number],
+): DeviceProblem {
+  const ref = `${entry.ref.kind} ${entry.ref.name}`;
+  return { device: device.metadata.name!, reason: entry.reason, message: `${ref}: ${entry.message}` };
+}

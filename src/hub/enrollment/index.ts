@@ -1,0 +1,14 @@
+/**
+ * Device enrollment (pairing): bootstrap tokens checked and counted, the
+ * Device created from the request, its certificate signed at once or after
+ * approval, renewed before expiry or within a grace period after it.
+ */
+export { type DeviceFacts, DeviceFactsSchema } from './request.ts';
+export {
+  type EnrollmentOptions,
+  type EnrollmentResponse,
+  PUBLIC_KEY_ANNOTATION,
+  registerEnrollment,
+  TOKEN_ANNOTATION,
+} from './routes.ts';
+export { publicKeyHash } from './signer.ts';

@@ -1,0 +1,112 @@
+/**
+ * The bodies the enrollment endpoints accept, read and checked before
+ * anything else happens: a malformed request creates nothing.
+ */
+import Type from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { FieldCause } from '../../api/index.ts';
+import { ApiError, errors } from '../kube-api/index.ts';
+
+/** Hardware facts a device reports when it enrolls (they become `status.system`). */
+export const DeviceFactsSchema = Type.Object({
+  hostname: Type.String({ minLength: 1, maxLength: 253 }),
+  os: Type.String({ minLength: 1, maxLength: 253 }),
+  architecture: Type.String({ minLength: 1, maxLength: 64 }),
+  cpus: Type.Integer({ minimum: 1 }),
+  memoryBytes: Type.Integer({ minimum: 1 }),
+  machineId: Type.String({ minLength: 1, maxLength: 253 }),
+  kernel: Type.Optional(Type.String({ maxLength: 253 })),
+  agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
+});
+export type DeviceFacts = Type.Static<typeof DeviceFactsSchema>;
+
+/** `POST /enroll`: a token, the device's name, its CSR and its facts. */
+export const EnrollRequestSchema = Type.Object({
+  token: Type.String(),
+  name: Type.String(),
+  csr: Type.String({ maxLength: 16384 }),
+  facts: DeviceFactsSchema,
+});
+export type EnrollRequest = Type.Static<typeof EnrollRequestSchema>;
+
+/** `POST /enroll/renew`: a CSR for a new key. */
+export const RenewRequestSchema = Type.Object({ csr: Type.String({ maxLength: 16384 }) });
+export type RenewRequest = Type.Static<typeof RenewRequestSchema>;
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const enrollValidator = Compile(EnrollRequestSchema);
+const renewValidator = Compile(RenewRequestSchema);
+
+/**
+ * Parses and checks an enrollment body.
+ * @throws ApiError 400 for a body that is not JSON, 422 (with field causes) for
+ *   a missing or invalid field, including the device name.
+ */
+export function readEnrollRequest(body: unknown): EnrollRequest {
+  const value = parseJson(body);
+  const causes = check(enrollValidator, value);
+  const name = (value as { name?: unknown }).name;
+  if (typeof name === 'string' && (name.length > 253 || !DNS_SUBDOMAIN.test(name)))
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'name',
+      message:
+        'a device name must be a lowercase RFC 1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
+    });
+  if (causes.length > 0) throw invalid(typeof name === 'string' ? name : '', causes);
+  return value as EnrollRequest;
+}
+
+/** Parses and checks a renewal body; errors as {@link readEnrollRequest}. */
+export function readRenewRequest(body: unknown): RenewRequest {
+  const value = parseJson(body);
+  const causes = check(renewValidator, value);
+  if (causes.length > 0) throw invalid('', causes);
+  return value as RenewRequest;
+}
+
+function parseJson(body: unknown): unknown {
+  if (!Buffer.isBuffer(body) || body.length === 0) throw errors.badRequest('the request body must be JSON');
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw errors.badRequest('the request body must be a JSON object');
+    return value;
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw errors.badRequest('the request body is not valid JSON');
+  }
+}
+
+function check(validator: ReturnType<typeof Compile>, value: unknown): FieldCause[] {
+  if (validator.Check(value)) return [];
+  const causes: FieldCause[] = [];
+  for (const error of validator.Errors(value)) {
+    const detail = error as { instancePath?: string; message?: string; keyword?: string; params?: unknown };
+    let field = (detail.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+    const missing = (detail.params as { requiredProperties?: string[] } | undefined)?.requiredProperties;
+    if (detail.keyword === 'required' && missing?.length) {
+      for (const property of missing)
+        causes.push({
+          reason: 'FieldValueRequired',
+          field: field ? `${field}.${property}` : property,
+          message: 'Required value',
+        });
+      continue;
+    }
+    field ||= 'body';
+    causes.push({ reason: 'FieldValueInvalid', field, message: detail.message ?? 'invalid value' });
+  }
+  return causes;
+}
+
+function invalid(name: string, causes: readonly FieldCause[]): ApiError {
+  const summary = causes.map((cause) => `${cause.field}: ${cause.message}`).join(', ');
+  return new ApiError(422, 'Invalid', `enrollment request for "${name}" is invalid: ${summary}`, {
+    name,
+    group: 'outpost.dev',
+    kind: 'EnrollmentRequest',
+    causes: causes.map((cause) => ({ reason: cause.reason, message: cause.message, field: cause.field })),
+  });
+}

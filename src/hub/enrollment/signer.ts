@@ -1,0 +1,70 @@
+/**
+ * Signing device certificates: checking that a CSR asks for the right name
+ * with an ECDSA P-256 key, and issuing a client certificate that names the
+ * device, its group and the uid of its Device object.
+ */
+import { createHash, createPublicKey } from 'node:crypto';
+import { DEVICE_UID_URI_PREFIX, DEVICES_GROUP, deviceUser } from '../auth/index.ts';
+import { errors } from '../kube-api/index.ts';
+import { type CertificateAuthority, InvalidCsrError, issueCertificate, parseCsr } from '../pki/index.ts';
+
+/** A CSR that passed {@link checkCsr}: its public key and that key's fingerprint. */
+export interface CheckedCsr {
+  /** PEM SubjectPublicKeyInfo. */
+  readonly publicKey: string;
+  /** `sha256:<hex>` of the DER SubjectPublicKeyInfo. */
+  readonly publicKeyHash: string;
+}
+
+/**
+ * Verifies a CSR for device `name`: a PKCS#10 request whose self-signature
+ * verifies, with subject CN `outpost:device:<name>` and an ECDSA P-256 key.
+ * The O the request asks for is ignored: the hub decides the groups.
+ * @throws ApiError 400 naming what is wrong.
+ */
+export async function checkCsr(pem: string, name: string): Promise<CheckedCsr> {
+  let parsed: Awaited<ReturnType<typeof parseCsr>>;
+  try {
+    parsed = await parseCsr(pem);
+  } catch (error) {
+    if (error instanceof InvalidCsrError) throw errors.badRequest(`invalid certificate signing request: ${error.message}`);
+    throw error;
+  }
+  const wanted = deviceUser(name);
+  if (parsed.commonName !== wanted)
+    throw errors.badRequest(
+      `certificate signing request names ${JSON.stringify(parsed.commonName)}, but the device being enrolled is ${JSON.stringify(wanted)}`,
+    );
+  const key = createPublicKey(parsed.publicKey);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw errors.badRequest('certificate signing request must carry an ECDSA P-256 public key');
+  return { publicKey: parsed.publicKey, publicKeyHash: publicKeyHash(parsed.publicKey) };
+}
+
+/** `sha256:<hex>` of a public key's DER SubjectPublicKeyInfo (given as PEM). */
+export function publicKeyHash(pem: string): string {
+  const der = createPublicKey(pem).export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
+}
+
+/** Options of {@link signDeviceCertificate}. */
+export interface SignDeviceOptions {
+  readonly name: string;
+  readonly uid: string;
+  readonly publicKey: string;
+  readonly lifetimeSeconds: number;
+  readonly now: Date;
+}
+
+/** Issues a device's client certificate (CN, O and uid SAN as the authenticator expects). */
+export function signDeviceCertificate(ca: CertificateAuthority, options: SignDeviceOptions): Promise<string> {
+  return issueCertificate(ca, {
+    commonName: deviceUser(options.name),
+    organizations: [DEVICES_GROUP],
+    publicKey: options.publicKey,
+    lifetimeSeconds: options.lifetimeSeconds,
+    usage: 'client',
+    uris: [`${DEVICE_UID_URI_PREFIX}${options.uid}`],
+    now: options.now,
+  });
+}

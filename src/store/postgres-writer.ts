@@ -1,0 +1,218 @@
+import type pg from 'pg';
+import { ADDED, DELETED, isUnavailable, MODIFIED, SQL, TYPE_NAMES, translate } from './postgres-schema.ts';
+import { type EventRow, type EventsRead, type LogTail, toEvents } from './postgres-tail.ts';
+import {
+  ConflictError,
+  KeyExistsError,
+  NotFoundError,
+  type Render,
+  type StoredObject,
+  type WatchEvent,
+} from './store.ts';
+
+/** A write waiting for its batch. */
+export interface PendingWrite {
+  readonly op: 'create' | 'update' | 'delete';
+  readonly key: string;
+  readonly expectedRevision: number;
+  readonly render: Render;
+  resolve(object: StoredObject): void;
+  reject(error: unknown): void;
+}
+
+/** At most this many writes per transaction, so that the revision lock is never held for long. */
+const MAX_BATCH = 2_000;
+/** A write transaction reads the events it has not published yet, up to this many; beyond, the tail catches up. */
+const MAX_GAP = 2_000;
+/** How long an acknowledgement waits for the tail when the write could not publish its own events. */
+const PUBLISH_WAIT_MS = 10_000;
+
+/** What one batch does, computed in memory while the revision lock is held. */
+interface Plan {
+  readonly revision: number;
+  readonly outcomes: Array<StoredObject | Error>;
+  readonly events: WatchEvent[];
+  readonly log: { rev: number[]; key: string[]; type: number[]; prev: Array<number | null>; value: string[] };
+  /** Each key's final state after the batch: its new head revision, or null when deleted. */
+  readonly finals: Map<string, number | null>;
+}
+
+/**
+ * Group commit on PostgreSQL: every write requested while the previous batch
+ * commits joins the next transaction, each checked against its own
+ * precondition. The transaction first locks the revision counter row and
+ * keeps it until COMMIT, so batches of every process commit one after the
+ * other in revision order; a write is acknowledged only after COMMIT.
+ */
+export class GroupCommitter {
+  readonly #pool: pg.Pool;
+  readonly #tail: LogTail;
+  readonly #channel: string;
+  #queue: PendingWrite[] = [];
+  #scheduled = false;
+  #running: Promise<void> | undefined;
+
+  constructor(pool: pg.Pool, tail: LogTail, channel: string) {
+    this.#pool = pool;
+    this.#tail = tail;
+    this.#channel = channel;
+  }
+
+  enqueue(write: PendingWrite): void {
+    this.#queue.push(write);
+    if (this.#scheduled || this.#running) return;
+    this.#scheduled = true;
+    // Let the rest of this turn of the event loop queue its writes too.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#kick();
+    });
+  }
+
+  /** Resolves once every queued write has been committed or refused. */
+  async drain(): Promise<void> {
+    while (this.#running || this.#queue.length > 0) {
+      this.#kick();
+      await this.#running;
+    }
+  }
+
+  #kick(): void {
+    if (this.#running || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, MAX_BATCH);
+    this.#running = this.#commit(batch).finally(() => {
+      this.#running = undefined;
+      this.#kick();
+    });
+  }
+
+  async #commit(batch: PendingWrite[]): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      const failure = translate(error, 'store commit failed');
+      for (const write of batch) write.reject(failure);
+      return;
+    }
+    let plan: Plan | undefined;
+    let unseen: { after: number; read: EventsRead } | undefined;
+    let failure: unknown;
+    let discard = false;
+    try {
+      const [, locked] = (await client.query(SQL.lockHead)) as unknown as [pg.QueryResult, pg.QueryResult];
+      const head = Number(locked.rows[0]!.value);
+      // What this process has not published yet is read while no one can commit, so the
+      // events of this batch can be published right after COMMIT with nothing missing before them.
+      const seen = this.#tail.position;
+      if (seen < head && head - seen <= MAX_GAP) {
+        const gap = await client.query<EventRow>(SQL.events, [seen, head, MAX_GAP]);
+        unseen = { after: seen, read: toEvents(gap.rows) };
+      } else if (seen >= head) {
+        unseen = { after: head, read: { head, compacted: this.#tail.compacted, events: [] } };
+      }
+      const keys = [...new Set(batch.map((write) => write.key))];
+      const current = await client.query<{ key: string; rev: string; value: string }>(SQL.readKeys, [keys]);
+      plan = planBatch(batch, head, current.rows);
+      if (plan.events.length > 0) {
+        const upserts = [...plan.finals].filter(([, rev]) => rev !== null) as Array<[string, number]>;
+        const deletes = [...plan.finals].filter(([, rev]) => rev === null).map(([key]) => key);
+        await client.query(SQL.writeBatch, [
+          plan.log.rev,
+          plan.log.key,
+          plan.log.type,
+          plan.log.prev,
+          plan.log.value,
+          upserts.map(([key]) => key),
+          upserts.map(([, rev]) => rev),
+          deletes,
+          plan.revision,
+          this.#channel,
+        ]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      failure = error;
+      discard = isUnavailable(error);
+      if (!discard) await client.query('ROLLBACK').catch(() => (discard = true));
+    }
+    client.release(discard ? true : undefined);
+    if (failure !== undefined || !plan) {
+      // Nothing of the batch is acknowledged. Had COMMIT itself been cut off, the
+      // writes may have happened: the caller hears "unavailable", as for a dropped request.
+      const error = translate(failure, 'store commit failed');
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    if (plan.events.length > 0) {
+      const published = unseen
+        ? this.#tail.apply(unseen.after, unseen.read.compacted, [...unseen.read.events, ...plan.events])
+        : false;
+      // Acknowledge after the events are published, so that this process's watchers and
+      // currentRevision() already reflect a write when its writer hears of it.
+      if (!published || this.#tail.position < plan.revision)
+        await this.#tail.until(plan.revision, PUBLISH_WAIT_MS);
+    }
+    batch.forEach((write, index) => {
+      const outcome = plan.outcomes[index];
+      if (outcome instanceof Error) write.reject(outcome);
+      else if (outcome) write.resolve(outcome);
+    });
+  }
+}
+
+/** Checks every write's precondition against the heads read under the lock, in order, and assigns revisions. */
+function planBatch(
+  batch: readonly PendingWrite[],
+  head: number,
+  rows: ReadonlyArray<{ key: string; rev: string; value: string }>,
+): Plan {
+  const heads = new Map<string, { rev: number; value: string } | undefined>(
+    rows.map((row) => [row.key, { rev: Number(row.rev), value: row.value }]),
+  );
+  const plan: Plan = {
+    revision: head,
+    outcomes: [],
+    events: [],
+    log: { rev: [], key: [], type: [], prev: [], value: [] },
+    finals: new Map(),
+  };
+  let revision = head;
+  for (const write of batch) {
+    const current = heads.get(write.key);
+    if (write.op === 'create' && current) {
+      plan.outcomes.push(new KeyExistsError(write.key));
+      continue;
+    }
+    if (write.op !== 'create') {
+      if (!current) {
+        plan.outcomes.push(new NotFoundError(write.key));
+        continue;
+      }
+      if (current.rev !== write.expectedRevision) {
+        plan.outcomes.push(new ConflictError(write.key, write.expectedRevision, current.rev));
+        continue;
+      }
+    }
+    let value: string;
+    try {
+      value = write.render(revision + 1);
+    } catch (error) {
+      plan.outcomes.push(error instanceof Error ? error : new Error(String(error)));
+      continue;
+    }
+    revision++;
+    const type = write.op === 'create' ? ADDED : write.op === 'update' ? MODIFIED : DELETED;
+    plan.log.rev.push(revision);
+    plan.log.key.push(write.key);
+    plan.log.type.push(type);
+    plan.log.prev.push(current?.rev ?? null);
+    plan.log.value.push(value);
+    heads.set(write.key, type === DELETED ? undefined : { rev: revision, value });
+    plan.finals.set(write.key, type === DELETED ? null : revision);
+    plan.outcomes.push({ key: write.key, revision, value });
+    const event: WatchEvent = { type: TYPE_NAMES[type], key: write.key, revision, value };
+    plan.events.push(current ? { ...event, prevValue: current.value } : event);
+  }
+  return { ...plan, revision };
+}
