@@ -13,8 +13,9 @@
  *
  *   npm run bench -- enrollment          (BENCH_SECONDS=N per round, default 5)
  */
-import { connect } from 'node:tls';
+
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { Agent } from 'undici';
 import { createCsr, generateKeyPem } from '../src/agent/enrollment/index.ts';
 import { generateBootstrapToken, hashTokenSecret } from '../src/api/index.ts';
@@ -147,7 +148,14 @@ async function handshakes(
     while (performance.now() < deadline) await one();
   };
   await Promise.all(Array.from({ length: HANDSHAKE_CONCURRENCY }, worker));
-  return { ok: latencies.length, failed, elapsedMs: performance.now() - started, latencies, serverCpu: cpu.stop(), firstFailure };
+  return {
+    ok: latencies.length,
+    failed,
+    elapsedMs: performance.now() - started,
+    latencies,
+    serverCpu: cpu.stop(),
+    firstFailure,
+  };
 }
 
 function row(name: string, rounds: Round[]) {
@@ -196,7 +204,8 @@ try {
       spec: { secretHash: hashTokenSecret(secret), approval: 'auto' },
     }),
   });
-  if (created.statusCode !== 201) throw new Error(`token create: ${created.statusCode} ${await created.body.text()}`);
+  if (created.statusCode !== 201)
+    throw new Error(`token create: ${created.statusCode} ${await created.body.text()}`);
   await created.body.text();
   await admin.close();
 
@@ -229,8 +238,12 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     bareTls.push(await handshakes(bare.origin, tls, bare.process.pid!, durationMs));
     hubTls.push(await handshakes(credentials.origin, tls, hub.process.pid!, durationMs));
-    keepAlive.push(await enrollments(credentials.origin, credentials.ca, bodies, hub.process.pid!, durationMs, false));
-    fresh.push(await enrollments(credentials.origin, credentials.ca, bodies, hub.process.pid!, durationMs, true));
+    keepAlive.push(
+      await enrollments(credentials.origin, credentials.ca, bodies, hub.process.pid!, durationMs, false),
+    );
+    fresh.push(
+      await enrollments(credentials.origin, credentials.ca, bodies, hub.process.pid!, durationMs, true),
+    );
   }
   const keepAliveRow = row('enroll, keep-alive', keepAlive);
   const freshRow = row('enroll, new connection each', fresh);
@@ -238,7 +251,16 @@ try {
   const bareTlsRow = row('TLS handshake, bare https', bareTls);
   console.log(
     table(
-      ['what', 'per second', 'p50 ms', 'p99 ms', 'server CPU (cores)', 'server CPU ms each', 'per server core-second', 'failed'],
+      [
+        'what',
+        'per second',
+        'p50 ms',
+        'p99 ms',
+        'server CPU (cores)',
+        'server CPU ms each',
+        'per server core-second',
+        'failed',
+      ],
       [keepAliveRow.cells, freshRow.cells, hubTlsRow.cells, bareTlsRow.cells],
     ),
   );

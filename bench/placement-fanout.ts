@@ -19,7 +19,7 @@
  *   npm run bench -- placement-fanout        (BENCH_DEVICES=N to change the fleet size)
  */
 import { join } from 'node:path';
-import { ALL_KINDS, type KubeObject, KindRegistry } from '../src/api/index.ts';
+import { ALL_KINDS, KindRegistry, type KubeObject } from '../src/api/index.ts';
 import { Manager } from '../src/controller/index.ts';
 import { addPlacementControllers } from '../src/hub/controllers/placement-controllers.ts';
 import { ObjectService, parse } from '../src/hub/kube-api/index.ts';
@@ -131,20 +131,21 @@ function workload(i: number): KubeObject {
 }
 
 async function settled(controllers: ReturnType<typeof addPlacementControllers>): Promise<void> {
-  const idle = () =>
-    [controllers.mailbox, controllers.summary, controllers.deviceHealth].every(
-      (c) => c.queue.length === 0 && c.queue.processing === 0,
-    );
   for (let quiet = 0; quiet < 3; ) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    quiet = idle() ? quiet + 1 : 0;
+    quiet = controllers.idle() ? quiet + 1 : 0;
   }
 }
 
 try {
   const fm = { fieldManager: 'bench' };
   const started = performance.now();
-  await service.create(kind('Namespace'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fleet' } }, fm);
+  await service.create(
+    kind('Namespace'),
+    undefined,
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fleet' } },
+    fm,
+  );
   await inBatches(DEVICES, 500, (i) =>
     service.create(
       kind('Device'),
@@ -152,7 +153,10 @@ try {
       {
         apiVersion: 'outpost.dev/v1alpha1',
         kind: 'Device',
-        metadata: { name: `gw-${String(i).padStart(5, '0')}`, labels: { site: `site-${i % SITES}`, tier: 'edge' } },
+        metadata: {
+          name: `gw-${String(i).padStart(5, '0')}`,
+          labels: { site: `site-${i % SITES}`, tier: 'edge' },
+        },
         spec: { heartbeat: { periodSeconds: 15 } },
       },
       fm,
@@ -204,7 +208,13 @@ try {
             {
               deviceSelector: { matchLabels: { tier: 'edge' } },
               target: { kind: 'Deployment' },
-              patch: [{ op: 'replace', path: '/spec/template/spec/containers/0/resources/limits/memory', value: '96Mi' }],
+              patch: [
+                {
+                  op: 'replace',
+                  path: '/spec/template/spec/containers/0/resources/limits/memory',
+                  value: '96Mi',
+                },
+              ],
             },
           ],
         },
@@ -236,7 +246,8 @@ try {
   const prepared = items.map((item: StoredObject) => ({ key: item.key, object: parse(item) }));
   const direct = async (inFlight: number) => {
     const current = new Map<string, number>();
-    for (const item of (await service.list(kind('Mailbox'), undefined, {})).items) current.set(item.key, item.revision);
+    for (const item of (await service.list(kind('Mailbox'), undefined, {})).items)
+      current.set(item.key, item.revision);
     const t0 = performance.now();
     await inBatchesRolling(prepared.length, inFlight, async (i) => {
       const { key, object } = prepared[i]!;
@@ -262,11 +273,31 @@ try {
     table(
       ['phase', 'seconds', 'Mailbox writes', 'writes/s'],
       [
-        ['first fan-out (creates every Mailbox)', fmt(firstSeconds, 2), String(DEVICES), fmt(DEVICES / firstSeconds, 0)],
-        ['one Placement change -> every Mailbox', fmt(changeSeconds, 2), String(changeWrites), fmt(DEVICES / changeSeconds, 0)],
+        [
+          'first fan-out (creates every Mailbox)',
+          fmt(firstSeconds, 2),
+          String(DEVICES),
+          fmt(DEVICES / firstSeconds, 0),
+        ],
+        [
+          'one Placement change -> every Mailbox',
+          fmt(changeSeconds, 2),
+          String(changeWrites),
+          fmt(DEVICES / changeSeconds, 0),
+        ],
         ['no-op resync of every informer', fmt(resyncSeconds, 2), String(resyncWrites), '-'],
-        [`baseline: store.update, ${WORKERS} in flight`, fmt(baselineWorkers, 2), String(DEVICES), fmt(DEVICES / baselineWorkers, 0)],
-        [`baseline: store.update, all ${DEVICES} at once`, fmt(baselineAll, 2), String(DEVICES), fmt(DEVICES / baselineAll, 0)],
+        [
+          `baseline: store.update, ${WORKERS} in flight`,
+          fmt(baselineWorkers, 2),
+          String(DEVICES),
+          fmt(DEVICES / baselineWorkers, 0),
+        ],
+        [
+          `baseline: store.update, all ${DEVICES} at once`,
+          fmt(baselineAll, 2),
+          String(DEVICES),
+          fmt(DEVICES / baselineAll, 0),
+        ],
       ],
     ),
   );
@@ -277,7 +308,8 @@ try {
       `process CPU during the change ${fmt(changeCpu, 2)} s`,
   );
   console.log(machineLoad());
-  const met = changeSeconds <= GOAL_SECONDS && ratio <= GOAL_RATIO && changeWrites === DEVICES && resyncWrites === 0;
+  const met =
+    changeSeconds <= GOAL_SECONDS && ratio <= GOAL_RATIO && changeWrites === DEVICES && resyncWrites === 0;
   console.log(
     goalLine(
       `every Mailbox committed within ${GOAL_SECONDS} s and ${GOAL_RATIO}x the direct-write baseline, one write each, a no-op resync writes nothing`,
@@ -303,7 +335,11 @@ try {
 }
 
 /** Runs `make(0..count-1)` with at most `inFlight` pending at once. */
-async function inBatchesRolling(count: number, inFlight: number, make: (i: number) => Promise<unknown>): Promise<void> {
+async function inBatchesRolling(
+  count: number,
+  inFlight: number,
+  make: (i: number) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < count) await make(next++);

@@ -20,14 +20,24 @@ export const BootstrapTokenSchema = objectSchema(
           pattern: '^sha256:[0-9a-f]{64}$',
           description: "`sha256:` and the hex SHA-256 of the token's secret part.",
         }),
-        expiration: Type.Optional({ ...Time, description: 'When the token stops working; never when absent.' }),
+        expiration: Type.Optional({
+          ...Time,
+          description: 'When the token stops working; never when absent.',
+        }),
         maxUses: Type.Optional(
-          Type.Integer({ minimum: 1, description: 'How many devices may enroll with it; unlimited when absent.' }),
+          Type.Integer({
+            minimum: 1,
+            description: 'How many devices may enroll with it; unlimited when absent.',
+          }),
         ),
         approval: Type.Enum(['auto', 'manual'], {
-          description: 'auto: certificates are signed at once; manual: devices wait for `outpost device approve`.',
+          description:
+            'auto: certificates are signed at once; manual: devices wait for `outpost device approve`.',
         }),
-        deviceLabels: Type.Optional({ ...StringMap, description: 'Labels every Device enrolled with it gets.' }),
+        deviceLabels: Type.Optional({
+          ...StringMap,
+          description: 'Labels every Device enrolled with it gets.',
+        }),
         description: Type.Optional(Type.String({ maxLength: 1024 })),
       },
       { description: 'What the token allows.' },

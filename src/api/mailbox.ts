@@ -91,12 +91,14 @@ export const MailboxSchema = objectSchema(
         {
           objects: Type.Optional(
             Type.Array(MailboxObject, {
+              'x-kubernetes-list-type': 'atomic',
               description:
                 'Every object the device must run, ordered by source namespace, workload, then position.',
             }),
           ),
           excluded: Type.Optional(
             Type.Array(ExcludedObject, {
+              'x-kubernetes-list-type': 'atomic',
               description:
                 'Placed objects left out of this device, with the reason (the agent ignores these).',
             }),

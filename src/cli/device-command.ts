@@ -21,10 +21,16 @@ export function registerDeviceCommand(program: Command): void {
       .description('let a device that enrolled with a manual-approval token get its certificate')
       .argument('<name>'),
   ).action(async (name: string, options: ConnectionFlags) => {
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) throw new CliError(`${JSON.stringify(name)} is not a device name`);
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))
+      throw new CliError(`${JSON.stringify(name)} is not a device name`);
     const hub = await connectToHub(options);
     try {
-      await hub.call('PATCH', `${COLLECTION}/${name}?fieldManager=outpost-cli`, { spec: { approved: true } }, 'application/merge-patch+json');
+      await hub.call(
+        'PATCH',
+        `${COLLECTION}/${name}?fieldManager=outpost-cli`,
+        { spec: { approved: true } },
+        'application/merge-patch+json',
+      );
     } finally {
       await hub.close();
     }

@@ -12,10 +12,14 @@ export function parseDuration(text: string, option: string): number {
   let seconds = 0;
   if (/^\d+$/.test(trimmed)) seconds = Number(trimmed);
   else if (/^(\d+[smhd])+$/.test(trimmed)) {
-    for (const [, amount, unit] of trimmed.matchAll(/(\d+)([smhd])/g)) seconds += Number(amount) * UNIT_SECONDS[unit!]!;
+    for (const [, amount, unit] of trimmed.matchAll(/(\d+)([smhd])/g))
+      seconds += Number(amount) * UNIT_SECONDS[unit!]!;
   } else {
-    throw new CliError(`${option} must be a duration such as 90s, 15m, 24h or 30d, not ${JSON.stringify(text)}`);
+    throw new CliError(
+      `${option} must be a duration such as 90s, 15m, 24h or 30d, not ${JSON.stringify(text)}`,
+    );
   }
-  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new CliError(`${option} must be a positive duration`);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0)
+    throw new CliError(`${option} must be a positive duration`);
   return seconds;
 }

@@ -32,7 +32,8 @@ export interface HubConnection {
 
 /** Opens a connection with the admin (or the given) kubeconfig. */
 export async function connectToHub(flags: ConnectionFlags): Promise<HubConnection> {
-  const path = flags.kubeconfig ?? (flags.dataDir ? join(flags.dataDir, 'admin.kubeconfig') : resolveKubeconfigPath());
+  const path =
+    flags.kubeconfig ?? (flags.dataDir ? join(flags.dataDir, 'admin.kubeconfig') : resolveKubeconfigPath());
   const config = await loadKubeconfig(path);
   const dispatcher = new Agent({
     connect: {

@@ -10,7 +10,8 @@ import { CliError } from './errors.ts';
 import { type ConnectionFlags, connectToHub } from './hub-connection.ts';
 
 const COLLECTION = '/apis/outpost.dev/v1alpha1/bootstraptokens';
-const LABEL = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?=(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL =
+  /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?=(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /** Options of {@link createToken}. */
 export interface CreateTokenOptions extends ConnectionFlags {
@@ -54,8 +55,12 @@ export async function createToken(options: CreateTokenOptions): Promise<string> 
 /** Parses `k=v,k2=v2` into labels. */
 export function parseLabels(text: string): Record<string, string> {
   const labels: Record<string, string> = {};
-  for (const entry of text.split(',').map((part) => part.trim()).filter(Boolean)) {
-    if (!LABEL.test(entry)) throw new CliError(`--labels: ${JSON.stringify(entry)} is not a valid key=value label`);
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    if (!LABEL.test(entry))
+      throw new CliError(`--labels: ${JSON.stringify(entry)} is not a valid key=value label`);
     const at = entry.indexOf('=');
     labels[entry.slice(0, at)] = entry.slice(at + 1);
   }
@@ -80,13 +85,22 @@ export function registerTokenCommand(program: Command): void {
       .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
       .option('--description <text>', 'what the token is for'),
   ).action(
-    async (options: ConnectionFlags & { ttl: string; labels?: string; maxUses?: string; approve: string; description?: string }) => {
+    async (
+      options: ConnectionFlags & {
+        ttl: string;
+        labels?: string;
+        maxUses?: string;
+        approve: string;
+        description?: string;
+      },
+    ) => {
       if (options.approve !== 'auto' && options.approve !== 'manual')
         throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(options.approve)}`);
       let maxUses: number | undefined;
       if (options.maxUses !== undefined) {
         maxUses = Number(options.maxUses);
-        if (!Number.isSafeInteger(maxUses) || maxUses < 1) throw new CliError('--max-uses must be a positive integer');
+        if (!Number.isSafeInteger(maxUses) || maxUses < 1)
+          throw new CliError('--max-uses must be a positive integer');
       }
       const created = await createToken({
         ...options,
@@ -103,10 +117,13 @@ export function registerTokenCommand(program: Command): void {
     async (options: ConnectionFlags) => {
       const hub = await connectToHub(options);
       try {
-        const list = await hub.call<{ items: { metadata: { name: string }; spec: BootstrapToken['spec']; status?: BootstrapToken['status'] }[] }>(
-          'GET',
-          COLLECTION,
-        );
+        const list = await hub.call<{
+          items: {
+            metadata: { name: string };
+            spec: BootstrapToken['spec'];
+            status?: BootstrapToken['status'];
+          }[];
+        }>('GET', COLLECTION);
         const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS']];
         const now = Date.now();
         for (const item of list.items) {
@@ -116,7 +133,9 @@ export function registerTokenCommand(program: Command): void {
             item.spec.approval,
             `${item.status?.uses ?? 0}/${item.spec.maxUses ?? 'unlimited'}`,
             expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
-            Object.entries(item.spec.deviceLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>',
+            Object.entries(item.spec.deviceLabels ?? {})
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',') || '<none>',
           ]);
         }
         process.stdout.write(table(rows));
@@ -126,23 +145,30 @@ export function registerTokenCommand(program: Command): void {
     },
   );
 
-  connection(token.command('revoke').description('delete a token: no device can enroll with it any more').argument('<id>')).action(
-    async (id: string, options: ConnectionFlags) => {
-      const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
-      if (!TOKEN_ID.test(tokenId)) throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
-      const hub = await connectToHub(options);
-      try {
-        await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
-      } finally {
-        await hub.close();
-      }
-      process.stdout.write(`token ${tokenId} revoked\n`);
-    },
-  );
+  connection(
+    token
+      .command('revoke')
+      .description('delete a token: no device can enroll with it any more')
+      .argument('<id>'),
+  ).action(async (id: string, options: ConnectionFlags) => {
+    const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
+    if (!TOKEN_ID.test(tokenId))
+      throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
+    const hub = await connectToHub(options);
+    try {
+      await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
+    } finally {
+      await hub.close();
+    }
+    process.stdout.write(`token ${tokenId} revoked\n`);
+  });
 }
 
 /** Left-aligned columns, as kubectl prints them. */
 export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n';
+  const lines = rows.map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join(''),
+  );
+  return `${lines.join('\n')}\n`;
 }

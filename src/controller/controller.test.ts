@@ -42,7 +42,7 @@ describe('Controller', () => {
     clock.advance(1000);
     await eventually(() => runs.timed === 2, 'the timed recheck');
     clock.advance(10_000_000);
-    await eventually(() => controller.queue.length === 0, 'queue drained');
+    await eventually(() => controller.queue.idle, 'queue drained');
     assert.deepEqual(runs, { flaky: 3, timed: 2, bad: 1, fine: 1 });
     assert.equal(controller.queue.numRequeues('flaky'), 0, 'success forgets the backoff');
     const total = controller.metrics.counter('controller_reconcile_total', '');

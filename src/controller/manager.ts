@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pino, { type Logger } from 'pino';
 import type { KindDefinition } from '../api/index.ts';
 import type { ObjectService } from '../hub/kube-api/index.ts';
@@ -88,9 +89,15 @@ export class Manager {
    */
   async start(signal: AbortSignal): Promise<void> {
     if (this.#started) throw new Error('manager started twice');
-    this.#started = signal;
-    for (const informer of this.#informers.values()) this.#run(informer, signal);
-    for (const runnable of this.#runnables) this.#run(runnable, signal);
+    // One signal of our own for every informer and controller: each listens on it, more than
+    // Node's default of ten listeners per signal before it warns of a leak.
+    const own = new AbortController();
+    setMaxListeners(0, own.signal);
+    if (signal.aborted) own.abort();
+    else signal.addEventListener('abort', () => own.abort(), { once: true });
+    this.#started = own.signal;
+    for (const informer of this.#informers.values()) this.#run(informer, own.signal);
+    for (const runnable of this.#runnables) this.#run(runnable, own.signal);
     if (!signal.aborted)
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     // Runnables started late push onto #running; wait until it stops growing.

@@ -124,6 +124,16 @@ export class WorkQueue {
     return this.#processing.size;
   }
 
+  /** Keys handed out and not yet done. */
+  get processing(): number {
+    return this.#processing.size;
+  }
+
+  /** Whether nothing is queued, delayed or being processed. */
+  get idle(): boolean {
+    return this.length === 0 && this.#delayed.size === 0 && this.#processing.size === 0;
+  }
+
   /** Keys waiting for a delay to pass. */
   get delayed(): number {
     return this.#delayed.size;

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
 import { createAuthenticator, createAuthorizer, DeviceIndex, ensureBootstrapPolicy } from './auth/index.ts';
+import { startControllers } from './controllers/index.ts';
 import { buildHub } from './http/app.ts';
 import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
@@ -97,6 +98,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     https: { key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert },
     logger: options.logger,
     watch: { bookmarkIntervalMs: options.bookmarkIntervalMs },
+    // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
+    garbageCollector: true,
   });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
@@ -105,7 +108,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
-    whileLeading: (signal) => runControllers(signal),
+    whileLeading: (signal) => runControllers(service, options.logger, signal),
   });
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
@@ -144,9 +147,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
  * Runs the hub's controllers while this replica holds the controllers' lease; resolves once they
  * stopped after `signal` aborted.
  */
-async function runControllers(signal: AbortSignal): Promise<void> {
-  // The controllers (src/hub/controllers/index.ts, startControllers) start here once they exist.
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+async function runControllers(service: ObjectService, logger: Logger, signal: AbortSignal): Promise<void> {
+  await startControllers({ service, logger, signal }).done;
 }
 
 async function openStore(options: HubOptions): Promise<Store> {

@@ -17,6 +17,13 @@ export {
   parseEncryptionKeys,
   readEncryptionKeys,
 } from './encryption-key.ts';
-export { POSTGRES_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from './postgres.ts';
+export {
+  type ImportOptions,
+  type ImportResult,
+  POSTGRES_SCHEMA_VERSION,
+  PostgresStore,
+  type PostgresStoreOptions,
+  TargetNotEmptyError,
+} from './postgres.ts';
 export { SQLITE_SCHEMA_VERSION, SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export * from './store.ts';

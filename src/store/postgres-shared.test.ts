@@ -212,12 +212,13 @@ describe('PostgresStore on a shared database', () => {
       }
       assert.equal(await b.compact(first.revision + 2), first.revision + 2);
       // A's next write reads what it missed, sees the compaction, and ends the watch.
-      const next = await a.create('/c/2', doc('x'));
-      await assert.rejects(watch.done, (error) => {
+      const ended = assert.rejects(watch.done, (error) => {
         assert.ok(error instanceof ExpiredError, String(error));
         assert.equal(error.compacted, first.revision + 2);
         return true;
       });
+      const next = await a.create('/c/2', doc('x'));
+      await ended;
       await assert.rejects(
         a.watch({ prefix: '', afterRevision: first.revision, signal: AbortSignal.abort() }, () => {}),
         ExpiredError,
@@ -237,7 +238,7 @@ describe('PostgresStore when PostgreSQL goes away', () => {
    * order (or ended with 410).
    */
   async function writeThrough(outage: () => Promise<void>): Promise<void> {
-    await withSchema(async (open) => {
+    await withSchema(async (open, schema) => {
       const a = await open({ pollIntervalMs: 200 });
       const b = await open({ pollIntervalMs: 200 });
       const start = await a.currentRevision();
@@ -282,10 +283,7 @@ describe('PostgresStore when PostgreSQL goes away', () => {
         // Writes whose COMMIT was cut off may have happened: they are in the log and the watch, unacknowledged.
         const seen = new Set(watch.recorder.events.map((event) => event.revision));
         for (const object of acknowledged) assert.ok(seen.has(object.revision), `watch saw ${object.key}`);
-        const logged = await sql(
-          `SELECT count(*)::int AS n FROM "${'shared_' + schemas}".log WHERE rev > $1`,
-          [start],
-        );
+        const logged = await sql(`SELECT count(*)::int AS n FROM "${schema}".log WHERE rev > $1`, [start]);
         assert.equal(
           watch.recorder.events.length,
           logged.rows[0].n,

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { type ImportOptions, type ImportResult, importObjects } from './postgres-import.ts';
 import {
   channelName,
   checkSchemaName,
@@ -24,6 +25,7 @@ import {
   type WatchSink,
 } from './store.ts';
 
+export { type ImportOptions, type ImportResult, TargetNotEmptyError } from './postgres-import.ts';
 export { POSTGRES_SCHEMA_VERSION };
 
 export interface PostgresStoreOptions {
@@ -92,6 +94,7 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #tail: LogTail;
   readonly #writer: GroupCommitter;
+  readonly #channel: string;
   readonly #watchers = new Set<WatchEntry>();
   #closing = false;
   #closed = false;
@@ -100,6 +103,7 @@ export class PostgresStore implements Store {
   private constructor(pool: pg.Pool, tail: LogTail, channel: string) {
     this.#pool = pool;
     this.#tail = tail;
+    this.#channel = channel;
     this.#writer = new GroupCommitter(pool, tail, channel);
     tail.onExpired = (error) => {
       for (const watcher of [...this.#watchers]) {
@@ -121,6 +125,9 @@ export class PostgresStore implements Store {
     const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
     // An idle connection that drops is removed from the pool; the next query opens a new one.
     pool.on('error', () => {});
+    // A checked-out connection that drops between two statements emits 'error' too: its next
+    // statement fails (as unavailable) instead, and it is discarded on release.
+    pool.on('connect', (client) => client.on('error', () => {}));
     let tail: LogTail | undefined;
     try {
       const client = await pool.connect().catch((error: unknown) => {
@@ -363,14 +370,16 @@ export class PostgresStore implements Store {
     await this.#pool.end().catch(() => {});
   }
 
-  /** The pool, for the engine's own tools (the migration import). */
-  get pool(): pg.Pool {
-    return this.#pool;
-  }
-
-  /** The tail, for the engine's own tools (an import publishes what it wrote). */
-  get tail(): LogTail {
-    return this.#tail;
+  /**
+   * Bulk copy for `outpost store migrate` (engine-level, not part of {@link Store}): writes
+   * objects with their revisions in one transaction; see {@link importObjects}.
+   */
+  importObjects(
+    pages: AsyncIterable<readonly StoredObject[]>,
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    this.#assertOpen();
+    return importObjects(this.#pool, this.#channel, pages, options);
   }
 
   #assertOpen(): void {

@@ -12,7 +12,14 @@ import {
   renewCredentials,
   startRenewal,
 } from '../../src/agent/enrollment/index.ts';
-import { type ApiClient, apiClient, type HubProcess, removeDir, startHubProcess, tempDir } from '../support/index.ts';
+import {
+  type ApiClient,
+  apiClient,
+  type HubProcess,
+  removeDir,
+  startHubProcess,
+  tempDir,
+} from '../support/index.ts';
 import { createToken, eventually, FACTS, hubRequest, watchOwnMailbox } from './enrollment-support.ts';
 
 const LIFETIME_S = 6;
@@ -34,8 +41,12 @@ describe('device certificate renewal', () => {
     return { dir, credentials: await enroll({ hubUrl: hub.url, token, name, dataDir: dir, facts: FACTS }) };
   };
   const getOwnMailbox = async (credentials: DeviceCredentials) =>
-    (await hubRequest(hub, 'GET', `${MAILBOXES}/${credentials.name}`, { cert: credentials.certPem, key: credentials.keyPem }))
-      .status;
+    (
+      await hubRequest(hub, 'GET', `${MAILBOXES}/${credentials.name}`, {
+        cert: credentials.certPem,
+        key: credentials.keyPem,
+      })
+    ).status;
 
   before(async () => {
     hub = await startHubProcess({
@@ -74,7 +85,11 @@ describe('device certificate renewal', () => {
         contentType: 'application/merge-patch+json',
       });
       assert.equal(patched.status, 200, patched.text);
-      await eventually(async () => (watch.events.slice(seen).some((line) => line.includes('"rotated"')) ? true : undefined), 5000, 'the event on the old watch');
+      await eventually(
+        async () => (watch.events.slice(seen).some((line) => line.includes('"rotated"')) ? true : undefined),
+        5000,
+        'the event on the old watch',
+      );
       assert.equal(await getOwnMailbox(next), 200);
     } finally {
       renewal?.stop();
@@ -84,17 +99,33 @@ describe('device certificate renewal', () => {
 
   it('renews an expired certificate within the grace period, and refuses one past it', async () => {
     const [a, b] = await Promise.all([enrolled('gw-grace-a'), enrolled('gw-grace-b')]);
-    await eventually(async () => (Date.now() > a.credentials.notAfter.getTime() + 500 ? true : undefined), 15_000, 'expiry');
-    assert.equal(await getOwnMailbox(a.credentials), 401, 'an expired certificate does not authenticate requests');
+    await eventually(
+      async () => (Date.now() > a.credentials.notAfter.getTime() + 500 ? true : undefined),
+      15_000,
+      'expiry',
+    );
+    assert.equal(
+      await getOwnMailbox(a.credentials),
+      401,
+      'an expired certificate does not authenticate requests',
+    );
     const renewed = await renewCredentials(a.credentials, a.dir);
     assert.ok(renewed.notAfter.getTime() > Date.now());
     assert.equal(await getOwnMailbox(renewed), 200);
 
     const beyond = b.credentials.notAfter.getTime() + GRACE_S * 1000 + 500;
-    await eventually(async () => (Date.now() > beyond ? true : undefined), 20_000, 'the end of the grace period');
+    await eventually(
+      async () => (Date.now() > beyond ? true : undefined),
+      20_000,
+      'the end of the grace period',
+    );
     await assert.rejects(
       renewCredentials(b.credentials, b.dir),
-      (error: unknown) => error instanceof EnrollmentError && error.statusCode === 401 && error.terminal && /grace/.test(error.message),
+      (error: unknown) =>
+        error instanceof EnrollmentError &&
+        error.statusCode === 401 &&
+        error.terminal &&
+        /grace/.test(error.message),
     );
   });
 });

@@ -12,7 +12,8 @@ import { type HubProcess, OUTPOST_BIN, run } from '../support/index.ts';
 /** Runs `outpost ARGS --data-dir <hub's>` and returns its output; throws on a non-zero exit. */
 export async function outpost(hub: HubProcess, args: readonly string[]): Promise<string> {
   const result = await run(process.execPath, [OUTPOST_BIN, ...args, '--data-dir', hub.dataDir]);
-  if (result.code !== 0) throw new Error(`outpost ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+  if (result.code !== 0)
+    throw new Error(`outpost ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
   return result.stdout;
 }
 
@@ -52,7 +53,12 @@ export async function hubRequest(
       dispatcher,
       headers: { 'content-type': 'application/json' },
       // A string is sent as it is (to send bodies that are not JSON).
-      body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+      body:
+        options.body === undefined
+          ? undefined
+          : typeof options.body === 'string'
+            ? options.body
+            : JSON.stringify(options.body),
     });
     const text = await response.body.text();
     return { status: response.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
@@ -108,7 +114,11 @@ export async function watchOwnMailbox(credentials: DeviceCredentials): Promise<D
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

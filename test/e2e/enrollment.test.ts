@@ -7,10 +7,30 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { enroll, EnrollmentError, loadCredentials, renewCredentials } from '../../src/agent/enrollment/index.ts';
+import {
+  EnrollmentError,
+  enroll,
+  loadCredentials,
+  renewCredentials,
+} from '../../src/agent/enrollment/index.ts';
 import { hashTokenSecret } from '../../src/api/index.ts';
-import { apiClient, type ApiClient, type HubProcess, kubectl, removeDir, startHubProcess, tempDir } from '../support/index.ts';
-import { createToken, enrollBody, FACTS, hubRequest, outpost, watchOwnMailbox } from './enrollment-support.ts';
+import {
+  type ApiClient,
+  apiClient,
+  type HubProcess,
+  kubectl,
+  removeDir,
+  startHubProcess,
+  tempDir,
+} from '../support/index.ts';
+import {
+  createToken,
+  enrollBody,
+  FACTS,
+  hubRequest,
+  outpost,
+  watchOwnMailbox,
+} from './enrollment-support.ts';
 
 const DEVICES = '/apis/outpost.dev/v1alpha1/devices';
 const TOKENS = '/apis/outpost.dev/v1alpha1/bootstraptokens';
@@ -25,7 +45,10 @@ describe('device enrollment', () => {
     return dir;
   };
   const deviceNames = async (): Promise<string[]> =>
-    (await admin.request('GET', DEVICES)).json().items.map((item: { metadata: { name: string } }) => item.metadata.name).sort();
+    (await admin.request('GET', DEVICES))
+      .json()
+      .items.map((item: { metadata: { name: string } }) => item.metadata.name)
+      .sort();
   const usesOf = async (token: string): Promise<number> =>
     (await admin.request('GET', `${TOKENS}/${token.split('.')[0]}`)).json().status?.uses ?? 0;
 
@@ -58,18 +81,40 @@ describe('device enrollment', () => {
     const stored = (await admin.request('GET', `${TOKENS}/${token.split('.')[0]}`)).text;
     assert.ok(!stored.includes(token.split('.')[1]!));
     // Enrolling again with the same data dir returns the same credentials without asking the hub.
-    const again = await enroll({ hubUrl: hub.url, token: 'zzzzzz.zzzzzzzzzzzzzzzz', name: 'gw-auto', dataDir: dir });
+    const again = await enroll({
+      hubUrl: hub.url,
+      token: 'zzzzzz.zzzzzzzzzzzzzzzz',
+      name: 'gw-auto',
+      dataDir: dir,
+    });
     assert.equal(again.certPem, credentials.certPem);
   });
 
   it('authenticates the device certificate with kubectl (its own Mailbox) and refuses it for another user name', async () => {
     const token = await createToken(hub);
     const dir = await deviceDir();
-    const credentials = await enroll({ hubUrl: hub.url, token, name: 'gw-kubectl', dataDir: dir, facts: FACTS });
-    await admin.request('POST', '/apis/outpost.dev/v1alpha1/mailboxes', {
-      body: { apiVersion: 'outpost.dev/v1alpha1', kind: 'Mailbox', metadata: { name: 'gw-kubectl' }, spec: {} },
+    const credentials = await enroll({
+      hubUrl: hub.url,
+      token,
+      name: 'gw-kubectl',
+      dataDir: dir,
+      facts: FACTS,
     });
-    const got = await kubectl({ kubeconfig: credentials.kubeconfigPath }, ['get', 'mailbox', 'gw-kubectl', '-o', 'name']);
+    await admin.request('POST', '/apis/outpost.dev/v1alpha1/mailboxes', {
+      body: {
+        apiVersion: 'outpost.dev/v1alpha1',
+        kind: 'Mailbox',
+        metadata: { name: 'gw-kubectl' },
+        spec: {},
+      },
+    });
+    const got = await kubectl({ kubeconfig: credentials.kubeconfigPath }, [
+      'get',
+      'mailbox',
+      'gw-kubectl',
+      '-o',
+      'name',
+    ]);
     assert.equal(got.code, 0, got.stderr);
     assert.equal(got.stdout.trim(), 'mailbox.outpost.dev/gw-kubectl');
     const anonymous = await hubRequest(hub, 'GET', `${DEVICES}/gw-kubectl`);
@@ -103,7 +148,10 @@ describe('device enrollment', () => {
     assert.match(await outpost(hub, ['device', 'approve', 'gw-manual']), /approved/);
     const credentials = await enrolling;
     assert.equal(credentials.name, 'gw-manual');
-    const mine = await hubRequest(hub, 'GET', `${DEVICES}`, { cert: credentials.certPem, key: credentials.keyPem });
+    const mine = await hubRequest(hub, 'GET', `${DEVICES}`, {
+      cert: credentials.certPem,
+      key: credentials.keyPem,
+    });
     assert.notEqual(mine.status, 401);
   });
 
@@ -133,31 +181,78 @@ describe('device enrollment', () => {
         apiVersion: 'outpost.dev/v1alpha1',
         kind: 'BootstrapToken',
         metadata: { name: expiredId },
-        spec: { secretHash: hashTokenSecret(expiredSecret), approval: 'auto', expiration: '2020-01-01T00:00:00Z' },
+        spec: {
+          secretHash: hashTokenSecret(expiredSecret),
+          approval: 'auto',
+          expiration: '2020-01-01T00:00:00Z',
+        },
       },
     });
     assert.equal(created.status, 201, created.text);
 
     const good = await enrollBody(token, 'gw-bad');
-    const tampered = good.body.csr.replace(/-----BEGIN CERTIFICATE REQUEST-----\n([\s\S]*)\n-----END/, (_all, b64: string) => {
-      const der = Buffer.from(b64.replace(/\n/g, ''), 'base64');
-      der[der.length - 3]! ^= 0x01; // inside the signature: the DER stays well formed
-      return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END`;
-    });
+    const tampered = good.body.csr.replace(
+      /-----BEGIN CERTIFICATE REQUEST-----\n([\s\S]*)\n-----END/,
+      (_all, b64: string) => {
+        const der = Buffer.from(b64.replace(/\n/g, ''), 'base64');
+        der[der.length - 3]! ^= 0x01; // inside the signature: the DER stays well formed
+        return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END`;
+      },
+    );
     const otherName = await enrollBody(token, 'gw-bad', 'gw-other');
     const { facts, ...withoutFacts } = good.body;
     const { machineId, ...someFacts } = facts;
     const cases: { what: string; body: unknown; status: number; message: RegExp }[] = [
-      { what: 'wrong secret', body: { ...good.body, token: `${id}.0000000000000000` }, status: 401, message: /not valid/ },
-      { what: 'malformed token', body: { ...good.body, token: 'not-a-token' }, status: 401, message: /malformed/ },
-      { what: 'unknown token', body: { ...good.body, token: 'zzzzzz.zzzzzzzzzzzzzzzz' }, status: 401, message: /not valid/ },
-      { what: 'expired token', body: { ...good.body, token: `${expiredId}.${expiredSecret}` }, status: 401, message: /expired/ },
-      { what: 'CSR for another name', body: otherName.body, status: 400, message: /outpost:device:gw-other.*outpost:device:gw-bad/ },
+      {
+        what: 'wrong secret',
+        body: { ...good.body, token: `${id}.0000000000000000` },
+        status: 401,
+        message: /not valid/,
+      },
+      {
+        what: 'malformed token',
+        body: { ...good.body, token: 'not-a-token' },
+        status: 401,
+        message: /malformed/,
+      },
+      {
+        what: 'unknown token',
+        body: { ...good.body, token: 'zzzzzz.zzzzzzzzzzzzzzzz' },
+        status: 401,
+        message: /not valid/,
+      },
+      {
+        what: 'expired token',
+        body: { ...good.body, token: `${expiredId}.${expiredSecret}` },
+        status: 401,
+        message: /expired/,
+      },
+      {
+        what: 'CSR for another name',
+        body: otherName.body,
+        status: 400,
+        message: /outpost:device:gw-other.*outpost:device:gw-bad/,
+      },
       { what: 'malformed CSR', body: { ...good.body, csr: 'not a CSR' }, status: 400, message: /PKCS#10/ },
-      { what: 'CSR with a bad signature', body: { ...good.body, csr: tampered }, status: 400, message: /signature/ },
+      {
+        what: 'CSR with a bad signature',
+        body: { ...good.body, csr: tampered },
+        status: 400,
+        message: /signature/,
+      },
       { what: 'missing facts', body: withoutFacts, status: 422, message: /facts/ },
-      { what: 'missing machine id', body: { ...good.body, facts: someFacts }, status: 422, message: /facts\.machineId/ },
-      { what: 'invalid device name', body: { ...good.body, name: 'Bad_Name' }, status: 422, message: /RFC 1123/ },
+      {
+        what: 'missing machine id',
+        body: { ...good.body, facts: someFacts },
+        status: 422,
+        message: /facts\.machineId/,
+      },
+      {
+        what: 'invalid device name',
+        body: { ...good.body, name: 'Bad_Name' },
+        status: 422,
+        message: /RFC 1123/,
+      },
       { what: 'a body that is not JSON', body: '{', status: 400, message: /JSON/ },
     ];
     for (const testCase of cases) {
@@ -193,7 +288,8 @@ describe('device enrollment', () => {
     // And the agent reports the refusal as a terminal error.
     await assert.rejects(
       enroll({ hubUrl: hub.url, token, name: 'gw-race-c', dataDir: await deviceDir(), facts: FACTS }),
-      (error: unknown) => error instanceof EnrollmentError && error.terminal && /no uses left/.test(error.message),
+      (error: unknown) =>
+        error instanceof EnrollmentError && error.terminal && /no uses left/.test(error.message),
     );
   });
 
@@ -205,7 +301,13 @@ describe('device enrollment', () => {
     assert.match(String(ca.body.signature), /^[0-9a-f]{64}$/);
     // A token whose secret does not sign the CA is refused before anything is sent.
     await assert.rejects(
-      enroll({ hubUrl: hub.url, token: `${id}.0000000000000000`, name: 'gw-mitm', dataDir: await deviceDir(), facts: FACTS }),
+      enroll({
+        hubUrl: hub.url,
+        token: `${id}.0000000000000000`,
+        name: 'gw-mitm',
+        dataDir: await deviceDir(),
+        facts: FACTS,
+      }),
       /not signed with this bootstrap token/,
     );
     assert.ok(!(await deviceNames()).includes('gw-mitm'));
@@ -226,23 +328,38 @@ describe('device enrollment', () => {
     const deleted = await admin.request('DELETE', `${DEVICES}/gw-gone`);
     const deletedAt = Date.now();
     assert.equal(deleted.status, 200, deleted.text);
-    const endedAt = await Promise.race([watch.ended, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 5000))]);
+    const endedAt = await Promise.race([
+      watch.ended,
+      new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 5000)),
+    ]);
     await watch.close();
     assert.ok(endedAt - deletedAt < 1000, `the watch ended ${endedAt - deletedAt} ms after the deletion`);
 
     const refused = await hubRequest(hub, 'GET', mailbox, tls);
     assert.equal(refused.status, 401);
     assert.equal(refused.body.kind, 'Status');
-    await assert.rejects(renewCredentials(credentials, dir), (error: unknown) => error instanceof EnrollmentError && error.statusCode === 401);
+    await assert.rejects(
+      renewCredentials(credentials, dir),
+      (error: unknown) => error instanceof EnrollmentError && error.statusCode === 401,
+    );
 
     // The used-up token cannot bring the name back; a new one can, as a new Device whose old certificates stay refused.
     await assert.rejects(
       enroll({ hubUrl: hub.url, token, name: 'gw-gone', dataDir: await deviceDir(), facts: FACTS }),
       /no uses left/,
     );
-    const again = await enroll({ hubUrl: hub.url, token: await createToken(hub), name: 'gw-gone', dataDir: await deviceDir(), facts: FACTS });
+    const again = await enroll({
+      hubUrl: hub.url,
+      token: await createToken(hub),
+      name: 'gw-gone',
+      dataDir: await deviceDir(),
+      facts: FACTS,
+    });
     assert.notEqual(again.uid, credentials.uid);
-    assert.equal((await hubRequest(hub, 'GET', mailbox, { cert: again.certPem, key: again.keyPem })).status, 200);
+    assert.equal(
+      (await hubRequest(hub, 'GET', mailbox, { cert: again.certPem, key: again.keyPem })).status,
+      200,
+    );
     assert.equal((await hubRequest(hub, 'GET', mailbox, tls)).status, 401);
   });
 });

@@ -79,7 +79,10 @@ export async function saveCredentials(dataDir: string, credentials: DeviceCreden
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
-      { name: 'outpost', cluster: { server: credentials.hubUrl, 'certificate-authority-data': encode(credentials.caPem) } },
+      {
+        name: 'outpost',
+        cluster: { server: credentials.hubUrl, 'certificate-authority-data': encode(credentials.caPem) },
+      },
     ],
     users: [
       {

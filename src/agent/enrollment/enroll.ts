@@ -15,7 +15,13 @@ import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { caSignature, hashTokenSecret, parseBootstrapToken } from '../../api/index.ts';
-import { type DeviceCredentials, credentialsOf, loadCredentials, saveCredentials, writeFileAtomic } from './credentials.ts';
+import {
+  credentialsOf,
+  type DeviceCredentials,
+  loadCredentials,
+  saveCredentials,
+  writeFileAtomic,
+} from './credentials.ts';
 import { collectFacts, type DeviceFacts } from './facts.ts';
 import { callHub, EnrollmentError, refusal } from './hub-client.ts';
 import { createCsr, generateKeyPem, publicKeyHash } from './keys.ts';
@@ -96,7 +102,8 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
   if (pendingKey && answer.status === 404) answer = await post();
   for (;;) {
     if (answer.status === 200 || answer.status === 201) break;
-    if (answer.status !== 202) throw refusal(`enrollment of ${options.name} refused`, answer.status, answer.body);
+    if (answer.status !== 202)
+      throw refusal(`enrollment of ${options.name} refused`, answer.status, answer.body);
     options.onPending?.();
     await sleep(options.pollIntervalMs ?? 5000, options.signal);
     try {
@@ -107,7 +114,8 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
     }
   }
   const certPem = answer.body.certificate;
-  if (typeof certPem !== 'string') throw new EnrollmentError('the hub answered without a certificate', answer.status);
+  if (typeof certPem !== 'string')
+    throw new EnrollmentError('the hub answered without a certificate', answer.status);
   const credentials = credentialsOf(options.dataDir, { hubUrl, keyPem, certPem, caPem });
   await saveCredentials(options.dataDir, credentials);
   await rm(keyPath, { force: true });
@@ -127,8 +135,13 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
   const parts = parseBootstrapToken(options.token);
   if (!parts) throw new EnrollmentError('bootstrap token is malformed: expected <id>.<secret>', 400);
   const query = options.caPin ? '' : `?tokenId=${parts.id}`;
-  const { status, body } = await callHub(`${hubUrl}/enroll/ca${query}`, { method: 'GET', tls: {}, signal: options.signal });
-  if (status !== 200 || typeof body.caCertificate !== 'string') throw refusal('cannot get the hub CA', status, body);
+  const { status, body } = await callHub(`${hubUrl}/enroll/ca${query}`, {
+    method: 'GET',
+    tls: {},
+    signal: options.signal,
+  });
+  if (status !== 200 || typeof body.caCertificate !== 'string')
+    throw refusal('cannot get the hub CA', status, body);
   const caPem = body.caCertificate;
   if (options.caPin) {
     if (caPinOf(caPem) !== options.caPin.toLowerCase())
@@ -138,7 +151,10 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
   const expected = Buffer.from(caSignature(hashTokenSecret(parts.secret), caPem));
   const actual = Buffer.from(typeof body.signature === 'string' ? body.signature : '');
   if (expected.length !== actual.length || !timingSafeEqual(expected, actual))
-    throw new EnrollmentError('the hub CA is not signed with this bootstrap token: refusing to trust it', 495);
+    throw new EnrollmentError(
+      'the hub CA is not signed with this bootstrap token: refusing to trust it',
+      495,
+    );
   return caPem;
 }
 

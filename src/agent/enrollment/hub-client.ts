@@ -29,7 +29,9 @@ export class EnrollmentError extends Error {
    * false for unreachable hubs and server errors.
    */
   get terminal(): boolean {
-    return this.statusCode >= 400 && this.statusCode < 500 && this.statusCode !== 429 && this.statusCode !== 408;
+    return (
+      this.statusCode >= 400 && this.statusCode < 500 && this.statusCode !== 429 && this.statusCode !== 408
+    );
   }
 }
 
@@ -67,7 +69,9 @@ export async function callHub(
     return { status: response.statusCode, body };
   } catch (cause) {
     if (init.signal?.aborted) throw cause;
-    throw new EnrollmentError(`cannot reach the hub at ${url}: ${(cause as Error).message}`, 0, undefined, { cause });
+    throw new EnrollmentError(`cannot reach the hub at ${url}: ${(cause as Error).message}`, 0, undefined, {
+      cause,
+    });
   } finally {
     await dispatcher.close();
   }

@@ -77,7 +77,7 @@ export function startRenewal(options: RenewalOptions): Renewal {
   let current = options.credentials;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  let retryMs = options.retryMs ?? 1000;
+  const retryMs = options.retryMs ?? 1000;
   let failures = 0;
   let inFlight: Promise<DeviceCredentials> | undefined;
   const controller = new AbortController();

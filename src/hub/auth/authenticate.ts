@@ -86,7 +86,11 @@ function readCertificate(socket: TLSSocket, devices: DeviceIndex | undefined): C
   // A certificate that claims to be a device's but is not well formed is nobody's.
   if (!device || !devices) return null;
   devices.track(device.name, socket);
-  return { identity: { user: peer.user, groups: peer.groups, device: device.name }, uid: device.uid, notAfter };
+  return {
+    identity: { user: peer.user, groups: peer.groups, device: device.name },
+    uid: device.uid,
+    notAfter,
+  };
 }
 
 function lookupToken(tokens: ReadonlyMap<string, Identity>, token: string): Identity | undefined {

@@ -16,7 +16,7 @@ export interface RequestAttributes {
   /** The caller's groups, `system:authenticated` included. */
   readonly groups: readonly string[];
   /** The device that asks, when a device certificate authenticated the request. */
-  readonly device?: string;
+  readonly device?: string | undefined;
   /**
    * For a resource request: get, list, watch, create, update, patch, delete,
    * deletecollection. For a non-resource request: the lower-case HTTP method.
@@ -42,10 +42,8 @@ export interface RequestAttributes {
 export function subjectOf(identity: Identity): Pick<RequestAttributes, 'user' | 'groups' | 'device'> {
   const groups = identity.groups.includes(AUTHENTICATED_GROUP)
     ? identity.groups
-    : [...identity.groups, AUTHENTICATED_GROUP];
-  return identity.device === undefined
-    ? { user: identity.user, groups }
-    : { user: identity.user, groups, device: identity.device };
+    : identity.groups.concat(AUTHENTICATED_GROUP);
+  return { user: identity.user, groups, device: identity.device };
 }
 
 const VERB_OF_METHOD: Readonly<Record<string, string>> = {
@@ -73,28 +71,33 @@ export function requestAttributes(
   path: string,
   query: Readonly<Record<string, unknown>>,
 ): RequestAttributes {
-  const subject = subjectOf(identity);
-  const nonResource: RequestAttributes = {
-    ...subject,
-    verb: method.toLowerCase(),
-    resourceRequest: false,
-    path,
-    apiGroup: '',
-    apiVersion: '',
-    resource: '',
-    subresource: '',
-    namespace: '',
-    name: '',
-  };
+  const { user, groups, device } = subjectOf(identity);
   // Decoded before splitting, as the router decodes it: `mailboxes%2Fstatus` must not read as
   // one resource here and as a resource and a name there.
   let parts = decodePath(path)
     .split('/')
     .filter((part) => part.length > 0);
-  if (parts.length < 3 || (parts[0] !== 'api' && parts[0] !== 'apis')) return nonResource;
   let apiGroup = '';
+  const resourceRequest =
+    (parts[0] === 'api' && parts.length >= 3) || (parts[0] === 'apis' && parts.length >= 4);
+  if (!resourceRequest) {
+    // One object literal per request, no spreads: this runs on every request.
+    return {
+      user,
+      groups,
+      device,
+      verb: method.toLowerCase(),
+      resourceRequest: false,
+      path,
+      apiGroup,
+      apiVersion: '',
+      resource: '',
+      subresource: '',
+      namespace: '',
+      name: '',
+    };
+  }
   if (parts[0] === 'apis') {
-    if (parts.length < 4) return nonResource;
     apiGroup = parts[1]!;
     parts = parts.slice(2);
   } else {
@@ -125,9 +128,12 @@ export function requestAttributes(
     verb = 'watch';
   }
   return {
-    ...nonResource,
+    user,
+    groups,
+    device,
     verb,
     resourceRequest: true,
+    path,
     apiGroup,
     apiVersion,
     resource,

@@ -111,7 +111,7 @@ export function deviceAllows(
     );
   }
   // Every device object is cluster-scoped: a namespace in the request names something else.
-  if (attributes.namespace !== '') return false;
+  if (attributes.namespace !== '' || attributes.name !== device) return false;
   return rules.resources.some(
     (rule) =>
       rule.apiGroup === attributes.apiGroup &&

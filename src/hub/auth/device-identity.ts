@@ -60,5 +60,7 @@ export function uidsOf(sans: string | readonly string[]): string[] {
           .filter((entry) => entry.startsWith('URI:'))
           .map((entry) => entry.slice(4))
       : sans;
-  return uris.filter((uri) => uri.startsWith(DEVICE_UID_URI_PREFIX)).map((uri) => uri.slice(DEVICE_UID_URI_PREFIX.length));
+  return uris
+    .filter((uri) => uri.startsWith(DEVICE_UID_URI_PREFIX))
+    .map((uri) => uri.slice(DEVICE_UID_URI_PREFIX.length));
 }

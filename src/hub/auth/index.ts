@@ -27,8 +27,8 @@ export {
   claimsDevice,
   DEVICE_UID_URI_PREFIX,
   DEVICE_USER_PREFIX,
-  type DeviceCertificateName,
   DEVICES_GROUP,
+  type DeviceCertificateName,
   deviceUser,
   uidsOf,
 } from './device-identity.ts';

@@ -95,7 +95,7 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
       );
       const owners = [owner];
       const previous = caches.stampsOf(name);
-      if (existing && isDeepStrictEqual(existing.spec, spec) && sameOwners(existing, owners)) {
+      if (existing && sameSpec(existing.spec, spec) && sameOwners(existing, owners)) {
         stamps.set('M', existing.metadata.resourceVersion ?? '0');
         caches.setStamps(name, stamps);
         options.onRendered?.(name, stamps, previous);
@@ -190,6 +190,15 @@ async function deleteMailbox(
     // Already gone is done; a uid mismatch (409) throws: the cache is behind, retry on a fresh read.
     if (!(error instanceof ApiError && error.code === 404)) throw error;
   }
+}
+
+/**
+ * Equality by JSON text: the stored spec is what this reconciler wrote, in
+ * the same key order. (Were the order ever different, the update that
+ * follows would find the content unchanged and write nothing.)
+ */
+function sameSpec(stored: unknown, desired: unknown): boolean {
+  return JSON.stringify(stored) === JSON.stringify(desired);
 }
 
 function ownedByAnotherDevice(mailbox: KubeObject, uid: string): boolean {

@@ -91,15 +91,11 @@ async function start(
       await service.delete(def(kind), namespace, name, {});
     },
     async settled() {
-      const idle = () =>
-        [controllers.mailbox, controllers.summary, controllers.deviceHealth].every(
-          (c) => c.queue.length === 0 && c.queue.processing === 0,
-        );
       // Idle twice in a row, a few turns apart: a watch event may be on its way.
       await eventually(async () => {
-        if (!idle()) return false;
+        if (!controllers.idle()) return false;
         await new Promise((resolve) => setTimeout(resolve, 30));
-        return idle();
+        return controllers.idle();
       }, 'controllers idle');
     },
     async stop() {

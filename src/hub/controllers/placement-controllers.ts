@@ -26,7 +26,16 @@ export interface PlacementControllers {
   readonly deviceHealth: Controller;
   readonly informers: PlacementInformers;
   readonly caches: PlacementCaches;
+  /** Whether nothing is queued, running, or waiting to be queued (delayed rechecks aside). */
+  idle(): boolean;
 }
+
+/**
+ * Summaries asked for by floods of events (a fan-out rendering thousands of
+ * Mailboxes, thousands of agents reporting) are queued together after this
+ * long, so that a summary over 10,000 devices runs a few times, not 10,000.
+ */
+const SUMMARY_COALESCE_MS = 100;
 
 const SOURCE_PLACEMENT_INDEX = 'placement:source-placement';
 const SOURCE_WORKLOAD_INDEX = 'placement:source-workload';
@@ -70,11 +79,22 @@ export function addPlacementControllers(
   let summary: Controller | undefined;
   const enqueueSummary = (kind: 'Placement' | 'Workload', namespace: string, name: string) =>
     summary?.enqueue(summaryKey(kind, namespace, name));
+  const coalesced = new Set<string>();
+  let flushTimer: NodeJS.Timeout | undefined;
+  const enqueueSummarySoon = (kind: 'Placement' | 'Workload', namespace: string, name: string) => {
+    coalesced.add(summaryKey(kind, namespace, name));
+    flushTimer ??= setTimeout(() => {
+      flushTimer = undefined;
+      for (const key of coalesced) summary?.enqueue(key);
+      coalesced.clear();
+    }, SUMMARY_COALESCE_MS);
+    flushTimer.unref();
+  };
   const enqueueStamped = (stamps: RenderStamps | undefined) => {
     for (const key of stamps?.keys() ?? []) {
       if (key === 'D' || key === 'M') continue;
       const [namespace, name] = key.slice(2).split('/') as [string, string];
-      enqueueSummary(key.startsWith('P:') ? 'Placement' : 'Workload', namespace, name);
+      enqueueSummarySoon(key.startsWith('P:') ? 'Placement' : 'Workload', namespace, name);
     }
   };
 
@@ -131,17 +151,17 @@ export function addPlacementControllers(
   const enqueueDeviceSummaries = (name: string, labels: KubeObject['metadata']['labels']) => {
     const current = informers.mailboxes.get(undefined, name);
     for (const source of current ? sourcesOf(current) : []) {
-      enqueueSummary('Workload', source.namespace, source.workload);
-      enqueueSummary('Placement', source.namespace, source.placement);
+      enqueueSummarySoon('Workload', source.namespace, source.workload);
+      enqueueSummarySoon('Placement', source.namespace, source.placement);
     }
     for (const p of informers.placements.list()) {
       if (selects(specOf(p).deviceSelector, labels)) {
-        enqueueSummary('Placement', p.metadata.namespace!, p.metadata.name!);
+        enqueueSummarySoon('Placement', p.metadata.namespace!, p.metadata.name!);
         for (const w of informers.workloads.byIndex(NAMESPACE_INDEX, p.metadata.namespace!)) {
           if (
             selectsWorkload(specOf(p).workloadSelector, { name: w.metadata.name!, labels: w.metadata.labels })
           )
-            enqueueSummary('Workload', w.metadata.namespace!, w.metadata.name!);
+            enqueueSummarySoon('Workload', w.metadata.namespace!, w.metadata.name!);
         }
       }
     }
@@ -250,11 +270,12 @@ export function addPlacementControllers(
     onDelete: (workload) => onWorkloadChange(undefined, workload, true),
   });
 
+  /** An agent's report changes the summaries of what runs there (enqueueDeviceSummaries covers it). */
   const onMailboxStatus = (m: KubeObject) => {
     const name = m.metadata.name!;
     for (const source of sourcesOf(m)) {
-      enqueueSummary('Workload', source.namespace, source.workload);
-      enqueueSummary('Placement', source.namespace, source.placement);
+      enqueueSummarySoon('Workload', source.namespace, source.workload);
+      enqueueSummarySoon('Placement', source.namespace, source.placement);
     }
     enqueueDeviceSummaries(name, caches.devices.labelsOf(name));
   };
@@ -275,7 +296,16 @@ export function addPlacementControllers(
     },
   });
 
-  return { mailbox, summary, deviceHealth, informers, caches };
+  const controllers = [mailbox, summary, deviceHealth];
+  return {
+    mailbox,
+    summary,
+    deviceHealth,
+    informers,
+    caches,
+    idle: () =>
+      flushTimer === undefined && controllers.every((c) => c.queue.length === 0 && c.queue.processing === 0),
+  };
 }
 
 function specOf(object: KubeObject): Partial<Placement['spec']> {

@@ -60,6 +60,26 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
   const placementKind = kindOf(service, 'Placement');
   const workloadKind = kindOf(service, 'Workload');
   const staleRecheckMs = options.staleRecheckMs ?? 500;
+  /**
+   * Per key, the device found stale last time. The next check starts there
+   * (and wraps around): during a fan-out, Mailboxes become fresh roughly in
+   * the order devices are checked, so waiting one out costs about one pass.
+   */
+  const staleHints = new Map<string, string>();
+  const allFresh = (key: string, devices: readonly KubeObject[], required: readonly string[]): boolean => {
+    const hinted = staleHints.get(key);
+    const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
+    const start = Math.max(0, hint ? devices.indexOf(hint) : 0);
+    for (let i = 0; i < devices.length; i++) {
+      const device = devices[(start + i) % devices.length]!;
+      if (!fresh(device, required)) {
+        staleHints.set(key, device.metadata.name!);
+        return false;
+      }
+    }
+    staleHints.delete(key);
+    return true;
+  };
 
   /** Whether a device's Mailbox was rendered from the current specs of everything it depends on. */
   const fresh = (device: KubeObject, required: readonly string[]): boolean => {
@@ -152,8 +172,9 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           `P:${namespace}/${name}`,
           ...workloads.map((w) => `W:${namespace}/${w.metadata.name}`),
         ];
-        for (const device of liveDevices((placement.spec as Placement['spec']).deviceSelector)) {
-          if (!fresh(device, required)) return { requeueAfter: staleRecheckMs };
+        const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
+        if (!allFresh(key, devices, required)) return { requeueAfter: staleRecheckMs };
+        for (const device of devices) {
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           const perWorkload = workloads.map((w) =>
@@ -181,8 +202,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           }
         }
         const required = [`W:${namespace}/${name}`];
+        if (!allFresh(key, [...devices.values()], required)) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
-          if (!fresh(device, required)) return { requeueAfter: staleRecheckMs };
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           states.set(

@@ -14,7 +14,15 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type BootstrapToken, bootstrapTokenKind, caSignature, type Device, type KindDefinition, type KubeObject, TOKEN_ID } from '../../api/index.ts';
+import {
+  type BootstrapToken,
+  bootstrapTokenKind,
+  caSignature,
+  type Device,
+  type KindDefinition,
+  type KubeObject,
+  TOKEN_ID,
+} from '../../api/index.ts';
 import { DEVICE_USER_PREFIX, uidsOf } from '../auth/index.ts';
 import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
 import { type CertificateAuthority, verifyIssuedBy } from '../pki/index.ts';
@@ -72,7 +80,7 @@ export function registerEnrollment(
   const ca = options.ca;
   const anonymous = { config: { anonymous: true } };
 
-  const answer = async (reply: FastifyReply, code: number, device: KubeObject, publicKey?: string) => {
+  const answer = (reply: FastifyReply, code: number, device: KubeObject, publicKey?: string) => {
     const body: EnrollmentResponse = {
       apiVersion: 'outpost.dev/v1alpha1',
       kind: 'EnrollmentResponse',
@@ -82,7 +90,7 @@ export function registerEnrollment(
       caCertificate: ca.certPem,
       ...(publicKey
         ? {
-            certificate: await signDeviceCertificate(ca, {
+            certificate: signDeviceCertificate(ca, {
               name: device.metadata.name!,
               uid: device.metadata.uid!,
               publicKey,
@@ -99,7 +107,9 @@ export function registerEnrollment(
     const tokenId = request.query.tokenId;
     const body: { caCertificate: string; signature?: string } = { caCertificate: ca.certPem };
     if (tokenId !== undefined) {
-      const token = TOKEN_ID.test(tokenId) ? await readOptional(service, bootstrapTokenKind, tokenId) : undefined;
+      const token = TOKEN_ID.test(tokenId)
+        ? await readOptional(service, bootstrapTokenKind, tokenId)
+        : undefined;
       if (!token) throw tokenRefused('bootstrap token is not valid (unknown or revoked)');
       body.signature = caSignature((token.spec as BootstrapToken['spec']).secretHash, ca.certPem);
     }
@@ -116,9 +126,14 @@ export function registerEnrollment(
     let created: KubeObject;
     try {
       created = parse(
-        await service.create(deviceKind, undefined, newDevice(body.name, token.id, token.spec, csr.publicKey), {
-          fieldManager: FIELD_MANAGER,
-        }),
+        await service.create(
+          deviceKind,
+          undefined,
+          newDevice(body.name, token.id, token.spec, csr.publicKey),
+          {
+            fieldManager: FIELD_MANAGER,
+          },
+        ),
       );
     } catch (error) {
       // Another enrollment took the name between the check and the create: give the use back.
@@ -127,10 +142,22 @@ export function registerEnrollment(
     }
     const status: Device['status'] = { phase: 'Pending', system: body.facts };
     created = parse(
-      await service.update(deviceKind, undefined, body.name, { ...created, status }, { fieldManager: FIELD_MANAGER }, 'status'),
+      await service.update(
+        deviceKind,
+        undefined,
+        body.name,
+        { ...created, status },
+        { fieldManager: FIELD_MANAGER },
+        'status',
+      ),
     );
-    request.log.info({ device: body.name, token: token.id, approval: token.spec.approval }, 'device enrolled');
-    return token.spec.approval === 'auto' ? answer(reply, 201, created, csr.publicKey) : answer(reply, 202, created);
+    request.log.info(
+      { device: body.name, token: token.id, approval: token.spec.approval },
+      'device enrolled',
+    );
+    return token.spec.approval === 'auto'
+      ? answer(reply, 201, created, csr.publicKey)
+      : answer(reply, 202, created);
   });
 
   app.get<{ Params: { name: string }; Querystring: { publicKeyHash?: string } }>(
@@ -153,7 +180,11 @@ export function registerEnrollment(
     const caller = await renewingDevice(request, ca, graceSeconds, now);
     const device = await readOptional(service, deviceKind, caller.name);
     if (!device || device.metadata.deletionTimestamp || (caller.uid && device.metadata.uid !== caller.uid))
-      throw new ApiError(401, 'Unauthorized', `device ${caller.name} no longer exists: enroll again with a new bootstrap token`);
+      throw new ApiError(
+        401,
+        'Unauthorized',
+        `device ${caller.name} no longer exists: enroll again with a new bootstrap token`,
+      );
     const csr = await checkCsr(csrPem, caller.name);
     request.log.info({ device: caller.name, expired: caller.expired }, 'device certificate renewed');
     return answer(reply, 200, device, csr.publicKey);
@@ -171,13 +202,16 @@ async function renewingDevice(
   if (identity?.device) return { name: identity.device, expired: false };
   if (identity) throw errors.forbidden(`${identity.user} is not a device: only devices renew certificates`);
   const socket = request.raw.socket as TLSSocket;
-  if (typeof socket.getPeerCertificate !== 'function' || socket.authorizationError?.toString() !== 'CERT_HAS_EXPIRED')
+  if (
+    typeof socket.getPeerCertificate !== 'function' ||
+    socket.authorizationError?.toString() !== 'CERT_HAS_EXPIRED'
+  )
     throw errors.unauthorized();
   // TLS verified the key possession (the handshake signature) but not the chain of an expired certificate.
   const raw = socket.getPeerCertificate().raw;
   const verified = raw ? await verifyIssuedBy(ca, raw) : undefined;
   const uids = verified ? uidsOf(verified.uris) : [];
-  if (!verified || !verified.commonName.startsWith(DEVICE_USER_PREFIX) || uids.length !== 1) throw errors.unauthorized();
+  if (!verified?.commonName.startsWith(DEVICE_USER_PREFIX) || uids.length !== 1) throw errors.unauthorized();
   const name = verified.commonName.slice(DEVICE_USER_PREFIX.length);
   const deadline = verified.notAfter.getTime() + graceSeconds * 1000;
   if (now().getTime() > deadline)
@@ -189,13 +223,19 @@ async function renewingDevice(
   return { name, uid: uids[0]!, expired: true };
 }
 
-function newDevice(name: string, tokenId: string, spec: BootstrapToken['spec'], publicKey: string): KubeObject {
+function newDevice(
+  name: string,
+  tokenId: string,
+  spec: BootstrapToken['spec'],
+  publicKey: string,
+): KubeObject {
   const der = Buffer.from(publicKey.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const metadata: KubeObject['metadata'] = {
     name,
     annotations: { [PUBLIC_KEY_ANNOTATION]: der.toString('base64'), [TOKEN_ANNOTATION]: tokenId },
   };
-  if (spec.deviceLabels && Object.keys(spec.deviceLabels).length > 0) metadata.labels = { ...spec.deviceLabels };
+  if (spec.deviceLabels && Object.keys(spec.deviceLabels).length > 0)
+    metadata.labels = { ...spec.deviceLabels };
   return {
     apiVersion: 'outpost.dev/v1alpha1',
     kind: 'Device',
@@ -212,7 +252,11 @@ function publicKeyOf(device: KubeObject): string | undefined {
   return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }
 
-async function readOptional(service: ObjectService, def: KindDefinition, name: string): Promise<KubeObject | undefined> {
+async function readOptional(
+  service: ObjectService,
+  def: KindDefinition,
+  name: string,
+): Promise<KubeObject | undefined> {
   try {
     return parse(await service.get(def, undefined, name));
   } catch (error) {

@@ -38,6 +38,11 @@ export class TokenBook {
   readonly #service: ObjectService;
   readonly #now: () => Date;
   readonly #queues = new Map<string, Promise<unknown>>();
+  /** Uses asked for per token, waiting for the next write. */
+  readonly #waiting = new Map<
+    string,
+    { resolve: (token: ValidToken) => void; reject: (error: unknown) => void }[]
+  >();
 
   constructor(service: ObjectService, now: () => Date) {
     this.#service = service;
@@ -51,7 +56,8 @@ export class TokenBook {
    */
   async check(token: string): Promise<ValidToken> {
     const parts = parseBootstrapToken(token);
-    if (!parts) throw tokenRefused('bootstrap token is malformed: expected <id>.<secret> ([a-z0-9]{6}.[a-z0-9]{16})');
+    if (!parts)
+      throw tokenRefused('bootstrap token is malformed: expected <id>.<secret> ([a-z0-9]{6}.[a-z0-9]{16})');
     const object = await this.#read(parts.id);
     const spec = object?.spec as BootstrapToken['spec'] | undefined;
     if (!object || !spec || !secretMatches(parts.secret, spec.secretHash))
@@ -67,28 +73,66 @@ export class TokenBook {
 
   /**
    * Records one use of a token, checking it again against the newest object.
+   * Uses asked for while a write of the same token is in flight are granted
+   * together in the next write (as a store's group commit), so a burst of
+   * enrollments with one token is not limited to one store commit each.
    * @throws ApiError 401 when the token is no longer usable (its last use
    *   taken meanwhile, revoked, expired).
    */
-  async use(token: string): Promise<ValidToken> {
+  use(token: string): Promise<ValidToken> {
     const parts = parseBootstrapToken(token);
-    if (!parts) throw tokenRefused('bootstrap token is malformed');
-    return this.#serial(parts.id, async () => {
+    if (!parts) return Promise.reject(tokenRefused('bootstrap token is malformed'));
+    return new Promise<ValidToken>((resolve, reject) => {
+      let batch = this.#waiting.get(token);
+      if (!batch) {
+        batch = [];
+        this.#waiting.set(token, batch);
+        // The id's queue runs one write at a time; everything that arrives meanwhile joins this batch.
+        void this.#serial(parts.id, () => this.#grant(token)).catch(() => {});
+      }
+      batch.push({ resolve, reject });
+    });
+  }
+
+  /** Grants the waiting uses of `token` in one write: as many as are left, refusing the rest. */
+  async #grant(token: string): Promise<void> {
+    const batch = this.#waiting.get(token) ?? [];
+    this.#waiting.delete(token);
+    try {
       for (let attempt = 1; ; attempt++) {
         const valid = await this.check(token);
         const status = (valid.object.status as BootstrapToken['status']) ?? {};
+        const used = status.uses ?? 0;
+        const granted = Math.min(
+          batch.length,
+          valid.spec.maxUses === undefined ? batch.length : valid.spec.maxUses - used,
+        );
         try {
           await this.#writeStatus(valid.object, {
             ...status,
-            uses: (status.uses ?? 0) + 1,
-            lastUsedTime: this.#now().toISOString().replace(/\.\d+Z$/, 'Z'),
+            uses: used + granted,
+            lastUsedTime: this.#now()
+              .toISOString()
+              .replace(/\.\d+Z$/, 'Z'),
           });
-          return valid;
         } catch (error) {
-          if (!isConflict(error) || attempt >= MAX_ATTEMPTS) throw error;
+          if (isConflict(error) && attempt < MAX_ATTEMPTS) continue;
+          throw error;
         }
+        for (const [i, waiter] of batch.entries()) {
+          if (i < granted) waiter.resolve(valid);
+          else
+            waiter.reject(
+              tokenRefused(
+                `bootstrap token ${valid.id} has no uses left (${valid.spec.maxUses} of ${valid.spec.maxUses} used)`,
+              ),
+            );
+        }
+        return;
       }
-    });
+    } catch (error) {
+      for (const waiter of batch) waiter.reject(error);
+    }
   }
 
   /** Gives back a use recorded for an enrollment that then failed (best effort). */

@@ -47,6 +47,11 @@ export interface BuildHubOptions {
   readonly watch?: WatchStreamOptions;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /**
+   * Whether the hub runs the garbage collector (`startControllers`): only then do Foreground and
+   * Orphan deletes get their finalizers. @default false
+   */
+  readonly garbageCollector?: boolean;
   /** Serves device enrollment (`/enroll/...`) signing with this CA when given. */
   readonly enrollment?: EnrollmentOptions;
 }
@@ -65,6 +70,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     registry,
     now: options.now,
     admission: defaultAdmission(),
+    garbageCollector: options.garbageCollector,
   });
   const serverOptions: FastifyServerOptions & { https?: object; loggerInstance?: Logger } = {
     bodyLimit: MAX_BODY_BYTES,

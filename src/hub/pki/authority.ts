@@ -181,7 +181,8 @@ function subjectAltNames(
     if (isIP(ip) === 0) throw new RangeError(`not an IP address: ${JSON.stringify(ip)}`);
   // A URI SAN is IA5String: ASCII without spaces, with a scheme.
   for (const uri of uris)
-    if (!/^[a-z][a-z0-9+.-]*:[\x21-\x7e]+$/i.test(uri)) throw new RangeError(`not a URI: ${JSON.stringify(uri)}`);
+    if (!/^[a-z][a-z0-9+.-]*:[\x21-\x7e]+$/i.test(uri))
+      throw new RangeError(`not a URI: ${JSON.stringify(uri)}`);
   return [
     ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
     ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),

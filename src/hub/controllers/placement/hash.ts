@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * JSON with object keys sorted at every level, so that two equal values give
@@ -27,5 +27,5 @@ export function canonicalJson(value: unknown): string {
  * {@link canonicalJson}, and this runs for every object of every device.)
  */
 export function contentHash(value: unknown): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32)}`;
+  return `sha256:${hash('sha256', JSON.stringify(value), 'hex').slice(0, 32)}`;
 }

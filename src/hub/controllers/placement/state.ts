@@ -3,14 +3,29 @@ import { canonicalJson } from './hash.ts';
 import { WorkloadRenderer } from './render.ts';
 import { DeviceLabelIndex } from './selection.ts';
 
+const versions = new WeakMap<object, string>();
+
 /** `uid/generation`: changes when an object's spec changes or it is recreated, not on status writes. */
 export function specVersion(object: KubeObject | undefined): string | undefined {
-  return object ? `${object.metadata.uid ?? ''}/${object.metadata.generation ?? 0}` : undefined;
+  if (!object) return undefined;
+  let version = versions.get(object);
+  if (version === undefined) {
+    version = `${object.metadata.uid ?? ''}/${object.metadata.generation ?? 0}`;
+    if (Object.isFrozen(object)) versions.set(object, version);
+  }
+  return version;
 }
 
-/** What customisation reads of a device: a change of it means re-rendering. */
+const signatures = new WeakMap<object, string>();
+
+/** What customisation reads of a device: a change of it means re-rendering. Cached per (frozen) cached object. */
 export function parametersSignature(device: KubeObject): string {
-  return canonicalJson([device.metadata.labels ?? {}, device.metadata.annotations ?? {}]);
+  let signature = signatures.get(device);
+  if (signature === undefined) {
+    signature = canonicalJson([device.metadata.labels ?? {}, device.metadata.annotations ?? {}]);
+    if (Object.isFrozen(device)) signatures.set(device, signature);
+  }
+  return signature;
 }
 
 /**

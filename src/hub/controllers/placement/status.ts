@@ -101,7 +101,10 @@ export function evaluateWorkload(
   }
   if (failed) {
     const detail = failed.message ? `: ${failed.message}` : '';
-    return state({ reason: failed.reason ?? 'Failed', message: `${describeRef(failed.ref)} failed${detail}` });
+    return state({
+      reason: failed.reason ?? 'Failed',
+      message: `${describeRef(failed.ref)} failed${detail}`,
+    });
   }
   if (allRunning || entries.length === 0) return state();
   // Not there yet: within the deadline it is progressing, past it it has failed.

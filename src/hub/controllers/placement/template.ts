@@ -78,7 +78,12 @@ function expandValue(value: unknown, device: DeviceParameters): unknown {
       const item = expandValue((value as Record<string, unknown>)[key], device);
       // defineProperty for `__proto__` only: assigning it would set the prototype instead of a key.
       if (expandedKey === '__proto__') {
-        Object.defineProperty(result, expandedKey, { value: item, enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(result, expandedKey, {
+          value: item,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       } else {
         result[expandedKey] = item;
       }

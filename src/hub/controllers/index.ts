@@ -1,0 +1,70 @@
+/**
+ * The hub's controllers, wired together: one reconciler per file beside this
+ * one, each added to one {@link Manager} that shares informers (one cache per
+ * kind) and metrics between them. `startControllers` is the one place the hub
+ * starts them (on the leader replica, once leader election exists).
+ */
+import type { Logger } from 'pino';
+import { Manager, type MetricsRegistry } from '../../controller/index.ts';
+import type { ObjectService } from '../kube-api/index.ts';
+import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+import { addPlacementControllers, type PlacementControllersOptions } from './placement-controllers.ts';
+
+export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+export {
+  addPlacementControllers,
+  type PlacementControllers,
+  type PlacementControllersOptions,
+} from './placement-controllers.ts';
+
+/** Which controllers run, and how. */
+export interface HubControllersOptions {
+  /**
+   * Run the garbage collector. The ObjectService must then be built with
+   * `garbageCollector: true` so that Foreground / Orphan deletes get their finalizers.
+   * @default true
+   */
+  readonly garbageCollector?: boolean | GarbageCollectorOptions;
+  /** Every so often, reconcile every cached object again. @default 0 (never) */
+  readonly resyncPeriodMs?: number;
+  /**
+   * Run the placement controllers (Mailboxes, Workload and Placement status,
+   * device health).
+   * @default true
+   */
+  readonly placement?: boolean | PlacementControllersOptions;
+}
+
+export interface StartControllersOptions {
+  /** The service every controller reads and writes through. */
+  readonly service: ObjectService;
+  readonly logger: Logger;
+  /** Stops every controller and informer. */
+  readonly signal: AbortSignal;
+  readonly options?: HubControllersOptions;
+  /** Where controller metrics go. @default a new registry (on `manager.metrics`) */
+  readonly metrics?: MetricsRegistry;
+}
+
+export interface RunningControllers {
+  readonly manager: Manager;
+  /** Settles once `signal` aborted and every controller and informer stopped. */
+  readonly done: Promise<void>;
+}
+
+/** Starts every hub controller under `signal`; returns at once. */
+export function startControllers(options: StartControllersOptions): RunningControllers {
+  const settings = options.options ?? {};
+  const manager = new Manager({
+    service: options.service,
+    logger: options.logger.child({ component: 'controllers' }),
+    metrics: options.metrics,
+    resyncPeriodMs: settings.resyncPeriodMs,
+  });
+  const gc = settings.garbageCollector ?? true;
+  if (gc) addGarbageCollector(manager, gc === true ? {} : gc);
+  const placement = settings.placement ?? true;
+  if (placement) addPlacementControllers(manager, placement === true ? {} : placement);
+  const done = manager.start(options.signal);
+  return { manager, done };
+}
