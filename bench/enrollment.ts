@@ -209,8 +209,8 @@ try {
   await created.body.text();
   await admin.close();
 
-  // Enough bodies for the rounds at up to ~4x the goal; a round that runs out stops early (and says so by its count).
-  const needed = Math.ceil((durationMs / 1000) * GOAL_RATE * 3 * ROUNDS * 2 + 150);
+  // Enough bodies for the rounds at up to twice the goal; a round that runs out stops early (and says so by its count).
+  const needed = Math.ceil((durationMs / 1000) * GOAL_RATE * 2 * ROUNDS * 2 + 150);
   const makeStarted = performance.now();
   const clientCpu = ownCpuSeconds();
   const bodies = await makeBodies(token, needed);

@@ -4,6 +4,7 @@ import { CliError } from './errors.ts';
 import { registerDeviceCommand } from './device-command.ts';
 import { registerHubCommand } from './hub-command.ts';
 import { KubeconfigError } from './kubeconfig.ts';
+import { registerStoreCommand } from './store-command.ts';
 import { registerTokenCommand } from './token-command.ts';
 import { registerUserCommand } from './user-command.ts';
 
@@ -18,6 +19,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerTokenCommand(program);
   registerDeviceCommand(program);
   registerUserCommand(program);
+  registerStoreCommand(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {

@@ -154,10 +154,7 @@ describe('Controller with a real store', () => {
           manager.metrics.counter('controller_reconcile_total', '').get({ controller: 'mirror', result }),
         0,
       );
-    await eventually(
-      () => controller.queue.length === 0 && controller.queue.delayed === 0,
-      'the queue settles',
-    );
+    await eventually(() => controller.queue.idle, 'the queue settles');
     const before = reconciles();
     // Twice more by hand, as a duplicate event would.
     controller.enqueue('default/src');

@@ -119,11 +119,6 @@ export class WorkQueue {
     return this.#queue.length - this.#head;
   }
 
-  /** Keys handed to a worker and not yet done. */
-  get processing(): number {
-    return this.#processing.size;
-  }
-
   /** Keys handed out and not yet done. */
   get processing(): number {
     return this.#processing.size;

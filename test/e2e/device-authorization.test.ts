@@ -75,7 +75,12 @@ describe('device authorisation', () => {
       uids[name] = created.json().metadata.uid;
       // The hub keeps one Mailbox per Device (its controller may have made it already).
       const mailbox = await admin.request('POST', mailboxes, {
-        body: { apiVersion: 'outpost.dev/v1alpha1', kind: 'Mailbox', metadata: { name }, spec: { objects: [] } },
+        body: {
+          apiVersion: 'outpost.dev/v1alpha1',
+          kind: 'Mailbox',
+          metadata: { name },
+          spec: { objects: [] },
+        },
       });
       assert.ok(mailbox.status === 201 || mailbox.status === 409, mailbox.text);
     }

@@ -424,6 +424,23 @@ describe('placement controllers', () => {
     assert.equal(((await env.get('Device', 'gw-1'))!.status as { phase: string }).phase, 'Online');
   });
 
+  it('leaves an unplaced Workload without status, and says NoDevices once a summarised one is unplaced', async () => {
+    const env = await start();
+    await env.create('Device', device('gw-1', { site: 'a' }));
+    await env.create('Workload', workload('alone', [configMap('alone', {})]));
+    await env.create('Workload', workload('web', [configMap('web', {})]));
+    await env.create('Placement', placement('web', { workloadSelector: { names: ['web'] }, deviceSelector: {} }));
+    await env.settled();
+    assert.equal((await env.get('Workload', 'alone', 'team'))!.status, undefined);
+    const placed = (await env.get('Workload', 'web', 'team'))!.status as RolloutSummary;
+    assert.equal(placed.devices?.matched, 1);
+    await env.remove('Placement', 'web', 'team');
+    await env.settled();
+    const unplaced = (await env.get('Workload', 'web', 'team'))!.status as RolloutSummary;
+    assert.equal(unplaced.devices?.matched, 0);
+    assert.equal(unplaced.conditions?.find((c) => c.type === 'Ready')?.reason, 'NoDevices');
+  });
+
   it('refuses a Placement whose override patch is invalid with 422 naming the field', async () => {
     const env = await start();
     await assert.rejects(

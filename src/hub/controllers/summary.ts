@@ -54,6 +54,10 @@ export function summaryKey(kind: 'Placement' | 'Workload', namespace: string, na
  * run a change within the progress deadline counts as failed
  * (`ProgressDeadlineExceeded`); the key is requeued for the moment that
  * happens, so status never stays "progressing" without an event.
+ *
+ * A Workload no Placement selects gets no status from it, unless it wrote
+ * one before (then the summary says `NoDevices`): an unplaced Workload's
+ * status is nobody's business but whoever wrote it.
  */
 export function createSummaryReconciler(options: SummaryReconcilerOptions): Reconciler {
   const { service, informers, caches } = options;
@@ -201,6 +205,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             devices.set(device.metadata.name!, device);
           }
         }
+        // Not placed anywhere and never summarised by us: no status to keep up (nor to take from its writer).
+        if (devices.size === 0 && !summarisedByUs(workload)) return;
         const required = [`W:${namespace}/${name}`];
         if (!allFresh(key, [...devices.values()], required)) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
@@ -222,6 +228,14 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       return;
     },
   };
+}
+
+/** Whether this controller has written the object's status before (its managedFields say so). */
+function summarisedByUs(object: KubeObject): boolean {
+  return (object.metadata.managedFields ?? []).some((entry) => {
+    const field = entry as { manager?: string; subresource?: string };
+    return field.manager === FIELD_MANAGER && field.subresource === 'status';
+  });
 }
 
 function problemOf(
