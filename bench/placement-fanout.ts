@@ -17,7 +17,12 @@
  * runs) + the placement controllers on the controller runtime.
  *
  *   npm run bench -- placement-fanout        (BENCH_DEVICES=N to change the fleet size)
+ *
+ * `BENCH_FANOUT_PROFILE=FILE` writes a CPU profile of the Placement change
+ * phase (read it with `node --import tsx bench/profile-summary.ts FILE`).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { ALL_KINDS, KindRegistry, type KubeObject } from '../src/api/index.ts';
 import { Manager } from '../src/controller/index.ts';
@@ -193,6 +198,13 @@ try {
   // One Placement change: an override for every device, so every Mailbox changes.
   const placement = parse(await service.get(kind('Placement'), 'fleet', 'everywhere'));
   const change = await countWrites(MAILBOXES);
+  const profile = process.env.BENCH_FANOUT_PROFILE;
+  const session = profile ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   const cpuBefore = ownCpuSeconds();
   const changeStart = performance.now();
   await service.update(
@@ -225,6 +237,11 @@ try {
   const changeDone = await change.until(DEVICES);
   const changeSeconds = (changeDone - changeStart) / 1000;
   const changeCpu = ownCpuSeconds() - cpuBefore;
+  if (session && profile) {
+    const { profile: data } = await session.post('Profiler.stop');
+    writeFileSync(profile, JSON.stringify(data));
+    session.disconnect();
+  }
   await settled(controllers);
   const changeWrites = change.writes;
   change.stop();

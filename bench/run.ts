@@ -11,7 +11,15 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['store-writes', 'api-creates', 'list-10k', 'watch-events', 'enrollment'] as const;
+const BENCHMARKS = [
+  'store-writes',
+  'api-creates',
+  'list-10k',
+  'watch-events',
+  'enrollment',
+  'placement-fanout',
+  'postgres-writes',
+] as const;
 
 const requested = process.argv.slice(2);
 const unknown = requested.filter((name) => !(BENCHMARKS as readonly string[]).includes(name));

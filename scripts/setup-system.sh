@@ -11,6 +11,16 @@ need() { # need COMMAND PACKAGE
 need kubectl kubernetes-client
 # The PostgreSQL store's tests start throw-away clusters with these binaries (not on PATH).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+# The podman runtime's tests: podman with runc (crun rejects this machine's hybrid
+# cgroups; naming runc makes apt pick it over crun), its pause image's init,
+# uid maps for rootless, and busybox-static for the locally built test image.
+need podman podman
+need runc runc
+[ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
+need newuidmap uidmap
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# The process runtime shows ConfigMap/Secret volumes at the container's mountPath with bwrap.
+need bwrap bubblewrap
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -67,7 +67,10 @@ export const ClusterRoleSchema = objectSchema(
     aggregationRule: Type.Optional(
       Type.Object(
         { clusterRoleSelectors: Type.Optional(Type.Array(LabelSelector)) },
-        { description: 'Accepted and stored; aggregation is not performed by the hub.' },
+        {
+          description:
+            "How the rules are built: from every other ClusterRole the selectors match (the hub's aggregation controller writes them; direct changes to rules are overwritten).",
+        },
       ),
     ),
   },

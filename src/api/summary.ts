@@ -27,7 +27,13 @@ export const RolloutSummary = Type.Object(
         { maxItems: 20, description: 'At most 20 broken devices with their reasons.' },
       ),
     ),
-    conditions: Type.Optional(Conditions),
+    conditions: Type.Optional({
+      ...Conditions,
+      description:
+        'Ready: every matched device runs the current content (reasons AllRunning, NoDevices, Failed, Unreachable, Progressing). ' +
+        'Customized: False when objects were left out of devices for a missing parameter (MissingParameter) or an override that cannot apply (PatchFailed). ' +
+        'Conflicted: True when objects were left out because another Workload placed one of the same kind, namespace and name first (ObjectCollision).',
+    }),
   },
   { description: 'How the rollout stands across the matched devices.' },
 );

@@ -93,7 +93,15 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
     const running = writers.map(async (writer) => {
       while (!stopped) await writer.run(set.clients[writer.index % set.hubs.length]!, 0, () => stopped);
     });
+    console.error('waiting for 60 acks');
+    const dog = setInterval(() => {
+      const pending = recorder.writes.filter((w) => w.outcome === 'pending').map((w) => `${w.writer}:${w.op}:${Math.round(performance.now() - w.sentAt)}ms`);
+      const preads = recorder.reads.filter((r) => r.outcome === 'pending').length;
+      console.error('dog', recorder.acks, 'pending writes', pending.join(' '), 'pending reads', preads, 'stopped', stopped);
+    }, 5000);
+    dog.unref();
     await recorder.waitForAcks(60);
+    console.error('restarting');
     const restartAt = performance.now();
     await set.postgres.restart();
     const restartedAt = performance.now();
@@ -120,10 +128,13 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
     t.diagnostic(
       `first write acknowledged again ${Math.round(Math.min(...recorder.writes.filter((w) => w.outcome === 'ok' && w.sentAt > restartedAt).map((w) => w.endedAt)) - restartedAt)} ms after the restart`,
     );
+    console.error('stopping');
     stopped = true;
     await Promise.all(running);
+    console.error('writers stopped');
     stop.abort();
     await Promise.all(watching);
+    console.error('watchers stopped');
 
     // A 503 while the database was down may or may not have been committed: uncertain, as a
     // dropped connection. Everything else must have its usual outcome.
@@ -144,6 +155,7 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
       events: [],
       errors: [],
     };
+    let catchUp: NodeJS.Timeout | undefined;
     const lastSegments = [...segments.map((list) => list.at(-1)!), reference];
     const targetOf = (record: WatcherRecord) =>
       record.namespace === undefined ? head : sentinels.get(record.namespace)!;
@@ -163,8 +175,11 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
           });
         }),
       ),
-      sleep(30_000),
+      new Promise((resolve) => {
+        catchUp = setTimeout(resolve, 30_000);
+      }),
     ]);
+    clearTimeout(catchUp);
     const watchers = segments.flat();
     const violations = [
       ...lastSegments

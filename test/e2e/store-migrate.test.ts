@@ -84,15 +84,33 @@ describe('outpost store migrate', () => {
     hubs.push(postgresHub);
     const after = await snapshot(postgresHub, resources);
     assert.deepEqual(after, before);
-    assert.equal(after.get('shop/password')?.[2] && (after.get('shop/password')![2] as Record<string, string>).password, Buffer.from('s3cret').toString('base64'));
-    const created = await kubectl(postgresHub, ['create', 'configmap', 'three', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    const secret = after.get('shop/password')?.[2] as Record<string, string> | undefined;
+    assert.equal(
+      secret?.password,
+      Buffer.from('s3cret').toString('base64'),
+      'the secret decrypts on PostgreSQL',
+    );
+    const created = await kubectl(postgresHub, [
+      'create',
+      'configmap',
+      'three',
+      '-o',
+      'jsonpath={.metadata.resourceVersion}',
+    ]);
     assert.equal(created.code, 0, created.stderr);
     const newest = Math.max(...[...before.values()].map(([resourceVersion]) => Number(resourceVersion)));
     assert.ok(Number(created.stdout) > newest, `new revision ${created.stdout} continues after ${newest}`);
   });
 
   it('refuses a source that does not exist, and a target that is not PostgreSQL', async () => {
-    const missing = await outpost(['store', 'migrate', '--from', 'sqlite:/nonexistent/outpost.db', '--to', cluster.url]);
+    const missing = await outpost([
+      'store',
+      'migrate',
+      '--from',
+      'sqlite:/nonexistent/outpost.db',
+      '--to',
+      cluster.url,
+    ]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no SQLite store at/);
     const wrong = await outpost(['store', 'migrate', '--from', 'sqlite:/x.db', '--to', 'mysql://db']);

@@ -9,6 +9,15 @@ export interface AdmissionRequest {
   readonly old: KubeObject | undefined;
   /** The object's namespace, for a namespaced kind the check handles (undefined if missing). */
   readonly namespace: KubeObject | undefined;
+  /** Who asks, for a request from a client; undefined for the hub's own writers (trusted). */
+  readonly requester?: Requester | undefined;
+}
+
+/** The authenticated caller of a write (structurally the auth folder's `Identity`). */
+export interface Requester {
+  readonly user: string;
+  readonly groups: readonly string[];
+  readonly device?: string | undefined;
 }
 
 /** What a check answers: causes refuse the write (422 naming the fields), warnings reach the client. */
@@ -20,12 +29,14 @@ export interface AdmissionResult {
 /**
  * A validating admission check, as the Kubernetes apiserver runs them: after
  * the object is valid, on every write (create, update, patch, apply, dry runs
- * included), with the namespace object at hand. Checks are synchronous and
- * pure; the ObjectService reads what they need.
+ * included), with the namespace object at hand. Checks do not change what is
+ * written; most are synchronous and pure (the ObjectService reads what they
+ * need). A check that must refuse with another status than 422 (RBAC's
+ * escalation check: 403) throws that `ApiError`.
  */
 export interface AdmissionCheck {
   readonly name: string;
   /** Whether writes of this kind are checked; only for these is the namespace read. */
   handles(def: KindDefinition): boolean;
-  admit(request: AdmissionRequest): AdmissionResult;
+  admit(request: AdmissionRequest): AdmissionResult | Promise<AdmissionResult>;
 }

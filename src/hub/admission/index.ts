@@ -6,7 +6,7 @@
  * answers about kinds holding secret data never quote what was sent.
  */
 
-export type { AdmissionCheck, AdmissionRequest, AdmissionResult } from './admission.ts';
+export type { AdmissionCheck, AdmissionRequest, AdmissionResult, Requester } from './admission.ts';
 export {
   BASELINE_CAPABILITIES,
   checkPod,

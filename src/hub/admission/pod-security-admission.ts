@@ -35,8 +35,10 @@ function isKind(def: KindDefinition, group: string, kind: string): boolean {
   return def.group === group && def.kind === kind;
 }
 
-/** Creates the Pod Security admission check (Workloads and Namespace labels). */
-export function createPodSecurityAdmission(options: PodSecurityAdmissionOptions = {}): AdmissionCheck {
+/** Creates the Pod Security admission check (Workloads and Namespace labels); it answers synchronously. */
+export function createPodSecurityAdmission(
+  options: PodSecurityAdmissionOptions = {},
+): Omit<AdmissionCheck, 'admit'> & { admit(request: AdmissionRequest): AdmissionResult } {
   const defaultLevel = options.defaultLevel ?? 'baseline';
   return {
     name: 'PodSecurity',

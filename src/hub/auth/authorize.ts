@@ -32,7 +32,13 @@ export interface Decision {
 export interface RulesReviewStatus {
   readonly resourceRules: ResourceRule[];
   readonly nonResourceRules: NonResourceRule[];
+  /**
+   * Whether some permission could not be listed as rules. Always false here:
+   * RBAC's rules and the device rules are all listed as they are evaluated.
+   */
   readonly incomplete: boolean;
+  /** What could not be resolved (bindings to roles that do not exist, which grant nothing), as the apiserver reports it. */
+  readonly evaluationError?: string;
 }
 
 /** Decides requests; the hub's is {@link createAuthorizer}'s. */
@@ -43,6 +49,12 @@ export interface Authorizer {
     subject: Pick<RequestAttributes, 'user' | 'groups' | 'device'>,
     namespace: string,
   ): RulesReviewStatus;
+  /**
+   * The rules RBAC alone grants a caller in `namespace` ('' for cluster scope
+   * only): what the escalation check compares a new role or binding with.
+   * Neither `system:masters` nor the device rules are counted.
+   */
+  rbacRulesFor(subject: Pick<RequestAttributes, 'user' | 'groups'>, namespace: string): PolicyRule[];
 }
 
 /** Options of {@link createAuthorizer}. */
@@ -81,9 +93,10 @@ export function authorizerOver(index: RbacIndex): Authorizer {
       return { allowed: false, reason: device === undefined ? '' : deviceDenialReason(device, attributes) };
     },
     rulesFor(subject, namespace) {
+      const missing: string[] = [];
       const rules = subject.groups.includes(MASTERS_GROUP)
         ? [EVERYTHING]
-        : index.rulesFor(callerKeys(subject.user, subject.groups), namespace);
+        : index.rulesFor(callerKeys(subject.user, subject.groups), namespace, missing);
       const review = reviewRules(rules.flat());
       const device = deviceOf(subject);
       if (device !== undefined) {
@@ -91,7 +104,15 @@ export function authorizerOver(index: RbacIndex): Authorizer {
         review.resourceRules.unshift(...own.resourceRules);
         review.nonResourceRules.unshift(...own.nonResourceRules);
       }
-      return { ...review, incomplete: false };
+      // Every rule that allows a request is listed, so the list is complete; a binding to a missing
+      // role grants nothing, and is reported the apiserver's way (an evaluation error).
+      if (missing.length === 0) return { ...review, incomplete: false };
+      const unique = [...new Set(missing)];
+      const evaluationError = unique.length === 1 ? unique[0]! : `[${unique.join(', ')}]`;
+      return { ...review, incomplete: false, evaluationError };
+    },
+    rbacRulesFor(subject, namespace) {
+      return index.rulesFor(callerKeys(subject.user, subject.groups), namespace).flat();
     },
   };
 }
@@ -100,6 +121,7 @@ export function authorizerOver(index: RbacIndex): Authorizer {
 export const ALLOW_ALL: Authorizer = {
   authorize: () => ({ allowed: true, reason: '' }),
   rulesFor: () => ({ ...reviewRules(EVERYTHING), incomplete: false }),
+  rbacRulesFor: () => [...EVERYTHING],
 };
 
 const APPLY_PATCH = 'application/apply-patch+yaml';

@@ -1,7 +1,8 @@
 /**
  * Authentication of hub requests: client certificates (people and devices)
  * and bearer tokens, with device certificates revoked as soon as their
- * Device is deleted (authorisation is RBAC's).
+ * Device is deleted; authorisation (RBAC, the device rules), and RBAC's
+ * privilege-escalation check on writes of roles and bindings.
  */
 export {
   type Authenticator,
@@ -40,4 +41,15 @@ export {
   MASTERS_GROUP,
   WORKLOAD_TEAMS_GROUP,
 } from './rbac-bootstrap.ts';
+export {
+  AGGREGATE_TO_WORKLOAD_TEAM,
+  aggregatedRules,
+  aggregationSelectors,
+  isAggregating,
+  sameRules,
+} from './rbac-aggregation.ts';
+export {
+  createRbacEscalationAdmission,
+  type RbacEscalationAdmissionOptions,
+} from './rbac-escalation-admission.ts';
 export { RbacIndex } from './rbac-index.ts';

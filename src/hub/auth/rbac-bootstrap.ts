@@ -5,6 +5,13 @@
  * Outpost's (`outpost:infra-admin`, `outpost:workload-team`,
  * `outpost:device-viewer`).
  *
+ * `outpost:workload-team` aggregates, as Kubernetes' `admin`/`edit`/`view`
+ * do: its rules are those of every ClusterRole labelled
+ * `rbac.outpost.dev/aggregate-to-workload-team: "true"` (the built-in
+ * `outpost:aggregate-to-workload-team`, and whatever a later kind adds), kept
+ * current by the `clusterrole-aggregation` controller. `outpost:infra-admin`
+ * holds `*` on everything, so every kind added later is already in it.
+ *
  * How to bind Outpost's roles:
  *   infrastructure admins   kubectl create clusterrolebinding NAME --clusterrole=outpost:infra-admin --group=infra
  *   a workload team         kubectl create rolebinding NAME -n TEAM-NS --clusterrole=outpost:workload-team --group=team-a
@@ -19,6 +26,7 @@ import {
 } from '../../api/index.ts';
 import { ApiError, type ObjectService, parse } from '../kube-api/index.ts';
 import { AUTHENTICATED_GROUP } from './authorize-attributes.ts';
+import { AGGREGATE_TO_WORKLOAD_TEAM, aggregatedRules, isAggregating } from './rbac-aggregation.ts';
 
 /** The group whose members may read the device inventory (bound to `outpost:device-viewer` at start). */
 export const WORKLOAD_TEAMS_GROUP = 'outpost:workload-teams';
@@ -29,9 +37,10 @@ const AUTOUPDATE = 'rbac.authorization.kubernetes.io/autoupdate';
 const FIELD_MANAGER = 'outpost-hub';
 
 const READ = ['get', 'list', 'watch'];
+const WRITE = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const ALL = ['*'];
 
-/** Built-in ClusterRoles and their rules. */
+/** Built-in ClusterRoles and their rules (an aggregating role's are gathered: see {@link BUILT_IN_AGGREGATION}). */
 export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule[]>> = {
   'cluster-admin': [
     { apiGroups: ['*'], resources: ['*'], verbs: ALL },
@@ -71,8 +80,10 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     { apiGroups: ['*'], resources: ['*'], verbs: ALL },
     { nonResourceURLs: ['*'], verbs: ALL },
   ],
-  /** Bound with a RoleBinding in a team's namespace: what runs where, and its configuration. */
-  'outpost:workload-team': [
+  /** Bound with a RoleBinding in a team's namespace; gathers the roles labelled to aggregate to it. */
+  'outpost:workload-team': [],
+  /** What a workload team does in its namespaces: what runs where, its configuration, and delegation. */
+  'outpost:aggregate-to-workload-team': [
     {
       apiGroups: ['outpost.dev'],
       resources: ['workloads', 'placements', 'opcuaconnectors'],
@@ -87,11 +98,24 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     { apiGroups: [''], resources: ['events'], verbs: READ },
     // With a RoleBinding in namespace N, `get namespaces N` has namespace N: the team sees its own.
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+    // Delegation within the namespace, as Kubernetes' `admin` role: the escalation check keeps a team
+    // from granting more than it holds. Never `*`, which would include `bind` and `escalate`.
+    { apiGroups: [RBAC_GROUP], resources: ['roles', 'rolebindings'], verbs: WRITE },
   ],
   /** Read-only inventory, bound cluster-wide (devices are cluster-scoped: a RoleBinding cannot grant them). */
   'outpost:device-viewer': [
     { apiGroups: ['outpost.dev'], resources: ['devices', 'devices/status'], verbs: READ },
   ],
+};
+
+/** Built-in aggregating ClusterRoles: the label whose ClusterRoles (`"true"`) they gather. */
+export const BUILT_IN_AGGREGATION: Readonly<Record<string, string>> = {
+  'outpost:workload-team': AGGREGATE_TO_WORKLOAD_TEAM,
+};
+
+/** Labels of built-in ClusterRoles beyond the bootstrap label: which aggregating role they extend. */
+const BUILT_IN_LABELS: Readonly<Record<string, Record<string, string>>> = {
+  'outpost:aggregate-to-workload-team': { [AGGREGATE_TO_WORKLOAD_TEAM]: 'true' },
 };
 
 /** Built-in ClusterRoleBindings: name, role, and the groups bound. */
@@ -106,37 +130,48 @@ export const BUILT_IN_CLUSTER_ROLE_BINDINGS: ReadonlyArray<{ name: string; role:
 
 const bootstrapMeta = (name: string) => ({
   name,
-  labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' },
+  labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults', ...BUILT_IN_LABELS[name] },
   annotations: { [AUTOUPDATE]: 'true' },
 });
 
+/** A built-in ClusterRole as first written; an aggregating one starts with the built-in roles' rules it gathers. */
+function builtInClusterRole(name: string): KubeObject {
+  const role: KubeObject = {
+    apiVersion: `${RBAC_GROUP}/v1`,
+    kind: 'ClusterRole',
+    metadata: bootstrapMeta(name),
+    rules: (BUILT_IN_CLUSTER_ROLES[name] ?? []).map((rule) => ({ ...rule })),
+  };
+  const label = BUILT_IN_AGGREGATION[name];
+  if (label === undefined) return role;
+  role.aggregationRule = { clusterRoleSelectors: [{ matchLabels: { [label]: 'true' } }] };
+  const others = Object.keys(BUILT_IN_CLUSTER_ROLES).filter((other) => !(other in BUILT_IN_AGGREGATION));
+  role.rules = aggregatedRules(role, others.map(builtInClusterRole));
+  return role;
+}
+
 /**
  * Creates the built-in roles and bindings, idempotently and safely when
- * several replicas start at once. A built-in ClusterRole whose rules differ
- * from the hub's is reset unless annotated `autoupdate: "false"` (as the
- * apiserver reconciles its own); a binding that exists is left as it is.
+ * several replicas start at once. A built-in ClusterRole whose rules (or, for
+ * an aggregating one, whose aggregationRule; its rules are the controller's)
+ * or labels differ from the hub's is reset unless annotated
+ * `autoupdate: "false"` (as the apiserver reconciles its own); a binding that
+ * exists is left as it is.
  */
 export async function ensureBootstrapPolicy(service: ObjectService): Promise<void> {
-  for (const [name, rules] of Object.entries(BUILT_IN_CLUSTER_ROLES)) {
-    const role: KubeObject = {
-      apiVersion: `${RBAC_GROUP}/v1`,
-      kind: 'ClusterRole',
-      metadata: bootstrapMeta(name),
-      rules: rules.map((rule) => ({ ...rule })),
-    };
+  for (const name of Object.keys(BUILT_IN_CLUSTER_ROLES)) {
+    const role = builtInClusterRole(name);
     const existing = await createOrGet(service, role);
     if (!existing) continue;
     const live = parse(existing);
     if (live.metadata.annotations?.[AUTOUPDATE] === 'false') continue;
-    if (JSON.stringify(live.rules ?? []) === JSON.stringify(role.rules)) continue;
+    const labels = { ...live.metadata.labels, ...role.metadata.labels };
+    const next: KubeObject = { ...live, metadata: { ...live.metadata, labels } };
+    if (isAggregating(role)) next.aggregationRule = role.aggregationRule;
+    else next.rules = role.rules;
+    if (JSON.stringify(next) === JSON.stringify(live)) continue;
     try {
-      await service.update(
-        clusterRoleKind,
-        undefined,
-        name,
-        { ...live, rules: role.rules },
-        { fieldManager: FIELD_MANAGER },
-      );
+      await service.update(clusterRoleKind, undefined, name, next, { fieldManager: FIELD_MANAGER });
     } catch (error) {
       // Another replica reconciled it between our read and our write.
       if (!(error instanceof ApiError && error.code === 409)) throw error;

@@ -76,15 +76,17 @@ export class RbacIndex {
   /**
    * The rules that apply to a caller with these subject keys in `namespace`
    * ('' for cluster scope): those of ClusterRoleBindings, then those of
-   * RoleBindings in the namespace. Bindings to missing roles grant nothing.
+   * RoleBindings in the namespace. Bindings to missing roles grant nothing;
+   * when `missing` is given, what each of them refers to is pushed onto it.
    */
-  rulesFor(keys: readonly string[], namespace: string): PolicyRule[][] {
+  rulesFor(keys: readonly string[], namespace: string, missing?: string[]): PolicyRule[][] {
     const derived = this.#derive();
     const found: PolicyRule[][] = [];
     const add = (bindings: readonly Binding[] | undefined) => {
       for (const binding of bindings ?? []) {
         const rules = this.#roleRules(derived, binding);
         if (rules) found.push(rules);
+        else missing?.push(describeMissing(binding));
       }
     };
     for (const key of keys) add(derived.clusterBindings.get(key));
@@ -192,6 +194,12 @@ interface Derived {
 
 function rulesOf(object: KubeObject): PolicyRule[] {
   return (object.rules as PolicyRule[] | undefined) ?? [];
+}
+
+/** As the apiserver's role getters word a missing role: `clusterroles.rbac.authorization.k8s.io "x" not found`. */
+function describeMissing(binding: Binding): string {
+  const resource = binding.roleRef.kind === 'ClusterRole' ? 'clusterroles' : 'roles';
+  return `${resource}.rbac.authorization.k8s.io "${binding.roleRef.name}" not found`;
 }
 
 function bindingOf(object: KubeObject, namespace: string): Binding {

@@ -3,7 +3,7 @@ import type { Controller, Informer, Manager, ReconcileContext } from '../../cont
 import { ApiError, objectKey, parse } from '../kube-api/index.ts';
 
 export interface GarbageCollectorOptions {
-  /** Objects processed at once. @default 2 */
+  /** Objects processed at once (as kube-controller-manager's `--concurrent-gc-syncs`); each waits on a commit, so many share one. @default 20 */
   readonly workers?: number;
 }
 
@@ -82,7 +82,7 @@ export function addGarbageCollector(manager: Manager, options: GarbageCollectorO
   };
 
   const controller = manager.controller({
-    workers: options.workers ?? 2,
+    workers: options.workers ?? 20,
     reconciler: { name: 'garbage-collector', reconcile: (key, context) => reconcile(key, context) },
   });
 

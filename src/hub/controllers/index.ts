@@ -7,9 +7,15 @@
 import type { Logger } from 'pino';
 import { Manager, type MetricsRegistry } from '../../controller/index.ts';
 import type { ObjectService } from '../kube-api/index.ts';
+import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement-controllers.ts';
 
+export {
+  addClusterRoleAggregation,
+  CLUSTER_ROLE_AGGREGATION_MANAGER,
+  createClusterRoleAggregationReconciler,
+} from './clusterrole-aggregation.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 export {
   addPlacementControllers,
@@ -33,6 +39,8 @@ export interface HubControllersOptions {
    * @default true
    */
   readonly placement?: boolean | PlacementControllersOptions;
+  /** Fill aggregating ClusterRoles' rules from the ClusterRoles their selectors match. @default true */
+  readonly clusterRoleAggregation?: boolean;
 }
 
 export interface StartControllersOptions {
@@ -65,6 +73,7 @@ export function startControllers(options: StartControllersOptions): RunningContr
   if (gc) addGarbageCollector(manager, gc === true ? {} : gc);
   const placement = settings.placement ?? true;
   if (placement) addPlacementControllers(manager, placement === true ? {} : placement);
+  if (settings.clusterRoleAggregation ?? true) addClusterRoleAggregation(manager);
   const done = manager.start(options.signal);
   return { manager, done };
 }

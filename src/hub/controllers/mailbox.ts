@@ -4,6 +4,7 @@ import type { Counter, Informer, Reconciler } from '../../controller/index.ts';
 import { ApiError, type ObjectService } from '../kube-api/index.ts';
 import {
   composeMailbox,
+  type MailboxSpec,
   type PlacedWorkload,
   type PlacementCaches,
   parametersSignature,
@@ -87,15 +88,25 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
         return;
       }
       const { placed, stamps } = placedOn(device, informers, caches);
+      const owners = [owner];
+      const previous = caches.stampsOf(name);
+      // Rendered from exactly these inputs into exactly this Mailbox before: nothing to compose.
+      if (
+        existing &&
+        previous !== undefined &&
+        previous.get('M') === existing.metadata.resourceVersion &&
+        sameInputs(previous, stamps) &&
+        sameOwners(existing, owners)
+      ) {
+        return;
+      }
       const spec = composeMailbox(
         { name, labels: device.metadata.labels, annotations: device.metadata.annotations },
         placed,
         (existing?.spec as Mailbox['spec']) ?? undefined,
         timestamp(options.now()),
       );
-      const owners = [owner];
-      const previous = caches.stampsOf(name);
-      if (existing && sameSpec(existing.spec, spec) && sameOwners(existing, owners)) {
+      if (existing && sameSpec(existing.spec as Mailbox['spec'], spec) && sameOwners(existing, owners)) {
         stamps.set('M', existing.metadata.resourceVersion ?? '0');
         caches.setStamps(name, stamps);
         options.onRendered?.(name, stamps, previous);
@@ -193,12 +204,31 @@ async function deleteMailbox(
 }
 
 /**
- * Equality by JSON text: the stored spec is what this reconciler wrote, in
- * the same key order. (Were the order ever different, the update that
- * follows would find the content unchanged and write nothing.)
+ * Whether the stored spec is the desired one. Entries are compared by
+ * source, hash and since first (a change of content changes a hash, so a
+ * fan-out usually answers here); only when they all agree is the JSON text
+ * compared, for exactness. The stored spec is what this reconciler wrote, in
+ * the same key order (were it ever different, the update that follows would
+ * find the content unchanged and write nothing).
  */
-function sameSpec(stored: unknown, desired: unknown): boolean {
+function sameSpec(stored: Mailbox['spec'] | undefined, desired: MailboxSpec): boolean {
+  const before = stored?.objects ?? [];
+  if (before.length !== desired.objects.length) return false;
+  for (let i = 0; i < before.length; i++) {
+    const a = before[i]!;
+    const b = desired.objects[i]!;
+    if (a.hash !== b.hash || a.since !== b.since || a.source.workload !== b.source.workload) return false;
+    if (a.source.namespace !== b.source.namespace || a.source.placement !== b.source.placement) return false;
+  }
   return JSON.stringify(stored) === JSON.stringify(desired);
+}
+
+/** Whether two sets of render inputs are the same (the Mailbox revision aside). */
+function sameInputs(a: RenderStamps, b: ReadonlyMap<string, string>): boolean {
+  const size = (m: ReadonlyMap<string, string>) => m.size - (m.has('M') ? 1 : 0);
+  if (size(a) !== size(b)) return false;
+  for (const [key, value] of b) if (key !== 'M' && a.get(key) !== value) return false;
+  return true;
 }
 
 function ownedByAnotherDevice(mailbox: KubeObject, uid: string): boolean {

@@ -279,15 +279,19 @@ export function addPlacementControllers(
     }
     enqueueDeviceSummaries(name, caches.devices.labelsOf(name));
   };
+  /** Whether a Mailbox event is our own write coming back (nothing to reconcile again). */
+  const ownWrite = (m: KubeObject) => caches.stampsOf(m.metadata.name!)?.get('M') === m.metadata.resourceVersion;
   informers.mailboxes.addEventHandler({
-    onAdd: (m) => mailbox.enqueue(m.metadata.name!),
+    onAdd(m) {
+      if (!ownWrite(m)) mailbox.enqueue(m.metadata.name!);
+    },
     onUpdate(old, m) {
       const specChanged =
         old === m ||
         old.metadata.generation !== m.metadata.generation ||
         old.metadata.deletionTimestamp !== m.metadata.deletionTimestamp ||
         !isDeepStrictEqual(old.metadata.ownerReferences, m.metadata.ownerReferences);
-      if (specChanged) mailbox.enqueue(m.metadata.name!);
+      if (old === m || (specChanged && !ownWrite(m))) mailbox.enqueue(m.metadata.name!);
       if (old !== m && !isDeepStrictEqual(old.status, m.status)) onMailboxStatus(m);
     },
     onDelete(m) {

@@ -14,6 +14,7 @@ import {
   type Authenticator,
   type Authorizer,
   authorizeRequest,
+  createRbacEscalationAdmission,
   type Identity,
   registerAccessReviews,
 } from '../auth/index.ts';
@@ -69,7 +70,13 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     store: options.store,
     registry,
     now: options.now,
-    admission: defaultAdmission(),
+    // With RBAC, writes of roles and bindings may not grant more than their writer holds.
+    admission: options.authorize
+      ? [
+          ...defaultAdmission(),
+          createRbacEscalationAdmission({ authorizer: options.authorize, store: options.store }),
+        ]
+      : defaultAdmission(),
     garbageCollector: options.garbageCollector,
   });
   const serverOptions: FastifyServerOptions & { https?: object; loggerInstance?: Logger } = {

@@ -13,7 +13,7 @@ import {
   type Store,
   type StoredObject,
 } from '../../store/index.ts';
-import type { AdmissionCheck } from '../admission/index.ts';
+import type { AdmissionCheck, Requester } from '../admission/index.ts';
 import {
   ApplyConflictError,
   applyConfiguration,
@@ -48,6 +48,11 @@ export interface WriteOptions {
   readonly fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
   /** Collects `Warning` headers for the response. */
   readonly warnings?: string[];
+  /**
+   * The authenticated client the write is made for, which admission checks may
+   * weigh (RBAC's escalation check). @default undefined: one of the hub's own writers, trusted
+   */
+  readonly requester?: Requester;
 }
 
 export interface DeleteOptions {
@@ -667,7 +672,7 @@ export class ObjectService {
     const namespace = stored ? parse(stored) : undefined;
     const causes = [];
     for (const check of checks) {
-      const result = check.admit({ def, object, old, namespace });
+      const result = await check.admit({ def, object, old, namespace, requester: options.requester });
       causes.push(...result.causes);
       for (const warning of result.warnings ?? []) options.warnings?.push(warning);
     }

@@ -80,6 +80,8 @@ async function dispatch(
     fieldManager: fieldManagerOf(query, request.headers['user-agent']),
     fieldValidation: fieldValidationOf(query),
     warnings,
+    // Admission checks that weigh who asks (RBAC escalation) see the authenticated caller.
+    requester: request.identity,
   });
 
   switch (request.method) {

@@ -105,8 +105,9 @@ async function stopAll(
   hubs: HubProcess[],
   clients: ApiClient[],
 ): Promise<void> {
-  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+  // The hubs first: a client's close() waits for its requests in flight, which end with them.
   await Promise.all(hubs.map((hub) => hub.stop()));
+  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
   await postgres.stop();
   await removeDir(shared);
 }

@@ -38,6 +38,8 @@ describe('device parameters in workload objects', () => {
       spec: { replicas: 1, args: ['--site', 'plant-a'], enabled: true, none: null },
     });
     assert.deepEqual(object, copy);
+    const shared = { ...object, plain: { a: ['x', { b: 'y' }] } };
+    assert.equal(expand(shared, device).plain, shared.plain, 'parts without parameters are shared, not copied');
   });
 
   it('names the parameter a device lacks, and unknown parameters', () => {

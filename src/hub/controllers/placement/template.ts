@@ -61,7 +61,10 @@ export function parameterValue(parameter: string, device: DeviceParameters): str
 }
 
 /**
- * A deep copy of `value` with every string (and map key) expanded for `device`.
+ * `value` with every string (and map key) expanded for `device`. Parts
+ * without any `${` are shared with the input, not copied (10,000 devices
+ * rendering one Deployment copy only the paths to its parameters); the
+ * result must therefore be treated as read-only, as the input is.
  * @throws MissingParameterError naming the first parameter the device lacks.
  */
 export function expand<T>(value: T, device: DeviceParameters): T {
@@ -70,27 +73,41 @@ export function expand<T>(value: T, device: DeviceParameters): T {
 
 function expandValue(value: unknown, device: DeviceParameters): unknown {
   if (typeof value === 'string') return expandString(value, device);
-  if (Array.isArray(value)) return value.map((item) => expandValue(item, device));
-  if (value !== null && typeof value === 'object') {
-    const result: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) {
-      const expandedKey = expandString(key, device);
-      const item = expandValue((value as Record<string, unknown>)[key], device);
-      // defineProperty for `__proto__` only: assigning it would set the prototype instead of a key.
-      if (expandedKey === '__proto__') {
-        Object.defineProperty(result, expandedKey, {
-          value: item,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      } else {
-        result[expandedKey] = item;
-      }
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = expandValue(value[i], device);
+      if (item !== value[i] && !copy) copy = value.slice(0, i);
+      copy?.push(item);
     }
-    return result;
+    return copy ?? value;
+  }
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
+    let copy: Record<string, unknown> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const original = (value as Record<string, unknown>)[key];
+      const expandedKey = expandString(key, device);
+      const item = expandValue(original, device);
+      if (!copy && (item !== original || expandedKey !== key)) {
+        copy = {};
+        for (let j = 0; j < i; j++) setKey(copy, keys[j]!, (value as Record<string, unknown>)[keys[j]!]);
+      }
+      if (copy) setKey(copy, expandedKey, item);
+    }
+    return copy ?? value;
   }
   return value;
+}
+
+function setKey(target: Record<string, unknown>, key: string, value: unknown): void {
+  // defineProperty for `__proto__` only: assigning it would set the prototype instead of a key.
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
 }
 
 /** Expands one string. */

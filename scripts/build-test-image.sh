@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the test image localhost/busybox:latest from Debian's busybox-static,
+# without any registry: a root filesystem with the static busybox and relative
+# symlinks for its applets, imported with `podman import`.
+#
+#   scripts/build-test-image.sh              # into root's (rootful) image store
+#   scripts/build-test-image.sh --user NAME  # into NAME's rootless image store too
+#
+# Idempotent and quick when the image is already there (one `podman image exists`
+# per store). Podman runs with a containers.conf that selects runc and low
+# ulimits (see ../shared/notes/podman.md); a caller's CONTAINERS_CONF wins for
+# the rootful store.
+set -euo pipefail
+
+IMAGE=localhost/busybox:latest
+user=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --user) user="${2:?--user needs a user name}"; shift 2 ;;
+    --image) IMAGE="${2:?--image needs a name}"; shift 2 ;;
+    *) echo "usage: $0 [--user NAME] [--image NAME:TAG]" >&2; exit 2 ;;
+  esac
+done
+
+busybox=/bin/busybox
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
+  echo "build-test-image: busybox-static is not installed (run scripts/setup-system.sh)" >&2
+  exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work" # the rootless user reads the containers.conf in it
+printf '%s\n' '[containers]' 'default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]' \
+  '[engine]' 'runtime = "runc"' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' \
+  >"$work/containers.conf"
+chmod 0644 "$work/containers.conf"
+rootful_conf="${CONTAINERS_CONF:-$work/containers.conf}"
+
+# An imported image has no configuration: give it the PATH that finds the applets.
+import_changes=(--change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["sh"]')
+
+rootfs() { # builds the root filesystem once, into $work/rootfs
+  [ -d "$work/rootfs" ] && return 0
+  mkdir -p "$work/rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,proc,sys,dev,root}
+  chmod 1777 "$work/rootfs/tmp"
+  cp "$busybox" "$work/rootfs/bin/busybox"
+  # Each applet is a relative symlink to bin/busybox, where busybox would install it.
+  local applet dir depth up
+  while read -r applet; do
+    case "$applet" in bin/busybox | "") continue ;; esac
+    dir=$(dirname "$applet")
+    depth=$(printf '%s' "$dir" | tr -cd '/' | wc -c)
+    up=$(printf '../%.0s' $(seq 0 "$depth"))
+    ln -sf "${up}bin/busybox" "$work/rootfs/$applet"
+  done < <("$busybox" --list-full)
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/rootfs/etc/group"
+}
+
+import_rootful() {
+  CONTAINERS_CONF="$rootful_conf" podman image exists "$IMAGE" && return 0
+  rootfs
+  tar -C "$work/rootfs" -c . | CONTAINERS_CONF="$rootful_conf" podman import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
+  echo "build-test-image: imported $IMAGE (rootful)" >&2
+}
+
+import_rootless() { # import_rootless USER
+  local home uid runtime_dir
+  home=$(getent passwd "$1" | cut -d: -f6)
+  uid=$(id -u "$1")
+  runtime_dir=/run/user/$uid
+  mkdir -p "$runtime_dir" && chown "$1:" "$runtime_dir" && chmod 0700 "$runtime_dir"
+  local as_user=(runuser -u "$1" -- env HOME="$home" XDG_RUNTIME_DIR="$runtime_dir"
+    CONTAINERS_CONF="$work/containers.conf" podman)
+  (cd / && "${as_user[@]}" image exists "$IMAGE") && return 0
+  rootfs
+  tar -C "$work/rootfs" -c . | (cd / && "${as_user[@]}" import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null)
+  echo "build-test-image: imported $IMAGE for $1 (rootless)" >&2
+}
+
+import_rootful
+if [ -n "$user" ]; then
+  id -u "$user" >/dev/null 2>&1 || { echo "build-test-image: no user $user" >&2; exit 1; }
+  import_rootless "$user"
+fi

@@ -1,0 +1,80 @@
+/**
+ * Capped exponential backoff with full jitter, and the agent's clock. Every
+ * period, timeout and delay in the agent is measured on the monotonic clock
+ * (`performance.now()`), so a wall clock that jumps a day forward or back
+ * changes no rhythm; wall time is used only for timestamps written to the hub.
+ */
+
+/** Milliseconds on a monotonic clock (not related to the epoch). */
+export function monotonicMs(): number {
+  return performance.now();
+}
+
+/** Options of {@link Backoff}. */
+export interface BackoffOptions {
+  /** The first delay. @default 1000 */
+  readonly initialMs?: number;
+  /** The longest delay. @default 60000 */
+  readonly maxMs?: number;
+  /** Multiplier per failure. @default 2 */
+  readonly factor?: number;
+  /**
+   * How much of each delay is random: 0 gives exact delays, 1 gives a delay
+   * anywhere in [0, d] (full jitter). Jitter spreads a fleet's reconnects
+   * after a hub restart. @default 0.5 (a delay in [d/2, d])
+   */
+  readonly jitter?: number;
+  /** Random source in [0, 1). @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Delays that grow with each failure until {@link Backoff.reset}. */
+export class Backoff {
+  readonly #initial: number;
+  readonly #max: number;
+  readonly #factor: number;
+  readonly #jitter: number;
+  readonly #random: () => number;
+  #failures = 0;
+
+  constructor(options: BackoffOptions = {}) {
+    this.#initial = options.initialMs ?? 1000;
+    this.#max = options.maxMs ?? 60_000;
+    this.#factor = options.factor ?? 2;
+    this.#jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Failures since the last reset. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** Counts a failure and returns how long to wait before the next attempt. */
+  next(): number {
+    const base = Math.min(this.#max, this.#initial * this.#factor ** this.#failures);
+    this.#failures++;
+    return Math.round(base * (1 - this.#jitter * this.#random()));
+  }
+
+  /** Back to the first delay (after a success). */
+  reset(): void {
+    this.#failures = 0;
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
