@@ -13,7 +13,7 @@ import {
   setupRootlessUser,
   writeContainersConf,
 } from './podman-exec.ts';
-import { containerNameOf, LABELS, podNameOf, renderKubePlay } from './podman-kube.ts';
+import { containerNameOf, LABELS, renderKubePlay } from './podman-kube.ts';
 import { podmanLogs } from './podman-logs.ts';
 import { type ContainerState, shouldRestart, snapshotOf, statusOf, type UnitPods } from './podman-status.ts';
 import { ContainerConfigError } from './process-env.ts';

@@ -49,7 +49,8 @@ export async function materialiseVolumes(
       );
     }
     const data = dataOf(source, isSecret ? 'Secret' : 'ConfigMap');
-    const items = spec.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    const items: { key: string; path: string; mode?: number }[] =
+      spec.items ?? Object.keys(data).map((key) => ({ key, path: key }));
     for (const item of items) {
       const value = data[item.key];
       if (value === undefined) {

@@ -35,19 +35,19 @@ export {
 } from './device-identity.ts';
 export { DeviceIndex, type DeviceIndexStartOptions } from './device-index.ts';
 export {
-  BUILT_IN_CLUSTER_ROLE_BINDINGS,
-  BUILT_IN_CLUSTER_ROLES,
-  ensureBootstrapPolicy,
-  MASTERS_GROUP,
-  WORKLOAD_TEAMS_GROUP,
-} from './rbac-bootstrap.ts';
-export {
   AGGREGATE_TO_WORKLOAD_TEAM,
   aggregatedRules,
   aggregationSelectors,
   isAggregating,
   sameRules,
 } from './rbac-aggregation.ts';
+export {
+  BUILT_IN_CLUSTER_ROLE_BINDINGS,
+  BUILT_IN_CLUSTER_ROLES,
+  ensureBootstrapPolicy,
+  MASTERS_GROUP,
+  WORKLOAD_TEAMS_GROUP,
+} from './rbac-bootstrap.ts';
 export {
   createRbacEscalationAdmission,
   type RbacEscalationAdmissionOptions,

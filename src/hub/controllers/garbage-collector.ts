@@ -3,7 +3,11 @@ import type { Controller, Informer, Manager, ReconcileContext } from '../../cont
 import { ApiError, objectKey, parse } from '../kube-api/index.ts';
 
 export interface GarbageCollectorOptions {
-  /** Objects processed at once (as kube-controller-manager's `--concurrent-gc-syncs`); each waits on a commit, so many share one. @default 20 */
+  /**
+   * Objects processed at once (kube-controller-manager's `--concurrent-gc-syncs`): each
+   * reconcile mostly waits on a commit, and concurrent ones share a group commit.
+   * @default 20
+   */
   readonly workers?: number;
 }
 

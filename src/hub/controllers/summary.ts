@@ -103,7 +103,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
 
   const liveDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
     caches.devices
-      .select(selector)
+      .selectCached(selector)
       .map((name) => informers.devices.get(undefined, name))
       .filter((device): device is KubeObject => device !== undefined && !device.metadata.deletionTimestamp);
 

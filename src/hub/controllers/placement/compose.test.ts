@@ -189,5 +189,10 @@ describe('device label index', () => {
     assert.deepEqual(sel({ matchLabels: { tier: 'edge' } }), ['b']);
     index.delete('b');
     assert.deepEqual(sel({ matchLabels: { tier: 'edge' } }), []);
+    const selector = { matchLabels: { site: 'z' } };
+    assert.deepEqual([...index.selectCached(selector)].sort(), ['a', 'c']);
+    assert.equal(index.selectCached(selector), index.selectCached(selector), 'remembered until a change');
+    index.set('d', { site: 'z' });
+    assert.deepEqual([...index.selectCached(selector)].sort(), ['a', 'c', 'd']);
   });
 });

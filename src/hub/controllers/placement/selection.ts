@@ -56,10 +56,19 @@ export class DeviceLabelIndex {
   readonly #byPair = new Map<string, Set<string>>();
   /** `key` → device names having the label. */
   readonly #byKey = new Map<string, Set<string>>();
+  #version = 0;
+  /** Selections since the last change, by selector object. */
+  #selections = new WeakMap<object, readonly string[]>();
+
+  /** Counts changes: a selection made at one version holds until the next. */
+  get version(): number {
+    return this.#version;
+  }
 
   /** Records (or updates) a device's labels. */
   set(name: string, labels: Readonly<Record<string, string>> | undefined): void {
     this.delete(name);
+    this.#changed();
     const copy = { ...(labels ?? {}) };
     this.#labels.set(name, copy);
     for (const [key, value] of Object.entries(copy)) {
@@ -71,6 +80,7 @@ export class DeviceLabelIndex {
   delete(name: string): void {
     const labels = this.#labels.get(name);
     if (!labels) return;
+    this.#changed();
     this.#labels.delete(name);
     for (const [key, value] of Object.entries(labels)) {
       removeFrom(this.#byPair, `${key}=${value}`, name);
@@ -84,6 +94,26 @@ export class DeviceLabelIndex {
 
   labelsOf(name: string): Readonly<Record<string, string>> | undefined {
     return this.#labels.get(name);
+  }
+
+  #changed(): void {
+    this.#version++;
+    this.#selections = new WeakMap();
+  }
+
+  /**
+   * {@link select}, remembered per selector object until the index changes
+   * (a summary over 10,000 devices selects them once, not on every run).
+   * The answer is shared: do not change it.
+   */
+  selectCached(selector: LabelSelectorShape | undefined): readonly string[] {
+    if (!selector) return this.select(selector);
+    let selected = this.#selections.get(selector);
+    if (!selected) {
+      selected = this.select(selector);
+      this.#selections.set(selector, selected);
+    }
+    return selected;
   }
 
   /** The names of the devices a selector selects (unordered). */
