@@ -106,7 +106,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
     assert.match(
       stderr,
       new RegExp(
-        escape(
+        literal(
           `roles.rbac.authorization.k8s.io "dev-writer" is forbidden: user "alice" (groups=${ALICE_GROUPS}) is attempting to grant RBAC permissions not currently held:`,
         ),
       ),
@@ -147,7 +147,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       assert.match(
         stderr,
         new RegExp(
-          escape(
+          literal(
             `rolebindings.rbac.authorization.k8s.io "me" is forbidden: user "alice" (groups=${ALICE_GROUPS}) is attempting to grant RBAC permissions not currently held:`,
           ),
         ),
@@ -398,7 +398,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
   });
 });
 
-function escape(text: string): string {
+function literal(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

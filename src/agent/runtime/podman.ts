@@ -193,7 +193,7 @@ class PodmanRuntime implements Runtime {
     await Promise.allSettled(this.#locks.values());
     if (options.stopUnits) {
       for (const unit of await this.#snapshot())
-        await this.#removePods(unit.host, unit.id, { volumes: false });
+        await this.#removePods(unit.host, unit.id, { volumes: true });
     }
     this.#listeners.clear();
   }

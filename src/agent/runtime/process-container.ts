@@ -146,6 +146,13 @@ export class ContainerProcess {
     this.#handleExit(readExitCode(this.plan.dir) ?? 255);
   }
 
+  /** Stops supervising, leaving the process running (for the next agent to adopt). */
+  release(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#child = undefined;
+  }
+
   /** Stops the process group (SIGTERM, SIGKILL after the grace period) and supervising it. */
   async stop(): Promise<void> {
     this.#stopped = true;

@@ -160,6 +160,7 @@ class ProcessRuntime implements Runtime {
     clearInterval(this.#timer);
     await Promise.allSettled(this.#queues.values());
     if (options.stopUnits) await Promise.all([...this.#units.values()].map((unit) => unit.stop()));
+    else for (const unit of this.#units.values()) unit.release();
     this.#listeners.clear();
   }
 

@@ -131,6 +131,11 @@ export class ProcessUnit {
     for (const container of this.containers) container.poll();
   }
 
+  /** Stops supervising; the processes keep running. */
+  release(): void {
+    for (const container of this.containers) container.release();
+  }
+
   /** Stops every container (in parallel: each has its own grace period). */
   async stop(): Promise<void> {
     await Promise.all(this.containers.map((container) => container.stop()));
