@@ -6,7 +6,7 @@
  *   const credentials = await enroll({ hubUrl, token, name, dataDir });
  *   const renewal = startRenewal({ dataDir, credentials, onRenewed: useForNewConnections });
  */
-export { type DeviceCredentials, kubeconfigPathOf, loadCredentials } from './credentials.ts';
+export { type DeviceCredentials, kubeconfigPathOf, loadCredentials, writeFileAtomic } from './credentials.ts';
 export { caPinOf, type EnrollOptions, enroll } from './enroll.ts';
 export { collectFacts, type DeviceFacts } from './facts.ts';
 export { EnrollmentError } from './hub-client.ts';

@@ -15,6 +15,7 @@ export {
   restartPolicyOf,
   type VolumeShape,
 } from './pod-spec.ts';
+export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
 export {
   type ActualUnit,
   type CloseOptions,

@@ -194,6 +194,10 @@ class PodmanRuntime implements Runtime {
     if (options.stopUnits) {
       for (const unit of await this.#snapshot())
         await this.#removePods(unit.host, unit.id, { volumes: true });
+      const rootless = await this.#rootless?.catch(() => undefined);
+      // This agent's folder in the rootless user's home: nothing of it is left running.
+      if (rootless?.user)
+        await rm(rootlessStateDir(rootless.user, this.#owner), { recursive: true, force: true });
     }
     this.#listeners.clear();
   }
