@@ -46,12 +46,12 @@ rootfs() { # builds the root filesystem once, into $work/rootfs
   chmod 1777 "$work/rootfs/tmp"
   cp "$busybox" "$work/rootfs/bin/busybox"
   # Each applet is a relative symlink to bin/busybox, where busybox would install it.
-  local applet dir depth up
+  local applet slashes up i
   while read -r applet; do
     case "$applet" in bin/busybox | "") continue ;; esac
-    dir=$(dirname "$applet")
-    depth=$(printf '%s' "$dir" | tr -cd '/' | wc -c)
-    up=$(printf '../%.0s' $(seq 0 "$depth"))
+    slashes=${applet//[^\/]/} # usr/bin/env -> "//" -> ../../bin/busybox
+    up=""
+    for ((i = 0; i < ${#slashes}; i++)); do up+="../"; done
     ln -sf "${up}bin/busybox" "$work/rootfs/$applet"
   done < <("$busybox" --list-full)
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/rootfs/etc/passwd"

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.ts';
 import { CliError } from './errors.ts';
+import { registerAgentCommand } from './agent-command.ts';
 import { registerDeviceCommand } from './device-command.ts';
 import { registerHubCommand } from './hub-command.ts';
 import { KubeconfigError } from './kubeconfig.ts';
@@ -16,6 +17,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerHubCommand(program);
+  registerAgentCommand(program);
   registerTokenCommand(program);
   registerDeviceCommand(program);
   registerUserCommand(program);

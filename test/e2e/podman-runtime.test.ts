@@ -173,8 +173,11 @@ describe('podman runtime', { concurrency: 3 }, () => {
     );
     const started = performance.now();
     await runtime.apply(pod);
+    const applied = performance.now();
     const actual = await running(runtime, pod.id);
-    t.diagnostic(`apply to Running: ${Math.round(performance.now() - started)} ms`);
+    t.diagnostic(
+      `apply: ${Math.round(applied - started)} ms, to Running: ${Math.round(performance.now() - started)} ms`,
+    );
     assert.equal(actual.hash, 'h1');
     assert.deepEqual(actual.ref, pod.ref);
     assert.deepEqual(await podsOf(pod.id), [`${pod.id}-0`]);
@@ -252,7 +255,8 @@ describe('podman runtime', { concurrency: 3 }, () => {
   });
 
   test('restarts a killed container under restartPolicy Always, and not under Never', async () => {
-    const { runtime } = await newRuntime();
+    // No resync within the test: the death must be seen through podman events.
+    const { runtime } = await newRuntime({ resyncMs: 600_000 });
     const always = unit('always', 'echo started; sleep 3600');
     const never = unit('never', 'sleep 3600', { restartPolicy: 'Never' });
     await Promise.all([runtime.apply(always), runtime.apply(never)]);
@@ -307,6 +311,11 @@ describe('podman runtime', { concurrency: 3 }, () => {
     await runtime.apply(deployment);
     await running(runtime, deployment.id);
     const pods = await podsOf(deployment.id);
+    process.kill(await pidOf(`${deployment.id}-1-main`), 'SIGKILL');
+    await waitFor('restart', async () =>
+      (await unitOf(runtime, deployment.id))?.status.restarts === 1 ? true : undefined,
+    );
+    await running(runtime, deployment.id);
     await runtime.close();
     assert.deepEqual(await podsOf(deployment.id), pods, 'closing the runtime leaves the units running');
 
@@ -314,6 +323,8 @@ describe('podman runtime', { concurrency: 3 }, () => {
     const adopted = await unitOf(next, deployment.id);
     assert.equal(adopted?.hash, 'h1');
     assert.deepEqual(adopted?.source, deployment.source);
+    assert.equal(adopted?.status.restarts, 1, 'restart counts survive the agent restart');
+    assert.equal(adopted?.status.ready, true);
     await next.apply(deployment);
     assert.deepEqual(await podsOf(deployment.id), pods);
     const ids = await podman(
@@ -413,6 +424,52 @@ describe('podman runtime', { concurrency: 3 }, () => {
       });
       assert.match(text, new RegExp(`host=${deployment.ref.name}-${replica}`));
     }
+  });
+
+  test('a StatefulSet keeps its claim volume across a replacement and loses it on remove', async () => {
+    const { runtime } = await newRuntime();
+    const base = unit('stateful', 'unused', { kind: 'Deployment' });
+    const script = 'echo x >> /data/boots; echo "boots=$(wc -l < /data/boots)"; sleep 3600';
+    const statefulSet = (hash: string): DesiredUnit => {
+      const ref = { ...base.ref, apiVersion: 'apps/v1', kind: 'StatefulSet' };
+      const spec = {
+        replicas: 1,
+        serviceName: 'stateful',
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'] } }],
+        template: {
+          metadata: { labels: { app: 'stateful' } },
+          spec: {
+            terminationGracePeriodSeconds: 0,
+            containers: [
+              {
+                name: 'main',
+                image: IMAGE,
+                command: ['sh', '-c', script],
+                env: [{ name: 'VERSION', value: hash }],
+                volumeMounts: [{ name: 'data', mountPath: '/data' }],
+              },
+            ],
+          },
+        },
+      };
+      const object = { ...base.object, kind: 'StatefulSet', spec };
+      return { ...base, id: unitIdOf(base.source, ref), ref, object, hash, objectHash: hash };
+    };
+    const first = statefulSet('h1');
+    await runtime.apply(first);
+    await running(runtime, first.id);
+    await runtime.apply(statefulSet('h2'));
+    await running(runtime, first.id);
+    await waitFor('the second pod sees the data of the first', async () =>
+      (await logsOf(runtime, first.id)).includes('boots=2') ? true : undefined,
+    );
+    const volumes = async () =>
+      (await podman('volume', 'ls', '--format', '{{.Name}}'))
+        .split('\n')
+        .filter((v) => v.startsWith(first.id));
+    assert.deepEqual(await volumes(), [`${first.id}-data-0`]);
+    await runtime.remove(first.id);
+    assert.deepEqual(await volumes(), []);
   });
 
   test('a rootless unit runs as the unprivileged user, with the image copied into its store', async () => {

@@ -93,15 +93,7 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
     const running = writers.map(async (writer) => {
       while (!stopped) await writer.run(set.clients[writer.index % set.hubs.length]!, 0, () => stopped);
     });
-    console.error('waiting for 60 acks');
-    const dog = setInterval(() => {
-      const pending = recorder.writes.filter((w) => w.outcome === 'pending').map((w) => `${w.writer}:${w.op}:${Math.round(performance.now() - w.sentAt)}ms`);
-      const preads = recorder.reads.filter((r) => r.outcome === 'pending').length;
-      console.error('dog', recorder.acks, 'pending writes', pending.join(' '), 'pending reads', preads, 'stopped', stopped);
-    }, 5000);
-    dog.unref();
     await recorder.waitForAcks(60);
-    console.error('restarting');
     const restartAt = performance.now();
     await set.postgres.restart();
     const restartedAt = performance.now();
@@ -128,13 +120,10 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
     t.diagnostic(
       `first write acknowledged again ${Math.round(Math.min(...recorder.writes.filter((w) => w.outcome === 'ok' && w.sentAt > restartedAt).map((w) => w.endedAt)) - restartedAt)} ms after the restart`,
     );
-    console.error('stopping');
     stopped = true;
     await Promise.all(running);
-    console.error('writers stopped');
     stop.abort();
     await Promise.all(watching);
-    console.error('watchers stopped');
 
     // A 503 while the database was down may or may not have been committed: uncertain, as a
     // dropped connection. Everything else must have its usual outcome.

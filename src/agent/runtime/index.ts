@@ -4,6 +4,9 @@
  * containers' commands as supervised host processes; `podman` runs them with
  * `podman play kube`.
  */
+export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
+export type { RestartTiming } from './process-container.ts';
+export { createProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
 export {
   type ContainerShape,
   type EnvFromShape,
@@ -15,7 +18,6 @@ export {
   restartPolicyOf,
   type VolumeShape,
 } from './pod-spec.ts';
-export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
 export {
   type ActualUnit,
   type CloseOptions,

@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto';
-import { chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions, monotonicMs } from '../backoff.ts';
@@ -119,7 +119,15 @@ class PodmanRuntime implements Runtime {
     });
     this.#watch(this.#rootful);
     // Rootless units of an earlier agent are adopted too; the user is created only on first use.
-    if (await findRootlessUser(this.#userName)) await this.#rootlessHost();
+    if (await findRootlessUser(this.#userName).catch(() => undefined)) {
+      await this.#rootlessHost().catch((error: unknown) =>
+        this.#log?.warn(
+          { err: error, user: this.#userName },
+          'rootless podman unusable; rootless units will fail',
+        ),
+      );
+    }
+    for (const unit of await this.#snapshot()) await this.#loadRestarts(unit);
     await this.#supervise();
     this.#resync = setInterval(() => this.#kick(), this.#resyncMs);
     this.#resync.unref();
@@ -233,6 +241,7 @@ class PodmanRuntime implements Runtime {
     }
     this.#pending.delete(unit.id);
     if (current) await this.#removePods(host, unit.id, { volumes: false });
+    await rm(join(unitDir, RESTARTS_FILE), { force: true }); // a new version starts counting from 0
     try {
       await materialiseVolumes(play.dataVolumes, unitDir, unit);
     } catch (error) {
@@ -311,6 +320,32 @@ class PodmanRuntime implements Runtime {
       missing.push(image);
     }
     return missing;
+  }
+
+  /** Restart counts survive an agent restart in the unit's folder (adoption keeps reporting them). */
+  async #saveRestarts(unit: UnitPods): Promise<void> {
+    const counts: Record<string, number> = {};
+    for (const pod of unit.pods) {
+      for (const container of pod.containers) {
+        const restarts = this.#supervised.get(container.name)?.restarts;
+        if (restarts) counts[container.name] = restarts;
+      }
+    }
+    const file = join(this.#unitsDir(unit.host), unit.id, RESTARTS_FILE);
+    await writeFile(file, JSON.stringify(counts)).catch((error: unknown) =>
+      this.#log?.warn({ unit: unit.id, err: error }, 'could not save restart counts'),
+    );
+  }
+
+  async #loadRestarts(unit: UnitPods): Promise<void> {
+    const file = join(this.#unitsDir(unit.host), unit.id, RESTARTS_FILE);
+    const counts = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+    for (const pod of unit.pods) {
+      for (const container of pod.containers) {
+        const count = counts[container.name];
+        if (typeof count === 'number') this.#supervisedOf(container).restarts = count;
+      }
+    }
   }
 
   #supervision(container: ContainerState) {
@@ -404,6 +439,7 @@ class PodmanRuntime implements Runtime {
       }
       known.restarts++;
       known.startedAt = monotonicMs();
+      await this.#saveRestarts(unit);
       this.#log?.info(
         { unit: unit.id, container: now.name, restarts: known.restarts },
         'container restarted',
@@ -481,6 +517,9 @@ class PodmanRuntime implements Runtime {
     }
   }
 }
+
+/** Per unit folder: restart counts by container name. */
+const RESTARTS_FILE = 'restarts.json';
 
 /** `podman save IMAGE | podman load` from one store into another. */
 async function copyImage(from: PodmanHost, to: PodmanHost, image: string): Promise<void> {

@@ -429,7 +429,10 @@ describe('placement controllers', () => {
     await env.create('Device', device('gw-1', { site: 'a' }));
     await env.create('Workload', workload('alone', [configMap('alone', {})]));
     await env.create('Workload', workload('web', [configMap('web', {})]));
-    await env.create('Placement', placement('web', { workloadSelector: { names: ['web'] }, deviceSelector: {} }));
+    await env.create(
+      'Placement',
+      placement('web', { workloadSelector: { names: ['web'] }, deviceSelector: {} }),
+    );
     await env.settled();
     assert.equal((await env.get('Workload', 'alone', 'team'))!.status, undefined);
     const placed = (await env.get('Workload', 'web', 'team'))!.status as RolloutSummary;

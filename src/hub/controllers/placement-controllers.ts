@@ -280,7 +280,8 @@ export function addPlacementControllers(
     enqueueDeviceSummaries(name, caches.devices.labelsOf(name));
   };
   /** Whether a Mailbox event is our own write coming back (nothing to reconcile again). */
-  const ownWrite = (m: KubeObject) => caches.stampsOf(m.metadata.name!)?.get('M') === m.metadata.resourceVersion;
+  const ownWrite = (m: KubeObject) =>
+    caches.stampsOf(m.metadata.name!)?.get('M') === m.metadata.resourceVersion;
   informers.mailboxes.addEventHandler({
     onAdd(m) {
       if (!ownWrite(m)) mailbox.enqueue(m.metadata.name!);

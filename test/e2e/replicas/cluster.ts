@@ -67,7 +67,7 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
     const count = options.replicas ?? 3;
     const dataDirs = Array.from({ length: count }, (_, index) => join(shared, `replica-${index}`));
     const started = await Promise.allSettled(
-      dataDirs.map((dataDir) => startHubProcess({ dataDir, args: args(), env: { NODE_OPTIONS: '--stack-trace-limit=60 --import=/work/main/.tmp-stack.mjs' } })),
+      dataDirs.map((dataDir) => startHubProcess({ dataDir, args: args() })),
     );
     for (const result of started) if (result.status === 'fulfilled') hubs.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');

@@ -39,7 +39,11 @@ describe('device parameters in workload objects', () => {
     });
     assert.deepEqual(object, copy);
     const shared = { ...object, plain: { a: ['x', { b: 'y' }] } };
-    assert.equal(expand(shared, device).plain, shared.plain, 'parts without parameters are shared, not copied');
+    assert.equal(
+      expand(shared, device).plain,
+      shared.plain,
+      'parts without parameters are shared, not copied',
+    );
   });
 
   it('names the parameter a device lacks, and unknown parameters', () => {

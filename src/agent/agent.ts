@@ -1,0 +1,159 @@
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Backoff, delay } from './backoff.ts';
+import { type DeviceCredentials, EnrollmentError, enroll, loadCredentials, startRenewal } from './enrollment/index.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { HubApi } from './hub-api.ts';
+import { Outbox } from './outbox.ts';
+import { Reconciler } from './reconcile.ts';
+import { Reporter } from './reporter.ts';
+import { createPodmanRuntime, createProcessRuntime, type RestartTiming, type Runtime } from './runtime/index.ts';
+import { MailboxSync } from './sync.ts';
+
+/** Options of {@link runAgent}. */
+export interface AgentOptions {
+  /** The agent's folder: credentials, local Mailbox copy, outbox, runtime state. */
+  readonly dataDir: string;
+  /** Needed only until the device has enrolled. */
+  readonly hubUrl?: string;
+  /** Bootstrap token; needed only until the device has enrolled. */
+  readonly token?: string;
+  /** The device's name at enrollment. @default the host name, lower-cased */
+  readonly name?: string;
+  /** @default 'process' */
+  readonly runtime?: 'process' | 'podman';
+  readonly log: Logger;
+  /** Stop every workload when the agent stops. @default false: workloads keep running and are adopted next time */
+  readonly stopWorkloadsOnExit?: boolean;
+  /** Process runtime restart delays (tests shorten them). */
+  readonly restart?: RestartTiming;
+  /** Outbox bound. @default 500 */
+  readonly outboxMaxEntries?: number;
+  /** Called once the agent runs (enrolled, runtime started). */
+  readonly onReady?: (info: { name: string }) => void;
+}
+
+/**
+ * Runs the agent until `signal` aborts: enrolls when the data dir holds no
+ * credentials (retrying while the hub is unreachable), starts the runtime
+ * (adopting what runs), then runs sync, reconcile, heartbeats and the outbox
+ * sender side by side. On abort, workloads are left running unless
+ * `stopWorkloadsOnExit`.
+ */
+export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
+  const { log, dataDir } = options;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const credentials = await credentialsFor(options, signal);
+  if (!credentials) return;
+  const deviceLog = log.child({ device: credentials.name });
+  const api = new HubApi(credentials);
+  const renewal = startRenewal({
+    dataDir,
+    credentials,
+    signal,
+    onRenewed: (next) => {
+      deviceLog.info({ notAfter: next.notAfter.toISOString() }, 'certificate renewed');
+      api.setCredentials(next);
+    },
+    onError: (error) => deviceLog.warn({ err: (error as Error).message }, 'certificate renewal failed'),
+  });
+
+  const runtime: Runtime =
+    options.runtime === 'podman'
+      ? createPodmanRuntime({ dataDir, logger: deviceLog.child({ component: 'podman' }) })
+      : createProcessRuntime({ dir: join(dataDir, 'process'), ...(options.restart ? { restart: options.restart } : {}) });
+  await runtime.start();
+  const outbox = await Outbox.open({ dir: join(dataDir, 'outbox'), maxEntries: options.outboxMaxEntries ?? 500 });
+  let heartbeat: Heartbeat | undefined;
+  const reporter = new Reporter({
+    api,
+    outbox,
+    log: deviceLog.child({ component: 'reporter' }),
+    onDevice: (device) => heartbeat?.updateFromDevice(device),
+  });
+  const reconciler = new Reconciler({
+    runtime,
+    log: deviceLog.child({ component: 'reconcile' }),
+    statusPending: () => outbox.lastOf('mailbox-status') !== undefined,
+    onStatus: async (status, transition) => {
+      await outbox.append('mailbox-status', status, transition);
+      reporter.wake();
+    },
+  });
+  heartbeat = new Heartbeat({
+    dataDir,
+    log: deviceLog.child({ component: 'heartbeat' }),
+    statuses: () => reconciler.statuses,
+    send: async (status, transition) => {
+      await outbox.append('device-status', status, transition);
+      reporter.wake();
+    },
+  });
+  const sync = new MailboxSync({
+    api,
+    dataDir,
+    log: deviceLog.child({ component: 'sync' }),
+    onMailbox: (mailbox) => reconciler.setDesired(mailbox),
+    onState: (state) => {
+      if (state === 'connected') reporter.reconnected();
+    },
+  });
+  deviceLog.info({ runtime: runtime.name, outbox: outbox.size }, 'agent running');
+  options.onReady?.({ name: credentials.name });
+  // One failing loop (a bug: each handles its own errors) stops the others rather than leaving a half agent.
+  const inner = new AbortController();
+  const stop = () => inner.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  const loop = (run: Promise<void>) =>
+    run.catch((error: unknown) => {
+      inner.abort();
+      throw error;
+    });
+  try {
+    await Promise.all(
+      [sync, reconciler, reporter, heartbeat].map((part) => loop(part.run(inner.signal))),
+    );
+  } finally {
+    signal.removeEventListener('abort', stop);
+    renewal.stop();
+    await runtime.close({ stopUnits: options.stopWorkloadsOnExit ?? false });
+    await api.close();
+    deviceLog.info({ workloadsStopped: options.stopWorkloadsOnExit ?? false }, 'agent stopped');
+  }
+}
+
+/** The device's credentials: those in the data dir, else a (retried) enrollment. */
+async function credentialsFor(options: AgentOptions, signal: AbortSignal): Promise<DeviceCredentials | undefined> {
+  const existing = await loadCredentials(options.dataDir);
+  if (existing) return existing;
+  if (!options.hubUrl || !options.token)
+    throw new Error(`${options.dataDir} holds no credentials: the first start needs --hub and --token to enroll`);
+  const name = options.name ?? hostname().toLowerCase();
+  const backoff = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+  let reported = false;
+  while (!signal.aborted) {
+    try {
+      const credentials = await enroll({
+        hubUrl: options.hubUrl,
+        token: options.token,
+        name,
+        dataDir: options.dataDir,
+        signal,
+        onPending: () => {
+          if (!reported) options.log.info({ device: name }, 'enrollment waits for approval');
+          reported = true;
+        },
+      });
+      options.log.info({ device: name, notAfter: credentials.notAfter.toISOString() }, 'enrolled');
+      return credentials;
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      if (error instanceof EnrollmentError && error.terminal) throw error;
+      if (backoff.failures === 0) options.log.warn({ err: (error as Error).message }, 'cannot enroll yet: retrying');
+      await delay(backoff.next(), signal).catch(() => {});
+    }
+  }
+  return undefined;
+}

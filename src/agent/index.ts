@@ -1,0 +1,13 @@
+/**
+ * The edge agent: enrollment (enrollment/), an informer on its own Mailbox
+ * with a durable local copy (sync.ts), a level-triggered reconciler against
+ * a `Runtime` (reconcile.ts, runtime/), heartbeats (heartbeat.ts) and a
+ * durable outbox sent in order, once (outbox.ts, reporter.ts), assembled by
+ * `runAgent` (agent.ts).
+ */
+export { type AgentOptions, runAgent } from './agent.ts';
+export { Backoff, type BackoffOptions, monotonicMs } from './backoff.ts';
+export { desiredStateOf, ROOTLESS_ANNOTATION } from './desired.ts';
+export { HubApi, HubStatusError, HubUnreachableError } from './hub-api.ts';
+export { Outbox, type OutboxEntry } from './outbox.ts';
+export { loadLocalMailbox, MailboxSync } from './sync.ts';

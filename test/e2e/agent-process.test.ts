@@ -1,0 +1,167 @@
+/**
+ * The agent end to end with the process runtime: an `outpost hub` process,
+ * an `outpost agent` process enrolled with a token from `outpost token
+ * create`, and a Workload + Placement applied with kubectl. The workload's
+ * containers are `sh` commands run as supervised host processes.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { type ApiClient, apiClient, type HubProcess, kubectl, removeDir, startHubProcess, tempDir } from '../support/index.ts';
+import {
+  type AgentProcess,
+  apply,
+  currentStatus,
+  getMailbox,
+  isAlive,
+  killWorkloads,
+  liveGroupsOf,
+  recordedProcesses,
+  startAgent,
+  waitFor,
+} from './agent-support.ts';
+import { createToken } from './enrollment-support.ts';
+
+const NS = 'agent-e2e';
+const DEVICE = 'gw-process-1';
+
+function workload(greeting: string) {
+  return {
+    apiVersion: 'outpost.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: { name: 'ticker', namespace: NS, labels: { app: 'ticker' } },
+    spec: {
+      resources: [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ticker-config' }, data: { GREETING: greeting } },
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'ticker' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: 'ticker' } },
+            template: {
+              metadata: { labels: { app: 'ticker' } },
+              spec: {
+                terminationGracePeriodSeconds: 2,
+                containers: [
+                  {
+                    name: 'main',
+                    image: 'localhost/busybox:latest',
+                    command: ['sh', '-c', 'echo "started $GREETING on ${device.name}"; cat /etc/outpost-e2e/GREETING; echo; exec sleep 3600'],
+                    envFrom: [{ configMapRef: { name: 'ticker-config' } }],
+                    volumeMounts: [{ name: 'config', mountPath: '/etc/outpost-e2e' }],
+                  },
+                ],
+                volumes: [{ name: 'config', configMap: { name: 'ticker-config' } }],
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+const placement = {
+  apiVersion: 'outpost.dev/v1alpha1',
+  kind: 'Placement',
+  metadata: { name: 'e2e-devices', namespace: NS },
+  spec: { workloadSelector: { matchLabels: { app: 'ticker' } }, deviceSelector: { matchLabels: { site: 'e2e' } } },
+};
+
+describe('agent with the process runtime', { timeout: 240_000 }, () => {
+  let hub: HubProcess;
+  let agent: AgentProcess;
+  let api: ApiClient;
+  let dataDir: string;
+
+  const running = async () => {
+    const status = currentStatus(await getMailbox(api, DEVICE), 'Deployment', 'ticker');
+    return status?.phase === 'Running' && status.ready ? status : undefined;
+  };
+  const tickers = () => recordedProcesses(dataDir);
+
+  before(async () => {
+    hub = await startHubProcess();
+    api = apiClient(hub.kubeconfig);
+    dataDir = await tempDir('outpost-agent-');
+    const token = await createToken(hub, ['--labels', 'site=e2e']);
+    agent = await startAgent({ hubUrl: hub.url, token, dataDir, name: DEVICE });
+    const ns = await kubectl(hub, ['create', 'namespace', NS]);
+    assert.equal(ns.code, 0, ns.stderr);
+  });
+
+  after(async () => {
+    await agent?.stop();
+    if (dataDir) killWorkloads(dataDir);
+    await api?.close();
+    await hub?.stop();
+    if (dataDir) await removeDir(dataDir);
+    await removeDir(hub.dataDir);
+  });
+
+  it('runs a placed workload: every replica with its env and ConfigMap file, reported Running', async () => {
+    await apply(hub, workload('hello'), placement);
+    const status = await waitFor('the Deployment running', running);
+    assert.equal(status.restarts, 0);
+    const processes = tickers();
+    assert.equal(processes.length, 2);
+    for (const { pid, logPath } of processes) {
+      assert.ok(isAlive(pid));
+      await waitFor('output', () => readFileSync(logPath, 'utf8').includes(`started hello on ${DEVICE}\nhello\n`));
+    }
+    const device = (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`)).json();
+    await waitFor('a heartbeat', async () => {
+      const live = (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`)).json();
+      return live.status?.phase === 'Online' && live.status?.lastHeartbeatTime ? live : undefined;
+    });
+    assert.equal(device.metadata.labels.site, 'e2e');
+  });
+
+  it('restarts a killed workload process', async () => {
+    const [victim] = tickers();
+    process.kill(-victim!.pid, 'SIGKILL');
+    const status = await waitFor('a restart reported', async () => {
+      const current = await running();
+      return current && (current.restarts ?? 0) >= 1 ? current : undefined;
+    });
+    assert.equal(status.restarts, 1);
+    const replaced = tickers().find((p) => p.replica === victim!.replica)!;
+    assert.notEqual(replaced.pid, victim!.pid);
+    assert.ok(isAlive(replaced.pid));
+  });
+
+  it('replaces the workload when its ConfigMap changes', async () => {
+    const before = tickers().map((p) => p.pid);
+    const oldHash = (await getMailbox(api, DEVICE))?.spec?.objects?.find((o) => o.object.kind === 'Deployment')?.hash;
+    await apply(hub, workload('bonjour'));
+    await waitFor('old processes stopped', () => before.every((pid) => !isAlive(pid)));
+    await waitFor('the new content running', async () => {
+      const processes = tickers();
+      return (
+        processes.length === 2 &&
+        processes.every((p) => isAlive(p.pid) && readFileSync(p.logPath, 'utf8').includes('started bonjour')) &&
+        (await running())
+      );
+    });
+    // The Deployment object did not change, only its ConfigMap: the same object hash, a new run.
+    const status = await running();
+    assert.equal(status?.observedHash, oldHash);
+    assert.equal(status?.restarts, 0);
+  });
+
+  it('stops the workload when it leaves the Mailbox', async () => {
+    const before = tickers();
+    const unit = before[0]!.unit;
+    const deleted = await kubectl(hub, ['delete', 'workload', 'ticker', '-n', NS]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    await waitFor('processes stopped', () => before.every((p) => !isAlive(p.pid)));
+    await waitFor('no status left', async () => {
+      const mailbox = await getMailbox(api, DEVICE);
+      return (mailbox?.spec?.objects ?? []).length === 0 && (mailbox?.status?.objects ?? []).length === 0;
+    });
+    assert.equal(liveGroupsOf(unit).size, 0);
+    assert.deepEqual(tickers(), []);
+  });
+});
