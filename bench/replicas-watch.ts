@@ -12,6 +12,7 @@
  *
  *   npm run bench -- replicas-watch        (BENCH_SECONDS=N per phase, default 5)
  */
+import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
 import { type ReplicaSet, startReplicaSet } from '../test/e2e/replicas/cluster.ts';
 import {
@@ -54,6 +55,10 @@ function openWatcher(
 ): Promise<Watcher> {
   return new Promise((resolve, reject) => {
     const arrivals = new Map<string, number>();
+    let settle: () => void = () => {};
+    const ended = new Promise<void>((r) => {
+      settle = r;
+    });
     const done = (async () => {
       const response = await dispatcher.request({
         origin,
@@ -63,7 +68,7 @@ function openWatcher(
       });
       if (response.statusCode !== 200)
         throw new Error(`watch: ${response.statusCode} ${await response.body.text()}`);
-      resolve({ replica, arrivals, done });
+      resolve({ replica, arrivals, done: ended });
       let pending = '';
       try {
         for await (const chunk of response.body as AsyncIterable<Buffer>) {
@@ -82,7 +87,7 @@ function openWatcher(
         // aborted at the end of the phase
       }
     })();
-    done.catch(reject);
+    done.then(settle, reject);
   });
 }
 
@@ -137,6 +142,7 @@ async function paced(set: ReplicaSet, run: string, rate: number, durationMs: num
   const credentials = credentialsOf(set.hubs[0]!.kubeconfig);
   const dispatcher = pool(credentials, CONNECTIONS);
   const sentAt = new Map<string, number>();
+  const ackedAt = new Map<string, number>();
   const inFlight = new Set<Promise<void>>();
   let ok = 0;
   let skipped = 0;
@@ -163,7 +169,10 @@ async function paced(set: ReplicaSet, run: string, rate: number, durationMs: num
         })
         .then(async (response) => {
           await response.body.text();
-          if (response.statusCode === 201) ok++;
+          if (response.statusCode === 201) {
+            ok++;
+            ackedAt.set(name, performance.now());
+          }
         });
       inFlight.add(request);
       void request.finally(() => inFlight.delete(request));
@@ -173,7 +182,7 @@ async function paced(set: ReplicaSet, run: string, rate: number, durationMs: num
   await Promise.all(inFlight);
   const elapsed = performance.now() - started;
   await dispatcher.close();
-  return { sentAt, achieved: (ok / elapsed) * 1000, skipped };
+  return { sentAt, ackedAt, achieved: (ok / elapsed) * 1000, skipped };
 }
 
 /** Waits until every watcher has every name (or 30 s), then returns the latencies to the other replicas. */
@@ -194,6 +203,8 @@ async function fanOut(watchers: Watcher[], sentAt: Map<string, number>) {
   return { latency: summarize(latencies), missing };
 }
 
+// Every watcher's request listens on the phase's one abort signal.
+setMaxListeners(64);
 const set = await startReplicaSet({ replicas: 3 });
 try {
   const seconds = roundMs(5);
@@ -213,7 +224,9 @@ try {
   for (const rate of [PACED_RATE, Math.max(10, Math.round(without.rate / 2))]) {
     const run = await paced(set, `paced${rate}`, rate, seconds);
     const { latency, missing } = await fanOut(opened.watchers, run.sentAt);
-    pacedRuns.push({ rate, ...run, latency, missing });
+    const afterAck = await fanOut(opened.watchers, run.ackedAt);
+    const write = summarize([...run.ackedAt].map(([name, at]) => at - run.sentAt.get(name)!));
+    pacedRuns.push({ rate, ...run, latency, missing, afterAck: afterAck.latency, write });
   }
   stop.abort();
   await opened.close();
@@ -223,18 +236,24 @@ try {
         'writer',
         'target writes/s',
         'achieved writes/s',
+        'write p50 ms',
         'fan-out p50 ms',
         'p99 ms',
         'max ms',
+        'after ack p50 ms',
+        'p99 ms',
         'events missing',
       ],
       pacedRuns.map((r) => [
         'paced, replica 0',
         fmt(r.rate),
         fmt(r.achieved),
+        fmt(r.write.p50),
         fmt(r.latency.p50),
         fmt(r.latency.p99),
         fmt(r.latency.max),
+        fmt(r.afterAck.p50),
+        fmt(r.afterAck.p99),
         String(r.missing + r.skipped),
       ]),
     ),

@@ -19,6 +19,8 @@ const BENCHMARKS = [
   'enrollment',
   'placement-fanout',
   'postgres-writes',
+  'replicas-writes',
+  'replicas-watch',
 ] as const;
 
 const requested = process.argv.slice(2);

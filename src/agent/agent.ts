@@ -3,13 +3,24 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Backoff, delay } from './backoff.ts';
-import { type DeviceCredentials, EnrollmentError, enroll, loadCredentials, startRenewal } from './enrollment/index.ts';
+import {
+  type DeviceCredentials,
+  EnrollmentError,
+  enroll,
+  loadCredentials,
+  startRenewal,
+} from './enrollment/index.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { HubApi } from './hub-api.ts';
 import { Outbox } from './outbox.ts';
 import { Reconciler } from './reconcile.ts';
 import { Reporter } from './reporter.ts';
-import { createPodmanRuntime, createProcessRuntime, type RestartTiming, type Runtime } from './runtime/index.ts';
+import {
+  createPodmanRuntime,
+  createProcessRuntime,
+  type RestartTiming,
+  type Runtime,
+} from './runtime/index.ts';
 import { MailboxSync } from './sync.ts';
 
 /** Options of {@link runAgent}. */
@@ -63,9 +74,15 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const runtime: Runtime =
     options.runtime === 'podman'
       ? createPodmanRuntime({ dataDir, logger: deviceLog.child({ component: 'podman' }) })
-      : createProcessRuntime({ dir: join(dataDir, 'process'), ...(options.restart ? { restart: options.restart } : {}) });
+      : createProcessRuntime({
+          dir: join(dataDir, 'process'),
+          ...(options.restart ? { restart: options.restart } : {}),
+        });
   await runtime.start();
-  const outbox = await Outbox.open({ dir: join(dataDir, 'outbox'), maxEntries: options.outboxMaxEntries ?? 500 });
+  const outbox = await Outbox.open({
+    dir: join(dataDir, 'outbox'),
+    maxEntries: options.outboxMaxEntries ?? 500,
+  });
   let heartbeat: Heartbeat | undefined;
   const reporter = new Reporter({
     api,
@@ -112,9 +129,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       throw error;
     });
   try {
-    await Promise.all(
-      [sync, reconciler, reporter, heartbeat].map((part) => loop(part.run(inner.signal))),
-    );
+    await Promise.all([sync, reconciler, reporter, heartbeat].map((part) => loop(part.run(inner.signal))));
   } finally {
     signal.removeEventListener('abort', stop);
     renewal.stop();
@@ -125,11 +140,16 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
 }
 
 /** The device's credentials: those in the data dir, else a (retried) enrollment. */
-async function credentialsFor(options: AgentOptions, signal: AbortSignal): Promise<DeviceCredentials | undefined> {
+async function credentialsFor(
+  options: AgentOptions,
+  signal: AbortSignal,
+): Promise<DeviceCredentials | undefined> {
   const existing = await loadCredentials(options.dataDir);
   if (existing) return existing;
   if (!options.hubUrl || !options.token)
-    throw new Error(`${options.dataDir} holds no credentials: the first start needs --hub and --token to enroll`);
+    throw new Error(
+      `${options.dataDir} holds no credentials: the first start needs --hub and --token to enroll`,
+    );
   const name = options.name ?? hostname().toLowerCase();
   const backoff = new Backoff({ initialMs: 1000, maxMs: 60_000 });
   let reported = false;
@@ -151,7 +171,8 @@ async function credentialsFor(options: AgentOptions, signal: AbortSignal): Promi
     } catch (error) {
       if (signal.aborted) return undefined;
       if (error instanceof EnrollmentError && error.terminal) throw error;
-      if (backoff.failures === 0) options.log.warn({ err: (error as Error).message }, 'cannot enroll yet: retrying');
+      if (backoff.failures === 0)
+        options.log.warn({ err: (error as Error).message }, 'cannot enroll yet: retrying');
       await delay(backoff.next(), signal).catch(() => {});
     }
   }

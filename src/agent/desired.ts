@@ -59,8 +59,9 @@ export function desiredStateOf(objects: readonly MailboxObject[]): DesiredState 
     const unitSecrets = pick<Secret>(refs.secrets, secrets, 'secret');
     const rootless =
       (entry.source as { rootless?: boolean }).rootless === true ||
-      (entry.object.metadata as { annotations?: Record<string, string> }).annotations?.[ROOTLESS_ANNOTATION] ===
-        'true';
+      (entry.object.metadata as { annotations?: Record<string, string> }).annotations?.[
+        ROOTLESS_ANNOTATION
+      ] === 'true';
     parts.push(`rootless:${rootless}`);
     units.push({
       id: unitIdOf(entry.source, ref),

@@ -50,7 +50,8 @@ export class Heartbeat {
 
   /** Takes the heartbeat period from a Device the hub returned. */
   updateFromDevice(device: Record<string, unknown>): void {
-    const period = (device.spec as { heartbeat?: { periodSeconds?: number } } | undefined)?.heartbeat?.periodSeconds;
+    const period = (device.spec as { heartbeat?: { periodSeconds?: number } } | undefined)?.heartbeat
+      ?.periodSeconds;
     const next = typeof period === 'number' && period >= 1 ? period : 15;
     if (next !== this.#periodSeconds) {
       this.#options.log.info({ periodSeconds: next }, 'heartbeat period changed');
@@ -112,12 +113,16 @@ export class Heartbeat {
 
 /** One entry per Workload (`namespace/name`): its objects, how many run, failed, and their restarts. */
 export function summarise(statuses: readonly SourcedStatus[]): Record<string, unknown>[] {
-  const byWorkload = new Map<string, { objects: number; running: number; failed: number; restarts: number }>();
+  const byWorkload = new Map<
+    string,
+    { objects: number; running: number; failed: number; restarts: number }
+  >();
   for (const { source, status } of statuses) {
     const name = `${source.namespace}/${source.workload}`;
     const entry = byWorkload.get(name) ?? { objects: 0, running: 0, failed: 0, restarts: 0 };
     entry.objects++;
-    if ((status.phase === 'Running' || status.phase === 'Succeeded') && status.ready !== false) entry.running++;
+    if ((status.phase === 'Running' || status.phase === 'Succeeded') && status.ready !== false)
+      entry.running++;
     if (status.phase === 'Failed') entry.failed++;
     entry.restarts += status.restarts ?? 0;
     byWorkload.set(name, entry);

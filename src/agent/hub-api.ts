@@ -68,7 +68,11 @@ export class HubApi {
    * Sends a request and returns the parsed JSON answer of a 2xx.
    * @throws HubUnreachableError when no answer came; HubStatusError for any other status.
    */
-  async request<T = Record<string, unknown>>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
     const { statusCode, text } = await this.#send(method, path, options);
     const body = parse(text);
     if (statusCode >= 200 && statusCode < 300) return body as T;
@@ -80,7 +84,10 @@ export class HubApi {
    * the server ends the stream or `signal` aborts.
    * @throws HubUnreachableError, HubStatusError (e.g. 410 when the version is too old).
    */
-  async *watch<T = Record<string, unknown>>(path: string, signal: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+  async *watch<T = Record<string, unknown>>(
+    path: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchEvent<T>> {
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(`${this.#credentials.hubUrl}${path}`, {
@@ -124,7 +131,11 @@ export class HubApi {
     await this.#dispatcher.close().catch(() => {});
   }
 
-  async #send(method: string, path: string, options: RequestOptions): Promise<{ statusCode: number; text: string }> {
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ statusCode: number; text: string }> {
     const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     const contentType =

@@ -95,13 +95,20 @@ export class Outbox {
 
   /** The last entry of a kind that is waiting (to compare a new report with). */
   lastOf(kind: OutboxKind): OutboxEntry | undefined {
-    for (let i = this.#entries.length - 1; i >= 0; i--) if (this.#entries[i]!.kind === kind) return this.#entries[i];
+    for (let i = this.#entries.length - 1; i >= 0; i--)
+      if (this.#entries[i]!.kind === kind) return this.#entries[i];
     return undefined;
   }
 
   /** Appends a report durably and returns it. */
   async append(kind: OutboxKind, status: Record<string, unknown>, transition: boolean): Promise<OutboxEntry> {
-    const entry: OutboxEntry = { seq: this.#nextSeq++, kind, transition, status, createdAt: new Date().toISOString() };
+    const entry: OutboxEntry = {
+      seq: this.#nextSeq++,
+      kind,
+      transition,
+      status,
+      createdAt: new Date().toISOString(),
+    };
     await writeFileAtomic(this.#pathOf(entry.seq), JSON.stringify(entry), 0o600);
     this.#entries.push(entry);
     await this.#enforceBound();
@@ -119,7 +126,8 @@ export class Outbox {
     if (index < 0) return;
     this.#entries.splice(index, 1);
     // The sequence must survive an empty outbox, so numbers never repeat.
-    if (this.#entries.length === 0) await writeFileAtomic(join(this.#dir, 'next-seq'), `${this.#nextSeq}\n`, 0o600);
+    if (this.#entries.length === 0)
+      await writeFileAtomic(join(this.#dir, 'next-seq'), `${this.#nextSeq}\n`, 0o600);
     await rm(this.#pathOf(seq), { force: true });
   }
 

@@ -131,7 +131,10 @@ export class Reconciler {
       }
       const failure = this.#failures.get(unit.id);
       if (failure && failure.retryAt > monotonicMs()) continue;
-      log.info({ unit: unit.id, hash: unit.hash, replace: running !== undefined }, running ? 'replacing unit' : 'starting unit');
+      log.info(
+        { unit: unit.id, hash: unit.hash, replace: running !== undefined },
+        running ? 'replacing unit' : 'starting unit',
+      );
       work.push(this.#attempt(unit.id, () => runtime.apply(unit)));
     }
     for (const id of actual.keys()) {
@@ -149,7 +152,11 @@ export class Reconciler {
       await operation();
       this.#failures.delete(id);
     } catch (error) {
-      const failure = this.#failures.get(id) ?? { backoff: new Backoff({ initialMs: 1000, maxMs: 300_000 }), retryAt: 0, message: '' };
+      const failure = this.#failures.get(id) ?? {
+        backoff: new Backoff({ initialMs: 1000, maxMs: 300_000 }),
+        retryAt: 0,
+        message: '',
+      };
       failure.retryAt = monotonicMs() + failure.backoff.next();
       failure.message = (error as Error).message;
       this.#failures.set(id, failure);
@@ -170,19 +177,35 @@ export class Reconciler {
       } else {
         const running = actual.get(unit.id);
         const failure = this.#failures.get(unit.id);
-        if (running && running.hash === unit.hash) status = { ref, observedHash: entry.hash, ...running.status };
-        else if (failure) status = { ref, phase: 'Pending', ready: false, reason: 'ApplyFailed', message: failure.message.slice(0, 500) };
+        if (running && running.hash === unit.hash)
+          status = { ref, observedHash: entry.hash, ...running.status };
+        else if (failure)
+          status = {
+            ref,
+            phase: 'Pending',
+            ready: false,
+            reason: 'ApplyFailed',
+            message: failure.message.slice(0, 500),
+          };
         else status = { ref, phase: 'Pending', ready: false, reason: 'Applying' };
       }
       const before = previous.get(identity(ref));
-      const since = before && before.phase === status.phase && before.lastTransitionTime ? before.lastTransitionTime : now;
+      const since =
+        before && before.phase === status.phase && before.lastTransitionTime
+          ? before.lastTransitionTime
+          : now;
       return { ...status, lastTransitionTime: since };
     });
     this.#statuses = objects.map((status, i) => ({ source: mailbox.spec!.objects![i]!.source, status }));
     const generation = mailbox.metadata?.generation;
-    const next: MailboxStatus = { ...(generation !== undefined ? { observedGeneration: generation } : {}), objects };
+    const next: MailboxStatus = {
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      objects,
+    };
     if (sameJson(next, this.#reported)) return;
-    const transition = isTransition(this.#reported?.objects ?? [], objects) || next.observedGeneration !== this.#reported?.observedGeneration;
+    const transition =
+      isTransition(this.#reported?.objects ?? [], objects) ||
+      next.observedGeneration !== this.#reported?.observedGeneration;
     this.#reported = next;
     await this.#options.onStatus(next, transition);
   }
@@ -195,7 +218,8 @@ function identity(ref: { kind: string; namespace?: string; name: string }): stri
 /** Whether any object's phase, readiness, reason or observed hash differs (or the set of objects does). */
 function isTransition(before: readonly ObjectStatus[], after: readonly ObjectStatus[]): boolean {
   if (before.length !== after.length) return true;
-  const key = (s: ObjectStatus) => `${identity(s.ref)}|${s.phase}|${s.ready}|${s.reason ?? ''}|${s.observedHash ?? ''}`;
+  const key = (s: ObjectStatus) =>
+    `${identity(s.ref)}|${s.phase}|${s.ready}|${s.reason ?? ''}|${s.observedHash ?? ''}`;
   const old = new Set(before.map(key));
   return after.some((status) => !old.has(key(status)));
 }
@@ -208,7 +232,9 @@ export function sameJson(a: unknown, b: unknown): boolean {
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }

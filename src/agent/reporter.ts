@@ -75,7 +75,10 @@ export class Reporter {
         if (signal.aborted) return;
         if (error instanceof HubStatusError && isTerminal(error.statusCode)) {
           // This write can never succeed (invalid, or the object is gone): drop it rather than block the queue.
-          this.#options.log.error({ seq: entry.seq, kind: entry.kind, err: error.message }, 'report refused by hub: dropped');
+          this.#options.log.error(
+            { seq: entry.seq, kind: entry.kind, err: error.message },
+            'report refused by hub: dropped',
+          );
           await this.#options.outbox.ack(entry.seq);
           continue;
         }
@@ -95,9 +98,13 @@ export class Reporter {
 
   /** Whether the hub already holds `entry` (an earlier attempt went through unanswered). */
   async #delivered(entry: OutboxEntry, signal: AbortSignal): Promise<boolean> {
-    const object = await this.#options.api.request<{ status?: Record<string, unknown> }>('GET', this.#pathOf(entry), {
-      signal,
-    });
+    const object = await this.#options.api.request<{ status?: Record<string, unknown> }>(
+      'GET',
+      this.#pathOf(entry),
+      {
+        signal,
+      },
+    );
     if (entry.kind === 'mailbox-status') return sameJson(object.status, entry.status);
     const resources = object.status?.resources as { outboxSequence?: number } | undefined;
     return (resources?.outboxSequence ?? 0) >= entry.seq;

@@ -74,7 +74,10 @@ export class MailboxSync {
     const local = await loadLocalMailbox(this.#options.dataDir);
     if (local) {
       this.#current = local;
-      this.#options.log.info({ resourceVersion: local.metadata?.resourceVersion }, 'starting from local mailbox copy');
+      this.#options.log.info(
+        { resourceVersion: local.metadata?.resourceVersion },
+        'starting from local mailbox copy',
+      );
       this.#options.onMailbox(local);
     }
     while (!signal.aborted) {
@@ -97,11 +100,10 @@ export class MailboxSync {
 
   async #list(signal: AbortSignal): Promise<void> {
     const name = encodeURIComponent(this.#options.api.deviceName);
-    const list = await this.#options.api.request<{ metadata?: { resourceVersion?: string }; items?: Mailbox[] }>(
-      'GET',
-      `/apis/outpost.dev/v1alpha1/mailboxes?fieldSelector=metadata.name%3D${name}`,
-      { signal },
-    );
+    const list = await this.#options.api.request<{
+      metadata?: { resourceVersion?: string };
+      items?: Mailbox[];
+    }>('GET', `/apis/outpost.dev/v1alpha1/mailboxes?fieldSelector=metadata.name%3D${name}`, { signal });
     this.#setState('connected');
     const mailbox = list.items?.[0] ?? emptyMailbox(this.#options.api.deviceName);
     this.#resourceVersion = list.metadata?.resourceVersion ?? '0';
@@ -132,7 +134,8 @@ export class MailboxSync {
     }
     if (version) this.#resourceVersion = version;
     // A deleted Mailbox means nothing is placed here any more.
-    const mailbox = event.type === 'DELETED' ? emptyMailbox(this.#options.api.deviceName, version) : event.object;
+    const mailbox =
+      event.type === 'DELETED' ? emptyMailbox(this.#options.api.deviceName, version) : event.object;
     await this.#accept(mailbox);
   }
 

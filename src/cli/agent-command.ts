@@ -14,13 +14,16 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the edge agent: enroll, then sync, run and report what the hub places on this device')
-    .requiredOption('--data-dir <dir>', 'where the agent keeps its credentials, local Mailbox copy, outbox and workloads')
+    .requiredOption(
+      '--data-dir <dir>',
+      'where the agent keeps its credentials, local Mailbox copy, outbox and workloads',
+    )
     .option('--hub <url>', 'the hub, e.g. https://hub.example:6443 (needed until the device has enrolled)')
     .option('--token <token>', 'bootstrap token <id>.<secret> (needed until the device has enrolled)')
     .option('--name <name>', "the device's name (default: the host name)")
     .option(
       '--labels <k=v,...>',
-      'labels asked for at enrollment (the hub applies only the bootstrap token\'s labels today; see docs)',
+      "labels asked for at enrollment (the hub applies only the bootstrap token's labels today; see docs)",
     )
     .option('--runtime <runtime>', 'how workloads run: process or podman', 'process')
     .option('--stop-workloads-on-exit', 'stop every workload when the agent stops', false)

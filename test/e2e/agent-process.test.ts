@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${device.name}` is a placement parameter, written as users write it.
 /**
  * The agent end to end with the process runtime: an `outpost hub` process,
  * an `outpost agent` process enrolled with a token from `outpost token
@@ -7,7 +8,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { type ApiClient, apiClient, type HubProcess, kubectl, removeDir, startHubProcess, tempDir } from '../support/index.ts';
+import {
+  type ApiClient,
+  apiClient,
+  type HubProcess,
+  kubectl,
+  removeDir,
+  startHubProcess,
+  tempDir,
+} from '../support/index.ts';
 import {
   type AgentProcess,
   apply,
@@ -32,7 +41,12 @@ function workload(greeting: string) {
     metadata: { name: 'ticker', namespace: NS, labels: { app: 'ticker' } },
     spec: {
       resources: [
-        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ticker-config' }, data: { GREETING: greeting } },
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'ticker-config' },
+          data: { GREETING: greeting },
+        },
         {
           apiVersion: 'apps/v1',
           kind: 'Deployment',
@@ -48,7 +62,11 @@ function workload(greeting: string) {
                   {
                     name: 'main',
                     image: 'localhost/busybox:latest',
-                    command: ['sh', '-c', 'echo "started $GREETING on ${device.name}"; cat /etc/outpost-e2e/GREETING; echo; exec sleep 3600'],
+                    command: [
+                      'sh',
+                      '-c',
+                      'echo "started $GREETING on ${device.name}"; cat /etc/outpost-e2e/GREETING; echo; exec sleep 3600',
+                    ],
                     envFrom: [{ configMapRef: { name: 'ticker-config' } }],
                     volumeMounts: [{ name: 'config', mountPath: '/etc/outpost-e2e' }],
                   },
@@ -67,7 +85,10 @@ const placement = {
   apiVersion: 'outpost.dev/v1alpha1',
   kind: 'Placement',
   metadata: { name: 'e2e-devices', namespace: NS },
-  spec: { workloadSelector: { matchLabels: { app: 'ticker' } }, deviceSelector: { matchLabels: { site: 'e2e' } } },
+  spec: {
+    workloadSelector: { matchLabels: { app: 'ticker' } },
+    deviceSelector: { matchLabels: { site: 'e2e' } },
+  },
 };
 
 describe('agent with the process runtime', { timeout: 240_000 }, () => {
@@ -109,7 +130,9 @@ describe('agent with the process runtime', { timeout: 240_000 }, () => {
     assert.equal(processes.length, 2);
     for (const { pid, logPath } of processes) {
       assert.ok(isAlive(pid));
-      await waitFor('output', () => readFileSync(logPath, 'utf8').includes(`started hello on ${DEVICE}\nhello\n`));
+      await waitFor('output', () =>
+        readFileSync(logPath, 'utf8').includes(`started hello on ${DEVICE}\nhello\n`),
+      );
     }
     const device = (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`)).json();
     await waitFor('a heartbeat', async () => {
@@ -134,14 +157,18 @@ describe('agent with the process runtime', { timeout: 240_000 }, () => {
 
   it('replaces the workload when its ConfigMap changes', async () => {
     const before = tickers().map((p) => p.pid);
-    const oldHash = (await getMailbox(api, DEVICE))?.spec?.objects?.find((o) => o.object.kind === 'Deployment')?.hash;
+    const oldHash = (await getMailbox(api, DEVICE))?.spec?.objects?.find(
+      (o) => o.object.kind === 'Deployment',
+    )?.hash;
     await apply(hub, workload('bonjour'));
     await waitFor('old processes stopped', () => before.every((pid) => !isAlive(pid)));
     await waitFor('the new content running', async () => {
       const processes = tickers();
       return (
         processes.length === 2 &&
-        processes.every((p) => isAlive(p.pid) && readFileSync(p.logPath, 'utf8').includes('started bonjour')) &&
+        processes.every(
+          (p) => isAlive(p.pid) && readFileSync(p.logPath, 'utf8').includes('started bonjour'),
+        ) &&
         (await running())
       );
     });

@@ -25,7 +25,16 @@ export async function startAgent(options: {
   name: string;
   args?: readonly string[];
 }): Promise<AgentProcess> {
-  const args = [OUTPOST_BIN, 'agent', '--hub', options.hubUrl, '--data-dir', options.dataDir, '--name', options.name];
+  const args = [
+    OUTPOST_BIN,
+    'agent',
+    '--hub',
+    options.hubUrl,
+    '--data-dir',
+    options.dataDir,
+    '--name',
+    options.name,
+  ];
   if (options.token) args.push('--token', options.token);
   args.push('--restart-backoff', '200', ...(options.args ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -187,7 +196,9 @@ export interface MailboxJson {
 
 /** The reported status of the object `kind/name`, when it is about the Mailbox's current content. */
 export function currentStatus(mailbox: MailboxJson | undefined, kind: string, name: string) {
-  const entry = mailbox?.spec?.objects?.find((o) => o.object.kind === kind && o.object.metadata.name === name);
+  const entry = mailbox?.spec?.objects?.find(
+    (o) => o.object.kind === kind && o.object.metadata.name === name,
+  );
   const status = mailbox?.status?.objects?.find((s) => s.ref.kind === kind && s.ref.name === name);
   return entry && status && status.observedHash === entry.hash ? status : undefined;
 }

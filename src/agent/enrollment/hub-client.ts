@@ -1,5 +1,5 @@
 /** The few HTTPS calls enrollment makes to the hub, and the error they fail with. */
-import { Agent, request } from 'undici';
+import { EnvHttpProxyAgent, request } from 'undici';
 
 /** TLS settings of one call. */
 export interface TlsOptions {
@@ -40,13 +40,16 @@ export async function callHub(
   url: string,
   init: { method: 'GET' | 'POST'; body?: unknown; tls: TlsOptions; signal?: AbortSignal },
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const dispatcher = new Agent({
-    connect: {
-      ca: init.tls.ca,
-      cert: init.tls.cert,
-      key: init.tls.key,
-      rejectUnauthorized: init.tls.ca !== undefined,
-    },
+  const tls = {
+    ca: init.tls.ca,
+    cert: init.tls.cert,
+    key: init.tls.key,
+    rejectUnauthorized: init.tls.ca !== undefined,
+  };
+  // HTTPS_PROXY / NO_PROXY honoured (Node 20's fetch ignores them); requestTls is the TLS inside a proxy's tunnel.
+  const dispatcher = new EnvHttpProxyAgent({
+    connect: tls,
+    requestTls: tls,
     connectTimeout: 10_000,
     headersTimeout: 30_000,
     bodyTimeout: 30_000,

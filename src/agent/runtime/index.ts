@@ -4,9 +4,7 @@
  * containers' commands as supervised host processes; `podman` runs them with
  * `podman play kube`.
  */
-export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
-export type { RestartTiming } from './process-container.ts';
-export { createProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
+
 export {
   type ContainerShape,
   type EnvFromShape,
@@ -18,6 +16,9 @@ export {
   restartPolicyOf,
   type VolumeShape,
 } from './pod-spec.ts';
+export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
+export type { RestartTiming } from './process-container.ts';
+export { createProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
 export {
   type ActualUnit,
   type CloseOptions,

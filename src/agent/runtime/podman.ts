@@ -52,6 +52,9 @@ export interface PodmanRuntimeOptions {
 interface Pending {
   readonly unit: DesiredUnit;
   readonly status: UnitStatus;
+  /** Retries back off (from `resyncMs` up to 5 minutes) while the cause stays the same. */
+  readonly backoff: Backoff;
+  readonly retryAt: number;
 }
 
 /** Supervision of one container (by podman name). */
@@ -297,9 +300,14 @@ class PodmanRuntime implements Runtime {
   async #park(host: PodmanHost, unit: DesiredUnit, why: { reason: string; message: string }): Promise<void> {
     await this.#removePods(host, unit.id, { volumes: false });
     const before = this.#pending.get(unit.id);
-    this.#pending.set(unit.id, { unit, status: { phase: 'Pending', ready: false, restarts: 0, ...why } });
-    // Retries park it again every resync: log and notify only when something changed, not per attempt.
-    if (before?.unit.hash === unit.hash && before.status.message === why.message) return;
+    const same = before?.unit.hash === unit.hash && before.status.message === why.message;
+    const backoff = same
+      ? before.backoff
+      : new Backoff({ initialMs: this.#resyncMs, maxMs: 300_000, jitter: 0 });
+    const status: UnitStatus = { phase: 'Pending', ready: false, restarts: 0, ...why };
+    this.#pending.set(unit.id, { unit, status, backoff, retryAt: monotonicMs() + backoff.next() });
+    // Retries park it again: log and notify only when something changed, not per attempt.
+    if (same) return;
     this.#log?.warn({ unit: unit.id, reason: why.reason, message: why.message }, 'unit not started');
     this.#notify();
   }
@@ -408,8 +416,9 @@ class PodmanRuntime implements Runtime {
         }
       }
     }
-    for (const { unit } of [...this.#pending.values()]) {
+    for (const { unit, retryAt } of [...this.#pending.values()]) {
       if (this.#closed) return;
+      if (monotonicMs() < retryAt) continue;
       // #apply parks it again if it still cannot run; a newer apply or a remove may have come meanwhile.
       await this.#locked(unit.id, () =>
         this.#pending.get(unit.id)?.unit === unit ? this.#apply(unit, true) : Promise.resolve(),

@@ -121,7 +121,10 @@ export class ContainerProcess {
    */
   adopt(): void {
     const recorded = readState(this.plan.dir);
-    if (!recorded) return this.start();
+    if (!recorded) {
+      this.start();
+      return;
+    }
     this.#restarts = recorded.restarts;
     if (recorded.bootId === currentBootId() && startTimeOf(recorded.pid) === recorded.startTime) {
       this.#pid = recorded.pid;
@@ -132,7 +135,8 @@ export class ContainerProcess {
     }
     if (recorded.bootId !== currentBootId()) {
       // The machine rebooted: the process did not fail, it was stopped with everything else.
-      return this.#spawn();
+      this.#spawn();
+      return;
     }
     if (startTimeOf(recorded.pid) === undefined) killGroup(recorded.pid, 'SIGKILL');
     this.#handleExit(readExitCode(this.plan.dir) ?? 255, 'exited while the agent was down');
@@ -142,7 +146,8 @@ export class ContainerProcess {
   poll(): void {
     if (!this.adopted || this.#pid === undefined) return;
     if (startTimeOf(this.#pid) === this.#startTime) return;
-    killGroup(this.#pid, 'SIGKILL'); // whatever the container left in its group
+    // Whatever the container left in its group; a reused pid (another start time) is not ours to signal.
+    if (startTimeOf(this.#pid) === undefined) killGroup(this.#pid, 'SIGKILL');
     this.#handleExit(readExitCode(this.plan.dir) ?? 255);
   }
 

@@ -16,7 +16,10 @@ function entry(object: Record<string, unknown>, hash: string): MailboxObject {
 }
 
 function configMap(data: Record<string, string>, hash: string): MailboxObject {
-  return entry({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'team-a' }, data }, hash);
+  return entry(
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'team-a' }, data },
+    hash,
+  );
 }
 
 const secret = entry(
@@ -57,7 +60,9 @@ function deployment(replicas: number, hash: string, command = 'sleep 300'): Mail
                 volumeMounts: [{ name: 'config', mountPath: '/etc/outpost-test-cfg' }],
               },
             ],
-            volumes: [{ name: 'config', configMap: { name: 'cfg', items: [{ key: 'GREETING', path: 'greeting' }] } }],
+            volumes: [
+              { name: 'config', configMap: { name: 'cfg', items: [{ key: 'GREETING', path: 'greeting' }] } },
+            ],
           },
         },
       },
@@ -72,7 +77,11 @@ function unitOf(...objects: MailboxObject[]): DesiredUnit {
   return unit;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = 15_000,
+): Promise<T> {
   const deadline = performance.now() + ms;
   for (;;) {
     const value = await check();
@@ -85,7 +94,9 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T 
 function pidsOf(dir: string, id: string, replicas: number): number[] {
   const pids: number[] = [];
   for (let replica = 0; replica < replicas; replica++) {
-    const state = JSON.parse(readFileSync(join(dir, 'units', id, 'replicas', String(replica), 'main', 'state.json'), 'utf8'));
+    const state = JSON.parse(
+      readFileSync(join(dir, 'units', id, 'replicas', String(replica), 'main', 'state.json'), 'utf8'),
+    );
     pids.push(state.pid);
   }
   return pids;
@@ -102,7 +113,9 @@ function alive(pid: number): boolean {
 
 async function running(runtime: Runtime, id: string, hash?: string): Promise<ActualUnit | undefined> {
   const unit = (await runtime.list()).find((u) => u.id === id);
-  return unit && unit.status.phase === 'Running' && unit.status.ready && (!hash || unit.hash === hash) ? unit : undefined;
+  return unit && unit.status.phase === 'Running' && unit.status.ready && (!hash || unit.hash === hash)
+    ? unit
+    : undefined;
 }
 
 describe('process runtime', () => {
@@ -155,14 +168,20 @@ describe('process runtime', () => {
     const oldPids = pidsOf(dir, before.id, 2);
     await runtime.apply(before);
     assert.deepEqual(pidsOf(dir, before.id, 2), oldPids);
-    const changed = unitOf(deployment(1, 'sha256:d1'), configMap({ GREETING: 'bonjour' }, 'sha256:c2'), secret);
+    const changed = unitOf(
+      deployment(1, 'sha256:d1'),
+      configMap({ GREETING: 'bonjour' }, 'sha256:c2'),
+      secret,
+    );
     assert.equal(changed.id, before.id);
     assert.notEqual(changed.hash, before.hash);
     await runtime.apply(changed);
     await waitFor('the new content', () => running(runtime, changed.id, changed.hash));
     await waitFor('old processes gone', () => oldPids.every((pid) => !alive(pid)));
     await waitFor('new greeting', async () =>
-      (await readFile(join(dir, 'units', changed.id, 'replicas', '0', 'main', 'output.log'), 'utf8')).includes('bonjour'),
+      (
+        await readFile(join(dir, 'units', changed.id, 'replicas', '0', 'main', 'output.log'), 'utf8')
+      ).includes('bonjour'),
     );
   });
 
@@ -217,7 +236,9 @@ describe('process runtime', () => {
           apiVersion: 'v1',
           kind: 'Pod',
           metadata: { name: 'broken', namespace: 'team-a' },
-          spec: { containers: [{ name: 'c', command: ['true'], envFrom: [{ configMapRef: { name: 'absent' } }] }] },
+          spec: {
+            containers: [{ name: 'c', command: ['true'], envFrom: [{ configMapRef: { name: 'absent' } }] }],
+          },
         },
         'sha256:broken',
       ),

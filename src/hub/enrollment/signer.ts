@@ -6,7 +6,13 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { DEVICE_UID_URI_PREFIX, DEVICES_GROUP, deviceUser } from '../auth/index.ts';
 import { errors } from '../kube-api/index.ts';
-import { type CertificateAuthority, createFastIssuer, InvalidCsrError, parseCsrFast } from '../pki/index.ts';
+import {
+  type CertificateAuthority,
+  createFastIssuer,
+  type FastParsedCsr,
+  InvalidCsrError,
+  parseCsrFast,
+} from '../pki/index.ts';
 
 /** A CSR that passed {@link checkCsr}: its public key and that key's fingerprint. */
 export interface CheckedCsr {
@@ -23,8 +29,9 @@ export interface CheckedCsr {
  * @throws ApiError 400 naming what is wrong.
  */
 export async function checkCsr(pem: string, name: string): Promise<CheckedCsr> {
-  let parsed: ReturnType<typeof parseCsrFast>;
+  let parsed: FastParsedCsr;
   try {
+    // Refuses anything but ECDSA P-256 with SHA-256 (malformed), and a signature that does not verify.
     parsed = parseCsrFast(pem);
   } catch (error) {
     if (error instanceof InvalidCsrError)
@@ -36,16 +43,16 @@ export async function checkCsr(pem: string, name: string): Promise<CheckedCsr> {
     throw errors.badRequest(
       `certificate signing request names ${JSON.stringify(parsed.commonName)}, but the device being enrolled is ${JSON.stringify(wanted)}`,
     );
-  const key = createPublicKey(parsed.publicKey);
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
-    throw errors.badRequest('certificate signing request must carry an ECDSA P-256 public key');
-  return { publicKey: parsed.publicKey, publicKeyHash: publicKeyHash(parsed.publicKey) };
+  return { publicKey: parsed.publicKey, publicKeyHash: hashOf(parsed.publicKeyDer) };
 }
 
 /** `sha256:<hex>` of a public key's DER SubjectPublicKeyInfo (given as PEM). */
 export function publicKeyHash(pem: string): string {
-  const der = createPublicKey(pem).export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
+  return hashOf(createPublicKey(pem).export({ type: 'spki', format: 'der' }));
+}
+
+function hashOf(spki: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
 /** Options of {@link signDeviceCertificate}. */

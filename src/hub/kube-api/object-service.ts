@@ -148,12 +148,18 @@ export class ObjectService {
       : { items: result.items, revision: result.revision };
   }
 
-  /** Creates an object; `namespace` is the one in the URL. */
+  /**
+   * Creates an object; `namespace` is the one in the URL. `initialStatus` is
+   * for the hub's own writers (never taken from a request): the object is
+   * stored with that status in the same write, its fields owned as after a
+   * status-subresource update by the same manager, as a create followed by
+   * a status update would leave it, in one commit instead of two.
+   */
   async create(
     def: KindDefinition,
     namespace: string | undefined,
     body: KubeObject,
-    options: WriteOptions,
+    options: WriteOptions & { readonly initialStatus?: unknown },
   ): Promise<StoredObject> {
     const object = this.#prepareNew(def, namespace, body);
     this.#dropUnknownFields(def, object, options);
@@ -166,6 +172,20 @@ export class ObjectService {
       schema: schemaInfoOf(def),
       now: this.#now(),
     }) as unknown[];
+    if (options.initialStatus !== undefined && def.statusSubresource) {
+      const withStatus = { ...object, status: structuredClone(options.initialStatus) };
+      this.#dropUnknownFields(def, withStatus, options);
+      object.status = withStatus.status;
+      object.metadata.managedFields = recordUpdate({
+        before: { ...object, status: undefined },
+        after: object,
+        managedFields: object.metadata.managedFields as never,
+        manager: options.fieldManager,
+        subresource: 'status',
+        schema: schemaInfoOf(def),
+        now: this.#now(),
+      }) as unknown[];
+    }
     if (object.metadata.managedFields.length === 0) delete object.metadata.managedFields;
     return this.#insert(def, object, options);
   }
