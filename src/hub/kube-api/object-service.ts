@@ -173,11 +173,11 @@ export class ObjectService {
       now: this.#now(),
     }) as unknown[];
     if (options.initialStatus !== undefined && def.statusSubresource) {
-      const withStatus = { ...object, status: structuredClone(options.initialStatus) };
-      this.#dropUnknownFields(def, withStatus, options);
-      object.status = withStatus.status;
+      const before = { ...object };
+      object.status = structuredClone(options.initialStatus);
+      this.#dropUnknownFields(def, object, options);
       object.metadata.managedFields = recordUpdate({
-        before: { ...object, status: undefined },
+        before,
         after: object,
         managedFields: object.metadata.managedFields as never,
         manager: options.fieldManager,
