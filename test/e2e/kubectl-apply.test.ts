@@ -276,6 +276,7 @@ describe('kubectl apply, diff and discovery against the hub', () => {
       assert.deepEqual([byName.configmaps?.APIVERSION, byName.namespaces?.NAMESPACED], ['v1', 'false']);
       const group = await k.ok(['api-resources', '--api-group=outpost.dev', '-o', 'name']);
       assert.deepEqual(group.trim().split('\n').sort(), [
+        'bootstraptokens.outpost.dev',
         'devices.outpost.dev',
         'mailboxes.outpost.dev',
         'placements.outpost.dev',

@@ -111,7 +111,14 @@ describe('OpenAPI', () => {
       const response = await get('/openapi/v3');
       assert.equal(response.headers['content-type'], 'application/json');
       const index = response.json() as { paths: Record<string, { serverRelativeURL: string }> };
-      assert.deepEqual(Object.keys(index.paths).sort(), ['api/v1', 'apis/outpost.dev/v1alpha1']);
+      assert.deepEqual(Object.keys(index.paths).sort(), [
+        'api/v1',
+        'apis/authentication.k8s.io/v1',
+        'apis/authorization.k8s.io/v1',
+        'apis/coordination.k8s.io/v1',
+        'apis/outpost.dev/v1alpha1',
+        'apis/rbac.authorization.k8s.io/v1',
+      ]);
       assert.match(
         index.paths['api/v1']?.serverRelativeURL ?? '',
         /^\/openapi\/v3\/api\/v1\?hash=[0-9A-F]{128}$/,
