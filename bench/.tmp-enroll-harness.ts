@@ -26,7 +26,7 @@ try {
   await r.body.text(); await admin.close();
   const bodies = csrs.slice(0, total).map((csr, i) => JSON.stringify({ token, name: `bench-${i}`, csr, facts: FACTS })).reverse();
   const run = async (count: number, fresh: boolean, label: string) => {
-    const d = new Agent({ connect: { ca: c.ca }, connections: 16, pipelining: 1 });
+    const d = new Agent({ connect: { ca: c.ca, ...(fresh ? { maxCachedSessions: 0 } : {}) }, connections: Number(process.env.CONNS ?? 16), pipelining: 1 });
     const cpu = cpuMeter(hub.process.pid!);
     const t0 = performance.now();
     let ok = 0, failed = 0, first = '';

@@ -242,6 +242,7 @@ try {
         'max ms',
         'after ack p50 ms',
         'p99 ms',
+        'not sent (cap)',
         'events missing',
       ],
       pacedRuns.map((r) => [
@@ -254,7 +255,8 @@ try {
         fmt(r.latency.max),
         fmt(r.afterAck.p50),
         fmt(r.afterAck.p99),
-        String(r.missing + r.skipped),
+        String(r.skipped),
+        String(r.missing),
       ]),
     ),
   );

@@ -33,7 +33,7 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
  */
 export function validateObject(def: KindDefinition, object: KubeObject, old?: KubeObject): ValidationResult {
   const unknownFields: string[] = [];
-  prune(def.schema as JsonSchema, object, '', unknownFields);
+  prune(def.schema as JsonSchema, object, [], unknownFields, true);
   let validator = compiled.get(def.schema);
   if (!validator) {
     validator = Compile(def.schema);
@@ -50,37 +50,69 @@ export function validateObject(def: KindDefinition, object: KubeObject, old?: Ku
 /** Removes the fields the kind's schema does not know from `object`; returns their paths. */
 export function pruneUnknownFields(def: KindDefinition, object: unknown): string[] {
   const unknownFields: string[] = [];
-  prune(def.schema as JsonSchema, object, '', unknownFields);
+  prune(def.schema as JsonSchema, object, [], unknownFields, true);
   return unknownFields;
 }
 
-function prune(schema: JsonSchema, value: unknown, path: string, unknown: string[]): void {
+/**
+ * Whether {@link pruneUnknownFields} would change `object` (an unknown field,
+ * or a null for a known field). Changes nothing.
+ */
+export function hasPrunableFields(def: KindDefinition, object: unknown): boolean {
+  return prune(def.schema as JsonSchema, object, [], [], false);
+}
+
+/** A step of the path to a field: a property name or an array index. */
+type Step = string | number;
+
+/**
+ * Walks `value` along `schema`, removing (with `remove`) the unknown fields, whose paths it
+ * collects, and the nulls of known fields; returns whether it found any. `path` is the way
+ * here, turned into text only for an unknown field (most walks find none).
+ */
+function prune(schema: JsonSchema, value: unknown, path: Step[], unknown: string[], remove: boolean): boolean {
+  let found = false;
   if (Array.isArray(value)) {
     const items = schema.items;
     if (items) {
-      for (const [index, item] of value.entries()) prune(items, item, `${path}[${index}]`, unknown);
+      for (let index = 0; index < value.length; index++) {
+        path.push(index);
+        if (prune(items, value[index], path, unknown, remove)) found = true;
+        path.pop();
+      }
     }
-    return;
+    return found;
   }
-  if (value === null || typeof value !== 'object') return;
+  if (value === null || typeof value !== 'object') return false;
   const record = value as Record<string, unknown>;
   const properties = schema.properties;
   const additional = schema.additionalProperties;
   for (const key of Object.keys(record)) {
-    const child = joinPath(path, key);
     // Own properties only: a field called `constructor` or `__proto__` is unknown, not Object's.
     const known = properties && Object.hasOwn(properties, key) ? properties[key] : undefined;
     if (known && record[key] === null && !known.nullable) {
       // A null for a known field means "not set": Go's decoder reads it so for built-in kinds,
       // and the apiserver prunes such nulls for custom resources.
-      delete record[key];
-    } else if (known) prune(known, record[key], child, unknown);
-    else if (typeof additional === 'object') prune(additional, record[key], child, unknown);
-    else if (additional !== true && !schema['x-kubernetes-preserve-unknown-fields'] && properties) {
-      unknown.push(child);
-      delete record[key];
+      found = true;
+      if (remove) delete record[key];
+    } else if (known || typeof additional === 'object') {
+      path.push(key);
+      if (prune(known ?? (additional as JsonSchema), record[key], path, unknown, remove)) found = true;
+      path.pop();
+    } else if (additional !== true && !schema['x-kubernetes-preserve-unknown-fields'] && properties) {
+      found = true;
+      unknown.push(fieldPath(path, key));
+      if (remove) delete record[key];
     }
   }
+  return found;
+}
+
+/** `spec`, `containers`, 0, `name` → `spec.containers[0].name`. */
+function fieldPath(path: readonly Step[], last: string): string {
+  let text = '';
+  for (const step of path) text = typeof step === 'number' ? `${text}[${step}]` : joinPath(text, step);
+  return joinPath(text, last);
 }
 
 function joinPath(path: string, key: string): string {

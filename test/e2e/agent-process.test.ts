@@ -191,4 +191,26 @@ describe('agent with the process runtime', { timeout: 240_000 }, () => {
     assert.equal(liveGroupsOf(unit).size, 0);
     assert.deepEqual(tickers(), []);
   });
+
+  it('takes a new heartbeat period from the Device without a restart', async () => {
+    const path = `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`;
+    const patched = await api.request('PATCH', path, {
+      body: { spec: { heartbeat: { periodSeconds: 1 } } },
+      contentType: 'application/merge-patch+json',
+    });
+    assert.equal(patched.status, 200, patched.text);
+    const sequence = async () =>
+      (await api.request('GET', path)).json().status?.resources?.outboxSequence as number;
+    // The agent learns the period from the hub's answer to its next heartbeat (within one old period, 15 s).
+    const start = await waitFor(
+      'a heartbeat at the new period',
+      async () => {
+        const first = await sequence();
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        return (await sequence()) > first ? first : undefined;
+      },
+      40_000,
+    );
+    await waitFor('several heartbeats a second apart', async () => (await sequence()) >= start + 3, 10_000);
+  });
 });

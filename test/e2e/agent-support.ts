@@ -24,6 +24,7 @@ export async function startAgent(options: {
   dataDir: string;
   name: string;
   args?: readonly string[];
+  env?: NodeJS.ProcessEnv;
 }): Promise<AgentProcess> {
   const args = [
     OUTPOST_BIN,
@@ -37,7 +38,10 @@ export async function startAgent(options: {
   ];
   if (options.token) args.push('--token', options.token);
   args.push('--restart-backoff', '200', ...(options.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {

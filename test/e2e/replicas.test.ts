@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { kubectl, run } from '../support/index.ts';
+import { enroll, kubeconfigPathOf } from '../../src/agent/enrollment/index.ts';
+import { kubectl, OUTPOST_BIN, removeDir, run, tempDir } from '../support/index.ts';
 import { KubectlStream } from './kubectl-fixtures.ts';
 import { eventually, type ReplicaSet, startReplicaSet } from './replicas/cluster.ts';
 
@@ -60,6 +61,48 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 300_000 }, 
         assert.equal(result.code, 0, `${from.url}'s kubeconfig against ${to.url}: ${result.stderr}`);
         assert.equal(result.stdout.trim(), `namespace/${NS}`);
       }
+    }
+  });
+
+  it('accepts a device enrolled through one replica on every other replica', async () => {
+    const created = await run(process.execPath, [
+      OUTPOST_BIN,
+      'token',
+      'create',
+      '--data-dir',
+      set.hubs[0]!.dataDir,
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const deviceDir = await tempDir('outpost-replica-device-');
+    try {
+      const ca = await readFile(join(set.hubs[0]!.dataDir, 'pki', 'ca.crt'), 'utf8');
+      const credentials = await enroll({
+        hubUrl: set.hubs[0]!.url,
+        token: created.stdout.trim(),
+        name: 'gw-replicated',
+        dataDir: deviceDir,
+        caCert: ca,
+      });
+      const deviceKubeconfig = kubeconfigPathOf(deviceDir);
+      assert.ok(credentials);
+      for (const hub of set.hubs) {
+        // The device reads its own Device; a replica that did not trust its certificate answers 401.
+        const result = await run('kubectl', [
+          '--kubeconfig',
+          deviceKubeconfig,
+          '--server',
+          hub.url,
+          'get',
+          'device',
+          'gw-replicated',
+          '-o',
+          'name',
+        ]);
+        assert.doesNotMatch(result.stderr, /Unauthorized|must be logged in/i, `${hub.url}: ${result.stderr}`);
+        assert.equal(result.code, 0, `${hub.url}: ${result.stderr}`);
+      }
+    } finally {
+      await removeDir(deviceDir);
     }
   });
 

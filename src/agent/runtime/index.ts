@@ -18,6 +18,7 @@ export {
 } from './pod-spec.ts';
 export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
 export type { RestartTiming } from './process-container.ts';
+export { startTimeOf } from './process-proc.ts';
 export { createProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
 export {
   type ActualUnit,

@@ -258,4 +258,48 @@ describe('process runtime', () => {
     });
     for (const unit of [done, failed, never, broken]) await runtime.remove(unit.id);
   });
+
+  it('without bubblewrap, points to volume folders in OUTPOST_VOLUME_<NAME> and says so in the status', async () => {
+    const fallbackDir = await mkdtemp(join(tmpdir(), 'outpost-process-nobwrap-'));
+    const plain = createProcessRuntime({ dir: fallbackDir, bwrap: false });
+    await plain.start();
+    try {
+      const unit = unitOf(
+        entry(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'plain', namespace: 'team-a' },
+            spec: {
+              containers: [
+                {
+                  name: 'main',
+                  command: ['sh', '-c', 'cat "$OUTPOST_VOLUME_CONFIG/GREETING"; echo; exec sleep 300'],
+                  volumeMounts: [{ name: 'config', mountPath: '/etc/outpost-test-plain' }],
+                },
+              ],
+              volumes: [{ name: 'config', configMap: { name: 'cfg' } }],
+            },
+          },
+          'sha256:plain',
+        ),
+        configMap({ GREETING: 'hi' }, 'sha256:c3'),
+      );
+      await plain.apply(unit);
+      const actual = await waitFor('running', () => running(plain, unit.id));
+      assert.match(actual.status.message ?? '', /bubblewrap is not installed.*\$OUTPOST_VOLUME_CONFIG/);
+      await waitFor(
+        'the file read through the variable',
+        async () =>
+          (await readFile(
+            join(fallbackDir, 'units', unit.id, 'replicas', '0', 'main', 'output.log'),
+            'utf8',
+          )) === 'hi\n',
+      );
+      await assert.rejects(stat('/etc/outpost-test-plain'), { code: 'ENOENT' });
+    } finally {
+      await plain.close({ stopUnits: true });
+      await rm(fallbackDir, { recursive: true, force: true });
+    }
+  });
 });

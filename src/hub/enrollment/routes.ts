@@ -123,16 +123,16 @@ export function registerEnrollment(
     const csr = await checkCsr(body.csr, body.name);
     if (await readOptional(service, deviceKind, body.name)) throw errors.alreadyExists(deviceKind, body.name);
     const token = await tokens.use(body.token);
+    const status: Device['status'] = { phase: 'Pending', system: body.facts };
     let created: KubeObject;
     try {
+      // Created with its status in one write (one commit, one watch event), not a create and a status update.
       created = parse(
         await service.create(
           deviceKind,
           undefined,
           newDevice(body.name, token.id, token.spec, csr.publicKey),
-          {
-            fieldManager: FIELD_MANAGER,
-          },
+          { fieldManager: FIELD_MANAGER, initialStatus: status },
         ),
       );
     } catch (error) {
@@ -140,17 +140,6 @@ export function registerEnrollment(
       await tokens.release(token.id);
       throw error;
     }
-    const status: Device['status'] = { phase: 'Pending', system: body.facts };
-    created = parse(
-      await service.update(
-        deviceKind,
-        undefined,
-        body.name,
-        { ...created, status },
-        { fieldManager: FIELD_MANAGER },
-        'status',
-      ),
-    );
     request.log.info(
       { device: body.name, token: token.id, approval: token.spec.approval },
       'device enrolled',

@@ -1,5 +1,6 @@
 import {
   apiVersionOf,
+  hasPrunableFields,
   type KindDefinition,
   type KindRegistry,
   type KubeObject,
@@ -30,7 +31,10 @@ import {
   generateName,
   newUid,
   objectKey,
+  type PrerenderedObject,
+  prerender,
   renderObject,
+  sameApartFromSpec,
   sameContent,
   specChanged,
   timestamp,
@@ -53,6 +57,16 @@ export interface WriteOptions {
    * weigh (RBAC's escalation check). @default undefined: one of the hub's own writers, trusted
    */
   readonly requester?: Requester;
+  /**
+   * Lets create and update read the body in place instead of deep-copying it
+   * first: the caller promises not to change the body, nor anything it holds,
+   * until the call has returned (frozen or shared parts are fine). The service
+   * never changes a borrowed body: what it has to change (its top level and
+   * metadata, unknown fields or nulls to drop, a kind's `normalize`) it copies.
+   * For the hub's own writers, which build a body per write.
+   * @default false: the body is deep-copied first
+   */
+  readonly borrowBody?: boolean;
 }
 
 export interface DeleteOptions {
@@ -161,8 +175,7 @@ export class ObjectService {
     body: KubeObject,
     options: WriteOptions & { readonly initialStatus?: unknown },
   ): Promise<StoredObject> {
-    const object = this.#prepareNew(def, namespace, body);
-    this.#dropUnknownFields(def, object, options);
+    const object = this.#ownCopy(def, this.#prepareNew(def, namespace, body, options.borrowBody), options);
     await this.#checkNamespace(def, object.metadata.namespace);
     object.metadata.managedFields = recordUpdate({
       before: undefined,
@@ -187,7 +200,7 @@ export class ObjectService {
       }) as unknown[];
     }
     if (object.metadata.managedFields.length === 0) delete object.metadata.managedFields;
-    return this.#insert(def, object, options);
+    return this.#insert(def, object, options, true);
   }
 
   /** Replaces an object (`PUT`), or only its status when `subresource` is 'status'. */
@@ -216,9 +229,9 @@ export class ObjectService {
           },
         ]);
       }
-      const next = this.#mergeOwned(def, live, structuredClone(body), options, subresource);
+      const next = this.#mergeOwned(def, live, this.#borrowOrCopy(body, options), options, subresource);
       try {
-        return await this.#replace(def, current, live, next, options);
+        return await this.#replace(def, current, live, next, options, true);
       } catch (error) {
         // Another write committed between our read and ours (the store's check is the real one).
         if (error instanceof NotFoundError) throw errors.notFound(def, name);
@@ -434,8 +447,13 @@ export class ObjectService {
   }
 
   /** Fills a new object's server-set fields from the request. */
-  #prepareNew(def: KindDefinition, namespace: string | undefined, body: KubeObject): KubeObject {
-    const object = structuredClone(body);
+  #prepareNew(
+    def: KindDefinition,
+    namespace: string | undefined,
+    body: KubeObject,
+    borrow = false,
+  ): KubeObject {
+    const object = this.#borrowOrCopy(body, { borrowBody: borrow });
     checkTypeMeta(def, object);
     object.metadata ??= {};
     const meta = object.metadata;
@@ -473,44 +491,57 @@ export class ObjectService {
     }
   }
 
-  async #insert(def: KindDefinition, object: KubeObject, options: WriteOptions): Promise<StoredObject> {
-    this.#validate(def, object, undefined, options);
+  /** `pruned`: the object holds no unknown fields or nulls to drop (they were just dropped). */
+  async #insert(
+    def: KindDefinition,
+    object: KubeObject,
+    options: WriteOptions,
+    pruned = false,
+  ): Promise<StoredObject> {
+    this.#validate(def, object, undefined, options, pruned);
     await this.#admit(def, object, undefined, options);
-    checkSize(object);
     const name = object.metadata.name!;
     const key = objectKey(def, object.metadata.namespace, name);
     if (options.dryRun) {
+      checkSize(object);
       if (await this.store.get(key)) throw errors.alreadyExists(def, name);
       return { key, revision: 0, value: JSON.stringify(object) };
     }
+    const rendered = sizeChecked(prerender(object));
     try {
-      return await this.store.create(key, (revision) => renderObject(object, revision));
+      return await this.store.create(key, (revision) => rendered.render(revision));
     } catch (error) {
       if (error instanceof KeyExistsError) throw errors.alreadyExists(def, name);
       throw error;
     }
   }
 
-  /** Writes `next` over `current`, or nothing when nothing changed; removes an object whose last finalizer went. */
+  /**
+   * Writes `next` over `current`, or nothing when nothing changed; removes an object whose last
+   * finalizer went. `pruned`: `next` holds no unknown fields or nulls to drop.
+   */
   async #replace(
     def: KindDefinition,
     current: StoredObject,
     live: KubeObject,
     next: KubeObject,
     options: WriteOptions,
+    pruned = false,
   ): Promise<StoredObject> {
-    this.#validate(def, next, live, options);
+    this.#validate(def, next, live, options, pruned);
     await this.#admit(def, next, live, options);
     if (specChanged(live, next)) next.metadata.generation = (live.metadata.generation ?? 1) + 1;
-    if (sameContent(live, next)) return current;
-    checkSize(next);
+    else if (sameApartFromSpec(live, next)) return current;
     const key = current.key;
-    if (options.dryRun)
+    if (options.dryRun) {
+      checkSize(next);
       return { key, revision: current.revision, value: renderObject(next, current.revision) };
-    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
-      return this.store.delete(key, current.revision, (revision) => renderObject(next, revision));
     }
-    return this.store.update(key, current.revision, (revision) => renderObject(next, revision));
+    const rendered = sizeChecked(prerender(next));
+    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
+      return this.store.delete(key, current.revision, (revision) => rendered.render(revision));
+    }
+    return this.store.update(key, current.revision, (revision) => rendered.render(revision));
   }
 
   /** The object after a PUT: server-owned fields kept, spec or status taken from the body. */
@@ -579,8 +610,7 @@ export class ObjectService {
     options: WriteOptions,
     subresource: 'status' | undefined,
   ): KubeObject {
-    const next = this.#merge(def, live, body, subresource);
-    this.#dropUnknownFields(def, next, options);
+    const next = this.#ownCopy(def, this.#merge(def, live, body, subresource), options);
     next.metadata.managedFields = recordUpdate({
       before: live,
       after: next,
@@ -655,6 +685,29 @@ export class ObjectService {
   }
 
   /**
+   * The body to work on: with `borrowBody` (and a body that is an object) a copy of its top
+   * level and metadata, sharing everything below with the caller's (see {@link #ownCopy}
+   * before changing anything there); otherwise a deep copy.
+   */
+  #borrowOrCopy(body: KubeObject, options: Pick<WriteOptions, 'borrowBody'>): KubeObject {
+    if (!options.borrowBody || !isRecord(body)) return structuredClone(body);
+    return isRecord(body.metadata) ? { ...body, metadata: { ...body.metadata } } : { ...body };
+  }
+
+  /**
+   * `object` without unknown fields and nulls, ready to be changed below its top level and
+   * metadata: itself when it holds none and its kind has no `normalize` (nothing of a
+   * borrowed body is changed then), else a deep copy with them dropped (see
+   * {@link #dropUnknownFields}). A copy that is not borrowed is copied once more, harmlessly.
+   */
+  #ownCopy(def: KindDefinition, object: KubeObject, options: WriteOptions): KubeObject {
+    if (!def.normalize && !hasPrunableFields(def, object)) return object;
+    const owned = options.borrowBody ? structuredClone(object) : object;
+    this.#dropUnknownFields(def, owned, options);
+    return owned;
+  }
+
+  /**
    * Removes fields the schema does not know before field ownership is
    * recorded (so managedFields never name them), answering per
    * `fieldValidation`: Strict refuses, Warn warns, Ignore drops silently.
@@ -699,14 +752,16 @@ export class ObjectService {
     if (causes.length > 0) throw errors.invalid(def, object.metadata.name ?? '', causes);
   }
 
+  /** `pruned`: unknown fields and nulls were dropped already (so only what `normalize` adds is left to drop). */
   #validate(
     def: KindDefinition,
     object: KubeObject,
     old: KubeObject | undefined,
     options: WriteOptions,
+    pruned = false,
   ): void {
     def.normalize?.(object);
-    this.#dropUnknownFields(def, object, options);
+    if (!pruned || def.normalize) this.#dropUnknownFields(def, object, options);
     const { causes } = validateObject(def, object, old);
     if (causes.length > 0) throw errors.invalid(def, object.metadata.name ?? '', causes);
   }
@@ -725,7 +780,12 @@ export function parse(stored: StoredObject): KubeObject {
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 
 function checkSize(object: KubeObject): void {
-  const bytes = Buffer.byteLength(JSON.stringify(object));
+  sizeChecked({ bytes: Buffer.byteLength(JSON.stringify(object)) });
+}
+
+/** `rendered` if within {@link MAX_OBJECT_BYTES}. @throws ApiError 413 otherwise */
+function sizeChecked<T extends Pick<PrerenderedObject, 'bytes'>>(rendered: T): T {
+  const bytes = rendered.bytes;
   if (bytes > MAX_OBJECT_BYTES) {
     throw new ApiError(
       413,
@@ -733,6 +793,11 @@ function checkSize(object: KubeObject): void {
       `Request entity too large: the object is ${bytes} bytes, the limit is ${MAX_OBJECT_BYTES}`,
     );
   }
+  return rendered;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function checkTypeMeta(def: KindDefinition, object: KubeObject): void {

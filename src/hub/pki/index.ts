@@ -14,8 +14,8 @@ export {
   type NewCertificateAuthority,
 } from './authority.ts';
 export { type ParsedCsr, parseCsr } from './csr.ts';
-export { createFastIssuer, type FastIssueOptions, type FastParsedCsr, parseCsrFast } from './fast-path.ts';
 export { InvalidCsrError, type InvalidCsrReason, InvalidPublicKeyError, PkiStateError } from './errors.ts';
+export { createFastIssuer, type FastIssueOptions, type FastParsedCsr, parseCsrFast } from './fast-path.ts';
 export { type HubPki, type HubPkiOptions, loadOrCreatePki } from './hub-pki.ts';
 export { InvalidKubeconfigOptionsError, type WriteKubeconfigOptions, writeKubeconfig } from './kubeconfig.ts';
 export { type PeerIdentity, peerIdentity } from './peer-identity.ts';

@@ -2,7 +2,7 @@
  * Ownership bookkeeping shared by apply and update: which fields are never owned, which are
  * ignored per subresource, and how a non-apply write moves ownership to its manager.
  */
-import { type Comparison, compareObjects, excludeFields } from './compare.ts';
+import { type Comparison, compareObjects } from './compare.ts';
 import { FieldSet } from './fieldset.ts';
 import { type ManagerFields, type ManagerId, managerKey } from './managed-fields.ts';
 import { fieldElement } from './path.ts';
@@ -80,10 +80,7 @@ export function trackUpdate(
   after: JsonObject,
   opts: TrackUpdateOptions,
 ): Comparison {
-  const diff = excludeFields(
-    compareObjects(before, after, opts.schema),
-    ignoredFields(opts.subresource, before, after),
-  );
+  const diff = compareObjects(before, after, opts.schema, ignoredFields(opts.subresource, before, after));
   const taken = diff.modified.union(diff.added);
   disown(managers, taken.union(diff.removed));
   const gained = taken.difference(UNOWNED_FIELDS);
