@@ -107,7 +107,7 @@ describe('kubectl against discovery and OpenAPI', () => {
     ]);
     assert.deepEqual(byName.get('configmaps'), ['configmaps', 'cm', 'v1', 'true', 'ConfigMap']);
     assert.deepEqual(byName.get('secrets'), ['secrets', 'v1', 'true', 'Secret']);
-    assert.equal(rows.length, 8);
+    assert.equal(rows.length, ALL_KINDS.length);
     const apis = served.find((entry) => entry.url.startsWith('/apis?'));
     assert.equal(
       apis?.contentType,

@@ -4,6 +4,15 @@ import fastify, { type FastifyInstance } from 'fastify';
 import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
 import { aggregatedDiscoveryMediaType, negotiateDiscovery, registerDiscovery } from './discovery.ts';
 
+/** The API groups the hub serves besides the core group, Outpost's own first. */
+const GROUPS = [
+  'outpost.dev',
+  'coordination.k8s.io',
+  'rbac.authorization.k8s.io',
+  'authorization.k8s.io',
+  'authentication.k8s.io',
+];
+
 const V2 = aggregatedDiscoveryMediaType('v2');
 const V2BETA1 = aggregatedDiscoveryMediaType('v2beta1');
 /** What kubectl 1.32 sends for `/api` and `/apis`. */
@@ -122,13 +131,15 @@ describe('discovery', () => {
     const response = await get('/apis', 'application/json, */*');
     const body = response.json();
     assert.equal(body.kind, 'APIGroupList');
-    assert.deepEqual(body.groups, [
-      {
-        name: 'outpost.dev',
-        versions: [{ groupVersion: 'outpost.dev/v1alpha1', version: 'v1alpha1' }],
-        preferredVersion: { groupVersion: 'outpost.dev/v1alpha1', version: 'v1alpha1' },
-      },
-    ]);
+    assert.deepEqual(
+      body.groups.map((group: { name: string }) => group.name),
+      GROUPS,
+    );
+    assert.deepEqual(body.groups[0], {
+      name: 'outpost.dev',
+      versions: [{ groupVersion: 'outpost.dev/v1alpha1', version: 'v1alpha1' }],
+      preferredVersion: { groupVersion: 'outpost.dev/v1alpha1', version: 'v1alpha1' },
+    });
   });
 
   it('answers /apis/GROUP with an APIGroup and /apis/GROUP/VERSION with its resources', async () => {
@@ -168,7 +179,7 @@ describe('discovery', () => {
     assert.equal(body.apiVersion, 'apidiscovery.k8s.io/v2');
     assert.deepEqual(
       body.items.map((item) => item.metadata.name),
-      ['outpost.dev'],
+      GROUPS,
     );
     const version = body.items[0]?.versions[0];
     assert.equal(version?.version, 'v1alpha1');
