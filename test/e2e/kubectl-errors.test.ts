@@ -39,11 +39,16 @@ describe('kubectl and HTTPS clients are refused clearly, and refused writes chan
     await k?.stop();
   });
 
-  /** The revision of the Workload collection: unchanged means nothing was written. */
+  /**
+   * Every Workload's name and resourceVersion: unchanged means nothing was written to the
+   * collection. (The list's own resourceVersion is the global revision, which the hub's
+   * controllers move on by themselves, e.g. when renewing their Lease.)
+   */
   const listRevision = async (): Promise<string> => {
     const response = await k.api.request('GET', workloadPath(NS));
     assert.equal(response.status, 200, response.text);
-    return response.json().metadata.resourceVersion;
+    const items = response.json().items as { metadata: { name: string; resourceVersion: string } }[];
+    return items.map(({ metadata }) => `${metadata.name}@${metadata.resourceVersion}`).join(',');
   };
   const exists = async (path: string): Promise<boolean> => (await k.api.request('GET', path)).status === 200;
 
