@@ -49,7 +49,11 @@ export async function encryptSecretsAtRest(
   const file = options.keyFile ?? join(options.dataDir, 'encryption.key');
   try {
     const keys = options.keyFile ? await readEncryptionKeys(file) : await loadOrCreateEncryptionKeys(file);
-    const prefixes = (options.resources ?? DEFAULT_ENCRYPTED_RESOURCES).map(resourcePrefix);
+    // The hub's internal keys (the shared CA's private key) are always encrypted.
+    const prefixes = [
+      ...(options.resources ?? DEFAULT_ENCRYPTED_RESOURCES).map(resourcePrefix),
+      '/outpost.internal/',
+    ];
     const encrypting = new EncryptingStore({ store, prefixes, keys });
     await encrypting.verify();
     return encrypting;

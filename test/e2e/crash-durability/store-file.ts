@@ -41,6 +41,8 @@ export async function checkStoreFile(options: {
     for (const event of log) {
       if (event.revision <= last) violations.push(`store log: revision ${event.revision} follows ${last}`);
       last = event.revision;
+      // The hub's internal keys (the shared CA) are not API objects and carry no resourceVersion.
+      if (event.key.startsWith('/outpost.internal/')) continue;
       try {
         const object = JSON.parse(event.value) as { metadata?: { resourceVersion?: unknown } };
         if (object.metadata?.resourceVersion !== String(event.revision)) {
