@@ -177,6 +177,13 @@ describe('agent while the hub is away', { timeout: 300_000 }, () => {
     assert.equal(seen.at(-1), 'waiter=Succeeded steady=Running/true/1', seen.join('\n'));
   });
 
+  it('refuses a second agent on the same data dir', async () => {
+    await assert.rejects(
+      startAgent({ hubUrl: hub.url, dataDir, name: DEVICE }),
+      /another agent \(pid \d+\) runs with the data dir/,
+    );
+  });
+
   it('adopts the running workloads after a SIGKILL of the agent, starting no duplicate', async () => {
     const { pid, unit } = steady();
     await agent.stop('SIGKILL');

@@ -82,10 +82,23 @@ export class ContainerProcess {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #exited: (() => void) | undefined;
+  /** Called when the container has terminated for good (no restart follows), with its exit code. */
+  onTerminated: ((code: number) => void) | undefined;
 
-  constructor(plan: ContainerPlan, timing: RestartTiming, onChange: () => void) {
+  constructor(
+    plan: ContainerPlan,
+    timing: RestartTiming,
+    onChange: () => void,
+    options: { initial?: string } = {},
+  ) {
     this.plan = plan;
     this.#onChange = onChange;
+    this.#status = {
+      state: 'waiting',
+      ready: false,
+      restarts: 0,
+      reason: options.initial ?? 'ContainerCreating',
+    };
     this.#backoff = new Backoff({
       initialMs: timing.initialMs ?? 1000,
       maxMs: timing.maxMs ?? 300_000,
@@ -101,6 +114,16 @@ export class ContainerProcess {
   /** The pid of the running process group leader (the shim), if running. */
   get pid(): number | undefined {
     return this.#status.state === 'running' ? this.#pid : undefined;
+  }
+
+  /** Whether an earlier agent (or this one) started this container (its state.json exists). */
+  get recorded(): boolean {
+    return readState(this.plan.dir) !== undefined;
+  }
+
+  /** The exit code an earlier run recorded, if it ended. */
+  get recordedExitCode(): number | undefined {
+    return this.recorded ? readExitCode(this.plan.dir) : undefined;
   }
 
   /** Whether the process is supervised by polling (adopted from an earlier agent) rather than as a child. */
@@ -251,6 +274,7 @@ export class ContainerProcess {
         reason,
         ...(message ? { message } : {}),
       });
+      this.onTerminated?.(code);
       return;
     }
     if (ranMs >= this.#resetAfterMs) this.#backoff.reset();

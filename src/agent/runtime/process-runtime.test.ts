@@ -259,6 +259,100 @@ describe('process runtime', () => {
     for (const unit of [done, failed, never, broken]) await runtime.remove(unit.id);
   });
 
+  it('runs init containers one after the other before the containers, and fails the pod when one fails for good', async () => {
+    const pod = (name: string, restartPolicy: string, initScript: string) =>
+      unitOf(
+        entry(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, namespace: 'team-a' },
+            spec: {
+              restartPolicy,
+              initContainers: [
+                {
+                  name: 'first',
+                  command: ['sh', '-c', 'echo one > /data/order'],
+                  volumeMounts: [{ name: 'data', mountPath: '/data' }],
+                },
+                {
+                  name: 'second',
+                  command: ['sh', '-c', initScript],
+                  volumeMounts: [{ name: 'data', mountPath: '/data' }],
+                },
+              ],
+              containers: [
+                {
+                  name: 'main',
+                  command: ['sh', '-c', 'cat /data/order; exec sleep 300'],
+                  volumeMounts: [{ name: 'data', mountPath: '/data' }],
+                },
+              ],
+              volumes: [{ name: 'data', emptyDir: {} }],
+            },
+          },
+          `sha256:${name}`,
+        ),
+      );
+    const ok = pod('inits', 'Always', 'echo two >> /data/order');
+    const bad = pod('bad-init', 'Never', 'exit 7');
+    await runtime.apply(ok);
+    await runtime.apply(bad);
+    await waitFor('running after its inits', () => running(runtime, ok.id));
+    await waitFor(
+      'the output of the inits',
+      async () =>
+        (await readFile(join(dir, 'units', ok.id, 'replicas', '0', 'main', 'output.log'), 'utf8')) ===
+        'one\ntwo\n',
+    );
+    const failed = await waitFor('the failed init', async () => {
+      const status = (await runtime.list()).find((u) => u.id === bad.id)?.status;
+      return status?.phase === 'Failed' ? status : undefined;
+    });
+    assert.equal(failed.reason, 'InitContainerFailed');
+    assert.equal(failed.exitCode, 7);
+    await runtime.remove(ok.id);
+    await runtime.remove(bad.id);
+  });
+
+  it('follows the output of a container until aborted', async () => {
+    const unit = unitOf(
+      entry(
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'chatty', namespace: 'team-a' },
+          spec: {
+            containers: [
+              {
+                name: 'main',
+                command: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.1; done'],
+              },
+            ],
+          },
+        },
+        'sha256:chatty',
+      ),
+    );
+    await runtime.apply(unit);
+    const controller = new AbortController();
+    const lines: string[] = [];
+    for await (const chunk of runtime.logs(unit.id, { tail: 1, follow: true, signal: controller.signal })) {
+      lines.push(...chunk.split('\n').filter(Boolean));
+      if (lines.length >= 5) controller.abort();
+    }
+    const numbers = lines.map((line) => Number(line.replace('line ', '')));
+    assert.deepEqual(
+      numbers,
+      numbers.map((_, i) => numbers[0]! + i),
+      lines.join(','),
+    );
+    await assert.rejects(async () => {
+      for await (const _ of runtime.logs(unit.id, { container: 'absent' })) break;
+    }, /has no container absent/);
+    await runtime.remove(unit.id);
+  });
+
   it('without bubblewrap, points to volume folders in OUTPOST_VOLUME_<NAME> and says so in the status', async () => {
     const fallbackDir = await mkdtemp(join(tmpdir(), 'outpost-process-nobwrap-'));
     const plain = createProcessRuntime({ dir: fallbackDir, bwrap: false });

@@ -27,7 +27,10 @@ export interface UnitSettings {
 /** A unit's replicas × containers, supervised. */
 export class ProcessUnit {
   readonly unit: DesiredUnit;
+  /** Every container process, init containers included (for logs and polling). */
   readonly containers: ContainerProcess[] = [];
+  /** Per replica: init containers (run one after the other to success) then the containers. */
+  readonly #replicas: { inits: ContainerProcess[]; mains: ContainerProcess[] }[] = [];
   readonly #settings: UnitSettings;
   /** Mount targets bwrap may have created on the host. */
   readonly mountTargets: string[] = [];
@@ -63,8 +66,12 @@ export class ProcessUnit {
       const cwd = join(replicaDir, 'work');
       await mkdir(cwd, { recursive: true });
       const hostname = this.unit.ref.kind === 'Pod' ? podName : `${podName}-${replica}`;
-      for (const container of spec.containers ?? []) {
-        const dir = join(replicaDir, safeName(container.name));
+      const group = { inits: [] as ContainerProcess[], mains: [] as ContainerProcess[] };
+      this.#replicas.push(group);
+      const inits = spec.initContainers ?? [];
+      for (const [index, container] of [...inits, ...(spec.containers ?? [])].entries()) {
+        const isInit = index < inits.length;
+        const dir = join(replicaDir, `${isInit ? 'init-' : ''}${safeName(container.name)}`);
         await mkdir(dir, { recursive: true });
         let configError = unitError;
         let env: Record<string, string> = {};
@@ -106,24 +113,62 @@ export class ProcessUnit {
           binds,
           bwrap: this.#settings.bwrap && binds.length > 0,
           dir,
-          restartPolicy: restartPolicyOf(this.unit.object),
+          // An init container is retried until it succeeds, unless the pod never restarts.
+          restartPolicy: isInit
+            ? restartPolicyOf(this.unit.object) === 'Never'
+              ? 'Never'
+              : 'OnFailure'
+            : restartPolicyOf(this.unit.object),
           graceMs: Math.max(0, grace) * 1000,
           ...(configError ? { configError } : {}),
         };
-        this.containers.push(new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange));
+        const process = new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange, {
+          initial: isInit || inits.length === 0 ? 'ContainerCreating' : 'PodInitializing',
+        });
+        (isInit ? group.inits : group.mains).push(process);
+        this.containers.push(process);
       }
     }
     if (this.#settings.bwrap) await this.#settings.onMountTargets(this.mountTargets);
   }
 
-  /** Starts every container. */
+  /** Starts every replica: its init containers one after the other, then its containers. */
   start(): void {
-    for (const container of this.containers) container.start();
+    for (const group of this.#replicas) this.#runFrom(group, 0, 'start');
   }
 
-  /** Adopts every container an earlier agent started (restarting the dead per policy). */
+  /**
+   * Adopts what an earlier agent started (restarting the dead per policy):
+   * a replica whose containers were started is past its init containers;
+   * else the init sequence resumes at the first init container not known
+   * to have succeeded.
+   */
   adopt(): void {
-    for (const container of this.containers) container.adopt();
+    for (const group of this.#replicas) {
+      if (group.mains.some((c) => c.recorded)) {
+        for (const container of group.mains) container.adopt();
+        continue;
+      }
+      const next = group.inits.findIndex((c) => c.recordedExitCode !== 0);
+      this.#runFrom(group, next < 0 ? group.inits.length : next, 'adopt');
+    }
+  }
+
+  #runFrom(
+    group: { inits: ContainerProcess[]; mains: ContainerProcess[] },
+    index: number,
+    how: 'start' | 'adopt',
+  ): void {
+    const init = group.inits[index];
+    if (!init) {
+      for (const container of group.mains) container.start();
+      return;
+    }
+    init.onTerminated = (code) => {
+      if (code === 0) this.#runFrom(group, index + 1, 'start');
+    };
+    if (how === 'adopt') init.adopt();
+    else init.start();
   }
 
   /** Polls the adopted processes. */
@@ -141,10 +186,35 @@ export class ProcessUnit {
     await Promise.all(this.containers.map((container) => container.stop()));
   }
 
-  /** The unit's status: the worst container decides, restarts add up. */
+  /** The unit's status: a failing init container, else the worst container decides; restarts add up. */
   status(): UnitStatus {
+    for (const group of this.#replicas) {
+      for (const init of group.inits) {
+        const state = init.status;
+        if (state.state === 'terminated' && state.exitCode !== 0 && state.reason !== 'Stopped') {
+          return {
+            phase: 'Failed',
+            ready: false,
+            restarts: state.restarts,
+            exitCode: state.exitCode ?? 1,
+            reason: 'InitContainerFailed',
+            message: `init container ${init.plan.name} exited with code ${state.exitCode}`,
+          };
+        }
+        if (state.state === 'waiting' && state.reason !== 'ContainerCreating') {
+          return {
+            phase: 'Pending',
+            ready: false,
+            restarts: state.restarts,
+            ...(state.exitCode !== undefined ? { exitCode: state.exitCode } : {}),
+            reason: `Init:${state.reason ?? 'Waiting'}`,
+            ...(state.message ? { message: state.message } : {}),
+          };
+        }
+      }
+    }
     return aggregate(
-      this.containers.map((c) => c.status),
+      this.#replicas.flatMap((group) => group.mains.map((c) => c.status)),
       this.#fallbackNote,
     );
   }

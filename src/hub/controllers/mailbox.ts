@@ -118,8 +118,10 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
           metadata: { ...existing.metadata, ownerReferences: owners },
           spec,
         };
+        // Borrowed: the body holds frozen cache entries and shared renders, which the service only reads.
         const written = await service.update(mailboxKind, undefined, name, body, {
           fieldManager: FIELD_MANAGER,
+          borrowBody: true,
         });
         stamps.set('M', String(written.revision));
         options.writes?.inc({ operation: 'update' });
@@ -130,7 +132,10 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
           metadata: { name, ownerReferences: owners },
           spec,
         };
-        const written = await service.create(mailboxKind, undefined, body, { fieldManager: FIELD_MANAGER });
+        const written = await service.create(mailboxKind, undefined, body, {
+          fieldManager: FIELD_MANAGER,
+          borrowBody: true,
+        });
         stamps.set('M', String(written.revision));
         options.writes?.inc({ operation: 'create' });
       }

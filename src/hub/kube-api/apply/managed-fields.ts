@@ -86,8 +86,7 @@ function decodeEntry(raw: unknown, i: number): ManagerFields {
   }
   let fields: FieldSet;
   try {
-    fields =
-      e.fieldsV1 === undefined || e.fieldsV1 === null ? new FieldSet() : FieldSet.fromFieldsV1(e.fieldsV1);
+    fields = e.fieldsV1 === undefined || e.fieldsV1 === null ? new FieldSet() : decodeFields(e.fieldsV1);
   } catch (cause) {
     throw new InvalidManagedFieldsError(`${where}.fieldsV1: ${(cause as Error).message}`, { cause });
   }
@@ -99,6 +98,42 @@ function decodeEntry(raw: unknown, i: number): ManagerFields {
     time: optionalString('time'),
     fields,
   };
+}
+
+/**
+ * FieldSets decoded lately, by the JSON text of their FieldsV1: a write decodes the entries
+ * of the object it changes, and most writes are by the same few managers of the same fields.
+ * Sharing them is safe: a FieldSet is never changed once built.
+ */
+const decoded = new Map<string, FieldSet>();
+const MAX_DECODED = 1024;
+
+/** Their FieldsV1, for FieldSets encoded before (frozen: they may end up in several objects). */
+const encoded = new WeakMap<FieldSet, FieldsV1>();
+
+function decodeFields(doc: unknown): FieldSet {
+  const text = JSON.stringify(doc);
+  let fields = decoded.get(text);
+  if (!fields) {
+    fields = FieldSet.fromFieldsV1(doc);
+    if (decoded.size >= MAX_DECODED) decoded.clear();
+    decoded.set(text, fields);
+  }
+  return fields;
+}
+
+function encodeFields(fields: FieldSet): FieldsV1 {
+  let doc = encoded.get(fields);
+  if (!doc) {
+    doc = deepFreeze(fields.toFieldsV1());
+    encoded.set(fields, doc);
+  }
+  return doc;
+}
+
+function deepFreeze(doc: FieldsV1): FieldsV1 {
+  for (const child of Object.values(doc)) deepFreeze(child);
+  return Object.freeze(doc);
 }
 
 /**
@@ -121,7 +156,7 @@ export function encodeManagedFields(managers: Iterable<ManagerFields>): ManagedF
     apiVersion: m.apiVersion,
     ...(m.time === undefined ? {} : { time: m.time }),
     fieldsType: 'FieldsV1',
-    fieldsV1: m.fields.toFieldsV1(),
+    fieldsV1: encodeFields(m.fields),
     ...(m.subresource ? { subresource: m.subresource } : {}),
   }));
 }

@@ -82,17 +82,20 @@ export function trackUpdate(
 ): Comparison {
   const diff = compareObjects(before, after, opts.schema, ignoredFields(opts.subresource, before, after));
   const taken = diff.modified.union(diff.added);
+  const id: ManagerId = { manager: opts.manager, operation: 'Update', subresource: opts.subresource };
+  const key = managerKey(id);
+  const owned = managers.get(key)?.fields;
   disown(managers, taken.union(diff.removed));
   const gained = taken.difference(UNOWNED_FIELDS);
   if (gained.isEmpty()) return diff;
-  const id: ManagerId = { manager: opts.manager, operation: 'Update', subresource: opts.subresource };
-  const key = managerKey(id);
   const previous = managers.get(key);
+  const fields = previous ? previous.fields.union(gained) : gained;
   managers.set(key, {
     ...id,
     apiVersion: opts.apiVersion,
     time: opts.time,
-    fields: previous ? previous.fields.union(gained) : gained,
+    // The same set as before when the writer changed only fields it owned: encoded once already.
+    fields: owned?.equals(fields) ? owned : fields,
   });
   return diff;
 }
