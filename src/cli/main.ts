@@ -1,13 +1,22 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.ts';
 import { CliError } from './errors.ts';
-import { registerAgentCommand } from './agent-command.ts';
-import { registerDeviceCommand } from './device-command.ts';
-import { registerHubCommand } from './hub-command.ts';
 import { KubeconfigError } from './kubeconfig.ts';
-import { registerStoreCommand } from './store-command.ts';
-import { registerTokenCommand } from './token-command.ts';
-import { registerUserCommand } from './user-command.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each subcommand's module, loaded only when that subcommand runs: `outpost token create`
+ * starts without loading the hub, and the agent without the hub's code (memory on a device).
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  hub: async () => (await import('./hub-command.ts')).registerHubCommand,
+  agent: async () => (await import('./agent-command.ts')).registerAgentCommand,
+  token: async () => (await import('./token-command.ts')).registerTokenCommand,
+  device: async () => (await import('./device-command.ts')).registerDeviceCommand,
+  user: async () => (await import('./user-command.ts')).registerUserCommand,
+  store: async () => (await import('./store-command.ts')).registerStoreCommand,
+};
 
 /** The `outpost` command: parses arguments, runs a subcommand, turns failures into one line. */
 export async function main(argv: readonly string[]): Promise<void> {
@@ -16,12 +25,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  registerHubCommand(program);
-  registerAgentCommand(program);
-  registerTokenCommand(program);
-  registerDeviceCommand(program);
-  registerUserCommand(program);
-  registerStoreCommand(program);
+  // The first word that is not an option names the subcommand; help and unknown words load all.
+  const named = argv.find((arg) => !arg.startsWith('-'));
+  const wanted = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  for (const name of wanted) (await COMMANDS[name]!())(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {

@@ -6,8 +6,13 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** The `outpost` executable as a user runs it. */
-export const OUTPOST_BIN = join(ROOT, 'bin', 'outpost.js');
+/**
+ * The `outpost` executable as a user runs it: the sources through tsx, or — when the test
+ * runner compiled them first (`OUTPOST_TEST_BIN`, set by `scripts/run-tests.mjs`) — the
+ * compiled CLI, which starts in a fraction of the time (tsx's loader hooks cost seconds
+ * per process on the hundreds of modules the hub loads).
+ */
+export const OUTPOST_BIN = process.env.OUTPOST_TEST_BIN ?? join(ROOT, 'bin', 'outpost.js');
 
 export interface HubProcess {
   readonly url: string;
