@@ -12,6 +12,7 @@ import {
 } from './enrollment/index.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { HubApi } from './hub-api.ts';
+import { LogServer } from './log-server.ts';
 import { Outbox } from './outbox.ts';
 import { Reconciler } from './reconcile.ts';
 import { Reporter } from './reporter.ts';
@@ -119,6 +120,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       if (state === 'connected') reporter.reconnected();
     },
   });
+  const logServer = new LogServer({ api, runtime, log: deviceLog.child({ component: 'logs' }) });
   deviceLog.info({ runtime: runtime.name, outbox: outbox.size }, 'agent running');
   options.onReady?.({ name: credentials.name });
   // One failing loop (a bug: each handles its own errors) stops the others rather than leaving a half agent.
@@ -131,7 +133,9 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       throw error;
     });
   try {
-    await Promise.all([sync, reconciler, reporter, heartbeat].map((part) => loop(part.run(inner.signal))));
+    await Promise.all(
+      [sync, reconciler, reporter, heartbeat, logServer].map((part) => loop(part.run(inner.signal))),
+    );
   } finally {
     signal.removeEventListener('abort', stop);
     renewal.stop();

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { EnvHttpProxyAgent, request } from 'undici';
 import type { DeviceCredentials } from './enrollment/index.ts';
 
@@ -123,6 +124,35 @@ export class HubApi {
       throw new HubUnreachableError(`watch broken: ${(cause as Error).message}`, { cause });
     } finally {
       response.body.destroy();
+    }
+  }
+
+  /**
+   * Streams `body` to the hub (chunked) and returns the answer's status once
+   * the hub has read it all. No timeouts: a followed log streams as long as
+   * its reader stays; aborting `signal` ends it.
+   * @throws HubUnreachableError when the connection failed or broke (e.g. the hub closed it).
+   */
+  async upload(
+    path: string,
+    body: AsyncIterable<Buffer>,
+    options: { contentType: string; signal: AbortSignal },
+  ): Promise<number> {
+    try {
+      const response = await request(`${this.#credentials.hubUrl}${path}`, {
+        method: 'POST',
+        dispatcher: this.#dispatcher,
+        signal: options.signal,
+        headers: { 'content-type': options.contentType },
+        body: Readable.from(body),
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      await response.body.dump();
+      return response.statusCode;
+    } catch (cause) {
+      if (options.signal.aborted) throw cause;
+      throw new HubUnreachableError(`upload broken: ${(cause as Error).message}`, { cause });
     }
   }
 

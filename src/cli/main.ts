@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   device: async () => (await import('./device-command.ts')).registerDeviceCommand,
   user: async () => (await import('./user-command.ts')).registerUserCommand,
   store: async () => (await import('./store-command.ts')).registerStoreCommand,
+  logs: async () => (await import('./logs-command.ts')).registerLogsCommand,
 };
 
 /** The `outpost` command: parses arguments, runs a subcommand, turns failures into one line. */

@@ -31,7 +31,8 @@ export interface DeviceResourceRule {
 
 /**
  * A request on a non-resource path a device may make for itself: `{device}`
- * in the template stands for the device's own name (one path segment).
+ * in the template stands for the device's own name (one path segment); any
+ * other `{placeholder}` stands for one non-empty segment (e.g. an id).
  */
 export interface DevicePathRule {
   readonly path: string;
@@ -79,7 +80,11 @@ export const DEVICE_RULES: {
       owner: 'same-name',
     },
   ],
-  paths: [],
+  paths: [
+    // Log requests (`outpost logs`): the agent long-polls for them and uploads each answer.
+    { path: '/agent/v1/devices/{device}/log-requests', verbs: ['get'] },
+    { path: '/agent/v1/devices/{device}/log-requests/{id}', verbs: ['post'] },
+  ],
 };
 
 /**
@@ -106,8 +111,7 @@ export function deviceAllows(
 ): boolean {
   if (!attributes.resourceRequest) {
     return rules.paths.some(
-      (rule) =>
-        rule.verbs.includes(attributes.verb) && rule.path.replaceAll('{device}', device) === attributes.path,
+      (rule) => rule.verbs.includes(attributes.verb) && pathMatches(rule.path, device, attributes.path),
     );
   }
   // Every device object is cluster-scoped: a namespace in the request names something else.
@@ -119,6 +123,20 @@ export function deviceAllows(
       rule.subresource === attributes.subresource &&
       rule.verbs.includes(attributes.verb),
   );
+}
+
+/** Whether `path` is the rule's template with `{device}` = `device` and other placeholders filled. */
+function pathMatches(template: string, device: string, path: string): boolean {
+  if (!template.includes('{')) return template === path;
+  const want = template.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return false;
+  return want.every((part, i) => {
+    const segment = got[i]!;
+    if (part === '{device}') return segment === device;
+    if (part.startsWith('{') && part.endsWith('}')) return segment !== '';
+    return segment === part;
+  });
 }
 
 /** The reason a device's request was refused, appended to the 403 message. */
@@ -153,7 +171,8 @@ export function deviceReviewRules(device: string): {
     })),
     nonResourceRules: DEVICE_RULES.paths.map((rule) => ({
       verbs: [...rule.verbs],
-      nonResourceURLs: [rule.path.replaceAll('{device}', device)],
+      // Other placeholders end the rule with a `*`, as RBAC writes path prefixes.
+      nonResourceURLs: [rule.path.replaceAll('{device}', device).replace(/\{[^}]*\}.*$/, '*')],
     })),
   };
 }

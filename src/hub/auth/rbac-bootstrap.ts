@@ -94,6 +94,8 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
       resources: ['workloads/status', 'placements/status', 'opcuaconnectors/status'],
       verbs: READ,
     },
+    // A workload's output on the devices it is placed on (`outpost logs`), as `pods/log` in Kubernetes.
+    { apiGroups: ['outpost.dev'], resources: ['workloads/log'], verbs: ['get'] },
     { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ALL },
     { apiGroups: [''], resources: ['events'], verbs: READ },
     // With a RoleBinding in namespace N, `get namespaces N` has namespace N: the team sees its own.

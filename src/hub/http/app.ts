@@ -18,6 +18,7 @@ import {
   type Identity,
   registerAccessReviews,
 } from '../auth/index.ts';
+import { type DeviceLogsOptions, registerDeviceLogs } from '../device-logs/index.ts';
 import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
 import {
   ApiError,
@@ -55,6 +56,8 @@ export interface BuildHubOptions {
   readonly garbageCollector?: boolean;
   /** Serves device enrollment (`/enroll/...`) signing with this CA when given. */
   readonly enrollment?: EnrollmentOptions;
+  /** Log requests relayed to devices' agents (`outpost logs`). @default 10 s answer timeout */
+  readonly deviceLogs?: DeviceLogsOptions;
 }
 
 declare module 'fastify' {
@@ -147,6 +150,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   registerResourceRoutes(app, { service, watch: options.watch });
   registerAccessReviews(app, options.authorize ?? ALLOW_ALL);
   if (options.enrollment) registerEnrollment(app, service, { ...options.enrollment, now: options.now });
+  registerDeviceLogs(app, service, options.deviceLogs);
   return { app, service };
 }
 

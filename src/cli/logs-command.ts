@@ -1,0 +1,111 @@
+/**
+ * `outpost logs DEVICE WORKLOAD`: a workload's output on one device, fetched
+ * through the hub (the device's agent serves it on its own connection to the
+ * hub). Asks `GET .../namespaces/NS/workloads/NAME/log?device=DEVICE`, which
+ * RBAC authorises as the `workloads/log` subresource, and copies the text
+ * to stdout; with `-f` it keeps printing until interrupted.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { Agent, request } from 'undici';
+import { CliError } from './errors.ts';
+import { loadKubeconfig, resolveKubeconfigPath } from './kubeconfig.ts';
+
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+interface LogsFlags {
+  namespace: string;
+  container?: string;
+  tail?: string;
+  follow?: boolean;
+  kubeconfig?: string;
+  dataDir?: string;
+}
+
+/** `outpost logs ...`. */
+export function registerLogsCommand(program: Command): void {
+  program
+    .command('logs')
+    .description("print a workload's output on a device, through the hub")
+    .argument('<device>', 'the device the workload runs on')
+    .argument('<workload>', 'the Workload')
+    .option('-n, --namespace <namespace>', "the Workload's namespace", 'default')
+    .option('-c, --container <name>', 'the container (default: the first)')
+    .option('--tail <lines>', 'only the last N lines of what is stored')
+    .option('-f, --follow', 'keep printing new output until interrupted')
+    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
+    .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig")
+    .action(async (device: string, workload: string, flags: LogsFlags) => {
+      for (const [what, value] of [
+        ['device', device],
+        ['workload', workload],
+        ['namespace', flags.namespace],
+      ] as const)
+        if (!NAME.test(value)) throw new CliError(`${JSON.stringify(value)} is not a ${what} name`);
+      const query = new URLSearchParams({ device });
+      if (flags.container !== undefined) query.set('container', flags.container);
+      if (flags.tail !== undefined) {
+        if (!/^\d+$/.test(flags.tail))
+          throw new CliError(`--tail must be a whole number of lines, not ${JSON.stringify(flags.tail)}`);
+        query.set('tailLines', flags.tail);
+      }
+      if (flags.follow) query.set('follow', 'true');
+      const path = `/apis/outpost.dev/v1alpha1/namespaces/${flags.namespace}/workloads/${workload}/log?${query}`;
+      await printLogs(flags, path);
+    });
+}
+
+async function printLogs(flags: LogsFlags, path: string): Promise<void> {
+  const config = await loadKubeconfig(
+    flags.kubeconfig ?? (flags.dataDir ? join(flags.dataDir, 'admin.kubeconfig') : resolveKubeconfigPath()),
+  );
+  const dispatcher = new Agent({
+    connect: {
+      ca: config.caCert,
+      cert: config.clientCert,
+      key: config.clientKey,
+      rejectUnauthorized: config.insecureSkipTLSVerify !== true,
+    },
+  });
+  const server = config.server.replace(/\/+$/, '');
+  try {
+    let response: Awaited<ReturnType<typeof request>>;
+    try {
+      response = await request(`${server}${path}`, {
+        method: 'GET',
+        dispatcher,
+        headers: {
+          accept: 'text/plain, application/json',
+          ...(config.token ? { authorization: `Bearer ${config.token}` } : {}),
+        },
+        // A followed log may be quiet for hours.
+        bodyTimeout: 0,
+      });
+    } catch (cause) {
+      throw new CliError(`cannot reach the hub at ${server}: ${(cause as Error).message}`);
+    }
+    if (response.statusCode !== 200) throw new CliError(await statusMessage(response));
+    try {
+      for await (const chunk of response.body) {
+        if (!process.stdout.write(chunk as Buffer))
+          await new Promise((resolve) => process.stdout.once('drain', resolve));
+      }
+    } catch (cause) {
+      throw new CliError(`the log stream broke off: ${(cause as Error).message}`);
+    }
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+/** The hub's Status message, or the HTTP code when the answer is not a Status. */
+async function statusMessage(response: Awaited<ReturnType<typeof request>>): Promise<string> {
+  const text = await response.body.text().catch(() => '');
+  try {
+    const status = JSON.parse(text) as { message?: unknown };
+    if (typeof status.message === 'string') return status.message;
+  } catch {
+    // not JSON: the code speaks
+  }
+  return `the hub answered HTTP ${response.statusCode}`;
+}
