@@ -126,7 +126,6 @@ export const SQL = {
   events: eventsSince(''),
   eventsInRange: eventsSince('AND l.key >= $4 AND l.key < $5'),
   eventsOfKey: eventsSince('AND l.key = $4'),
-  get: `SELECT l.rev, l.value FROM objects o JOIN log l ON l.rev = o.rev WHERE o.key = $1`,
   count: `SELECT count(*)::bigint AS n FROM objects WHERE key >= $1 AND key < $2`,
   meta: `SELECT m.head, m.compacted FROM ${META}`,
   /** The head: keys in [$1, $2) other than $3, from the objects table; $4 is the page size (NULL: all). */

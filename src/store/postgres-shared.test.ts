@@ -149,6 +149,37 @@ describe('PostgresStore on a shared database', () => {
       }
     }));
 
+  it('stores keys and values holding quotes, backslashes, dollar signs and non-ASCII text unchanged (writes inline them as literals)', () =>
+    withSchema(async (open) => {
+      const store = await open();
+      const awkward = [
+        `it's`,
+        `back\\slash \\' \\\\`,
+        `$1 $$ $10::text`,
+        `ünïcödé ✓ 🚀`,
+        `'); DROP TABLE log; --`,
+      ];
+      const written = await Promise.all(
+        awkward.map((text, index) =>
+          store.create(`/test/awkward/${index}-${text}`, (revision) => text + revision),
+        ),
+      );
+      const seen = new Map(written.map((object) => [object.key, object.value]));
+      for (const [index, text] of awkward.entries()) {
+        const key = `/test/awkward/${index}-${text}`;
+        const expected = text + written[index]!.revision;
+        assert.equal(seen.get(key), expected);
+        assert.equal((await store.get(key))?.value, expected);
+      }
+      const listed = await store.list({ prefix: '/test/awkward/' });
+      assert.deepEqual(
+        Object.fromEntries(listed.items.map((object) => [object.key, object.value])),
+        Object.fromEntries(seen),
+      );
+      const updated = await store.update(written[1]!.key, written[1]!.revision, () => `'\\'`);
+      assert.equal((await store.get(updated.key))?.value, `'\\'`);
+    }));
+
   it('refuses to open a schema newer than it knows, naming both versions', () =>
     withSchema(async (open, schema) => {
       const store = await open();

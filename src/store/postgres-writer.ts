@@ -100,37 +100,44 @@ export class GroupCommitter {
     let failure: unknown;
     let discard = false;
     try {
-      const [, locked] = (await client.query(SQL.lockHead)) as unknown as [pg.QueryResult, pg.QueryResult];
-      const head = Number(locked.rows[0]!.value);
+      // Two round trips per batch, whatever its size: PostgreSQL runs the statements of one
+      // simple query one after the other, each with its own snapshot, so the reads below see
+      // everything committed before the lock was granted (the extended protocol, which takes
+      // parameters, allows one statement per round trip). The values are inlined as literals.
+      const keys = [...new Set(batch.map((write) => write.key))];
       // What this process has not published yet is read while no one can commit, so the
       // events of this batch can be published right after COMMIT with nothing missing before them.
       const seen = this.#tail.position;
-      if (seen < head && head - seen <= MAX_GAP) {
-        const gap = await client.query<EventRow>(SQL.events, [seen, head, MAX_GAP]);
-        unseen = { after: seen, read: toEvents(gap.rows) };
-      } else if (seen >= head) {
+      const results = (await client.query(
+        `${SQL.lockHead}; ${inline(SQL.events, [String(seen), MAX_REVISION, String(MAX_GAP)])}; ${inline(SQL.readKeys, [textArray(keys)])}`,
+      )) as unknown as [pg.QueryResult, pg.QueryResult, pg.QueryResult<EventRow>, pg.QueryResult<KeyRow>];
+      const head = Number(results[1].rows[0]!.value);
+      if (seen < head && head - seen <= MAX_GAP) unseen = { after: seen, read: toEvents(results[2].rows) };
+      else if (seen >= head)
         unseen = { after: head, read: { head, compacted: this.#tail.compacted, events: [] } };
-      }
-      const keys = [...new Set(batch.map((write) => write.key))];
-      const current = await client.query<{ key: string; rev: string; value: string }>(SQL.readKeys, [keys]);
-      plan = planBatch(batch, head, current.rows);
+      plan = planBatch(batch, head, results[3].rows);
       if (plan.events.length > 0) {
         const upserts = [...plan.finals].filter(([, rev]) => rev !== null) as Array<[string, number]>;
         const deletes = [...plan.finals].filter(([, rev]) => rev === null).map(([key]) => key);
-        await client.query(SQL.writeBatch, [
-          plan.log.rev,
-          plan.log.key,
-          plan.log.type,
-          plan.log.prev,
-          plan.log.value,
-          upserts.map(([key]) => key),
-          upserts.map(([, rev]) => rev),
-          deletes,
-          plan.revision,
-          this.#channel,
+        const write = inline(SQL.writeBatch, [
+          numberArray(plan.log.rev, 'bigint'),
+          textArray(plan.log.key),
+          numberArray(plan.log.type, 'smallint'),
+          numberArray(plan.log.prev, 'bigint'),
+          textArray(plan.log.value),
+          textArray(upserts.map(([key]) => key)),
+          numberArray(
+            upserts.map(([, rev]) => rev),
+            'bigint',
+          ),
+          textArray(deletes),
+          String(plan.revision),
+          literal(this.#channel),
         ]);
+        await client.query(`${write}; COMMIT`);
+      } else {
+        await client.query('COMMIT');
       }
-      await client.query('COMMIT');
     } catch (error) {
       failure = error;
       discard = isUnavailable(error);
@@ -161,12 +168,34 @@ export class GroupCommitter {
   }
 }
 
+type KeyRow = { key: string; rev: string; value: string };
+
+/** Above any revision: the gap read is bounded by the lock (nothing above the head is committed). */
+const MAX_REVISION = '9223372036854775807';
+
+/** A string as a SQL literal, whatever `standard_conforming_strings` says. */
+function literal(text: string): string {
+  const quoted = text.replaceAll("'", "''");
+  return text.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}
+
+function textArray(items: readonly string[]): string {
+  return items.length === 0 ? `'{}'::text[]` : `ARRAY[${items.map(literal).join(',')}]::text[]`;
+}
+
+function numberArray(items: ReadonlyArray<number | null>, type: 'bigint' | 'smallint'): string {
+  return items.length === 0
+    ? `'{}'::${type}[]`
+    : `ARRAY[${items.map((item) => (item === null ? 'NULL' : String(item))).join(',')}]::${type}[]`;
+}
+
+/** Puts literals in the places of a statement's `$n` parameters (one pass: inserted text is not rescanned). */
+function inline(sql: string, values: readonly string[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => `(${values[Number(n) - 1]!})`);
+}
+
 /** Checks every write's precondition against the heads read under the lock, in order, and assigns revisions. */
-function planBatch(
-  batch: readonly PendingWrite[],
-  head: number,
-  rows: ReadonlyArray<{ key: string; rev: string; value: string }>,
-): Plan {
+function planBatch(batch: readonly PendingWrite[], head: number, rows: readonly KeyRow[]): Plan {
   const heads = new Map<string, { rev: number; value: string } | undefined>(
     rows.map((row) => [row.key, { rev: Number(row.rev), value: row.value }]),
   );

@@ -55,6 +55,9 @@ export interface PostgresStoreOptions {
 /** Rows fetched per query when a list filters in JavaScript and so cannot know its page size in rows. */
 const FILTER_CHUNK = 500;
 
+/** Keys per batched get query. */
+const GET_CHUNK = 500;
+
 interface WatchEntry {
   readonly from: number;
   end(error?: unknown): void;
@@ -96,6 +99,12 @@ export class PostgresStore implements Store {
   readonly #writer: GroupCommitter;
   readonly #channel: string;
   readonly #watchers = new Set<WatchEntry>();
+  /** Gets waiting for the next batched read, by key. */
+  #gets = new Map<
+    string,
+    Array<{ resolve(object: StoredObject | undefined): void; reject(error: unknown): void }>
+  >();
+  #getsScheduled = false;
   #closing = false;
   #closed = false;
   #compactions: Promise<void> = Promise.resolve();
@@ -175,10 +184,41 @@ export class PostgresStore implements Store {
     return this.#tail.compacted;
   }
 
-  async get(key: string): Promise<StoredObject | undefined> {
-    const result = await this.#query<{ rev: string; value: string }>(SQL.get, [key], 'get');
-    const row = result.rows[0];
-    return row ? { key, revision: Number(row.rev), value: row.value } : undefined;
+  get(key: string): Promise<StoredObject | undefined> {
+    if (this.#closed || this.#closing) return Promise.reject(new StoreClosedError());
+    return new Promise((resolve, reject) => {
+      const waiting = this.#gets.get(key);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.#gets.set(key, [{ resolve, reject }]);
+      if (this.#getsScheduled) return;
+      this.#getsScheduled = true;
+      // Gets asked in the same turn of the event loop (requests arriving together) share one
+      // query: a round trip to PostgreSQL costs far more than reading a few more rows.
+      setImmediate(() => this.#readGets());
+    });
+  }
+
+  #readGets(): void {
+    this.#getsScheduled = false;
+    const gets = this.#gets;
+    this.#gets = new Map();
+    const keys = [...gets.keys()];
+    for (let start = 0; start < keys.length; start += GET_CHUNK) {
+      const chunk = keys.slice(start, start + GET_CHUNK);
+      this.#query<{ key: string; rev: string; value: string }>(SQL.readKeys, [chunk], 'get').then(
+        (result) => {
+          const found = new Map(result.rows.map((row) => [row.key, row]));
+          for (const key of chunk) {
+            const row = found.get(key);
+            const object = row ? { key, revision: Number(row.rev), value: row.value } : undefined;
+            for (const waiter of gets.get(key)!) waiter.resolve(object);
+          }
+        },
+        (error: unknown) => {
+          for (const key of chunk) for (const waiter of gets.get(key)!) waiter.reject(error);
+        },
+      );
+    }
   }
 
   async count(prefix: string): Promise<number> {
