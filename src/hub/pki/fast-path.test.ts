@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { ECDH, generateKeyPairSync, type KeyObject, sign, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createCsr, generateKeyPem } from '../../agent/enrollment/index.ts';
+import * as der from './der.ts';
 import {
   createCertificateAuthority,
   createFastIssuer,
@@ -9,6 +10,20 @@ import {
   parseCsr,
   parseCsrFast,
 } from './index.ts';
+
+/** A PKCS#10 request for `spki`, signed with `privateKey` (whatever key the SPKI names). */
+function csrWith(spki: Buffer, privateKey: KeyObject, commonName: string): string {
+  const subject = der.sequence(der.set(der.sequence(der.oid('2.5.4.3'), der.utf8String(commonName))));
+  const info = der.sequence(der.unsignedInteger(Buffer.from([0])), subject, spki, der.encode(0xa0));
+  const request = der.sequence(
+    info,
+    der.sequence(der.oid('1.2.840.10045.4.3.2')),
+    der.bitString(sign('sha256', info, privateKey)),
+  );
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${request.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+const isMalformed = (e: unknown) => e instanceof InvalidCsrError && e.reason === 'malformed';
 
 describe('enrollment fast path', () => {
   it('reads and verifies a CSR as parseCsr does', async () => {
@@ -60,5 +75,37 @@ describe('enrollment fast path', () => {
     assert.ok(cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(keyPem)));
     assert.equal(cert.ca, false);
     assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.2']);
+  });
+
+  it('accepts only an uncompressed P-256 point on the curve, in a request and in the issuer', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const point = spki.subarray(spki.length - 65);
+    // Control: the same hand-made request with the canonical key is accepted.
+    assert.equal(parseCsrFast(csrWith(spki, privateKey, 'gw-1')).commonName, 'gw-1');
+
+    const compressed = ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed') as Buffer;
+    const algorithm = der.sequence(der.oid('1.2.840.10045.2.1'), der.oid('1.2.840.10045.3.1.7'));
+    const compressedSpki = der.sequence(algorithm, der.bitString(compressed));
+    assert.throws(() => parseCsrFast(csrWith(compressedSpki, privateKey, 'gw-1')), isMalformed);
+
+    const offCurve = Buffer.from(spki);
+    offCurve[offCurve.length - 1]! ^= 1;
+    assert.throws(() => parseCsrFast(csrWith(offCurve, privateKey, 'gw-1')), isMalformed);
+
+    const { ca } = await createCertificateAuthority();
+    const issue = createFastIssuer(ca);
+    const options = {
+      commonName: 'outpost:device:gw-1',
+      organizations: ['outpost:devices'],
+      lifetimeSeconds: 3600,
+      uris: [],
+      now: new Date(),
+    };
+    const pemOf = (bytes: Buffer) =>
+      `-----BEGIN PUBLIC KEY-----\n${bytes.toString('base64')}\n-----END PUBLIC KEY-----\n`;
+    assert.ok(new X509Certificate(issue({ ...options, publicKey: pemOf(spki) })).publicKey);
+    assert.throws(() => issue({ ...options, publicKey: pemOf(offCurve) }));
+    assert.throws(() => issue({ ...options, publicKey: pemOf(compressedSpki) }));
   });
 });
