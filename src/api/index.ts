@@ -48,7 +48,12 @@ export {
   selectorRequirements,
 } from './selectors.ts';
 export type { RolloutSummary } from './summary.ts';
-export { hasPrunableFields, pruneUnknownFields, type ValidationResult, validateObject } from './validation.ts';
+export {
+  hasPrunableFields,
+  pruneUnknownFields,
+  type ValidationResult,
+  validateObject,
+} from './validation.ts';
 export { WORKLOAD_RESOURCE_KINDS, type Workload } from './workload.ts';
 
 /** Every kind the hub serves. */

@@ -31,9 +31,17 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
  * (not set), checks the schema, the metadata (names, labels) and the kind's own
  * semantic rules. Mutates `object` only by that pruning.
  */
-export function validateObject(def: KindDefinition, object: KubeObject, old?: KubeObject): ValidationResult {
+export function validateObject(
+  def: KindDefinition,
+  object: KubeObject,
+  old?: KubeObject,
+  options: {
+    /** The caller has just pruned `object` (see {@link pruneUnknownFields}): skip it. @default false */
+    readonly pruned?: boolean;
+  } = {},
+): ValidationResult {
   const unknownFields: string[] = [];
-  prune(def.schema as JsonSchema, object, [], unknownFields, true);
+  if (!options.pruned) prune(def.schema as JsonSchema, object, [], unknownFields, true);
   let validator = compiled.get(def.schema);
   if (!validator) {
     validator = Compile(def.schema);
@@ -70,7 +78,13 @@ type Step = string | number;
  * collects, and the nulls of known fields; returns whether it found any. `path` is the way
  * here, turned into text only for an unknown field (most walks find none).
  */
-function prune(schema: JsonSchema, value: unknown, path: Step[], unknown: string[], remove: boolean): boolean {
+function prune(
+  schema: JsonSchema,
+  value: unknown,
+  path: Step[],
+  unknown: string[],
+  remove: boolean,
+): boolean {
   let found = false;
   if (Array.isArray(value)) {
     const items = schema.items;

@@ -118,10 +118,12 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
           metadata: { ...existing.metadata, ownerReferences: owners },
           spec,
         };
-        // Borrowed: the body holds frozen cache entries and shared renders, which the service only reads.
+        // Borrowed: the body holds frozen cache entries and shared renders, which the service only
+        // reads; the cached Mailbox spares it parsing the stored one again.
         const written = await service.update(mailboxKind, undefined, name, body, {
           fieldManager: FIELD_MANAGER,
           borrowBody: true,
+          stored: existing,
         });
         stamps.set('M', String(written.revision));
         options.writes?.inc({ operation: 'update' });

@@ -203,20 +203,32 @@ export class ObjectService {
     return this.#insert(def, object, options, true);
   }
 
-  /** Replaces an object (`PUT`), or only its status when `subresource` is 'status'. */
+  /**
+   * Replaces an object (`PUT`), or only its status when `subresource` is 'status'.
+   * `stored` is for the hub's own writers that read the object from a cache (an informer's
+   * entry; frozen is fine): the object as stored at the body's resourceVersion. While that is
+   * the current revision it stands for the stored text, which is then not parsed again; the
+   * service only reads it.
+   */
   async update(
     def: KindDefinition,
     namespace: string | undefined,
     name: string,
     body: KubeObject,
-    options: WriteOptions,
+    options: WriteOptions & { readonly stored?: KubeObject },
     subresource?: 'status',
   ): Promise<StoredObject> {
     checkIdentity(def, namespace, name, body);
     const requested = body.metadata?.resourceVersion;
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(def, namespace, name);
-      const live = parse(current);
+      // A revision names one stored text: the caller's copy at it is that text parsed.
+      const cached =
+        requested !== undefined &&
+        requested === String(current.revision) &&
+        options.stored?.metadata?.resourceVersion === requested &&
+        options.stored.metadata.name === name;
+      const live = cached && options.stored ? options.stored : parse(current);
       if (requested !== undefined && requested !== '' && requested !== String(current.revision)) {
         throw errors.conflict(def, name);
       }
@@ -229,7 +241,13 @@ export class ObjectService {
           },
         ]);
       }
-      const next = this.#mergeOwned(def, live, this.#borrowOrCopy(body, options), options, subresource);
+      const next = this.#mergeOwned(
+        def,
+        live,
+        this.#borrowOrCopy(body, options),
+        cached ? { ...options, borrowBody: true } : options,
+        subresource,
+      );
       try {
         return await this.#replace(def, current, live, next, options, true);
       } catch (error) {
@@ -697,8 +715,9 @@ export class ObjectService {
   /**
    * `object` without unknown fields and nulls, ready to be changed below its top level and
    * metadata: itself when it holds none and its kind has no `normalize` (nothing of a
-   * borrowed body is changed then), else a deep copy with them dropped (see
-   * {@link #dropUnknownFields}). A copy that is not borrowed is copied once more, harmlessly.
+   * borrowed body is changed then), else, with `borrowBody` (parts of the object are not the
+   * service's: the body's, or a cached stored object's status), a deep copy with them
+   * dropped, without it the object itself with them dropped (see {@link #dropUnknownFields}).
    */
   #ownCopy(def: KindDefinition, object: KubeObject, options: WriteOptions): KubeObject {
     if (!def.normalize && !hasPrunableFields(def, object)) return object;
@@ -762,7 +781,7 @@ export class ObjectService {
   ): void {
     def.normalize?.(object);
     if (!pruned || def.normalize) this.#dropUnknownFields(def, object, options);
-    const { causes } = validateObject(def, object, old);
+    const { causes } = validateObject(def, object, old, { pruned: true });
     if (causes.length > 0) throw errors.invalid(def, object.metadata.name ?? '', causes);
   }
 }

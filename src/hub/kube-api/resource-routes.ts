@@ -115,14 +115,24 @@ async function dispatch(
       if (name)
         throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
       const body = decodeObjectBody(request);
-      const created = await service.create(def, namespace, body, writeOptions());
+      // Decoded for this call and used by nothing else: the service need not copy it.
+      const created = await service.create(def, namespace, body, { ...writeOptions(), borrowBody: true });
       return send(created, 201);
     }
     case 'PUT': {
       if (!name)
         throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
       const body = decodeObjectBody(request);
-      return send(await service.update(def, namespace, name, body, writeOptions(), subresource));
+      return send(
+        await service.update(
+          def,
+          namespace,
+          name,
+          body,
+          { ...writeOptions(), borrowBody: true },
+          subresource,
+        ),
+      );
     }
     case 'PATCH': {
       if (!name)

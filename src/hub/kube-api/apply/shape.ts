@@ -30,21 +30,41 @@ const LEAF: Shape = { kind: 'leaf' };
  * objects in a set) is a leaf: it is then owned and replaced as a whole.
  */
 export function shapeOf(info: SchemaInfo, ...values: unknown[]): Shape {
-  const present = values.filter((v) => v !== undefined);
-  if (present.length === 0) return LEAF;
-  if (present.every(isJsonObject)) {
+  // One pass without allocating: this runs at every position of every object compared.
+  let present = 0;
+  let objects = 0;
+  let arrays = 0;
+  let filled = false;
+  for (const v of values) {
+    if (v === undefined) continue;
+    present++;
+    if (Array.isArray(v)) {
+      arrays++;
+      filled ||= v.length > 0;
+    } else if (isJsonObject(v)) {
+      objects++;
+      filled ||= hasOwnEnumerable(v);
+    }
+  }
+  if (present === 0) return LEAF;
+  if (objects === present) {
     const map = info.map;
-    if (!map || map.atomic || present.every((v) => Object.keys(v).length === 0)) return LEAF;
+    if (!map || map.atomic || !filled) return LEAF;
     return { kind: 'map', map };
   }
-  if (present.every(Array.isArray)) {
+  if (arrays === present) {
     const list = info.list;
-    if (!list || list.type === 'atomic' || present.every((v) => v.length === 0)) return LEAF;
+    if (!list || list.type === 'atomic' || !filled) return LEAF;
     const sides = values.map((v) => (Array.isArray(v) ? indexList(list, v) : undefined));
     if (sides.some((s, i) => s === undefined && values[i] !== undefined)) return LEAF;
     return { kind: 'list', list, sides };
   }
   return LEAF;
+}
+
+function hasOwnEnumerable(obj: JsonObject): boolean {
+  for (const key in obj) if (Object.hasOwn(obj, key)) return true;
+  return false;
 }
 
 /** Items of a set or map list by element; undefined when an item has no valid element or repeats one. */
