@@ -30,9 +30,9 @@ export {
   type Mailbox,
   type MailboxObject,
   type MailboxSource,
+  mailboxKind,
   type ObjectRef,
   type ObjectStatus,
-  mailboxKind,
 } from './mailbox.ts';
 export { conditionStatus } from './meta.ts';
 export type { Namespace } from './namespace.ts';

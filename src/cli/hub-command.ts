@@ -27,7 +27,11 @@ export function registerHubCommand(program: Command): void {
       '--encrypt-resources <list>',
       'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev)',
     )
-    .option('--device-cert-lifetime <duration>', 'lifetime of device certificates (e.g. 30d, 12h, 90s)', '30d')
+    .option(
+      '--device-cert-lifetime <duration>',
+      'lifetime of device certificates (e.g. 30d, 12h, 90s)',
+      '30d',
+    )
     .option('--device-renewal-grace <duration>', 'how long after expiry a device may still renew', '30d')
     .option(
       '--lease-duration <duration>',

@@ -157,7 +157,9 @@ async function openStore(options: HubOptions): Promise<Store> {
     return new SqliteStore({ path: spec.slice('sqlite:'.length), synchronous: options.synchronous });
   // Connects and creates or migrates the schema; several hubs may share the database.
   if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec });
-  throw new Error(`unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+  throw new Error(
+    `unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`,
+  );
 }
 
 /**

@@ -168,7 +168,8 @@ function toApiError(error: FastifyError | Error): ApiError {
   // Names the key and the stored key path, never the value: as the apiserver's "unable to transform key".
   if (error instanceof DecryptionError)
     return new ApiError(500, 'InternalError', `Internal error occurred: ${error.message}`);
-  if (error instanceof StoreUnavailableError) return errors.unavailable(`storage is unavailable: ${error.message}`);
+  if (error instanceof StoreUnavailableError)
+    return errors.unavailable(`storage is unavailable: ${error.message}`);
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.tooLarge(MAX_BODY_BYTES);
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.unsupportedMediaType(error.message);
