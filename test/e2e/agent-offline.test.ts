@@ -17,6 +17,7 @@ import {
   removeDir,
   startHubProcess,
   tempDir,
+  waitFor,
 } from '../support/index.ts';
 import {
   type AgentProcess,
@@ -29,7 +30,6 @@ import {
   type MailboxJson,
   recordedProcesses,
   startAgent,
-  waitFor,
 } from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 

@@ -16,6 +16,7 @@ import {
   removeDir,
   startHubProcess,
   tempDir,
+  waitFor,
 } from '../support/index.ts';
 import {
   type AgentProcess,
@@ -27,7 +28,6 @@ import {
   liveGroupsOf,
   recordedProcesses,
   startAgent,
-  waitFor,
 } from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 

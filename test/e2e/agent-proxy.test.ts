@@ -15,8 +15,9 @@ import {
   removeDir,
   startHubProcess,
   tempDir,
+  waitFor,
 } from '../support/index.ts';
-import { type AgentProcess, startAgent, waitFor } from './agent-support.ts';
+import { type AgentProcess, startAgent } from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 /** A minimal forward proxy that only tunnels (CONNECT), recording each target. */

@@ -3,18 +3,21 @@
  * workload processes it supervises (read from its data dir and /proc), and
  * waiting for conditions with deadlines.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { type ApiClient, type HubProcess, kubectl, OUTPOST_BIN } from '../support/index.ts';
+import {
+  type ApiClient,
+  type HubProcess,
+  kubectl,
+  OUTPOST_BIN,
+  type StartedProcess,
+  startProcess,
+} from '../support/index.ts';
 
-export interface AgentProcess {
+/** An `outpost agent` process; `stop` sends SIGTERM (by default), then SIGKILL after 10 s. */
+export interface AgentProcess extends StartedProcess {
   readonly dataDir: string;
-  readonly process: ChildProcess;
-  stderr(): string;
-  /** Stops the agent (SIGTERM by default) and waits for its exit. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts `outpost agent` and waits for its `agent NAME running` line. */
@@ -38,45 +41,15 @@ export async function startAgent(options: {
   ];
   if (options.token) args.push('--token', options.token);
   args.push('--restart-backoff', '200', ...(options.args ?? []));
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
+  const started = await startProcess({
+    what: 'agent',
+    readyMeans: 'running',
+    args,
+    env: options.env,
+    ready: (stdout) => (stdout.includes(`agent ${options.name} running`) ? true : undefined),
+    stopGraceMs: 10_000,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`agent did not start in 60 s: ${stderr}`));
-    }, 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes(`agent ${options.name} running`)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited with ${code} before running: ${stderr}`));
-    });
-  });
-  return {
-    dataDir: options.dataDir,
-    process: child,
-    stderr: () => stderr,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return { dataDir: options.dataDir, process: started.process, stderr: started.stderr, stop: started.stop };
 }
 
 /** One supervised container process as recorded in the agent's data dir. */
@@ -145,27 +118,6 @@ export function killWorkloads(dataDir: string): void {
     } catch {
       // already gone
     }
-  }
-}
-
-/** Polls `check` until it returns something truthy, or fails with `what` after `ms`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = performance.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value as T;
-    } catch (error) {
-      last = error;
-    }
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -5,7 +5,6 @@
 // resumes, nothing half-written. OUTPOST_CRASH_SEED=N replays a seed's choices
 // (timing still varies from run to run).
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import {
@@ -20,29 +19,29 @@ import {
   checkHistory,
   checkStoreFile,
   collectionPath,
-  digestOf,
-  type FinalObject,
-  inspectConfigMap,
-  makeData,
+  crashSeed,
+  createNamespaces,
+  firstOf,
+  makeWriters,
   type ObservedEvent,
   Recorder,
+  readFinalState,
   resumeRevision,
-  seededRandom,
+  stoppedEarly,
   type WatcherRecord,
   type WriteRecord,
-  Writer,
+  type Writer,
   watchDispatcher,
   watchSession,
+  writeSentinels,
 } from './crash-durability/index.ts';
 
 const CYCLES = 5;
 const NAMESPACES = ['crash-a', 'crash-b'] as const;
 /** Six writers share ten objects in one namespace, two share four in the other: conflicts are frequent. */
 const WRITER_NAMESPACES = [0, 0, 0, 0, 0, 0, 1, 1] as const;
-const NAMES = [
-  Array.from({ length: 10 }, (_, i) => `cm-${i}`),
-  Array.from({ length: 4 }, (_, i) => `cm-${i}`),
-];
+/** ConfigMaps per namespace. */
+const OBJECT_COUNTS = [10, 4];
 /** Watchers join in different cycles; one watches every namespace; the last starts from a past revision. */
 const WATCHERS = [
   { name: 'watcher-a', namespace: 'crash-a', fromCycle: 0, fromPast: false },
@@ -70,9 +69,7 @@ interface Run {
 test('no acknowledged write is lost, no revision reused and no watch event skipped when the hub is SIGKILLed mid-load', {
   timeout: 240_000, // a guard against hangs; the test takes well under a minute on an idle machine
 }, async (t) => {
-  const seed = Number(process.env.OUTPOST_CRASH_SEED ?? randomInt(2 ** 31));
-  t.diagnostic(`seed ${seed} (replay with OUTPOST_CRASH_SEED=${seed})`);
-  const random = seededRandom(seed);
+  const { seed, random } = crashSeed(t);
   const recorder = new Recorder();
   const run: Run = {
     t,
@@ -80,9 +77,13 @@ test('no acknowledged write is lost, no revision reused and no watch event skipp
     random,
     dataDir: await tempDir('outpost-crash-'),
     recorder,
-    writers: WRITER_NAMESPACES.map(
-      (ns, i) => new Writer(i, NAMESPACES[ns], NAMES[ns]!, Math.floor(random() * 2 ** 32), recorder),
-    ),
+    writers: makeWriters({
+      namespaces: NAMESPACES,
+      objectCounts: OBJECT_COUNTS,
+      writerNamespaces: WRITER_NAMESPACES,
+      random,
+      recorder,
+    }),
     watchers: [],
     killedAt: [],
     baseRevision: 0,
@@ -106,7 +107,7 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   const { recorder, random } = run;
   const client = apiClient(hub.kubeconfig);
   const watch = watchDispatcher(hub.kubeconfig);
-  if (cycle === 0) run.baseRevision = await createNamespaces(client);
+  if (cycle === 0) run.baseRevision = await createNamespaces(client, NAMESPACES);
   for (const spec of WATCHERS.filter((w) => w.fromCycle === cycle)) {
     const head = cycle === 0 ? run.baseRevision : await listRevision(client, spec.namespace);
     // A watcher from the past first replays history written before the last restarts.
@@ -178,14 +179,11 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
     });
   };
   const sessions = run.watchers.map(follow);
-  const { finalRevision, finalObjects } = await readFinalState(client);
-  const sentinels = new Map<string, number>();
-  for (const namespace of NAMESPACES)
-    sentinels.set(namespace, await writeSentinel(client, run.recorder, namespace));
-  const head = Math.max(...sentinels.values());
+  const { finalRevision, finalObjects } = await readFinalState(client, NAMESPACES, { getEach: true });
+  const { head, targetOf } = await writeSentinels(() => client, run.recorder, NAMESPACES, CYCLES);
   targets.set(reference, head);
   for (const record of run.watchers) {
-    targets.set(record, record.namespace === undefined ? head : sentinels.get(record.namespace)!);
+    targets.set(record, targetOf(record));
     if (resumeRevision(record) >= targets.get(record)!) aborts.get(record)!.abort();
   }
   sessions.push(follow(reference));
@@ -195,13 +193,8 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
   await hub.stop();
   assert.equal(hub.process.exitCode, 0, `the hub did not stop cleanly: ${hub.stderr()}`);
 
-  const unfinished = [...run.watchers, reference].filter(
-    (record) => resumeRevision(record) < targets.get(record)!,
-  );
   const violations = [
-    ...unfinished.map(
-      (record) => `${record.name}: stopped at @${resumeRevision(record)} before its sentinel`,
-    ),
+    ...stoppedEarly([...run.watchers, reference], targetOf),
     ...reference.errors.map((error) => `reference: ${error}`),
     ...checkHistory({
       namespaces: NAMESPACES,
@@ -233,86 +226,10 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
   assert.ok(interrupted >= CYCLES, `seed ${run.seed}: the kills must interrupt writes in flight; ${summary}`);
 }
 
-/** Resolves when the first promise settles, or after `ms` (throwing `timeoutMessage` when given). */
-async function firstOf(promises: Promise<unknown>[], ms: number, timeoutMessage?: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve, reject) => {
-    timer = setTimeout(() => (timeoutMessage ? reject(new Error(timeoutMessage)) : resolve()), ms);
-  });
-  try {
-    await Promise.race([...promises, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Creates the workload's namespaces; returns the revision after which every ConfigMap event comes. */
-async function createNamespaces(client: ApiClient): Promise<number> {
-  let revision = 0;
-  for (const namespace of NAMESPACES) {
-    const created = await client.request('POST', '/api/v1/namespaces', {
-      body: { metadata: { name: namespace } },
-    });
-    assert.equal(created.status, 201, created.text);
-    revision = Math.max(revision, Number(created.json().metadata.resourceVersion));
-  }
-  return revision;
-}
-
 async function listRevision(client: ApiClient, namespace: string | undefined): Promise<number> {
   const list = await client.request('GET', `${collectionPath(namespace)}?limit=1`);
   assert.equal(list.status, 200, list.text);
   return Number(list.json().metadata.resourceVersion);
-}
-
-/** Lists every ConfigMap of the workload's namespaces and GETs each one; both must agree. */
-async function readFinalState(
-  client: ApiClient,
-): Promise<{ finalRevision: number; finalObjects: FinalObject[] }> {
-  const list = await client.request('GET', collectionPath(undefined));
-  assert.equal(list.status, 200, list.text);
-  const body = list.json() as { metadata: { resourceVersion: string }; items: unknown[] };
-  const finalObjects: FinalObject[] = [];
-  for (const item of body.items) {
-    const listed = inspectConfigMap(item);
-    if (!(NAMESPACES as readonly string[]).includes(listed.namespace)) continue;
-    const got = await client.request('GET', `/api/v1/namespaces/${listed.id.replace('/', '/configmaps/')}`);
-    assert.equal(got.status, 200, got.text);
-    const object = inspectConfigMap(got.json());
-    const problems = [...listed.problems, ...object.problems];
-    if (object.revision !== listed.revision || object.digest !== listed.digest) {
-      problems.push(`${listed.id}: GET gives @${object.revision}, the list @${listed.revision}`);
-    }
-    finalObjects.push({ ...listed, problems });
-  }
-  return { finalRevision: Number(body.metadata.resourceVersion), finalObjects };
-}
-
-/** Creates the namespace's sentinel ConfigMap, recorded as an acknowledged write; returns its revision. */
-async function writeSentinel(client: ApiClient, recorder: Recorder, namespace: string): Promise<number> {
-  const token = `sentinel-${namespace}`;
-  const data = makeData(token, -1, 16);
-  const sentAt = performance.now();
-  const created = await client.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
-    body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sentinel' }, data },
-  });
-  assert.equal(created.status, 201, created.text);
-  const { revision } = inspectConfigMap(created.json());
-  const id = `${namespace}/sentinel`;
-  const record: WriteRecord = {
-    writer: -1,
-    cycle: CYCLES,
-    op: 'create',
-    id,
-    token,
-    digest: digestOf(data),
-    sentAt,
-    endedAt: performance.now(),
-    outcome: 'ok',
-    revision,
-  };
-  recorder.writes.push(record);
-  return revision;
 }
 
 function summarize(run: Run, referenceEvents: number): string {

@@ -19,8 +19,9 @@ import {
   removeDir,
   startHubProcess,
   tempDir,
+  waitFor,
 } from '../support/index.ts';
-import { createToken, eventually, FACTS, hubRequest, watchOwnMailbox } from './enrollment-support.ts';
+import { createToken, FACTS, hubRequest, watchOwnMailbox } from './enrollment-support.ts';
 
 const LIFETIME_S = 6;
 const GRACE_S = 4;
@@ -85,10 +86,10 @@ describe('device certificate renewal', () => {
         contentType: 'application/merge-patch+json',
       });
       assert.equal(patched.status, 200, patched.text);
-      await eventually(
+      await waitFor(
+        'the event on the old watch',
         async () => (watch.events.slice(seen).some((line) => line.includes('"rotated"')) ? true : undefined),
         5000,
-        'the event on the old watch',
       );
       assert.equal(await getOwnMailbox(next), 200);
     } finally {
@@ -99,10 +100,10 @@ describe('device certificate renewal', () => {
 
   it('renews an expired certificate within the grace period, and refuses one past it', async () => {
     const [a, b] = await Promise.all([enrolled('gw-grace-a'), enrolled('gw-grace-b')]);
-    await eventually(
+    await waitFor(
+      'expiry',
       async () => (Date.now() > a.credentials.notAfter.getTime() + 500 ? true : undefined),
       15_000,
-      'expiry',
     );
     assert.equal(
       await getOwnMailbox(a.credentials),
@@ -114,10 +115,10 @@ describe('device certificate renewal', () => {
     assert.equal(await getOwnMailbox(renewed), 200);
 
     const beyond = b.credentials.notAfter.getTime() + GRACE_S * 1000 + 500;
-    await eventually(
+    await waitFor(
+      'the end of the grace period',
       async () => (Date.now() > beyond ? true : undefined),
       20_000,
-      'the end of the grace period',
     );
     await assert.rejects(
       renewCredentials(b.credentials, b.dir),

@@ -19,6 +19,7 @@ import {
   unitIdOf,
 } from '../../src/agent/runtime/index.ts';
 import type { ConfigMap, KubeObject, Secret } from '../../src/api/index.ts';
+import { waitFor as poll } from '../support/index.ts';
 
 const run = promisify(execFile);
 const IMAGE = 'localhost/busybox:latest';
@@ -117,20 +118,9 @@ function unit(
   };
 }
 
-/** Polls `probe` until it returns a value (not undefined), or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+/** Podman answers slowly: a minute by default, polled every 250 ms. */
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return poll(what, probe, timeoutMs, 250);
 }
 
 async function unitOf(runtime: Runtime, id: string): Promise<ActualUnit | undefined> {

@@ -9,19 +9,24 @@
  * bound to it.
  */
 import assert from 'node:assert/strict';
-import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type ApiClient,
   apiClient,
-  type CommandResult,
   type HubProcess,
   kubectl,
-  OUTPOST_BIN,
   removeDir,
-  run,
   startHubProcess,
 } from '../support/index.ts';
+import {
+  bindWorkloadTeam,
+  createUser,
+  forbidden,
+  kubectlAs,
+  pollStatus,
+  succeeds,
+  type User,
+} from './rbac-support.ts';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
 const ALICE_GROUPS = '["team-a-devs" "outpost:workload-teams" "system:authenticated"]';
@@ -30,55 +35,24 @@ const AGGREGATE_LABEL = 'rbac.outpost.dev/aggregate-to-workload-team';
 describe('RBAC privilege-escalation prevention and aggregation', () => {
   let hub: HubProcess;
   let admin: ApiClient;
-  let alice: { kubeconfig: string };
-  let bob: { kubeconfig: string };
+  let alice: User;
+  let bob: User;
   let aliceApi: ApiClient;
   let bobApi: ApiClient;
 
-  const as = (who: { kubeconfig: string }, args: string[], input?: string) =>
-    kubectl(who, ['--cache-dir', join(hub.dataDir, `cache-${basename(who.kubeconfig)}`), ...args], input);
-  const ok = async (result: Promise<CommandResult>, what: string) => {
-    const done = await result;
-    assert.equal(done.code, 0, `${what}: ${done.stderr}`);
-    return done.stdout;
-  };
-  const refused = async (result: Promise<CommandResult>, what: string) => {
-    const done = await result;
-    assert.notEqual(done.code, 0, `${what} should have been refused: ${done.stdout}`);
-    assert.match(done.stderr, /forbidden/i, what);
-    return done.stderr;
-  };
-  const createUser = async (name: string, groups: string[]) => {
-    const kubeconfig = join(hub.dataDir, `${name}.kubeconfig`);
-    const args = [OUTPOST_BIN, 'user', 'create', name, '--data-dir', hub.dataDir, '--out', kubeconfig];
-    for (const group of groups) args.push('--group', group);
-    const created = await run(process.execPath, args);
-    assert.equal(created.code, 0, created.stderr);
-    return { kubeconfig };
-  };
+  const as = (who: User, args: string[], input?: string) => kubectlAs(hub, who, args, input);
   const clusterRole = async (name: string) =>
     (await admin.request('GET', `${RBAC}/clusterroles/${encodeURIComponent(name)}`)).json();
 
   before(async () => {
     hub = await startHubProcess();
     admin = apiClient(hub.kubeconfig);
-    alice = await createUser('alice', ['team-a-devs', 'outpost:workload-teams']);
-    bob = await createUser('bob', []);
+    alice = await createUser(hub, 'alice', ['team-a-devs', 'outpost:workload-teams']);
+    bob = await createUser(hub, 'bob', []);
     aliceApi = apiClient(alice.kubeconfig);
     bobApi = apiClient(bob.kubeconfig);
-    await ok(kubectl(hub, ['create', 'namespace', 'team-a']), 'create team-a');
-    await ok(
-      kubectl(hub, [
-        'create',
-        'rolebinding',
-        'team-a-devs',
-        '-n',
-        'team-a',
-        '--clusterrole=outpost:workload-team',
-        '--group=team-a-devs',
-      ]),
-      'bind the workload-team role',
-    );
+    await succeeds(kubectl(hub, ['create', 'namespace', 'team-a']), 'create team-a');
+    await bindWorkloadTeam(hub, 'team-a', 'team-a-devs');
     // The binding is in effect once alice may list workloads there.
     assert.ok(await pollStatus(aliceApi, '/apis/outpost.dev/v1alpha1/namespaces/team-a/workloads', 200));
   });
@@ -91,7 +65,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
   });
 
   it('refuses a Role granting device writes with the apiserver 403, and creates nothing', async () => {
-    const stderr = await refused(
+    const stderr = await forbidden(
       as(alice, [
         'create',
         'role',
@@ -140,7 +114,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
 
   it('refuses binding cluster-admin or outpost:infra-admin, in a namespace or cluster-wide', async () => {
     for (const role of ['cluster-admin', 'outpost:infra-admin']) {
-      const stderr = await refused(
+      const stderr = await forbidden(
         as(alice, ['create', 'rolebinding', 'me', '-n', 'team-a', `--clusterrole=${role}`, '--user=alice']),
         `bind ${role}`,
       );
@@ -153,7 +127,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
         ),
       );
     }
-    await refused(
+    await forbidden(
       as(alice, ['create', 'clusterrolebinding', 'me', '--clusterrole=cluster-admin', '--user=alice']),
       'a clusterrolebinding',
     );
@@ -161,18 +135,18 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
   });
 
   it('lets the user create a Role within its permissions, bind it, and refuses widening it', async () => {
-    await ok(
+    await succeeds(
       as(alice, ['create', 'role', 'cm-reader', '-n', 'team-a', '--verb=get,list', '--resource=configmaps']),
       'a role within her permissions',
     );
-    await ok(
+    await succeeds(
       as(alice, ['create', 'rolebinding', 'bob-cm', '-n', 'team-a', '--role=cm-reader', '--user=bob']),
       'bind it to bob',
     );
     assert.ok(await pollStatus(bobApi, '/api/v1/namespaces/team-a/configmaps', 200), 'bob reads configmaps');
     assert.equal((await bobApi.request('GET', '/api/v1/namespaces/team-a/secrets')).status, 403);
     // A role she holds herself may be handed on too.
-    await ok(
+    await succeeds(
       as(alice, [
         'create',
         'rolebinding',
@@ -185,7 +159,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       'bind outpost:workload-team, which she holds in team-a',
     );
     // Updates are checked as creates are.
-    const widened = await refused(
+    const widened = await forbidden(
       as(alice, [
         'patch',
         'role',
@@ -199,11 +173,11 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       'widen the role to device deletes',
     );
     assert.match(widened, /Resources:\["devices"\], Verbs:\["delete"\]/);
-    await ok(as(alice, ['label', 'role', 'cm-reader', '-n', 'team-a', 'tier=x']), 'relabel her role');
+    await succeeds(as(alice, ['label', 'role', 'cm-reader', '-n', 'team-a', 'tier=x']), 'relabel her role');
   });
 
   it('lets a user with bind on one named role bind that role and no other', async () => {
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'clusterrole',
@@ -222,8 +196,8 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       '--clusterrole=lease-editor',
       '--user=bob',
     ];
-    await refused(as(alice, binding), 'bind lease-editor without bind');
-    await ok(
+    await forbidden(as(alice, binding), 'bind lease-editor without bind');
+    await succeeds(
       kubectl(hub, [
         'create',
         'role',
@@ -236,7 +210,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       ]),
       'a role granting bind on lease-editor',
     );
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'rolebinding',
@@ -256,7 +230,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       await pollStatus(bobApi, '/apis/coordination.k8s.io/v1/namespaces/team-a/leases', 200),
       'bob edits leases',
     );
-    await refused(
+    await forbidden(
       as(alice, [
         'create',
         'rolebinding',
@@ -271,7 +245,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
   });
 
   it('lets a user with escalate on roles write a role granting more than it holds', async () => {
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'role',
@@ -283,7 +257,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
       ]),
       'a role granting escalate',
     );
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'rolebinding',
@@ -331,7 +305,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
     const leasePath = '/apis/coordination.k8s.io/v1/namespaces/team-a/leases';
     assert.equal((await aliceApi.request('GET', leasePath)).status, 403);
     const started = Date.now();
-    await ok(
+    await succeeds(
       kubectl(
         hub,
         ['apply', '-f', '-'],
@@ -355,7 +329,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
     assert.equal(canI.stdout.trim(), 'yes');
 
     // Unlabelled, its rules leave the aggregating role, and the users bound to it.
-    await ok(
+    await succeeds(
       kubectl(hub, ['label', 'clusterrole', 'outpost:aggregate-leases', `${AGGREGATE_LABEL}-`]),
       'unlabel',
     );
@@ -364,7 +338,7 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
   });
 
   it('reports a binding to a missing role as an evaluation error of the rules review', async () => {
-    await ok(
+    await succeeds(
       kubectl(hub, ['create', 'rolebinding', 'ghost', '-n', 'team-a', '--role=ghost', '--user=alice']),
       'bind a missing role',
     );
@@ -400,14 +374,4 @@ describe('RBAC privilege-escalation prevention and aggregation', () => {
 
 function literal(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** Polls a GET until it answers `status`, for at most three seconds. */
-async function pollStatus(client: ApiClient, path: string, status: number): Promise<boolean> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    if ((await client.request('GET', path)).status === status) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

@@ -7,78 +7,46 @@
  * binding takes effect within a second.
  */
 import assert from 'node:assert/strict';
-import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type ApiClient,
   apiClient,
-  type CommandResult,
   type HubProcess,
   kubectl,
-  OUTPOST_BIN,
   removeDir,
-  run,
   startHubProcess,
 } from '../support/index.ts';
 import { device, workload, yamlOf } from './kubectl-fixtures.ts';
+import {
+  bindWorkloadTeam,
+  createUser,
+  forbidden,
+  kubectlAs,
+  pollStatus,
+  succeeds,
+  type User,
+} from './rbac-support.ts';
 
 describe('RBAC for people', () => {
   let hub: HubProcess;
   let admin: ApiClient;
-  let alice: { kubeconfig: string };
+  let alice: User;
   let aliceApi: ApiClient;
 
-  const as = (who: { kubeconfig: string }, args: string[], input?: string) =>
-    kubectl(who, ['--cache-dir', join(hub.dataDir, `cache-${basename(who.kubeconfig)}`), ...args], input);
-  const ok = async (result: Promise<CommandResult>, what: string) => {
-    const done = await result;
-    assert.equal(done.code, 0, `${what}: ${done.stderr}`);
-    return done.stdout;
-  };
-  const forbidden = async (result: Promise<CommandResult>, what: string) => {
-    const done = await result;
-    assert.notEqual(done.code, 0, `${what} should have been refused: ${done.stdout}`);
-    assert.match(done.stderr, /forbidden/i, what);
-    return done.stderr;
-  };
+  const as = (who: User, args: string[], input?: string) => kubectlAs(hub, who, args, input);
 
   before(async () => {
     hub = await startHubProcess();
     admin = apiClient(hub.kubeconfig);
-    const kubeconfig = join(hub.dataDir, 'alice.kubeconfig');
-    const created = await run(process.execPath, [
-      OUTPOST_BIN,
-      'user',
-      'create',
-      'alice',
-      '--group',
-      'team-a-devs',
-      '--group',
-      'outpost:workload-teams',
-      '--data-dir',
-      hub.dataDir,
-      '--out',
-      kubeconfig,
-    ]);
-    assert.equal(created.code, 0, created.stderr);
-    assert.match(created.stdout, /kubeconfig written to/);
-    alice = { kubeconfig };
-    aliceApi = apiClient(kubeconfig);
-    await ok(kubectl(hub, ['create', 'namespace', 'team-a']), 'create team-a');
-    await ok(kubectl(hub, ['create', 'namespace', 'team-b']), 'create team-b');
-    await ok(kubectl(hub, ['apply', '-f', '-'], yamlOf(device('gw-1', { site: 'x' }))), 'create device');
-    await ok(
-      kubectl(hub, [
-        'create',
-        'rolebinding',
-        'team-a-devs',
-        '-n',
-        'team-a',
-        '--clusterrole=outpost:workload-team',
-        '--group=team-a-devs',
-      ]),
-      'bind the workload-team role',
+    alice = await createUser(hub, 'alice', ['team-a-devs', 'outpost:workload-teams']);
+    aliceApi = apiClient(alice.kubeconfig);
+    await succeeds(kubectl(hub, ['create', 'namespace', 'team-a']), 'create team-a');
+    await succeeds(kubectl(hub, ['create', 'namespace', 'team-b']), 'create team-b');
+    await succeeds(
+      kubectl(hub, ['apply', '-f', '-'], yamlOf(device('gw-1', { site: 'x' }))),
+      'create device',
     );
+    await bindWorkloadTeam(hub, 'team-a', 'team-a-devs');
   });
   after(async () => {
     await admin?.close();
@@ -88,26 +56,26 @@ describe('RBAC for people', () => {
   });
 
   it('whoami shows the user and its groups', async () => {
-    const out = await ok(as(alice, ['auth', 'whoami']), 'whoami');
+    const out = await succeeds(as(alice, ['auth', 'whoami']), 'whoami');
     assert.match(out, /Username\s+alice/);
     assert.match(out, /Groups\s+\[team-a-devs outpost:workload-teams system:authenticated\]/);
   });
 
   it('lets a workload-team member manage workloads and config in its namespace with kubectl', async () => {
-    await ok(as(alice, ['apply', '-f', '-'], yamlOf(workload('team-a', 'web'))), 'apply workload');
-    await ok(as(alice, ['get', 'workloads', '-n', 'team-a']), 'list workloads');
-    await ok(as(alice, ['label', 'workload', 'web', '-n', 'team-a', 'tier=edge']), 'label workload');
-    await ok(
+    await succeeds(as(alice, ['apply', '-f', '-'], yamlOf(workload('team-a', 'web'))), 'apply workload');
+    await succeeds(as(alice, ['get', 'workloads', '-n', 'team-a']), 'list workloads');
+    await succeeds(as(alice, ['label', 'workload', 'web', '-n', 'team-a', 'tier=edge']), 'label workload');
+    await succeeds(
       as(alice, ['create', 'configmap', 'cfg', '-n', 'team-a', '--from-literal=a=b']),
       'create configmap',
     );
-    await ok(
+    await succeeds(
       as(alice, ['create', 'secret', 'generic', 's', '-n', 'team-a', '--from-literal=p=q']),
       'create secret',
     );
-    await ok(as(alice, ['delete', 'workload', 'web', '-n', 'team-a']), 'delete workload');
+    await succeeds(as(alice, ['delete', 'workload', 'web', '-n', 'team-a']), 'delete workload');
     // Devices are readable (outpost:device-viewer, bound to outpost:workload-teams) ...
-    const devices = await ok(as(alice, ['get', 'devices']), 'get devices');
+    const devices = await succeeds(as(alice, ['get', 'devices']), 'get devices');
     assert.match(devices, /gw-1/);
   });
 
@@ -161,16 +129,16 @@ describe('RBAC for people', () => {
     assert.equal(await canI('patch', 'devices/status'), 'no');
     assert.equal(await canI('get', 'mailboxes'), 'no');
     assert.equal(await canI('get', '/version'), 'yes');
-    assert.equal((await ok(as(hub, ['auth', 'can-i', '*', '*']), 'admin can-i')).trim(), 'yes');
+    assert.equal((await succeeds(as(hub, ['auth', 'can-i', '*', '*']), 'admin can-i')).trim(), 'yes');
 
-    const list = await ok(as(alice, ['auth', 'can-i', '--list', '-n', 'team-a']), 'can-i --list');
+    const list = await succeeds(as(alice, ['auth', 'can-i', '--list', '-n', 'team-a']), 'can-i --list');
     assert.match(list, /workloads\.outpost\.dev\s+\[\]\s+\[\]\s+\[\*\]/);
     assert.match(list, /devices\.outpost\.dev\s+\[\]\s+\[\]\s+\[get list watch\]/);
   });
 
   it('applies a new RoleBinding within a second, and its removal too', async () => {
     await forbidden(as(alice, ['get', 'workloads', '-n', 'team-b']), 'before the binding');
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'rolebinding',
@@ -185,7 +153,7 @@ describe('RBAC for people', () => {
     const bound = Date.now();
     const path = '/apis/outpost.dev/v1alpha1/namespaces/team-b/workloads';
     assert.ok(await pollStatus(aliceApi, path, 200, bound + 1000), 'the binding took effect within a second');
-    await ok(kubectl(hub, ['delete', 'rolebinding', 'alice-b', '-n', 'team-b']), 'unbind');
+    await succeeds(kubectl(hub, ['delete', 'rolebinding', 'alice-b', '-n', 'team-b']), 'unbind');
     assert.ok(
       await pollStatus(aliceApi, path, 403, Date.now() + 1000),
       'the removal took effect within a second',
@@ -193,7 +161,7 @@ describe('RBAC for people', () => {
   });
 
   it('stores RBAC objects kubectl sends as protobuf as their JSON form', async () => {
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'clusterrole',
@@ -204,11 +172,11 @@ describe('RBAC for people', () => {
       ]),
       'create clusterrole',
     );
-    await ok(
+    await succeeds(
       kubectl(hub, ['create', 'clusterrole', 'urls', '--verb=get', '--non-resource-url=/healthz']),
       'urls',
     );
-    await ok(
+    await succeeds(
       kubectl(hub, [
         'create',
         'clusterrolebinding',
@@ -275,17 +243,3 @@ describe('RBAC for people', () => {
     );
   });
 });
-
-/** Polls a GET until it answers `status` or the deadline passes. */
-async function pollStatus(
-  client: ApiClient,
-  path: string,
-  status: number,
-  deadline: number,
-): Promise<boolean> {
-  for (;;) {
-    if ((await client.request('GET', path)).status === status) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

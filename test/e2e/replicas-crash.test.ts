@@ -6,35 +6,32 @@
 // resuming on another replica when its own dies — sees exactly the committed
 // sequence of its scope, in order, without gap or duplicate.
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
-import type { ApiClient } from '../support/index.ts';
 import {
+  catchUp,
   checkHistory,
-  collectionPath,
-  digestOf,
-  type FinalObject,
-  inspectConfigMap,
-  makeData,
-  type ObservedEvent,
+  crashSeed,
+  createNamespaces,
+  firstOf,
+  makeWriters,
   Recorder,
+  readFinalState,
   resumeRevision,
-  seededRandom,
+  stoppedEarly,
   type WatcherRecord,
   type WriteRecord,
-  Writer,
+  type Writer,
   watchDispatcher,
   watchSession,
+  writeSentinels,
 } from './crash-durability/index.ts';
 import { type ReplicaSet, startReplicaSet } from './replicas/cluster.ts';
 
 const CYCLES = 3;
 const NAMESPACES = ['crash-a', 'crash-b'] as const;
 const WRITER_NAMESPACES = [0, 0, 0, 0, 0, 1, 1, 1, 1] as const;
-const NAMES = [
-  Array.from({ length: 10 }, (_, i) => `cm-${i}`),
-  Array.from({ length: 4 }, (_, i) => `cm-${i}`),
-];
+/** ConfigMaps per namespace. */
+const OBJECT_COUNTS = [10, 4];
 /** Each watcher starts on its own replica and moves to the next live one when its replica dies. */
 const WATCHERS = [
   { name: 'watcher-a', namespace: 'crash-a', home: 0 },
@@ -48,16 +45,18 @@ const MAX_LOAD_MS = 4000;
 test('three replicas: a replica SIGKILLed mid-load loses no acknowledged write and no watcher skips or reorders an event', {
   timeout: 300_000,
 }, async (t) => {
-  const seed = Number(process.env.OUTPOST_CRASH_SEED ?? randomInt(2 ** 31));
-  t.diagnostic(`seed ${seed} (replay with OUTPOST_CRASH_SEED=${seed})`);
-  const random = seededRandom(seed);
+  const { seed, random } = crashSeed(t);
   const recorder = new Recorder();
   const set = await startReplicaSet();
   try {
-    const baseRevision = await createNamespaces(set.clients[0]!);
-    const writers = WRITER_NAMESPACES.map(
-      (ns, i) => new Writer(i, NAMESPACES[ns], NAMES[ns]!, Math.floor(random() * 2 ** 32), recorder),
-    );
+    const baseRevision = await createNamespaces(set.clients[0]!, NAMESPACES);
+    const writers = makeWriters({
+      namespaces: NAMESPACES,
+      objectCounts: OBJECT_COUNTS,
+      writerNamespaces: WRITER_NAMESPACES,
+      random,
+      recorder,
+    });
     const watchers: WatcherRecord[] = WATCHERS.map((spec) => ({
       name: spec.name,
       namespace: spec.namespace,
@@ -156,40 +155,13 @@ async function verify(v: {
     errors: [],
   };
   const dispatchers = set.hubs.map((hub) => watchDispatcher(hub.kubeconfig));
-  const { finalRevision, finalObjects } = await readFinalState(set.clients[1]!);
-  const sentinels = new Map<string, number>();
-  for (const [index, namespace] of NAMESPACES.entries())
-    sentinels.set(namespace, await writeSentinel(set.clients[index]!, v.recorder, namespace));
-  const head = Math.max(...sentinels.values());
+  const { finalRevision, finalObjects } = await readFinalState(set.clients[1]!, NAMESPACES);
+  const { targetOf } = await writeSentinels((index) => set.clients[index]!, v.recorder, NAMESPACES, CYCLES);
   const all = [...v.watchers, reference];
-  const targetOf = (record: WatcherRecord) =>
-    record.namespace === undefined ? head : sentinels.get(record.namespace)!;
-  await firstOf(
-    [
-      Promise.all(
-        all.map((record, index) => {
-          const controller = new AbortController();
-          if (resumeRevision(record) >= targetOf(record)) return Promise.resolve();
-          return watchSession({
-            ...dispatchers[index % dispatchers.length]!,
-            record,
-            afterRevision: resumeRevision(record),
-            signal: controller.signal,
-            onEvent: (event: ObservedEvent) => {
-              if (event.revision >= targetOf(record)) controller.abort();
-            },
-          });
-        }),
-      ),
-    ],
-    30_000,
-    'watchers did not reach the sentinels',
-  );
+  await firstOf([catchUp(all, dispatchers, targetOf)], 30_000, 'watchers did not reach the sentinels');
   await Promise.all(dispatchers.map((d) => d.dispatcher.destroy()));
   const violations = [
-    ...all
-      .filter((record) => resumeRevision(record) < targetOf(record))
-      .map((record) => `${record.name}: stopped at @${resumeRevision(record)} before its sentinel`),
+    ...stoppedEarly(all, targetOf),
     ...reference.errors.map((error) => `reference: ${error}`),
     ...checkHistory({
       namespaces: NAMESPACES,
@@ -213,68 +185,4 @@ async function verify(v: {
     `seed ${v.seed}: ${violations.length} violations; ${summary}`,
   );
   assert.ok(count('unknown') >= 1, `the kills must interrupt writes in flight; ${summary}`);
-}
-
-async function createNamespaces(client: ApiClient): Promise<number> {
-  let revision = 0;
-  for (const namespace of NAMESPACES) {
-    const created = await client.request('POST', '/api/v1/namespaces', {
-      body: { metadata: { name: namespace } },
-    });
-    assert.equal(created.status, 201, created.text);
-    revision = Math.max(revision, Number(created.json().metadata.resourceVersion));
-  }
-  return revision;
-}
-
-async function readFinalState(
-  client: ApiClient,
-): Promise<{ finalRevision: number; finalObjects: FinalObject[] }> {
-  const list = await client.request('GET', collectionPath(undefined));
-  assert.equal(list.status, 200, list.text);
-  const body = list.json() as { metadata: { resourceVersion: string }; items: unknown[] };
-  const finalObjects: FinalObject[] = [];
-  for (const item of body.items) {
-    const listed = inspectConfigMap(item);
-    if (!(NAMESPACES as readonly string[]).includes(listed.namespace)) continue;
-    finalObjects.push(listed);
-  }
-  return { finalRevision: Number(body.metadata.resourceVersion), finalObjects };
-}
-
-async function writeSentinel(client: ApiClient, recorder: Recorder, namespace: string): Promise<number> {
-  const token = `sentinel-${namespace}`;
-  const data = makeData(token, -1, 16);
-  const sentAt = performance.now();
-  const created = await client.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
-    body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sentinel' }, data },
-  });
-  assert.equal(created.status, 201, created.text);
-  const { revision } = inspectConfigMap(created.json());
-  recorder.writes.push({
-    writer: -1,
-    cycle: CYCLES,
-    op: 'create',
-    id: `${namespace}/sentinel`,
-    token,
-    digest: digestOf(data),
-    sentAt,
-    endedAt: performance.now(),
-    outcome: 'ok',
-    revision,
-  });
-  return revision;
-}
-
-/** Resolves when the first promise settles, or after `ms` (throwing `timeoutMessage` when given). */
-async function firstOf(promises: Promise<unknown>[], ms: number, timeoutMessage?: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve, reject) => {
-    timer = setTimeout(() => (timeoutMessage ? reject(new Error(timeoutMessage)) : resolve()), ms);
-  });
-  try {
-    await Promise.race([...promises, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -6,33 +6,31 @@
 // watch segment gap-free and in order. A write answered 503 while the database
 // was down may or may not have happened, as a write whose connection dropped.
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { test } from 'node:test';
 import type { ApiClient } from '../support/index.ts';
 import {
+  catchUp,
   checkHistory,
   collectionPath,
-  digestOf,
-  type FinalObject,
-  inspectConfigMap,
-  makeData,
-  type ObservedEvent,
+  crashSeed,
+  createNamespaces,
+  firstOf,
+  makeWriters,
   Recorder,
+  readFinalState,
   resumeRevision,
-  seededRandom,
+  stoppedEarly,
   type WatcherRecord,
-  Writer,
   watchDispatcher,
   watchSession,
+  writeSentinels,
 } from './crash-durability/index.ts';
 import { startReplicaSet } from './replicas/cluster.ts';
 
 const NAMESPACES = ['pg-a', 'pg-b'] as const;
 const WRITER_NAMESPACES = [0, 0, 0, 0, 0, 1, 1, 1, 1] as const;
-const NAMES = [
-  Array.from({ length: 10 }, (_, i) => `cm-${i}`),
-  Array.from({ length: 4 }, (_, i) => `cm-${i}`),
-];
+/** ConfigMaps per namespace. */
+const OBJECT_COUNTS = [10, 4];
 const WATCHES = [
   { name: 'watcher-a', namespace: 'pg-a' },
   { name: 'watcher-all', namespace: undefined },
@@ -46,17 +44,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test('PostgreSQL restarted under load: replicas reconnect, watches resume or end with 410, nothing acknowledged is lost', {
   timeout: 300_000,
 }, async (t) => {
-  const seed = Number(process.env.OUTPOST_CRASH_SEED ?? randomInt(2 ** 31));
-  t.diagnostic(`seed ${seed}`);
-  const random = seededRandom(seed);
+  const { seed, random } = crashSeed(t);
   const recorder = new Recorder();
   const set = await startReplicaSet();
   const dispatchers = set.hubs.map((hub) => watchDispatcher(hub.kubeconfig));
   try {
-    const baseRevision = await createNamespaces(set.clients[0]!);
-    const writers = WRITER_NAMESPACES.map(
-      (ns, i) => new Writer(i, NAMESPACES[ns], NAMES[ns]!, Math.floor(random() * 2 ** 32), recorder),
-    );
+    const baseRevision = await createNamespaces(set.clients[0]!, NAMESPACES);
+    const writers = makeWriters({
+      namespaces: NAMESPACES,
+      objectCounts: OBJECT_COUNTS,
+      writerNamespaces: WRITER_NAMESPACES,
+      random,
+      recorder,
+    });
     // Each watcher's life in segments: a 410 ends one, and the next starts from a fresh list.
     const segments: WatcherRecord[][] = WATCHES.map(() => []);
     let expired = 0;
@@ -132,11 +132,8 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
     for (const read of recorder.reads)
       if (read.outcome === 'failed' && read.detail?.startsWith('503')) read.outcome = 'unknown';
 
-    const { finalRevision, finalObjects } = await readFinalState(set.clients[2]!);
-    const sentinels = new Map<string, number>();
-    for (const [index, namespace] of NAMESPACES.entries())
-      sentinels.set(namespace, await writeSentinel(set.clients[index]!, recorder, namespace));
-    const head = Math.max(...sentinels.values());
+    const { finalRevision, finalObjects } = await readFinalState(set.clients[2]!, NAMESPACES);
+    const { targetOf } = await writeSentinels((index) => set.clients[index]!, recorder, NAMESPACES, 1);
     const reference: WatcherRecord = {
       name: 'reference',
       namespace: undefined,
@@ -144,36 +141,12 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
       events: [],
       errors: [],
     };
-    let catchUp: NodeJS.Timeout | undefined;
     const lastSegments = [...segments.map((list) => list.at(-1)!), reference];
-    const targetOf = (record: WatcherRecord) =>
-      record.namespace === undefined ? head : sentinels.get(record.namespace)!;
-    await Promise.race([
-      Promise.all(
-        lastSegments.map((record, index) => {
-          if (resumeRevision(record) >= targetOf(record)) return undefined;
-          const controller = new AbortController();
-          return watchSession({
-            ...dispatchers[index % dispatchers.length]!,
-            record,
-            afterRevision: resumeRevision(record),
-            signal: controller.signal,
-            onEvent: (event: ObservedEvent) => {
-              if (event.revision >= targetOf(record)) controller.abort();
-            },
-          });
-        }),
-      ),
-      new Promise((resolve) => {
-        catchUp = setTimeout(resolve, 30_000);
-      }),
-    ]);
-    clearTimeout(catchUp);
+    // Bounded, not failed on timeout: a watcher short of its sentinel is reported below.
+    await firstOf([catchUp(lastSegments, dispatchers, targetOf)], 30_000);
     const watchers = segments.flat();
     const violations = [
-      ...lastSegments
-        .filter((record) => resumeRevision(record) < targetOf(record))
-        .map((record) => `${record.name}: stopped at @${resumeRevision(record)} before its sentinel`),
+      ...stoppedEarly(lastSegments, targetOf),
       ...reference.errors.map((error) => `reference: ${error}`),
       ...checkHistory({
         namespaces: NAMESPACES,
@@ -202,18 +175,6 @@ test('PostgreSQL restarted under load: replicas reconnect, watches resume or end
   }
 });
 
-async function createNamespaces(client: ApiClient): Promise<number> {
-  let revision = 0;
-  for (const namespace of NAMESPACES) {
-    const created = await client.request('POST', '/api/v1/namespaces', {
-      body: { metadata: { name: namespace } },
-    });
-    assert.equal(created.status, 201, created.text);
-    revision = Math.max(revision, Number(created.json().metadata.resourceVersion));
-  }
-  return revision;
-}
-
 /** The list revision a relisting watcher starts from; retried while the database is down. */
 async function listRevision(
   client: ApiClient,
@@ -226,42 +187,4 @@ async function listRevision(
     await sleep(100);
   }
   return undefined;
-}
-
-async function readFinalState(
-  client: ApiClient,
-): Promise<{ finalRevision: number; finalObjects: FinalObject[] }> {
-  const list = await client.request('GET', collectionPath(undefined));
-  assert.equal(list.status, 200, list.text);
-  const body = list.json() as { metadata: { resourceVersion: string }; items: unknown[] };
-  const finalObjects: FinalObject[] = [];
-  for (const item of body.items) {
-    const listed = inspectConfigMap(item);
-    if ((NAMESPACES as readonly string[]).includes(listed.namespace)) finalObjects.push(listed);
-  }
-  return { finalRevision: Number(body.metadata.resourceVersion), finalObjects };
-}
-
-async function writeSentinel(client: ApiClient, recorder: Recorder, namespace: string): Promise<number> {
-  const token = `sentinel-${namespace}`;
-  const data = makeData(token, -1, 16);
-  const sentAt = performance.now();
-  const created = await client.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
-    body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sentinel' }, data },
-  });
-  assert.equal(created.status, 201, created.text);
-  const { revision } = inspectConfigMap(created.json());
-  recorder.writes.push({
-    writer: -1,
-    cycle: 1,
-    op: 'create',
-    id: `${namespace}/sentinel`,
-    token,
-    digest: digestOf(data),
-    sentAt,
-    endedAt: performance.now(),
-    outcome: 'ok',
-    revision,
-  });
-  return revision;
 }

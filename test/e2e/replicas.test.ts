@@ -11,9 +11,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { enroll, kubeconfigPathOf } from '../../src/agent/enrollment/index.ts';
-import { kubectl, OUTPOST_BIN, removeDir, run, tempDir } from '../support/index.ts';
+import { kubectl, OUTPOST_BIN, removeDir, run, tempDir, waitFor } from '../support/index.ts';
 import { KubectlStream } from './kubectl-fixtures.ts';
-import { eventually, type ReplicaSet, startReplicaSet } from './replicas/cluster.ts';
+import { type ReplicaSet, startReplicaSet } from './replicas/cluster.ts';
 
 /** A short lease, so that failover is measured in seconds (retry period 400 ms, renew deadline 2 s). */
 const LEASE_SECONDS = 3;
@@ -199,7 +199,7 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 300_000 }, 
   });
 
   it('has exactly one replica leading; after SIGKILL of the leader another holds the Lease within the lease duration', async (t) => {
-    const statuses = await eventually('one leader', async () => {
+    const statuses = await waitFor('one leader', async () => {
       const all = await Promise.all(set.hubs.map((_, index) => set.leader(index)));
       const leading = all.filter((status) => status.leading);
       const holders = new Set(all.map((status) => status.holder));
@@ -230,7 +230,7 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 300_000 }, 
     const killedAt = performance.now();
     await set.hubs[leaderIndex]!.stop('SIGKILL');
     const survivors = [0, 1, 2].filter((index) => index !== leaderIndex);
-    const next = await eventually(
+    const next = await waitFor(
       'a new leader',
       async () => {
         for (const index of survivors) {
@@ -267,7 +267,7 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 300_000 }, 
 
     // The killed replica comes back as a follower.
     await set.restart(leaderIndex);
-    const rejoined = await eventually('the restarted replica to see the leader', async () => {
+    const rejoined = await waitFor('the restarted replica to see the leader', async () => {
       const status = await set.leader(leaderIndex);
       return status.holder === next.status.identity ? status : undefined;
     });

@@ -1,8 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type StartedProcess, startProcess } from './process.ts';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -14,15 +15,11 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  */
 export const OUTPOST_BIN = process.env.OUTPOST_TEST_BIN ?? join(ROOT, 'bin', 'outpost.js');
 
-export interface HubProcess {
+/** An `outpost hub` process; `stop` sends SIGTERM (by default), then SIGKILL after 5 s. */
+export interface HubProcess extends StartedProcess {
   readonly url: string;
   readonly dataDir: string;
   readonly kubeconfig: string;
-  readonly process: ChildProcess;
-  /** What the hub wrote to stderr so far (its logs). */
-  stderr(): string;
-  /** Stops the hub (SIGTERM, then SIGKILL after 5 s) and waits for its exit. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface StartHubOptions {
@@ -44,53 +41,20 @@ export async function removeDir(dir: string): Promise<void> {
 /** Starts `outpost hub` as a process on a free port and waits for its `hub listening on` line. */
 export async function startHubProcess(options: StartHubOptions = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? (await tempDir());
-  const child = spawn(
-    process.execPath,
-    [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(options.args ?? [])],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    // Generous: on a loaded machine tsx compiles the sources first. On timeout the
-    // process is killed, else it would keep the test file alive until its own timeout.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`hub did not start in 60 s: ${stderr}`));
-    }, 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /hub listening on (https:\/\/\S+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hub exited with ${code} before listening: ${stderr}`));
-    });
+  const started = await startProcess({
+    what: 'hub',
+    readyMeans: 'listening',
+    args: [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(options.args ?? [])],
+    env: options.env,
+    ready: (stdout) => /hub listening on (https:\/\/\S+)/.exec(stdout)?.[1],
   });
   return {
-    url,
+    url: started.ready,
     dataDir,
     kubeconfig: join(dataDir, 'admin.kubeconfig'),
-    process: child,
-    stderr: () => stderr,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    process: started.process,
+    stderr: started.stderr,
+    stop: started.stop,
   };
 }
 

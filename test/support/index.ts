@@ -3,3 +3,5 @@
 export * from './https-client.ts';
 export * from './hub-process.ts';
 export * from './postgres.ts';
+export * from './process.ts';
+export * from './wait.ts';

@@ -4,11 +4,13 @@
  * private key. One file, replaced atomically, so a renewal never leaves a key
  * beside a certificate of another key; and kubectl can use it as it is.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import YAML from 'yaml';
+import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { publicKeyHash, readCertificate } from './keys.ts';
+
+// The agent's other writers (the outbox, the mailbox copy) reach it through this folder's door.
+export { writeFileAtomic };
 
 /** A device's identity towards the hub. */
 export interface DeviceCredentials {
@@ -49,13 +51,8 @@ export function credentialsOf(
 
 /** Reads the credentials in `dataDir`; undefined when the device has not enrolled yet. */
 export async function loadCredentials(dataDir: string): Promise<DeviceCredentials | undefined> {
-  let text: string;
-  try {
-    text = await readFile(kubeconfigPathOf(dataDir), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readFileIfExists(kubeconfigPathOf(dataDir));
+  if (text === undefined) return undefined;
   const config = YAML.parse(text) as {
     clusters?: { cluster?: Record<string, string> }[];
     users?: { user?: Record<string, string> }[];
@@ -97,35 +94,4 @@ export async function saveCredentials(dataDir: string, credentials: DeviceCreden
     'current-context': 'outpost',
   };
   await writeFileAtomic(kubeconfigPathOf(dataDir), YAML.stringify(kubeconfig), 0o600);
-}
-
-/**
- * Writes `data` to a temporary file beside `path` with exactly `mode`, flushes
- * it, renames it over `path` and flushes the folder: readers see the old file
- * or the new one, even after a crash.
- */
-export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    const file = await open(temporary, 'wx', mode);
-    try {
-      await file.chmod(mode);
-      await file.writeFile(data);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-  const folder = await open(dirname(path), 'r');
-  try {
-    await folder.sync();
-  } catch {
-    // Some filesystems refuse fsync on a folder; the rename is still atomic there.
-  } finally {
-    await folder.close();
-  }
 }

@@ -12,10 +12,10 @@
  * has its key beside it; a crash between the two writes leaves a key without
  * a certificate, which the next start completes.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.ts';
+import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -110,8 +110,8 @@ export async function loadOrCreatePki(dataDir: string, options: HubPkiOptions): 
 async function loadOrCreateCa(dir: string, now: Date): Promise<CertificateAuthority> {
   const certPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'ca.key');
-  const certPem = await readIfExists(certPath);
-  const keyPem = await readIfExists(keyPath);
+  const certPem = await readFileIfExists(certPath);
+  const keyPem = await readFileIfExists(keyPath);
   if (certPem === undefined) {
     // No certificate means nothing was ever signed: a key alone is a leftover of a crash.
     const created = await createCertificateAuthority({ now });
@@ -154,7 +154,7 @@ async function ensureLeaf(
 ): Promise<{ certPem: string; keyPem: string }> {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
-  let keyPem = await readIfExists(keyPath);
+  let keyPem = await readFileIfExists(keyPath);
   let keySpki = keyPem === undefined ? undefined : tryPublicKeyDer(keyPem);
   if (keyPem === undefined || keySpki === undefined) {
     const keys = await generateKeyPair();
@@ -162,7 +162,7 @@ async function ensureLeaf(
     keySpki = publicKeyDerOfPrivateKey(keyPem);
     await writeFileAtomic(keyPath, keyPem, KEY_MODE);
   }
-  const existing = await readIfExists(certPath);
+  const existing = await readFileIfExists(certPath);
   if (existing !== undefined && (await leafIsCurrent(existing, ca, keySpki, now, spec))) {
     return { certPem: existing, keyPem };
   }
@@ -217,13 +217,4 @@ function localHostname(): string[] {
   const name = hostname().toLowerCase();
   // A hostname that is not a valid DNS name (rare, but allowed by some systems) is left out, not fatal.
   return isDnsName(name) ? [name] : [];
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }

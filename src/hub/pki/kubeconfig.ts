@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
-import { writeFileAtomic } from './atomic-write.ts';
+import { writeFileAtomic } from '../../util/index.ts';
 
 /** Options of {@link writeKubeconfig}. */
 export interface WriteKubeconfigOptions {

@@ -9,10 +9,10 @@
  * same time on a fresh database each propose a CA, exactly one create
  * succeeds, and the others adopt the winner's before they write any file.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeyExistsError, type Store } from '../../store/index.ts';
-import { writeFileAtomic } from './atomic-write.ts';
+import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { createCertificateAuthority } from './authority.ts';
 import { PkiStateError } from './errors.ts';
 
@@ -51,8 +51,8 @@ export async function shareCertificateAuthority(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const certPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'ca.key');
-  const localCert = await readIfExists(certPath);
-  const localKey = await readIfExists(keyPath);
+  const localCert = await readFileIfExists(certPath);
+  const localKey = await readFileIfExists(keyPath);
 
   let shared = await readShared(store);
   if (!shared) {
@@ -95,13 +95,4 @@ async function readShared(store: Store): Promise<SharedCa | undefined> {
   if (typeof value.certificate !== 'string' || typeof value.key !== 'string')
     throw new PkiStateError(SHARED_CA_KEY, `the store's CA record ${SHARED_CA_KEY} is malformed`);
   return { certificate: value.certificate, key: value.key };
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }

@@ -5,6 +5,18 @@
  * reused, watches gap-free and in order, nothing half-written).
  */
 export { checkHistory } from './check-history.ts';
+export {
+  catchUp,
+  crashSeed,
+  createNamespaces,
+  firstOf,
+  makeWriters,
+  readFinalState,
+  type Sentinels,
+  stoppedEarly,
+  writeSentinel,
+  writeSentinels,
+} from './history-client.ts';
 export * from './records.ts';
 export { checkStoreFile } from './store-file.ts';
 export {
