@@ -30,8 +30,16 @@ export interface HubConnection {
   close(): Promise<void>;
 }
 
-/** Opens a connection with the admin (or the given) kubeconfig. */
-export async function connectToHub(flags: ConnectionFlags): Promise<HubConnection> {
+/** What requests to the hub need: its URL, a TLS dispatcher with the client's credentials, auth headers. */
+export interface HubTransport {
+  readonly server: string;
+  readonly dispatcher: Agent;
+  /** `authorization` when the kubeconfig carries a bearer token; empty otherwise. */
+  readonly headers: Record<string, string>;
+}
+
+/** Reads the kubeconfig the flags name (the admin one of `--data-dir`, or kubectl's) and opens a dispatcher. */
+export async function openHubTransport(flags: ConnectionFlags): Promise<HubTransport> {
   const path =
     flags.kubeconfig ?? (flags.dataDir ? join(flags.dataDir, 'admin.kubeconfig') : resolveKubeconfigPath());
   const config = await loadKubeconfig(path);
@@ -43,7 +51,16 @@ export async function connectToHub(flags: ConnectionFlags): Promise<HubConnectio
       rejectUnauthorized: config.insecureSkipTLSVerify !== true,
     },
   });
-  const server = config.server.replace(/\/+$/, '');
+  return {
+    server: config.server.replace(/\/+$/, ''),
+    dispatcher,
+    headers: config.token ? { authorization: `Bearer ${config.token}` } : {},
+  };
+}
+
+/** Opens a connection with the admin (or the given) kubeconfig. */
+export async function connectToHub(flags: ConnectionFlags): Promise<HubConnection> {
+  const { server, dispatcher, headers } = await openHubTransport(flags);
   return {
     async call(method, path, body, contentType = 'application/json') {
       let response: Awaited<ReturnType<typeof request>>;
@@ -54,7 +71,7 @@ export async function connectToHub(flags: ConnectionFlags): Promise<HubConnectio
           headers: {
             accept: 'application/json',
             ...(body === undefined ? {} : { 'content-type': contentType }),
-            ...(config.token ? { authorization: `Bearer ${config.token}` } : {}),
+            ...headers,
           },
           body: body === undefined ? undefined : JSON.stringify(body),
         });

@@ -5,11 +5,10 @@
  * RBAC authorises as the `workloads/log` subresource, and copies the text
  * to stdout; with `-f` it keeps printing until interrupted.
  */
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { CliError } from './errors.ts';
-import { loadKubeconfig, resolveKubeconfigPath } from './kubeconfig.ts';
+import { openHubTransport } from './hub-connection.ts';
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
@@ -56,18 +55,7 @@ export function registerLogsCommand(program: Command): void {
 }
 
 async function printLogs(flags: LogsFlags, path: string): Promise<void> {
-  const config = await loadKubeconfig(
-    flags.kubeconfig ?? (flags.dataDir ? join(flags.dataDir, 'admin.kubeconfig') : resolveKubeconfigPath()),
-  );
-  const dispatcher = new Agent({
-    connect: {
-      ca: config.caCert,
-      cert: config.clientCert,
-      key: config.clientKey,
-      rejectUnauthorized: config.insecureSkipTLSVerify !== true,
-    },
-  });
-  const server = config.server.replace(/\/+$/, '');
+  const { server, dispatcher, headers } = await openHubTransport(flags);
   try {
     let response: Awaited<ReturnType<typeof request>>;
     try {
@@ -76,7 +64,7 @@ async function printLogs(flags: LogsFlags, path: string): Promise<void> {
         dispatcher,
         headers: {
           accept: 'text/plain, application/json',
-          ...(config.token ? { authorization: `Bearer ${config.token}` } : {}),
+          ...headers,
         },
         // A followed log may be quiet for hours.
         bodyTimeout: 0,
