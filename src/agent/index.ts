@@ -9,6 +9,6 @@ export { type AgentOptions, runAgent } from './agent.ts';
 export { Backoff, type BackoffOptions, monotonicMs } from './backoff.ts';
 export { desiredStateOf, ROOTLESS_ANNOTATION } from './desired.ts';
 export { HubApi, HubStatusError, HubUnreachableError } from './hub-api.ts';
-export { type LogRequest, LogServer, type LogServerOptions } from './log-server.ts';
+export { LogServer, type LogServerOptions } from './log-server.ts';
 export { Outbox, type OutboxEntry } from './outbox.ts';
 export { loadLocalMailbox, MailboxSync } from './sync.ts';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { LogRequest } from '../api/index.ts';
 import { Backoff, delay } from './backoff.ts';
 import { type HubApi, HubStatusError } from './hub-api.ts';
 import { type ActualUnit, type Runtime, UnitNotFoundError } from './runtime/index.ts';
@@ -10,16 +11,6 @@ import { type ActualUnit, type Runtime, UnitNotFoundError } from './runtime/inde
  * own upload) with `POST .../log-requests/ID`: the unit's output streamed as
  * text (chunked, for as long as a follow lasts), or a Status when it cannot.
  */
-
-/** One request as the hub hands it out. */
-export interface LogRequest {
-  readonly id: string;
-  readonly namespace: string;
-  readonly workload: string;
-  readonly container?: string;
-  readonly tail?: number;
-  readonly follow: boolean;
-}
 
 /** Options of {@link LogServer}. */
 export interface LogServerOptions {

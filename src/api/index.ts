@@ -23,6 +23,7 @@ export type { Device } from './device.ts';
 export type { Event } from './event.ts';
 export * from './kind.ts';
 export { type Lease, type LeaseSpec, leaseKind } from './lease.ts';
+export { type LogRequest, LogRequestSchema } from './log-request.ts';
 export {
   EXCLUSION_REASONS,
   type ExcludedObject,

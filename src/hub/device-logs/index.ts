@@ -4,5 +4,5 @@
  * mTLS connection, takes it and uploads the output; the hub pipes it to the
  * person. The hub never opens a connection to a device.
  */
-export { type LogAnswer, LogRendezvous, type LogRendezvousOptions, type LogRequest } from './rendezvous.ts';
+export { type LogAnswer, LogRendezvous, type LogRendezvousOptions } from './rendezvous.ts';
 export { type DeviceLogsOptions, registerDeviceLogs } from './routes.ts';

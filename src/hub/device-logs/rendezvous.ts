@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { LogRequest } from '../../api/index.ts';
 import { ApiError } from '../kube-api/index.ts';
 
 /**
@@ -8,17 +9,6 @@ import { ApiError } from '../kube-api/index.ts';
  * and answers each with an upload. The rendezvous is per process (a request
  * is found only by an agent polling this replica): see docs/architecture.md.
  */
-
-/** What the agent is asked for: one workload's output on the device. */
-export interface LogRequest {
-  /** Names the upload (`POST .../log-requests/{id}`). */
-  readonly id: string;
-  readonly namespace: string;
-  readonly workload: string;
-  readonly container?: string;
-  readonly tail?: number;
-  readonly follow: boolean;
-}
 
 /** The agent's answer: the output as a stream, or the failure it met. */
 export type LogAnswer =
