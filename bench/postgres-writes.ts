@@ -11,26 +11,22 @@
 import pg from 'pg';
 import { PostgresStore } from '../src/store/index.ts';
 import { startPostgres } from '../test/support/index.ts';
-import { fmt, goalLine, machineLoad, median, report, roundMs, table } from './support/index.ts';
+import {
+  fmt,
+  goalLine,
+  machineLoad,
+  median,
+  report,
+  roundMs,
+  storedConfigMap,
+  storedConfigMapKey,
+  table,
+} from './support/index.ts';
 
 const CONCURRENCY = [1, 64, 256];
 const ROUNDS = 5;
 const ROUND_SECONDS = 1.5;
 const GOAL_RATIO = 0.5;
-
-/** A ConfigMap much like `kubectl create configmap` makes (about 480 bytes), rendered for a revision. */
-function renderValue(i: number, revision: number): string {
-  return (
-    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-${i}","namespace":"default",` +
-    `"uid":"6f1c2a52-93a4-4f1e-b3c8-${String(i).padStart(12, '0')}","resourceVersion":"${revision}",` +
-    `"creationTimestamp":"2025-01-01T00:00:00Z","labels":{"app":"bench","tier":"store"},` +
-    `"managedFields":[{"manager":"bench","operation":"Update","apiVersion":"v1","time":"2025-01-01T00:00:00Z",` +
-    `"fieldsType":"FieldsV1","fieldsV1":{"f:data":{".":{},"f:a":{},"f:b":{}}}}]},` +
-    `"data":{"a":"${'x'.repeat(64)}","b":"${'y'.repeat(64)}"}}`
-  );
-}
-
-const key = (i: number) => `/core/configmaps/default/cm-${i}`;
 
 interface Round {
   readonly writesPerSecond: number;
@@ -59,7 +55,7 @@ async function storeRound(url: string, concurrency: number, durationMs: number):
   const worker = async () => {
     while (performance.now() < deadline) {
       const i = next++;
-      await store.create(key(i), (revision) => renderValue(i, revision));
+      await store.create(storedConfigMapKey(i), (revision) => storedConfigMap(i, revision));
       acknowledged();
     }
   };
@@ -89,7 +85,7 @@ async function bareRound(url: string, batch: number, durationMs: number): Promis
       await client.query(
         `INSERT INTO log (rev, key, type, prev_rev, value)
          SELECT r, k, 0, NULL, v FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(r, k, v)`,
-        [revs, revs.map((rev) => key(rev)), revs.map((rev) => renderValue(rev, rev))],
+        [revs, revs.map((rev) => storedConfigMapKey(rev)), revs.map((rev) => storedConfigMap(rev, rev))],
       );
       await client.query('COMMIT');
       written += batch;

@@ -10,25 +10,21 @@
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/index.ts';
 import { removeDir, tempDir } from '../test/support/index.ts';
-import { fmt, goalLine, machineLoad, median, report, roundMs, table } from './support/index.ts';
+import {
+  fmt,
+  goalLine,
+  machineLoad,
+  median,
+  report,
+  roundMs,
+  storedConfigMap,
+  storedConfigMapKey,
+  table,
+} from './support/index.ts';
 
 const CONCURRENCY = [1, 64, 256];
 const ROUNDS = 5;
 const GOAL_RATIO = 0.5;
-
-/** A ConfigMap much like `kubectl create configmap` makes (about 480 bytes), rendered for a revision. */
-function renderValue(i: number, revision: number): string {
-  return (
-    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-${i}","namespace":"default",` +
-    `"uid":"6f1c2a52-93a4-4f1e-b3c8-${String(i).padStart(12, '0')}","resourceVersion":"${revision}",` +
-    `"creationTimestamp":"2025-01-01T00:00:00Z","labels":{"app":"bench","tier":"store"},` +
-    `"managedFields":[{"manager":"bench","operation":"Update","apiVersion":"v1","time":"2025-01-01T00:00:00Z",` +
-    `"fieldsType":"FieldsV1","fieldsV1":{"f:data":{".":{},"f:a":{},"f:b":{}}}}]},` +
-    `"data":{"a":"${'x'.repeat(64)}","b":"${'y'.repeat(64)}"}}`
-  );
-}
-
-const key = (i: number) => `/core/configmaps/default/cm-${i}`;
 
 interface Round {
   readonly writesPerSecond: number;
@@ -61,7 +57,7 @@ async function storeRound(dir: string, concurrency: number, durationMs: number):
   const worker = async () => {
     while (performance.now() < deadline) {
       const i = next++;
-      await store.create(key(i), (revision) => renderValue(i, revision));
+      await store.create(storedConfigMapKey(i), (revision) => storedConfigMap(i, revision));
       acknowledged();
     }
   };
@@ -98,9 +94,9 @@ function bareRound(dir: string, batch: number, durationMs: number, mode: 'insert
   const commit = db.transaction((first: number) => {
     for (let i = first; i < first + batch; i++) {
       const rev = ++revision;
-      if (mode === 'same-sql') get.get(key(i));
-      insertLog.run(rev, key(i), renderValue(i, rev));
-      if (mode === 'same-sql') upsert.run(key(i), rev);
+      if (mode === 'same-sql') get.get(storedConfigMapKey(i));
+      insertLog.run(rev, storedConfigMapKey(i), storedConfigMap(i, rev));
+      if (mode === 'same-sql') upsert.run(storedConfigMapKey(i), rev);
     }
     if (mode === 'same-sql') setMeta.run(revision);
   });
