@@ -4,6 +4,7 @@
  *
  *   npm run bench                      every benchmark
  *   npm run bench -- store-writes      one (or several) by name
+ *   npm run bench -- fleet-scale --devices 20000   options after the names go to the benchmarks
  *
  * Each prints its own table and goal line; this runner ends with a summary.
  * `BENCH_SECONDS` shortens or lengthens every measuring round.
@@ -21,9 +22,14 @@ const BENCHMARKS = [
   'postgres-writes',
   'replicas-writes',
   'replicas-watch',
+  'fleet-scale',
+  'telemetry-forwarding',
 ] as const;
 
-const requested = process.argv.slice(2);
+// Names first, then options (`--devices 20000`), which go to every selected benchmark.
+const firstOption = process.argv.slice(2).findIndex((arg) => arg.startsWith('--'));
+const requested = firstOption < 0 ? process.argv.slice(2) : process.argv.slice(2, 2 + firstOption);
+const options = firstOption < 0 ? [] : process.argv.slice(2 + firstOption);
 const unknown = requested.filter((name) => !(BENCHMARKS as readonly string[]).includes(name));
 if (unknown.length > 0) {
   console.error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.join(', ')}`);
@@ -35,7 +41,7 @@ const selected = requested.length > 0 ? requested : [...BENCHMARKS];
 function runOne(name: string): Promise<{ code: number; results: Record<string, unknown>[] }> {
   const script = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...options], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let output = '';

@@ -21,6 +21,11 @@ need newuidmap uidmap
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 # The process runtime shows ConfigMap/Secret volumes at the container's mountPath with bwrap.
 need bwrap bubblewrap
+# The agent's shifted-clock test runs it under libfaketime; its proxy test behind a real Squid.
+need faketime faketime
+need squid squid
+# The hub's `--mqtt URL` bridge is tested against a real Mosquitto the test starts.
+[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

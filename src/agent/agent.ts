@@ -24,6 +24,7 @@ import {
   startTimeOf,
 } from './runtime/index.ts';
 import { MailboxSync } from './sync.ts';
+import { startAgentTelemetry } from './telemetry/index.ts';
 
 /** Options of {@link runAgent}. */
 export interface AgentOptions {
@@ -35,6 +36,8 @@ export interface AgentOptions {
   readonly token?: string;
   /** The device's name at enrollment. @default the host name, lower-cased */
   readonly name?: string;
+  /** Labels asked for at enrollment (the bootstrap token's labels win over them). */
+  readonly labels?: Readonly<Record<string, string>>;
   /** @default 'process' */
   readonly runtime?: 'process' | 'podman';
   readonly log: Logger;
@@ -44,6 +47,8 @@ export interface AgentOptions {
   readonly restart?: RestartTiming;
   /** Outbox bound. @default 500 */
   readonly outboxMaxEntries?: number;
+  /** Telemetry outbox bound in bytes. @default 64 MiB */
+  readonly telemetryOutboxMaxBytes?: number;
   /** Called once the agent runs (enrolled, runtime started). */
   readonly onReady?: (info: { name: string }) => void;
 }
@@ -63,6 +68,17 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   if (!credentials) return;
   const deviceLog = log.child({ device: credentials.name });
   const api = new HubApi(credentials);
+  let current = credentials;
+  // The local MQTT endpoint first: its address goes into every workload's environment.
+  const telemetry = await startAgentTelemetry({
+    dataDir,
+    device: credentials.name,
+    credentials: () => current,
+    log: deviceLog.child({ component: 'telemetry' }),
+    ...(options.telemetryOutboxMaxBytes !== undefined
+      ? { outboxMaxBytes: options.telemetryOutboxMaxBytes }
+      : {}),
+  });
   const renewal = startRenewal({
     dataDir,
     credentials,
@@ -70,16 +86,23 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     onRenewed: (next) => {
       deviceLog.info({ notAfter: next.notAfter.toISOString() }, 'certificate renewed');
       api.setCredentials(next);
+      current = next;
+      telemetry.credentialsRenewed();
     },
     onError: (error) => deviceLog.warn({ err: (error as Error).message }, 'certificate renewal failed'),
   });
 
   const runtime: Runtime =
     options.runtime === 'podman'
-      ? createPodmanRuntime({ dataDir, logger: deviceLog.child({ component: 'podman' }) })
+      ? createPodmanRuntime({
+          dataDir,
+          logger: deviceLog.child({ component: 'podman' }),
+          env: telemetry.env,
+        })
       : createProcessRuntime({
           dir: join(dataDir, 'process'),
           ...(options.restart ? { restart: options.restart } : {}),
+          env: telemetry.env,
         });
   await runtime.start();
   const outbox = await Outbox.open({
@@ -134,12 +157,15 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     });
   try {
     await Promise.all(
-      [sync, reconciler, reporter, heartbeat, logServer].map((part) => loop(part.run(inner.signal))),
+      [sync, reconciler, reporter, heartbeat, logServer, telemetry].map((part) =>
+        loop(part.run(inner.signal)),
+      ),
     );
   } finally {
     signal.removeEventListener('abort', stop);
     renewal.stop();
     await runtime.close({ stopUnits: options.stopWorkloadsOnExit ?? false });
+    await telemetry.close();
     await api.close();
     deviceLog.info({ workloadsStopped: options.stopWorkloadsOnExit ?? false }, 'agent stopped');
   }
@@ -166,6 +192,7 @@ async function credentialsFor(
         token: options.token,
         name,
         dataDir: options.dataDir,
+        ...(options.labels ? { labels: options.labels } : {}),
         signal,
         onPending: () => {
           if (!reported) options.log.info({ device: name }, 'enrollment waits for approval');

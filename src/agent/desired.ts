@@ -2,7 +2,11 @@ import { hash } from 'node:crypto';
 import type { ConfigMap, MailboxObject, ObjectRef, Secret } from '../api/index.ts';
 import { type DesiredUnit, isUnitKind, podSpecOf, referencesOf, unitIdOf } from './runtime/index.ts';
 
-/** The annotation that asks for a rootless unit until the Mailbox carries the Workload's `rootless` itself. */
+/**
+ * An annotation that asks for a rootless unit, object by object. The hub marks
+ * the objects of a `rootless: true` Workload with the Mailbox object's own
+ * `rootless` field; the annotation remains for objects placed by other means.
+ */
 export const ROOTLESS_ANNOTATION = 'outpost.dev/rootless';
 
 /** The Mailbox's objects split into units to run and data objects (ConfigMaps, Secrets). */
@@ -58,7 +62,7 @@ export function desiredStateOf(objects: readonly MailboxObject[]): DesiredState 
     const unitConfigMaps = pick<ConfigMap>(refs.configMaps, configMaps, 'cm');
     const unitSecrets = pick<Secret>(refs.secrets, secrets, 'secret');
     const rootless =
-      (entry.source as { rootless?: boolean }).rootless === true ||
+      entry.rootless === true ||
       (entry.object.metadata as { annotations?: Record<string, string> }).annotations?.[
         ROOTLESS_ANNOTATION
       ] === 'true';

@@ -1,11 +1,15 @@
 import { Readable } from 'node:stream';
-import { EnvHttpProxyAgent, request } from 'undici';
-import type { DeviceCredentials } from './enrollment/index.ts';
+import {
+  type DeviceCredentials,
+  HubDispatcher,
+  type HubResponse,
+  hubRequest as request,
+} from './enrollment/index.ts';
 
 /**
  * The agent's HTTPS client for the hub's Kubernetes API: mutual TLS with the
- * device certificate, `HTTPS_PROXY` / `NO_PROXY` honoured (undici's
- * `EnvHttpProxyAgent`: Node 20's fetch ignores them), new connections
+ * device certificate, `HTTPS_PROXY` / `NO_PROXY` honoured (enrollment's
+ * `HubDispatcher`, on node:https: Node 20's fetch ignores them), new connections
  * switched to renewed credentials while open ones carry on.
  */
 
@@ -45,7 +49,7 @@ export interface RequestOptions {
 /** A client bound to the device's credentials. */
 export class HubApi {
   #credentials: DeviceCredentials;
-  #dispatcher: EnvHttpProxyAgent;
+  #dispatcher: HubDispatcher;
 
   constructor(credentials: DeviceCredentials) {
     this.#credentials = credentials;
@@ -89,7 +93,7 @@ export class HubApi {
     path: string,
     signal: AbortSignal,
   ): AsyncGenerator<WatchEvent<T>> {
-    let response: Awaited<ReturnType<typeof request>>;
+    let response: HubResponse;
     try {
       response = await request(`${this.#credentials.hubUrl}${path}`, {
         method: 'GET',
@@ -186,10 +190,9 @@ export class HubApi {
   }
 }
 
-function dispatcherFor(credentials: DeviceCredentials): EnvHttpProxyAgent {
+function dispatcherFor(credentials: DeviceCredentials): HubDispatcher {
   const tls = { ca: credentials.caPem, cert: credentials.certPem, key: credentials.keyPem };
-  // `connect` is used for direct connections, `requestTls` for the TLS inside a proxy's CONNECT tunnel.
-  return new EnvHttpProxyAgent({ connect: { ...tls, timeout: 10_000 }, requestTls: tls });
+  return new HubDispatcher(tls);
 }
 
 function parse(text: string): Record<string, unknown> {

@@ -2,7 +2,8 @@
  * The edge agent: enrollment (enrollment/), an informer on its own Mailbox
  * with a durable local copy (sync.ts), a level-triggered reconciler against
  * a `Runtime` (reconcile.ts, runtime/), heartbeats (heartbeat.ts) and a
- * durable outbox sent in order, once (outbox.ts, reporter.ts), assembled by
+ * durable outbox sent in order, once (outbox.ts, reporter.ts), the local
+ * MQTT endpoint forwarding telemetry to the hub (telemetry/), assembled by
  * `runAgent` (agent.ts).
  */
 export { type AgentOptions, runAgent } from './agent.ts';
@@ -12,3 +13,9 @@ export { HubApi, HubStatusError, HubUnreachableError } from './hub-api.ts';
 export { LogServer, type LogServerOptions } from './log-server.ts';
 export { Outbox, type OutboxEntry } from './outbox.ts';
 export { loadLocalMailbox, MailboxSync } from './sync.ts';
+export {
+  type AgentTelemetry,
+  startAgentTelemetry,
+  TelemetryOutbox,
+  type TelemetryOutboxOptions,
+} from './telemetry/index.ts';

@@ -11,6 +11,7 @@ import type { KindDefinition } from './kind.ts';
 import { leaseKind } from './lease.ts';
 import { mailboxKind } from './mailbox.ts';
 import { namespaceKind } from './namespace.ts';
+import { opcUaConnectorKind } from './opcua-connector.ts';
 import { placementKind } from './placement.ts';
 import { RBAC_KINDS } from './rbac.ts';
 import { secretKind } from './secret.ts';
@@ -37,6 +38,15 @@ export {
 } from './mailbox.ts';
 export { conditionStatus } from './meta.ts';
 export type { Namespace } from './namespace.ts';
+export {
+  MIN_PUBLISHING_INTERVAL_MS,
+  type OpcUaConnector,
+  type OpcUaConnectorSpec,
+  type OpcUaConnectorStatus,
+  opcTcpUrlProblem,
+  opcUaConnectorKind,
+  parseDurationMs,
+} from './opcua-connector.ts';
 export type { Placement } from './placement.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
@@ -51,6 +61,7 @@ export {
 export type { RolloutSummary } from './summary.ts';
 export {
   hasPrunableFields,
+  labelCauses,
   pruneUnknownFields,
   type ValidationResult,
   validateObject,
@@ -66,6 +77,7 @@ export const ALL_KINDS: readonly KindDefinition[] = [
   deviceKind,
   workloadKind,
   placementKind,
+  opcUaConnectorKind,
   mailboxKind,
   bootstrapTokenKind,
   leaseKind,

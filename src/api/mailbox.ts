@@ -35,6 +35,12 @@ export const MailboxObject = Type.Object(
       description:
         'When this content (this hash) was first placed here; the progress deadline counts from it.',
     }),
+    rootless: Type.Optional(
+      Type.Boolean({
+        description:
+          "Run as the agent's unprivileged user (the Workload's spec.rootless); set on Pods, Deployments and StatefulSets only, and part of the hash.",
+      }),
+    ),
     object: EmbeddedObject,
   },
   { description: 'One object the device must run, already customised for it.' },

@@ -202,22 +202,7 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
       });
     }
   }
-  for (const [key, value] of Object.entries(meta?.labels ?? {})) {
-    const keyProblem = qualifiedNameProblem(key);
-    if (keyProblem)
-      causes.push({
-        reason: 'FieldValueInvalid',
-        field: `metadata.labels`,
-        message: `Invalid value: "${key}": ${keyProblem}`,
-      });
-    if (typeof value === 'string' && (value.length > 63 || !LABEL_VALUE.test(value))) {
-      causes.push({
-        reason: 'FieldValueInvalid',
-        field: `metadata.labels`,
-        message: `Invalid value: "${value}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (at most 63)`,
-      });
-    }
-  }
+  causes.push(...labelCauses(meta?.labels ?? {}, 'metadata.labels'));
   for (const key of Object.keys(meta?.annotations ?? {})) {
     const keyProblem = qualifiedNameProblem(key);
     if (keyProblem)
@@ -226,6 +211,24 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
         field: 'metadata.annotations',
         message: `Invalid value: "${key}": ${keyProblem}`,
       });
+  }
+  return causes;
+}
+
+/** Every label of `labels` whose key is not a qualified name or whose value is not a label value, as causes on `field`. */
+export function labelCauses(labels: Readonly<Record<string, unknown>>, field: string): FieldCause[] {
+  const causes: FieldCause[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    const keyProblem = qualifiedNameProblem(key);
+    if (keyProblem)
+      causes.push({ reason: 'FieldValueInvalid', field, message: `Invalid value: "${key}": ${keyProblem}` });
+    if (typeof value === 'string' && (value.length > 63 || !LABEL_VALUE.test(value))) {
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field,
+        message: `Invalid value: "${value}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (at most 63)`,
+      });
+    }
   }
   return causes;
 }

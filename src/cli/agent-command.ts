@@ -1,8 +1,21 @@
+import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
-import pino from 'pino';
-import { runAgent } from '../agent/index.ts';
 import { CliError } from './errors.ts';
-import { parseLabels } from './token-command.ts';
+
+/**
+ * V8 settings for a long-running agent on a small device, set on this very
+ * process before the agent's code loads (node cannot exec itself with other
+ * flags without a second process). Only flags V8 reads at run time belong
+ * here; see docs/benchmarks.md (agent-memory) for what each saves.
+ * `OUTPOST_AGENT_V8_FLAGS` replaces them (empty: node's defaults).
+ */
+export const AGENT_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1'];
+
+function applyV8Flags(): void {
+  const override = process.env.OUTPOST_AGENT_V8_FLAGS;
+  const flags = override === undefined ? AGENT_V8_FLAGS : override.split(' ').filter((flag) => flag !== '');
+  for (const flag of flags) setFlagsFromString(flag);
+}
 
 /**
  * `outpost agent`: enrolls on the first start (the token is needed once),
@@ -23,7 +36,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--name <name>', "the device's name (default: the host name)")
     .option(
       '--labels <k=v,...>',
-      "labels asked for at enrollment (the hub applies only the bootstrap token's labels today; see docs)",
+      "the device's labels, sent at enrollment (the bootstrap token's labels win on a conflicting key)",
     )
     .option('--runtime <runtime>', 'how workloads run: process or podman', 'process')
     .option('--stop-workloads-on-exit', 'stop every workload when the agent stops', false)
@@ -46,13 +59,16 @@ export function registerAgentCommand(program: Command): void {
         const restartMs = Number(options.restartBackoff);
         if (!Number.isFinite(restartMs) || restartMs < 10)
           throw new CliError('--restart-backoff must be a number of milliseconds (at least 10)');
-        const labels = options.labels ? parseLabels(options.labels) : undefined;
+        applyV8Flags();
+        // Loaded only now, and only what runs: the agent's memory on a device (see agent-memory in docs/benchmarks.md).
+        const labels = options.labels
+          ? (await import('./token-command.ts')).parseLabels(options.labels)
+          : undefined;
+        const [{ default: pino }, { runAgent }] = await Promise.all([
+          import('pino'),
+          import('../agent/index.ts'),
+        ]);
         const log = pino({ level: options.logLevel }, pino.destination(2));
-        if (labels)
-          log.warn(
-            { labels },
-            'the hub sets device labels from the bootstrap token (outpost token create --labels) or an admin; --labels is not sent',
-          );
         const controller = new AbortController();
         const stop = () => controller.abort();
         process.once('SIGINT', stop);
@@ -63,6 +79,7 @@ export function registerAgentCommand(program: Command): void {
             ...(options.hub ? { hubUrl: options.hub } : {}),
             ...(options.token ? { token: options.token } : {}),
             ...(options.name ? { name: options.name } : {}),
+            ...(labels ? { labels } : {}),
             runtime: options.runtime,
             stopWorkloadsOnExit: options.stopWorkloadsOnExit,
             restart: { initialMs: restartMs },

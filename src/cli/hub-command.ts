@@ -38,6 +38,10 @@ export function registerHubCommand(program: Command): void {
       'leader election among replicas: how long the controllers lease outlives its last renewal',
       '15s',
     )
+    .option(
+      '--mqtt <url>',
+      'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
+    )
     .action(
       async (options: {
         dataDir: string;
@@ -51,6 +55,7 @@ export function registerHubCommand(program: Command): void {
         deviceCertLifetime: string;
         deviceRenewalGrace: string;
         leaseDuration: string;
+        mqtt?: string;
       }) => {
         const { host, port } = parseListen(options.listen);
         const synchronous = options.sqliteSynchronous.toUpperCase();
@@ -59,6 +64,10 @@ export function registerHubCommand(program: Command): void {
         const history = Number(options.history);
         if (!Number.isFinite(history) || history <= 0)
           throw new CliError(`--history must be a positive number of seconds`);
+        if (options.mqtt !== undefined && !/^(mqtts?|wss?):\/\/[^/]+/.test(options.mqtt))
+          throw new CliError(
+            `--mqtt must be a broker URL such as mqtt://HOST:PORT, not ${JSON.stringify(options.mqtt)}`,
+          );
         const logger = pino({ level: options.logLevel }, pino.destination(2));
         const hub = await startHub({
           dataDir: options.dataDir,
@@ -74,6 +83,7 @@ export function registerHubCommand(program: Command): void {
           deviceCertLifetimeSeconds: parseDuration(options.deviceCertLifetime, '--device-cert-lifetime'),
           deviceRenewalGraceSeconds: parseDuration(options.deviceRenewalGrace, '--device-renewal-grace'),
           leaseDurationMs: parseDuration(options.leaseDuration, '--lease-duration') * 1000,
+          mqttUrl: options.mqtt,
         });
         process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
         const stop = () => {

@@ -17,6 +17,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   user: async () => (await import('./user-command.ts')).registerUserCommand,
   store: async () => (await import('./store-command.ts')).registerStoreCommand,
   logs: async () => (await import('./logs-command.ts')).registerLogsCommand,
+  telemetry: async () => (await import('./telemetry-command.ts')).registerTelemetryCommand,
+  command: async () => (await import('./command-command.ts')).registerCommandCommand,
+  'plc-sim': async () => (await import('./opcua-command.ts')).registerPlcSimCommand,
+  'opcua-connector': async () => (await import('./opcua-command.ts')).registerOpcUaConnectorCommand,
 };
 
 /** The `outpost` command: parses arguments, runs a subcommand, turns failures into one line. */

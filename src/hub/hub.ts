@@ -11,6 +11,7 @@ import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
+import { type ConnectorTelemetry, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -42,6 +43,11 @@ export interface HubOptions {
    * @default 15_000
    */
   readonly leaseDurationMs?: number;
+  /**
+   * An external MQTT broker (`mqtt://HOST:PORT`) the embedded one is bridged to: devices' telemetry,
+   * status and acks go there, commands come from there. @default none (the embedded broker alone)
+   */
+  readonly mqttUrl?: string;
 }
 
 export interface RunningHub {
@@ -49,6 +55,8 @@ export interface RunningHub {
   readonly kubeconfigPath: string;
   readonly app: FastifyInstance;
   readonly service: ObjectService;
+  /** Devices' MQTT endpoint, the latest-value table and commands. */
+  readonly telemetry: TelemetryHub;
   /** This replica's part in the controllers' leader election. */
   leader(): LeaderStatus;
   close(): Promise<void>;
@@ -85,9 +93,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     signal: shutdown.signal,
     onError: (err) => options.logger.warn({ err }, 'RBAC watch restarted'),
   });
+  const authenticate = createAuthenticator({ devices });
+  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
+  const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
   const { app, service } = buildHub({
     store,
-    authenticate: createAuthenticator({ devices }),
+    authenticate,
+    telemetry,
     authorize,
     enrollment: {
       ca: pki.ca,
@@ -108,7 +120,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
-    whileLeading: (signal) => runControllers(service, options.logger, signal),
+    whileLeading: (signal) => runControllers(service, options.logger, signal, telemetry.latest),
   });
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
@@ -129,12 +141,15 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     kubeconfigPath,
     app,
     service,
+    telemetry,
     leader: () => elector.status(),
     async close() {
       shutdown.abort();
       // Controllers stop and the lease is handed back before the store closes (bounded: with the
       // database unreachable the release cannot happen, and the lease then expires by itself).
       await Promise.race([electing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      // MQTT connections left the HTTP server's hands when they upgraded: closed here.
+      await telemetry.close();
       // Watches are endless responses: end them so that close() need not wait.
       app.server.closeAllConnections?.();
       await app.close();
@@ -147,8 +162,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
  * Runs the hub's controllers while this replica holds the controllers' lease; resolves once they
  * stopped after `signal` aborted.
  */
-async function runControllers(service: ObjectService, logger: Logger, signal: AbortSignal): Promise<void> {
-  await startControllers({ service, logger, signal }).done;
+async function runControllers(
+  service: ObjectService,
+  logger: Logger,
+  signal: AbortSignal,
+  telemetry?: ConnectorTelemetry,
+): Promise<void> {
+  await startControllers({ service, logger, signal, telemetry }).done;
 }
 
 async function openStore(options: HubOptions): Promise<Store> {

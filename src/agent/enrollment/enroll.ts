@@ -14,7 +14,6 @@
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { caSignature, hashTokenSecret, parseBootstrapToken } from '../../api/index.ts';
 import {
   credentialsOf,
   type DeviceCredentials,
@@ -40,6 +39,8 @@ export interface EnrollOptions {
   readonly caCert?: string;
   /** `sha256:<hex>` of the hub CA's SubjectPublicKeyInfo, when known beforehand. */
   readonly caPin?: string;
+  /** Labels the device asks for; the bootstrap token's labels win over them. */
+  readonly labels?: Readonly<Record<string, string>>;
   /** The facts to report. @default collectFacts(dataDir) */
   readonly facts?: DeviceFacts;
   /** How often to ask while the enrollment waits for approval. @default 5000 */
@@ -94,6 +95,7 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
         name: options.name,
         csr: await createCsr(keyPem, options.name),
         facts: options.facts ?? (await collectFacts(options.dataDir)),
+        ...(options.labels && Object.keys(options.labels).length > 0 ? { labels: options.labels } : {}),
       },
     });
 
@@ -132,6 +134,8 @@ export function caPinOf(certPem: string): string {
 /** Gets the hub's CA on first contact and checks it (see the module comment). */
 async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string> {
   if (options.caCert) return options.caCert;
+  // Loaded here, not with the module: an enrolled agent's every later start never needs the API's schemas.
+  const { caSignature, hashTokenSecret, parseBootstrapToken } = await import('../../api/index.ts');
   const parts = parseBootstrapToken(options.token);
   if (!parts) throw new EnrollmentError('bootstrap token is malformed: expected <id>.<secret>', 400);
   const query = options.caPin ? '' : `?tokenId=${parts.id}`;

@@ -1,5 +1,5 @@
 /** The few HTTPS calls enrollment makes to the hub, and the error they fail with. */
-import { EnvHttpProxyAgent, request } from 'undici';
+import { HubDispatcher, hubRequest } from './hub-https.ts';
 
 /** TLS settings of one call. */
 export interface TlsOptions {
@@ -39,26 +39,14 @@ export class EnrollmentError extends Error {
 export async function callHub(
   url: string,
   init: { method: 'GET' | 'POST'; body?: unknown; tls: TlsOptions; signal?: AbortSignal },
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const tls = {
-    ca: init.tls.ca,
-    cert: init.tls.cert,
-    key: init.tls.key,
-    rejectUnauthorized: init.tls.ca !== undefined,
-  };
-  // HTTPS_PROXY / NO_PROXY honoured (Node 20's fetch ignores them); requestTls is the TLS inside a proxy's tunnel.
-  const dispatcher = new EnvHttpProxyAgent({
-    connect: tls,
-    requestTls: tls,
-    connectTimeout: 10_000,
-    headersTimeout: 30_000,
-    bodyTimeout: 30_000,
-  });
+): Promise<{ status: number; body: Record<string, unknown>; hubTimeMs?: number }> {
+  // HTTPS_PROXY / NO_PROXY honoured (Node 20's fetch ignores them); without a CA the hub is not verified.
+  const dispatcher = new HubDispatcher(init.tls);
   try {
-    const response = await request(url, {
+    const response = await hubRequest(url, {
       method: init.method,
       dispatcher,
-      signal: init.signal,
+      ...(init.signal ? { signal: init.signal } : {}),
       headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
@@ -69,7 +57,9 @@ export async function callHub(
     } catch {
       // not JSON (a proxy's error page): the status says enough
     }
-    return { status: response.statusCode, body };
+    // The hub's clock when it answered (its Date header): certificates' dates are on that clock.
+    const date = Date.parse(String(response.headers.date ?? ''));
+    return { status: response.statusCode, body, ...(Number.isNaN(date) ? {} : { hubTimeMs: date }) };
   } catch (cause) {
     if (init.signal?.aborted) throw cause;
     throw new EnrollmentError(`cannot reach the hub at ${url}: ${(cause as Error).message}`, 0, undefined, {

@@ -10,5 +10,6 @@ export { type DeviceCredentials, kubeconfigPathOf, loadCredentials, writeFileAto
 export { caPinOf, type EnrollOptions, enroll } from './enroll.ts';
 export { collectFacts, type DeviceFacts } from './facts.ts';
 export { EnrollmentError } from './hub-client.ts';
+export { HubDispatcher, type HubResponse, type HubTls, hubRequest, proxyFor } from './hub-https.ts';
 export { createCsr, generateKeyPem, publicKeyHash, readCertificate } from './keys.ts';
 export { type Renewal, type RenewalOptions, renewCredentials, startRenewal } from './renewal.ts';

@@ -5,6 +5,13 @@
  * while open ones carry on. A device back after its certificate expired
  * renews the same way: the hub accepts an expired certificate of its own
  * within the grace period, the TLS handshake proving the old key is held.
+ *
+ * Time: a certificate's dates are on the hub's clock, the device's wall clock
+ * may be a day off or jump. So the moment to renew is worked out once per
+ * certificate, against the hub's clock when the hub issued it (the Date of
+ * its answer), and then waited for on the monotonic clock; only credentials
+ * read from disk at start are judged by the device's wall clock, the one
+ * reference there is (clamped, so a wrong clock costs one early renewal).
  */
 import { credentialsOf, type DeviceCredentials, saveCredentials } from './credentials.ts';
 import { callHub, EnrollmentError, refusal } from './hub-client.ts';
@@ -16,8 +23,17 @@ export async function renewCredentials(
   dataDir: string,
   signal?: AbortSignal,
 ): Promise<DeviceCredentials> {
+  return (await renewOnce(current, dataDir, signal)).next;
+}
+
+/** Renews once; also returns the hub's clock at issue (epoch ms), when the hub sent it. */
+async function renewOnce(
+  current: DeviceCredentials,
+  dataDir: string,
+  signal?: AbortSignal,
+): Promise<{ next: DeviceCredentials; hubTimeMs?: number }> {
   const keyPem = await generateKeyPem();
-  const { status, body } = await callHub(`${current.hubUrl}/enroll/renew`, {
+  const { status, body, hubTimeMs } = await callHub(`${current.hubUrl}/enroll/renew`, {
     method: 'POST',
     tls: { ca: current.caPem, cert: current.certPem, key: current.keyPem },
     body: { csr: await createCsr(keyPem, current.name) },
@@ -32,7 +48,7 @@ export async function renewCredentials(
     caPem: typeof body.caCertificate === 'string' ? body.caCertificate : current.caPem,
   });
   await saveCredentials(dataDir, next);
-  return next;
+  return { next, ...(hubTimeMs === undefined ? {} : { hubTimeMs }) };
 }
 
 /** Options of {@link startRenewal}. */
@@ -49,8 +65,10 @@ export interface RenewalOptions {
   readonly retryMs?: number;
   /** Stops renewing. */
   readonly signal?: AbortSignal;
-  /** Milliseconds since the epoch. @default Date.now */
+  /** Wall clock, milliseconds since the epoch (judges the credentials given at start). @default Date.now */
   readonly now?: () => number;
+  /** Monotonic clock in milliseconds (measures every wait). @default performance.now */
+  readonly monotonic?: () => number;
 }
 
 /** A running renewal loop. */
@@ -69,12 +87,23 @@ const MAX_RETRY_MS = 5 * 60 * 1000;
 /**
  * Renews the certificate each time `renewAt` of its lifetime has passed
  * (measured from notBefore), retrying with doubling delays on failure, until
- * stopped or a terminal refusal (device deleted, grace exceeded).
+ * stopped or a terminal refusal (device deleted, grace exceeded). Waits are
+ * monotonic (see the module comment).
  */
 export function startRenewal(options: RenewalOptions): Renewal {
   const now = options.now ?? Date.now;
+  const monotonic = options.monotonic ?? (() => performance.now());
   const fraction = options.renewAt ?? 2 / 3;
   let current = options.credentials;
+  /** When (monotonic ms) the current certificate is due for renewal. */
+  let dueAt = 0;
+  /** Plans the renewal of `credentials`, given the time (epoch ms, on the hub's clock if known) it is now. */
+  const plan = (credentials: DeviceCredentials, reference: number) => {
+    const start = credentials.notBefore.getTime();
+    const renewAfter = (credentials.notAfter.getTime() - start) * fraction;
+    dueAt = monotonic() + Math.min(Math.max(0, start + renewAfter - reference), renewAfter);
+  };
+  plan(current, now());
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const retryMs = options.retryMs ?? 1000;
@@ -89,9 +118,15 @@ export function startRenewal(options: RenewalOptions): Renewal {
   options.signal?.addEventListener('abort', stop, { once: true });
 
   const renew = (): Promise<DeviceCredentials> => {
-    inFlight ??= renewCredentials(current, options.dataDir, controller.signal).finally(() => {
-      inFlight = undefined;
-    });
+    inFlight ??= renewOnce(current, options.dataDir, controller.signal)
+      .then(({ next, hubTimeMs }) => {
+        // Without the hub's time, the certificate was issued just now: its notBefore is the best guess.
+        plan(next, hubTimeMs ?? next.notBefore.getTime());
+        return next;
+      })
+      .finally(() => {
+        inFlight = undefined;
+      });
     return inFlight.then((next) => {
       if (next !== current) {
         current = next;
@@ -106,11 +141,9 @@ export function startRenewal(options: RenewalOptions): Renewal {
   const schedule = (delayMs?: number) => {
     clearTimeout(timer);
     if (stopped) return;
-    const start = current.notBefore.getTime();
-    const due = start + (current.notAfter.getTime() - start) * fraction;
-    const wait = Math.max(0, Math.min(delayMs ?? due - now(), MAX_WAIT_MS));
+    const wait = Math.max(0, Math.min(delayMs ?? dueAt - monotonic(), MAX_WAIT_MS));
     timer = setTimeout(() => {
-      if (delayMs === undefined && now() < due) return schedule();
+      if (delayMs === undefined && monotonic() < dueAt) return schedule();
       renew().catch((error: unknown) => {
         if (stopped) return;
         options.onError?.(error);

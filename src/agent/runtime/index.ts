@@ -34,3 +34,4 @@ export {
   type UnitStatus,
   unitIdOf,
 } from './runtime.ts';
+export { resolveOutpost, selfCommand } from './self-command.ts';

@@ -64,10 +64,18 @@ export function containerNameOf(podName: string, container: string): string {
  * registry), env resolved from ConfigMaps and Secrets, ConfigMap/Secret
  * volumes as read-only host folders under `volumesDir/<volume>` (written
  * by the runtime, Secret files 0600), and host networking when rootless.
+ * `env` goes into every container's environment, outside the unit's hash
+ * (the labels): `OUTPOST_MQTT_URL` points at 127.0.0.1, which only
+ * containers with host networking (`hostNetwork: true`, or rootless) reach.
  *
  * @throws ContainerConfigError when a referenced ConfigMap, Secret or key is missing.
  */
-export function renderKubePlay(unit: DesiredUnit, owner: string, volumesDir: string): KubePlay {
+export function renderKubePlay(
+  unit: DesiredUnit,
+  owner: string,
+  volumesDir: string,
+  env: Readonly<Record<string, string>> = {},
+): KubePlay {
   const { spec, labels: templateLabels } = podSpecOf(unit.object);
   const replicas = replicasOf(unit.object);
   const restartPolicy = restartPolicyOf(unit.object);
@@ -86,7 +94,7 @@ export function renderKubePlay(unit: DesiredUnit, owner: string, volumesDir: str
     const containers = (list: ContainerShape[] | undefined) =>
       list?.map((container) => {
         if (container.image) images.add(container.image);
-        return renderContainer(container, unit, hostname);
+        return renderContainer(container, unit, hostname, env);
       });
     const volumes: Record<string, unknown>[] = (spec.volumes ?? []).map((volume) =>
       volume.configMap || volume.secret
@@ -145,9 +153,15 @@ export function renderKubePlay(unit: DesiredUnit, owner: string, volumesDir: str
   };
 }
 
-function renderContainer(container: ContainerShape, unit: DesiredUnit, hostname: string): ContainerShape {
+function renderContainer(
+  container: ContainerShape,
+  unit: DesiredUnit,
+  hostname: string,
+  base: Readonly<Record<string, string>>,
+): ContainerShape {
   // Kubernetes semantics for env (envFrom, valueFrom, $(VAR)) are resolved here, once for both runtimes.
-  const env = buildEnv(container, { configMaps: unit.configMaps, secrets: unit.secrets, base: {} });
+  // `base` (the agent's OUTPOST_MQTT_URL, OUTPOST_DEVICE) comes first: the container's own env wins.
+  const env = buildEnv(container, { configMaps: unit.configMaps, secrets: unit.secrets, base });
   const { envFrom: _envFrom, ...rest } = container;
   const expanded = (list: string[] | undefined) =>
     list?.map((part) => expand(part, { HOSTNAME: hostname, ...env }));

@@ -46,6 +46,13 @@ export interface PodmanRuntimeOptions {
   /** How often podman is re-read without any event (restarts, missing images, reboots). @default 10000 */
   readonly resyncMs?: number;
   readonly logger?: Pick<Logger, 'info' | 'warn'>;
+  /**
+   * Variables every container gets, e.g. `OUTPOST_MQTT_URL` and
+   * `OUTPOST_DEVICE` (a container's own env wins); not part of a unit's
+   * hash. The local MQTT endpoint is on 127.0.0.1: only containers with
+   * host networking reach it. @default none
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A unit that could not be played (image not present, ConfigMap key missing): reported, retried on resync. */
@@ -90,6 +97,7 @@ class PodmanRuntime implements Runtime {
   readonly #resetMs: number;
   readonly #resyncMs: number;
   readonly #log: Pick<Logger, 'info' | 'warn'> | undefined;
+  readonly #env: Readonly<Record<string, string>>;
   #rootful!: PodmanHost;
   #rootless: Promise<PodmanHost> | undefined;
   readonly #events: PodmanEvents[] = [];
@@ -110,6 +118,7 @@ class PodmanRuntime implements Runtime {
     this.#resetMs = options.backoffResetMs ?? 600_000;
     this.#resyncMs = options.resyncMs ?? 10_000;
     this.#log = options.logger;
+    this.#env = options.env ?? {};
   }
 
   async start(): Promise<void> {
@@ -230,7 +239,7 @@ class PodmanRuntime implements Runtime {
     const unitDir = await this.#unitDir(host, unit.id);
     let play: ReturnType<typeof renderKubePlay>;
     try {
-      play = renderKubePlay(unit, this.#owner, join(unitDir, 'volumes'));
+      play = renderKubePlay(unit, this.#owner, join(unitDir, 'volumes'), this.#env);
     } catch (error) {
       if (!(error instanceof ContainerConfigError)) throw error;
       return this.#park(host, unit, { reason: 'CreateContainerConfigError', message: error.message });

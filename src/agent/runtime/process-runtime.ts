@@ -14,6 +14,7 @@ import {
   type Runtime,
   UnitNotFoundError,
 } from './runtime.ts';
+import { selfCommand } from './self-command.ts';
 
 /** Options of {@link createProcessRuntime}. */
 export interface ProcessRuntimeOptions {
@@ -32,6 +33,17 @@ export interface ProcessRuntimeOptions {
   readonly logMaxBytes?: number;
   /** How often adopted processes are checked and logs rotated. @default 1000 */
   readonly pollIntervalMs?: number;
+  /**
+   * Variables every container gets, e.g. `OUTPOST_MQTT_URL` and
+   * `OUTPOST_DEVICE` (a container's own env wins). Not part of a unit's hash:
+   * units adopted after an agent restart still match. @default none
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * What a container command `outpost` runs: the agent's own CLI.
+   * @default {@link selfCommand}() (this node executable, its options and script)
+   */
+  readonly outpostCommand?: readonly string[];
 }
 
 interface StoredUnit {
@@ -52,7 +64,8 @@ interface StoredUnit {
  * with its env, its ConfigMap/Secret volumes as files, a working folder per
  * replica and rotated output files. Deployments and StatefulSets run
  * `replicas` copies. `image` is ignored: the container's `command` must
- * name a program of the host.
+ * name a program of the host, except `outpost`, which runs the agent's own
+ * CLI (see self-command.ts).
  */
 export function createProcessRuntime(options: ProcessRuntimeOptions): Runtime {
   return new ProcessRuntime(options);
@@ -65,12 +78,14 @@ class ProcessRuntime implements Runtime {
   readonly #listeners = new Set<() => void>();
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #bwrap: boolean;
+  readonly #outpost: readonly string[];
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: ProcessRuntimeOptions) {
     this.#options = options;
     this.#bwrap = options.bwrap ?? onPath('bwrap');
+    this.#outpost = options.outpostCommand ?? selfCommand();
   }
 
   get #unitsDir(): string {
@@ -206,6 +221,8 @@ class ProcessRuntime implements Runtime {
       path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       onChange: () => this.#changed(),
       onMountTargets: (targets: readonly string[]) => recordCreated(this.#options.dir, targets),
+      env: this.#options.env ?? {},
+      outpost: this.#outpost,
     };
   }
 

@@ -10,6 +10,7 @@ import {
 import { buildEnv, ContainerConfigError, expand } from './process-env.ts';
 import { bindsOf, fallbackVariable, materialiseVolumes, safeName } from './process-volumes.ts';
 import type { DesiredUnit, UnitStatus } from './runtime.ts';
+import { resolveOutpost } from './self-command.ts';
 
 /** How a unit's processes are run. */
 export interface UnitSettings {
@@ -22,6 +23,10 @@ export interface UnitSettings {
   readonly onChange: () => void;
   /** Records the mount targets before bwrap creates what is missing of them on the host. */
   readonly onMountTargets: (targets: readonly string[]) => Promise<void>;
+  /** Variables every container gets (the local MQTT endpoint); the container's own win. Not part of the unit's hash. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The argv prefix a container command `outpost` is replaced with (see self-command.ts). */
+  readonly outpost: readonly string[];
 }
 
 /** A unit's replicas × containers, supervised. */
@@ -80,10 +85,18 @@ export class ProcessUnit {
         try {
           env = buildEnv(container, {
             ...this.unit,
-            base: { PATH: this.#settings.path, HOSTNAME: hostname, OUTPOST_UNIT: this.unit.id },
+            base: {
+              PATH: this.#settings.path,
+              ...this.#settings.env,
+              HOSTNAME: hostname,
+              OUTPOST_UNIT: this.unit.id,
+            },
           });
           binds = await bindsOf(container, volumes, { unitDir: this.#settings.dir, replicaDir });
-          argv = [...(container.command ?? []), ...(container.args ?? [])].map((part) => expand(part, env));
+          argv = resolveOutpost(
+            [...(container.command ?? []), ...(container.args ?? [])].map((part) => expand(part, env)),
+            this.#settings.outpost,
+          );
           if (!container.command?.length) {
             throw new ContainerConfigError(
               `container ${container.name} has no command: the process runtime runs a container's command (it has no image to take an entrypoint from)`,

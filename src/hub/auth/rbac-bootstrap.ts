@@ -96,6 +96,9 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     },
     // A workload's output on the devices it is placed on (`outpost logs`), as `pods/log` in Kubernetes.
     { apiGroups: ['outpost.dev'], resources: ['workloads/log'], verbs: ['get'] },
+    // Connectors' values (`outpost telemetry`) and writes through them (`outpost command send`).
+    { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/telemetry'], verbs: ['get'] },
+    { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/commands'], verbs: ['create'] },
     { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ALL },
     { apiGroups: [''], resources: ['events'], verbs: READ },
     // With a RoleBinding in namespace N, `get namespaces N` has namespace N: the team sees its own.

@@ -7,9 +7,11 @@
 import type { Logger } from 'pino';
 import { Manager, type MetricsRegistry } from '../../controller/index.ts';
 import type { ObjectService } from '../kube-api/index.ts';
+import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement-controllers.ts';
+import { addOpcUaRenderer, type OpcUaRendererOptions } from './render-opcua.ts';
 
 export {
   addClusterRoleAggregation,
@@ -22,6 +24,13 @@ export {
   type PlacementControllers,
   type PlacementControllersOptions,
 } from './placement-controllers.ts';
+export {
+  addOpcUaRenderer,
+  createOpcUaReconciler,
+  OPCUA_FIELD_MANAGER,
+  type OpcUaRenderer,
+  type OpcUaRendererOptions,
+} from './render-opcua.ts';
 
 /** Which controllers run, and how. */
 export interface HubControllersOptions {
@@ -41,6 +50,12 @@ export interface HubControllersOptions {
   readonly placement?: boolean | PlacementControllersOptions;
   /** Fill aggregating ClusterRoles' rules from the ClusterRoles their selectors match. @default true */
   readonly clusterRoleAggregation?: boolean;
+  /**
+   * Render OpcUaConnectors into their Workloads and Placements. Its `telemetry`
+   * defaults to {@link StartControllersOptions.telemetry}.
+   * @default true
+   */
+  readonly opcua?: boolean | OpcUaRendererOptions;
 }
 
 export interface StartControllersOptions {
@@ -52,6 +67,8 @@ export interface StartControllersOptions {
   readonly options?: HubControllersOptions;
   /** Where controller metrics go. @default a new registry (on `manager.metrics`) */
   readonly metrics?: MetricsRegistry;
+  /** The hub's latest-value table, for the OpcUaConnector status. @default none */
+  readonly telemetry?: ConnectorTelemetry;
 }
 
 export interface RunningControllers {
@@ -74,6 +91,8 @@ export function startControllers(options: StartControllersOptions): RunningContr
   const placement = settings.placement ?? true;
   if (placement) addPlacementControllers(manager, placement === true ? {} : placement);
   if (settings.clusterRoleAggregation ?? true) addClusterRoleAggregation(manager);
+  const opcua = settings.opcua ?? true;
+  if (opcua) addOpcUaRenderer(manager, { telemetry: options.telemetry, ...(opcua === true ? {} : opcua) });
   const done = manager.start(options.signal);
   return { manager, done };
 }

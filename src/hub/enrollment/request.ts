@@ -4,7 +4,7 @@
  */
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
-import type { FieldCause } from '../../api/index.ts';
+import { type FieldCause, labelCauses } from '../../api/index.ts';
 import { ApiError, errors } from '../kube-api/index.ts';
 
 /** Hardware facts a device reports when it enrolls (they become `status.system`). */
@@ -20,12 +20,17 @@ export const DeviceFactsSchema = Type.Object({
 });
 export type DeviceFacts = Type.Static<typeof DeviceFactsSchema>;
 
-/** `POST /enroll`: a token, the device's name, its CSR and its facts. */
+/**
+ * `POST /enroll`: a token, the device's name, its CSR and its facts, and the
+ * labels the device asks for (`outpost agent --labels`); the token's labels
+ * win over them (see routes.ts).
+ */
 export const EnrollRequestSchema = Type.Object({
   token: Type.String(),
   name: Type.String(),
   csr: Type.String({ maxLength: 16384 }),
   facts: DeviceFactsSchema,
+  labels: Type.Optional(Type.Record(Type.String(), Type.String(), { maxProperties: 64 })),
 });
 export type EnrollRequest = Type.Static<typeof EnrollRequestSchema>;
 
@@ -54,6 +59,9 @@ export function readEnrollRequest(body: unknown): EnrollRequest {
       message:
         'a device name must be a lowercase RFC 1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
     });
+  const labels = (value as { labels?: unknown }).labels;
+  if (typeof labels === 'object' && labels !== null && !Array.isArray(labels))
+    causes.push(...labelCauses(labels as Record<string, unknown>, 'labels'));
   if (causes.length > 0) throw invalid(typeof name === 'string' ? name : '', causes);
   return value as EnrollRequest;
 }

@@ -131,7 +131,7 @@ export function registerEnrollment(
         await service.create(
           deviceKind,
           undefined,
-          newDevice(body.name, token.id, token.spec, csr.publicKey),
+          newDevice(body.name, token.id, token.spec, csr.publicKey, body.labels),
           { fieldManager: FIELD_MANAGER, initialStatus: status },
         ),
       );
@@ -212,19 +212,26 @@ async function renewingDevice(
   return { name, uid: uids[0]!, expired: true };
 }
 
+/**
+ * The Device an enrollment creates. Its labels are those the device asked for
+ * with the token's `deviceLabels` over them: the token is the admin's
+ * decision (e.g. `site=plant-3`), so a device cannot relabel itself out of
+ * it; the device adds only what the token leaves open.
+ */
 function newDevice(
   name: string,
   tokenId: string,
   spec: BootstrapToken['spec'],
   publicKey: string,
+  asked: Readonly<Record<string, string>> = {},
 ): KubeObject {
   const der = Buffer.from(publicKey.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const metadata: KubeObject['metadata'] = {
     name,
     annotations: { [PUBLIC_KEY_ANNOTATION]: der.toString('base64'), [TOKEN_ANNOTATION]: tokenId },
   };
-  if (spec.deviceLabels && Object.keys(spec.deviceLabels).length > 0)
-    metadata.labels = { ...spec.deviceLabels };
+  const labels = { ...asked, ...spec.deviceLabels };
+  if (Object.keys(labels).length > 0) metadata.labels = labels;
   return {
     apiVersion: 'outpost.dev/v1alpha1',
     kind: 'Device',

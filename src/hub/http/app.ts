@@ -29,6 +29,7 @@ import {
   registerResourceRoutes,
   type WatchStreamOptions,
 } from '../kube-api/index.ts';
+import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 
 /** The largest request body accepted, as the apiserver's limit (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -58,6 +59,8 @@ export interface BuildHubOptions {
   readonly enrollment?: EnrollmentOptions;
   /** Log requests relayed to devices' agents (`outpost logs`). @default 10 s answer timeout */
   readonly deviceLogs?: DeviceLogsOptions;
+  /** Serves the devices' MQTT endpoint (`/mqtt`) and the telemetry and command endpoints when given. */
+  readonly telemetry?: TelemetryHub;
 }
 
 declare module 'fastify' {
@@ -114,7 +117,12 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
     if (!identity && !request.routeOptions.config.anonymous) throw errors.unauthorized();
     if (identity) request.identity = identity;
-    if (identity && options.authorize && !request.routeOptions.config.anonymous)
+    if (
+      identity &&
+      options.authorize &&
+      !request.routeOptions.config.anonymous &&
+      !request.routeOptions.config.authorizesItself
+    )
       await authorizeRequest(options.authorize, request, identity, service);
   });
 
@@ -151,6 +159,11 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   registerAccessReviews(app, options.authorize ?? ALLOW_ALL);
   if (options.enrollment) registerEnrollment(app, service, { ...options.enrollment, now: options.now });
   registerDeviceLogs(app, service, options.deviceLogs);
+  if (options.telemetry)
+    registerTelemetry(app, service, {
+      telemetry: options.telemetry,
+      authorize: options.authorize ?? ALLOW_ALL,
+    });
   return { app, service };
 }
 

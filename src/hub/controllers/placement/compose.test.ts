@@ -164,6 +164,24 @@ describe('composing a device Mailbox', () => {
     const s2 = renderer.render(1, { name: 'gw-9', labels: { site: 'a' } });
     assert.ok(s1.ok && s2.ok && s1.object === s2.object, 'same site, same rendering');
   });
+
+  it('marks the runnable objects of a rootless Workload, with a hash of their own', () => {
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [] } };
+    const plain = workload('web', 'T', [configMap('cfg', { a: '1' }), pod]);
+    const rootless = { ...plain, spec: { ...plain.spec, rootless: true } };
+    const before = composeMailbox(gw1, [placed(plain)], undefined, 'T0').objects;
+    const after = composeMailbox(gw1, [placed(rootless)], undefined, 'T0').objects;
+    assert.deepEqual(
+      after.map((o) => [o.object.kind, o.rootless]),
+      [
+        ['ConfigMap', undefined],
+        ['Pod', true],
+      ],
+    );
+    assert.equal(before[1]!.rootless, undefined);
+    assert.equal(after[0]!.hash, before[0]!.hash, 'a ConfigMap does not run: unchanged');
+    assert.notEqual(after[1]!.hash, before[1]!.hash, 'turning rootless on replaces the Pod');
+  });
 });
 
 describe('device label index', () => {

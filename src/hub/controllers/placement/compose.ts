@@ -91,7 +91,13 @@ export function composeMailbox(
       const since = kept && kept.hash === result.hash && kept.since ? kept.since : now;
       objects.push({
         order,
-        entry: { source, hash: result.hash, since, object: result.object as MailboxObject['object'] },
+        entry: {
+          source,
+          hash: result.hash,
+          since,
+          ...(result.rootless ? { rootless: true } : {}),
+          object: result.object as MailboxObject['object'],
+        },
       });
     });
   }

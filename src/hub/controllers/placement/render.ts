@@ -13,7 +13,13 @@ import {
 
 /** One object of a Workload as customised for one device, or why it cannot be. */
 export type RenderResult =
-  | { readonly ok: true; readonly object: KubeObject; readonly hash: string }
+  | {
+      readonly ok: true;
+      readonly object: KubeObject;
+      readonly hash: string;
+      /** Set on the runnable objects (Pod, Deployment, StatefulSet) of a `rootless` Workload. */
+      readonly rootless?: true;
+    }
   | { readonly ok: false; readonly reason: Exclude<ExclusionReason, 'Conflict'>; readonly message: string };
 
 type Override = NonNullable<NonNullable<Placement['spec']['customization']>['overrides']>[number];
@@ -32,6 +38,9 @@ interface Patched {
 /** Per object and override set, at most this many parameter combinations are cached. */
 const MAX_CACHED = 1024;
 
+/** The kinds that run containers, hence the ones `spec.rootless` is about. */
+const RUNNABLE_KINDS: ReadonlySet<string> = new Set(['Pod', 'Deployment', 'StatefulSet']);
+
 /**
  * Renders the objects of one Workload for the devices of one Placement:
  * the Workload's namespace filled in, the Placement's overrides applied (in
@@ -46,6 +55,8 @@ const MAX_CACHED = 1024;
 export class WorkloadRenderer {
   readonly objects: readonly KubeObject[];
   readonly refs: readonly ObjectRef[];
+  /** The Workload's `spec.rootless`: its runnable objects run as the agent's unprivileged user. */
+  readonly rootless: boolean;
   readonly #overrides: readonly Override[];
   /** For each object, the indexes of the overrides whose target matches it. */
   readonly #targeted: readonly (readonly number[])[];
@@ -60,6 +71,7 @@ export class WorkloadRenderer {
       return object;
     });
     this.refs = this.objects.map(refOf);
+    this.rootless = workload.spec?.rootless === true;
     this.#overrides = placement.spec?.customization?.overrides ?? [];
     this.#targeted = this.objects.map((object) =>
       this.#overrides.flatMap((override, index) => (targets(override, object) ? [index] : [])),
@@ -90,7 +102,11 @@ export class WorkloadRenderer {
     const cached = patched.byValues?.get(valuesKey);
     if (cached) return cached;
     const object = patched.templated ? expand(patched.object!, device) : patched.object!;
-    const result: RenderResult = { ok: true, object, hash: contentHash(object) };
+    // Rootless is part of the content: turning it on or off changes the hash, so the device replaces the unit.
+    const result: RenderResult =
+      this.rootless && RUNNABLE_KINDS.has(object.kind)
+        ? { ok: true, object, hash: contentHash({ rootless: true, object }), rootless: true }
+        : { ok: true, object, hash: contentHash(object) };
     if (patched.byValues) {
       if (patched.byValues.size < MAX_CACHED) patched.byValues.set(valuesKey, result);
       else (patched as { byValues: Map<string, RenderResult> | undefined }).byValues = undefined;

@@ -1,0 +1,175 @@
+/**
+ * Agent resident memory with 10 process workloads: an `outpost hub` process
+ * and one `outpost agent` process (compiled, `--runtime process`) running 10
+ * placed Workloads (each a one-replica Deployment running `sleep`). Once all
+ * 10 are reported Running the agent's memory is sampled from `/proc/PID/status`
+ * every second for `BENCH_SECONDS` (default 30 s: two heartbeats at the
+ * default 15 s period), and the last sample and the largest one are kept.
+ *
+ * Variants, one after the other on the same device (each stops its
+ * workloads when it stops, so the next one starts them again):
+ * - `first start`: the agent as it starts for the first time, enrolling
+ *   (key, CSR: loads the X.509 code);
+ * - `as shipped`: an enrolled agent started as `outpost agent` starts itself
+ *   (the V8 settings it applies to itself, see src/cli/agent-command.ts);
+ * - `node defaults`: the same without them (`OUTPOST_AGENT_NODE_DEFAULTS=1`);
+ * - a few other node flags, for comparison.
+ *
+ * Baseline in the same run: a bare `node -e 'setInterval(() => {}, 1000)'`.
+ * RSS counts the node executable's pages that are mapped (file-backed,
+ * shared between node processes, ~33 MB); the anonymous part is what the
+ * agent itself allocates.
+ *
+ *   npm run bench -- agent-memory
+ */
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { removeDir, tempDir } from '../test/support/index.ts';
+import {
+  type ApiClient,
+  apiClient,
+  benchPlacement,
+  benchWorkload,
+  buildCli,
+  create,
+  createToken,
+  memoryOf,
+  type ProcessMemory,
+  startAgent,
+  startHub,
+  waitRunning,
+} from './agent-support.ts';
+import { fmt, goalLine, machineLoad, report, roundMs, table } from './support/index.ts';
+
+const WORKLOADS = 10;
+const GOAL_MB = 50;
+const NS = 'bench-agent';
+const DEVICE = 'bench-mem';
+const MB = 1024 * 1024;
+
+interface Variant {
+  readonly label: string;
+  readonly nodeFlags?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+const VARIANTS: readonly Variant[] = [
+  { label: 'as shipped' },
+  { label: 'node defaults', env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' } },
+  {
+    label: 'node defaults + --max-semi-space-size=1',
+    nodeFlags: ['--max-semi-space-size=1'],
+    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
+  },
+  {
+    label: 'node defaults + --max-semi-space-size=2',
+    nodeFlags: ['--max-semi-space-size=2'],
+    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
+  },
+  {
+    label: 'node defaults + --optimize-for-size',
+    nodeFlags: ['--optimize-for-size'],
+    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
+  },
+  {
+    label: 'node defaults + --single-threaded',
+    nodeFlags: ['--single-threaded'],
+    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
+  },
+];
+
+/** Samples `pid`'s memory every second for `ms`; returns the last sample and the largest RSS seen. */
+async function sample(pid: number, ms: number): Promise<{ last: ProcessMemory; maxRss: number }> {
+  let last = memoryOf(pid);
+  let maxRss = last.rss;
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    await sleep(1000);
+    last = memoryOf(pid);
+    maxRss = Math.max(maxRss, last.rss);
+  }
+  return { last, maxRss };
+}
+
+const row = (label: string, memory: { last: ProcessMemory; maxRss: number }) => [
+  label,
+  fmt(memory.last.rss / MB, 1),
+  fmt(memory.maxRss / MB, 1),
+  fmt(memory.last.anon / MB, 1),
+  fmt(memory.last.file / MB, 1),
+  fmt(memory.last.peak / MB, 1),
+];
+
+const settleMs = roundMs(30);
+console.log(
+  `agent-memory: one agent (process runtime) with ${WORKLOADS} workloads, memory sampled for ${settleMs / 1000} s after all run; baseline a bare node process`,
+);
+console.log(machineLoad());
+const bin = buildCli();
+const hub = await startHub(bin);
+const api: ApiClient = apiClient(hub.kubeconfig);
+const dataDir = await tempDir('outpost-bench-agent-');
+const rows: string[][] = [];
+const results: Record<string, number> = {};
+try {
+  // Baseline: the cost of a node process doing nothing, measured the same way.
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await sleep(2000);
+  const bareMemory = await sample(bare.pid!, Math.min(settleMs, 5000));
+  bare.kill();
+  rows.push(row("bare node -e 'setInterval(...)'", bareMemory));
+  results.bareRssMb = bareMemory.last.rss / MB;
+
+  await create(api, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } } as never);
+  for (let i = 0; i < WORKLOADS; i++)
+    await create(api, benchWorkload(NS, `w${i}`, { command: ['sleep', '3600'] }));
+  await create(api, benchPlacement(NS));
+  const token = await createToken(bin, hub, 'site=bench');
+
+  const measure = async (label: string, variant: Omit<Variant, 'label'>, withToken: boolean) => {
+    const agent = await startAgent({
+      bin,
+      hub,
+      name: DEVICE,
+      dataDir,
+      ...(withToken ? { token } : {}),
+      nodeFlags: variant.nodeFlags ?? [],
+      args: ['--stop-workloads-on-exit'],
+      env: variant.env ?? {},
+    });
+    try {
+      await waitRunning(api, DEVICE, WORKLOADS);
+      const memory = await sample(agent.process.pid!, settleMs);
+      rows.push(row(label, memory));
+      console.log(rows.at(-1)!.join('  '));
+      return memory;
+    } finally {
+      await agent.stop();
+    }
+  };
+
+  const first = await measure('first start (enrolls), as shipped', {}, true);
+  results.firstStartRssMb = first.last.rss / MB;
+  for (const variant of VARIANTS) {
+    const memory = await measure(variant.label, variant, false);
+    if (variant.label === 'as shipped') results.shippedRssMb = memory.last.rss / MB;
+    if (variant.label === 'node defaults') results.defaultsRssMb = memory.last.rss / MB;
+  }
+} finally {
+  await api.close();
+  await hub.stop();
+  await removeDir(hub.dataDir);
+  await removeDir(dataDir);
+}
+
+console.log(`\n${table(['agent', 'RSS MB', 'max RSS MB', 'anon MB', 'file MB', 'peak (VmHWM) MB'], rows)}\n`);
+console.log(machineLoad());
+const shipped = results.shippedRssMb ?? Number.NaN;
+const met = shipped < GOAL_MB;
+console.log(
+  goalLine(
+    `agent RSS with ${WORKLOADS} process workloads under ${GOAL_MB} MB (${fmt(shipped, 1)} MB; bare node ${fmt(results.bareRssMb ?? Number.NaN, 1)} MB)`,
+    met,
+  ),
+);
+report('agent-memory', { goalMet: met, ...results });

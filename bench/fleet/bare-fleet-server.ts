@@ -1,0 +1,94 @@
+/**
+ * The fleet benchmark's baseline: a bare `node:https` server with the hub's
+ * certificates (client certificates required and verified against the hub's
+ * CA, as the hub does) answering the simulated agents' requests with no
+ * store, no parsing, no authorisation:
+ *
+ *   node --import tsx bench/fleet/bare-fleet-server.ts --pki DIR --mailbox FILE [--port N]
+ *
+ * - `GET /apis/.../mailboxes?...` without `watch`: a list holding FILE's Mailbox.
+ * - `GET ...?watch=1...`: an endless chunked stream, a BOOKMARK every 10 s
+ *   (as the hub sends them).
+ * - `PATCH` (a heartbeat): 200 with the request body echoed (a status of the same size).
+ * - `POST /_bench/fanout`: writes the request body (one event line) to every
+ *   open watch; answers with their count.
+ *
+ * Prints `bare fleet server listening on https://127.0.0.1:PORT` when ready;
+ * SIGTERM drops every connection and exits (as the hub's stop does).
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const pki = option('--pki');
+const mailboxFile = option('--mailbox');
+if (!pki || !mailboxFile) throw new Error('--pki DIR and --mailbox FILE are required');
+const port = Number(option('--port') ?? 0);
+const mailbox = readFileSync(mailboxFile, 'utf8');
+const list = Buffer.from(
+  `{"kind":"MailboxList","apiVersion":"outpost.dev/v1alpha1","metadata":{"resourceVersion":"1"},"items":[${mailbox}]}`,
+);
+const BOOKMARK =
+  '{"type":"BOOKMARK","object":{"kind":"Mailbox","apiVersion":"outpost.dev/v1alpha1","metadata":{"resourceVersion":"1"}}}\n';
+
+const watches = new Set<ServerResponse>();
+
+function readBody(request: IncomingMessage, done: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.on('end', () => done(Buffer.concat(chunks)));
+}
+
+const server = createServer(
+  {
+    key: readFileSync(join(pki, 'server.key')),
+    cert: readFileSync(join(pki, 'server.crt')),
+    ca: readFileSync(join(pki, 'ca.crt')),
+    requestCert: true,
+    rejectUnauthorized: true,
+    keepAliveTimeout: 120_000,
+  },
+  (request: IncomingMessage, response: ServerResponse) => {
+    const url = request.url ?? '';
+    if (request.method === 'GET' && url.includes('watch=1')) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.flushHeaders();
+      watches.add(response);
+      const timer = setInterval(() => response.write(BOOKMARK), 10_000);
+      response.on('close', () => {
+        clearInterval(timer);
+        watches.delete(response);
+      });
+      return;
+    }
+    if (request.method === 'GET') {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': list.length });
+      response.end(list);
+      return;
+    }
+    readBody(request, (body) => {
+      if (request.method === 'POST' && url === '/_bench/fanout') {
+        for (const watch of watches) watch.write(body);
+        response.writeHead(200).end(String(watches.size));
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      response.end(body);
+    });
+  },
+);
+server.listen(port, '127.0.0.1', () => {
+  const address = server.address();
+  const actual = typeof address === 'object' && address ? address.port : 0;
+  process.stdout.write(`bare fleet server listening on https://127.0.0.1:${actual}\n`);
+});
+process.once('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});

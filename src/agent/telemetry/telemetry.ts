@@ -1,0 +1,86 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DeviceCredentials } from '../enrollment/index.ts';
+import { type LocalBroker, startLocalBroker } from './local-broker.ts';
+import { TelemetryOutbox } from './outbox.ts';
+import { Uplink } from './uplink.ts';
+
+/** Options of {@link startAgentTelemetry}. */
+export interface AgentTelemetryOptions {
+  readonly dataDir: string;
+  /** The device's name: the hub topics' prefix is `devices/<device>/`. */
+  readonly device: string;
+  /** The current credentials (renewed ones included). */
+  readonly credentials: () => DeviceCredentials;
+  readonly log?: Logger;
+  /** Outbox bounds. @default 64 MiB and 1,000,000 messages */
+  readonly outboxMaxBytes?: number;
+  readonly outboxMaxMessages?: number;
+  /** Messages in flight to the hub. @default 1000 */
+  readonly window?: number;
+  /** Where HTTPS_PROXY / NO_PROXY are read. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The agent's telemetry, started (the local endpoint listens; the hub connection starts with `run`). */
+export interface AgentTelemetry {
+  /** `mqtt://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** What every workload container gets in its environment: `OUTPOST_MQTT_URL`, `OUTPOST_DEVICE`. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly outbox: TelemetryOutbox;
+  /** Reconnects to the hub with the renewed certificate. */
+  credentialsRenewed(): void;
+  /** Forwards to and from the hub until `signal` aborts. */
+  run(signal: AbortSignal): Promise<void>;
+  /** Closes the local endpoint and the outbox (after `run` ended). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the local MQTT endpoint with its outbox (DATA_DIR/mqtt.json,
+ * DATA_DIR/telemetry-outbox); `run` then forwards local `telemetry/`,
+ * `status/` and `acks/` to the hub and the hub's commands to local
+ * `commands/`.
+ */
+export async function startAgentTelemetry(options: AgentTelemetryOptions): Promise<AgentTelemetry> {
+  const log = options.log;
+  const outbox = await TelemetryOutbox.open({
+    dir: join(options.dataDir, 'telemetry-outbox'),
+    ...(options.outboxMaxBytes !== undefined ? { maxBytes: options.outboxMaxBytes } : {}),
+    ...(options.outboxMaxMessages !== undefined ? { maxMessages: options.outboxMaxMessages } : {}),
+    ...(log ? { log } : {}),
+  });
+  let broker: LocalBroker;
+  try {
+    broker = await startLocalBroker({
+      dataDir: options.dataDir,
+      forward: (topic, payload, retain) => outbox.append(topic, payload, retain),
+      ...(log ? { log } : {}),
+    });
+  } catch (error) {
+    await outbox.close();
+    throw error;
+  }
+  const uplink = new Uplink({
+    device: options.device,
+    credentials: options.credentials,
+    outbox,
+    deliver: (topic, payload) => broker.publish(topic, payload),
+    ...(log ? { log } : {}),
+    ...(options.window !== undefined ? { window: options.window } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
+  log?.info({ url: broker.url, queued: outbox.size }, 'local MQTT endpoint listening');
+  return {
+    url: broker.url,
+    env: { OUTPOST_MQTT_URL: broker.url, OUTPOST_DEVICE: options.device },
+    outbox,
+    credentialsRenewed: () => uplink.credentialsRenewed(),
+    run: (signal) => uplink.run(signal),
+    async close() {
+      await broker.close();
+      await outbox.close();
+    },
+  };
+}

@@ -1,0 +1,242 @@
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { Backoff, type BackoffOptions, delay } from '../backoff.ts';
+import type { DeviceCredentials } from '../enrollment/index.ts';
+import type { TelemetryOutbox } from './outbox.ts';
+
+/**
+ * The agent's MQTT connection to the hub: MQTT 3.1.1 over a WebSocket on the
+ * hub's HTTPS port (`wss://HUB/mqtt`), authenticated with the device's client
+ * certificate, through `HTTPS_PROXY` unless `NO_PROXY` names the hub.
+ *
+ * Up: the outbox's messages, in order, as `devices/<name>/<local topic>`
+ * with QoS 1; a message leaves the outbox when the hub's PUBACK arrives. At
+ * most `window` messages are in flight; after a reconnect, whatever was in
+ * flight is sent again (at least once: the hub may see a message twice when
+ * the connection dropped between its receipt and the PUBACK).
+ *
+ * Down: `devices/<name>/commands/#` (QoS 1) are handed to `deliver` with
+ * the prefix stripped; the hub's PUBACK waits for the local delivery. The
+ * session is clean: a command sent while the device was offline is not
+ * replayed later (the hub's command API has timed out by then).
+ *
+ * Reconnects with capped exponential backoff and jitter, logging one line
+ * per state change. A renewed certificate is used from the next connection,
+ * which {@link Uplink.credentialsRenewed} opens once what is in flight is
+ * acknowledged.
+ */
+
+/** Options of {@link Uplink}. */
+export interface UplinkOptions {
+  readonly device: string;
+  /** The current credentials (the renewed ones once renewed). */
+  readonly credentials: () => DeviceCredentials;
+  readonly outbox: TelemetryOutbox;
+  /** Delivers a command locally (topic without the device prefix). */
+  readonly deliver: (topic: string, payload: Buffer) => Promise<void>;
+  readonly log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  /** Messages in flight (sent, PUBACK pending). @default 1000 */
+  readonly window?: number;
+  /** @default {initialMs: 1000, maxMs: 60000} */
+  readonly backoff?: BackoffOptions;
+  /** Where HTTPS_PROXY / NO_PROXY are read. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+type State = 'connected' | 'disconnected';
+
+/** Forwards the outbox to the hub and the hub's commands to the device. */
+export class Uplink {
+  readonly #options: UplinkOptions;
+  readonly #window: number;
+  #wake: (() => void) | undefined;
+  #renew = false;
+  #state: State | undefined;
+
+  constructor(options: UplinkOptions) {
+    this.#options = options;
+    this.#window = options.window ?? 1000;
+    options.outbox.onAppend(() => this.#wakeUp());
+  }
+
+  /** Whether the hub connection is up. */
+  get connected(): boolean {
+    return this.#state === 'connected';
+  }
+
+  /** Reconnects with the renewed certificate once what is in flight is acknowledged. */
+  credentialsRenewed(): void {
+    this.#renew = true;
+    this.#wakeUp();
+  }
+
+  /** Connects and reconnects until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 60_000, ...this.#options.backoff });
+    const onAbort = () => this.#wakeUp();
+    signal.addEventListener('abort', onAbort);
+    try {
+      while (!signal.aborted) {
+        const ended = await this.#session(signal);
+        if (signal.aborted) break;
+        if (ended.renewed) continue;
+        if (ended.connected) backoff.reset();
+        this.#setState('disconnected', ended.error);
+        await delay(backoff.next(), signal).catch(() => {});
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One connection, from connecting to its end. */
+  async #session(signal: AbortSignal): Promise<{ connected: boolean; renewed: boolean; error?: string }> {
+    const { device, outbox, log } = this.#options;
+    const credentials = this.#options.credentials();
+    const url = mqttUrlOf(credentials.hubUrl);
+    const proxy = proxyFor(new URL(url), this.#options.env ?? process.env);
+    this.#renew = false;
+    const client: MqttClient = mqtt.connect(url, {
+      protocolVersion: 4,
+      clientId: `outpost-agent-${device}`,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 15_000,
+      keepalive: 30,
+      key: credentials.keyPem,
+      cert: credentials.certPem,
+      ca: credentials.caPem,
+      ...(proxy ? { wsOptions: { agent: new HttpsProxyAgent(proxy) } } : {}),
+    });
+    const prefix = `devices/${device}/`;
+    client.handleMessage = (packet, done) => {
+      const topic = packet.topic.startsWith(prefix) ? packet.topic.slice(prefix.length) : packet.topic;
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      this.#options.deliver(topic, payload).then(
+        () => done(),
+        (error: unknown) => {
+          log?.warn({ err: (error as Error).message, topic }, 'cannot deliver a command locally');
+          done();
+        },
+      );
+    };
+    let connected = false;
+    let closed = false;
+    let error: string | undefined;
+    client.on('error', (err) => {
+      error = err.message;
+    });
+    client.on('close', () => {
+      closed = true;
+      this.#wakeUp();
+    });
+    client.on('connect', () => {
+      connected = true;
+      this.#wakeUp();
+    });
+    while (!connected && !closed && !signal.aborted) await this.#sleep();
+    if (!connected || closed || signal.aborted) {
+      client.end(true);
+      return { connected: false, renewed: false, ...(error ? { error } : {}) };
+    }
+    this.#setState('connected');
+    client.subscribe(`${prefix}commands/#`, { qos: 1 }, (err) => {
+      if (err) log?.warn({ err: err.message }, 'cannot subscribe to the hub commands');
+    });
+    await outbox.rewind();
+    let inflight = 0;
+    const stopping = () => closed || signal.aborted || this.#renew;
+    while (!stopping()) {
+      const room = this.#window - inflight;
+      const messages = room > 0 ? await outbox.read(room) : [];
+      if (messages.length === 0) {
+        await this.#sleep();
+        continue;
+      }
+      for (const message of messages) {
+        inflight++;
+        client.publish(
+          `${prefix}${message.topic}`,
+          message.payload,
+          { qos: 1, retain: message.retain },
+          (err) => {
+            inflight--;
+            if (!err && !closed) outbox.ack(message.seq);
+            this.#wakeUp();
+          },
+        );
+      }
+    }
+    // Leaving on purpose (stop, renewal): let what is in flight be acknowledged first, briefly.
+    const deadline = performance.now() + 5000;
+    while (!closed && inflight > 0 && performance.now() < deadline) await this.#sleep(100);
+    const renewed = this.#renew && !closed;
+    await new Promise<void>((resolve) => client.end(closed, {}, () => resolve()));
+    return { connected: true, renewed, ...(error ? { error } : {}) };
+  }
+
+  #setState(state: State, error?: string): void {
+    if (state === this.#state) return;
+    const { log } = this.#options;
+    if (state === 'connected') log?.info('hub MQTT connected: forwarding telemetry');
+    else if (this.#state === 'connected')
+      log?.warn({ err: error }, 'hub MQTT connection lost: telemetry is kept in the outbox');
+    else
+      log?.warn(
+        { err: error },
+        'cannot reach the hub MQTT endpoint: telemetry is kept in the outbox; retrying',
+      );
+    this.#state = state;
+  }
+
+  /** Waits for something to do (an append, an ack, a connection event), or `ms` at most. */
+  #sleep(ms = 1000): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** `wss://HOST:PORT/mqtt` of a hub at `https://HOST:PORT`. */
+export function mqttUrlOf(hubUrl: string): string {
+  const url = new URL('/mqtt', hubUrl);
+  url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+  return url.toString();
+}
+
+/**
+ * The proxy to reach `target` through: `HTTPS_PROXY` (or `https_proxy`)
+ * unless `NO_PROXY` (or `no_proxy`) names the host (exactly, or a parent
+ * domain with or without a leading dot or `*.`, optionally with the port;
+ * `*` means no proxy at all).
+ */
+export function proxyFor(target: URL, env: NodeJS.ProcessEnv): string | undefined {
+  const proxy = env.HTTPS_PROXY ?? env.https_proxy;
+  if (!proxy) return undefined;
+  const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const port = target.port || (target.protocol === 'wss:' || target.protocol === 'https:' ? '443' : '80');
+  for (const raw of (env.NO_PROXY ?? env.no_proxy ?? '').split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === '*') return undefined;
+    const match = /^(.*?)(?::(\d+))?$/.exec(entry.startsWith('[') ? entry.replace(/^\[(.*)\]/, '$1') : entry);
+    let name = (match?.[1] ?? entry).replace(/^\*?\./, '');
+    if (entry.includes('::') && !entry.startsWith('[')) name = entry; // a bare IPv6 address
+    const entryPort = entry.includes('::') && !entry.startsWith('[') ? undefined : match?.[2];
+    if (entryPort && entryPort !== port) continue;
+    if (host === name || host.endsWith(`.${name}`)) return undefined;
+  }
+  return proxy;
+}

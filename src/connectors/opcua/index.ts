@@ -1,0 +1,44 @@
+/**
+ * The OPC UA connector: its config format (`config.yaml`, rendered by the hub
+ * for an `OpcUaConnector`), the connector program (`outpost opcua-connector`)
+ * that bridges an OPC UA server's values and writes to the local MQTT
+ * endpoint, and a PLC simulator (`outpost plc-sim`) to run it against.
+ */
+export {
+  type ConnectorConfig,
+  ConnectorConfigError,
+  ConnectorConfigSchema,
+  FEATURE_PATTERN,
+  isNodeId,
+  NODE_ID_PATTERN,
+  parseConnectorConfig,
+  type ResolvedConnectorConfig,
+  SECURITY_MODES,
+  SECURITY_POLICIES,
+} from './config.ts';
+
+import { prepareOpcUa } from './opcua-logs.ts';
+import type { PlcSimOptions, PlcSimulator } from './plc-sim.ts';
+
+export type { PlcSimOptions, PlcSimulator } from './plc-sim.ts';
+
+/**
+ * Starts the PLC simulator (see `plc-sim.ts`). node-opcua is loaded on the
+ * first call only, so importing this folder (the hub does, for the config
+ * schema) costs nothing.
+ */
+export async function startPlcSimulator(options: PlcSimOptions): Promise<PlcSimulator> {
+  await prepareOpcUa(options.log);
+  return (await import('./plc-sim.ts')).startPlcSimulator(options);
+}
+
+export type { ConnectorOptions } from './connector.ts';
+
+/**
+ * Runs the connector until `options.signal` aborts (see `connector.ts`).
+ * node-opcua is loaded on the first call only.
+ */
+export async function runConnector(options: import('./connector.ts').ConnectorOptions): Promise<void> {
+  await prepareOpcUa(options.log);
+  return (await import('./connector.ts')).runConnector(options);
+}

@@ -1,0 +1,171 @@
+/**
+ * The hub's embedded MQTT broker (aedes): devices reach it with MQTT over
+ * WebSocket on the hub's own HTTPS port, path `/mqtt`, so that it goes
+ * through the same proxies and the same client-certificate authentication as
+ * the API.
+ *
+ * The WebSocket upgrade is authenticated with the API's authenticator: a
+ * device certificate is accepted only while its Device exists, and the
+ * authenticator registers the TLS socket with the DeviceIndex, so deleting
+ * the Device destroys the socket and with it the MQTT connection. Only
+ * devices (and `system:masters`, for debugging) may connect; a device
+ * publishes only under `devices/<name>/{telemetry,status,acks}/` and
+ * subscribes only under `devices/<name>/commands/`.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import { type Authenticator, type Identity, MASTERS_GROUP } from '../auth/index.ts';
+import { devicePublishAllowed, deviceReceiveAllowed, deviceSubscribeAllowed } from './topics.ts';
+
+/** The path devices open the WebSocket on. */
+export const MQTT_PATH = '/mqtt';
+/** The largest WebSocket message accepted (an MQTT packet rides in one or more). */
+const MAX_WS_PAYLOAD = 1024 * 1024;
+/** setTimeout's longest delay; a certificate's expiry farther away is checked again later. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Options of {@link startEmbeddedBroker}. */
+export interface EmbeddedBrokerOptions {
+  /** The API's authenticator (client certificates, revoked with their Device). */
+  readonly authenticate: Authenticator;
+  readonly logger?: Logger;
+}
+
+/** The running broker. */
+export interface EmbeddedBroker {
+  readonly aedes: Aedes;
+  /** Serves `/mqtt` WebSocket upgrades of `server` (the hub's HTTPS server). */
+  attach(server: Server): void;
+  /** Closes every MQTT connection and the broker. */
+  close(): Promise<void>;
+}
+
+/** Starts the broker; {@link EmbeddedBroker.attach} then serves it on the hub's server. */
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const identities = new WeakMap<IncomingMessage, Identity>();
+  /** Which device first used each client id: another device may not take its session (and queued messages). */
+  const clientOwners = new Map<string, string>();
+  const logger = options.logger;
+  const deviceOf = (client: Client | null): string | undefined =>
+    client?.req ? identities.get(client.req)?.device : undefined;
+
+  const aedes = await Aedes.createBroker({
+    authenticate(client, _username, _password, done) {
+      const identity = client.req ? identities.get(client.req) : undefined;
+      if (!identity) return done(refusal('not authenticated', 5), false);
+      const device = identity.device;
+      if (device !== undefined) {
+        const owner = clientOwners.get(client.id);
+        if (owner !== undefined && owner !== device)
+          return done(refusal(`client id ${client.id} belongs to another device`, 2), false);
+        clientOwners.set(client.id, device);
+      }
+      done(null, true);
+    },
+    authorizePublish(client, packet, done) {
+      // The hub's own publishes (client null) and system:masters go anywhere; never `$SYS`.
+      if (packet.topic.startsWith('$SYS')) return done(new Error('$SYS topics are reserved'));
+      if (client === null) return done(null);
+      const device = deviceOf(client);
+      if (device === undefined) return done(null);
+      if (devicePublishAllowed(device, packet.topic)) return done(null);
+      // MQTT 3.1.1 has no negative PUBACK: the connection is closed, the message dropped.
+      logger?.warn({ device, topic: packet.topic }, 'device published outside its prefix: disconnected');
+      done(new Error(`device ${device} may not publish on ${packet.topic}`));
+    },
+    authorizeSubscribe(client, subscription, done) {
+      const device = deviceOf(client);
+      if (device === undefined) return done(null, subscription);
+      if (deviceSubscribeAllowed(device, subscription.topic)) return done(null, subscription);
+      logger?.warn({ device, topic: subscription.topic }, 'device subscription outside its prefix refused');
+      // Refused in the SUBACK (0x80); the connection stays.
+      done(null, null);
+    },
+    authorizeForward(client, packet) {
+      // A second line of defence: nothing but its own commands ever reaches a device.
+      const device = deviceOf(client);
+      if (device !== undefined && !deviceReceiveAllowed(device, packet.topic)) return null;
+      return packet;
+    },
+  });
+  aedes.on('clientError', (client, err) => logger?.debug({ err, clientId: client.id }, 'mqtt client error'));
+  aedes.on('connectionError', (client, err) =>
+    logger?.debug({ err, clientId: client.id }, 'mqtt connection error'),
+  );
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
+  const attached: Array<{
+    server: Server;
+    listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  }> = [];
+
+  const onUpgrade = (server: Server, request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const [path] = (request.url ?? '').split('?', 1);
+    if (path !== MQTT_PATH) {
+      // Someone else's upgrade, if anyone listens for it; otherwise nobody would ever answer.
+      if (server.listenerCount('upgrade') === 1) refuse(socket, 404, 'Not Found');
+      return;
+    }
+    const identity = options.authenticate(request);
+    if (!identity) return refuse(socket, 401, 'Unauthorized');
+    if (identity.device === undefined && !identity.groups.includes(MASTERS_GROUP))
+      return refuse(socket, 403, 'Forbidden');
+    identities.set(request, identity);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => ws.terminate());
+      closeAtExpiry(request.socket as TLSSocket, ws);
+      aedes.handle(stream, request);
+    });
+  };
+
+  return {
+    aedes,
+    attach(server) {
+      const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+        onUpgrade(server, request, socket, head);
+      attached.push({ server, listener });
+      server.on('upgrade', listener);
+    },
+    async close() {
+      for (const { server, listener } of attached) server.off('upgrade', listener);
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}
+
+/** Ends a WebSocket when its client certificate expires (a renewed device reconnects with the new one). */
+function closeAtExpiry(
+  socket: TLSSocket,
+  ws: { terminate(): void; once(event: 'close', fn: () => void): void },
+) {
+  const validTo = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().valid_to : '';
+  const notAfter = Date.parse(validTo);
+  if (!Number.isFinite(notAfter)) return;
+  let timer: NodeJS.Timeout;
+  const check = () => {
+    const left = notAfter - Date.now();
+    if (left <= 0) return ws.terminate();
+    timer = setTimeout(check, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  check();
+  ws.once('close', () => clearTimeout(timer));
+}
+
+function refusal(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function refuse(socket: Duplex, code: number, text: string): void {
+  const body = `${code} ${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+}

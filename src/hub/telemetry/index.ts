@@ -1,0 +1,42 @@
+/**
+ * The hub's telemetry and commands: the embedded MQTT broker devices reach
+ * over WebSocket at `/mqtt` on the hub's HTTPS port (authenticated by their
+ * client certificates, each confined to its own topics), the optional bridge
+ * to an external broker (`--mqtt URL`), the latest-value table, commands with
+ * acknowledgements, and their HTTP endpoints.
+ *
+ * Other hub code reads the table through {@link ConnectorTelemetry}
+ * (`TelemetryHub.latest`), e.g. the OpcUaConnector renderer for its status.
+ */
+export { type Bridge, type BridgeOptions, startBridge } from './bridge.ts';
+export { type EmbeddedBroker, type EmbeddedBrokerOptions, MQTT_PATH, startEmbeddedBroker } from './broker.ts';
+export { embeddedBus, type MessageBus, type MessageHandler, topicMatches } from './bus.ts';
+export {
+  type Command,
+  type CommandAck,
+  CommandDispatcher,
+  type CommandDispatcherOptions,
+  CommandTimeoutError,
+} from './commands.ts';
+export {
+  type AckMessage,
+  type ConnectorDeviceState,
+  type ConnectorStatusMessage,
+  type ConnectorTelemetry,
+  LatestValues,
+  type LatestValuesOptions,
+  type TelemetryFilter,
+  type TelemetryValue,
+} from './latest-values.ts';
+export { registerTelemetry, type TelemetryRoutesOptions } from './routes.ts';
+export { startTelemetry, type TelemetryHub, type TelemetryOptions } from './telemetry.ts';
+export {
+  COMMAND_FILTER,
+  commandTopic,
+  devicePublishAllowed,
+  deviceReceiveAllowed,
+  deviceSubscribeAllowed,
+  parseUpwardTopic,
+  UPWARD_FILTERS,
+  type UpwardTopic,
+} from './topics.ts';

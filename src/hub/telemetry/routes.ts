@@ -1,0 +1,260 @@
+/**
+ * The telemetry and command endpoints (the CLI's, later the dashboard's):
+ *
+ *   GET  /apis/outpost.dev/v1alpha1/namespaces/NS/opcuaconnectors/NAME/telemetry[?device=D][&watch=true]
+ *        latest values `{"items":[...]}`, or with watch a stream of JSON lines (the current values
+ *        first); authorised as `opcuaconnectors/telemetry`, verb get, in NS
+ *   GET  /apis/outpost.dev/v1alpha1/opcuaconnectors/telemetry[?device=D][&namespace=NS][&watch=true]
+ *        the same over every connector: cluster-wide get on `opcuaconnectors/telemetry`, or with
+ *        `namespace=NS` over that namespace's connectors, get in NS
+ *   POST /apis/outpost.dev/v1alpha1/namespaces/NS/opcuaconnectors/NAME/commands   {"feature","value","device"?}
+ *        200 with the ack; 404 unknown connector / feature / device, 409 several devices run the
+ *        connector and none is named, 504 no ack in time, 422 / 502 the ack says not ok;
+ *        authorised as `opcuaconnectors/commands`, verb create, in NS
+ *
+ * These routes authorise themselves (`config.authorizesItself`): the subresources are not derived
+ * from the URL as the generic hook would (a watch here is still `get`, and the cluster-wide path
+ * names no object).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Authorizer, forbidden, type RequestAttributes, requestAttributes } from '../auth/index.ts';
+import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
+import { CommandTimeoutError } from './commands.ts';
+import { matches, type TelemetryFilter, type TelemetryValue } from './latest-values.ts';
+import type { TelemetryHub } from './telemetry.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route calls the authoriser itself, with attributes the generic hook cannot derive. */
+    authorizesItself?: boolean;
+  }
+}
+
+/** Options of {@link registerTelemetry}. */
+export interface TelemetryRoutesOptions {
+  readonly telemetry: TelemetryHub;
+  readonly authorize: Authorizer;
+}
+
+const GROUP_VERSION = '/apis/outpost.dev/v1alpha1';
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** A feature is one or more topic levels without wildcards or blanks. */
+const FEATURE = /^[^/+#\s]+(\/[^/+#\s]+)*$/;
+/** A watcher further behind than this is cut off (it reconnects and gets the latest values again). */
+const MAX_WATCH_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** OPC UA status codes that refuse the value itself (the caller's mistake): 422; any other: 502. */
+const VALUE_REFUSALS = new Set([
+  'BadTypeMismatch',
+  'BadOutOfRange',
+  'BadNotWritable',
+  'BadWriteNotSupported',
+  'BadIndexRangeInvalid',
+  'BadIndexRangeNoData',
+  'BadDataEncodingInvalid',
+  'BadDataEncodingUnsupported',
+  'BadUserAccessDenied',
+  'BadNodeIdUnknown',
+]);
+
+interface TelemetryQuery {
+  device?: string;
+  namespace?: string;
+  watch?: string;
+}
+
+/** Registers the endpoints and serves the devices' MQTT endpoint on the app's server. */
+export function registerTelemetry(
+  app: FastifyInstance,
+  service: ObjectService,
+  options: TelemetryRoutesOptions,
+): void {
+  const { telemetry, authorize } = options;
+  telemetry.attach(app.server);
+  const self = { config: { authorizesItself: true } };
+
+  /** Throws the apiserver's 403 unless the caller may `verb` the subresource. */
+  const check = (request: FastifyRequest, base: string, overrides: Partial<RequestAttributes>) => {
+    const identity = request.identity;
+    if (!identity) throw errors.unauthorized();
+    const attributes = { ...requestAttributes(identity, 'GET', base, {}), ...overrides };
+    const decision = authorize.authorize(attributes);
+    if (!decision.allowed) throw forbidden(attributes, decision.reason);
+  };
+
+  /** The connector's spec, when the OpcUaConnector kind exists (404 when the connector does not). */
+  const connectorSpec = async (
+    namespace: string,
+    name: string,
+  ): Promise<Record<string, unknown> | undefined> => {
+    const def = service.registry.byKind('outpost.dev/v1alpha1', 'OpcUaConnector');
+    if (!def) return undefined;
+    const object = parse(await service.get(def, namespace, name)) as { spec?: Record<string, unknown> };
+    return object.spec ?? {};
+  };
+
+  app.get<{ Params: { namespace: string; name: string }; Querystring: TelemetryQuery }>(
+    `${GROUP_VERSION}/namespaces/:namespace/opcuaconnectors/:name/telemetry`,
+    self,
+    async (request, reply) => {
+      const { namespace, name } = request.params;
+      check(request, `${GROUP_VERSION}/namespaces/${namespace}/opcuaconnectors/${name}/telemetry`, {
+        verb: 'get',
+      });
+      const device = deviceOf(request.query);
+      await connectorSpec(namespace, name);
+      const filter: TelemetryFilter = { namespace, connector: name, ...(device ? { device } : {}) };
+      if (isTrue(request.query.watch)) return stream(telemetry, filter, reply);
+      return reply.type('application/json').send(JSON.stringify({ items: telemetry.latest.values(filter) }));
+    },
+  );
+
+  app.get<{ Querystring: TelemetryQuery }>(
+    `${GROUP_VERSION}/opcuaconnectors/telemetry`,
+    self,
+    async (request, reply) => {
+      const namespace = request.query.namespace;
+      if (namespace !== undefined && !NAME.test(namespace))
+        throw errors.badRequest(`${JSON.stringify(namespace)} is not a namespace name`);
+      const base = namespace
+        ? `${GROUP_VERSION}/namespaces/${namespace}/opcuaconnectors`
+        : `${GROUP_VERSION}/opcuaconnectors`;
+      check(request, base, { verb: 'get', subresource: 'telemetry', name: '' });
+      const device = deviceOf(request.query);
+      const filter: TelemetryFilter = { ...(namespace ? { namespace } : {}), ...(device ? { device } : {}) };
+      if (isTrue(request.query.watch)) return stream(telemetry, filter, reply);
+      return reply.type('application/json').send(JSON.stringify({ items: telemetry.latest.values(filter) }));
+    },
+  );
+
+  app.post<{ Params: { namespace: string; name: string } }>(
+    `${GROUP_VERSION}/namespaces/:namespace/opcuaconnectors/:name/commands`,
+    self,
+    async (request, reply) => {
+      const { namespace, name } = request.params;
+      check(request, `${GROUP_VERSION}/namespaces/${namespace}/opcuaconnectors/${name}/commands`, {
+        verb: 'create',
+      });
+      const body = readCommandBody(request.body);
+      const spec = await connectorSpec(namespace, name);
+      const subscriptions = spec?.subscriptions;
+      if (subscriptions && typeof subscriptions === 'object' && !Object.hasOwn(subscriptions, body.feature)) {
+        const known = Object.keys(subscriptions).sort().join(', ') || 'none';
+        throw new ApiError(
+          404,
+          'NotFound',
+          `connector "${namespace}/${name}" has no feature "${body.feature}" (its features: ${known})`,
+          { name, group: 'outpost.dev', kind: 'opcuaconnectors' },
+        );
+      }
+      const device = await targetDevice(service, telemetry, namespace, name, body.device);
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort(new Error('the client went away'));
+      });
+      let ack: Awaited<ReturnType<TelemetryHub['commands']['send']>>;
+      try {
+        ack = await telemetry.commands.send(
+          { device, namespace, connector: name, feature: body.feature, value: body.value },
+          gone.signal,
+        );
+      } catch (error) {
+        if (error instanceof CommandTimeoutError) throw new ApiError(504, 'Timeout', error.message);
+        throw error;
+      }
+      if (!ack.ok) {
+        const detail = ack.error ? `: ${ack.error}` : '';
+        const message = `device "${device}" refused the command to ${namespace}/${name} ${body.feature}: ${ack.statusCode}${detail}`;
+        if (VALUE_REFUSALS.has(ack.statusCode)) throw new ApiError(422, 'Invalid', message);
+        throw new ApiError(502, 'BadGateway', message);
+      }
+      return reply
+        .type('application/json')
+        .send(
+          JSON.stringify({ ...ack, namespace, connector: name, feature: body.feature, value: body.value }),
+        );
+    },
+  );
+}
+
+/** Streams `filter`'s current values, then every new one, as JSON lines until the client leaves. */
+function stream(telemetry: TelemetryHub, filter: TelemetryFilter, reply: FastifyReply): FastifyReply {
+  reply.hijack();
+  const out = reply.raw;
+  out.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+  const line = (value: TelemetryValue) => `${JSON.stringify(value)}\n`;
+  const current = telemetry.latest.values(filter);
+  out.write(current.length > 0 ? current.map(line).join('') : '');
+  out.flushHeaders();
+  const stop = telemetry.latest.onValue((value) => {
+    if (!matches(value, filter) || out.destroyed) return;
+    if (out.writableLength > MAX_WATCH_BACKLOG_BYTES) {
+      out.destroy();
+      return;
+    }
+    out.write(line(value));
+  });
+  out.once('close', stop);
+  return reply;
+}
+
+/** The one device a command goes to: the named one, or the only one that reported the connector. */
+async function targetDevice(
+  service: ObjectService,
+  telemetry: TelemetryHub,
+  namespace: string,
+  name: string,
+  named: string | undefined,
+): Promise<string> {
+  if (named !== undefined) {
+    const def = service.registry.byKind('outpost.dev/v1alpha1', 'Device');
+    if (def) await service.get(def, undefined, named);
+    return named;
+  }
+  const devices = telemetry.latest.connectorDevices(namespace, name).map((state) => state.device);
+  if (devices.length === 1) return devices[0]!;
+  if (devices.length === 0)
+    throw new ApiError(
+      404,
+      'NotFound',
+      `no device has reported connector "${namespace}/${name}" yet: name the device (--device)`,
+      { name, group: 'outpost.dev', kind: 'opcuaconnectors' },
+    );
+  throw new ApiError(
+    409,
+    'Conflict',
+    `connector "${namespace}/${name}" runs on several devices (${devices.join(', ')}): name one (--device)`,
+    { name, group: 'outpost.dev', kind: 'opcuaconnectors' },
+  );
+}
+
+function readCommandBody(raw: unknown): { feature: string; value: unknown; device?: string } {
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw errors.badRequest('the body must be JSON: {"feature": "...", "value": ..., "device"?: "..."}');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw errors.badRequest(
+      'the body must be a JSON object: {"feature": "...", "value": ..., "device"?: "..."}',
+    );
+  const { feature, value, device } = body as Record<string, unknown>;
+  if (typeof feature !== 'string' || !FEATURE.test(feature))
+    throw errors.badRequest('"feature" must be the name of one of the connector\'s features');
+  if (value === undefined) throw errors.badRequest('"value" is required');
+  if (device !== undefined && (typeof device !== 'string' || !NAME.test(device)))
+    throw errors.badRequest('"device" must be a device name');
+  return { feature, value, ...(device !== undefined ? { device: device as string } : {}) };
+}
+
+function deviceOf(query: TelemetryQuery): string | undefined {
+  const device = query.device;
+  if (device === undefined || device === '') return undefined;
+  if (!NAME.test(device)) throw errors.badRequest(`${JSON.stringify(device)} is not a device name`);
+  return device;
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value === 'true' || value === '1';
+}

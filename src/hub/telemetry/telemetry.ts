@@ -1,0 +1,60 @@
+/**
+ * Assembles the hub's telemetry: the embedded broker, the bridge to an
+ * external broker when one is configured, the latest-value table fed from
+ * whichever broker the hub follows, and the command dispatcher publishing to
+ * it.
+ */
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/index.ts';
+import { startBridge } from './bridge.ts';
+import { startEmbeddedBroker } from './broker.ts';
+import { embeddedBus, type MessageBus } from './bus.ts';
+import { CommandDispatcher } from './commands.ts';
+import { LatestValues } from './latest-values.ts';
+import { UPWARD_FILTERS } from './topics.ts';
+
+/** Options of {@link startTelemetry}. */
+export interface TelemetryOptions {
+  /** The API's authenticator: devices connect with their client certificates. */
+  readonly authenticate: Authenticator;
+  /** An external broker to bridge to (`mqtt://HOST:PORT`). @default none: the embedded broker alone */
+  readonly mqttUrl?: string;
+  readonly logger?: Logger;
+  /** How long a command waits for its ack. @default 10_000 */
+  readonly commandTimeoutMs?: number;
+}
+
+/** The hub's telemetry, running. */
+export interface TelemetryHub {
+  /** The latest-value table (a {@link ConnectorTelemetry} for the OpcUaConnector renderer). */
+  readonly latest: LatestValues;
+  readonly commands: CommandDispatcher;
+  /** Serves the devices' MQTT-over-WebSocket endpoint (`/mqtt`) on the hub's HTTPS server. */
+  attach(server: Server): void;
+  /** Closes every MQTT connection, the bridge and the broker. */
+  close(): Promise<void>;
+}
+
+/** Starts the broker (and the bridge); the table follows the external broker when there is one. */
+export async function startTelemetry(options: TelemetryOptions): Promise<TelemetryHub> {
+  const logger = options.logger?.child({ component: 'telemetry' });
+  const broker = await startEmbeddedBroker({ authenticate: options.authenticate, logger });
+  const bridge = options.mqttUrl
+    ? await startBridge({ aedes: broker.aedes, url: options.mqttUrl, logger })
+    : undefined;
+  const bus: MessageBus = bridge?.bus ?? embeddedBus(broker.aedes);
+  const latest = new LatestValues();
+  for (const filter of UPWARD_FILTERS)
+    await bus.subscribe(filter, (topic, payload) => latest.accept(topic, payload));
+  const commands = new CommandDispatcher(bus, latest, { timeoutMs: options.commandTimeoutMs });
+  return {
+    latest,
+    commands,
+    attach: (server) => broker.attach(server),
+    async close() {
+      await bridge?.close();
+      await broker.close();
+    },
+  };
+}
