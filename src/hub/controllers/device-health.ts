@@ -12,8 +12,13 @@ export const DEFAULT_HEARTBEAT_SECONDS = 15;
 export interface DeviceHealthOptions {
   readonly service: ObjectService;
   readonly devices: Informer;
-  /** Wall-clock time, compared with `status.lastHeartbeatTime`. */
+  /** Wall-clock time, for condition timestamps. */
   readonly now: () => Date;
+  /**
+   * A monotonic clock in milliseconds, on which heartbeats are timed.
+   * @default performance.now
+   */
+  readonly elapsed?: () => number;
 }
 
 type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number];
@@ -27,26 +32,44 @@ type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number
  * moment the heartbeat would expire, so expiry is noticed without any event.
  * Devices that never sent a heartbeat, and Pending ones (awaiting approval),
  * are left alone.
+ *
+ * A heartbeat is timed from when this controller saw `lastHeartbeatTime`
+ * change, on its own monotonic clock, never from the time the device wrote
+ * (as Kubernetes' node lifecycle controller does): a device whose clock is a
+ * day behind would otherwise look dead while its heartbeats arrive, and one a
+ * day ahead would look alive for a day after it died. A controller that just
+ * started (a new leader) gives every device one full timeout.
  */
 export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reconciler {
   const deviceKind = kindOf(options.service, 'Device');
+  const elapsed = options.elapsed ?? (() => performance.now());
+  /** Per device, the last heartbeat seen and when (on `elapsed`). */
+  const seen = new Map<string, { heartbeat: string; at: number }>();
   return {
     name: 'device-health',
     async reconcile(name) {
       const device = options.devices.get(undefined, name);
-      if (!device || device.metadata.deletionTimestamp) return;
+      if (!device || device.metadata.deletionTimestamp) {
+        seen.delete(name);
+        return;
+      }
       const status = (device.status ?? {}) as NonNullable<Device['status']>;
       if (!status.lastHeartbeatTime || status.phase === 'Pending') return;
       const periodSeconds =
         (device.spec as Device['spec'])?.heartbeat?.periodSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
       const timeoutMs = MISSED_HEARTBEATS * periodSeconds * 1000;
-      const last = Date.parse(status.lastHeartbeatTime);
+      const clock = elapsed();
+      let last = seen.get(name);
+      if (last?.heartbeat !== status.lastHeartbeatTime) {
+        last = { heartbeat: status.lastHeartbeatTime, at: clock };
+        seen.set(name, last);
+      }
       const now = options.now();
-      const expiresAt = last + timeoutMs;
-      const expired = !(now.getTime() < expiresAt);
+      const expiresAt = last.at + timeoutMs;
+      const expired = !(clock < expiresAt);
       let next: NonNullable<Device['status']> | undefined;
       if (expired && status.phase !== 'Unreachable') {
-        const silent = Math.round((now.getTime() - last) / 1000);
+        const silent = Math.round((clock - last.at) / 1000);
         next = withReady({ ...status, phase: 'Unreachable' }, now, {
           status: 'False',
           reason: 'HeartbeatTimeout',
@@ -70,7 +93,7 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
         );
       }
       // Look again when the heartbeat expires (plus a little, so the comparison is past it).
-      return expired ? undefined : { requeueAfter: expiresAt - now.getTime() + 50 };
+      return expired ? undefined : { requeueAfter: expiresAt - clock + 50 };
     },
   };
 }

@@ -424,6 +424,34 @@ describe('placement controllers', () => {
     assert.equal(((await env.get('Device', 'gw-1'))!.status as { phase: string }).phase, 'Online');
   });
 
+  it("times heartbeats on the hub's clock: a device whose clock is a day behind stays Online while it beats", async () => {
+    const env = await start();
+    await env.create('Device', device('gw-late', { site: 'a' }, 10));
+    const dayBehind = (seconds: number) =>
+      new Date(Date.parse('2026-06-01T12:00:00Z') - 86_400_000 + seconds * 1000)
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z');
+    for (let beat = 0; beat < 5; beat++) {
+      await env.patch(
+        'Device',
+        'gw-late',
+        { status: { phase: 'Online', lastHeartbeatTime: dayBehind(beat * 10) } },
+        undefined,
+        true,
+      );
+      await env.settled();
+      env.advance(10_000);
+      env.controllers.deviceHealth.enqueue('gw-late');
+      await env.settled();
+      assert.equal(((await env.get('Device', 'gw-late'))!.status as { phase: string }).phase, 'Online');
+    }
+    // It stops beating: three periods after the hub last saw a beat it is Unreachable, whatever its clock said.
+    env.advance(31_000);
+    env.controllers.deviceHealth.enqueue('gw-late');
+    await env.settled();
+    assert.equal(((await env.get('Device', 'gw-late'))!.status as { phase: string }).phase, 'Unreachable');
+  });
+
   it('leaves an unplaced Workload without status, and says NoDevices once a summarised one is unplaced', async () => {
     const env = await start();
     await env.create('Device', device('gw-1', { site: 'a' }));

@@ -124,7 +124,13 @@ export function addPlacementControllers(
     workers: options.summaryWorkers ?? 2,
   });
   const deviceHealth = manager.controller({
-    reconciler: createDeviceHealthReconciler({ service, devices: informers.devices, now }),
+    reconciler: createDeviceHealthReconciler({
+      service,
+      devices: informers.devices,
+      now,
+      // A test's manual clock drives heartbeat timing too.
+      elapsed: options.now ? () => now().getTime() : undefined,
+    }),
     workers: options.deviceHealthWorkers ?? 4,
   });
   for (const informer of Object.values(informers)) {
