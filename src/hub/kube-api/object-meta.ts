@@ -29,6 +29,24 @@ export function objectKey(
   return `${collectionPrefix(def, namespace)}${name}`;
 }
 
+/**
+ * The narrowest key prefix a list or watch must read: the one key when the
+ * field selector pins a name (`metadata.name=X` alone, as an agent asks for
+ * its own Mailbox) and the key is known, else the collection. Reading one key
+ * instead of scanning (and decrypting) a collection of thousands is what lets
+ * a fleet of agents connect in linear time.
+ */
+export function selectedPrefix(
+  def: Pick<KindDefinition, 'group' | 'plural' | 'namespaced'>,
+  namespace: string | undefined,
+  fieldSelector: string | undefined,
+): string {
+  const exactName = /^\s*metadata\.name\s*==?\s*([^,!=\s]+)\s*$/.exec(fieldSelector ?? '')?.[1];
+  return exactName && (namespace !== undefined || !def.namespaced)
+    ? objectKey(def, namespace, exactName)
+    : collectionPrefix(def, namespace);
+}
+
 /** The key prefix of a collection: all namespaces when `namespace` is undefined. */
 export function collectionPrefix(
   def: Pick<KindDefinition, 'group' | 'plural' | 'namespaced'>,

@@ -36,6 +36,7 @@ import {
   renderObject,
   sameApartFromSpec,
   sameContent,
+  selectedPrefix,
   specChanged,
   timestamp,
 } from './object-meta.ts';
@@ -133,7 +134,7 @@ export class ObjectService {
   }
 
   async list(def: KindDefinition, namespace: string | undefined, query: ListQuery): Promise<ListResult> {
-    const prefix = collectionPrefix(def, namespace);
+    const prefix = selectedPrefix(def, namespace, query.fieldSelector);
     let afterKey: string | undefined;
     let revision: number | undefined;
     if (query.continue) {

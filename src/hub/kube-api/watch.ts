@@ -4,7 +4,7 @@ import { ExpiredError, type WatchEvent } from '../../store/index.ts';
 import { errors } from './errors.ts';
 import { type ListQuery, objectMatcher } from './list-filter.ts';
 import type { ResponseFormat } from './negotiation.ts';
-import { collectionPrefix, objectKey } from './object-meta.ts';
+import { selectedPrefix } from './object-meta.ts';
 import type { ObjectService } from './object-service.ts';
 import { type IncludeObject, toTable } from './table.ts';
 
@@ -46,11 +46,7 @@ export async function streamWatch(
   if (requested !== undefined && requested !== '' && !/^\d+$/.test(requested)) {
     throw errors.badRequest(`resourceVersion: Invalid value: "${requested}": must be a number`);
   }
-  const exactName = exactNameOf(query.fieldSelector);
-  const prefix =
-    exactName && (namespace !== undefined || !def.namespaced)
-      ? objectKey(def, namespace, exactName)
-      : collectionPrefix(def, namespace);
+  const prefix = selectedPrefix(def, namespace, query.fieldSelector);
   const serialize = serializerFor(def, format);
   const controller = new AbortController();
   const maxBuffered = options.maxBufferedBytes ?? 16 * 1024 * 1024;
@@ -168,10 +164,4 @@ function bookmark(def: KindDefinition, revision: number, initialEventsEnd: boole
   const metadata: Record<string, unknown> = { resourceVersion: String(revision) };
   if (initialEventsEnd) metadata.annotations = { 'k8s.io/initial-events-end': 'true' };
   return `{"type":"BOOKMARK","object":${JSON.stringify({ kind: def.kind, apiVersion, metadata })}}\n`;
-}
-
-/** The name a field selector pins (`metadata.name=X` alone), so the watch can be narrowed to one key. */
-function exactNameOf(fieldSelector: string | undefined): string | undefined {
-  const match = /^\s*metadata\.name\s*==?\s*([^,!=\s]+)\s*$/.exec(fieldSelector ?? '');
-  return match?.[1];
 }
