@@ -92,11 +92,14 @@ class MarkerWatch {
 
 /** The `SEQ` env value of the Deployment `name` in a Mailbox, if any. */
 function seqIn(mailbox: Record<string, unknown>, name: string): string | undefined {
-  const objects = (mailbox.spec as { objects?: Array<{ object: Record<string, any> }> } | undefined)?.objects;
+  interface Shape {
+    kind: string;
+    metadata?: { name?: string };
+    spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value: string }> }> } } };
+  }
+  const objects = (mailbox.spec as { objects?: Array<{ object: Shape }> } | undefined)?.objects;
   const deployment = objects?.find((o) => o.object.kind === 'Deployment' && o.object.metadata?.name === name);
-  const env = deployment?.object.spec?.template?.spec?.containers?.[0]?.env as
-    | Array<{ name: string; value: string }>
-    | undefined;
+  const env = deployment?.object.spec?.template?.spec?.containers?.[0]?.env;
   return env?.find((e) => e.name === 'SEQ')?.value;
 }
 

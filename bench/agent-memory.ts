@@ -9,11 +9,14 @@
  * Variants, one after the other on the same device (each stops its
  * workloads when it stops, so the next one starts them again):
  * - `first start`: the agent as it starts for the first time, enrolling
- *   (key, CSR: loads the X.509 code);
+ *   (key, CSR, the API's token helpers);
  * - `as shipped`: an enrolled agent started as `outpost agent` starts itself
- *   (the V8 settings it applies to itself, see src/cli/agent-command.ts);
- * - `node defaults`: the same without them (`OUTPOST_AGENT_NODE_DEFAULTS=1`);
- * - a few other node flags, for comparison.
+ *   (with the V8 settings it applies to itself, `AGENT_V8_FLAGS` in
+ *   src/cli/agent-command.ts);
+ * - `node defaults`: the same without them (`OUTPOST_AGENT_V8_FLAGS=`);
+ * - other node flags and glibc settings, for comparison;
+ * - `without telemetry`: a copy of the build whose telemetry module (local
+ *   MQTT endpoint, hub uplink) starts nothing, to show what it costs.
  *
  * Baseline in the same run: a bare `node -e 'setInterval(() => {}, 1000)'`.
  * RSS counts the node executable's pages that are mapped (file-backed,
@@ -23,6 +26,8 @@
  *   npm run bench -- agent-memory
  */
 import { spawn } from 'node:child_process';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeDir, tempDir } from '../test/support/index.ts';
 import {
@@ -51,32 +56,43 @@ interface Variant {
   readonly label: string;
   readonly nodeFlags?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Run the copy of the build whose telemetry module is a no-op. */
+  readonly withoutTelemetry?: boolean;
 }
 
+const DEFAULTS = { OUTPOST_AGENT_V8_FLAGS: '' };
 const VARIANTS: readonly Variant[] = [
   { label: 'as shipped' },
-  { label: 'node defaults', env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' } },
-  {
-    label: 'node defaults + --max-semi-space-size=1',
-    nodeFlags: ['--max-semi-space-size=1'],
-    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
-  },
-  {
-    label: 'node defaults + --max-semi-space-size=2',
-    nodeFlags: ['--max-semi-space-size=2'],
-    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
-  },
-  {
-    label: 'node defaults + --optimize-for-size',
-    nodeFlags: ['--optimize-for-size'],
-    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
-  },
-  {
-    label: 'node defaults + --single-threaded',
-    nodeFlags: ['--single-threaded'],
-    env: { OUTPOST_AGENT_NODE_DEFAULTS: '1' },
-  },
+  { label: 'node defaults', env: DEFAULTS },
+  { label: 'node defaults + --max-semi-space-size=1', nodeFlags: ['--max-semi-space-size=1'], env: DEFAULTS },
+  { label: 'as shipped + --optimize-for-size', nodeFlags: ['--optimize-for-size'] },
+  { label: 'as shipped + MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
+  { label: 'as shipped, without telemetry (MQTT)', withoutTelemetry: true },
+  { label: 'node defaults, without telemetry (MQTT)', env: DEFAULTS, withoutTelemetry: true },
 ];
+
+/**
+ * A copy of the build whose `agent/telemetry/index.js` starts nothing: the
+ * agent without its local MQTT endpoint and hub uplink (aedes, mqtt), to
+ * show what they cost.
+ */
+function withoutTelemetry(bin: string): string {
+  const build = dirname(dirname(bin));
+  const copy = `${build}-no-telemetry`;
+  rmSync(copy, { recursive: true, force: true });
+  cpSync(build, copy, { recursive: true });
+  writeFileSync(
+    join(copy, 'agent', 'telemetry', 'index.js'),
+    `export async function startAgentTelemetry() {
+  return {
+    url: '', env: {}, credentialsRenewed() {}, async close() {},
+    run: (signal) => new Promise((resolve) => signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })),
+  };
+}
+`,
+  );
+  return join(copy, 'cli', 'main.js');
+}
 
 /** Samples `pid`'s memory every second for `ms`; returns the last sample and the largest RSS seen. */
 async function sample(pid: number, ms: number): Promise<{ last: ProcessMemory; maxRss: number }> {
@@ -106,6 +122,7 @@ console.log(
 );
 console.log(machineLoad());
 const bin = buildCli();
+const binWithoutTelemetry = withoutTelemetry(bin);
 const hub = await startHub(bin);
 const api: ApiClient = apiClient(hub.kubeconfig);
 const dataDir = await tempDir('outpost-bench-agent-');
@@ -128,7 +145,7 @@ try {
 
   const measure = async (label: string, variant: Omit<Variant, 'label'>, withToken: boolean) => {
     const agent = await startAgent({
-      bin,
+      bin: variant.withoutTelemetry ? binWithoutTelemetry : bin,
       hub,
       name: DEVICE,
       dataDir,
@@ -154,6 +171,8 @@ try {
     const memory = await measure(variant.label, variant, false);
     if (variant.label === 'as shipped') results.shippedRssMb = memory.last.rss / MB;
     if (variant.label === 'node defaults') results.defaultsRssMb = memory.last.rss / MB;
+    if (variant.label === 'as shipped, without telemetry (MQTT)')
+      results.shippedWithoutTelemetryRssMb = memory.last.rss / MB;
   }
 } finally {
   await api.close();

@@ -268,3 +268,43 @@ export function memoryOf(pid: number): ProcessMemory {
 }
 
 export { type ApiClient, apiClient, type HubProcess };
+
+/** A watch of one Mailbox as the admin sees it: `onObject` gets the Mailbox of every event. */
+export async function watchMailbox(
+  kubeconfig: string,
+  device: string,
+  onObject: (mailbox: Record<string, unknown>) => void,
+): Promise<{ close(): Promise<void> }> {
+  const config = YAML.parse(readFileSync(kubeconfig, 'utf8'));
+  const decode = (data: string) => Buffer.from(data, 'base64').toString('utf8');
+  const dispatcher = new Agent({
+    connect: {
+      ca: decode(config.clusters[0].cluster['certificate-authority-data']),
+      cert: decode(config.users[0].user['client-certificate-data']),
+      key: decode(config.users[0].user['client-key-data']),
+    },
+  });
+  const controller = new AbortController();
+  const response = await request(
+    `${config.clusters[0].cluster.server}/apis/outpost.dev/v1alpha1/mailboxes?watch=1&fieldSelector=metadata.name=${device}`,
+    { dispatcher, signal: controller.signal, bodyTimeout: 0 },
+  );
+  const reading = (async () => {
+    let pending = '';
+    for await (const chunk of response.body) {
+      pending += (chunk as Buffer).toString('utf8');
+      for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.trim()) onObject((JSON.parse(line) as { object: Record<string, unknown> }).object);
+      }
+    }
+  })().catch(() => {});
+  return {
+    async close() {
+      controller.abort();
+      await reading;
+      await dispatcher.close();
+    },
+  };
+}

@@ -24,6 +24,9 @@ const BENCHMARKS = [
   'replicas-watch',
   'fleet-scale',
   'telemetry-forwarding',
+  'opcua-telemetry',
+  'agent-memory',
+  'agent-latency',
 ] as const;
 
 // Names first, then options (`--devices 20000`), which go to every selected benchmark.

@@ -15,7 +15,6 @@
  *   TELEMETRY_MESSAGES=N sets the messages per round (default 20000)
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import { enroll } from '../src/agent/enrollment/index.ts';

@@ -14,7 +14,7 @@ import { labelCauses } from './validation.ts';
 const DURATION_HELP = 'a duration such as 1s, 500ms, 1m30s (units ms, s, m, h)';
 
 const Duration = (description: string) =>
-  Type.String({ minLength: 1, description: `${description} ${DURATION_HELP}.` });
+  Type.String({ minLength: 1, description: `${description}: ${DURATION_HELP}. @default 1s` });
 
 const SecretKey = (what: string, fallback: string) =>
   Type.String({ minLength: 1, description: `The Secret's key holding the ${what}. @default ${fallback}` });
@@ -71,10 +71,10 @@ export const OpcUaConnectorSchema = objectSchema(
           Type.Object(
             {
               samplingInterval: Type.Optional(
-                Duration('How often the server samples each node (0 for as fast as it can). @default 1s;'),
+                Duration('How often the server samples each node (0: as fast as it can)'),
               ),
               publishingInterval: Type.Optional(
-                Duration('How often the server sends the changes it sampled (at least 10ms). @default 1s;'),
+                Duration('How often the server sends the changes it sampled (at least 10ms)'),
               ),
             },
             { description: 'Subscription settings for every feature.' },
@@ -144,7 +144,7 @@ export const OpcUaConnectorSchema = objectSchema(
           conditions: Type.Optional({
             ...Conditions,
             description:
-              'Rendered: the Workload and Placement hold the current spec (reasons Rendered, Conflict, SecretNotFound, SecretKeyNotFound). ' +
+              'Rendered: the Workload and Placement hold the current spec (reasons Rendered, Conflict, Terminating, Refused, SecretNotFound, SecretKeyNotFound). ' +
               'Ready: every matched device runs the connector and, when the hub has heard from them, is connected to the server ' +
               '(reasons Connected, Running, NotRendered, Disconnected, or the Placement Ready reason: NoDevices, Failed, Unreachable, Progressing).',
           }),

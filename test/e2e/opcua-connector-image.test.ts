@@ -33,16 +33,14 @@ test('the connector image built without a registry publishes values when run by 
   let output = '';
   try {
     const configDir = join(dir, 'cfg');
-    writeConfig(dir, 'config.yaml', {
+    mkdirSync(configDir);
+    writeConfig(configDir, 'config.yaml', {
       connector: { namespace: 'plant', name: 'image' },
       server: sim.ready,
       samplingIntervalMs: 200,
       publishingIntervalMs: 200,
       subscriptions: { temperature: 'ns=2;s=Temperature', pressure: 'ns=2;s=Pressure' },
     });
-    rmSync(configDir, { recursive: true, force: true });
-    await run('mkdir', ['-p', configDir]);
-    await run('mv', [join(dir, 'config.yaml'), join(configDir, 'config.yaml')]);
     container = spawn(
       'podman',
       [

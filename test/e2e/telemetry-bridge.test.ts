@@ -22,6 +22,7 @@ import {
   collect,
   connectDevice,
   connectMqtt,
+  createConnector,
   enrollDevice,
   type Mosquitto,
   publish,
@@ -58,6 +59,7 @@ describe('hub telemetry bridged to an external broker (Mosquitto)', () => {
     mosquitto = await startMosquitto();
     hub = await startHubProcess({ args: ['--mqtt', mosquitto.url] });
     admin = apiClient(hub.kubeconfig);
+    await createConnector(admin, NS, CONNECTOR);
     gw = await enrollDevice(hub, 'gw-m', dirs);
     device = await connectDevice(hub, gw);
     clients.push(device);

@@ -11,7 +11,14 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import YAML from 'yaml';
 import { type DeviceCredentials, enroll } from '../../src/agent/enrollment/index.ts';
-import { type HubProcess, OUTPOST_BIN, removeDir, tempDir, waitFor } from '../support/index.ts';
+import {
+  type ApiClient,
+  type HubProcess,
+  OUTPOST_BIN,
+  removeDir,
+  tempDir,
+  waitFor,
+} from '../support/index.ts';
 import { createToken, FACTS } from './enrollment-support.ts';
 
 /** Enrolls device `name` with an auto-approving token; returns its credentials. */
@@ -24,6 +31,35 @@ export async function enrollDevice(
   const dir = await tempDir('outpost-device-');
   dirs.push(dir);
   return enroll({ hubUrl: hub.url, token, name, dataDir: dir, facts: FACTS });
+}
+
+/**
+ * Creates namespace `namespace` and, when the hub has the OpcUaConnector kind, connector
+ * `namespace/name` (placed on no device: the tests play the devices themselves) with the
+ * features `temperature` and `setpoint`. Returns whether the kind exists.
+ */
+export async function createConnector(admin: ApiClient, namespace: string, name: string): Promise<boolean> {
+  const created = await admin.request('POST', '/api/v1/namespaces', {
+    body: { metadata: { name: namespace } },
+  });
+  if (created.status !== 201 && created.status !== 409) throw new Error(`namespace: ${created.text}`);
+  const v1 = '/apis/outpost.dev/v1alpha1';
+  const resources = (await admin.request('GET', v1)).json().resources as Array<{ name: string }>;
+  if (!resources.some((resource) => resource.name === 'opcuaconnectors')) return false;
+  const connector = await admin.request('POST', `${v1}/namespaces/${namespace}/opcuaconnectors`, {
+    body: {
+      apiVersion: 'outpost.dev/v1alpha1',
+      kind: 'OpcUaConnector',
+      metadata: { name },
+      spec: {
+        server: 'opc.tcp://127.0.0.1:4840/UA/Outpost',
+        subscriptions: { temperature: 'ns=2;s=Temperature', setpoint: 'ns=2;s=SetPoint' },
+        devices: { matchLabels: { role: 'nothing-matches' } },
+      },
+    },
+  });
+  if (connector.status !== 201) throw new Error(`connector: ${connector.text}`);
+  return true;
 }
 
 /** The CA, certificate and key of a kubeconfig (the admin's is in system:masters). */

@@ -24,6 +24,7 @@ import {
   collect,
   connectDevice,
   connectMqtt,
+  createConnector,
   enrollDevice,
   kubeconfigCredentials,
   mqttUrlOf,
@@ -63,29 +64,9 @@ describe('hub telemetry and commands (embedded broker)', () => {
   before(async () => {
     hub = await startHubProcess();
     admin = apiClient(hub.kubeconfig);
-    assert.equal(
-      (await admin.request('POST', '/api/v1/namespaces', { body: { metadata: { name: NS } } })).status,
-      201,
-    );
-    // The OpcUaConnector kind may not be registered yet (built in parallel): the endpoints check
+    // The OpcUaConnector kind may not be registered (built in parallel): the endpoints check
     // connectors only when it is.
-    const resources = (await admin.request('GET', V1)).json().resources as Array<{ name: string }>;
-    connectorKind = resources.some((resource) => resource.name === 'opcuaconnectors');
-    if (connectorKind) {
-      const created = await admin.request('POST', `${V1}/namespaces/${NS}/opcuaconnectors`, {
-        body: {
-          apiVersion: 'outpost.dev/v1alpha1',
-          kind: 'OpcUaConnector',
-          metadata: { name: CONNECTOR },
-          spec: {
-            server: 'opc.tcp://127.0.0.1:4840/UA/Outpost',
-            subscriptions: { temperature: 'ns=2;s=Temperature', setpoint: 'ns=2;s=SetPoint' },
-            devices: { matchLabels: { role: 'nothing-matches' } },
-          },
-        },
-      });
-      assert.equal(created.status, 201, created.text);
-    }
+    connectorKind = await createConnector(admin, NS, CONNECTOR);
     [gwA, gwB] = await Promise.all([enrollDevice(hub, 'gw-a', dirs), enrollDevice(hub, 'gw-b', dirs)]);
   });
   after(async () => {
@@ -172,13 +153,15 @@ describe('hub telemetry and commands (embedded broker)', () => {
     const own = await collect(intruder, 'devices/gw-b/commands/#');
     assert.deepEqual(own.granted, [1]);
 
-    // Another device's client id is not taken over (nor its session): refused, the owner stays.
-    const owner = track(await connectDevice(hub, gwA, { clientId: 'gw-a-session' }));
-    await assert.rejects(
-      connectDevice(hub, gwB, { clientId: 'gw-a-session' }),
-      /Identifier rejected|client id/i,
-    );
+    // Another device's client id names another connection: the first one is not taken over.
+    const owner = track(await connectDevice(hub, gwA, { clientId: 'shared-id' }));
+    const ownerCommands = await collect(owner, 'devices/gw-a/commands/#');
+    const sameId = track(await connectDevice(hub, gwB, { clientId: 'shared-id' }));
+    const sameIdSeen = await collect(sameId, 'devices/gw-b/commands/#');
+    // A round trip on the first connection after the second one's: it is still there.
+    assert.deepEqual(await subscribeCodes(owner, ['devices/gw-a/commands/again/#']), [1]);
     assert.equal(owner.connected, true);
+    assert.deepEqual([ownerCommands.granted, sameIdSeen.granted], [[1], [1]]);
 
     // Publishing into another device's topics closes the connection and drops the message.
     const ended = closed(intruder);
@@ -330,7 +313,7 @@ describe('hub telemetry and commands (embedded broker)', () => {
     assert.match(watch.stderr, /"nope" not found/);
   });
 
-  it('closes the MQTT connection of a decommissioned device within a second, and refuses it after', async () => {
+  it('closes the MQTT connection of a decommissioned device within a second, and refuses it after', async (t) => {
     const gwC = await enrollDevice(hub, 'gw-c', dirs);
     const device = track(await connectDevice(hub, gwC));
     const ended = closed(device);
@@ -343,6 +326,7 @@ describe('hub telemetry and commands (embedded broker)', () => {
     ]);
     assert.notEqual(closedAt, -1, 'the connection was not closed');
     assert.ok(closedAt - answeredAt < 1000, `closed ${closedAt - answeredAt} ms after the delete`);
+    t.diagnostic(`MQTT connection closed ${closedAt - answeredAt} ms after the delete was answered`);
     // Its certificate is refused from now on, MQTT as everything else.
     assert.equal(await upgradeStatus(hub, { ca: gwC.caPem, cert: gwC.certPem, key: gwC.keyPem }), 401);
     await assert.rejects(connectDevice(hub, gwC, { clientId: 'gw-c-again' }));

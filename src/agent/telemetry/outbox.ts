@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -10,6 +10,14 @@ import {
   MAX_RECORD_BYTES,
   type QueuedMessage,
 } from './segment.ts';
+import {
+  offsetOf,
+  rewriteSegment,
+  type Scanned,
+  type Segment,
+  scanSegments,
+  segmentPath,
+} from './segment-files.ts';
 
 /**
  * The telemetry outbox: a disk-backed FIFO of the messages workloads publish
@@ -47,17 +55,6 @@ export interface TelemetryOutboxOptions {
   readonly log?: Pick<Logger, 'info' | 'warn'>;
 }
 
-interface Segment {
-  /** Sequence number the file is named after (no record in it is lower). */
-  readonly first: number;
-  readonly path: string;
-  bytes: number;
-  /** Highest sequence number in it (0: none yet). */
-  last: number;
-  /** May hold telemetry (or superseded status) that a compaction would drop. */
-  droppable: boolean;
-}
-
 interface Inflight {
   readonly seq: number;
   acked: boolean;
@@ -73,7 +70,6 @@ interface Pending {
 }
 
 const READ_CHUNK = 256 * 1024;
-const SEGMENT = /^(\d{16})\.seg$/;
 
 /** A durable, bounded, ordered queue of messages for the hub. One reader; not safe for two processes. */
 export class TelemetryOutbox {
@@ -123,51 +119,11 @@ export class TelemetryOutbox {
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
     const headPath = join(options.dir, 'head');
     const ackedThrough = decodeHead(await readFile(headPath).catch(() => Buffer.alloc(0)));
-    const state: OpenState = {
-      segments: [],
-      latestStatus: new Map(),
-      ackedThrough,
-      nextSeq: ackedThrough + 1,
-      pending: 0,
-      head: undefined as unknown as FileHandle,
-    };
-    for (const name of (await readdir(options.dir)).sort()) {
-      const path = join(options.dir, name);
-      const match = SEGMENT.exec(name);
-      if (!match) {
-        if (name.endsWith('.tmp')) await rm(path, { force: true }); // an interrupted compaction
-        continue;
-      }
-      const data = await readFile(path);
-      const decoded = decodeRecords(data);
-      if (decoded.consumed < data.length) {
-        options.log?.warn(
-          { file: name, cut: data.length - decoded.consumed },
-          'telemetry outbox: cut off a torn record (the agent stopped mid-write)',
-        );
-        await writeFile(path, data.subarray(0, decoded.consumed));
-      }
-      let last = 0;
-      let unacked = 0;
-      for (const { message } of decoded.records) {
-        last = Math.max(last, message.seq);
-        state.nextSeq = Math.max(state.nextSeq, message.seq + 1);
-        if (message.seq <= ackedThrough) continue;
-        unacked++;
-        if (message.kind === 'status') state.latestStatus.set(message.topic, message.seq);
-      }
-      if (unacked === 0) {
-        await rm(path, { force: true });
-        continue;
-      }
-      state.pending += unacked;
-      const first = Number(match[1]);
-      state.segments.push({ first, path, bytes: decoded.consumed, last, droppable: true });
-    }
+    const scanned = await scanSegments(options.dir, ackedThrough, options.log);
     // Always 12 bytes, rewritten in place (positional writes: not opened for appending).
-    state.head = await open(headPath, 'r+').catch(() => open(headPath, 'w+', 0o600));
-    const outbox = new TelemetryOutbox(options, state);
-    await outbox.#startSegment(state.nextSeq);
+    const head = await open(headPath, 'r+').catch(() => open(headPath, 'w+', 0o600));
+    const outbox = new TelemetryOutbox(options, { ...scanned, ackedThrough, head });
+    await outbox.#startSegment(scanned.nextSeq);
     return outbox;
   }
 
@@ -286,7 +242,7 @@ export class TelemetryOutbox {
     await this.#active?.close();
     const segment: Segment = {
       first,
-      path: join(this.#dir, `${String(first).padStart(16, '0')}.seg`),
+      path: segmentPath(this.#dir, first),
       bytes: 0,
       last: 0,
       droppable: false,
@@ -363,11 +319,7 @@ export class TelemetryOutbox {
     for (const segment of this.#segments) {
       if (segment.last < cursor.nextSeq && segment !== this.#segments.at(-1)) continue;
       cursor.segment = segment;
-      const data = await readFile(segment.path);
-      const found = decodeRecords(data.subarray(0, segment.bytes)).records.find(
-        (r) => r.message.seq >= cursor.nextSeq,
-      );
-      cursor.offset = found ? found.offset : segment.bytes;
+      cursor.offset = await offsetOf(segment, cursor.nextSeq);
       return;
     }
   }
@@ -445,44 +397,27 @@ export class TelemetryOutbox {
   /** Rewrites `segment` without its droppable messages (telemetry and superseded status not in flight). */
   async #compact(segment: Segment): Promise<void> {
     const inflight = new Set(this.#inflight.map((e) => e.seq));
-    const data = await readFile(segment.path);
-    const kept: Buffer[] = [];
-    let last = 0;
-    let dropped = 0;
-    for (const { message, offset, length } of decodeRecords(data.subarray(0, segment.bytes)).records) {
-      if (message.seq <= this.#ackedThrough) continue;
-      const keep =
-        inflight.has(message.seq) ||
-        message.kind === 'acks' ||
-        (message.kind === 'status' && this.#latestStatus.get(message.topic) === message.seq);
-      if (keep) {
-        kept.push(data.subarray(offset, offset + length));
-        last = message.seq;
-      } else {
-        dropped++;
-        if (message.kind === 'telemetry') this.#dropped++;
-      }
-    }
-    this.#pending -= dropped;
-    const index = this.#segments.indexOf(segment);
     if (this.#reader?.segment === segment) {
       await this.#reader.file.close();
       this.#reader = undefined;
     }
-    if (kept.length === 0) {
-      await rm(segment.path, { force: true });
-      this.#segments.splice(index, 1);
-    } else {
-      const tmp = `${segment.path}.tmp`;
-      const content = Buffer.concat(kept);
-      await writeFile(tmp, content, { mode: 0o600 });
-      await rename(tmp, segment.path);
-      this.#segments[index] = { ...segment, bytes: content.length, last, droppable: false };
-    }
-    if (dropped > 0 && !this.#dropping) {
+    const result = await rewriteSegment(
+      segment,
+      this.#ackedThrough,
+      (message) =>
+        inflight.has(message.seq) ||
+        message.kind === 'acks' ||
+        (message.kind === 'status' && this.#latestStatus.get(message.topic) === message.seq),
+    );
+    this.#pending -= result.dropped;
+    this.#dropped += result.droppedTelemetry;
+    const index = this.#segments.indexOf(segment);
+    if (result.bytes === 0) this.#segments.splice(index, 1);
+    else this.#segments[index] = { ...segment, bytes: result.bytes, last: result.last, droppable: false };
+    if (result.dropped > 0 && !this.#dropping) {
       this.#dropping = true;
       this.#log?.warn(
-        { maxBytes: this.#maxBytes, maxMessages: this.#maxMessages, dropped },
+        { maxBytes: this.#maxBytes, maxMessages: this.#maxMessages, dropped: result.dropped },
         'telemetry outbox full: dropping the oldest telemetry',
       );
     }
@@ -504,11 +439,7 @@ export class TelemetryOutbox {
   }
 }
 
-interface OpenState {
-  segments: Segment[];
-  latestStatus: Map<string, number>;
-  ackedThrough: number;
-  nextSeq: number;
-  pending: number;
-  head: FileHandle;
+interface OpenState extends Scanned {
+  readonly ackedThrough: number;
+  readonly head: FileHandle;
 }

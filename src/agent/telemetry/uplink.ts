@@ -1,4 +1,3 @@
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions, delay } from '../backoff.ts';
@@ -78,7 +77,12 @@ export class Uplink {
     signal.addEventListener('abort', onAbort);
     try {
       while (!signal.aborted) {
-        const ended = await this.#session(signal);
+        // A failure here (the outbox unreadable, a bad URL) is a lost connection, not the agent's end.
+        const ended = await this.#session(signal).catch((error: unknown) => ({
+          connected: false,
+          renewed: false,
+          error: (error as Error).message,
+        }));
         if (signal.aborted) break;
         if (ended.renewed) continue;
         if (ended.connected) backoff.reset();
@@ -96,6 +100,8 @@ export class Uplink {
     const credentials = this.#options.credentials();
     const url = mqttUrlOf(credentials.hubUrl);
     const proxy = proxyFor(new URL(url), this.#options.env ?? process.env);
+    // Loaded only behind a proxy: most devices never need its memory.
+    const agent = proxy ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : undefined;
     this.#renew = false;
     const client: MqttClient = mqtt.connect(url, {
       protocolVersion: 4,
@@ -104,10 +110,12 @@ export class Uplink {
       reconnectPeriod: 0,
       connectTimeout: 15_000,
       keepalive: 30,
+      // mqtt-packet's (process-wide) cache of 65,536 two-byte Buffers costs ~6 MB of heap on a device.
+      writeCache: false,
       key: credentials.keyPem,
       cert: credentials.certPem,
       ca: credentials.caPem,
-      ...(proxy ? { wsOptions: { agent: new HttpsProxyAgent(proxy) } } : {}),
+      ...(agent ? { wsOptions: { agent } } : {}),
     });
     const prefix = `devices/${device}/`;
     client.handleMessage = (packet, done) => {

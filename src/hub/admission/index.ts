@@ -18,6 +18,7 @@ export {
   createPodSecurityAdmission,
   ENFORCE_LABEL,
   levelOf,
+  POD_SECURITY_EXEMPT_RENDERER,
   type PodSecurityAdmissionOptions,
   WARN_LABEL,
 } from './pod-security-admission.ts';

@@ -25,7 +25,19 @@ const LEVEL_LABELS = [ENFORCE_LABEL, WARN_LABEL, 'pod-security.kubernetes.io/aud
 export interface PodSecurityAdmissionOptions {
   /** The level of a namespace without the enforce label. @default 'baseline' */
   readonly defaultLevel?: PodSecurityLevel;
+  /**
+   * Requesters whose Workload writes are not checked, as Kubernetes' `exemptions.usernames`.
+   * @default [POD_SECURITY_EXEMPT_RENDERER]
+   */
+  readonly exemptUsers?: readonly string[];
 }
+
+/**
+ * The user the OpcUaConnector renderer writes its Workloads as: exempt, because the pod it
+ * renders is the hub's own and fixed (the connector image, with host networking so that it
+ * reaches the agent's local MQTT endpoint on 127.0.0.1); users write only its configuration.
+ */
+export const POD_SECURITY_EXEMPT_RENDERER = 'system:outpost:opcua-renderer';
 
 function isLevel(value: unknown): value is PodSecurityLevel {
   return (POD_SECURITY_LEVELS as readonly unknown[]).includes(value);
@@ -40,11 +52,13 @@ export function createPodSecurityAdmission(
   options: PodSecurityAdmissionOptions = {},
 ): Omit<AdmissionCheck, 'admit'> & { admit(request: AdmissionRequest): AdmissionResult } {
   const defaultLevel = options.defaultLevel ?? 'baseline';
+  const exempt = new Set(options.exemptUsers ?? [POD_SECURITY_EXEMPT_RENDERER]);
   return {
     name: 'PodSecurity',
     handles: (def) => isKind(def, 'outpost.dev', 'Workload') || isKind(def, '', 'Namespace'),
     admit(request: AdmissionRequest): AdmissionResult {
       if (isKind(request.def, '', 'Namespace')) return { causes: checkNamespaceLabels(request.object) };
+      if (request.requester && exempt.has(request.requester.user)) return { causes: [] };
       return admitWorkload(request, defaultLevel);
     },
   };

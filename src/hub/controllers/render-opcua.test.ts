@@ -384,6 +384,7 @@ describe('OpcUaConnector renderer', () => {
       ['gw-1', '1'],
       ['gw-2', '1'],
       ['gw-3', '2'],
+      ['gw-4', '1'],
     ] as const) {
       await env.create({
         apiVersion: 'outpost.dev/v1alpha1',
@@ -393,8 +394,8 @@ describe('OpcUaConnector renderer', () => {
     }
     await env.create(connector());
     await until(
-      async () => statusOf(await env.get('OpcUaConnector', 'line-1'))?.devices?.matched === 2,
-      'two matched',
+      async () => statusOf(await env.get('OpcUaConnector', 'line-1'))?.devices?.matched === 3,
+      'three matched',
     );
     let status = statusOf(await env.get('OpcUaConnector', 'line-1'))!;
     assert.equal(status.devices?.connected, 0);
@@ -403,6 +404,7 @@ describe('OpcUaConnector renderer', () => {
       [
         ['gw-1', false, 'no status reported yet'],
         ['gw-2', false, 'no status reported yet'],
+        ['gw-4', false, 'no status reported yet'],
       ],
     );
     const at = new Date().toISOString();
@@ -415,17 +417,25 @@ describe('OpcUaConnector renderer', () => {
       `devices/gw-2/status/${NS}/line-1`,
       JSON.stringify({ connected: false, error: 'BadTcpEndpointUrlInvalid', at }),
     );
+    // Values but no status message (a hub restarted since the last one): connected.
+    env.telemetry.accept(
+      `devices/gw-4/telemetry/${NS}/line-1/pressure`,
+      JSON.stringify({ value: 1.2, seq: 9 }),
+    );
     // A device the connector does not select: not counted.
     env.telemetry.accept(`devices/gw-3/status/${NS}/line-1`, JSON.stringify({ connected: true, at }));
     status = await until(async () => {
       const s = statusOf(await env.get('OpcUaConnector', 'line-1'));
-      return s?.devices?.connected === 1 && s.lastValueTime ? s : undefined;
-    }, 'one connected with a value');
+      return s?.devices?.connected === 2 && s.connections?.[0]?.error !== 'no status reported yet'
+        ? s
+        : undefined;
+    }, 'two connected, one not');
     assert.deepEqual(
       status.connections?.map((c) => [c.device, c.connected, c.error, c.lastValueTime !== undefined]),
       [
         ['gw-2', false, 'BadTcpEndpointUrlInvalid', false],
         ['gw-1', true, undefined, true],
+        ['gw-4', true, undefined, true],
       ],
     );
     assert.equal(condition(await env.get('OpcUaConnector', 'line-1'), 'Ready')?.status, 'False');

@@ -19,7 +19,8 @@ import {
   type Reconciler,
   splitKey,
 } from '../../controller/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
+import { POD_SECURITY_EXEMPT_RENDERER, type Requester } from '../admission/index.ts';
+import { ApiError, type ObjectService } from '../kube-api/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { kindOf, timestamp } from './mailbox.ts';
 import {
@@ -36,6 +37,11 @@ import { selects } from './placement/index.ts';
 
 /** The field manager of every write the renderer makes. */
 export const OPCUA_FIELD_MANAGER = 'outpost-opcua-renderer';
+/**
+ * Who the renderer writes as: Pod Security admission exempts it (the pod it renders is fixed
+ * and needs host networking to reach the agent's local MQTT endpoint, which `baseline` forbids).
+ */
+const RENDERER: Requester = { user: POD_SECURITY_EXEMPT_RENDERER, groups: [] };
 
 export interface OpcUaRendererOptions {
   /**
@@ -174,8 +180,27 @@ export function createOpcUaReconciler(options: ReconcilerOptions): Reconciler {
   const remember = (kind: string, key: string, resourceVersion: string | undefined) =>
     written.set(`${kind}:${key}`, { revision: Number(resourceVersion ?? 0), at: Date.now() });
 
-  /** Makes the cached object hold `desired`; true once it does (or was just written), else why not. */
+  /**
+   * Makes the cached object hold `desired`: undefined once it does (or was just written), else
+   * why not. A write the API refuses as invalid (422: an admission check) is a status, not a
+   * retry: only a change can fix it, and a change queues the connector again.
+   */
   async function ensure(
+    def: KindDefinition,
+    informer: Informer,
+    desired: KubeObject,
+    uid: string,
+  ): Promise<Blocked | undefined> {
+    try {
+      return await write(def, informer, desired, uid);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 422)
+        return { reason: 'Refused', message: error.message };
+      throw error;
+    }
+  }
+
+  async function write(
     def: KindDefinition,
     informer: Informer,
     desired: KubeObject,
@@ -188,6 +213,7 @@ export function createOpcUaReconciler(options: ReconcilerOptions): Reconciler {
     if (!live) {
       const stored = await service.create(def, namespace, desired, {
         fieldManager: OPCUA_FIELD_MANAGER,
+        requester: RENDERER,
         borrowBody: true,
       });
       remember(def.kind, keyOf(desired), String(stored.revision));
@@ -207,6 +233,7 @@ export function createOpcUaReconciler(options: ReconcilerOptions): Reconciler {
     if (!next) return undefined;
     const stored = await service.update(def, namespace, name, next, {
       fieldManager: OPCUA_FIELD_MANAGER,
+      requester: RENDERER,
       stored: live,
       borrowBody: true,
     });
@@ -218,7 +245,7 @@ export function createOpcUaReconciler(options: ReconcilerOptions): Reconciler {
   const connectionsOf = (connector: KubeObject): Connection[] | undefined => {
     const telemetry = options.telemetry;
     if (!telemetry) return undefined;
-    const reported = new Map(
+    const states = new Map(
       telemetry
         .connectorDevices(connector.metadata.namespace!, connector.metadata.name!)
         .map((s) => [s.device, s]),
@@ -228,14 +255,17 @@ export function createOpcUaReconciler(options: ReconcilerOptions): Reconciler {
     for (const device of informers.devices.list()) {
       if (device.metadata.deletionTimestamp || !selects(selector, device.metadata.labels)) continue;
       const name = device.metadata.name!;
-      const state = reported.get(name);
+      const state = states.get(name);
       const unreachable = (device.status as Device['status'])?.phase === 'Unreachable';
+      // The last status message says; without one (a hub restarted since), values arriving say
+      // connected: a connector publishes only while connected to its server.
+      const saysConnected = state?.status?.connected ?? state?.lastValueAt !== undefined;
       const error = unreachable
         ? 'device unreachable'
-        : (state?.status?.error ?? (state?.status ? undefined : 'no status reported yet'));
+        : (state?.status?.error ?? (state?.status || saysConnected ? undefined : 'no status reported yet'));
       connections.push({
         device: name,
-        connected: !unreachable && state?.status?.connected === true,
+        connected: !unreachable && saysConnected,
         ...(error === undefined ? {} : { error }),
         ...(state?.lastValueAt === undefined
           ? {}

@@ -9,10 +9,11 @@
  * command published through any replica reaches the device wherever it is
  * connected.
  *
- * One mqtt.js connection, which reconnects by itself (every second) and
- * subscribes again when the external broker comes back. What devices send
- * while it is away is queued in memory up to a bound, then telemetry (not
- * status or acks) is dropped and counted.
+ * One mqtt.js connection, which reconnects by itself (every second); on each
+ * connection it subscribes first, then sends what devices sent while the
+ * broker was away (held in memory, in order, up to a bound beyond which
+ * telemetry, not status or acks, is dropped and counted), so that the hub's
+ * own table sees those messages too.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -22,7 +23,7 @@ import type { Logger } from 'pino';
 import { embeddedBus, type MessageBus, type MessageHandler, toBuffer, topicMatches } from './bus.ts';
 import { COMMAND_FILTER, UPWARD_FILTERS } from './topics.ts';
 
-/** Messages copied to the external broker and not yet acknowledged, beyond which telemetry is dropped. */
+/** Messages held or copied to the external broker and not yet acknowledged, beyond which telemetry is dropped. */
 const MAX_UNACKNOWLEDGED = 100_000;
 
 /** Options of {@link startBridge}. */
@@ -45,6 +46,9 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
+/** The external broker is unreachable (a command cannot be sent now). */
+export class BrokerUnavailableError extends Error {}
+
 /** Connects to the external broker and starts copying both ways; resolves without waiting for the connection. */
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const logger = options.logger?.child({ component: 'mqtt-bridge' });
@@ -54,28 +58,54 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     clientId: `outpost-hub-${hostname()}-${randomBytes(4).toString('hex')}`,
     reconnectPeriod: options.reconnectPeriodMs ?? 1000,
     connectTimeout: 5000,
-    resubscribe: true,
+    // Subscriptions are made again on every connection, below, before anything held is sent.
+    resubscribe: false,
   });
-  let connectedOnce = false;
-  let offline = false;
+  const filters: string[] = [];
+  const handlers: Array<{ filter: string; handler: MessageHandler }> = [];
+  /** What devices sent while the external broker was away, in order. */
+  const held: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
+  let unacknowledged = 0;
+  let dropped = 0;
+  let ready = false;
+  let everConnected = false;
+  let closing = false;
+
+  const send = (topic: string, payload: Buffer, retain: boolean) => {
+    unacknowledged++;
+    client.publish(topic, payload, { qos: 1, retain }, () => {
+      unacknowledged--;
+    });
+  };
   client.on('connect', () => {
-    if (offline || !connectedOnce)
-      logger?.info({ url: options.url }, 'connected to the external MQTT broker');
-    connectedOnce = true;
-    offline = false;
+    logger?.info({ url: options.url, again: everConnected }, 'connected to the external MQTT broker');
+    everConnected = true;
+    const flush = () => {
+      ready = true;
+      for (const message of held.splice(0)) send(message.topic, message.payload, message.retain);
+    };
+    if (filters.length === 0) return flush();
+    // Subscribed (SUBACK) before the held messages go: the hub's own table must see them too.
+    client.subscribe([...filters], { qos: 1 }, (error) => {
+      if (error) logger?.warn({ err: error }, 'external MQTT broker refused a subscription');
+      flush();
+    });
   });
-  client.on('offline', () => {
-    if (!offline) logger?.warn({ url: options.url }, 'external MQTT broker unreachable; reconnecting');
-    offline = true;
+  client.on('close', () => {
+    if (ready && !closing)
+      logger?.warn({ url: options.url }, 'external MQTT broker unreachable; reconnecting');
+    ready = false;
   });
   client.on('error', (err) => logger?.debug({ err }, 'external MQTT broker error'));
-
-  const handlers: Array<{ filter: string; handler: MessageHandler }> = [];
   client.on('message', (topic, payload) => {
     for (const { filter, handler } of handlers) if (topicMatches(filter, topic)) handler(topic, payload);
   });
+
   const bus: MessageBus = {
     publish(topic, payload, publishOptions) {
+      // Fail at once rather than hold a command that will have timed out when it goes.
+      if (!ready)
+        return Promise.reject(new BrokerUnavailableError(`the MQTT broker ${options.url} is unreachable`));
       return new Promise((resolve, reject) => {
         client.publish(
           topic,
@@ -85,38 +115,28 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         );
       });
     },
-    subscribe(filter, handler) {
+    async subscribe(filter, handler) {
       handlers.push({ filter, handler });
-      return new Promise((resolve, reject) => {
-        // Before the first connection mqtt.js queues the SUBSCRIBE; resolve then rather than wait.
-        if (!client.connected) {
-          client.subscribe(filter, { qos: 1 });
-          return resolve();
-        }
-        client.subscribe(filter, { qos: 1 }, (error) => (error ? reject(error) : resolve()));
-      });
+      filters.push(filter);
+      if (ready) await client.subscribeAsync(filter, { qos: 1 });
     },
   };
 
-  // Embedded -> external: what devices send up. Each message is handed to mqtt.js at once (its
-  // outgoing store keeps the order and the unacknowledged ones); the count bounds that store.
-  let unacknowledged = 0;
-  let dropped = 0;
-  const embedded = embeddedBus(options.aedes);
+  // Embedded -> external: what devices send up, handed to mqtt.js at once while connected (its
+  // outgoing store keeps the order and the unacknowledged ones), held in order while not.
   for (const filter of UPWARD_FILTERS) {
     const telemetry = filter.includes('/telemetry/');
     await new Promise<void>((resolve) => {
       options.aedes.subscribe(
         filter,
         (packet, done) => {
-          if (telemetry && unacknowledged >= MAX_UNACKNOWLEDGED) {
+          if (telemetry && held.length + unacknowledged >= MAX_UNACKNOWLEDGED) {
             if (dropped++ === 0) logger?.warn('external MQTT broker away too long: dropping telemetry');
             return done();
           }
-          unacknowledged++;
-          client.publish(packet.topic, toBuffer(packet.payload), { qos: 1, retain: packet.retain }, () => {
-            unacknowledged--;
-          });
+          const payload = toBuffer(packet.payload);
+          if (ready) send(packet.topic, payload, packet.retain);
+          else held.push({ topic: packet.topic, payload, retain: packet.retain });
           done();
         },
         () => resolve(),
@@ -124,6 +144,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     });
   }
   // External -> embedded: commands, whoever published them.
+  const embedded = embeddedBus(options.aedes);
   await bus.subscribe(COMMAND_FILTER, (topic, payload) => {
     embedded
       .publish(topic, payload, { qos: 1 })
@@ -136,6 +157,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       return dropped;
     },
     async close() {
+      closing = true;
       await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
     },
   };

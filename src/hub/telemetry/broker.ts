@@ -47,23 +47,21 @@ export interface EmbeddedBroker {
 /** Starts the broker; {@link EmbeddedBroker.attach} then serves it on the hub's server. */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const identities = new WeakMap<IncomingMessage, Identity>();
-  /** Which device first used each client id: another device may not take its session (and queued messages). */
-  const clientOwners = new Map<string, string>();
   const logger = options.logger;
   const deviceOf = (client: Client | null): string | undefined =>
     client?.req ? identities.get(client.req)?.device : undefined;
 
   const aedes = await Aedes.createBroker({
+    preConnect(client, packet, done) {
+      // Each device's client ids live in a space of their own: a device can neither take over
+      // another's connection nor its session (and the messages queued for it) by naming its id.
+      const device = deviceOf(client);
+      if (device !== undefined && packet.clientId) packet.clientId = `${device}/${packet.clientId}`;
+      done(null, true);
+    },
     authenticate(client, _username, _password, done) {
       const identity = client.req ? identities.get(client.req) : undefined;
       if (!identity) return done(refusal('not authenticated', 5), false);
-      const device = identity.device;
-      if (device !== undefined) {
-        const owner = clientOwners.get(client.id);
-        if (owner !== undefined && owner !== device)
-          return done(refusal(`client id ${client.id} belongs to another device`, 2), false);
-        clientOwners.set(client.id, device);
-      }
       done(null, true);
     },
     authorizePublish(client, packet, done) {

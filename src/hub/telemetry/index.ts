@@ -8,7 +8,7 @@
  * Other hub code reads the table through {@link ConnectorTelemetry}
  * (`TelemetryHub.latest`), e.g. the OpcUaConnector renderer for its status.
  */
-export { type Bridge, type BridgeOptions, startBridge } from './bridge.ts';
+export { type Bridge, type BridgeOptions, BrokerUnavailableError, startBridge } from './bridge.ts';
 export { type EmbeddedBroker, type EmbeddedBrokerOptions, MQTT_PATH, startEmbeddedBroker } from './broker.ts';
 export { embeddedBus, type MessageBus, type MessageHandler, topicMatches } from './bus.ts';
 export {

@@ -122,7 +122,13 @@ export class LatestValues implements ConnectorTelemetry {
     const message = body as Record<string, unknown>;
     const { device, namespace, connector } = parsed;
     if (parsed.type === 'acks') {
-      for (const listener of this.#ackListeners) listener({ device, namespace, connector, body: message });
+      for (const listener of this.#ackListeners) {
+        try {
+          listener({ device, namespace, connector, body: message });
+        } catch {
+          // A waiting command that failed is its own business; the table goes on.
+        }
+      }
       return true;
     }
     const receivedAt = this.#now().toISOString();
@@ -172,7 +178,13 @@ export class LatestValues implements ConnectorTelemetry {
     this.#values.set(key, value);
     devices.set(device, { ...(before ?? { device, namespace, connector }), lastValueAt: receivedAt });
     if (before?.lastValueAt === undefined) this.#connectorChanged(namespace, connector);
-    for (const listener of this.#valueListeners) listener(value);
+    for (const listener of this.#valueListeners) {
+      try {
+        listener(value);
+      } catch {
+        // A watcher's failure (its connection gone) is its own; the table goes on.
+      }
+    }
     return true;
   }
 

@@ -9,7 +9,8 @@
  *        `namespace=NS` over that namespace's connectors, get in NS
  *   POST /apis/outpost.dev/v1alpha1/namespaces/NS/opcuaconnectors/NAME/commands   {"feature","value","device"?}
  *        200 with the ack; 404 unknown connector / feature / device, 409 several devices run the
- *        connector and none is named, 504 no ack in time, 422 / 502 the ack says not ok;
+ *        connector and none is named, 504 no ack in time, 422 / 502 the ack says not ok, 503 the
+ *        external broker (`--mqtt`) is unreachable;
  *        authorised as `opcuaconnectors/commands`, verb create, in NS
  *
  * These routes authorise themselves (`config.authorizesItself`): the subresources are not derived
@@ -19,6 +20,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Authorizer, forbidden, type RequestAttributes, requestAttributes } from '../auth/index.ts';
 import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
+import { BrokerUnavailableError } from './bridge.ts';
 import { CommandTimeoutError } from './commands.ts';
 import { matches, type TelemetryFilter, type TelemetryValue } from './latest-values.ts';
 import type { TelemetryHub } from './telemetry.ts';
@@ -159,6 +161,7 @@ export function registerTelemetry(
         );
       } catch (error) {
         if (error instanceof CommandTimeoutError) throw new ApiError(504, 'Timeout', error.message);
+        if (error instanceof BrokerUnavailableError) throw errors.unavailable(error.message);
         throw error;
       }
       if (!ack.ok) {

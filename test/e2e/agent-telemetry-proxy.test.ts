@@ -1,0 +1,151 @@
+/**
+ * The agent's telemetry uplink to a hub process, through an HTTPS proxy
+ * (CONNECT) when `HTTPS_PROXY` is set, direct when `NO_PROXY` names the hub,
+ * and onto a new connection when its certificate is renewed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import YAML from 'yaml';
+import { type DeviceCredentials, enroll } from '../../src/agent/enrollment/index.ts';
+import { type AgentTelemetry, startAgentTelemetry } from '../../src/agent/index.ts';
+import { type HubProcess, removeDir, startHubProcess, tempDir, waitFor } from '../support/index.ts';
+import { createToken } from './enrollment-support.ts';
+
+const DEVICE = 'gw-telemetry-proxy';
+
+/** A CONNECT proxy recording each tunnel's target. */
+async function startProxy(): Promise<{ url: string; targets: string[]; close(): Promise<void> }> {
+  const targets: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((_, response) => response.writeHead(405).end());
+  server.on('connect', (request, client: Socket, head: Buffer) => {
+    targets.push(request.url ?? '');
+    const [host, port] = (request.url ?? '').split(':');
+    const upstream = connect(Number(port), host!, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      client.pipe(upstream).pipe(client);
+    });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    targets,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('agent telemetry uplink', { timeout: 180_000 }, () => {
+  let hub: HubProcess;
+  let credentials: DeviceCredentials;
+  let subscriber: MqttClient;
+  const dirs: string[] = [];
+  const received: string[] = [];
+
+  before(async () => {
+    hub = await startHubProcess();
+    const config = YAML.parse(readFileSync(hub.kubeconfig, 'utf8'));
+    const decode = (data: string) => Buffer.from(data, 'base64').toString('utf8');
+    const ca = decode(config.clusters[0].cluster['certificate-authority-data']);
+    const enrollDir = await tempDir('outpost-telemetry-proxy-');
+    dirs.push(enrollDir);
+    credentials = await enroll({
+      hubUrl: hub.url,
+      token: await createToken(hub),
+      name: DEVICE,
+      dataDir: enrollDir,
+      caCert: ca,
+    });
+    subscriber = await mqtt.connectAsync(`${hub.url.replace(/^https/, 'wss')}/mqtt`, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      ca,
+      cert: decode(config.users[0].user['client-certificate-data']),
+      key: decode(config.users[0].user['client-key-data']),
+    });
+    subscriber.on('message', (topic, payload) => received.push(`${topic} ${payload.toString()}`));
+    await subscriber.subscribeAsync(`devices/${DEVICE}/#`, { qos: 1 });
+  });
+
+  after(async () => {
+    await subscriber?.endAsync(true);
+    await hub?.stop();
+    for (const dir of dirs) await removeDir(dir);
+  });
+
+  /** Runs the agent's telemetry with `env`, publishes `count` messages locally and waits for them at the hub. */
+  async function forward(
+    env: NodeJS.ProcessEnv,
+    body: (telemetry: AgentTelemetry, send: (text: string) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const dataDir = await tempDir('outpost-telemetry-proxy-agent-');
+    dirs.push(dataDir);
+    const telemetry = await startAgentTelemetry({
+      dataDir,
+      device: DEVICE,
+      credentials: () => credentials,
+      env,
+    });
+    const stop = new AbortController();
+    const running = telemetry.run(stop.signal);
+    const local = await mqtt.connectAsync(telemetry.url, { protocolVersion: 4 });
+    try {
+      await body(telemetry, async (text) => {
+        await local.publishAsync('telemetry/ns/c/feature', text, { qos: 1 });
+        await waitFor(`${text} at the hub`, () =>
+          received.includes(`devices/${DEVICE}/telemetry/ns/c/feature ${text}`),
+        );
+      });
+    } finally {
+      await local.endAsync(true);
+      stop.abort();
+      await running;
+      await telemetry.close();
+    }
+  }
+
+  it('goes through HTTPS_PROXY, and reconnects through it with renewed credentials', async () => {
+    const proxy = await startProxy();
+    const hubHost = new URL(hub.url).host;
+    try {
+      await forward({ HTTPS_PROXY: proxy.url }, async (telemetry, send) => {
+        await send('"via proxy"');
+        assert.deepEqual(proxy.targets, [hubHost]);
+        telemetry.credentialsRenewed();
+        await waitFor('a second tunnel', () => proxy.targets.length === 2);
+        await send('"after renewal"');
+        assert.deepEqual(proxy.targets, [hubHost, hubHost]);
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('goes direct when NO_PROXY names the hub', async () => {
+    const proxy = await startProxy();
+    try {
+      await forward({ HTTPS_PROXY: proxy.url, NO_PROXY: 'localhost,127.0.0.1' }, async (_, send) => {
+        await send('"direct"');
+      });
+      assert.deepEqual(proxy.targets, []);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
