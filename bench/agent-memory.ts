@@ -26,7 +26,7 @@
  *   npm run bench -- agent-memory
  */
 import { spawn } from 'node:child_process';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeDir, tempDir } from '../test/support/index.ts';
@@ -66,6 +66,10 @@ const VARIANTS: readonly Variant[] = [
   { label: 'node defaults', env: DEFAULTS },
   { label: 'node defaults + --max-semi-space-size=1', nodeFlags: ['--max-semi-space-size=1'], env: DEFAULTS },
   { label: 'as shipped + --optimize-for-size', nodeFlags: ['--optimize-for-size'] },
+  {
+    label: 'as shipped + --optimize-for-size set at run time',
+    env: { OUTPOST_AGENT_V8_FLAGS: '--semi-space-growth-factor=1 --optimize-for-size' },
+  },
   { label: 'as shipped + MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
   { label: 'as shipped, without telemetry (MQTT)', withoutTelemetry: true },
   { label: 'node defaults, without telemetry (MQTT)', env: DEFAULTS, withoutTelemetry: true },
@@ -81,14 +85,27 @@ function withoutTelemetry(bin: string): string {
   const copy = `${build}-no-telemetry`;
   rmSync(copy, { recursive: true, force: true });
   cpSync(build, copy, { recursive: true });
+  const index = join(copy, 'agent', 'telemetry', 'index.js');
+  // Every other name the real module exports, as a placeholder: importers must still link.
+  const names = [...readFileSync(index, 'utf8').matchAll(/export \{([^}]*)\}/g)]
+    .flatMap((match) => match[1]!.split(','))
+    .map(
+      (name) =>
+        name
+          .trim()
+          .split(/\s+as\s+/)
+          .pop()!,
+    )
+    .filter((name) => name && name !== 'startAgentTelemetry');
   writeFileSync(
-    join(copy, 'agent', 'telemetry', 'index.js'),
+    index,
     `export async function startAgentTelemetry() {
   return {
     url: '', env: {}, credentialsRenewed() {}, async close() {},
     run: (signal) => new Promise((resolve) => signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })),
   };
 }
+${names.map((name) => `export const ${name} = undefined;`).join('\n')}
 `,
   );
   return join(copy, 'cli', 'main.js');

@@ -279,6 +279,11 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
       .reduce((sum, name) => sum + statSync(join(outbox, name)).size, 0);
     assert.ok(queuedBytes > 200 * 50, `the messages wait on disk (${queuedBytes} bytes)`);
 
+    // Retrying without the hub logs the state change once, not every attempt.
+    const count = (text: string) => agent.stderr().split(text).length - 1;
+    assert.equal(count('hub MQTT connection lost'), 1, agent.stderr());
+    assert.equal(count('cannot reach the hub MQTT endpoint'), 0, agent.stderr());
+
     // The agent dies and comes back while the hub is still away: the queue survives, the port is kept.
     await agent.stop('SIGKILL');
     agent = await startAgent({ hubUrl: gateUrl, dataDir, name: DEVICE });
@@ -295,6 +300,8 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
     admin = await adminClient(hub, received);
     gate.open = true;
     await waitFor('every queued message at the hub', () => seqs().at(-1) === 320, 60_000);
+    assert.equal(count('cannot reach the hub MQTT endpoint'), 1, agent.stderr());
+    assert.equal(count('hub MQTT connected'), 1, agent.stderr());
     assert.deepEqual(
       seqs(),
       Array.from({ length: 320 }, (_, i) => i + 1),

@@ -8,6 +8,7 @@
  * what it rendered and stops it on the device.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
@@ -271,6 +272,9 @@ describe('OPC UA connector end to end (hub, agent, simulator, kubectl)', { timeo
   it('removes the Workload and Placement it rendered and stops the connector on the device when deleted', async () => {
     const running = liveConnectorProcesses(agentDir, NAME);
     assert.equal(running.length, 1, JSON.stringify(running));
+    const configFiles = () =>
+      readdirSync(agentDir, { recursive: true }).filter((path) => String(path).endsWith('config.yaml'));
+    assert.equal(configFiles().length, 1, 'the config Secret is a file on the device while it runs');
     await kubectlOk(hub, ['delete', 'opcua', NAME, '-n', NS]);
     await waitFor('the Workload and the Placement to be gone', async () => {
       const [workload, placement] = await Promise.all([
@@ -283,5 +287,9 @@ describe('OPC UA connector end to end (hub, agent, simulator, kubectl)', { timeo
     assert.deepEqual(liveConnectorProcesses(agentDir, NAME), []);
     const mailbox = await kubectlGet<{ spec?: { objects?: unknown[] } }>(hub, 'mailbox', DEVICE);
     assert.deepEqual(mailbox?.spec?.objects ?? [], [], "nothing left in the device's Mailbox");
+    await waitFor(
+      'the config (with the server credentials) gone from the device',
+      () => configFiles().length === 0,
+    );
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Telemetry and commands on the device: a local MQTT endpoint for workloads
  * (local-broker.ts), a disk-backed FIFO of what goes to the hub (outbox.ts,
- * segment.ts) and the MQTT-over-WebSocket connection to the hub that
+ * segment.ts, segment-files.ts) and the MQTT-over-WebSocket connection to the hub that
  * empties it and brings commands back (uplink.ts), assembled by
  * `startAgentTelemetry` (telemetry.ts).
  */

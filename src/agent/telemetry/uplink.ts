@@ -97,12 +97,12 @@ export class Uplink {
   /** One connection, from connecting to its end. */
   async #session(signal: AbortSignal): Promise<{ connected: boolean; renewed: boolean; error?: string }> {
     const { device, outbox, log } = this.#options;
+    this.#renew = false; // before reading the credentials: a renewal from now on ends this session
     const credentials = this.#options.credentials();
     const url = mqttUrlOf(credentials.hubUrl);
     const proxy = proxyFor(new URL(url), this.#options.env ?? process.env);
     // Loaded only behind a proxy: most devices never need its memory.
     const agent = proxy ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : undefined;
-    this.#renew = false;
     const client: MqttClient = mqtt.connect(url, {
       protocolVersion: 4,
       clientId: `outpost-agent-${device}`,

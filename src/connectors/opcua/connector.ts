@@ -21,8 +21,8 @@ export interface ConnectorOptions {
 /** Values kept while the broker is unreachable; older values past this are dropped (and counted). */
 const MAX_PENDING = 50_000;
 
-/** The MQTT topics of one connector (see the contract in docs/architecture.md). */
-export function connectorTopics(namespace: string, name: string) {
+/** The MQTT topics of one connector (see docs/architecture.md, "The OPC UA programs"). */
+function connectorTopics(namespace: string, name: string) {
   return {
     telemetry: (feature: string) => `telemetry/${namespace}/${name}/${feature}`,
     status: `status/${namespace}/${name}`,

@@ -17,9 +17,11 @@ export {
   SECURITY_POLICIES,
 } from './config.ts';
 
+import type { ConnectorOptions } from './connector.ts';
 import { prepareOpcUa } from './opcua-logs.ts';
 import type { PlcSimOptions, PlcSimulator } from './plc-sim.ts';
 
+export type { ConnectorOptions } from './connector.ts';
 export type { PlcSimOptions, PlcSimulator } from './plc-sim.ts';
 
 /**
@@ -32,13 +34,11 @@ export async function startPlcSimulator(options: PlcSimOptions): Promise<PlcSimu
   return (await import('./plc-sim.ts')).startPlcSimulator(options);
 }
 
-export type { ConnectorOptions } from './connector.ts';
-
 /**
  * Runs the connector until `options.signal` aborts (see `connector.ts`).
  * node-opcua is loaded on the first call only.
  */
-export async function runConnector(options: import('./connector.ts').ConnectorOptions): Promise<void> {
+export async function runConnector(options: ConnectorOptions): Promise<void> {
   await prepareOpcUa(options.log);
   return (await import('./connector.ts')).runConnector(options);
 }

@@ -29,7 +29,12 @@ test('converts command values to the node type and refuses what does not fit', (
 test('turns OPC UA values into JSON', () => {
   assert.equal(variantToJson(new Variant({ dataType: DataType.Double, value: 21.5 })), 21.5);
   assert.equal(variantToJson(new Variant({ dataType: DataType.Double, value: Number.NaN })), null);
-  assert.equal(variantToJson(new Variant({ dataType: DataType.Int64, value: [1, 2] })), 2 ** 32 + 2);
+  assert.equal(
+    variantToJson(
+      new Variant({ dataType: DataType.Int64, arrayType: VariantArrayType.Scalar, value: [1, 2] }),
+    ),
+    2 ** 32 + 2,
+  );
   assert.equal(
     variantToJson(new Variant({ dataType: DataType.DateTime, value: new Date('2026-01-01T00:00:00Z') })),
     '2026-01-01T00:00:00.000Z',

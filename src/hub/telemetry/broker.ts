@@ -17,9 +17,10 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { createWebSocketStream, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { type Authenticator, type Identity, MASTERS_GROUP } from '../auth/index.ts';
 import { devicePublishAllowed, deviceReceiveAllowed, deviceSubscribeAllowed } from './topics.ts';
+import { webSocketDuplex } from './ws-duplex.ts';
 
 /** The path devices open the WebSocket on. */
 export const MQTT_PATH = '/mqtt';
@@ -114,8 +115,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return refuse(socket, 403, 'Forbidden');
     identities.set(request, identity);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const stream = createWebSocketStream(ws);
-      stream.on('error', () => ws.terminate());
+      const stream = webSocketDuplex(ws);
+      // aedes handles the connection's errors; this keeps one from being thrown meanwhile.
+      stream.on('error', () => {});
       closeAtExpiry(request.socket as TLSSocket, ws);
       aedes.handle(stream, request);
     });
