@@ -89,7 +89,7 @@ describe('OPC UA connector while the hub is away', { timeout: 300_000 }, () => {
     await removeConnectorPki(NS, NAME);
   });
 
-  it('delivers the values produced while the hub was stopped afterwards, in order, none lost or twice', async () => {
+  it('delivers the values produced while the hub was stopped afterwards, in order, none lost or twice', async (t) => {
     await waitFor('values at the hub', () => atHub.length >= 10, 90_000);
     // What the connector publishes on the device, seen on the agent's local endpoint.
     const { port } = JSON.parse(readFileSync(join(agentDir, 'mqtt.json'), 'utf8')) as { port: number };
@@ -105,17 +105,17 @@ describe('OPC UA connector while the hub is away', { timeout: 300_000 }, () => {
       'values published on the device while the hub is away',
       () => local.messages.length >= from + 40,
     );
+    hub = await startHubProcess({ dataDir: hub.dataDir, args: ['--listen', `127.0.0.1:${hubPort}`] });
+    const observer = await observeHub(hub, [`devices/${DEVICE}/${TELEMETRY}/#`], atHub);
+    closers.push(observer.close);
+    // Everything the connector published while no hub could take it.
     const meanwhile = local.messages.slice(from).map((m) => m.body.seq as number);
     assert.ok(
       meanwhile.every((seq) => seq > atStop),
       'the values meanwhile are new ones',
     );
-
-    hub = await startHubProcess({ dataDir: hub.dataDir, args: ['--listen', `127.0.0.1:${hubPort}`] });
-    const observer = await observeHub(hub, [`devices/${DEVICE}/${TELEMETRY}/#`], atHub);
-    closers.push(observer.close);
     gate.open = true;
-    const live = local.messages.at(-1)!.body.seq as number;
+    const live = meanwhile.at(-1)!;
     await waitFor(
       'the buffered values and live ones at the restarted hub',
       () => hubSeqs().some((seq) => seq > live),
@@ -124,6 +124,9 @@ describe('OPC UA connector while the hub is away', { timeout: 300_000 }, () => {
 
     const seqs = hubSeqs();
     const first = seqs[0]!;
+    t.diagnostic(
+      `${meanwhile.length} values buffered while the hub was away; ${seqs.length} values (seq ${first}..${seqs.at(-1)}) at the hub`,
+    );
     assert.deepEqual(
       seqs,
       Array.from({ length: seqs.length }, (_, i) => first + i),
