@@ -29,6 +29,7 @@ import {
   liveConnectorProcesses,
   readOpcUaValue,
   removeConnectorPki,
+  settleAll,
   startLabelledAgent,
   startSimulator,
   telemetryLines,
@@ -70,25 +71,25 @@ describe('OPC UA connector end to end (hub, agent, simulator, kubectl)', { timeo
     YAML.stringify(connectorManifest(NS, NAME, sim.ready, subscriptions, { 'opcua-e2e': 'line' }));
 
   before(async () => {
-    const [hubProcess, simPki, dataDir, pki] = await Promise.all([
-      startHubProcess(),
-      tempDir('outpost-opcua-e2e-sim-'),
-      tempDir('outpost-opcua-e2e-agent-'),
-      tempDir('outpost-opcua-e2e-client-'),
-    ]);
-    hub = hubProcess;
-    agentDir = dataDir;
-    clientPki = pki;
-    dirs.push(simPki, dataDir, pki, hub.dataDir);
+    const simPki = await tempDir('outpost-opcua-e2e-sim-');
+    agentDir = await tempDir('outpost-opcua-e2e-agent-');
+    clientPki = await tempDir('outpost-opcua-e2e-client-');
+    dirs.push(simPki, agentDir, clientPki);
+    hub = await startHubProcess();
+    dirs.push(hub.dataDir);
     // The test's own OPC UA client makes its certificate on first use (seconds): meanwhile.
-    const [started, setpoint] = await Promise.all([
-      startLabelledAgent(hub, { name: DEVICE, labels: 'opcua-e2e=line', dataDir }),
-      startSimulator(simPki).then((started) => {
+    let setpoint: unknown;
+    await settleAll([
+      startLabelledAgent(hub, { name: DEVICE, labels: 'opcua-e2e=line', dataDir: agentDir }).then(
+        (started) => {
+          agent = started;
+        },
+      ),
+      startSimulator(simPki).then(async (started) => {
         sim = started;
-        return readOpcUaValue(sim.ready, 'ns=2;s=TemperatureSetpoint', pki);
+        setpoint = await readOpcUaValue(sim.ready, 'ns=2;s=TemperatureSetpoint', clientPki);
       }),
     ]);
-    agent = started;
     assert.equal(setpoint, 21.5, "the simulator's initial set point");
     await kubectlOk(hub, ['create', 'namespace', NS]);
   });
@@ -206,7 +207,7 @@ describe('OPC UA connector end to end (hub, agent, simulator, kubectl)', { timeo
     );
   });
 
-  it('refuses a command of the wrong type or for an unknown feature with a clear error and exit code 1', async () => {
+  it('refuses a command of the wrong type or for an unknown feature with a clear error and exit code 1', async (t) => {
     const wrongType = await outpost(
       'command',
       'send',
@@ -225,6 +226,7 @@ describe('OPC UA connector end to end (hub, agent, simulator, kubectl)', { timeo
 
     const unknown = await outpost('command', 'send', NAME, 'humidity', '40', '--device', DEVICE, '-n', NS);
     assert.equal(unknown.code, 1, unknown.stdout);
+    t.diagnostic(`wrong type: ${wrongType.stderr.trim()}; unknown feature: ${unknown.stderr.trim()}`);
     assert.match(unknown.stderr, /no feature "humidity"/);
     assert.match(unknown.stderr, /temperatureSetpoint/, 'names the features there are');
     assert.equal(

@@ -21,6 +21,7 @@ import {
   observe,
   observeHub,
   removeConnectorPki,
+  settleAll,
   startLabelledAgent,
   startSimulator,
 } from './opcua-support.ts';
@@ -44,26 +45,28 @@ describe('OPC UA connector while the hub is away', { timeout: 300_000 }, () => {
   const hubSeqs = () => atHub.map((m) => m.body.seq!);
 
   before(async () => {
-    let simPki: string;
-    [hub, agentDir, simPki] = await Promise.all([
-      startHubProcess(),
-      tempDir('outpost-opcua-offline-agent-'),
-      tempDir('outpost-opcua-offline-sim-'),
-    ]);
-    dirs.push(agentDir, simPki, hub.dataDir);
+    agentDir = await tempDir('outpost-opcua-offline-agent-');
+    const simPki = await tempDir('outpost-opcua-offline-sim-');
+    dirs.push(agentDir, simPki);
+    hub = await startHubProcess();
+    dirs.push(hub.dataDir);
     hubPort = Number(new URL(hub.url).port);
     // The agent reaches the hub through a gate, so that after the restart it reconnects only
     // once the test listens on the new hub's broker (else values could pass unseen).
     gate = new Gate(() => hubPort);
     const gateUrl = await gate.listen();
-    [agent, sim] = await Promise.all([
+    await settleAll([
       startLabelledAgent(hub, {
         name: DEVICE,
         labels: 'opcua-e2e=hub-offline',
         dataDir: agentDir,
         hubUrl: gateUrl,
+      }).then((started) => {
+        agent = started;
       }),
-      startSimulator(simPki),
+      startSimulator(simPki).then((started) => {
+        sim = started;
+      }),
     ]);
     await kubectlOk(hub, ['create', 'namespace', NS]);
     const observer = await observeHub(hub, [`devices/${DEVICE}/${TELEMETRY}/#`], atHub);

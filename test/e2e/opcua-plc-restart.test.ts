@@ -16,6 +16,7 @@ import {
   kubectlOk,
   portOf,
   removeConnectorPki,
+  settleAll,
   startLabelledAgent,
   startSimulator,
   telemetryLines,
@@ -52,15 +53,20 @@ describe('OPC UA connector when the PLC restarts', { timeout: 300_000 }, () => {
     );
 
   before(async () => {
-    [hub, agentDir, simPki] = await Promise.all([
-      startHubProcess(),
-      tempDir('outpost-opcua-plc-agent-'),
-      tempDir('outpost-opcua-plc-sim-'),
-    ]);
-    dirs.push(agentDir, simPki, hub.dataDir);
-    [agent, sim] = await Promise.all([
-      startLabelledAgent(hub, { name: DEVICE, labels: 'opcua-e2e=plc-restart', dataDir: agentDir }),
-      startSimulator(simPki),
+    agentDir = await tempDir('outpost-opcua-plc-agent-');
+    simPki = await tempDir('outpost-opcua-plc-sim-');
+    dirs.push(agentDir, simPki);
+    hub = await startHubProcess();
+    dirs.push(hub.dataDir);
+    await settleAll([
+      startLabelledAgent(hub, { name: DEVICE, labels: 'opcua-e2e=plc-restart', dataDir: agentDir }).then(
+        (started) => {
+          agent = started;
+        },
+      ),
+      startSimulator(simPki).then((started) => {
+        sim = started;
+      }),
     ]);
     await kubectlOk(hub, ['create', 'namespace', NS]);
     const connector = connectorManifest(

@@ -25,6 +25,7 @@ import {
   connectorManifest,
   kubectlOk,
   liveConnectorProcesses,
+  settleAll,
   startLabelledAgent,
   startSimulator,
   telemetryLines,
@@ -82,22 +83,24 @@ describe('OPC UA connector image on the podman runtime', {
     assert.equal(setup.code, 0, setup.stderr);
     const image = await run('bash', [join(ROOT, 'scripts/build-connector-image.sh')], { timeoutMs: 240_000 });
     assert.equal(image.code, 0, image.stderr);
-    let simPki: string;
-    [hub, agentDir, simPki] = await Promise.all([
-      startHubProcess(),
-      tempDir('outpost-opcua-podman-agent-'),
-      tempDir('outpost-opcua-podman-sim-'),
-    ]);
-    dirs.push(agentDir, simPki, hub.dataDir);
+    agentDir = await tempDir('outpost-opcua-podman-agent-');
+    const simPki = await tempDir('outpost-opcua-podman-sim-');
+    dirs.push(agentDir, simPki);
     owner = hash('sha256', resolve(agentDir), 'hex').slice(0, 12);
-    [agent, sim] = await Promise.all([
+    hub = await startHubProcess();
+    dirs.push(hub.dataDir);
+    await settleAll([
       startLabelledAgent(hub, {
         name: DEVICE,
         labels: 'opcua-e2e=podman',
         dataDir: agentDir,
         args: ['--runtime', 'podman'],
+      }).then((started) => {
+        agent = started;
       }),
-      startSimulator(simPki),
+      startSimulator(simPki).then((started) => {
+        sim = started;
+      }),
     ]);
     await kubectlOk(hub, ['create', 'namespace', NS]);
   });

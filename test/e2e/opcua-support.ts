@@ -333,3 +333,15 @@ export class Gate {
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 }
+
+/**
+ * Waits for every one of `starts` (each assigning what it started), then
+ * throws the first failure: a process started in parallel with one that
+ * failed is assigned, so the test's cleanup stops it (with `Promise.all` it
+ * would be left running, keeping the test file alive).
+ */
+export async function settleAll(starts: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(starts);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
