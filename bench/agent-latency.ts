@@ -181,6 +181,11 @@ async function measure(runtime: Runtime, rounds: number): Promise<Phase> {
   }
   // Baseline: the same command started directly, timed to the same marker.
   const direct = new MarkerWatch(join(work, `direct-${runtime}`));
+  // The containers.conf the agent gave podman (runc, ulimits this sandbox allows, cgroupfs): the same podman.
+  const podmanEnv = {
+    ...process.env,
+    CONTAINERS_CONF: join(work, `agent-${runtime}`, 'podman', 'containers.conf'),
+  };
   for (let seq = 1; seq <= rounds; seq++) {
     const command = `echo "$SEQ" > "${runtime === 'podman' ? '/marker' : direct.dir}/$SEQ"; exec sleep 3600`;
     const started = performance.now();
@@ -193,22 +198,26 @@ async function measure(runtime: Runtime, rounds: number): Promise<Phase> {
       child.kill('SIGKILL');
     } else {
       const name = `outpost-bench-direct-${seq}`;
-      await run('podman', [
-        'run',
-        '-d',
-        '--name',
-        name,
-        '-e',
-        `SEQ=${seq}`,
-        '-v',
-        `${direct.dir}:/marker`,
-        IMAGE,
-        'sh',
-        '-c',
-        command,
-      ]);
+      await run(
+        'podman',
+        [
+          'run',
+          '-d',
+          '--name',
+          name,
+          '-e',
+          `SEQ=${seq}`,
+          '-v',
+          `${direct.dir}:/marker`,
+          IMAGE,
+          'sh',
+          '-c',
+          command,
+        ],
+        { env: podmanEnv },
+      );
       phase.baseline.push((await direct.appeared(String(seq))) - started);
-      await run('podman', ['rm', '-f', '-t', '0', name]);
+      await run('podman', ['rm', '-f', '-t', '0', name], { env: podmanEnv });
     }
     await sleep(300 + Math.random() * 200);
   }

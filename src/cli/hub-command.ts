@@ -25,7 +25,7 @@ export function registerHubCommand(program: Command): void {
     )
     .option(
       '--encrypt-resources <list>',
-      'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev)',
+      'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev,opcuaconnectors.outpost.dev)',
     )
     .option(
       '--device-cert-lifetime <duration>',

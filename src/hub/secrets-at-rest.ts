@@ -16,6 +16,8 @@ export const DEFAULT_ENCRYPTED_RESOURCES: readonly string[] = [
   'secrets',
   'workloads.outpost.dev',
   'mailboxes.outpost.dev',
+  // May hold an OPC UA password inline (spec.credentials.password).
+  'opcuaconnectors.outpost.dev',
 ];
 
 export interface SecretsAtRestOptions {
