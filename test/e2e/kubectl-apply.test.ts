@@ -300,6 +300,7 @@ describe('kubectl apply, diff and discovery against the hub', () => {
         'bootstraptokens.outpost.dev',
         'devices.outpost.dev',
         'mailboxes.outpost.dev',
+        'opcuaconnectors.outpost.dev',
         'placements.outpost.dev',
         'workloads.outpost.dev',
       ]);

@@ -124,6 +124,7 @@ describe('kubectl against discovery and OpenAPI', () => {
     assert.deepEqual(names, [
       'devices.outpost.dev',
       'mailboxes.outpost.dev',
+      'opcuaconnectors.outpost.dev',
       'placements.outpost.dev',
       'workloads.outpost.dev',
     ]);
