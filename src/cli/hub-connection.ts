@@ -94,3 +94,15 @@ export async function connectToHub(flags: ConnectionFlags): Promise<HubConnectio
     close: () => dispatcher.close(),
   };
 }
+
+/** The hub's Status message, or the HTTP code when the answer is not a Status. */
+export async function statusMessage(response: Awaited<ReturnType<typeof request>>): Promise<string> {
+  const text = await response.body.text().catch(() => '');
+  try {
+    const status = JSON.parse(text) as { message?: unknown };
+    if (typeof status.message === 'string') return status.message;
+  } catch {
+    // not JSON: the code speaks
+  }
+  return `the hub answered HTTP ${response.statusCode}`;
+}

@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 import { request } from 'undici';
 import { CliError } from './errors.ts';
-import { openHubTransport } from './hub-connection.ts';
+import { openHubTransport, statusMessage } from './hub-connection.ts';
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const GROUP_VERSION = '/apis/outpost.dev/v1alpha1';
@@ -133,16 +133,4 @@ async function printTelemetry(flags: TelemetryFlags, watch: boolean): Promise<vo
   } finally {
     await dispatcher.close();
   }
-}
-
-/** The hub's Status message, or the HTTP code when the answer is not a Status. */
-async function statusMessage(response: Awaited<ReturnType<typeof request>>): Promise<string> {
-  const text = await response.body.text().catch(() => '');
-  try {
-    const status = JSON.parse(text) as { message?: unknown };
-    if (typeof status.message === 'string') return status.message;
-  } catch {
-    // not JSON: the code speaks
-  }
-  return `the hub answered HTTP ${response.statusCode}`;
 }
