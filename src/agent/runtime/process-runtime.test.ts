@@ -353,7 +353,7 @@ describe('process runtime', () => {
     await runtime.remove(unit.id);
   });
 
-  it('without bubblewrap, points to volume folders in OUTPOST_VOLUME_<NAME> and says so in the status', async () => {
+  it('without bubblewrap, points to volume folders in OUTPOST_VOLUME_<NAME> and in arguments naming a mount path, and says so in the status', async () => {
     const fallbackDir = await mkdtemp(join(tmpdir(), 'outpost-process-nobwrap-'));
     const plain = createProcessRuntime({ dir: fallbackDir, bwrap: false });
     await plain.start();
@@ -368,7 +368,9 @@ describe('process runtime', () => {
               containers: [
                 {
                   name: 'main',
-                  command: ['sh', '-c', 'cat "$OUTPOST_VOLUME_CONFIG/GREETING"; echo; exec sleep 300'],
+                  command: ['sh', '-c', 'cat "$OUTPOST_VOLUME_CONFIG/GREETING" "$1"; echo; exec sleep 300'],
+                  // As `--config /etc/app/config.yaml`: the argument is given the host path.
+                  args: ['sh', '/etc/outpost-test-plain/GREETING'],
                   volumeMounts: [{ name: 'config', mountPath: '/etc/outpost-test-plain' }],
                 },
               ],
@@ -383,12 +385,12 @@ describe('process runtime', () => {
       const actual = await waitFor('running', () => running(plain, unit.id));
       assert.match(actual.status.message ?? '', /bubblewrap is not installed.*\$OUTPOST_VOLUME_CONFIG/);
       await waitFor(
-        'the file read through the variable',
+        'the file read through the variable and through the argument',
         async () =>
           (await readFile(
             join(fallbackDir, 'units', unit.id, 'replicas', '0', 'main', 'output.log'),
             'utf8',
-          )) === 'hi\n',
+          )) === 'hihi\n',
       );
       await assert.rejects(stat('/etc/outpost-test-plain'), { code: 'ENOENT' });
     } finally {

@@ -8,7 +8,7 @@ import {
   type RestartTiming,
 } from './process-container.ts';
 import { buildEnv, ContainerConfigError, expand } from './process-env.ts';
-import { bindsOf, fallbackVariable, materialiseVolumes, safeName } from './process-volumes.ts';
+import { type Bind, bindsOf, fallbackVariable, materialiseVolumes, safeName } from './process-volumes.ts';
 import type { DesiredUnit, UnitStatus } from './runtime.ts';
 import { resolveOutpost } from './self-command.ts';
 
@@ -109,6 +109,8 @@ export class ProcessUnit {
         if (!this.#settings.bwrap) {
           // No bind mounts without bwrap: say where each volume is, in the environment and in the status.
           for (const bind of binds) env[fallbackVariable(bind.volume)] = bind.source;
+          // An argument naming a path under a mount point (`--config /etc/app/config.yaml`) gets the host path.
+          argv = argv.map((part) => atHostPath(part, binds));
           if (binds.length > 0) {
             this.#fallbackNote = `bubblewrap is not installed: volumes are not at their mountPath; their folders are in ${binds
               .map((b) => `$${fallbackVariable(b.volume)}`)
@@ -283,4 +285,13 @@ export function aggregate(states: readonly ContainerState[], note?: string): Uni
 
 function msg(message: string | undefined): { message?: string } {
   return message ? { message } : {};
+}
+
+/** `part` with a leading mount path replaced by the volume's host folder (bwrap's absence fallback). */
+export function atHostPath(part: string, binds: readonly Bind[]): string {
+  for (const bind of binds) {
+    if (part === bind.target) return bind.source;
+    if (part.startsWith(`${bind.target}/`)) return bind.source + part.slice(bind.target.length);
+  }
+  return part;
 }
