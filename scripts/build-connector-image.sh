@@ -36,18 +36,12 @@ command -v podman >/dev/null || { echo "build-connector-image: podman is not ins
 
 # What the image is built from; the label that records it says whether a rebuild is due.
 source_hash=$( (find src -name '*.ts' ! -name '*.test.ts' -print0 | sort -z | xargs -0 cat
-  cat package-lock.json scripts/build-connector-image.sh scripts/bundle-connector.mjs
+  cat package-lock.json scripts/build-connector-image.sh scripts/podman-image.sh scripts/bundle-connector.mjs
   readlink -f "$(command -v node)") | sha256sum | cut -c1-16)
 LABEL=outpost.dev/source-hash
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-chmod 0755 "$work" # the rootless user reads the containers.conf in it
-printf '%s\n' '[containers]' 'default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]' \
-  '[engine]' 'runtime = "runc"' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' \
-  >"$work/containers.conf"
-chmod 0644 "$work/containers.conf"
-rootful_conf="${CONTAINERS_CONF:-$work/containers.conf}"
+# shellcheck source=scripts/podman-image.sh
+source "$root/scripts/podman-image.sh"
 
 import_changes=(--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'ENV NODE_ENV=production'
   --change 'WORKDIR /tmp' --change "LABEL $LABEL=$source_hash" --change 'CMD ["outpost", "--help"]')
@@ -81,24 +75,16 @@ up_to_date() { # up_to_date PODMAN... : the image exists and was built from thes
 }
 
 import_rootful() {
-  local podman=(env CONTAINERS_CONF="$rootful_conf" podman)
-  up_to_date "${podman[@]}" && return 0
+  up_to_date podman_rootful && return 0
   rootfs
-  tar -C "$work/rootfs" -c . | "${podman[@]}" import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
+  tar -C "$work/rootfs" -c . | podman_rootful import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
   echo "build-connector-image: imported $IMAGE (rootful)" >&2
 }
 
 import_rootless() { # import_rootless USER
-  local home uid runtime_dir
-  home=$(getent passwd "$1" | cut -d: -f6)
-  uid=$(id -u "$1")
-  runtime_dir=/run/user/$uid
-  mkdir -p "$runtime_dir" && chown "$1:" "$runtime_dir" && chmod 0700 "$runtime_dir"
-  local as_user=(runuser -u "$1" -- env HOME="$home" XDG_RUNTIME_DIR="$runtime_dir"
-    CONTAINERS_CONF="$work/containers.conf" podman)
-  (cd / && up_to_date "${as_user[@]}") && return 0
+  up_to_date podman_as "$1" && return 0
   rootfs
-  tar -C "$work/rootfs" -c . | (cd / && "${as_user[@]}" import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null)
+  tar -C "$work/rootfs" -c . | podman_as "$1" import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
   echo "build-connector-image: imported $IMAGE for $1 (rootless)" >&2
 }
 

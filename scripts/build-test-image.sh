@@ -28,14 +28,8 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then
   exit 1
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-chmod 0755 "$work" # the rootless user reads the containers.conf in it
-printf '%s\n' '[containers]' 'default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]' \
-  '[engine]' 'runtime = "runc"' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' \
-  >"$work/containers.conf"
-chmod 0644 "$work/containers.conf"
-rootful_conf="${CONTAINERS_CONF:-$work/containers.conf}"
+# shellcheck source=scripts/podman-image.sh
+source "$(dirname "$0")/podman-image.sh"
 
 # An imported image has no configuration: give it the PATH that finds the applets.
 import_changes=(--change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["sh"]')
@@ -59,23 +53,16 @@ rootfs() { # builds the root filesystem once, into $work/rootfs
 }
 
 import_rootful() {
-  CONTAINERS_CONF="$rootful_conf" podman image exists "$IMAGE" && return 0
+  podman_rootful image exists "$IMAGE" && return 0
   rootfs
-  tar -C "$work/rootfs" -c . | CONTAINERS_CONF="$rootful_conf" podman import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
+  tar -C "$work/rootfs" -c . | podman_rootful import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
   echo "build-test-image: imported $IMAGE (rootful)" >&2
 }
 
 import_rootless() { # import_rootless USER
-  local home uid runtime_dir
-  home=$(getent passwd "$1" | cut -d: -f6)
-  uid=$(id -u "$1")
-  runtime_dir=/run/user/$uid
-  mkdir -p "$runtime_dir" && chown "$1:" "$runtime_dir" && chmod 0700 "$runtime_dir"
-  local as_user=(runuser -u "$1" -- env HOME="$home" XDG_RUNTIME_DIR="$runtime_dir"
-    CONTAINERS_CONF="$work/containers.conf" podman)
-  (cd / && "${as_user[@]}" image exists "$IMAGE") && return 0
+  podman_as "$1" image exists "$IMAGE" && return 0
   rootfs
-  tar -C "$work/rootfs" -c . | (cd / && "${as_user[@]}" import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null)
+  tar -C "$work/rootfs" -c . | podman_as "$1" import "${import_changes[@]}" --quiet - "$IMAGE" >/dev/null
   echo "build-test-image: imported $IMAGE for $1 (rootless)" >&2
 }
 
