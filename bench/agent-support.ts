@@ -21,6 +21,7 @@ import {
   ROOT,
   run,
   type StartedProcess,
+  startHubProcess,
   startProcess,
   tempDir,
   waitFor,
@@ -61,21 +62,7 @@ export function buildCli(): string {
 
 /** Starts `outpost hub` (compiled CLI `bin`) on a free port. */
 export async function startHub(bin: string, args: readonly string[] = []): Promise<HubProcess> {
-  const dataDir = await tempDir('outpost-bench-hub-');
-  const started = await startProcess({
-    what: 'hub',
-    readyMeans: 'listening',
-    args: [bin, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...args],
-    ready: (stdout) => /hub listening on (https:\/\/\S+)/.exec(stdout)?.[1],
-  });
-  return {
-    url: started.ready,
-    dataDir,
-    kubeconfig: join(dataDir, 'admin.kubeconfig'),
-    process: started.process,
-    stderr: started.stderr,
-    stop: started.stop,
-  };
+  return startHubProcess({ bin, args, dataDir: await tempDir('outpost-bench-hub-') });
 }
 
 /** `outpost token create --labels ...` against `hub`; returns the token. */

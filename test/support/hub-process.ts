@@ -27,6 +27,8 @@ export interface StartHubOptions {
   readonly dataDir?: string;
   readonly args?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** The `outpost` script to run (a benchmark's own build). @default OUTPOST_BIN */
+  readonly bin?: string;
 }
 
 /** Makes a temp dir that `cleanup` removes. */
@@ -44,7 +46,15 @@ export async function startHubProcess(options: StartHubOptions = {}): Promise<Hu
   const started = await startProcess({
     what: 'hub',
     readyMeans: 'listening',
-    args: [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(options.args ?? [])],
+    args: [
+      options.bin ?? OUTPOST_BIN,
+      'hub',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      ...(options.args ?? []),
+    ],
     env: options.env,
     ready: (stdout) => /hub listening on (https:\/\/\S+)/.exec(stdout)?.[1],
   });
