@@ -23,8 +23,8 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent } from 'undici';
 import { createCsr, generateKeyPem } from '../src/agent/enrollment/index.ts';
-import { generateBootstrapToken, hashTokenSecret } from '../src/api/index.ts';
 import { removeDir, startHubProcess } from '../test/support/index.ts';
+import { createToken } from './fleet/enroll.ts';
 import {
   type BareServer,
   cpuMeter,
@@ -200,24 +200,7 @@ try {
   const credentials = credentialsOf(hub.kubeconfig);
   bare = await startBareServer(join(hub.dataDir, 'pki'));
   const durationMs = roundMs(5);
-  const admin = new Agent({ connect: { ca: credentials.ca, cert: credentials.cert, key: credentials.key } });
-  const { id, secret, token } = generateBootstrapToken();
-  const created = await admin.request({
-    origin: credentials.origin,
-    method: 'POST',
-    path: '/apis/outpost.dev/v1alpha1/bootstraptokens',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      apiVersion: 'outpost.dev/v1alpha1',
-      kind: 'BootstrapToken',
-      metadata: { name: id },
-      spec: { secretHash: hashTokenSecret(secret), approval: 'auto' },
-    }),
-  });
-  if (created.statusCode !== 201)
-    throw new Error(`token create: ${created.statusCode} ${await created.body.text()}`);
-  await created.body.text();
-  await admin.close();
+  const token = await createToken(credentials);
 
   // Enough bodies for the rounds at up to twice the goal; a round that runs out stops early (and says so by its count).
   const needed = Math.ceil((durationMs / 1000) * GOAL_RATE * 2 * ROUNDS * 2 + 150);
