@@ -1,6 +1,8 @@
+import type { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
@@ -124,6 +126,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   });
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
+  const connections = trackConnections(app.server);
   await app.listen({ host, port: options.port ?? 6443 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -151,11 +154,21 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       // MQTT connections left the HTTP server's hands when they upgraded: closed here.
       await telemetry.close();
       // Watches are endless responses: end them so that close() need not wait.
-      app.server.closeAllConnections?.();
+      for (const socket of connections) socket.destroy();
       await app.close();
       await store.close();
     },
   };
+}
+
+/** The server's open TLS connections (HTTP/1.1 and HTTP/2 alike), kept to be ended at shutdown. */
+function trackConnections(server: EventEmitter): Set<TLSSocket> {
+  const sockets = new Set<TLSSocket>();
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }
 
 /**

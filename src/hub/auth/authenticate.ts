@@ -1,9 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { peerIdentity } from '../pki/index.ts';
 import { claimsDevice, deviceOfPeer } from './device-identity.ts';
-import type { DeviceIndex } from './device-index.ts';
+import type { Connection, DeviceIndex } from './device-index.ts';
 
 /** Who made a request. */
 export interface Identity {
@@ -14,7 +15,7 @@ export interface Identity {
 }
 
 /** Finds who made a request, or undefined when it carries no valid credential. */
-export type Authenticator = (request: IncomingMessage) => Identity | undefined;
+export type Authenticator = (request: IncomingMessage | Http2ServerRequest) => Identity | undefined;
 
 /** Options of {@link createAuthenticator}. */
 export interface AuthenticatorOptions {
@@ -38,7 +39,17 @@ interface CertificateIdentity {
   readonly notAfter: number;
 }
 
-const bySocket = new WeakMap<TLSSocket, CertificateIdentity | null>();
+const byConnection = new WeakMap<Connection, CertificateIdentity | null>();
+
+/**
+ * The connection a request came on and its TLS socket: for HTTP/2 the session (one per
+ * connection, however many streams), for HTTP/1.1 the socket itself.
+ */
+function connectionOf(request: IncomingMessage | Http2ServerRequest): { connection: Connection; tls: TLSSocket } {
+  const session = (request as Http2ServerRequest).stream?.session;
+  if (session) return { connection: session, tls: session.socket as TLSSocket };
+  return { connection: request.socket, tls: request.socket as TLSSocket };
+}
 
 /**
  * Authenticates by client certificate (verified against the hub's CA by the
@@ -55,12 +66,12 @@ export function createAuthenticator(options: AuthenticatorOptions = {}): Authent
   const now = options.now ?? Date.now;
   const devices = options.devices;
   return (request) => {
-    const socket = request.socket as TLSSocket;
-    if (typeof socket.getPeerCertificate === 'function') {
-      let cached = bySocket.get(socket);
+    const { connection, tls } = connectionOf(request);
+    if (typeof tls.getPeerCertificate === 'function') {
+      let cached = byConnection.get(connection);
       if (cached === undefined) {
-        cached = readCertificate(socket, devices);
-        bySocket.set(socket, cached);
+        cached = readCertificate(connection, tls, devices);
+        byConnection.set(connection, cached);
       }
       if (cached && now() < cached.notAfter) {
         const device = cached.identity.device;
@@ -75,7 +86,11 @@ export function createAuthenticator(options: AuthenticatorOptions = {}): Authent
   };
 }
 
-function readCertificate(socket: TLSSocket, devices: DeviceIndex | undefined): CertificateIdentity | null {
+function readCertificate(
+  connection: Connection,
+  socket: TLSSocket,
+  devices: DeviceIndex | undefined,
+): CertificateIdentity | null {
   if (!socket.authorized) return null;
   const cert = socket.getPeerCertificate();
   const peer = peerIdentity(cert);
@@ -85,7 +100,7 @@ function readCertificate(socket: TLSSocket, devices: DeviceIndex | undefined): C
   const device = deviceOfPeer(peer.user, peer.groups, cert);
   // A certificate that claims to be a device's but is not well formed is nobody's.
   if (!device || !devices) return null;
-  devices.track(device.name, socket);
+  devices.track(device.name, connection);
   return {
     identity: { user: peer.user, groups: peer.groups, device: device.name },
     uid: device.uid,

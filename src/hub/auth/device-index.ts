@@ -7,7 +7,6 @@
  * Every hub replica runs its own index over the shared store, so revocation
  * reaches every replica as fast as its watch delivers the deletion.
  */
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Store, StoredObject, WatchEvent } from '../../store/index.ts';
 
@@ -15,6 +14,15 @@ import type { Store, StoredObject, WatchEvent } from '../../store/index.ts';
 const DEVICE_PREFIX = '/outpost.dev/devices/';
 /** Pause before re-listing after a watch ended with an error (store hiccup, slow watcher). */
 const RESYNC_DELAY_MS = 200;
+
+/**
+ * A client connection: a TLS socket (HTTP/1.1, MQTT) or an HTTP/2 session, whose destruction
+ * ends every request on it.
+ */
+export interface Connection {
+  once(event: 'close', listener: () => void): unknown;
+  destroy(): void;
+}
 
 interface Entry {
   readonly uid: string;
@@ -35,7 +43,7 @@ export interface DeviceIndexStartOptions {
  */
 export class DeviceIndex {
   readonly #devices = new Map<string, Entry>();
-  readonly #connections = new Map<string, Set<Socket>>();
+  readonly #connections = new Map<string, Set<Connection>>();
   #revokedCount = 0;
 
   /** True when a Device of this name exists with this uid and is not being deleted. */
@@ -56,9 +64,9 @@ export class DeviceIndex {
 
   /**
    * Remembers that `socket` is authenticated as device `name`, so that the
-   * Device's deletion destroys it. The socket leaves the set when it closes.
+   * Device's deletion destroys it. The connection leaves the set when it closes.
    */
-  track(name: string, socket: Socket): void {
+  track(name: string, socket: Connection): void {
     let sockets = this.#connections.get(name);
     if (!sockets) {
       sockets = new Set();

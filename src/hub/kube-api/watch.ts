@@ -55,7 +55,6 @@ export async function streamWatch(
     'content-type':
       format.kind === 'table' ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json',
     'cache-control': 'no-cache, private',
-    'transfer-encoding': 'chunked',
   });
   response.flushHeaders();
   let lastRevision = 0;
