@@ -45,7 +45,10 @@ const byConnection = new WeakMap<Connection, CertificateIdentity | null>();
  * The connection a request came on and its TLS socket: for HTTP/2 the session (one per
  * connection, however many streams), for HTTP/1.1 the socket itself.
  */
-function connectionOf(request: IncomingMessage | Http2ServerRequest): { connection: Connection; tls: TLSSocket } {
+function connectionOf(request: IncomingMessage | Http2ServerRequest): {
+  connection: Connection;
+  tls: TLSSocket;
+} {
   const session = (request as Http2ServerRequest).stream?.session;
   if (session) return { connection: session, tls: session.socket as TLSSocket };
   return { connection: request.socket, tls: request.socket as TLSSocket };

@@ -112,7 +112,12 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     // HTTP/2 (as the apiserver) lets a device multiplex its watch, heartbeats and log answers on
     // one connection, which is what lets one hub hold tens of thousands of devices; HTTP/1.1 stays
     // for the clients that ask for it and for the MQTT WebSocket upgrade.
-    serverOptions.https = { ...options.https, requestCert: true, rejectUnauthorized: false, allowHTTP1: true };
+    serverOptions.https = {
+      ...options.https,
+      requestCert: true,
+      rejectUnauthorized: false,
+      allowHTTP1: true,
+    };
     serverOptions.http2 = true;
   }
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
