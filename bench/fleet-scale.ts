@@ -1,6 +1,6 @@
 /**
  * The hub at fleet scale: N simulated agents (`bench/fleet/`) in this
- * process, each with its own key, certificate and mTLS connections, speaking
+ * process, each with its own key, certificate and one mTLS HTTP/2 connection, speaking
  * the agent's protocol to one `outpost hub` process: enrollment, a watch on
  * its own Mailbox, heartbeats (merge PATCH of the Device status) every 15 s.
  *
@@ -12,7 +12,7 @@
  *    port; every agent back (watch re-established), retrying with the
  *    agent's capped exponential backoff with jitter; reconnects per second.
  *
- * Baseline in the same run: the same fleet against a bare `node:https`
+ * Baseline in the same run: the same fleet against a bare `node:http2`
  * server with the hub's certificates (mTLS) that answers the same requests
  * (a watch stream per device with bookmarks, the heartbeat PATCH echoed,
  * a fan-out of an event line of the Mailbox's size, restart on the same port).
@@ -57,12 +57,10 @@ const WINDOW_MS = Number(values.seconds) * 1000;
 const CONCURRENCY = Number(values.concurrency);
 const PERIOD_MS = 15_000;
 
-// Two connections per device in the simulator and in the hub, plus room.
-const limit = raiseFdLimit(2 * N + 4096);
-if (limit < 2 * N + 256)
-  throw new Error(
-    `open-files limit ${limit} is too low for ${N} devices (2 connections each): raise ulimit -n`,
-  );
+// One connection per device in the simulator and in the hub, plus room.
+const limit = raiseFdLimit(N + 4096);
+if (limit < N + 256)
+  throw new Error(`open-files limit ${limit} is too low for ${N} devices: raise ulimit -n`);
 
 const dataDir = await tempDir('outpost-bench-fleet-');
 let hub: ServerProcess | undefined;
@@ -70,7 +68,7 @@ let bare: ServerProcess | undefined;
 let fleet: Fleet | undefined;
 try {
   console.log(
-    `fleet-scale: ${N} simulated agents in this process (2 mTLS connections each), one hub process; open-files limit ${limit}`,
+    `fleet-scale: ${N} simulated agents in this process (one mTLS HTTP/2 connection each), one hub process; open-files limit ${limit}`,
   );
   console.log(machineLoad());
   const keys = await deviceKeys(N);

@@ -1,5 +1,6 @@
 /**
- * The fleet benchmark's baseline: a bare `node:https` server with the hub's
+ * The fleet benchmark's baseline: a bare `node:http2` server (HTTP/1.1 too,
+ * as the hub) with the hub's
  * certificates (client certificates required and verified against the hub's
  * CA, as the hub does) answering the simulated agents' requests with no
  * store, no parsing, no authorisation:
@@ -17,9 +18,9 @@
  * SIGTERM drops every connection and exits (as the hub's stop does).
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -37,28 +38,28 @@ const list = Buffer.from(
 const BOOKMARK =
   '{"type":"BOOKMARK","object":{"kind":"Mailbox","apiVersion":"outpost.dev/v1alpha1","metadata":{"resourceVersion":"1"}}}\n';
 
-const watches = new Set<ServerResponse>();
+const watches = new Set<Http2ServerResponse>();
 
-function readBody(request: IncomingMessage, done: (body: Buffer) => void): void {
+function readBody(request: Http2ServerRequest, done: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('end', () => done(Buffer.concat(chunks)));
 }
 
-const server = createServer(
+const server = createSecureServer(
   {
+    allowHTTP1: true,
     key: readFileSync(join(pki, 'server.key')),
     cert: readFileSync(join(pki, 'server.crt')),
     ca: readFileSync(join(pki, 'ca.crt')),
     requestCert: true,
     rejectUnauthorized: true,
-    keepAliveTimeout: 120_000,
   },
-  (request: IncomingMessage, response: ServerResponse) => {
+  (request: Http2ServerRequest, response: Http2ServerResponse) => {
     const url = request.url ?? '';
     if (request.method === 'GET' && url.includes('watch=1')) {
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.flushHeaders();
+      (response as unknown as { flushHeaders(): void }).flushHeaders();
       watches.add(response);
       const timer = setInterval(() => response.write(BOOKMARK), 10_000);
       response.on('close', () => {
@@ -75,7 +76,8 @@ const server = createServer(
     readBody(request, (body) => {
       if (request.method === 'POST' && url === '/_bench/fanout') {
         for (const watch of watches) watch.write(body);
-        response.writeHead(200).end(String(watches.size));
+        response.writeHead(200);
+        response.end(String(watches.size));
         return;
       }
       response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
@@ -83,12 +85,17 @@ const server = createServer(
     });
   },
 );
+const sockets = new Set<TLSSocket>();
+server.on('secureConnection', (socket: TLSSocket) => {
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
+});
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();
   const actual = typeof address === 'object' && address ? address.port : 0;
   process.stdout.write(`bare fleet server listening on https://127.0.0.1:${actual}\n`);
 });
 process.once('SIGTERM', () => {
-  server.closeAllConnections();
+  for (const socket of sockets) socket.destroy();
   server.close(() => process.exit(0));
 });

@@ -2,8 +2,8 @@
  * One simulated agent: the agent's hub protocol without a runtime.
  *
  * - Its own mTLS identity (a `SecureContext` with its key and certificate)
- *   and its own undici dispatcher, as the agent's `HubApi` has: the watch
- *   holds one keep-alive connection, heartbeats use a second.
+ *   and one HTTP/2 connection, as the agent's `HubApi` has: the watch and
+ *   the heartbeats are streams of that one connection (`h2-client.ts`).
  * - Sync, as `MailboxSync`: list its Mailbox (`fieldSelector=metadata.name=`),
  *   watch from the list's resourceVersion with bookmarks, resume from the last
  *   version after a broken stream, relist on 410; retries with the agent's
@@ -16,9 +16,9 @@
  *   with the same backoff, woken by the watch reconnecting), as the outbox is.
  */
 import { createSecureContext } from 'node:tls';
-import { Agent } from 'undici';
 import { Backoff, monotonicMs } from '../../src/agent/index.ts';
 import type { DeviceIdentity } from './enroll.ts';
+import { H2Client, readText } from './h2-client.ts';
 
 /** What a device tells its fleet. */
 export interface DeviceListener {
@@ -98,8 +98,7 @@ export class SimDevice {
   connected = false;
   /** The armed marker was seen since the last arming. */
   sawMarker = false;
-  #origin: string;
-  readonly #dispatcher: Agent;
+  readonly #client: H2Client;
   readonly #listener: DeviceListener;
   readonly #stop = new AbortController();
   readonly #watchBackoff = new Backoff({ initialMs: 1000, maxMs: 60_000, jitter: 0.5 });
@@ -115,11 +114,10 @@ export class SimDevice {
 
   constructor(identity: DeviceIdentity, caPem: string, origin: string, listener: DeviceListener) {
     this.name = identity.name;
-    this.#origin = origin;
     this.#listener = listener;
     this.#statusParts = statusParts(identity.name);
     const secureContext = createSecureContext({ ca: caPem, cert: identity.certPem, key: identity.keyPem });
-    this.#dispatcher = new Agent({ connect: { secureContext, timeout: 10_000 } });
+    this.#client = new H2Client(origin, secureContext);
   }
 
   /** Starts syncing; heartbeats start after `firstBeatMs` (spread a fleet's phases). */
@@ -139,7 +137,7 @@ export class SimDevice {
     this.#stop.abort();
     clearTimeout(this.#beatTimer);
     this.#wakeSender?.();
-    await this.#dispatcher.destroy().catch(() => {});
+    this.#client.close();
   }
 
   async #sync(): Promise<void> {
@@ -164,39 +162,37 @@ export class SimDevice {
   }
 
   async #list(): Promise<void> {
-    const response = await this.#dispatcher.request({
-      origin: this.#origin,
+    const response = await this.#client.request({
       method: 'GET',
       path: `${API}/mailboxes?fieldSelector=metadata.name%3D${this.name}`,
       signal: this.#stop.signal,
-      headersTimeout: 30_000,
-      bodyTimeout: 30_000,
+      headersTimeoutMs: 30_000,
+      idleTimeoutMs: 30_000,
     });
-    const text = await response.body.text();
-    if (response.statusCode !== 200) throw new StatusError(response.statusCode);
+    const text = await readText(response.stream);
+    if (response.status !== 200) throw new StatusError(response.status);
     const list = JSON.parse(text) as { metadata?: { resourceVersion?: string } };
     this.#resourceVersion = list.metadata?.resourceVersion ?? '0';
   }
 
   async #watch(): Promise<void> {
-    const response = await this.#dispatcher.request({
-      origin: this.#origin,
+    const response = await this.#client.request({
       method: 'GET',
       path:
         `${API}/mailboxes?watch=1&allowWatchBookmarks=true&timeoutSeconds=300` +
         `&fieldSelector=metadata.name%3D${this.name}&resourceVersion=${this.#resourceVersion}`,
       signal: this.#stop.signal,
-      headersTimeout: 30_000,
+      headersTimeoutMs: 30_000,
       // Bookmarks (every 10 s) keep a quiet watch from timing out.
-      bodyTimeout: 120_000,
+      idleTimeoutMs: 120_000,
     });
-    if (response.statusCode !== 200) {
-      await response.body.dump();
-      throw new StatusError(response.statusCode);
+    if (response.status !== 200) {
+      await readText(response.stream);
+      throw new StatusError(response.status);
     }
     this.#setConnected(true);
     let pending = '';
-    for await (const chunk of response.body) {
+    for await (const chunk of response.stream) {
       pending += (chunk as Buffer).toString('utf8');
       let newline = pending.indexOf('\n');
       while (newline >= 0) {
@@ -256,18 +252,17 @@ export class SimDevice {
       const body = `${head}${new Date().toISOString()}${middle}${this.#seq + 1}${tail}`;
       const sent = performance.now();
       try {
-        const response = await this.#dispatcher.request({
-          origin: this.#origin,
+        const response = await this.#client.request({
           method: 'PATCH',
           path: `${API}/devices/${this.name}/status`,
           headers: { 'content-type': 'application/merge-patch+json' },
           body,
           signal,
-          headersTimeout: 30_000,
-          bodyTimeout: 30_000,
+          headersTimeoutMs: 30_000,
+          idleTimeoutMs: 30_000,
         });
-        const text = await response.body.text();
-        const ok = response.statusCode === 200;
+        const text = await readText(response.stream);
+        const ok = response.status === 200;
         this.#listener.heartbeat(this, performance.now() - sent, ok, sent);
         if (ok) {
           this.#seq++;
@@ -277,7 +272,7 @@ export class SimDevice {
           continue;
         }
         // A refused write (4xx) is dropped, as the Reporter drops it; others are retried.
-        if (response.statusCode >= 400 && response.statusCode < 500) {
+        if (response.status >= 400 && response.status < 500) {
           this.#queued--;
           continue;
         }
