@@ -32,7 +32,7 @@ const nth = (arrivals: readonly number[], count: number) =>
 
 export function report(r: FleetReport): void {
   const sides: [string, Side][] = [['hub', r.hub]];
-  if (r.baseline) sides.push(['bare https', r.baseline]);
+  if (r.baseline) sides.push(['bare h2', r.baseline]);
   const n = r.devices;
 
   console.log(

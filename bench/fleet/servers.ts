@@ -44,13 +44,20 @@ export function rssBytes(pid: number): number {
   return match ? Number(match[1]) * 1024 : Number.NaN;
 }
 
-/** Starts `outpost hub` on `dataDir`, on `port` (0: a free one). */
-export async function startHub(dataDir: string, port: number): Promise<ServerProcess> {
+/**
+ * Starts `outpost hub` on `dataDir`, on `port` (0: a free one); `profileFromStart` samples its
+ * CPU from its first instruction when profiling was asked for (`BENCH_HUB_PROFILE`).
+ */
+export async function startHub(
+  dataDir: string,
+  port: number,
+  options: { profileFromStart?: boolean } = {},
+): Promise<ServerProcess> {
   const started = await startProcess({
     what: 'hub',
     readyMeans: 'listening',
     args: [OUTPOST_BIN, 'hub', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...hubArgs()],
-    env: hubEnv(),
+    env: { ...hubEnv(), ...(options.profileFromStart ? { BENCH_HUB_PROFILE_AT_START: '1' } : {}) },
     ready: (stdout) => /hub listening on (https:\/\/\S+)/.exec(stdout)?.[1],
     stopGraceMs: 10_000,
   });
