@@ -32,10 +32,18 @@ export interface PlacementControllers {
 
 /**
  * Summaries asked for by floods of events (a fan-out rendering thousands of
- * Mailboxes, thousands of agents reporting) are queued together after this
- * long, so that a summary over 10,000 devices runs a few times, not 10,000.
+ * Mailboxes, thousands of agents reporting or coming online) are queued
+ * together after this long at least, so that a summary over 10,000 devices
+ * runs a few times, not 10,000 ...
  */
 const SUMMARY_COALESCE_MS = 100;
+/**
+ * ... and at least this many times as long as the last summary took, so
+ * that summaries, each over every device they count, take a bounded share of
+ * the hub (a tenth) however large the fleet; a status lags by at most the cap.
+ */
+const SUMMARY_COALESCE_COST_FACTOR = 10;
+const SUMMARY_COALESCE_MAX_MS = 2000;
 
 const SOURCE_PLACEMENT_INDEX = 'placement:source-placement';
 const SOURCE_WORKLOAD_INDEX = 'placement:source-workload';
@@ -77,17 +85,23 @@ export function addPlacementControllers(
   );
 
   let summary: Controller | undefined;
+  /** How long the last summary took (its store write included), which spaces the next ones out. */
+  let lastSummaryMs = 0;
   const enqueueSummary = (kind: 'Placement' | 'Workload', namespace: string, name: string) =>
     summary?.enqueue(summaryKey(kind, namespace, name));
   const coalesced = new Set<string>();
   let flushTimer: NodeJS.Timeout | undefined;
   const enqueueSummarySoon = (kind: 'Placement' | 'Workload', namespace: string, name: string) => {
     coalesced.add(summaryKey(kind, namespace, name));
+    const delay = Math.min(
+      SUMMARY_COALESCE_MAX_MS,
+      Math.max(SUMMARY_COALESCE_MS, SUMMARY_COALESCE_COST_FACTOR * lastSummaryMs),
+    );
     flushTimer ??= setTimeout(() => {
       flushTimer = undefined;
       for (const key of coalesced) summary?.enqueue(key);
       coalesced.clear();
-    }, SUMMARY_COALESCE_MS);
+    }, delay);
     flushTimer.unref();
   };
   const enqueueStamped = (stamps: RenderStamps | undefined) => {
@@ -113,14 +127,25 @@ export function addPlacementControllers(
     }),
     workers: options.mailboxWorkers ?? 64,
   });
+  const summaryReconciler = createSummaryReconciler({
+    service,
+    informers,
+    caches,
+    now,
+    progressDeadlineMs: options.progressDeadlineMs ?? 300_000,
+  });
   summary = manager.controller({
-    reconciler: createSummaryReconciler({
-      service,
-      informers,
-      caches,
-      now,
-      progressDeadlineMs: options.progressDeadlineMs ?? 300_000,
-    }),
+    reconciler: {
+      name: summaryReconciler.name,
+      async reconcile(key, context) {
+        const started = performance.now();
+        try {
+          return await summaryReconciler.reconcile(key, context);
+        } finally {
+          lastSummaryMs = performance.now() - started;
+        }
+      },
+    },
     workers: options.summaryWorkers ?? 2,
   });
   const deviceHealth = manager.controller({
