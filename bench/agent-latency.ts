@@ -17,7 +17,9 @@
  * namespace is `privileged` for Pod Security). Each has its baseline in the
  * same run: starting the same command directly (`spawn('sh', ...)`; `podman
  * run -d` of the same image and command) the same number of times, timed to
- * the same marker.
+ * the same marker. The podman runtime replaces the Deployment by starting
+ * the new pod first (surge); the old one stops in the background with its
+ * 1 s grace period (`sleep` ignores SIGTERM), outside the measured path.
  *
  *   npm run bench -- agent-latency
  *   BENCH_ROUNDS=N (process; podman gets N/2.5)   BENCH_PODMAN=0 (skip podman)

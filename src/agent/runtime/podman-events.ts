@@ -6,6 +6,15 @@ import { LABELS } from './podman-kube.ts';
 /** Container events that can change a unit's status. */
 const RELEVANT = new Set(['died', 'start', 'restart', 'remove', 'oom', 'kill', 'stop']);
 
+/** What an event says (podman's JSON fields), enough to tell which pod it concerns. */
+export interface PodmanEvent {
+  readonly status: string;
+  /** The container's name. */
+  readonly name?: string;
+  /** The id of the container's pod. */
+  readonly podId?: string;
+}
+
 /**
  * Follows `podman events` for this agent's containers in one store (a
  * single long-running process, cheaper than polling `podman ps`) and calls
@@ -21,7 +30,7 @@ export class PodmanEvents {
   constructor(
     private readonly host: PodmanHost,
     private readonly owner: string,
-    private readonly onEvent: () => void,
+    private readonly onEvent: (event: PodmanEvent) => void,
   ) {}
 
   start(): void {
@@ -39,8 +48,9 @@ export class PodmanEvents {
     child.stderr?.resume();
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
-        const event = JSON.parse(line) as { Status?: string };
-        if (event.Status && RELEVANT.has(event.Status)) this.onEvent();
+        const event = JSON.parse(line) as { Status?: string; Name?: string; PodID?: string };
+        if (event.Status && RELEVANT.has(event.Status))
+          this.onEvent({ status: event.Status, name: event.Name, podId: event.PodID });
       } catch {
         // not an event line
       }

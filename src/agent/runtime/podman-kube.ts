@@ -27,13 +27,19 @@ export const LABELS = {
   containers: 'outpost.dev/containers',
   /** Seconds to wait for the pod's containers to stop (terminationGracePeriodSeconds). */
   grace: 'outpost.dev/grace-seconds',
+  /**
+   * Which play of the unit made the pod (0, 1, 2, ...): the highest revision
+   * is the unit's current version, older pods are being retired (a rollout
+   * that started the new version first). Absent on pods of older agents: 0.
+   */
+  revision: 'outpost.dev/revision',
 } as const;
 
 /** What `podman play kube` gets for one unit, and what the runtime must prepare first. */
 export interface KubePlay {
   /** Multi-document YAML, one Pod per replica (fed on stdin: env values from Secrets never touch disk). */
   readonly yaml: string;
-  /** Pod names, replica order: `<unit id>-<index>`. */
+  /** Pod names, replica order: `<unit id>-<index>` (or another slot of {@link podNameOf}). */
   readonly podNames: readonly string[];
   /** Every image the containers use (checked with `podman image exists` before playing). */
   readonly images: readonly string[];
@@ -46,9 +52,19 @@ export interface KubePlay {
   readonly gracePeriodSeconds: number;
 }
 
-/** Pod name of a unit's replica. */
-export function podNameOf(unitId: string, replica: number): string {
-  return `${unitId}-${replica}`;
+/**
+ * Pod name of a unit's replica: `<unit id>-<index>`, or `<unit id>-<index>.<slot>`
+ * for a new version started while the old pod (slot 0) is still stopping. A
+ * dot never occurs in a unit id or a container name, so names cannot clash.
+ */
+export function podNameOf(unitId: string, replica: number, slot = 0): string {
+  return slot === 0 ? `${unitId}-${replica}` : `${unitId}-${replica}.${slot}`;
+}
+
+/** Where a play's pods go: their revision label and names (default revision 0, slot 0 names). */
+export interface PlayPlacement {
+  readonly revision?: number;
+  readonly podName?: (replica: number) => string;
 }
 
 /** podman play kube names a pod's container `<pod>-<container>`. */
@@ -75,6 +91,7 @@ export function renderKubePlay(
   owner: string,
   volumesDir: string,
   env: Readonly<Record<string, string>> = {},
+  placement: PlayPlacement = {},
 ): KubePlay {
   const { spec, labels: templateLabels } = podSpecOf(unit.object);
   const replicas = replicasOf(unit.object);
@@ -88,7 +105,7 @@ export function renderKubePlay(
   const podNames: string[] = [];
   const docs: string[] = [];
   for (let replica = 0; replica < replicas; replica++) {
-    const podName = podNameOf(unit.id, replica);
+    const podName = placement.podName?.(replica) ?? podNameOf(unit.id, replica);
     podNames.push(podName);
     const hostname = (unit.ref.kind === 'Pod' ? unit.ref.name : `${unit.ref.name}-${replica}`).slice(0, 63);
     const containers = (list: ContainerShape[] | undefined) =>
@@ -136,6 +153,7 @@ export function renderKubePlay(
           [LABELS.replicas]: String(replicas),
           [LABELS.containers]: (spec.containers ?? []).map((c) => c.name).join(','),
           [LABELS.grace]: String(gracePeriodSeconds),
+          [LABELS.revision]: String(placement.revision ?? 0),
         },
       },
       spec: podSpec,

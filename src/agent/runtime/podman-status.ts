@@ -22,7 +22,8 @@ export interface PodState {
   readonly id: string;
   readonly name: string;
   readonly replica: number;
-  readonly infraRunning: boolean;
+  /** {@link LABELS.revision}: the play that made the pod. */
+  readonly revision: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly containers: readonly ContainerState[];
 }
@@ -37,81 +38,119 @@ export interface UnitPods {
   readonly ref: ObjectRef;
   readonly restartPolicy: 'Always' | 'OnFailure' | 'Never';
   readonly replicas: number;
+  /** The revision of {@link pods} (the highest of the unit's pods). */
+  readonly revision: number;
+  /** The pods of the current version (the highest revision), replica order; what status and supervision see. */
   readonly pods: PodState[];
-}
-
-interface PsPod {
-  Id: string;
-  Name: string;
-  InfraId?: string;
-  Labels?: Record<string, string> | null;
-  Containers?: { Id: string; Names: string; Status: string }[] | null;
+  /** Pods of older revisions: a version replaced by starting the new one first, being stopped. */
+  readonly stale: PodState[];
 }
 
 interface PsContainer {
   Id: string;
   Names?: string[] | null;
   Pod?: string;
+  PodName?: string;
+  Labels?: Record<string, string> | null;
   State?: string;
   ExitCode?: number;
   StartedAt?: number;
   IsInfra?: boolean;
 }
 
-/** Reads the pods and containers this agent (`owner`) created in one store, grouped by unit (or of one unit). */
+/**
+ * Reads the pods and containers this agent (`owner`) created in one store,
+ * grouped by unit (or of one unit). One `podman ps -a --pod` (the app
+ * containers carry their pod's labels): `podman pod ps` would wait for every
+ * pod being removed (it takes each pod's lock), which an old version stopping
+ * in the background for its grace period is. A pod shows up through its app
+ * containers; one without any (a play interrupted half-way) is not seen, and
+ * a play of the same name then fails once and cleans it up.
+ */
 export async function snapshotOf(host: PodmanHost, owner: string, unitId?: string): Promise<UnitPods[]> {
   const filters = ['--filter', `label=${LABELS.owner}=${owner}`];
   if (unitId) filters.push('--filter', `label=${LABELS.unit}=${unitId}`);
-  // Pods first: a pod created between the two reads shows up without containers, harmlessly.
-  const pods = await host.json<PsPod[]>(['pod', 'ps', '--format', 'json', ...filters]);
-  if (pods.length === 0) return [];
-  const containers = await host.json<PsContainer[]>(['ps', '-a', '--format', 'json', ...filters]);
-  const units = new Map<string, UnitPods>();
-  for (const pod of pods) {
-    const labels = pod.Labels ?? {};
-    const id = labels[LABELS.unit];
-    if (!id) continue;
-    let unit = units.get(id);
-    if (!unit) {
-      const identity = parseIdentity(labels[LABELS.identity]);
-      if (!identity) continue;
-      const policy = labels[LABELS.restartPolicy];
-      unit = {
-        id,
-        host,
-        hash: labels[LABELS.hash] ?? '',
-        objectHash: labels[LABELS.objectHash] ?? '',
-        ...identity,
-        restartPolicy: policy === 'Never' || policy === 'OnFailure' ? policy : 'Always',
-        replicas: Number(labels[LABELS.replicas] ?? 1),
-        pods: [],
-      };
-      units.set(id, unit);
-    }
-    const infra = pod.Containers?.find((c) => c.Id === pod.InfraId);
-    unit.pods.push({
-      id: pod.Id,
-      name: pod.Name,
-      replica: Number(labels[LABELS.replica] ?? 0),
-      infraRunning: infra?.Status === 'running',
-      labels,
-      containers: containers
-        .filter((c) => c.Pod === pod.Id && !c.IsInfra)
-        .map((c) => {
-          const name = c.Names?.[0] ?? c.Id;
-          return {
-            id: c.Id,
-            name,
-            container: name.startsWith(`${pod.Name}-`) ? name.slice(pod.Name.length + 1) : name,
-            state: c.State ?? 'unknown',
-            exitCode: c.ExitCode ?? 0,
-            startedAt: c.StartedAt ?? 0,
-          };
-        }),
+  const containers = await host.json<PsContainer[]>(['ps', '-a', '--pod', '--format', 'json', ...filters]);
+  const byPod = new Map<
+    string,
+    { name: string; labels: Record<string, string>; containers: ContainerState[] }
+  >();
+  for (const c of containers) {
+    if (c.IsInfra || !c.Pod || !c.PodName) continue;
+    const pod = byPod.get(c.Pod) ?? { name: c.PodName, labels: c.Labels ?? {}, containers: [] };
+    byPod.set(c.Pod, pod);
+    const name = c.Names?.[0] ?? c.Id;
+    pod.containers.push({
+      id: c.Id,
+      name,
+      container: name.startsWith(`${pod.name}-`) ? name.slice(pod.name.length + 1) : name,
+      state: c.State ?? 'unknown',
+      exitCode: c.ExitCode ?? 0,
+      startedAt: c.StartedAt ?? 0,
     });
   }
-  for (const unit of units.values()) unit.pods.sort((a, b) => a.replica - b.replica);
-  return [...units.values()];
+  const grouped = new Map<string, { labels: Record<string, string>; pods: PodState[] }>();
+  for (const [podId, pod] of byPod) {
+    const { labels } = pod;
+    const id = labels[LABELS.unit];
+    if (!id) continue;
+    // Spec order (the label), as `podman pod ps` listed them.
+    const order = (labels[LABELS.containers] ?? '').split(',');
+    pod.containers.sort((a, b) => order.indexOf(a.container) - order.indexOf(b.container));
+    const state: PodState = {
+      id: podId,
+      name: pod.name,
+      replica: Number(labels[LABELS.replica] ?? 0),
+      revision: revisionOf(labels),
+      labels,
+      containers: pod.containers,
+    };
+    const group = grouped.get(id) ?? { labels, pods: [] };
+    group.pods.push(state);
+    // The unit's identity, hash and policy are those of its newest pods.
+    if (state.revision > revisionOf(group.labels)) group.labels = labels;
+    grouped.set(id, group);
+  }
+  const units: UnitPods[] = [];
+  for (const [id, group] of grouped) {
+    const { labels } = group;
+    const identity = parseIdentity(labels[LABELS.identity]);
+    if (!identity) continue;
+    const policy = labels[LABELS.restartPolicy];
+    const revision = revisionOf(labels);
+    units.push({
+      id,
+      host,
+      hash: labels[LABELS.hash] ?? '',
+      objectHash: labels[LABELS.objectHash] ?? '',
+      ...identity,
+      restartPolicy: policy === 'Never' || policy === 'OnFailure' ? policy : 'Always',
+      replicas: Number(labels[LABELS.replicas] ?? 1),
+      revision,
+      pods: group.pods.filter((p) => p.revision === revision).sort((a, b) => a.replica - b.replica),
+      stale: group.pods.filter((p) => p.revision !== revision),
+    });
+  }
+  return units;
+}
+
+/** Whether the infra container of pod `podId` runs (else `podman start` of one container cannot work). */
+export async function infraRunning(host: PodmanHost, podId: string): Promise<boolean> {
+  const containers = await host.json<PsContainer[]>([
+    'ps',
+    '-a',
+    '--format',
+    'json',
+    '--filter',
+    `pod=${podId}`,
+  ]);
+  return containers.some((c) => c.IsInfra && c.State === 'running');
+}
+
+/** The revision label of a pod (0 when absent: a pod of an agent before revisions). */
+function revisionOf(labels: Readonly<Record<string, string>>): number {
+  const revision = Number(labels[LABELS.revision] ?? 0);
+  return Number.isSafeInteger(revision) && revision >= 0 ? revision : 0;
 }
 
 function parseIdentity(text: string | undefined): { source: MailboxSource; ref: ObjectRef } | undefined {

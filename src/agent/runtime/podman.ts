@@ -1,9 +1,9 @@
 import { hash as digest } from 'node:crypto';
-import { chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions, monotonicMs } from '../backoff.ts';
-import { PodmanEvents } from './podman-events.ts';
+import { type PodmanEvent, PodmanEvents } from './podman-events.ts';
 import {
   findRootlessUser,
   ownedDir,
@@ -13,9 +13,18 @@ import {
   setupRootlessUser,
   writeContainersConf,
 } from './podman-exec.ts';
-import { containerNameOf, LABELS, renderKubePlay } from './podman-kube.ts';
+import { containerNameOf, LABELS, podNameOf, renderKubePlay } from './podman-kube.ts';
 import { podmanLogs } from './podman-logs.ts';
-import { type ContainerState, shouldRestart, snapshotOf, statusOf, type UnitPods } from './podman-status.ts';
+import { rolloutOf } from './podman-rollout.ts';
+import {
+  type ContainerState,
+  infraRunning,
+  type PodState,
+  shouldRestart,
+  snapshotOf,
+  statusOf,
+  type UnitPods,
+} from './podman-status.ts';
 import { ContainerConfigError } from './process-env.ts';
 import { materialiseVolumes } from './process-volumes.ts';
 import {
@@ -64,6 +73,14 @@ interface Pending {
   readonly retryAt: number;
 }
 
+/** A pod of an older version being stopped in the background (see {@link rolloutOf}). */
+interface Retiring {
+  readonly unit: string;
+  readonly name: string;
+  /** Resolves true once the pod is gone, false if `pod rm` failed (the next supervision retries). */
+  readonly done: Promise<boolean>;
+}
+
 /** Supervision of one container (by podman name). */
 interface Supervised {
   restarts: number;
@@ -83,6 +100,14 @@ interface Supervised {
  * per `restartPolicy` with capped exponential backoff, reporting
  * `CrashLoopBackOff` meanwhile. Rootless units run in the store of a
  * dedicated unprivileged user, with host networking.
+ *
+ * Replacing a version follows {@link rolloutOf}: a Deployment's new pods
+ * start first (other pod names, a higher revision label) and the old pods
+ * are then stopped in the background with their full grace period; Pods,
+ * StatefulSets, `Recreate` Deployments and pods on host ports stop the old
+ * version first. Only the highest revision counts as the unit (status,
+ * supervision, logs); older pods left by an interrupted rollout are stopped
+ * by the next supervision pass, after an agent restart too.
  */
 export function createPodmanRuntime(options: PodmanRuntimeOptions): Runtime {
   return new PodmanRuntime(options);
@@ -103,6 +128,13 @@ class PodmanRuntime implements Runtime {
   readonly #events: PodmanEvents[] = [];
   readonly #pending = new Map<string, Pending>();
   readonly #supervised = new Map<string, Supervised>();
+  /** Pods being stopped in the background, by pod id. */
+  readonly #retiring = new Map<string, Retiring>();
+  /** Images known to be in a store (cleared when a play fails): saves a podman call per apply. */
+  readonly #present = new WeakMap<PodmanHost, Set<string>>();
+  /** Bumped on every change seen or made; a snapshot read at the same generation is still current. */
+  #generation = 0;
+  #cache: { generation: number; at: number; units: Promise<UnitPods[]> } | undefined;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #listeners = new Set<() => void>();
   #resync: NodeJS.Timeout | undefined;
@@ -153,12 +185,13 @@ class PodmanRuntime implements Runtime {
     return this.#locked(id, async () => {
       this.#pending.delete(id);
       for (const host of await this.#hosts()) await this.#removePods(host, id, { volumes: true });
+      this.#changed();
       this.#notify();
     });
   }
 
   async list(): Promise<ActualUnit[]> {
-    const units = await this.#snapshot();
+    const units = await this.#snapshot({ cached: true });
     const actual: ActualUnit[] = [];
     for (const unit of units) {
       const pending = this.#pending.get(unit.id);
@@ -194,7 +227,7 @@ class PodmanRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogOptions = {}): AsyncIterable<string> {
-    const unit = (await this.#snapshot()).find((u) => u.id === id);
+    const unit = (await this.#snapshot({ cached: true })).find((u) => u.id === id);
     const pod = unit?.pods.find((p) => p.replica === (options.replica ?? 0));
     if (!unit || !pod) throw new UnitNotFoundError(id);
     const first = pod.labels[LABELS.containers]?.split(',')[0];
@@ -211,6 +244,7 @@ class PodmanRuntime implements Runtime {
     for (const supervised of this.#supervised.values()) clearTimeout(supervised.timer);
     await this.#supervising?.catch(() => {});
     await Promise.allSettled(this.#locks.values());
+    await Promise.allSettled([...this.#retiring.values()].map((r) => r.done));
     if (options.stopUnits) {
       for (const unit of await this.#snapshot())
         await this.#removePods(unit.host, unit.id, { volumes: true });
@@ -234,25 +268,44 @@ class PodmanRuntime implements Runtime {
       current &&
       current.pods.length === current.replicas &&
       current.pods.every((p) => p.labels[LABELS.hash] === unit.hash);
-    if (pending ? pending.unit.hash === unit.hash && !retry : upToDate) return;
+    if (pending ? pending.unit.hash === unit.hash && !retry : upToDate) {
+      if (current) this.#retire(host, current.id, current.stale);
+      return;
+    }
 
     const unitDir = await this.#unitDir(host, unit.id);
+    // A new version starts beside the running one when both can coexist, else after it stopped.
+    const surge = current !== undefined && rolloutOf(unit).kind === 'surge';
+    const revision = current ? current.revision + 1 : 0;
+    // Recreated pods keep their names (the old ones are gone first); surged ones take free names.
+    const taken = new Set([
+      ...(surge ? [...current.pods, ...current.stale].map((p) => p.name) : []),
+      ...[...this.#retiring.values()].filter((r) => r.unit === unit.id).map((r) => r.name),
+    ]);
+    const podName = (replica: number) => {
+      let slot = 0;
+      while (taken.has(podNameOf(unit.id, replica, slot))) slot++;
+      return podNameOf(unit.id, replica, slot);
+    };
     let play: ReturnType<typeof renderKubePlay>;
     try {
-      play = renderKubePlay(unit, this.#owner, join(unitDir, 'volumes'), this.#env);
+      play = renderKubePlay(unit, this.#owner, join(unitDir, 'volumes'), this.#env, { revision, podName });
     } catch (error) {
       if (!(error instanceof ContainerConfigError)) throw error;
       return this.#park(host, unit, { reason: 'CreateContainerConfigError', message: error.message });
     }
     const missing = await this.#missingImages(host, play.images);
-    if (missing.length > 0) {
-      return this.#park(host, unit, {
-        reason: 'ImageNotPresent',
-        message: `image ${missing.join(', ')} is not present on the device (${host.rootless ? 'rootless' : 'rootful'} store) and images are never pulled; build or load it locally`,
+    if (missing.length > 0) return this.#park(host, unit, imageNotPresent(host, missing));
+    this.#pending.delete(unit.id);
+    if (current && !surge) await this.#removePods(host, unit.id, { volumes: false }, current);
+    if (current && surge && play.dataVolumes.length > 0) {
+      // The old pods keep their ConfigMap/Secret files while they stop (a bind mount follows the folder).
+      const kept = join(unitDir, `${OLD_VOLUMES}${current.revision}`);
+      await rm(kept, { recursive: true, force: true });
+      await rename(join(unitDir, 'volumes'), kept).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
       });
     }
-    this.#pending.delete(unit.id);
-    if (current) await this.#removePods(host, unit.id, { volumes: false });
     await rm(join(unitDir, RESTARTS_FILE), { force: true }); // a new version starts counting from 0
     try {
       await materialiseVolumes(play.dataVolumes, unitDir, unit);
@@ -265,38 +318,111 @@ class PodmanRuntime implements Runtime {
       await host.run(['play', 'kube', '--start=true', '-'], { input: play.yaml });
     } catch (error) {
       if (!(error instanceof PodmanError)) throw error;
+      this.#present.delete(host); // an image may have gone since it was seen
       const created = (await snapshotOf(host, this.#owner, unit.id))[0];
-      if (!created || created.pods.length < play.podNames.length) {
+      const pods = created?.revision === revision ? created.pods : [];
+      if (pods.length < play.podNames.length) {
+        const gone = await this.#missingImages(host, play.images);
         await this.#removePods(host, unit.id, { volumes: false });
-        return this.#park(host, unit, { reason: 'StartFailed', message: error.message });
+        // A pod of these names without containers (a play interrupted half-way) is in no snapshot.
+        await host
+          .run([
+            'pod',
+            'rm',
+            '--force',
+            '--ignore',
+            '--time',
+            String(play.gracePeriodSeconds),
+            ...play.podNames,
+          ])
+          .catch(() => {});
+        return this.#park(
+          host,
+          unit,
+          gone.length > 0 ? imageNotPresent(host, gone) : { reason: 'StartFailed', message: error.message },
+        );
       }
       // The pods exist but a container did not start (bad command): report it and let supervision retry.
-      for (const pod of created.pods) {
+      for (const pod of pods) {
         for (const container of pod.containers) {
           if (container.startedAt <= 0) this.#supervisedOf(container).startError = error.message;
         }
       }
     }
-    this.#log?.info({ unit: unit.id, pods: play.podNames.length, rootless: unit.rootless }, 'unit applied');
+    if (current && surge) this.#retire(host, unit.id, [...current.pods, ...current.stale]);
+    this.#log?.info(
+      { unit: unit.id, pods: play.podNames.length, rootless: unit.rootless, revision, surge },
+      'unit applied',
+    );
+    this.#changed();
     this.#notify();
   }
 
-  /** Removes the unit's pods (and StatefulSet claim volumes when asked) from `host`. */
-  async #removePods(host: PodmanHost, id: string, options: { volumes: boolean }): Promise<void> {
-    const unit = (await snapshotOf(host, this.#owner, id))[0];
-    if (unit) {
-      const grace = Number(unit.pods[0]?.labels[LABELS.grace] ?? 10);
-      await host.run([
-        'pod',
-        'rm',
-        '--force',
-        '--ignore',
-        '--time',
-        String(grace),
-        ...unit.pods.map((p) => p.name),
-      ]);
-      for (const pod of unit.pods) for (const c of pod.containers) this.#forget(c.name);
+  /**
+   * Stops `pods` (an older version) in the background, each with its own
+   * grace period; pods already being stopped are left to that. The unit's
+   * new version runs meanwhile.
+   */
+  #retire(host: PodmanHost, unitId: string, pods: readonly PodState[]): void {
+    const fresh = pods.filter((pod) => !this.#retiring.has(pod.id));
+    if (fresh.length === 0) return;
+    const done = this.#stopPods(host, fresh).then(
+      async () => {
+        for (const pod of fresh) this.#retiring.delete(pod.id);
+        if (![...this.#retiring.values()].some((r) => r.unit === unitId))
+          await this.#dropOldVolumes(host, unitId);
+        return true;
+      },
+      (error: unknown) => {
+        for (const pod of fresh) this.#retiring.delete(pod.id);
+        this.#log?.warn({ unit: unitId, err: error }, 'stopping the old version failed; retried on resync');
+        return false;
+      },
+    );
+    for (const pod of fresh) this.#retiring.set(pod.id, { unit: unitId, name: pod.name, done });
+    this.#log?.info({ unit: unitId, pods: fresh.map((p) => p.name) }, 'stopping the old version');
+  }
+
+  /** `podman pod rm` of `pods`, each group with its own grace period (or waits for its retirement). */
+  async #stopPods(host: PodmanHost, pods: readonly PodState[]): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    const byGrace = new Map<number, string[]>();
+    for (const pod of pods) {
+      const retiring = this.#retiring.get(pod.id);
+      if (retiring) {
+        // A retirement that failed leaves the pod: remove it here instead.
+        waits.push(retiring.done.then((gone) => (gone ? undefined : this.#stopPods(host, [pod]))));
+        continue;
+      }
+      const grace = Number(pod.labels[LABELS.grace] ?? 10);
+      byGrace.set(grace, [...(byGrace.get(grace) ?? []), pod.name]);
     }
+    for (const [grace, names] of byGrace) {
+      waits.push(host.run(['pod', 'rm', '--force', '--ignore', '--time', String(grace), ...names]));
+    }
+    await Promise.all(waits);
+    for (const pod of pods) for (const c of pod.containers) this.#forget(c.name);
+    this.#changed();
+  }
+
+  /** Removes the ConfigMap/Secret folders kept for stopped versions (none of the unit's old pods is left). */
+  async #dropOldVolumes(host: PodmanHost, unitId: string): Promise<void> {
+    const dir = join(this.#unitsDir(host), unitId);
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (entry.startsWith(OLD_VOLUMES)) await rm(join(dir, entry), { recursive: true, force: true });
+    }
+  }
+
+  /** Removes the unit's pods, every version (and StatefulSet claim volumes when asked) from `host`. */
+  async #removePods(
+    host: PodmanHost,
+    id: string,
+    options: { volumes: boolean },
+    known?: UnitPods,
+  ): Promise<void> {
+    const unit = known ?? (await snapshotOf(host, this.#owner, id))[0];
+    if (unit) await this.#stopPods(host, [...unit.pods, ...unit.stale]);
     if (options.volumes) {
       const names = (await host.run(['volume', 'ls', '--format', '{{.Name}}'])).split('\n');
       const claims = names.filter((name) => name.startsWith(`${id}-`));
@@ -321,14 +447,26 @@ class PodmanRuntime implements Runtime {
     this.#notify();
   }
 
-  /** Images absent from `host`; a rootless store gets a copy of the rootful store's image when there is one. */
+  /**
+   * Images absent from `host`; a rootless store gets a copy of the rootful
+   * store's image when there is one. Images seen present are remembered per
+   * store until a play fails (images are only ever built or loaded locally,
+   * and a removed image makes `play kube` fail, which clears the memory).
+   */
   async #missingImages(host: PodmanHost, images: readonly string[]): Promise<string[]> {
+    const present = this.#present.get(host) ?? new Set<string>();
+    this.#present.set(host, present);
     const missing: string[] = [];
     for (const image of images) {
-      if (await host.succeeds(['image', 'exists', image])) continue;
+      if (present.has(image)) continue;
+      if (await host.succeeds(['image', 'exists', image])) {
+        present.add(image);
+        continue;
+      }
       if (host.rootless && (await this.#rootful.succeeds(['image', 'exists', image]))) {
         try {
           await copyImage(this.#rootful, host, image);
+          present.add(image);
           continue;
         } catch (error) {
           this.#log?.warn({ image, err: error }, 'copy image to the rootless store failed');
@@ -410,6 +548,8 @@ class PodmanRuntime implements Runtime {
   async #supervise(): Promise<void> {
     for (const unit of await this.#snapshot()) {
       if (this.#locks.has(unit.id)) continue; // being applied or removed
+      // An older version left by an interrupted rollout (agent restart, failed stop).
+      this.#retire(unit.host, unit.id, unit.stale);
       for (const pod of unit.pods) {
         for (const container of pod.containers) {
           const known = this.#supervisedOf(container);
@@ -450,13 +590,15 @@ class PodmanRuntime implements Runtime {
       if (!pod || !now || !shouldRestart(unit.restartPolicy, now)) return;
       try {
         // A pod whose last container died has its infra container stopped too (podman's pod exit policy).
-        await unit.host.run(pod.infraRunning ? ['start', now.name] : ['pod', 'start', pod.name]);
+        const infra = await infraRunning(unit.host, pod.id);
+        await unit.host.run(infra ? ['start', now.name] : ['pod', 'start', pod.name]);
         known.startError = undefined;
       } catch (error) {
         known.startError = error instanceof Error ? error.message : String(error);
       }
       known.restarts++;
       known.startedAt = monotonicMs();
+      this.#changed();
       await this.#saveRestarts(unit);
       this.#log?.info(
         { unit: unit.id, container: now.name, restarts: known.restarts },
@@ -467,9 +609,35 @@ class PodmanRuntime implements Runtime {
     this.#kick();
   }
 
-  async #snapshot(): Promise<UnitPods[]> {
-    const hosts = await this.#hosts();
-    return (await Promise.all(hosts.map((host) => snapshotOf(host, this.#owner)))).flat();
+  /**
+   * Every unit in every store. `cached`: the last read is reused while no
+   * change was seen or made since (events, applies, removals, restarts) and
+   * it is younger than {@link SNAPSHOT_TTL_MS}; supervision always reads anew,
+   * so a missed event costs at most that long.
+   */
+  #snapshot(options: { cached?: boolean } = {}): Promise<UnitPods[]> {
+    const cache = this.#cache;
+    if (
+      options.cached &&
+      cache &&
+      cache.generation === this.#generation &&
+      monotonicMs() - cache.at < SNAPSHOT_TTL_MS
+    )
+      return cache.units;
+    const generation = this.#generation;
+    const units = this.#hosts().then(async (hosts) =>
+      (await Promise.all(hosts.map((host) => snapshotOf(host, this.#owner)))).flat(),
+    );
+    this.#cache = { generation, at: monotonicMs(), units };
+    units.catch(() => {
+      if (this.#cache?.units === units) this.#cache = undefined;
+    });
+    return units;
+  }
+
+  /** Something changed in podman (seen or made): the next {@link list} reads podman again. */
+  #changed(): void {
+    this.#generation++;
   }
 
   async #hosts(): Promise<PodmanHost[]> {
@@ -504,7 +672,10 @@ class PodmanRuntime implements Runtime {
   }
 
   #watch(host: PodmanHost): void {
-    const events = new PodmanEvents(host, this.#owner, () => {
+    const events = new PodmanEvents(host, this.#owner, (event: PodmanEvent) => {
+      // An old version stopping in the background changes no unit's status: its pods are not the unit's.
+      if (event.podId && this.#retiring.has(event.podId)) return;
+      this.#changed();
       this.#notify();
       this.#kick();
     });
@@ -538,6 +709,19 @@ class PodmanRuntime implements Runtime {
 
 /** Per unit folder: restart counts by container name. */
 const RESTARTS_FILE = 'restarts.json';
+
+/** Per unit folder: `volumes.<revision>` keeps an old version's ConfigMap/Secret files while it stops. */
+const OLD_VOLUMES = 'volumes.';
+
+/** How long {@link PodmanRuntime.list} may answer from the last read when nothing changed meanwhile. */
+const SNAPSHOT_TTL_MS = 2000;
+
+function imageNotPresent(host: PodmanHost, images: readonly string[]): { reason: string; message: string } {
+  return {
+    reason: 'ImageNotPresent',
+    message: `image ${images.join(', ')} is not present on the device (${host.rootless ? 'rootless' : 'rootful'} store) and images are never pulled; build or load it locally`,
+  };
+}
 
 /** `podman save IMAGE | podman load` from one store into another. */
 async function copyImage(from: PodmanHost, to: PodmanHost, image: string): Promise<void> {

@@ -1,0 +1,221 @@
+/**
+ * How the podman runtime replaces a running version (real podman, runc, the
+ * locally built localhost/busybox:latest): a Deployment starts its new pod
+ * first and the old one still gets its whole terminationGracePeriodSeconds;
+ * a `Recreate` Deployment (and a Pod) stops the old one, gracefully, before
+ * the new one starts.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  createPodmanRuntime,
+  type DesiredUnit,
+  type Runtime,
+  unitIdOf,
+} from '../../src/agent/runtime/index.ts';
+import type { KubeObject } from '../../src/api/index.ts';
+import { waitFor as poll } from '../support/index.ts';
+
+const run = promisify(execFile);
+const IMAGE = 'localhost/busybox:latest';
+const CONF = join(tmpdir(), `outpost-podman-rollout-${process.pid}.conf`);
+const podman = async (...args: string[]) =>
+  (await run('podman', args, { env: { ...process.env, CONTAINERS_CONF: CONF } })).stdout;
+
+before(async () => {
+  await run('bash', [join(import.meta.dirname, '../../scripts/setup-system.sh')]);
+  await run('bash', [join(import.meta.dirname, '../../scripts/build-test-image.sh')], { timeout: 120_000 });
+  await writeFile(
+    CONF,
+    '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
+  );
+});
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  await rm(CONF, { force: true });
+});
+
+async function newRuntime(): Promise<{ runtime: Runtime; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-podman-rollout-'));
+  const runtime = createPodmanRuntime({ dataDir: join(dir, 'data'), resyncMs: 1000 });
+  await runtime.start();
+  cleanups.push(async () => {
+    await runtime.close({ stopUnits: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { runtime, dir };
+}
+
+/**
+ * A unit whose container appends `<version> start` to DIR/log, and on
+ * SIGTERM `<version> term`, then (2 s of graceful shutdown later) `<version>
+ * done`. Grace period 10 s: a SIGKILL after 0 or 1 s would lose the `done`.
+ */
+function graceful(
+  name: string,
+  dir: string,
+  version: string,
+  options: { kind?: 'Pod' | 'Deployment'; strategy?: Record<string, unknown> } = {},
+): DesiredUnit {
+  const kind = options.kind ?? 'Deployment';
+  const script = [
+    `trap 'echo "$V term" >> /out/log; sleep 2; echo "$V done" >> /out/log; exit 0' TERM`,
+    'echo "$V start" >> /out/log',
+    'while true; do sleep 0.1; done',
+  ].join('; ');
+  const podSpec = {
+    terminationGracePeriodSeconds: 10,
+    containers: [
+      {
+        name: 'main',
+        image: IMAGE,
+        command: ['sh', '-c', script],
+        env: [{ name: 'V', value: version }],
+        volumeMounts: [{ name: 'out', mountPath: '/out' }],
+      },
+    ],
+    volumes: [{ name: 'out', hostPath: { path: dir } }],
+  };
+  const metadata = { name, namespace: 'default' };
+  const object: KubeObject =
+    kind === 'Pod'
+      ? { apiVersion: 'v1', kind, metadata, spec: podSpec }
+      : {
+          apiVersion: 'apps/v1',
+          kind,
+          metadata,
+          spec: {
+            replicas: 1,
+            ...(options.strategy ? { strategy: options.strategy } : {}),
+            template: { metadata: { labels: { app: name } }, spec: podSpec },
+          },
+        };
+  const source = { namespace: 'default', workload: 'rollout', placement: 'test' };
+  const ref = { apiVersion: object.apiVersion, kind, namespace: 'default', name };
+  return {
+    id: unitIdOf(source, ref),
+    source,
+    ref,
+    object,
+    objectHash: version,
+    hash: version,
+    configMaps: new Map(),
+    secrets: new Map(),
+    rootless: false,
+  };
+}
+
+async function lines(dir: string): Promise<string[]> {
+  return (await readFile(join(dir, 'log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+}
+
+function logged(dir: string, line: string): Promise<string[]> {
+  return poll(
+    `"${line}" logged`,
+    async () => {
+      const found = await lines(dir);
+      return found.includes(line) ? found : undefined;
+    },
+    60_000,
+    100,
+  );
+}
+
+async function podsOf(id: string): Promise<string[]> {
+  const out = await podman('pod', 'ps', '--format', '{{.Name}}', '--filter', `label=outpost.dev/unit=${id}`);
+  return out.split('\n').filter(Boolean).sort();
+}
+
+describe('podman runtime rollouts', { concurrency: 2 }, () => {
+  test('a Deployment starts its new pod first; the old one still gets its grace period', async () => {
+    const { runtime, dir } = await newRuntime();
+    const name = `surge-${process.pid}`;
+    await runtime.apply(graceful(name, dir, 'v1'));
+    await logged(dir, 'v1 start');
+    const next = graceful(name, dir, 'v2');
+    await runtime.apply(next);
+    const overlap = await logged(dir, 'v2 start');
+    assert.ok(!overlap.includes('v1 done'), `the new version did not wait for the old one: ${overlap}`);
+    // Meanwhile the unit is its new version only: same status shape, one replica.
+    const listed = (await runtime.list()).find((u) => u.id === next.id);
+    assert.equal(listed?.hash, 'v2');
+    assert.equal(listed?.status.phase, 'Running');
+    assert.equal(listed?.status.restarts, 0);
+
+    const done = await logged(dir, 'v1 done');
+    assert.ok(done.indexOf('v1 term') < done.indexOf('v1 done'), done.join('|'));
+    await poll('the old pod gone', async () => ((await podsOf(next.id)).length === 1 ? true : undefined));
+    assert.deepEqual(await podsOf(next.id), [`${next.id}-0.1`]);
+    assert.ok(!(await lines(dir)).includes('v2 term'), 'the new version keeps running');
+
+    // The next version takes the first free name again.
+    await runtime.apply(graceful(name, dir, 'v3'));
+    await logged(dir, 'v3 start');
+    await logged(dir, 'v2 done');
+    await poll('the v2 pod gone', async () => ((await podsOf(next.id)).length === 1 ? true : undefined));
+    assert.deepEqual(await podsOf(next.id), [`${next.id}-0`]);
+  });
+
+  test('an older version left behind (agent stopped mid-rollout) is stopped by the next runtime', async () => {
+    const { runtime, dir } = await newRuntime();
+    const name = `leftover-${process.pid}`;
+    await runtime.apply(graceful(name, dir, 'v1'));
+    const current = graceful(name, dir, 'v2');
+    await runtime.apply(current);
+    await logged(dir, 'v1 done');
+    await poll('one pod', async () => ((await podsOf(current.id)).length === 1 ? true : undefined));
+    await runtime.close();
+    // What an agent killed before stopping v1 would leave: v1's pod (revision 0) beside v2's (revision 1).
+    // podman 4.3 prints one object for one pod (later versions an array).
+    const parsed = JSON.parse(await podman('pod', 'inspect', `${current.id}-0.1`)) as unknown;
+    const inspected = (Array.isArray(parsed) ? parsed[0] : parsed) as { Labels: Record<string, string> };
+    const labels = { ...inspected.Labels, 'outpost.dev/revision': '0', 'outpost.dev/hash': 'v1' };
+    const spec = (graceful(name, dir, 'v1').object.spec as { template: { spec: Record<string, unknown> } })
+      .template.spec;
+    const leftover = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${current.id}-0`, labels }, spec };
+    const child = execFile('podman', ['play', 'kube', '--start=true', '-'], {
+      env: { ...process.env, CONTAINERS_CONF: CONF },
+    });
+    child.stdin?.end(JSON.stringify(leftover));
+    await new Promise((resolve) => child.on('close', resolve));
+    await poll('v1 running again', async () =>
+      (await lines(dir)).filter((l) => l === 'v1 start').length === 2 ? true : undefined,
+    );
+    assert.deepEqual(await podsOf(current.id), [`${current.id}-0`, `${current.id}-0.1`]);
+
+    const next = createPodmanRuntime({ dataDir: join(dir, 'data'), resyncMs: 1000 });
+    await next.start();
+    cleanups.push(() => next.close({ stopUnits: true }));
+    const adopted = (await next.list()).find((u) => u.id === current.id);
+    assert.equal(adopted?.hash, 'v2', 'the newest revision is the unit');
+    await poll('the leftover stopped', async () =>
+      (await lines(dir)).filter((l) => l === 'v1 done').length === 2 ? true : undefined,
+    );
+    await poll('its pod gone', async () => ((await podsOf(current.id)).length === 1 ? true : undefined));
+    assert.deepEqual(await podsOf(current.id), [`${current.id}-0.1`]);
+  });
+
+  for (const [what, options] of [
+    ['a Recreate Deployment', { strategy: { type: 'Recreate' } }],
+    ['a Pod', { kind: 'Pod' }],
+  ] as const) {
+    test(`${what} stops the old version gracefully before starting the new one`, async () => {
+      const { runtime, dir } = await newRuntime();
+      const name = `recreate-${options.kind ?? 'deploy'}-${process.pid}`.toLowerCase();
+      await runtime.apply(graceful(name, dir, 'v1', options));
+      await logged(dir, 'v1 start');
+      const next = graceful(name, dir, 'v2', options);
+      await runtime.apply(next);
+      const order = await logged(dir, 'v2 start');
+      assert.deepEqual(order, ['v1 start', 'v1 term', 'v1 done', 'v2 start']);
+      assert.deepEqual(await podsOf(next.id), [`${next.id}-0`]);
+    });
+  }
+});
