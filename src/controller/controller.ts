@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import type { KubeObject } from '../api/index.ts';
 import type { Clock } from './clock.ts';
@@ -160,6 +161,8 @@ export class Controller {
 
   async #work(signal: AbortSignal): Promise<void> {
     for (;;) {
+      const turn = nextTurnIfSliceUsed();
+      if (turn) await turn;
       const key = await this.queue.get();
       if (key === undefined) return;
       try {
@@ -204,4 +207,25 @@ export class Controller {
     this.#total.inc({ controller: this.name, result: outcome });
     this.#duration.observe({ controller: this.name }, (performance.now() - started) / 1000);
   }
+}
+
+/** How long reconciles run back to back, across every controller, before the event loop gets a turn. */
+const SLICE_MS = 10;
+let sliceEndsAt = 0;
+let nextTurn: Promise<void> | undefined;
+
+/**
+ * A promise of the event loop's next turn once the current slice is used up, else undefined.
+ * A reconcile that finds nothing to write never leaves the microtask queue, so without this a
+ * queue of 10,000 keys (a hub starting over a large fleet) would hold off every request, TLS
+ * handshakes included, until it drained. Every waiting worker shares the one next turn and,
+ * with it, the next slice.
+ */
+function nextTurnIfSliceUsed(): Promise<void> | undefined {
+  if (performance.now() < sliceEndsAt) return undefined;
+  nextTurn ??= setImmediatePromise().then(() => {
+    nextTurn = undefined;
+    sliceEndsAt = performance.now() + SLICE_MS;
+  });
+  return nextTurn;
 }
