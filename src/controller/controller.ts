@@ -161,7 +161,7 @@ export class Controller {
 
   async #work(signal: AbortSignal): Promise<void> {
     for (;;) {
-      const turn = nextTurnIfSliceUsed();
+      const turn = turnIfSliceUsed();
       if (turn) await turn;
       const key = await this.queue.get();
       if (key === undefined) return;
@@ -219,9 +219,10 @@ let nextTurn: Promise<void> | undefined;
  * A reconcile that finds nothing to write never leaves the microtask queue, so without this a
  * queue of 10,000 keys (a hub starting over a large fleet) would hold off every request, TLS
  * handshakes included, until it drained. Every waiting worker shares the one next turn and,
- * with it, the next slice.
+ * with it, the next slice. Reconcilers that loop over thousands of objects await it inside
+ * their loop too.
  */
-function nextTurnIfSliceUsed(): Promise<void> | undefined {
+export function turnIfSliceUsed(): Promise<void> | undefined {
   if (performance.now() < sliceEndsAt) return undefined;
   nextTurn ??= setImmediatePromise().then(() => {
     nextTurn = undefined;

@@ -49,6 +49,7 @@ export {
   type ReconcileResult,
   type Reconciler,
   TerminalError,
+  turnIfSliceUsed,
 } from './controller.ts';
 export { type EventHandler, type IndexFunction, Informer, type InformerOptions } from './informer.ts';
 export { keyFor, keyOf, splitKey } from './keys.ts';

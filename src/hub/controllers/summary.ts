@@ -7,7 +7,7 @@ import type {
   Placement,
   RolloutSummary,
 } from '../../api/index.ts';
-import { type Reconciler, splitKey } from '../../controller/index.ts';
+import { type Reconciler, splitKey, turnIfSliceUsed } from '../../controller/index.ts';
 import type { ObjectService } from '../kube-api/index.ts';
 import { FIELD_MANAGER, kindOf, NAMESPACE_INDEX, type PlacementInformers, timestamp } from './mailbox.ts';
 import {
@@ -70,11 +70,16 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
    * the order devices are checked, so waiting one out costs about one pass.
    */
   const staleHints = new Map<string, string>();
-  const allFresh = (key: string, devices: readonly KubeObject[], required: readonly string[]): boolean => {
+  const allFresh = async (
+    key: string,
+    devices: readonly KubeObject[],
+    required: readonly string[],
+  ): Promise<boolean> => {
     const hinted = staleHints.get(key);
     const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
     const start = Math.max(0, hint ? devices.indexOf(hint) : 0);
     for (let i = 0; i < devices.length; i++) {
+      await turnIfSliceUsed();
       const device = devices[(start + i) % devices.length]!;
       if (!fresh(device, required)) {
         staleHints.set(key, device.metadata.name!);
@@ -177,8 +182,9 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           ...workloads.map((w) => `W:${namespace}/${w.metadata.name}`),
         ];
         const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
-        if (!allFresh(key, devices, required)) return { requeueAfter: staleRecheckMs };
+        if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
+          await turnIfSliceUsed();
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           const perWorkload = workloads.map((w) =>
@@ -208,8 +214,9 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         // Not placed anywhere and never summarised by us: no status to keep up (nor to take from its writer).
         if (devices.size === 0 && !summarisedByUs(workload)) return;
         const required = [`W:${namespace}/${name}`];
-        if (!allFresh(key, [...devices.values()], required)) return { requeueAfter: staleRecheckMs };
+        if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
+          await turnIfSliceUsed();
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           states.set(
