@@ -1,6 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chown, readFile, writeFile } from 'node:fs/promises';
 
 /**
  * The containers.conf the agent points podman at with `CONTAINERS_CONF`, so
@@ -159,82 +158,11 @@ export class PodmanHost {
   }
 }
 
-/**
- * Creates (idempotently) the unprivileged user rootless units run as, with
- * a home, subordinate uid/gid ranges (`useradd -m` adds them from
- * login.defs) and its runtime directory; returns its identity. Needs root.
- */
-export async function setupRootlessUser(name: string): Promise<RootlessUser> {
-  let entry = await passwdEntry(name);
-  if (!entry) {
-    try {
-      await execText('useradd', ['-m', '-s', '/usr/sbin/nologin', '-c', 'Outpost rootless workloads', name]);
-    } catch (error) {
-      // Another agent process may have created it at the same moment.
-      if (!(await passwdEntry(name))) throw new Error(`create rootless user ${name}`, { cause: error });
-    }
-    entry = await passwdEntry(name);
-    if (!entry) throw new Error(`rootless user ${name} missing after useradd`);
-  }
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
-    const ranges = await readFile(file, 'utf8').catch(() => '');
-    if (!ranges.split('\n').some((line) => line.startsWith(`${name}:`))) {
-      throw new Error(
-        `rootless user ${name} has no range in ${file}; add one (usermod --add-subuids/--add-subgids)`,
-      );
-    }
-  }
-  const runtimeDir = `/run/user/${entry.uid}`;
-  await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
-  await chown(runtimeDir, entry.uid, entry.gid);
-  await chmod(runtimeDir, 0o700);
-  return { name, uid: entry.uid, gid: entry.gid, home: entry.home, runtimeDir };
-}
-
-/** The user's identity when it exists (no creation); used to adopt rootless units after a restart. */
-export async function findRootlessUser(name: string): Promise<RootlessUser | undefined> {
-  const entry = await passwdEntry(name);
-  return entry ? setupRootlessUser(name) : undefined;
-}
-
 /** Writes the agent's containers.conf at `path` (0644: a rootless podman reads it too). */
 export async function writeContainersConf(path: string, owner?: RootlessUser): Promise<void> {
   const current = await readFile(path, 'utf8').catch(() => undefined);
   if (current !== CONTAINERS_CONF) await writeFile(path, CONTAINERS_CONF, { mode: 0o644 });
   if (owner) await chown(path, owner.uid, owner.gid);
-}
-
-/** Creates `dir` (and parents) owned by `owner` when given: the rootless user's state folder. */
-export async function ownedDir(dir: string, owner: RootlessUser | undefined, mode = 0o700): Promise<string> {
-  await mkdir(dir, { recursive: true, mode });
-  if (owner) await chown(dir, owner.uid, owner.gid);
-  return dir;
-}
-
-/** The rootless user's folder for one agent's state (unit volumes, containers.conf). */
-export function rootlessStateDir(user: RootlessUser, owner: string): string {
-  return join(user.home, '.outpost', owner);
-}
-
-async function passwdEntry(name: string): Promise<{ uid: number; gid: number; home: string } | undefined> {
-  const passwd = await readFile('/etc/passwd', 'utf8');
-  for (const line of passwd.split('\n')) {
-    const fields = line.split(':');
-    if (fields[0] === name && fields.length >= 7) {
-      return { uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? `/home/${name}` };
-    }
-  }
-  return undefined;
-}
-
-function execText(file: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 60_000 }, (error, stdout, stderr) =>
-      error
-        ? reject(new Error(`${file}: ${lastLine(String(stderr)) || error.message}`))
-        : resolve(String(stdout)),
-    );
-  });
 }
 
 /** The last non-empty line of a command's stderr, without podman's `Error: ` prefix and noise. */
