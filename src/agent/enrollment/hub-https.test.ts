@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { HubDispatcher, hubRequest, proxyFor } from './hub-https.ts';
+import { selfSigned, startConnectProxy, startTestHub, type TestHub } from './hub-https-test-support.ts';
 
 const hub = new URL('https://hub.example.com:6443/api');
 const PROXY = 'http://proxy.site:3128';
@@ -40,90 +39,166 @@ describe('proxyFor', () => {
   });
 });
 
-describe('hubRequest', () => {
-  let dir: string;
-  let server: Server;
-  let url: string;
-  let ca: string;
+// The same behaviours over HTTP/2 (the hub, which also speaks HTTP/1.1) and over HTTP/1.1 alone
+// (a hub, or something in front of it, that does not negotiate h2: the fallback).
+for (const protocol of ['h2', 'http/1.1'] as const) {
+  const version = protocol === 'h2' ? '2.0' : '1.1';
 
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'outpost-hub-https-'));
-    ca = selfSigned(dir, 'hub');
-    server = createServer({ key: readFileSync(join(dir, 'hub.key')), cert: ca }, (request, response) => {
-      if (request.url === '/silent') return; // never answers
-      if (request.url === '/stall') {
-        response.writeHead(200);
-        response.write('{"partial":');
-        return; // the body stalls
-      }
-      let body = '';
-      request.on('data', (chunk) => (body += chunk));
-      request.on('end', () => response.end(JSON.stringify({ method: request.method, body })));
+  describe(`hubRequest to a hub speaking ${protocol === 'h2' ? 'HTTP/2 and HTTP/1.1' : 'only HTTP/1.1'}`, () => {
+    let dir: string;
+    let hub: TestHub;
+    let ca: string;
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'outpost-hub-https-'));
+      ca = selfSigned(dir, 'hub');
+      hub = await startTestHub({ protocol, dir, name: 'hub', cert: ca });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
-  });
 
-  after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+    after(async () => {
+      await hub.close();
+      await rm(dir, { recursive: true, force: true });
+    });
 
-  it('sends a request and reads the answer, verifying the hub with the CA', async () => {
-    const dispatcher = new HubDispatcher({ ca });
-    try {
-      const response = await hubRequest(`${url}/echo`, { method: 'POST', dispatcher, body: '{"a":1}' });
-      assert.equal(response.statusCode, 200);
-      assert.deepEqual(JSON.parse(await response.body.text()), { method: 'POST', body: '{"a":1}' });
-    } finally {
-      await dispatcher.close();
-    }
-  });
+    it(`sends a request over HTTP/${version} and reads the answer, verifying the hub with the CA`, async () => {
+      const dispatcher = new HubDispatcher({ ca });
+      try {
+        const response = await hubRequest(`${hub.url}/echo`, { method: 'POST', dispatcher, body: '{"a":1}' });
+        assert.equal(response.statusCode, 200);
+        assert.match(String(response.headers['content-type'] ?? response.headers.date), /./);
+        assert.ok(!Object.keys(response.headers).some((name) => name.startsWith(':')));
+        assert.deepEqual(JSON.parse(await response.body.text()), {
+          method: 'POST',
+          body: '{"a":1}',
+          version,
+        });
+      } finally {
+        await dispatcher.close();
+      }
+    });
 
-  it('refuses a hub whose certificate the CA does not verify', async () => {
-    const other = new HubDispatcher({ ca: selfSigned(dir, 'other') });
-    try {
-      await assert.rejects(
-        hubRequest(`${url}/echo`, { method: 'GET', dispatcher: other }),
-        /self-signed|verify/,
-      );
-    } finally {
-      await other.close();
-    }
-  });
+    it('talks to the hub unverified only when it has no CA (first contact)', async () => {
+      const dispatcher = new HubDispatcher({});
+      try {
+        const response = await hubRequest(`${hub.url}/echo`, { method: 'GET', dispatcher });
+        assert.equal(JSON.parse(await response.body.text()).version, version);
+      } finally {
+        await dispatcher.close();
+      }
+    });
 
-  it('fails when the answer does not come within headersTimeout', async () => {
-    const dispatcher = new HubDispatcher({ ca });
-    try {
-      await assert.rejects(
-        hubRequest(`${url}/silent`, { method: 'GET', dispatcher, headersTimeout: 300 }),
-        /no answer from the hub within 300 ms/,
-      );
-    } finally {
-      await dispatcher.close();
-    }
-  });
+    it('refuses a hub whose certificate the CA does not verify', async () => {
+      const other = new HubDispatcher({ ca: selfSigned(dir, 'other') });
+      try {
+        await assert.rejects(
+          hubRequest(`${hub.url}/echo`, { method: 'GET', dispatcher: other }),
+          /self-signed|verify/,
+        );
+      } finally {
+        await other.close();
+      }
+    });
 
-  it('fails the body when it stays silent longer than bodyTimeout', async () => {
-    const dispatcher = new HubDispatcher({ ca });
-    try {
-      const response = await hubRequest(`${url}/stall`, { method: 'GET', dispatcher, bodyTimeout: 300 });
-      await assert.rejects(response.body.text(), /stalled for 300 ms/);
-    } finally {
-      await dispatcher.close();
-    }
-  });
-});
+    it('streams a request body', async () => {
+      const dispatcher = new HubDispatcher({ ca });
+      try {
+        const body = Readable.from(
+          (async function* () {
+            for (let i = 0; i < 3; i++) {
+              yield Buffer.from(`line ${i}\n`);
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+          })(),
+        );
+        const response = await hubRequest(`${hub.url}/echo`, { method: 'POST', dispatcher, body });
+        assert.equal(JSON.parse(await response.body.text()).body, 'line 0\nline 1\nline 2\n');
+      } finally {
+        await dispatcher.close();
+      }
+    });
 
-/** A self-signed certificate for 127.0.0.1 made with openssl (DIR/NAME.key, returns the PEM). */
-function selfSigned(dir: string, name: string): string {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1']
-      .concat(['-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1'])
-      .concat(['-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)]),
-    { stdio: 'ignore' },
-  );
-  return readFileSync(join(dir, `${name}.crt`), 'utf8');
+    it('fails when the answer does not come within headersTimeout', async () => {
+      const dispatcher = new HubDispatcher({ ca });
+      try {
+        await assert.rejects(
+          hubRequest(`${hub.url}/silent`, { method: 'GET', dispatcher, headersTimeout: 300 }),
+          /no answer from the hub within 300 ms/,
+        );
+      } finally {
+        await dispatcher.close();
+      }
+    });
+
+    it('fails the body when it stays silent longer than bodyTimeout', async () => {
+      const dispatcher = new HubDispatcher({ ca });
+      try {
+        const response = await hubRequest(`${hub.url}/stall`, {
+          method: 'GET',
+          dispatcher,
+          bodyTimeout: 300,
+        });
+        await assert.rejects(response.body.text(), /stalled for 300 ms/);
+      } finally {
+        await dispatcher.close();
+      }
+    });
+
+    it('ends a request and its body when the signal aborts', async () => {
+      const dispatcher = new HubDispatcher({ ca });
+      try {
+        const waiting = new AbortController();
+        const pending = hubRequest(`${hub.url}/silent`, {
+          method: 'GET',
+          dispatcher,
+          signal: waiting.signal,
+        });
+        setTimeout(() => waiting.abort(), 100);
+        await assert.rejects(pending, { name: 'AbortError' });
+        const reading = new AbortController();
+        const response = await hubRequest(`${hub.url}/watch`, {
+          method: 'GET',
+          dispatcher,
+          signal: reading.signal,
+        });
+        let lines = 0;
+        // An AbortError over HTTP/2; node's HTTP/1.1 response fails with 'aborted'.
+        await assert.rejects(async () => {
+          for await (const _ of response.body) if (++lines === 3) reading.abort();
+        }, /abort/);
+        // The dispatcher still serves requests afterwards.
+        const after = await hubRequest(`${hub.url}/echo`, { method: 'GET', dispatcher });
+        assert.equal(after.statusCode, 200);
+        await after.body.dump();
+      } finally {
+        await dispatcher.close();
+      }
+    });
+
+    it('tunnels through the HTTPS_PROXY with CONNECT, read at the time of each call', async () => {
+      const proxy = await startConnectProxy();
+      const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY };
+      const dispatcher = new HubDispatcher({ ca });
+      try {
+        process.env.HTTPS_PROXY = proxy.url;
+        delete process.env.NO_PROXY;
+        for (let i = 0; i < 3; i++) {
+          const response = await hubRequest(`${hub.url}/echo`, { method: 'GET', dispatcher });
+          assert.equal(JSON.parse(await response.body.text()).version, version);
+        }
+        const host = new URL(hub.url).host;
+        assert.ok(proxy.connects.length > 0 && proxy.connects.every((target) => target === host));
+        const tunnels = proxy.connects.length;
+        process.env.NO_PROXY = '127.0.0.1';
+        const direct = await hubRequest(`${hub.url}/echo`, { method: 'GET', dispatcher });
+        await direct.body.dump();
+        assert.equal(proxy.connects.length, tunnels);
+      } finally {
+        for (const [name, value] of Object.entries(saved))
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        await dispatcher.close();
+        await proxy.close();
+      }
+    });
+  });
 }

@@ -1,18 +1,26 @@
 /**
- * The agent's HTTPS transport to the hub, on `node:https`: keep-alive
- * connections, `HTTPS_PROXY` / `NO_PROXY` honoured (CONNECT tunnels through
- * `https-proxy-agent`, TLS end to end with the hub), timeouts for the
- * answer's headers and for a silent body.
+ * The agent's HTTPS transport to the hub, on node core: HTTP/2 with one
+ * multiplexed session per dispatcher (its watch, heartbeats, status writes
+ * and log answers share one connection, so a hub's open files bound devices,
+ * not requests), HTTP/1.1 keep-alive connections when the hub does not
+ * negotiate `h2`; `HTTPS_PROXY` / `NO_PROXY` honoured (CONNECT tunnels, TLS
+ * end to end with the hub), timeouts for connecting, for the answer's headers
+ * and for a silent body.
  *
  * Not undici: its HTTP parser is WebAssembly, and compiling it cost the agent
  * ~20 MB of resident memory (a peak near 100 MB) on devices where the whole
- * agent should stay under 50 MB; node's own parser is native and already
- * loaded. The calls have the shape of undici's `request` the agent used.
+ * agent should stay under 50 MB; node's own parser and nghttp2 are native and
+ * already in the binary. The calls have the shape of undici's `request` the
+ * agent used.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
-import type { Readable } from 'node:stream';
-import { HttpsProxyAgent } from 'https-proxy-agent';
+import { Agent } from 'node:https';
+import { http1Request, TunnelAgent } from './hub-http1.ts';
+import { HubSession, openHubConnection, UnsentRequestError } from './hub-http2.ts';
+import { abortError, type HubRequestOptions, type HubResponse } from './hub-response.ts';
+import { proxyFor } from './proxy-tunnel.ts';
+
+export { type HubRequestOptions, type HubResponse, HubResponseBody } from './hub-response.ts';
+export { proxyFor } from './proxy-tunnel.ts';
 
 /** TLS settings of a dispatcher. */
 export interface HubTls {
@@ -22,35 +30,107 @@ export interface HubTls {
   readonly key?: string;
 }
 
+/** Options of a {@link HubDispatcher}. */
+export interface HubDispatcherOptions {
+  /** Fails a request whose connection (tunnel and TLS handshake included) takes longer. @default 10000 */
+  readonly connectTimeoutMs?: number;
+  /** How often an HTTP/2 session is pinged; one unanswered by the next ping is dropped. @default 30000 */
+  readonly pingIntervalMs?: number;
+}
+
+/** A session being opened or open, or the knowledge that the hub speaks only HTTP/1.1. */
+interface Connection {
+  readonly opened: Promise<HubSession | 'http/1.1'>;
+  /** What `opened` resolved with, once it did. */
+  value?: HubSession | 'http/1.1';
+}
+
 /**
- * A pool of connections to the hub with one TLS identity: direct, or through
- * the proxy `HTTPS_PROXY` names unless `NO_PROXY` exempts the hub.
+ * The connections to the hub with one TLS identity: one HTTP/2 session per
+ * route (direct, or through the proxy `HTTPS_PROXY` names unless `NO_PROXY`
+ * exempts the hub), opened on first use and replaced once it fails or the hub
+ * sends GOAWAY; a pool of HTTP/1.1 connections for a hub without HTTP/2.
  */
 export class HubDispatcher {
   readonly tls: HubTls;
   readonly connectTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  /** By origin and proxy. */
+  readonly #connections = new Map<string, Connection>();
   readonly #direct = new Agent({ keepAlive: true, scheduling: 'lifo' });
-  #proxied: HttpsProxyAgent<string> | undefined;
+  #proxied: TunnelAgent | undefined;
+  #closed = false;
 
-  constructor(tls: HubTls, options: { connectTimeoutMs?: number } = {}) {
+  constructor(tls: HubTls, options: HubDispatcherOptions = {}) {
     this.tls = tls;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.pingIntervalMs = options.pingIntervalMs ?? 30_000;
   }
 
-  /** The agent for `url`, by the proxy environment at the time of the call. */
+  /** The HTTP/1.1 agent for `url`, by the proxy environment at the time of the call. */
   agentFor(url: URL): Agent {
     const proxy = proxyFor(url, process.env);
     if (!proxy) return this.#direct;
-    if (this.#proxied?.proxy.href !== new URL(proxy).href)
-      this.#proxied = new HttpsProxyAgent(proxy, { keepAlive: true, scheduling: 'lifo' });
+    if (this.#proxied?.proxy !== proxy) {
+      this.#proxied?.destroy();
+      this.#proxied = new TunnelAgent(proxy);
+    }
     return this.#proxied;
   }
 
   /**
-   * Closes idle connections; the ones in use (a watch) finish their request
+   * The HTTP/2 session for `url` (by the proxy environment at the time of the
+   * call), opened when there is none; `'http/1.1'` when the hub does not speak
+   * HTTP/2. After {@link close}, a session serves one request and closes.
+   */
+  connectionFor(url: URL, signal?: AbortSignal): Promise<HubSession | 'http/1.1'> {
+    const proxy = proxyFor(url, process.env);
+    const key = `${url.origin} ${proxy ?? 'direct'}`;
+    let entry = this.#connections.get(key);
+    if (entry?.value instanceof HubSession && !entry.value.usable) {
+      this.#connections.delete(key);
+      entry = undefined;
+    }
+    if (!entry) {
+      const created: Connection = {
+        opened: openHubConnection(url, {
+          tls: this.tls,
+          ...(proxy ? { proxy } : {}),
+          connectTimeoutMs: this.connectTimeoutMs,
+          pingIntervalMs: this.pingIntervalMs,
+          onGone: () => this.#forget(key, created),
+        }),
+      };
+      created.opened.then(
+        (value) => {
+          created.value = value;
+        },
+        () => this.#forget(key, created),
+      );
+      if (!this.#closed) this.#connections.set(key, created);
+      entry = created;
+    }
+    return untilAborted(entry.opened, signal);
+  }
+
+  #forget(key: string, connection: Connection): void {
+    if (this.#connections.get(key) === connection) this.#connections.delete(key);
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes idle connections; the ones in use (a watch) finish their requests
    * and close then. Nothing is reused afterwards.
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const connection of this.#connections.values())
+      connection.opened.then((session) => session !== 'http/1.1' && session.close()).catch(() => {});
+    this.#connections.clear();
     for (const agent of [this.#direct, this.#proxied]) {
       if (!agent) continue;
       // The agent destroys a socket freed while keepAlive is off instead of pooling it.
@@ -61,161 +141,58 @@ export class HubDispatcher {
   }
 }
 
-/** The body of an answer: a stream, read once; destroyed when it stays silent longer than its timeout. */
-export class HubResponseBody {
-  readonly #stream: IncomingMessage;
-  readonly #timeoutMs: number;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(stream: IncomingMessage, timeoutMs: number) {
-    this.#stream = stream;
-    this.#timeoutMs = timeoutMs;
-    this.#arm();
-    stream.once('close', () => clearTimeout(this.#timer));
-  }
-
-  /** The whole body as UTF-8 text. */
-  async text(): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of this) chunks.push(chunk);
-    return Buffer.concat(chunks).toString('utf8');
-  }
-
-  /** Reads and discards the body. */
-  async dump(): Promise<void> {
-    for await (const _ of this) {
-      // discarded
-    }
-  }
-
-  destroy(): void {
-    this.#stream.destroy();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    try {
-      for await (const chunk of this.#stream) {
-        this.#arm();
-        yield chunk as Buffer;
-      }
-    } finally {
-      clearTimeout(this.#timer);
-    }
-  }
-
-  #arm(): void {
-    clearTimeout(this.#timer);
-    if (this.#timeoutMs <= 0) return;
-    this.#timer = setTimeout(
-      () => this.#stream.destroy(new Error(`the hub's answer stalled for ${this.#timeoutMs} ms`)),
-      this.#timeoutMs,
-    );
-  }
-}
-
-/** An answer: status and headers; the body streams. */
-export interface HubResponse {
-  readonly statusCode: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: HubResponseBody;
-}
-
-/** Options of {@link hubRequest}. */
-export interface HubRequestOptions {
-  readonly method: string;
-  readonly dispatcher: HubDispatcher;
-  readonly signal?: AbortSignal;
-  readonly headers?: Record<string, string>;
-  /** Sent as it is (a string) or streamed chunked (a stream). */
-  readonly body?: string | Readable;
-  /** Fails when the answer's headers take longer (0: never). @default 30000 */
-  readonly headersTimeout?: number;
-  /** Fails when the body stays silent longer (0: never). @default 30000 */
-  readonly bodyTimeout?: number;
-}
-
 /**
- * Sends one request; resolves with the answer once its headers arrived.
- * @throws Error when the connection fails, a timeout passes or `signal` aborts.
+ * Sends one request: a stream of the dispatcher's HTTP/2 session, or an
+ * HTTP/1.1 request when the hub does not speak HTTP/2. Resolves with the
+ * answer once its headers arrived.
+ * @throws Error when the connection fails or breaks (GOAWAY, revocation, a
+ * dead connection), a timeout passes or `signal` aborts.
  */
-export function hubRequest(url: string | URL, options: HubRequestOptions): Promise<HubResponse> {
+export async function hubRequest(url: string | URL, options: HubRequestOptions): Promise<HubResponse> {
   const target = typeof url === 'string' ? new URL(url) : url;
   const { dispatcher } = options;
-  const headersTimeout = options.headersTimeout ?? 30_000;
-  const bodyTimeout = options.bodyTimeout ?? 30_000;
-  return new Promise((resolve, reject) => {
-    const request = httpsRequest(target, {
-      method: options.method,
-      agent: dispatcher.agentFor(target),
-      headers: {
-        ...options.headers,
-        ...(typeof options.body === 'string'
-          ? { 'content-length': String(Buffer.byteLength(options.body)) }
-          : {}),
-      },
-      ...(options.signal ? { signal: options.signal } : {}),
-      ca: dispatcher.tls.ca,
-      cert: dispatcher.tls.cert,
-      key: dispatcher.tls.key,
-      rejectUnauthorized: dispatcher.tls.ca !== undefined,
-    });
-    const fail = (message: string) => () => request.destroy(new Error(message));
-    const connectTimer = setTimeout(
-      fail(`cannot connect to the hub within ${dispatcher.connectTimeoutMs} ms`),
-      dispatcher.connectTimeoutMs,
-    );
-    const headersTimer =
-      headersTimeout > 0
-        ? setTimeout(fail(`no answer from the hub within ${headersTimeout} ms`), headersTimeout)
-        : undefined;
-    const settled = () => {
-      clearTimeout(connectTimer);
-      clearTimeout(headersTimer);
-    };
-    request.once('socket', (socket) => {
-      // A new TLS connection is connected once its handshake is done; a reused or tunnelled one already is.
-      if (socket.connecting) socket.once('secureConnect', () => clearTimeout(connectTimer));
-      else clearTimeout(connectTimer);
-    });
-    // `on`, not `once`: an error after the answer (a broken body) reaches the body's reader too.
-    request.on('error', (error) => {
-      settled();
-      reject(error);
-    });
-    request.once('response', (response) => {
-      settled();
-      resolve({
-        statusCode: response.statusCode ?? 0,
-        headers: response.headers,
-        body: new HubResponseBody(response, bodyTimeout),
+  const started = performance.now();
+  // A request a closing session refused is sent once more, on a new session, unless its body
+  // streamed (partly read, it cannot be sent again).
+  for (let attempt = 1; ; attempt++) {
+    const connection = await dispatcher.connectionFor(target, options.signal);
+    if (connection === 'http/1.1')
+      return http1Request(target, options, {
+        agent: dispatcher.agentFor(target),
+        tls: dispatcher.tls,
+        connectTimeoutMs: dispatcher.connectTimeoutMs,
       });
-    });
-    if (options.body === undefined || typeof options.body === 'string') request.end(options.body);
-    else {
-      options.body.once('error', (error) => request.destroy(error));
-      options.body.pipe(request);
+    // The headers timeout counts from the call, as on HTTP/1.1 where it covers connecting too.
+    const headersTimeout = options.headersTimeout ?? 30_000;
+    const left = headersTimeout > 0 ? Math.max(1, headersTimeout - (performance.now() - started)) : 0;
+    const answer = connection.request(target, options, left);
+    // A closed dispatcher reuses nothing: the session ends with this request.
+    if (dispatcher.closed) connection.close();
+    try {
+      return await answer;
+    } catch (error) {
+      const again = error instanceof UnsentRequestError && attempt === 1 && typeof options.body !== 'object';
+      if (!again) throw error;
     }
-  });
+  }
 }
 
-/**
- * The proxy for `url` from `HTTPS_PROXY` (or `https_proxy`), unless `NO_PROXY`
- * (or `no_proxy`) names its host: `*`, a host name (matching it and its
- * subdomains; a leading `.` or `*.` is the same), optionally with `:port`.
- */
-export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
-  const proxy = env.HTTPS_PROXY ?? env.https_proxy;
-  if (!proxy) return undefined;
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = url.port || '443';
-  for (const raw of (env.NO_PROXY ?? env.no_proxy ?? '').split(/[,\s]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (!entry) continue;
-    if (entry === '*') return undefined;
-    const match = /^(.*?)(?::(\d+))?$/.exec(entry.replace(/^\[(.*)\]/, '$1'));
-    const name = (match?.[1] ?? '').replace(/^\*?\./, '');
-    if (match?.[2] && match[2] !== port) continue;
-    if (host === name || host.endsWith(`.${name}`)) return undefined;
-  }
-  return proxy;
+/** `promise`, or a rejection as soon as `signal` aborts (the work behind it goes on for others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
