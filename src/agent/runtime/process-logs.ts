@@ -1,4 +1,5 @@
 import { copyFile, open, stat, truncate } from 'node:fs/promises';
+import { delay } from '../backoff.ts';
 
 /**
  * Container output files: one `output.log` per container (stdout and stderr
@@ -50,17 +51,8 @@ export async function* followOutput(
   let offset = await sizeOf(path);
   let pending = '';
   while (!options.signal?.aborted) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.intervalMs ?? 250);
-      options.signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+    // The wait's abort listener goes with it: one per poll would pile up on a long `logs -f`.
+    await delay(options.intervalMs ?? 250, options.signal).catch(() => {});
     const size = await sizeOf(path);
     if (size < offset) offset = 0;
     if (size === offset) continue;
