@@ -127,7 +127,9 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
   const connections = trackConnections(app.server);
-  await app.listen({ host, port: options.port ?? 6443 });
+  // A fleet reconnecting after a restart arrives at once: a deeper accept queue (the kernel caps
+  // it at net.core.somaxconn) holds connections instead of dropping SYNs into the clients' retries.
+  await app.listen({ host, port: options.port ?? 6443, backlog: 4096 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
