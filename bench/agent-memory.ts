@@ -12,13 +12,18 @@
  *   (key, CSR, the API's token helpers);
  * - `as shipped`: an enrolled agent started as `outpost agent` starts itself
  *   (with the V8 settings it applies to itself, `AGENT_V8_FLAGS` in
- *   src/cli/agent-command.ts);
+ *   src/cli/agent-v8-flags.ts); no workload uses MQTT, so the telemetry's
+ *   MQTT code is not loaded (src/agent/telemetry/);
  * - `node defaults`: the same without them (`OUTPOST_AGENT_V8_FLAGS=`);
  * - other node flags and glibc settings, for comparison;
+ * - `a workload using MQTT`: the same, with a local MQTT client (as a
+ *   workload would: subscribed to `commands/#`, one telemetry message sent)
+ *   connected all along, so the local broker and the hub uplink run;
  * - `without telemetry`: a copy of the build whose telemetry module (local
  *   MQTT endpoint, hub uplink) starts nothing, to show what it costs.
  *
- * Baseline in the same run: a bare `node -e 'setInterval(() => {}, 1000)'`.
+ * Baselines in the same run: a bare `node -e 'setInterval(() => {}, 1000)'`,
+ * and the same as an ES module file (the CLI is one: node's ESM loader).
  * RSS counts the node executable's pages that are mapped (file-backed,
  * shared between node processes, ~33 MB); the anonymous part is what the
  * agent itself allocates.
@@ -29,6 +34,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import mqtt from 'mqtt';
 import { removeDir, tempDir } from '../test/support/index.ts';
 import {
   type ApiClient,
@@ -58,21 +64,22 @@ interface Variant {
   readonly env?: NodeJS.ProcessEnv;
   /** Run the copy of the build whose telemetry module is a no-op. */
   readonly withoutTelemetry?: boolean;
+  /** Keep a local MQTT client connected, as a workload using telemetry and commands would. */
+  readonly mqttClient?: boolean;
 }
 
 const DEFAULTS = { OUTPOST_AGENT_V8_FLAGS: '' };
 const VARIANTS: readonly Variant[] = [
   { label: 'as shipped' },
   { label: 'node defaults', env: DEFAULTS },
-  { label: 'node defaults + --max-semi-space-size=1', nodeFlags: ['--max-semi-space-size=1'], env: DEFAULTS },
-  { label: 'as shipped + --optimize-for-size', nodeFlags: ['--optimize-for-size'] },
   {
     label: 'as shipped + --optimize-for-size set at run time',
-    env: { OUTPOST_AGENT_V8_FLAGS: '--semi-space-growth-factor=1 --optimize-for-size' },
+    env: { OUTPOST_AGENT_V8_FLAGS: '--max-opt=1 --semi-space-growth-factor=1 --optimize-for-size' },
   },
   { label: 'as shipped + MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
+  { label: 'as shipped + node --lite-mode', nodeFlags: ['--lite-mode'] },
+  { label: 'as shipped, a workload using MQTT', mqttClient: true },
   { label: 'as shipped, without telemetry (MQTT)', withoutTelemetry: true },
-  { label: 'node defaults, without telemetry (MQTT)', env: DEFAULTS, withoutTelemetry: true },
 ];
 
 /**
@@ -109,6 +116,22 @@ ${names.map((name) => `export const ${name} = undefined;`).join('\n')}
 `,
   );
   return join(copy, 'cli', 'main.js');
+}
+
+/**
+ * A local MQTT client on the agent's endpoint (`DATA_DIR/mqtt.json`), as a
+ * workload using telemetry would be: subscribed to its commands, one
+ * telemetry message sent (so the hub uplink connects too).
+ */
+async function mqttWorkload(dir: string): Promise<mqtt.MqttClient> {
+  const { port } = JSON.parse(readFileSync(join(dir, 'mqtt.json'), 'utf8')) as { port: number };
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
+  await client.subscribeAsync('commands/#', { qos: 1 });
+  await client.publishAsync('telemetry/bench/memory/value', JSON.stringify({ value: 1 }), { qos: 1 });
+  return client;
 }
 
 /** Samples `pid`'s memory every second for `ms`; returns the last sample and the largest RSS seen. */
@@ -153,6 +176,14 @@ try {
   bare.kill();
   rows.push(row("bare node -e 'setInterval(...)'", bareMemory));
   results.bareRssMb = bareMemory.last.rss / MB;
+  const moduleFile = join(dataDir, 'idle.mjs');
+  writeFileSync(moduleFile, 'setInterval(() => {}, 1000);\n');
+  const bareModule = spawn(process.execPath, [moduleFile], { stdio: 'ignore' });
+  await sleep(2000);
+  const bareModuleMemory = await sample(bareModule.pid!, Math.min(settleMs, 5000));
+  bareModule.kill();
+  rows.push(row('bare node idle.mjs (an ES module)', bareModuleMemory));
+  results.bareModuleRssMb = bareModuleMemory.last.rss / MB;
 
   await create(api, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } } as never);
   for (let i = 0; i < WORKLOADS; i++)
@@ -171,13 +202,16 @@ try {
       args: ['--stop-workloads-on-exit'],
       env: variant.env ?? {},
     });
+    let client: mqtt.MqttClient | undefined;
     try {
       await waitRunning(api, DEVICE, WORKLOADS);
+      if (variant.mqttClient) client = await mqttWorkload(dataDir);
       const memory = await sample(agent.process.pid!, settleMs);
       rows.push(row(label, memory));
       console.log(rows.at(-1)!.join('  '));
       return memory;
     } finally {
+      await client?.endAsync(true);
       await agent.stop();
     }
   };
@@ -188,6 +222,7 @@ try {
     const memory = await measure(variant.label, variant, false);
     if (variant.label === 'as shipped') results.shippedRssMb = memory.last.rss / MB;
     if (variant.label === 'node defaults') results.defaultsRssMb = memory.last.rss / MB;
+    if (variant.mqttClient) results.shippedMqttInUseRssMb = memory.last.rss / MB;
     if (variant.label === 'as shipped, without telemetry (MQTT)')
       results.shippedWithoutTelemetryRssMb = memory.last.rss / MB;
   }

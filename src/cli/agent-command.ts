@@ -1,21 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { CliError } from './errors.ts';
-
-/**
- * V8 settings for a long-running agent on a small device, set on this very
- * process before the agent's code loads (node cannot exec itself with other
- * flags without a second process). Only flags V8 reads at run time belong
- * here; see docs/benchmarks.md (agent-memory) for what each saves.
- * `OUTPOST_AGENT_V8_FLAGS` replaces them (empty: node's defaults).
- */
-export const AGENT_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1'];
-
-function applyV8Flags(): void {
-  const override = process.env.OUTPOST_AGENT_V8_FLAGS;
-  const flags = override === undefined ? AGENT_V8_FLAGS : override.split(' ').filter((flag) => flag !== '');
-  for (const flag of flags) setFlagsFromString(flag);
-}
 
 /**
  * `outpost agent`: enrolls on the first start (the token is needed once),
@@ -59,7 +43,7 @@ export function registerAgentCommand(program: Command): void {
         const restartMs = Number(options.restartBackoff);
         if (!Number.isFinite(restartMs) || restartMs < 10)
           throw new CliError('--restart-backoff must be a number of milliseconds (at least 10)');
-        applyV8Flags();
+        // V8 flags: set before the CLI's modules loaded (agent-v8-flags.ts, imported first by main.ts).
         // Loaded only now, and only what runs: the agent's memory on a device (see agent-memory in docs/benchmarks.md).
         const labels = options.labels
           ? (await import('./token-command.ts')).parseLabels(options.labels)

@@ -1,3 +1,5 @@
+// First: sets `outpost agent`'s V8 flags before any other module loads (see the module).
+import './agent-v8-flags.ts';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.ts';
 import { CliError } from './errors.ts';

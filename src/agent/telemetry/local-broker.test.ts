@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { startLocalBroker } from './local-broker.ts';
+import { matchesCommands, startLocalBroker } from './local-broker.ts';
 
 let dir: string;
 const kept = () => (JSON.parse(readFileSync(join(dir, 'mqtt.json'), 'utf8')) as { port: number }).port;
@@ -76,5 +76,35 @@ describe('local MQTT endpoint', () => {
       await client.endAsync(true);
       await broker.close();
     }
+  });
+
+  it('tells when a local client subscribes to commands, and not for other subscriptions', async () => {
+    let told = 0;
+    const broker = await startLocalBroker({
+      dataDir: dir,
+      forward: async () => {},
+      onCommandSubscriber: () => told++,
+    });
+    // Before any client connected, commands have nobody to go to: delivering them is a no-op.
+    await broker.publish('commands/ns/c/f', Buffer.from('{}'));
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    try {
+      await client.subscribeAsync('telemetry/#', { qos: 1 });
+      assert.equal(told, 0);
+      await client.subscribeAsync('commands/ns/+/f', { qos: 1 });
+      assert.equal(told, 1);
+    } finally {
+      await client.endAsync(true);
+      await broker.close();
+    }
+  });
+});
+
+describe('filters that commands match', () => {
+  it('are those under commands/, and + or # at the top, shared ones included', () => {
+    for (const filter of ['commands/#', 'commands/ns/c/f', '#', '+/ns/#', '$share/g/commands/#'])
+      assert.equal(matchesCommands(filter), true, filter);
+    for (const filter of ['telemetry/#', 'acks/ns/c', 'command/#', '$share/g/status/#'])
+      assert.equal(matchesCommands(filter), false, filter);
   });
 });

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Aedes } from 'aedes';
+import type { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { kindOfTopic } from './segment.ts';
@@ -20,6 +20,12 @@ import { kindOfTopic } from './segment.ts';
  * delivered locally as by any broker. Local clients are trusted (they run
  * on the device); a connection from anything but the loopback address is
  * refused.
+ *
+ * aedes is loaded on the first connection, not at start: most devices run
+ * no MQTT workload, and the broker's modules are a third of the agent's own
+ * memory (agent-memory in docs/benchmarks.md). Until then the port is a
+ * plain `net` listener, so the address is the same from the start; a
+ * connection accepted while aedes loads waits (unread) for it.
  */
 
 /** Options of {@link startLocalBroker}. */
@@ -30,6 +36,11 @@ export interface LocalBrokerOptions {
   /** Larger messages are refused (the client is disconnected: MQTT 3.1.1 has no negative PUBACK). @default 262144 */
   readonly maxMessageBytes?: number;
   readonly log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  /**
+   * Called when a local client subscribes to a filter that `commands/...`
+   * topics match (the hub's commands have someone to go to).
+   */
+  readonly onCommandSubscriber?: () => void;
 }
 
 /** The running endpoint. */
@@ -47,7 +58,54 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 /** Starts the endpoint on the port kept in `DATA_DIR/mqtt.json` (chosen now on the first start). */
 export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBroker> {
   const { log } = options;
+  let broker: Promise<Aedes> | undefined;
+  const server = createServer((socket) => {
+    // Until aedes takes the socket, an error (the client gone) must not be unhandled.
+    socket.on('error', () => {});
+    broker ??= createBroker(options);
+    broker.then(
+      (aedes) => {
+        if (!socket.destroyed) aedes.handle(socket);
+      },
+      (error: unknown) => {
+        log?.warn({ err: (error as Error).message }, 'cannot start the local MQTT broker');
+        socket.destroy();
+        broker = undefined; // the next connection tries again
+      },
+    );
+  });
+  const port = await listenOnKeptPort(server, options.dataDir, log);
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async publish(topic, payload) {
+      // No broker yet: no client ever connected, so no one subscribed.
+      if (!broker) return;
+      const aedes = await broker;
+      await new Promise<void>((resolve, reject) =>
+        aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) =>
+          error ? reject(error) : resolve(),
+        ),
+      );
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const aedes = await broker?.catch(() => undefined);
+      if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await closed;
+    },
+  };
+}
+
+/** The aedes broker behind the endpoint, loaded and created on the first connection. */
+async function createBroker(options: LocalBrokerOptions): Promise<Aedes> {
+  const { log } = options;
   const maxBytes = options.maxMessageBytes ?? 256 * 1024;
+  const [{ Aedes }, { writeToStream }] = await Promise.all([import('aedes'), import('mqtt-packet')]);
+  // mqtt-packet (aedes' and mqtt.js' encoder, one copy) would build a process-wide cache of 65,536
+  // two-byte Buffers (~6 MB) on its first write; the uplink's client turns it off too, but it may
+  // connect after a local client was answered.
+  writeToStream.cacheNumbers = false;
   const aedes = await Aedes.createBroker({
     preConnect(client, _packet, done) {
       const address = (client.conn as Socket).remoteAddress ?? '';
@@ -82,23 +140,20 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   aedes.on('clientError', (client, err) =>
     log?.debug({ err: err.message, clientId: client.id }, 'local MQTT client error'),
   );
-  const server = createServer((socket) => aedes.handle(socket));
-  const port = await listenOnKeptPort(server, options.dataDir, log);
-  return {
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
-    publish: (topic, payload) =>
-      new Promise<void>((resolve, reject) =>
-        aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) =>
-          error ? reject(error) : resolve(),
-        ),
-      ),
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await closed;
-    },
-  };
+  const { onCommandSubscriber } = options;
+  if (onCommandSubscriber)
+    aedes.on('subscribe', (subscriptions) => {
+      if (subscriptions.some((subscription) => matchesCommands(subscription.topic))) onCommandSubscriber();
+    });
+  return aedes;
+}
+
+/** Whether some `commands/...` topic matches the MQTT topic filter `filter`. */
+export function matchesCommands(filter: string): boolean {
+  // A shared subscription `$share/GROUP/FILTER` filters with FILTER.
+  const plain = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
+  const first = plain.split('/', 1)[0];
+  return first === 'commands' || first === '+' || first === '#';
 }
 
 /** Listens on the port in `mqtt.json` when it is free, else on a new one that is then kept. */

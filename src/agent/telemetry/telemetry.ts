@@ -22,7 +22,7 @@ export interface AgentTelemetryOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The agent's telemetry, started (the local endpoint listens; the hub connection starts with `run`). */
+/** The agent's telemetry, started (the local endpoint listens; `run` connects to the hub once there is a reason to). */
 export interface AgentTelemetry {
   /** `mqtt://127.0.0.1:PORT`. */
   readonly url: string;
@@ -31,7 +31,7 @@ export interface AgentTelemetry {
   readonly outbox: TelemetryOutbox;
   /** Reconnects to the hub with the renewed certificate. */
   credentialsRenewed(): void;
-  /** Forwards to and from the hub until `signal` aborts. */
+  /** Forwards to and from the hub until `signal` aborts (connecting once the outbox holds a message or a local client subscribed to commands). */
   run(signal: AbortSignal): Promise<void>;
   /** Closes the local endpoint and the outbox (after `run` ended). */
   close(): Promise<void>;
@@ -41,7 +41,9 @@ export interface AgentTelemetry {
  * Starts the local MQTT endpoint with its outbox (DATA_DIR/mqtt.json,
  * DATA_DIR/telemetry-outbox); `run` then forwards local `telemetry/`,
  * `status/` and `acks/` to the hub and the hub's commands to local
- * `commands/`.
+ * `commands/`. Both sides start small and load their MQTT code when first
+ * used: the broker on the first local connection, the hub connection once
+ * the outbox holds a message or a local client subscribed to commands.
  */
 export async function startAgentTelemetry(options: AgentTelemetryOptions): Promise<AgentTelemetry> {
   const log = options.log;
@@ -51,18 +53,20 @@ export async function startAgentTelemetry(options: AgentTelemetryOptions): Promi
     ...(options.outboxMaxMessages !== undefined ? { maxMessages: options.outboxMaxMessages } : {}),
     ...(log ? { log } : {}),
   });
+  let uplink: Uplink | undefined;
   let broker: LocalBroker;
   try {
     broker = await startLocalBroker({
       dataDir: options.dataDir,
       forward: (topic, payload, retain) => outbox.append(topic, payload, retain),
+      onCommandSubscriber: () => uplink?.connect(),
       ...(log ? { log } : {}),
     });
   } catch (error) {
     await outbox.close();
     throw error;
   }
-  const uplink = new Uplink({
+  uplink = new Uplink({
     device: options.device,
     credentials: options.credentials,
     outbox,

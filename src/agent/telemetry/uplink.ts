@@ -1,4 +1,4 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions, delay } from '../backoff.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
@@ -19,6 +19,13 @@ import type { TelemetryOutbox } from './outbox.ts';
  * the prefix stripped; the hub's PUBACK waits for the local delivery. The
  * session is clean: a command sent while the device was offline is not
  * replayed later (the hub's command API has timed out by then).
+ *
+ * Connects only once there is a reason to: a message in the outbox (one
+ * left from before a restart included) or {@link Uplink.connect} (a local
+ * client subscribed to commands); from then on it stays connected. Until
+ * then the mqtt client is not even loaded: a device whose workloads use no
+ * MQTT does not pay for it (agent-memory in docs/benchmarks.md). A command
+ * the hub sends before has no subscriber on the device either way.
  *
  * Reconnects with capped exponential backoff and jitter, logging one line
  * per state change. A renewed certificate is used from the next connection,
@@ -51,6 +58,7 @@ export class Uplink {
   readonly #window: number;
   #wake: (() => void) | undefined;
   #renew = false;
+  #wanted = false;
   #state: State | undefined;
 
   constructor(options: UplinkOptions) {
@@ -62,6 +70,13 @@ export class Uplink {
   /** Whether the hub connection is up. */
   get connected(): boolean {
     return this.#state === 'connected';
+  }
+
+  /** Connects from now on (and stays connected), even with nothing to send: commands are wanted. */
+  connect(): void {
+    if (this.#wanted) return;
+    this.#wanted = true;
+    this.#wakeUp();
   }
 
   /** Reconnects with the renewed certificate once what is in flight is acknowledged. */
@@ -76,6 +91,7 @@ export class Uplink {
     const onAbort = () => this.#wakeUp();
     signal.addEventListener('abort', onAbort);
     try {
+      while (!signal.aborted && !this.#wanted && this.#options.outbox.size === 0) await this.#sleep(60_000);
       while (!signal.aborted) {
         // A failure here (the outbox unreadable, a bad URL) is a lost connection, not the agent's end.
         const ended = await this.#session(signal).catch((error: unknown) => ({
@@ -103,6 +119,7 @@ export class Uplink {
     const proxy = proxyFor(new URL(url), this.#options.env ?? process.env);
     // Loaded only behind a proxy: most devices never need its memory.
     const agent = proxy ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : undefined;
+    const { default: mqtt } = await import('mqtt');
     const client: MqttClient = mqtt.connect(url, {
       protocolVersion: 4,
       clientId: `outpost-agent-${device}`,
