@@ -157,7 +157,18 @@ export class DeviceIndex {
 
   #onEvent(event: WatchEvent): void {
     const name = event.key.slice(DEVICE_PREFIX.length);
-    this.apply(name, event.type === 'DELETED' ? undefined : meta(event));
+    if (event.type === 'DELETED') return this.apply(name, undefined);
+    // Most events are heartbeats, which change neither the uid nor the deletion: a look at the
+    // text spares parsing the whole Device (a recreated Device comes after its DELETED event).
+    const known = this.#devices.get(name);
+    if (
+      known &&
+      !known.deleting &&
+      !event.value.includes('"deletionTimestamp"') &&
+      event.value.includes(`"uid":"${known.uid}"`)
+    )
+      return;
+    this.apply(name, meta(event));
   }
 }
 

@@ -572,7 +572,10 @@ export class ObjectService {
   ): KubeObject {
     checkTypeMeta(def, body);
     if (subresource === 'status') {
-      const next = structuredClone(live);
+      // Its own metadata, which the write sets; the rest is shared with `live`, which nothing
+      // modifies (a kind's `normalize` may: those get a deep copy). A deep copy of every Device on
+      // every heartbeat was a tenth of the patch's cost.
+      const next = def.normalize ? structuredClone(live) : { ...live, metadata: { ...live.metadata } };
       if (body.status === undefined) delete next.status;
       else next.status = body.status;
       return next;
