@@ -7,11 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { describe, test } from 'node:test';
 import {
   createPodmanRuntime,
   type DesiredUnit,
@@ -20,27 +19,9 @@ import {
 } from '../../src/agent/runtime/index.ts';
 import type { KubeObject } from '../../src/api/index.ts';
 import { waitFor as poll } from '../support/index.ts';
+import { IMAGE, usePodmanTestEnvironment } from './podman-support.ts';
 
-const run = promisify(execFile);
-const IMAGE = 'localhost/busybox:latest';
-const CONF = join(tmpdir(), `outpost-podman-rollout-${process.pid}.conf`);
-const podman = async (...args: string[]) =>
-  (await run('podman', args, { env: { ...process.env, CONTAINERS_CONF: CONF } })).stdout;
-
-before(async () => {
-  await run('bash', [join(import.meta.dirname, '../../scripts/setup-system.sh')]);
-  await run('bash', [join(import.meta.dirname, '../../scripts/build-test-image.sh')], { timeout: 120_000 });
-  await writeFile(
-    CONF,
-    '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
-  );
-});
-
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-  await rm(CONF, { force: true });
-});
+const { conf: CONF, podman, cleanups } = usePodmanTestEnvironment('podman-rollout');
 
 async function newRuntime(): Promise<{ runtime: Runtime; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-podman-rollout-'));

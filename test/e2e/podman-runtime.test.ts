@@ -4,12 +4,10 @@
  * owner label: runtimes running side by side never see each other's pods.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { describe, test } from 'node:test';
 import {
   type ActualUnit,
   createPodmanRuntime,
@@ -20,29 +18,10 @@ import {
 } from '../../src/agent/runtime/index.ts';
 import type { ConfigMap, KubeObject, Secret } from '../../src/api/index.ts';
 import { waitFor as poll } from '../support/index.ts';
+import { IMAGE, usePodmanTestEnvironment } from './podman-support.ts';
 
-const run = promisify(execFile);
-const IMAGE = 'localhost/busybox:latest';
 const ROOTLESS_USER = 'outpost-workloads';
-const CONF = join(tmpdir(), `outpost-podman-test-${process.pid}.conf`);
-const podman = async (...args: string[]) =>
-  (await run('podman', args, { env: { ...process.env, CONTAINERS_CONF: CONF } })).stdout;
-
-before(async () => {
-  await run('bash', [join(import.meta.dirname, '../../scripts/setup-system.sh')]);
-  await run('bash', [join(import.meta.dirname, '../../scripts/build-test-image.sh')], { timeout: 120_000 });
-  // The test's own podman commands need what the runtime's containers.conf says (notes/podman.md).
-  await writeFile(
-    CONF,
-    '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
-  );
-});
-
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-  await rm(CONF, { force: true });
-});
+const { podman, cleanups } = usePodmanTestEnvironment('podman-test');
 
 /** A runtime on a fresh data dir, closed (stopping its units) after the tests. */
 async function newRuntime(
