@@ -113,7 +113,12 @@ try {
   const hubFanout = await fanout(fleet, hub, marker, () => changePlacement(api, marker), 300_000);
   await api.close();
   const hubPid = () => hub!.process.pid!;
-  const restarted = await reconnect(fleet, hub, () => startHub(dataDir, port, { profileFromStart: true }), 180_000);
+  const restarted = await reconnect(
+    fleet,
+    hub,
+    () => startHub(dataDir, port, { profileFromStart: true }),
+    180_000,
+  );
   hub = restarted.server;
   const hubRestartRss = rssBytes(hubPid());
   await fleet.stop();

@@ -157,7 +157,10 @@ export class DeviceIndex {
 
   #onEvent(event: WatchEvent): void {
     const name = event.key.slice(DEVICE_PREFIX.length);
-    if (event.type === 'DELETED') return this.apply(name, undefined);
+    if (event.type === 'DELETED') {
+      this.apply(name, undefined);
+      return;
+    }
     // Most events are heartbeats, which change neither the uid nor the deletion: a look at the
     // text spares parsing the whole Device (a recreated Device comes after its DELETED event).
     const known = this.#devices.get(name);
