@@ -12,7 +12,6 @@ import { Backoff, monotonicMs } from '../backoff.ts';
 import { PodmanError, type PodmanHost } from './podman-exec.ts';
 import { ImageCheck, imageNotPresent } from './podman-images.ts';
 import { podNameOf, renderKubePlay } from './podman-kube.ts';
-import type { UnitLocks } from './podman-locks.ts';
 import { rolloutOf } from './podman-rollout.ts';
 import { chownTree } from './podman-rootless.ts';
 import { runsVersion, type Snapshots } from './podman-snapshot.ts';
@@ -22,6 +21,7 @@ import { resetRestartCounts, type Supervisor } from './podman-supervise.ts';
 import { ContainerConfigError } from './process-env.ts';
 import { materialiseVolumes } from './process-volumes.ts';
 import type { DesiredUnit, UnitStatus } from './runtime.ts';
+import type { UnitLocks } from './unit-locks.ts';
 
 /** Options of {@link UnitApplier}. */
 export interface UnitApplierOptions {

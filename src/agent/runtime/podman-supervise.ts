@@ -9,10 +9,10 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions, monotonicMs } from '../backoff.ts';
-import type { UnitLocks } from './podman-locks.ts';
 import { type ContainerState, infraRunning, type Snapshots, type UnitPods } from './podman-snapshot.ts';
 import { type Supervision, shouldRestart } from './podman-status.ts';
 import type { PodmanStores } from './podman-stores.ts';
+import type { UnitLocks } from './unit-locks.ts';
 
 /** Options of {@link Supervisor}. */
 export interface SupervisorOptions {

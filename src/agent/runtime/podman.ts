@@ -5,7 +5,6 @@ import type { BackoffOptions } from '../backoff.ts';
 import { UnitApplier } from './podman-apply.ts';
 import type { PodmanEvent } from './podman-events.ts';
 import { containerNameOf, LABELS } from './podman-kube.ts';
-import { UnitLocks } from './podman-locks.ts';
 import { podmanLogs } from './podman-logs.ts';
 import { runsVersion, Snapshots } from './podman-snapshot.ts';
 import { statusOf } from './podman-status.ts';
@@ -20,6 +19,7 @@ import {
   type Runtime,
   UnitNotFoundError,
 } from './runtime.ts';
+import { UnitLocks } from './unit-locks.ts';
 
 /** Options of {@link createPodmanRuntime}. */
 export interface PodmanRuntimeOptions {
@@ -70,7 +70,7 @@ export interface PodmanRuntimeOptions {
  * (podman-snapshot.ts), applying and removing units (podman-apply.ts),
  * stopping pods (podman-stop.ts) and restarting containers
  * (podman-supervise.ts), every change of a unit queued behind the last
- * (podman-locks.ts).
+ * (unit-locks.ts).
  */
 export function createPodmanRuntime(options: PodmanRuntimeOptions): Runtime {
   return new PodmanRuntime(options);

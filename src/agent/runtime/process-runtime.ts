@@ -15,6 +15,7 @@ import {
   UnitNotFoundError,
 } from './runtime.ts';
 import { selfCommand } from './self-command.ts';
+import { UnitLocks } from './unit-locks.ts';
 
 /** Options of {@link createProcessRuntime}. */
 export interface ProcessRuntimeOptions {
@@ -76,7 +77,7 @@ class ProcessRuntime implements Runtime {
   readonly #options: ProcessRuntimeOptions;
   readonly #units = new Map<string, ProcessUnit>();
   readonly #listeners = new Set<() => void>();
-  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #locks = new UnitLocks();
   readonly #bwrap: boolean;
   readonly #outpost: readonly string[];
   #timer: NodeJS.Timeout | undefined;
@@ -173,7 +174,7 @@ class ProcessRuntime implements Runtime {
   async close(options: CloseOptions = {}): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    await Promise.allSettled(this.#queues.values());
+    await this.#locks.settled();
     if (options.stopUnits) await Promise.all([...this.#units.values()].map((unit) => unit.stop()));
     else for (const unit of this.#units.values()) unit.release();
     this.#listeners.clear();
@@ -233,14 +234,7 @@ class ProcessRuntime implements Runtime {
   /** Runs `work` after every earlier call for the same id. */
   #serial(id: string, work: () => Promise<void>): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the process runtime is closed'));
-    const previous = this.#queues.get(id) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(work);
-    this.#queues.set(id, next);
-    const clear = () => {
-      if (this.#queues.get(id) === next) this.#queues.delete(id);
-    };
-    next.then(clear, clear);
-    return next;
+    return this.#locks.run(id, work);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * One queue per unit: whatever changes a unit's pods (apply, remove, a
- * restart, the retry of a parked unit) runs after every earlier change of
- * the same unit, never beside it; different units proceed in parallel.
+ * One queue per unit, for both runtimes: whatever changes a unit (apply,
+ * remove, a restart, the retry of a parked unit) runs after every earlier
+ * change of the same unit, never beside it; different units proceed in
+ * parallel.
  */
 export class UnitLocks {
   /** The tail of each unit's queue (never rejects); absent when the unit's queue is empty. */
