@@ -1,9 +1,9 @@
 /**
  * One simulated agent: the agent's hub protocol without a runtime.
  *
- * - Its own mTLS identity (a `SecureContext` with its key and certificate)
- *   and one HTTP/2 connection, as the agent's `HubApi` has: the watch and
- *   the heartbeats are streams of that one connection (`h2-client.ts`).
+ * - Its own mTLS identity and the agent's own transport (`HubDispatcher`,
+ *   one HTTP/2 session per device): the watch and the heartbeats are
+ *   streams of that one connection.
  * - Sync, as `MailboxSync`: list its Mailbox (`fieldSelector=metadata.name=`),
  *   watch from the list's resourceVersion with bookmarks, resume from the last
  *   version after a broken stream, relist on 410; retries with the agent's
@@ -15,10 +15,8 @@
  *   the hub is away are queued and sent in order after it returns (retried
  *   with the same backoff, woken by the watch reconnecting), as the outbox is.
  */
-import { createSecureContext } from 'node:tls';
-import { Backoff, monotonicMs } from '../../src/agent/index.ts';
+import { Backoff, HubDispatcher, hubRequest, monotonicMs } from '../../src/agent/index.ts';
 import type { DeviceIdentity } from './enroll.ts';
-import { H2Client, readText } from './h2-client.ts';
 
 /** What a device tells its fleet. */
 export interface DeviceListener {
@@ -98,7 +96,8 @@ export class SimDevice {
   connected = false;
   /** The armed marker was seen since the last arming. */
   sawMarker = false;
-  readonly #client: H2Client;
+  readonly #origin: string;
+  readonly #dispatcher: HubDispatcher;
   readonly #listener: DeviceListener;
   readonly #stop = new AbortController();
   readonly #watchBackoff = new Backoff({ initialMs: 1000, maxMs: 60_000, jitter: 0.5 });
@@ -116,8 +115,8 @@ export class SimDevice {
     this.name = identity.name;
     this.#listener = listener;
     this.#statusParts = statusParts(identity.name);
-    const secureContext = createSecureContext({ ca: caPem, cert: identity.certPem, key: identity.keyPem });
-    this.#client = new H2Client(origin, secureContext);
+    this.#origin = origin;
+    this.#dispatcher = new HubDispatcher({ ca: caPem, cert: identity.certPem, key: identity.keyPem });
   }
 
   /** Starts syncing; heartbeats start after `firstBeatMs` (spread a fleet's phases). */
@@ -137,7 +136,7 @@ export class SimDevice {
     this.#stop.abort();
     clearTimeout(this.#beatTimer);
     this.#wakeSender?.();
-    this.#client.close();
+    await this.#dispatcher.close();
   }
 
   async #sync(): Promise<void> {
@@ -162,37 +161,39 @@ export class SimDevice {
   }
 
   async #list(): Promise<void> {
-    const response = await this.#client.request({
-      method: 'GET',
-      path: `${API}/mailboxes?fieldSelector=metadata.name%3D${this.name}`,
-      signal: this.#stop.signal,
-      headersTimeoutMs: 30_000,
-      idleTimeoutMs: 30_000,
-    });
-    const text = await readText(response.stream);
-    if (response.status !== 200) throw new StatusError(response.status);
+    const response = await hubRequest(
+      `${this.#origin}${API}/mailboxes?fieldSelector=metadata.name%3D${this.name}`,
+      {
+        method: 'GET',
+        dispatcher: this.#dispatcher,
+        signal: this.#stop.signal,
+      },
+    );
+    const text = await response.body.text();
+    if (response.statusCode !== 200) throw new StatusError(response.statusCode);
     const list = JSON.parse(text) as { metadata?: { resourceVersion?: string } };
     this.#resourceVersion = list.metadata?.resourceVersion ?? '0';
   }
 
   async #watch(): Promise<void> {
-    const response = await this.#client.request({
-      method: 'GET',
-      path:
-        `${API}/mailboxes?watch=1&allowWatchBookmarks=true&timeoutSeconds=300` +
+    const response = await hubRequest(
+      `${this.#origin}${API}/mailboxes?watch=1&allowWatchBookmarks=true&timeoutSeconds=300` +
         `&fieldSelector=metadata.name%3D${this.name}&resourceVersion=${this.#resourceVersion}`,
-      signal: this.#stop.signal,
-      headersTimeoutMs: 30_000,
-      // Bookmarks (every 10 s) keep a quiet watch from timing out.
-      idleTimeoutMs: 120_000,
-    });
-    if (response.status !== 200) {
-      await readText(response.stream);
-      throw new StatusError(response.status);
+      {
+        method: 'GET',
+        dispatcher: this.#dispatcher,
+        signal: this.#stop.signal,
+        // Bookmarks (every 10 s) keep a quiet watch from timing out.
+        bodyTimeout: 120_000,
+      },
+    );
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new StatusError(response.statusCode);
     }
     this.#setConnected(true);
     let pending = '';
-    for await (const chunk of response.stream) {
+    for await (const chunk of response.body) {
       pending += (chunk as Buffer).toString('utf8');
       let newline = pending.indexOf('\n');
       while (newline >= 0) {
@@ -252,17 +253,15 @@ export class SimDevice {
       const body = `${head}${new Date().toISOString()}${middle}${this.#seq + 1}${tail}`;
       const sent = performance.now();
       try {
-        const response = await this.#client.request({
+        const response = await hubRequest(`${this.#origin}${API}/devices/${this.name}/status`, {
           method: 'PATCH',
-          path: `${API}/devices/${this.name}/status`,
+          dispatcher: this.#dispatcher,
           headers: { 'content-type': 'application/merge-patch+json' },
           body,
           signal,
-          headersTimeoutMs: 30_000,
-          idleTimeoutMs: 30_000,
         });
-        const text = await readText(response.stream);
-        const ok = response.status === 200;
+        const text = await response.body.text();
+        const ok = response.statusCode === 200;
         this.#listener.heartbeat(this, performance.now() - sent, ok, sent);
         if (ok) {
           this.#seq++;
@@ -272,7 +271,7 @@ export class SimDevice {
           continue;
         }
         // A refused write (4xx) is dropped, as the Reporter drops it; others are retried.
-        if (response.status >= 400 && response.status < 500) {
+        if (response.statusCode >= 400 && response.statusCode < 500) {
           this.#queued--;
           continue;
         }
