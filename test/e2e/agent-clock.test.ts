@@ -34,6 +34,7 @@ import {
   apply,
   isAlive,
   killWorkloads,
+  placementOf,
   recordedProcesses,
   startAgent,
 } from './agent-support.ts';
@@ -74,15 +75,7 @@ const workload = {
   },
 };
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'clock-devices', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'sleeper' } },
-    deviceSelector: { matchLabels: { site: 'clock' } },
-  },
-};
+const placement = placementOf(NS, 'clock-devices', { app: 'sleeper', site: 'clock' });
 
 describe('agent with a wall clock jumping a day', { timeout: 300_000 }, () => {
   let hub: HubProcess;

@@ -34,6 +34,7 @@ import {
   currentStatus,
   getMailbox,
   killWorkloads,
+  placementOf,
   startAgent,
 } from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
@@ -104,15 +105,7 @@ const workload = {
   },
 };
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'http2-devices', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'ticker' } },
-    deviceSelector: { matchLabels: { site: 'http2-e2e' } },
-  },
-};
+const placement = placementOf(NS, 'http2-devices', { app: 'ticker', site: 'http2-e2e' });
 
 describe('the agent on one HTTP/2 connection to the hub', { timeout: 240_000 }, () => {
   let hub: HubProcess;

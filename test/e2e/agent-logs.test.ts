@@ -29,6 +29,7 @@ import {
   currentStatus,
   getMailbox,
   killWorkloads,
+  placementOf,
   recordedProcesses,
   startAgent,
 } from './agent-support.ts';
@@ -70,15 +71,7 @@ function printer(trigger: string) {
   };
 }
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'logs-devices', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'printer' } },
-    deviceSelector: { matchLabels: { site: 'logs-e2e' } },
-  },
-};
+const placement = placementOf(NS, 'logs-devices', { app: 'printer', site: 'logs-e2e' });
 
 describe('outpost logs through the hub', { timeout: 240_000 }, () => {
   let hub: HubProcess;

@@ -28,6 +28,7 @@ import {
   killWorkloads,
   liveGroupsOf,
   type MailboxJson,
+  placementOf,
   recordedProcesses,
   startAgent,
 } from './agent-support.ts';
@@ -61,15 +62,7 @@ function workload(trigger: string) {
   };
 }
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'offline', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'offline' } },
-    deviceSelector: { matchLabels: { site: 'offline' } },
-  },
-};
+const placement = placementOf(NS, 'offline', { app: 'offline', site: 'offline' });
 
 type Statuses = NonNullable<NonNullable<MailboxJson['status']>['objects']>;
 

@@ -24,7 +24,14 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { type AgentProcess, apply, currentStatus, getMailbox, startAgent } from './agent-support.ts';
+import {
+  type AgentProcess,
+  apply,
+  currentStatus,
+  getMailbox,
+  placementOf,
+  startAgent,
+} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'podman-e2e';
@@ -86,15 +93,7 @@ const rootlessWorkload = {
   },
 };
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'podman-devices', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'podman-e2e' } },
-    deviceSelector: { matchLabels: { site: 'podman' } },
-  },
-};
+const placement = placementOf(NS, 'podman-devices', { app: 'podman-e2e', site: 'podman' });
 
 /** The uid of a system user, from /etc/passwd. */
 async function uidOf(name: string): Promise<number | undefined> {

@@ -26,6 +26,7 @@ import {
   isAlive,
   killWorkloads,
   liveGroupsOf,
+  placementOf,
   recordedProcesses,
   startAgent,
 } from './agent-support.ts';
@@ -81,15 +82,7 @@ function workload(greeting: string) {
   };
 }
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'e2e-devices', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'ticker' } },
-    deviceSelector: { matchLabels: { site: 'e2e' } },
-  },
-};
+const placement = placementOf(NS, 'e2e-devices', { app: 'ticker', site: 'e2e' });
 
 describe('agent with the process runtime', { timeout: 240_000 }, () => {
   let hub: HubProcess;

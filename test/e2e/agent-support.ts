@@ -121,6 +121,19 @@ export function killWorkloads(dataDir: string): void {
   }
 }
 
+/** A Placement putting the Workloads labelled `app` on the devices labelled `site`. */
+export function placementOf(namespace: string, name: string, selects: { app: string; site: string }) {
+  return {
+    apiVersion: 'outpost.dev/v1alpha1',
+    kind: 'Placement',
+    metadata: { name, namespace },
+    spec: {
+      workloadSelector: { matchLabels: { app: selects.app } },
+      deviceSelector: { matchLabels: { site: selects.site } },
+    },
+  };
+}
+
 /** `kubectl apply` of objects given as JSON. */
 export async function apply(hub: Pick<HubProcess, 'kubeconfig'>, ...objects: unknown[]): Promise<void> {
   const documents = objects.map((object) => YAML.stringify(object)).join('---\n');

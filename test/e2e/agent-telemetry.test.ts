@@ -22,7 +22,14 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { type AgentProcess, apply, killWorkloads, recordedProcesses, startAgent } from './agent-support.ts';
+import {
+  type AgentProcess,
+  apply,
+  killWorkloads,
+  placementOf,
+  recordedProcesses,
+  startAgent,
+} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-telemetry';
@@ -115,15 +122,7 @@ function workload(script: string, triggerDir: string) {
   };
 }
 
-const placement = {
-  apiVersion: 'outpost.dev/v1alpha1',
-  kind: 'Placement',
-  metadata: { name: 'telemetry', namespace: NS },
-  spec: {
-    workloadSelector: { matchLabels: { app: 'telemetry' } },
-    deviceSelector: { matchLabels: { site: 'telemetry' } },
-  },
-};
+const placement = placementOf(NS, 'telemetry', { app: 'telemetry', site: 'telemetry' });
 
 /** A TCP pass-through to the hub the test can close, so the agent reconnects only when the test is ready. */
 class Gate {
