@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import type { KubeObject } from '../api/index.ts';
-import type { Clock } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
 import type { Informer } from './informer.ts';
 import { keyOf } from './keys.ts';
 import { MetricsRegistry } from './metrics.ts';
+import { allOf, type Predicate } from './predicates.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -56,10 +57,46 @@ export interface ControllerOptions {
   readonly rateLimiter?: RateLimiter;
   /** @default systemClock */
   readonly clock?: Clock;
+  /** The window of {@link Controller.enqueueCoalesced} and of watches with `coalesce`. @default a fixed 100 ms */
+  readonly coalesce?: CoalesceOptions;
+}
+
+/**
+ * How long {@link Controller.enqueueCoalesced} holds keys before queuing them
+ * together: `min(maxWindowMs, max(windowMs, costFactor × the last reconcile's
+ * duration))`, fixed when a window opens. A cost factor keeps a controller
+ * whose reconciles are expensive (a summary over 10,000 objects) to about
+ * `1 / costFactor` of the time however often it is asked, at the price of
+ * lagging by up to `maxWindowMs`.
+ */
+export interface CoalesceOptions {
+  /** The shortest window. @default 100 */
+  readonly windowMs?: number;
+  /** The window lasts at least this many times as long as the last reconcile took. @default 0 (a fixed window) */
+  readonly costFactor?: number;
+  /** The longest window, whatever the cost. @default 2000 */
+  readonly maxWindowMs?: number;
 }
 
 /** How a watched object maps to keys of this controller (default: its own `namespace/name`). */
 export type KeyMapper = (object: KubeObject) => Iterable<string>;
+
+/** What {@link Controller.watch} enqueues for an informer's events. */
+export interface WatchOptions {
+  /** The keys an object maps to. @default the object's own key ({@link keyOf}) */
+  readonly map?: KeyMapper;
+  /** An event enqueues only if every predicate passes it. @default [] (every event enqueues) */
+  readonly predicates?: readonly Predicate[];
+  /**
+   * For an update, enqueue the keys of the old object too, so that a change
+   * that moves an object away from a key (a label no longer selected) still
+   * reconciles that key. Off when only the new object says anything.
+   * @default true
+   */
+  readonly mapOld?: boolean;
+  /** Enqueue through the controller's coalescing window ({@link Controller.enqueueCoalesced}). @default false */
+  readonly coalesce?: boolean;
+}
 
 /** Results counted in `controller_reconcile_total{controller,result}`. */
 export type ReconcileOutcome = 'success' | 'requeue_after' | 'error' | 'terminal_error';
@@ -77,6 +114,10 @@ export class Controller {
   readonly #workers: number;
   readonly #logger: Logger;
   readonly #informers = new Set<Informer>();
+  readonly #clock: Clock;
+  readonly #coalesce: Required<CoalesceOptions>;
+  /** How long the last reconcile took on the clock (what a cost-scaled coalescing window scales). */
+  #lastReconcileMs = 0;
   /** Where this controller's metrics are kept (the one given, or its own). */
   readonly metrics: MetricsRegistry;
   readonly #total;
@@ -89,7 +130,13 @@ export class Controller {
     this.name = options.reconciler.name;
     this.#workers = options.workers ?? 1;
     this.#logger = (options.logger ?? pino({ level: 'silent' })).child({ controller: this.name });
-    this.queue = new WorkQueue({ clock: options.clock, rateLimiter: options.rateLimiter });
+    this.#clock = options.clock ?? systemClock;
+    this.queue = new WorkQueue({ clock: this.#clock, rateLimiter: options.rateLimiter });
+    this.#coalesce = {
+      windowMs: options.coalesce?.windowMs ?? 100,
+      costFactor: options.coalesce?.costFactor ?? 0,
+      maxWindowMs: options.coalesce?.maxWindowMs ?? 2000,
+    };
     const metrics = options.metrics ?? new MetricsRegistry();
     this.metrics = metrics;
     this.#total = metrics.counter(
@@ -104,22 +151,38 @@ export class Controller {
   }
 
   /**
-   * Enqueues keys for every add, update and delete of `informer`'s objects
-   * (for an update, the keys of both the old and the new object), and makes
-   * the controller wait for the informer's sync before starting workers.
+   * Enqueues keys for the adds, updates and deletes of `informer`'s objects
+   * that pass the watch's predicates (for an update, the keys of both the old
+   * and the new object unless `mapOld` is false), and makes the controller
+   * wait for the informer's sync before starting workers. A bare function is
+   * the `map` option. Watch one informer several times to map different
+   * events to different keys.
    */
-  watch(informer: Informer, map: KeyMapper = (object) => [keyOf(object)]): this {
+  watch(informer: Informer, options: KeyMapper | WatchOptions = {}): this {
     this.#informers.add(informer);
+    const {
+      map = ownKey,
+      predicates = [],
+      mapOld = true,
+      coalesce = false,
+    } = typeof options === 'function' ? { map: options } : options;
     const enqueue = (object: KubeObject) => {
-      for (const key of map(object)) this.queue.add(key);
+      if (coalesce) for (const key of map(object)) this.enqueueCoalesced(key);
+      else for (const key of map(object)) this.queue.add(key);
     };
+    const pass = allOf(...predicates);
     informer.addEventHandler({
-      onAdd: enqueue,
+      onAdd: (object) => {
+        if (pass.add(object)) enqueue(object);
+      },
       onUpdate: (old, object) => {
-        if (old !== object) enqueue(old);
+        if (!pass.update(old, object)) return;
+        if (mapOld && old !== object) enqueue(old);
         enqueue(object);
       },
-      onDelete: enqueue,
+      onDelete: (object) => {
+        if (pass.delete(object)) enqueue(object);
+      },
     });
     return this;
   }
@@ -138,6 +201,19 @@ export class Controller {
   /** Queues `key` after `delayMs`. */
   enqueueAfter(key: string, delayMs: number): void {
     this.queue.addAfter(key, delayMs);
+  }
+
+  /**
+   * Queues `key` when the open coalescing window closes (opening one if
+   * none is: see {@link CoalesceOptions}), together with every key asked for
+   * meanwhile, each once. For floods of requests that one reconcile answers.
+   */
+  enqueueCoalesced(key: string): void {
+    const { windowMs, costFactor, maxWindowMs } = this.#coalesce;
+    this.queue.addCoalesced(
+      key,
+      Math.min(maxWindowMs, Math.max(windowMs, costFactor * this.#lastReconcileMs)),
+    );
   }
 
   /**
@@ -177,6 +253,7 @@ export class Controller {
     const reconcileId = randomUUID();
     const logger = this.#logger.child({ key, reconcileId });
     const started = performance.now();
+    const clockStarted = this.#clock.now();
     let outcome: ReconcileOutcome;
     try {
       const result = await this.#reconciler.reconcile(key, { logger, reconcileId, signal });
@@ -204,9 +281,14 @@ export class Controller {
         logger[retries > 5 ? 'warn' : 'debug']({ err: error, retries }, 'reconcile failed; retrying');
       }
     }
+    this.#lastReconcileMs = this.#clock.now() - clockStarted;
     this.#total.inc({ controller: this.name, result: outcome });
     this.#duration.observe({ controller: this.name }, (performance.now() - started) / 1000);
   }
+}
+
+function ownKey(object: KubeObject): string[] {
+  return [keyOf(object)];
 }
 
 /** How long reconciles run back to back, across every controller, before the event loop gets a turn. */

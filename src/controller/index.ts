@@ -41,6 +41,7 @@
  */
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export {
+  type CoalesceOptions,
   Controller,
   type ControllerOptions,
   type KeyMapper,
@@ -50,10 +51,23 @@ export {
   type Reconciler,
   TerminalError,
   turnIfSliceUsed,
+  type WatchOptions,
 } from './controller.ts';
 export { type EventHandler, type IndexFunction, Informer, type InformerOptions } from './informer.ts';
 export { keyFor, keyOf, splitKey } from './keys.ts';
 export { Manager, type ManagerOptions, type Runnable } from './manager.ts';
 export { Counter, DURATION_BUCKETS, Histogram, MetricsRegistry } from './metrics.ts';
+export {
+  allOf,
+  annotationsChanged,
+  anyOf,
+  generationChanged,
+  isResync,
+  labelsChanged,
+  lifecycleChanged,
+  not,
+  type Predicate,
+  updateWhen,
+} from './predicates.ts';
 export { ExponentialBackoff, type ExponentialBackoffOptions, type RateLimiter } from './rate-limiter.ts';
 export { WorkQueue, type WorkQueueOptions } from './workqueue.ts';

@@ -17,6 +17,8 @@ export interface WorkQueueOptions {
  * - {@link WorkQueue.addAfter} delays an add (the earliest pending delay of a
  *   key wins); {@link WorkQueue.addRateLimited} delays by the key's backoff,
  *   which {@link WorkQueue.forget} resets;
+ * - {@link WorkQueue.addCoalesced} holds keys until a window closes, then
+ *   adds them together, each once;
  * - after {@link WorkQueue.shutdown}, `get()` answers `undefined` and adds are ignored.
  */
 export class WorkQueue {
@@ -29,6 +31,9 @@ export class WorkQueue {
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
   readonly #delayed = new Map<string, { at: number; timer: unknown }>();
+  /** Keys held by the open coalescing window, in the order they came. */
+  readonly #coalesced = new Set<string>();
+  #coalesceTimer: unknown;
   readonly #waiters: Array<(key: string | undefined) => void> = [];
   #shutDown = false;
 
@@ -69,6 +74,24 @@ export class WorkQueue {
       this.add(key);
     }, delayMs);
     this.#delayed.set(key, { at, timer });
+  }
+
+  /**
+   * Holds `key` until the open coalescing window closes, then {@link WorkQueue.add}s
+   * every key it holds, in the order they came; opens a window of `windowMs`
+   * when none is open. A flood of requests for a few keys thus queues each
+   * once per window, at most `windowMs` after the first request of the window.
+   * Keys queued by other means are not held back (a plain add queues at once).
+   */
+  addCoalesced(key: string, windowMs: number): void {
+    if (this.#shutDown) return;
+    this.#coalesced.add(key);
+    this.#coalesceTimer ??= this.#clock.setTimeout(() => {
+      this.#coalesceTimer = undefined;
+      // add() never comes back here, so the set cannot grow while it is walked.
+      for (const held of this.#coalesced) this.add(held);
+      this.#coalesced.clear();
+    }, windowMs);
   }
 
   /** Queues `key` after its backoff delay (which grows with each call until {@link WorkQueue.forget}). */
@@ -124,9 +147,19 @@ export class WorkQueue {
     return this.#processing.size;
   }
 
-  /** Whether nothing is queued, delayed or being processed. */
+  /** Whether nothing is queued, held for coalescing, delayed or being processed. */
   get idle(): boolean {
-    return this.length === 0 && this.#delayed.size === 0 && this.#processing.size === 0;
+    return (
+      this.length === 0 &&
+      this.#coalesced.size === 0 &&
+      this.#delayed.size === 0 &&
+      this.#processing.size === 0
+    );
+  }
+
+  /** Keys held by the open coalescing window ({@link WorkQueue.addCoalesced}). */
+  get coalesced(): number {
+    return this.#coalesced.size;
   }
 
   /** Keys waiting for a delay to pass. */
@@ -138,12 +171,15 @@ export class WorkQueue {
     return this.#shutDown;
   }
 
-  /** Stops the queue: waiting and later `get()` calls answer `undefined`, pending delays are dropped. */
+  /** Stops the queue: waiting and later `get()` calls answer `undefined`, pending delays and held keys are dropped. */
   shutdown(): void {
     if (this.#shutDown) return;
     this.#shutDown = true;
     for (const { timer } of this.#delayed.values()) this.#clock.clearTimeout(timer);
     this.#delayed.clear();
+    if (this.#coalesceTimer !== undefined) this.#clock.clearTimeout(this.#coalesceTimer);
+    this.#coalesceTimer = undefined;
+    this.#coalesced.clear();
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
   }
 }
