@@ -26,7 +26,7 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { ALL_KINDS, KindRegistry, type KubeObject } from '../src/api/index.ts';
 import { Manager } from '../src/controller/index.ts';
-import { addPlacementControllers } from '../src/hub/controllers/placement-controllers.ts';
+import { addPlacementControllers } from '../src/hub/controllers/index.ts';
 import { ObjectService, parse } from '../src/hub/kube-api/index.ts';
 import { SqliteStore, type StoredObject } from '../src/store/index.ts';
 import { removeDir, tempDir } from '../test/support/index.ts';

@@ -10,8 +10,8 @@ import type { ObjectService } from '../kube-api/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
-import { addPlacementControllers, type PlacementControllersOptions } from './placement-controllers.ts';
-import { addOpcUaRenderer, type OpcUaRendererOptions } from './render-opcua.ts';
+import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
+import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
 
 export {
   addClusterRoleAggregation,
@@ -20,17 +20,17 @@ export {
 } from './clusterrole-aggregation.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 export {
-  addPlacementControllers,
-  type PlacementControllers,
-  type PlacementControllersOptions,
-} from './placement-controllers.ts';
-export {
   addOpcUaRenderer,
   createOpcUaReconciler,
   OPCUA_FIELD_MANAGER,
   type OpcUaRenderer,
   type OpcUaRendererOptions,
-} from './render-opcua.ts';
+} from './opcua/index.ts';
+export {
+  addPlacementControllers,
+  type PlacementControllers,
+  type PlacementControllersOptions,
+} from './placement/index.ts';
 
 /** Which controllers run, and how. */
 export interface HubControllersOptions {

@@ -1,9 +1,18 @@
 /**
- * The pure parts of the OpcUaConnector renderer (`../render-opcua.ts`): how a
- * connector is rendered into its Workload and Placement (and the connector's
- * `config.yaml` in them), where its credentials come from, and how its status
- * is made from the Placement summary and the hub's telemetry. No I/O here.
+ * The OPC UA feature: the OpcUaConnector renderer, which makes each connector
+ * a Workload and a Placement it owns and summarises them back into its
+ * status (`controller.ts` adds it to a manager), with its pure parts: how a
+ * connector is rendered (`render.ts`, and the connector's `config.yaml`),
+ * where its credentials come from (`credentials.ts`), and how its status is
+ * made from the Placement summary and the hub's telemetry (`status.ts`).
  */
+export {
+  addOpcUaRenderer,
+  createOpcUaReconciler,
+  OPCUA_FIELD_MANAGER,
+  type OpcUaRenderer,
+  type OpcUaRendererOptions,
+} from './controller.ts';
 export { type CredentialsResult, credentialsSecretKey, resolveCredentials } from './credentials.ts';
 export {
   CONFIG_DIR,

@@ -1,12 +1,22 @@
 /**
- * The pure parts of placement: which Workloads and Devices a Placement
- * selects, how a Workload's objects are customised for one device
- * (`${device...}` parameters, overrides), how a device's Mailbox is composed
- * (content hashes, collisions, deterministic order) and how the agents'
- * reports are summarised into Workload and Placement status. No I/O here:
- * the reconcilers (`../mailbox.ts`, `../summary.ts`) feed these functions
- * from informer caches and write the results.
+ * The placement feature: the controllers that give every Device its Mailbox
+ * and summarise the rollout into Workload and Placement status, with the pure
+ * parts they are made of.
+ *
+ * - Reconcilers: `mailbox.ts` (one Mailbox per device), `summary.ts`
+ *   (Placement and Workload status), `device-health.ts` (Unreachable after
+ *   missed heartbeats); `controllers.ts` adds them to a manager, and
+ *   `watches.ts` maps informer events to their keys (predicates, coalesced
+ *   summaries).
+ * - Pure parts, no I/O: which Workloads and Devices a Placement selects
+ *   (`selection.ts`), how a Workload's objects are customised for one device
+ *   (`template.ts`, `render.ts`: `${device...}` parameters, overrides), how a
+ *   device's Mailbox is composed (`compose.ts`, `hash.ts`: content hashes,
+ *   collisions, deterministic order), how the agents' reports are summarised
+ *   (`status.ts`, `conditions.ts`), and the in-memory state the reconcilers
+ *   share (`state.ts`: device label index, renderers, render stamps).
  */
+
 export {
   composeMailbox,
   identityOf,
@@ -22,7 +32,18 @@ export {
   rolloutConditions,
   withTransitionTimes,
 } from './conditions.ts';
+export {
+  addPlacementControllers,
+  type PlacementControllers,
+  type PlacementControllersOptions,
+} from './controllers.ts';
+export { createDeviceHealthReconciler, type DeviceHealthOptions } from './device-health.ts';
 export { canonicalJson, contentHash } from './hash.ts';
+export {
+  createMailboxReconciler,
+  type MailboxReconcilerOptions,
+  type PlacementInformers,
+} from './mailbox.ts';
 export { type RenderResult, refOf, WorkloadRenderer } from './render.ts';
 export {
   DeviceLabelIndex,
@@ -42,6 +63,7 @@ export {
   MAX_REASONS,
   summarize,
 } from './status.ts';
+export { createSummaryReconciler, type SummaryReconcilerOptions, summaryKey } from './summary.ts';
 export {
   type DeviceParameters,
   expand,

@@ -29,11 +29,20 @@ export function parametersSignature(device: KubeObject): string {
 }
 
 /**
- * The inputs a device's Mailbox was last rendered from: `P:ns/name` and
- * `W:ns/name` → specVersion, `D` → the device's parameters, `M` → the
- * Mailbox's resourceVersion as written (or found unchanged).
+ * The inputs a device's Mailbox was last rendered from, and the Mailbox it
+ * was rendered into: what tells a summary that a Mailbox is up to date, and
+ * the mailbox reconciler that there is nothing to compose.
  */
-export type RenderStamps = ReadonlyMap<string, string>;
+export interface RenderStamps {
+  /** The device's {@link parametersSignature}. */
+  readonly device: string;
+  /** The {@link specVersion} of every Placement selecting the device, by `namespace/name`. */
+  readonly placements: ReadonlyMap<string, string>;
+  /** The {@link specVersion} of every Workload placed on the device, by `namespace/name`. */
+  readonly workloads: ReadonlyMap<string, string>;
+  /** The Mailbox's resourceVersion as written (or found unchanged); absent while rendering. */
+  readonly mailbox?: string;
+}
 
 /**
  * In-memory state the placement reconcilers share, all derived from the
@@ -76,10 +85,17 @@ export class PlacementCaches {
     }
   }
 
+  /** Records what the device's Mailbox was rendered from and into. */
   setStamps(device: string, stamps: RenderStamps): void {
     this.#stamps.set(device, stamps);
   }
 
+  /** Forgets the device's stamps (it has no Mailbox of ours any more). */
+  forgetStamps(device: string): void {
+    this.#stamps.delete(device);
+  }
+
+  /** What the device's Mailbox was last rendered from and into; undefined when not (yet) rendered. */
   stampsOf(device: string): RenderStamps | undefined {
     return this.#stamps.get(device);
   }

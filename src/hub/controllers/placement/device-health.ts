@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Device, KubeObject } from '../../api/index.ts';
-import type { Informer, Reconciler } from '../../controller/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
-import { kindOf, timestamp } from './mailbox.ts';
+import type { Device, KubeObject } from '../../../api/index.ts';
+import type { Informer, Reconciler } from '../../../controller/index.ts';
+import type { ObjectService } from '../../kube-api/index.ts';
+import { kindOf, timestamp } from '../support.ts';
 
 /** Heartbeats missed before a device counts as unreachable. */
 export const MISSED_HEARTBEATS = 3;

@@ -9,7 +9,7 @@ import type {
   KubeObject,
   OpcUaConnectorSpec,
   OpcUaConnectorStatus,
-} from '../../api/index.ts';
+} from '../../../api/index.ts';
 import {
   type Controller,
   type Informer,
@@ -18,22 +18,15 @@ import {
   type Manager,
   type Reconciler,
   splitKey,
-} from '../../controller/index.ts';
-import { POD_SECURITY_EXEMPT_RENDERER, type Requester } from '../admission/index.ts';
-import { ApiError, type ObjectService } from '../kube-api/index.ts';
-import type { ConnectorTelemetry } from '../telemetry/index.ts';
-import { kindOf, timestamp } from './mailbox.ts';
-import {
-  type Connection,
-  connectorStatus,
-  controlledBy,
-  credentialsSecretKey,
-  renderConnector,
-  resolveCredentials,
-  sameStatus,
-  updateFor,
-} from './opcua/index.ts';
-import { selects } from './placement/index.ts';
+} from '../../../controller/index.ts';
+import { POD_SECURITY_EXEMPT_RENDERER, type Requester } from '../../admission/index.ts';
+import { ApiError, type ObjectService } from '../../kube-api/index.ts';
+import type { ConnectorTelemetry } from '../../telemetry/index.ts';
+import { selects } from '../placement/index.ts';
+import { kindOf, timestamp } from '../support.ts';
+import { credentialsSecretKey, resolveCredentials } from './credentials.ts';
+import { controlledBy, renderConnector, updateFor } from './render.ts';
+import { type Connection, connectorStatus, sameStatus } from './status.ts';
 
 /** The field manager of every write the renderer makes. */
 export const OPCUA_FIELD_MANAGER = 'outpost-opcua-renderer';

@@ -8,16 +8,20 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import pino from 'pino';
-import type { KubeObject, OpcUaConnectorStatus } from '../../api/index.ts';
-import { parseConnectorConfig } from '../../connectors/opcua/index.ts';
-import { Manager } from '../../controller/index.ts';
-import { eventually, recordWrites, startTestService, type TestService } from '../../controller/test-env.ts';
-import { ApiError, objectKey, parse } from '../kube-api/index.ts';
-import { LatestValues } from '../telemetry/index.ts';
-import { kindOf } from './mailbox.ts';
-import { CONNECTOR_IMAGE } from './opcua/index.ts';
-import { addPlacementControllers, type PlacementControllers } from './placement-controllers.ts';
-import { addOpcUaRenderer, createOpcUaReconciler, type OpcUaRenderer } from './render-opcua.ts';
+import type { KubeObject, OpcUaConnectorStatus } from '../../../api/index.ts';
+import { parseConnectorConfig } from '../../../connectors/opcua/index.ts';
+import { Manager } from '../../../controller/index.ts';
+import {
+  eventually,
+  recordWrites,
+  startTestService,
+  type TestService,
+} from '../../../controller/test-env.ts';
+import { ApiError, objectKey, parse } from '../../kube-api/index.ts';
+import { LatestValues } from '../../telemetry/index.ts';
+import { addPlacementControllers, type PlacementControllers } from '../placement/index.ts';
+import { kindOf } from '../support.ts';
+import { addOpcUaRenderer, CONNECTOR_IMAGE, createOpcUaReconciler, type OpcUaRenderer } from './index.ts';
 
 const NS = 'plant';
 

@@ -6,24 +6,15 @@ import type {
   Mailbox,
   Placement,
   RolloutSummary,
-} from '../../api/index.ts';
-import { type Reconciler, splitKey, turnIfSliceUsed } from '../../controller/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
-import { FIELD_MANAGER, kindOf, NAMESPACE_INDEX, type PlacementInformers, timestamp } from './mailbox.ts';
-import {
-  type Condition,
-  combineStates,
-  type DeviceProblem,
-  type DeviceState,
-  evaluateWorkload,
-  type PlacementCaches,
-  parametersSignature,
-  rolloutConditions,
-  selectsWorkload,
-  specVersion,
-  summarize,
-  withTransitionTimes,
-} from './placement/index.ts';
+} from '../../../api/index.ts';
+import { type Reconciler, splitKey, turnIfSliceUsed } from '../../../controller/index.ts';
+import type { ObjectService } from '../../kube-api/index.ts';
+import { kindOf, timestamp } from '../support.ts';
+import { type Condition, type DeviceProblem, rolloutConditions, withTransitionTimes } from './conditions.ts';
+import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { selectsWorkload } from './selection.ts';
+import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
+import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
 
 export interface SummaryReconcilerOptions {
   readonly service: ObjectService;
@@ -39,6 +30,12 @@ export interface SummaryReconcilerOptions {
 /** The summary controller's key of a Placement or a Workload. */
 export function summaryKey(kind: 'Placement' | 'Workload', namespace: string, name: string): string {
   return `${kind}:${namespace}/${name}`;
+}
+
+/** What a summary needs a device's Mailbox to have been rendered from: these Placements and Workloads (`namespace/name`). */
+interface RequiredInputs {
+  readonly placements: readonly string[];
+  readonly workloads: readonly string[];
 }
 
 /**
@@ -73,7 +70,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
   const allFresh = async (
     key: string,
     devices: readonly KubeObject[],
-    required: readonly string[],
+    required: RequiredInputs,
   ): Promise<boolean> => {
     const hinted = staleHints.get(key);
     const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
@@ -91,17 +88,19 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
   };
 
   /** Whether a device's Mailbox was rendered from the current specs of everything it depends on. */
-  const fresh = (device: KubeObject, required: readonly string[]): boolean => {
+  const fresh = (device: KubeObject, required: RequiredInputs): boolean => {
     const stamps = caches.stampsOf(device.metadata.name!);
-    if (!stamps || stamps.get('D') !== parametersSignature(device)) return false;
-    for (const key of required) if (!stamps.has(key)) return false;
+    if (!stamps || stamps.device !== parametersSignature(device)) return false;
+    for (const key of required.placements) if (!stamps.placements.has(key)) return false;
+    for (const key of required.workloads) if (!stamps.workloads.has(key)) return false;
     // The cache must show the Mailbox as written (its watch event may come after the write returned).
     const mailbox = informers.mailboxes.get(undefined, device.metadata.name!);
-    if (Number(mailbox?.metadata.resourceVersion ?? 0) < Number(stamps.get('M') ?? Infinity)) return false;
-    for (const [key, version] of stamps) {
-      if (key === 'D' || key === 'M') continue;
-      const informer = key.startsWith('P:') ? informers.placements : informers.workloads;
-      if (specVersion(informer.getByKey(key.slice(2))) !== version) return false;
+    if (Number(mailbox?.metadata.resourceVersion ?? 0) < Number(stamps.mailbox ?? Infinity)) return false;
+    for (const [key, version] of stamps.placements) {
+      if (specVersion(informers.placements.getByKey(key)) !== version) return false;
+    }
+    for (const [key, version] of stamps.workloads) {
+      if (specVersion(informers.workloads.getByKey(key)) !== version) return false;
     }
     return true;
   };
@@ -177,10 +176,10 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const placement = informers.placements.get(namespace, name);
         if (!placement || placement.metadata.deletionTimestamp) return;
         const workloads = selectedWorkloads(placement);
-        const required = [
-          `P:${namespace}/${name}`,
-          ...workloads.map((w) => `W:${namespace}/${w.metadata.name}`),
-        ];
+        const required = {
+          placements: [`${namespace}/${name}`],
+          workloads: workloads.map((w) => `${namespace}/${w.metadata.name}`),
+        };
         const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
@@ -213,7 +212,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         }
         // Not placed anywhere and never summarised by us: no status to keep up (nor to take from its writer).
         if (devices.size === 0 && !summarisedByUs(workload)) return;
-        const required = [`W:${namespace}/${name}`];
+        const required = { placements: [], workloads: [`${namespace}/${name}`] };
         if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
           await turnIfSliceUsed();

@@ -1,19 +1,17 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { KindDefinition, KubeObject, Mailbox, OwnerReferenceShape, Placement } from '../../api/index.ts';
-import type { Counter, Informer, Reconciler } from '../../controller/index.ts';
-import { ApiError, type ObjectService } from '../kube-api/index.ts';
-import {
-  composeMailbox,
-  type MailboxSpec,
-  type PlacedWorkload,
-  type PlacementCaches,
-  parametersSignature,
-  precedenceKey,
-  type RenderStamps,
-  selects,
-  selectsWorkload,
-  specVersion,
-} from './placement/index.ts';
+import type {
+  KindDefinition,
+  KubeObject,
+  Mailbox,
+  OwnerReferenceShape,
+  Placement,
+} from '../../../api/index.ts';
+import type { Counter, Informer, Reconciler } from '../../../controller/index.ts';
+import { ApiError, type ObjectService } from '../../kube-api/index.ts';
+import { kindOf, timestamp } from '../support.ts';
+import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } from './compose.ts';
+import { selects, selectsWorkload } from './selection.ts';
+import { type PlacementCaches, parametersSignature, type RenderStamps, specVersion } from './state.ts';
 
 /** The caches the placement reconcilers read. */
 export interface PlacementInformers {
@@ -63,7 +61,7 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
       const device = informers.devices.get(undefined, name);
       const existing = informers.mailboxes.get(undefined, name);
       if (!device || device.metadata.deletionTimestamp) {
-        caches.setStamps(name, new Map());
+        caches.forgetStamps(name);
         if (existing && !existing.metadata.deletionTimestamp) {
           await deleteMailbox(service, mailboxKind, existing);
           options.writes?.inc({ operation: 'delete' });
@@ -94,7 +92,7 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
       if (
         existing &&
         previous !== undefined &&
-        previous.get('M') === existing.metadata.resourceVersion &&
+        previous.mailbox === existing.metadata.resourceVersion &&
         sameInputs(previous, stamps) &&
         sameOwners(existing, owners)
       ) {
@@ -107,11 +105,12 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
         timestamp(options.now()),
       );
       if (existing && sameSpec(existing.spec as Mailbox['spec'], spec) && sameOwners(existing, owners)) {
-        stamps.set('M', existing.metadata.resourceVersion ?? '0');
-        caches.setStamps(name, stamps);
-        options.onRendered?.(name, stamps, previous);
+        const rendered = { ...stamps, mailbox: existing.metadata.resourceVersion ?? '0' };
+        caches.setStamps(name, rendered);
+        options.onRendered?.(name, rendered, previous);
         return;
       }
+      let revision: number;
       if (existing) {
         const body: KubeObject = {
           ...existing,
@@ -125,7 +124,7 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
           borrowBody: true,
           stored: existing,
         });
-        stamps.set('M', String(written.revision));
+        revision = written.revision;
         options.writes?.inc({ operation: 'update' });
       } else {
         const body: KubeObject = {
@@ -138,11 +137,12 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
           fieldManager: FIELD_MANAGER,
           borrowBody: true,
         });
-        stamps.set('M', String(written.revision));
+        revision = written.revision;
         options.writes?.inc({ operation: 'create' });
       }
-      caches.setStamps(name, stamps);
-      options.onRendered?.(name, stamps, previous);
+      const rendered = { ...stamps, mailbox: String(revision) };
+      caches.setStamps(name, rendered);
+      options.onRendered?.(name, rendered, previous);
     },
   };
 }
@@ -157,9 +157,10 @@ export function placedOn(
   device: KubeObject,
   informers: PlacementInformers,
   caches: PlacementCaches,
-): { placed: PlacedWorkload[]; stamps: Map<string, string> } {
+): { placed: PlacedWorkload[]; stamps: RenderStamps } {
   const labels = device.metadata.labels;
-  const stamps = new Map<string, string>([['D', parametersSignature(device)]]);
+  const placementVersions = new Map<string, string>();
+  const workloadVersions = new Map<string, string>();
   const placements = informers.placements
     .list()
     .filter((p) => !p.metadata.deletionTimestamp && selects(specOf(p).deviceSelector, labels))
@@ -168,7 +169,7 @@ export function placedOn(
   const seen = new Set<string>();
   for (const placement of placements) {
     const namespace = placement.metadata.namespace!;
-    stamps.set(`P:${namespace}/${placement.metadata.name}`, specVersion(placement)!);
+    placementVersions.set(`${namespace}/${placement.metadata.name}`, specVersion(placement)!);
     const workloads = informers.workloads.byIndex(NAMESPACE_INDEX, namespace).sort(byName);
     for (const workload of workloads) {
       const workloadName = workload.metadata.name!;
@@ -183,7 +184,7 @@ export function placedOn(
       const key = `${namespace}/${workloadName}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      stamps.set(`W:${key}`, specVersion(workload)!);
+      workloadVersions.set(key, specVersion(workload)!);
       placed.push({
         source: { namespace, workload: workloadName, placement: placement.metadata.name! },
         precedence: precedenceKey(workload),
@@ -191,7 +192,14 @@ export function placedOn(
       });
     }
   }
-  return { placed, stamps };
+  return {
+    placed,
+    stamps: {
+      device: parametersSignature(device),
+      placements: placementVersions,
+      workloads: workloadVersions,
+    },
+  };
 }
 
 async function deleteMailbox(
@@ -231,10 +239,17 @@ function sameSpec(stored: Mailbox['spec'] | undefined, desired: MailboxSpec): bo
 }
 
 /** Whether two sets of render inputs are the same (the Mailbox revision aside). */
-function sameInputs(a: RenderStamps, b: ReadonlyMap<string, string>): boolean {
-  const size = (m: ReadonlyMap<string, string>) => m.size - (m.has('M') ? 1 : 0);
-  if (size(a) !== size(b)) return false;
-  for (const [key, value] of b) if (key !== 'M' && a.get(key) !== value) return false;
+function sameInputs(a: RenderStamps, b: RenderStamps): boolean {
+  return (
+    a.device === b.device &&
+    sameVersions(a.placements, b.placements) &&
+    sameVersions(a.workloads, b.workloads)
+  );
+}
+
+function sameVersions(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of b) if (a.get(key) !== value) return false;
   return true;
 }
 
@@ -261,16 +276,4 @@ function byName(a: KubeObject, b: KubeObject): number {
   const na = a.metadata.name ?? '';
   const nb = b.metadata.name ?? '';
   return na < nb ? -1 : na > nb ? 1 : 0;
-}
-
-/** RFC 3339 to the second, as Kubernetes writes times. */
-export function timestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** A served kind by name (the outpost.dev group). */
-export function kindOf(service: ObjectService, kind: string): KindDefinition {
-  const def = service.registry.byKind('outpost.dev/v1alpha1', kind);
-  if (!def) throw new Error(`the registry does not serve ${kind}`);
-  return def;
 }

@@ -7,12 +7,17 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import pino from 'pino';
-import type { KubeObject, Mailbox, ObjectStatus, RolloutSummary } from '../../api/index.ts';
-import { Manager } from '../../controller/index.ts';
-import { eventually, recordWrites, startTestService, type TestService } from '../../controller/test-env.ts';
-import { ApiError, parse } from '../kube-api/index.ts';
-import { createMailboxReconciler, kindOf } from './mailbox.ts';
-import { addPlacementControllers, type PlacementControllers } from './placement-controllers.ts';
+import type { KubeObject, Mailbox, ObjectStatus, RolloutSummary } from '../../../api/index.ts';
+import { Manager } from '../../../controller/index.ts';
+import {
+  eventually,
+  recordWrites,
+  startTestService,
+  type TestService,
+} from '../../../controller/test-env.ts';
+import { ApiError, parse } from '../../kube-api/index.ts';
+import { kindOf } from '../support.ts';
+import { addPlacementControllers, createMailboxReconciler, type PlacementControllers } from './index.ts';
 
 interface Env {
   readonly test: TestService;

@@ -1,0 +1,241 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Device, KubeObject, Mailbox, Placement } from '../../../api/index.ts';
+import {
+  annotationsChanged,
+  anyOf,
+  type Controller,
+  generationChanged,
+  type IndexFunction,
+  type Informer,
+  keyOf,
+  labelsChanged,
+  lifecycleChanged,
+  type Predicate,
+  updateWhen,
+} from '../../../controller/index.ts';
+import { NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { selects, selectsWorkload } from './selection.ts';
+import type { PlacementCaches, RenderStamps } from './state.ts';
+import { summaryKey } from './summary.ts';
+
+/** The informer index of Mailboxes by the Placements (`namespace/name`) whose objects they hold. */
+export const SOURCE_PLACEMENT_INDEX = 'placement:source-placement';
+/** The informer index of Mailboxes by the Workloads (`namespace/name`) whose objects they hold. */
+export const SOURCE_WORKLOAD_INDEX = 'placement:source-workload';
+
+/** What the placement watches feed. */
+export interface PlacementWatchTargets {
+  readonly informers: PlacementInformers;
+  readonly caches: PlacementCaches;
+  readonly mailbox: Controller;
+  readonly summary: Controller;
+  readonly deviceHealth: Controller;
+}
+
+/** A Device change that customisation reads (labels, annotations) or that removes or replaces it. */
+const deviceParameters = anyOf(labelsChanged, annotationsChanged, lifecycleChanged);
+/** A Placement change that can change what it places where. */
+const placementSpec = anyOf(generationChanged, lifecycleChanged);
+/** A Workload change that can change its objects or which Placements select it and in what order. */
+const workloadSpec = anyOf(
+  generationChanged,
+  lifecycleChanged,
+  labelsChanged,
+  updateWhen((old, workload) => old.metadata.creationTimestamp !== workload.metadata.creationTimestamp),
+);
+
+/**
+ * Maps the placement informers' events to the keys they can affect, narrowly:
+ * status-only writes (heartbeats, summaries, agents' reports) never re-render
+ * Mailboxes; a Placement's or Workload's spec or label change enqueues the
+ * devices it selects now or selected before and those whose Mailbox holds its
+ * objects; a Device's parameter change enqueues that device; an agent's
+ * report enqueues the summaries of what runs there. Summaries asked for by
+ * floods (device and Mailbox events, renders) go through the summary
+ * controller's coalescing window; those of a Placement or Workload event are
+ * queued at once. Also keeps `caches` current (the device label index,
+ * renderers of deleted Placements and Workloads).
+ */
+export function watchPlacementEvents(targets: PlacementWatchTargets): void {
+  const { informers, caches, mailbox, summary, deviceHealth } = targets;
+  addIndexOnce(informers.mailboxes, SOURCE_PLACEMENT_INDEX, (m) =>
+    sourcesOf(m).map((s) => `${s.namespace}/${s.placement}`),
+  );
+  addIndexOnce(informers.mailboxes, SOURCE_WORKLOAD_INDEX, (m) =>
+    sourcesOf(m).map((s) => `${s.namespace}/${s.workload}`),
+  );
+
+  /** Devices whose Mailbox may hold objects of a Placement, or should. */
+  const devicesOf = (placement: KubeObject): string[] => [
+    ...caches.devices.select(specOf(placement).deviceSelector),
+    ...informers.mailboxes.byIndex(SOURCE_PLACEMENT_INDEX, keyOf(placement)).map((m) => m.metadata.name!),
+  ];
+  const workloadsSelectedBy = (placement: KubeObject): KubeObject[] =>
+    informers.workloads
+      .byIndex(NAMESPACE_INDEX, placement.metadata.namespace!)
+      .filter((w) => selectsWorkload(specOf(placement).workloadSelector, workloadShape(w)));
+  const placementsSelecting = (workload: KubeObject): KubeObject[] =>
+    informers.placements
+      .byIndex(NAMESPACE_INDEX, workload.metadata.namespace ?? '')
+      .filter((p) => selectsWorkload(specOf(p).workloadSelector, workloadShape(workload)));
+  /** Summaries that read a device: the Placements matching its labels, their Workloads, and what its Mailbox holds. */
+  function* deviceSummaries(name: string, labels: KubeObject['metadata']['labels']): Generator<string> {
+    const current = informers.mailboxes.get(undefined, name);
+    if (current) yield* sourceSummaries(current);
+    for (const p of informers.placements.list()) {
+      if (!selects(specOf(p).deviceSelector, labels)) continue;
+      yield summaryKey('Placement', p.metadata.namespace!, p.metadata.name!);
+      for (const w of workloadsSelectedBy(p))
+        yield summaryKey('Workload', w.metadata.namespace!, w.metadata.name!);
+    }
+  }
+
+  // Caches first: the watches below read them.
+  informers.devices.addEventHandler({
+    onAdd: (device) => caches.devices.set(device.metadata.name!, device.metadata.labels),
+    onUpdate(old, device) {
+      if (old !== device && deviceParameters.update(old, device))
+        caches.devices.set(device.metadata.name!, device.metadata.labels);
+    },
+    onDelete: (device) => caches.devices.delete(device.metadata.name!),
+  });
+  informers.placements.addEventHandler({
+    onDelete: (p) => caches.forgetRenderers('Placement', p.metadata.namespace!, p.metadata.name!),
+  });
+  informers.workloads.addEventHandler({
+    onDelete: (w) => caches.forgetRenderers('Workload', w.metadata.namespace!, w.metadata.name!),
+  });
+
+  mailbox.watch(informers.devices, { predicates: [deviceParameters] });
+  deviceHealth.watch(informers.devices, { predicates: [heartbeatMatters] });
+  summary.watch(informers.devices, {
+    map: (device) => deviceSummaries(device.metadata.name!, device.metadata.labels),
+    predicates: [
+      {
+        update: (old, device) =>
+          old !== device && (deviceParameters.update(old, device) || phaseOf(old) !== phaseOf(device)),
+      },
+    ],
+    coalesce: true,
+  });
+
+  summary.watch(informers.placements, {
+    map: (p) => [summaryKey('Placement', p.metadata.namespace!, p.metadata.name!)],
+  });
+  summary.watch(informers.placements, {
+    map: (p) =>
+      workloadsSelectedBy(p).map((w) => summaryKey('Workload', w.metadata.namespace!, w.metadata.name!)),
+    predicates: [placementSpec],
+  });
+  mailbox.watch(informers.placements, { map: devicesOf, predicates: [placementSpec] });
+
+  summary.watch(informers.workloads, {
+    map: (w) => [summaryKey('Workload', w.metadata.namespace!, w.metadata.name!)],
+  });
+  summary.watch(informers.workloads, {
+    map: (w) =>
+      placementsSelecting(w).map((p) => summaryKey('Placement', p.metadata.namespace!, p.metadata.name!)),
+    predicates: [workloadSpec],
+  });
+  mailbox.watch(informers.workloads, {
+    map: (w) => [
+      ...placementsSelecting(w).flatMap((p) => caches.devices.select(specOf(p).deviceSelector)),
+      ...informers.mailboxes.byIndex(SOURCE_WORKLOAD_INDEX, keyOf(w)).map((m) => m.metadata.name!),
+    ],
+    predicates: [workloadSpec],
+  });
+
+  /** Whether a Mailbox event is our own write coming back (nothing to reconcile again). */
+  const ownWrite = (m: KubeObject) =>
+    caches.stampsOf(m.metadata.name!)?.mailbox === m.metadata.resourceVersion;
+  mailbox.watch(informers.mailboxes, {
+    predicates: [
+      {
+        add: (m) => !ownWrite(m),
+        update: (old, m) => old === m || (mailboxSpecChanged(old, m) && !ownWrite(m)),
+      },
+    ],
+  });
+  // An agent's report changes the summaries of what runs there.
+  summary.watch(informers.mailboxes, {
+    map: function* (m) {
+      yield* sourceSummaries(m);
+      yield* deviceSummaries(m.metadata.name!, caches.devices.labelsOf(m.metadata.name!));
+    },
+    predicates: [
+      { add: () => false, update: (old, m) => old !== m && !isDeepStrictEqual(old.status, m.status) },
+    ],
+    mapOld: false,
+    coalesce: true,
+  });
+}
+
+/** The summaries a render touched: those of the Placements and Workloads it was made from. */
+export function* renderedSummaries(stamps: RenderStamps | undefined): Generator<string> {
+  for (const key of stamps?.placements.keys() ?? []) yield summaryKey('Placement', ...splitNamespaced(key));
+  for (const key of stamps?.workloads.keys() ?? []) yield summaryKey('Workload', ...splitNamespaced(key));
+}
+
+/** Device updates device-health must look at: heartbeats starting or after Unreachable, phase or spec changes. */
+const heartbeatMatters: Predicate = {
+  update(old, device) {
+    const before = (old.status ?? {}) as NonNullable<Device['status']>;
+    const after = (device.status ?? {}) as NonNullable<Device['status']>;
+    return (
+      old === device ||
+      old.metadata.generation !== device.metadata.generation ||
+      before.phase !== after.phase ||
+      (before.lastHeartbeatTime !== after.lastHeartbeatTime &&
+        (before.lastHeartbeatTime === undefined || after.phase === 'Unreachable'))
+    );
+  },
+  delete: () => false,
+};
+
+/** Adds an index to a shared informer unless an earlier call added it. */
+export function addIndexOnce(informer: Informer, name: string, fn: IndexFunction): void {
+  try {
+    informer.addIndex(name, fn);
+  } catch {
+    // Added by an earlier call on the same shared informer.
+  }
+}
+
+/** Summaries of the Workloads and Placements whose objects a Mailbox holds. */
+function* sourceSummaries(m: KubeObject): Generator<string> {
+  for (const source of sourcesOf(m)) {
+    yield summaryKey('Workload', source.namespace, source.workload);
+    yield summaryKey('Placement', source.namespace, source.placement);
+  }
+}
+
+/** Where the objects a Mailbox holds (or left out) come from. */
+function sourcesOf(m: KubeObject): Array<{ namespace: string; workload: string; placement: string }> {
+  const spec = m.spec as Mailbox['spec'];
+  return [...(spec?.objects ?? []), ...(spec?.excluded ?? [])].map((entry) => entry.source);
+}
+
+function mailboxSpecChanged(old: KubeObject, m: KubeObject): boolean {
+  return (
+    old.metadata.generation !== m.metadata.generation ||
+    old.metadata.deletionTimestamp !== m.metadata.deletionTimestamp ||
+    !isDeepStrictEqual(old.metadata.ownerReferences, m.metadata.ownerReferences)
+  );
+}
+
+function phaseOf(device: KubeObject): string | undefined {
+  return (device.status as Device['status'])?.phase;
+}
+
+function specOf(object: KubeObject): Partial<Placement['spec']> {
+  return (object.spec ?? {}) as Partial<Placement['spec']>;
+}
+
+function workloadShape(workload: KubeObject) {
+  return { name: workload.metadata.name!, labels: workload.metadata.labels };
+}
+
+function splitNamespaced(key: string): [string, string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}

@@ -1,0 +1,18 @@
+/**
+ * Small helpers the hub's controllers share (placement, OPC UA): served kinds
+ * by name and Kubernetes timestamps.
+ */
+import type { KindDefinition } from '../../api/index.ts';
+import type { ObjectService } from '../kube-api/index.ts';
+
+/** RFC 3339 to the second, as Kubernetes writes times. */
+export function timestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A served kind by name (the outpost.dev group); throws when the registry does not serve it. */
+export function kindOf(service: ObjectService, kind: string): KindDefinition {
+  const def = service.registry.byKind('outpost.dev/v1alpha1', kind);
+  if (!def) throw new Error(`the registry does not serve ${kind}`);
+  return def;
+}
