@@ -1,19 +1,18 @@
 /**
  * The OPC UA feature: the OpcUaConnector renderer, which makes each connector
  * a Workload and a Placement it owns and summarises them back into its
- * status (`controller.ts` adds it to a manager), with its pure parts: how a
- * connector is rendered (`render.ts`, and the connector's `config.yaml`),
- * where its credentials come from (`credentials.ts`), and how its status is
- * made from the Placement summary and the hub's telemetry (`status.ts`).
+ * status. `controller.ts` adds it to a manager (what queues a connector);
+ * `reconciler.ts` is the reconcile, in steps (read, render, compare and write
+ * each owned object through `owned.ts`, status); `connections.ts` reads the
+ * hub's telemetry for it. Its pure parts: how a connector is rendered
+ * (`render.ts`, and the connector's `config.yaml`), where its credentials
+ * come from (`credentials.ts`), and how its status is made from the
+ * Placement summary and the connections (`status.ts`).
  */
-export {
-  addOpcUaRenderer,
-  createOpcUaReconciler,
-  OPCUA_FIELD_MANAGER,
-  type OpcUaRenderer,
-  type OpcUaRendererOptions,
-} from './controller.ts';
+export { addOpcUaRenderer, type OpcUaRenderer, type OpcUaRendererOptions } from './controller.ts';
 export { type CredentialsResult, credentialsSecretKey, resolveCredentials } from './credentials.ts';
+export { OPCUA_FIELD_MANAGER } from './owned.ts';
+export { createOpcUaReconciler, type OpcUaInformers, type OpcUaReconcilerOptions } from './reconciler.ts';
 export {
   CONFIG_DIR,
   CONFIG_KEY,
