@@ -2,7 +2,7 @@
  * `OpcUaConnector`: OPC UA connectivity for some devices, declared with
  * nothing Kubernetes-specific in it. The hub renders it into a Workload (the
  * connector's StatefulSet and its `config.yaml` Secret) and a Placement on the
- * selected devices (see `src/hub/controllers/render-opcua.ts`).
+ * selected devices (see `src/hub/controllers/opcua/`).
  */
 import Type from 'typebox';
 import { FEATURE_PATTERN, isNodeId, SECURITY_MODES, SECURITY_POLICIES } from '../connectors/opcua/index.ts';
