@@ -1,7 +1,8 @@
 /**
- * The hub's controllers, wired together: one reconciler per file beside this
- * one, each added to one {@link Manager} that shares informers (one cache per
- * kind) and metrics between them. `startControllers` is the one place the hub
+ * The hub's controllers, wired together: the garbage collector and ClusterRole
+ * aggregation beside this file, the placement and OPC UA features in their
+ * folders (`placement/`, `opcua/`), each added to one {@link Manager} that
+ * shares informers (one cache per kind) and metrics between them. `startControllers` is the one place the hub
  * starts them (on the leader replica, once leader election exists).
  */
 import type { Logger } from 'pino';
