@@ -169,6 +169,27 @@ describe('discovery', () => {
     }
   });
 
+  it('answers every document with a trailing slash as without one, as the apiserver does', async () => {
+    for (const url of [
+      '/version',
+      '/api',
+      '/apis',
+      '/api/v1',
+      '/apis/outpost.dev',
+      '/apis/outpost.dev/v1alpha1',
+      '/apis/rbac.authorization.k8s.io/v1',
+    ]) {
+      const plain = await get(url);
+      const slashed = await get(`${url}/`);
+      assert.equal(slashed.statusCode, 200, `${url}/: ${slashed.body}`);
+      assert.equal(slashed.headers['content-type'], plain.headers['content-type'], `${url}/`);
+      assert.equal(slashed.body, plain.body, `${url}/`);
+    }
+    const aggregated = await get('/apis/', KUBECTL_ACCEPT);
+    assert.equal(aggregated.headers['content-type'], V2);
+    assert.equal(aggregated.json().kind, 'APIGroupDiscoveryList');
+  });
+
   it('answers aggregated discovery v2 to what kubectl sends, with exactly the negotiated content type', async () => {
     const response = await get('/apis', KUBECTL_ACCEPT);
     assert.equal(response.statusCode, 200);
