@@ -153,7 +153,7 @@ describe('discovery', () => {
     assert.equal(list.groupVersion, 'outpost.dev/v1alpha1');
     const workloads = list.resources.find((resource) => resource.name === 'workloads');
     assert.deepEqual(workloads?.shortNames, ['wl']);
-    assert.deepEqual(workloads?.categories, ['outpost']);
+    assert.deepEqual(workloads?.categories, ['all', 'outpost']);
     assert.equal(workloads?.namespaced, true);
     const devices = list.resources.find((resource) => resource.name === 'devices');
     assert.equal(devices?.namespaced, false);
@@ -213,7 +213,7 @@ describe('discovery', () => {
       singularResource: 'workload',
       verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
       shortNames: ['wl'],
-      categories: ['outpost'],
+      categories: ['all', 'outpost'],
       subresources: [
         {
           subresource: 'status',
