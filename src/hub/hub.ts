@@ -99,10 +99,18 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const authenticate = createAuthenticator({ devices });
   // What `/readyz` waits for besides the store: the controllers' caches while this replica leads.
   let controllers: RunningControllers | undefined;
+  let election: (() => LeaderStatus) | undefined;
   let closing = false;
   const readyz = readinessChecks({
     store,
-    unsyncedInformers: () => controllers?.manager.unsyncedInformers() ?? [],
+    unsyncedCaches: () => {
+      if (controllers) return controllers.manager.unsyncedInformers();
+      const status = election?.();
+      if (status?.leading) return ['the controllers (starting)'];
+      // Until the Lease has been read, this replica does not know whether it runs the controllers.
+      if (status?.holder === undefined) return ['the controllers (leader election undecided)'];
+      return [];
+    },
     shuttingDown: () => closing,
   });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
@@ -137,6 +145,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
         controllers = running;
       }),
   });
+  election = () => elector.status();
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
   const connections = trackConnections(app.server);

@@ -10,10 +10,12 @@ import type { HealthCheck } from './http/app.ts';
 export interface ReadinessSources {
   readonly store: Store;
   /**
-   * The informers of the controllers this replica runs that have not synced yet (`[]` when it is
-   * not the leader: its own caches, the device and RBAC indexes, are loaded before it listens).
+   * What this replica's caches still wait for: the informers of the controllers it runs that have
+   * not synced, or the controllers' Lease while it is not known whether this replica leads. `[]`
+   * on a replica that does not lead: its own caches, the device and RBAC indexes, are loaded
+   * before it listens.
    */
-  readonly unsyncedInformers: () => readonly string[];
+  readonly unsyncedCaches: () => readonly string[];
   /** Whether the hub has begun to shut down. */
   readonly shuttingDown: () => boolean;
   /** How long the store may take to answer. @default 2000 (the apiserver's etcd check timeout) */
@@ -44,7 +46,7 @@ export function readinessChecks(sources: ReadinessSources): HealthCheck[] {
     {
       name: 'informer-sync',
       check() {
-        const pending = sources.unsyncedInformers();
+        const pending = sources.unsyncedCaches();
         if (pending.length > 0) throw new Error(`caches not synced: ${pending.join(', ')}`);
       },
     },

@@ -21,7 +21,7 @@ describe('health endpoints', () => {
       health: {
         readyz: readinessChecks({
           store,
-          unsyncedInformers: () => (synced ? [] : ['outpost.dev/devices/']),
+          unsyncedCaches: () => (synced ? [] : ['outpost.dev/devices/']),
           shuttingDown: () => closing,
         }),
       },
