@@ -21,6 +21,7 @@ import {
   workload,
   yamlOf,
 } from './kubectl-fixtures.ts';
+import { connectorManifest } from './opcua-support.ts';
 import { createUser, forbidden, kubectlAs, succeeds } from './rbac-support.ts';
 
 const NS = 'compat';
@@ -125,18 +126,42 @@ describe('kubectl beyond the basics', () => {
           workload(ALL, 'web', 'nginx:1.27', { app: 'web' }),
           placement(ALL, 'web-everywhere', 'web', 'plant-a'),
           configMap(ALL, 'settings', { level: 'info' }),
+          connectorManifest(
+            ALL,
+            'line-1',
+            'opc.tcp://127.0.0.1:4840',
+            { level: 'ns=2;s=Level' },
+            {
+              role: 'gateway',
+            },
+          ) as Manifest,
         ),
       );
     });
 
     it('lists the workload-facing kinds of a namespace, each with its own table', async () => {
+      // The connector's own Workload and Placement are rendered by its controller.
+      const names = await waitFor('the connector rendered', async () => {
+        const listed = (await k.ok(['get', 'all', '-n', ALL, '-o', 'name'])).trim().split('\n').sort();
+        return listed.length === 5 ? listed : undefined;
+      });
+      assert.deepEqual(names, [
+        'opcuaconnector.outpost.dev/line-1',
+        'placement.outpost.dev/line-1',
+        'placement.outpost.dev/web-everywhere',
+        'workload.outpost.dev/line-1',
+        'workload.outpost.dev/web',
+      ]);
       const out = await k.ok(['get', 'all', '-n', ALL]);
-      assert.match(out, /^NAME\s+.*\n.*workload\.outpost\.dev\/web\s/m);
-      assert.match(out, /placement\.outpost\.dev\/web-everywhere\s/);
+      const tables = out.split('\n\n').map(parseTable);
+      // One table per kind, each with that kind's own columns.
+      assert.equal(tables.length, 3, out);
+      for (const table of tables) assert.equal(table.header[0], 'NAME', out);
+      assert.ok(
+        tables.some((table) => table.rows.some((row) => row.NAME === 'opcuaconnector.outpost.dev/line-1')),
+      );
       // Configuration is not workload-facing, as ConfigMaps are not in Kubernetes' `all`.
       assert.doesNotMatch(out, /settings/);
-      const names = (await k.ok(['get', 'all', '-n', ALL, '-o', 'name'])).trim().split('\n').sort();
-      assert.deepEqual(names, ['placement.outpost.dev/web-everywhere', 'workload.outpost.dev/web']);
     });
 
     it('lists them across namespaces, and deletes them with delete all --all', async () => {
