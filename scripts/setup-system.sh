@@ -24,6 +24,8 @@ need bwrap bubblewrap
 # The agent's shifted-clock test runs it under libfaketime; its proxy test behind a real Squid.
 need faketime faketime
 need squid squid
+# The official Python client is run against the hub by the system's Python (not a pyenv one on PATH).
+/usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || missing+=(python3-kubernetes)
 # The hub's `--mqtt URL` bridge is tested against a real Mosquitto the test starts.
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 

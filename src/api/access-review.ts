@@ -1,9 +1,11 @@
 /**
- * The review kinds a client creates to ask about its own access, never
- * stored: SelfSubjectAccessReview and SelfSubjectRulesReview
- * (`authorization.k8s.io/v1`, behind `kubectl auth can-i [--list]`) and
- * SelfSubjectReview (`authentication.k8s.io/v1`, behind `kubectl auth whoami`).
- * They serve `create` only; the hub answers with `status` filled in.
+ * The review kinds a client creates to ask about access, never stored:
+ * SelfSubjectAccessReview and SelfSubjectRulesReview (`authorization.k8s.io/v1`,
+ * behind `kubectl auth can-i [--list]`), SelfSubjectReview
+ * (`authentication.k8s.io/v1`, behind `kubectl auth whoami`), and
+ * SubjectAccessReview, which asks about any user or groups (for those allowed
+ * to create it, as webhooks and proxies do). They serve `create` only; the hub
+ * answers with `status` filled in.
  */
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
@@ -61,6 +63,34 @@ export const SelfSubjectAccessReviewSchema = objectSchema(
   },
 );
 export type SelfSubjectAccessReview = Type.Static<typeof SelfSubjectAccessReviewSchema>;
+
+export const SubjectAccessReviewSchema = objectSchema(
+  `${AUTHORIZATION_GROUP}/v1`,
+  'SubjectAccessReview',
+  'Asks whether a user or groups may perform an action.',
+  {
+    spec: Type.Object(
+      {
+        resourceAttributes: Type.Optional(ResourceAttributesSchema),
+        nonResourceAttributes: Type.Optional(NonResourceAttributesSchema),
+        user: text('The user to ask about.'),
+        groups: strings('The groups to ask about (nothing is added: not even system:authenticated).'),
+        uid: text("The user's unique id."),
+        extra: Type.Optional(
+          Type.Record(Type.String(), Type.Array(Type.String()), {
+            description: 'Extra attributes of the user, as the authenticator gave them.',
+          }),
+        ),
+      },
+      {
+        description:
+          'Exactly one of resourceAttributes and nonResourceAttributes; at least one of user and groups.',
+      },
+    ),
+    status: Type.Optional(AccessReviewStatusSchema),
+  },
+);
+export type SubjectAccessReview = Type.Static<typeof SubjectAccessReviewSchema>;
 
 export const ResourceRuleSchema = Type.Object({
   verbs: Type.Array(Type.String()),
@@ -145,9 +175,20 @@ export const selfSubjectReviewKind: KindDefinition = {
   description: 'Tells the caller who the hub takes it for (kubectl auth whoami).',
 };
 
+export const subjectAccessReviewKind: KindDefinition = {
+  ...review,
+  group: AUTHORIZATION_GROUP,
+  kind: 'SubjectAccessReview',
+  plural: 'subjectaccessreviews',
+  singular: 'subjectaccessreview',
+  schema: SubjectAccessReviewSchema,
+  description: 'Asks whether a user or groups may perform an action (for RBAC-checked callers).',
+};
+
 /** The review kinds: served for `create` only, answered, never stored. */
 export const REVIEW_KINDS: readonly KindDefinition[] = [
   selfSubjectAccessReviewKind,
+  subjectAccessReviewKind,
   selfSubjectRulesReviewKind,
   selfSubjectReviewKind,
 ];

@@ -168,7 +168,8 @@ export const opcUaConnectorKind: KindDefinition = {
   plural: 'opcuaconnectors',
   singular: 'opcuaconnector',
   shortNames: ['opcua'],
-  categories: ['outpost'],
+  // Workload-facing, as Kubernetes' Deployments: `kubectl get all` lists them.
+  categories: ['all', 'outpost'],
   namespaced: true,
   schema: OpcUaConnectorSchema,
   description:

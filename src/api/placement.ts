@@ -71,7 +71,8 @@ export const placementKind: KindDefinition = {
   plural: 'placements',
   singular: 'placement',
   shortNames: ['pl'],
-  categories: ['outpost'],
+  // Workload-facing, as Kubernetes' Deployments: `kubectl get all` lists them.
+  categories: ['all', 'outpost'],
   namespaced: true,
   schema: PlacementSchema,
   description: 'Where Workloads run: selects Workloads of its namespace and Devices by label.',

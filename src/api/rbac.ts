@@ -11,13 +11,17 @@ import { ageColumn, LabelSelector, objectSchema } from './meta.ts';
 /** The API group of the RBAC kinds. */
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
-const strings = (description: string) => Type.Optional(Type.Array(Type.String(), { description }));
+/** As upstream: every RBAC list is `+listType=atomic` (replaced whole by patches, owned whole by appliers). */
+const ATOMIC_LIST = { 'x-kubernetes-list-type': 'atomic' } as const;
+const strings = (description: string) =>
+  Type.Optional(Type.Array(Type.String(), { description, ...ATOMIC_LIST }));
 
 export const PolicyRuleSchema = Type.Object(
   {
     verbs: Type.Array(Type.String(), {
       description:
         "Verbs the rule allows (get, list, watch, create, update, patch, delete, deletecollection, '*').",
+      ...ATOMIC_LIST,
     }),
     apiGroups: strings("API groups of the resources ('' for the core group, '*' for all)."),
     resources: strings("Resources the rule applies to: 'devices', 'devices/status', '*/status' or '*'."),
@@ -28,7 +32,9 @@ export const PolicyRuleSchema = Type.Object(
 );
 export type PolicyRule = Type.Static<typeof PolicyRuleSchema>;
 
-const Rules = Type.Optional(Type.Array(PolicyRuleSchema, { description: 'What the role allows.' }));
+const Rules = Type.Optional(
+  Type.Array(PolicyRuleSchema, { description: 'What the role allows.', ...ATOMIC_LIST }),
+);
 
 export const SubjectSchema = Type.Object(
   {
@@ -39,7 +45,8 @@ export const SubjectSchema = Type.Object(
     name: Type.String({ description: 'The user, group or service account name.' }),
     namespace: Type.Optional(Type.String({ description: 'The namespace of a ServiceAccount.' })),
   },
-  { description: 'Who a binding grants its role to.' },
+  // `+structType=atomic` upstream: a subject is one value.
+  { description: 'Who a binding grants its role to.', 'x-kubernetes-map-type': 'atomic' },
 );
 export type Subject = Type.Static<typeof SubjectSchema>;
 
@@ -49,7 +56,10 @@ export const RoleRefSchema = Type.Object(
     kind: Type.String({ description: 'Role or ClusterRole.' }),
     name: Type.String({ description: 'The name of the role.' }),
   },
-  { description: 'The role a binding grants; it cannot be changed once set.' },
+  {
+    description: 'The role a binding grants; it cannot be changed once set.',
+    'x-kubernetes-map-type': 'atomic',
+  },
 );
 export type RoleRef = Type.Static<typeof RoleRefSchema>;
 
@@ -66,7 +76,7 @@ export const ClusterRoleSchema = objectSchema(
     rules: Rules,
     aggregationRule: Type.Optional(
       Type.Object(
-        { clusterRoleSelectors: Type.Optional(Type.Array(LabelSelector)) },
+        { clusterRoleSelectors: Type.Optional(Type.Array(LabelSelector, ATOMIC_LIST)) },
         {
           description:
             "How the rules are built: from every other ClusterRole the selectors match (the hub's aggregation controller writes them; direct changes to rules are overwritten).",
@@ -78,7 +88,9 @@ export const ClusterRoleSchema = objectSchema(
 export type ClusterRole = Type.Static<typeof ClusterRoleSchema>;
 
 const bindingFields = {
-  subjects: Type.Optional(Type.Array(SubjectSchema, { description: 'Who the role is granted to.' })),
+  subjects: Type.Optional(
+    Type.Array(SubjectSchema, { description: 'Who the role is granted to.', ...ATOMIC_LIST }),
+  ),
   roleRef: RoleRefSchema,
 };
 

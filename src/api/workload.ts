@@ -30,7 +30,8 @@ export const workloadKind: KindDefinition = {
   plural: 'workloads',
   singular: 'workload',
   shortNames: ['wl'],
-  categories: ['outpost'],
+  // Workload-facing, as Kubernetes' Deployments: `kubectl get all` lists them.
+  categories: ['all', 'outpost'],
   namespaced: true,
   schema: WorkloadSchema,
   description: 'What to run on devices: Kubernetes objects, declared once and placed by Placements.',

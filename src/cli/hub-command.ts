@@ -18,6 +18,11 @@ export function registerHubCommand(program: Command): void {
     )
     .option('--sqlite-synchronous <mode>', 'SQLite durability: FULL (survives power loss) or NORMAL', 'FULL')
     .option('--history <seconds>', 'how long watch history is kept', '300')
+    .option(
+      '--watch-bookmark-interval <duration>',
+      'how often watches that allow bookmarks get one (whole seconds)',
+      '10s',
+    )
     .option('--log-level <level>', 'log level: debug, info, warn, error', 'info')
     .option(
       '--encryption-key-file <file>',
@@ -49,6 +54,7 @@ export function registerHubCommand(program: Command): void {
         store?: string;
         sqliteSynchronous: string;
         history: string;
+        watchBookmarkInterval: string;
         logLevel: string;
         encryptionKeyFile?: string;
         encryptResources?: string;
@@ -78,6 +84,8 @@ export function registerHubCommand(program: Command): void {
           version: VERSION,
           logger,
           historyRetentionMs: history * 1000,
+          bookmarkIntervalMs:
+            parseDuration(options.watchBookmarkInterval, '--watch-bookmark-interval') * 1000,
           encryptionKeyFile: options.encryptionKeyFile,
           encryptResources: options.encryptResources?.split(',').filter((resource) => resource !== ''),
           deviceCertLifetimeSeconds: parseDuration(options.deviceCertLifetime, '--device-cert-lifetime'),

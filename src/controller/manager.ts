@@ -65,6 +65,14 @@ export class Manager {
     return informer;
   }
 
+  /**
+   * The informers whose caches have not synced yet, named `group/plural/namespace`; empty once
+   * every one has (what the hub's `/readyz` waits for).
+   */
+  unsyncedInformers(): string[] {
+    return [...this.#informers].filter(([, informer]) => !informer.hasSynced).map(([id]) => id);
+  }
+
   /** A controller sharing this manager's logger, metrics and clock, added to the manager. */
   controller(options: Omit<ControllerOptions, 'logger' | 'metrics'> & { logger?: Logger }): Controller {
     const controller = new Controller({

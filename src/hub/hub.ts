@@ -7,11 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
 import { createAuthenticator, createAuthorizer, DeviceIndex, ensureBootstrapPolicy } from './auth/index.ts';
-import { startControllers } from './controllers/index.ts';
+import { type RunningControllers, startControllers } from './controllers/index.ts';
 import { buildHub } from './http/app.ts';
 import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
+import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
 import { type ConnectorTelemetry, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
 
@@ -96,6 +97,22 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     onError: (err) => options.logger.warn({ err }, 'RBAC watch restarted'),
   });
   const authenticate = createAuthenticator({ devices });
+  // What `/readyz` waits for besides the store: the controllers' caches while this replica leads.
+  let controllers: RunningControllers | undefined;
+  let election: (() => LeaderStatus) | undefined;
+  let closing = false;
+  const readyz = readinessChecks({
+    store,
+    unsyncedCaches: () => {
+      if (controllers) return controllers.manager.unsyncedInformers();
+      const status = election?.();
+      if (status?.leading) return ['the controllers (starting)'];
+      // Until the Lease has been read, this replica does not know whether it runs the controllers.
+      if (status?.holder === undefined) return ['the controllers (leader election undecided)'];
+      return [];
+    },
+    shuttingDown: () => closing,
+  });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
   const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
   const { app, service } = buildHub({
@@ -114,6 +131,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     watch: { bookmarkIntervalMs: options.bookmarkIntervalMs },
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
+    health: { readyz },
   });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
@@ -122,8 +140,12 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
-    whileLeading: (signal) => runControllers(service, options.logger, signal, telemetry.latest),
+    whileLeading: (signal) =>
+      runControllers(service, options.logger, signal, telemetry.latest, (running) => {
+        controllers = running;
+      }),
   });
+  election = () => elector.status();
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
   const connections = trackConnections(app.server);
@@ -149,6 +171,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     telemetry,
     leader: () => elector.status(),
     async close() {
+      // `/readyz` fails from now on, so that balancers stop sending requests while the hub stops.
+      closing = true;
       shutdown.abort();
       // Controllers stop and the lease is handed back before the store closes (bounded: with the
       // database unreachable the release cannot happen, and the lease then expires by itself).
@@ -175,15 +199,22 @@ function trackConnections(server: EventEmitter): Set<TLSSocket> {
 
 /**
  * Runs the hub's controllers while this replica holds the controllers' lease; resolves once they
- * stopped after `signal` aborted.
+ * stopped after `signal` aborted. `onRunning` is told of them, then of `undefined` once they stopped.
  */
 async function runControllers(
   service: ObjectService,
   logger: Logger,
   signal: AbortSignal,
-  telemetry?: ConnectorTelemetry,
+  telemetry: ConnectorTelemetry | undefined,
+  onRunning: (controllers: RunningControllers | undefined) => void,
 ): Promise<void> {
-  await startControllers({ service, logger, signal, telemetry }).done;
+  const running = startControllers({ service, logger, signal, telemetry });
+  onRunning(running);
+  try {
+    await running.done;
+  } finally {
+    onRunning(undefined);
+  }
 }
 
 async function openStore(options: HubOptions): Promise<Store> {

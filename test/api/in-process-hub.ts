@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildHub } from '../../src/hub/index.ts';
-import type { ObjectService } from '../../src/hub/kube-api/index.ts';
+import type { ObjectService, WatchStreamOptions } from '../../src/hub/kube-api/index.ts';
 import { SqliteStore, type WatchEvent } from '../../src/store/index.ts';
 import { removeDir, tempDir } from '../support/index.ts';
 
@@ -17,8 +17,16 @@ export interface InProcessHub {
   close(): Promise<void>;
 }
 
+/** What a test may change of the hub it builds. */
+export interface InProcessHubOptions {
+  /** @default the hub's (bookmarks every 10 s) */
+  readonly watch?: WatchStreamOptions;
+  /** Foreground and Orphan deletes get their finalizers (no controller removes them here). @default false */
+  readonly garbageCollector?: boolean;
+}
+
 /** Builds a hub over a fresh SQLite file; every request is made by a cluster admin. */
-export async function startInProcessHub(): Promise<InProcessHub> {
+export async function startInProcessHub(options: InProcessHubOptions = {}): Promise<InProcessHub> {
   const dir = await tempDir('outpost-api-');
   // NORMAL keeps the property runs fast; durability is not what these tests are about.
   const store = new SqliteStore({ path: `${dir}/hub.db`, synchronous: 'NORMAL' });
@@ -26,6 +34,7 @@ export async function startInProcessHub(): Promise<InProcessHub> {
     store,
     authenticate: () => ({ user: 'admin', groups: ['system:masters'] }),
     version: 'test',
+    ...options,
   });
   await app.ready();
   return {

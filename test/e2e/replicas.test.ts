@@ -198,6 +198,17 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 300_000 }, 
     }
   });
 
+  it('is ready on every replica, the leader once its controllers’ caches synced, the others with their own', async () => {
+    for (const [index, client] of set.clients.entries()) {
+      const ready = await waitFor(`replica ${index} ready`, async () => {
+        const answer = await client.request('GET', '/readyz?verbose');
+        return answer.status === 200 ? answer.text : undefined;
+      });
+      for (const line of ['[+]store ok', '[+]informer-sync ok', '[+]shutdown ok', 'readyz check passed'])
+        assert.ok(ready.split('\n').includes(line), `replica ${index}: ${line} in ${ready}`);
+    }
+  });
+
   it('has exactly one replica leading; after SIGKILL of the leader another holds the Lease within the lease duration', async (t) => {
     const statuses = await waitFor('one leader', async () => {
       const all = await Promise.all(set.hubs.map((_, index) => set.leader(index)));

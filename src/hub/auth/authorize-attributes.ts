@@ -5,6 +5,7 @@
  * caller without access gets 403 whether or not the object exists).
  */
 import { parseFieldSelector, SelectorError } from '../../api/index.ts';
+import { queryBool } from '../kube-api/index.ts';
 import type { Identity } from './authenticate.ts';
 
 /** The group every authenticated caller is in, as the apiserver adds it. */
@@ -119,12 +120,12 @@ export function requestAttributes(
   let name = parts[1] ?? '';
   const subresource = parts[2] ?? '';
   if (name === '') {
-    if (verb === 'get') verb = isTrue(query.watch) ? 'watch' : 'list';
+    if (verb === 'get') verb = queryBool(query.watch) ? 'watch' : 'list';
     if (verb === 'delete') verb = 'deletecollection';
     // A list or watch of one name is authorised as a request for that object (the apiserver does
     // the same), which is how a device may watch its own Mailbox and nothing else.
     if (verb === 'list' || verb === 'watch') name = exactName(query.fieldSelector);
-  } else if (verb === 'get' && isTrue(query.watch)) {
+  } else if (verb === 'get' && queryBool(query.watch)) {
     verb = 'watch';
   }
   return {
@@ -164,11 +165,6 @@ function exactName(value: unknown): string {
     requirements.filter((r) => r.field === 'metadata.name' && r.operator === '=').map((r) => r.value),
   );
   return names.size === 1 ? [...names][0]! : '';
-}
-
-/** The `watch` parameter as the resource routes read it (a repeated parameter is neither). */
-function isTrue(value: unknown): boolean {
-  return value === 'true' || value === '1';
 }
 
 function decodePath(path: string): string {

@@ -1,36 +1,42 @@
 /**
- * The self-review endpoints: a caller asks whether it may do something
+ * The review endpoints: a caller asks whether it may do something
  * (SelfSubjectAccessReview, `kubectl auth can-i`), what it may do in a
- * namespace (SelfSubjectRulesReview, `kubectl auth can-i --list`) and who the
- * hub takes it for (SelfSubjectReview, `kubectl auth whoami`). Answered from
- * the same authoriser that guards every request; nothing is stored.
+ * namespace (SelfSubjectRulesReview, `kubectl auth can-i --list`), who the
+ * hub takes it for (SelfSubjectReview, `kubectl auth whoami`), and whether a
+ * user or groups it names may do something (SubjectAccessReview; the request
+ * itself is authorised as `create` on `subjectaccessreviews`, as every
+ * request is, before it gets here). Answered from the same authoriser that
+ * guards every request; nothing is stored.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   apiVersionOf,
+  type FieldCause,
   type KindDefinition,
   type KubeObject,
   type SelfSubjectAccessReview,
   type SelfSubjectRulesReview,
+  type SubjectAccessReview,
   selfSubjectAccessReviewKind,
   selfSubjectReviewKind,
   selfSubjectRulesReviewKind,
+  subjectAccessReviewKind,
   validateObject,
 } from '../../api/index.ts';
 import { decodeObjectBody, errors } from '../kube-api/index.ts';
 import type { Identity } from './authenticate.ts';
-import { type Authorizer, reviewAttributes } from './authorize.ts';
+import { type Authorizer, type Decision, reviewAttributes, subjectReviewAttributes } from './authorize.ts';
 import { subjectOf } from './authorize-attributes.ts';
 
-/** Registers `POST` of the three review kinds; other methods on their URLs answer 405. */
+/** Registers `POST` of the four review kinds; other methods on their URLs answer 405. */
 export function registerAccessReviews(app: FastifyInstance, authorizer: Authorizer): void {
   route(app, selfSubjectAccessReviewKind, (identity, body) => {
     const spec = (body as SelfSubjectAccessReview).spec;
-    const decision = authorizer.authorize(reviewAttributes(identity, spec));
-    return {
-      spec,
-      status: { allowed: decision.allowed, ...(decision.reason !== '' ? { reason: decision.reason } : {}) },
-    };
+    return { spec, status: statusOf(authorizer.authorize(reviewAttributes(identity, spec))) };
+  });
+  route(app, subjectAccessReviewKind, (_identity, body) => {
+    const spec = (body as SubjectAccessReview).spec;
+    return { spec, status: statusOf(authorizer.authorize(subjectReviewAttributes(spec))) };
   });
   route(app, selfSubjectRulesReviewKind, (identity, body) => {
     const spec = (body as SelfSubjectRulesReview).spec;
@@ -43,6 +49,10 @@ export function registerAccessReviews(app: FastifyInstance, authorizer: Authoriz
 }
 
 type Answer = (identity: Identity, body: KubeObject) => Record<string, unknown>;
+
+function statusOf(decision: Decision): { allowed: boolean; reason?: string } {
+  return { allowed: decision.allowed, ...(decision.reason !== '' ? { reason: decision.reason } : {}) };
+}
 
 function route(app: FastifyInstance, def: KindDefinition, answer: Answer): void {
   const url = `/apis/${def.group}/${def.version}/${def.plural}`;
@@ -66,26 +76,36 @@ function route(app: FastifyInstance, def: KindDefinition, answer: Answer): void 
   });
 }
 
-/** The apiserver's validation of a review: the schema, and exactly one kind of attributes for an access review. */
+/**
+ * The apiserver's validation of a review: the schema; for an access review exactly one kind of
+ * attributes, and for a SubjectAccessReview a user or groups.
+ */
 function check(def: KindDefinition, body: KubeObject): void {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw errors.badRequest('the request body must be an object');
   body.metadata ??= {};
   // Reviews are never stored, so they need no name.
-  const causes = validateObject(def, body, undefined).causes.filter(
+  const invalid = validateObject(def, body, undefined).causes.filter(
     (cause) => !(cause.field === 'metadata.name' && cause.reason === 'FieldValueRequired'),
   );
-  if (causes.length > 0) throw errors.invalid(def, body.metadata.name ?? '', causes);
-  if (def !== selfSubjectAccessReviewKind) return;
-  const spec = (body as SelfSubjectAccessReview).spec;
+  if (invalid.length > 0) throw errors.invalid(def, body.metadata.name ?? '', invalid);
+  if (def !== selfSubjectAccessReviewKind && def !== subjectAccessReviewKind) return;
+  const spec = (body as SubjectAccessReview).spec;
+  const causes: FieldCause[] = [];
   const given =
     Number(spec.resourceAttributes !== undefined) + Number(spec.nonResourceAttributes !== undefined);
   if (given !== 1)
-    throw errors.invalid(def, '', [
-      {
-        reason: 'FieldValueInvalid',
-        field: 'spec.resourceAttributes',
-        message: `Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified`,
-      },
-    ]);
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'spec.resourceAttributes',
+      message: `Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified`,
+    });
+  // The apiserver's ValidateSubjectAccessReviewSpec: someone must be asked about.
+  if (def === subjectAccessReviewKind && !spec.user && (spec.groups ?? []).length === 0)
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'spec.user',
+      message: 'Invalid value: "": at least one of user or group must be specified',
+    });
+  if (causes.length > 0) throw errors.invalid(def, '', causes);
 }

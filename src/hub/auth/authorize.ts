@@ -202,23 +202,40 @@ export function forbidden(attributes: RequestAttributes, reason: string): ApiErr
   return new ApiError(403, 'Forbidden', `${subject} is forbidden: ${message}`, details);
 }
 
+/** The attributes an access review's spec asks about. */
+export interface AccessReviewSpec {
+  resourceAttributes?: {
+    namespace?: string;
+    verb?: string;
+    group?: string;
+    version?: string;
+    resource?: string;
+    subresource?: string;
+    name?: string;
+  };
+  nonResourceAttributes?: { path?: string; verb?: string };
+}
+
 /** For SelfSubjectAccessReview: the attributes of a review's spec, for the caller. */
-export function reviewAttributes(
-  identity: Identity,
-  spec: {
-    resourceAttributes?: {
-      namespace?: string;
-      verb?: string;
-      group?: string;
-      version?: string;
-      resource?: string;
-      subresource?: string;
-      name?: string;
-    };
-    nonResourceAttributes?: { path?: string; verb?: string };
-  },
+export function reviewAttributes(identity: Identity, spec: AccessReviewSpec): RequestAttributes {
+  return attributesOf(subjectOf(identity), spec);
+}
+
+/**
+ * For SubjectAccessReview: the attributes of a review's spec for the user and groups it names,
+ * exactly as given (the apiserver adds no group, not even `system:authenticated`). A device's user
+ * name and group are read as a device, as its certificate would be.
+ */
+export function subjectReviewAttributes(
+  spec: AccessReviewSpec & { user?: string; groups?: readonly string[] },
 ): RequestAttributes {
-  const subject = subjectOf(identity);
+  return attributesOf({ user: spec.user ?? '', groups: spec.groups ?? [] }, spec);
+}
+
+function attributesOf(
+  subject: Pick<RequestAttributes, 'user' | 'groups' | 'device'>,
+  spec: AccessReviewSpec,
+): RequestAttributes {
   const resource = spec.resourceAttributes;
   if (resource) {
     return {

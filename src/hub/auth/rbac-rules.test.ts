@@ -16,6 +16,9 @@ describe('request attributes', () => {
     assert.equal(attrs('GET', ns).verb, 'list');
     assert.equal(attrs('GET', ns, { watch: 'true' }).verb, 'watch');
     assert.equal(attrs('GET', `${ns}/w`, { watch: '1' }).verb, 'watch');
+    // Read as the resource routes read it (the Python client sends `True`).
+    assert.equal(attrs('GET', ns, { watch: 'True' }).verb, 'watch');
+    assert.equal(attrs('GET', ns, { watch: 'False' }).verb, 'list');
     assert.equal(attrs('GET', '/apis/outpost.dev/v1alpha1/watch/namespaces/a/workloads').verb, 'watch');
     assert.equal(attrs('DELETE', ns).verb, 'deletecollection');
     assert.equal(attrs('DELETE', `${ns}/w`).verb, 'delete');

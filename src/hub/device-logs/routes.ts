@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Mailbox } from '../../api/index.ts';
-import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
+import { ApiError, errors, type ObjectService, parse, queryBool } from '../kube-api/index.ts';
 import { type LogAnswer, LogRendezvous, type LogRendezvousOptions } from './rendezvous.ts';
 
 /** Options of {@link registerDeviceLogs}. */
@@ -165,7 +165,7 @@ function readQuery(query: LogQuery): { device: string; container?: string; tail?
         `tailLines must be a whole number >= 0, not ${JSON.stringify(query.tailLines)}`,
       );
   }
-  const follow = query.follow === 'true' || query.follow === '1';
+  const follow = queryBool(query.follow);
   return {
     device,
     follow,

@@ -30,6 +30,9 @@ import {
   type WatchStreamOptions,
 } from '../kube-api/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
+import { type HealthOptions, registerHealth } from './health.ts';
+
+export type { HealthCheck, HealthOptions } from './health.ts';
 
 /** The largest request body accepted, as the apiserver's limit (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -61,6 +64,8 @@ export interface BuildHubOptions {
   readonly deviceLogs?: DeviceLogsOptions;
   /** Serves the devices' MQTT endpoint (`/mqtt`) and the telemetry and command endpoints when given. */
   readonly telemetry?: TelemetryHub;
+  /** The checks of `/livez` and `/readyz` beyond `ping`. @default none */
+  readonly health?: Omit<HealthOptions, 'logger'>;
 }
 
 declare module 'fastify' {
@@ -165,9 +170,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
       );
   });
 
-  app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok'));
-  app.get('/readyz', async (_request, reply) => reply.type('text/plain').send('ok'));
-  app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok'));
+  registerHealth(app, { ...options.health, logger: options.logger });
   registerDiscovery(app, registry, { version: options.version });
   registerOpenApi(app, registry);
   registerResourceRoutes(app, { service, watch: options.watch });

@@ -130,6 +130,18 @@ describe('kubectl against discovery and OpenAPI', () => {
     ]);
   });
 
+  it('puts the workload-facing kinds in the all category, as Kubernetes puts Deployments', async () => {
+    const names = (await kubectl('api-resources', '--categories', 'all', '-o', 'name'))
+      .trim()
+      .split('\n')
+      .sort();
+    assert.deepEqual(names, [
+      'opcuaconnectors.outpost.dev',
+      'placements.outpost.dev',
+      'workloads.outpost.dev',
+    ]);
+  });
+
   it('explains a Workload and the fields of its spec from our schemas', async () => {
     const kind = await kubectl('explain', 'workloads');
     assert.match(kind, /KIND:\s+Workload/);

@@ -153,7 +153,7 @@ describe('discovery', () => {
     assert.equal(list.groupVersion, 'outpost.dev/v1alpha1');
     const workloads = list.resources.find((resource) => resource.name === 'workloads');
     assert.deepEqual(workloads?.shortNames, ['wl']);
-    assert.deepEqual(workloads?.categories, ['outpost']);
+    assert.deepEqual(workloads?.categories, ['all', 'outpost']);
     assert.equal(workloads?.namespaced, true);
     const devices = list.resources.find((resource) => resource.name === 'devices');
     assert.equal(devices?.namespaced, false);
@@ -167,6 +167,27 @@ describe('discovery', () => {
       assert.equal(response.json().kind, 'Status');
       assert.equal(response.json().reason, 'NotFound');
     }
+  });
+
+  it('answers every document with a trailing slash as without one, as the apiserver does', async () => {
+    for (const url of [
+      '/version',
+      '/api',
+      '/apis',
+      '/api/v1',
+      '/apis/outpost.dev',
+      '/apis/outpost.dev/v1alpha1',
+      '/apis/rbac.authorization.k8s.io/v1',
+    ]) {
+      const plain = await get(url);
+      const slashed = await get(`${url}/`);
+      assert.equal(slashed.statusCode, 200, `${url}/: ${slashed.body}`);
+      assert.equal(slashed.headers['content-type'], plain.headers['content-type'], `${url}/`);
+      assert.equal(slashed.body, plain.body, `${url}/`);
+    }
+    const aggregated = await get('/apis/', KUBECTL_ACCEPT);
+    assert.equal(aggregated.headers['content-type'], V2);
+    assert.equal(aggregated.json().kind, 'APIGroupDiscoveryList');
   });
 
   it('answers aggregated discovery v2 to what kubectl sends, with exactly the negotiated content type', async () => {
@@ -192,7 +213,7 @@ describe('discovery', () => {
       singularResource: 'workload',
       verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
       shortNames: ['wl'],
-      categories: ['outpost'],
+      categories: ['all', 'outpost'],
       subresources: [
         {
           subresource: 'status',

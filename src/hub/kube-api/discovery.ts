@@ -72,9 +72,17 @@ export function registerDiscovery(
   const aggregatedCore = aggregated(true);
   const aggregatedGroups = aggregated(false);
 
-  app.get('/version', async (request, reply) => sendJson(request, reply, version));
+  // Each document is served with and without a trailing slash, as the apiserver's go-restful
+  // routes are (`kubectl get --raw /api/` and clients joining paths end with one).
+  const serve = (
+    urls: readonly string[],
+    handler: (request: FastifyRequest, reply: FastifyReply) => unknown,
+  ) => {
+    for (const url of urls) app.get(url, async (request, reply) => handler(request, reply));
+  };
+  serve(['/version', '/version/'], (request, reply) => sendJson(request, reply, version));
 
-  app.get('/api', async (request, reply) => {
+  serve(['/api', '/api/'], (request, reply) => {
     const format = negotiateDiscovery(request.headers.accept);
     if (format === undefined) return notAcceptable(reply);
     reply.header('vary', 'Accept');
@@ -87,7 +95,7 @@ export function registerDiscovery(
     return sendJson(request, reply, jsonBody(versions));
   });
 
-  app.get('/apis', async (request, reply) => {
+  serve(['/apis', '/apis/'], (request, reply) => {
     const format = negotiateDiscovery(request.headers.accept);
     if (format === undefined) return notAcceptable(reply);
     reply.header('vary', 'Accept');
@@ -109,6 +117,16 @@ export function registerDiscovery(
     const { group, version: v } = request.params;
     return sendDocument(request, reply, resourceLists.get(`${group}/${v}`));
   });
+
+  // With a trailing slash these paths would reach the resource routes' wildcards
+  // (`/api/v1/*`): each served document gets a static route of its own, which the router prefers.
+  for (const [groupVersion, body] of resourceLists) {
+    const url = groupVersion.includes('/') ? `/apis/${groupVersion}/` : `/api/${groupVersion}/`;
+    serve([url], (request, reply) => sendDocument(request, reply, body));
+  }
+  for (const [group, body] of groupDocuments) {
+    serve([`/apis/${group}/`], (request, reply) => sendDocument(request, reply, body));
+  }
 }
 
 function sendAggregated(

@@ -7,6 +7,7 @@ export { ApiError, errors, type Status } from './errors.ts';
 export { collectionPrefix, objectKey } from './object-meta.ts';
 export { ObjectService, type ObjectServiceOptions, parse } from './object-service.ts';
 export { registerOpenApi } from './openapi.ts';
+export { queryBool } from './parse-bool.ts';
 export { applyJsonPatch, PatchError } from './patch/index.ts';
 export { decodeObjectBody, registerResourceRoutes } from './resource-routes.ts';
 export type { WatchStreamOptions } from './watch.ts';

@@ -7,6 +7,7 @@ import type { ListQuery } from './list-filter.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
 import { objectKey } from './object-meta.ts';
 import { type DeleteOptions, type ObjectService, parse, type WriteOptions } from './object-service.ts';
+import { queryBool } from './parse-bool.ts';
 import { PATCH_CONTENT_TYPES } from './patching.ts';
 import {
   decodeKubernetesProtobuf,
@@ -86,10 +87,10 @@ async function dispatch(
 
   switch (request.method) {
     case 'GET': {
-      if (name && !target.watchPath && !isTrue(query.watch))
+      if (name && !target.watchPath && !queryBool(query.watch))
         return send(await service.get(def, namespace, name));
       const listQuery = listQueryOf(query, name);
-      if (target.watchPath || isTrue(query.watch)) {
+      if (target.watchPath || queryBool(query.watch)) {
         reply.hijack();
         await streamWatch(
           service,
@@ -98,8 +99,8 @@ async function dispatch(
           {
             ...listQuery,
             resourceVersion: query.resourceVersion,
-            allowWatchBookmarks: isTrue(query.allowWatchBookmarks),
-            sendInitialEvents: isTrue(query.sendInitialEvents),
+            allowWatchBookmarks: queryBool(query.allowWatchBookmarks),
+            sendInitialEvents: queryBool(query.sendInitialEvents),
             timeoutSeconds: query.timeoutSeconds ? Number(query.timeoutSeconds) : undefined,
           },
           { kind: format, includeObject },
@@ -162,7 +163,7 @@ async function dispatch(
         name,
         type,
         patch,
-        { ...writeOptions(), force: isTrue(query.force) },
+        { ...writeOptions(), force: queryBool(query.force) },
         subresource,
       );
       return send(patched, existed ? 200 : 201);
@@ -321,7 +322,7 @@ function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOptions {
     body = decodeBody(request) as typeof body;
   }
   let policy = query.propagationPolicy ?? body.propagationPolicy;
-  if (!policy && (query.orphanDependents === 'true' || body.orphanDependents === true)) policy = 'Orphan';
+  if (!policy && (queryBool(query.orphanDependents) || body.orphanDependents === true)) policy = 'Orphan';
   if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
     throw errors.badRequest(
       `propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`,
@@ -358,8 +359,4 @@ function fieldManagerOf(query: Query, userAgent: string | undefined): string {
   const manager = query.fieldManager ?? (userAgent ?? 'unknown').split('/')[0]!;
   if (manager.length > 128) throw errors.badRequest('fieldManager: Too long: may not be longer than 128');
   return manager;
-}
-
-function isTrue(value: string | undefined): boolean {
-  return value === 'true' || value === '1';
 }

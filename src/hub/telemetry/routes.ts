@@ -19,7 +19,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Authorizer, forbidden, type RequestAttributes, requestAttributes } from '../auth/index.ts';
-import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
+import { ApiError, errors, type ObjectService, parse, queryBool } from '../kube-api/index.ts';
 import { BrokerUnavailableError } from './bridge.ts';
 import { CommandTimeoutError } from './commands.ts';
 import { matches, type TelemetryFilter, type TelemetryValue } from './latest-values.ts';
@@ -105,7 +105,7 @@ export function registerTelemetry(
       const device = deviceOf(request.query);
       await connectorSpec(namespace, name);
       const filter: TelemetryFilter = { namespace, connector: name, ...(device ? { device } : {}) };
-      if (isTrue(request.query.watch)) return stream(telemetry, filter, reply);
+      if (queryBool(request.query.watch)) return stream(telemetry, filter, reply);
       return reply.type('application/json').send(JSON.stringify({ items: telemetry.latest.values(filter) }));
     },
   );
@@ -123,7 +123,7 @@ export function registerTelemetry(
       check(request, base, { verb: 'get', subresource: 'telemetry', name: '' });
       const device = deviceOf(request.query);
       const filter: TelemetryFilter = { ...(namespace ? { namespace } : {}), ...(device ? { device } : {}) };
-      if (isTrue(request.query.watch)) return stream(telemetry, filter, reply);
+      if (queryBool(request.query.watch)) return stream(telemetry, filter, reply);
       return reply.type('application/json').send(JSON.stringify({ items: telemetry.latest.values(filter) }));
     },
   );
@@ -256,8 +256,4 @@ function deviceOf(query: TelemetryQuery): string | undefined {
   if (device === undefined || device === '') return undefined;
   if (!NAME.test(device)) throw errors.badRequest(`${JSON.stringify(device)} is not a device name`);
   return device;
-}
-
-function isTrue(value: string | undefined): boolean {
-  return value === 'true' || value === '1';
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ALL_KINDS, apiVersionOf } from '../../../api/index.ts';
 import { fieldPatchMeta, type PatchMeta, patchMetaFor } from './patch-meta.ts';
 import { applyStrategicMergePatch } from './strategic-merge-patch.ts';
 import { assertUnshared, frozen } from './test-support.ts';
@@ -36,6 +37,19 @@ describe('patchMetaFor', () => {
     ] as const) {
       assert.ok(patchMetaFor(apiVersion, kind), `${apiVersion} ${kind}`);
     }
+  });
+
+  it('knows every served kind that takes strategic merge patch, as the apiserver takes it for built-in kinds', () => {
+    const served = ALL_KINDS.filter((def) => def.strategicMergePatch);
+    assert.deepEqual(
+      served.filter((def) => patchMetaFor(apiVersionOf(def), def.kind) === undefined).map((def) => def.kind),
+      [],
+    );
+    for (const kind of ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'Lease'])
+      assert.ok(
+        served.some((def) => def.kind === kind),
+        `${kind} takes strategic merge patch`,
+      );
   });
 
   it('answers undefined for custom resources and unknown versions, so the API can answer 415', () => {
@@ -292,5 +306,57 @@ describe('strategic merge patch of served kinds', () => {
         },
       },
     });
+  });
+});
+
+describe('strategic merge patch of RBAC kinds', () => {
+  const RBAC = 'rbac.authorization.k8s.io/v1';
+
+  it('replaces the rules of a Role and a ClusterRole, which are atomic lists', () => {
+    const role = {
+      apiVersion: RBAC,
+      kind: 'Role',
+      metadata: { name: 'reader', labels: { team: 'a' } },
+      rules: [
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+      ],
+    };
+    const rules = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }];
+    for (const kind of ['Role', 'ClusterRole']) {
+      const result = patched(
+        RBAC,
+        kind,
+        { ...role, kind },
+        { metadata: { labels: { env: 'x' } }, rules },
+      ) as {
+        rules: unknown;
+        metadata: { labels: unknown };
+      };
+      assert.deepEqual(result.rules, rules, kind);
+      assert.deepEqual(result.metadata.labels, { team: 'a', env: 'x' }, kind);
+    }
+  });
+
+  it('replaces the subjects of a binding and merges its roleRef as an object', () => {
+    const binding = {
+      apiVersion: RBAC,
+      kind: 'RoleBinding',
+      metadata: { name: 'readers' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' },
+      subjects: [
+        { kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'alice' },
+        { kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'bob' },
+      ],
+    };
+    const subjects = [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'team-a' }];
+    for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
+      const result = patched(RBAC, kind, { ...binding, kind }, { subjects, roleRef: { name: 'reader' } }) as {
+        subjects: unknown;
+        roleRef: unknown;
+      };
+      assert.deepEqual(result.subjects, subjects, kind);
+      assert.deepEqual(result.roleRef, binding.roleRef, kind);
+    }
   });
 });

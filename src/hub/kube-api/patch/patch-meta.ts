@@ -114,6 +114,14 @@ const KINDS: ReadonlyMap<string, PatchMeta> = new Map([
   ['v1/ConfigMap', kind({})],
   ['v1/Secret', kind({})],
   ['v1/Event', kind({})],
+  // LeaseSpec has no list and no patch tag.
+  ['coordination.k8s.io/v1/Lease', kind({})],
+  // RBAC carries no patch tag (rules, subjects, the rules' lists and the aggregation selectors are
+  // `+listType=atomic`; roleRef and each subject `+structType=atomic`): its lists are replaced.
+  ['rbac.authorization.k8s.io/v1/Role', kind({})],
+  ['rbac.authorization.k8s.io/v1/ClusterRole', kind({})],
+  ['rbac.authorization.k8s.io/v1/RoleBinding', kind({})],
+  ['rbac.authorization.k8s.io/v1/ClusterRoleBinding', kind({})],
   ['v1/Pod', kind({ spec: podSpecPatchMeta, status: podStatusPatchMeta })],
   [
     'apps/v1/Deployment',
