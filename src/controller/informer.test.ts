@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  configMap,
+  eventually,
+  startTestService,
+  type TestService,
+} from '../../test/support/in-process/index.ts';
 import type { KubeObject } from '../api/index.ts';
 import {
   type SqliteStore,
@@ -10,7 +16,6 @@ import {
   type WatchSink,
 } from '../store/index.ts';
 import { Informer } from './informer.ts';
-import { configMap, eventually, startTestService, type TestService } from './test-env.ts';
 
 /**
  * The real store, with two faults a production store shows: dropping a watcher (a slow one)
@@ -97,7 +102,7 @@ describe('Informer', () => {
 
   it('lists, then follows adds, updates and deletes with old and new objects', async () => {
     await write('pre', { a: '1' });
-    const informer = new Informer({ service: env.service, kind: configMaps(), namespace: 'default' });
+    const informer = new Informer({ client: env.service, kind: configMaps(), namespace: 'default' });
     const seen: string[] = [];
     informer.addEventHandler({
       onAdd: (object) => seen.push(`add ${object.metadata.name}`),
@@ -140,7 +145,7 @@ describe('Informer', () => {
 
   it('lists again after a dropped watch and a 410, synthesising what it missed', async () => {
     for (const name of ['keep', 'change', 'vanish']) await write(name, { v: '1' });
-    const informer = new Informer({ service: env.service, kind: configMaps() });
+    const informer = new Informer({ client: env.service, kind: configMaps() });
     informer.addIndex('by-value', (object) => Object.values((object.data ?? {}) as Record<string, string>));
     const seen: string[] = [];
     informer.addEventHandler({
@@ -201,7 +206,7 @@ describe('Informer', () => {
   });
 
   it('replays the cache as adds to a handler added after sync, and resyncs as updates of the same object', async () => {
-    const informer = new Informer({ service: env.service, kind: configMaps() });
+    const informer = new Informer({ client: env.service, kind: configMaps() });
     const stop = new AbortController();
     const running = informer.start(stop.signal);
     await informer.waitForSync(stop.signal);

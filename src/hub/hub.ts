@@ -183,7 +183,7 @@ async function runControllers(
   signal: AbortSignal,
   telemetry?: ConnectorTelemetry,
 ): Promise<void> {
-  await startControllers({ service, logger, signal, telemetry }).done;
+  await startControllers({ client: service, logger, signal, telemetry }).done;
 }
 
 async function openStore(options: HubOptions): Promise<Store> {

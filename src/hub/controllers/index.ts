@@ -2,11 +2,10 @@
  * The hub's controllers, wired together: one reconciler per file beside this
  * one, each added to one {@link Manager} that shares informers (one cache per
  * kind) and metrics between them. `startControllers` is the one place the hub
- * starts them (on the leader replica, once leader election exists).
+ * starts them: on the replica that holds the controllers' lease (`src/hub/leader/`).
  */
 import type { Logger } from 'pino';
-import { Manager, type MetricsRegistry } from '../../controller/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
+import { type Client, Manager, type MetricsRegistry } from '../../controller/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
@@ -59,8 +58,8 @@ export interface HubControllersOptions {
 }
 
 export interface StartControllersOptions {
-  /** The service every controller reads and writes through. */
-  readonly service: ObjectService;
+  /** What every controller reads and writes through (the hub's ObjectService). */
+  readonly client: Client;
   readonly logger: Logger;
   /** Stops every controller and informer. */
   readonly signal: AbortSignal;
@@ -81,7 +80,7 @@ export interface RunningControllers {
 export function startControllers(options: StartControllersOptions): RunningControllers {
   const settings = options.options ?? {};
   const manager = new Manager({
-    service: options.service,
+    client: options.client,
     logger: options.logger.child({ component: 'controllers' }),
     metrics: options.metrics,
     resyncPeriodMs: settings.resyncPeriodMs,

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { KindDefinition, KubeObject, Mailbox, OwnerReferenceShape, Placement } from '../../api/index.ts';
-import type { Counter, Informer, Reconciler } from '../../controller/index.ts';
-import { ApiError, type ObjectService } from '../kube-api/index.ts';
+import type { Client, Counter, Informer, Reconciler } from '../../controller/index.ts';
+import { ApiError } from '../kube-api/index.ts';
 import {
   composeMailbox,
   type MailboxSpec,
@@ -27,7 +27,7 @@ export interface PlacementInformers {
 export const NAMESPACE_INDEX = 'placement:namespace';
 
 export interface MailboxReconcilerOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly informers: PlacementInformers;
   readonly caches: PlacementCaches;
   /** Wall-clock time for `since` stamps. */
@@ -194,11 +194,7 @@ export function placedOn(
   return { placed, stamps };
 }
 
-async function deleteMailbox(
-  service: ObjectService,
-  kind: KindDefinition,
-  mailbox: KubeObject,
-): Promise<void> {
+async function deleteMailbox(service: Client, kind: KindDefinition, mailbox: KubeObject): Promise<void> {
   try {
     await service.delete(kind, undefined, mailbox.metadata.name!, {
       preconditions: { uid: mailbox.metadata.uid },
@@ -269,7 +265,7 @@ export function timestamp(date: Date): string {
 }
 
 /** A served kind by name (the outpost.dev group). */
-export function kindOf(service: ObjectService, kind: string): KindDefinition {
+export function kindOf(service: Pick<Client, 'registry'>, kind: string): KindDefinition {
   const def = service.registry.byKind('outpost.dev/v1alpha1', kind);
   if (!def) throw new Error(`the registry does not serve ${kind}`);
   return def;

@@ -11,6 +11,7 @@ import type {
   OpcUaConnectorStatus,
 } from '../../api/index.ts';
 import {
+  type Client,
   type Controller,
   type Informer,
   keyFor,
@@ -20,7 +21,7 @@ import {
   splitKey,
 } from '../../controller/index.ts';
 import { POD_SECURITY_EXEMPT_RENDERER, type Requester } from '../admission/index.ts';
-import { ApiError, type ObjectService } from '../kube-api/index.ts';
+import { ApiError } from '../kube-api/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { kindOf, timestamp } from './mailbox.ts';
 import {
@@ -85,7 +86,7 @@ const CACHE_LAG_LIMIT_MS = 5000;
  * connector reports.
  */
 export function addOpcUaRenderer(manager: Manager, options: OpcUaRendererOptions = {}): OpcUaRenderer {
-  const service = manager.service;
+  const service = manager.client;
   const informers = {
     connectors: manager.informer(kindOf(service, 'OpcUaConnector')),
     workloads: manager.informer(kindOf(service, 'Workload')),
@@ -138,7 +139,7 @@ export function addOpcUaRenderer(manager: Manager, options: OpcUaRendererOptions
 }
 
 interface ReconcilerOptions extends OpcUaRendererOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly informers: OpcUaRenderer['informers'];
 }
 
@@ -332,7 +333,7 @@ export function createOpcUaReconciler(options: ReconcilerOptions): Reconciler {
   };
 }
 
-function secretKind(service: ObjectService): KindDefinition {
+function secretKind(service: Pick<Client, 'registry'>): KindDefinition {
   const def = service.registry.byKind('v1', 'Secret');
   if (!def) throw new Error('the registry does not serve Secret');
   return def;

@@ -7,8 +7,7 @@ import type {
   Placement,
   RolloutSummary,
 } from '../../api/index.ts';
-import { type Reconciler, splitKey, turnIfSliceUsed } from '../../controller/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
+import { type Client, type Reconciler, splitKey, yieldIfSliceUsed } from '../../controller/index.ts';
 import { FIELD_MANAGER, kindOf, NAMESPACE_INDEX, type PlacementInformers, timestamp } from './mailbox.ts';
 import {
   type Condition,
@@ -26,7 +25,7 @@ import {
 } from './placement/index.ts';
 
 export interface SummaryReconcilerOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly informers: PlacementInformers;
   readonly caches: PlacementCaches;
   readonly now: () => Date;
@@ -79,7 +78,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
     const start = Math.max(0, hint ? devices.indexOf(hint) : 0);
     for (let i = 0; i < devices.length; i++) {
-      await turnIfSliceUsed();
+      await yieldIfSliceUsed();
       const device = devices[(start + i) % devices.length]!;
       if (!fresh(device, required)) {
         staleHints.set(key, device.metadata.name!);
@@ -184,7 +183,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
-          await turnIfSliceUsed();
+          await yieldIfSliceUsed();
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           const perWorkload = workloads.map((w) =>
@@ -216,7 +215,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const required = [`W:${namespace}/${name}`];
         if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
-          await turnIfSliceUsed();
+          await yieldIfSliceUsed();
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           states.set(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { startTestService, type TestService } from '../../../test/support/in-process/index.ts';
 import type { KubeObject } from '../../api/index.ts';
-import { startTestService, type TestService } from '../../controller/test-env.ts';
 import { prerender, renderObject } from './object-meta.ts';
 import { parse } from './object-service.ts';
 

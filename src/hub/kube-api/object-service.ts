@@ -7,14 +7,23 @@ import {
   pruneUnknownFields,
   validateObject,
 } from '../../api/index.ts';
+import type {
+  Client,
+  ClientWatchOptions,
+  ClientWriteOptions,
+  DeleteOptions,
+  ObjectWatch,
+} from '../../controller/index.ts';
 import {
   ConflictError,
+  ExpiredError,
   KeyExistsError,
   NotFoundError,
   type Store,
   type StoredObject,
+  type WatchEvent,
 } from '../../store/index.ts';
-import type { AdmissionCheck, Requester } from '../admission/index.ts';
+import type { AdmissionCheck } from '../admission/index.ts';
 import {
   ApplyConflictError,
   applyConfiguration,
@@ -43,37 +52,21 @@ import {
 import { applyPatch, type PatchType } from './patching.ts';
 import { schemaInfoOf } from './schema-info-cache.ts';
 
-/** How the caller wants a write done (query parameters of the request). */
-export interface WriteOptions {
-  /** Validate and answer as if written, write nothing (`dryRun=All`). */
-  readonly dryRun?: boolean;
-  /** Who makes the change, for managedFields. */
-  readonly fieldManager: string;
-  /** What to do with fields the schema does not know. @default 'Strict' on the wire is the client's choice; 'Warn' here */
-  readonly fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
-  /** Collects `Warning` headers for the response. */
-  readonly warnings?: string[];
-  /**
-   * The authenticated client the write is made for, which admission checks may
-   * weigh (RBAC's escalation check). @default undefined: one of the hub's own writers, trusted
-   */
-  readonly requester?: Requester;
-  /**
-   * Lets create and update read the body in place instead of deep-copying it
-   * first: the caller promises not to change the body, nor anything it holds,
-   * until the call has returned (frozen or shared parts are fine). The service
-   * never changes a borrowed body: what it has to change (its top level and
-   * metadata, unknown fields or nulls to drop, a kind's `normalize`) it copies.
-   * For the hub's own writers, which build a body per write.
-   * @default false: the body is deep-copied first
-   */
-  readonly borrowBody?: boolean;
-}
+/**
+ * How the caller wants a write done (query parameters of the request), as a
+ * {@link Client} asks (`fieldValidation` on the wire is the client's choice;
+ * 'Warn' here by default; `requester` is the authenticated client the write is
+ * made for, whom RBAC's escalation check weighs). With `borrowBody`, what the
+ * service has to change in a borrowed body (its top level and metadata,
+ * unknown fields or nulls to drop, a kind's `normalize`) it copies.
+ */
+export type WriteOptions = ClientWriteOptions;
 
-export interface DeleteOptions {
-  readonly dryRun?: boolean;
-  readonly propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
-  readonly preconditions?: { uid?: string; resourceVersion?: string };
+export type { DeleteOptions };
+
+/** What a watch follows: a collection, or the one object a `metadata.name=X` field selector names. */
+export interface ObjectWatchOptions extends ClientWatchOptions {
+  readonly fieldSelector?: string;
 }
 
 export interface ListResult {
@@ -105,8 +98,8 @@ const MAX_PATCH_ATTEMPTS = 8;
  * managedFields, finalizers and namespaces. Every method either writes
  * exactly what it answers or throws an {@link ApiError} and writes nothing.
  */
-export class ObjectService {
-  readonly store: Store;
+export class ObjectService implements Client {
+  readonly #store: Store;
   readonly registry: KindRegistry;
   readonly #now: () => Date;
   readonly #garbageCollector: boolean;
@@ -117,7 +110,7 @@ export class ObjectService {
   readonly #draining = new Set<string>();
 
   constructor(options: ObjectServiceOptions) {
-    this.store = options.store;
+    this.#store = options.store;
     this.registry = options.registry;
     this.#now = options.now ?? (() => new Date());
     this.#garbageCollector = options.garbageCollector ?? false;
@@ -128,9 +121,46 @@ export class ObjectService {
   }
 
   async get(def: KindDefinition, namespace: string | undefined, name: string): Promise<StoredObject> {
-    const stored = await this.store.get(objectKey(def, namespace, name));
+    const stored = await this.#store.get(objectKey(def, namespace, name));
     if (!stored) throw errors.notFound(def, name);
     return stored;
+  }
+
+  /** The object as stored, or undefined: for callers to whom absence is common, not an error. */
+  find(def: KindDefinition, namespace: string | undefined, name: string): Promise<StoredObject | undefined> {
+    return this.#store.get(objectKey(def, namespace, name));
+  }
+
+  /** The revision of the last committed write: every write up to it has reached every watch. */
+  currentRevision(): Promise<number> {
+    return this.#store.currentRevision();
+  }
+
+  /**
+   * Follows the writes of a collection (or of the one object a `metadata.name=X`
+   * field selector names) after `afterRevision`, handing each to `sink` once, in
+   * revision order, synchronously at commit. {@link Client.watch}'s contract;
+   * events carry the value before the write (`prevValue`) when the store still has it.
+   * @throws ApiError 410 (Expired) when `afterRevision` has been compacted
+   */
+  async watch(
+    def: KindDefinition,
+    namespace: string | undefined,
+    options: ObjectWatchOptions,
+    sink: (events: readonly WatchEvent[]) => void,
+  ): Promise<ObjectWatch> {
+    const prefix = selectedPrefix(def, namespace, options.fieldSelector);
+    try {
+      return await this.#store.watch(
+        { prefix, afterRevision: options.afterRevision, signal: options.signal },
+        sink,
+      );
+    } catch (error) {
+      if (error instanceof ExpiredError) {
+        throw errors.expired(`too old resource version: ${error.requested} (${error.compacted})`);
+      }
+      throw error;
+    }
   }
 
   async list(def: KindDefinition, namespace: string | undefined, query: ListQuery): Promise<ListResult> {
@@ -141,14 +171,14 @@ export class ObjectService {
       const token = decodeContinue(query.continue);
       afterKey = prefix + token.start;
       revision = token.revision;
-      const compacted = await this.store.compactedRevision();
+      const compacted = await this.#store.compactedRevision();
       if (revision < compacted) {
         throw errors.expired(
           'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
         );
       }
     }
-    const result = await this.store.list({
+    const result = await this.#store.list({
       prefix,
       afterKey,
       revision,
@@ -293,7 +323,7 @@ export class ObjectService {
     subresource: 'status' | undefined,
   ): Promise<StoredObject> {
     for (let attempt = 1; ; attempt++) {
-      const current = await this.store.get(key);
+      const current = await this.#store.get(key);
       try {
         if (!current) {
           if (type !== 'apply' || subresource) throw errors.notFound(def, name);
@@ -426,14 +456,14 @@ export class ObjectService {
         return current;
       }
       if (options.dryRun) return { key, revision: current.revision, value: JSON.stringify(next) };
-      const written = await this.store.update(key, current.revision, (revision) =>
+      const written = await this.#store.update(key, current.revision, (revision) =>
         renderObject(next, revision),
       );
       if (namespaceBusy) this.#drainNamespace(name);
       return written;
     }
     if (options.dryRun) return current;
-    return this.store.delete(key, current.revision, (revision) => renderObject(live, revision));
+    return this.#store.delete(key, current.revision, (revision) => renderObject(live, revision));
   }
 
   /** Removes a terminating namespace's content, then the namespace itself. */
@@ -460,7 +490,7 @@ export class ObjectService {
 
   async #namespaceHasContent(namespace: string): Promise<boolean> {
     for (const def of this.registry.kinds) {
-      if (def.namespaced && (await this.store.count(collectionPrefix(def, namespace))) > 0) return true;
+      if (def.namespaced && (await this.#store.count(collectionPrefix(def, namespace))) > 0) return true;
     }
     return false;
   }
@@ -501,7 +531,7 @@ export class ObjectService {
 
   async #checkNamespace(def: KindDefinition, namespace: string | undefined): Promise<void> {
     if (!def.namespaced || !namespace) return;
-    const stored = await this.store.get(objectKey(this.#namespaceKind, undefined, namespace));
+    const stored = await this.#store.get(objectKey(this.#namespaceKind, undefined, namespace));
     if (!stored) throw errors.notFound(this.#namespaceKind, namespace);
     if ((JSON.parse(stored.value) as KubeObject).metadata.deletionTimestamp) {
       throw errors.forbidden(
@@ -523,12 +553,12 @@ export class ObjectService {
     const key = objectKey(def, object.metadata.namespace, name);
     if (options.dryRun) {
       checkSize(object);
-      if (await this.store.get(key)) throw errors.alreadyExists(def, name);
+      if (await this.#store.get(key)) throw errors.alreadyExists(def, name);
       return { key, revision: 0, value: JSON.stringify(object) };
     }
     const rendered = sizeChecked(prerender(object));
     try {
-      return await this.store.create(key, (revision) => rendered.render(revision));
+      return await this.#store.create(key, (revision) => rendered.render(revision));
     } catch (error) {
       if (error instanceof KeyExistsError) throw errors.alreadyExists(def, name);
       throw error;
@@ -558,9 +588,9 @@ export class ObjectService {
     }
     const rendered = sizeChecked(prerender(next));
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
-      return this.store.delete(key, current.revision, (revision) => rendered.render(revision));
+      return this.#store.delete(key, current.revision, (revision) => rendered.render(revision));
     }
-    return this.store.update(key, current.revision, (revision) => rendered.render(revision));
+    return this.#store.update(key, current.revision, (revision) => rendered.render(revision));
   }
 
   /** The object after a PUT: server-owned fields kept, spec or status taken from the body. */
@@ -764,7 +794,7 @@ export class ObjectService {
     const checks = this.#admission.filter((check) => check.handles(def));
     if (checks.length === 0) return;
     const ns = def.namespaced ? object.metadata.namespace : undefined;
-    const stored = ns ? await this.store.get(objectKey(this.#namespaceKind, undefined, ns)) : undefined;
+    const stored = ns ? await this.#store.get(objectKey(this.#namespaceKind, undefined, ns)) : undefined;
     const namespace = stored ? parse(stored) : undefined;
     const causes = [];
     for (const check of checks) {
@@ -790,8 +820,8 @@ export class ObjectService {
   }
 }
 
-/** Parses a stored object. */
-export function parse(stored: StoredObject): KubeObject {
+/** Parses a stored object (anything with its JSON text as `value`: a Client's ObjectText, a watch event). */
+export function parse(stored: { readonly value: string }): KubeObject {
   return JSON.parse(stored.value) as KubeObject;
 }
 

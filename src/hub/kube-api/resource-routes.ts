@@ -5,7 +5,6 @@ import type { StoredObject } from '../../store/index.ts';
 import { errors } from './errors.ts';
 import type { ListQuery } from './list-filter.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
-import { objectKey } from './object-meta.ts';
 import { type DeleteOptions, type ObjectService, parse, type WriteOptions } from './object-service.ts';
 import { PATCH_CONTENT_TYPES } from './patching.ts';
 import {
@@ -154,8 +153,7 @@ async function dispatch(
         ]);
       }
       const patch = decodeBody(request);
-      const existed =
-        type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
+      const existed = type === 'apply' ? (await service.find(def, namespace, name)) !== undefined : true;
       const patched = await service.patch(
         def,
         namespace,
@@ -174,7 +172,7 @@ async function dispatch(
       return sendList(
         reply,
         def,
-        { items: deleted, revision: await service.store.currentRevision() },
+        { items: deleted, revision: await service.currentRevision() },
         format,
         includeObject,
       );
