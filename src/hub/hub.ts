@@ -9,7 +9,7 @@ import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store
 import { createAuthenticator, createAuthorizer, DeviceIndex, ensureBootstrapPolicy } from './auth/index.ts';
 import { startControllers } from './controllers/index.ts';
 import { buildHub } from './http/app.ts';
-import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
+import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
@@ -117,7 +117,6 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
-  await resumeNamespaceDeletions(service, options.logger);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
@@ -195,24 +194,6 @@ async function openStore(options: HubOptions): Promise<Store> {
   throw new Error(
     `unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`,
   );
-}
-
-/**
- * Restarts the background drain of every namespace left Terminating: a hub
- * stopped or killed mid-drain would otherwise leave it so forever.
- */
-async function resumeNamespaceDeletions(service: ObjectService, logger: Logger): Promise<void> {
-  const def = service.registry.byKind('v1', 'Namespace')!;
-  const { items } = await service.list(def, undefined, {});
-  for (const item of items) {
-    const { metadata } = parse(item);
-    if (!metadata.deletionTimestamp) continue;
-    try {
-      await service.delete(def, undefined, metadata.name!, {});
-    } catch (err) {
-      logger.warn({ err, namespace: metadata.name }, 'could not resume namespace deletion');
-    }
-  }
 }
 
 async function ensureNamespaces(service: ObjectService): Promise<void> {

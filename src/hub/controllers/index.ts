@@ -9,6 +9,7 @@ import { type Client, Manager, type MetricsRegistry } from '../../controller/ind
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+import { addNamespaceReconciler } from './namespace.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement-controllers.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './render-opcua.ts';
 
@@ -18,6 +19,12 @@ export {
   createClusterRoleAggregationReconciler,
 } from './clusterrole-aggregation.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+export {
+  addNamespaceReconciler,
+  createNamespaceReconciler,
+  NAMESPACE_CONTROLLER_MANAGER,
+  type NamespaceReconcilerOptions,
+} from './namespace.ts';
 export {
   addPlacementControllers,
   type PlacementControllers,
@@ -39,6 +46,12 @@ export interface HubControllersOptions {
    * @default true
    */
   readonly garbageCollector?: boolean | GarbageCollectorOptions;
+  /**
+   * Delete the content of Namespaces being deleted, then let them go (without it a Namespace
+   * deleted with content stays Terminating).
+   * @default true
+   */
+  readonly namespaces?: boolean;
   /** Every so often, reconcile every cached object again. @default 0 (never) */
   readonly resyncPeriodMs?: number;
   /**
@@ -85,6 +98,7 @@ export function startControllers(options: StartControllersOptions): RunningContr
     metrics: options.metrics,
     resyncPeriodMs: settings.resyncPeriodMs,
   });
+  if (settings.namespaces ?? true) addNamespaceReconciler(manager);
   const gc = settings.garbageCollector ?? true;
   if (gc) addGarbageCollector(manager, gc === true ? {} : gc);
   const placement = settings.placement ?? true;

@@ -5,7 +5,12 @@
 export { registerDiscovery } from './discovery.ts';
 export { ApiError, errors, type Status } from './errors.ts';
 export { collectionPrefix, objectKey } from './object-meta.ts';
-export { ObjectService, type ObjectServiceOptions, parse } from './object-service.ts';
+export {
+  NAMESPACE_CONTENT_FINALIZER,
+  ObjectService,
+  type ObjectServiceOptions,
+  parse,
+} from './object-service.ts';
 export { registerOpenApi } from './openapi.ts';
 export { applyJsonPatch, PatchError } from './patch/index.ts';
 export { decodeObjectBody, registerResourceRoutes } from './resource-routes.ts';

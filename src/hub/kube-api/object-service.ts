@@ -93,6 +93,12 @@ export interface ObjectServiceOptions {
 const MAX_PATCH_ATTEMPTS = 8;
 
 /**
+ * The finalizer that holds a deleted Namespace, Terminating, while it has content: the
+ * namespace controller deletes the content, then removes it (and so the Namespace goes).
+ */
+export const NAMESPACE_CONTENT_FINALIZER = 'outpost.dev/namespace-content';
+
+/**
  * The API's semantics on top of the Store, without HTTP: defaulting,
  * validation, optimistic concurrency, generation, status subresource,
  * managedFields, finalizers and namespaces. Every method either writes
@@ -106,8 +112,6 @@ export class ObjectService implements Client {
   readonly #admission: readonly AdmissionCheck[];
   readonly #namespaceKind: KindDefinition;
   readonly #perKey = new KeyedQueue();
-  /** Namespaces whose content is being deleted in the background. */
-  readonly #draining = new Set<string>();
 
   constructor(options: ObjectServiceOptions) {
     this.#store = options.store;
@@ -443,49 +447,23 @@ export class ObjectService implements Client {
         finalizers.push('foregroundDeletion');
       }
     }
-    const namespaceBusy = def === this.#namespaceKind && (await this.#namespaceHasContent(name));
-    if (finalizers.length > 0 || namespaceBusy) {
+    // A namespace with content is held, Terminating, by a finalizer of its own until the
+    // namespace controller (on the leader) has deleted what it holds.
+    if (def === this.#namespaceKind && !finalizers.includes(NAMESPACE_CONTENT_FINALIZER)) {
+      if (await this.#namespaceHasContent(name)) finalizers.push(NAMESPACE_CONTENT_FINALIZER);
+    }
+    if (finalizers.length > 0) {
       const next = structuredClone(live);
       next.metadata.deletionTimestamp ??= timestamp(this.#now());
       next.metadata.deletionGracePeriodSeconds ??= 0;
-      if (finalizers.length > 0) next.metadata.finalizers = finalizers;
+      next.metadata.finalizers = finalizers;
       if (def === this.#namespaceKind) next.status = { ...(next.status as object), phase: 'Terminating' };
-      if (sameContent(live, next)) {
-        // Already Terminating: deleting again restarts a drain that a crash or an error cut short.
-        if (namespaceBusy && !options.dryRun) this.#drainNamespace(name);
-        return current;
-      }
+      if (sameContent(live, next)) return current;
       if (options.dryRun) return { key, revision: current.revision, value: JSON.stringify(next) };
-      const written = await this.#store.update(key, current.revision, (revision) =>
-        renderObject(next, revision),
-      );
-      if (namespaceBusy) this.#drainNamespace(name);
-      return written;
+      return this.#store.update(key, current.revision, (revision) => renderObject(next, revision));
     }
     if (options.dryRun) return current;
     return this.#store.delete(key, current.revision, (revision) => renderObject(live, revision));
-  }
-
-  /** Removes a terminating namespace's content, then the namespace itself. */
-  #drainNamespace(namespace: string): void {
-    if (this.#draining.has(namespace)) return;
-    this.#draining.add(namespace);
-    const drain = async () => {
-      try {
-        for (const def of this.registry.kinds) {
-          if (!def.namespaced) continue;
-          await this.deleteCollection(def, namespace, {}, { propagationPolicy: 'Background' });
-        }
-        if (!(await this.#namespaceHasContent(namespace))) {
-          await this.delete(this.#namespaceKind, undefined, namespace, {});
-        }
-      } finally {
-        this.#draining.delete(namespace);
-      }
-    };
-    drain().catch(() => {
-      // A later delete of the namespace (or the hub's next start) retries; nothing is lost by stopping here.
-    });
   }
 
   async #namespaceHasContent(namespace: string): Promise<boolean> {
