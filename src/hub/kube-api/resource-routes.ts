@@ -5,7 +5,8 @@ import type { StoredObject } from '../../store/index.ts';
 import { errors } from './errors.ts';
 import type { ListQuery } from './list-filter.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
-import { type DeleteOptions, type ObjectService, parse, type WriteOptions } from './object-service.ts';
+import { parse } from './object-meta.ts';
+import type { DeleteOptions, ObjectService, WriteOptions } from './object-service.ts';
 import { PATCH_CONTENT_TYPES } from './patching.ts';
 import {
   decodeKubernetesProtobuf,
