@@ -205,6 +205,51 @@ describe('Informer', () => {
     await running;
   });
 
+  it('caches what transform keeps and skips the events unchanged rules out, without calling handlers', async () => {
+    await write('slim', { v: '1', noise: '0' });
+    const informer = new Informer({
+      client: env.service,
+      kind: configMaps(),
+      namespace: 'default',
+      transform: (object) => ({
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        metadata: object.metadata,
+        data: { v: (object.data as Record<string, string>).v },
+      }),
+      unchanged: (text, cached) => text.includes(`"v":"${(cached.data as Record<string, string>).v}"`),
+    });
+    const updates: string[] = [];
+    informer.addEventHandler({
+      onUpdate: (old, object) =>
+        updates.push(
+          `${(old.data as Record<string, string>).v}->${(object.data as Record<string, string>).v}`,
+        ),
+    });
+    const stop = new AbortController();
+    const running = informer.start(stop.signal);
+    await informer.waitForSync(stop.signal);
+    assert.deepEqual(
+      informer.get('default', 'slim')?.data,
+      { v: '1' },
+      'the cache holds what transform kept',
+    );
+    const patchData = (data: Record<string, string>) =>
+      env.service.patch(configMaps(), 'default', 'slim', 'merge', { data }, { fieldManager: 'test' });
+    const noisy = await patchData({ noise: '1' });
+    await eventually(() => informer.revision >= noisy.revision, 'the informer passes the skipped write');
+    assert.deepEqual(updates, [], 'a skipped write calls no handler');
+    await patchData({ v: '2' });
+    await eventually(
+      () => (informer.get('default', 'slim')?.data as Record<string, string> | undefined)?.v === '2',
+      'a write that matters is applied',
+    );
+    assert.deepEqual(updates, ['1->2']);
+    stop.abort();
+    await running;
+    await env.service.delete(configMaps(), 'default', 'slim', {});
+  });
+
   it('replays the cache as adds to a handler added after sync, and resyncs as updates of the same object', async () => {
     const informer = new Informer({ client: env.service, kind: configMaps() });
     const stop = new AbortController();

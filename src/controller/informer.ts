@@ -30,6 +30,25 @@ export interface InformerOptions {
   readonly resyncPeriodMs?: number;
   /** Delay before retrying a list that failed (doubling to 30 s). @default 100 */
   readonly retryDelayMs?: number;
+  /**
+   * What the cache keeps of each object, applied once as it is parsed, before it
+   * is frozen, indexed and handed to handlers: e.g. only the metadata a lookup
+   * needs, so that a cache of 10,000 Devices holds names and uids rather than
+   * statuses. It must keep `metadata.name`, `metadata.namespace` and
+   * `metadata.resourceVersion`.
+   * @default the whole object
+   */
+  readonly transform?: (object: KubeObject) => KubeObject;
+  /**
+   * Tells, from a MODIFIED event's JSON text and before it is parsed, that the
+   * write leaves the cached (transformed) object as this informer's users see
+   * it: the event is then skipped (no parse, no handlers) and the cached object
+   * keeps its older resourceVersion. For an informer that keeps a part of each
+   * object and sees many writes that do not touch it (heartbeats); a relist
+   * brings every cached object up to date again.
+   * @default none: every event is applied
+   */
+  readonly unchanged?: (text: string, cached: KubeObject) => boolean;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -51,6 +70,8 @@ export class Informer {
   readonly #clock: Clock;
   readonly #resyncPeriodMs: number;
   readonly #retryDelayMs: number;
+  readonly #transform: ((object: KubeObject) => KubeObject) | undefined;
+  readonly #unchanged: ((text: string, cached: KubeObject) => boolean) | undefined;
   readonly #cache = new Map<string, KubeObject>();
   readonly #handlers = new Set<EventHandler>();
   readonly #indexes = new Map<string, { fn: IndexFunction; values: Map<string, Set<string>> }>();
@@ -68,6 +89,8 @@ export class Informer {
     this.#clock = options.clock ?? systemClock;
     this.#resyncPeriodMs = options.resyncPeriodMs ?? 0;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#transform = options.transform;
+    this.#unchanged = options.unchanged;
   }
 
   /** The cached object, or undefined. Frozen: never change it. */
@@ -190,7 +213,7 @@ export class Informer {
     const list = await this.#client.list(this.kind, this.namespace, {});
     if (signal.aborted) return;
     this.#replace(
-      list.items.map((item) => JSON.parse(item.value) as KubeObject),
+      list.items.map((item) => this.#parse(item.value)),
       list.revision,
     );
     const controller = new AbortController();
@@ -239,8 +262,16 @@ export class Informer {
   }
 
   #apply(events: readonly ObjectEvent[]): void {
+    const unchanged = this.#unchanged;
     for (const event of events) {
-      const object = deepFreeze(JSON.parse(event.value) as KubeObject);
+      if (unchanged !== undefined && event.type === 'MODIFIED') {
+        const cached = this.#cache.get(this.#cacheKeyOf(event.key));
+        if (cached !== undefined && unchanged(event.value, cached)) {
+          this.#revision = event.revision;
+          continue;
+        }
+      }
+      const object = deepFreeze(this.#parse(event.value));
       const key = keyOf(object);
       const old = this.#cache.get(key);
       if (event.type === 'DELETED') {
@@ -250,6 +281,18 @@ export class Informer {
       }
       this.#revision = event.revision;
     }
+  }
+
+  #parse(text: string): KubeObject {
+    const object = JSON.parse(text) as KubeObject;
+    return this.#transform ? this.#transform(object) : object;
+  }
+
+  /** The cache key of an event's object from the event's key (`.../NAMESPACE/NAME` or `.../NAME`). */
+  #cacheKeyOf(eventKey: string): string {
+    const last = eventKey.lastIndexOf('/');
+    if (!this.kind.namespaced) return eventKey.slice(last + 1);
+    return eventKey.slice(eventKey.lastIndexOf('/', last - 1) + 1);
   }
 
   #set(key: string, object: KubeObject, old: KubeObject | undefined): void {

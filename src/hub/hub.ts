@@ -6,7 +6,13 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
-import { createAuthenticator, createAuthorizer, DeviceIndex, ensureBootstrapPolicy } from './auth/index.ts';
+import {
+  authorizerOver,
+  createAuthenticator,
+  DeviceIndex,
+  ensureBootstrapPolicy,
+  RbacIndex,
+} from './auth/index.ts';
 import { startControllers } from './controllers/index.ts';
 import { buildHub } from './http/app.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
@@ -86,15 +92,11 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     hosts: [host, hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'),
   });
   const shutdown = new AbortController();
-  // Device certificates are checked against this index on every request; it must be loaded first.
+  // Device certificates are checked against this index on every request, RBAC against the
+  // other: both follow the store through the service, and are loaded before the hub listens.
   const devices = new DeviceIndex();
-  await devices.start(store, { signal: shutdown.signal, logger: options.logger });
-  // RBAC objects are followed from the store (every replica sees a new binding within a moment).
-  const authorize = await createAuthorizer({
-    store,
-    signal: shutdown.signal,
-    onError: (err) => options.logger.warn({ err }, 'RBAC watch restarted'),
-  });
+  const rbac = new RbacIndex();
+  const authorize = authorizerOver(rbac);
   const authenticate = createAuthenticator({ devices });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
   const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
@@ -115,6 +117,9 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
   });
+  await devices.start(service, { signal: shutdown.signal, logger: options.logger });
+  // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
+  await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
