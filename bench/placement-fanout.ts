@@ -185,7 +185,7 @@ try {
   const populated = (performance.now() - started) / 1000;
 
   // Start the controllers: the first fan-out creates every Mailbox.
-  const manager = new Manager({ service });
+  const manager = new Manager({ client: service });
   const controllers = addPlacementControllers(manager, { mailboxWorkers: WORKERS });
   const initial = await countWrites(MAILBOXES);
   const firstCpuBefore = ownCpuSeconds();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { eventually } from '../../test/support/in-process/index.ts';
 import { ManualClock } from './clock.ts';
 import { Controller } from './controller.ts';
-import { eventually } from './test-env.ts';
 import { WorkQueue } from './workqueue.ts';
 
 describe('WorkQueue.addCoalesced', () => {

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  configMap,
+  eventually,
+  recordWrites,
+  startTestService,
+  type TestService,
+} from '../../test/support/in-process/index.ts';
 import type { KubeObject } from '../api/index.ts';
 import { ManualClock } from './clock.ts';
 import { Controller, type Reconciler, TerminalError } from './controller.ts';
 import { splitKey } from './keys.ts';
 import { Manager } from './manager.ts';
-import { configMap, eventually, recordWrites, startTestService, type TestService } from './test-env.ts';
 
 describe('Controller', () => {
   it('retries a throw with backoff, rechecks after requeueAfter, forgets on success, drops a terminal error', async () => {
@@ -131,7 +137,7 @@ describe('Controller with a real store', () => {
   after(() => env.close());
 
   it('writes once when a key is reconciled twice, and nothing on a resync when nothing changed', async () => {
-    const manager = new Manager({ service: env.service });
+    const manager = new Manager({ client: env.service });
     const informer = manager.informer(env.kind('ConfigMap'));
     const controller = manager.controller({ reconciler: mirrorReconciler(manager, env), workers: 2 });
     controller.watch(informer);

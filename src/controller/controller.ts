@@ -237,7 +237,7 @@ export class Controller {
 
   async #work(signal: AbortSignal): Promise<void> {
     for (;;) {
-      const turn = turnIfSliceUsed();
+      const turn = yieldIfSliceUsed();
       if (turn) await turn;
       const key = await this.queue.get();
       if (key === undefined) return;
@@ -304,7 +304,7 @@ let nextTurn: Promise<void> | undefined;
  * with it, the next slice. Reconcilers that loop over thousands of objects await it inside
  * their loop too.
  */
-export function turnIfSliceUsed(): Promise<void> | undefined {
+export function yieldIfSliceUsed(): Promise<void> | undefined {
   if (performance.now() < sliceEndsAt) return undefined;
   nextTurn ??= setImmediatePromise().then(() => {
     nextTurn = undefined;

@@ -1,10 +1,15 @@
 /**
  * The controller runtime: what every hub controller is built from. It knows
- * no Outpost kind; it works on any `KindDefinition` served by an
- * `ObjectService`. Its shape is controller-runtime's:
+ * no Outpost kind and no store; it works on any `KindDefinition` a
+ * {@link Client} serves (the hub's `ObjectService` is one). Its shape is
+ * controller-runtime's:
  *
+ * - {@link Client}: get, find, list, create, update, patch, delete and a watch
+ *   from a revision (410 when that revision is compacted; `done` rejects when
+ *   the server drops the watcher), objects as JSON text with their revision,
+ *   failures carrying the API's HTTP status as `code` ({@link statusCodeOf}).
  * - {@link Informer}: lists one kind (optionally one namespace), then watches
- *   the store from the list's revision, keeping a local cache of parsed,
+ *   from the list's revision, keeping a local cache of parsed,
  *   frozen objects (`get(namespace, name)`, `getByKey('ns/name')`, `list()`,
  *   indexes via `addIndex(name, fn)` / `byIndex(name, value)`), calling
  *   handlers (`onAdd`, `onUpdate(old, new)`, `onDelete(last)`). On a 410 or
@@ -27,18 +32,34 @@
  *
  * Keys are strings; by convention `namespace/name` or `name` ({@link keyFor},
  * {@link keyOf}, {@link splitKey}). A reconcile reads state again (cache, or
- * the service for a fresh read before a destructive decision), writes through
- * `ObjectService` with `{ fieldManager }` and a resourceVersion precondition
+ * the client for a fresh read before a destructive decision), writes through
+ * the {@link Client} with `{ fieldManager }` and a resourceVersion precondition
  * where it read-modify-writes, and writes nothing when the state already holds.
  *
  * @example
  * ```ts
- * const manager = new Manager({ service, logger });
+ * const manager = new Manager({ client: service, logger });
  * const things = manager.informer(thingKind);
  * manager.controller({ reconciler: { name: 'thing', async reconcile(key) { ... } } }).watch(things);
  * await manager.start(signal); // until signal aborts
  * ```
  */
+export {
+  type Client,
+  type ClientUser,
+  type ClientWatchOptions,
+  type ClientWriteOptions,
+  type DeleteOptions,
+  type ListOptions,
+  type ObjectEvent,
+  type ObjectList,
+  type ObjectText,
+  type ObjectWatch,
+  type PatchOptions,
+  type PatchType,
+  statusCodeOf,
+  type UpdateOptions,
+} from './client.ts';
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export {
   type CoalesceOptions,
@@ -50,8 +71,8 @@ export {
   type ReconcileResult,
   type Reconciler,
   TerminalError,
-  turnIfSliceUsed,
   type WatchOptions,
+  yieldIfSliceUsed,
 } from './controller.ts';
 export { type EventHandler, type IndexFunction, Informer, type InformerOptions } from './informer.ts';
 export { keyFor, keyOf, splitKey } from './keys.ts';

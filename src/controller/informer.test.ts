@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  configMap,
+  eventually,
+  startTestService,
+  type TestService,
+} from '../../test/support/in-process/index.ts';
 import type { KubeObject } from '../api/index.ts';
 import {
   type SqliteStore,
@@ -10,7 +16,6 @@ import {
   type WatchSink,
 } from '../store/index.ts';
 import { Informer } from './informer.ts';
-import { configMap, eventually, startTestService, type TestService } from './test-env.ts';
 
 /**
  * The real store, with two faults a production store shows: dropping a watcher (a slow one)
@@ -97,7 +102,7 @@ describe('Informer', () => {
 
   it('lists, then follows adds, updates and deletes with old and new objects', async () => {
     await write('pre', { a: '1' });
-    const informer = new Informer({ service: env.service, kind: configMaps(), namespace: 'default' });
+    const informer = new Informer({ client: env.service, kind: configMaps(), namespace: 'default' });
     const seen: string[] = [];
     informer.addEventHandler({
       onAdd: (object) => seen.push(`add ${object.metadata.name}`),
@@ -140,7 +145,7 @@ describe('Informer', () => {
 
   it('lists again after a dropped watch and a 410, synthesising what it missed', async () => {
     for (const name of ['keep', 'change', 'vanish']) await write(name, { v: '1' });
-    const informer = new Informer({ service: env.service, kind: configMaps() });
+    const informer = new Informer({ client: env.service, kind: configMaps() });
     informer.addIndex('by-value', (object) => Object.values((object.data ?? {}) as Record<string, string>));
     const seen: string[] = [];
     informer.addEventHandler({
@@ -200,8 +205,53 @@ describe('Informer', () => {
     await running;
   });
 
+  it('caches what transform keeps and skips the events unchanged rules out, without calling handlers', async () => {
+    await write('slim', { v: '1', noise: '0' });
+    const informer = new Informer({
+      client: env.service,
+      kind: configMaps(),
+      namespace: 'default',
+      transform: (object) => ({
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        metadata: object.metadata,
+        data: { v: (object.data as Record<string, string>).v },
+      }),
+      unchanged: (text, cached) => text.includes(`"v":"${(cached.data as Record<string, string>).v}"`),
+    });
+    const updates: string[] = [];
+    informer.addEventHandler({
+      onUpdate: (old, object) =>
+        updates.push(
+          `${(old.data as Record<string, string>).v}->${(object.data as Record<string, string>).v}`,
+        ),
+    });
+    const stop = new AbortController();
+    const running = informer.start(stop.signal);
+    await informer.waitForSync(stop.signal);
+    assert.deepEqual(
+      informer.get('default', 'slim')?.data,
+      { v: '1' },
+      'the cache holds what transform kept',
+    );
+    const patchData = (data: Record<string, string>) =>
+      env.service.patch(configMaps(), 'default', 'slim', 'merge', { data }, { fieldManager: 'test' });
+    const noisy = await patchData({ noise: '1' });
+    await eventually(() => informer.revision >= noisy.revision, 'the informer passes the skipped write');
+    assert.deepEqual(updates, [], 'a skipped write calls no handler');
+    await patchData({ v: '2' });
+    await eventually(
+      () => (informer.get('default', 'slim')?.data as Record<string, string> | undefined)?.v === '2',
+      'a write that matters is applied',
+    );
+    assert.deepEqual(updates, ['1->2']);
+    stop.abort();
+    await running;
+    await env.service.delete(configMaps(), 'default', 'slim', {});
+  });
+
   it('replays the cache as adds to a handler added after sync, and resyncs as updates of the same object', async () => {
-    const informer = new Informer({ service: env.service, kind: configMaps() });
+    const informer = new Informer({ client: env.service, kind: configMaps() });
     const stop = new AbortController();
     const running = informer.start(stop.signal);
     await informer.waitForSync(stop.signal);

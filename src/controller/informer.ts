@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { KindDefinition, KubeObject } from '../api/index.ts';
-import { collectionPrefix, type ObjectService, parse } from '../hub/kube-api/index.ts';
-import { ExpiredError, StoreClosedError, type WatchEvent } from '../store/index.ts';
+import { type Client, type ObjectEvent, statusCodeOf } from './client.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { keyFor, keyOf } from './keys.ts';
 
@@ -22,7 +21,7 @@ export interface EventHandler {
 export type IndexFunction = (object: KubeObject) => Iterable<string>;
 
 export interface InformerOptions {
-  readonly service: ObjectService;
+  readonly client: Client;
   readonly kind: KindDefinition;
   /** Watch one namespace only; every namespace when absent. */
   readonly namespace?: string;
@@ -31,13 +30,32 @@ export interface InformerOptions {
   readonly resyncPeriodMs?: number;
   /** Delay before retrying a list that failed (doubling to 30 s). @default 100 */
   readonly retryDelayMs?: number;
+  /**
+   * What the cache keeps of each object, applied once as it is parsed, before it
+   * is frozen, indexed and handed to handlers: e.g. only the metadata a lookup
+   * needs, so that a cache of 10,000 Devices holds names and uids rather than
+   * statuses. It must keep `metadata.name`, `metadata.namespace` and
+   * `metadata.resourceVersion`.
+   * @default the whole object
+   */
+  readonly transform?: (object: KubeObject) => KubeObject;
+  /**
+   * Tells, from a MODIFIED event's JSON text and before it is parsed, that the
+   * write leaves the cached (transformed) object as this informer's users see
+   * it: the event is then skipped (no parse, no handlers) and the cached object
+   * keeps its older resourceVersion. For an informer that keeps a part of each
+   * object and sees many writes that do not touch it (heartbeats); a relist
+   * brings every cached object up to date again.
+   * @default none: every event is applied
+   */
+  readonly unchanged?: (text: string, cached: KubeObject) => boolean;
   /** @default systemClock */
   readonly clock?: Clock;
 }
 
 /**
  * Keeps a local, read-only copy of one kind (optionally one namespace): lists,
- * then watches the store from the list's revision. On a 410 (history
+ * then watches from the list's revision, through a {@link Client}. On a 410 (history
  * compacted) or when the watch ends for any other reason (a slow watcher
  * dropped), it lists again and reconciles the cache with the result,
  * synthesising DELETED for objects that vanished meanwhile and MODIFIED for
@@ -47,12 +65,13 @@ export interface InformerOptions {
 export class Informer {
   readonly kind: KindDefinition;
   readonly namespace: string | undefined;
-  readonly #service: ObjectService;
-  readonly #prefix: string;
+  readonly #client: Client;
   readonly #logger: Logger | undefined;
   readonly #clock: Clock;
   readonly #resyncPeriodMs: number;
   readonly #retryDelayMs: number;
+  readonly #transform: ((object: KubeObject) => KubeObject) | undefined;
+  readonly #unchanged: ((text: string, cached: KubeObject) => boolean) | undefined;
   readonly #cache = new Map<string, KubeObject>();
   readonly #handlers = new Set<EventHandler>();
   readonly #indexes = new Map<string, { fn: IndexFunction; values: Map<string, Set<string>> }>();
@@ -65,12 +84,13 @@ export class Informer {
   constructor(options: InformerOptions) {
     this.kind = options.kind;
     this.namespace = options.kind.namespaced ? options.namespace : undefined;
-    this.#service = options.service;
-    this.#prefix = collectionPrefix(options.kind, this.namespace);
+    this.#client = options.client;
     this.#logger = options.logger?.child({ informer: options.kind.kind, namespace: this.namespace });
     this.#clock = options.clock ?? systemClock;
     this.#resyncPeriodMs = options.resyncPeriodMs ?? 0;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#transform = options.transform;
+    this.#unchanged = options.unchanged;
   }
 
   /** The cached object, or undefined. Frozen: never change it. */
@@ -102,7 +122,7 @@ export class Informer {
     return this.#synced;
   }
 
-  /** The store revision the cache reflects. */
+  /** The revision the cache reflects. */
   get revision(): number {
     return this.#revision;
   }
@@ -158,7 +178,7 @@ export class Informer {
     for (const object of this.#cache.values()) this.#emitUpdate(object, object);
   }
 
-  /** Lists and watches until `signal` aborts or the store closes. Start once. */
+  /** Lists and watches until `signal` aborts. Start once. */
   async start(signal: AbortSignal): Promise<void> {
     if (this.#started) throw new Error(`informer for ${this.kind.kind} started twice`);
     this.#started = true;
@@ -178,7 +198,7 @@ export class Informer {
           await this.#listAndWatch(signal);
           delay = this.#retryDelayMs;
         } catch (error) {
-          if (signal.aborted || error instanceof StoreClosedError) return;
+          if (signal.aborted) return;
           this.#logger?.warn({ err: error }, 'list and watch failed; retrying');
           await this.#sleep(delay, signal);
           delay = Math.min(delay * 2, 30_000);
@@ -190,24 +210,29 @@ export class Informer {
   }
 
   async #listAndWatch(signal: AbortSignal): Promise<void> {
-    const list = await this.#service.list(this.kind, this.namespace, {});
+    const list = await this.#client.list(this.kind, this.namespace, {});
     if (signal.aborted) return;
-    this.#replace(list.items.map(parse), list.revision);
+    this.#replace(
+      list.items.map((item) => this.#parse(item.value)),
+      list.revision,
+    );
     const controller = new AbortController();
     const stop = () => controller.abort();
     signal.addEventListener('abort', stop, { once: true });
     try {
-      const watch = await this.#service.store.watch(
-        { prefix: this.#prefix, afterRevision: list.revision, signal: controller.signal },
+      const watch = await this.#client.watch(
+        this.kind,
+        this.namespace,
+        { afterRevision: list.revision, signal: controller.signal },
         (events) => this.#apply(events),
       );
-      // Resolves on abort and when the store closes; rejects when the store drops the watcher.
+      // Resolves on abort and at shutdown; rejects when the server drops the watcher.
       await watch.done.catch((error: unknown) => {
         this.#logger?.info({ err: error }, 'watch ended; listing again');
       });
     } catch (error) {
       // Compacted between our list and our watch: list again.
-      if (!(error instanceof ExpiredError)) throw error;
+      if (statusCodeOf(error) !== 410) throw error;
       this.#logger?.info({ err: error }, 'watch expired; listing again');
     } finally {
       signal.removeEventListener('abort', stop);
@@ -236,9 +261,17 @@ export class Informer {
     }
   }
 
-  #apply(events: readonly WatchEvent[]): void {
+  #apply(events: readonly ObjectEvent[]): void {
+    const unchanged = this.#unchanged;
     for (const event of events) {
-      const object = deepFreeze(JSON.parse(event.value) as KubeObject);
+      if (unchanged !== undefined && event.type === 'MODIFIED') {
+        const cached = this.#cache.get(this.#cacheKeyOf(event.key));
+        if (cached !== undefined && unchanged(event.value, cached)) {
+          this.#revision = event.revision;
+          continue;
+        }
+      }
+      const object = deepFreeze(this.#parse(event.value));
       const key = keyOf(object);
       const old = this.#cache.get(key);
       if (event.type === 'DELETED') {
@@ -248,6 +281,18 @@ export class Informer {
       }
       this.#revision = event.revision;
     }
+  }
+
+  #parse(text: string): KubeObject {
+    const object = JSON.parse(text) as KubeObject;
+    return this.#transform ? this.#transform(object) : object;
+  }
+
+  /** The cache key of an event's object from the event's key (`.../NAMESPACE/NAME` or `.../NAME`). */
+  #cacheKeyOf(eventKey: string): string {
+    const last = eventKey.lastIndexOf('/');
+    if (!this.kind.namespaced) return eventKey.slice(last + 1);
+    return eventKey.slice(eventKey.lastIndexOf('/', last - 1) + 1);
   }
 
   #set(key: string, object: KubeObject, old: KubeObject | undefined): void {

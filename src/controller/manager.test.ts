@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { startTestService, type TestService } from '../../test/support/in-process/index.ts';
 import type { ListOptions, ListResult, Store } from '../store/index.ts';
 import { Manager } from './manager.ts';
-import { startTestService, type TestService } from './test-env.ts';
 
 describe('Manager', () => {
   let env: TestService;
@@ -35,7 +35,7 @@ describe('Manager', () => {
   after(() => env.close());
 
   it('names the informers whose caches have not synced, until they have', async () => {
-    const manager = new Manager({ service: env.service });
+    const manager = new Manager({ client: env.service });
     const devices = manager.informer(env.kind('Device'));
     manager.informer(env.kind('ConfigMap'), 'default');
     const controller = new AbortController();

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import pino, { type Logger } from 'pino';
 import type { KindDefinition } from '../api/index.ts';
-import type { ObjectService } from '../hub/kube-api/index.ts';
+import type { Client } from './client.ts';
 import type { Clock } from './clock.ts';
 import { Controller, type ControllerOptions } from './controller.ts';
 import { Informer } from './informer.ts';
@@ -13,7 +13,8 @@ export interface Runnable {
 }
 
 export interface ManagerOptions {
-  readonly service: ObjectService;
+  /** What informers list and watch and reconcilers write through. */
+  readonly client: Client;
   /** @default a silent logger */
   readonly logger?: Logger;
   /** @default a new registry */
@@ -29,7 +30,7 @@ export interface ManagerOptions {
  * controllers, and starts them all under one signal.
  */
 export class Manager {
-  readonly service: ObjectService;
+  readonly client: Client;
   readonly logger: Logger;
   readonly metrics: MetricsRegistry;
   readonly #options: ManagerOptions;
@@ -40,7 +41,7 @@ export class Manager {
 
   constructor(options: ManagerOptions) {
     this.#options = options;
-    this.service = options.service;
+    this.client = options.client;
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.metrics = options.metrics ?? new MetricsRegistry();
   }
@@ -52,7 +53,7 @@ export class Manager {
     let informer = this.#informers.get(id);
     if (!informer) {
       informer = new Informer({
-        service: this.service,
+        client: this.client,
         kind,
         namespace: scope || undefined,
         logger: this.logger,

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  configMap,
+  eventually,
+  startTestService,
+  type TestService,
+} from '../../test/support/in-process/index.ts';
 import type { KubeObject } from '../api/index.ts';
 import { ManualClock } from './clock.ts';
 import { Controller } from './controller.ts';
@@ -16,7 +22,6 @@ import {
   type Predicate,
   updateWhen,
 } from './predicates.ts';
-import { configMap, eventually, startTestService, type TestService } from './test-env.ts';
 
 function object(metadata: Partial<KubeObject['metadata']>): KubeObject {
   return Object.freeze({
@@ -134,7 +139,7 @@ describe('Controller.watch with predicates', () => {
   }
 
   it('enqueues only the events its predicates pass, mapped as asked (old keys too unless mapOld is false), coalesced if asked', async () => {
-    const manager = new Manager({ service: env.service });
+    const manager = new Manager({ client: env.service });
     const kind = env.kind('ConfigMap');
     const informer = manager.informer(kind);
     const reconciler = { name: 'unused', reconcile: async () => {} };

@@ -6,10 +6,16 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
-import { createAuthenticator, createAuthorizer, DeviceIndex, ensureBootstrapPolicy } from './auth/index.ts';
+import {
+  authorizerOver,
+  createAuthenticator,
+  DeviceIndex,
+  ensureBootstrapPolicy,
+  RbacIndex,
+} from './auth/index.ts';
 import { type RunningControllers, startControllers } from './controllers/index.ts';
 import { buildHub } from './http/app.ts';
-import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
+import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
@@ -87,15 +93,11 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     hosts: [host, hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'),
   });
   const shutdown = new AbortController();
-  // Device certificates are checked against this index on every request; it must be loaded first.
+  // Device certificates are checked against this index on every request, RBAC against the
+  // other: both follow the store through the service, and are loaded before the hub listens.
   const devices = new DeviceIndex();
-  await devices.start(store, { signal: shutdown.signal, logger: options.logger });
-  // RBAC objects are followed from the store (every replica sees a new binding within a moment).
-  const authorize = await createAuthorizer({
-    store,
-    signal: shutdown.signal,
-    onError: (err) => options.logger.warn({ err }, 'RBAC watch restarted'),
-  });
+  const rbac = new RbacIndex();
+  const authorize = authorizerOver(rbac);
   const authenticate = createAuthenticator({ devices });
   // What `/readyz` waits for besides the store: the controllers' caches while this replica leads.
   let controllers: RunningControllers | undefined;
@@ -133,9 +135,11 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     garbageCollector: true,
     health: { readyz },
   });
+  await devices.start(service, { signal: shutdown.signal, logger: options.logger });
+  // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
+  await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
-  await resumeNamespaceDeletions(service, options.logger);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
@@ -208,7 +212,7 @@ async function runControllers(
   telemetry: ConnectorTelemetry | undefined,
   onRunning: (controllers: RunningControllers | undefined) => void,
 ): Promise<void> {
-  const running = startControllers({ service, logger, signal, telemetry });
+  const running = startControllers({ client: service, logger, signal, telemetry });
   onRunning(running);
   try {
     await running.done;
@@ -226,24 +230,6 @@ async function openStore(options: HubOptions): Promise<Store> {
   throw new Error(
     `unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`,
   );
-}
-
-/**
- * Restarts the background drain of every namespace left Terminating: a hub
- * stopped or killed mid-drain would otherwise leave it so forever.
- */
-async function resumeNamespaceDeletions(service: ObjectService, logger: Logger): Promise<void> {
-  const def = service.registry.byKind('v1', 'Namespace')!;
-  const { items } = await service.list(def, undefined, {});
-  for (const item of items) {
-    const { metadata } = parse(item);
-    if (!metadata.deletionTimestamp) continue;
-    try {
-      await service.delete(def, undefined, metadata.name!, {});
-    } catch (err) {
-      logger.warn({ err, namespace: metadata.name }, 'could not resume namespace deletion');
-    }
-  }
 }
 
 async function ensureNamespaces(service: ObjectService): Promise<void> {

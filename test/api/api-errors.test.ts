@@ -6,8 +6,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { MAX_BODY_BYTES } from '../../src/hub/http/app.ts';
+import {
+  type Answer,
+  call,
+  type InProcessHub,
+  recordWrites,
+  startInProcessHub,
+} from '../support/in-process/index.ts';
 import { KIND_CASES, NAMESPACE } from './examples.ts';
-import { type Answer, call, type InProcessHub, recordWrites, startInProcessHub } from './in-process-hub.ts';
 
 let hub: InProcessHub;
 
@@ -471,7 +477,7 @@ describe('history that compaction removed', () => {
     const token = first.body.metadata.continue as string;
     assert.ok(token, 'the first page carries a continue token');
     await create(CONFIGMAPS, { metadata: { name: 'page-4' } });
-    await hub.service.store.compact(await hub.service.store.currentRevision());
+    await hub.store.compact(await hub.store.currentRevision());
     await refused(
       { method: 'GET', url: `${CONFIGMAPS}?limit=1&continue=${encodeURIComponent(token)}` },
       410,
@@ -487,7 +493,7 @@ describe('history that compaction removed', () => {
     const created = await create(CONFIGMAPS, { metadata: { name: 'watched' } });
     const old = Number(created.body.metadata.resourceVersion);
     await create(CONFIGMAPS, { metadata: { name: 'watched-2' } });
-    await hub.service.store.compact(await hub.service.store.currentRevision());
+    await hub.store.compact(await hub.store.currentRevision());
     const response = await hub.app.inject({
       method: 'GET',
       url: `${CONFIGMAPS}?watch=true&resourceVersion=${old}`,

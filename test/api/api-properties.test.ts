@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import YAML from 'yaml';
-import { KIND_CASES, type KindCase, NAMESPACE } from './examples.ts';
 import {
   type Answer,
   assertRoundTrips,
@@ -16,7 +15,8 @@ import {
   type InProcessHub,
   recordWrites,
   startInProcessHub,
-} from './in-process-hub.ts';
+} from '../support/in-process/index.ts';
+import { KIND_CASES, type KindCase, NAMESPACE } from './examples.ts';
 import { jsonPatchFor, jsonPatchSeedArb, mutate, mutationsArb } from './mutations.ts';
 
 const RUNS = Number(process.env.API_PROPERTY_RUNS ?? 300);

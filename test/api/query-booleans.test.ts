@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { call, type InProcessHub, startInProcessHub } from './in-process-hub.ts';
+import { call, type InProcessHub, startInProcessHub } from '../support/in-process/index.ts';
 
 const CM = '/api/v1/namespaces/default/configmaps';
 

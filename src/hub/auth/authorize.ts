@@ -6,13 +6,12 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { KindDefinition, PolicyRule } from '../../api/index.ts';
-import type { Store } from '../../store/index.ts';
 import { ApiError, type ObjectService } from '../kube-api/index.ts';
 import type { Identity } from './authenticate.ts';
 import { type RequestAttributes, requestAttributes, subjectOf } from './authorize-attributes.ts';
 import { deviceAllows, deviceDenialReason, deviceOf, deviceReviewRules } from './authorize-device.ts';
 import { MASTERS_GROUP } from './rbac-bootstrap.ts';
-import { RbacIndex } from './rbac-index.ts';
+import type { RbacIndex } from './rbac-index.ts';
 import {
   callerKeys,
   type NonResourceRule,
@@ -41,7 +40,7 @@ export interface RulesReviewStatus {
   readonly evaluationError?: string;
 }
 
-/** Decides requests; the hub's is {@link createAuthorizer}'s. */
+/** Decides requests; the hub's is {@link authorizerOver} its {@link RbacIndex}. */
 export interface Authorizer {
   authorize(attributes: RequestAttributes): Decision;
   /** Everything a caller may do in `namespace` ('' for cluster scope only). */
@@ -57,26 +56,12 @@ export interface Authorizer {
   rbacRulesFor(subject: Pick<RequestAttributes, 'user' | 'groups'>, namespace: string): PolicyRule[];
 }
 
-/** Options of {@link createAuthorizer}. */
-export interface AuthorizerOptions {
-  readonly store: Store;
-  /** Stops following the store. */
-  readonly signal: AbortSignal;
-  /** Told when an RBAC watch failed and was restarted. @default ignored */
-  readonly onError?: (error: unknown) => void;
-}
-
 const EVERYTHING: PolicyRule[] = [
   { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
   { nonResourceURLs: ['*'], verbs: ['*'] },
 ];
 
-/** The hub's authoriser: reads every RBAC object, then follows the store until `signal` aborts. */
-export async function createAuthorizer(options: AuthorizerOptions): Promise<Authorizer> {
-  return authorizerOver(await RbacIndex.start(options));
-}
-
-/** An authoriser over an RBAC index (the hub's follows the store; tests may build one from objects). */
+/** An authoriser over an RBAC index (the hub's follows the store through informers; tests may build one from objects). */
 export function authorizerOver(index: RbacIndex): Authorizer {
   return {
     authorize(attributes) {

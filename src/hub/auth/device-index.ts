@@ -1,5 +1,5 @@
 /**
- * Which Devices exist, kept in memory from a store watch, and which open
+ * Which Devices exist, kept in memory by an informer, and which open
  * connections each device holds, so that deleting a Device revokes its
  * certificates at once: requests are checked against the index (a map
  * lookup), and the connections of a device that disappears are destroyed.
@@ -8,12 +8,8 @@
  * reaches every replica as fast as its watch delivers the deletion.
  */
 import type { Logger } from 'pino';
-import type { Store, StoredObject, WatchEvent } from '../../store/index.ts';
-
-/** Where Devices live in the store (`/<group>/<plural>/<name>`). */
-const DEVICE_PREFIX = '/outpost.dev/devices/';
-/** Pause before re-listing after a watch ended with an error (store hiccup, slow watcher). */
-const RESYNC_DELAY_MS = 200;
+import type { KubeObject } from '../../api/index.ts';
+import { type Client, Informer } from '../../controller/index.ts';
 
 /**
  * A client connection: a TLS socket (HTTP/1.1, MQTT) or an HTTP/2 session, whose destruction
@@ -24,15 +20,9 @@ export interface Connection {
   destroy(): void;
 }
 
-interface Entry {
-  readonly uid: string;
-  /** The Device has a deletionTimestamp: its certificates are refused already. */
-  readonly deleting: boolean;
-}
-
 /** Options of {@link DeviceIndex.start}. */
 export interface DeviceIndexStartOptions {
-  /** Stops the watch. */
+  /** Stops the informer. */
   readonly signal: AbortSignal;
   readonly logger?: Logger;
 }
@@ -42,19 +32,19 @@ export interface DeviceIndexStartOptions {
  * Call {@link start} (and await it) before serving requests.
  */
 export class DeviceIndex {
-  readonly #devices = new Map<string, Entry>();
+  #devices: Informer | undefined;
   readonly #connections = new Map<string, Set<Connection>>();
   #revokedCount = 0;
 
   /** True when a Device of this name exists with this uid and is not being deleted. */
   accepts(name: string, uid: string): boolean {
-    const entry = this.#devices.get(name);
-    return entry !== undefined && entry.uid === uid && !entry.deleting;
+    const device = this.#devices?.get(undefined, name);
+    return device !== undefined && device.metadata.uid === uid && !device.metadata.deletionTimestamp;
   }
 
   /** How many Devices the index holds. */
   get size(): number {
-    return this.#devices.size;
+    return this.#devices?.size ?? 0;
   }
 
   /** Connections destroyed by revocations so far (for tests and metrics). */
@@ -82,26 +72,45 @@ export class DeviceIndex {
   }
 
   /**
-   * Lists the Devices, then follows the store's watch until `signal` aborts;
-   * resolves once the first list is in (the index is usable from then on).
-   * A watch that fails (compaction, a slow watcher) is replaced by a new list
-   * and watch, revoking whatever disappeared in between.
+   * Starts an informer over the Devices, which lists them and follows them
+   * until `signal` aborts (listing again after a 410 or a dropped watch, which
+   * revokes whatever disappeared in between); resolves once the first list is
+   * in (the index is usable from then on), or when `signal` aborts first.
+   *
+   * The informer keeps of each Device only its name, uid and deletion, and
+   * skips without parsing the writes that change neither (heartbeats and
+   * status reports, nearly every Device event): at 10,000 devices the index is
+   * on the heartbeat path.
    */
-  async start(store: Store, options: DeviceIndexStartOptions): Promise<void> {
-    const revision = await this.#relist(store);
-    void this.#follow(store, revision, options);
-  }
-
-  /** Applies a Device's current object (from a list or a watch event); exposed for tests. */
-  apply(name: string, object: { uid?: string; deleting: boolean } | undefined): void {
-    const before = this.#devices.get(name);
-    if (!object?.uid) this.#devices.delete(name);
-    else this.#devices.set(name, { uid: object.uid, deleting: object.deleting });
-    const after = this.#devices.get(name);
+  async start(client: Client, options: DeviceIndexStartOptions): Promise<void> {
+    const kind = client.registry.byKind('outpost.dev/v1alpha1', 'Device');
+    if (!kind) throw new Error('the client must serve outpost.dev/v1alpha1 Device');
+    const devices = new Informer({
+      client,
+      kind,
+      logger: options.logger?.child({ component: 'device-index' }),
+      transform: identityOf,
+      unchanged: sameIdentity,
+    });
     // Revoke when the incarnation the connections authenticated against is gone or going.
-    if (before && !before.deleting && (!after || after.deleting || after.uid !== before.uid)) {
-      this.#revoke(name);
-    }
+    devices.addEventHandler({
+      onUpdate: (old, device) => {
+        if (
+          !old.metadata.deletionTimestamp &&
+          (device.metadata.deletionTimestamp || device.metadata.uid !== old.metadata.uid)
+        )
+          this.#revoke(device.metadata.name!);
+      },
+      // The last state: revoked already when it was being deleted.
+      onDelete: (device) => {
+        if (!device.metadata.deletionTimestamp) this.#revoke(device.metadata.name!);
+      },
+    });
+    this.#devices = devices;
+    devices.start(options.signal).catch((err: unknown) => {
+      options.logger?.error({ err }, 'device index stopped');
+    });
+    await devices.waitForSync(options.signal);
   }
 
   #revoke(name: string): void {
@@ -113,73 +122,28 @@ export class DeviceIndex {
       socket.destroy();
     }
   }
-
-  async #relist(store: Store): Promise<number> {
-    const { items, revision } = await store.list({ prefix: DEVICE_PREFIX });
-    const seen = new Set<string>();
-    for (const item of items) {
-      const name = item.key.slice(DEVICE_PREFIX.length);
-      seen.add(name);
-      this.apply(name, meta(item));
-    }
-    for (const name of [...this.#devices.keys()]) if (!seen.has(name)) this.apply(name, undefined);
-    return revision;
-  }
-
-  async #follow(store: Store, from: number, options: DeviceIndexStartOptions): Promise<void> {
-    let revision = from;
-    while (!options.signal.aborted) {
-      try {
-        const watch = await store.watch(
-          { prefix: DEVICE_PREFIX, afterRevision: revision, signal: options.signal },
-          (events) => {
-            for (const event of events) {
-              revision = event.revision;
-              this.#onEvent(event);
-            }
-          },
-        );
-        await watch.done;
-      } catch (err) {
-        if (options.signal.aborted) return;
-        options.logger?.warn({ err }, 'device index watch ended; listing again');
-      }
-      if (options.signal.aborted) return;
-      await delay(RESYNC_DELAY_MS);
-      try {
-        revision = await this.#relist(store);
-      } catch (err) {
-        if (options.signal.aborted) return;
-        options.logger?.warn({ err }, 'device index list failed; retrying');
-      }
-    }
-  }
-
-  #onEvent(event: WatchEvent): void {
-    const name = event.key.slice(DEVICE_PREFIX.length);
-    if (event.type === 'DELETED') {
-      this.apply(name, undefined);
-      return;
-    }
-    // Most events are heartbeats, which change neither the uid nor the deletion: a look at the
-    // text spares parsing the whole Device (a recreated Device comes after its DELETED event).
-    const known = this.#devices.get(name);
-    if (
-      known &&
-      !known.deleting &&
-      !event.value.includes('"deletionTimestamp"') &&
-      event.value.includes(`"uid":"${known.uid}"`)
-    )
-      return;
-    this.apply(name, meta(event));
-  }
 }
 
-function meta(item: StoredObject | WatchEvent): { uid?: string; deleting: boolean } {
-  const object = JSON.parse(item.value) as { metadata?: { uid?: string; deletionTimestamp?: string } };
-  return { uid: object.metadata?.uid, deleting: object.metadata?.deletionTimestamp !== undefined };
+/** What the index keeps of a Device: its name, uid and deletion. */
+function identityOf(device: KubeObject): KubeObject {
+  const { name, uid, resourceVersion, deletionTimestamp } = device.metadata;
+  return {
+    apiVersion: device.apiVersion,
+    kind: device.kind,
+    metadata: deletionTimestamp
+      ? { name, uid, resourceVersion, deletionTimestamp }
+      : { name, uid, resourceVersion },
+  };
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Whether a Device's new text keeps the cached uid and no deletion: a look at the text spares
+ * parsing the whole Device (a recreated Device comes after its DELETED event).
+ */
+function sameIdentity(text: string, cached: KubeObject): boolean {
+  return (
+    !cached.metadata.deletionTimestamp &&
+    !text.includes('"deletionTimestamp"') &&
+    text.includes(`"uid":"${cached.metadata.uid}"`)
+  );
 }

@@ -13,10 +13,8 @@ export {
 export {
   ALLOW_ALL,
   type Authorizer,
-  type AuthorizerOptions,
   authorizeRequest,
   authorizerOver,
-  createAuthorizer,
   type Decision,
   forbidden,
   type RulesReviewStatus,
@@ -52,4 +50,4 @@ export {
   createRbacEscalationAdmission,
   type RbacEscalationAdmissionOptions,
 } from './rbac-escalation-admission.ts';
-export { RbacIndex } from './rbac-index.ts';
+export { RbacIndex, type RbacIndexOptions } from './rbac-index.ts';

@@ -1,14 +1,14 @@
 /**
- * The RBAC objects in memory, kept current by store watches, indexed so that
+ * The RBAC objects in memory, kept current by informers, indexed so that
  * authorising a request costs a few map lookups: bindings by subject (per
  * namespace for RoleBindings), roles by name. Every replica sharing a store
  * keeps its own index from the same watches, so a binding written through
  * one replica takes effect on all of them as soon as the event arrives.
  */
+import type { Logger } from 'pino';
 import {
   clusterRoleBindingKind,
   clusterRoleKind,
-  type KindDefinition,
   type KubeObject,
   type PolicyRule,
   type RoleRef,
@@ -16,8 +16,7 @@ import {
   roleKind,
   type Subject,
 } from '../../api/index.ts';
-import { ExpiredError, type Store, type WatchEvent } from '../../store/index.ts';
-import { collectionPrefix } from '../kube-api/index.ts';
+import { type Client, Informer } from '../../controller/index.ts';
 import { subjectKey } from './rbac-rules.ts';
 
 /** One binding reduced to what evaluation needs. */
@@ -27,50 +26,54 @@ interface Binding {
   readonly subjects: readonly Subject[];
 }
 
-interface Collection {
-  readonly def: KindDefinition;
-  /** Objects by store key, each with the revision it was read at. */
-  readonly objects: Map<string, { revision: number; object: KubeObject }>;
-}
-
 /** Options of {@link RbacIndex.start}. */
 export interface RbacIndexOptions {
-  readonly store: Store;
-  /** Stops the watches. */
+  /** Stops the informers. */
   readonly signal: AbortSignal;
-  /** Told when a watch failed and was restarted (relist). @default ignored */
-  readonly onError?: (error: unknown) => void;
+  /** Where the informers report a watch that ended or a list that failed. @default silent */
+  readonly logger?: Logger;
 }
 
-/** How long to wait before relisting after a watch failed. */
-const RETRY_MS = 200;
+/** Roles, ClusterRoles, RoleBindings and ClusterRoleBindings: what the index holds, in this order. */
+const RBAC_KINDS = [roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind];
 
 /** RBAC objects in memory, current within a watch event's delay. */
 export class RbacIndex {
-  readonly #collections: Collection[] = [
-    roleKind,
-    clusterRoleKind,
-    roleBindingKind,
-    clusterRoleBindingKind,
-  ].map((def) => ({ def, objects: new Map() }));
+  /** Each kind's objects, in {@link RBAC_KINDS}' order. */
+  #sources: ReadonlyArray<() => readonly KubeObject[]> = RBAC_KINDS.map(() => () => []);
   #derived: Derived | undefined;
-
-  /** Lists every RBAC object, then keeps the index current until `signal` aborts. */
-  static async start(options: RbacIndexOptions): Promise<RbacIndex> {
-    const index = new RbacIndex();
-    await Promise.all(index.#collections.map((collection) => index.#follow(collection, options)));
-    return index;
-  }
 
   /** An index of the given objects, not watching anything (tests and one-off evaluation). */
   static of(objects: readonly KubeObject[]): RbacIndex {
     const index = new RbacIndex();
-    for (const object of objects) {
-      const collection = index.#collections.find((c) => c.def.kind === object.kind);
-      const key = `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
-      collection?.objects.set(key, { revision: 0, object });
-    }
+    index.#sources = RBAC_KINDS.map((def) => {
+      const ofKind = objects.filter((object) => object.kind === def.kind);
+      return () => ofKind;
+    });
     return index;
+  }
+
+  /**
+   * Starts an informer per RBAC kind, which lists and follows its objects
+   * until `signal` aborts; resolves once every one has listed (or `signal`
+   * aborted first). Empty, granting nothing, until then.
+   */
+  async start(client: Client, options: RbacIndexOptions): Promise<void> {
+    const logger = options.logger?.child({ component: 'rbac-index' });
+    const informers = RBAC_KINDS.map((kind) => new Informer({ client, kind, logger }));
+    // Any change rebuilds the lookup maps on the next request that needs them.
+    const changed = () => {
+      this.#derived = undefined;
+    };
+    for (const informer of informers) {
+      informer.addEventHandler({ onAdd: changed, onUpdate: changed, onDelete: changed });
+      informer.start(options.signal).catch((err: unknown) => {
+        logger?.error({ err }, 'RBAC informer stopped');
+      });
+    }
+    this.#sources = informers.map((informer) => () => informer.list());
+    this.#derived = undefined;
+    await Promise.all(informers.map((informer) => informer.waitForSync(options.signal)));
   }
 
   /**
@@ -102,71 +105,25 @@ export class RbacIndex {
     return derived.roles.get(`${binding.namespace}/${binding.roleRef.name}`);
   }
 
-  /** Lists one collection and follows it; relists when the watch ends with an error. */
-  async #follow(collection: Collection, options: RbacIndexOptions): Promise<void> {
-    const prefix = collectionPrefix(collection.def, undefined);
-    const relist = async (): Promise<number> => {
-      const { items, revision } = await options.store.list({ prefix });
-      collection.objects.clear();
-      for (const item of items)
-        collection.objects.set(item.key, { revision: item.revision, object: JSON.parse(item.value) });
-      this.#derived = undefined;
-      return revision;
-    };
-    const watchFrom = async (revision: number): Promise<void> => {
-      const watch = await options.store.watch(
-        { prefix, afterRevision: revision, signal: options.signal },
-        (events) => this.#apply(collection, events),
-      );
-      watch.done.then(
-        () => {},
-        (error: unknown) => {
-          if (options.signal.aborted) return;
-          options.onError?.(error);
-          setTimeout(() => restart(), RETRY_MS).unref();
-        },
-      );
-    };
-    const restart = () => {
-      if (options.signal.aborted) return;
-      relist()
-        .then(watchFrom)
-        .catch((error: unknown) => {
-          if (options.signal.aborted) return;
-          options.onError?.(error);
-          setTimeout(() => restart(), error instanceof ExpiredError ? 0 : RETRY_MS).unref();
-        });
-    };
-    await watchFrom(await relist());
-  }
-
-  #apply(collection: Collection, events: readonly WatchEvent[]): void {
-    for (const event of events) {
-      if (event.type === 'DELETED') collection.objects.delete(event.key);
-      else collection.objects.set(event.key, { revision: event.revision, object: JSON.parse(event.value) });
-    }
-    this.#derived = undefined;
-  }
-
   /** Rebuilds the lookup maps after a change; requests in between reuse them. */
   #derive(): Derived {
     if (this.#derived) return this.#derived;
-    const [roles, clusterRoles, roleBindings, clusterRoleBindings] = this.#collections.map((c) => [
-      ...c.objects.values(),
-    ]) as [Entry[], Entry[], Entry[], Entry[]];
+    const [roles, clusterRoles, roleBindings, clusterRoleBindings] = this.#sources.map((objects) =>
+      objects(),
+    ) as [KubeObject[], KubeObject[], KubeObject[], KubeObject[]];
     const derived: Derived = {
       roles: new Map(
-        roles.map(({ object }) => [`${object.metadata.namespace}/${object.metadata.name}`, rulesOf(object)]),
+        roles.map((object) => [`${object.metadata.namespace}/${object.metadata.name}`, rulesOf(object)]),
       ),
-      clusterRoles: new Map(clusterRoles.map(({ object }) => [object.metadata.name!, rulesOf(object)])),
+      clusterRoles: new Map(clusterRoles.map((object) => [object.metadata.name!, rulesOf(object)])),
       roleBindings: new Map(),
       clusterBindings: new Map(),
     };
-    for (const { object } of clusterRoleBindings) {
+    for (const object of clusterRoleBindings) {
       const binding = bindingOf(object, '');
       for (const subject of binding.subjects) push(derived.clusterBindings, subjectKey(subject, ''), binding);
     }
-    for (const { object } of roleBindings) {
+    for (const object of roleBindings) {
       const namespace = object.metadata.namespace ?? '';
       const binding = bindingOf(object, namespace);
       let bySubject = derived.roleBindings.get(namespace);
@@ -180,8 +137,6 @@ export class RbacIndex {
     return derived;
   }
 }
-
-type Entry = { revision: number; object: KubeObject };
 
 interface Derived {
   /** `NAMESPACE/NAME` to rules. */

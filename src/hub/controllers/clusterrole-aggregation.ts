@@ -8,6 +8,7 @@
  */
 import { clusterRoleKind, type KubeObject } from '../../api/index.ts';
 import {
+  type Client,
   type Controller,
   type Informer,
   keyOf,
@@ -15,13 +16,12 @@ import {
   type Reconciler,
 } from '../../controller/index.ts';
 import { aggregatedRules, isAggregating, sameRules } from '../auth/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
 
 /** Who the aggregated rules are written by, in managedFields. */
 export const CLUSTER_ROLE_AGGREGATION_MANAGER = 'clusterrole-aggregation-controller';
 
 export interface ClusterRoleAggregationOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly clusterRoles: Informer;
 }
 
@@ -51,7 +51,7 @@ export function createClusterRoleAggregationReconciler(options: ClusterRoleAggre
 export function addClusterRoleAggregation(manager: Manager): Controller {
   const clusterRoles = manager.informer(clusterRoleKind);
   const controller = manager.controller({
-    reconciler: createClusterRoleAggregationReconciler({ service: manager.service, clusterRoles }),
+    reconciler: createClusterRoleAggregationReconciler({ service: manager.client, clusterRoles }),
   });
   // A change to any ClusterRole (its rules, its labels, its removal) may change what every
   // aggregating role gathers; the role itself is queued too, in case the cache lags its event.

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { KubeObject, OwnerReferenceShape } from '../../api/index.ts';
-import { type Controller, Manager } from '../../controller/index.ts';
 import {
   configMap,
   eventually,
   recordWrites,
   startTestService,
   type TestService,
-} from '../../controller/test-env.ts';
+} from '../../../test/support/in-process/index.ts';
+import type { KubeObject, OwnerReferenceShape } from '../../api/index.ts';
+import { type Controller, Manager } from '../../controller/index.ts';
 import { ApiError, parse } from '../kube-api/index.ts';
 import { addGarbageCollector } from './garbage-collector.ts';
 
@@ -21,7 +21,7 @@ describe('garbage collector', () => {
 
   before(async () => {
     env = await startTestService({ garbageCollector: true });
-    manager = new Manager({ service: env.service });
+    manager = new Manager({ client: env.service });
     gc = addGarbageCollector(manager);
     running = manager.start(stop.signal);
   });

@@ -43,7 +43,7 @@ interface Ref {
  * dependent seen before its brand-new owner must not be collected).
  */
 export function addGarbageCollector(manager: Manager, options: GarbageCollectorOptions = {}): Controller {
-  const { service } = manager;
+  const service = manager.client;
   const registry = service.registry;
   const informers = new Map<KindDefinition, Informer>();
   const kindsByPrefix = new Map<string, KindDefinition>();
@@ -128,7 +128,7 @@ export function addGarbageCollector(manager: Manager, options: GarbageCollectorO
 
   /** The object as stored now, or undefined. */
   const readLive = async (ref: Ref): Promise<KubeObject | undefined> => {
-    const stored = await service.store.get(objectKey(ref.def, ref.namespace, ref.name));
+    const stored = await service.find(ref.def, ref.namespace, ref.name);
     return stored ? parse(stored) : undefined;
   };
 

@@ -1,16 +1,17 @@
 /**
- * The hub's controllers, wired together: the garbage collector and ClusterRole
- * aggregation beside this file, the placement and OPC UA features in their
- * folders (`placement/`, `opcua/`), each added to one {@link Manager} that
- * shares informers (one cache per kind) and metrics between them. `startControllers` is the one place the hub
- * starts them (on the leader replica, once leader election exists).
+ * The hub's controllers, wired together: the garbage collector, ClusterRole
+ * aggregation and namespace deletion beside this file, the placement and OPC
+ * UA features in their folders (`placement/`, `opcua/`), each added to one
+ * {@link Manager} that shares informers (one cache per kind) and metrics
+ * between them. `startControllers` is the one place the hub starts them: on
+ * the replica that holds the controllers' lease (`src/hub/leader/`).
  */
 import type { Logger } from 'pino';
-import { Manager, type MetricsRegistry } from '../../controller/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
+import { type Client, Manager, type MetricsRegistry } from '../../controller/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+import { addNamespaceReconciler } from './namespace.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
 
@@ -20,6 +21,12 @@ export {
   createClusterRoleAggregationReconciler,
 } from './clusterrole-aggregation.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+export {
+  addNamespaceReconciler,
+  createNamespaceReconciler,
+  NAMESPACE_CONTROLLER_MANAGER,
+  type NamespaceReconcilerOptions,
+} from './namespace.ts';
 export {
   addOpcUaRenderer,
   createOpcUaReconciler,
@@ -41,6 +48,12 @@ export interface HubControllersOptions {
    * @default true
    */
   readonly garbageCollector?: boolean | GarbageCollectorOptions;
+  /**
+   * Delete the content of Namespaces being deleted, then let them go (without it a Namespace
+   * deleted with content stays Terminating).
+   * @default true
+   */
+  readonly namespaces?: boolean;
   /** Every so often, reconcile every cached object again. @default 0 (never) */
   readonly resyncPeriodMs?: number;
   /**
@@ -60,8 +73,8 @@ export interface HubControllersOptions {
 }
 
 export interface StartControllersOptions {
-  /** The service every controller reads and writes through. */
-  readonly service: ObjectService;
+  /** What every controller reads and writes through (the hub's ObjectService). */
+  readonly client: Client;
   readonly logger: Logger;
   /** Stops every controller and informer. */
   readonly signal: AbortSignal;
@@ -82,11 +95,12 @@ export interface RunningControllers {
 export function startControllers(options: StartControllersOptions): RunningControllers {
   const settings = options.options ?? {};
   const manager = new Manager({
-    service: options.service,
+    client: options.client,
     logger: options.logger.child({ component: 'controllers' }),
     metrics: options.metrics,
     resyncPeriodMs: settings.resyncPeriodMs,
   });
+  if (settings.namespaces ?? true) addNamespaceReconciler(manager);
   const gc = settings.garbageCollector ?? true;
   if (gc) addGarbageCollector(manager, gc === true ? {} : gc);
   const placement = settings.placement ?? true;

@@ -3,7 +3,7 @@
  * by name and Kubernetes timestamps.
  */
 import type { KindDefinition } from '../../api/index.ts';
-import type { ObjectService } from '../kube-api/index.ts';
+import type { Client } from '../../controller/index.ts';
 
 /** RFC 3339 to the second, as Kubernetes writes times. */
 export function timestamp(date: Date): string {
@@ -11,7 +11,7 @@ export function timestamp(date: Date): string {
 }
 
 /** A served kind by name (the outpost.dev group); throws when the registry does not serve it. */
-export function kindOf(service: ObjectService, kind: string): KindDefinition {
+export function kindOf(service: Pick<Client, 'registry'>, kind: string): KindDefinition {
   const def = service.registry.byKind('outpost.dev/v1alpha1', kind);
   if (!def) throw new Error(`the registry does not serve ${kind}`);
   return def;

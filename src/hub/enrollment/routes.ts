@@ -24,7 +24,7 @@ import {
   TOKEN_ID,
 } from '../../api/index.ts';
 import { DEVICE_USER_PREFIX, uidsOf } from '../auth/index.ts';
-import { ApiError, errors, type ObjectService, objectKey, parse } from '../kube-api/index.ts';
+import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
 import { type CertificateAuthority, verifyIssuedBy } from '../pki/index.ts';
 import { readEnrollRequest, readRenewRequest } from './request.ts';
 import { checkCsr, publicKeyHash, signDeviceCertificate } from './signer.ts';
@@ -253,7 +253,7 @@ async function readOptional(
   def: KindDefinition,
   name: string,
 ): Promise<KubeObject | undefined> {
-  // From the store directly: a missing object is the common case here (every new enrollment), not an error.
-  const stored = await service.store.get(objectKey(def, undefined, name));
+  // find, not get: a missing object is the common case here (every new enrollment), not an error.
+  const stored = await service.find(def, undefined, name);
   return stored ? parse(stored) : undefined;
 }

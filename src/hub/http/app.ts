@@ -42,7 +42,7 @@ export interface BuildHubOptions {
   readonly authenticate: Authenticator;
   /**
    * Decides every authenticated request (403 otherwise): RBAC and the device
-   * rules (`createAuthorizer`). @default everything allowed
+   * rules (`authorizerOver` an `RbacIndex`). @default everything allowed
    */
   readonly authorize?: Authorizer;
   /** The Outpost version, for `/version`. */

@@ -169,3 +169,8 @@ export function sameApartFromSpec(before: KubeObject, after: KubeObject): boolea
     deepEqual(strip(before.metadata), strip(after.metadata))
   );
 }
+
+/** Parses a stored object (anything with its JSON text as `value`: a Client's ObjectText, a watch event). */
+export function parse(stored: { readonly value: string }): KubeObject {
+  return JSON.parse(stored.value) as KubeObject;
+}

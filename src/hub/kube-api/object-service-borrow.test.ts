@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { startTestService, type TestService } from '../../../test/support/in-process/index.ts';
 import type { KubeObject } from '../../api/index.ts';
-import { startTestService, type TestService } from '../../controller/test-env.ts';
-import { prerender, renderObject } from './object-meta.ts';
-import { parse } from './object-service.ts';
+import { parse, prerender, renderObject } from './object-meta.ts';
 
 /** Freezes a value and everything in it, as informer caches hand them out. */
 function deepFreeze<T>(value: T): T {

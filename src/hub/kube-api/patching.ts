@@ -1,4 +1,5 @@
 import { apiVersionOf, type KindDefinition, type KubeObject } from '../../api/index.ts';
+import type { PatchType } from '../../controller/index.ts';
 import { holdsSecretData, redactQuoted } from '../admission/index.ts';
 import { errors } from './errors.ts';
 import {
@@ -10,8 +11,8 @@ import {
   patchMetaFor,
 } from './patch/index.ts';
 
-/** The patch kinds the API accepts, by their short names. */
-export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+/** The patch kinds the API accepts, by their short names (the Client's). */
+export type { PatchType };
 
 /** Content types of PATCH bodies and the patch kind each means. */
 export const PATCH_CONTENT_TYPES: Readonly<Record<string, PatchType>> = {

@@ -5,8 +5,8 @@ import type { StoredObject } from '../../store/index.ts';
 import { errors } from './errors.ts';
 import type { ListQuery } from './list-filter.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
-import { objectKey } from './object-meta.ts';
-import { type DeleteOptions, type ObjectService, parse, type WriteOptions } from './object-service.ts';
+import { parse } from './object-meta.ts';
+import type { DeleteOptions, ObjectService, WriteOptions } from './object-service.ts';
 import { queryBool } from './parse-bool.ts';
 import { PATCH_CONTENT_TYPES } from './patching.ts';
 import {
@@ -155,8 +155,7 @@ async function dispatch(
         ]);
       }
       const patch = decodeBody(request);
-      const existed =
-        type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
+      const existed = type === 'apply' ? (await service.find(def, namespace, name)) !== undefined : true;
       const patched = await service.patch(
         def,
         namespace,
@@ -175,7 +174,7 @@ async function dispatch(
       return sendList(
         reply,
         def,
-        { items: deleted, revision: await service.store.currentRevision() },
+        { items: deleted, revision: await service.currentRevision() },
         format,
         includeObject,
       );

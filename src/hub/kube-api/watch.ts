@@ -1,10 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { apiVersionOf, type KindDefinition, type KubeObject } from '../../api/index.ts';
-import { ExpiredError, type WatchEvent } from '../../store/index.ts';
-import { errors } from './errors.ts';
+import type { WatchEvent } from '../../store/index.ts';
+import { ApiError, errors } from './errors.ts';
 import { type ListQuery, objectMatcher } from './list-filter.ts';
 import type { ResponseFormat } from './negotiation.ts';
-import { selectedPrefix } from './object-meta.ts';
 import type { ObjectService } from './object-service.ts';
 import { type IncludeObject, toTable } from './table.ts';
 
@@ -46,7 +45,6 @@ export async function streamWatch(
   if (requested !== undefined && requested !== '' && !/^\d+$/.test(requested)) {
     throw errors.badRequest(`resourceVersion: Invalid value: "${requested}": must be a number`);
   }
-  const prefix = selectedPrefix(def, namespace, query.fieldSelector);
   const serialize = serializerFor(def, format);
   const controller = new AbortController();
   const maxBuffered = options.maxBufferedBytes ?? 16 * 1024 * 1024;
@@ -94,14 +92,16 @@ export async function streamWatch(
     if (chunk) write(chunk);
   };
   try {
-    const watch = await service.store.watch({ prefix, afterRevision, signal: controller.signal }, sink);
+    const watch = await service.watch(
+      def,
+      namespace,
+      { afterRevision, signal: controller.signal, fieldSelector: query.fieldSelector },
+      sink,
+    );
     watch.done.catch(() => finish());
   } catch (error) {
-    if (!(error instanceof ExpiredError)) throw error;
-    const status = errors
-      .expired(`too old resource version: ${error.requested} (${error.compacted})`)
-      .toStatus();
-    write(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`);
+    if (!(error instanceof ApiError && error.code === 410)) throw error;
+    write(`{"type":"ERROR","object":${JSON.stringify(error.toStatus())}}\n`);
     finish();
     return;
   }
@@ -114,7 +114,7 @@ export async function streamWatch(
     const timer = setInterval(async () => {
       // Every event up to the head has been handed to this watcher's sink
       // synchronously at commit, so the head is a safe bookmark.
-      const head = await service.store.currentRevision();
+      const head = await service.currentRevision();
       if (head > lastRevision) lastRevision = head;
       write(bookmark(def, lastRevision, false));
     }, options.bookmarkIntervalMs ?? 10_000);

@@ -4,8 +4,7 @@
  * equal to what the connector says, and summarised back into its status.
  */
 import type { KindDefinition, KubeObject } from '../../../api/index.ts';
-import { type Controller, keyFor, keyOf, type Manager } from '../../../controller/index.ts';
-import type { ObjectService } from '../../kube-api/index.ts';
+import { type Client, type Controller, keyFor, keyOf, type Manager } from '../../../controller/index.ts';
 import { kindOf } from '../support.ts';
 import { credentialsSecretKey } from './credentials.ts';
 import { createOpcUaReconciler, type OpcUaInformers, type OpcUaReconcilerOptions } from './reconciler.ts';
@@ -34,7 +33,7 @@ const SECRET_INDEX = 'opcua:credentials-secret';
  * connector reports.
  */
 export function addOpcUaRenderer(manager: Manager, options: OpcUaRendererOptions = {}): OpcUaRenderer {
-  const service = manager.service;
+  const service = manager.client;
   const informers: OpcUaInformers = {
     connectors: manager.informer(kindOf(service, 'OpcUaConnector')),
     workloads: manager.informer(kindOf(service, 'Workload')),
@@ -86,7 +85,7 @@ export function addOpcUaRenderer(manager: Manager, options: OpcUaRendererOptions
   };
 }
 
-function secretKind(service: ObjectService): KindDefinition {
+function secretKind(service: Pick<Client, 'registry'>): KindDefinition {
   const def = service.registry.byKind('v1', 'Secret');
   if (!def) throw new Error('the registry does not serve Secret');
   return def;

@@ -1,7 +1,7 @@
 import type { KindDefinition, KubeObject } from '../../../api/index.ts';
-import { type Informer, keyOf } from '../../../controller/index.ts';
+import { type Client, type Informer, keyOf } from '../../../controller/index.ts';
 import { POD_SECURITY_EXEMPT_RENDERER, type Requester } from '../../admission/index.ts';
-import { ApiError, type ObjectService } from '../../kube-api/index.ts';
+import { ApiError } from '../../kube-api/index.ts';
 import { controlledBy, updateFor } from './render.ts';
 
 /** The field manager of every write the renderer makes. */
@@ -61,7 +61,7 @@ export class OwnWrites {
  * the connector again. Other failures throw (retried with backoff).
  */
 export async function ensureOwned(
-  service: ObjectService,
+  service: Client,
   writes: OwnWrites,
   owned: { readonly def: KindDefinition; readonly informer: Informer },
   desired: KubeObject,
@@ -76,7 +76,7 @@ export async function ensureOwned(
 }
 
 async function write(
-  service: ObjectService,
+  service: Client,
   writes: OwnWrites,
   { def, informer }: { readonly def: KindDefinition; readonly informer: Informer },
   desired: KubeObject,

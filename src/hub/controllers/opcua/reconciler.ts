@@ -1,6 +1,11 @@
 import type { KubeObject, OpcUaConnectorStatus } from '../../../api/index.ts';
-import { type Informer, type ReconcileResult, type Reconciler, splitKey } from '../../../controller/index.ts';
-import type { ObjectService } from '../../kube-api/index.ts';
+import {
+  type Client,
+  type Informer,
+  type ReconcileResult,
+  type Reconciler,
+  splitKey,
+} from '../../../controller/index.ts';
 import type { ConnectorTelemetry } from '../../telemetry/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import { connectionsOf } from './connections.ts';
@@ -15,7 +20,7 @@ export type OpcUaInformers = Readonly<
 >;
 
 export interface OpcUaReconcilerOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly informers: OpcUaInformers;
   /**
    * The hub's latest-value table: with it, the status counts connected devices

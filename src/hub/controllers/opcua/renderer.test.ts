@@ -8,15 +8,15 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import pino from 'pino';
-import type { KubeObject, OpcUaConnectorStatus } from '../../../api/index.ts';
-import { parseConnectorConfig } from '../../../connectors/opcua/index.ts';
-import { Manager } from '../../../controller/index.ts';
 import {
   eventually,
   recordWrites,
   startTestService,
   type TestService,
-} from '../../../controller/test-env.ts';
+} from '../../../../test/support/in-process/index.ts';
+import type { KubeObject, OpcUaConnectorStatus } from '../../../api/index.ts';
+import { parseConnectorConfig } from '../../../connectors/opcua/index.ts';
+import { Manager } from '../../../controller/index.ts';
 import { ApiError, objectKey, parse } from '../../kube-api/index.ts';
 import { LatestValues } from '../../telemetry/index.ts';
 import { addPlacementControllers, type PlacementControllers } from '../placement/index.ts';
@@ -44,7 +44,7 @@ afterEach(async () => {
 
 async function start(options: { placement?: boolean; controllers?: boolean } = {}): Promise<Env> {
   const test = await startTestService({ garbageCollector: true });
-  const manager = new Manager({ service: test.service });
+  const manager = new Manager({ client: test.service });
   const telemetry = new LatestValues();
   const renderer = addOpcUaRenderer(manager, { telemetry, valueTimeRefreshMs: 60_000 });
   let placement: PlacementControllers | undefined;

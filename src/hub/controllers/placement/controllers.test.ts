@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import pino from 'pino';
-import type { KubeObject, Mailbox, ObjectStatus, RolloutSummary } from '../../../api/index.ts';
-import { Manager } from '../../../controller/index.ts';
 import {
   eventually,
   recordWrites,
   startTestService,
   type TestService,
-} from '../../../controller/test-env.ts';
+} from '../../../../test/support/in-process/index.ts';
+import type { KubeObject, Mailbox, ObjectStatus, RolloutSummary } from '../../../api/index.ts';
+import { Manager } from '../../../controller/index.ts';
 import { ApiError, parse } from '../../kube-api/index.ts';
 import { kindOf } from '../support.ts';
 import { addPlacementControllers, createMailboxReconciler, type PlacementControllers } from './index.ts';
@@ -43,7 +43,7 @@ async function start(
 ): Promise<Env> {
   const test = await startTestService();
   let now = Date.parse('2026-06-01T12:00:00Z');
-  const manager = new Manager({ service: test.service });
+  const manager = new Manager({ client: test.service });
   const controllers = addPlacementControllers(manager, {
     now: () => new Date(now),
     progressDeadlineMs: options.progressDeadlineMs,

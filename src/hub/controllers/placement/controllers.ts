@@ -56,7 +56,7 @@ export function addPlacementControllers(
   manager: Manager,
   options: PlacementControllersOptions = {},
 ): PlacementControllers {
-  const service = manager.service;
+  const service = manager.client;
   const now = options.now ?? (() => new Date());
   const informers: PlacementInformers = {
     devices: manager.informer(kindOf(service, 'Device')),

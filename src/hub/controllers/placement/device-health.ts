@@ -1,7 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Device, KubeObject } from '../../../api/index.ts';
-import type { Informer, Reconciler } from '../../../controller/index.ts';
-import type { ObjectService } from '../../kube-api/index.ts';
+import type { Client, Informer, Reconciler } from '../../../controller/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 
 /** Heartbeats missed before a device counts as unreachable. */
@@ -10,7 +9,7 @@ export const MISSED_HEARTBEATS = 3;
 export const DEFAULT_HEARTBEAT_SECONDS = 15;
 
 export interface DeviceHealthOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly devices: Informer;
   /** Wall-clock time, for condition timestamps. */
   readonly now: () => Date;

@@ -6,8 +6,8 @@ import type {
   OwnerReferenceShape,
   Placement,
 } from '../../../api/index.ts';
-import type { Counter, Informer, Reconciler } from '../../../controller/index.ts';
-import { ApiError, type ObjectService } from '../../kube-api/index.ts';
+import type { Client, Counter, Informer, Reconciler } from '../../../controller/index.ts';
+import { ApiError } from '../../kube-api/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } from './compose.ts';
 import { selects, selectsWorkload } from './selection.ts';
@@ -25,7 +25,7 @@ export interface PlacementInformers {
 export const NAMESPACE_INDEX = 'placement:namespace';
 
 export interface MailboxReconcilerOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly informers: PlacementInformers;
   readonly caches: PlacementCaches;
   /** Wall-clock time for `since` stamps. */
@@ -202,11 +202,7 @@ export function placedOn(
   };
 }
 
-async function deleteMailbox(
-  service: ObjectService,
-  kind: KindDefinition,
-  mailbox: KubeObject,
-): Promise<void> {
+async function deleteMailbox(service: Client, kind: KindDefinition, mailbox: KubeObject): Promise<void> {
   try {
     await service.delete(kind, undefined, mailbox.metadata.name!, {
       preconditions: { uid: mailbox.metadata.uid },

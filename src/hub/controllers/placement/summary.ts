@@ -7,8 +7,7 @@ import type {
   Placement,
   RolloutSummary,
 } from '../../../api/index.ts';
-import { type Reconciler, splitKey, turnIfSliceUsed } from '../../../controller/index.ts';
-import type { ObjectService } from '../../kube-api/index.ts';
+import { type Client, type Reconciler, splitKey, yieldIfSliceUsed } from '../../../controller/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import { type Condition, type DeviceProblem, rolloutConditions, withTransitionTimes } from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
@@ -17,7 +16,7 @@ import { type PlacementCaches, parametersSignature, specVersion } from './state.
 import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
 
 export interface SummaryReconcilerOptions {
-  readonly service: ObjectService;
+  readonly service: Client;
   readonly informers: PlacementInformers;
   readonly caches: PlacementCaches;
   readonly now: () => Date;
@@ -76,7 +75,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
     const start = Math.max(0, hint ? devices.indexOf(hint) : 0);
     for (let i = 0; i < devices.length; i++) {
-      await turnIfSliceUsed();
+      await yieldIfSliceUsed();
       const device = devices[(start + i) % devices.length]!;
       if (!fresh(device, required)) {
         staleHints.set(key, device.metadata.name!);
@@ -183,7 +182,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
-          await turnIfSliceUsed();
+          await yieldIfSliceUsed();
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           const perWorkload = workloads.map((w) =>
@@ -215,7 +214,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const required = { placements: [], workloads: [`${namespace}/${name}`] };
         if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
-          await turnIfSliceUsed();
+          await yieldIfSliceUsed();
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           states.set(

@@ -1,21 +1,8 @@
-/**
- * An in-process hub for API tests: `buildHub` over a real SqliteStore in a temp dir, driven with
- * `app.inject()`, and the checks every answer of the API must pass whatever the request was.
- */
 import assert from 'node:assert/strict';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { buildHub } from '../../src/hub/index.ts';
-import type { ObjectService, WatchStreamOptions } from '../../src/hub/kube-api/index.ts';
-import { SqliteStore, type WatchEvent } from '../../src/store/index.ts';
-import { removeDir, tempDir } from '../support/index.ts';
-
-/** A hub built in this process, with its store and a way to clean up. */
-export interface InProcessHub {
-  readonly app: FastifyInstance;
-  readonly service: ObjectService;
-  readonly store: SqliteStore;
-  close(): Promise<void>;
-}
+import { buildHub } from '../../../src/hub/index.ts';
+import type { WatchStreamOptions } from '../../../src/hub/kube-api/index.ts';
+import { type InProcessHub, kindLookup, openTestStore, recordWrites } from './service.ts';
 
 /** What a test may change of the hub it builds. */
 export interface InProcessHubOptions {
@@ -25,11 +12,12 @@ export interface InProcessHubOptions {
   readonly garbageCollector?: boolean;
 }
 
-/** Builds a hub over a fresh SQLite file; every request is made by a cluster admin. */
+/**
+ * Builds a hub app over a fresh SQLite store (no namespace in it yet); every
+ * request is made by a cluster admin.
+ */
 export async function startInProcessHub(options: InProcessHubOptions = {}): Promise<InProcessHub> {
-  const dir = await tempDir('outpost-api-');
-  // NORMAL keeps the property runs fast; durability is not what these tests are about.
-  const store = new SqliteStore({ path: `${dir}/hub.db`, synchronous: 'NORMAL' });
+  const { store, registry, cleanup } = await openTestStore('outpost-api-');
   const { app, service } = buildHub({
     store,
     authenticate: () => ({ user: 'admin', groups: ['system:masters'] }),
@@ -41,10 +29,10 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     app,
     service,
     store,
+    kind: kindLookup(registry),
     async close() {
       await app.close();
-      await store.close();
-      await removeDir(dir);
+      await cleanup();
     },
   };
 }
@@ -83,46 +71,6 @@ export async function call(app: FastifyInstance, options: InjectOptions): Promis
     assert.equal(status.code, response.statusCode, `Status code differs from the HTTP status: ${what}`);
   }
   return { status: response.statusCode, headers: response.headers, text: response.body, body };
-}
-
-/** Records every store event from now on, to prove that a request wrote nothing. */
-export interface WriteRecorder {
-  readonly revision: number;
-  readonly events: WatchEvent[];
-  /** Asserts that the store is at the revision it had and no event arrived; stops recording. */
-  assertUnchanged(what: string): Promise<void>;
-  stop(): void;
-}
-
-/** Starts recording the store's writes (a watch on every key from the current revision). */
-export async function recordWrites(store: SqliteStore): Promise<WriteRecorder> {
-  const revision = await store.currentRevision();
-  const events: WatchEvent[] = [];
-  const controller = new AbortController();
-  const watch = await store.watch(
-    { prefix: '/', afterRevision: revision, signal: controller.signal },
-    (batch) => {
-      events.push(...batch);
-    },
-  );
-  watch.done.catch(() => {
-    // Ended by the store (closed): the assertion below reports what it saw.
-  });
-  return {
-    revision,
-    events,
-    stop: () => controller.abort(),
-    async assertUnchanged(what) {
-      const now = await store.currentRevision();
-      controller.abort();
-      assert.equal(now, revision, `the store's revision moved from ${revision} to ${now}: ${what}`);
-      assert.deepEqual(
-        events.map((event) => `${event.type} ${event.key}@${event.revision}`),
-        [],
-        `a watch saw writes: ${what}`,
-      );
-    },
-  };
 }
 
 /** Asserts the hub still serves: a list of namespaces answers 200. */
