@@ -11,7 +11,7 @@ import {
   startRenewal,
 } from './enrollment/index.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { HubApi } from './hub-api.ts';
+import { HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
 import { Outbox } from './outbox.ts';
 import { Reconciler } from './reconcile.ts';

@@ -9,8 +9,13 @@
 export { type AgentOptions, runAgent } from './agent.ts';
 export { Backoff, type BackoffOptions, monotonicMs } from './backoff.ts';
 export { desiredStateOf, ROOTLESS_ANNOTATION } from './desired.ts';
-export { HubDispatcher, hubRequest } from './enrollment/index.ts';
-export { HubApi, HubStatusError, HubUnreachableError } from './hub-api.ts';
+export {
+  HubApi,
+  HubDispatcher,
+  HubStatusError,
+  HubUnreachableError,
+  hubRequest,
+} from './hub-client/index.ts';
 export { LogServer, type LogServerOptions } from './log-server.ts';
 export { Outbox, type OutboxEntry } from './outbox.ts';
 export { loadLocalMailbox, MailboxSync } from './sync.ts';

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './enrollment/index.ts';
+import { writeFileAtomic } from '../util/index.ts';
 
 /**
  * The agent's outbox: everything it reports to the hub (Mailbox status,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Backoff, delay } from './backoff.ts';
-import { type HubApi, HubStatusError, HubUnreachableError } from './hub-api.ts';
+import { type HubApi, HubStatusError, HubUnreachableError } from './hub-client/index.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
 import { sameJson } from './reconcile.ts';
 

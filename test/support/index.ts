@@ -1,5 +1,8 @@
 /** Helpers for tests that start Outpost processes and drive them with real clients. */
 
+export * from './agent-connect-proxy.ts';
+export * from './agent-hub-stand-in.ts';
+export * from './agent-tcp-relay.ts';
 export * from './https-client.ts';
 export * from './hub-process.ts';
 export * from './postgres.ts';

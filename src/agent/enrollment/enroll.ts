@@ -14,15 +14,10 @@
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  credentialsOf,
-  type DeviceCredentials,
-  loadCredentials,
-  saveCredentials,
-  writeFileAtomic,
-} from './credentials.ts';
+import { writeFileAtomic } from '../../util/index.ts';
+import { credentialsOf, type DeviceCredentials, loadCredentials, saveCredentials } from './credentials.ts';
 import { collectFacts, type DeviceFacts } from './facts.ts';
-import { callHub, EnrollmentError, refusal } from './hub-client.ts';
+import { callHub, EnrollmentError, refusal } from './hub-call.ts';
 import { createCsr, generateKeyPem, publicKeyHash } from './keys.ts';
 
 /** Options of {@link enroll}. */

@@ -14,7 +14,7 @@
  * reference there is (clamped, so a wrong clock costs one early renewal).
  */
 import { credentialsOf, type DeviceCredentials, saveCredentials } from './credentials.ts';
-import { callHub, EnrollmentError, refusal } from './hub-client.ts';
+import { callHub, EnrollmentError, refusal } from './hub-call.ts';
 import { createCsr, generateKeyPem } from './keys.ts';
 
 /** Renews once: returns the new credentials, already saved in `dataDir`. */

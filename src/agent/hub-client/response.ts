@@ -1,7 +1,6 @@
 /** What a request to the hub gives back and takes, whichever HTTP version carried it. */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { HubDispatcher } from './hub-https.ts';
 
 /** The body of an answer: a stream, read once; destroyed when it stays silent longer than its timeout. */
 export class HubResponseBody {
@@ -69,20 +68,6 @@ export interface HubResponse {
   readonly statusCode: number;
   readonly headers: IncomingHttpHeaders;
   readonly body: HubResponseBody;
-}
-
-/** Options of `hubRequest`. */
-export interface HubRequestOptions {
-  readonly method: string;
-  readonly dispatcher: HubDispatcher;
-  readonly signal?: AbortSignal;
-  readonly headers?: Record<string, string>;
-  /** Sent as it is (a string) or streamed (a stream: chunked on HTTP/1.1). */
-  readonly body?: string | Readable;
-  /** Fails when the answer's headers take longer (0: never). @default 30000 */
-  readonly headersTimeout?: number;
-  /** Fails when the body stays silent longer (0: never). @default 30000 */
-  readonly bodyTimeout?: number;
 }
 
 /** The error a request fails with when its `signal` aborts (as node's own requests do). */

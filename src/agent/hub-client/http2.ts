@@ -18,9 +18,9 @@ import {
 } from 'node:http2';
 import { isIP } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { HubTls } from './hub-https.ts';
-import { abortError, type HubRequestOptions, type HubResponse, HubResponseBody } from './hub-response.ts';
 import { openTunnel } from './proxy-tunnel.ts';
+import { abortError, type HubResponse, HubResponseBody } from './response.ts';
+import type { HubCallOptions, HubTls } from './types.ts';
 
 /** How to reach the hub. */
 export interface OpenOptions {
@@ -159,7 +159,7 @@ export class HubSession {
    * Sends one request as a stream; resolves once the answer's headers arrived,
    * failing with the headers timeout once `headersLeftMs` passed (0: never).
    */
-  request(target: URL, options: HubRequestOptions, headersLeftMs: number): Promise<HubResponse> {
+  request(target: URL, options: HubCallOptions, headersLeftMs: number): Promise<HubResponse> {
     const { signal } = options;
     const headersTimeout = options.headersTimeout ?? 30_000;
     const bodyTimeout = options.bodyTimeout ?? 30_000;

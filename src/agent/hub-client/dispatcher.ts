@@ -14,20 +14,15 @@
  * agent used.
  */
 import { Agent } from 'node:https';
-import { http1Request, TunnelAgent } from './hub-http1.ts';
-import { HubSession, openHubConnection, UnsentRequestError } from './hub-http2.ts';
-import { abortError, type HubRequestOptions, type HubResponse } from './hub-response.ts';
+import { http1Request, TunnelAgent } from './http1.ts';
+import { HubSession, openHubConnection, UnsentRequestError } from './http2.ts';
 import { proxyFor } from './proxy-tunnel.ts';
+import { abortError, type HubResponse } from './response.ts';
+import type { HubCallOptions, HubTls } from './types.ts';
 
-export { type HubRequestOptions, type HubResponse, HubResponseBody } from './hub-response.ts';
-export { proxyFor } from './proxy-tunnel.ts';
-
-/** TLS settings of a dispatcher. */
-export interface HubTls {
-  /** The hub's CA; without it the hub is not verified (only to fetch the CA on first contact). */
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
+/** Options of {@link hubRequest}: the request, and the dispatcher whose connections carry it. */
+export interface HubRequestOptions extends HubCallOptions {
+  readonly dispatcher: HubDispatcher;
 }
 
 /** Options of a {@link HubDispatcher}. */

@@ -9,25 +9,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { waitFor } from '../../../test/support/index.ts';
-import { HubDispatcher, hubRequest } from './hub-https.ts';
-import { selfSigned, startRelay, startTestHub, type TestHub } from './hub-https-test-support.ts';
+import {
+  type HubStandIn,
+  hubStandInCertificate,
+  startHubStandIn,
+  startTcpRelay,
+  waitFor,
+} from '../../../test/support/index.ts';
+import { HubDispatcher, hubRequest } from './index.ts';
 
 describe('the HTTP/2 session of a dispatcher', () => {
   let dir: string;
-  let hub: TestHub;
+  let hub: HubStandIn;
   let ca: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outpost-hub-h2-'));
-    ca = selfSigned(dir, 'hub');
+    ca = hubStandInCertificate(dir, 'hub');
   });
 
   after(() => rm(dir, { recursive: true, force: true }));
 
   // A hub of its own for each test: its connections and sessions are that test's alone.
   beforeEach(async () => {
-    hub = await startTestHub({ protocol: 'h2', dir, name: 'hub', cert: ca });
+    hub = await startHubStandIn({ protocol: 'h2', dir, name: 'hub', cert: ca });
   });
 
   afterEach(() => hub.close());
@@ -104,7 +109,7 @@ describe('the HTTP/2 session of a dispatcher', () => {
   });
 
   it('notices a dead connection by PING and fails its requests, before any body timeout', async () => {
-    const relay = await startRelay(Number(new URL(hub.url).port));
+    const relay = await startTcpRelay(Number(new URL(hub.url).port));
     const dispatcher = new HubDispatcher({ ca }, { pingIntervalMs: 200 });
     try {
       const url = `https://127.0.0.1:${relay.port}`;
@@ -139,8 +144,8 @@ describe('the HTTP/2 session of a dispatcher', () => {
 describe('a dispatcher to a hub without HTTP/2', () => {
   it('falls back to HTTP/1.1 keep-alive connections after one ALPN probe', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-hub-h1-'));
-    const ca = selfSigned(dir, 'hub');
-    const hub = await startTestHub({ protocol: 'http/1.1', dir, name: 'hub', cert: ca });
+    const ca = hubStandInCertificate(dir, 'hub');
+    const hub = await startHubStandIn({ protocol: 'http/1.1', dir, name: 'hub', cert: ca });
     const dispatcher = new HubDispatcher({ ca });
     try {
       for (let i = 0; i < 5; i++) {

@@ -1,13 +1,5 @@
 /** The few HTTPS calls enrollment makes to the hub, and the error they fail with. */
-import { HubDispatcher, hubRequest } from './hub-https.ts';
-
-/** TLS settings of one call. */
-export interface TlsOptions {
-  /** The hub's CA; without it the hub is not verified (only to fetch the CA on first contact). */
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
+import { HubDispatcher, type HubTls, hubRequest } from '../hub-client/index.ts';
 
 /** A refusal or failure from the hub, with the Status it sent when it sent one. */
 export class EnrollmentError extends Error {
@@ -38,7 +30,7 @@ export class EnrollmentError extends Error {
 /** Sends one JSON request and returns the status and parsed body; network failures throw {@link EnrollmentError} with status 0. */
 export async function callHub(
   url: string,
-  init: { method: 'GET' | 'POST'; body?: unknown; tls: TlsOptions; signal?: AbortSignal },
+  init: { method: 'GET' | 'POST'; body?: unknown; tls: HubTls; signal?: AbortSignal },
 ): Promise<{ status: number; body: Record<string, unknown>; hubTimeMs?: number }> {
   // HTTPS_PROXY / NO_PROXY honoured (Node 20's fetch ignores them); without a CA the hub is not verified.
   const dispatcher = new HubDispatcher(init.tls);

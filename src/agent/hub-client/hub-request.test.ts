@@ -4,8 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { HubDispatcher, hubRequest, proxyFor } from './hub-https.ts';
-import { selfSigned, startConnectProxy, startTestHub, type TestHub } from './hub-https-test-support.ts';
+import {
+  type HubStandIn,
+  hubStandInCertificate,
+  startConnectProxy,
+  startHubStandIn,
+} from '../../../test/support/index.ts';
+import { HubDispatcher, hubRequest, proxyFor } from './index.ts';
 
 const hub = new URL('https://hub.example.com:6443/api');
 const PROXY = 'http://proxy.site:3128';
@@ -46,13 +51,13 @@ for (const protocol of ['h2', 'http/1.1'] as const) {
 
   describe(`hubRequest to a hub speaking ${protocol === 'h2' ? 'HTTP/2 and HTTP/1.1' : 'only HTTP/1.1'}`, () => {
     let dir: string;
-    let hub: TestHub;
+    let hub: HubStandIn;
     let ca: string;
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'outpost-hub-https-'));
-      ca = selfSigned(dir, 'hub');
-      hub = await startTestHub({ protocol, dir, name: 'hub', cert: ca });
+      ca = hubStandInCertificate(dir, 'hub');
+      hub = await startHubStandIn({ protocol, dir, name: 'hub', cert: ca });
     });
 
     after(async () => {
@@ -88,7 +93,7 @@ for (const protocol of ['h2', 'http/1.1'] as const) {
     });
 
     it('refuses a hub whose certificate the CA does not verify', async () => {
-      const other = new HubDispatcher({ ca: selfSigned(dir, 'other') });
+      const other = new HubDispatcher({ ca: hubStandInCertificate(dir, 'other') });
       try {
         await assert.rejects(
           hubRequest(`${hub.url}/echo`, { method: 'GET', dispatcher: other }),

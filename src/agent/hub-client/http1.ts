@@ -9,9 +9,9 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import type { HubTls } from './hub-https.ts';
-import { type HubRequestOptions, type HubResponse, HubResponseBody } from './hub-response.ts';
 import { openTunnel } from './proxy-tunnel.ts';
+import { type HubResponse, HubResponseBody } from './response.ts';
+import type { HubCallOptions, HubTls } from './types.ts';
 
 /** Keep-alive HTTP/1.1 connections to the hub through CONNECT tunnels of `proxy`. */
 export class TunnelAgent extends Agent {
@@ -42,7 +42,7 @@ export class TunnelAgent extends Agent {
 /** Sends one request on a connection of `agent`; resolves once the answer's headers arrived. */
 export function http1Request(
   target: URL,
-  options: HubRequestOptions,
+  options: HubCallOptions,
   connection: { agent: Agent; tls: HubTls; connectTimeoutMs: number },
 ): Promise<HubResponse> {
   const { tls, connectTimeoutMs } = connection;

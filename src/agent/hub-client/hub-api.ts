@@ -1,17 +1,13 @@
-import { Readable } from 'node:stream';
-import {
-  type DeviceCredentials,
-  HubDispatcher,
-  type HubResponse,
-  hubRequest as request,
-} from './enrollment/index.ts';
-
 /**
  * The agent's HTTPS client for the hub's Kubernetes API: mutual TLS with the
- * device certificate, `HTTPS_PROXY` / `NO_PROXY` honoured (enrollment's
- * `HubDispatcher`, on node:https: Node 20's fetch ignores them), new connections
+ * device certificate, `HTTPS_PROXY` / `NO_PROXY` honoured (the folder's
+ * `HubDispatcher`, on node core: Node 20's fetch ignores them), new connections
  * switched to renewed credentials while open ones carry on.
  */
+import { Readable } from 'node:stream';
+import { HubDispatcher, hubRequest as request } from './dispatcher.ts';
+import type { HubResponse } from './response.ts';
+import type { HubIdentity } from './types.ts';
 
 /** The hub could not be reached (connection refused, TLS failure, timeout): retry later. */
 export class HubUnreachableError extends Error {
@@ -48,10 +44,10 @@ export interface RequestOptions {
 
 /** A client bound to the device's credentials. */
 export class HubApi {
-  #credentials: DeviceCredentials;
+  #credentials: HubIdentity;
   #dispatcher: HubDispatcher;
 
-  constructor(credentials: DeviceCredentials) {
+  constructor(credentials: HubIdentity) {
     this.#credentials = credentials;
     this.#dispatcher = dispatcherFor(credentials);
   }
@@ -62,7 +58,7 @@ export class HubApi {
   }
 
   /** Uses renewed credentials for new connections; open ones (a watch) finish with the old. */
-  setCredentials(credentials: DeviceCredentials): void {
+  setCredentials(credentials: HubIdentity): void {
     const old = this.#dispatcher;
     this.#credentials = credentials;
     this.#dispatcher = dispatcherFor(credentials);
@@ -190,7 +186,7 @@ export class HubApi {
   }
 }
 
-function dispatcherFor(credentials: DeviceCredentials): HubDispatcher {
+function dispatcherFor(credentials: HubIdentity): HubDispatcher {
   const tls = { ca: credentials.caPem, cert: credentials.certPem, key: credentials.keyPem };
   return new HubDispatcher(tls);
 }

@@ -1,11 +1,11 @@
 /**
- * Servers for the transport's tests: a hub stand-in speaking HTTP/2 beside
- * HTTP/1.1 (as the hub does) or HTTP/1.1 only, a CONNECT proxy, and a TCP
- * relay that can go silent (a dead connection).
+ * A hub stand-in for the agent's hub client tests: HTTP/2 beside HTTP/1.1 (as
+ * the hub serves) or HTTP/1.1 only, on 127.0.0.1 with a self-signed
+ * certificate, answering a few fixed paths.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   createSecureServer,
   type Http2ServerRequest,
@@ -13,11 +13,10 @@ import {
   type ServerHttp2Session,
 } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 
 /** A self-signed certificate for 127.0.0.1 made with openssl (DIR/NAME.key, returns the PEM). */
-export function selfSigned(dir: string, name: string): string {
+export function hubStandInCertificate(dir: string, name: string): string {
   execFileSync(
     'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1']
@@ -29,7 +28,7 @@ export function selfSigned(dir: string, name: string): string {
 }
 
 /** A hub stand-in on 127.0.0.1. */
-export interface TestHub {
+export interface HubStandIn {
   readonly url: string;
   /** TCP connections accepted so far. */
   readonly connections: () => number;
@@ -68,12 +67,12 @@ function handle(request: Request, answer: Response): void {
 }
 
 /** Starts a hub stand-in with the key and certificate `DIR/NAME.key` / `cert`. */
-export async function startTestHub(options: {
+export async function startHubStandIn(options: {
   protocol: 'h2' | 'http/1.1';
   dir: string;
   name: string;
   cert: string;
-}): Promise<TestHub> {
+}): Promise<HubStandIn> {
   const tls = { key: readFileSync(join(options.dir, `${options.name}.key`)), cert: options.cert };
   const sessions = new Set<ServerHttp2Session>();
   let connections = 0;
@@ -94,78 +93,6 @@ export async function startTestHub(options: {
     async close() {
       for (const session of sessions) session.destroy();
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** A CONNECT proxy on 127.0.0.1 that records the targets it tunnelled to. */
-export async function startConnectProxy(): Promise<{
-  url: string;
-  connects: string[];
-  close(): Promise<void>;
-}> {
-  const connects: string[] = [];
-  const sockets = new Set<Socket>();
-  const server = createHttpServer();
-  server.on('connect', (request: IncomingMessage, client: Socket, head: Buffer) => {
-    connects.push(request.url ?? '');
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = connect(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client).pipe(upstream);
-    });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    connects,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** A TCP relay to `port` on 127.0.0.1 whose connections can be made silent, as a dead link is. */
-export async function startRelay(port: number): Promise<{
-  port: number;
-  silence(): void;
-  close(): Promise<void>;
-}> {
-  const sockets = new Set<Socket>();
-  let silent = false;
-  const server: Server = createTcpServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    for (const [from, to] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(from);
-      from.once('close', () => to.destroy());
-      from.on('error', () => to.destroy());
-      from.on('data', (chunk) => {
-        if (!silent) to.write(chunk);
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    silence: () => {
-      silent = true;
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     },
   };
