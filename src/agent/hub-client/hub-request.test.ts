@@ -42,6 +42,36 @@ describe('proxyFor', () => {
     assert.equal(proxyFor(hub, { HTTPS_PROXY: PROXY, NO_PROXY: 'hub.example.com:443' }), PROXY);
     assert.equal(proxyFor(hub, { HTTPS_PROXY: PROXY, no_proxy: 'ample.com' }), PROXY);
   });
+
+  it('goes through HTTPS_PROXY for the telemetry uplink (wss:) unless NO_PROXY names the host, a parent domain or *', () => {
+    const target = new URL('wss://hub.plant.example:6443/mqtt');
+    const proxy = 'http://proxy:3128';
+    assert.equal(proxyFor(target, {}), undefined);
+    assert.equal(proxyFor(target, { HTTPS_PROXY: proxy }), proxy);
+    assert.equal(proxyFor(target, { https_proxy: proxy }), proxy);
+    for (const noProxy of [
+      'hub.plant.example',
+      '.plant.example',
+      'plant.example',
+      '*.example',
+      '*',
+      'x, hub.plant.example:6443',
+    ])
+      assert.equal(proxyFor(target, { HTTPS_PROXY: proxy, NO_PROXY: noProxy }), undefined, noProxy);
+    for (const noProxy of ['other.example', 'hub.plant.example:443', 'ub.plant.example'])
+      assert.equal(proxyFor(target, { HTTPS_PROXY: proxy, no_proxy: noProxy }), proxy, noProxy);
+    assert.equal(
+      proxyFor(new URL('wss://127.0.0.1:6443/mqtt'), { HTTPS_PROXY: proxy, NO_PROXY: '127.0.0.1' }),
+      undefined,
+    );
+  });
+
+  it('goes direct for an IPv6 hub that NO_PROXY names, bare or in brackets', () => {
+    const v6 = new URL('https://[::1]:6443/api');
+    for (const noProxy of ['::1', '[::1]', '[::1]:6443'])
+      assert.equal(proxyFor(v6, { HTTPS_PROXY: PROXY, NO_PROXY: noProxy }), undefined, noProxy);
+    assert.equal(proxyFor(v6, { HTTPS_PROXY: PROXY, NO_PROXY: '[::1]:443' }), PROXY);
+  });
 });
 
 // The same behaviours over HTTP/2 (the hub, which also speaks HTTP/1.1) and over HTTP/1.1 alone

@@ -5,28 +5,39 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 
 /**
- * The proxy for `url` from `HTTPS_PROXY` (or `https_proxy`), unless `NO_PROXY`
- * (or `no_proxy`) names its host: `*`, a host name (matching it and its
- * subdomains; a leading `.` or `*.` is the same), optionally with `:port`.
+ * The proxy to reach `target` through: `HTTPS_PROXY` (or `https_proxy`),
+ * unless `NO_PROXY` (or `no_proxy`) names its host: `*` (no proxy at all), a
+ * host name (matching it and its subdomains; a leading `.` or `*.` is the
+ * same) or an IP address (IPv6 bare or in brackets), optionally with `:port`
+ * (the target's port, by default 443 for `https:`/`wss:`, else 80). Both the
+ * hub client and the telemetry uplink (`wss:`) choose their route with it.
  */
-export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
+export function proxyFor(target: URL, env: NodeJS.ProcessEnv): string | undefined {
   const proxy = env.HTTPS_PROXY ?? env.https_proxy;
   if (!proxy) return undefined;
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = url.port || '443';
-  for (const raw of (env.NO_PROXY ?? env.no_proxy ?? '').split(/[,\s]+/)) {
+  const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const port = target.port || (target.protocol === 'wss:' || target.protocol === 'https:' ? '443' : '80');
+  for (const raw of (env.NO_PROXY ?? env.no_proxy ?? '').split(/[\s,]+/)) {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === '*') return undefined;
-    const match = /^(.*?)(?::(\d+))?$/.exec(entry.replace(/^\[(.*)\]/, '$1'));
-    const name = (match?.[1] ?? '').replace(/^\*?\./, '');
-    if (match?.[2] && match[2] !== port) continue;
+    const { name, port: entryPort } = noProxyEntry(entry);
+    if (entryPort && entryPort !== port) continue;
     if (host === name || host.endsWith(`.${name}`)) return undefined;
   }
   return proxy;
+}
+
+/** A `NO_PROXY` entry's host (without a leading `.` or `*.`) and port, if it names one. */
+function noProxyEntry(entry: string): { name: string; port?: string } {
+  if (isIP(entry) === 6) return { name: entry }; // a bare IPv6 address: its colons are no port
+  const bracketed = /^\[([^\]]*)\](?::(\d+))?$/.exec(entry);
+  if (bracketed) return { name: bracketed[1]!, ...(bracketed[2] ? { port: bracketed[2] } : {}) };
+  const match = /^(.*?)(?::(\d+))?$/.exec(entry);
+  return { name: (match?.[1] ?? entry).replace(/^\*?\./, ''), ...(match?.[2] ? { port: match[2] } : {}) };
 }
 
 /**

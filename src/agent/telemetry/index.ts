@@ -13,4 +13,4 @@ export {
   type AgentTelemetryOptions,
   startAgentTelemetry,
 } from './telemetry.ts';
-export { mqttUrlOf, proxyFor, Uplink, type UplinkOptions } from './uplink.ts';
+export { mqttUrlOf, Uplink, type UplinkOptions } from './uplink.ts';
