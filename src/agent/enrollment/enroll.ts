@@ -14,9 +14,16 @@
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+// Types only: an enrolled agent's every later start never needs the API's schemas.
+import type {
+  DeviceFacts,
+  EnrollmentCaResponse,
+  EnrollmentResponse,
+  EnrollRequest,
+} from '../../api/index.ts';
 import { writeFileAtomic } from '../../util/index.ts';
 import { credentialsOf, type DeviceCredentials, loadCredentials, saveCredentials } from './credentials.ts';
-import { collectFacts, type DeviceFacts } from './facts.ts';
+import { collectFacts } from './facts.ts';
 import { callHub, EnrollmentError, refusal } from './hub-call.ts';
 import { createCsr, generateKeyPem, publicKeyHash } from './keys.ts';
 
@@ -75,13 +82,16 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
   const tls = { ca: caPem };
   const keyHash = publicKeyHash(keyPem);
   const poll = () =>
-    callHub(`${hubUrl}/enroll/devices/${encodeURIComponent(options.name)}?publicKeyHash=${keyHash}`, {
-      method: 'GET',
-      tls,
-      signal: options.signal,
-    });
+    callHub<EnrollmentResponse>(
+      `${hubUrl}/enroll/devices/${encodeURIComponent(options.name)}?publicKeyHash=${keyHash}`,
+      {
+        method: 'GET',
+        tls,
+        signal: options.signal,
+      },
+    );
   const post = async () =>
-    callHub(`${hubUrl}/enroll`, {
+    callHub<EnrollmentResponse>(`${hubUrl}/enroll`, {
       method: 'POST',
       tls,
       signal: options.signal,
@@ -91,7 +101,7 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
         csr: await createCsr(keyPem, options.name),
         facts: options.facts ?? (await collectFacts(options.dataDir)),
         ...(options.labels && Object.keys(options.labels).length > 0 ? { labels: options.labels } : {}),
-      },
+      } satisfies EnrollRequest,
     });
 
   let answer = pendingKey ? await poll() : await post();
@@ -134,7 +144,7 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
   const parts = parseBootstrapToken(options.token);
   if (!parts) throw new EnrollmentError('bootstrap token is malformed: expected <id>.<secret>', 400);
   const query = options.caPin ? '' : `?tokenId=${parts.id}`;
-  const { status, body } = await callHub(`${hubUrl}/enroll/ca${query}`, {
+  const { status, body } = await callHub<EnrollmentCaResponse>(`${hubUrl}/enroll/ca${query}`, {
     method: 'GET',
     tls: {},
     signal: options.signal,

@@ -27,11 +27,15 @@ export class EnrollmentError extends Error {
   }
 }
 
-/** Sends one JSON request and returns the status and parsed body; network failures throw {@link EnrollmentError} with status 0. */
-export async function callHub(
+/**
+ * Sends one JSON request and returns the status and parsed body: `T`'s
+ * fields on success, a Status otherwise (nothing of it is checked: callers
+ * check what they read). Network failures throw {@link EnrollmentError} with status 0.
+ */
+export async function callHub<T extends object = Record<string, unknown>>(
   url: string,
-  init: { method: 'GET' | 'POST'; body?: unknown; tls: HubTls; signal?: AbortSignal },
-): Promise<{ status: number; body: Record<string, unknown>; hubTimeMs?: number }> {
+  init: { method: 'GET' | 'POST'; body?: object; tls: HubTls; signal?: AbortSignal },
+): Promise<{ status: number; body: Partial<T> & Record<string, unknown>; hubTimeMs?: number }> {
   // HTTPS_PROXY / NO_PROXY honoured (Node 20's fetch ignores them); without a CA the hub is not verified.
   const dispatcher = new HubDispatcher(init.tls);
   try {
@@ -43,9 +47,9 @@ export async function callHub(
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
     const text = await response.body.text();
-    let body: Record<string, unknown> = {};
+    let body: Partial<T> & Record<string, unknown> = {};
     try {
-      body = JSON.parse(text) as Record<string, unknown>;
+      body = JSON.parse(text) as Partial<T> & Record<string, unknown>;
     } catch {
       // not JSON (a proxy's error page): the status says enough
     }

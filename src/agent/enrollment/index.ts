@@ -6,9 +6,11 @@
  *   const credentials = await enroll({ hubUrl, token, name, dataDir });
  *   const renewal = startRenewal({ dataDir, credentials, onRenewed: useForNewConnections });
  */
+
+export type { DeviceFacts } from '../../api/index.ts';
 export { type DeviceCredentials, kubeconfigPathOf, loadCredentials } from './credentials.ts';
 export { caPinOf, type EnrollOptions, enroll } from './enroll.ts';
-export { collectFacts, type DeviceFacts } from './facts.ts';
+export { collectFacts } from './facts.ts';
 export { EnrollmentError } from './hub-call.ts';
 export { createCsr, generateKeyPem, publicKeyHash, readCertificate } from './keys.ts';
 export { type Renewal, type RenewalOptions, renewCredentials, startRenewal } from './renewal.ts';

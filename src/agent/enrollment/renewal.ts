@@ -13,6 +13,7 @@
  * read from disk at start are judged by the device's wall clock, the one
  * reference there is (clamped, so a wrong clock costs one early renewal).
  */
+import type { EnrollmentResponse, RenewRequest } from '../../api/index.ts';
 import { credentialsOf, type DeviceCredentials, saveCredentials } from './credentials.ts';
 import { callHub, EnrollmentError, refusal } from './hub-call.ts';
 import { createCsr, generateKeyPem } from './keys.ts';
@@ -33,10 +34,10 @@ async function renewOnce(
   signal?: AbortSignal,
 ): Promise<{ next: DeviceCredentials; hubTimeMs?: number }> {
   const keyPem = await generateKeyPem();
-  const { status, body, hubTimeMs } = await callHub(`${current.hubUrl}/enroll/renew`, {
+  const { status, body, hubTimeMs } = await callHub<EnrollmentResponse>(`${current.hubUrl}/enroll/renew`, {
     method: 'POST',
     tls: { ca: current.caPem, cert: current.certPem, key: current.keyPem },
-    body: { csr: await createCsr(keyPem, current.name) },
+    body: { csr: await createCsr(keyPem, current.name) } satisfies RenewRequest,
     signal,
   });
   if (status !== 200 || typeof body.certificate !== 'string')
