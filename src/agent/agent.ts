@@ -2,7 +2,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Backoff, delay } from './backoff.ts';
+import { delay } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
 import {
   type DeviceCredentials,
   EnrollmentError,

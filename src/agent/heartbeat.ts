@@ -1,8 +1,8 @@
 import { statfs } from 'node:fs/promises';
 import { freemem, loadavg, totalmem } from 'node:os';
 import type { Logger } from 'pino';
+import { delay, monotonicMs } from '../util/index.ts';
 import { VERSION } from '../version.ts';
-import { delay, monotonicMs } from './backoff.ts';
 import { collectFacts, type DeviceFacts } from './enrollment/index.ts';
 import type { SourcedStatus } from './reconcile.ts';
 

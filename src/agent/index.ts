@@ -7,7 +7,7 @@
  * `runAgent` (agent.ts).
  */
 export { type AgentOptions, runAgent } from './agent.ts';
-export { Backoff, type BackoffOptions, monotonicMs } from './backoff.ts';
+export { Backoff, type BackoffOptions } from './backoff.ts';
 export { desiredStateOf, ROOTLESS_ANNOTATION } from './desired.ts';
 export {
   HubApi,

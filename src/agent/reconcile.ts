@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Mailbox, MailboxSource, ObjectStatus } from '../api/index.ts';
-import { Backoff, monotonicMs } from './backoff.ts';
+import { equalAsJson, monotonicMs } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
 import { desiredStateOf, refOf } from './desired.ts';
 import type { ActualUnit, DesiredUnit, Runtime } from './runtime/index.ts';
 
@@ -67,7 +68,7 @@ export class Reconciler {
     this.#desired = mailbox;
     const hubStatus = mailbox.status ?? {};
     if (first) this.#reported = hubStatus;
-    else if (!this.#options.statusPending?.() && !sameJson(hubStatus, this.#reported)) {
+    else if (!this.#options.statusPending?.() && !sameStatus(hubStatus, this.#reported)) {
       // The hub holds something else than what was last sent (someone reset it): send again.
       this.#reported = hubStatus;
     }
@@ -202,7 +203,7 @@ export class Reconciler {
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       objects,
     };
-    if (sameJson(next, this.#reported)) return;
+    if (sameStatus(next, this.#reported)) return;
     const transition =
       isTransition(this.#reported?.objects ?? [], objects) ||
       next.observedGeneration !== this.#reported?.observedGeneration;
@@ -224,17 +225,10 @@ function isTransition(before: readonly ObjectStatus[], after: readonly ObjectSta
   return after.some((status) => !old.has(key(status)));
 }
 
-/** Equal as JSON, whatever the order of keys (the hub may send them back in another order). */
-export function sameJson(a: unknown, b: unknown): boolean {
-  return canonical(a ?? {}) === canonical(b ?? {});
-}
-
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
+/**
+ * Equal Mailbox statuses: equal as JSON whatever the order of keys (the hub
+ * may send them back in another order); no status at all is an empty one.
+ */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return equalAsJson(a ?? {}, b ?? {});
 }

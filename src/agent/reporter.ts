@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import { Backoff, delay } from './backoff.ts';
+import { delay } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
 import { type HubApi, HubStatusError, HubUnreachableError } from './hub-client/index.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
-import { sameJson } from './reconcile.ts';
+import { sameStatus } from './reconcile.ts';
 
 /**
  * The one sender of the outbox: takes the oldest entry, writes it through
@@ -105,7 +106,7 @@ export class Reporter {
         signal,
       },
     );
-    if (entry.kind === 'mailbox-status') return sameJson(object.status, entry.status);
+    if (entry.kind === 'mailbox-status') return sameStatus(object.status, entry.status);
     const resources = object.status?.resources as { outboxSequence?: number } | undefined;
     return (resources?.outboxSequence ?? 0) >= entry.seq;
   }

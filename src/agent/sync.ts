@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Mailbox } from '../api/index.ts';
-import { writeFileAtomic } from '../util/index.ts';
-import { Backoff, delay } from './backoff.ts';
+import { delay, writeFileAtomic } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
 import { type HubApi, HubStatusError, HubUnreachableError, type WatchEvent } from './hub-client/index.ts';
 
 /**

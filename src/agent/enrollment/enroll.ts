@@ -12,7 +12,7 @@
  * cluster-info. Everything after that verifies the hub against that CA.
  */
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 // Types only: an enrolled agent's every later start never needs the API's schemas.
 import type {
@@ -21,7 +21,7 @@ import type {
   EnrollmentResponse,
   EnrollRequest,
 } from '../../api/index.ts';
-import { writeFileAtomic } from '../../util/index.ts';
+import { delay, readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { credentialsOf, type DeviceCredentials, loadCredentials, saveCredentials } from './credentials.ts';
 import { collectFacts } from './facts.ts';
 import { callHub, EnrollmentError, refusal } from './hub-call.ts';
@@ -72,8 +72,8 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
   const hubUrl = options.hubUrl.replace(/\/+$/, '');
   const keyPath = join(options.dataDir, PENDING_KEY);
   const caPath = join(options.dataDir, PENDING_CA);
-  const pendingKey = await readOptional(keyPath);
-  let caPem = (await readOptional(caPath)) ?? (await trustHub(hubUrl, options));
+  const pendingKey = await readFileIfExists(keyPath);
+  let caPem = (await readFileIfExists(caPath)) ?? (await trustHub(hubUrl, options));
   caPem = options.caCert ?? caPem;
   await writeFileAtomic(caPath, caPem, 0o644);
   const keyPem = pendingKey ?? (await generateKeyPem());
@@ -112,7 +112,7 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
     if (answer.status !== 202)
       throw refusal(`enrollment of ${options.name} refused`, answer.status, answer.body);
     options.onPending?.();
-    await sleep(options.pollIntervalMs ?? 5000, options.signal);
+    await delay(options.pollIntervalMs ?? 5000, options.signal);
     try {
       answer = await poll();
     } catch (error) {
@@ -165,28 +165,4 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
       495,
     );
   return caPem;
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -8,7 +8,8 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Backoff, monotonicMs } from '../backoff.ts';
+import { monotonicMs } from '../../util/index.ts';
+import { Backoff } from '../backoff.ts';
 import { PodmanError, type PodmanHost } from './podman-exec.ts';
 import { ImageCheck, imageNotPresent } from './podman-images.ts';
 import { podNameOf, renderKubePlay } from './podman-kube.ts';

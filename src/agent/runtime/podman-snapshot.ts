@@ -5,7 +5,7 @@
  * changed.
  */
 import type { MailboxSource, ObjectRef } from '../../api/index.ts';
-import { monotonicMs } from '../backoff.ts';
+import { monotonicMs } from '../../util/index.ts';
 import type { PodmanHost } from './podman-exec.ts';
 import { LABELS } from './podman-kube.ts';
 

@@ -8,7 +8,8 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions, monotonicMs } from '../backoff.ts';
+import { monotonicMs } from '../../util/index.ts';
+import { Backoff, type BackoffOptions } from '../backoff.ts';
 import { type ContainerState, infraRunning, type Snapshots, type UnitPods } from './podman-snapshot.ts';
 import { type Supervision, shouldRestart } from './podman-status.ts';
 import type { PodmanStores } from './podman-stores.ts';

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Backoff, monotonicMs } from '../backoff.ts';
+import { delay, monotonicMs } from '../../util/index.ts';
+import { Backoff } from '../backoff.ts';
 import { currentBootId, killGroup, startTimeOf } from './process-proc.ts';
 import type { Bind } from './process-volumes.ts';
 
@@ -194,7 +195,7 @@ export class ContainerProcess {
     const deadline = monotonicMs() + this.plan.graceMs;
     while (monotonicMs() < deadline) {
       if (this.#child === undefined && startTimeOf(pid) !== this.#startTime) break;
-      const done = await Promise.race([gone.then(() => true), sleep(100).then(() => false)]);
+      const done = await Promise.race([gone.then(() => true), delay(100).then(() => false)]);
       if (done) break;
     }
     killGroup(pid, 'SIGKILL');
@@ -344,8 +345,4 @@ const SIGNALS: Record<string, number> = {
 
 function signalNumber(signal: NodeJS.Signals | null): number {
   return signal ? (SIGNALS[signal] ?? 0) : 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

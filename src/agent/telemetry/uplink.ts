@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions, delay } from '../backoff.ts';
+import { delay } from '../../util/index.ts';
+import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
 import { proxyFor } from '../hub-client/index.ts';
 import type { TelemetryOutbox } from './outbox.ts';
