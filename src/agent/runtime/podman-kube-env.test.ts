@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { MailboxObject } from '../../api/index.ts';
-import { desiredStateOf } from '../desired.ts';
+import { desiredStateOf } from '../reconcile/index.ts';
 import { renderKubePlay } from './podman-kube.ts';
 
 const pod: MailboxObject = {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MailboxObject } from '../../api/index.ts';
-import { desiredStateOf } from '../desired.ts';
+import { desiredStateOf } from '../reconcile/index.ts';
 import { createProcessRuntime } from './process-runtime.ts';
 import type { ActualUnit, DesiredUnit, Runtime } from './runtime.ts';
 

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { waitFor } from '../../../test/support/index.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
-import { TelemetryOutbox } from './outbox.ts';
+import { TelemetryOutbox } from './telemetry-outbox.ts';
 import { mqttUrlOf, Uplink } from './uplink.ts';
 
 describe('hub MQTT address', () => {

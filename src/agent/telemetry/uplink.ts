@@ -4,7 +4,7 @@ import { delay } from '../../util/index.ts';
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
 import { proxyFor } from '../hub-client/index.ts';
-import type { TelemetryOutbox } from './outbox.ts';
+import type { TelemetryOutbox } from './telemetry-outbox.ts';
 
 /**
  * The agent's MQTT connection to the hub: MQTT 3.1.1 over a WebSocket on the

@@ -1,10 +1,10 @@
 import { statfs } from 'node:fs/promises';
 import { freemem, loadavg, totalmem } from 'node:os';
 import type { Logger } from 'pino';
-import { delay, monotonicMs } from '../util/index.ts';
-import { VERSION } from '../version.ts';
-import { collectFacts, type DeviceFacts } from './enrollment/index.ts';
-import type { SourcedStatus } from './reconcile.ts';
+import { delay, monotonicMs } from '../../util/index.ts';
+import { VERSION } from '../../version.ts';
+import { collectFacts, type DeviceFacts } from '../enrollment/index.ts';
+import type { SourcedStatus } from '../reconcile/index.ts';
 
 /**
  * Heartbeats: every `spec.heartbeat.periodSeconds` of the Device (15 s by

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/index.ts';
+import { writeFileAtomic } from '../../util/index.ts';
 
 /**
  * The agent's outbox: everything it reports to the hub (Mailbox status,
@@ -23,12 +23,12 @@ import { writeFileAtomic } from '../util/index.ts';
  */
 
 /** What an entry writes. */
-export type OutboxKind = 'mailbox-status' | 'device-status';
+export type ReportKind = 'mailbox-status' | 'device-status';
 
 /** One report waiting to be sent. */
-export interface OutboxEntry {
+export interface ReportOutboxEntry {
   readonly seq: number;
-  readonly kind: OutboxKind;
+  readonly kind: ReportKind;
   /** Never dropped while the outbox is within its hard cap. */
   readonly transition: boolean;
   /** The status to write. */
@@ -37,8 +37,8 @@ export interface OutboxEntry {
   readonly createdAt: string;
 }
 
-/** Options of {@link Outbox.open}. */
-export interface OutboxOptions {
+/** Options of {@link ReportOutbox.open}. */
+export interface ReportOutboxOptions {
   /** The outbox's folder, e.g. `DATA_DIR/outbox`. */
   readonly dir: string;
   /** Entries kept before droppable ones are dropped. @default 500 */
@@ -46,14 +46,14 @@ export interface OutboxOptions {
 }
 
 /** A durable, bounded, ordered queue of reports. Not safe for two processes. */
-export class Outbox {
+export class ReportOutbox {
   readonly #dir: string;
   readonly #max: number;
-  readonly #entries: OutboxEntry[];
+  readonly #entries: ReportOutboxEntry[];
   #nextSeq: number;
   #dropped = 0;
 
-  private constructor(dir: string, max: number, entries: OutboxEntry[], nextSeq: number) {
+  private constructor(dir: string, max: number, entries: ReportOutboxEntry[], nextSeq: number) {
     this.#dir = dir;
     this.#max = max;
     this.#entries = entries;
@@ -61,9 +61,9 @@ export class Outbox {
   }
 
   /** Opens (or creates) the outbox in `dir`, with what an earlier agent left in it. */
-  static async open(options: OutboxOptions): Promise<Outbox> {
+  static async open(options: ReportOutboxOptions): Promise<ReportOutbox> {
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
-    const entries: OutboxEntry[] = [];
+    const entries: ReportOutboxEntry[] = [];
     let last = 0;
     for (const name of (await readdir(options.dir)).sort()) {
       if (name === 'next-seq') {
@@ -72,7 +72,7 @@ export class Outbox {
       }
       if (!/^\d{16}\.json$/.test(name)) continue; // temporary files of an interrupted write
       try {
-        const entry = JSON.parse(await readFile(join(options.dir, name), 'utf8')) as OutboxEntry;
+        const entry = JSON.parse(await readFile(join(options.dir, name), 'utf8')) as ReportOutboxEntry;
         entries.push(entry);
         last = Math.max(last, entry.seq);
       } catch {
@@ -80,7 +80,7 @@ export class Outbox {
       }
     }
     entries.sort((a, b) => a.seq - b.seq);
-    return new Outbox(options.dir, options.maxEntries ?? 500, entries, last + 1);
+    return new ReportOutbox(options.dir, options.maxEntries ?? 500, entries, last + 1);
   }
 
   /** Entries waiting. */
@@ -94,15 +94,19 @@ export class Outbox {
   }
 
   /** The last entry of a kind that is waiting (to compare a new report with). */
-  lastOf(kind: OutboxKind): OutboxEntry | undefined {
+  lastOf(kind: ReportKind): ReportOutboxEntry | undefined {
     for (let i = this.#entries.length - 1; i >= 0; i--)
       if (this.#entries[i]!.kind === kind) return this.#entries[i];
     return undefined;
   }
 
   /** Appends a report durably and returns it. */
-  async append(kind: OutboxKind, status: Record<string, unknown>, transition: boolean): Promise<OutboxEntry> {
-    const entry: OutboxEntry = {
+  async append(
+    kind: ReportKind,
+    status: Record<string, unknown>,
+    transition: boolean,
+  ): Promise<ReportOutboxEntry> {
+    const entry: ReportOutboxEntry = {
       seq: this.#nextSeq++,
       kind,
       transition,
@@ -116,7 +120,7 @@ export class Outbox {
   }
 
   /** The oldest entry: the next to send. */
-  peek(): OutboxEntry | undefined {
+  peek(): ReportOutboxEntry | undefined {
     return this.#entries[0];
   }
 

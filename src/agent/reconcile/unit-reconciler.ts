@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Mailbox, MailboxSource, ObjectStatus } from '../api/index.ts';
-import { equalAsJson, monotonicMs } from '../util/index.ts';
-import { Backoff } from './backoff.ts';
+import type { Mailbox, MailboxSource, ObjectStatus } from '../../api/index.ts';
+import { equalAsJson, monotonicMs } from '../../util/index.ts';
+import { Backoff } from '../backoff.ts';
+import type { ActualUnit, DesiredUnit, Runtime } from '../runtime/index.ts';
 import { desiredStateOf, refOf } from './desired.ts';
-import type { ActualUnit, DesiredUnit, Runtime } from './runtime/index.ts';
 
 /**
  * The device side of the control loop, level-triggered: each pass compares
@@ -25,8 +25,8 @@ export interface SourcedStatus {
   readonly status: ObjectStatus;
 }
 
-/** Options of {@link Reconciler}. */
-export interface ReconcilerOptions {
+/** Options of {@link UnitReconciler}. */
+export interface UnitReconcilerOptions {
   readonly runtime: Runtime;
   readonly log: Logger;
   /**
@@ -44,8 +44,8 @@ export interface ReconcilerOptions {
 }
 
 /** Runs reconcile passes; see the module comment. */
-export class Reconciler {
-  readonly #options: ReconcilerOptions;
+export class UnitReconciler {
+  readonly #options: UnitReconcilerOptions;
   #desired: Mailbox | undefined;
   #reported: MailboxStatus | undefined;
   #wake: (() => void) | undefined;
@@ -53,7 +53,7 @@ export class Reconciler {
   readonly #failures = new Map<string, { backoff: Backoff; retryAt: number; message: string }>();
   #statuses: SourcedStatus[] = [];
 
-  constructor(options: ReconcilerOptions) {
+  constructor(options: UnitReconcilerOptions) {
     this.#options = options;
   }
 

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { delay } from '../util/index.ts';
-import { Backoff } from './backoff.ts';
-import { type HubApi, HubStatusError, HubUnreachableError } from './hub-client/index.ts';
-import type { Outbox, OutboxEntry } from './outbox.ts';
-import { sameStatus } from './reconcile.ts';
+import { delay } from '../../util/index.ts';
+import { Backoff } from '../backoff.ts';
+import { type HubApi, HubStatusError, HubUnreachableError } from '../hub-client/index.ts';
+import { sameStatus } from '../reconcile/index.ts';
+import type { ReportOutbox, ReportOutboxEntry } from './report-outbox.ts';
 
 /**
  * The one sender of the outbox: takes the oldest entry, writes it through
@@ -23,7 +23,7 @@ import { sameStatus } from './reconcile.ts';
 /** Options of {@link Reporter}. */
 export interface ReporterOptions {
   readonly api: HubApi;
-  readonly outbox: Outbox;
+  readonly outbox: ReportOutbox;
   readonly log: Logger;
   /** Called with the Device the hub returned after each device-status write (its spec carries the heartbeat period). */
   readonly onDevice?: (device: Record<string, unknown>) => void;
@@ -89,7 +89,7 @@ export class Reporter {
     }
   }
 
-  async #send(entry: OutboxEntry, signal: AbortSignal): Promise<void> {
+  async #send(entry: ReportOutboxEntry, signal: AbortSignal): Promise<void> {
     const answer = await this.#options.api.request('PATCH', this.#pathOf(entry), {
       body: { status: entry.kind === 'device-status' ? withSequence(entry) : entry.status },
       signal,
@@ -98,7 +98,7 @@ export class Reporter {
   }
 
   /** Whether the hub already holds `entry` (an earlier attempt went through unanswered). */
-  async #delivered(entry: OutboxEntry, signal: AbortSignal): Promise<boolean> {
+  async #delivered(entry: ReportOutboxEntry, signal: AbortSignal): Promise<boolean> {
     const object = await this.#options.api.request<{ status?: Record<string, unknown> }>(
       'GET',
       this.#pathOf(entry),
@@ -111,7 +111,7 @@ export class Reporter {
     return (resources?.outboxSequence ?? 0) >= entry.seq;
   }
 
-  #pathOf(entry: OutboxEntry): string {
+  #pathOf(entry: ReportOutboxEntry): string {
     const plural = entry.kind === 'device-status' ? 'devices' : 'mailboxes';
     return `/apis/outpost.dev/v1alpha1/${plural}/${encodeURIComponent(this.#options.api.deviceName)}/status`;
   }
@@ -127,7 +127,7 @@ export class Reporter {
   }
 }
 
-function withSequence(entry: OutboxEntry): Record<string, unknown> {
+function withSequence(entry: ReportOutboxEntry): Record<string, unknown> {
   const resources = (entry.status.resources ?? {}) as Record<string, unknown>;
   return { ...entry.status, resources: { ...resources, outboxSequence: entry.seq } };
 }

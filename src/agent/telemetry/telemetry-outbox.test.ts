@@ -3,8 +3,8 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { TelemetryOutbox, type TelemetryOutboxOptions } from './outbox.ts';
 import type { QueuedMessage } from './segment.ts';
+import { TelemetryOutbox, type TelemetryOutboxOptions } from './telemetry-outbox.ts';
 
 let dir: string;
 const open = (options: Partial<TelemetryOutboxOptions> = {}) => TelemetryOutbox.open({ dir, ...options });

@@ -3,8 +3,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Backoff } from './backoff.ts';
-import { Outbox } from './outbox.ts';
+import { Backoff } from '../backoff.ts';
+import { ReportOutbox } from './report-outbox.ts';
 
 describe('outbox', () => {
   const dirs: string[] = [];
@@ -19,11 +19,11 @@ describe('outbox', () => {
 
   it('keeps entries in order across a reopen, and never reuses a sequence number', async () => {
     const dir = await fresh();
-    const outbox = await Outbox.open({ dir });
+    const outbox = await ReportOutbox.open({ dir });
     const a = await outbox.append('mailbox-status', { n: 1 }, true);
     const b = await outbox.append('device-status', { n: 2 }, false);
     await outbox.append('mailbox-status', { n: 3 }, false);
-    const reopened = await Outbox.open({ dir });
+    const reopened = await ReportOutbox.open({ dir });
     assert.equal(reopened.size, 3);
     assert.deepEqual(reopened.peek(), a);
     await reopened.ack(a.seq);
@@ -31,14 +31,14 @@ describe('outbox', () => {
     await reopened.ack(b.seq);
     await reopened.ack(reopened.peek()!.seq);
     assert.equal(reopened.size, 0);
-    const again = await Outbox.open({ dir });
+    const again = await ReportOutbox.open({ dir });
     const next = await again.append('device-status', {}, false);
     assert.equal(next.seq, 4);
     assert.deepEqual((await readdir(dir)).sort(), ['0000000000000004.json', 'next-seq']);
   });
 
   it('drops the oldest heartbeats first when full, never a transition, never the newest entry', async () => {
-    const outbox = await Outbox.open({ dir: await fresh(), maxEntries: 3 });
+    const outbox = await ReportOutbox.open({ dir: await fresh(), maxEntries: 3 });
     await outbox.append('mailbox-status', { t: 1 }, true);
     await outbox.append('device-status', { h: 1 }, false);
     await outbox.append('device-status', { h: 2 }, false);
@@ -54,7 +54,7 @@ describe('outbox', () => {
   });
 
   it('keeps transitions beyond the bound up to its hard cap of ten times', async () => {
-    const outbox = await Outbox.open({ dir: await fresh(), maxEntries: 2 });
+    const outbox = await ReportOutbox.open({ dir: await fresh(), maxEntries: 2 });
     for (let i = 0; i < 25; i++) await outbox.append('mailbox-status', { i }, true);
     assert.equal(outbox.size, 20);
     assert.deepEqual(outbox.peek()!.status, { i: 5 });

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import type { Mailbox, MailboxObject } from '../api/index.ts';
+import type { Mailbox, MailboxObject } from '../../api/index.ts';
+import { createProcessRuntime, type Runtime } from '../runtime/index.ts';
 import { desiredStateOf } from './desired.ts';
-import { type MailboxStatus, Reconciler } from './reconcile.ts';
-import { createProcessRuntime, type Runtime } from './runtime/index.ts';
+import { type MailboxStatus, UnitReconciler } from './unit-reconciler.ts';
 
 const source = { namespace: 'ns', workload: 'w', placement: 'p' };
 const pod = (name: string, hash: string, command = 'exec sleep 300'): MailboxObject => ({
@@ -43,13 +43,13 @@ describe('reconciler with the process runtime', () => {
   let dir: string;
   let runtime: Runtime;
   const reports: Array<{ status: MailboxStatus; transition: boolean }> = [];
-  let reconciler: Reconciler;
+  let reconciler: UnitReconciler;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outpost-reconcile-'));
     runtime = createProcessRuntime({ dir });
     await runtime.start();
-    reconciler = new Reconciler({
+    reconciler = new UnitReconciler({
       runtime,
       log: pino({ level: 'silent' }),
       onStatus: async (status, transition) => {

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
-import type { ConfigMap, MailboxObject, ObjectRef, Secret } from '../api/index.ts';
-import { type DesiredUnit, isUnitKind, podSpecOf, referencesOf, unitIdOf } from './runtime/index.ts';
+import type { ConfigMap, MailboxObject, ObjectRef, Secret } from '../../api/index.ts';
+import { type DesiredUnit, isUnitKind, podSpecOf, referencesOf, unitIdOf } from '../runtime/index.ts';
 
 /**
  * An annotation that asks for a rootless unit, object by object. The hub marks
