@@ -1,11 +1,6 @@
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import type { RestartTiming } from './process-container.ts';
-import { followOutput, rotateIfLarge } from './process-logs.ts';
-import { killGroup } from './process-proc.ts';
-import { ProcessUnit } from './process-unit.ts';
-import { missingAncestors, safeName } from './process-volumes.ts';
 import {
   type ActualUnit,
   type CloseOptions,
@@ -13,9 +8,15 @@ import {
   type LogOptions,
   type Runtime,
   UnitNotFoundError,
-} from './runtime.ts';
-import { selfCommand } from './self-command.ts';
-import { UnitLocks } from './unit-locks.ts';
+} from '../runtime.ts';
+import { selfCommand } from '../self-command.ts';
+import { UnitLocks } from '../unit-locks.ts';
+import { safeName } from '../volumes.ts';
+import { missingAncestors } from './binds.ts';
+import type { RestartTiming } from './container.ts';
+import { followOutput, rotateIfLarge } from './logs.ts';
+import { killGroup } from './proc.ts';
+import { ProcessUnit } from './unit.ts';
 
 /** Options of {@link createProcessRuntime}. */
 export interface ProcessRuntimeOptions {
@@ -61,7 +62,7 @@ interface StoredUnit {
 
 /**
  * The `process` runtime: every container of a unit runs as a supervised host
- * process (see process-container.ts for how it survives and is adopted),
+ * process (see container.ts for how it survives and is adopted),
  * with its env, its ConfigMap/Secret volumes as files, a working folder per
  * replica and rotated output files. Deployments and StatefulSets run
  * `replicas` copies. `image` is ignored: the container's `command` must

@@ -4,10 +4,10 @@
  * frequent readers (the reconciler's `list`) reuse a read while nothing
  * changed.
  */
-import type { MailboxSource, ObjectRef } from '../../api/index.ts';
-import { monotonicMs } from '../../util/index.ts';
-import type { PodmanHost } from './podman-exec.ts';
-import { LABELS } from './podman-kube.ts';
+import type { MailboxSource, ObjectRef } from '../../../api/index.ts';
+import { monotonicMs } from '../../../util/index.ts';
+import type { PodmanHost } from './exec.ts';
+import { LABELS } from './kube.ts';
 
 /** One app container of a pod, as `podman ps -a --format json` reports it. */
 export interface ContainerState {

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { delay, monotonicMs } from '../../util/index.ts';
-import { Backoff } from '../backoff.ts';
-import { currentBootId, killGroup, startTimeOf } from './process-proc.ts';
-import type { Bind } from './process-volumes.ts';
+import { delay, monotonicMs } from '../../../util/index.ts';
+import { Backoff } from '../../backoff.ts';
+import type { Bind } from './binds.ts';
+import { currentBootId, killGroup, startTimeOf } from './proc.ts';
 
 /**
  * One container of one replica as a supervised host process.

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { ContainerShape, PodSpecShape, VolumeShape } from './pod-spec.ts';
-import { podSpecOf, replicasOf, restartPolicyOf } from './pod-spec.ts';
-import { buildEnv, expand } from './process-env.ts';
-import { safeName } from './process-volumes.ts';
-import type { DesiredUnit } from './runtime.ts';
+import { buildEnv, expand } from '../container-env.ts';
+import type { ContainerShape, PodSpecShape, VolumeShape } from '../pod-spec.ts';
+import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import type { DesiredUnit } from '../runtime.ts';
+import { safeName } from '../volumes.ts';
 
 /** Label keys the podman runtime puts on every pod and container it creates. */
 export const LABELS = {

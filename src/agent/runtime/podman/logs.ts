@@ -1,4 +1,4 @@
-import type { PodmanHost } from './podman-exec.ts';
+import type { PodmanHost } from './exec.ts';
 
 /**
  * A container's output through `podman logs` (k8s-file log driver, size

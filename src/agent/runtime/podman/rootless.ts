@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lastLine, type RootlessUser } from './podman-exec.ts';
+import { lastLine, type RootlessUser } from './exec.ts';
 
 /**
  * Creates (idempotently) the unprivileged user rootless units run as, with

@@ -6,9 +6,9 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type PodmanEvent, PodmanEvents } from './podman-events.ts';
-import { PodmanHost, writeContainersConf } from './podman-exec.ts';
-import { findRootlessUser, ownedDir, rootlessStateDir, setupRootlessUser } from './podman-rootless.ts';
+import { type PodmanEvent, PodmanEvents } from './events.ts';
+import { PodmanHost, writeContainersConf } from './exec.ts';
+import { findRootlessUser, ownedDir, rootlessStateDir, setupRootlessUser } from './rootless.ts';
 
 /** Options of {@link PodmanStores}. */
 export interface PodmanStoresOptions {

@@ -4,7 +4,7 @@
  * missing image parks the unit until someone provides it.
  */
 import type { Logger } from 'pino';
-import type { PodmanHost } from './podman-exec.ts';
+import type { PodmanHost } from './exec.ts';
 
 /**
  * Checks images before a play. Images seen present are remembered per store

@@ -3,8 +3,9 @@
  * restarts from what podman reports and what supervision knows, and whether
  * a stopped container is due for a restart.
  */
-import type { ContainerState, UnitPods } from './podman-snapshot.ts';
-import type { UnitPhase, UnitStatus } from './runtime.ts';
+
+import type { UnitPhase, UnitStatus } from '../runtime.ts';
+import type { ContainerState, UnitPods } from './snapshot.ts';
 
 /** What the runtime's supervision knows about one container beyond podman's view. */
 export interface Supervision {

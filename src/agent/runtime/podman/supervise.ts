@@ -8,12 +8,12 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { monotonicMs } from '../../util/index.ts';
-import { Backoff, type BackoffOptions } from '../backoff.ts';
-import { type ContainerState, infraRunning, type Snapshots, type UnitPods } from './podman-snapshot.ts';
-import { type Supervision, shouldRestart } from './podman-status.ts';
-import type { PodmanStores } from './podman-stores.ts';
-import type { UnitLocks } from './unit-locks.ts';
+import { monotonicMs } from '../../../util/index.ts';
+import { Backoff, type BackoffOptions } from '../../backoff.ts';
+import type { UnitLocks } from '../unit-locks.ts';
+import { type ContainerState, infraRunning, type Snapshots, type UnitPods } from './snapshot.ts';
+import { type Supervision, shouldRestart } from './status.ts';
+import type { PodmanStores } from './stores.ts';
 
 /** Options of {@link Supervisor}. */
 export interface SupervisorOptions {

@@ -1,6 +1,6 @@
-import type { ContainerShape } from './pod-spec.ts';
-import { podSpecOf, replicasOf } from './pod-spec.ts';
-import type { DesiredUnit } from './runtime.ts';
+import type { ContainerShape } from '../pod-spec.ts';
+import { podSpecOf, replicasOf } from '../pod-spec.ts';
+import type { DesiredUnit } from '../runtime.ts';
 
 /**
  * How the podman runtime replaces a running version of a unit by a new one:

@@ -1,5 +1,5 @@
 import { copyFile, open, stat, truncate } from 'node:fs/promises';
-import { delay } from '../../util/index.ts';
+import { delay } from '../../../util/index.ts';
 
 /**
  * Container output files: one `output.log` per container (stdout and stderr

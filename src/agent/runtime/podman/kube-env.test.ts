@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import type { MailboxObject } from '../../api/index.ts';
-import { desiredStateOf } from '../reconcile/index.ts';
-import { renderKubePlay } from './podman-kube.ts';
+import type { MailboxObject } from '../../../api/index.ts';
+import { desiredStateOf } from '../../reconcile/index.ts';
+import { renderKubePlay } from './kube.ts';
 
 const pod: MailboxObject = {
   source: { namespace: 'plant', workload: 'line-1', placement: 'line-1' },

@@ -8,21 +8,21 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { monotonicMs } from '../../util/index.ts';
-import { Backoff } from '../backoff.ts';
-import { PodmanError, type PodmanHost } from './podman-exec.ts';
-import { ImageCheck, imageNotPresent } from './podman-images.ts';
-import { podNameOf, renderKubePlay } from './podman-kube.ts';
-import { rolloutOf } from './podman-rollout.ts';
-import { chownTree } from './podman-rootless.ts';
-import { runsVersion, type Snapshots } from './podman-snapshot.ts';
-import { keepOldVolumes, type PodStopper } from './podman-stop.ts';
-import type { PodmanStores } from './podman-stores.ts';
-import { resetRestartCounts, type Supervisor } from './podman-supervise.ts';
-import { ContainerConfigError } from './process-env.ts';
-import { materialiseVolumes } from './process-volumes.ts';
-import type { DesiredUnit, UnitStatus } from './runtime.ts';
-import type { UnitLocks } from './unit-locks.ts';
+import { monotonicMs } from '../../../util/index.ts';
+import { Backoff } from '../../backoff.ts';
+import { ContainerConfigError } from '../container-env.ts';
+import type { DesiredUnit, UnitStatus } from '../runtime.ts';
+import type { UnitLocks } from '../unit-locks.ts';
+import { materialiseVolumes } from '../volumes.ts';
+import { PodmanError, type PodmanHost } from './exec.ts';
+import { ImageCheck, imageNotPresent } from './images.ts';
+import { podNameOf, renderKubePlay } from './kube.ts';
+import { rolloutOf } from './rollout.ts';
+import { chownTree } from './rootless.ts';
+import { runsVersion, type Snapshots } from './snapshot.ts';
+import { keepOldVolumes, type PodStopper } from './stop.ts';
+import type { PodmanStores } from './stores.ts';
+import { resetRestartCounts, type Supervisor } from './supervise.ts';
 
 /** Options of {@link UnitApplier}. */
 export interface UnitApplierOptions {

@@ -1,16 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { podSpecOf, replicasOf, restartPolicyOf } from './pod-spec.ts';
+import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
+import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import type { DesiredUnit, UnitStatus } from '../runtime.ts';
+import { resolveOutpost } from '../self-command.ts';
+import { materialiseVolumes, safeName } from '../volumes.ts';
+import { type Bind, bindsOf, fallbackVariable } from './binds.ts';
 import {
   type ContainerPlan,
   ContainerProcess,
   type ContainerState,
   type RestartTiming,
-} from './process-container.ts';
-import { buildEnv, ContainerConfigError, expand } from './process-env.ts';
-import { type Bind, bindsOf, fallbackVariable, materialiseVolumes, safeName } from './process-volumes.ts';
-import type { DesiredUnit, UnitStatus } from './runtime.ts';
-import { resolveOutpost } from './self-command.ts';
+} from './container.ts';
 
 /** How a unit's processes are run. */
 export interface UnitSettings {

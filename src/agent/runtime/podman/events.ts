@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { PodmanHost } from './podman-exec.ts';
-import { LABELS } from './podman-kube.ts';
+import type { PodmanHost } from './exec.ts';
+import { LABELS } from './kube.ts';
 
 /** Container events that can change a unit's status. */
 const RELEVANT = new Set(['died', 'start', 'restart', 'remove', 'oom', 'kill', 'stop']);

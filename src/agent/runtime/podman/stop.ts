@@ -1,15 +1,15 @@
 /**
  * Stopping a unit's pods: an old version in the background while the new
- * one runs (a surge rollout, see podman-rollout.ts), or every version now
+ * one runs (a surge rollout, see rollout.ts), or every version now
  * (a recreate, a removal), and the folders and volumes they leave.
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { PodmanHost } from './podman-exec.ts';
-import { LABELS } from './podman-kube.ts';
-import type { PodState, Snapshots, UnitPods } from './podman-snapshot.ts';
-import type { PodmanStores } from './podman-stores.ts';
+import type { PodmanHost } from './exec.ts';
+import { LABELS } from './kube.ts';
+import type { PodState, Snapshots, UnitPods } from './snapshot.ts';
+import type { PodmanStores } from './stores.ts';
 
 /** Options of {@link PodStopper}. */
 export interface PodStopperOptions {

@@ -1,16 +1,7 @@
 import { hash as digest } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { BackoffOptions } from '../backoff.ts';
-import { UnitApplier } from './podman-apply.ts';
-import type { PodmanEvent } from './podman-events.ts';
-import { containerNameOf, LABELS } from './podman-kube.ts';
-import { podmanLogs } from './podman-logs.ts';
-import { runsVersion, Snapshots } from './podman-snapshot.ts';
-import { statusOf } from './podman-status.ts';
-import { PodStopper } from './podman-stop.ts';
-import { PodmanStores } from './podman-stores.ts';
-import { Supervisor } from './podman-supervise.ts';
+import type { BackoffOptions } from '../../backoff.ts';
 import {
   type ActualUnit,
   type CloseOptions,
@@ -18,8 +9,17 @@ import {
   type LogOptions,
   type Runtime,
   UnitNotFoundError,
-} from './runtime.ts';
-import { UnitLocks } from './unit-locks.ts';
+} from '../runtime.ts';
+import { UnitLocks } from '../unit-locks.ts';
+import { UnitApplier } from './apply.ts';
+import type { PodmanEvent } from './events.ts';
+import { containerNameOf, LABELS } from './kube.ts';
+import { podmanLogs } from './logs.ts';
+import { runsVersion, Snapshots } from './snapshot.ts';
+import { statusOf } from './status.ts';
+import { PodStopper } from './stop.ts';
+import { PodmanStores } from './stores.ts';
+import { Supervisor } from './supervise.ts';
 
 /** Options of {@link createPodmanRuntime}. */
 export interface PodmanRuntimeOptions {
@@ -58,7 +58,7 @@ export interface PodmanRuntimeOptions {
  * `CrashLoopBackOff` meanwhile. Rootless units run in the store of a
  * dedicated unprivileged user, with host networking.
  *
- * Replacing a version follows `rolloutOf` (podman-rollout.ts): a Deployment's new pods
+ * Replacing a version follows `rolloutOf` (rollout.ts): a Deployment's new pods
  * start first (other pod names, a higher revision label) and the old pods
  * are then stopped in the background with their full grace period; Pods,
  * StatefulSets, `Recreate` Deployments and pods on host ports stop the old
@@ -66,10 +66,10 @@ export interface PodmanRuntimeOptions {
  * supervision, logs); older pods left by an interrupted rollout are stopped
  * by the next supervision pass, after an agent restart too.
  *
- * The runtime coordinates: the stores (podman-stores.ts) and what is in them
- * (podman-snapshot.ts), applying and removing units (podman-apply.ts),
- * stopping pods (podman-stop.ts) and restarting containers
- * (podman-supervise.ts), every change of a unit queued behind the last
+ * The runtime coordinates: the stores (stores.ts) and what is in them
+ * (snapshot.ts), applying and removing units (apply.ts),
+ * stopping pods (stop.ts) and restarting containers
+ * (supervise.ts), every change of a unit queued behind the last
  * (unit-locks.ts).
  */
 export function createPodmanRuntime(options: PodmanRuntimeOptions): Runtime {

@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { MailboxObject } from '../../api/index.ts';
-import { desiredStateOf } from '../reconcile/index.ts';
+import type { MailboxObject } from '../../../api/index.ts';
+import { desiredStateOf } from '../../reconcile/index.ts';
+import type { ActualUnit, DesiredUnit, Runtime } from '../runtime.ts';
 import { createProcessRuntime } from './process-runtime.ts';
-import type { ActualUnit, DesiredUnit, Runtime } from './runtime.ts';
 
 const source = { namespace: 'team-a', workload: 'web', placement: 'all' };
 
