@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** The test image `scripts/build-test-image.sh` builds from busybox-static. */
-export const IMAGE = 'localhost/busybox:latest';
+export const PODMAN_TEST_IMAGE = 'localhost/busybox:latest';
 
 /** A podman test file's environment (see {@link usePodmanTestEnvironment}). */
 export interface PodmanTestEnvironment {
