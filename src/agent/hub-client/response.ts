@@ -1,4 +1,4 @@
-/** What a request to the hub gives back and takes, whichever HTTP version carried it. */
+/** What a request to the hub gives back, whichever HTTP version carried it, and the error an aborted one fails with. */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
