@@ -15,7 +15,8 @@
  *   the hub is away are queued and sent in order after it returns (retried
  *   with the same backoff, woken by the watch reconnecting), as the outbox is.
  */
-import { Backoff, HubDispatcher, hubRequest, monotonicMs } from '../../src/agent/index.ts';
+import { Backoff, HubDispatcher, hubRequest } from '../../src/agent/index.ts';
+import { monotonicMs } from '../../src/util/index.ts';
 import type { DeviceIdentity } from './enroll.ts';
 
 /** What a device tells its fleet. */

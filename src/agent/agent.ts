@@ -2,7 +2,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Backoff, delay } from './backoff.ts';
+import { delay } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
 import {
   type DeviceCredentials,
   EnrollmentError,
@@ -10,12 +11,10 @@ import {
   loadCredentials,
   startRenewal,
 } from './enrollment/index.ts';
-import { Heartbeat } from './heartbeat.ts';
-import { HubApi } from './hub-api.ts';
+import { HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
-import { Outbox } from './outbox.ts';
-import { Reconciler } from './reconcile.ts';
-import { Reporter } from './reporter.ts';
+import { UnitReconciler } from './reconcile/index.ts';
+import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
 import {
   createPodmanRuntime,
   createProcessRuntime,
@@ -45,7 +44,7 @@ export interface AgentOptions {
   readonly stopWorkloadsOnExit?: boolean;
   /** Process runtime restart delays (tests shorten them). */
   readonly restart?: RestartTiming;
-  /** Outbox bound. @default 500 */
+  /** Report outbox bound (entries). @default 500 */
   readonly outboxMaxEntries?: number;
   /** Telemetry outbox bound in bytes. @default 64 MiB */
   readonly telemetryOutboxMaxBytes?: number;
@@ -105,7 +104,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           env: telemetry.env,
         });
   await runtime.start();
-  const outbox = await Outbox.open({
+  const outbox = await ReportOutbox.open({
     dir: join(dataDir, 'outbox'),
     maxEntries: options.outboxMaxEntries ?? 500,
   });
@@ -116,7 +115,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     log: deviceLog.child({ component: 'reporter' }),
     onDevice: (device) => heartbeat?.updateFromDevice(device),
   });
-  const reconciler = new Reconciler({
+  const reconciler = new UnitReconciler({
     runtime,
     log: deviceLog.child({ component: 'reconcile' }),
     statusPending: () => outbox.lastOf('mailbox-status') !== undefined,

@@ -1,14 +1,10 @@
 /**
- * Capped exponential backoff with full jitter, and the agent's clock. Every
- * period, timeout and delay in the agent is measured on the monotonic clock
- * (`performance.now()`), so a wall clock that jumps a day forward or back
- * changes no rhythm; wall time is used only for timestamps written to the hub.
+ * Capped exponential backoff with jitter. Its delays are waited for with
+ * `delay` and measured with `monotonicMs` (src/util/): every period, timeout
+ * and delay in the agent is on the monotonic clock, so a wall clock that
+ * jumps a day forward or back changes no rhythm; wall time is used only for
+ * timestamps written to the hub.
  */
-
-/** Milliseconds on a monotonic clock (not related to the epoch). */
-export function monotonicMs(): number {
-  return performance.now();
-}
 
 /** Options of {@link Backoff}. */
 export interface BackoffOptions {
@@ -61,20 +57,4 @@ export class Backoff {
   reset(): void {
     this.#failures = 0;
   }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,18 +1,24 @@
 /**
- * The edge agent: enrollment (enrollment/), an informer on its own Mailbox
- * with a durable local copy (sync.ts), a level-triggered reconciler against
- * a `Runtime` (reconcile.ts, runtime/), heartbeats (heartbeat.ts) and a
- * durable outbox sent in order, once (outbox.ts, reporter.ts), the local
- * MQTT endpoint forwarding telemetry to the hub (telemetry/), assembled by
- * `runAgent` (agent.ts).
+ * The edge agent: enrollment (enrollment/), its HTTPS client for the hub
+ * (hub-client/), an informer on its own Mailbox with a durable local copy
+ * (sync.ts), a level-triggered unit reconciler against a `Runtime`
+ * (reconcile/, runtime/), heartbeats and a durable report outbox sent in
+ * order, once (reports/), `outpost logs` answered from the device
+ * (log-server.ts), the local MQTT endpoint forwarding telemetry to the hub
+ * (telemetry/), assembled by `runAgent` (agent.ts).
  */
 export { type AgentOptions, runAgent } from './agent.ts';
-export { Backoff, type BackoffOptions, monotonicMs } from './backoff.ts';
-export { desiredStateOf, ROOTLESS_ANNOTATION } from './desired.ts';
-export { HubDispatcher, hubRequest } from './enrollment/index.ts';
-export { HubApi, HubStatusError, HubUnreachableError } from './hub-api.ts';
+export { Backoff, type BackoffOptions } from './backoff.ts';
+export {
+  HubApi,
+  HubDispatcher,
+  HubStatusError,
+  HubUnreachableError,
+  hubRequest,
+} from './hub-client/index.ts';
 export { LogServer, type LogServerOptions } from './log-server.ts';
-export { Outbox, type OutboxEntry } from './outbox.ts';
+export { desiredStateOf, ROOTLESS_ANNOTATION } from './reconcile/index.ts';
+export { ReportOutbox, type ReportOutboxEntry } from './reports/index.ts';
 export { loadLocalMailbox, MailboxSync } from './sync.ts';
 export {
   type AgentTelemetry,

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { LogRequest } from '../api/index.ts';
-import { Backoff, delay } from './backoff.ts';
-import { type HubApi, HubStatusError } from './hub-api.ts';
+import { delay } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
+import { type HubApi, HubStatusError } from './hub-client/index.ts';
 import { type ActualUnit, type Runtime, UnitNotFoundError } from './runtime/index.ts';
 
 /**

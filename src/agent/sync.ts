@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Mailbox } from '../api/index.ts';
-import { Backoff, delay } from './backoff.ts';
-import { writeFileAtomic } from './enrollment/index.ts';
-import { type HubApi, HubStatusError, HubUnreachableError, type WatchEvent } from './hub-api.ts';
+import { delay, writeFileAtomic } from '../util/index.ts';
+import { Backoff } from './backoff.ts';
+import { type HubApi, HubStatusError, HubUnreachableError, type WatchEvent } from './hub-client/index.ts';
 
 /**
  * The agent's informer on its own Mailbox: list, then watch from the list's

@@ -21,6 +21,16 @@ export * from './access-review.ts';
 export * from './bootstrap-token.ts';
 export type { ConfigMap } from './config-map.ts';
 export type { Device } from './device.ts';
+export {
+  type DeviceFacts,
+  DeviceFactsSchema,
+  type EnrollmentCaResponse,
+  type EnrollmentResponse,
+  type EnrollRequest,
+  EnrollRequestSchema,
+  type RenewRequest,
+  RenewRequestSchema,
+} from './enrollment.ts';
 export type { Event } from './event.ts';
 export * from './kind.ts';
 export { type Lease, type LeaseSpec, leaseKind } from './lease.ts';

@@ -3,4 +3,7 @@
  * neither may import the other.
  */
 export { writeFileAtomic } from './atomic-write.ts';
+export { canonicalJson, equalAsJson } from './canonical-json.ts';
+export { delay } from './delay.ts';
+export { monotonicMs } from './monotonic.ts';
 export { readFileIfExists } from './read-if-exists.ts';

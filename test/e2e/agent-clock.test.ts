@@ -20,24 +20,22 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
   type HubProcess,
+  isAlive,
+  killWorkloads,
   kubectl,
+  kubectlApply,
+  placementOf,
+  recordedProcesses,
   removeDir,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
-  isAlive,
-  killWorkloads,
-  placementOf,
-  recordedProcesses,
-  startAgent,
-} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -106,7 +104,7 @@ describe('agent with a wall clock jumping a day', { timeout: 300_000 }, () => {
     api = apiClient(hub.kubeconfig);
     const ns = await kubectl(hub, ['create', 'namespace', NS]);
     assert.equal(ns.code, 0, ns.stderr);
-    await apply(hub, workload, placement);
+    await kubectlApply(hub, workload, placement);
     await writeFile(specFile, '+0\n');
     dataDir = await tempDir('outpost-agent-clock-');
     const token = await createToken(hub, ['--labels', 'site=clock']);

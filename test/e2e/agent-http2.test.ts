@@ -18,25 +18,23 @@ import { after, before, describe, it } from 'node:test';
 import { loadCredentials } from '../../src/agent/enrollment/index.ts';
 import { HubApi } from '../../src/agent/index.ts';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
+  currentStatus,
+  getMailbox,
   type HubProcess,
+  killWorkloads,
   kubectl,
+  kubectlApply,
   OUTPOST_BIN,
+  placementOf,
   removeDir,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
-  currentStatus,
-  getMailbox,
-  killWorkloads,
-  placementOf,
-  startAgent,
-} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'http2-e2e';
@@ -153,7 +151,7 @@ describe('the agent on one HTTP/2 connection to the hub', { timeout: 240_000 }, 
       contentType: 'application/merge-patch+json',
     });
     assert.equal(patched.status, 200, patched.text);
-    await apply(hub, workload, placement);
+    await kubectlApply(hub, workload, placement);
     await waitFor('the workload running', async () => {
       const status = currentStatus(await getMailbox(api, DEVICE), 'Deployment', 'ticker');
       return status?.phase === 'Running' && status.ready;

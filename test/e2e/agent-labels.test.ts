@@ -8,16 +8,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
   type HubProcess,
   OUTPOST_BIN,
   removeDir,
   run,
+  startAgent,
   startHubProcess,
   tempDir,
 } from '../support/index.ts';
-import { type AgentProcess, startAgent } from './agent-support.ts';
 import { createToken, enrollBody, hubRequest } from './enrollment-support.ts';
 
 describe('device labels asked for at enrollment', { timeout: 180_000 }, () => {

@@ -12,27 +12,25 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadCredentials } from '../../src/agent/enrollment/index.ts';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
+  currentStatus,
+  getMailbox,
   type HubProcess,
+  killWorkloads,
   kubectl,
+  kubectlApply,
   OUTPOST_BIN,
+  placementOf,
+  recordedProcesses,
   removeDir,
   run,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
-  currentStatus,
-  getMailbox,
-  killWorkloads,
-  placementOf,
-  recordedProcesses,
-  startAgent,
-} from './agent-support.ts';
 import { createToken, hubRequest, outpost } from './enrollment-support.ts';
 
 const NS = 'logs-e2e';
@@ -93,7 +91,7 @@ describe('outpost logs through the hub', { timeout: 240_000 }, () => {
     agent = await startAgent({ hubUrl: hub.url, token, dataDir, name: DEVICE });
     const ns = await kubectl(hub, ['create', 'namespace', NS]);
     assert.equal(ns.code, 0, ns.stderr);
-    await apply(hub, printer(join(scratch, 'trigger')), placement);
+    await kubectlApply(hub, printer(join(scratch, 'trigger')), placement);
     await waitFor('the printer running', async () => {
       const status = currentStatus(await getMailbox(api, DEVICE), 'Pod', 'printer');
       return status?.phase === 'Running';

@@ -10,28 +10,26 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
-  type HubProcess,
-  kubectl,
-  removeDir,
-  startHubProcess,
-  tempDir,
-  waitFor,
-} from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
   currentStatus,
   getMailbox,
+  type HubProcess,
   isAlive,
   killWorkloads,
+  kubectl,
+  kubectlApply,
   liveGroupsOf,
   type MailboxJson,
   placementOf,
   recordedProcesses,
+  removeDir,
   startAgent,
-} from './agent-support.ts';
+  startHubProcess,
+  tempDir,
+  waitFor,
+} from '../support/index.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-offline';
@@ -100,7 +98,7 @@ describe('agent while the hub is away', { timeout: 300_000 }, () => {
     const token = await createToken(hub, ['--labels', 'site=offline']);
     agent = await startAgent({ hubUrl: hub.url, token, dataDir, name: DEVICE });
     assert.equal((await kubectl(hub, ['create', 'namespace', NS])).code, 0);
-    await apply(hub, workload(trigger), placement);
+    await kubectlApply(hub, workload(trigger), placement);
     await waitFor('both pods running', async () => {
       const mailbox = await getMailbox(api, DEVICE);
       return ['steady', 'waiter'].every((name) => currentStatus(mailbox, 'Pod', name)?.phase === 'Running');

@@ -13,25 +13,23 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
+  currentStatus,
+  getMailbox,
   type HubProcess,
   kubectl,
+  kubectlApply,
+  placementOf,
   ROOT,
   removeDir,
   run,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
-  currentStatus,
-  getMailbox,
-  placementOf,
-  startAgent,
-} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'podman-e2e';
@@ -185,7 +183,7 @@ describe('agent with the podman runtime', { timeout: 420_000 }, () => {
   });
 
   it('runs a placed Deployment as podman pods, one per replica, reported Running', async () => {
-    await apply(hub, webWorkload('1'), placement);
+    await kubectlApply(hub, webWorkload('1'), placement);
     const reported = await waitFor('the Deployment running', () => status('Deployment', 'web'), 120_000, 250);
     assert.equal(reported.restarts, 0);
     const running = await pods();
@@ -198,7 +196,7 @@ describe('agent with the podman runtime', { timeout: 420_000 }, () => {
   it('replaces the pods when the Workload changes', async () => {
     const before = new Set((await pods()).map((pod) => pod.id));
     const oldHash = currentStatus(await getMailbox(api, DEVICE), 'Deployment', 'web')?.observedHash;
-    await apply(hub, webWorkload('2'));
+    await kubectlApply(hub, webWorkload('2'));
     const reported = await waitFor(
       'the new content running',
       async () => {
@@ -232,7 +230,7 @@ describe('agent with the podman runtime', { timeout: 420_000 }, () => {
 
   it('runs a rootless Workload as the unprivileged user', async () => {
     const uid = await uidOf(ROOTLESS_USER).then((found) => found ?? -1);
-    await apply(hub, rootlessWorkload);
+    await kubectlApply(hub, rootlessWorkload);
     const mailbox = await getMailbox(api, DEVICE);
     const entry = (mailbox?.spec?.objects ?? []).find((o) => o.object.metadata.name === 'unprivileged') as
       | { rootless?: boolean }

@@ -9,27 +9,25 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
+  currentStatus,
+  getMailbox,
   type HubProcess,
+  isAlive,
+  killWorkloads,
   kubectl,
+  kubectlApply,
+  liveGroupsOf,
+  placementOf,
+  recordedProcesses,
   removeDir,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
-  currentStatus,
-  getMailbox,
-  isAlive,
-  killWorkloads,
-  liveGroupsOf,
-  placementOf,
-  recordedProcesses,
-  startAgent,
-} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-e2e';
@@ -116,7 +114,7 @@ describe('agent with the process runtime', { timeout: 240_000 }, () => {
   });
 
   it('runs a placed workload: every replica with its env and ConfigMap file, reported Running', async () => {
-    await apply(hub, workload('hello'), placement);
+    await kubectlApply(hub, workload('hello'), placement);
     const status = await waitFor('the Deployment running', running);
     assert.equal(status.restarts, 0);
     const processes = tickers();
@@ -153,7 +151,7 @@ describe('agent with the process runtime', { timeout: 240_000 }, () => {
     const oldHash = (await getMailbox(api, DEVICE))?.spec?.objects?.find(
       (o) => o.object.kind === 'Deployment',
     )?.hash;
-    await apply(hub, workload('bonjour'));
+    await kubectlApply(hub, workload('bonjour'));
     await waitFor('old processes stopped', () => before.every((pid) => !isAlive(pid)));
     await waitFor('the new content running', async () => {
       const processes = tickers();

@@ -13,15 +13,16 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  type AgentProcess,
   type ApiClient,
   apiClient,
   type HubProcess,
   removeDir,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { type AgentProcess, startAgent } from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 /** A Squid process listening on 127.0.0.1. */

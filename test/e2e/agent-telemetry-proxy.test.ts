@@ -5,51 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import { type DeviceCredentials, enroll } from '../../src/agent/enrollment/index.ts';
 import { type AgentTelemetry, startAgentTelemetry } from '../../src/agent/index.ts';
-import { type HubProcess, removeDir, startHubProcess, tempDir, waitFor } from '../support/index.ts';
+import {
+  type HubProcess,
+  removeDir,
+  startConnectProxy,
+  startHubProcess,
+  tempDir,
+  waitFor,
+} from '../support/index.ts';
 import { createToken } from './enrollment-support.ts';
 
 const DEVICE = 'gw-telemetry-proxy';
-
-/** A CONNECT proxy recording each tunnel's target. */
-async function startProxy(): Promise<{ url: string; targets: string[]; close(): Promise<void> }> {
-  const targets: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((_, response) => response.writeHead(405).end());
-  server.on('connect', (request, client: Socket, head: Buffer) => {
-    targets.push(request.url ?? '');
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = connect(Number(port), host!, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      client.pipe(upstream).pipe(client);
-    });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    targets,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe('agent telemetry uplink', { timeout: 180_000 }, () => {
   let hub: HubProcess;
@@ -121,16 +92,16 @@ describe('agent telemetry uplink', { timeout: 180_000 }, () => {
   }
 
   it('goes through HTTPS_PROXY, and reconnects through it with renewed credentials', async () => {
-    const proxy = await startProxy();
+    const proxy = await startConnectProxy();
     const hubHost = new URL(hub.url).host;
     try {
       await forward({ HTTPS_PROXY: proxy.url }, async (telemetry, send) => {
         await send('"via proxy"');
-        assert.deepEqual(proxy.targets, [hubHost]);
+        assert.deepEqual(proxy.connects, [hubHost]);
         telemetry.credentialsRenewed();
-        await waitFor('a second tunnel', () => proxy.targets.length === 2);
+        await waitFor('a second tunnel', () => proxy.connects.length === 2);
         await send('"after renewal"');
-        assert.deepEqual(proxy.targets, [hubHost, hubHost]);
+        assert.deepEqual(proxy.connects, [hubHost, hubHost]);
       });
     } finally {
       await proxy.close();
@@ -138,12 +109,12 @@ describe('agent telemetry uplink', { timeout: 180_000 }, () => {
   });
 
   it('goes direct when NO_PROXY names the hub', async () => {
-    const proxy = await startProxy();
+    const proxy = await startConnectProxy();
     try {
       await forward({ HTTPS_PROXY: proxy.url, NO_PROXY: 'localhost,127.0.0.1' }, async (_, send) => {
         await send('"direct"');
       });
-      assert.deepEqual(proxy.targets, []);
+      assert.deepEqual(proxy.connects, []);
     } finally {
       await proxy.close();
     }

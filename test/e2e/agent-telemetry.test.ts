@@ -14,22 +14,20 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import {
+  type AgentProcess,
   type HubProcess,
+  killWorkloads,
   kubectl,
+  kubectlApply,
+  placementOf,
   ROOT,
+  recordedProcesses,
   removeDir,
+  startAgent,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  apply,
-  killWorkloads,
-  placementOf,
-  recordedProcesses,
-  startAgent,
-} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-telemetry';
@@ -212,7 +210,7 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
     const token = await createToken(hub, ['--labels', 'site=telemetry']);
     agent = await startAgent({ hubUrl: gateUrl, token, dataDir, name: DEVICE });
     assert.equal((await kubectl(hub, ['create', 'namespace', NS])).code, 0);
-    await apply(hub, workload(script, triggerDir), placement);
+    await kubectlApply(hub, workload(script, triggerDir), placement);
     admin = await adminClient(hub, received);
     await waitFor('the workload subscribed locally', () => {
       const publisher = recordedProcesses(dataDir).find((p) => p.unit.includes('publisher'));

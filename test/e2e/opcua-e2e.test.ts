@@ -12,7 +12,10 @@ import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
+  type AgentProcess,
   type HubProcess,
+  isAlive,
+  killWorkloads,
   kubectl,
   OUTPOST_BIN,
   removeDir,
@@ -21,7 +24,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { type AgentProcess, isAlive, killWorkloads } from './agent-support.ts';
 import {
   connectorManifest,
   kubectlGet,

@@ -8,8 +8,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { type HubProcess, removeDir, startHubProcess, tempDir, waitFor } from '../support/index.ts';
-import { type AgentProcess, killWorkloads } from './agent-support.ts';
+import {
+  type AgentProcess,
+  type HubProcess,
+  killWorkloads,
+  removeDir,
+  startHubProcess,
+  tempDir,
+  waitFor,
+} from '../support/index.ts';
 import {
   connectorManifest,
   kubectlGet,

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
+  type AgentProcess,
   type HubProcess,
   ROOT,
   removeDir,
@@ -20,7 +21,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import type { AgentProcess } from './agent-support.ts';
 import {
   connectorManifest,
   kubectlOk,

@@ -10,20 +10,18 @@ import mqtt, { type MqttClient } from 'mqtt';
 import YAML, { stringify } from 'yaml';
 import type { ConnectorConfig } from '../../src/connectors/opcua/index.ts';
 import {
+  type AgentProcess,
   type HubProcess,
+  isAlive,
   kubectl,
+  recordedProcesses,
   removeDir,
   type StartedProcess,
+  startAgent,
   startProcess,
+  type WorkloadProcess,
   waitFor,
 } from '../support/index.ts';
-import {
-  type AgentProcess,
-  isAlive,
-  recordedProcesses,
-  startAgent,
-  type WorkloadProcess,
-} from './agent-support.ts';
 import { createToken } from './enrollment-support.ts';
 
 /** The compiled CLI when the test runner built it, else the sources through tsx. */

@@ -18,8 +18,7 @@ import {
   unitIdOf,
 } from '../../src/agent/runtime/index.ts';
 import type { KubeObject } from '../../src/api/index.ts';
-import { waitFor as poll } from '../support/index.ts';
-import { IMAGE, usePodmanTestEnvironment } from './podman-support.ts';
+import { PODMAN_TEST_IMAGE as IMAGE, waitFor as poll, usePodmanTestEnvironment } from '../support/index.ts';
 
 const { conf: CONF, podman, cleanups } = usePodmanTestEnvironment('podman-rollout');
 

@@ -17,8 +17,7 @@ import {
   unitIdOf,
 } from '../../src/agent/runtime/index.ts';
 import type { ConfigMap, KubeObject, Secret } from '../../src/api/index.ts';
-import { waitFor as poll } from '../support/index.ts';
-import { IMAGE, usePodmanTestEnvironment } from './podman-support.ts';
+import { PODMAN_TEST_IMAGE as IMAGE, waitFor as poll, usePodmanTestEnvironment } from '../support/index.ts';
 
 const ROOTLESS_USER = 'outpost-workloads';
 const { podman, cleanups } = usePodmanTestEnvironment('podman-test');

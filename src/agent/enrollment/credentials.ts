@@ -9,9 +9,6 @@ import YAML from 'yaml';
 import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { publicKeyHash, readCertificate } from './keys.ts';
 
-// The agent's other writers (the outbox, the mailbox copy) reach it through this folder's door.
-export { writeFileAtomic };
-
 /** A device's identity towards the hub. */
 export interface DeviceCredentials {
   readonly hubUrl: string;

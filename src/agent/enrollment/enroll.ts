@@ -12,17 +12,19 @@
  * cluster-info. Everything after that verifies the hub against that CA.
  */
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  credentialsOf,
-  type DeviceCredentials,
-  loadCredentials,
-  saveCredentials,
-  writeFileAtomic,
-} from './credentials.ts';
-import { collectFacts, type DeviceFacts } from './facts.ts';
-import { callHub, EnrollmentError, refusal } from './hub-client.ts';
+// Types only: an enrolled agent's every later start never needs the API's schemas.
+import type {
+  DeviceFacts,
+  EnrollmentCaResponse,
+  EnrollmentResponse,
+  EnrollRequest,
+} from '../../api/index.ts';
+import { delay, readFileIfExists, writeFileAtomic } from '../../util/index.ts';
+import { credentialsOf, type DeviceCredentials, loadCredentials, saveCredentials } from './credentials.ts';
+import { collectFacts } from './facts.ts';
+import { callHub, EnrollmentError, refusal } from './hub-call.ts';
 import { createCsr, generateKeyPem, publicKeyHash } from './keys.ts';
 
 /** Options of {@link enroll}. */
@@ -70,8 +72,8 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
   const hubUrl = options.hubUrl.replace(/\/+$/, '');
   const keyPath = join(options.dataDir, PENDING_KEY);
   const caPath = join(options.dataDir, PENDING_CA);
-  const pendingKey = await readOptional(keyPath);
-  let caPem = (await readOptional(caPath)) ?? (await trustHub(hubUrl, options));
+  const pendingKey = await readFileIfExists(keyPath);
+  let caPem = (await readFileIfExists(caPath)) ?? (await trustHub(hubUrl, options));
   caPem = options.caCert ?? caPem;
   await writeFileAtomic(caPath, caPem, 0o644);
   const keyPem = pendingKey ?? (await generateKeyPem());
@@ -80,13 +82,16 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
   const tls = { ca: caPem };
   const keyHash = publicKeyHash(keyPem);
   const poll = () =>
-    callHub(`${hubUrl}/enroll/devices/${encodeURIComponent(options.name)}?publicKeyHash=${keyHash}`, {
-      method: 'GET',
-      tls,
-      signal: options.signal,
-    });
+    callHub<EnrollmentResponse>(
+      `${hubUrl}/enroll/devices/${encodeURIComponent(options.name)}?publicKeyHash=${keyHash}`,
+      {
+        method: 'GET',
+        tls,
+        signal: options.signal,
+      },
+    );
   const post = async () =>
-    callHub(`${hubUrl}/enroll`, {
+    callHub<EnrollmentResponse>(`${hubUrl}/enroll`, {
       method: 'POST',
       tls,
       signal: options.signal,
@@ -96,7 +101,7 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
         csr: await createCsr(keyPem, options.name),
         facts: options.facts ?? (await collectFacts(options.dataDir)),
         ...(options.labels && Object.keys(options.labels).length > 0 ? { labels: options.labels } : {}),
-      },
+      } satisfies EnrollRequest,
     });
 
   let answer = pendingKey ? await poll() : await post();
@@ -107,7 +112,7 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
     if (answer.status !== 202)
       throw refusal(`enrollment of ${options.name} refused`, answer.status, answer.body);
     options.onPending?.();
-    await sleep(options.pollIntervalMs ?? 5000, options.signal);
+    await delay(options.pollIntervalMs ?? 5000, options.signal);
     try {
       answer = await poll();
     } catch (error) {
@@ -139,7 +144,7 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
   const parts = parseBootstrapToken(options.token);
   if (!parts) throw new EnrollmentError('bootstrap token is malformed: expected <id>.<secret>', 400);
   const query = options.caPin ? '' : `?tokenId=${parts.id}`;
-  const { status, body } = await callHub(`${hubUrl}/enroll/ca${query}`, {
+  const { status, body } = await callHub<EnrollmentCaResponse>(`${hubUrl}/enroll/ca${query}`, {
     method: 'GET',
     tls: {},
     signal: options.signal,
@@ -160,28 +165,4 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
       495,
     );
   return caPem;
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

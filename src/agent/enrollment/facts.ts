@@ -1,20 +1,10 @@
-/** The hardware facts a device reports when it enrolls. */
+/** The hardware facts a device reports when it enrolls (`DeviceFacts` of the enrollment contract). */
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { arch, availableParallelism, hostname, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-
-/** Facts about the machine (they become the Device's `status.system`). */
-export interface DeviceFacts {
-  readonly hostname: string;
-  readonly os: string;
-  readonly kernel?: string;
-  readonly architecture: string;
-  readonly cpus: number;
-  readonly memoryBytes: number;
-  readonly machineId: string;
-  readonly agentVersion?: string;
-}
+// The type only: the schema (src/api/enrollment.ts) is the hub's to load.
+import type { DeviceFacts } from '../../api/index.ts';
 
 /** Node's architecture names in the spelling of container images (GOARCH). */
 const ARCHITECTURES: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm' };

@@ -13,8 +13,10 @@
  * read from disk at start are judged by the device's wall clock, the one
  * reference there is (clamped, so a wrong clock costs one early renewal).
  */
+import type { EnrollmentResponse, RenewRequest } from '../../api/index.ts';
+import { monotonicMs } from '../../util/index.ts';
 import { credentialsOf, type DeviceCredentials, saveCredentials } from './credentials.ts';
-import { callHub, EnrollmentError, refusal } from './hub-client.ts';
+import { callHub, EnrollmentError, refusal } from './hub-call.ts';
 import { createCsr, generateKeyPem } from './keys.ts';
 
 /** Renews once: returns the new credentials, already saved in `dataDir`. */
@@ -33,10 +35,10 @@ async function renewOnce(
   signal?: AbortSignal,
 ): Promise<{ next: DeviceCredentials; hubTimeMs?: number }> {
   const keyPem = await generateKeyPem();
-  const { status, body, hubTimeMs } = await callHub(`${current.hubUrl}/enroll/renew`, {
+  const { status, body, hubTimeMs } = await callHub<EnrollmentResponse>(`${current.hubUrl}/enroll/renew`, {
     method: 'POST',
     tls: { ca: current.caPem, cert: current.certPem, key: current.keyPem },
-    body: { csr: await createCsr(keyPem, current.name) },
+    body: { csr: await createCsr(keyPem, current.name) } satisfies RenewRequest,
     signal,
   });
   if (status !== 200 || typeof body.certificate !== 'string')
@@ -67,7 +69,7 @@ export interface RenewalOptions {
   readonly signal?: AbortSignal;
   /** Wall clock, milliseconds since the epoch (judges the credentials given at start). @default Date.now */
   readonly now?: () => number;
-  /** Monotonic clock in milliseconds (measures every wait). @default performance.now */
+  /** Monotonic clock in milliseconds (measures every wait). @default monotonicMs (performance.now) */
   readonly monotonic?: () => number;
 }
 
@@ -92,7 +94,7 @@ const MAX_RETRY_MS = 5 * 60 * 1000;
  */
 export function startRenewal(options: RenewalOptions): Renewal {
   const now = options.now ?? Date.now;
-  const monotonic = options.monotonic ?? (() => performance.now());
+  const monotonic = options.monotonic ?? monotonicMs;
   const fraction = options.renewAt ?? 2 / 3;
   let current = options.credentials;
   /** When (monotonic ms) the current certificate is due for renewal. */

@@ -1,10 +1,12 @@
 /**
  * Runtimes: how the agent runs the units of its Mailbox on the device. The
- * `Runtime` interface (runtime.ts) is the contract; `process` runs
- * containers' commands as supervised host processes; `podman` runs them with
- * `podman play kube`.
+ * `Runtime` interface (runtime.ts) is the contract; `process/` runs
+ * containers' commands as supervised host processes; `podman/` runs them with
+ * `podman play kube`. What both use sits here: the pod spec's shape
+ * (pod-spec.ts), container environments (container-env.ts), ConfigMap and
+ * Secret volumes on the host (volumes.ts), one queue of changes per unit
+ * (unit-locks.ts) and the agent's own command line (self-command.ts).
  */
-
 export {
   type ContainerShape,
   type EnvFromShape,
@@ -16,10 +18,13 @@ export {
   restartPolicyOf,
   type VolumeShape,
 } from './pod-spec.ts';
-export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman.ts';
-export type { RestartTiming } from './process-container.ts';
-export { startTimeOf } from './process-proc.ts';
-export { createProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
+export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman/index.ts';
+export {
+  createProcessRuntime,
+  type ProcessRuntimeOptions,
+  type RestartTiming,
+  startTimeOf,
+} from './process/index.ts';
 export {
   type ActualUnit,
   type CloseOptions,

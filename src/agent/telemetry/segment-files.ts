@@ -7,7 +7,7 @@ import { decodeRecords, type QueuedMessage } from './segment.ts';
  * The telemetry outbox's files as a whole: scanning the folder at open
  * (cutting torn tails, deleting what was acknowledged), rewriting a segment
  * without some of its records (compaction), finding a sequence number's
- * offset. The outbox (outbox.ts) keeps the state; these only read and write.
+ * offset. The outbox (telemetry-outbox.ts) keeps the state; these only read and write.
  */
 
 /** One segment file as the outbox tracks it. */

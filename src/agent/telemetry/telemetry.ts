@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeviceCredentials } from '../enrollment/index.ts';
 import { type LocalBroker, startLocalBroker } from './local-broker.ts';
-import { TelemetryOutbox } from './outbox.ts';
+import { TelemetryOutbox } from './telemetry-outbox.ts';
 import { Uplink } from './uplink.ts';
 
 /** Options of {@link startAgentTelemetry}. */

@@ -1,8 +1,10 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions, delay } from '../backoff.ts';
+import { delay } from '../../util/index.ts';
+import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
-import type { TelemetryOutbox } from './outbox.ts';
+import { proxyFor } from '../hub-client/index.ts';
+import type { TelemetryOutbox } from './telemetry-outbox.ts';
 
 /**
  * The agent's MQTT connection to the hub: MQTT 3.1.1 over a WebSocket on the
@@ -239,29 +241,4 @@ export function mqttUrlOf(hubUrl: string): string {
   const url = new URL('/mqtt', hubUrl);
   url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
   return url.toString();
-}
-
-/**
- * The proxy to reach `target` through: `HTTPS_PROXY` (or `https_proxy`)
- * unless `NO_PROXY` (or `no_proxy`) names the host (exactly, or a parent
- * domain with or without a leading dot or `*.`, optionally with the port;
- * `*` means no proxy at all).
- */
-export function proxyFor(target: URL, env: NodeJS.ProcessEnv): string | undefined {
-  const proxy = env.HTTPS_PROXY ?? env.https_proxy;
-  if (!proxy) return undefined;
-  const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = target.port || (target.protocol === 'wss:' || target.protocol === 'https:' ? '443' : '80');
-  for (const raw of (env.NO_PROXY ?? env.no_proxy ?? '').split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (!entry) continue;
-    if (entry === '*') return undefined;
-    const match = /^(.*?)(?::(\d+))?$/.exec(entry.startsWith('[') ? entry.replace(/^\[(.*)\]/, '$1') : entry);
-    let name = (match?.[1] ?? entry).replace(/^\*?\./, '');
-    if (entry.includes('::') && !entry.startsWith('[')) name = entry; // a bare IPv6 address
-    const entryPort = entry.includes('::') && !entry.startsWith('[') ? undefined : match?.[2];
-    if (entryPort && entryPort !== port) continue;
-    if (host === name || host.endsWith(`.${name}`)) return undefined;
-  }
-  return proxy;
 }

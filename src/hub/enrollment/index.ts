@@ -3,10 +3,8 @@
  * Device created from the request, its certificate signed at once or after
  * approval, renewed before expiry or within a grace period after it.
  */
-export { type DeviceFacts, DeviceFactsSchema } from './request.ts';
 export {
   type EnrollmentOptions,
-  type EnrollmentResponse,
   PUBLIC_KEY_ANNOTATION,
   registerEnrollment,
   TOKEN_ANNOTATION,

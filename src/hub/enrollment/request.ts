@@ -1,42 +1,18 @@
 /**
  * The bodies the enrollment endpoints accept, read and checked before
- * anything else happens: a malformed request creates nothing.
+ * anything else happens: a malformed request creates nothing. Their schemas
+ * are the wire contract the agent shares (src/api/enrollment.ts).
  */
-import Type from 'typebox';
 import { Compile } from 'typebox/compile';
-import { type FieldCause, labelCauses } from '../../api/index.ts';
+import {
+  type EnrollRequest,
+  EnrollRequestSchema,
+  type FieldCause,
+  labelCauses,
+  type RenewRequest,
+  RenewRequestSchema,
+} from '../../api/index.ts';
 import { ApiError, errors } from '../kube-api/index.ts';
-
-/** Hardware facts a device reports when it enrolls (they become `status.system`). */
-export const DeviceFactsSchema = Type.Object({
-  hostname: Type.String({ minLength: 1, maxLength: 253 }),
-  os: Type.String({ minLength: 1, maxLength: 253 }),
-  architecture: Type.String({ minLength: 1, maxLength: 64 }),
-  cpus: Type.Integer({ minimum: 1 }),
-  memoryBytes: Type.Integer({ minimum: 1 }),
-  machineId: Type.String({ minLength: 1, maxLength: 253 }),
-  kernel: Type.Optional(Type.String({ maxLength: 253 })),
-  agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
-});
-export type DeviceFacts = Type.Static<typeof DeviceFactsSchema>;
-
-/**
- * `POST /enroll`: a token, the device's name, its CSR and its facts, and the
- * labels the device asks for (`outpost agent --labels`); the token's labels
- * win over them (see routes.ts).
- */
-export const EnrollRequestSchema = Type.Object({
-  token: Type.String(),
-  name: Type.String(),
-  csr: Type.String({ maxLength: 16384 }),
-  facts: DeviceFactsSchema,
-  labels: Type.Optional(Type.Record(Type.String(), Type.String(), { maxProperties: 64 })),
-});
-export type EnrollRequest = Type.Static<typeof EnrollRequestSchema>;
-
-/** `POST /enroll/renew`: a CSR for a new key. */
-export const RenewRequestSchema = Type.Object({ csr: Type.String({ maxLength: 16384 }) });
-export type RenewRequest = Type.Static<typeof RenewRequestSchema>;
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 

@@ -19,6 +19,8 @@ import {
   bootstrapTokenKind,
   caSignature,
   type Device,
+  type EnrollmentCaResponse,
+  type EnrollmentResponse,
   type KindDefinition,
   type KubeObject,
   TOKEN_ID,
@@ -52,18 +54,6 @@ export interface EnrollmentOptions {
   readonly deviceCertLifetimeSeconds?: number;
   /** How long after expiry a device may still renew with its old certificate. @default 30 days */
   readonly renewalGraceSeconds?: number;
-}
-
-/** What every enrollment endpoint answers on success. */
-export interface EnrollmentResponse {
-  readonly apiVersion: 'outpost.dev/v1alpha1';
-  readonly kind: 'EnrollmentResponse';
-  readonly name: string;
-  readonly uid: string;
-  /** `Pending` until approved, then `Issued` with the certificate. */
-  readonly phase: 'Pending' | 'Issued';
-  readonly certificate?: string;
-  readonly caCertificate: string;
 }
 
 /** Registers the enrollment endpoints on the hub's app. */
@@ -105,7 +95,7 @@ export function registerEnrollment(
 
   app.get<{ Querystring: { tokenId?: string } }>('/enroll/ca', anonymous, async (request, reply) => {
     const tokenId = request.query.tokenId;
-    const body: { caCertificate: string; signature?: string } = { caCertificate: ca.certPem };
+    const body: EnrollmentCaResponse = { caCertificate: ca.certPem };
     if (tokenId !== undefined) {
       const token = TOKEN_ID.test(tokenId)
         ? await readOptional(service, bootstrapTokenKind, tokenId)

@@ -1,0 +1,206 @@
+/**
+ * The agent's HTTPS client for the hub's Kubernetes API: mutual TLS with the
+ * device certificate, `HTTPS_PROXY` / `NO_PROXY` honoured (the folder's
+ * `HubDispatcher`, on node core: Node 20's fetch ignores them), new connections
+ * switched to renewed credentials while open ones carry on.
+ */
+import { Readable } from 'node:stream';
+import { HubDispatcher, hubRequest as request } from './dispatcher.ts';
+import type { HubResponse } from './response.ts';
+import type { HubIdentity } from './types.ts';
+
+/** The hub could not be reached (connection refused, TLS failure, timeout): retry later. */
+export class HubUnreachableError extends Error {
+  override readonly name = 'HubUnreachableError';
+}
+
+/** The hub answered with an error Status. */
+export class HubStatusError extends Error {
+  override readonly name = 'HubStatusError';
+  constructor(
+    readonly statusCode: number,
+    readonly reason: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One event of a watch stream. */
+export interface WatchEvent<T = Record<string, unknown>> {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: T;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  readonly body?: unknown;
+  /** @default 'application/json', or 'application/merge-patch+json' for PATCH */
+  readonly contentType?: string;
+  readonly signal?: AbortSignal;
+  /** Gives up (as unreachable) after this long. @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+/** A client bound to the device's credentials. */
+export class HubApi {
+  #credentials: HubIdentity;
+  #dispatcher: HubDispatcher;
+
+  constructor(credentials: HubIdentity) {
+    this.#credentials = credentials;
+    this.#dispatcher = dispatcherFor(credentials);
+  }
+
+  /** The device's name. */
+  get deviceName(): string {
+    return this.#credentials.name;
+  }
+
+  /** Uses renewed credentials for new connections; open ones (a watch) finish with the old. */
+  setCredentials(credentials: HubIdentity): void {
+    const old = this.#dispatcher;
+    this.#credentials = credentials;
+    this.#dispatcher = dispatcherFor(credentials);
+    void old.close().catch(() => {});
+  }
+
+  /**
+   * Sends a request and returns the parsed JSON answer of a 2xx.
+   * @throws HubUnreachableError when no answer came; HubStatusError for any other status.
+   */
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const { statusCode, text } = await this.#send(method, path, options);
+    const body = parse(text);
+    if (statusCode >= 200 && statusCode < 300) return body as T;
+    throw statusError(statusCode, body);
+  }
+
+  /**
+   * Opens a watch (`path` must carry `watch=1`) and yields its events until
+   * the server ends the stream or `signal` aborts.
+   * @throws HubUnreachableError, HubStatusError (e.g. 410 when the version is too old).
+   */
+  async *watch<T = Record<string, unknown>>(
+    path: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchEvent<T>> {
+    let response: HubResponse;
+    try {
+      response = await request(`${this.#credentials.hubUrl}${path}`, {
+        method: 'GET',
+        dispatcher: this.#dispatcher,
+        signal,
+        headersTimeout: 30_000,
+        // A watch is quiet for long stretches; bookmarks (every 10 s) keep it from timing out.
+        bodyTimeout: 120_000,
+      });
+    } catch (cause) {
+      if (signal.aborted) throw cause;
+      throw new HubUnreachableError(`cannot reach the hub: ${(cause as Error).message}`, { cause });
+    }
+    if (response.statusCode !== 200) {
+      const text = await response.body.text().catch(() => '');
+      throw statusError(response.statusCode, parse(text));
+    }
+    let pending = '';
+    try {
+      for await (const chunk of response.body) {
+        pending += (chunk as Buffer).toString('utf8');
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const line = pending.slice(0, newline).trim();
+          pending = pending.slice(newline + 1);
+          if (line) yield JSON.parse(line) as WatchEvent<T>;
+          newline = pending.indexOf('\n');
+        }
+      }
+    } catch (cause) {
+      if (signal.aborted) return;
+      throw new HubUnreachableError(`watch broken: ${(cause as Error).message}`, { cause });
+    } finally {
+      response.body.destroy();
+    }
+  }
+
+  /**
+   * Streams `body` to the hub (chunked) and returns the answer's status once
+   * the hub has read it all. No timeouts: a followed log streams as long as
+   * its reader stays; aborting `signal` ends it.
+   * @throws HubUnreachableError when the connection failed or broke (e.g. the hub closed it).
+   */
+  async upload(
+    path: string,
+    body: AsyncIterable<Buffer>,
+    options: { contentType: string; signal: AbortSignal },
+  ): Promise<number> {
+    try {
+      const response = await request(`${this.#credentials.hubUrl}${path}`, {
+        method: 'POST',
+        dispatcher: this.#dispatcher,
+        signal: options.signal,
+        headers: { 'content-type': options.contentType },
+        body: Readable.from(body),
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      await response.body.dump();
+      return response.statusCode;
+    } catch (cause) {
+      if (options.signal.aborted) throw cause;
+      throw new HubUnreachableError(`upload broken: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** Closes every connection. */
+  async close(): Promise<void> {
+    await this.#dispatcher.close().catch(() => {});
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ statusCode: number; text: string }> {
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const contentType =
+      options.contentType ?? (method === 'PATCH' ? 'application/merge-patch+json' : 'application/json');
+    try {
+      const response = await request(`${this.#credentials.hubUrl}${path}`, {
+        method: method as 'GET',
+        dispatcher: this.#dispatcher,
+        signal,
+        headers: options.body === undefined ? {} : { 'content-type': contentType },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+      return { statusCode: response.statusCode, text: await response.body.text() };
+    } catch (cause) {
+      if (options.signal?.aborted) throw cause;
+      throw new HubUnreachableError(`cannot reach the hub: ${(cause as Error).message}`, { cause });
+    }
+  }
+}
+
+function dispatcherFor(credentials: HubIdentity): HubDispatcher {
+  const tls = { ca: credentials.caPem, cert: credentials.certPem, key: credentials.keyPem };
+  return new HubDispatcher(tls);
+}
+
+function parse(text: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+function statusError(statusCode: number, body: Record<string, unknown>): HubStatusError {
+  const message = typeof body.message === 'string' ? body.message : `HTTP ${statusCode}`;
+  const reason = typeof body.reason === 'string' ? body.reason : undefined;
+  return new HubStatusError(statusCode, reason, message);
+}

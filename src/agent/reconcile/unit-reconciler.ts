@@ -1,0 +1,234 @@
+import type { Logger } from 'pino';
+import type { Mailbox, MailboxSource, ObjectStatus } from '../../api/index.ts';
+import { equalAsJson, monotonicMs } from '../../util/index.ts';
+import { Backoff } from '../backoff.ts';
+import type { ActualUnit, DesiredUnit, Runtime } from '../runtime/index.ts';
+import { desiredStateOf, refOf } from './desired.ts';
+
+/**
+ * The device side of the control loop, level-triggered: each pass compares
+ * the Mailbox (desired) with what the runtime runs (actual), starts what is
+ * missing, replaces what changed (by hash), removes what left, and computes
+ * the per-object status, reported only when it changed. Passes run one at a
+ * time, on a Mailbox change, on a runtime change (a process exited), after a
+ * failed apply's backoff, and every `resyncMs` anyway. Before the first
+ * Mailbox is known (no local copy, hub unreachable) nothing is touched: what
+ * runs keeps running.
+ */
+
+/** Mailbox status as the agent writes it. */
+export type MailboxStatus = NonNullable<Mailbox['status']>;
+
+/** An object's status with the Workload it comes from. */
+export interface SourcedStatus {
+  readonly source: MailboxSource;
+  readonly status: ObjectStatus;
+}
+
+/** Options of {@link UnitReconciler}. */
+export interface UnitReconcilerOptions {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  /**
+   * Called with a status that differs from the last one reported;
+   * `transition` is true when a phase, readiness, reason or observed hash
+   * changed (not only restart counts or messages).
+   */
+  readonly onStatus: (status: MailboxStatus, transition: boolean) => Promise<void>;
+  /** Whether a Mailbox status is still waiting to be sent (then the hub's copy is not compared). */
+  readonly statusPending?: () => boolean;
+  /** Periodic pass. @default 10000 */
+  readonly resyncMs?: number;
+  /** Wall clock for lastTransitionTime. @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+/** Runs reconcile passes; see the module comment. */
+export class UnitReconciler {
+  readonly #options: UnitReconcilerOptions;
+  #desired: Mailbox | undefined;
+  #reported: MailboxStatus | undefined;
+  #wake: (() => void) | undefined;
+  #dirty = true;
+  readonly #failures = new Map<string, { backoff: Backoff; retryAt: number; message: string }>();
+  #statuses: SourcedStatus[] = [];
+
+  constructor(options: UnitReconcilerOptions) {
+    this.#options = options;
+  }
+
+  /** The per-object status of the last pass with each object's source (for heartbeats). */
+  get statuses(): readonly SourcedStatus[] {
+    return this.#statuses;
+  }
+
+  /** A new Mailbox (from the hub or the local copy). */
+  setDesired(mailbox: Mailbox): void {
+    const first = this.#desired === undefined;
+    this.#desired = mailbox;
+    const hubStatus = mailbox.status ?? {};
+    if (first) this.#reported = hubStatus;
+    else if (!this.#options.statusPending?.() && !sameStatus(hubStatus, this.#reported)) {
+      // The hub holds something else than what was last sent (someone reset it): send again.
+      this.#reported = hubStatus;
+    }
+    this.trigger();
+  }
+
+  /** Asks for a pass soon. */
+  trigger(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  /** Runs passes until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const resync = this.#options.resyncMs ?? 10_000;
+    const unsubscribe = this.#options.runtime.onChange(() => this.trigger());
+    try {
+      while (!signal.aborted) {
+        if (this.#dirty) {
+          this.#dirty = false;
+          try {
+            await this.pass();
+          } catch (error) {
+            this.#options.log.error({ err: error }, 'reconcile pass failed');
+          }
+          continue;
+        }
+        const retry = Math.min(...[...this.#failures.values()].map((f) => f.retryAt - monotonicMs()), resync);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.max(10, retry));
+          function done() {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            resolve();
+          }
+          this.#wake = done;
+          signal.addEventListener('abort', done, { once: true });
+        });
+        this.#wake = undefined;
+        this.#dirty = true;
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  /** One pass: converge, then report. */
+  async pass(): Promise<void> {
+    const mailbox = this.#desired;
+    if (!mailbox) return;
+    const { units } = desiredStateOf(mailbox.spec?.objects ?? []);
+    const { runtime, log } = this.#options;
+    const actual = new Map((await runtime.list()).map((unit) => [unit.id, unit]));
+    const wanted = new Set(units.map((unit) => unit.id));
+    const work: Promise<void>[] = [];
+    for (const unit of units) {
+      const running = actual.get(unit.id);
+      if (running?.hash === unit.hash) {
+        this.#failures.delete(unit.id);
+        continue;
+      }
+      const failure = this.#failures.get(unit.id);
+      if (failure && failure.retryAt > monotonicMs()) continue;
+      log.info(
+        { unit: unit.id, hash: unit.hash, replace: running !== undefined },
+        running ? 'replacing unit' : 'starting unit',
+      );
+      work.push(this.#attempt(unit.id, () => runtime.apply(unit)));
+    }
+    for (const id of actual.keys()) {
+      if (wanted.has(id)) continue;
+      log.info({ unit: id }, 'removing unit');
+      work.push(this.#attempt(id, () => runtime.remove(id)));
+    }
+    await Promise.all(work);
+    const after = work.length > 0 ? new Map((await runtime.list()).map((unit) => [unit.id, unit])) : actual;
+    await this.#report(mailbox, units, after);
+  }
+
+  async #attempt(id: string, operation: () => Promise<void>): Promise<void> {
+    try {
+      await operation();
+      this.#failures.delete(id);
+    } catch (error) {
+      const failure = this.#failures.get(id) ?? {
+        backoff: new Backoff({ initialMs: 1000, maxMs: 300_000 }),
+        retryAt: 0,
+        message: '',
+      };
+      failure.retryAt = monotonicMs() + failure.backoff.next();
+      failure.message = (error as Error).message;
+      this.#failures.set(id, failure);
+      this.#options.log.warn({ unit: id, err: error }, 'unit operation failed: retrying with backoff');
+    }
+  }
+
+  async #report(mailbox: Mailbox, units: DesiredUnit[], actual: Map<string, ActualUnit>): Promise<void> {
+    const byRef = new Map(units.map((unit) => [identity(unit.ref), unit]));
+    const previous = new Map((this.#reported?.objects ?? []).map((status) => [identity(status.ref), status]));
+    const now = (this.#options.now ?? (() => new Date()))().toISOString();
+    const objects: ObjectStatus[] = (mailbox.spec?.objects ?? []).map((entry) => {
+      const ref = refOf(entry);
+      const unit = byRef.get(identity(ref));
+      let status: Omit<ObjectStatus, 'lastTransitionTime'>;
+      if (!unit) {
+        status = { ref, observedHash: entry.hash, phase: 'Running', ready: true };
+      } else {
+        const running = actual.get(unit.id);
+        const failure = this.#failures.get(unit.id);
+        if (running && running.hash === unit.hash)
+          status = { ref, observedHash: entry.hash, ...running.status };
+        else if (failure)
+          status = {
+            ref,
+            phase: 'Pending',
+            ready: false,
+            reason: 'ApplyFailed',
+            message: failure.message.slice(0, 500),
+          };
+        else status = { ref, phase: 'Pending', ready: false, reason: 'Applying' };
+      }
+      const before = previous.get(identity(ref));
+      const since =
+        before && before.phase === status.phase && before.lastTransitionTime
+          ? before.lastTransitionTime
+          : now;
+      return { ...status, lastTransitionTime: since };
+    });
+    this.#statuses = objects.map((status, i) => ({ source: mailbox.spec!.objects![i]!.source, status }));
+    const generation = mailbox.metadata?.generation;
+    const next: MailboxStatus = {
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      objects,
+    };
+    if (sameStatus(next, this.#reported)) return;
+    const transition =
+      isTransition(this.#reported?.objects ?? [], objects) ||
+      next.observedGeneration !== this.#reported?.observedGeneration;
+    this.#reported = next;
+    await this.#options.onStatus(next, transition);
+  }
+}
+
+function identity(ref: { kind: string; namespace?: string; name: string }): string {
+  return `${ref.kind}/${ref.namespace ?? ''}/${ref.name}`;
+}
+
+/** Whether any object's phase, readiness, reason or observed hash differs (or the set of objects does). */
+function isTransition(before: readonly ObjectStatus[], after: readonly ObjectStatus[]): boolean {
+  if (before.length !== after.length) return true;
+  const key = (s: ObjectStatus) =>
+    `${identity(s.ref)}|${s.phase}|${s.ready}|${s.reason ?? ''}|${s.observedHash ?? ''}`;
+  const old = new Set(before.map(key));
+  return after.some((status) => !old.has(key(status)));
+}
+
+/**
+ * Equal Mailbox statuses: equal as JSON whatever the order of keys (the hub
+ * may send them back in another order); no status at all is an empty one.
+ */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return equalAsJson(a ?? {}, b ?? {});
+}

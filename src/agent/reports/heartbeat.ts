@@ -1,0 +1,131 @@
+import { statfs } from 'node:fs/promises';
+import { freemem, loadavg, totalmem } from 'node:os';
+import type { Logger } from 'pino';
+import { delay, monotonicMs } from '../../util/index.ts';
+import { VERSION } from '../../version.ts';
+import { collectFacts, type DeviceFacts } from '../enrollment/index.ts';
+import type { SourcedStatus } from '../reconcile/index.ts';
+
+/**
+ * Heartbeats: every `spec.heartbeat.periodSeconds` of the Device (15 s by
+ * default; a new period is taken from the Device the hub returns after each
+ * heartbeat, so it applies from the next one on without a restart) the agent
+ * appends a full Device status to the outbox: `phase: Online`, `Ready`,
+ * `lastHeartbeatTime`, system facts, resource use and a summary per
+ * workload. Periods are measured on the monotonic clock.
+ */
+
+/** The Device status the agent writes. */
+export type DeviceStatusReport = Record<string, unknown>;
+
+/** Options of {@link Heartbeat}. */
+export interface HeartbeatOptions {
+  readonly dataDir: string;
+  readonly log: Logger;
+  /** Per-object status of the last reconcile pass. */
+  readonly statuses: () => readonly SourcedStatus[];
+  /** Appends the report to the outbox. */
+  readonly send: (status: DeviceStatusReport, transition: boolean) => Promise<void>;
+  /** @default 15 */
+  readonly initialPeriodSeconds?: number;
+  /** Wall clock for timestamps. @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+/** Sends heartbeats; see the module comment. */
+export class Heartbeat {
+  readonly #options: HeartbeatOptions;
+  #periodSeconds: number;
+  #facts: DeviceFacts | undefined;
+  #readySince: string | undefined;
+
+  constructor(options: HeartbeatOptions) {
+    this.#options = options;
+    this.#periodSeconds = options.initialPeriodSeconds ?? 15;
+  }
+
+  get periodSeconds(): number {
+    return this.#periodSeconds;
+  }
+
+  /** Takes the heartbeat period from a Device the hub returned. */
+  updateFromDevice(device: Record<string, unknown>): void {
+    const period = (device.spec as { heartbeat?: { periodSeconds?: number } } | undefined)?.heartbeat
+      ?.periodSeconds;
+    const next = typeof period === 'number' && period >= 1 ? period : 15;
+    if (next !== this.#periodSeconds) {
+      this.#options.log.info({ periodSeconds: next }, 'heartbeat period changed');
+      this.#periodSeconds = next;
+    }
+  }
+
+  /** Beats until `signal` aborts; the first at once. */
+  async run(signal: AbortSignal): Promise<void> {
+    let first = true;
+    while (!signal.aborted) {
+      const started = monotonicMs();
+      try {
+        await this.#options.send(await this.report(), first);
+        first = false;
+      } catch (error) {
+        this.#options.log.error({ err: error }, 'heartbeat not recorded');
+      }
+      const wait = this.#periodSeconds * 1000 - (monotonicMs() - started);
+      await delay(Math.max(100, wait), signal).catch(() => {});
+    }
+  }
+
+  /** The Device status of a heartbeat now. */
+  async report(): Promise<DeviceStatusReport> {
+    const now = (this.#options.now ?? (() => new Date()))().toISOString();
+    this.#readySince ??= now;
+    this.#facts ??= await collectFacts(this.#options.dataDir);
+    const disk = await statfs(this.#options.dataDir).catch(() => undefined);
+    const statuses = this.#options.statuses();
+    return {
+      phase: 'Online',
+      lastHeartbeatTime: now,
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'HeartbeatReceived',
+          message: 'the agent is running',
+          lastTransitionTime: this.#readySince,
+        },
+      ],
+      system: {
+        ...this.#facts,
+        ...(disk ? { diskBytes: disk.blocks * disk.bsize } : {}),
+        agentVersion: VERSION,
+      },
+      resources: {
+        load1: Math.round(loadavg()[0]! * 100) / 100,
+        memoryAvailableBytes: freemem(),
+        memoryUsedBytes: totalmem() - freemem(),
+        ...(disk ? { diskAvailableBytes: disk.bavail * disk.bsize } : {}),
+        agentResidentBytes: process.memoryUsage.rss(),
+      },
+      workloads: summarise(statuses),
+    };
+  }
+}
+
+/** One entry per Workload (`namespace/name`): its objects, how many run, failed, and their restarts. */
+export function summarise(statuses: readonly SourcedStatus[]): Record<string, unknown>[] {
+  const byWorkload = new Map<
+    string,
+    { objects: number; running: number; failed: number; restarts: number }
+  >();
+  for (const { source, status } of statuses) {
+    const name = `${source.namespace}/${source.workload}`;
+    const entry = byWorkload.get(name) ?? { objects: 0, running: 0, failed: 0, restarts: 0 };
+    entry.objects++;
+    if ((status.phase === 'Running' || status.phase === 'Succeeded') && status.ready !== false)
+      entry.running++;
+    if (status.phase === 'Failed') entry.failed++;
+    entry.restarts += status.restarts ?? 0;
+    byWorkload.set(name, entry);
+  }
+  return [...byWorkload].map(([name, counts]) => ({ name, ...counts }));
+}

@@ -1,0 +1,73 @@
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { PodmanHost } from './exec.ts';
+import { LABELS } from './kube.ts';
+
+/** Container events that can change a unit's status. */
+const RELEVANT = new Set(['died', 'start', 'restart', 'remove', 'oom', 'kill', 'stop']);
+
+/** What an event says (podman's JSON fields), enough to tell which pod it concerns. */
+export interface PodmanEvent {
+  readonly status: string;
+  /** The container's name. */
+  readonly name?: string;
+  /** The id of the container's pod. */
+  readonly podId?: string;
+}
+
+/**
+ * Follows `podman events` for this agent's containers in one store (a
+ * single long-running process, cheaper than polling `podman ps`) and calls
+ * `onEvent` for every start or death. The stream is restarted with a delay
+ * if podman exits; the runtime's periodic resync covers anything missed
+ * meanwhile.
+ */
+export class PodmanEvents {
+  #child: ChildProcess | undefined;
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: PodmanHost,
+    private readonly owner: string,
+    private readonly onEvent: (event: PodmanEvent) => void,
+  ) {}
+
+  start(): void {
+    if (this.#stopped) return;
+    const child = this.host.spawn([
+      'events',
+      '--format',
+      'json',
+      '--filter',
+      'type=container',
+      '--filter',
+      `label=${LABELS.owner}=${this.owner}`,
+    ]);
+    this.#child = child;
+    child.stderr?.resume();
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { Status?: string; Name?: string; PodID?: string };
+        if (event.Status && RELEVANT.has(event.Status))
+          this.onEvent({ status: event.Status, name: event.Name, podId: event.PodID });
+      } catch {
+        // not an event line
+      }
+    });
+    const restart = () => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      if (!this.#stopped) this.#timer = setTimeout(() => this.start(), 2000);
+    };
+    child.on('close', restart);
+    child.on('error', restart);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#child?.kill('SIGTERM');
+    this.#child = undefined;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * What a unit's pods mean, Kubernetes-style: its phase, readiness and
+ * restarts from what podman reports and what supervision knows, and whether
+ * a stopped container is due for a restart.
+ */
+
+import type { UnitPhase, UnitStatus } from '../runtime.ts';
+import type { ContainerState, UnitPods } from './snapshot.ts';
+
+/** What the runtime's supervision knows about one container beyond podman's view. */
+export interface Supervision {
+  /** Restarts made since the unit was applied (or adopted). */
+  readonly restarts: number;
+  /** Milliseconds until the next restart, when one is scheduled. */
+  readonly backoffMs?: number;
+  /** Why the last start failed (play kube or podman start stderr). */
+  readonly startError?: string;
+}
+
+/** Whether a container that stopped must be started again under `policy`. */
+export function shouldRestart(policy: UnitPods['restartPolicy'], container: ContainerState): boolean {
+  if (!isStopped(container)) return false;
+  if (policy === 'Always') return true;
+  if (policy === 'OnFailure') return container.exitCode !== 0 || !hasStarted(container);
+  return false;
+}
+
+export function isStopped(container: ContainerState): boolean {
+  return ['exited', 'stopped', 'created', 'configured'].includes(container.state);
+}
+
+export function hasStarted(container: ContainerState): boolean {
+  return container.startedAt > 0;
+}
+
+const RANK: Record<UnitPhase, number> = { Succeeded: 0, Running: 1, Pending: 3, Unknown: 4, Failed: 5 };
+
+/**
+ * The status of a unit from its pods, Kubernetes-style: a replica whose
+ * containers all run is Running and ready; a crashed container waiting for
+ * its restart keeps the replica Running, not ready, `CrashLoopBackOff`; with
+ * nothing left to restart the replica Succeeded or Failed (`Error`, with the
+ * exit code). Several replicas report the worst one, restarts summed.
+ */
+export function statusOf(
+  unit: UnitPods,
+  supervision: (container: ContainerState) => Supervision,
+): UnitStatus {
+  let worst: UnitStatus | undefined;
+  let restarts = 0;
+  let ready = true;
+  const missing = unit.replicas - unit.pods.length;
+  if (missing > 0) {
+    worst = {
+      phase: 'Pending',
+      reason: 'ReplicaMissing',
+      message: `${missing} of ${unit.replicas} pods missing`,
+    };
+    ready = false;
+  }
+  for (const pod of unit.pods) {
+    let podStatus: UnitStatus = { phase: 'Running' };
+    let podReady = pod.containers.length > 0;
+    for (const container of pod.containers) {
+      const known = supervision(container);
+      restarts += known.restarts;
+      const status = containerStatus(unit, container, known);
+      if (status.phase !== 'Running' || status.ready === false) podReady = false;
+      if (rankOf(status) > rankOf(podStatus)) podStatus = status;
+    }
+    if (podStatus.phase === 'Running' && pod.containers.length === 0) {
+      podStatus = { phase: 'Pending', reason: 'ContainerCreating' };
+    }
+    if (!podReady) ready = false;
+    if (!worst || rankOf(podStatus) > rankOf(worst)) worst = podStatus;
+  }
+  worst ??= { phase: 'Running', message: 'scaled to 0 replicas' };
+  return { ...worst, ready: ready && worst.phase === 'Running', restarts };
+}
+
+function rankOf(status: UnitStatus): number {
+  return RANK[status.phase] + (status.phase === 'Running' && status.ready === false ? 1 : 0);
+}
+
+function containerStatus(unit: UnitPods, container: ContainerState, known: Supervision): UnitStatus {
+  const name = container.container;
+  if (container.state === 'running' || container.state === 'paused') return { phase: 'Running', ready: true };
+  if (!isStopped(container)) return { phase: 'Pending', ready: false, reason: 'ContainerCreating' };
+  const started = hasStarted(container);
+  if (shouldRestart(unit.restartPolicy, container)) {
+    const wait = known.backoffMs === undefined ? '' : `back-off ${Math.ceil(known.backoffMs / 1000)}s `;
+    if (!started && known.startError) {
+      return {
+        phase: 'Pending',
+        ready: false,
+        reason: 'StartFailed',
+        message: `${wait}container ${name} could not start: ${known.startError}`.slice(0, 500),
+      };
+    }
+    if (!started) return { phase: 'Pending', ready: false, reason: 'ContainerCreating' };
+    return {
+      phase: 'Running',
+      ready: false,
+      exitCode: container.exitCode,
+      reason: 'CrashLoopBackOff',
+      message: `${wait}restarting container ${name} (exit code ${container.exitCode})`,
+    };
+  }
+  if (!started) {
+    return {
+      phase: 'Failed',
+      reason: 'StartFailed',
+      message: `container ${name} could not start${known.startError ? `: ${known.startError}` : ''}`.slice(
+        0,
+        500,
+      ),
+    };
+  }
+  if (container.exitCode === 0) return { phase: 'Succeeded', exitCode: 0, reason: 'Completed' };
+  return {
+    phase: 'Failed',
+    exitCode: container.exitCode,
+    reason: 'Error',
+    message: `container ${name} exited with code ${container.exitCode}`,
+  };
+}

@@ -1,0 +1,348 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { delay, monotonicMs } from '../../../util/index.ts';
+import { Backoff } from '../../backoff.ts';
+import type { Bind } from './binds.ts';
+import { currentBootId, killGroup, startTimeOf } from './proc.ts';
+
+/**
+ * One container of one replica as a supervised host process.
+ *
+ * The process is started detached (its own session and process group) under
+ * a tiny `sh` shim that records the exit code in a file, so it survives the
+ * agent's death (SIGKILL included) and a later agent can both recognise it
+ * (pid + start time from /proc, recorded in `state.json` right after the
+ * spawn) and learn how it ended. Every signal goes to the whole process group,
+ * so nothing the container started outlives it.
+ */
+
+/** Everything needed to start the container; built by the unit from the pod spec. */
+export interface ContainerPlan {
+  readonly name: string;
+  /** Command and args, `$(VAR)` expanded; empty when `configError` is set. */
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** The host folder the process starts in (bwrap then changes to `workingDir` inside). */
+  readonly cwd: string;
+  /** The container's own `workingDir`, honoured inside bwrap. */
+  readonly workingDir?: string;
+  readonly binds: readonly Bind[];
+  /** Run under bwrap (bind mounts at the mount paths). */
+  readonly bwrap: boolean;
+  /** This container's folder: state.json, exit code, output.log. */
+  readonly dir: string;
+  readonly restartPolicy: 'Always' | 'OnFailure' | 'Never';
+  /** How long a stop waits after SIGTERM before SIGKILL. */
+  readonly graceMs: number;
+  /** Why the container cannot start at all (reported, never retried until the unit changes). */
+  readonly configError?: { readonly reason: string; readonly message: string };
+}
+
+/** Restart timing of the process runtime. */
+export interface RestartTiming {
+  /** First restart delay, doubled per crash. @default 1000 */
+  readonly initialMs?: number;
+  /** Longest restart delay. @default 300000 */
+  readonly maxMs?: number;
+  /** A run at least this long resets the delay. @default 60000 */
+  readonly resetAfterMs?: number;
+}
+
+/** How the container stands, in Kubernetes' terms. */
+export interface ContainerState {
+  readonly state: 'running' | 'waiting' | 'terminated';
+  readonly ready: boolean;
+  readonly restarts: number;
+  readonly exitCode?: number;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+interface StateFile {
+  pid: number;
+  startTime: string;
+  bootId: string;
+  restarts: number;
+}
+
+const SHIM = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"';
+
+/** A supervised container process. */
+export class ContainerProcess {
+  readonly plan: ContainerPlan;
+  readonly #onChange: () => void;
+  readonly #backoff: Backoff;
+  readonly #resetAfterMs: number;
+  #status: ContainerState = { state: 'waiting', ready: false, restarts: 0, reason: 'ContainerCreating' };
+  #restarts = 0;
+  #pid: number | undefined;
+  #startTime = '';
+  #startedAt = 0;
+  #child: ChildProcess | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #exited: (() => void) | undefined;
+  /** Called when the container has terminated for good (no restart follows), with its exit code. */
+  onTerminated: ((code: number) => void) | undefined;
+
+  constructor(
+    plan: ContainerPlan,
+    timing: RestartTiming,
+    onChange: () => void,
+    options: { initial?: string } = {},
+  ) {
+    this.plan = plan;
+    this.#onChange = onChange;
+    this.#status = {
+      state: 'waiting',
+      ready: false,
+      restarts: 0,
+      reason: options.initial ?? 'ContainerCreating',
+    };
+    this.#backoff = new Backoff({
+      initialMs: timing.initialMs ?? 1000,
+      maxMs: timing.maxMs ?? 300_000,
+      jitter: 0,
+    });
+    this.#resetAfterMs = timing.resetAfterMs ?? 60_000;
+  }
+
+  get status(): ContainerState {
+    return this.#status;
+  }
+
+  /** The pid of the running process group leader (the shim), if running. */
+  get pid(): number | undefined {
+    return this.#status.state === 'running' ? this.#pid : undefined;
+  }
+
+  /** Whether an earlier agent (or this one) started this container (its state.json exists). */
+  get recorded(): boolean {
+    return readState(this.plan.dir) !== undefined;
+  }
+
+  /** The exit code an earlier run recorded, if it ended. */
+  get recordedExitCode(): number | undefined {
+    return this.recorded ? readExitCode(this.plan.dir) : undefined;
+  }
+
+  /** Whether the process is supervised by polling (adopted from an earlier agent) rather than as a child. */
+  get adopted(): boolean {
+    return this.#status.state === 'running' && this.#child === undefined;
+  }
+
+  /** Starts the container for the first time. */
+  start(): void {
+    mkdirSync(this.plan.dir, { recursive: true });
+    this.#spawn();
+  }
+
+  /**
+   * Takes over what an earlier agent started: the recorded process if it is
+   * still the same one (this boot, same start time), else its exit is handled
+   * as if seen now (restart per policy, restarts counted on).
+   */
+  adopt(): void {
+    const recorded = readState(this.plan.dir);
+    if (!recorded) {
+      this.start();
+      return;
+    }
+    this.#restarts = recorded.restarts;
+    if (recorded.bootId === currentBootId() && startTimeOf(recorded.pid) === recorded.startTime) {
+      this.#pid = recorded.pid;
+      this.#startTime = recorded.startTime;
+      this.#startedAt = monotonicMs();
+      this.#set({ state: 'running', ready: true, restarts: this.#restarts });
+      return;
+    }
+    if (recorded.bootId !== currentBootId()) {
+      // The machine rebooted: the process did not fail, it was stopped with everything else.
+      this.#spawn();
+      return;
+    }
+    if (startTimeOf(recorded.pid) === undefined) killGroup(recorded.pid, 'SIGKILL');
+    this.#handleExit(readExitCode(this.plan.dir) ?? 255, 'exited while the agent was down');
+  }
+
+  /** Checks an adopted process (no exit event comes for it); called periodically by the runtime. */
+  poll(): void {
+    if (!this.adopted || this.#pid === undefined) return;
+    if (startTimeOf(this.#pid) === this.#startTime) return;
+    // Whatever the container left in its group; a reused pid (another start time) is not ours to signal.
+    if (startTimeOf(this.#pid) === undefined) killGroup(this.#pid, 'SIGKILL');
+    this.#handleExit(readExitCode(this.plan.dir) ?? 255);
+  }
+
+  /** Stops supervising, leaving the process running (for the next agent to adopt). */
+  release(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#child = undefined;
+  }
+
+  /** Stops the process group (SIGTERM, SIGKILL after the grace period) and supervising it. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const pid = this.#pid;
+    if (this.#status.state !== 'running' || pid === undefined) return;
+    const gone = new Promise<void>((resolve) => {
+      this.#exited = resolve;
+    });
+    killGroup(pid, 'SIGTERM');
+    const deadline = monotonicMs() + this.plan.graceMs;
+    while (monotonicMs() < deadline) {
+      if (this.#child === undefined && startTimeOf(pid) !== this.#startTime) break;
+      const done = await Promise.race([gone.then(() => true), delay(100).then(() => false)]);
+      if (done) break;
+    }
+    killGroup(pid, 'SIGKILL');
+    this.#set({ state: 'terminated', ready: false, restarts: this.#restarts, reason: 'Stopped' });
+  }
+
+  #spawn(): void {
+    if (this.#stopped) return;
+    const plan = this.plan;
+    if (plan.configError) {
+      this.#set({ state: 'waiting', ready: false, restarts: this.#restarts, ...plan.configError });
+      return;
+    }
+    const exitFile = join(plan.dir, 'exit-code');
+    rmSync(exitFile, { force: true });
+    const inner = plan.bwrap ? bwrapArgs(plan) : [...plan.argv];
+    const log = openSync(join(plan.dir, 'output.log'), 'a', 0o640);
+    let child: ChildProcess;
+    try {
+      child = spawn('/bin/sh', ['-c', SHIM, 'outpost-shim', exitFile, ...inner], {
+        cwd: plan.cwd,
+        env: { ...plan.env },
+        detached: true,
+        stdio: ['ignore', log, log],
+      });
+    } finally {
+      closeSync(log);
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.on('error', () => {});
+      this.#set({
+        state: 'waiting',
+        ready: false,
+        restarts: this.#restarts,
+        reason: 'StartFailed',
+        message: 'cannot start /bin/sh',
+      });
+      return;
+    }
+    this.#child = child;
+    this.#pid = pid;
+    this.#startTime = startTimeOf(pid) ?? '';
+    this.#startedAt = monotonicMs();
+    // Recorded at once, in the same tick as the spawn: a later agent must find it to adopt it.
+    writeState(plan.dir, {
+      pid,
+      startTime: this.#startTime,
+      bootId: currentBootId(),
+      restarts: this.#restarts,
+    });
+    child.unref();
+    child.on('error', () => {}); // spawn errors also arrive as 'exit'
+    child.on('exit', (code, signal) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      killGroup(pid, 'SIGKILL'); // orphans of the container in its group
+      this.#handleExit(code ?? 128 + signalNumber(signal));
+    });
+    this.#set({ state: 'running', ready: true, restarts: this.#restarts });
+  }
+
+  #handleExit(code: number, message?: string): void {
+    this.#exited?.();
+    this.#exited = undefined;
+    if (this.#stopped) return;
+    const ranMs = monotonicMs() - this.#startedAt;
+    const restart =
+      this.plan.restartPolicy === 'Always' || (this.plan.restartPolicy === 'OnFailure' && code !== 0);
+    const reason = code === 0 ? 'Completed' : 'Error';
+    if (!restart) {
+      this.#set({
+        state: 'terminated',
+        ready: false,
+        restarts: this.#restarts,
+        exitCode: code,
+        reason,
+        ...(message ? { message } : {}),
+      });
+      this.onTerminated?.(code);
+      return;
+    }
+    if (ranMs >= this.#resetAfterMs) this.#backoff.reset();
+    const wait = this.#backoff.next();
+    this.#set({
+      state: 'waiting',
+      ready: false,
+      restarts: this.#restarts,
+      exitCode: code,
+      reason: 'CrashLoopBackOff',
+      message: `exited with code ${code}; restarting in ${Math.ceil(wait / 1000)} s`,
+    });
+    this.#timer = setTimeout(() => {
+      this.#restarts++;
+      this.#spawn();
+    }, wait);
+    this.#timer.unref();
+  }
+
+  #set(status: ContainerState): void {
+    this.#status = status;
+    this.#onChange();
+  }
+}
+
+function bwrapArgs(plan: ContainerPlan): string[] {
+  const args = ['bwrap', '--dev-bind', '/', '/'];
+  for (const bind of plan.binds) args.push(bind.readOnly ? '--ro-bind' : '--bind', bind.source, bind.target);
+  args.push('--chdir', plan.workingDir ?? plan.cwd, '--', ...plan.argv);
+  return args;
+}
+
+function readState(dir: string): StateFile | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateFile;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(dir: string, state: StateFile): void {
+  // No fsync: a power loss also ends the process, and a rename is atomic against the agent's own crash.
+  const path = join(dir, 'state.json');
+  writeFileSync(`${path}.tmp`, JSON.stringify(state));
+  renameSync(`${path}.tmp`, path);
+}
+
+function readExitCode(dir: string): number | undefined {
+  try {
+    const code = Number.parseInt(readFileSync(join(dir, 'exit-code'), 'utf8'), 10);
+    return Number.isNaN(code) ? undefined : code;
+  } catch {
+    return undefined;
+  }
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGABRT: 6,
+  SIGKILL: 9,
+  SIGSEGV: 11,
+  SIGPIPE: 13,
+  SIGTERM: 15,
+};
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? (SIGNALS[signal] ?? 0) : 0;
+}

@@ -1,0 +1,317 @@
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import {
+  type ActualUnit,
+  type CloseOptions,
+  type DesiredUnit,
+  type LogOptions,
+  type Runtime,
+  UnitNotFoundError,
+} from '../runtime.ts';
+import { selfCommand } from '../self-command.ts';
+import { UnitLocks } from '../unit-locks.ts';
+import { safeName } from '../volumes.ts';
+import { missingAncestors } from './binds.ts';
+import type { RestartTiming } from './container.ts';
+import { followOutput, rotateIfLarge } from './logs.ts';
+import { killGroup } from './proc.ts';
+import { ProcessUnit } from './unit.ts';
+
+/** Options of {@link createProcessRuntime}. */
+export interface ProcessRuntimeOptions {
+  /** The runtime's folder (units/<id>/...), e.g. `DATA_DIR/process`. */
+  readonly dir: string;
+  /**
+   * Show volumes at their mountPath with bubblewrap bind mounts. @default
+   * true when `bwrap` is on PATH. Without it, each mounted volume's host
+   * folder is given in `OUTPOST_VOLUME_<NAME>` and the unit's status message
+   * says so.
+   */
+  readonly bwrap?: boolean;
+  /** Restart delays. */
+  readonly restart?: RestartTiming;
+  /** Size at which a container's output.log is rotated. @default 1048576 */
+  readonly logMaxBytes?: number;
+  /** How often adopted processes are checked and logs rotated. @default 1000 */
+  readonly pollIntervalMs?: number;
+  /**
+   * Variables every container gets, e.g. `OUTPOST_MQTT_URL` and
+   * `OUTPOST_DEVICE` (a container's own env wins). Not part of a unit's hash:
+   * units adopted after an agent restart still match. @default none
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * What a container command `outpost` runs: the agent's own CLI.
+   * @default {@link selfCommand}() (this node executable, its options and script)
+   */
+  readonly outpostCommand?: readonly string[];
+}
+
+interface StoredUnit {
+  readonly id: string;
+  readonly source: DesiredUnit['source'];
+  readonly ref: DesiredUnit['ref'];
+  readonly object: DesiredUnit['object'];
+  readonly objectHash: string;
+  readonly hash: string;
+  readonly configMaps: Record<string, unknown>;
+  readonly secrets: Record<string, unknown>;
+  readonly rootless: boolean;
+}
+
+/**
+ * The `process` runtime: every container of a unit runs as a supervised host
+ * process (see container.ts for how it survives and is adopted),
+ * with its env, its ConfigMap/Secret volumes as files, a working folder per
+ * replica and rotated output files. Deployments and StatefulSets run
+ * `replicas` copies. `image` is ignored: the container's `command` must
+ * name a program of the host, except `outpost`, which runs the agent's own
+ * CLI (see self-command.ts).
+ */
+export function createProcessRuntime(options: ProcessRuntimeOptions): Runtime {
+  return new ProcessRuntime(options);
+}
+
+class ProcessRuntime implements Runtime {
+  readonly name = 'process';
+  readonly #options: ProcessRuntimeOptions;
+  readonly #units = new Map<string, ProcessUnit>();
+  readonly #listeners = new Set<() => void>();
+  readonly #locks = new UnitLocks();
+  readonly #bwrap: boolean;
+  readonly #outpost: readonly string[];
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: ProcessRuntimeOptions) {
+    this.#options = options;
+    this.#bwrap = options.bwrap ?? onPath('bwrap');
+    this.#outpost = options.outpostCommand ?? selfCommand();
+  }
+
+  get #unitsDir(): string {
+    return join(this.#options.dir, 'units');
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.#unitsDir, { recursive: true, mode: 0o700 });
+    for (const id of await readdir(this.#unitsDir)) {
+      const dir = join(this.#unitsDir, id);
+      let stored: StoredUnit;
+      try {
+        stored = JSON.parse(await readFile(join(dir, 'unit.json'), 'utf8')) as StoredUnit;
+      } catch {
+        // Half-written by an agent killed mid-apply: nothing can be adopted from it.
+        killRecorded(dir);
+        await rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      const unit = new ProcessUnit(fromStored(stored), this.#settings(dir));
+      await unit.prepare({ materialise: false });
+      unit.adopt();
+      this.#units.set(stored.id, unit);
+    }
+    const interval = this.#options.pollIntervalMs ?? 1000;
+    this.#timer = setInterval(() => void this.#tick(), interval);
+    this.#timer.unref();
+  }
+
+  apply(unit: DesiredUnit): Promise<void> {
+    return this.#serial(unit.id, async () => {
+      const existing = this.#units.get(unit.id);
+      if (existing?.unit.hash === unit.hash) return;
+      const dir = join(this.#unitsDir, safeName(unit.id));
+      if (existing) await this.#discard(unit.id, existing, dir);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const next = new ProcessUnit(unit, this.#settings(dir));
+      await next.prepare({ materialise: true });
+      // unit.json last: a unit without it is incomplete and is cleaned up at the next start.
+      await writeFile(join(dir, 'unit.json'), JSON.stringify(toStored(unit)), { mode: 0o600 });
+      this.#units.set(unit.id, next);
+      next.start();
+      this.#changed();
+    });
+  }
+
+  remove(id: string): Promise<void> {
+    return this.#serial(id, async () => {
+      const existing = this.#units.get(id);
+      const dir = join(this.#unitsDir, safeName(id));
+      if (existing) await this.#discard(id, existing, dir);
+      else await rm(dir, { recursive: true, force: true });
+      this.#changed();
+    });
+  }
+
+  async list(): Promise<ActualUnit[]> {
+    return [...this.#units.values()].map((running) => ({
+      id: running.unit.id,
+      source: running.unit.source,
+      ref: running.unit.ref,
+      hash: running.unit.hash,
+      objectHash: running.unit.objectHash,
+      status: running.status(),
+    }));
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async *logs(id: string, options: LogOptions = {}): AsyncIterable<string> {
+    const unit = this.#units.get(id);
+    if (!unit) throw new UnitNotFoundError(id);
+    const replica = options.replica ?? 0;
+    const containers = unit.containers.filter((c) => c.plan.dir.includes(`/replicas/${replica}/`));
+    const container = options.container
+      ? containers.find((c) => c.plan.name === options.container)
+      : containers[0];
+    if (!container) throw new UnitNotFoundError(id, options.container ?? '(any)');
+    yield* followOutput(join(container.plan.dir, 'output.log'), options);
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#locks.settled();
+    if (options.stopUnits) await Promise.all([...this.#units.values()].map((unit) => unit.stop()));
+    else for (const unit of this.#units.values()) unit.release();
+    this.#listeners.clear();
+  }
+
+  /** Checks adopted processes and rotates output files. */
+  async #tick(): Promise<void> {
+    if (this.#closed) return;
+    for (const unit of this.#units.values()) unit.poll();
+    const maxBytes = this.#options.logMaxBytes ?? 1024 * 1024;
+    for (const unit of this.#units.values())
+      for (const container of unit.containers)
+        await rotateIfLarge(join(container.plan.dir, 'output.log'), maxBytes).catch(() => false);
+  }
+
+  async #discard(id: string, unit: ProcessUnit, dir: string): Promise<void> {
+    await unit.stop();
+    this.#units.delete(id);
+    await rm(dir, { recursive: true, force: true });
+    await this.#removeMountTargets(unit.mountTargets);
+  }
+
+  /** Removes the empty folders bwrap created on the host for mount targets no other unit uses. */
+  async #removeMountTargets(targets: readonly string[]): Promise<void> {
+    const inUse = new Set([...this.#units.values()].flatMap((u) => u.mountTargets));
+    const created = readCreated(this.#options.dir);
+    for (const target of targets) {
+      if (inUse.has(target)) continue;
+      for (const folder of [...(created[target] ?? [])].reverse()) {
+        if ([...inUse].some((t) => t === folder || t.startsWith(`${folder}/`))) break;
+        try {
+          await rmdir(folder); // only when empty: never deletes what someone else put there
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
+  #settings(dir: string) {
+    return {
+      dir,
+      bwrap: this.#bwrap,
+      timing: this.#options.restart ?? {},
+      path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      onChange: () => this.#changed(),
+      onMountTargets: (targets: readonly string[]) => recordCreated(this.#options.dir, targets),
+      env: this.#options.env ?? {},
+      outpost: this.#outpost,
+    };
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Runs `work` after every earlier call for the same id. */
+  #serial(id: string, work: () => Promise<void>): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the process runtime is closed'));
+    return this.#locks.run(id, work);
+  }
+}
+
+function toStored(unit: DesiredUnit): StoredUnit {
+  return {
+    ...unit,
+    configMaps: Object.fromEntries(unit.configMaps),
+    secrets: Object.fromEntries(unit.secrets),
+  };
+}
+
+function fromStored(stored: StoredUnit): DesiredUnit {
+  return {
+    ...stored,
+    configMaps: new Map(Object.entries(stored.configMaps)) as DesiredUnit['configMaps'],
+    secrets: new Map(Object.entries(stored.secrets)) as DesiredUnit['secrets'],
+  };
+}
+
+/** Kills every process group recorded under `dir` (a unit that cannot be adopted). */
+function killRecorded(dir: string): void {
+  const walk = (folder: string) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name === 'state.json') {
+        try {
+          const { pid } = JSON.parse(readFileSync(path, 'utf8')) as { pid: number };
+          killGroup(pid, 'SIGKILL');
+        } catch {
+          // unreadable: nothing to kill
+        }
+      }
+    }
+  };
+  walk(dir);
+}
+
+const CREATED = 'mount-targets.json';
+
+/** Which host folders were missing (and so created by bwrap) for each mount target. */
+function readCreated(dir: string): Record<string, string[]> {
+  try {
+    return JSON.parse(readFileSync(join(dir, CREATED), 'utf8')) as Record<string, string[]>;
+  } catch {
+    return {};
+  }
+}
+
+async function recordCreated(dir: string, targets: readonly string[]): Promise<void> {
+  const created = readCreated(dir);
+  let changed = false;
+  for (const target of targets) {
+    if (created[target]) continue;
+    const missing = missingAncestors(target);
+    if (missing.length === 0) continue;
+    created[target] = missing;
+    changed = true;
+  }
+  if (changed) await writeFile(join(dir, CREATED), JSON.stringify(created));
+}
+
+function onPath(program: string): boolean {
+  for (const folder of (process.env.PATH ?? '').split(delimiter)) {
+    try {
+      accessSync(join(folder, program), constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}

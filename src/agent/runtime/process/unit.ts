@@ -1,0 +1,298 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
+import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import type { DesiredUnit, UnitStatus } from '../runtime.ts';
+import { resolveOutpost } from '../self-command.ts';
+import { materialiseVolumes, safeName } from '../volumes.ts';
+import { type Bind, bindsOf, fallbackVariable } from './binds.ts';
+import {
+  type ContainerPlan,
+  ContainerProcess,
+  type ContainerState,
+  type RestartTiming,
+} from './container.ts';
+
+/** How a unit's processes are run. */
+export interface UnitSettings {
+  /** The unit's folder (volumes, replicas/<i>/<container>/, work/). */
+  readonly dir: string;
+  readonly bwrap: boolean;
+  readonly timing: RestartTiming;
+  /** PATH given to containers that set none. */
+  readonly path: string;
+  readonly onChange: () => void;
+  /** Records the mount targets before bwrap creates what is missing of them on the host. */
+  readonly onMountTargets: (targets: readonly string[]) => Promise<void>;
+  /** Variables every container gets (the local MQTT endpoint); the container's own win. Not part of the unit's hash. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The argv prefix a container command `outpost` is replaced with (see self-command.ts). */
+  readonly outpost: readonly string[];
+}
+
+/** A unit's replicas × containers, supervised. */
+export class ProcessUnit {
+  readonly unit: DesiredUnit;
+  /** Every container process, init containers included (for logs and polling). */
+  readonly containers: ContainerProcess[] = [];
+  /** Per replica: init containers (run one after the other to success) then the containers. */
+  readonly #replicas: { inits: ContainerProcess[]; mains: ContainerProcess[] }[] = [];
+  readonly #settings: UnitSettings;
+  /** Mount targets bwrap may have created on the host. */
+  readonly mountTargets: string[] = [];
+  #fallbackNote: string | undefined;
+
+  constructor(unit: DesiredUnit, settings: UnitSettings) {
+    this.unit = unit;
+    this.#settings = settings;
+  }
+
+  /**
+   * Builds every container's plan (nothing runs yet) and, with `materialise`,
+   * writes the volumes. Adoption does not rewrite them: running processes
+   * see the folders through bind mounts, which a replaced folder would break.
+   */
+  async prepare(options: { materialise: boolean }): Promise<void> {
+    const { spec } = podSpecOf(this.unit.object);
+    const volumes = spec.volumes ?? [];
+    let unitError: ContainerPlan['configError'];
+    try {
+      if (options.materialise) await materialiseVolumes(volumes, this.#settings.dir, this.unit);
+    } catch (error) {
+      if (!(error instanceof ContainerConfigError)) throw error;
+      unitError = { reason: 'CreateContainerConfigError', message: error.message };
+    }
+    const replicas = replicasOf(this.unit.object);
+    const podName = this.unit.ref.name;
+    const grace = Number(
+      (spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 10,
+    );
+    for (let replica = 0; replica < replicas; replica++) {
+      const replicaDir = join(this.#settings.dir, 'replicas', String(replica));
+      const cwd = join(replicaDir, 'work');
+      await mkdir(cwd, { recursive: true });
+      const hostname = this.unit.ref.kind === 'Pod' ? podName : `${podName}-${replica}`;
+      const group = { inits: [] as ContainerProcess[], mains: [] as ContainerProcess[] };
+      this.#replicas.push(group);
+      const inits = spec.initContainers ?? [];
+      for (const [index, container] of [...inits, ...(spec.containers ?? [])].entries()) {
+        const isInit = index < inits.length;
+        const dir = join(replicaDir, `${isInit ? 'init-' : ''}${safeName(container.name)}`);
+        await mkdir(dir, { recursive: true });
+        let configError = unitError;
+        let env: Record<string, string> = {};
+        let argv: string[] = [];
+        let binds: ContainerPlan['binds'] = [];
+        try {
+          env = buildEnv(container, {
+            ...this.unit,
+            base: {
+              PATH: this.#settings.path,
+              ...this.#settings.env,
+              HOSTNAME: hostname,
+              OUTPOST_UNIT: this.unit.id,
+            },
+          });
+          binds = await bindsOf(container, volumes, { unitDir: this.#settings.dir, replicaDir });
+          argv = resolveOutpost(
+            [...(container.command ?? []), ...(container.args ?? [])].map((part) => expand(part, env)),
+            this.#settings.outpost,
+          );
+          if (!container.command?.length) {
+            throw new ContainerConfigError(
+              `container ${container.name} has no command: the process runtime runs a container's command (it has no image to take an entrypoint from)`,
+            );
+          }
+        } catch (error) {
+          if (!(error instanceof ContainerConfigError)) throw error;
+          configError ??= { reason: 'CreateContainerConfigError', message: error.message };
+        }
+        if (!this.#settings.bwrap) {
+          // No bind mounts without bwrap: say where each volume is, in the environment and in the status.
+          for (const bind of binds) env[fallbackVariable(bind.volume)] = bind.source;
+          // An argument naming a path under a mount point (`--config /etc/app/config.yaml`) gets the host path.
+          argv = argv.map((part) => atHostPath(part, binds));
+          if (binds.length > 0) {
+            this.#fallbackNote = `bubblewrap is not installed: volumes are not at their mountPath; their folders are in ${binds
+              .map((b) => `$${fallbackVariable(b.volume)}`)
+              .join(', ')}`;
+          }
+        }
+        for (const bind of binds)
+          if (!this.mountTargets.includes(bind.target)) this.mountTargets.push(bind.target);
+        const plan: ContainerPlan = {
+          name: container.name,
+          argv,
+          env,
+          cwd,
+          ...(container.workingDir && this.#settings.bwrap ? { workingDir: container.workingDir } : {}),
+          binds,
+          bwrap: this.#settings.bwrap && binds.length > 0,
+          dir,
+          // An init container is retried until it succeeds, unless the pod never restarts.
+          restartPolicy: isInit
+            ? restartPolicyOf(this.unit.object) === 'Never'
+              ? 'Never'
+              : 'OnFailure'
+            : restartPolicyOf(this.unit.object),
+          graceMs: Math.max(0, grace) * 1000,
+          ...(configError ? { configError } : {}),
+        };
+        const process = new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange, {
+          initial: isInit || inits.length === 0 ? 'ContainerCreating' : 'PodInitializing',
+        });
+        (isInit ? group.inits : group.mains).push(process);
+        this.containers.push(process);
+      }
+    }
+    if (this.#settings.bwrap) await this.#settings.onMountTargets(this.mountTargets);
+  }
+
+  /** Starts every replica: its init containers one after the other, then its containers. */
+  start(): void {
+    for (const group of this.#replicas) this.#runFrom(group, 0, 'start');
+  }
+
+  /**
+   * Adopts what an earlier agent started (restarting the dead per policy):
+   * a replica whose containers were started is past its init containers;
+   * else the init sequence resumes at the first init container not known
+   * to have succeeded.
+   */
+  adopt(): void {
+    for (const group of this.#replicas) {
+      if (group.mains.some((c) => c.recorded)) {
+        for (const container of group.mains) container.adopt();
+        continue;
+      }
+      const next = group.inits.findIndex((c) => c.recordedExitCode !== 0);
+      this.#runFrom(group, next < 0 ? group.inits.length : next, 'adopt');
+    }
+  }
+
+  #runFrom(
+    group: { inits: ContainerProcess[]; mains: ContainerProcess[] },
+    index: number,
+    how: 'start' | 'adopt',
+  ): void {
+    const init = group.inits[index];
+    if (!init) {
+      for (const container of group.mains) container.start();
+      return;
+    }
+    init.onTerminated = (code) => {
+      if (code === 0) this.#runFrom(group, index + 1, 'start');
+    };
+    if (how === 'adopt') init.adopt();
+    else init.start();
+  }
+
+  /** Polls the adopted processes. */
+  poll(): void {
+    for (const container of this.containers) container.poll();
+  }
+
+  /** Stops supervising; the processes keep running. */
+  release(): void {
+    for (const container of this.containers) container.release();
+  }
+
+  /** Stops every container (in parallel: each has its own grace period). */
+  async stop(): Promise<void> {
+    await Promise.all(this.containers.map((container) => container.stop()));
+  }
+
+  /** The unit's status: a failing init container, else the worst container decides; restarts add up. */
+  status(): UnitStatus {
+    for (const group of this.#replicas) {
+      for (const init of group.inits) {
+        const state = init.status;
+        if (state.state === 'terminated' && state.exitCode !== 0 && state.reason !== 'Stopped') {
+          return {
+            phase: 'Failed',
+            ready: false,
+            restarts: state.restarts,
+            exitCode: state.exitCode ?? 1,
+            reason: 'InitContainerFailed',
+            message: `init container ${init.plan.name} exited with code ${state.exitCode}`,
+          };
+        }
+        if (state.state === 'waiting' && state.reason !== 'ContainerCreating') {
+          return {
+            phase: 'Pending',
+            ready: false,
+            restarts: state.restarts,
+            ...(state.exitCode !== undefined ? { exitCode: state.exitCode } : {}),
+            reason: `Init:${state.reason ?? 'Waiting'}`,
+            ...(state.message ? { message: state.message } : {}),
+          };
+        }
+      }
+    }
+    return aggregate(
+      this.#replicas.flatMap((group) => group.mains.map((c) => c.status)),
+      this.#fallbackNote,
+    );
+  }
+}
+
+/**
+ * Combines container states as a Pod's phase is derived: all terminated →
+ * Succeeded (all exit 0) or Failed; any that cannot start or waits → not
+ * ready, with the first such reason; otherwise Running and ready.
+ */
+export function aggregate(states: readonly ContainerState[], note?: string): UnitStatus {
+  const restarts = states.reduce((sum, s) => sum + s.restarts, 0);
+  const exitCode = states.find((s) => s.exitCode !== undefined)?.exitCode;
+  const withExit = exitCode === undefined ? {} : { exitCode };
+  if (states.length === 0) return { phase: 'Succeeded', ready: false, restarts, reason: 'NoContainers' };
+  const blocked = states.find((s) => s.reason === 'CreateContainerConfigError' || s.reason === 'StartFailed');
+  if (blocked)
+    return {
+      phase: 'Pending',
+      ready: false,
+      restarts,
+      reason: blocked.reason!,
+      message: blocked.message ?? '',
+    };
+  if (states.every((s) => s.state === 'terminated')) {
+    const failed = states.find((s) => s.exitCode !== 0);
+    if (failed)
+      return {
+        phase: 'Failed',
+        ready: false,
+        restarts,
+        ...withExit,
+        reason: failed.reason ?? 'Error',
+        ...msg(failed.message),
+      };
+    return { phase: 'Succeeded', ready: false, restarts, ...withExit, reason: 'Completed' };
+  }
+  const waiting = states.find((s) => s.state === 'waiting');
+  if (waiting) {
+    const phase = states.some((s) => s.restarts > 0 || s.exitCode !== undefined) ? 'Running' : 'Pending';
+    return {
+      phase,
+      ready: false,
+      restarts,
+      ...withExit,
+      reason: waiting.reason ?? 'Waiting',
+      ...msg(waiting.message),
+    };
+  }
+  const ready = states.every((s) => s.state === 'running' || (s.state === 'terminated' && s.exitCode === 0));
+  return { phase: 'Running', ready, restarts, ...withExit, ...msg(note) };
+}
+
+function msg(message: string | undefined): { message?: string } {
+  return message ? { message } : {};
+}
+
+/** `part` with a leading mount path replaced by the volume's host folder (bwrap's absence fallback). */
+export function atHostPath(part: string, binds: readonly Bind[]): string {
+  for (const bind of binds) {
+    if (part === bind.target) return bind.source;
+    if (part.startsWith(`${bind.target}/`)) return bind.source + part.slice(bind.target.length);
+  }
+  return part;
+}
