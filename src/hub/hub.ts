@@ -14,7 +14,7 @@ import {
   RbacIndex,
 } from './auth/index.ts';
 import { type RunningControllers, startControllers } from './controllers/index.ts';
-import { buildHub } from './http/app.ts';
+import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';

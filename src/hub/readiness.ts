@@ -4,7 +4,7 @@
  * synced (`informer-sync`) and the hub is not shutting down (`shutdown`).
  */
 import type { Store } from '../store/index.ts';
-import type { HealthCheck } from './http/app.ts';
+import type { HealthCheck } from './http/index.ts';
 
 /** What the checks look at. */
 export interface ReadinessSources {

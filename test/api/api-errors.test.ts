@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
-import { MAX_BODY_BYTES } from '../../src/hub/http/app.ts';
+import { MAX_BODY_BYTES } from '../../src/hub/index.ts';
 import {
   type Answer,
   call,

@@ -1,41 +1,30 @@
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
-import { DecryptionError, type Store, StoreUnavailableError } from '../../store/index.ts';
+import type { Store } from '../../store/index.ts';
 import { defaultAdmission } from '../admission/index.ts';
 import {
   ALLOW_ALL,
   type Authenticator,
   type Authorizer,
-  authorizeRequest,
   createRbacEscalationAdmission,
-  type Identity,
   registerAccessReviews,
 } from '../auth/index.ts';
 import { type DeviceLogsOptions, registerDeviceLogs } from '../device-logs/index.ts';
 import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
 import {
-  ApiError,
-  errors,
+  discoveryRoutes,
   ObjectService,
-  registerDiscovery,
-  registerOpenApi,
-  registerResourceRoutes,
+  objectServicePlugin,
+  openApiRoutes,
+  resourceRoutes,
+  routePlugin,
   type WatchStreamOptions,
 } from '../kube-api/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
-import { type HealthOptions, registerHealth } from './health.ts';
-
-export type { HealthCheck, HealthOptions } from './health.ts';
-
-/** The largest request body accepted, as the apiserver's limit (3 MiB). */
-export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+import { authenticationPlugin } from './authentication.ts';
+import { badUrl, errorRenderingPlugin, MAX_BODY_BYTES } from './error-rendering.ts';
+import { type HealthOptions, healthRoutes } from './health.ts';
 
 export interface BuildHubOptions {
   readonly store: Store;
@@ -66,12 +55,6 @@ export interface BuildHubOptions {
   readonly telemetry?: TelemetryHub;
   /** The checks of `/livez` and `/readyz` beyond `ping`. @default none */
   readonly health?: Omit<HealthOptions, 'logger'>;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    identity?: Identity;
-  }
 }
 
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
@@ -132,81 +115,35 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     done(null, body),
   );
 
-  app.addHook('onRequest', async (request) => {
-    const identity = options.authenticate(request.raw);
-    // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
-    if (!identity && !request.routeOptions.config.anonymous) throw errors.unauthorized();
-    if (identity) request.identity = identity;
-    if (
-      identity &&
-      options.authorize &&
-      !request.routeOptions.config.anonymous &&
-      !request.routeOptions.config.authorizesItself
-    )
-      await authorizeRequest(options.authorize, request, identity, service);
+  // Shared capabilities first (they reach every group registered after them), then the route
+  // groups, each an encapsulated plugin. fastify loads them in this order when the app is readied.
+  void app.register(errorRenderingPlugin);
+  void app.register(objectServicePlugin, { service });
+  void app.register(authenticationPlugin, {
+    authenticate: options.authenticate,
+    authorize: options.authorize,
   });
-
-  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    const apiError = toApiError(error);
-    if (apiError.code >= 500) request.log.error({ err: error }, 'request failed');
-    if (reply.raw.headersSent) {
-      reply.raw.destroy();
-      return;
-    }
-    reply.code(apiError.code).type('application/json').send(JSON.stringify(apiError.toStatus()));
-  });
-  app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .type('application/json')
-      .send(
-        JSON.stringify(
-          new ApiError(
-            404,
-            'NotFound',
-            `the server could not find the requested resource (${request.method} ${request.url.split('?')[0]})`,
-          ).toStatus(),
-        ),
-      );
-  });
-
-  registerHealth(app, { ...options.health, logger: options.logger });
-  registerDiscovery(app, registry, { version: options.version });
-  registerOpenApi(app, registry);
-  registerResourceRoutes(app, { service, watch: options.watch });
-  registerAccessReviews(app, options.authorize ?? ALLOW_ALL);
-  if (options.enrollment) registerEnrollment(app, service, { ...options.enrollment, now: options.now });
-  registerDeviceLogs(app, service, options.deviceLogs);
-  if (options.telemetry)
-    registerTelemetry(app, service, {
-      telemetry: options.telemetry,
-      authorize: options.authorize ?? ALLOW_ALL,
-    });
+  void app.register(healthRoutes, { ...options.health, logger: options.logger });
+  void app.register(discoveryRoutes, { registry, version: options.version });
+  void app.register(openApiRoutes, { registry });
+  void app.register(resourceRoutes, { watch: options.watch });
+  const authorize = options.authorize ?? ALLOW_ALL;
+  void app.register(routePlugin('access-reviews', async (scope) => registerAccessReviews(scope, authorize)));
+  const { enrollment, telemetry } = options;
+  if (enrollment)
+    void app.register(
+      routePlugin('enrollment', async (scope) =>
+        registerEnrollment(scope, service, { ...enrollment, now: options.now }),
+      ),
+    );
+  void app.register(
+    routePlugin('device-logs', async (scope) => {
+      registerDeviceLogs(scope, service, options.deviceLogs);
+    }),
+  );
+  if (telemetry)
+    void app.register(
+      routePlugin('telemetry', async (scope) => registerTelemetry(scope, service, { telemetry, authorize })),
+    );
   return { app, service };
-}
-
-/** Answers an error the router raised (a malformed percent-escape) with a 400 Status. */
-function badUrl(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  reply
-    .code(400)
-    .type('application/json')
-    .send(JSON.stringify(errors.badRequest(error.message).toStatus()));
-}
-
-/** Maps anything thrown to the Status the client gets; unknown errors say nothing of their insides. */
-function toApiError(error: FastifyError | Error): ApiError {
-  if (error instanceof ApiError) return error;
-  // Names the key and the stored key path, never the value: as the apiserver's "unable to transform key".
-  if (error instanceof DecryptionError)
-    return new ApiError(500, 'InternalError', `Internal error occurred: ${error.message}`);
-  if (error instanceof StoreUnavailableError)
-    return errors.unavailable(`storage is unavailable: ${error.message}`);
-  const code = (error as FastifyError).code;
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.tooLarge(MAX_BODY_BYTES);
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.unsupportedMediaType(error.message);
-  if (code === 'FST_ERR_BAD_URL' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
-    return errors.badRequest(error.message);
-  const status = (error as FastifyError).statusCode;
-  if (status && status >= 400 && status < 500) return new ApiError(status, 'BadRequest', error.message);
-  return errors.internal();
 }

@@ -8,8 +8,9 @@
  * They answer without credentials, as Kubernetes grants them to everyone
  * (`system:public-info-viewer`), so that load balancers and orchestrators may probe them.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { routePlugin } from '../kube-api/index.ts';
 
 /** One named check, as the apiserver's `healthz.HealthChecker`. */
 export interface HealthCheck {
@@ -35,11 +36,11 @@ export interface HealthOptions {
 const PING: HealthCheck = { name: 'ping', check: () => {} };
 
 /**
- * Registers `/livez`, `/readyz`, `/healthz` (liveness and readiness checks together, as the
- * deprecated endpoint) and their per-check paths. The routes are anonymous: they bypass
- * authentication and authorisation.
+ * The health route group, an encapsulated plugin: `/livez`, `/readyz`, `/healthz` (liveness and
+ * readiness checks together, as the deprecated endpoint) and their per-check paths. The routes
+ * are anonymous: they bypass authentication and authorisation.
  */
-export function registerHealth(app: FastifyInstance, options: HealthOptions = {}): void {
+export const healthRoutes = routePlugin<HealthOptions>('health', async (app, options) => {
   const livez = [PING, ...(options.livez ?? [])];
   const readyz = [...livez, ...(options.readyz ?? [])];
   for (const [endpoint, checks] of [
@@ -55,7 +56,7 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions = {}
       app.get(`/${endpoint}/${check.name}`, { config }, (_request, reply) => answerOne(check, reply));
     }
   }
-}
+});
 
 async function answerAll(
   endpoint: string,

@@ -1,0 +1,48 @@
+/**
+ * Authentication and authorisation of every request, as a shared plugin: its `onRequest` hook
+ * reaches every route group registered after it. A request without an identity is a 401 unless
+ * its route is `anonymous` (enrollment, health); an authenticated one is decided by the
+ * authoriser (403 otherwise) unless its route `authorizesItself` (telemetry, which needs
+ * attributes the generic hook cannot derive).
+ */
+import { type Authenticator, type Authorizer, authorizeRequest, type Identity } from '../auth/index.ts';
+import { errors, sharedPlugin } from '../kube-api/index.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who sent the request, set by the authentication hook; absent on anonymous routes. */
+    identity?: Identity;
+  }
+}
+
+/** Options of {@link authenticationPlugin}. */
+export interface AuthenticationOptions {
+  readonly authenticate: Authenticator;
+  /** Decides every authenticated request. @default everything allowed (no check) */
+  readonly authorize?: Authorizer;
+}
+
+/**
+ * The authentication hook, shared: register it after `objectServicePlugin` (the authoriser reads
+ * objects through the service) and before the route groups it guards.
+ */
+export const authenticationPlugin = sharedPlugin<AuthenticationOptions>(
+  'authentication',
+  async (app, options) => {
+    const service = app.objectService;
+    app.addHook('onRequest', async (request) => {
+      const identity = options.authenticate(request.raw);
+      // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
+      if (!identity && !request.routeOptions.config.anonymous) throw errors.unauthorized();
+      if (identity) request.identity = identity;
+      if (
+        identity &&
+        options.authorize &&
+        !request.routeOptions.config.anonymous &&
+        !request.routeOptions.config.authorizesItself
+      )
+        await authorizeRequest(options.authorize, request, identity, service);
+    });
+  },
+  { decorators: ['objectService'] },
+);

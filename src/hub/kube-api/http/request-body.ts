@@ -1,0 +1,81 @@
+/**
+ * Request bodies of the resource routes: JSON, YAML (one document) or Kubernetes protobuf, by their
+ * `Content-Type`; what cannot be decoded is a 400 Status, an unknown media type a 415. A body is
+ * never echoed in an error: it may hold secret data.
+ */
+import type { FastifyRequest } from 'fastify';
+import YAML from 'yaml';
+import type { KubeObject } from '../../../api/index.ts';
+import { errors } from '../errors.ts';
+import {
+  decodeKubernetesProtobuf,
+  KUBERNETES_PROTOBUF,
+  ProtobufMalformedError,
+  ProtobufUnsupportedError,
+} from '../protobuf/index.ts';
+
+/** The media types an object body (create, update) may have; a patch type or anything else is a 415. */
+const OBJECT_MEDIA_TYPES = new Set(['application/json', 'application/yaml', KUBERNETES_PROTOBUF]);
+
+/** The object in a create or update body: JSON, YAML or Kubernetes protobuf; anything else is a 415. */
+export function decodeObjectBody(request: FastifyRequest): KubeObject {
+  const type = mediaType(request.headers['content-type']);
+  if (!OBJECT_MEDIA_TYPES.has(type)) {
+    throw errors.unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: ${[...OBJECT_MEDIA_TYPES].join(', ')}`,
+    );
+  }
+  return decodeBody(request) as KubeObject;
+}
+
+/** The decoded body of any write (object, patch or DeleteOptions) by its media type. */
+export function decodeBody(request: FastifyRequest): unknown {
+  const raw = request.body;
+  const type = mediaType(request.headers['content-type']);
+  if (type === KUBERNETES_PROTOBUF) {
+    if (!Buffer.isBuffer(raw) || raw.length === 0) throw errors.badRequest('the request body is empty');
+    try {
+      return decodeKubernetesProtobuf(raw);
+    } catch (error) {
+      if (error instanceof ProtobufUnsupportedError) throw errors.unsupportedMediaType(error.message);
+      if (error instanceof ProtobufMalformedError) {
+        throw errors.badRequest(`the request body could not be decoded: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
+  if (text.trim() === '') throw errors.badRequest('the request body is empty');
+  if (type.includes('protobuf') || type.includes('cbor')) {
+    throw errors.unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, ${KUBERNETES_PROTOBUF}`,
+    );
+  }
+  try {
+    if (type.endsWith('yaml')) {
+      const documents = YAML.parseAllDocuments(text);
+      if (documents.length !== 1) throw new Error('expected exactly one YAML document');
+      const document = documents[0]!;
+      if (document.errors.length > 0) throw document.errors[0]!;
+      return document.toJS();
+    }
+    return JSON.parse(text);
+  } catch (error) {
+    throw errors.badRequest(
+      `the request body could not be decoded: ${withoutQuotedBody((error as Error).message.split('\n')[0]!)}`,
+    );
+  }
+}
+
+/**
+ * V8's JSON.parse messages quote the text around the error (`Unexpected token 'x', "...": is not
+ * valid JSON`): a body is never echoed, since it may hold secret data.
+ */
+function withoutQuotedBody(message: string): string {
+  return message.endsWith('is not valid JSON') ? 'unexpected character (not valid JSON)' : message;
+}
+
+/** The media type of a `Content-Type` header, lower case without parameters; JSON when absent. */
+export function mediaType(header: string | undefined): string {
+  return (header ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+}

@@ -1,0 +1,246 @@
+/**
+ * The resource URLs of every kind as one route group: `/api/v1/...` and `/apis/GROUP/VERSION/...`
+ * with get, list, watch, create, update, patch, delete and deletecollection, and the `status`
+ * subresource, answered by the instance's `objectService`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import YAML from 'yaml';
+import { apiVersionOf, type KindDefinition } from '../../../api/index.ts';
+import type { StoredObject } from '../../../store/index.ts';
+import { errors } from '../errors.ts';
+import { type ObjectService, PATCH_CONTENT_TYPES, parse, type WriteOptions } from '../service/index.ts';
+import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
+import { queryBool } from './parse-bool.ts';
+import { decodeBody, decodeObjectBody, mediaType } from './request-body.ts';
+import { parseResourcePath, type ResourceRequest } from './request-info.ts';
+import {
+  deleteOptionsOf,
+  dryRunOf,
+  fieldManagerOf,
+  fieldValidationOf,
+  listQueryOf,
+  type Query,
+} from './request-options.ts';
+import { routePlugin } from './shared-plugin.ts';
+import { type IncludeObject, toTable } from './table.ts';
+import { streamWatch, type WatchStreamOptions } from './watch.ts';
+
+/** Options of {@link resourceRoutes}. */
+export interface ResourceRoutesOptions {
+  /** Bookmarks and slow-watcher limits of watches. @default the stream's own defaults */
+  readonly watch?: WatchStreamOptions;
+}
+
+/**
+ * The resource routes, an encapsulated plugin: register it after `objectServicePlugin`
+ * (fastify refuses it at load otherwise, naming the missing `objectService`).
+ */
+export const resourceRoutes = routePlugin<ResourceRoutesOptions>(
+  'resource-routes',
+  async (app, options) => {
+    const service = app.objectService;
+    const watchOptions = options.watch ?? {};
+    const handler =
+      (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
+      async (request: FastifyRequest, reply: FastifyReply) => {
+        const { group: g, version, rest } = group(request);
+        const target = parseResourcePath(service.registry, g, version, rest);
+        return dispatch(service, target, request, reply, watchOptions);
+      };
+    const core = handler((request) => ({
+      group: '',
+      version: 'v1',
+      rest: (request.params as { '*': string })['*'],
+    }));
+    const named = handler((request) => {
+      const params = request.params as { group: string; version: string; '*': string };
+      return { group: params.group, version: params.version, rest: params['*'] };
+    });
+    const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+    app.route({ method: [...methods], url: '/api/v1/*', handler: core });
+    app.route({ method: [...methods], url: '/apis/:group/:version/*', handler: named });
+  },
+  { decorators: ['objectService'] },
+);
+
+async function dispatch(
+  service: ObjectService,
+  target: ResourceRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  watchOptions: WatchStreamOptions,
+): Promise<unknown> {
+  const { def, namespace, name, subresource } = target;
+  const query = request.query as Query;
+  const format = negotiateFormat(request.headers.accept);
+  const includeObject = (query.includeObject as IncludeObject | undefined) ?? 'Metadata';
+  const warnings: string[] = [];
+  const send = (stored: StoredObject, code = 200) => {
+    // Headers must be set before the body goes out: warnings gathered by the write travel with the answer.
+    if (warnings.length > 0)
+      reply.header(
+        'warning',
+        warnings.map((text) => `299 - ${JSON.stringify(text)}`),
+      );
+    return sendObject(reply, def, stored, format, includeObject, code);
+  };
+  reply.header('cache-control', 'no-cache, private');
+  const writeOptions = (): WriteOptions => ({
+    dryRun: dryRunOf(query),
+    fieldManager: fieldManagerOf(query, request.headers['user-agent']),
+    fieldValidation: fieldValidationOf(query),
+    warnings,
+    // Admission checks that weigh who asks (RBAC escalation) see the authenticated caller.
+    requester: request.identity,
+  });
+
+  switch (request.method) {
+    case 'GET': {
+      if (name && !target.watchPath && !queryBool(query.watch))
+        return send(await service.get(def, namespace, name));
+      const listQuery = listQueryOf(query, name);
+      if (target.watchPath || queryBool(query.watch)) {
+        reply.hijack();
+        await streamWatch(
+          service,
+          def,
+          namespace,
+          {
+            ...listQuery,
+            resourceVersion: query.resourceVersion,
+            allowWatchBookmarks: queryBool(query.allowWatchBookmarks),
+            sendInitialEvents: queryBool(query.sendInitialEvents),
+            timeoutSeconds: query.timeoutSeconds ? Number(query.timeoutSeconds) : undefined,
+          },
+          { kind: format, includeObject },
+          reply.raw,
+          watchOptions,
+        );
+        return reply;
+      }
+      const list = await service.list(def, namespace, listQuery);
+      return sendList(reply, def, list, format, includeObject);
+    }
+    case 'POST': {
+      if (name)
+        throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+      const body = decodeObjectBody(request);
+      // Decoded for this call and used by nothing else: the service need not copy it.
+      const created = await service.create(def, namespace, body, { ...writeOptions(), borrowBody: true });
+      return send(created, 201);
+    }
+    case 'PUT': {
+      if (!name)
+        throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      const body = decodeObjectBody(request);
+      return send(
+        await service.update(
+          def,
+          namespace,
+          name,
+          body,
+          { ...writeOptions(), borrowBody: true },
+          subresource,
+        ),
+      );
+    }
+    case 'PATCH': {
+      if (!name)
+        throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+      const contentType = mediaType(request.headers['content-type']);
+      const type = PATCH_CONTENT_TYPES[contentType];
+      if (!type) {
+        throw errors.unsupportedMediaType(
+          `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`,
+        );
+      }
+      if (type === 'apply' && !query.fieldManager) {
+        throw errors.invalid(def, name, [
+          {
+            reason: 'FieldValueRequired',
+            field: 'fieldManager',
+            message: 'Required value: is required for apply patch',
+          },
+        ]);
+      }
+      const patch = decodeBody(request);
+      const existed = type === 'apply' ? (await service.find(def, namespace, name)) !== undefined : true;
+      const patched = await service.patch(
+        def,
+        namespace,
+        name,
+        type,
+        patch,
+        { ...writeOptions(), force: queryBool(query.force) },
+        subresource,
+      );
+      return send(patched, existed ? 200 : 201);
+    }
+    case 'DELETE': {
+      const options = deleteOptionsOf(request, query);
+      if (name) return send(await service.delete(def, namespace, name, options));
+      const deleted = await service.deleteCollection(def, namespace, listQueryOf(query, undefined), options);
+      return sendList(
+        reply,
+        def,
+        { items: deleted, revision: await service.currentRevision() },
+        format,
+        includeObject,
+      );
+    }
+    default:
+      throw errors.methodNotAllowed(`method ${request.method} is not allowed`);
+  }
+}
+
+function sendObject(
+  reply: FastifyReply,
+  def: KindDefinition,
+  stored: StoredObject,
+  format: ResponseFormat,
+  includeObject: IncludeObject,
+  code: number,
+): FastifyReply {
+  reply.code(code);
+  if (format === 'table') {
+    const object = parse(stored);
+    return reply
+      .type('application/json')
+      .send(
+        JSON.stringify(
+          toTable(def, [object], { includeObject, resourceVersion: object.metadata.resourceVersion }),
+        ),
+      );
+  }
+  if (format === 'yaml') return reply.type('application/yaml').send(YAML.stringify(parse(stored)));
+  return reply.type('application/json').send(stored.value);
+}
+
+function sendList(
+  reply: FastifyReply,
+  def: KindDefinition,
+  list: { items: StoredObject[]; revision: number; continue?: string },
+  format: ResponseFormat,
+  includeObject: IncludeObject,
+): FastifyReply {
+  const metadata: Record<string, string> = { resourceVersion: String(list.revision) };
+  if (list.continue) metadata.continue = list.continue;
+  if (format === 'table') {
+    const table = toTable(def, list.items.map(parse), {
+      includeObject,
+      resourceVersion: metadata.resourceVersion,
+      continue: list.continue,
+    });
+    return reply.type('application/json').send(JSON.stringify(table));
+  }
+  const apiVersion = apiVersionOf(def);
+  if (format === 'yaml') {
+    return reply
+      .type('application/yaml')
+      .send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: list.items.map(parse) }));
+  }
+  // Stored values are already JSON: the list is assembled without parsing them.
+  let body = `{"kind":"${def.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(metadata)},"items":[`;
+  for (let i = 0; i < list.items.length; i++) body += (i === 0 ? '' : ',') + list.items[i]!.value;
+  return reply.type('application/json').send(`${body}]}`);
+}
