@@ -20,9 +20,18 @@
  *   to 1000 s by default), `forget`, `shutdown`.
  * - {@link Controller}: runs a {@link Reconciler}
  *   (`{ name, reconcile(key, ctx) }` → nothing | `{ requeueAfter }` | throw)
- *   with N workers, once its informers have synced. `watch(informer, map?)`
- *   enqueues keys from an informer's events (default: the object's own
- *   `namespace/name`); `reads(informer)` only waits for its sync.
+ *   with N workers, once its informers have synced.
+ *   `watch(informer, { map, predicates, mapOld, coalesce })` enqueues keys
+ *   from an informer's events: `map` gives an object's keys (default: its own
+ *   `namespace/name`), `predicates` filter the events first
+ *   ({@link generationChanged}, {@link labelsChanged}, `allOf`, `not`, ...),
+ *   `mapOld` (default on) also enqueues an updated object's old keys, and
+ *   `coalesce` enqueues through the controller's coalescing window (one
+ *   reconcile for a burst of events, the window optionally scaled by the last
+ *   reconcile's cost: {@link CoalesceOptions}); `reads(informer)` only waits
+ *   for its sync.
+ * - {@link Clock}: monotonic time, wall time, timers and sleeps, with
+ *   {@link ManualClock} for tests (the leader election runs on it too).
  *   Metrics: `controller_reconcile_total{controller,result}`,
  *   `controller_reconcile_time_seconds{controller}`, `workqueue_retries_total{controller}`.
  * - {@link Manager}: shared informers (`informer(kind, namespace?)`),

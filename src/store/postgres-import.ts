@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { ADDED, translate } from './postgres-schema.ts';
+import { ADDED } from './engine-common.ts';
+import { translate } from './postgres-schema.ts';
 import { type StoredObject, StoreError } from './store.ts';
 
 /** `outpost store migrate` without `--merge` found data in the target. */

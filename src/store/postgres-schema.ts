@@ -1,14 +1,9 @@
 import type pg from 'pg';
+import { DELETED } from './engine-common.ts';
 import { StoreUnavailableError } from './store.ts';
 
 /** The schema this code writes; a database with a newer one is refused. */
 export const POSTGRES_SCHEMA_VERSION = 1;
-
-/** Event types as stored in the log's `type` column (the same codes as the SQLite engine). */
-export const ADDED = 0;
-export const MODIFIED = 1;
-export const DELETED = 2;
-export const TYPE_NAMES = ['ADDED', 'MODIFIED', 'DELETED'] as const;
 
 /** PostgreSQL schema names the store accepts: plain identifiers, short enough to build a channel name. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;

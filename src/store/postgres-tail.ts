@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { SQL, TYPE_NAMES } from './postgres-schema.ts';
+import { TYPE_NAMES } from './engine-common.ts';
+import { SQL } from './postgres-schema.ts';
 import { ExpiredError, type WatchEvent } from './store.ts';
 import { WatchFanout } from './watch-fanout.ts';
 

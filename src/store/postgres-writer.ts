@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { ADDED, DELETED, isUnavailable, MODIFIED, SQL, TYPE_NAMES, translate } from './postgres-schema.ts';
+import { ADDED, DELETED, MODIFIED, type PendingWrite, TYPE_NAMES } from './engine-common.ts';
+import { isUnavailable, SQL, translate } from './postgres-schema.ts';
 import { type EventRow, type EventsRead, type LogTail, toEvents } from './postgres-tail.ts';
 import {
   ConflictError,
@@ -9,16 +10,6 @@ import {
   type StoredObject,
   type WatchEvent,
 } from './store.ts';
-
-/** A write waiting for its batch. */
-export interface PendingWrite {
-  readonly op: 'create' | 'update' | 'delete';
-  readonly key: string;
-  readonly expectedRevision: number;
-  readonly render: Render;
-  resolve(object: StoredObject): void;
-  reject(error: unknown): void;
-}
 
 /** At most this many writes per transaction, so that the revision lock is never held for long. */
 const MAX_BATCH = 2_000;

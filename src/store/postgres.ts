@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { PendingWrite } from './engine-common.ts';
 import { type ImportOptions, type ImportResult, importObjects } from './postgres-import.ts';
 import {
   channelName,
@@ -9,7 +10,7 @@ import {
   translate,
 } from './postgres-schema.ts';
 import { type EventRow, LogTail, toEvents } from './postgres-tail.ts';
-import { GroupCommitter, type PendingWrite } from './postgres-writer.ts';
+import { GroupCommitter } from './postgres-writer.ts';
 import {
   ExpiredError,
   type ListOptions,

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { ADDED, DELETED, MODIFIED, type PendingWrite, TYPE_NAMES } from './engine-common.ts';
 import {
   ConflictError,
   ExpiredError,
@@ -33,19 +34,6 @@ export interface SqliteStoreOptions {
 }
 
 /** Event types as stored in the log's `type` column. */
-const ADDED = 0;
-const MODIFIED = 1;
-const DELETED = 2;
-const TYPE_NAMES = ['ADDED', 'MODIFIED', 'DELETED'] as const;
-
-interface PendingWrite {
-  readonly op: 'create' | 'update' | 'delete';
-  readonly key: string;
-  readonly expectedRevision: number;
-  readonly render: Render;
-  resolve(object: StoredObject): void;
-  reject(error: unknown): void;
-}
 
 interface LogRow {
   key: string;

@@ -10,15 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ALL_KINDS, KindRegistry, type LeaseSpec, leaseKind } from '../../api/index.ts';
+import { ManualClock } from '../../controller/index.ts';
 import { SqliteStore } from '../../store/index.ts';
 import { ObjectService, parse } from '../kube-api/index.ts';
-import {
-  CONTROLLER_LEASE,
-  LeaderElector,
-  type LeaseLock,
-  ManualClock,
-  objectServiceLeaseLock,
-} from './index.ts';
+import { CONTROLLER_LEASE, LeaderElector, type LeaseLock, objectServiceLeaseLock } from './index.ts';
 
 const TEMP_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 const LEASE = 15_000;
@@ -119,11 +114,11 @@ describe('leader election through a Lease', () => {
         releaseOnStop: options.releaseOnStop,
         whileLeading: (signal) =>
           new Promise<void>((resolve) => {
-            started.push(clock.monotonic());
+            started.push(clock.now());
             replica.running = true;
             signal.addEventListener('abort', () => {
               replica.running = false;
-              ended.push(clock.monotonic());
+              ended.push(clock.now());
               resolve();
             });
           }),
@@ -140,7 +135,7 @@ describe('leader election through a Lease', () => {
     for (;;) {
       const live = replicas.filter((r) => !r.stop.signal.aborted && !r.lock.cutOff);
       const busy = replicas.some((r) => !r.lock.cutOff && r.lock.busy > 0);
-      if (!busy && clock.sleeping >= live.length) {
+      if (!busy && clock.pending >= live.length) {
         // One more turn, for continuations queued behind the last answer.
         await new Promise((resolve) => setTimeout(resolve, 2));
         if (!replicas.some((r) => !r.lock.cutOff && r.lock.busy > 0)) return;
@@ -152,8 +147,8 @@ describe('leader election through a Lease', () => {
 
   /** Moves simulated time forward in small steps, checking after each that at most one replica leads. */
   async function runFor(ms: number, until?: () => boolean): Promise<void> {
-    const end = clock.monotonic() + ms;
-    while (clock.monotonic() < end) {
+    const end = clock.now() + ms;
+    while (clock.now() < end) {
       await settle();
       assertAtMostOneLeader();
       if (until?.()) return;
@@ -165,7 +160,7 @@ describe('leader election through a Lease', () => {
 
   function assertAtMostOneLeader(): void {
     const running = replicas.filter((r) => r.running).map((r) => r.name);
-    assert.ok(running.length <= 1, `controllers run on ${running.join(' and ')} at ${clock.monotonic()} ms`);
+    assert.ok(running.length <= 1, `controllers run on ${running.join(' and ')} at ${clock.now()} ms`);
   }
 
   const leaders = () => replicas.filter((r) => r.running).map((r) => r.name);
@@ -200,7 +195,7 @@ describe('leader election through a Lease', () => {
     await runFor(10_000);
     assert.deepEqual(leaders(), ['replica-a']);
     // A crash: the leader stops renewing and releases nothing.
-    const crashedAt = clock.monotonic();
+    const crashedAt = clock.now();
     a.stop.abort();
     await a.stopped;
     await runFor(30_000, () => b.running);
@@ -225,7 +220,7 @@ describe('leader election through a Lease', () => {
     assert.equal(a.running, false);
     const released = await lease();
     assert.equal(released.holderIdentity, '');
-    const stoppedAt = clock.monotonic();
+    const stoppedAt = clock.now();
     await runFor(LEASE, () => b.running);
     assert.ok(b.running, 'replica-b took over');
     assert.ok(b.started[0]! - stoppedAt <= 2.2 * RETRY + STEP, 'replica-b took over within one retry');
@@ -237,7 +232,7 @@ describe('leader election through a Lease', () => {
     await runFor(1_000, () => a.running);
     const b = startReplica('replica-b');
     await runFor(5_000);
-    const cutAt = clock.monotonic();
+    const cutAt = clock.now();
     a.lock.cutOff = true;
     await runFor(40_000, () => b.running);
     assert.equal(a.ended.length, 1, 'replica-a stopped its controllers');
@@ -257,7 +252,7 @@ describe('leader election through a Lease', () => {
     await service.update(leaseKind, CONTROLLER_LEASE.namespace, CONTROLLER_LEASE.name, object, {
       fieldManager: 'test',
     });
-    const writtenAt = clock.monotonic();
+    const writtenAt = clock.now();
     await runFor(RETRY + STEP, () => !a.running);
     assert.equal(a.running, false);
     assert.ok(a.ended[0]! - writtenAt <= RETRY + STEP);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { type Clock, systemClock } from './clock.ts';
+import { type Clock, systemClock } from '../../controller/index.ts';
 import { type LeaderRecord, type LeaseLock, microTime, type ObservedLease } from './lease-lock.ts';
 
 /** Options of {@link LeaderElector}; durations as client-go's leaderelection names them. */
@@ -125,7 +125,7 @@ export class LeaderElector {
   async #acquire(signal: AbortSignal): Promise<boolean> {
     let lastHolder: string | undefined;
     while (!signal.aborted) {
-      const started = this.#clock.monotonic();
+      const started = this.#clock.now();
       try {
         if ((await this.#attempt()) === 'acquired') {
           if (signal.aborted) return false; // the run loop releases it
@@ -165,7 +165,7 @@ export class LeaderElector {
       if (signal.aborted) reason = 'stopped';
       else if (ended) reason = 'controllers ended';
       else {
-        const started = this.#clock.monotonic();
+        const started = this.#clock.now();
         const left = this.#lastRenewStart + this.#renewDeadlineMs - started;
         const outcome = left > 0 ? await this.#attemptWithin(left, stopRenewing.signal) : 'timeout';
         if (outcome === 'acquired') {
@@ -230,7 +230,7 @@ export class LeaderElector {
     this.#observe(current);
     const { record } = current;
     const heldByOther = record.holderIdentity !== '' && record.holderIdentity !== this.identity;
-    if (heldByOther && this.#observedAt + record.leaseDurationSeconds * 1000 > this.#clock.monotonic())
+    if (heldByOther && this.#observedAt + record.leaseDurationSeconds * 1000 > this.#clock.now())
       return 'held';
     const next: LeaderRecord =
       record.holderIdentity === this.identity
@@ -247,7 +247,7 @@ export class LeaderElector {
     const previous = this.#observed;
     if (previous && JSON.stringify(previous.record) === JSON.stringify(lease.record)) return;
     this.#observed = lease;
-    this.#observedAt = this.#clock.monotonic();
+    this.#observedAt = this.#clock.now();
   }
 
   /** Hands the lease back (holder '' and a 1 s duration, as client-go does) if this replica still holds it. */

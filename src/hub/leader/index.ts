@@ -8,7 +8,6 @@ import type { ObjectService } from '../kube-api/index.ts';
 import { LeaderElector, type LeaderElectorOptions } from './elector.ts';
 import { objectServiceLeaseLock } from './lease-lock.ts';
 
-export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { LeaderElector, type LeaderElectorOptions, type LeaderStatus } from './elector.ts';
 export {
   LEADER_ELECTION_MANAGER,

@@ -38,7 +38,7 @@ export {
   type PlacementControllersOptions,
 } from './controllers.ts';
 export { createDeviceHealthReconciler, type DeviceHealthOptions } from './device-health.ts';
-export { canonicalJson, contentHash } from './hash.ts';
+export { contentHash } from './hash.ts';
 export {
   createMailboxReconciler,
   type MailboxReconcilerOptions,

@@ -1,5 +1,5 @@
 import type { KubeObject, Placement, Workload } from '../../../api/index.ts';
-import { canonicalJson } from './hash.ts';
+import { canonicalJson } from '../../../util/index.ts';
 import { WorkloadRenderer } from './render.ts';
 import { DeviceLabelIndex } from './selection.ts';
 

@@ -1,7 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${device...}` placeholders are the feature, written as users write them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalJson, contentHash } from './hash.ts';
+import { canonicalJson } from '../../../util/index.ts';
+import { contentHash } from './hash.ts';
 import { expand, expandString, MissingParameterError, parametersOf } from './template.ts';
 
 const device = {

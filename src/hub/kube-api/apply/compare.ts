@@ -53,7 +53,7 @@ function walk(
   if (shape.kind === 'leaf') {
     if (l === undefined) c.added.insert(path);
     else if (r === undefined) c.removed.insert(path);
-    else if (!sameJson(l, r)) c.modified.insert(path);
+    else if (!deepStrictEqualJson(l, r)) c.modified.insert(path);
     return;
   }
   if (shape.kind === 'map') {
@@ -85,7 +85,7 @@ function walk(
  * primitives, a key present with `undefined` differs from a missing one, prototypes must
  * agree), several times faster; anything else is handed to `isDeepStrictEqual` itself.
  */
-export function sameJson(a: unknown, b: unknown): boolean {
+export function deepStrictEqualJson(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   const proto = Object.getPrototypeOf(a);
@@ -96,7 +96,7 @@ export function sameJson(a: unknown, b: unknown): boolean {
     if (left.length !== right.length) return false;
     for (let i = 0; i < left.length; i++) {
       if (!(i in left) || !(i in right)) return isDeepStrictEqual(a, b);
-      if (!sameJson(left[i], right[i])) return false;
+      if (!deepStrictEqualJson(left[i], right[i])) return false;
     }
     return true;
   }
@@ -106,7 +106,7 @@ export function sameJson(a: unknown, b: unknown): boolean {
   const keys = Object.keys(left);
   if (keys.length !== Object.keys(right).length) return false;
   for (const key of keys) {
-    if (!Object.hasOwn(right, key) || !sameJson(left[key], right[key])) return false;
+    if (!Object.hasOwn(right, key) || !deepStrictEqualJson(left[key], right[key])) return false;
   }
   return true;
 }

@@ -4,6 +4,7 @@
  * `ObjectMeta` and the apimachinery types they refer to.
  */
 import { apiVersionOf, type KindDefinition, type KindRegistry } from '../../../api/index.ts';
+import { canonicalJson } from '../../../util/index.ts';
 import { KUBERNETES_VERSION } from '../discovery/index.ts';
 import { objectMetaPatchMeta, patchMetaFor } from '../patch/index.ts';
 import { definitionName, groupVersionKind, META, META_SCHEMAS } from './meta-schemas.ts';
@@ -145,13 +146,4 @@ function listDefinition(def: KindDefinition, dialect: OpenApiDialect): JsonObjec
     },
     'x-kubernetes-group-version-kind': [groupVersionKind(def, `${def.kind}List`)],
   };
-}
-
-/** JSON with object keys sorted, to compare schemas built separately from the same parts. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    typeof inner === 'object' && inner !== null && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
 }

@@ -16,7 +16,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 }
 
 /** The JSON kind of `value`; anything that is not a JSON container or scalar counts as null. */
-export function kindOf(value: unknown): JsonKind {
+export function jsonKindOf(value: unknown): JsonKind {
   if (Array.isArray(value)) return 'array';
   if (value === null) return 'null';
   switch (typeof value) {

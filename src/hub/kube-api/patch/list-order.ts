@@ -4,7 +4,8 @@
  * partition helpers). Items are identified by their merge key's value for lists of objects, by
  * their value for lists of primitives.
  */
-import { describe, hasOwn, isJsonObject, type JsonKind, kindOf } from './json-value.ts';
+import { canonicalJson } from '../../../util/index.ts';
+import { describe, hasOwn, isJsonObject, type JsonKind, jsonKindOf } from './json-value.ts';
 import { InvalidPatchError } from './patch-error.ts';
 
 /**
@@ -15,7 +16,7 @@ export function elementKind(lists: readonly (readonly unknown[])[], path: string
   let kind: JsonKind | undefined;
   for (const list of lists) {
     for (const item of list) {
-      const itemKind = kindOf(item);
+      const itemKind = jsonKindOf(item);
       if (itemKind === 'array') throw new InvalidPatchError(`${at(path)}lists of lists are not supported`);
       if (kind !== undefined && itemKind !== kind) {
         throw new InvalidPatchError(
@@ -45,15 +46,6 @@ export function itemKey(item: unknown, mergeKey: string, path: string): string {
     );
   }
   return canonicalJson(item[mergeKey]);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isJsonObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 /** Position of each key's first occurrence in `list`. */

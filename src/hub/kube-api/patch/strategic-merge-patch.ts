@@ -16,7 +16,15 @@
  * does with removeDirectives / discardNullValuesFromPatch).
  */
 
-import { cloneJson, describe, hasOwn, isJsonObject, type JsonObject, kindOf, setOwn } from './json-value.ts';
+import {
+  cloneJson,
+  describe,
+  hasOwn,
+  isJsonObject,
+  type JsonObject,
+  jsonKindOf,
+  setOwn,
+} from './json-value.ts';
 import { at, dedupe, elementKind, itemKey, normalizeOrder, partition } from './list-order.ts';
 import { InvalidPatchError, MalformedPatchError } from './patch-error.ts';
 import { fieldPatchMeta, mergeStrategy, type PatchMeta } from './patch-meta.ts';
@@ -40,7 +48,7 @@ export function applyStrategicMergePatch(original: unknown, patch: unknown, meta
     throw new MalformedPatchError(`strategic merge patch must be a JSON object, got ${describe(patch)}`);
   }
   if (original !== undefined && original !== null && !isJsonObject(original)) {
-    throw new InvalidPatchError(`the object to patch must be a JSON object, got ${kindOf(original)}`);
+    throw new InvalidPatchError(`the object to patch must be a JSON object, got ${jsonKindOf(original)}`);
   }
   // Private copies: the merge below follows the Go code, which mutates both sides freely.
   return mergeMap(isJsonObject(original) ? cloneJson(original) : {}, cloneJson(patch), meta, '');
@@ -99,7 +107,7 @@ function mergeField(
     return;
   }
   const current = hasOwn(original, key) ? original[key] : undefined;
-  if (current === undefined || kindOf(current) !== kindOf(value)) {
+  if (current === undefined || jsonKindOf(current) !== jsonKindOf(value)) {
     // Nothing to merge with: a deletion list has nothing to delete, anything else is taken as is.
     if (!deleteList) setOrDelete(original, key, materialize(value, meta, path));
     return;
