@@ -28,9 +28,9 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   const restartMs = Number(flags.restartBackoff);
   if (!Number.isFinite(restartMs) || restartMs < 10)
     throw new CliError('--restart-backoff must be a number of milliseconds (at least 10)');
-  if (flags.hub !== undefined && !/^https?:\/\/[^/]+/.test(flags.hub))
+  if (flags.hub !== undefined && !/^https:\/\/[^/]+/.test(flags.hub))
     throw new CliError(
-      `--hub must be the hub's URL, such as https://hub.example:6443, not ${JSON.stringify(flags.hub)}`,
+      `--hub must be the hub's https:// URL, such as https://hub.example:6443, not ${JSON.stringify(flags.hub)}`,
     );
   // V8 flags: set before the CLI's modules loaded (agent-v8-flags.ts, imported first by main.ts).
   // Loaded only now, and only what runs: the agent's memory on a device (see agent-memory in docs/benchmarks.md).

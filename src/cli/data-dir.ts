@@ -143,8 +143,10 @@ function reason(error: unknown): string {
       return 'the disk is full';
     case 'ENOTDIR':
       return 'a file is in the way of a folder';
-    case 'ENOENT':
-      return 'its parent folder does not accept new folders';
+    case 'ENOENT': {
+      const path = (error as NodeJS.ErrnoException).path;
+      return `${path ? dirname(path) : 'its parent'} does not accept new folders`;
+    }
     default:
       return (error as Error).message;
   }

@@ -1,5 +1,5 @@
 /** `outpost hub`: serves the API until SIGINT or SIGTERM (defined in commands.ts). */
-import { startHub } from '../hub/index.ts';
+import type { startHub } from '../hub/index.ts';
 import { VERSION } from '../version.ts';
 import { checkPortFree, fileError, listenError, prepareDataDir, removeCreated } from './data-dir.ts';
 import { parseDuration } from './duration.ts';
@@ -49,6 +49,8 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
   const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
   let hub: Awaited<ReturnType<typeof startHub>>;
   try {
+    // Loaded after the checks: a wrong flag, folder or port is reported at once.
+    const { startHub } = await import('../hub/index.ts');
     hub = await startHub({
       dataDir: flags.dataDir,
       host,

@@ -72,7 +72,9 @@ async function run(): Promise<void> {
     ...['--pki-dir', join(dataDir, 'plc-sim'), '--log-format', 'json'],
   ]);
   plc?.waitFor(/plc-sim listening on (opc\.tcp:\/\/\S+)/).then(
-    ([, url]) => say(`PLC simulator on ${url}`),
+    ([, url]) => {
+      if (!stopping) say(`PLC simulator on ${url}`);
+    },
     (error: Error) => failed(error),
   );
   const agentArgs = [

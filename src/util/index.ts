@@ -3,4 +3,5 @@
  * neither may import the other.
  */
 export { writeFileAtomic } from './atomic-write.ts';
+export { networkReason } from './network-reason.ts';
 export { readFileIfExists } from './read-if-exists.ts';
