@@ -35,12 +35,21 @@ export function startTimeOf(pid: number): string | undefined {
   return fields[19];
 }
 
+/** What `DIR/children.json` holds: the run itself and its children. */
+interface RunRecord {
+  readonly demo: ChildRecord;
+  readonly children: readonly ChildRecord[];
+}
+
 /**
- * Writes this run's children to `dir/children.json`, synchronously: the
- * record must be on disk before anything could kill the demo.
+ * Writes this run and its children to `dir/children.json`, synchronously:
+ * the record must be on disk before anything could kill the demo.
  */
 export function recordChildren(dir: string, children: readonly ChildRecord[]): void {
-  writeFileSync(join(dir, RECORD_FILE), JSON.stringify(children), { mode: 0o600 });
+  const demo = { name: 'demo', pid: process.pid, startTime: startTimeOf(process.pid) ?? '' };
+  writeFileSync(join(dir, RECORD_FILE), JSON.stringify({ demo, children } satisfies RunRecord), {
+    mode: 0o600,
+  });
 }
 
 /**
@@ -48,15 +57,23 @@ export function recordChildren(dir: string, children: readonly ChildRecord[]): v
  * children still alive (SIGTERM to their process group, which lets the
  * agent stop its workloads; SIGKILL after `graceMs`), then any process still
  * working in the agent's unit folders. Returns how many processes it stopped.
+ * @throws Error when the run that wrote the record still runs (a second
+ * `npm start` in the same checkout), stopping nothing.
  */
 export async function stopLeftovers(dir: string, graceMs = 10_000): Promise<number> {
-  let records: ChildRecord[] = [];
+  let record: RunRecord | undefined;
   try {
-    records = JSON.parse(readFileSync(join(dir, RECORD_FILE), 'utf8')) as ChildRecord[];
+    record = JSON.parse(readFileSync(join(dir, RECORD_FILE), 'utf8')) as RunRecord;
   } catch {
     // no record: a first run, or one that never started a child
   }
-  const alive = records.filter((child) => startTimeOf(child.pid) === child.startTime);
+  const isAlive = (child: ChildRecord) => startTimeOf(child.pid) === child.startTime;
+  // Two runs on one folder cannot both work (one agent data dir): the running one is not a leftover.
+  if (record?.demo && record.demo.pid !== process.pid && isAlive(record.demo))
+    throw new Error(
+      `another npm start (pid ${record.demo.pid}) runs with ${dir}: stop it first (Ctrl-C in its terminal)`,
+    );
+  const alive = (record?.children ?? []).filter(isAlive);
   // The agent first: it stops its workloads on SIGTERM, and they must not be adopted by nobody.
   alive.sort((a, b) => Number(b.name === 'agent') - Number(a.name === 'agent'));
   for (const child of alive) await stopGroup(child, graceMs);

@@ -96,9 +96,10 @@ async function run(): Promise<void> {
   if (stopping) return;
   say(`hub listening on ${hub.url}`);
   say(`admin kubeconfig: ${shown(hub.kubeconfigPath)}`);
+  // A first run's agent as soon as it can enroll: it loads while the examples are applied.
+  if (!enrolled) startAgent(agentArgs, { OUTPOST_TOKEN: await examples.createAgentToken(hub.service) });
   await examples.applyExamples(hub.service);
   await examples.applyConnector(hub.service, endpoint);
-  if (!enrolled) startAgent(agentArgs, { OUTPOST_TOKEN: await examples.createAgentToken(hub.service) });
   if (stopping) return;
   const { namespace, name } = examples.DEMO_CONNECTOR;
   const kubeconfig = shown(hub.kubeconfigPath);
@@ -161,7 +162,8 @@ function stop(code: number): Promise<void> {
     // The agent first: it stops the connector it runs; then the simulator.
     for (const child of [...children].reverse()) await child.stop();
     await hub?.close().catch(() => {});
-    await rm(join(dataDir, 'children.json'), { force: true });
+    // This run's record, once its children are gone (never another run's: see stopLeftovers).
+    if (children.length > 0) await rm(join(dataDir, 'children.json'), { force: true });
     say('demo stopped');
     if (logFd !== undefined) closeSync(logFd);
     process.exit(code);

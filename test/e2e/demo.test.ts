@@ -142,6 +142,13 @@ describe('npm start', () => {
     assert.match(first.output(), /admin kubeconfig: \S+admin\.kubeconfig/);
     await waitForValues(first, 'first run');
     assert.ok((await processesOf(dir)).length > 2, 'the demo runs processes of its own');
+    // A second npm start on the same folder is refused; the first one runs on undisturbed.
+    const concurrent = startDemo(dir);
+    runs.push(concurrent);
+    await concurrent.exited;
+    assert.match(concurrent.output(), /demo failed: another npm start \(pid \d+\) runs with /);
+    const shown = first.output().length;
+    await waitFor('more values from the first run', () => VALUES.test(first.output().slice(shown)), 30_000);
     await interrupt(first, dir, 'first run');
     assert.match(first.output(), /demo stopped/);
 
