@@ -59,8 +59,14 @@ export async function runPlcSim(flags: PlcSimFlags): Promise<void> {
   const removePki = () => {
     if (!flags.pkiDir) rmSync(pkiDir, { recursive: true, force: true });
   };
-  // A signal while the server starts stops it once it has started (its files are then removed).
-  const signalled = waitForSignal();
+  // A signal while the server starts (seconds: node-opcua builds its address space) ends the
+  // process at once; nothing serves yet, and a temporary PKI folder goes with it.
+  const early = () => {
+    removePki();
+    process.exit(0);
+  };
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
   let simulator: Awaited<ReturnType<typeof startPlcSimulator>>;
   try {
     simulator = await startPlcSimulator({
@@ -77,8 +83,10 @@ export async function runPlcSim(flags: PlcSimFlags): Promise<void> {
     const { listenError } = await import('./data-dir.ts');
     throw listenError(error, flags.host, port, '--port');
   }
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   process.stdout.write(`plc-sim listening on ${simulator.endpointUrl}\n`);
-  await signalled;
+  await waitForSignal();
   await simulator.stop();
   removePki();
   process.exit(0);
