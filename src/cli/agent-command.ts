@@ -32,6 +32,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
     throw new CliError(
       `--hub must be the hub's https:// URL, such as https://hub.example:6443, not ${JSON.stringify(flags.hub)}`,
     );
+  // Read (commander took it as --token's default): nothing the agent starts inherits it.
+  delete process.env.OUTPOST_TOKEN;
   // V8 flags: set before the CLI's modules loaded (agent-v8-flags.ts, imported first by main.ts).
   // Loaded only now, and only what runs: the agent's memory on a device (see agent-memory in docs/benchmarks.md).
   const labels = flags.labels ? (await import('./token-command.ts')).parseLabels(flags.labels) : undefined;
