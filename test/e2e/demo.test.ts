@@ -16,7 +16,7 @@ import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ROOT, waitFor } from '../support/index.ts';
+import { kubectl, OUTPOST_BIN, ROOT, run, waitFor } from '../support/index.ts';
 
 /** Live values of the demo's connector, as the demo prints them. */
 const VALUES = /demo-gateway {2}default\/line-1 {2}.*pressure=\d.*temperature=\d/;
@@ -116,6 +116,38 @@ async function interrupt(run: DemoRun, dir: string, what: string): Promise<void>
   assert.doesNotMatch(run.output(), STACK_LINE, `${what}: a stack trace in the output`);
 }
 
+/**
+ * What the demo applies is healthy, as kubectl shows it: the example workload and placement and
+ * the connector's are Ready, and the example's workload prints its greeting (no missing file).
+ */
+async function everythingHealthy(dir: string): Promise<void> {
+  const kubeconfig = join(dir, 'hub', 'admin.kubeconfig');
+  const ready = (table: string, name: string) =>
+    table.split('\n').some((line) => line.includes(` ${name} `) && /\sTrue\s/.test(line));
+  let shown = '';
+  await waitFor(
+    'workloads and placements Ready',
+    async () => {
+      shown = (await kubectl({ kubeconfig }, ['get', 'workloads,placements', '-A'])).stdout;
+      return [
+        'workload.outpost.dev/hello',
+        'placement.outpost.dev/hello-berlin',
+        'workload.outpost.dev/line-1',
+      ]
+        .map((name) => ready(shown, name))
+        .every(Boolean);
+    },
+    60_000,
+  ).catch((error: Error) => assert.fail(`${error.message}:\n${shown}`));
+  assert.doesNotMatch(shown, /\sFalse\s/, shown);
+  const logs = await run(process.execPath, [
+    ...[OUTPOST_BIN, 'logs', 'demo-gateway', 'hello', '--kubeconfig', kubeconfig],
+  ]);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.match(logs.stdout, /^hello from demo-gateway$/m);
+  assert.doesNotMatch(logs.stdout, /No such file/);
+}
+
 describe('npm start', () => {
   const dirs: string[] = [];
   const runs: DemoRun[] = [];
@@ -142,6 +174,16 @@ describe('npm start', () => {
     assert.match(first.output(), /admin kubeconfig: \S+admin\.kubeconfig/);
     await waitForValues(first, 'first run');
     assert.ok((await processesOf(dir)).length > 2, 'the demo runs processes of its own');
+    await everythingHealthy(dir);
+    // The commands it suggests are the README's (with the demo's folder where the README has its default).
+    const suggested = first
+      .output()
+      .split('\n')
+      .filter((line) => /^ {2}(kubectl|node bin\/outpost\.js) /.test(line))
+      .map((line) => line.trim().replaceAll(dir, '.outpost/demo'));
+    assert.equal(suggested.length, 3, first.output());
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    for (const command of suggested) assert.ok(readme.includes(command), `the README lacks ${command}`);
     // A second npm start on the same folder is refused; the first one runs on undisturbed.
     const concurrent = startDemo(dir);
     runs.push(concurrent);
