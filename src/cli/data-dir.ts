@@ -73,10 +73,12 @@ export async function checkPortFree(host: string, port: number, option = '--list
  */
 export function listenError(error: unknown, host: string, port: number, option = '--listen'): Error {
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  switch ((error as NodeJS.ErrnoException).code) {
+  // The listener's own error, or the one a wrapper (the PLC simulator's) carries as its cause.
+  const { code, cause } = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  switch (code ?? cause?.code) {
     case 'EADDRINUSE':
       return new CliError(
-        `${address} is already in use (another hub?): stop what listens there, or choose another ${option} (port 0 picks a free one)`,
+        `${address} is already in use${option === '--listen' ? ' (another hub?)' : ''}: stop what listens there, or choose another ${option} (port 0 picks a free one)`,
       );
     case 'EACCES':
       return new CliError(

@@ -71,10 +71,11 @@ async function keepOrPick(port: number | undefined, taken: readonly number[]): P
     (await listenOn(port)) === port
   )
     return port;
-  for (;;) {
+  for (let attempt = 0; attempt < 20; attempt++) {
     const picked = await listenOn(0);
     if (picked !== undefined && !taken.includes(picked)) return picked;
   }
+  throw new Error(`no free port on ${HOST}`);
 }
 
 /** Listens on `port` (0: any) and closes at once; the port it got, or undefined when it is in use. */
