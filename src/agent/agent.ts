@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { delay } from '../util/index.ts';
+import { delay, networkReason } from '../util/index.ts';
 import { Backoff } from './backoff.ts';
 import {
   type DeviceCredentials,
@@ -203,9 +203,15 @@ async function credentialsFor(
     } catch (error) {
       if (signal.aborted) return undefined;
       if (error instanceof EnrollmentError && error.terminal) throw error;
-      if (backoff.failures === 0)
-        options.log.warn({ err: (error as Error).message }, 'cannot enroll yet: retrying');
-      await delay(backoff.next(), signal).catch(() => {});
+      const first = backoff.failures === 0;
+      const wait = backoff.next();
+      // Once, in words: what was tried and why it failed; the retries that follow back off quietly.
+      if (first)
+        options.log.warn(
+          { hub: options.hubUrl, reason: networkReason(error), retryInSeconds: Math.ceil(wait / 1000) },
+          'cannot reach the hub to enroll: retrying with backoff (up to a minute apart)',
+        );
+      await delay(wait, signal).catch(() => {});
     }
   }
   return undefined;

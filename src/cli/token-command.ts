@@ -3,7 +3,6 @@
  * enroll. The secret is generated here and only its hash is sent to the hub;
  * the token is printed once and cannot be shown again.
  */
-import type { Command } from 'commander';
 import { type BootstrapToken, generateBootstrapToken, hashTokenSecret, TOKEN_ID } from '../api/index.ts';
 import { parseDuration } from './duration.ts';
 import { CliError } from './errors.ts';
@@ -67,101 +66,78 @@ export function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
-/** `outpost token ...`. */
-export function registerTokenCommand(program: Command): void {
-  const token = program.command('token').description('bootstrap tokens that let devices enroll');
-  const connection = (command: Command) =>
-    command
-      .option('--kubeconfig <path>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
-      .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig");
+/** The options of `outpost token create`, as commander parses them. */
+export interface TokenCreateFlags extends ConnectionFlags {
+  ttl: string;
+  labels?: string;
+  maxUses?: string;
+  approve: string;
+  description?: string;
+}
 
-  connection(
-    token
-      .command('create')
-      .description('create a token and print it (once: only its hash is kept)')
-      .option('--ttl <duration>', 'how long the token works (e.g. 1h, 7d)', '24h')
-      .option('--labels <k=v,...>', 'labels every device enrolled with it gets')
-      .option('--max-uses <n>', 'how many devices may enroll with it (default: unlimited)')
-      .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
-      .option('--description <text>', 'what the token is for'),
-  ).action(
-    async (
-      options: ConnectionFlags & {
-        ttl: string;
-        labels?: string;
-        maxUses?: string;
-        approve: string;
-        description?: string;
-      },
-    ) => {
-      if (options.approve !== 'auto' && options.approve !== 'manual')
-        throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(options.approve)}`);
-      let maxUses: number | undefined;
-      if (options.maxUses !== undefined) {
-        maxUses = Number(options.maxUses);
-        if (!Number.isSafeInteger(maxUses) || maxUses < 1)
-          throw new CliError('--max-uses must be a positive integer');
-      }
-      const created = await createToken({
-        ...options,
-        ttlSeconds: parseDuration(options.ttl, '--ttl'),
-        labels: options.labels ? parseLabels(options.labels) : undefined,
-        maxUses,
-        approval: options.approve,
-      });
-      process.stdout.write(`${created}\n`);
-    },
-  );
-
-  connection(token.command('list').description('list tokens (never their secrets)')).action(
-    async (options: ConnectionFlags) => {
-      const hub = await connectToHub(options);
-      try {
-        const list = await hub.call<{
-          items: {
-            metadata: { name: string };
-            spec: BootstrapToken['spec'];
-            status?: BootstrapToken['status'];
-          }[];
-        }>('GET', COLLECTION);
-        const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS']];
-        const now = Date.now();
-        for (const item of list.items) {
-          const expires = item.spec.expiration;
-          rows.push([
-            item.metadata.name,
-            item.spec.approval,
-            `${item.status?.uses ?? 0}/${item.spec.maxUses ?? 'unlimited'}`,
-            expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
-            Object.entries(item.spec.deviceLabels ?? {})
-              .map(([k, v]) => `${k}=${v}`)
-              .join(',') || '<none>',
-          ]);
-        }
-        process.stdout.write(table(rows));
-      } finally {
-        await hub.close();
-      }
-    },
-  );
-
-  connection(
-    token
-      .command('revoke')
-      .description('delete a token: no device can enroll with it any more')
-      .argument('<id>'),
-  ).action(async (id: string, options: ConnectionFlags) => {
-    const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
-    if (!TOKEN_ID.test(tokenId))
-      throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
-    const hub = await connectToHub(options);
-    try {
-      await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
-    } finally {
-      await hub.close();
-    }
-    process.stdout.write(`token ${tokenId} revoked\n`);
+/** `outpost token create`: creates a token and prints it. */
+export async function runTokenCreate(flags: TokenCreateFlags): Promise<void> {
+  if (flags.approve !== 'auto' && flags.approve !== 'manual')
+    throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(flags.approve)}`);
+  let maxUses: number | undefined;
+  if (flags.maxUses !== undefined) {
+    maxUses = Number(flags.maxUses);
+    if (!Number.isSafeInteger(maxUses) || maxUses < 1)
+      throw new CliError('--max-uses must be a positive integer');
+  }
+  const created = await createToken({
+    ...flags,
+    ttlSeconds: parseDuration(flags.ttl, '--ttl'),
+    labels: flags.labels ? parseLabels(flags.labels) : undefined,
+    maxUses,
+    approval: flags.approve,
   });
+  process.stdout.write(`${created}\n`);
+}
+
+/** `outpost token list`: the tokens, never their secrets. */
+export async function runTokenList(flags: ConnectionFlags): Promise<void> {
+  const hub = await connectToHub(flags);
+  try {
+    const list = await hub.call<{
+      items: {
+        metadata: { name: string };
+        spec: BootstrapToken['spec'];
+        status?: BootstrapToken['status'];
+      }[];
+    }>('GET', COLLECTION);
+    const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS']];
+    const now = Date.now();
+    for (const item of list.items) {
+      const expires = item.spec.expiration;
+      rows.push([
+        item.metadata.name,
+        item.spec.approval,
+        `${item.status?.uses ?? 0}/${item.spec.maxUses ?? 'unlimited'}`,
+        expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
+        Object.entries(item.spec.deviceLabels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '<none>',
+      ]);
+    }
+    process.stdout.write(table(rows));
+  } finally {
+    await hub.close();
+  }
+}
+
+/** `outpost token revoke ID`: deletes the token (ID, or the whole token). */
+export async function runTokenRevoke(id: string, flags: ConnectionFlags): Promise<void> {
+  const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
+  if (!TOKEN_ID.test(tokenId))
+    throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
+  const hub = await connectToHub(flags);
+  try {
+    await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
+  } finally {
+    await hub.close();
+  }
+  process.stdout.write(`token ${tokenId} revoked\n`);
 }
 
 /** Left-aligned columns, as kubectl prints them. */

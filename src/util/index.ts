@@ -6,4 +6,5 @@ export { writeFileAtomic } from './atomic-write.ts';
 export { canonicalJson, equalAsJson } from './canonical-json.ts';
 export { delay } from './delay.ts';
 export { monotonicMs } from './monotonic.ts';
+export { networkReason } from './network-reason.ts';
 export { readFileIfExists } from './read-if-exists.ts';
