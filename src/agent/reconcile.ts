@@ -180,8 +180,10 @@ export class Reconciler {
         if (running && running.hash === unit.hash)
           status = { ref, observedHash: entry.hash, ...running.status };
         else if (failure)
+          // The hash it could not apply: the hub counts the failure against this content, at once.
           status = {
             ref,
+            observedHash: entry.hash,
             phase: 'Pending',
             ready: false,
             reason: 'ApplyFailed',

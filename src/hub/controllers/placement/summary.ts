@@ -10,7 +10,13 @@ import type {
 import { type Reconciler, splitKey, turnIfSliceUsed } from '../../../controller/index.ts';
 import type { ObjectService } from '../../kube-api/index.ts';
 import { kindOf, timestamp } from '../support.ts';
-import { type Condition, type DeviceProblem, rolloutConditions, withTransitionTimes } from './conditions.ts';
+import {
+  type Condition,
+  type DeviceProblem,
+  rolloutConditions,
+  type WorkloadSelection,
+  withTransitionTimes,
+} from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
@@ -121,16 +127,32 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         }),
     );
 
+  /** What a Placement's workload selector finds among the cached Workloads of its namespace. */
+  const selectionOf = (placement: KubeObject, selected: readonly KubeObject[]): WorkloadSelection => {
+    const names = (placement.spec as Placement['spec']).workloadSelector?.names ?? [];
+    const chosen = new Set(selected.map((w) => w.metadata.name!));
+    const missing: string[] = [];
+    const unmatched: string[] = [];
+    for (const name of new Set(names)) {
+      if (chosen.has(name)) continue;
+      const workload = informers.workloads.get(placement.metadata.namespace, name);
+      if (!workload || workload.metadata.deletionTimestamp) missing.push(name);
+      else unmatched.push(name);
+    }
+    return { selected: [...chosen], missing, unmatched };
+  };
+
   async function write(
     kind: KindDefinition,
     object: KubeObject,
     states: Map<string, DeviceState>,
     problems: DeviceProblem[],
+    selection?: WorkloadSelection,
   ) {
     const summary = summarize(states);
     const previous = object.status as RolloutSummary | undefined;
     const conditions = withTransitionTimes(
-      rolloutConditions({ ...summary, problems, generation: object.metadata.generation }),
+      rolloutConditions({ ...summary, problems, generation: object.metadata.generation, selection }),
       previous?.conditions as Condition[] | undefined,
       timestamp(options.now()),
     );
@@ -196,7 +218,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             }
           }
         }
-        await write(placementKind, placement, states, problems);
+        await write(placementKind, placement, states, problems, selectionOf(placement, workloads));
         return requeue(states.values(), now);
       }
       if (kind === 'Workload') {
