@@ -15,6 +15,7 @@ import {
   ProtobufUnsupportedError,
 } from './protobuf.ts';
 import { parseResourcePath, type ResourceRequest } from './request-info.ts';
+import { fieldSelectorToStorage, patchToStorage, presentStored, storageOf, toStorage } from './stored-as.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
 
@@ -61,18 +62,20 @@ async function dispatch(
   watchOptions: WatchStreamOptions,
 ): Promise<unknown> {
   const { def, namespace, name, subresource } = target;
+  // A kind stored as another (events.k8s.io Events) reads and writes the stored kind; answers are converted back.
+  const stored = storageOf(def);
   const query = request.query as Query;
   const format = negotiateFormat(request.headers.accept);
   const includeObject = (query.includeObject as IncludeObject | undefined) ?? 'Metadata';
   const warnings: string[] = [];
-  const send = (stored: StoredObject, code = 200) => {
+  const send = (object: StoredObject, code = 200) => {
     // Headers must be set before the body goes out: warnings gathered by the write travel with the answer.
     if (warnings.length > 0)
       reply.header(
         'warning',
         warnings.map((text) => `299 - ${JSON.stringify(text)}`),
       );
-    return sendObject(reply, def, stored, format, includeObject, code);
+    return sendObject(reply, def, presentStored(def, object), format, includeObject, code);
   };
   reply.header('cache-control', 'no-cache, private');
   const writeOptions = (): WriteOptions => ({
@@ -87,13 +90,13 @@ async function dispatch(
   switch (request.method) {
     case 'GET': {
       if (name && !target.watchPath && !isTrue(query.watch))
-        return send(await service.get(def, namespace, name));
-      const listQuery = listQueryOf(query, name);
+        return send(await service.get(stored, namespace, name));
+      const listQuery = listQueryOf(query, name, def);
       if (target.watchPath || isTrue(query.watch)) {
         reply.hijack();
         await streamWatch(
           service,
-          def,
+          stored,
           namespace,
           {
             ...listQuery,
@@ -102,30 +105,30 @@ async function dispatch(
             sendInitialEvents: isTrue(query.sendInitialEvents),
             timeoutSeconds: query.timeoutSeconds ? Number(query.timeoutSeconds) : undefined,
           },
-          { kind: format, includeObject },
+          { kind: format, includeObject, as: def },
           reply.raw,
           watchOptions,
         );
         return reply;
       }
-      const list = await service.list(def, namespace, listQuery);
+      const list = await service.list(stored, namespace, listQuery);
       return sendList(reply, def, list, format, includeObject);
     }
     case 'POST': {
       if (name)
         throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
-      const body = decodeObjectBody(request);
+      const body = toStorage(def, decodeObjectBody(request));
       // Decoded for this call and used by nothing else: the service need not copy it.
-      const created = await service.create(def, namespace, body, { ...writeOptions(), borrowBody: true });
+      const created = await service.create(stored, namespace, body, { ...writeOptions(), borrowBody: true });
       return send(created, 201);
     }
     case 'PUT': {
       if (!name)
         throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
-      const body = decodeObjectBody(request);
+      const body = toStorage(def, decodeObjectBody(request));
       return send(
         await service.update(
-          def,
+          stored,
           namespace,
           name,
           body,
@@ -153,11 +156,11 @@ async function dispatch(
           },
         ]);
       }
-      const patch = decodeBody(request);
+      const patch = patchToStorage(def, type, decodeBody(request));
       const existed =
-        type === 'apply' ? (await service.store.get(objectKey(def, namespace, name))) !== undefined : true;
+        type === 'apply' ? (await service.store.get(objectKey(stored, namespace, name))) !== undefined : true;
       const patched = await service.patch(
-        def,
+        stored,
         namespace,
         name,
         type,
@@ -169,8 +172,13 @@ async function dispatch(
     }
     case 'DELETE': {
       const options = deleteOptionsOf(request, query);
-      if (name) return send(await service.delete(def, namespace, name, options));
-      const deleted = await service.deleteCollection(def, namespace, listQueryOf(query, undefined), options);
+      if (name) return send(await service.delete(stored, namespace, name, options));
+      const deleted = await service.deleteCollection(
+        stored,
+        namespace,
+        listQueryOf(query, undefined, def),
+        options,
+      );
       return sendList(
         reply,
         def,
@@ -216,8 +224,9 @@ function sendList(
 ): FastifyReply {
   const metadata: Record<string, string> = { resourceVersion: String(list.revision) };
   if (list.continue) metadata.continue = list.continue;
+  const items = def.storedAs ? list.items.map((item) => presentStored(def, item)) : list.items;
   if (format === 'table') {
-    const table = toTable(def, list.items.map(parse), {
+    const table = toTable(def, items.map(parse), {
       includeObject,
       resourceVersion: metadata.resourceVersion,
       continue: list.continue,
@@ -228,11 +237,11 @@ function sendList(
   if (format === 'yaml') {
     return reply
       .type('application/yaml')
-      .send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: list.items.map(parse) }));
+      .send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: items.map(parse) }));
   }
   // Stored values are already JSON: the list is assembled without parsing them.
   let body = `{"kind":"${def.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(metadata)},"items":[`;
-  for (let i = 0; i < list.items.length; i++) body += (i === 0 ? '' : ',') + list.items[i]!.value;
+  for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : ',') + items[i]!.value;
   return reply.type('application/json').send(`${body}]}`);
 }
 
@@ -300,12 +309,14 @@ function mediaType(header: string | undefined): string {
   return (header ?? 'application/json').split(';')[0]!.trim().toLowerCase();
 }
 
-function listQueryOf(query: Query, name: string | undefined): ListQuery {
+function listQueryOf(query: Query, name: string | undefined, def: KindDefinition): ListQuery {
   const limit = query.limit ? Number(query.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0))
     throw errors.badRequest(`limit: Invalid value: "${query.limit}"`);
   const nameSelector = name ? `metadata.name=${name}` : undefined;
-  const fieldSelector = [query.fieldSelector, nameSelector].filter((part) => part).join(',') || undefined;
+  const fieldSelector =
+    [fieldSelectorToStorage(def, query.fieldSelector), nameSelector].filter((part) => part).join(',') ||
+    undefined;
   return { labelSelector: query.labelSelector, fieldSelector, limit, continue: query.continue || undefined };
 }
 
