@@ -50,12 +50,14 @@ export const EventSchema = objectSchema('v1', 'Event', 'Something that happened 
 export type Event = Type.Static<typeof EventSchema>;
 
 /** When an Event last happened: its series, lastTimestamp, eventTime, firstTimestamp or creation. */
-export function lastSeen(event: Partial<Event> & Pick<KubeObject, 'metadata'>): string | undefined {
+export function lastSeen(event: KubeObject): string | undefined {
+  const fields = event as KubeObject &
+    Partial<Pick<Event, 'series' | 'lastTimestamp' | 'eventTime' | 'firstTimestamp'>>;
   return (
-    event.series?.lastObservedTime ??
-    event.lastTimestamp ??
-    event.eventTime ??
-    event.firstTimestamp ??
+    fields.series?.lastObservedTime ??
+    fields.lastTimestamp ??
+    fields.eventTime ??
+    fields.firstTimestamp ??
     event.metadata.creationTimestamp
   );
 }
@@ -72,7 +74,7 @@ export function eventColumns(fields: { readonly regarding: string; readonly note
       name: 'Last Seen',
       type: 'date',
       description: 'When it last happened.',
-      cell: (o) => lastSeen({ ...o, series: o.series as Event['series'] } as Partial<Event> & KubeObject),
+      cell: lastSeen,
     },
     { name: 'Type', type: 'string', description: 'Normal or Warning.', cell: (o) => o.type as string },
     { name: 'Reason', type: 'string', description: 'Short reason.', cell: (o) => o.reason as string },

@@ -39,6 +39,11 @@ export function registerHubCommand(program: Command): void {
       '15s',
     )
     .option(
+      '--event-ttl <duration>',
+      'how long Events are kept after they last happened (e.g. 1h, 30m, 2d)',
+      '1h',
+    )
+    .option(
       '--mqtt <url>',
       'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
     )
@@ -55,6 +60,7 @@ export function registerHubCommand(program: Command): void {
         deviceCertLifetime: string;
         deviceRenewalGrace: string;
         leaseDuration: string;
+        eventTtl: string;
         mqtt?: string;
       }) => {
         const { host, port } = parseListen(options.listen);
@@ -84,6 +90,7 @@ export function registerHubCommand(program: Command): void {
           deviceRenewalGraceSeconds: parseDuration(options.deviceRenewalGrace, '--device-renewal-grace'),
           leaseDurationMs: parseDuration(options.leaseDuration, '--lease-duration') * 1000,
           mqttUrl: options.mqtt,
+          eventTtlMs: parseDuration(options.eventTtl, '--event-ttl') * 1000,
         });
         process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
         const stop = () => {

@@ -13,7 +13,7 @@ import { ApiError, type ObjectService, parse } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import { type ConnectorTelemetry, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
+import { startTelemetry, type TelemetryHub } from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -50,6 +50,8 @@ export interface HubOptions {
    * status and acks go there, commands come from there. @default none (the embedded broker alone)
    */
   readonly mqttUrl?: string;
+  /** How long Events are kept after they last happened. @default 3_600_000 (1 h) */
+  readonly eventTtlMs?: number;
 }
 
 export interface RunningHub {
@@ -98,7 +100,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const authenticate = createAuthenticator({ devices });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
   const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
-  const { app, service } = buildHub({
+  const { app, service, events } = buildHub({
     store,
     authenticate,
     telemetry,
@@ -114,6 +116,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     watch: { bookmarkIntervalMs: options.bookmarkIntervalMs },
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
+    events: { logger: options.logger.child({ component: 'events' }) },
   });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
@@ -122,7 +125,15 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
-    whileLeading: (signal) => runControllers(service, options.logger, signal, telemetry.latest),
+    whileLeading: (signal) =>
+      startControllers({
+        service,
+        logger: options.logger,
+        signal,
+        telemetry: telemetry.latest,
+        events,
+        options: { eventTtl: { ttlMs: options.eventTtlMs } },
+      }).done,
   });
   const electing = elector.run(shutdown.signal);
   app.get('/debug/leader', async (_request, reply) => reply.type('application/json').send(elector.status()));
@@ -155,6 +166,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await Promise.race([electing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
       // MQTT connections left the HTTP server's hands when they upgraded: closed here.
       await telemetry.close();
+      // Events still queued are dropped (best effort); the write under way ends before the store closes.
+      await events?.close();
       // Watches are endless responses: end them so that close() need not wait.
       for (const socket of connections) socket.destroy();
       await app.close();
@@ -171,19 +184,6 @@ function trackConnections(server: EventEmitter): Set<TLSSocket> {
     socket.once('close', () => sockets.delete(socket));
   });
   return sockets;
-}
-
-/**
- * Runs the hub's controllers while this replica holds the controllers' lease; resolves once they
- * stopped after `signal` aborted.
- */
-async function runControllers(
-  service: ObjectService,
-  logger: Logger,
-  signal: AbortSignal,
-  telemetry?: ConnectorTelemetry,
-): Promise<void> {
-  await startControllers({ service, logger, signal, telemetry }).done;
 }
 
 async function openStore(options: HubOptions): Promise<Store> {

@@ -1,3 +1,3 @@
 /** The hub: the API server, its controllers and its PKI. */
-export { type BuildHubOptions, buildHub } from './http/app.ts';
+export { type BuildHubOptions, type BuiltHub, buildHub } from './http/app.ts';
 export { type HubOptions, type RunningHub, startHub } from './hub.ts';

@@ -20,6 +20,7 @@ import {
 } from '../auth/index.ts';
 import { type DeviceLogsOptions, registerDeviceLogs } from '../device-logs/index.ts';
 import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
+import { EventRecorder, type EventRecorderOptions } from '../events/index.ts';
 import {
   ApiError,
   errors,
@@ -61,6 +62,20 @@ export interface BuildHubOptions {
   readonly deviceLogs?: DeviceLogsOptions;
   /** Serves the devices' MQTT endpoint (`/mqtt`) and the telemetry and command endpoints when given. */
   readonly telemetry?: TelemetryHub;
+  /**
+   * Builds the hub's Event recorder over the service (returned as `events`,
+   * for the controllers; enrollment tells devices enrolled, approved, renewed).
+   * @default none: no Events
+   */
+  readonly events?: Omit<EventRecorderOptions, 'service'>;
+}
+
+/** What {@link buildHub} built. */
+export interface BuiltHub {
+  readonly app: FastifyInstance;
+  readonly service: ObjectService;
+  /** The Event recorder, when asked for (`events`). */
+  readonly events?: EventRecorder;
 }
 
 declare module 'fastify' {
@@ -70,7 +85,7 @@ declare module 'fastify' {
 }
 
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
-export function buildHub(options: BuildHubOptions): { app: FastifyInstance; service: ObjectService } {
+export function buildHub(options: BuildHubOptions): BuiltHub {
   const registry = new KindRegistry(ALL_KINDS);
   const service = new ObjectService({
     store: options.store,
@@ -85,6 +100,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
       : defaultAdmission(),
     garbageCollector: options.garbageCollector,
   });
+  const events = options.events && new EventRecorder({ ...options.events, service });
   const serverOptions: FastifyServerOptions & {
     https?: object;
     http2?: boolean;
@@ -172,14 +188,19 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   registerOpenApi(app, registry);
   registerResourceRoutes(app, { service, watch: options.watch });
   registerAccessReviews(app, options.authorize ?? ALLOW_ALL);
-  if (options.enrollment) registerEnrollment(app, service, { ...options.enrollment, now: options.now });
+  if (options.enrollment)
+    registerEnrollment(app, service, {
+      ...options.enrollment,
+      now: options.now,
+      events: events?.sink('outpost-enrollment'),
+    });
   registerDeviceLogs(app, service, options.deviceLogs);
   if (options.telemetry)
     registerTelemetry(app, service, {
       telemetry: options.telemetry,
       authorize: options.authorize ?? ALLOW_ALL,
     });
-  return { app, service };
+  return events ? { app, service, events } : { app, service };
 }
 
 /** Answers an error the router raised (a malformed percent-escape) with a 400 Status. */

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Device, KubeObject } from '../../../api/index.ts';
 import type { Informer, Reconciler } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import type { ObjectService } from '../../kube-api/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 
@@ -19,6 +20,8 @@ export interface DeviceHealthOptions {
    * @default performance.now
    */
   readonly elapsed?: () => number;
+  /** Where `Unreachable` (Warning) and `Online` (Normal) Events go. @default none */
+  readonly events?: EventSink;
 }
 
 type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number];
@@ -39,10 +42,14 @@ type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number
  * day behind would otherwise look dead while its heartbeats arrive, and one a
  * day ahead would look alive for a day after it died. A controller that just
  * started (a new leader) gives every device one full timeout.
+ *
+ * Each transition it writes is also an Event on the Device: `Unreachable`
+ * (Warning, how long it has been silent) and `Online` (Normal).
  */
 export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reconciler {
   const deviceKind = kindOf(options.service, 'Device');
   const elapsed = options.elapsed ?? (() => performance.now());
+  const events = options.events ?? NO_EVENTS;
   /** Per device, the last heartbeat seen and when (on `elapsed`). */
   const seen = new Map<string, { heartbeat: string; at: number }>();
   return {
@@ -68,19 +75,23 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
       const expiresAt = last.at + timeoutMs;
       const expired = !(clock < expiresAt);
       let next: NonNullable<Device['status']> | undefined;
+      let event: Parameters<EventSink['record']> | undefined;
       if (expired && status.phase !== 'Unreachable') {
         const silent = Math.round((clock - last.at) / 1000);
+        const message = `no heartbeat for ${silent} s (${MISSED_HEARTBEATS} periods of ${periodSeconds} s)`;
         next = withReady({ ...status, phase: 'Unreachable' }, now, {
           status: 'False',
           reason: 'HeartbeatTimeout',
-          message: `no heartbeat for ${silent} s (${MISSED_HEARTBEATS} periods of ${periodSeconds} s)`,
+          message,
         });
+        event = [device, 'Warning', 'Unreachable', `device ${name} is unreachable: ${message}`, 'Heartbeat'];
       } else if (!expired && status.phase === 'Unreachable') {
         next = withReady({ ...status, phase: 'Online' }, now, {
           status: 'True',
           reason: 'HeartbeatReceived',
           message: 'heartbeats arrive',
         });
+        event = [device, 'Normal', 'Online', `device ${name} is back: heartbeats arrive again`, 'Heartbeat'];
       }
       if (next && !isDeepStrictEqual(next, status)) {
         await options.service.update(
@@ -91,6 +102,8 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
           { fieldManager: 'outpost-device-health' },
           'status',
         );
+        // Only a transition written is told: a write that failed is retried, and told then.
+        if (event) events.record(...event);
       }
       // Look again when the heartbeat expires (plus a little, so the comparison is past it).
       return expired ? undefined : { requeueAfter: expiresAt - clock + 50 };

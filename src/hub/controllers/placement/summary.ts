@@ -8,6 +8,7 @@ import type {
   RolloutSummary,
 } from '../../../api/index.ts';
 import { type Reconciler, splitKey, turnIfSliceUsed } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import type { ObjectService } from '../../kube-api/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import {
@@ -21,6 +22,7 @@ import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailb
 import { selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
 import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
+import { RolloutEvents } from './summary-events.ts';
 
 export interface SummaryReconcilerOptions {
   readonly service: ObjectService;
@@ -31,6 +33,8 @@ export interface SummaryReconcilerOptions {
   readonly progressDeadlineMs: number;
   /** How soon to look again while some device's Mailbox is not yet rendered from the current specs. @default 500 */
   readonly staleRecheckMs?: number;
+  /** Where failures on devices and conditions turning bad are told as Events. @default none */
+  readonly events?: EventSink;
 }
 
 /** The summary controller's key of a Placement or a Workload. */
@@ -61,12 +65,16 @@ interface RequiredInputs {
  * A Workload no Placement selects gets no status from it, unless it wrote
  * one before (then the summary says `NoDevices`): an unplaced Workload's
  * status is nobody's business but whoever wrote it.
+ *
+ * A device starting to fail, and a condition turning bad, are told once as
+ * Warning Events on the Placement or Workload ({@link RolloutEvents}).
  */
 export function createSummaryReconciler(options: SummaryReconcilerOptions): Reconciler {
   const { service, informers, caches } = options;
   const placementKind = kindOf(service, 'Placement');
   const workloadKind = kindOf(service, 'Workload');
   const staleRecheckMs = options.staleRecheckMs ?? 500;
+  const told = new RolloutEvents(options.events ?? NO_EVENTS);
   /**
    * Per key, the device found stale last time. The next check starts there
    * (and wraps around): during a fan-out, Mailboxes become fresh roughly in
@@ -171,6 +179,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       { fieldManager: FIELD_MANAGER },
       'status',
     );
+    told.conditions(object, previous?.conditions as Condition[] | undefined, conditions);
   }
 
   const evaluateOptions = (device: KubeObject, now: number) => ({
@@ -196,7 +205,10 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       const problems: DeviceProblem[] = [];
       if (kind === 'Placement') {
         const placement = informers.placements.get(namespace, name);
-        if (!placement || placement.metadata.deletionTimestamp) return;
+        if (!placement || placement.metadata.deletionTimestamp) {
+          told.forget(key);
+          return;
+        }
         const workloads = selectedWorkloads(placement);
         const required = {
           placements: [`${namespace}/${name}`],
@@ -219,11 +231,15 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           }
         }
         await write(placementKind, placement, states, problems, selectionOf(placement, workloads));
+        told.failures(key, placement, states);
         return requeue(states.values(), now);
       }
       if (kind === 'Workload') {
         const workload = informers.workloads.get(namespace, name);
-        if (!workload || workload.metadata.deletionTimestamp) return;
+        if (!workload || workload.metadata.deletionTimestamp) {
+          told.forget(key);
+          return;
+        }
         const devices = new Map<string, KubeObject>();
         for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
           if (placement.metadata.deletionTimestamp) continue;
@@ -251,6 +267,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           }
         }
         await write(workloadKind, workload, states, problems);
+        told.failures(key, workload, states);
         return requeue(states.values(), now);
       }
       return;
