@@ -43,8 +43,10 @@ type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number
  * day ahead would look alive for a day after it died. A controller that just
  * started (a new leader) gives every device one full timeout.
  *
- * Each transition it writes is also an Event on the Device: `Unreachable`
- * (Warning, how long it has been silent) and `Online` (Normal).
+ * Each transition is also an Event on the Device: `Unreachable` (Warning,
+ * how long it has been silent) when it writes it, and `Online` (Normal) when
+ * heartbeats resume — whoever wrote the phase back, since the agent's first
+ * heartbeat after an outage says `Online` itself.
  */
 export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reconciler {
   const deviceKind = kindOf(options.service, 'Device');
@@ -52,12 +54,19 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
   const events = options.events ?? NO_EVENTS;
   /** Per device, the last heartbeat seen and when (on `elapsed`). */
   const seen = new Map<string, { heartbeat: string; at: number }>();
+  /**
+   * Devices seen Unreachable and not yet back: the agent's first heartbeat
+   * after an outage writes `Online` itself, so "back" is told from this,
+   * not from a write of ours.
+   */
+  const away = new Set<string>();
   return {
     name: 'device-health',
     async reconcile(name) {
       const device = options.devices.get(undefined, name);
       if (!device || device.metadata.deletionTimestamp) {
         seen.delete(name);
+        away.delete(name);
         return;
       }
       const status = (device.status ?? {}) as NonNullable<Device['status']>;
@@ -76,6 +85,7 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
       const expired = !(clock < expiresAt);
       let next: NonNullable<Device['status']> | undefined;
       let event: Parameters<EventSink['record']> | undefined;
+      if (status.phase === 'Unreachable') away.add(name);
       if (expired && status.phase !== 'Unreachable') {
         const silent = Math.round((clock - last.at) / 1000);
         const message = `no heartbeat for ${silent} s (${MISSED_HEARTBEATS} periods of ${periodSeconds} s)`;
@@ -85,12 +95,14 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
           message,
         });
         event = [device, 'Warning', 'Unreachable', `device ${name} is unreachable: ${message}`, 'Heartbeat'];
-      } else if (!expired && status.phase === 'Unreachable') {
-        next = withReady({ ...status, phase: 'Online' }, now, {
-          status: 'True',
-          reason: 'HeartbeatReceived',
-          message: 'heartbeats arrive',
-        });
+      } else if (!expired && away.has(name)) {
+        if (status.phase === 'Unreachable') {
+          next = withReady({ ...status, phase: 'Online' }, now, {
+            status: 'True',
+            reason: 'HeartbeatReceived',
+            message: 'heartbeats arrive',
+          });
+        }
         event = [device, 'Normal', 'Online', `device ${name} is back: heartbeats arrive again`, 'Heartbeat'];
       }
       if (next && !isDeepStrictEqual(next, status)) {
@@ -102,8 +114,12 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
           { fieldManager: 'outpost-device-health' },
           'status',
         );
-        // Only a transition written is told: a write that failed is retried, and told then.
-        if (event) events.record(...event);
+      }
+      // Told once the transition is written (a write that failed is retried, and told then).
+      if (event) {
+        if (event[2] === 'Unreachable') away.add(name);
+        else away.delete(name);
+        events.record(...event);
       }
       // Look again when the heartbeat expires (plus a little, so the comparison is past it).
       return expired ? undefined : { requeueAfter: expiresAt - clock + 50 };
