@@ -62,7 +62,7 @@ describe('device Events', () => {
         [
           'Warning',
           'Unreachable',
-          'device gw-1 is unreachable: no heartbeat for 31 s (3 periods of 10 s)',
+          'device gw-1 is unreachable: no heartbeat in 3 periods of 10 s',
           'outpost-device-health',
         ],
         ['Normal', 'Online', 'device gw-1 is back: heartbeats arrive again', 'outpost-device-health'],

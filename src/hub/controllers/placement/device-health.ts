@@ -94,7 +94,9 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
           reason: 'HeartbeatTimeout',
           message,
         });
-        event = [device, 'Warning', 'Unreachable', `device ${name} is unreachable: ${message}`, 'Heartbeat'];
+        // Without the measured silence, so that each outage tells the same message (aggregated).
+        const said = `device ${name} is unreachable: no heartbeat in ${MISSED_HEARTBEATS} periods of ${periodSeconds} s`;
+        event = [device, 'Warning', 'Unreachable', said, 'Heartbeat'];
       } else if (!expired && away.has(name)) {
         if (status.phase === 'Unreachable') {
           next = withReady({ ...status, phase: 'Online' }, now, {
