@@ -67,14 +67,19 @@ export function lastSeen(event: KubeObject): string | undefined {
  * Event is about and its message have these field names (core `v1`:
  * involvedObject and message; `events.k8s.io/v1`: regarding and note).
  */
-export function eventColumns(fields: { readonly regarding: string; readonly note: string }): PrinterColumn[] {
+export function eventColumns(fields: {
+  readonly regarding: string;
+  readonly note: string;
+  /** When the Event last happened, in this shape. */
+  readonly lastSeen: (event: KubeObject) => string | undefined;
+}): PrinterColumn[] {
   const regarding = (o: KubeObject) => (o[fields.regarding] ?? {}) as Event['involvedObject'];
   return [
     {
       name: 'Last Seen',
       type: 'date',
       description: 'When it last happened.',
-      cell: lastSeen,
+      cell: fields.lastSeen,
     },
     { name: 'Type', type: 'string', description: 'Normal or Warning.', cell: (o) => o.type as string },
     { name: 'Reason', type: 'string', description: 'Short reason.', cell: (o) => o.reason as string },
@@ -108,7 +113,7 @@ export const eventKind: KindDefinition = {
   description: 'Something that happened to an object.',
   statusSubresource: false,
   strategicMergePatch: true,
-  printerColumns: eventColumns({ regarding: 'involvedObject', note: 'message' }),
+  printerColumns: eventColumns({ regarding: 'involvedObject', note: 'message', lastSeen }),
   // The apiserver's selectable fields of core Events (kubectl describe asks by involvedObject.*).
   fieldSelectors: {
     'involvedObject.kind': involved('kind'),

@@ -67,7 +67,15 @@ export const eventsV1Kind: KindDefinition = {
   statusSubresource: false,
   // Patches are applied to the stored core Event, for which strategic merge patch applies.
   strategicMergePatch: true,
-  printerColumns: eventColumns({ regarding: 'regarding', note: 'note' }),
+  printerColumns: eventColumns({
+    regarding: 'regarding',
+    note: 'note',
+    lastSeen: (o) =>
+      (o.series as EventsV1Event['series'])?.lastObservedTime ??
+      (o.deprecatedLastTimestamp as string | undefined) ??
+      (o.eventTime as string | undefined) ??
+      o.metadata.creationTimestamp,
+  }),
   // As the apiserver's field label conversion for events.k8s.io: each maps to the stored field.
   fieldSelectors: {
     'regarding.kind': regarding('kind'),
