@@ -7,6 +7,7 @@ import { bootstrapTokenKind } from './bootstrap-token.ts';
 import { configMapKind } from './config-map.ts';
 import { deviceKind } from './device.ts';
 import { eventKind } from './event.ts';
+import { eventsV1Kind } from './events-v1.ts';
 import type { KindDefinition } from './kind.ts';
 import { leaseKind } from './lease.ts';
 import { mailboxKind } from './mailbox.ts';
@@ -31,7 +32,8 @@ export {
   type RenewRequest,
   RenewRequestSchema,
 } from './enrollment.ts';
-export type { Event } from './event.ts';
+export { type Event, eventKind, lastSeen } from './event.ts';
+export { EVENTS_V1_FIELDS, type EventsV1Event, eventsV1Kind } from './events-v1.ts';
 export * from './kind.ts';
 export { type Lease, type LeaseSpec, leaseKind } from './lease.ts';
 export { type LogRequest, LogRequestSchema } from './log-request.ts';
@@ -91,6 +93,7 @@ export const ALL_KINDS: readonly KindDefinition[] = [
   mailboxKind,
   bootstrapTokenKind,
   leaseKind,
+  eventsV1Kind,
   ...RBAC_KINDS,
   ...REVIEW_KINDS,
 ];

@@ -99,6 +99,11 @@ function defineHub(program: Command): void {
         '15s',
       )
       .option(
+        '--event-ttl <duration>',
+        'how long Events are kept after they last happened (e.g. 1h, 30m, 2d)',
+        '1h',
+      )
+      .option(
         '--mqtt <url>',
         'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
       ),

@@ -21,6 +21,7 @@ export interface HubFlags {
   deviceCertLifetime: string;
   deviceRenewalGrace: string;
   leaseDuration: string;
+  eventTtl: string;
   mqtt?: string;
 }
 
@@ -44,6 +45,7 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
   const deviceCertLifetimeSeconds = parseDuration(flags.deviceCertLifetime, '--device-cert-lifetime');
   const deviceRenewalGraceSeconds = parseDuration(flags.deviceRenewalGrace, '--device-renewal-grace');
   const leaseDurationMs = parseDuration(flags.leaseDuration, '--lease-duration') * 1000;
+  const eventTtlMs = parseDuration(flags.eventTtl, '--event-ttl') * 1000;
   const bookmarkIntervalMs = parseDuration(flags.watchBookmarkInterval, '--watch-bookmark-interval') * 1000;
   // The port first: a port in use is found before keys and a database are made for nothing.
   await checkPortFree(host, port);
@@ -69,6 +71,7 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
       deviceRenewalGraceSeconds,
       leaseDurationMs,
       mqttUrl: flags.mqtt,
+      eventTtlMs,
     });
   } catch (error) {
     // A data dir this start made holds nothing worth keeping (a port taken in the meantime, say).

@@ -13,14 +13,18 @@ import {
   ensureBootstrapPolicy,
   RbacIndex,
 } from './auth/index.ts';
-import { type RunningControllers, startControllers } from './controllers/index.ts';
+import {
+  type RunningControllers,
+  type StartControllersOptions,
+  startControllers,
+} from './controllers/index.ts';
 import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import { type ConnectorTelemetry, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
+import { startTelemetry, type TelemetryHub } from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -57,6 +61,8 @@ export interface HubOptions {
    * status and acks go there, commands come from there. @default none (the embedded broker alone)
    */
   readonly mqttUrl?: string;
+  /** How long Events are kept after they last happened. @default 3_600_000 (1 h) */
+  readonly eventTtlMs?: number;
 }
 
 export interface RunningHub {
@@ -117,7 +123,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
   const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
-  const { app, service } = buildHub({
+  const { app, service, events } = buildHub({
     store,
     authenticate,
     telemetry,
@@ -134,6 +140,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
+    events: { logger: options.logger.child({ component: 'events' }) },
   });
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
@@ -145,9 +152,19 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
     whileLeading: (signal) =>
-      runControllers(service, options.logger, signal, telemetry.latest, (running) => {
-        controllers = running;
-      }),
+      runControllers(
+        {
+          client: service,
+          logger: options.logger,
+          signal,
+          telemetry: telemetry.latest,
+          events,
+          options: { eventTtl: { ttlMs: options.eventTtlMs } },
+        },
+        (running) => {
+          controllers = running;
+        },
+      ),
   });
   election = () => elector.status();
   const electing = elector.run(shutdown.signal);
@@ -183,6 +200,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await Promise.race([electing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
       // MQTT connections left the HTTP server's hands when they upgraded: closed here.
       await telemetry.close();
+      // Events still queued are dropped (best effort); the write under way ends before the store closes.
+      await events?.close();
       // Watches are endless responses: end them so that close() need not wait.
       for (const socket of connections) socket.destroy();
       await app.close();
@@ -206,13 +225,10 @@ function trackConnections(server: EventEmitter): Set<TLSSocket> {
  * stopped after `signal` aborted. `onRunning` is told of them, then of `undefined` once they stopped.
  */
 async function runControllers(
-  service: ObjectService,
-  logger: Logger,
-  signal: AbortSignal,
-  telemetry: ConnectorTelemetry | undefined,
+  options: StartControllersOptions,
   onRunning: (controllers: RunningControllers | undefined) => void,
 ): Promise<void> {
-  const running = startControllers({ client: service, logger, signal, telemetry });
+  const running = startControllers(options);
   onRunning(running);
   try {
     await running.done;
@@ -220,7 +236,6 @@ async function runControllers(
     onRunning(undefined);
   }
 }
-
 async function openStore(options: HubOptions): Promise<Store> {
   const spec = options.store ?? `sqlite:${join(options.dataDir, 'outpost.db')}`;
   if (spec.startsWith('sqlite:'))

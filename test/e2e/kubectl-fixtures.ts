@@ -37,9 +37,9 @@ export interface KubectlHub {
   stop(): Promise<void>;
 }
 
-/** Starts `outpost hub` as a process and readies kubectl and an API client for it. */
-export async function startKubectlHub(): Promise<KubectlHub> {
-  const hub = await startHubProcess();
+/** Starts `outpost hub` as a process (with `args`) and readies kubectl and an API client for it. */
+export async function startKubectlHub(options: { args?: readonly string[] } = {}): Promise<KubectlHub> {
+  const hub = await startHubProcess({ args: options.args });
   const api = apiClient(hub.kubeconfig);
   // A cache folder of the hub's own, so that no discovery from another run is reused.
   const cache = ['--cache-dir', join(hub.dataDir, 'kube-cache')];

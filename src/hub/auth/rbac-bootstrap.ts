@@ -100,7 +100,7 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/telemetry'], verbs: ['get'] },
     { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/commands'], verbs: ['create'] },
     { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ALL },
-    { apiGroups: [''], resources: ['events'], verbs: READ },
+    { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: READ },
     // With a RoleBinding in namespace N, `get namespaces N` has namespace N: the team sees its own.
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
     // Delegation within the namespace, as Kubernetes' `admin` role: the escalation check keeps a team

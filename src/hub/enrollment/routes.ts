@@ -26,6 +26,7 @@ import {
   TOKEN_ID,
 } from '../../api/index.ts';
 import { DEVICE_USER_PREFIX, uidsOf } from '../auth/index.ts';
+import { type EventSink, NO_EVENTS } from '../events/index.ts';
 import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
 import { type CertificateAuthority, verifyIssuedBy } from '../pki/index.ts';
 import { readEnrollRequest, readRenewRequest } from './request.ts';
@@ -54,6 +55,8 @@ export interface EnrollmentOptions {
   readonly deviceCertLifetimeSeconds?: number;
   /** How long after expiry a device may still renew with its old certificate. @default 30 days */
   readonly renewalGraceSeconds?: number;
+  /** Where `Enrolled`, `Approved` (by the token) and `CertificateRenewed` Events go. @default none */
+  readonly events?: EventSink;
 }
 
 /** Registers the enrollment endpoints on the hub's app. */
@@ -69,6 +72,7 @@ export function registerEnrollment(
   const deviceKind = service.registry.byKind('outpost.dev/v1alpha1', 'Device')!;
   const ca = options.ca;
   const anonymous = { config: { anonymous: true } };
+  const events = options.events ?? NO_EVENTS;
 
   const answer = (reply: FastifyReply, code: number, device: KubeObject, publicKey?: string) => {
     const body: EnrollmentResponse = {
@@ -134,6 +138,22 @@ export function registerEnrollment(
       { device: body.name, token: token.id, approval: token.spec.approval },
       'device enrolled',
     );
+    const auto = token.spec.approval === 'auto';
+    events.record(
+      created,
+      'Normal',
+      'Enrolled',
+      `device ${body.name} enrolled with bootstrap token ${token.id}${auto ? '' : `: waiting for approval (outpost device approve ${body.name})`}`,
+      'Enroll',
+    );
+    if (auto)
+      events.record(
+        created,
+        'Normal',
+        'Approved',
+        `device ${body.name} approved by bootstrap token ${token.id}: certificate issued`,
+        'Approve',
+      );
     return token.spec.approval === 'auto'
       ? answer(reply, 201, created, csr.publicKey)
       : answer(reply, 202, created);
@@ -166,6 +186,14 @@ export function registerEnrollment(
       );
     const csr = await checkCsr(csrPem, caller.name);
     request.log.info({ device: caller.name, expired: caller.expired }, 'device certificate renewed');
+    const until = new Date(now().getTime() + lifetimeSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    events.record(
+      device,
+      'Normal',
+      'CertificateRenewed',
+      `device ${caller.name} renewed its certificate${caller.expired ? ' after it expired (within the grace period)' : ''}: the new one is valid until ${until}`,
+      'Renew',
+    );
     return answer(reply, 200, device, csr.publicKey);
   });
 }

@@ -12,6 +12,7 @@ import {
 } from '../auth/index.ts';
 import { type DeviceLogsOptions, registerDeviceLogs } from '../device-logs/index.ts';
 import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
+import { EventRecorder, type EventRecorderOptions } from '../events/index.ts';
 import {
   discoveryRoutes,
   ObjectService,
@@ -55,10 +56,24 @@ export interface BuildHubOptions {
   readonly telemetry?: TelemetryHub;
   /** The checks of `/livez` and `/readyz` beyond `ping`. @default none */
   readonly health?: Omit<HealthOptions, 'logger'>;
+  /**
+   * Builds the hub's Event recorder over the service (returned as `events`,
+   * for the controllers; enrollment tells devices enrolled, approved, renewed).
+   * @default none: no Events
+   */
+  readonly events?: Omit<EventRecorderOptions, 'service'>;
+}
+
+/** What {@link buildHub} built. */
+export interface BuiltHub {
+  readonly app: FastifyInstance;
+  readonly service: ObjectService;
+  /** The Event recorder, when asked for (`events`). */
+  readonly events?: EventRecorder;
 }
 
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
-export function buildHub(options: BuildHubOptions): { app: FastifyInstance; service: ObjectService } {
+export function buildHub(options: BuildHubOptions): BuiltHub {
   const registry = new KindRegistry(ALL_KINDS);
   const service = new ObjectService({
     store: options.store,
@@ -73,6 +88,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
       : defaultAdmission(),
     garbageCollector: options.garbageCollector,
   });
+  const events = options.events && new EventRecorder({ ...options.events, service });
   const serverOptions: FastifyServerOptions & {
     https?: object;
     http2?: boolean;
@@ -133,7 +149,11 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   if (enrollment)
     void app.register(
       routePlugin('enrollment', async (scope) =>
-        registerEnrollment(scope, service, { ...enrollment, now: options.now }),
+        registerEnrollment(scope, service, {
+          ...enrollment,
+          now: options.now,
+          events: events?.sink('outpost-enrollment'),
+        }),
       ),
     );
   void app.register(
@@ -145,5 +165,5 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     void app.register(
       routePlugin('telemetry', async (scope) => registerTelemetry(scope, service, { telemetry, authorize })),
     );
-  return { app, service };
+  return events ? { app, service, events } : { app, service };
 }

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../../api/index.ts';
 import type { CoalesceOptions, Controller, Manager } from '../../../controller/index.ts';
+import type { EventSinks } from '../../events/index.ts';
 import { kindOf } from '../support.ts';
 import { createDeviceHealthReconciler } from './device-health.ts';
 import { createMailboxReconciler, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
@@ -19,6 +20,12 @@ export interface PlacementControllersOptions {
   readonly summaryWorkers?: number;
   /** @default 4 */
   readonly deviceHealthWorkers?: number;
+  /**
+   * Where the controllers tell what happened as Events: devices unreachable
+   * and back, devices failing a Workload, conditions turning bad.
+   * @default none
+   */
+  readonly events?: EventSinks;
 }
 
 /** What {@link addPlacementControllers} set up, for tests and benchmarks. */
@@ -95,6 +102,7 @@ export function addPlacementControllers(
       caches,
       now,
       progressDeadlineMs: options.progressDeadlineMs ?? 300_000,
+      events: options.events?.sink('outpost-placement'),
     }),
     workers: options.summaryWorkers ?? 2,
     coalesce: SUMMARY_COALESCING,
@@ -106,6 +114,7 @@ export function addPlacementControllers(
       now,
       // A test's manual clock drives heartbeat timing too.
       elapsed: options.now ? () => now().getTime() : undefined,
+      events: options.events?.sink('outpost-device-health'),
     }),
     workers: options.deviceHealthWorkers ?? 4,
   });

@@ -8,12 +8,20 @@ import type {
   RolloutSummary,
 } from '../../../api/index.ts';
 import { type Client, type Reconciler, splitKey, yieldIfSliceUsed } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import { kindOf, timestamp } from '../support.ts';
-import { type Condition, type DeviceProblem, rolloutConditions, withTransitionTimes } from './conditions.ts';
+import {
+  type Condition,
+  type DeviceProblem,
+  rolloutConditions,
+  type WorkloadSelection,
+  withTransitionTimes,
+} from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
 import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
+import { RolloutEvents } from './summary-events.ts';
 
 export interface SummaryReconcilerOptions {
   readonly service: Client;
@@ -24,6 +32,8 @@ export interface SummaryReconcilerOptions {
   readonly progressDeadlineMs: number;
   /** How soon to look again while some device's Mailbox is not yet rendered from the current specs. @default 500 */
   readonly staleRecheckMs?: number;
+  /** Where failures on devices and conditions turning bad are told as Events. @default none */
+  readonly events?: EventSink;
 }
 
 /** The summary controller's key of a Placement or a Workload. */
@@ -54,12 +64,16 @@ interface RequiredInputs {
  * A Workload no Placement selects gets no status from it, unless it wrote
  * one before (then the summary says `NoDevices`): an unplaced Workload's
  * status is nobody's business but whoever wrote it.
+ *
+ * A device starting to fail, and a condition turning bad, are told once as
+ * Warning Events on the Placement or Workload ({@link RolloutEvents}).
  */
 export function createSummaryReconciler(options: SummaryReconcilerOptions): Reconciler {
   const { service, informers, caches } = options;
   const placementKind = kindOf(service, 'Placement');
   const workloadKind = kindOf(service, 'Workload');
   const staleRecheckMs = options.staleRecheckMs ?? 500;
+  const told = new RolloutEvents(options.events ?? NO_EVENTS);
   /**
    * Per key, the device found stale last time. The next check starts there
    * (and wraps around): during a fan-out, Mailboxes become fresh roughly in
@@ -120,16 +134,32 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         }),
     );
 
+  /** What a Placement's workload selector finds among the cached Workloads of its namespace. */
+  const selectionOf = (placement: KubeObject, selected: readonly KubeObject[]): WorkloadSelection => {
+    const names = (placement.spec as Placement['spec']).workloadSelector?.names ?? [];
+    const chosen = new Set(selected.map((w) => w.metadata.name!));
+    const missing: string[] = [];
+    const unmatched: string[] = [];
+    for (const name of new Set(names)) {
+      if (chosen.has(name)) continue;
+      const workload = informers.workloads.get(placement.metadata.namespace, name);
+      if (!workload || workload.metadata.deletionTimestamp) missing.push(name);
+      else unmatched.push(name);
+    }
+    return { selected: [...chosen], missing, unmatched };
+  };
+
   async function write(
     kind: KindDefinition,
     object: KubeObject,
     states: Map<string, DeviceState>,
     problems: DeviceProblem[],
+    selection?: WorkloadSelection,
   ) {
     const summary = summarize(states);
     const previous = object.status as RolloutSummary | undefined;
     const conditions = withTransitionTimes(
-      rolloutConditions({ ...summary, problems, generation: object.metadata.generation }),
+      rolloutConditions({ ...summary, problems, generation: object.metadata.generation, selection }),
       previous?.conditions as Condition[] | undefined,
       timestamp(options.now()),
     );
@@ -148,6 +178,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       { fieldManager: FIELD_MANAGER },
       'status',
     );
+    told.conditions(object, previous?.conditions as Condition[] | undefined, conditions);
   }
 
   const evaluateOptions = (device: KubeObject, now: number) => ({
@@ -173,7 +204,10 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       const problems: DeviceProblem[] = [];
       if (kind === 'Placement') {
         const placement = informers.placements.get(namespace, name);
-        if (!placement || placement.metadata.deletionTimestamp) return;
+        if (!placement || placement.metadata.deletionTimestamp) {
+          told.forget(key);
+          return;
+        }
         const workloads = selectedWorkloads(placement);
         const required = {
           placements: [`${namespace}/${name}`],
@@ -195,12 +229,16 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             }
           }
         }
-        await write(placementKind, placement, states, problems);
+        await write(placementKind, placement, states, problems, selectionOf(placement, workloads));
+        told.failures(key, placement, states);
         return requeue(states.values(), now);
       }
       if (kind === 'Workload') {
         const workload = informers.workloads.get(namespace, name);
-        if (!workload || workload.metadata.deletionTimestamp) return;
+        if (!workload || workload.metadata.deletionTimestamp) {
+          told.forget(key);
+          return;
+        }
         const devices = new Map<string, KubeObject>();
         for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
           if (placement.metadata.deletionTimestamp) continue;
@@ -228,6 +266,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           }
         }
         await write(workloadKind, workload, states, problems);
+        told.failures(key, workload, states);
         return requeue(states.values(), now);
       }
       return;

@@ -132,9 +132,18 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
   summary.watch(informers.workloads, {
     map: (w) => [summaryKey('Workload', w.metadata.namespace!, w.metadata.name!)],
   });
+  // Also the Placements naming it without selecting it: their WorkloadsFound condition names it.
+  const placementsNaming = (workload: KubeObject): KubeObject[] =>
+    informers.placements
+      .byIndex(NAMESPACE_INDEX, workload.metadata.namespace ?? '')
+      .filter(
+        (p) =>
+          specOf(p).workloadSelector?.names?.includes(workload.metadata.name!) ||
+          selectsWorkload(specOf(p).workloadSelector, workloadShape(workload)),
+      );
   summary.watch(informers.workloads, {
     map: (w) =>
-      placementsSelecting(w).map((p) => summaryKey('Placement', p.metadata.namespace!, p.metadata.name!)),
+      placementsNaming(w).map((p) => summaryKey('Placement', p.metadata.namespace!, p.metadata.name!)),
     predicates: [workloadSpec],
   });
   mailbox.watch(informers.workloads, {
