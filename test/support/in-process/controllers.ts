@@ -143,13 +143,18 @@ export async function startControllersEnv(
     },
     async settled() {
       // Quiet twice in a row, a few turns apart: a watch event or a queued Event may be on its way.
-      await eventually(async () => {
-        await recorder.flush();
-        if (!idle()) return false;
-        await new Promise((resolve) => setTimeout(resolve, 30));
-        await recorder.flush();
-        return idle();
-      }, 'controllers idle and Events written');
+      await eventually(
+        async () => {
+          await recorder.flush();
+          if (!idle()) return false;
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          await recorder.flush();
+          return idle();
+          // A pass over thousands of devices on a loaded machine takes longer than eventually's default.
+        },
+        'controllers idle and Events written',
+        60_000,
+      );
     },
     async stop() {
       abort.abort();
