@@ -12,6 +12,20 @@ import { leaseKind } from './lease.ts';
 import { mailboxKind } from './mailbox.ts';
 import { namespaceKind } from './namespace.ts';
 import { opcUaConnectorKind } from './opcua-connector.ts';
+
+export {
+  type ConnectorConfig,
+  ConnectorConfigError,
+  ConnectorConfigSchema,
+  FEATURE_PATTERN,
+  isNodeId,
+  NODE_ID_PATTERN,
+  parseConnectorConfig,
+  type ResolvedConnectorConfig,
+  SECURITY_MODES,
+  SECURITY_POLICIES,
+} from './opcua-connector-config.ts';
+
 import { placementKind } from './placement.ts';
 import { RBAC_KINDS } from './rbac.ts';
 import { secretKind } from './secret.ts';

@@ -3,12 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
-import {
-  ConnectorConfigError,
-  parseConnectorConfig,
-  runConnector,
-  startPlcSimulator,
-} from '../connectors/opcua/index.ts';
+import { ConnectorConfigError, parseConnectorConfig } from '../api/index.ts';
+import { runConnector, startPlcSimulator } from '../connectors/opcua/index.ts';
 import { CliError } from './errors.ts';
 
 /**

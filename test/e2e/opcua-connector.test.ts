@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { ConnectorConfig } from '../../src/connectors/opcua/index.ts';
+import type { ConnectorConfig } from '../../src/api/index.ts';
 import type { StartedProcess } from '../support/index.ts';
 import { waitFor } from '../support/index.ts';
 import {

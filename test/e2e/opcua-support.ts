@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import YAML, { stringify } from 'yaml';
-import type { ConnectorConfig } from '../../src/connectors/opcua/index.ts';
+import type { ConnectorConfig } from '../../src/api/index.ts';
 import {
   type AgentProcess,
   type HubProcess,
