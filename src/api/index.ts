@@ -76,9 +76,11 @@ export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';
 export {
+  type FieldRequirement,
   type LabelRequirement,
   matchesLabels,
   parseFieldSelector,
+  parseLabelSelector,
   SelectorError,
   selectorRequirements,
 } from './selectors.ts';

@@ -9,11 +9,12 @@ import {
   type ApiClient,
   apiClient,
   type HubProcess,
+  type PostgresCluster,
   removeDir,
   startHubProcess,
+  startPostgres,
   tempDir,
 } from '../../support/index.ts';
-import { type PostgresCluster, startPostgres } from '../../support/postgres.ts';
 
 export interface ReplicaSet {
   readonly postgres: PostgresCluster;
