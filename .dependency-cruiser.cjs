@@ -118,6 +118,14 @@ module.exports = {
       from: { path: '^src/', pathNot: '\\.test\\.ts$' },
       to: { path: '^(test|bench)/' },
     },
+    {
+      name: 'fixtures-for-tests',
+      comment:
+        'A *.fixture.ts file (test data and helpers kept beside the tests of one folder) is imported by tests only.',
+      severity: 'error',
+      from: { pathNot: '\\.(test|fixture)\\.ts$' },
+      to: { path: '\\.fixture\\.ts$' },
+    },
     ...doors().map((door) => ({
       name: `door:${door}`,
       comment: COMPOSITES.has(door)

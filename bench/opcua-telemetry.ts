@@ -26,8 +26,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import type { ConnectorConfig } from '../src/api/index.ts';
 import { LatestValues } from '../src/hub/telemetry/index.ts';
-import { startBroker, startConnector, startPlcSim, writeConfig } from '../test/e2e/opcua-support.ts';
-import { waitFor } from '../test/support/index.ts';
+import { startBroker, startConnector, startPlcSim, waitFor, writeConfig } from '../test/support/index.ts';
 import {
   cpuMeter,
   fmt,

@@ -15,6 +15,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import {
   type AgentProcess,
+  createToken,
   type HubProcess,
   killWorkloads,
   kubectl,
@@ -28,7 +29,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-telemetry';
 const DEVICE = 'gw-telemetry-1';
