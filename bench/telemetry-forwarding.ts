@@ -19,8 +19,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import { enroll } from '../src/agent/enrollment/index.ts';
 import { startAgentTelemetry, TelemetryOutbox } from '../src/agent/index.ts';
-import { createToken } from '../test/e2e/enrollment-support.ts';
-import { removeDir, startHubProcess, tempDir } from '../test/support/index.ts';
+import { createToken, removeDir, startHubProcess, tempDir } from '../test/support/index.ts';
 import { cpuMeter, fmt, machineLoad, ownCpuSeconds, report, table } from './support/index.ts';
 
 const MESSAGES = Number(process.env.TELEMETRY_MESSAGES ?? 20_000);

@@ -13,6 +13,20 @@ import { leaseKind } from './lease.ts';
 import { mailboxKind } from './mailbox.ts';
 import { namespaceKind } from './namespace.ts';
 import { opcUaConnectorKind } from './opcua-connector.ts';
+
+export {
+  type ConnectorConfig,
+  ConnectorConfigError,
+  ConnectorConfigSchema,
+  FEATURE_PATTERN,
+  isNodeId,
+  NODE_ID_PATTERN,
+  parseConnectorConfig,
+  type ResolvedConnectorConfig,
+  SECURITY_MODES,
+  SECURITY_POLICIES,
+} from './opcua-connector-config.ts';
+
 import { placementKind } from './placement.ts';
 import { RBAC_KINDS } from './rbac.ts';
 import { secretKind } from './secret.ts';
@@ -64,9 +78,11 @@ export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';
 export {
+  type FieldRequirement,
   type LabelRequirement,
   matchesLabels,
   parseFieldSelector,
+  parseLabelSelector,
   SelectorError,
   selectorRequirements,
 } from './selectors.ts';

@@ -5,12 +5,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ConnectorConfigError,
-  parseConnectorConfig,
-  runConnector,
-  startPlcSimulator,
-} from '../connectors/opcua/index.ts';
+import { ConnectorConfigError, parseConnectorConfig } from '../api/index.ts';
+import { runConnector, startPlcSimulator } from '../connectors/opcua/index.ts';
 import { CliError } from './errors.ts';
 import { createLogger, type LogFormat } from './logger.ts';
 

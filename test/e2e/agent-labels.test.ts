@@ -11,7 +11,10 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
+  enrollBody,
   type HubProcess,
+  hubRequest,
   OUTPOST_BIN,
   removeDir,
   run,
@@ -19,7 +22,6 @@ import {
   startHubProcess,
   tempDir,
 } from '../support/index.ts';
-import { createToken, enrollBody, hubRequest } from './enrollment-support.ts';
 
 describe('device labels asked for at enrollment', { timeout: 180_000 }, () => {
   let hub: HubProcess;

@@ -15,13 +15,16 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
+  hubRequest,
   killWorkloads,
   kubectl,
   kubectlApply,
   OUTPOST_BIN,
+  outpost,
   placementOf,
   recordedProcesses,
   removeDir,
@@ -31,7 +34,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken, hubRequest, outpost } from './enrollment-support.ts';
 
 const NS = 'logs-e2e';
 const DEVICE = 'gw-logs-1';

@@ -13,6 +13,7 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
@@ -30,7 +31,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-offline';
 const DEVICE = 'gw-offline-1';

@@ -12,10 +12,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   type AgentProcess,
+  createToken,
   type HubProcess,
   killWorkloads,
   kubectl,
   kubectlApply,
+  parseTable,
   placementOf,
   removeDir,
   startAgent,
@@ -23,8 +25,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
-import { parseTable } from './kubectl-fixtures.ts';
 
 const NS = 'agent-events';
 const DEVICE = 'gw-events-1';

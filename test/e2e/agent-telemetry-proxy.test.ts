@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { type DeviceCredentials, enroll } from '../../src/agent/enrollment/index.ts';
 import { type AgentTelemetry, startAgentTelemetry } from '../../src/agent/index.ts';
 import {
+  createToken,
   type HubProcess,
   removeDir,
   startConnectProxy,
@@ -18,7 +19,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const DEVICE = 'gw-telemetry-proxy';
 

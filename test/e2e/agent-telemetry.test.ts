@@ -8,13 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import {
   type AgentProcess,
+  createToken,
+  Gate,
   type HubProcess,
   killWorkloads,
   kubectl,
@@ -28,7 +29,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-telemetry';
 const DEVICE = 'gw-telemetry-1';
@@ -122,41 +122,6 @@ function workload(script: string, triggerDir: string) {
 
 const placement = placementOf(NS, 'telemetry', { app: 'telemetry', site: 'telemetry' });
 
-/** A TCP pass-through to the hub the test can close, so the agent reconnects only when the test is ready. */
-class Gate {
-  open = true;
-  readonly #sockets = new Set<Socket>();
-  readonly server: Server;
-
-  constructor(readonly target: () => number) {
-    this.server = createServer((socket) => {
-      if (!this.open) return socket.destroy();
-      const upstream = tcpConnect(this.target(), '127.0.0.1');
-      for (const s of [socket, upstream]) {
-        this.#sockets.add(s);
-        s.on('error', () => {});
-        s.on('close', () => {
-          this.#sockets.delete(s);
-          socket.destroy();
-          upstream.destroy();
-        });
-      }
-      socket.pipe(upstream).pipe(socket);
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as { port: number }).port;
-  }
-
-  close(): Promise<void> {
-    this.open = false;
-    for (const socket of this.#sockets) socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 interface Received {
   readonly topic: string;
   readonly body: { seq?: number; id?: string; device?: string; topic?: string };
@@ -202,7 +167,7 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
     hubDir = hub.dataDir;
     hubPort = Number(new URL(hub.url).port);
     gate = new Gate(() => hubPort);
-    gateUrl = `https://127.0.0.1:${await gate.listen()}`;
+    gateUrl = await gate.listen();
     dataDir = await tempDir('outpost-agent-telemetry-');
     triggerDir = await tempDir('outpost-agent-telemetry-trigger-');
     const script = join(triggerDir, '..', `${triggerDir.split('/').at(-1)}-publisher.mjs`);

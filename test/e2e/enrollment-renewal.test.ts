@@ -15,13 +15,16 @@ import {
 import {
   type ApiClient,
   apiClient,
+  createToken,
+  FACTS,
   type HubProcess,
+  hubRequest,
   removeDir,
   startHubProcess,
   tempDir,
   waitFor,
+  watchOwnMailbox,
 } from '../support/index.ts';
-import { createToken, FACTS, hubRequest, watchOwnMailbox } from './enrollment-support.ts';
 
 const LIFETIME_S = 6;
 const GRACE_S = 4;

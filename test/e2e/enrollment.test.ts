@@ -17,20 +17,18 @@ import { hashTokenSecret } from '../../src/api/index.ts';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  kubectl,
-  removeDir,
-  startHubProcess,
-  tempDir,
-} from '../support/index.ts';
-import {
   createToken,
   enrollBody,
   FACTS,
+  type HubProcess,
   hubRequest,
+  kubectl,
   outpost,
+  removeDir,
+  startHubProcess,
+  tempDir,
   watchOwnMailbox,
-} from './enrollment-support.ts';
+} from '../support/index.ts';
 
 const DEVICES = '/apis/outpost.dev/v1alpha1/devices';
 const TOKENS = '/apis/outpost.dev/v1alpha1/bootstraptokens';

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../support/index.ts';
 import {
   device,
   type KubectlHub,
@@ -15,8 +14,9 @@ import {
   namespace,
   parseTable,
   startKubectlHub,
+  waitFor,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const NS = 'events-team';
 

@@ -11,23 +11,21 @@ import type { DeviceCredentials } from '../../src/agent/enrollment/index.ts';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  OUTPOST_BIN,
-  removeDir,
-  run,
-  startHubProcess,
-  waitFor,
-} from '../support/index.ts';
-import {
   collect,
   connectDevice,
   connectMqtt,
   createConnector,
   enrollDevice,
+  type HubProcess,
   type Mosquitto,
+  OUTPOST_BIN,
   publish,
+  removeDir,
+  run,
+  startHubProcess,
   startMosquitto,
-} from './telemetry-support.ts';
+  waitFor,
+} from '../support/index.ts';
 
 const NS = 'plant';
 const CONNECTOR = 'line-1';

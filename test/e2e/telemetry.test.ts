@@ -11,28 +11,28 @@ import type { DeviceCredentials } from '../../src/agent/enrollment/index.ts';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  OUTPOST_BIN,
-  removeDir,
-  run,
-  startHubProcess,
-  waitFor,
-} from '../support/index.ts';
-import { bindWorkloadTeam, createUser, type User } from './rbac-support.ts';
-import {
+  bindWorkloadTeam,
   closed,
   collect,
   connectDevice,
   connectMqtt,
   createConnector,
+  createUser,
   enrollDevice,
+  type HubProcess,
   kubeconfigCredentials,
   mqttUrlOf,
+  OUTPOST_BIN,
   publish,
+  removeDir,
+  run,
+  startHubProcess,
   startTelemetryWatch,
   subscribeCodes,
+  type User,
   upgradeStatus,
-} from './telemetry-support.ts';
+  waitFor,
+} from '../support/index.ts';
 
 const V1 = '/apis/outpost.dev/v1alpha1';
 const NS = 'plant';
