@@ -34,7 +34,7 @@ export interface AgentOptions {
   readonly token?: string;
   /** The device's name at enrollment. @default the host name, lower-cased */
   readonly name?: string;
-  /** Labels asked for at enrollment (the bootstrap token's labels win over them). */
+  /** Labels asked for at enrollment; the bootstrap token must allow them (else the hub refuses the enrollment). */
   readonly labels?: Readonly<Record<string, string>>;
   /** @default 'process' */
   readonly runtime?: 'process' | 'podman';

@@ -29,7 +29,8 @@ export type DeviceFacts = Type.Static<typeof DeviceFactsSchema>;
 /**
  * `POST /enroll`: a bootstrap token (`<id>.<secret>`), the device's name, its
  * CSR (PEM) and its facts, and the labels the device asks for
- * (`outpost agent --labels`); the token's labels win over them.
+ * (`outpost agent --labels`): each must be one the token allows
+ * (`allowedLabels`) or sets to the same value (`deviceLabels`), else 403.
  */
 export const EnrollRequestSchema = Type.Object({
   token: Type.String(),

@@ -20,7 +20,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--name <name>', "the device's name (default: the host name)")
     .option(
       '--labels <k=v,...>',
-      "the device's labels, sent at enrollment (the bootstrap token's labels win on a conflicting key)",
+      "the device's labels, asked for at enrollment: the bootstrap token must allow each (token create --allow-labels) or set it to the same value, else the enrollment is refused",
     )
     .option('--runtime <runtime>', 'how workloads run: process or podman', 'process')
     .option('--stop-workloads-on-exit', 'stop every workload when the agent stops', false)

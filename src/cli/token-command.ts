@@ -4,7 +4,15 @@
  * the token is printed once and cannot be shown again.
  */
 import type { Command } from 'commander';
-import { type BootstrapToken, generateBootstrapToken, hashTokenSecret, TOKEN_ID } from '../api/index.ts';
+import {
+  ANY_LABEL_VALUE,
+  allowedLabelsText,
+  type BootstrapToken,
+  generateBootstrapToken,
+  hashTokenSecret,
+  maxUsesOf,
+  TOKEN_ID,
+} from '../api/index.ts';
 import { parseDuration } from './duration.ts';
 import { CliError } from './errors.ts';
 import { type ConnectionFlags, connectToHub } from './hub-connection.ts';
@@ -19,7 +27,9 @@ export interface CreateTokenOptions extends ConnectionFlags {
   readonly ttlSeconds?: number;
   /** Labels of every Device enrolled with it. @default {} */
   readonly labels?: Record<string, string>;
-  /** Enrollments allowed; unlimited when absent. */
+  /** Labels a device may ask for: key -> values (`*`: any). @default {}: none */
+  readonly allowedLabels?: Record<string, string[]>;
+  /** Enrollments allowed. @default 1 */
   readonly maxUses?: number;
   /** @default 'auto' */
   readonly approval?: 'auto' | 'manual';
@@ -34,9 +44,11 @@ export async function createToken(options: CreateTokenOptions): Promise<string> 
     secretHash: hashTokenSecret(secret),
     expiration: expiration.toISOString().replace(/\.\d+Z$/, 'Z'),
     approval: options.approval ?? 'auto',
+    maxUses: options.maxUses ?? 1,
   };
-  if (options.maxUses !== undefined) spec.maxUses = options.maxUses;
   if (options.labels && Object.keys(options.labels).length > 0) spec.deviceLabels = options.labels;
+  if (options.allowedLabels && Object.keys(options.allowedLabels).length > 0)
+    spec.allowedLabels = options.allowedLabels;
   if (options.description) spec.description = options.description;
   const hub = await connectToHub(options);
   try {
@@ -67,6 +79,31 @@ export function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/**
+ * Parses `--allow-labels KEY[=VALUE|VALUE...],...`: the labels a device may
+ * ask for. `KEY` alone or `KEY=*` allows any value of KEY.
+ */
+export function parseAllowedLabels(text: string): Record<string, string[]> {
+  const allowed: Record<string, string[]> = {};
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const key = at === -1 ? entry : entry.slice(0, at);
+    const values = at === -1 ? [ANY_LABEL_VALUE] : entry.slice(at + 1).split('|');
+    if (!LABEL_KEY.test(key) || values.some((value) => value !== ANY_LABEL_VALUE && !LABEL_VALUE.test(value)))
+      throw new CliError(
+        `--allow-labels: ${JSON.stringify(entry)} is not KEY, KEY=* or KEY=VALUE|VALUE... with valid label keys and values`,
+      );
+    allowed[key] = [...new Set([...(allowed[key] ?? []), ...values])];
+  }
+  return allowed;
+}
+
 /** `outpost token ...`. */
 export function registerTokenCommand(program: Command): void {
   const token = program.command('token').description('bootstrap tokens that let devices enroll');
@@ -81,7 +118,11 @@ export function registerTokenCommand(program: Command): void {
       .description('create a token and print it (once: only its hash is kept)')
       .option('--ttl <duration>', 'how long the token works (e.g. 1h, 7d)', '24h')
       .option('--labels <k=v,...>', 'labels every device enrolled with it gets')
-      .option('--max-uses <n>', 'how many devices may enroll with it (default: unlimited)')
+      .option(
+        '--allow-labels <k[=v|v...],...>',
+        'labels a device may ask for (agent --labels): KEY or KEY=* any value, KEY=V1|V2 those values; any other is refused',
+      )
+      .option('--max-uses <n>', 'how many devices may enroll with it', '1')
       .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
       .option('--description <text>', 'what the token is for'),
   ).action(
@@ -89,23 +130,22 @@ export function registerTokenCommand(program: Command): void {
       options: ConnectionFlags & {
         ttl: string;
         labels?: string;
-        maxUses?: string;
+        allowLabels?: string;
+        maxUses: string;
         approve: string;
         description?: string;
       },
     ) => {
       if (options.approve !== 'auto' && options.approve !== 'manual')
         throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(options.approve)}`);
-      let maxUses: number | undefined;
-      if (options.maxUses !== undefined) {
-        maxUses = Number(options.maxUses);
-        if (!Number.isSafeInteger(maxUses) || maxUses < 1)
-          throw new CliError('--max-uses must be a positive integer');
-      }
+      const maxUses = Number(options.maxUses);
+      if (!Number.isSafeInteger(maxUses) || maxUses < 1)
+        throw new CliError('--max-uses must be a positive integer');
       const created = await createToken({
         ...options,
         ttlSeconds: parseDuration(options.ttl, '--ttl'),
         labels: options.labels ? parseLabels(options.labels) : undefined,
+        allowedLabels: options.allowLabels ? parseAllowedLabels(options.allowLabels) : undefined,
         maxUses,
         approval: options.approve,
       });
@@ -124,18 +164,21 @@ export function registerTokenCommand(program: Command): void {
             status?: BootstrapToken['status'];
           }[];
         }>('GET', COLLECTION);
-        const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS']];
+        const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS', 'ALLOWED LABELS']];
         const now = Date.now();
         for (const item of list.items) {
           const expires = item.spec.expiration;
+          const uses = item.status?.uses ?? 0;
+          const maxUses = maxUsesOf(item.spec);
           rows.push([
             item.metadata.name,
             item.spec.approval,
-            `${item.status?.uses ?? 0}/${item.spec.maxUses ?? 'unlimited'}`,
+            `${uses}/${maxUses}${uses >= maxUses ? ' (used up)' : ''}`,
             expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
             Object.entries(item.spec.deviceLabels ?? {})
               .map(([k, v]) => `${k}=${v}`)
               .join(',') || '<none>',
+            allowedLabelsText(item.spec.allowedLabels),
           ]);
         }
         process.stdout.write(table(rows));

@@ -51,6 +51,8 @@ try {
     kubeconfig: hub.kubeconfigPath,
     ttlSeconds: 3600,
     maxUses: 1,
+    // The labels the agent asks for (--labels below): a device gets only labels its token allows.
+    labels: { site: 'berlin', role: DEMO_ROLE },
     description: 'the npm start demo agent',
   });
   const agent = startOutpost(

@@ -41,7 +41,7 @@ export interface EnrollOptions {
   readonly caCert?: string;
   /** `sha256:<hex>` of the hub CA's SubjectPublicKeyInfo, when known beforehand. */
   readonly caPin?: string;
-  /** Labels the device asks for; the bootstrap token's labels win over them. */
+  /** Labels the device asks for; the hub refuses the enrollment (403) unless the bootstrap token allows each. */
   readonly labels?: Readonly<Record<string, string>>;
   /** The facts to report. @default collectFacts(dataDir) */
   readonly facts?: DeviceFacts;

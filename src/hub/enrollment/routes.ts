@@ -23,6 +23,7 @@ import {
   type EnrollmentResponse,
   type KindDefinition,
   type KubeObject,
+  refusedLabels,
   TOKEN_ID,
 } from '../../api/index.ts';
 import { DEVICE_USER_PREFIX, uidsOf } from '../auth/index.ts';
@@ -30,7 +31,7 @@ import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.t
 import { type CertificateAuthority, verifyIssuedBy } from '../pki/index.ts';
 import { readEnrollRequest, readRenewRequest } from './request.ts';
 import { checkCsr, publicKeyHash, signDeviceCertificate } from './signer.ts';
-import { TokenBook, tokenRefused } from './tokens.ts';
+import { TokenBook, tokenRefused, type ValidToken } from './tokens.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -109,7 +110,8 @@ export function registerEnrollment(
   app.post('/enroll', anonymous, async (request, reply) => {
     const body = readEnrollRequest(request.body);
     // Every check that can fail comes before the first write, so a refusal creates nothing.
-    await tokens.check(body.token);
+    const valid = await tokens.check(body.token);
+    checkLabels(valid, body.labels);
     const csr = await checkCsr(body.csr, body.name);
     if (await readOptional(service, deviceKind, body.name)) throw errors.alreadyExists(deviceKind, body.name);
     const token = await tokens.use(body.token);
@@ -203,10 +205,27 @@ async function renewingDevice(
 }
 
 /**
- * The Device an enrollment creates. Its labels are those the device asked for
- * with the token's `deviceLabels` over them: the token is the admin's
- * decision (e.g. `site=plant-3`), so a device cannot relabel itself out of
- * it; the device adds only what the token leaves open.
+ * Refuses labels the token does not let the device choose (see
+ * `refusedLabels`): labels select what a device runs and which secrets it
+ * gets, so a device chooses only among what the person who made the token
+ * allowed. After enrollment only people change them (devices may not write
+ * their Device but its status).
+ * @throws ApiError 403 naming each refused label and why.
+ */
+function checkLabels(token: ValidToken, asked: Readonly<Record<string, string>> | undefined): void {
+  const refused = refusedLabels(asked ?? {}, token.spec);
+  if (refused.length === 0) return;
+  const plural = refused.length === 1 ? 'label' : 'labels';
+  throw new ApiError(
+    403,
+    'Forbidden',
+    `bootstrap token ${token.id} does not allow the ${plural} ${refused.join(', ')}: enroll without ${refused.length === 1 ? 'it' : 'them'}, or with a token that allows ${refused.length === 1 ? 'it' : 'them'} (outpost token create --allow-labels KEY[=VALUE|VALUE...])`,
+  );
+}
+
+/**
+ * The Device an enrollment creates: the token's `deviceLabels` and the labels
+ * the device asked for, which {@link checkLabels} has found allowed.
  */
 function newDevice(
   name: string,
