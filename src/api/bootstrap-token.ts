@@ -142,11 +142,13 @@ export function secretMatches(secret: string, secretHash: string): boolean {
 /**
  * The signature of the hub's CA certificate that lets a device trust the hub
  * on first contact (as kubeadm's token-signed cluster-info): HMAC-SHA256 of
- * the CA PEM, keyed by the secret's hash. The device knows the secret, so it
- * can compute the key; a man in the middle knows neither.
+ * the nonce and the CA PEM, keyed by the secret's hash. The device knows the
+ * secret, so it can compute the key; a man in the middle knows neither. The
+ * nonce (fresh in every answer) makes every answer differ, so that a random
+ * one for an unknown token id looks the same.
  */
-export function caSignature(secretHash: string, caPem: string): string {
-  return createHmac('sha256', secretHash).update(caPem).digest('hex');
+export function caSignature(secretHash: string, caPem: string, nonce: string): string {
+  return createHmac('sha256', secretHash).update(`${nonce}\n`).update(caPem).digest('hex');
 }
 
 function validate(object: KubeObject): FieldCause[] {
