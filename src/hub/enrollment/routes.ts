@@ -42,6 +42,7 @@ import {
   PUBLIC_KEY_ANNOTATION,
   pollRefused,
   provesPossession,
+  publicKeyOf,
   RETIRED_ANNOTATION,
 } from './issuance.ts';
 import { readEnrollRequest, readPollRequest, readRenewRequest } from './request.ts';
@@ -190,7 +191,7 @@ export function registerEnrollment(
         'Unauthorized',
         `the enrollment certificate of device ${body.name} expired at ${new Date(expiresAt).toISOString()}: it is not issued again; enroll again with a new bootstrap token`,
       );
-    return answer(reply, 200, issued, { publicKey: enrollmentKey, at: issuedAt });
+    return answer(reply, 200, issued, { publicKey: publicKeyOf(issued)!, at: issuedAt });
   });
 
   app.post('/enroll/renew', anonymous, async (request, reply) => {
