@@ -21,7 +21,12 @@ import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import { type ConnectorTelemetry, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
+import {
+  type ConnectorTelemetry,
+  PlacedWorkloads,
+  startTelemetry,
+  type TelemetryHub,
+} from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -134,7 +139,14 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     shuttingDown: () => closing,
   });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
-  const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
+  // What each device may send up for, and where a connector's commands go: its Mailbox's sources.
+  const placements = new PlacedWorkloads();
+  const telemetry = await startTelemetry({
+    authenticate,
+    placements,
+    mqttUrl: options.mqttUrl,
+    logger: options.logger,
+  });
   const { app, service } = buildHub({
     store,
     authenticate,
@@ -156,6 +168,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
   await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
+  await placements.start(service, { signal: shutdown.signal, logger: options.logger });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });

@@ -27,6 +27,7 @@ import {
   type Mosquitto,
   publish,
   startMosquitto,
+  waitForPlacement,
 } from './telemetry-support.ts';
 
 const NS = 'plant';
@@ -61,6 +62,7 @@ describe('hub telemetry bridged to an external broker (Mosquitto)', () => {
     admin = apiClient(hub.kubeconfig);
     await createConnector(admin, NS, CONNECTOR);
     gw = await enrollDevice(hub, 'gw-m', dirs);
+    await waitForPlacement(admin, ['gw-m'], NS, CONNECTOR);
     device = await connectDevice(hub, gw);
     clients.push(device);
     // The device's connector: acks every command it is sent.

@@ -21,13 +21,21 @@ import {
 } from '../support/index.ts';
 import { createToken, FACTS } from './enrollment-support.ts';
 
-/** Enrolls device `name` with an auto-approving token; returns its credentials. */
+/** The label that places the tests' connectors (see {@link createConnector}) on a device. */
+export const PLACED_LABEL = 'telemetry-test/placed';
+
+/**
+ * Enrolls device `name` with an auto-approving token (giving it `labels`, by default the one that
+ * places the tests' connectors on it); returns its credentials.
+ */
 export async function enrollDevice(
   hub: HubProcess,
   name: string,
   dirs: string[],
+  labels: Readonly<Record<string, string>> = { [PLACED_LABEL]: 'yes' },
 ): Promise<DeviceCredentials> {
-  const token = await createToken(hub);
+  const entries = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+  const token = await createToken(hub, entries.length > 0 ? ['--labels', entries.join(',')] : []);
   const dir = await tempDir('outpost-device-');
   dirs.push(dir);
   return enroll({ hubUrl: hub.url, token, name, dataDir: dir, facts: FACTS });
@@ -35,10 +43,16 @@ export async function enrollDevice(
 
 /**
  * Creates namespace `namespace` and, when the hub has the OpcUaConnector kind, connector
- * `namespace/name` (placed on no device: the tests play the devices themselves) with the
- * features `temperature` and `setpoint`. Returns whether the kind exists.
+ * `namespace/name` with the features `temperature` and `setpoint`, placed on the devices with
+ * `devices` (by default those {@link enrollDevice} labels): the tests play those devices
+ * themselves, with no agent. Returns whether the kind exists.
  */
-export async function createConnector(admin: ApiClient, namespace: string, name: string): Promise<boolean> {
+export async function createConnector(
+  admin: ApiClient,
+  namespace: string,
+  name: string,
+  devices: Readonly<Record<string, string>> = { [PLACED_LABEL]: 'yes' },
+): Promise<boolean> {
   const created = await admin.request('POST', '/api/v1/namespaces', {
     body: { metadata: { name: namespace } },
   });
@@ -54,12 +68,35 @@ export async function createConnector(admin: ApiClient, namespace: string, name:
       spec: {
         server: 'opc.tcp://127.0.0.1:4840/UA/Outpost',
         subscriptions: { temperature: 'ns=2;s=Temperature', setpoint: 'ns=2;s=SetPoint' },
-        devices: { matchLabels: { role: 'nothing-matches' } },
+        devices: { matchLabels: devices },
       },
     },
   });
   if (connector.status !== 201) throw new Error(`connector: ${connector.text}`);
   return true;
+}
+
+/**
+ * Waits until Workload `namespace/workload` (a connector's) is placed on each of `devices`: their
+ * Mailboxes hold its objects, and the hub accepts what they send up for it.
+ */
+export async function waitForPlacement(
+  admin: ApiClient,
+  devices: readonly string[],
+  namespace: string,
+  workload: string,
+): Promise<void> {
+  for (const device of devices)
+    await waitFor(`${namespace}/${workload} placed on ${device}`, async () => {
+      const mailbox = await admin.request('GET', `/apis/outpost.dev/v1alpha1/mailboxes/${device}`);
+      if (mailbox.status !== 200) return false;
+      const objects = (mailbox.json().spec?.objects ?? []) as Array<{
+        source: { namespace: string; workload: string };
+      }>;
+      return objects.some(
+        (object) => object.source.namespace === namespace && object.source.workload === workload,
+      );
+    });
 }
 
 /** The CA, certificate and key of a kubeconfig (the admin's is in system:masters). */
