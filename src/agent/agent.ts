@@ -1,8 +1,8 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { delay, networkReason } from '../util/index.ts';
+import { delay, lockDataDir, networkReason } from '../util/index.ts';
 import { Backoff } from './backoff.ts';
 import {
   type DeviceCredentials,
@@ -20,7 +20,6 @@ import {
   createProcessRuntime,
   type RestartTiming,
   type Runtime,
-  startTimeOf,
 } from './runtime/index.ts';
 import { MailboxSync } from './sync.ts';
 import { startAgentTelemetry } from './telemetry/index.ts';
@@ -35,7 +34,7 @@ export interface AgentOptions {
   readonly token?: string;
   /** The device's name at enrollment. @default the host name, lower-cased */
   readonly name?: string;
-  /** Labels asked for at enrollment (the bootstrap token's labels win over them). */
+  /** Labels asked for at enrollment; the bootstrap token must allow them (else the hub refuses the enrollment). */
   readonly labels?: Readonly<Record<string, string>>;
   /** @default 'process' */
   readonly runtime?: 'process' | 'podman';
@@ -62,7 +61,8 @@ export interface AgentOptions {
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { log, dataDir } = options;
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await lockDataDir(dataDir);
+  // Two agents on one data dir would start every workload twice.
+  await lockDataDir(dataDir, { file: 'agent.pid', what: 'agent' });
   const credentials = await credentialsFor(options, signal);
   if (!credentials) return;
   const deviceLog = log.child({ device: credentials.name });
@@ -215,22 +215,4 @@ async function credentialsFor(
     }
   }
   return undefined;
-}
-
-/**
- * Refuses to run when another live agent uses `dataDir` (two agents would
- * start every workload twice). The record is pid + start time, so a stale
- * file of a dead agent (or a reused pid) does not block.
- */
-async function lockDataDir(dataDir: string): Promise<void> {
-  const path = join(dataDir, 'agent.pid');
-  let other: { pid: number; startTime: string } | undefined;
-  try {
-    other = JSON.parse(await readFile(path, 'utf8')) as { pid: number; startTime: string };
-  } catch {
-    // absent or unreadable: ours to take
-  }
-  if (other && other.pid !== process.pid && startTimeOf(other.pid) === other.startTime)
-    throw new Error(`another agent (pid ${other.pid}) runs with the data dir ${dataDir}`);
-  await writeFile(path, JSON.stringify({ pid: process.pid, startTime: startTimeOf(process.pid) ?? '' }));
 }

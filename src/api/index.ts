@@ -43,6 +43,10 @@ export {
   type EnrollmentResponse,
   type EnrollRequest,
   EnrollRequestSchema,
+  POLL_TIME_WINDOW_SECONDS,
+  type PollRequest,
+  PollRequestSchema,
+  pollProof,
   type RenewRequest,
   RenewRequestSchema,
 } from './enrollment.ts';

@@ -129,7 +129,7 @@ function defineAgent(program: Command): void {
       .option('--name <name>', "the device's name (default: the host name)")
       .option(
         '--labels <k=v,...>',
-        "the device's labels, sent at enrollment (the bootstrap token's labels win on a conflicting key)",
+        "the device's labels, asked for at enrollment: the bootstrap token must allow each (token create --allow-labels) or set it to the same value, else the enrollment is refused",
       )
       .option('--runtime <runtime>', 'how workloads run: process or podman', 'process')
       .option('--stop-workloads-on-exit', 'stop every workload when the agent stops', false)
@@ -145,7 +145,11 @@ function defineToken(program: Command): void {
       .description('create a token and print it (once: only its hash is kept)')
       .option('--ttl <duration>', 'how long the token works (e.g. 1h, 7d)', '24h')
       .option('--labels <k=v,...>', 'labels every device enrolled with it gets')
-      .option('--max-uses <n>', 'how many devices may enroll with it (default: unlimited)')
+      .option(
+        '--allow-labels <k[=v|v...],...>',
+        'labels a device may ask for (agent --labels): KEY or KEY=* any value, KEY=V1|V2 those values; any other is refused',
+      )
+      .option('--max-uses <n>', 'how many devices may enroll with it', '1')
       .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
       .option('--description <text>', 'what the token is for'),
   ).action(async (flags: TokenCreateFlags) => (await import('./token-command.ts')).runTokenCreate(flags));

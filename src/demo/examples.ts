@@ -90,6 +90,8 @@ export async function createAgentToken(service: ObjectService): Promise<string> 
         expiration,
         approval: 'auto',
         maxUses: 1,
+        // The labels the agent asks for: a device gets only labels its token gives or allows.
+        deviceLabels: { ...DEMO_LABELS },
         description: 'the npm start demo agent',
       },
     } as KubeObject,

@@ -10,6 +10,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startTimeOf } from '../util/index.ts';
+
+export { startTimeOf };
 
 /** A child of a run, as recorded in `DIR/children.json`. */
 export interface ChildRecord {
@@ -20,20 +23,6 @@ export interface ChildRecord {
 }
 
 const RECORD_FILE = 'children.json';
-
-/** The start time of `pid` (clock ticks since boot), undefined when it is gone or a zombie. */
-export function startTimeOf(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return fields[19];
-}
 
 /** What `DIR/children.json` holds: the run itself and its children. */
 interface RunRecord {

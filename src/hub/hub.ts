@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
+import { type DataDirLock, lockDataDir } from '../util/index.ts';
 import {
   authorizerOver,
   createAuthenticator,
@@ -24,7 +25,12 @@ import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import { startTelemetry, type TelemetryHub } from './telemetry/index.ts';
+import {
+  type ConnectorTelemetry,
+  PlacedWorkloads,
+  startTelemetry,
+  type TelemetryHub,
+} from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -81,11 +87,28 @@ export interface RunningHub {
 const BUILT_IN_NAMESPACES = ['default', 'outpost-system'];
 
 /**
- * Starts a hub: opens the store, creates or loads the PKI, serves the API
- * over HTTPS and writes `DIR/admin.kubeconfig`.
+ * Starts a hub: takes its data dir (refused while another live hub holds it,
+ * taken over from a dead one), opens the store, creates or loads the PKI,
+ * serves the API over HTTPS and writes `DIR/admin.kubeconfig`.
+ * @throws DataDirLockedError when another hub runs with the data dir.
  */
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  // Before anything is written: a second hub would rewrite admin.kubeconfig to its own port.
+  const lock = await lockDataDir(options.dataDir, {
+    file: 'hub.pid',
+    what: 'hub',
+    hint: 'stop it first, or give this hub a data dir of its own (--data-dir)',
+  });
+  try {
+    return await serve(options, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub> {
   const host = options.host ?? '127.0.0.1';
   // Secrets (and the kinds embedding them) are encrypted whatever engine holds them.
   const store = await encryptSecretsAtRest(await openStore(options), {
@@ -122,7 +145,14 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     shuttingDown: () => closing,
   });
   // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
-  const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
+  // What each device may send up for, and where a connector's commands go: its Mailbox's sources.
+  const placements = new PlacedWorkloads();
+  const telemetry = await startTelemetry({
+    authenticate,
+    placements,
+    mqttUrl: options.mqttUrl,
+    logger: options.logger,
+  });
   const { app, service, events } = buildHub({
     store,
     authenticate,
@@ -145,6 +175,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
   await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
+  await placements.start(service, { signal: shutdown.signal, logger: options.logger });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
@@ -206,6 +237,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       for (const socket of connections) socket.destroy();
       await app.close();
       await store.close();
+      await lock.release();
     },
   };
 }

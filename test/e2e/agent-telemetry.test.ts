@@ -34,8 +34,9 @@ const NS = 'agent-telemetry';
 const DEVICE = 'gw-telemetry-1';
 
 /**
- * The workload: publishes bursts of numbered telemetry (QoS 1) when a command
- * `commands/test/pub/burst` asks for it (then acks it), or when the test drops
+ * The workload: publishes under its own name, `<namespace>/<workload>` (the hub accepts what a
+ * device sends up only for Workloads placed on it), bursts of numbered telemetry (QoS 1) when a command
+ * `commands/agent-telemetry/telemetry/burst` asks for it (then acks it), or when the test drops
  * a file `burst-N` in TRIGGER_DIR (then writes `done-N` once every message of
  * the burst was acknowledged by the agent).
  */
@@ -52,7 +53,7 @@ async function burst(count) {
   const sent = [];
   for (let i = 0; i < count; i++) {
     seq++;
-    sent.push(publish('telemetry/test/pub/counter', { value: seq, seq, sourceTimestamp: new Date().toISOString() }));
+    sent.push(publish('telemetry/agent-telemetry/telemetry/counter', { value: seq, seq, sourceTimestamp: new Date().toISOString() }));
   }
   await Promise.all(sent);
   writeFileSync(dir + '/seq', String(seq));
@@ -63,7 +64,7 @@ client.on('connect', () => {
 client.on('message', async (topic, payload) => {
   const command = JSON.parse(payload.toString());
   await burst(command.value);
-  await publish('acks/test/pub', { id: command.id, ok: true, statusCode: 'Good', device: process.env.OUTPOST_DEVICE, topic });
+  await publish('acks/agent-telemetry/telemetry', { id: command.id, ok: true, statusCode: 'Good', device: process.env.OUTPOST_DEVICE, topic });
 });
 const seen = new Set();
 setInterval(async () => {
@@ -157,10 +158,10 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
   const received: Received[] = [];
   const seqs = () =>
     received
-      .filter((r) => r.topic === `devices/${DEVICE}/telemetry/test/pub/counter`)
+      .filter((r) => r.topic === `devices/${DEVICE}/telemetry/agent-telemetry/telemetry/counter`)
       .map((r) => r.body.seq!);
   const ackOf = (id: string) =>
-    received.find((r) => r.topic === `devices/${DEVICE}/acks/test/pub` && r.body.id === id);
+    received.find((r) => r.topic === `devices/${DEVICE}/acks/agent-telemetry/telemetry` && r.body.id === id);
 
   before(async () => {
     hub = await startHubProcess();
@@ -206,20 +207,24 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
     await waitFor('a command round trip', async () => {
       const id = `ping-${++ping}`;
       await admin!.publishAsync(
-        `devices/${DEVICE}/commands/test/pub/burst`,
+        `devices/${DEVICE}/commands/agent-telemetry/telemetry/burst`,
         JSON.stringify({ id, value: 0 }),
         { qos: 1 },
       );
       return waitFor(`ack ${id}`, () => ackOf(id), 2000).catch(() => false);
     });
     await admin!.publishAsync(
-      `devices/${DEVICE}/commands/test/pub/burst`,
+      `devices/${DEVICE}/commands/agent-telemetry/telemetry/burst`,
       JSON.stringify({ id: 'burst-1', value: 20 }),
       { qos: 1 },
     );
     const ack = await waitFor('the burst acknowledged', () => ackOf('burst-1'));
     assert.equal(ack.body.device, DEVICE, 'OUTPOST_DEVICE names the device');
-    assert.equal(ack.body.topic, 'commands/test/pub/burst', 'the device prefix is stripped locally');
+    assert.equal(
+      ack.body.topic,
+      'commands/agent-telemetry/telemetry/burst',
+      'the device prefix is stripped locally',
+    );
     assert.deepEqual(
       seqs(),
       Array.from({ length: 20 }, (_, i) => i + 1),

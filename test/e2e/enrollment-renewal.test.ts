@@ -68,7 +68,8 @@ describe('device certificate renewal', () => {
       args: ['--device-cert-lifetime', `${LIFETIME_S}s`, '--device-renewal-grace', `${GRACE_S}s`],
     });
     admin = apiClient(hub.kubeconfig);
-    token = await createToken(hub);
+    // One token for every device of this file.
+    token = await createToken(hub, ['--max-uses', '10']);
   });
   after(async () => {
     await admin?.close();

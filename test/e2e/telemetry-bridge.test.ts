@@ -25,6 +25,7 @@ import {
   startHubProcess,
   startMosquitto,
   waitFor,
+  waitForPlacement,
 } from '../support/index.ts';
 
 const NS = 'plant';
@@ -59,6 +60,7 @@ describe('hub telemetry bridged to an external broker (Mosquitto)', () => {
     admin = apiClient(hub.kubeconfig);
     await createConnector(admin, NS, CONNECTOR);
     gw = await enrollDevice(hub, 'gw-m', dirs);
+    await waitForPlacement(admin, ['gw-m'], NS, CONNECTOR);
     device = await connectDevice(hub, gw);
     clients.push(device);
     // The device's connector: acks every command it is sent.

@@ -118,13 +118,21 @@ export async function watchOwnMailbox(credentials: DeviceCredentials): Promise<D
   };
 }
 
-/** Enrolls device `name` with an auto-approving token; returns its credentials. */
+/** The label that places the tests' connectors (see `createConnector` in telemetry.ts) on a device. */
+export const PLACED_LABEL = 'telemetry-test/placed';
+
+/**
+ * Enrolls device `name` with an auto-approving token (giving it `labels`, by default the one that
+ * places the tests' connectors on it); returns its credentials.
+ */
 export async function enrollDevice(
   hub: HubProcess,
   name: string,
   dirs: string[],
+  labels: Readonly<Record<string, string>> = { [PLACED_LABEL]: 'yes' },
 ): Promise<DeviceCredentials> {
-  const token = await createToken(hub);
+  const entries = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+  const token = await createToken(hub, entries.length > 0 ? ['--labels', entries.join(',')] : []);
   const dir = await tempDir('outpost-device-');
   dirs.push(dir);
   return enroll({ hubUrl: hub.url, token, name, dataDir: dir, facts: FACTS });
