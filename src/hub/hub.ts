@@ -12,6 +12,7 @@ import {
   DeviceIndex,
   ensureBootstrapPolicy,
   RbacIndex,
+  refusingImpersonation,
 } from './auth/index.ts';
 import { type RunningControllers, startControllers } from './controllers/index.ts';
 import { buildHub } from './http/app.ts';
@@ -115,8 +116,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     },
     shuttingDown: () => closing,
   });
-  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
-  const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
+  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are; it does
+  // not implement impersonation, so an upgrade asking for it is not authenticated at all.
+  const telemetry = await startTelemetry({
+    authenticate: refusingImpersonation(authenticate),
+    mqttUrl: options.mqttUrl,
+    logger: options.logger,
+  });
   const { app, service } = buildHub({
     store,
     authenticate,

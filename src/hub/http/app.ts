@@ -13,6 +13,8 @@ import {
   ALLOW_ALL,
   type Authenticator,
   type Authorizer,
+  actAs,
+  asksToImpersonate,
   authorizeRequest,
   createRbacEscalationAdmission,
   type Identity,
@@ -132,10 +134,21 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     done(null, body),
   );
 
+  const audit = options.logger?.child({ component: 'audit' });
   app.addHook('onRequest', async (request) => {
-    const identity = options.authenticate(request.raw);
+    const authenticated = options.authenticate(request.raw);
     // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
-    if (!identity && !request.routeOptions.config.anonymous) throw errors.unauthorized();
+    if (!authenticated && !request.routeOptions.config.anonymous) throw errors.unauthorized();
+    if (!authenticated && asksToImpersonate(request.raw.rawHeaders)) throw errors.unauthorized();
+    // From here on the request runs as whoever it impersonates (`kubectl --as`), if allowed.
+    const identity =
+      authenticated &&
+      actAs(authenticated, request.raw.rawHeaders, {
+        authorizer: options.authorize ?? ALLOW_ALL,
+        audit,
+        method: request.method,
+        url: request.url,
+      });
     if (identity) request.identity = identity;
     if (
       identity &&

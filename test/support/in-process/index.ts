@@ -10,6 +10,7 @@ export {
   configMap,
   eventually,
   type InProcessHub,
+  openTestStore,
   recordWrites,
   startTestService,
   type TestService,
