@@ -44,6 +44,11 @@ export function registerHubCommand(program: Command): void {
       '15s',
     )
     .option(
+      '--require-device-bounds',
+      'namespaces that no DeviceBoundary names place on no device (default: on any device)',
+      false,
+    )
+    .option(
       '--mqtt <url>',
       'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
     )
@@ -62,6 +67,7 @@ export function registerHubCommand(program: Command): void {
         deviceRenewalGrace: string;
         leaseDuration: string;
         mqtt?: string;
+        requireDeviceBounds: boolean;
       }) => {
         const { host, port } = parseListen(options.listen);
         const synchronous = options.sqliteSynchronous.toUpperCase();
@@ -92,6 +98,7 @@ export function registerHubCommand(program: Command): void {
           deviceRenewalGraceSeconds: parseDuration(options.deviceRenewalGrace, '--device-renewal-grace'),
           leaseDurationMs: parseDuration(options.leaseDuration, '--lease-duration') * 1000,
           mqttUrl: options.mqtt,
+          requireDeviceBounds: options.requireDeviceBounds,
         });
         process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
         const stop = () => {

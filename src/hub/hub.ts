@@ -58,6 +58,12 @@ export interface HubOptions {
    * status and acks go there, commands come from there. @default none (the embedded broker alone)
    */
   readonly mqttUrl?: string;
+  /**
+   * Whether a namespace no DeviceBoundary names may place on no device (fail closed) instead of on
+   * any. Every replica should be started alike: the one leading the controllers decides.
+   * @default false
+   */
+  readonly requireDeviceBounds?: boolean;
 }
 
 export interface RunningHub {
@@ -151,9 +157,16 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
     whileLeading: (signal) =>
-      runControllers(service, options.logger, signal, telemetry.latest, (running) => {
-        controllers = running;
-      }),
+      runControllers(
+        service,
+        options.logger,
+        signal,
+        telemetry.latest,
+        (running) => {
+          controllers = running;
+        },
+        options.requireDeviceBounds ?? false,
+      ),
   });
   election = () => elector.status();
   const electing = elector.run(shutdown.signal);
@@ -217,8 +230,15 @@ async function runControllers(
   signal: AbortSignal,
   telemetry: ConnectorTelemetry | undefined,
   onRunning: (controllers: RunningControllers | undefined) => void,
+  requireDeviceBounds: boolean,
 ): Promise<void> {
-  const running = startControllers({ client: service, logger, signal, telemetry });
+  const running = startControllers({
+    client: service,
+    logger,
+    signal,
+    telemetry,
+    options: { placement: { requireDeviceBounds } },
+  });
   onRunning(running);
   try {
     await running.done;

@@ -9,6 +9,7 @@ import type {
 } from '../../../api/index.ts';
 import { type Client, type Reconciler, splitKey, yieldIfSliceUsed } from '../../../controller/index.ts';
 import { kindOf, timestamp } from '../support.ts';
+import { DeviceBounds } from './boundaries.ts';
 import { type Condition, type DeviceProblem, rolloutConditions, withTransitionTimes } from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { selectsWorkload } from './selection.ts';
@@ -24,6 +25,8 @@ export interface SummaryReconcilerOptions {
   readonly progressDeadlineMs: number;
   /** How soon to look again while some device's Mailbox is not yet rendered from the current specs. @default 500 */
   readonly staleRecheckMs?: number;
+  /** Which devices each namespace may place on. @default the DeviceBoundaries, none required */
+  readonly bounds?: DeviceBounds;
 }
 
 /** The summary controller's key of a Placement or a Workload. */
@@ -42,7 +45,9 @@ interface RequiredInputs {
  * Placement's or Workload's status — device counts (matched, applied,
  * running, failed, unreachable), the most common failure reasons, at most 20
  * broken devices, observedGeneration and the Ready / Customized / Conflicted
- * conditions — from the Mailboxes of its devices and their agents' reports.
+ * conditions (and a Placement's DevicesExcluded: matched devices its
+ * namespace's DeviceBoundaries leave out, never counted as matched) — from
+ * the Mailboxes of its devices and their agents' reports.
  *
  * It waits (writes nothing, looks again shortly) while a device's Mailbox has
  * not yet been rendered from the current specs, so a status never describes
@@ -60,6 +65,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
   const placementKind = kindOf(service, 'Placement');
   const workloadKind = kindOf(service, 'Workload');
   const staleRecheckMs = options.staleRecheckMs ?? 500;
+  const bounds = options.bounds ?? new DeviceBounds(informers.boundaries);
   /**
    * Per key, the device found stale last time. The next check starts there
    * (and wraps around): during a fan-out, Mailboxes become fresh roughly in
@@ -104,11 +110,16 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     return true;
   };
 
-  const liveDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
+  const matchedDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
     caches.devices
       .selectCached(selector)
       .map((name) => informers.devices.get(undefined, name))
       .filter((device): device is KubeObject => device !== undefined && !device.metadata.deletionTimestamp);
+  /** The devices a Placement places on: those its selector matches that its namespace's bounds allow. */
+  const liveDevices = (placement: KubeObject): KubeObject[] =>
+    matchedDevices((placement.spec as Placement['spec']).deviceSelector).filter((device) =>
+      bounds.allows(placement.metadata.namespace!, device.metadata.labels),
+    );
 
   const selectedWorkloads = (placement: KubeObject): KubeObject[] =>
     informers.workloads.byIndex(NAMESPACE_INDEX, placement.metadata.namespace!).filter(
@@ -125,11 +136,15 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     object: KubeObject,
     states: Map<string, DeviceState>,
     problems: DeviceProblem[],
+    more: readonly Condition[] = [],
   ) {
     const summary = summarize(states);
     const previous = object.status as RolloutSummary | undefined;
+    const generation = object.metadata.generation;
     const conditions = withTransitionTimes(
-      rolloutConditions({ ...summary, problems, generation: object.metadata.generation }),
+      rolloutConditions({ ...summary, problems, generation }).concat(
+        more.map((c) => ({ ...c, ...(generation !== undefined ? { observedGeneration: generation } : {}) })),
+      ),
       previous?.conditions as Condition[] | undefined,
       timestamp(options.now()),
     );
@@ -179,7 +194,13 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           placements: [`${namespace}/${name}`],
           workloads: workloads.map((w) => `${namespace}/${w.metadata.name}`),
         };
-        const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
+        const devices: KubeObject[] = [];
+        const outside: string[] = [];
+        for (const device of matchedDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          if (bounds.allows(namespace!, device.metadata.labels)) devices.push(device);
+          else outside.push(device.metadata.name!);
+        }
+        const excluded = bounds.condition(namespace!, outside);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
           await yieldIfSliceUsed();
@@ -195,7 +216,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             }
           }
         }
-        await write(placementKind, placement, states, problems);
+        await write(placementKind, placement, states, problems, [excluded]);
         return requeue(states.values(), now);
       }
       if (kind === 'Workload') {
@@ -205,7 +226,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
           if (placement.metadata.deletionTimestamp) continue;
           if (!selectedWorkloads(placement).some((w) => w.metadata.name === name)) continue;
-          for (const device of liveDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          for (const device of liveDevices(placement)) {
             devices.set(device.metadata.name!, device);
           }
         }
