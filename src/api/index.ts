@@ -6,6 +6,7 @@ import { REVIEW_KINDS } from './access-review.ts';
 import { bootstrapTokenKind } from './bootstrap-token.ts';
 import { configMapKind } from './config-map.ts';
 import { deviceKind } from './device.ts';
+import { deviceBoundaryKind } from './device-boundary.ts';
 import { eventKind } from './event.ts';
 import { eventsV1Kind } from './events-v1.ts';
 import type { KindDefinition } from './kind.ts';
@@ -36,6 +37,7 @@ export * from './access-review.ts';
 export * from './bootstrap-token.ts';
 export type { ConfigMap } from './config-map.ts';
 export type { Device } from './device.ts';
+export { type DeviceBoundary, deviceBoundaryKind, selectorText } from './device-boundary.ts';
 export {
   type DeviceFacts,
   DeviceFactsSchema,
@@ -107,6 +109,7 @@ export const ALL_KINDS: readonly KindDefinition[] = [
   secretKind,
   eventKind,
   deviceKind,
+  deviceBoundaryKind,
   workloadKind,
   placementKind,
   opcUaConnectorKind,

@@ -104,6 +104,11 @@ function defineHub(program: Command): void {
         '1h',
       )
       .option(
+        '--require-device-bounds',
+        'namespaces that no DeviceBoundary names place on no device (default: on any device)',
+        false,
+      )
+      .option(
         '--mqtt <url>',
         'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
       ),

@@ -23,6 +23,7 @@ export interface HubFlags {
   leaseDuration: string;
   eventTtl: string;
   mqtt?: string;
+  requireDeviceBounds: boolean;
 }
 
 /**
@@ -72,6 +73,7 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
       leaseDurationMs,
       mqttUrl: flags.mqtt,
       eventTtlMs,
+      requireDeviceBounds: flags.requireDeviceBounds,
     });
   } catch (error) {
     // A data dir this start made holds nothing worth keeping (a port taken in the meantime, say).

@@ -13,6 +13,7 @@ import {
   DeviceIndex,
   ensureBootstrapPolicy,
   RbacIndex,
+  refusingImpersonation,
 } from './auth/index.ts';
 import {
   type RunningControllers,
@@ -69,6 +70,12 @@ export interface HubOptions {
   readonly mqttUrl?: string;
   /** How long Events are kept after they last happened. @default 3_600_000 (1 h) */
   readonly eventTtlMs?: number;
+  /**
+   * Whether a namespace no DeviceBoundary names may place on no device (fail closed) instead of on
+   * any. Every replica should be started alike: the one leading the controllers decides.
+   * @default false
+   */
+  readonly requireDeviceBounds?: boolean;
 }
 
 export interface RunningHub {
@@ -144,11 +151,12 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     },
     shuttingDown: () => closing,
   });
-  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
+  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are; it does
+  // not implement impersonation, so an upgrade asking for it is not authenticated at all.
   // What each device may send up for, and where a connector's commands go: its Mailbox's sources.
   const placements = new PlacedWorkloads();
   const telemetry = await startTelemetry({
-    authenticate,
+    authenticate: refusingImpersonation(authenticate),
     placements,
     mqttUrl: options.mqttUrl,
     logger: options.logger,
@@ -190,7 +198,10 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
           signal,
           telemetry: telemetry.latest,
           events,
-          options: { eventTtl: { ttlMs: options.eventTtlMs } },
+          options: {
+            eventTtl: { ttlMs: options.eventTtlMs },
+            placement: { requireDeviceBounds: options.requireDeviceBounds ?? false },
+          },
         },
         (running) => {
           controllers = running;

@@ -12,6 +12,12 @@ export interface Identity {
   readonly groups: readonly string[];
   /** The device's name, when a device certificate authenticated the request. */
   readonly device?: string;
+  /** A unique id of the user, when impersonation gave one (`Impersonate-Uid`). */
+  readonly uid?: string;
+  /** Extra attributes, when impersonation gave them (`Impersonate-Extra-<key>`). */
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+  /** Who authenticated, when the request runs as someone it impersonates (for the audit log). */
+  readonly impersonator?: { readonly user: string; readonly groups: readonly string[] };
 }
 
 /** Finds who made a request, or undefined when it carries no valid credential. */

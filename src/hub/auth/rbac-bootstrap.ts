@@ -107,9 +107,13 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     // from granting more than it holds. Never `*`, which would include `bind` and `escalate`.
     { apiGroups: [RBAC_GROUP], resources: ['roles', 'rolebindings'], verbs: WRITE },
   ],
-  /** Read-only inventory, bound cluster-wide (devices are cluster-scoped: a RoleBinding cannot grant them). */
+  /**
+   * Read-only inventory, bound cluster-wide (devices are cluster-scoped: a RoleBinding cannot grant
+   * them), and the DeviceBoundaries, so that a team sees which devices its namespaces may target.
+   */
   'outpost:device-viewer': [
     { apiGroups: ['outpost.dev'], resources: ['devices', 'devices/status'], verbs: READ },
+    { apiGroups: ['outpost.dev'], resources: ['deviceboundaries'], verbs: READ },
   ],
 };
 

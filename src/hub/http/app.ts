@@ -138,6 +138,7 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   void app.register(authenticationPlugin, {
     authenticate: options.authenticate,
     authorize: options.authorize,
+    audit: options.logger?.child({ component: 'audit' }),
   });
   void app.register(healthRoutes, { ...options.health, logger: options.logger });
   void app.register(discoveryRoutes, { registry, version: options.version });

@@ -17,6 +17,7 @@ export {
   configMap,
   eventually,
   type InProcessHub,
+  openTestStore,
   recordWrites,
   startTestService,
   type TestService,

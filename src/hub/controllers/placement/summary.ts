@@ -10,6 +10,7 @@ import type {
 import { type Client, type Reconciler, splitKey, yieldIfSliceUsed } from '../../../controller/index.ts';
 import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import { kindOf, timestamp } from '../support.ts';
+import { DeviceBounds } from './boundaries.ts';
 import {
   type Condition,
   type DeviceProblem,
@@ -34,6 +35,8 @@ export interface SummaryReconcilerOptions {
   readonly staleRecheckMs?: number;
   /** Where failures on devices and conditions turning bad are told as Events. @default none */
   readonly events?: EventSink;
+  /** Which devices each namespace may place on. @default the DeviceBoundaries, none required */
+  readonly bounds?: DeviceBounds;
 }
 
 /** The summary controller's key of a Placement or a Workload. */
@@ -52,7 +55,9 @@ interface RequiredInputs {
  * Placement's or Workload's status — device counts (matched, applied,
  * running, failed, unreachable), the most common failure reasons, at most 20
  * broken devices, observedGeneration and the Ready / Customized / Conflicted
- * conditions — from the Mailboxes of its devices and their agents' reports.
+ * conditions (and a Placement's DevicesExcluded: matched devices its
+ * namespace's DeviceBoundaries leave out, never counted as matched) — from
+ * the Mailboxes of its devices and their agents' reports.
  *
  * It waits (writes nothing, looks again shortly) while a device's Mailbox has
  * not yet been rendered from the current specs, so a status never describes
@@ -74,6 +79,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
   const workloadKind = kindOf(service, 'Workload');
   const staleRecheckMs = options.staleRecheckMs ?? 500;
   const told = new RolloutEvents(options.events ?? NO_EVENTS);
+  const bounds = options.bounds ?? new DeviceBounds(informers.boundaries);
   /**
    * Per key, the device found stale last time. The next check starts there
    * (and wraps around): during a fan-out, Mailboxes become fresh roughly in
@@ -118,11 +124,16 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     return true;
   };
 
-  const liveDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
+  const matchedDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
     caches.devices
       .selectCached(selector)
       .map((name) => informers.devices.get(undefined, name))
       .filter((device): device is KubeObject => device !== undefined && !device.metadata.deletionTimestamp);
+  /** The devices a Placement places on: those its selector matches that its namespace's bounds allow. */
+  const liveDevices = (placement: KubeObject): KubeObject[] =>
+    matchedDevices((placement.spec as Placement['spec']).deviceSelector).filter((device) =>
+      bounds.allows(placement.metadata.namespace!, device.metadata.labels),
+    );
 
   const selectedWorkloads = (placement: KubeObject): KubeObject[] =>
     informers.workloads.byIndex(NAMESPACE_INDEX, placement.metadata.namespace!).filter(
@@ -155,11 +166,15 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     states: Map<string, DeviceState>,
     problems: DeviceProblem[],
     selection?: WorkloadSelection,
+    more: readonly Condition[] = [],
   ) {
     const summary = summarize(states);
     const previous = object.status as RolloutSummary | undefined;
+    const generation = object.metadata.generation;
     const conditions = withTransitionTimes(
-      rolloutConditions({ ...summary, problems, generation: object.metadata.generation, selection }),
+      rolloutConditions({ ...summary, problems, generation, selection }).concat(
+        more.map((c) => ({ ...c, ...(generation !== undefined ? { observedGeneration: generation } : {}) })),
+      ),
       previous?.conditions as Condition[] | undefined,
       timestamp(options.now()),
     );
@@ -213,7 +228,13 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           placements: [`${namespace}/${name}`],
           workloads: workloads.map((w) => `${namespace}/${w.metadata.name}`),
         };
-        const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
+        const devices: KubeObject[] = [];
+        const outside: string[] = [];
+        for (const device of matchedDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          if (bounds.allows(namespace!, device.metadata.labels)) devices.push(device);
+          else outside.push(device.metadata.name!);
+        }
+        const excluded = bounds.condition(namespace!, outside);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
           await yieldIfSliceUsed();
@@ -229,7 +250,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             }
           }
         }
-        await write(placementKind, placement, states, problems, selectionOf(placement, workloads));
+        await write(placementKind, placement, states, problems, selectionOf(placement, workloads), [excluded]);
         told.failures(key, placement, states);
         return requeue(states.values(), now);
       }
@@ -243,7 +264,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
           if (placement.metadata.deletionTimestamp) continue;
           if (!selectedWorkloads(placement).some((w) => w.metadata.name === name)) continue;
-          for (const device of liveDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          for (const device of liveDevices(placement)) {
             devices.set(device.metadata.name!, device);
           }
         }
