@@ -250,7 +250,9 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             }
           }
         }
-        await write(placementKind, placement, states, problems, selectionOf(placement, workloads), [excluded]);
+        await write(placementKind, placement, states, problems, selectionOf(placement, workloads), [
+          excluded,
+        ]);
         told.failures(key, placement, states);
         return requeue(states.values(), now);
       }
