@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { delay } from '../util/index.ts';
 import { Backoff } from './backoff.ts';
@@ -100,6 +100,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         })
       : createProcessRuntime({
           dir: join(dataDir, 'process'),
+          // Workloads never see the data dir: credentials, keys, other units' Secrets.
+          hiddenDirs: [resolve(dataDir)],
+          workloadsDir: `${resolve(dataDir)}.workloads`,
+          logger: deviceLog.child({ component: 'process' }),
           ...(options.restart ? { restart: options.restart } : {}),
           env: telemetry.env,
         });

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { ContainerConfigError } from '../container-env.ts';
 import type { ContainerShape, VolumeShape } from '../pod-spec.ts';
 import { safeName } from '../volumes.ts';
@@ -25,6 +25,8 @@ export interface VolumeDirs {
   readonly unitDir: string;
   /** One per replica: emptyDir volumes. */
   readonly replicaDir: string;
+  /** Folders no hostPath may show, in part or whole (the agent's data dir). @default none */
+  readonly hidden?: readonly string[];
 }
 
 /**
@@ -52,7 +54,12 @@ export async function bindsOf(
       source = join(dirs.replicaDir, 'empty', safeName(volume.name));
       await mkdir(source, { recursive: true });
     } else if (volume.hostPath) {
-      source = volume.hostPath.path;
+      source = normalize(volume.hostPath.path);
+      const shown = (dirs.hidden ?? []).find((dir) => isWithin(dir, source) || isWithin(source, dir));
+      if (shown)
+        throw new ContainerConfigError(
+          `volume ${volume.name}: hostPath ${source} would show the agent's data dir ${shown}`,
+        );
     } else {
       throw new ContainerConfigError(
         `volume ${volume.name}: only configMap, secret, emptyDir and hostPath are supported`,
@@ -82,4 +89,9 @@ export function missingAncestors(target: string): string[] {
 /** The environment variable that points to a bind's source when bwrap is not there: OUTPOST_VOLUME_<NAME>. */
 export function fallbackVariable(volume: string): string {
   return `OUTPOST_VOLUME_${volume.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+/** Whether `path` is `dir` or lies under it. */
+export function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
 }

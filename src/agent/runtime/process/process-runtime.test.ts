@@ -396,6 +396,7 @@ describe('process runtime', () => {
     } finally {
       await plain.close({ stopUnits: true });
       await rm(fallbackDir, { recursive: true, force: true });
+      await rm(`${fallbackDir}.workloads`, { recursive: true, force: true });
     }
   });
 });
