@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { delay } from '../util/index.ts';
 import { Backoff } from './backoff.ts';
+import { checkDecommissioned, clearDecommissioned, forgetDecommissionedDevice } from './decommission.ts';
 import {
   type DeviceCredentials,
   EnrollmentError,
@@ -11,7 +12,7 @@ import {
   loadCredentials,
   startRenewal,
 } from './enrollment/index.ts';
-import { HubApi } from './hub-client/index.ts';
+import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
 import { UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
@@ -63,10 +64,21 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const { log, dataDir } = options;
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await lockDataDir(dataDir);
+  await checkDecommissioned(dataDir, options.token);
   const credentials = await credentialsFor(options, signal);
   if (!credentials) return;
+  await clearDecommissioned(dataDir);
   const deviceLog = log.child({ device: credentials.name });
-  const api = new HubApi(credentials);
+  // One failing loop (a bug: each handles its own errors) stops the others rather than leaving a half agent;
+  // so does the hub's answer that the device was decommissioned, whichever loop gets it.
+  const inner = new AbortController();
+  let decommissioned: DeviceDecommissionedError | undefined;
+  const api = new HubApi(credentials, {
+    onDecommissioned: (error) => {
+      decommissioned ??= error;
+      inner.abort();
+    },
+  });
   let current = credentials;
   // The local MQTT endpoint first: its address goes into every workload's environment.
   const telemetry = await startAgentTelemetry({
@@ -149,8 +161,6 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const logServer = new LogServer({ api, runtime, log: deviceLog.child({ component: 'logs' }) });
   deviceLog.info({ runtime: runtime.name, outbox: outbox.size }, 'agent running');
   options.onReady?.({ name: credentials.name });
-  // One failing loop (a bug: each handles its own errors) stops the others rather than leaving a half agent.
-  const inner = new AbortController();
   const stop = () => inner.abort();
   signal.addEventListener('abort', stop, { once: true });
   const loop = (run: Promise<void>) =>
@@ -167,11 +177,21 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   } finally {
     signal.removeEventListener('abort', stop);
     renewal.stop();
-    await runtime.close({ stopUnits: options.stopWorkloadsOnExit ?? false });
+    if (decommissioned) {
+      deviceLog.error(
+        { hub: decommissioned.message },
+        'device decommissioned by the hub: removing its workloads and credentials, then exiting',
+      );
+      for (const unit of await runtime.list()) await runtime.remove(unit.id);
+    }
+    const stopUnits = decommissioned !== undefined || (options.stopWorkloadsOnExit ?? false);
+    await runtime.close({ stopUnits });
     await telemetry.close();
     await api.close();
-    deviceLog.info({ workloadsStopped: options.stopWorkloadsOnExit ?? false }, 'agent stopped');
+    deviceLog.info({ workloadsStopped: stopUnits }, 'agent stopped');
   }
+  if (decommissioned)
+    throw await forgetDecommissionedDevice(dataDir, credentials.name, decommissioned.message);
 }
 
 /** The device's credentials: those in the data dir, else a (retried) enrollment. */

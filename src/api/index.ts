@@ -22,6 +22,7 @@ export * from './bootstrap-token.ts';
 export type { ConfigMap } from './config-map.ts';
 export type { Device } from './device.ts';
 export {
+  type DeviceDecommissionedReason,
   type DeviceFacts,
   DeviceFactsSchema,
   type EnrollmentCaResponse,

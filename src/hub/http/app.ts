@@ -31,6 +31,7 @@ import {
 } from '../kube-api/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 import { type HealthOptions, registerHealth } from './health.ts';
+import { unauthorized } from './unauthorized.ts';
 
 export type { HealthCheck, HealthOptions } from './health.ts';
 
@@ -77,6 +78,7 @@ declare module 'fastify' {
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
 export function buildHub(options: BuildHubOptions): { app: FastifyInstance; service: ObjectService } {
   const registry = new KindRegistry(ALL_KINDS);
+  const deviceKind = registry.byKind('outpost.dev/v1alpha1', 'Device')!;
   const service = new ObjectService({
     store: options.store,
     registry,
@@ -135,7 +137,8 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   app.addHook('onRequest', async (request) => {
     const identity = options.authenticate(request.raw);
     // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
-    if (!identity && !request.routeOptions.config.anonymous) throw errors.unauthorized();
+    if (!identity && !request.routeOptions.config.anonymous)
+      throw await unauthorized(request.raw, service, deviceKind);
     if (identity) request.identity = identity;
     if (
       identity &&

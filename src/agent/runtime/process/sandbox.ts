@@ -70,16 +70,33 @@ export function sandboxedArgv(command: SandboxedCommand, settings: SandboxSettin
   const drop = settings.switchUser && command.runAs.uid !== 0 ? setprivArgs(command.runAs) : [];
   if (!settings.bwrap) return [...drop, ...command.argv];
   const args = ['bwrap', '--unshare-pid', '--unshare-ipc', '--proc', '/proc', '--dev', '/dev'];
+  const readOnly = [...SYSTEM_DIRS, ...settings.programPaths];
+  // bwrap makes missing mount points 0700 (root's): made here first, 0755, so that the unit's uid can pass.
+  const made = new Set<string>(['/tmp']);
+  const mountPoint = (path: string) => {
+    for (const folder of ancestorsOf(path)) {
+      if (made.has(folder) || readOnly.some((dir) => isWithin(folder, dir))) continue;
+      made.add(folder);
+      args.push('--perms', '0755', '--dir', folder);
+    }
+  };
   for (const dir of SYSTEM_DIRS) args.push('--ro-bind-try', dir, dir);
-  for (const path of settings.programPaths) args.push('--ro-bind-try', path, path);
+  // /tmp first: the agent's program may itself live under /tmp (a checkout in /tmp/x).
   args.push('--perms', '1777', '--tmpfs', '/tmp');
+  for (const path of settings.programPaths) {
+    mountPoint(path);
+    args.push('--ro-bind-try', path, path);
+  }
   // Before the container's own folders, which may lie inside a hidden one (its working folder is in the data dir).
-  const shown = [...SYSTEM_DIRS, ...settings.programPaths];
   for (const hidden of settings.hidden)
-    if (shown.some((path) => isWithin(hidden, path))) args.push('--tmpfs', hidden);
-  args.push('--bind', command.cwd, command.cwd);
-  for (const bind of command.binds)
-    args.push(bind.readOnly ? '--ro-bind' : '--bind', bind.source, bind.target);
+    if (readOnly.some((path) => isWithin(hidden, path))) args.push('--perms', '0755', '--tmpfs', hidden);
+  for (const [source, target, ro] of [
+    [command.cwd, command.cwd, false] as const,
+    ...command.binds.map((bind) => [bind.source, bind.target, bind.readOnly] as const),
+  ]) {
+    mountPoint(target);
+    args.push(ro ? '--ro-bind' : '--bind', source, target);
+  }
   if (settings.switchUser && command.runAs.uid === 0) {
     const caps = command.runAs.capabilities ?? [];
     if (caps === 'all') args.push('--cap-add', 'ALL');
@@ -169,6 +186,13 @@ export function programPathsOf(execPath: string, script: string | undefined): st
     }
   }
   return [...new Set(paths)];
+}
+
+/** The folders above `path`, outermost first, `/` excluded. */
+function ancestorsOf(path: string): string[] {
+  const folders: string[] = [];
+  for (let dir = dirname(path); dir !== dirname(dir); dir = dirname(dir)) folders.unshift(dir);
+  return folders;
 }
 
 function packageRootOf(file: string): string | undefined {

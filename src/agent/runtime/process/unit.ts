@@ -103,6 +103,8 @@ export class ProcessUnit {
               PATH: this.#settings.path,
               ...this.#settings.env,
               HOSTNAME: hostname,
+              // A unit uid has no passwd entry, hence no home: programs that keep files there get their own folder.
+              HOME: cwd,
               OUTPOST_UNIT: this.unit.id,
             },
           });
