@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { ContainerConfigError } from '../container-env.ts';
 import type { ContainerShape, VolumeShape } from '../pod-spec.ts';
-import { safeName } from '../volumes.ts';
+import { refuseHiddenHostPath, safeName } from '../volumes.ts';
 
 /** A host directory (or file) a container sees at `target`. */
 export interface Bind {
@@ -55,11 +55,7 @@ export async function bindsOf(
       await mkdir(source, { recursive: true });
     } else if (volume.hostPath) {
       source = normalize(volume.hostPath.path);
-      const shown = (dirs.hidden ?? []).find((dir) => isWithin(dir, source) || isWithin(source, dir));
-      if (shown)
-        throw new ContainerConfigError(
-          `volume ${volume.name}: hostPath ${source} would show the agent's data dir ${shown}`,
-        );
+      refuseHiddenHostPath(volume, dirs.hidden ?? []);
     } else {
       throw new ContainerConfigError(
         `volume ${volume.name}: only configMap, secret, emptyDir and hostPath are supported`,
@@ -89,9 +85,4 @@ export function missingAncestors(target: string): string[] {
 /** The environment variable that points to a bind's source when bwrap is not there: OUTPOST_VOLUME_<NAME>. */
 export function fallbackVariable(volume: string): string {
   return `OUTPOST_VOLUME_${volume.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
-}
-
-/** Whether `path` is `dir` or lies under it. */
-export function isWithin(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
 }

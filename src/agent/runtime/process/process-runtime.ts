@@ -1,5 +1,5 @@
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -12,8 +12,8 @@ import {
 } from '../runtime.ts';
 import { selfCommand } from '../self-command.ts';
 import { UnitLocks } from '../unit-locks.ts';
-import { safeName } from '../volumes.ts';
-import { isWithin, missingAncestors } from './binds.ts';
+import { isWithin, safeName } from '../volumes.ts';
+import { missingAncestors } from './binds.ts';
 import type { RestartTiming } from './container.ts';
 import { followOutput, rotateIfLarge } from './logs.ts';
 import { killGroup } from './proc.ts';
@@ -395,7 +395,11 @@ async function recordCreated(
   }
   if (toCreate.length === 0) return;
   await writeFile(join(dir, CREATED), JSON.stringify(created));
-  for (const target of toCreate) await mkdir(target, { recursive: true });
+  for (const target of toCreate) {
+    await mkdir(target, { recursive: true });
+    // Ours, and passable by the units' uids (an older agent's bwrap made them 0700).
+    for (const folder of created[target] ?? []) await chmod(folder, 0o755);
+  }
 }
 
 function onPath(program: string): boolean {

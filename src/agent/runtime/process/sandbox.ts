@@ -16,7 +16,8 @@ import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { ContainerConfigError } from '../container-env.ts';
 import type { ContainerShape, PodSpecShape } from '../pod-spec.ts';
-import { type Bind, isWithin } from './binds.ts';
+import { isWithin } from '../volumes.ts';
+import type { Bind } from './binds.ts';
 
 /** Who a container runs as. */
 export interface RunAs {
