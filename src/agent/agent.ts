@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -63,6 +63,8 @@ export interface AgentOptions {
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { log, dataDir } = options;
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Also when someone made it beforehand: only the agent enters it (its keys, every unit's Secrets).
+  await chmod(dataDir, 0o700);
   await lockDataDir(dataDir);
   await checkDecommissioned(dataDir, options.token);
   const credentials = await credentialsFor(options, signal);

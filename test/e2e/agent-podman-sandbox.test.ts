@@ -110,14 +110,18 @@ describe('a podman workload cannot reach the agent or another unit', { timeout: 
       }),
       placementOf('team-a', 'snoop', { app: 'snoop', site: SITE }),
     );
+    let last = '';
     const output = await waitFor(
       'the snoop done, read back with outpost logs',
       async () => {
         const result = await logs('snoop', 'team-a');
+        last = `${JSON.stringify(await statusOf('snoop'))}\n${result.stdout}${result.stderr}`;
         return result.code === 0 && result.stdout.includes('snoop done') ? result.stdout : undefined;
       },
       120_000,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last: ${last}`);
+    });
     assertNothingLeaked(output, secretA, [secretB]);
   });
 

@@ -29,7 +29,7 @@ for p in /proc/[0-9]*; do
 done
 echo "snoop done"
 exec sleep 3600
-`;
+`.trim();
 
 /** A team's Workload: a Secret and a Pod mounting it at /etc/own and reading it into its env. */
 export function teamWorkload(
