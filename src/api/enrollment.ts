@@ -97,3 +97,15 @@ export interface EnrollmentCaResponse {
   /** Random hex, new in every answer that carries a signature. */
   nonce?: string;
 }
+
+/**
+ * The cause reason of the 401 a hub answers a device whose certificate is
+ * valid but whose Device is gone (deleted, being deleted, or re-created with
+ * another uid): the device was decommissioned and must not retry. Any other
+ * 401 (a certificate the hub does not know, e.g. another hub's) is not this.
+ * A type, so that the agent checks it without loading this module:
+ *
+ *   Status { code: 401, reason: 'Unauthorized', details: { kind: 'devices', name,
+ *            causes: [{ reason: 'DeviceDecommissioned', message }] } }
+ */
+export type DeviceDecommissionedReason = 'DeviceDecommissioned';

@@ -39,6 +39,7 @@ export type { ConfigMap } from './config-map.ts';
 export type { Device } from './device.ts';
 export { type DeviceBoundary, deviceBoundaryKind, selectorText } from './device-boundary.ts';
 export {
+  type DeviceDecommissionedReason,
   type DeviceFacts,
   DeviceFactsSchema,
   type EnrollmentCaResponse,

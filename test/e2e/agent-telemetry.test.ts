@@ -7,7 +7,7 @@
  * arrive afterwards in order, none lost, none twice.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -100,8 +100,11 @@ function workload(script: string, triggerDir: string) {
                   { name: 'TRIGGER_DIR', value: triggerDir },
                   { name: 'OUTPOST_ROOT', value: ROOT },
                 ],
+                // The workload sees only what it declares: the folder of its script and of the test's triggers.
+                volumeMounts: [{ name: 'triggers', mountPath: triggerDir }],
               },
             ],
+            volumes: [{ name: 'triggers', hostPath: { path: triggerDir } }],
           },
         },
         {
@@ -171,11 +174,16 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
     gateUrl = await gate.listen();
     dataDir = await tempDir('outpost-agent-telemetry-');
     triggerDir = await tempDir('outpost-agent-telemetry-trigger-');
-    const script = join(triggerDir, '..', `${triggerDir.split('/').at(-1)}-publisher.mjs`);
-    writeFileSync(script, PUBLISHER);
+    // Shared with the workload, which runs as its own unprivileged uid.
+    chmodSync(triggerDir, 0o777);
+    const script = join(triggerDir, 'publisher.mjs');
+    writeFileSync(script, PUBLISHER, { mode: 0o644 });
     const token = await createToken(hub, ['--labels', 'site=telemetry']);
     agent = await startAgent({ hubUrl: gateUrl, token, dataDir, name: DEVICE });
     assert.equal((await kubectl(hub, ['create', 'namespace', NS])).code, 0);
+    // hostPath volumes need the privileged Pod Security level.
+    const label = ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged'];
+    assert.equal((await kubectl(hub, label)).code, 0);
     await kubectlApply(hub, workload(script, triggerDir), placement);
     admin = await adminClient(hub, received);
     await waitFor('the workload subscribed locally', () => {

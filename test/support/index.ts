@@ -4,7 +4,8 @@
  * `https-client.ts`, `kubectl-hub.ts`, `manifests.ts`, `replica-set.ts`, `postgres.ts`), the agent
  * (`agent-*.ts`, `podman-test-environment.ts`), enrollment and devices (`enrollment.ts`), people
  * (`rbac-users.ts`), MQTT and telemetry (`mqtt-brokers.ts`, `mqtt-clients.ts`, `telemetry.ts`),
- * OPC UA (`opcua.ts`) and the network (`tcp-relays.ts`). The in-process harness has its own door,
+ * OPC UA (`opcua.ts`), the network (`tcp-relays.ts`) and workloads that try to escape their
+ * sandbox (`sandbox.ts`). The in-process harness has its own door,
  * `in-process/index.ts`, so that process tests do not load the hub.
  */
 
@@ -26,6 +27,7 @@ export * from './postgres.ts';
 export * from './process.ts';
 export * from './rbac-users.ts';
 export * from './replica-set.ts';
+export * from './sandbox.ts';
 export * from './tcp-relays.ts';
 export * from './telemetry.ts';
 export * from './wait.ts';

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { openTestStore } from '../../../test/support/in-process/index.ts';
 import type { KubeObject } from '../../api/index.ts';
-import { buildHub } from '../http/app.ts';
+import { buildHub } from '../http/index.ts';
 import type { Identity } from './authenticate.ts';
 import { authorizerOver } from './authorize.ts';
 import { impersonationOf } from './impersonation.ts';

@@ -8,6 +8,7 @@
 export {
   type Authenticator,
   type AuthenticatorOptions,
+  certificateDeviceOf,
   createAuthenticator,
   type Identity,
 } from './authenticate.ts';

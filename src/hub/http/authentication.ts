@@ -17,6 +17,7 @@ import {
   type Identity,
 } from '../auth/index.ts';
 import { errors, sharedPlugin } from '../kube-api/index.ts';
+import { unauthorized } from './unauthorized.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,10 +43,12 @@ export const authenticationPlugin = sharedPlugin<AuthenticationOptions>(
   'authentication',
   async (app, options) => {
     const service = app.objectService;
+    const deviceKind = service.registry.byKind('outpost.dev/v1alpha1', 'Device')!;
     app.addHook('onRequest', async (request) => {
       const authenticated = options.authenticate(request.raw);
       // Enrollment routes (`config.anonymous`) authenticate their callers themselves.
-      if (!authenticated && !request.routeOptions.config.anonymous) throw errors.unauthorized();
+      if (!authenticated && !request.routeOptions.config.anonymous)
+        throw await unauthorized(request.raw, service, deviceKind);
       if (!authenticated && asksToImpersonate(request.raw.rawHeaders)) throw errors.unauthorized();
       // From here on the request runs as whoever it impersonates, if allowed.
       const identity =
