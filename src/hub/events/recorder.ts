@@ -276,11 +276,20 @@ export class EventRecorder implements EventSinks {
       first: now,
       last: now,
     });
-    // Drained from the next microtask: occurrences recorded in the same turn are folded in first.
+    this.#startDraining();
+  }
+
+  /**
+   * Drains from the next microtask (occurrences recorded in the same turn are folded in first),
+   * unless a drain is under way. One recorded between the drain's last look at the queue and its
+   * end would find it still under way: the drain's end looks again, so nothing stays queued.
+   */
+  #startDraining(): void {
     this.#draining ??= Promise.resolve()
       .then(() => this.#drain())
       .finally(() => {
         this.#draining = undefined;
+        if (this.#pending.size > 0 && !this.#closed) this.#startDraining();
       });
   }
 

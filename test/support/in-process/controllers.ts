@@ -8,7 +8,7 @@
  */
 import pino from 'pino';
 import { eventKind, type KubeObject } from '../../../src/api/index.ts';
-import { type Controller, Manager } from '../../../src/controller/index.ts';
+import { type Controller, type Informer, Manager } from '../../../src/controller/index.ts';
 import {
   addDeviceEvents,
   addPlacementControllers,
@@ -16,6 +16,7 @@ import {
 } from '../../../src/hub/controllers/index.ts';
 import { addEventTtl, EventRecorder, type EventRecorderOptions } from '../../../src/hub/events/index.ts';
 import { ApiError, type ObjectService, parse } from '../../../src/hub/kube-api/index.ts';
+import type { StoredObject } from '../../../src/store/index.ts';
 import { eventually, startTestService, type TestService } from './service.ts';
 
 /** A Kubernetes Event as tests read it. */
@@ -89,6 +90,22 @@ export async function startControllersEnv(
   const def = (kind: string) => (kind === 'Event' ? eventKind : test.kind(kind));
   const idle = () =>
     placement.idle() && ttl.queue.length === 0 && ttl.queue.processing === 0 && ttl.queue.coalesced === 0;
+  // The revision of the test's last write of each kind the controllers watch: until their informer
+  // has seen it, its watch event is on its way and an idle queue means nothing yet.
+  const watched: Record<string, Informer> = {
+    Device: placement.informers.devices,
+    Workload: placement.informers.workloads,
+    Placement: placement.informers.placements,
+    Mailbox: placement.informers.mailboxes,
+    DeviceBoundary: placement.informers.boundaries,
+  };
+  const written = new Map<string, number>();
+  const wrote = (kind: string, stored: StoredObject) => {
+    const revision = stored.revision;
+    if (watched[kind]) written.set(kind, Math.max(written.get(kind) ?? 0, revision));
+    return stored;
+  };
+  const caughtUp = () => [...written].every(([kind, revision]) => watched[kind]!.revision >= revision);
 
   const env: ControllersTestEnv = {
     test,
@@ -104,7 +121,10 @@ export async function startControllersEnv(
     async create(kind, body) {
       const object = body as KubeObject;
       return parse(
-        await service.create(def(kind), object.metadata.namespace, object, { fieldManager: 'test' }),
+        wrote(
+          kind,
+          await service.create(def(kind), object.metadata.namespace, object, { fieldManager: 'test' }),
+        ),
       );
     },
     async get(kind, name, namespace) {
@@ -116,7 +136,7 @@ export async function startControllersEnv(
       }
     },
     async patch(kind, name, patch, namespace, status) {
-      await service.patch(
+      const stored = await service.patch(
         def(kind),
         namespace,
         name,
@@ -125,9 +145,10 @@ export async function startControllersEnv(
         { fieldManager: 'test' },
         status ? 'status' : undefined,
       );
+      wrote(kind, stored);
     },
     async remove(kind, name, namespace) {
-      await service.delete(def(kind), namespace, name, {});
+      wrote(kind, await service.delete(def(kind), namespace, name, {}));
     },
     async events(about = {}) {
       const { items } = await service.list(eventKind, undefined, {});
@@ -146,7 +167,7 @@ export async function startControllersEnv(
       await eventually(
         async () => {
           await recorder.flush();
-          if (!idle()) return false;
+          if (!caughtUp() || !idle()) return false;
           await new Promise((resolve) => setTimeout(resolve, 30));
           await recorder.flush();
           return idle();
