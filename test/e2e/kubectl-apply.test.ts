@@ -298,6 +298,7 @@ describe('kubectl apply, diff and discovery against the hub', () => {
       const group = await k.ok(['api-resources', '--api-group=outpost.dev', '-o', 'name']);
       assert.deepEqual(group.trim().split('\n').sort(), [
         'bootstraptokens.outpost.dev',
+        'deviceboundaries.outpost.dev',
         'devices.outpost.dev',
         'mailboxes.outpost.dev',
         'opcuaconnectors.outpost.dev',
