@@ -5,5 +5,6 @@
 export { writeFileAtomic } from './atomic-write.ts';
 export { canonicalJson, equalAsJson } from './canonical-json.ts';
 export { delay } from './delay.ts';
+export { nestsDeeperThan } from './json-depth.ts';
 export { monotonicMs } from './monotonic.ts';
 export { readFileIfExists } from './read-if-exists.ts';

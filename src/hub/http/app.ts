@@ -40,6 +40,8 @@ export interface BuildHubOptions {
   readonly https?: { key: string; cert: string; ca: string };
   readonly logger?: Logger;
   readonly watch?: WatchStreamOptions;
+  /** How long a read waits for a resourceVersion beyond the head before its 504. @default 3000 */
+  readonly futureRevisionWaitMs?: number;
   /** @default () => new Date() */
   readonly now?: () => Date;
   /**
@@ -126,7 +128,10 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   void app.register(healthRoutes, { ...options.health, logger: options.logger });
   void app.register(discoveryRoutes, { registry, version: options.version });
   void app.register(openApiRoutes, { registry });
-  void app.register(resourceRoutes, { watch: options.watch });
+  void app.register(resourceRoutes, {
+    watch: options.watch,
+    futureRevisionWaitMs: options.futureRevisionWaitMs,
+  });
   const authorize = options.authorize ?? ALLOW_ALL;
   void app.register(routePlugin('access-reviews', async (scope) => registerAccessReviews(scope, authorize)));
   const { enrollment, telemetry } = options;

@@ -7,8 +7,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import YAML from 'yaml';
 import { apiVersionOf, type KindDefinition } from '../../../api/index.ts';
 import type { StoredObject } from '../../../store/index.ts';
-import { errors } from '../errors.ts';
-import { type ObjectService, PATCH_CONTENT_TYPES, parse, type WriteOptions } from '../service/index.ts';
+import { ApiError, errors } from '../errors.ts';
+import {
+  type ObjectService,
+  objectMatcher,
+  PATCH_CONTENT_TYPES,
+  parse,
+  type WriteOptions,
+} from '../service/index.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
 import { queryBool } from './parse-bool.ts';
 import { decodeBody, decodeObjectBody, mediaType } from './request-body.ts';
@@ -21,6 +27,12 @@ import {
   listQueryOf,
   type Query,
 } from './request-options.ts';
+import {
+  FUTURE_REVISION_WAIT_MS,
+  readVersionOf,
+  timeoutSecondsOf,
+  waitForRevision,
+} from './resource-version.ts';
 import { routePlugin } from './shared-plugin.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
@@ -29,6 +41,11 @@ import { streamWatch, type WatchStreamOptions } from './watch.ts';
 export interface ResourceRoutesOptions {
   /** Bookmarks and slow-watcher limits of watches. @default the stream's own defaults */
   readonly watch?: WatchStreamOptions;
+  /**
+   * How long a read (get, list, watch) waits for a resourceVersion beyond the head before its 504.
+   * @default FUTURE_REVISION_WAIT_MS (3 s, the apiserver's)
+   */
+  readonly futureRevisionWaitMs?: number;
 }
 
 /**
@@ -40,12 +57,13 @@ export const resourceRoutes = routePlugin<ResourceRoutesOptions>(
   async (app, options) => {
     const service = app.objectService;
     const watchOptions = options.watch ?? {};
+    const waitMs = options.futureRevisionWaitMs ?? FUTURE_REVISION_WAIT_MS;
     const handler =
       (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
       async (request: FastifyRequest, reply: FastifyReply) => {
         const { group: g, version, rest } = group(request);
         const target = parseResourcePath(service.registry, g, version, rest);
-        return dispatch(service, target, request, reply, watchOptions);
+        return dispatch(service, target, request, reply, watchOptions, waitMs);
       };
     const core = handler((request) => ({
       group: '',
@@ -69,6 +87,7 @@ async function dispatch(
   request: FastifyRequest,
   reply: FastifyReply,
   watchOptions: WatchStreamOptions,
+  waitMs: number,
 ): Promise<unknown> {
   const { def, namespace, name, subresource } = target;
   const query = request.query as Query;
@@ -96,29 +115,43 @@ async function dispatch(
 
   switch (request.method) {
     case 'GET': {
-      if (name && !target.watchPath && !queryBool(query.watch))
+      const watching = target.watchPath || queryBool(query.watch);
+      if (name && !watching) {
+        await waitForRevision(service, readVersionOf(query, 'get').revision, clientGone(reply), waitMs);
         return send(await service.get(def, namespace, name));
+      }
       const listQuery = listQueryOf(query, name);
-      if (target.watchPath || queryBool(query.watch)) {
+      // Everything a watch could refuse is checked before its stream starts: once the 200 is out,
+      // an error can only end the stream.
+      objectMatcher(def, listQuery);
+      const version = readVersionOf(query, watching ? 'watch' : 'list');
+      const timeoutSeconds = watching ? timeoutSecondsOf(query) : undefined;
+      await waitForRevision(service, version.revision, clientGone(reply), waitMs);
+      if (watching) {
         reply.hijack();
-        await streamWatch(
-          service,
-          def,
-          namespace,
-          {
-            ...listQuery,
-            resourceVersion: query.resourceVersion,
-            allowWatchBookmarks: queryBool(query.allowWatchBookmarks),
-            sendInitialEvents: queryBool(query.sendInitialEvents),
-            timeoutSeconds: query.timeoutSeconds ? Number(query.timeoutSeconds) : undefined,
-          },
-          { kind: format, includeObject },
-          reply.raw,
-          watchOptions,
-        );
+        try {
+          await streamWatch(
+            service,
+            def,
+            namespace,
+            {
+              ...listQuery,
+              resourceVersion: query.resourceVersion,
+              allowWatchBookmarks: queryBool(query.allowWatchBookmarks),
+              sendInitialEvents: queryBool(query.sendInitialEvents),
+              timeoutSeconds,
+            },
+            { kind: format, includeObject },
+            reply.raw,
+            watchOptions,
+          );
+        } catch (error) {
+          endHijacked(reply, error);
+        }
         return reply;
       }
-      const list = await service.list(def, namespace, listQuery);
+      const exact = version.match === 'Exact' ? { revision: version.revision } : {};
+      const list = await service.list(def, namespace, { ...listQuery, ...exact });
       return sendList(reply, def, list, format, includeObject);
     }
     case 'POST': {
@@ -191,6 +224,31 @@ async function dispatch(
     default:
       throw errors.methodNotAllowed(`method ${request.method} is not allowed`);
   }
+}
+
+/** A signal that aborts when the client goes away before its answer is complete. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/**
+ * Ends a hijacked answer (a watch) that failed: with its Status while nothing was sent yet (the
+ * error handler no longer can), else by closing the stream, which the client sees as its end.
+ */
+function endHijacked(reply: FastifyReply, error: unknown): void {
+  const response = reply.raw;
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  if (!(error instanceof ApiError)) reply.log.error({ err: error }, 'watch failed');
+  const status = (error instanceof ApiError ? error : errors.internal()).toStatus();
+  response.writeHead(status.code, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(status));
 }
 
 function sendObject(
