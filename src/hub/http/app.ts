@@ -1,3 +1,4 @@
+import type { Http2SecureServer } from 'node:http2';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
@@ -23,6 +24,12 @@ import {
 } from '../kube-api/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 import { authenticationPlugin } from './authentication.ts';
+import {
+  CONNECTION_LIMIT_DEFAULTS,
+  type ConnectionLimits,
+  limitConnections,
+  serverTimeoutOptions,
+} from './connection-limits.ts';
 import { badUrl, errorRenderingPlugin, MAX_BODY_BYTES } from './error-rendering.ts';
 import { type HealthOptions, healthRoutes } from './health.ts';
 
@@ -57,6 +64,10 @@ export interface BuildHubOptions {
   readonly telemetry?: TelemetryHub;
   /** The checks of `/livez` and `/readyz` beyond `ping`. @default none */
   readonly health?: Omit<HealthOptions, 'logger'>;
+  /** Timeouts and per-certificate caps of connections (HTTPS only). @default CONNECTION_LIMIT_DEFAULTS */
+  readonly connections?: ConnectionLimits;
+  /** Watches one device may have open at once; more are a 429. @default 16 */
+  readonly maxWatchesPerDevice?: number;
 }
 
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
@@ -83,8 +94,8 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   } = {
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: false,
-    keepAliveTimeout: 120_000,
-    http2SessionTimeout: 120_000,
+    // The idle timer of connections: its `timeout` events are decided by limitConnections.
+    http2SessionTimeout: { ...CONNECTION_LIMIT_DEFAULTS, ...options.connections }.idleTimeoutMs,
     // The router refuses a malformed percent-escape before any route or error handler runs; the
     // client still gets a Status.
     frameworkErrors: badUrl,
@@ -107,10 +118,13 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
       requestCert: true,
       rejectUnauthorized: false,
       allowHTTP1: true,
+      // Slow clients: the TLS handshake and HTTP/1.1's headers and bodies are bounded by Node.
+      ...serverTimeoutOptions(options.connections),
     };
     serverOptions.http2 = true;
   }
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  if (options.https) limitConnections(app.server as unknown as Http2SecureServer, options.connections);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) =>
@@ -131,6 +145,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   void app.register(resourceRoutes, {
     watch: options.watch,
     futureRevisionWaitMs: options.futureRevisionWaitMs,
+    maxWatchesPerDevice: options.maxWatchesPerDevice,
   });
   const authorize = options.authorize ?? ALLOW_ALL;
   void app.register(routePlugin('access-reviews', async (scope) => registerAccessReviews(scope, authorize)));

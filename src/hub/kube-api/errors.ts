@@ -136,6 +136,10 @@ export const errors = {
   unavailable(message: string): ApiError {
     return new ApiError(503, 'ServiceUnavailable', message, { retryAfterSeconds: 1 });
   },
+  /** The client asks too much at once; `retryAfterSeconds` says when to try again (also as `Retry-After`). */
+  tooManyRequests(message: string, retryAfterSeconds: number): ApiError {
+    return new ApiError(429, 'TooManyRequests', message, { retryAfterSeconds });
+  },
   /** The server could not answer in time (a 504); `details` tells the client when to retry. */
   timeout(message: string, details: Status['details']): ApiError {
     return new ApiError(504, 'Timeout', `Timeout: ${message}`, details);

@@ -36,6 +36,7 @@ import {
 import { routePlugin } from './shared-plugin.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
+import { WatchLimiter } from './watch-limits.ts';
 
 /** Options of {@link resourceRoutes}. */
 export interface ResourceRoutesOptions {
@@ -46,6 +47,8 @@ export interface ResourceRoutesOptions {
    * @default FUTURE_REVISION_WAIT_MS (3 s, the apiserver's)
    */
   readonly futureRevisionWaitMs?: number;
+  /** Watches one device may have open at once; more are a 429. @default 16 */
+  readonly maxWatchesPerDevice?: number;
 }
 
 /**
@@ -58,12 +61,13 @@ export const resourceRoutes = routePlugin<ResourceRoutesOptions>(
     const service = app.objectService;
     const watchOptions = options.watch ?? {};
     const waitMs = options.futureRevisionWaitMs ?? FUTURE_REVISION_WAIT_MS;
+    const deviceWatches = new WatchLimiter(options.maxWatchesPerDevice ?? 16);
     const handler =
       (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
       async (request: FastifyRequest, reply: FastifyReply) => {
         const { group: g, version, rest } = group(request);
         const target = parseResourcePath(service.registry, g, version, rest);
-        return dispatch(service, target, request, reply, watchOptions, waitMs);
+        return dispatch(service, target, request, reply, { watch: watchOptions, waitMs, deviceWatches });
       };
     const core = handler((request) => ({
       group: '',
@@ -86,9 +90,9 @@ async function dispatch(
   target: ResourceRequest,
   request: FastifyRequest,
   reply: FastifyReply,
-  watchOptions: WatchStreamOptions,
-  waitMs: number,
+  limits: { watch: WatchStreamOptions; waitMs: number; deviceWatches: WatchLimiter },
 ): Promise<unknown> {
+  const { watch: watchOptions, waitMs } = limits;
   const { def, namespace, name, subresource } = target;
   const query = request.query as Query;
   const format = negotiateFormat(request.headers.accept);
@@ -126,8 +130,17 @@ async function dispatch(
       objectMatcher(def, listQuery);
       const version = readVersionOf(query, watching ? 'watch' : 'list');
       const timeoutSeconds = watching ? timeoutSecondsOf(query) : undefined;
-      await waitForRevision(service, version.revision, clientGone(reply), waitMs);
       if (watching) {
+        // A device's share of watches is taken before it waits for anything, given back when its stream closes.
+        const device = request.identity?.device;
+        const release = device ? limits.deviceWatches.acquire(device) : () => {};
+        reply.raw.once('close', release);
+        try {
+          await waitForRevision(service, version.revision, clientGone(reply), waitMs);
+        } catch (error) {
+          release();
+          throw error;
+        }
         reply.hijack();
         try {
           await streamWatch(
@@ -150,6 +163,7 @@ async function dispatch(
         }
         return reply;
       }
+      await waitForRevision(service, version.revision, clientGone(reply), waitMs);
       const exact = version.match === 'Exact' ? { revision: version.revision } : {};
       const list = await service.list(def, namespace, { ...listQuery, ...exact });
       return sendList(reply, def, list, format, includeObject);
