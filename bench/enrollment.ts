@@ -208,7 +208,7 @@ try {
   const clientCpu = ownCpuSeconds();
   const bodies = await makeBodies(token, needed);
   console.log(
-    `enrollment: POST /enroll (auto approval, unlimited-use token), ${IN_FLIGHT} in flight; ${bodies.length} keys+CSRs made beforehand` +
+    `enrollment: POST /enroll (auto approval, one token of a million uses), ${IN_FLIGHT} in flight; ${bodies.length} keys+CSRs made beforehand` +
       ` in ${fmt((performance.now() - makeStarted) / 1000, 1)} s (${fmt(((ownCpuSeconds() - clientCpu) / bodies.length) * 1e3, 2)} ms CPU each, not counted)`,
   );
   console.log(

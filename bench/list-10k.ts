@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { removeDir, startHubProcess, tempDir } from '../test/support/index.ts';
+import { populateConfigMaps } from './populate.ts';
 import {
   type BareServer,
   cpuMeter,
@@ -29,7 +30,6 @@ import {
   summarize,
   table,
 } from './support/index.ts';
-import { populateConfigMaps } from './support/populate.ts';
 
 const OBJECTS = 10_000;
 const PAGE = 500;

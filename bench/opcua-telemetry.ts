@@ -24,10 +24,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import type { ConnectorConfig } from '../src/connectors/opcua/index.ts';
+import type { ConnectorConfig } from '../src/api/index.ts';
 import { LatestValues } from '../src/hub/telemetry/index.ts';
-import { startBroker, startConnector, startPlcSim, writeConfig } from '../test/e2e/opcua-support.ts';
-import { waitFor } from '../test/support/index.ts';
+import { startBroker, startConnector, startPlcSim, waitFor, writeConfig } from '../test/support/index.ts';
 import {
   cpuMeter,
   fmt,

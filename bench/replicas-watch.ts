@@ -14,7 +14,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
-import { type ReplicaSet, startReplicaSet } from '../test/e2e/replicas/cluster.ts';
+import { type ReplicaSet, startReplicaSet } from '../test/support/index.ts';
 import {
   benchConfigMap,
   closedLoop,

@@ -9,7 +9,7 @@
  *   npm run bench -- replicas-writes       (BENCH_SECONDS=N per round, default 5)
  */
 import pg from 'pg';
-import { type ReplicaSet, startReplicaSet } from '../test/e2e/replicas/cluster.ts';
+import { type ReplicaSet, startReplicaSet } from '../test/support/index.ts';
 import {
   benchConfigMap,
   closedLoop,

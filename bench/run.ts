@@ -27,6 +27,7 @@ const BENCHMARKS = [
   'opcua-telemetry',
   'agent-memory',
   'agent-latency',
+  'demo-start',
 ] as const;
 
 // Names first, then options (`--devices 20000`), which go to every selected benchmark.

@@ -19,8 +19,19 @@ import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import { enroll } from '../src/agent/enrollment/index.ts';
 import { startAgentTelemetry, TelemetryOutbox } from '../src/agent/index.ts';
-import { createToken } from '../test/e2e/enrollment-support.ts';
-import { removeDir, startHubProcess, tempDir } from '../test/support/index.ts';
+import {
+  apiClient,
+  createToken,
+  getMailbox,
+  type HubProcess,
+  kubectl,
+  kubectlApply,
+  placementOf,
+  removeDir,
+  startHubProcess,
+  tempDir,
+  waitFor,
+} from '../test/support/index.ts';
 import { cpuMeter, fmt, machineLoad, ownCpuSeconds, report, table } from './support/index.ts';
 
 const MESSAGES = Number(process.env.TELEMETRY_MESSAGES ?? 20_000);
@@ -67,6 +78,41 @@ function arrivals(subscriber: MqttClient, count: number): Promise<void> {
   });
 }
 
+/**
+ * Places Workload bench/line-1 on the device: the hub accepts what a device sends up for
+ * `bench/line-1` only while it is (no agent runs it here; its Mailbox says so).
+ */
+async function placeLine(hub: HubProcess): Promise<void> {
+  const created = await kubectl(hub, ['create', 'namespace', 'bench']);
+  if (created.code !== 0) throw new Error(created.stderr);
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'line-1' },
+    spec: { containers: [{ name: 'main', image: 'localhost/busybox:latest' }] },
+  };
+  await kubectlApply(
+    hub,
+    {
+      apiVersion: 'outpost.dev/v1alpha1',
+      kind: 'Workload',
+      metadata: { name: 'line-1', namespace: 'bench', labels: { app: 'line-1' } },
+      spec: { resources: [pod] },
+    },
+    placementOf('bench', 'line-1', { app: 'line-1', site: 'bench' }),
+  );
+  const admin = apiClient(hub.kubeconfig);
+  try {
+    await waitFor('bench/line-1 placed on the device', async () =>
+      (await getMailbox(admin, DEVICE))?.spec?.objects?.some(
+        (object) => object.object.metadata.name === 'line-1',
+      ),
+    );
+  } finally {
+    await admin.close();
+  }
+}
+
 async function main(): Promise<void> {
   const hub = await startHubProcess();
   const agentDir = await tempDir('outpost-bench-telemetry-');
@@ -78,11 +124,12 @@ async function main(): Promise<void> {
     const mqttUrl = `${hub.url.replace(/^https/, 'wss')}/mqtt`;
     const credentials = await enroll({
       hubUrl: hub.url,
-      token: await createToken(hub),
+      token: await createToken(hub, ['--labels', 'site=bench']),
       name: DEVICE,
       dataDir: agentDir,
       caCert: ca,
     });
+    await placeLine(hub);
     const telemetry = await startAgentTelemetry({
       dataDir: agentDir,
       device: DEVICE,

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Bundles the `outpost` CLI for the connector image into one ESM file (esbuild):
-// only `opcua-connector` and `plc-sim` are in it; every other subcommand's module
-// is replaced by a stub that registers nothing (the hub, the agent, SQLite and
-// their dependencies stay out of the image).
+// only `opcua-connector` and `plc-sim` run in it; every other subcommand's module
+// is replaced by a stub whose functions say so (the hub, the agent, SQLite and
+// their dependencies stay out of the image; the commands' help stays complete).
 //
 //   node scripts/bundle-connector.mjs OUTFILE
-import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const outfile = process.argv[2];
@@ -19,16 +20,22 @@ const stubCommands = {
   name: 'stub-commands',
   setup(b) {
     b.onResolve({ filter: /-command\.ts$/ }, (args) =>
-      KEPT.has(basename(args.path)) ? undefined : { path: basename(args.path), namespace: 'stub-command' },
+      KEPT.has(basename(args.path))
+        ? undefined
+        : { path: resolve(args.resolveDir, args.path), namespace: 'stub-command' },
     );
     b.onLoad({ filter: /.*/, namespace: 'stub-command' }, (args) => {
-      // hub-command.ts -> registerHubCommand, the name main.ts reads from the module.
-      const pascal = args.path
-        .replace(/\.ts$/, '')
-        .split('-')
-        .map((word) => word[0].toUpperCase() + word.slice(1))
-        .join('');
-      return { contents: `export const register${pascal} = () => {};`, loader: 'js' };
+      // The functions commands.ts imports from the module, each failing with one line.
+      const names = [...readFileSync(args.path, 'utf8').matchAll(/^export (?:async )?function (\w+)/gm)].map(
+        (match) => match[1],
+      );
+      const contents = names
+        .map(
+          (name) =>
+            `export function ${name}() { throw new Error('this image runs only opcua-connector and plc-sim'); }`,
+        )
+        .join('\n');
+      return { contents, loader: 'js' };
     });
   },
 };

@@ -84,7 +84,7 @@ export async function deviceKeys(count: number): Promise<{ keys: KeyEntry[]; mad
   return { keys, made, cpuMs: (used.user + used.system) / 1000 };
 }
 
-/** Creates an auto-approving bootstrap token with unlimited uses; returns `<id>.<secret>`. */
+/** Creates an auto-approving bootstrap token for a whole fleet (a million uses); returns `<id>.<secret>`. */
 export async function createToken(admin: Credentials): Promise<string> {
   const dispatcher = new Agent({ connect: { ca: admin.ca, cert: admin.cert, key: admin.key } });
   try {
@@ -98,7 +98,7 @@ export async function createToken(admin: Credentials): Promise<string> {
         apiVersion: 'outpost.dev/v1alpha1',
         kind: 'BootstrapToken',
         metadata: { name: id },
-        spec: { secretHash: hashTokenSecret(secret), approval: 'auto' },
+        spec: { secretHash: hashTokenSecret(secret), approval: 'auto', maxUses: 1_000_000 },
       }),
     });
     const text = await created.body.text();

@@ -1,7 +1,7 @@
 /**
  * Shared parts of the hub's benchmarks: statistics and tables, CPU time of
  * processes, an HTTPS load driver, the bare baseline server and the objects
- * written. (`populate.ts`, which loads the whole hub, is imported on its own.)
+ * written. (`bench/populate.ts`, which loads the whole hub, stays outside.)
  */
 import { fileURLToPath } from 'node:url';
 

@@ -1,9 +1,10 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { delay } from '../util/index.ts';
+import { delay, lockDataDir, networkReason } from '../util/index.ts';
 import { Backoff } from './backoff.ts';
+import { checkDecommissioned, clearDecommissioned, forgetDecommissionedDevice } from './decommission.ts';
 import {
   type DeviceCredentials,
   EnrollmentError,
@@ -11,7 +12,7 @@ import {
   loadCredentials,
   startRenewal,
 } from './enrollment/index.ts';
-import { HubApi } from './hub-client/index.ts';
+import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
 import { UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
@@ -20,7 +21,6 @@ import {
   createProcessRuntime,
   type RestartTiming,
   type Runtime,
-  startTimeOf,
 } from './runtime/index.ts';
 import { MailboxSync } from './sync.ts';
 import { startAgentTelemetry } from './telemetry/index.ts';
@@ -35,7 +35,7 @@ export interface AgentOptions {
   readonly token?: string;
   /** The device's name at enrollment. @default the host name, lower-cased */
   readonly name?: string;
-  /** Labels asked for at enrollment (the bootstrap token's labels win over them). */
+  /** Labels asked for at enrollment; the bootstrap token must allow them (else the hub refuses the enrollment). */
   readonly labels?: Readonly<Record<string, string>>;
   /** @default 'process' */
   readonly runtime?: 'process' | 'podman';
@@ -62,11 +62,25 @@ export interface AgentOptions {
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { log, dataDir } = options;
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await lockDataDir(dataDir);
+  // Also when someone made it beforehand: only the agent enters it (its keys, every unit's Secrets).
+  await chmod(dataDir, 0o700);
+  // Two agents on one data dir would start every workload twice.
+  await lockDataDir(dataDir, { file: 'agent.pid', what: 'agent' });
+  await checkDecommissioned(dataDir, options.token);
   const credentials = await credentialsFor(options, signal);
   if (!credentials) return;
+  await clearDecommissioned(dataDir);
   const deviceLog = log.child({ device: credentials.name });
-  const api = new HubApi(credentials);
+  // One failing loop (a bug: each handles its own errors) stops the others rather than leaving a half agent;
+  // so does the hub's answer that the device was decommissioned, whichever loop gets it.
+  const inner = new AbortController();
+  let decommissioned: DeviceDecommissionedError | undefined;
+  const api = new HubApi(credentials, {
+    onDecommissioned: (error) => {
+      decommissioned ??= error;
+      inner.abort();
+    },
+  });
   let current = credentials;
   // The local MQTT endpoint first: its address goes into every workload's environment.
   const telemetry = await startAgentTelemetry({
@@ -100,6 +114,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         })
       : createProcessRuntime({
           dir: join(dataDir, 'process'),
+          // Workloads never see the data dir: credentials, keys, other units' Secrets.
+          hiddenDirs: [resolve(dataDir)],
+          workloadsDir: `${resolve(dataDir)}.workloads`,
+          logger: deviceLog.child({ component: 'process' }),
           ...(options.restart ? { restart: options.restart } : {}),
           env: telemetry.env,
         });
@@ -145,8 +163,6 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const logServer = new LogServer({ api, runtime, log: deviceLog.child({ component: 'logs' }) });
   deviceLog.info({ runtime: runtime.name, outbox: outbox.size }, 'agent running');
   options.onReady?.({ name: credentials.name });
-  // One failing loop (a bug: each handles its own errors) stops the others rather than leaving a half agent.
-  const inner = new AbortController();
   const stop = () => inner.abort();
   signal.addEventListener('abort', stop, { once: true });
   const loop = (run: Promise<void>) =>
@@ -163,11 +179,21 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   } finally {
     signal.removeEventListener('abort', stop);
     renewal.stop();
-    await runtime.close({ stopUnits: options.stopWorkloadsOnExit ?? false });
+    if (decommissioned) {
+      deviceLog.error(
+        { hub: decommissioned.message },
+        'device decommissioned by the hub: removing its workloads and credentials, then exiting',
+      );
+      for (const unit of await runtime.list()) await runtime.remove(unit.id);
+    }
+    const stopUnits = decommissioned !== undefined || (options.stopWorkloadsOnExit ?? false);
+    await runtime.close({ stopUnits });
     await telemetry.close();
     await api.close();
-    deviceLog.info({ workloadsStopped: options.stopWorkloadsOnExit ?? false }, 'agent stopped');
+    deviceLog.info({ workloadsStopped: stopUnits }, 'agent stopped');
   }
+  if (decommissioned)
+    throw await forgetDecommissionedDevice(dataDir, credentials.name, decommissioned.message);
 }
 
 /** The device's credentials: those in the data dir, else a (retried) enrollment. */
@@ -203,28 +229,16 @@ async function credentialsFor(
     } catch (error) {
       if (signal.aborted) return undefined;
       if (error instanceof EnrollmentError && error.terminal) throw error;
-      if (backoff.failures === 0)
-        options.log.warn({ err: (error as Error).message }, 'cannot enroll yet: retrying');
-      await delay(backoff.next(), signal).catch(() => {});
+      const first = backoff.failures === 0;
+      const wait = backoff.next();
+      // Once, in words: what was tried and why it failed; the retries that follow back off quietly.
+      if (first)
+        options.log.warn(
+          { hub: options.hubUrl, reason: networkReason(error), retryInSeconds: Math.ceil(wait / 1000) },
+          'cannot reach the hub to enroll: retrying with backoff (up to a minute apart)',
+        );
+      await delay(wait, signal).catch(() => {});
     }
   }
   return undefined;
-}
-
-/**
- * Refuses to run when another live agent uses `dataDir` (two agents would
- * start every workload twice). The record is pid + start time, so a stale
- * file of a dead agent (or a reused pid) does not block.
- */
-async function lockDataDir(dataDir: string): Promise<void> {
-  const path = join(dataDir, 'agent.pid');
-  let other: { pid: number; startTime: string } | undefined;
-  try {
-    other = JSON.parse(await readFile(path, 'utf8')) as { pid: number; startTime: string };
-  } catch {
-    // absent or unreadable: ours to take
-  }
-  if (other && other.pid !== process.pid && startTimeOf(other.pid) === other.startTime)
-    throw new Error(`another agent (pid ${other.pid}) runs with the data dir ${dataDir}`);
-  await writeFile(path, JSON.stringify({ pid: process.pid, startTime: startTimeOf(process.pid) ?? '' }));
 }

@@ -5,11 +5,14 @@
  * (reconcile/, runtime/), heartbeats and a durable report outbox sent in
  * order, once (reports/), `outpost logs` answered from the device
  * (log-server.ts), the local MQTT endpoint forwarding telemetry to the hub
- * (telemetry/), assembled by `runAgent` (agent.ts).
+ * (telemetry/), assembled by `runAgent` (agent.ts); a device the hub
+ * decommissioned removes its workloads and credentials (decommission.ts).
  */
 export { type AgentOptions, runAgent } from './agent.ts';
 export { Backoff, type BackoffOptions } from './backoff.ts';
+export { DecommissionedError } from './decommission.ts';
 export {
+  DeviceDecommissionedError,
   HubApi,
   HubDispatcher,
   HubStatusError,

@@ -9,7 +9,7 @@
  */
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
-import { objectSchema, StringMap } from './meta.ts';
+import { objectSchema } from './meta.ts';
 
 export const AUTHORIZATION_GROUP = 'authorization.k8s.io';
 export const AUTHENTICATION_GROUP = 'authentication.k8s.io';
@@ -125,7 +125,9 @@ export const UserInfoSchema = Type.Object({
   username: text('The user name.'),
   uid: text('A unique id, when the authenticator gives one.'),
   groups: strings('The groups.'),
-  extra: Type.Optional(StringMap),
+  extra: Type.Optional(
+    Type.Record(Type.String(), Type.Array(Type.String()), { description: 'Extra attributes of the user.' }),
+  ),
 });
 
 export const SelfSubjectReviewSchema = objectSchema(

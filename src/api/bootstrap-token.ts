@@ -8,6 +8,7 @@ import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto'
 import Type from 'typebox';
 import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
 import { ageColumn, objectSchema, StringMap, Time } from './meta.ts';
+import { labelCauses, qualifiedNameProblem } from './validation.ts';
 
 export const BootstrapTokenSchema = objectSchema(
   'outpost.dev/v1alpha1',
@@ -27,7 +28,8 @@ export const BootstrapTokenSchema = objectSchema(
         maxUses: Type.Optional(
           Type.Integer({
             minimum: 1,
-            description: 'How many devices may enroll with it; unlimited when absent.',
+            description:
+              'How many devices may enroll with it. Defaulted to 1 when written without it (a token is single-use unless it says otherwise); a token stored without it counts as single-use too.',
           }),
         ),
         approval: Type.Enum(['auto', 'manual'], {
@@ -36,8 +38,15 @@ export const BootstrapTokenSchema = objectSchema(
         }),
         deviceLabels: Type.Optional({
           ...StringMap,
-          description: 'Labels every Device enrolled with it gets.',
+          description:
+            'Labels every Device enrolled with it gets. A device may ask for one of these keys only with the same value.',
         }),
+        allowedLabels: Type.Optional(
+          Type.Record(Type.String(), Type.Array(Type.String(), { minItems: 1 }), {
+            description:
+              'The labels a device may ask for at enrollment besides deviceLabels: each key with the values it may take (`*`: any value). A label the token neither sets nor allows is refused, and so the enrollment.',
+          }),
+        ),
         description: Type.Optional(Type.String({ maxLength: 1024 })),
       },
       { description: 'What the token allows.' },
@@ -54,6 +63,44 @@ export const BootstrapTokenSchema = objectSchema(
   },
 );
 export type BootstrapToken = Type.Static<typeof BootstrapTokenSchema>;
+
+/** The value in `allowedLabels` that allows any value of its key. */
+export const ANY_LABEL_VALUE = '*';
+
+/**
+ * The labels of `asked` that the token does not let a device choose, each
+ * with why (`role=opcua-gateway (not allowed)`); empty when all are allowed.
+ * A label the token sets (`deviceLabels`) is allowed with that value only;
+ * any other with a value `allowedLabels` lists for its key, or any value when
+ * it lists `*`.
+ */
+export function refusedLabels(
+  asked: Readonly<Record<string, string>>,
+  spec: Pick<BootstrapToken['spec'], 'deviceLabels' | 'allowedLabels'>,
+): string[] {
+  const refused: string[] = [];
+  for (const [key, value] of Object.entries(asked)) {
+    const pinned = spec.deviceLabels?.[key];
+    const allowed = spec.allowedLabels?.[key];
+    if (pinned !== undefined) {
+      if (value !== pinned) refused.push(`${key}=${value} (the token sets ${key}=${pinned})`);
+    } else if (!allowed) refused.push(`${key}=${value} (not allowed)`);
+    else if (!allowed.includes(ANY_LABEL_VALUE) && !allowed.includes(value))
+      refused.push(`${key}=${value} (allowed: ${key}=${allowed.join('|')})`);
+  }
+  return refused;
+}
+
+/** `allowedLabels` as the CLI writes it: `zone=north|south,role=*`; `<none>` when empty. */
+export function allowedLabelsText(allowed: BootstrapToken['spec']['allowedLabels']): string {
+  const entries = Object.entries(allowed ?? {}).map(([key, values]) => `${key}=${values.join('|')}`);
+  return entries.length > 0 ? entries.join(',') : '<none>';
+}
+
+/** A token's `maxUses`, a token stored without one counting as single-use. */
+export function maxUsesOf(spec: Pick<BootstrapToken['spec'], 'maxUses'>): number {
+  return spec.maxUses ?? 1;
+}
 
 /** A token id: six characters of `[a-z0-9]`. */
 export const TOKEN_ID = /^[a-z0-9]{6}$/;
@@ -95,11 +142,13 @@ export function secretMatches(secret: string, secretHash: string): boolean {
 /**
  * The signature of the hub's CA certificate that lets a device trust the hub
  * on first contact (as kubeadm's token-signed cluster-info): HMAC-SHA256 of
- * the CA PEM, keyed by the secret's hash. The device knows the secret, so it
- * can compute the key; a man in the middle knows neither.
+ * the nonce and the CA PEM, keyed by the secret's hash. The device knows the
+ * secret, so it can compute the key; a man in the middle knows neither. The
+ * nonce (fresh in every answer) makes every answer differ, so that a random
+ * one for an unknown token id looks the same.
  */
-export function caSignature(secretHash: string, caPem: string): string {
-  return createHmac('sha256', secretHash).update(caPem).digest('hex');
+export function caSignature(secretHash: string, caPem: string, nonce: string): string {
+  return createHmac('sha256', secretHash).update(`${nonce}\n`).update(caPem).digest('hex');
 }
 
 function validate(object: KubeObject): FieldCause[] {
@@ -114,7 +163,23 @@ function validate(object: KubeObject): FieldCause[] {
     });
   if (spec?.expiration !== undefined && Number.isNaN(Date.parse(spec.expiration)))
     causes.push({ reason: 'FieldValueInvalid', field: 'spec.expiration', message: 'not a date-time' });
+  for (const [key, values] of Object.entries(spec?.allowedLabels ?? {})) {
+    const field = `spec.allowedLabels[${key}]`;
+    const keyProblem = qualifiedNameProblem(key);
+    if (keyProblem)
+      causes.push({ reason: 'FieldValueInvalid', field, message: `Invalid value: "${key}": ${keyProblem}` });
+    if (Array.isArray(values))
+      // The value alone is checked here (under a key known to be valid): the key was above.
+      for (const value of values)
+        if (value !== ANY_LABEL_VALUE) causes.push(...labelCauses({ value }, field));
+  }
   return causes;
+}
+
+/** Writes without `maxUses` get 1: a token is single-use unless it says otherwise. */
+function normalize(object: KubeObject): void {
+  const spec = object.spec as Partial<BootstrapToken['spec']> | undefined;
+  if (spec && typeof spec === 'object' && spec.maxUses === undefined) spec.maxUses = 1;
 }
 
 export const bootstrapTokenKind: KindDefinition = {
@@ -131,6 +196,7 @@ export const bootstrapTokenKind: KindDefinition = {
   statusSubresource: true,
   strategicMergePatch: false,
   validate,
+  normalize,
   printerColumns: [
     {
       name: 'Approval',
@@ -143,7 +209,7 @@ export const bootstrapTokenKind: KindDefinition = {
       type: 'string',
       description: 'Uses so far, of the maximum.',
       cell: (o) =>
-        `${(o.status as BootstrapToken['status'])?.uses ?? 0}/${(o.spec as BootstrapToken['spec'])?.maxUses ?? '∞'}`,
+        `${(o.status as BootstrapToken['status'])?.uses ?? 0}/${maxUsesOf((o.spec as BootstrapToken['spec']) ?? {})}`,
     },
     {
       name: 'Expires',

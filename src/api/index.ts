@@ -6,12 +6,28 @@ import { REVIEW_KINDS } from './access-review.ts';
 import { bootstrapTokenKind } from './bootstrap-token.ts';
 import { configMapKind } from './config-map.ts';
 import { deviceKind } from './device.ts';
+import { deviceBoundaryKind } from './device-boundary.ts';
 import { eventKind } from './event.ts';
+import { eventsV1Kind } from './events-v1.ts';
 import type { KindDefinition } from './kind.ts';
 import { leaseKind } from './lease.ts';
 import { mailboxKind } from './mailbox.ts';
 import { namespaceKind } from './namespace.ts';
 import { opcUaConnectorKind } from './opcua-connector.ts';
+
+export {
+  type ConnectorConfig,
+  ConnectorConfigError,
+  ConnectorConfigSchema,
+  FEATURE_PATTERN,
+  isNodeId,
+  NODE_ID_PATTERN,
+  parseConnectorConfig,
+  type ResolvedConnectorConfig,
+  SECURITY_MODES,
+  SECURITY_POLICIES,
+} from './opcua-connector-config.ts';
+
 import { placementKind } from './placement.ts';
 import { RBAC_KINDS } from './rbac.ts';
 import { secretKind } from './secret.ts';
@@ -21,17 +37,24 @@ export * from './access-review.ts';
 export * from './bootstrap-token.ts';
 export type { ConfigMap } from './config-map.ts';
 export type { Device } from './device.ts';
+export { type DeviceBoundary, deviceBoundaryKind, selectorText } from './device-boundary.ts';
 export {
+  type DeviceDecommissionedReason,
   type DeviceFacts,
   DeviceFactsSchema,
   type EnrollmentCaResponse,
   type EnrollmentResponse,
   type EnrollRequest,
   EnrollRequestSchema,
+  POLL_TIME_WINDOW_SECONDS,
+  type PollRequest,
+  PollRequestSchema,
+  pollProof,
   type RenewRequest,
   RenewRequestSchema,
 } from './enrollment.ts';
-export type { Event } from './event.ts';
+export { type Event, eventKind, lastSeen } from './event.ts';
+export { EVENTS_V1_FIELDS, type EventsV1Event, eventsV1Kind } from './events-v1.ts';
 export * from './kind.ts';
 export { type Lease, type LeaseSpec, leaseKind } from './lease.ts';
 export { type LogRequest, LogRequestSchema } from './log-request.ts';
@@ -62,9 +85,11 @@ export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';
 export {
+  type FieldRequirement,
   type LabelRequirement,
   matchesLabels,
   parseFieldSelector,
+  parseLabelSelector,
   SelectorError,
   selectorRequirements,
 } from './selectors.ts';
@@ -85,12 +110,14 @@ export const ALL_KINDS: readonly KindDefinition[] = [
   secretKind,
   eventKind,
   deviceKind,
+  deviceBoundaryKind,
   workloadKind,
   placementKind,
   opcUaConnectorKind,
   mailboxKind,
   bootstrapTokenKind,
   leaseKind,
+  eventsV1Kind,
   ...RBAC_KINDS,
   ...REVIEW_KINDS,
 ];

@@ -103,6 +103,23 @@ export interface KindDefinition {
    * @default 'subdomain' ('label' for Namespace)
    */
   readonly nameRule?: 'subdomain' | 'path-segment';
+  /**
+   * Set when this kind is another kind's objects in another shape, served
+   * over that kind's storage as the apiserver serves `events.k8s.io/v1`
+   * Events over core `v1` Events: one stored object, two views. The
+   * conversion is a renaming of top-level fields (and of the first segment
+   * of field selectors and JSON patch paths).
+   * @default undefined: the kind is stored as itself
+   */
+  readonly storedAs?: StoredAs;
+}
+
+/** How a kind is stored as another ({@link KindDefinition.storedAs}). */
+export interface StoredAs {
+  /** The kind whose objects are stored (core `v1` Event for `events.k8s.io/v1` Event). */
+  readonly kind: KindDefinition;
+  /** This kind's top-level field name → the stored kind's (`note` → `message`); others keep their name. */
+  readonly fields: Readonly<Record<string, string>>;
 }
 
 /** `group/version`, or `version` for the core group. */

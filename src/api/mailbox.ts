@@ -73,7 +73,10 @@ export const ObjectStatus = Type.Object(
   {
     ref: ObjectRef,
     observedHash: Type.Optional(
-      Type.String({ description: 'The `hash` of the content the agent has applied.' }),
+      Type.String({
+        description:
+          'The `hash` of the content the agent has applied (with reason ApplyFailed: the content it could not apply).',
+      }),
     ),
     phase: Type.Enum([...OBJECT_PHASES]),
     ready: Type.Optional(Type.Boolean()),

@@ -5,9 +5,9 @@
  * selected devices (see `src/hub/controllers/opcua/`).
  */
 import Type from 'typebox';
-import { FEATURE_PATTERN, isNodeId, SECURITY_MODES, SECURITY_POLICIES } from '../connectors/opcua/index.ts';
 import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
 import { ageColumn, Conditions, conditionStatus, LabelSelector, objectSchema, Time } from './meta.ts';
+import { FEATURE_PATTERN, isNodeId, SECURITY_MODES, SECURITY_POLICIES } from './opcua-connector-config.ts';
 import { validatePlacement } from './placement.ts';
 import { labelCauses } from './validation.ts';
 

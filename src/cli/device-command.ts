@@ -1,5 +1,4 @@
-/** `outpost device approve|list`: the devices that enrolled, and approving those that wait. */
-import type { Command } from 'commander';
+/** `outpost device approve|list` (defined in commands.ts): the devices that enrolled, and approving those that wait. */
 import type { Device } from '../api/index.ts';
 import { CliError } from './errors.ts';
 import { type ConnectionFlags, connectToHub } from './hub-connection.ts';
@@ -7,56 +6,42 @@ import { table } from './token-command.ts';
 
 const COLLECTION = '/apis/outpost.dev/v1alpha1/devices';
 
-/** `outpost device ...`. */
-export function registerDeviceCommand(program: Command): void {
-  const device = program.command('device').description('enrolled devices');
-  const connection = (command: Command) =>
-    command
-      .option('--kubeconfig <path>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
-      .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig");
+/** `outpost device approve NAME`: lets a device that enrolled with a manual-approval token get its certificate. */
+export async function runDeviceApprove(name: string, flags: ConnectionFlags): Promise<void> {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))
+    throw new CliError(`${JSON.stringify(name)} is not a device name`);
+  const hub = await connectToHub(flags);
+  try {
+    await hub.call(
+      'PATCH',
+      `${COLLECTION}/${name}?fieldManager=outpost-cli`,
+      { spec: { approved: true } },
+      'application/merge-patch+json',
+    );
+  } finally {
+    await hub.close();
+  }
+  process.stdout.write(`device ${name} approved\n`);
+}
 
-  connection(
-    device
-      .command('approve')
-      .description('let a device that enrolled with a manual-approval token get its certificate')
-      .argument('<name>'),
-  ).action(async (name: string, options: ConnectionFlags) => {
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))
-      throw new CliError(`${JSON.stringify(name)} is not a device name`);
-    const hub = await connectToHub(options);
-    try {
-      await hub.call(
-        'PATCH',
-        `${COLLECTION}/${name}?fieldManager=outpost-cli`,
-        { spec: { approved: true } },
-        'application/merge-patch+json',
-      );
-    } finally {
-      await hub.close();
-    }
-    process.stdout.write(`device ${name} approved\n`);
-  });
-
-  connection(device.command('list').description('list devices with their approval and phase')).action(
-    async (options: ConnectionFlags) => {
-      const hub = await connectToHub(options);
-      try {
-        const list = await hub.call<{
-          items: { metadata: { name: string }; spec?: Device['spec']; status?: Device['status'] }[];
-        }>('GET', COLLECTION);
-        const rows = [['NAME', 'APPROVED', 'PHASE', 'HOSTNAME', 'ARCH']];
-        for (const item of list.items)
-          rows.push([
-            item.metadata.name,
-            item.spec?.approved ? 'yes' : 'no',
-            item.status?.phase ?? '<none>',
-            item.status?.system?.hostname ?? '<none>',
-            item.status?.system?.architecture ?? '<none>',
-          ]);
-        process.stdout.write(table(rows));
-      } finally {
-        await hub.close();
-      }
-    },
-  );
+/** `outpost device list`: devices with their approval and phase. */
+export async function runDeviceList(flags: ConnectionFlags): Promise<void> {
+  const hub = await connectToHub(flags);
+  try {
+    const list = await hub.call<{
+      items: { metadata: { name: string }; spec?: Device['spec']; status?: Device['status'] }[];
+    }>('GET', COLLECTION);
+    const rows = [['NAME', 'APPROVED', 'PHASE', 'HOSTNAME', 'ARCH']];
+    for (const item of list.items)
+      rows.push([
+        item.metadata.name,
+        item.spec?.approved ? 'yes' : 'no',
+        item.status?.phase ?? '<none>',
+        item.status?.system?.hostname ?? '<none>',
+        item.status?.system?.architecture ?? '<none>',
+      ]);
+    process.stdout.write(table(rows));
+  } finally {
+    await hub.close();
+  }
 }

@@ -5,14 +5,14 @@
  * RBAC authorises as the `workloads/log` subresource, and copies the text
  * to stdout; with `-f` it keeps printing until interrupted.
  */
-import type { Command } from 'commander';
 import { request } from 'undici';
 import { CliError } from './errors.ts';
 import { openHubTransport, statusMessage } from './hub-connection.ts';
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
-interface LogsFlags {
+/** The options of `outpost logs`, as commander parses them. */
+export interface LogsFlags {
   namespace: string;
   container?: string;
   tail?: string;
@@ -21,37 +21,24 @@ interface LogsFlags {
   dataDir?: string;
 }
 
-/** `outpost logs ...`. */
-export function registerLogsCommand(program: Command): void {
-  program
-    .command('logs')
-    .description("print a workload's output on a device, through the hub")
-    .argument('<device>', 'the device the workload runs on')
-    .argument('<workload>', 'the Workload')
-    .option('-n, --namespace <namespace>', "the Workload's namespace", 'default')
-    .option('-c, --container <name>', 'the container (default: the first)')
-    .option('--tail <lines>', 'only the last N lines of what is stored')
-    .option('-f, --follow', 'keep printing new output until interrupted')
-    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
-    .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig")
-    .action(async (device: string, workload: string, flags: LogsFlags) => {
-      for (const [what, value] of [
-        ['device', device],
-        ['workload', workload],
-        ['namespace', flags.namespace],
-      ] as const)
-        if (!NAME.test(value)) throw new CliError(`${JSON.stringify(value)} is not a ${what} name`);
-      const query = new URLSearchParams({ device });
-      if (flags.container !== undefined) query.set('container', flags.container);
-      if (flags.tail !== undefined) {
-        if (!/^\d+$/.test(flags.tail))
-          throw new CliError(`--tail must be a whole number of lines, not ${JSON.stringify(flags.tail)}`);
-        query.set('tailLines', flags.tail);
-      }
-      if (flags.follow) query.set('follow', 'true');
-      const path = `/apis/outpost.dev/v1alpha1/namespaces/${flags.namespace}/workloads/${workload}/log?${query}`;
-      await printLogs(flags, path);
-    });
+/** `outpost logs DEVICE WORKLOAD`: checks the names, then copies the workload's output to stdout. */
+export async function runLogs(device: string, workload: string, flags: LogsFlags): Promise<void> {
+  for (const [what, value] of [
+    ['device', device],
+    ['workload', workload],
+    ['namespace', flags.namespace],
+  ] as const)
+    if (!NAME.test(value)) throw new CliError(`${JSON.stringify(value)} is not a ${what} name`);
+  const query = new URLSearchParams({ device });
+  if (flags.container !== undefined) query.set('container', flags.container);
+  if (flags.tail !== undefined) {
+    if (!/^\d+$/.test(flags.tail))
+      throw new CliError(`--tail must be a whole number of lines, not ${JSON.stringify(flags.tail)}`);
+    query.set('tailLines', flags.tail);
+  }
+  if (flags.follow) query.set('follow', 'true');
+  const path = `/apis/outpost.dev/v1alpha1/namespaces/${flags.namespace}/workloads/${workload}/log?${query}`;
+  await printLogs(flags, path);
 }
 
 async function printLogs(flags: LogsFlags, path: string): Promise<void> {

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
 import {
   PostgresStore,
   SqliteStore,
@@ -19,26 +18,9 @@ const PAGE = 1_000;
  * PostgreSQL. Stop the hub first. Values are copied as stored: encrypted
  * ones stay encrypted, so start the PostgreSQL hub with the same
  * encryption key (the same data dir, or `--encryption-key-file`).
+ *
+ * Prints progress and the outcome through `say`.
  */
-export function registerStoreCommand(program: Command): void {
-  const store = program.command('store').description('manage the hub object store');
-  store
-    .command('migrate')
-    .description(
-      'copy every object, with its resourceVersion, from a SQLite store to a PostgreSQL one (stop the hub first)',
-    )
-    .requiredOption('--from <url>', 'source store: sqlite:PATH')
-    .requiredOption('--to <url>', 'target store: postgres://USER@HOST:PORT/DB[?schema=NAME]')
-    .option(
-      '--merge',
-      'accept a non-empty target: copy only the objects it lacks (keys it has keep its values; objects whose resourceVersion it already used are skipped); reported on stderr',
-    )
-    .action(async (options: { from: string; to: string; merge?: boolean }) => {
-      await migrateStore(options, (line) => process.stderr.write(`${line}\n`));
-    });
-}
-
-/** The migration itself, printing progress and the outcome through `say`. */
 export async function migrateStore(
   options: { from: string; to: string; merge?: boolean },
   say: (line: string) => void,

@@ -9,7 +9,6 @@
  * `.../opcuaconnectors/telemetry` narrowed to NS (`-n`, default `default`) or
  * over every namespace (`-A`, which needs that access cluster-wide).
  */
-import type { Command } from 'commander';
 import { request } from 'undici';
 import { CliError } from './errors.ts';
 import { openHubTransport, statusMessage } from './hub-connection.ts';
@@ -17,7 +16,8 @@ import { openHubTransport, statusMessage } from './hub-connection.ts';
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const GROUP_VERSION = '/apis/outpost.dev/v1alpha1';
 
-interface TelemetryFlags {
+/** The options of `outpost telemetry watch|get`, as commander parses them. */
+export interface TelemetryFlags {
   device?: string;
   connector?: string;
   namespace: string;
@@ -35,26 +35,6 @@ interface TelemetryValue {
   value: unknown;
   sourceTimestamp?: string;
   receivedAt: string;
-}
-
-/** `outpost telemetry ...`. */
-export function registerTelemetryCommand(program: Command): void {
-  const telemetry = program.command('telemetry').description("connectors' values as they reach the hub");
-  const flags = (command: Command) =>
-    command
-      .option('--device <name>', "only this device's values")
-      .option('--connector <name>', "only this connector's values")
-      .option('-n, --namespace <namespace>', "the connectors' namespace", 'default')
-      .option('-A, --all-namespaces', 'connectors of every namespace')
-      .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
-      .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig");
-
-  flags(
-    telemetry.command('watch').description('print the latest values, then every new one until interrupted'),
-  ).action((options: TelemetryFlags) => printTelemetry(options, true));
-  flags(telemetry.command('get').description('print the latest value of every feature')).action(
-    (options: TelemetryFlags) => printTelemetry(options, false),
-  );
 }
 
 /** The URL path for the flags, and the connector to keep when the hub cannot narrow by it (`-A --connector`). */
@@ -86,7 +66,8 @@ export function formatValue(value: TelemetryValue): string {
   return `${time}  ${value.device}  ${value.namespace}/${value.connector}  ${value.feature}  ${shown}\n`;
 }
 
-async function printTelemetry(flags: TelemetryFlags, watch: boolean): Promise<void> {
+/** `outpost telemetry watch` (`watch`) or `get`: prints values, one line each. */
+export async function runTelemetry(flags: TelemetryFlags, watch: boolean): Promise<void> {
   const { path, connector } = telemetryPath(flags, watch);
   const keep = (value: TelemetryValue) => connector === undefined || value.connector === connector;
   const { server, dispatcher, headers } = await openHubTransport(flags);

@@ -3,8 +3,15 @@
  * enroll. The secret is generated here and only its hash is sent to the hub;
  * the token is printed once and cannot be shown again.
  */
-import type { Command } from 'commander';
-import { type BootstrapToken, generateBootstrapToken, hashTokenSecret, TOKEN_ID } from '../api/index.ts';
+import {
+  ANY_LABEL_VALUE,
+  allowedLabelsText,
+  type BootstrapToken,
+  generateBootstrapToken,
+  hashTokenSecret,
+  maxUsesOf,
+  TOKEN_ID,
+} from '../api/index.ts';
 import { parseDuration } from './duration.ts';
 import { CliError } from './errors.ts';
 import { type ConnectionFlags, connectToHub } from './hub-connection.ts';
@@ -19,7 +26,9 @@ export interface CreateTokenOptions extends ConnectionFlags {
   readonly ttlSeconds?: number;
   /** Labels of every Device enrolled with it. @default {} */
   readonly labels?: Record<string, string>;
-  /** Enrollments allowed; unlimited when absent. */
+  /** Labels a device may ask for: key -> values (`*`: any). @default {}: none */
+  readonly allowedLabels?: Record<string, string[]>;
+  /** Enrollments allowed. @default 1 */
   readonly maxUses?: number;
   /** @default 'auto' */
   readonly approval?: 'auto' | 'manual';
@@ -34,9 +43,11 @@ export async function createToken(options: CreateTokenOptions): Promise<string> 
     secretHash: hashTokenSecret(secret),
     expiration: expiration.toISOString().replace(/\.\d+Z$/, 'Z'),
     approval: options.approval ?? 'auto',
+    maxUses: options.maxUses ?? 1,
   };
-  if (options.maxUses !== undefined) spec.maxUses = options.maxUses;
   if (options.labels && Object.keys(options.labels).length > 0) spec.deviceLabels = options.labels;
+  if (options.allowedLabels && Object.keys(options.allowedLabels).length > 0)
+    spec.allowedLabels = options.allowedLabels;
   if (options.description) spec.description = options.description;
   const hub = await connectToHub(options);
   try {
@@ -67,101 +78,105 @@ export function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
-/** `outpost token ...`. */
-export function registerTokenCommand(program: Command): void {
-  const token = program.command('token').description('bootstrap tokens that let devices enroll');
-  const connection = (command: Command) =>
-    command
-      .option('--kubeconfig <path>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
-      .option('--data-dir <dir>', "the hub's data dir: use DIR/admin.kubeconfig");
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
-  connection(
-    token
-      .command('create')
-      .description('create a token and print it (once: only its hash is kept)')
-      .option('--ttl <duration>', 'how long the token works (e.g. 1h, 7d)', '24h')
-      .option('--labels <k=v,...>', 'labels every device enrolled with it gets')
-      .option('--max-uses <n>', 'how many devices may enroll with it (default: unlimited)')
-      .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
-      .option('--description <text>', 'what the token is for'),
-  ).action(
-    async (
-      options: ConnectionFlags & {
-        ttl: string;
-        labels?: string;
-        maxUses?: string;
-        approve: string;
-        description?: string;
-      },
-    ) => {
-      if (options.approve !== 'auto' && options.approve !== 'manual')
-        throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(options.approve)}`);
-      let maxUses: number | undefined;
-      if (options.maxUses !== undefined) {
-        maxUses = Number(options.maxUses);
-        if (!Number.isSafeInteger(maxUses) || maxUses < 1)
-          throw new CliError('--max-uses must be a positive integer');
-      }
-      const created = await createToken({
-        ...options,
-        ttlSeconds: parseDuration(options.ttl, '--ttl'),
-        labels: options.labels ? parseLabels(options.labels) : undefined,
-        maxUses,
-        approval: options.approve,
-      });
-      process.stdout.write(`${created}\n`);
-    },
-  );
+/**
+ * Parses `--allow-labels KEY[=VALUE|VALUE...],...`: the labels a device may
+ * ask for. `KEY` alone or `KEY=*` allows any value of KEY.
+ */
+export function parseAllowedLabels(text: string): Record<string, string[]> {
+  const allowed: Record<string, string[]> = {};
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const key = at === -1 ? entry : entry.slice(0, at);
+    const values = at === -1 ? [ANY_LABEL_VALUE] : entry.slice(at + 1).split('|');
+    if (!LABEL_KEY.test(key) || values.some((value) => value !== ANY_LABEL_VALUE && !LABEL_VALUE.test(value)))
+      throw new CliError(
+        `--allow-labels: ${JSON.stringify(entry)} is not KEY, KEY=* or KEY=VALUE|VALUE... with valid label keys and values`,
+      );
+    allowed[key] = [...new Set([...(allowed[key] ?? []), ...values])];
+  }
+  return allowed;
+}
 
-  connection(token.command('list').description('list tokens (never their secrets)')).action(
-    async (options: ConnectionFlags) => {
-      const hub = await connectToHub(options);
-      try {
-        const list = await hub.call<{
-          items: {
-            metadata: { name: string };
-            spec: BootstrapToken['spec'];
-            status?: BootstrapToken['status'];
-          }[];
-        }>('GET', COLLECTION);
-        const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS']];
-        const now = Date.now();
-        for (const item of list.items) {
-          const expires = item.spec.expiration;
-          rows.push([
-            item.metadata.name,
-            item.spec.approval,
-            `${item.status?.uses ?? 0}/${item.spec.maxUses ?? 'unlimited'}`,
-            expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
-            Object.entries(item.spec.deviceLabels ?? {})
-              .map(([k, v]) => `${k}=${v}`)
-              .join(',') || '<none>',
-          ]);
-        }
-        process.stdout.write(table(rows));
-      } finally {
-        await hub.close();
-      }
-    },
-  );
+/** The options of `outpost token create`, as commander parses them. */
+export interface TokenCreateFlags extends ConnectionFlags {
+  ttl: string;
+  labels?: string;
+  allowLabels?: string;
+  maxUses: string;
+  approve: string;
+  description?: string;
+}
 
-  connection(
-    token
-      .command('revoke')
-      .description('delete a token: no device can enroll with it any more')
-      .argument('<id>'),
-  ).action(async (id: string, options: ConnectionFlags) => {
-    const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
-    if (!TOKEN_ID.test(tokenId))
-      throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
-    const hub = await connectToHub(options);
-    try {
-      await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
-    } finally {
-      await hub.close();
-    }
-    process.stdout.write(`token ${tokenId} revoked\n`);
+/** `outpost token create`: creates a token and prints it. */
+export async function runTokenCreate(flags: TokenCreateFlags): Promise<void> {
+  if (flags.approve !== 'auto' && flags.approve !== 'manual')
+    throw new CliError(`--approve must be auto or manual, not ${JSON.stringify(flags.approve)}`);
+  const maxUses = Number(flags.maxUses);
+  if (!Number.isSafeInteger(maxUses) || maxUses < 1)
+    throw new CliError('--max-uses must be a positive integer');
+  const created = await createToken({
+    ...flags,
+    ttlSeconds: parseDuration(flags.ttl, '--ttl'),
+    labels: flags.labels ? parseLabels(flags.labels) : undefined,
+    allowedLabels: flags.allowLabels ? parseAllowedLabels(flags.allowLabels) : undefined,
+    maxUses,
+    approval: flags.approve,
   });
+  process.stdout.write(`${created}\n`);
+}
+
+/** `outpost token list`: the tokens, never their secrets. */
+export async function runTokenList(flags: ConnectionFlags): Promise<void> {
+  const hub = await connectToHub(flags);
+  try {
+    const list = await hub.call<{
+      items: {
+        metadata: { name: string };
+        spec: BootstrapToken['spec'];
+        status?: BootstrapToken['status'];
+      }[];
+    }>('GET', COLLECTION);
+    const rows = [['ID', 'APPROVAL', 'USES', 'EXPIRES', 'LABELS', 'ALLOWED LABELS']];
+    const now = Date.now();
+    for (const item of list.items) {
+      const expires = item.spec.expiration;
+      const uses = item.status?.uses ?? 0;
+      const maxUses = maxUsesOf(item.spec);
+      rows.push([
+        item.metadata.name,
+        item.spec.approval,
+        `${uses}/${maxUses}${uses >= maxUses ? ' (used up)' : ''}`,
+        expires ? (Date.parse(expires) <= now ? `${expires} (expired)` : expires) : 'never',
+        Object.entries(item.spec.deviceLabels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '<none>',
+        allowedLabelsText(item.spec.allowedLabels),
+      ]);
+    }
+    process.stdout.write(table(rows));
+  } finally {
+    await hub.close();
+  }
+}
+
+/** `outpost token revoke ID`: deletes the token (ID, or the whole token). */
+export async function runTokenRevoke(id: string, flags: ConnectionFlags): Promise<void> {
+  const tokenId = id.includes('.') ? id.slice(0, id.indexOf('.')) : id;
+  if (!TOKEN_ID.test(tokenId))
+    throw new CliError(`${JSON.stringify(id)} is not a token id (six characters of [a-z0-9])`);
+  const hub = await connectToHub(flags);
+  try {
+    await hub.call('DELETE', `${COLLECTION}/${tokenId}`);
+  } finally {
+    await hub.close();
+  }
+  process.stdout.write(`token ${tokenId} revoked\n`);
 }
 
 /** Left-aligned columns, as kubectl prints them. */

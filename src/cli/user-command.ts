@@ -7,7 +7,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { DEVICE_USER_PREFIX, DEVICES_GROUP } from '../hub/auth/index.ts';
 import { issueCertificate, loadCertificateAuthority, writeKubeconfig } from '../hub/pki/index.ts';
 import { parseDuration } from './duration.ts';
@@ -88,37 +87,25 @@ async function serverOf(dataDir: string): Promise<string> {
   return (await loadKubeconfig(path)).server;
 }
 
-/** Registers `outpost user create`. */
-export function registerUserCommand(program: Command): void {
-  const user = program.command('user').description('manage people who use the hub (client certificates)');
-  user
-    .command('create <name>')
-    .description("issue a client certificate signed by the hub's CA and write a kubeconfig for it")
-    .option(
-      '--group <group>',
-      'a group the user is in (repeatable)',
-      (value: string, previous: string[]) => [...previous, value],
-      [],
-    )
-    .option('--data-dir <dir>', "the hub's data dir", '.')
-    .option('--out <file>', 'where to write the kubeconfig (default: ./NAME.kubeconfig)')
-    .option('--server <url>', "the hub's URL (default: the server of DIR/admin.kubeconfig)")
-    .option('--ttl <duration>', 'certificate lifetime, e.g. 90d or 8h', '365d')
-    .action(
-      async (
-        name: string,
-        options: { group: string[]; dataDir: string; out?: string; server?: string; ttl: string },
-      ) => {
-        const path = await createUser({
-          name,
-          groups: options.group,
-          dataDir: options.dataDir,
-          out: options.out,
-          server: options.server,
-          lifetimeSeconds: parseDuration(options.ttl, '--ttl'),
-        });
-        const groups = options.group.length > 0 ? ` (groups: ${options.group.join(', ')})` : '';
-        process.stdout.write(`user ${name}${groups}: kubeconfig written to ${path}\n`);
-      },
-    );
+/** The options of `outpost user create`, as commander parses them. */
+export interface UserCreateFlags {
+  group: string[];
+  dataDir: string;
+  out?: string;
+  server?: string;
+  ttl: string;
+}
+
+/** `outpost user create NAME`: writes the kubeconfig and says where. */
+export async function runUserCreate(name: string, flags: UserCreateFlags): Promise<void> {
+  const path = await createUser({
+    name,
+    groups: flags.group,
+    dataDir: flags.dataDir,
+    out: flags.out,
+    server: flags.server,
+    lifetimeSeconds: parseDuration(flags.ttl, '--ttl'),
+  });
+  const groups = flags.group.length > 0 ? ` (groups: ${flags.group.join(', ')})` : '';
+  process.stdout.write(`user ${name}${groups}: kubeconfig written to ${path}\n`);
 }

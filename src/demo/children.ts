@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { EXIT_WITH_PARENT_ENV } from '../cli/parent-watch.ts';
 
 /** The `outpost` CLI of this checkout, run with the same node. */
 const OUTPOST_BIN = fileURLToPath(new URL('../../bin/outpost.js', import.meta.url));
@@ -14,17 +15,33 @@ export interface DemoChild {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Options of {@link startOutpost}. */
+export interface StartOutpostOptions {
+  /** The child's working directory: the demo's folder, so that it is found there (see `leftovers.ts`). */
+  readonly cwd: string;
+  /** The demo's log file: the child's stderr goes there, never to the screen. */
+  readonly logFd: number;
+  /** Variables added to the demo's own environment (secrets go here, not into the process list). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /**
  * Starts `outpost ARGS...` as a child in its own process group, so that a
  * Ctrl-C in the terminal reaches the demo alone and the demo stops its
  * children in order (the agent must stop its workloads before it goes).
- * The child's stderr goes to `logTo` (the demo's log file), never to the screen.
+ * Its stdin is a pipe the demo holds and never writes to: when the demo
+ * ends in any way, even SIGKILL, the child sees the pipe close and stops
+ * (`OUTPOST_EXIT_WITH_PARENT`, see `src/cli/parent-watch.ts`).
  */
-export function startOutpost(name: string, args: readonly string[], logTo: number): DemoChild {
+export function startOutpost(name: string, args: readonly string[], options: StartOutpostOptions): DemoChild {
   const child = spawn(process.execPath, [OUTPOST_BIN, ...args], {
-    stdio: ['ignore', 'pipe', logTo],
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1' },
+    stdio: ['pipe', 'pipe', options.logFd],
     detached: true,
   });
+  // Never written to; an error on it (the child already gone) is no news.
+  child.stdin?.on('error', () => {});
   let out = '';
   const lineWaiters = new Set<() => void>();
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -37,7 +54,7 @@ export function startOutpost(name: string, args: readonly string[], logTo: numbe
   return {
     name,
     process: child,
-    waitFor(pattern, timeoutMs = 60_000) {
+    waitFor(pattern, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
           () => fail(new Error(`${name} did not print ${pattern} within ${timeoutMs} ms`)),

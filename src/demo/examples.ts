@@ -1,61 +1,110 @@
+/**
+ * The objects the demo writes into its hub, straight through the hub's
+ * ObjectService (no HTTPS round trip): the examples of `examples/demo.yaml`,
+ * the OpcUaConnector pointed at the simulator, and the agent's bootstrap
+ * token. Writes are server-side applies, so a run whose objects already hold
+ * writes nothing, and a checkout whose objects an older demo wrote is
+ * brought up to date.
+ */
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
-import type { KubeObject } from '../api/index.ts';
+import { generateBootstrapToken, hashTokenSecret, type KubeObject } from '../api/index.ts';
 import { ApiError, type ObjectService } from '../hub/kube-api/index.ts';
 
 const EXAMPLES = new URL('../../examples/demo.yaml', import.meta.url);
-
-/** Creates the example objects of `examples/demo.yaml` that do not exist yet. */
-export async function applyExamples(service: ObjectService): Promise<void> {
-  const documents = YAML.parseAllDocuments(await readFile(EXAMPLES, 'utf8')).map(
-    (document) => document.toJS() as KubeObject,
-  );
-  for (const object of documents) {
-    const def = service.registry.byKind(object.apiVersion, object.kind);
-    if (!def) throw new Error(`examples/demo.yaml: unknown kind ${object.apiVersion} ${object.kind}`);
-    try {
-      await service.create(def, object.metadata.namespace, object, { fieldManager: 'outpost-demo' });
-    } catch (error) {
-      if (!(error instanceof ApiError && error.reason === 'AlreadyExists')) throw error;
-    }
-  }
-}
+const FIELD_MANAGER = 'outpost-demo';
 
 /** The device the demo's agent enrolls as. */
 export const DEMO_DEVICE = 'demo-gateway';
-/** The label the demo agent enrolls with, which the connector selects. */
-export const DEMO_ROLE = 'opcua-gateway';
+/** The labels the demo agent enrolls with: the connector selects the role, the example placement the site. */
+export const DEMO_LABELS = { site: 'berlin', role: 'opcua-gateway' } as const;
 /** The demo's OpcUaConnector. */
 export const DEMO_CONNECTOR = { namespace: 'default', name: 'line-1' } as const;
 
 /**
- * Creates the demo's OpcUaConnector, or points it at `server` (the
- * simulator's port is new on every run): read Temperature, Pressure and the
- * temperature set point twice a second on the demo device.
+ * Objects earlier versions of the demo applied that no longer belong to it:
+ * removed when the demo wrote them (an inventory Device no agent ever was,
+ * which kept the example placement from ever being ready).
+ */
+const RETIRED: readonly { apiVersion: string; kind: string; name: string }[] = [
+  { apiVersion: 'outpost.dev/v1alpha1', kind: 'Device', name: 'gw-berlin-1' },
+];
+
+/** Applies every object of `examples/demo.yaml`, and removes the retired examples an older demo wrote. */
+export async function applyExamples(service: ObjectService): Promise<void> {
+  const documents = YAML.parseAllDocuments(await readFile(EXAMPLES, 'utf8')).map(
+    (document) => document.toJS() as KubeObject,
+  );
+  for (const object of documents) await apply(service, object);
+  for (const retired of RETIRED) {
+    const def = service.registry.byKind(retired.apiVersion, retired.kind)!;
+    try {
+      const live = JSON.parse((await service.get(def, undefined, retired.name)).value) as KubeObject;
+      const managers = (live.metadata.managedFields ?? []) as { manager?: string }[];
+      if (managers.some((entry) => entry.manager === FIELD_MANAGER))
+        await service.delete(def, undefined, retired.name, {});
+    } catch (error) {
+      if (!(error instanceof ApiError && error.reason === 'NotFound')) throw error;
+    }
+  }
+}
+
+/**
+ * Applies the demo's OpcUaConnector reading `server` (the simulator):
+ * Temperature, Pressure and the temperature set point twice a second, on the
+ * devices with the demo's role.
  */
 export async function applyConnector(service: ObjectService, server: string): Promise<void> {
-  const def = service.registry.byKind('outpost.dev/v1alpha1', 'OpcUaConnector')!;
-  const spec = {
-    server,
-    defaults: { samplingInterval: '500ms', publishingInterval: '500ms' },
-    subscriptions: {
-      temperature: 'ns=2;s=Temperature',
-      pressure: 'ns=2;s=Pressure',
-      temperatureSetpoint: 'ns=2;s=TemperatureSetpoint',
-    },
-    devices: { matchLabels: { role: DEMO_ROLE } },
-  };
   const { namespace, name } = DEMO_CONNECTOR;
-  const object = {
+  await apply(service, {
     apiVersion: 'outpost.dev/v1alpha1',
     kind: 'OpcUaConnector',
     metadata: { name, namespace },
-    spec,
-  };
-  try {
-    await service.create(def, namespace, object, { fieldManager: 'outpost-demo' });
-  } catch (error) {
-    if (!(error instanceof ApiError && error.reason === 'AlreadyExists')) throw error;
-    await service.patch(def, namespace, name, 'merge', { spec }, { fieldManager: 'outpost-demo' });
-  }
+    spec: {
+      server,
+      defaults: { samplingInterval: '500ms', publishingInterval: '500ms' },
+      subscriptions: {
+        temperature: 'ns=2;s=Temperature',
+        pressure: 'ns=2;s=Pressure',
+        temperatureSetpoint: 'ns=2;s=TemperatureSetpoint',
+      },
+      devices: { matchLabels: { role: DEMO_LABELS.role } },
+    },
+  } as KubeObject);
+}
+
+/** Creates a bootstrap token for the demo's agent (one use, an hour) and returns it. */
+export async function createAgentToken(service: ObjectService): Promise<string> {
+  const { id, secret, token } = generateBootstrapToken();
+  const def = service.registry.byKind('outpost.dev/v1alpha1', 'BootstrapToken')!;
+  const expiration = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  await service.create(
+    def,
+    undefined,
+    {
+      apiVersion: 'outpost.dev/v1alpha1',
+      kind: 'BootstrapToken',
+      metadata: { name: id },
+      spec: {
+        secretHash: hashTokenSecret(secret),
+        expiration,
+        approval: 'auto',
+        maxUses: 1,
+        // The labels the agent asks for: a device gets only labels its token gives or allows.
+        deviceLabels: { ...DEMO_LABELS },
+        description: 'the npm start demo agent',
+      },
+    } as KubeObject,
+    { fieldManager: FIELD_MANAGER },
+  );
+  return token;
+}
+
+async function apply(service: ObjectService, object: KubeObject): Promise<void> {
+  const def = service.registry.byKind(object.apiVersion, object.kind);
+  if (!def) throw new Error(`the demo cannot write ${object.apiVersion} ${object.kind}: unknown kind`);
+  await service.patch(def, object.metadata.namespace, object.metadata.name!, 'apply', object, {
+    fieldManager: FIELD_MANAGER,
+    force: true,
+  });
 }

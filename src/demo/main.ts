@@ -3,97 +3,180 @@
  * on embedded SQLite in `.outpost/demo`, the PLC simulator, one local agent
  * (process runtime) enrolled with a bootstrap token, and an OpcUaConnector
  * placed on it; live Temperature and Pressure values are printed as they
- * reach the hub. Ctrl-C stops everything (the agent stops its workloads
- * first) and leaves no process behind.
+ * reach the hub.
+ *
+ * Every run works, whatever the last one did: it first stops what an
+ * earlier run left (`leftovers.ts`), keeps the hub and the simulator on the
+ * last run's ports (`ports.ts`), and its children die with it however it
+ * ends (`children.ts`). Ctrl-C at any moment, start-up included, stops
+ * everything (the agent stops its workloads first).
+ *
+ * For speed the simulator starts first (it is the slowest), and an enrolled
+ * agent starts with it, before the hub: it runs its connector from its
+ * local Mailbox copy while the hub's modules are still loading.
  */
-import { openSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import pino from 'pino';
-import { createToken } from '../cli/token-command.ts';
-import { startHub } from '../hub/index.ts';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { prepareDataDir } from '../cli/data-dir.ts';
+import { createLogger } from '../cli/logger.ts';
+import type { RunningHub } from '../hub/index.ts';
 import { VERSION } from '../version.ts';
 import { type DemoChild, startOutpost } from './children.ts';
-import { applyConnector, applyExamples, DEMO_CONNECTOR, DEMO_DEVICE, DEMO_ROLE } from './examples.ts';
-import { printValues } from './values.ts';
+import { recordChildren, startTimeOf, stopLeftovers } from './leftovers.ts';
+import { choosePorts, pointAgentAt } from './ports.ts';
 
+const startedAt = Date.now();
 const dataDir = process.env.OUTPOST_DEMO_DIR ?? join(process.cwd(), '.outpost', 'demo');
-await mkdir(dataDir, { recursive: true, mode: 0o700 });
 const logPath = join(dataDir, 'demo.log');
-const logFile = openSync(logPath, 'a');
-// Everything that is not a value goes to the log file: the screen shows the story.
-const logger = pino({ level: 'warn' }, pino.destination({ fd: logFile }));
-const say = (line: string) => process.stdout.write(`${line}\n`);
+/** The device and labels the agent enrolls with (also in examples.ts, which loads with the hub). */
+const AGENT = { name: 'demo-gateway', labels: 'site=berlin,role=opcua-gateway' };
 
 const children: DemoChild[] = [];
-let stopping = false;
-
-const hub = await startHub({
-  dataDir: join(dataDir, 'hub'),
-  host: '127.0.0.1',
-  port: 0,
-  version: VERSION,
-  logger,
-});
+let hub: RunningHub | undefined;
+let logFd: number | undefined;
 let stopValues = () => {};
+let stopping: Promise<void> | undefined;
+
+// First of all: a Ctrl-C during start-up must stop what has started so far, not kill the demo alone.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
+// The terminal went away: nobody reads the values any more.
+process.stdout.on('error', () => void stop(0));
+
 try {
-  say(`Outpost ${VERSION} demo`);
-  say(`hub listening on ${hub.url}`);
-  say(`admin kubeconfig: ${hub.kubeconfigPath}`);
-  await applyExamples(hub.service);
-
-  const plc = startOutpost('plc-sim', ['plc-sim', '--port', '0', '--interval', '500ms'], logFile);
-  children.push(plc);
-  const [, endpoint] = await plc.waitFor(/plc-sim listening on (opc\.tcp:\/\/\S+)/);
-  say(`PLC simulator on ${endpoint}`);
-
-  const token = await createToken({
-    kubeconfig: hub.kubeconfigPath,
-    ttlSeconds: 3600,
-    maxUses: 1,
-    description: 'the npm start demo agent',
-  });
-  const agent = startOutpost(
-    'agent',
-    [
-      'agent',
-      ...['--hub', hub.url, '--token', token, '--data-dir', join(dataDir, 'agent')],
-      ...['--name', DEMO_DEVICE, '--labels', `site=berlin,role=${DEMO_ROLE}`],
-      ...['--runtime', 'process', '--stop-workloads-on-exit'],
-    ],
-    logFile,
-  );
-  children.push(agent);
-  say(`agent ${DEMO_DEVICE} starting (process runtime)`);
-
-  await applyConnector(hub.service, endpoint!);
-  say(`OpcUaConnector ${DEMO_CONNECTOR.namespace}/${DEMO_CONNECTOR.name} applied; waiting for values...`);
-  say('');
-  say('Try, in another terminal:');
-  say(`  kubectl --kubeconfig ${hub.kubeconfigPath} get devices,opcuaconnectors,workloads,placements -A`);
-  say(`  node bin/outpost.js telemetry watch --kubeconfig ${hub.kubeconfigPath} -A`);
-  say(
-    `  node bin/outpost.js command send ${DEMO_CONNECTOR.name} temperatureSetpoint 80 -n ${DEMO_CONNECTOR.namespace} --kubeconfig ${hub.kubeconfigPath}`,
-  );
-  say(`Logs: ${logPath}. Press Ctrl-C to stop.`);
-  say('');
-  stopValues = printValues(hub.telemetry, say);
+  await run();
 } catch (error) {
-  say(`demo failed: ${(error as Error).message} (see ${logPath})`);
-  await stop(1);
+  if (!stopping) {
+    say(`demo failed: ${(error as Error).message} (see ${shown(logPath)})`);
+    await stop(1);
+  }
 }
 
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
-
-async function stop(code: number): Promise<void> {
+async function run(): Promise<void> {
+  await prepareDataDir(dataDir, 'OUTPOST_DEMO_DIR');
+  logFd = openSync(logPath, 'a');
+  say(`Outpost ${VERSION} demo`);
+  const leftovers = await stopLeftovers(dataDir);
+  if (leftovers > 0) say(`stopped ${leftovers} processes an earlier run left behind`);
   if (stopping) return;
-  stopping = true;
-  stopValues();
-  say('stopping...');
-  // The agent first: it stops the connector it runs; then the simulator; the hub last.
-  for (const child of [...children].reverse()) await child.stop();
-  await hub.close().catch(() => {});
-  say('demo stopped');
-  process.exit(code);
+  const ports = await choosePorts(dataDir);
+  const hubUrl = `https://127.0.0.1:${ports.hub}`;
+  const endpoint = `opc.tcp://127.0.0.1:${ports.plc}/UA/Outpost`;
+  const agentDir = join(dataDir, 'agent');
+  const enrolled = existsSync(join(agentDir, 'kubeconfig'));
+  if (enrolled && (await pointAgentAt(agentDir, hubUrl))) say(`agent ${AGENT.name} re-pointed at ${hubUrl}`);
+
+  const plc = spawnChild('plc-sim', [
+    ...['plc-sim', '--port', String(ports.plc), '--interval', '500ms'],
+    // Kept between runs: the server's key is made once, not on every start.
+    ...['--pki-dir', join(dataDir, 'plc-sim'), '--log-format', 'json'],
+  ]);
+  plc?.waitFor(/plc-sim listening on (opc\.tcp:\/\/\S+)/).then(
+    ([, url]) => {
+      if (!stopping) say(`PLC simulator on ${url}`);
+    },
+    (error: Error) => failed(error),
+  );
+  const agentArgs = [
+    ...['agent', '--hub', hubUrl, '--data-dir', agentDir, '--name', AGENT.name, '--labels', AGENT.labels],
+    ...['--runtime', 'process', '--stop-workloads-on-exit', '--log-format', 'json'],
+  ];
+  if (enrolled) startAgent(agentArgs, {});
+
+  const [{ startHub }, examples] = await Promise.all([import('../hub/index.ts'), import('./examples.ts')]);
+  if (stopping) return;
+  hub = await startHub({
+    dataDir: join(dataDir, 'hub'),
+    host: '127.0.0.1',
+    port: ports.hub,
+    version: VERSION,
+    // Everything that is not a value goes to the log file: the screen shows the story.
+    logger: createLogger({ level: 'warn', format: 'json', fd: logFd }),
+  });
+  if (stopping) return;
+  say(`hub listening on ${hub.url}`);
+  say(`admin kubeconfig: ${shown(hub.kubeconfigPath)}`);
+  // A first run's agent as soon as it can enroll: it loads while the examples are applied.
+  if (!enrolled) startAgent(agentArgs, { OUTPOST_TOKEN: await examples.createAgentToken(hub.service) });
+  await examples.applyExamples(hub.service);
+  await examples.applyConnector(hub.service, endpoint);
+  if (stopping) return;
+  const { namespace, name } = examples.DEMO_CONNECTOR;
+  const kubeconfig = shown(hub.kubeconfigPath);
+  say(`OpcUaConnector ${namespace}/${name} applied; waiting for values...`);
+  say('');
+  say('Try, in another terminal:');
+  say(`  kubectl --kubeconfig ${kubeconfig} get devices,opcuaconnectors,workloads,placements -A`);
+  say(`  node bin/outpost.js telemetry watch -A --kubeconfig ${kubeconfig}`);
+  say(
+    `  node bin/outpost.js command send ${name} temperatureSetpoint 80 -n ${namespace} --kubeconfig ${kubeconfig}`,
+  );
+  say(`Logs: ${shown(logPath)}. Press Ctrl-C to stop.`);
+  say('');
+  const { printValues } = await import('./values.ts');
+  if (!stopping) stopValues = printValues(hub.telemetry, say, startedAt);
+}
+
+function startAgent(args: readonly string[], env: Record<string, string>): void {
+  // The token goes in the environment: a command line is visible to every user of the machine.
+  const agent = spawnChild('agent', args, env);
+  if (agent) say(`agent ${AGENT.name} starting (process runtime)`);
+  agent?.waitFor(/agent \S+ running/).catch((error: Error) => failed(error));
+}
+
+/** Starts an `outpost` child unless the demo is stopping, and records it for the next run. */
+function spawnChild(
+  name: string,
+  args: readonly string[],
+  env?: Record<string, string>,
+): DemoChild | undefined {
+  if (stopping) return undefined;
+  const child = startOutpost(name, args, { cwd: dataDir, logFd: logFd!, ...(env ? { env } : {}) });
+  children.push(child);
+  recordChildren(
+    dataDir,
+    children.map((c) => ({
+      name: c.name,
+      pid: c.process.pid!,
+      startTime: startTimeOf(c.process.pid!) ?? '',
+    })),
+  );
+  child.process.once('exit', (code, signal) => {
+    if (!stopping) failed(new Error(`${name} stopped unexpectedly (${signal ?? `exit code ${code}`})`));
+  });
+  return child;
+}
+
+/** A child failed while the demo runs: say so and stop the rest. */
+function failed(error: Error): void {
+  if (stopping) return;
+  say(`demo failed: ${error.message} (see ${shown(logPath)})`);
+  void stop(1);
+}
+
+/** Stops everything once, however often it is asked: the agent first, the simulator, the hub; then exits. */
+function stop(code: number): Promise<void> {
+  stopping ??= (async () => {
+    stopValues();
+    say('stopping...');
+    // The agent first: it stops the connector it runs; then the simulator.
+    for (const child of [...children].reverse()) await child.stop();
+    await hub?.close().catch(() => {});
+    // This run's record, once its children are gone (never another run's: see stopLeftovers).
+    if (children.length > 0) await rm(join(dataDir, 'children.json'), { force: true });
+    say('demo stopped');
+    if (logFd !== undefined) closeSync(logFd);
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+function say(line: string): void {
+  if (!process.stdout.writableEnded) process.stdout.write(`${line}\n`);
+}
+
+/** A path as the reader would type it: relative to the current folder when it is inside it. */
+function shown(path: string): string {
+  const inside = relative(process.cwd(), path);
+  return inside.startsWith('..') || inside === '' ? path : inside;
 }

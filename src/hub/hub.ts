@@ -6,21 +6,32 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
+import { type DataDirLock, lockDataDir } from '../util/index.ts';
 import {
   authorizerOver,
   createAuthenticator,
   DeviceIndex,
   ensureBootstrapPolicy,
   RbacIndex,
+  refusingImpersonation,
 } from './auth/index.ts';
-import { type RunningControllers, startControllers } from './controllers/index.ts';
+import {
+  type RunningControllers,
+  type StartControllersOptions,
+  startControllers,
+} from './controllers/index.ts';
 import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import { type ConnectorTelemetry, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
+import {
+  type ConnectorTelemetry,
+  PlacedWorkloads,
+  startTelemetry,
+  type TelemetryHub,
+} from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -57,6 +68,14 @@ export interface HubOptions {
    * status and acks go there, commands come from there. @default none (the embedded broker alone)
    */
   readonly mqttUrl?: string;
+  /** How long Events are kept after they last happened. @default 3_600_000 (1 h) */
+  readonly eventTtlMs?: number;
+  /**
+   * Whether a namespace no DeviceBoundary names may place on no device (fail closed) instead of on
+   * any. Every replica should be started alike: the one leading the controllers decides.
+   * @default false
+   */
+  readonly requireDeviceBounds?: boolean;
 }
 
 export interface RunningHub {
@@ -75,11 +94,28 @@ export interface RunningHub {
 const BUILT_IN_NAMESPACES = ['default', 'outpost-system'];
 
 /**
- * Starts a hub: opens the store, creates or loads the PKI, serves the API
- * over HTTPS and writes `DIR/admin.kubeconfig`.
+ * Starts a hub: takes its data dir (refused while another live hub holds it,
+ * taken over from a dead one), opens the store, creates or loads the PKI,
+ * serves the API over HTTPS and writes `DIR/admin.kubeconfig`.
+ * @throws DataDirLockedError when another hub runs with the data dir.
  */
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  // Before anything is written: a second hub would rewrite admin.kubeconfig to its own port.
+  const lock = await lockDataDir(options.dataDir, {
+    file: 'hub.pid',
+    what: 'hub',
+    hint: 'stop it first, or give this hub a data dir of its own (--data-dir)',
+  });
+  try {
+    return await serve(options, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub> {
   const host = options.host ?? '127.0.0.1';
   // Secrets (and the kinds embedding them) are encrypted whatever engine holds them.
   const store = await encryptSecretsAtRest(await openStore(options), {
@@ -115,9 +151,17 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     },
     shuttingDown: () => closing,
   });
-  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are.
-  const telemetry = await startTelemetry({ authenticate, mqttUrl: options.mqttUrl, logger: options.logger });
-  const { app, service } = buildHub({
+  // Devices' MQTT (over WebSocket at /mqtt) is authenticated as their API requests are; it does
+  // not implement impersonation, so an upgrade asking for it is not authenticated at all.
+  // What each device may send up for, and where a connector's commands go: its Mailbox's sources.
+  const placements = new PlacedWorkloads();
+  const telemetry = await startTelemetry({
+    authenticate: refusingImpersonation(authenticate),
+    placements,
+    mqttUrl: options.mqttUrl,
+    logger: options.logger,
+  });
+  const { app, service, events } = buildHub({
     store,
     authenticate,
     telemetry,
@@ -134,10 +178,12 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
+    events: { logger: options.logger.child({ component: 'events' }) },
   });
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
   await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
+  await placements.start(service, { signal: shutdown.signal, logger: options.logger });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
@@ -145,9 +191,22 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
     whileLeading: (signal) =>
-      runControllers(service, options.logger, signal, telemetry.latest, (running) => {
-        controllers = running;
-      }),
+      runControllers(
+        {
+          client: service,
+          logger: options.logger,
+          signal,
+          telemetry: telemetry.latest,
+          events,
+          options: {
+            eventTtl: { ttlMs: options.eventTtlMs },
+            placement: { requireDeviceBounds: options.requireDeviceBounds ?? false },
+          },
+        },
+        (running) => {
+          controllers = running;
+        },
+      ),
   });
   election = () => elector.status();
   const electing = elector.run(shutdown.signal);
@@ -183,10 +242,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await Promise.race([electing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
       // MQTT connections left the HTTP server's hands when they upgraded: closed here.
       await telemetry.close();
+      // Events still queued are dropped (best effort); the write under way ends before the store closes.
+      await events?.close();
       // Watches are endless responses: end them so that close() need not wait.
       for (const socket of connections) socket.destroy();
       await app.close();
       await store.close();
+      await lock.release();
     },
   };
 }
@@ -206,13 +268,10 @@ function trackConnections(server: EventEmitter): Set<TLSSocket> {
  * stopped after `signal` aborted. `onRunning` is told of them, then of `undefined` once they stopped.
  */
 async function runControllers(
-  service: ObjectService,
-  logger: Logger,
-  signal: AbortSignal,
-  telemetry: ConnectorTelemetry | undefined,
+  options: StartControllersOptions,
   onRunning: (controllers: RunningControllers | undefined) => void,
 ): Promise<void> {
-  const running = startControllers({ client: service, logger, signal, telemetry });
+  const running = startControllers(options);
   onRunning(running);
   try {
     await running.done;
@@ -220,7 +279,6 @@ async function runControllers(
     onRunning(undefined);
   }
 }
-
 async function openStore(options: HubOptions): Promise<Store> {
   const spec = options.store ?? `sqlite:${join(options.dataDir, 'outpost.db')}`;
   if (spec.startsWith('sqlite:'))

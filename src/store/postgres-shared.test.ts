@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { type PostgresCluster, startPostgres } from '../../test/support/postgres.ts';
+import { type PostgresCluster, startPostgres } from '../../test/support/index.ts';
 import { assertIncreasing, doc, parseDoc, Recorder } from './conformance-support.ts';
 import { POSTGRES_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from './postgres.ts';
 import {

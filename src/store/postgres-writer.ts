@@ -2,14 +2,7 @@ import type pg from 'pg';
 import { ADDED, DELETED, MODIFIED, type PendingWrite, TYPE_NAMES } from './engine-common.ts';
 import { isUnavailable, SQL, translate } from './postgres-schema.ts';
 import { type EventRow, type EventsRead, type LogTail, toEvents } from './postgres-tail.ts';
-import {
-  ConflictError,
-  KeyExistsError,
-  NotFoundError,
-  type Render,
-  type StoredObject,
-  type WatchEvent,
-} from './store.ts';
+import { ConflictError, KeyExistsError, NotFoundError, type StoredObject, type WatchEvent } from './store.ts';
 
 /** At most this many writes per transaction, so that the revision lock is never held for long. */
 const MAX_BATCH = 2_000;

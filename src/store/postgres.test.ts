@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import pg from 'pg';
-import { type PostgresCluster, startPostgres } from '../../test/support/postgres.ts';
+import { type PostgresCluster, startPostgres } from '../../test/support/index.ts';
 import { describeStoreConformance } from './conformance.ts';
 import { PostgresStore, type PostgresStoreOptions } from './postgres.ts';
 

@@ -4,7 +4,15 @@
  */
 export { writeFileAtomic } from './atomic-write.ts';
 export { canonicalJson, equalAsJson } from './canonical-json.ts';
+export {
+  type DataDirLock,
+  DataDirLockedError,
+  type DataDirLockOptions,
+  lockDataDir,
+} from './data-dir-lock.ts';
 export { delay } from './delay.ts';
 export { nestsDeeperThan } from './json-depth.ts';
 export { monotonicMs } from './monotonic.ts';
+export { networkReason } from './network-reason.ts';
+export { startTimeOf } from './process-start-time.ts';
 export { readFileIfExists } from './read-if-exists.ts';

@@ -23,6 +23,7 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   type HubProcess,
   isAlive,
   killWorkloads,
@@ -36,7 +37,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const NS = 'clock-e2e';

@@ -21,6 +21,7 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
@@ -35,7 +36,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'http2-e2e';
 const DEVICE = 'gw-http2-1';

@@ -7,21 +7,24 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadCredentials } from '../../src/agent/enrollment/index.ts';
 import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
+  hubRequest,
   killWorkloads,
   kubectl,
   kubectlApply,
   OUTPOST_BIN,
+  outpost,
   placementOf,
   recordedProcesses,
   removeDir,
@@ -31,7 +34,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken, hubRequest, outpost } from './enrollment-support.ts';
 
 const NS = 'logs-e2e';
 const DEVICE = 'gw-logs-1';
@@ -60,8 +62,11 @@ function printer(trigger: string) {
                   'for i in 1 2 3 4 5; do echo "line $i"; done; while [ ! -e "$TRIGGER" ]; do sleep 0.1; done; echo "late line"; exec sleep 3600',
                 ],
                 env: [{ name: 'TRIGGER', value: trigger }],
+                // The workload sees only what it declares: the test's scratch folder, where the trigger appears.
+                volumeMounts: [{ name: 'scratch', mountPath: dirname(trigger), readOnly: true }],
               },
             ],
+            volumes: [{ name: 'scratch', hostPath: { path: dirname(trigger) } }],
           },
         },
       ],
@@ -87,10 +92,19 @@ describe('outpost logs through the hub', { timeout: 240_000 }, () => {
     api = apiClient(hub.kubeconfig);
     dataDir = await tempDir('outpost-agent-logs-');
     scratch = await tempDir('outpost-logs-scratch-');
+    await chmod(scratch, 0o755); // the workload runs as its own unprivileged uid
     const token = await createToken(hub, ['--labels', 'site=logs-e2e']);
     agent = await startAgent({ hubUrl: hub.url, token, dataDir, name: DEVICE });
     const ns = await kubectl(hub, ['create', 'namespace', NS]);
     assert.equal(ns.code, 0, ns.stderr);
+    // hostPath volumes need the privileged Pod Security level.
+    const label = await kubectl(hub, [
+      'label',
+      'namespace',
+      NS,
+      'pod-security.kubernetes.io/enforce=privileged',
+    ]);
+    assert.equal(label.code, 0, label.stderr);
     await kubectlApply(hub, printer(join(scratch, 'trigger')), placement);
     await waitFor('the printer running', async () => {
       const status = currentStatus(await getMailbox(api, DEVICE), 'Pod', 'printer');

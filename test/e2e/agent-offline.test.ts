@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
@@ -30,12 +31,13 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-offline';
 const DEVICE = 'gw-offline-1';
 
 function workload(trigger: string) {
+  // The workloads see only what they declare: the test's scratch folder, where the trigger appears.
+  const scratch = dirname(trigger);
   const pod = (name: string, restartPolicy: string, script: string) => ({
     apiVersion: 'v1',
     kind: 'Pod',
@@ -43,7 +45,15 @@ function workload(trigger: string) {
     spec: {
       restartPolicy,
       terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'main', image: 'localhost/busybox:latest', command: ['sh', '-c', script] }],
+      containers: [
+        {
+          name: 'main',
+          image: 'localhost/busybox:latest',
+          command: ['sh', '-c', script],
+          volumeMounts: [{ name: 'scratch', mountPath: scratch, readOnly: true }],
+        },
+      ],
+      volumes: [{ name: 'scratch', hostPath: { path: scratch } }],
     },
   });
   return {
@@ -72,6 +82,7 @@ describe('agent while the hub is away', { timeout: 300_000 }, () => {
   let hubDir: string;
   let listen: string;
   let trigger: string;
+  let scratch: string;
 
   const steady = () => recordedProcesses(dataDir).find((p) => p.unit.includes('pod-steady'))!;
   const restartHub = async () => {
@@ -94,10 +105,15 @@ describe('agent while the hub is away', { timeout: 300_000 }, () => {
     listen = new URL(hub.url).host;
     api = apiClient(hub.kubeconfig);
     dataDir = await tempDir('outpost-agent-offline-');
-    trigger = join(dataDir, 'trigger');
+    scratch = await tempDir('outpost-agent-offline-scratch-');
+    await chmod(scratch, 0o755); // the workloads run as their own unprivileged uids
+    trigger = join(scratch, 'trigger');
     const token = await createToken(hub, ['--labels', 'site=offline']);
     agent = await startAgent({ hubUrl: hub.url, token, dataDir, name: DEVICE });
     assert.equal((await kubectl(hub, ['create', 'namespace', NS])).code, 0);
+    // hostPath volumes need the privileged Pod Security level.
+    const label = ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged'];
+    assert.equal((await kubectl(hub, label)).code, 0);
     await kubectlApply(hub, workload(trigger), placement);
     await waitFor('both pods running', async () => {
       const mailbox = await getMailbox(api, DEVICE);
@@ -111,6 +127,7 @@ describe('agent while the hub is away', { timeout: 300_000 }, () => {
     await api?.close();
     await hub?.stop();
     if (dataDir) await removeDir(dataDir);
+    if (scratch) await removeDir(scratch);
     if (hubDir) await removeDir(hubDir);
   });
 

@@ -16,6 +16,7 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
@@ -30,7 +31,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'podman-e2e';
 const DEVICE = 'gw-podman-1';

@@ -12,6 +12,7 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   currentStatus,
   getMailbox,
   type HubProcess,
@@ -28,7 +29,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-e2e';
 const DEVICE = 'gw-process-1';

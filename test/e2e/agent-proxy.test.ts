@@ -16,6 +16,7 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
+  createToken,
   type HubProcess,
   removeDir,
   startAgent,
@@ -23,7 +24,6 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 /** A Squid process listening on 127.0.0.1. */
 interface Squid {

@@ -11,14 +11,19 @@ import YAML from 'yaml';
 import { type DeviceCredentials, enroll } from '../../src/agent/enrollment/index.ts';
 import { type AgentTelemetry, startAgentTelemetry } from '../../src/agent/index.ts';
 import {
+  apiClient,
+  createToken,
+  getMailbox,
   type HubProcess,
+  kubectl,
+  kubectlApply,
+  placementOf,
   removeDir,
   startConnectProxy,
   startHubProcess,
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const DEVICE = 'gw-telemetry-proxy';
 
@@ -38,11 +43,42 @@ describe('agent telemetry uplink', { timeout: 180_000 }, () => {
     dirs.push(enrollDir);
     credentials = await enroll({
       hubUrl: hub.url,
-      token: await createToken(hub),
+      token: await createToken(hub, ['--labels', 'site=proxy']),
       name: DEVICE,
       dataDir: enrollDir,
       caCert: ca,
     });
+    // The hub accepts what a device sends up for `ns/c` only while Workload ns/c is placed on it.
+    assert.equal((await kubectl(hub, ['create', 'namespace', 'ns'])).code, 0);
+    await kubectlApply(
+      hub,
+      {
+        apiVersion: 'outpost.dev/v1alpha1',
+        kind: 'Workload',
+        metadata: { name: 'c', namespace: 'ns', labels: { app: 'c' } },
+        spec: {
+          resources: [
+            {
+              apiVersion: 'v1',
+              kind: 'Pod',
+              metadata: { name: 'c' },
+              spec: { containers: [{ name: 'main', image: 'localhost/busybox:latest', command: ['true'] }] },
+            },
+          ],
+        },
+      },
+      placementOf('ns', 'c', { app: 'c', site: 'proxy' }),
+    );
+    const admin = apiClient(hub.kubeconfig);
+    try {
+      await waitFor('ns/c placed on the device', async () =>
+        (await getMailbox(admin, DEVICE))?.spec?.objects?.some(
+          (object) => object.object.metadata.name === 'c',
+        ),
+      );
+    } finally {
+      await admin.close();
+    }
     subscriber = await mqtt.connectAsync(`${hub.url.replace(/^https/, 'wss')}/mqtt`, {
       protocolVersion: 4,
       reconnectPeriod: 0,

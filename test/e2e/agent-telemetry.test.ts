@@ -7,14 +7,15 @@
  * arrive afterwards in order, none lost, none twice.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import YAML from 'yaml';
 import {
   type AgentProcess,
+  createToken,
+  Gate,
   type HubProcess,
   killWorkloads,
   kubectl,
@@ -28,14 +29,14 @@ import {
   tempDir,
   waitFor,
 } from '../support/index.ts';
-import { createToken } from './enrollment-support.ts';
 
 const NS = 'agent-telemetry';
 const DEVICE = 'gw-telemetry-1';
 
 /**
- * The workload: publishes bursts of numbered telemetry (QoS 1) when a command
- * `commands/test/pub/burst` asks for it (then acks it), or when the test drops
+ * The workload: publishes under its own name, `<namespace>/<workload>` (the hub accepts what a
+ * device sends up only for Workloads placed on it), bursts of numbered telemetry (QoS 1) when a command
+ * `commands/agent-telemetry/telemetry/burst` asks for it (then acks it), or when the test drops
  * a file `burst-N` in TRIGGER_DIR (then writes `done-N` once every message of
  * the burst was acknowledged by the agent).
  */
@@ -52,7 +53,7 @@ async function burst(count) {
   const sent = [];
   for (let i = 0; i < count; i++) {
     seq++;
-    sent.push(publish('telemetry/test/pub/counter', { value: seq, seq, sourceTimestamp: new Date().toISOString() }));
+    sent.push(publish('telemetry/agent-telemetry/telemetry/counter', { value: seq, seq, sourceTimestamp: new Date().toISOString() }));
   }
   await Promise.all(sent);
   writeFileSync(dir + '/seq', String(seq));
@@ -63,7 +64,7 @@ client.on('connect', () => {
 client.on('message', async (topic, payload) => {
   const command = JSON.parse(payload.toString());
   await burst(command.value);
-  await publish('acks/test/pub', { id: command.id, ok: true, statusCode: 'Good', device: process.env.OUTPOST_DEVICE, topic });
+  await publish('acks/agent-telemetry/telemetry', { id: command.id, ok: true, statusCode: 'Good', device: process.env.OUTPOST_DEVICE, topic });
 });
 const seen = new Set();
 setInterval(async () => {
@@ -99,8 +100,11 @@ function workload(script: string, triggerDir: string) {
                   { name: 'TRIGGER_DIR', value: triggerDir },
                   { name: 'OUTPOST_ROOT', value: ROOT },
                 ],
+                // The workload sees only what it declares: the folder of its script and of the test's triggers.
+                volumeMounts: [{ name: 'triggers', mountPath: triggerDir }],
               },
             ],
+            volumes: [{ name: 'triggers', hostPath: { path: triggerDir } }],
           },
         },
         {
@@ -121,41 +125,6 @@ function workload(script: string, triggerDir: string) {
 }
 
 const placement = placementOf(NS, 'telemetry', { app: 'telemetry', site: 'telemetry' });
-
-/** A TCP pass-through to the hub the test can close, so the agent reconnects only when the test is ready. */
-class Gate {
-  open = true;
-  readonly #sockets = new Set<Socket>();
-  readonly server: Server;
-
-  constructor(readonly target: () => number) {
-    this.server = createServer((socket) => {
-      if (!this.open) return socket.destroy();
-      const upstream = tcpConnect(this.target(), '127.0.0.1');
-      for (const s of [socket, upstream]) {
-        this.#sockets.add(s);
-        s.on('error', () => {});
-        s.on('close', () => {
-          this.#sockets.delete(s);
-          socket.destroy();
-          upstream.destroy();
-        });
-      }
-      socket.pipe(upstream).pipe(socket);
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as { port: number }).port;
-  }
-
-  close(): Promise<void> {
-    this.open = false;
-    for (const socket of this.#sockets) socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 interface Received {
   readonly topic: string;
@@ -192,24 +161,29 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
   const received: Received[] = [];
   const seqs = () =>
     received
-      .filter((r) => r.topic === `devices/${DEVICE}/telemetry/test/pub/counter`)
+      .filter((r) => r.topic === `devices/${DEVICE}/telemetry/agent-telemetry/telemetry/counter`)
       .map((r) => r.body.seq!);
   const ackOf = (id: string) =>
-    received.find((r) => r.topic === `devices/${DEVICE}/acks/test/pub` && r.body.id === id);
+    received.find((r) => r.topic === `devices/${DEVICE}/acks/agent-telemetry/telemetry` && r.body.id === id);
 
   before(async () => {
     hub = await startHubProcess();
     hubDir = hub.dataDir;
     hubPort = Number(new URL(hub.url).port);
     gate = new Gate(() => hubPort);
-    gateUrl = `https://127.0.0.1:${await gate.listen()}`;
+    gateUrl = await gate.listen();
     dataDir = await tempDir('outpost-agent-telemetry-');
     triggerDir = await tempDir('outpost-agent-telemetry-trigger-');
-    const script = join(triggerDir, '..', `${triggerDir.split('/').at(-1)}-publisher.mjs`);
-    writeFileSync(script, PUBLISHER);
+    // Shared with the workload, which runs as its own unprivileged uid.
+    chmodSync(triggerDir, 0o777);
+    const script = join(triggerDir, 'publisher.mjs');
+    writeFileSync(script, PUBLISHER, { mode: 0o644 });
     const token = await createToken(hub, ['--labels', 'site=telemetry']);
     agent = await startAgent({ hubUrl: gateUrl, token, dataDir, name: DEVICE });
     assert.equal((await kubectl(hub, ['create', 'namespace', NS])).code, 0);
+    // hostPath volumes need the privileged Pod Security level.
+    const label = ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged'];
+    assert.equal((await kubectl(hub, label)).code, 0);
     await kubectlApply(hub, workload(script, triggerDir), placement);
     admin = await adminClient(hub, received);
     await waitFor('the workload subscribed locally', () => {
@@ -241,20 +215,24 @@ describe('agent telemetry and commands', { timeout: 300_000 }, () => {
     await waitFor('a command round trip', async () => {
       const id = `ping-${++ping}`;
       await admin!.publishAsync(
-        `devices/${DEVICE}/commands/test/pub/burst`,
+        `devices/${DEVICE}/commands/agent-telemetry/telemetry/burst`,
         JSON.stringify({ id, value: 0 }),
         { qos: 1 },
       );
       return waitFor(`ack ${id}`, () => ackOf(id), 2000).catch(() => false);
     });
     await admin!.publishAsync(
-      `devices/${DEVICE}/commands/test/pub/burst`,
+      `devices/${DEVICE}/commands/agent-telemetry/telemetry/burst`,
       JSON.stringify({ id: 'burst-1', value: 20 }),
       { qos: 1 },
     );
     const ack = await waitFor('the burst acknowledged', () => ackOf('burst-1'));
     assert.equal(ack.body.device, DEVICE, 'OUTPOST_DEVICE names the device');
-    assert.equal(ack.body.topic, 'commands/test/pub/burst', 'the device prefix is stripped locally');
+    assert.equal(
+      ack.body.topic,
+      'commands/agent-telemetry/telemetry/burst',
+      'the device prefix is stripped locally',
+    );
     assert.deepEqual(
       seqs(),
       Array.from({ length: 20 }, (_, i) => i + 1),

@@ -7,6 +7,20 @@ import { OUTPOST_BIN, removeDir, run, startHubProcess, tempDir } from '../suppor
 
 const outpost = (args: string[]) => run(process.execPath, [OUTPOST_BIN, ...args]);
 
+/** The least CPU time (user + system, seconds) of three runs of `command`, as bash's `times` reports a child's. */
+async function cpuSeconds(command: string): Promise<number> {
+  let least = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const { stdout } = await run('bash', ['-c', `${command} >/dev/null 2>&1; times`]);
+    const children = stdout.trim().split('\n')[1] ?? '';
+    const [user = 0, system = 0] = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map(
+      ([, minutes, seconds]) => Number(minutes) * 60 + Number(seconds),
+    );
+    least = Math.min(least, user + system);
+  }
+  return least;
+}
+
 describe('the outpost command line', () => {
   const dirs: string[] = [];
   after(async () => {
@@ -22,6 +36,24 @@ describe('the outpost command line', () => {
     assert.equal(hub.code, 0);
     assert.match(hub.stdout, /--data-dir/);
     assert.match(hub.stdout, /--listen/);
+  });
+
+  it('answers --help and a mistyped command at once: commander alone loads, not the hub or the agent', async () => {
+    const typo = await outpost(['hbu']);
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /unknown command 'hbu'\n\(Did you mean hub\?\)/);
+    // CPU time, which a loaded machine does not inflate as it does wall time: node's own start
+    // is the baseline, and help may cost at most 0.3 s over it (loading every command cost 1-3 s).
+    const node = await cpuSeconds(`${JSON.stringify(process.execPath)} -e 0`);
+    for (const args of ['--help', 'hbu', 'hub --help', 'agent --data-dir']) {
+      const seconds = await cpuSeconds(
+        `${JSON.stringify(process.execPath)} ${JSON.stringify(OUTPOST_BIN)} ${args}`,
+      );
+      assert.ok(
+        seconds - node < 0.3,
+        `outpost ${args}: ${seconds.toFixed(2)} s of CPU (node alone: ${node.toFixed(2)} s)`,
+      );
+    }
   });
 
   it('reports a bad option as one line and a non-zero exit, without a stack trace', async () => {

@@ -15,13 +15,16 @@ import {
 import {
   type ApiClient,
   apiClient,
+  createToken,
+  FACTS,
   type HubProcess,
+  hubRequest,
   removeDir,
   startHubProcess,
   tempDir,
   waitFor,
+  watchOwnMailbox,
 } from '../support/index.ts';
-import { createToken, FACTS, hubRequest, watchOwnMailbox } from './enrollment-support.ts';
 
 const LIFETIME_S = 6;
 const GRACE_S = 4;
@@ -41,6 +44,17 @@ describe('device certificate renewal', () => {
     });
     return { dir, credentials: await enroll({ hubUrl: hub.url, token, name, dataDir: dir, facts: FACTS }) };
   };
+  /** The messages of the device's CertificateRenewed Events, once there is one. */
+  const renewedEvents = (name: string) =>
+    waitFor(`a CertificateRenewed Event about ${name}`, async () => {
+      const selector = encodeURIComponent(`involvedObject.name=${name},reason=CertificateRenewed`);
+      const answer = await admin.request(
+        'GET',
+        `/api/v1/namespaces/default/events?fieldSelector=${selector}`,
+      );
+      const items = (answer.json() as { items: Array<{ message: string; type: string }> }).items;
+      return items.length > 0 ? items : undefined;
+    });
   const getOwnMailbox = async (credentials: DeviceCredentials) =>
     (
       await hubRequest(hub, 'GET', `${MAILBOXES}/${credentials.name}`, {
@@ -54,7 +68,8 @@ describe('device certificate renewal', () => {
       args: ['--device-cert-lifetime', `${LIFETIME_S}s`, '--device-renewal-grace', `${GRACE_S}s`],
     });
     admin = apiClient(hub.kubeconfig);
-    token = await createToken(hub);
+    // One token for every device of this file.
+    token = await createToken(hub, ['--max-uses', '10']);
   });
   after(async () => {
     await admin?.close();
@@ -92,6 +107,9 @@ describe('device certificate renewal', () => {
         5000,
       );
       assert.equal(await getOwnMailbox(next), 200);
+      const [told] = await renewedEvents('gw-rotate');
+      assert.equal(told!.type, 'Normal');
+      assert.match(told!.message, /^device gw-rotate renewed its certificate: the new one is valid until /);
     } finally {
       renewal?.stop();
       await watch.close();
@@ -113,6 +131,8 @@ describe('device certificate renewal', () => {
     const renewed = await renewCredentials(a.credentials, a.dir);
     assert.ok(renewed.notAfter.getTime() > Date.now());
     assert.equal(await getOwnMailbox(renewed), 200);
+    const [told] = await renewedEvents('gw-grace-a');
+    assert.match(told!.message, /renewed its certificate after it expired \(within the grace period\)/);
 
     const beyond = b.credentials.notAfter.getTime() + GRACE_S * 1000 + 500;
     await waitFor(

@@ -17,20 +17,18 @@ import { hashTokenSecret } from '../../src/api/index.ts';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  kubectl,
-  removeDir,
-  startHubProcess,
-  tempDir,
-} from '../support/index.ts';
-import {
   createToken,
   enrollBody,
   FACTS,
+  type HubProcess,
   hubRequest,
+  kubectl,
   outpost,
+  removeDir,
+  startHubProcess,
+  tempDir,
   watchOwnMailbox,
-} from './enrollment-support.ts';
+} from '../support/index.ts';
 
 const DEVICES = '/apis/outpost.dev/v1alpha1/devices';
 const TOKENS = '/apis/outpost.dev/v1alpha1/bootstraptokens';
@@ -168,6 +166,37 @@ describe('device enrollment', () => {
     assert.equal(refused.status, 401);
     assert.equal(refused.body.kind, 'Status');
     assert.match(String(refused.body.message), /not valid/);
+  });
+
+  it('makes tokens single-use unless created with --max-uses, and refuses a used-up one saying so', async () => {
+    const token = await createToken(hub);
+    const [id] = token.split('.');
+    assert.match(await outpost(hub, ['token', 'list']), new RegExp(`${id}\\s+auto\\s+0/1\\s`));
+    await enroll({ hubUrl: hub.url, token, name: 'gw-single', dataDir: await deviceDir(), facts: FACTS });
+    assert.match(await outpost(hub, ['token', 'list']), new RegExp(`${id}\\s+auto\\s+1/1 \\(used up\\)`));
+    await assert.rejects(
+      enroll({ hubUrl: hub.url, token, name: 'gw-single-again', dataDir: await deviceDir(), facts: FACTS }),
+      (error: unknown) =>
+        error instanceof EnrollmentError &&
+        error.terminal &&
+        error.statusCode === 401 &&
+        new RegExp(`bootstrap token ${id} has no uses left \\(1 of 1 used\\): ask for a new one`).test(
+          error.message,
+        ),
+    );
+    assert.ok(!(await deviceNames()).includes('gw-single-again'));
+    assert.equal(await usesOf(token), 1);
+    // A token written through the API without maxUses is single-use too: the hub defaults it.
+    const created = await admin.request('POST', TOKENS, {
+      body: {
+        apiVersion: 'outpost.dev/v1alpha1',
+        kind: 'BootstrapToken',
+        metadata: { name: 'one000' },
+        spec: { secretHash: hashTokenSecret('bbbbbbbbbbbbbbbb'), approval: 'auto' },
+      },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.json().spec.maxUses, 1);
   });
 
   it('refuses every bad enrollment with a clear Status and creates nothing', async () => {

@@ -13,7 +13,7 @@ import {
   startKubectlHub,
   workload,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 interface Live {
   metadata: {

@@ -17,7 +17,7 @@ import {
   workload,
   workloadPath,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const NS = 'apply-team';
 

@@ -9,20 +9,23 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import YAML from 'yaml';
-import { waitFor } from '../support/index.ts';
 import {
   configMap,
+  connectorManifest,
+  createUser,
+  forbidden,
   type KubectlHub,
+  kubectlAs,
   type Manifest,
   namespace,
   parseTable,
   placement,
   startKubectlHub,
+  succeeds,
+  waitFor,
   workload,
   yamlOf,
-} from './kubectl-fixtures.ts';
-import { connectorManifest } from './opcua-support.ts';
-import { createUser, forbidden, kubectlAs, succeeds } from './rbac-support.ts';
+} from '../support/index.ts';
 
 const NS = 'compat';
 const RBAC = 'rbac.authorization.k8s.io/v1';

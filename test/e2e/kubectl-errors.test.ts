@@ -10,17 +10,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import YAML from 'yaml';
-import { run } from '../support/index.ts';
 import {
   device,
   type KubectlHub,
   type Manifest,
   namespace,
+  run,
   startKubectlHub,
   workload,
   workloadPath,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const NS = 'errors-team';
 

@@ -18,7 +18,7 @@ import {
   workload,
   workloadPath,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const NS_A = 'get-a';
 const NS_B = 'get-b';

@@ -15,7 +15,7 @@ import {
   workload,
   workloadPath,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const NS = 'modify-team';
 

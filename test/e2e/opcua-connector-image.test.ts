@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { observe, startBroker, startPlcSim, waitForMessage, writeConfig } from './opcua-support.ts';
+import { observe, startBroker, startPlcSim, waitForMessage, writeConfig } from '../support/index.ts';
 
 const run = promisify(execFile);
 const hasPodman = spawnSync('podman', ['--version']).status === 0;

@@ -6,19 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { ConnectorConfig } from '../../src/connectors/opcua/index.ts';
-import type { StartedProcess } from '../support/index.ts';
-import { waitFor } from '../support/index.ts';
+import type { ConnectorConfig } from '../../src/api/index.ts';
 import {
+  type MqttMessage,
   observe,
   outpostArgs,
-  type Received,
+  type StartedProcess,
   startBroker,
   startConnector,
   startPlcSim,
+  waitFor,
   waitForMessage,
   writeConfig,
-} from './opcua-support.ts';
+} from '../support/index.ts';
 
 // The connector program on its own (no hub, no agent): simulator, aedes broker and connector processes.
 
@@ -48,7 +48,7 @@ async function readValue(endpointUrl: string, nodeId: string, pkiDir: string): P
 }
 
 const feature = (topic: string) => topic.split('/').at(-1);
-const seqs = (messages: Received[], name: string) =>
+const seqs = (messages: MqttMessage[], name: string) =>
   messages
     .filter((m) => m.topic.startsWith('telemetry/') && feature(m.topic) === name)
     .map((m) => m.body.seq as number);

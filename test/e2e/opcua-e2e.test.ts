@@ -13,30 +13,29 @@ import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
   type AgentProcess,
+  connectorManifest,
   type HubProcess,
   isAlive,
   killWorkloads,
   kubectl,
-  OUTPOST_BIN,
-  removeDir,
-  run,
-  startHubProcess,
-  tempDir,
-  waitFor,
-} from '../support/index.ts';
-import {
-  connectorManifest,
   kubectlGet,
   kubectlOk,
   liveConnectorProcesses,
+  OUTPOST_BIN,
   readOpcUaValue,
   removeConnectorPki,
+  removeDir,
+  run,
   settleAll,
+  startHubProcess,
   startLabelledAgent,
   startSimulator,
+  startTelemetryWatch,
   telemetryLines,
-} from './opcua-support.ts';
-import { startTelemetryWatch, type WatchProcess } from './telemetry-support.ts';
+  tempDir,
+  type WatchProcess,
+  waitFor,
+} from '../support/index.ts';
 
 const NS = 'opcua-e2e';
 const NAME = 'line-1';

@@ -13,25 +13,23 @@ import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
   type AgentProcess,
-  type HubProcess,
-  killWorkloads,
-  removeDir,
-  startHubProcess,
-  tempDir,
-  waitFor,
-} from '../support/index.ts';
-import {
   connectorManifest,
   Gate,
   type HubMessage,
+  type HubProcess,
+  killWorkloads,
   kubectlOk,
   observe,
   observeHub,
   removeConnectorPki,
+  removeDir,
   settleAll,
+  startHubProcess,
   startLabelledAgent,
   startSimulator,
-} from './opcua-support.ts';
+  tempDir,
+  waitFor,
+} from '../support/index.ts';
 
 const NS = 'opcua-hub-offline';
 const NAME = 'line-1';

@@ -10,25 +10,24 @@ import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
   type AgentProcess,
+  connectorManifest,
   type HubProcess,
   killWorkloads,
-  removeDir,
-  startHubProcess,
-  tempDir,
-  waitFor,
-} from '../support/index.ts';
-import {
-  connectorManifest,
   kubectlGet,
   kubectlOk,
   portOf,
   removeConnectorPki,
+  removeDir,
   settleAll,
+  startHubProcess,
   startLabelledAgent,
   startSimulator,
+  startTelemetryWatch,
   telemetryLines,
-} from './opcua-support.ts';
-import { startTelemetryWatch, type WatchProcess } from './telemetry-support.ts';
+  tempDir,
+  type WatchProcess,
+  waitFor,
+} from '../support/index.ts';
 
 const NS = 'opcua-plc-restart';
 const NAME = 'line-1';

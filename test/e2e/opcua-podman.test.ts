@@ -13,24 +13,23 @@ import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import {
   type AgentProcess,
+  connectorManifest,
   type HubProcess,
+  kubectlOk,
+  liveConnectorProcesses,
   ROOT,
   removeDir,
   run,
-  startHubProcess,
-  tempDir,
-  waitFor,
-} from '../support/index.ts';
-import {
-  connectorManifest,
-  kubectlOk,
-  liveConnectorProcesses,
   settleAll,
+  startHubProcess,
   startLabelledAgent,
   startSimulator,
+  startTelemetryWatch,
   telemetryLines,
-} from './opcua-support.ts';
-import { startTelemetryWatch, type WatchProcess } from './telemetry-support.ts';
+  tempDir,
+  type WatchProcess,
+  waitFor,
+} from '../support/index.ts';
 
 const NS = 'opcua-podman';
 const NAME = 'line-1';

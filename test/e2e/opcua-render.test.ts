@@ -10,15 +10,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { ROOT } from '../support/index.ts';
 import {
   device,
   type KubectlHub,
   type Manifest,
   parseTable,
+  ROOT,
   startKubectlHub,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'opcua-connector.yaml');
 const NS = 'default';

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type KubectlHub, type Manifest, parseTable, startKubectlHub, yamlOf } from './kubectl-fixtures.ts';
+import { type KubectlHub, type Manifest, parseTable, startKubectlHub, yamlOf } from '../support/index.ts';
 
 const NS = 'placement-team';
 

@@ -12,7 +12,7 @@ import {
   startKubectlHub,
   workload,
   yamlOf,
-} from './kubectl-fixtures.ts';
+} from '../support/index.ts';
 
 const NS = 'psa-team';
 const OPEN_NS = 'psa-open';

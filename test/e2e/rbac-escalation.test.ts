@@ -13,20 +13,18 @@ import { after, before, describe, it } from 'node:test';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  kubectl,
-  removeDir,
-  startHubProcess,
-} from '../support/index.ts';
-import {
   bindWorkloadTeam,
   createUser,
   forbidden,
+  type HubProcess,
+  kubectl,
   kubectlAs,
   pollStatus,
+  removeDir,
+  startHubProcess,
   succeeds,
   type User,
-} from './rbac-support.ts';
+} from '../support/index.ts';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
 const ALICE_GROUPS = '["team-a-devs" "outpost:workload-teams" "system:authenticated"]';

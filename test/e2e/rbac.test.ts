@@ -11,21 +11,21 @@ import { after, before, describe, it } from 'node:test';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  kubectl,
-  removeDir,
-  startHubProcess,
-} from '../support/index.ts';
-import { device, workload, yamlOf } from './kubectl-fixtures.ts';
-import {
   bindWorkloadTeam,
   createUser,
+  device,
   forbidden,
+  type HubProcess,
+  kubectl,
   kubectlAs,
   pollStatus,
+  removeDir,
+  startHubProcess,
   succeeds,
   type User,
-} from './rbac-support.ts';
+  workload,
+  yamlOf,
+} from '../support/index.ts';
 
 describe('RBAC for people', () => {
   let hub: HubProcess;

@@ -7,6 +7,7 @@
 // sequence of its scope, in order, without gap or duplicate.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import { type ReplicaSet, startReplicaSet } from '../support/index.ts';
 import {
   catchUp,
   checkHistory,
@@ -25,7 +26,6 @@ import {
   watchSession,
   writeSentinels,
 } from './crash-durability/index.ts';
-import { type ReplicaSet, startReplicaSet } from './replicas/cluster.ts';
 
 const CYCLES = 3;
 const NAMESPACES = ['crash-a', 'crash-b'] as const;

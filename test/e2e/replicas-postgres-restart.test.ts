@@ -7,7 +7,7 @@
 // was down may or may not have happened, as a write whose connection dropped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ApiClient } from '../support/index.ts';
+import { type ApiClient, startReplicaSet } from '../support/index.ts';
 import {
   catchUp,
   checkHistory,
@@ -25,7 +25,6 @@ import {
   watchSession,
   writeSentinels,
 } from './crash-durability/index.ts';
-import { startReplicaSet } from './replicas/cluster.ts';
 
 const NAMESPACES = ['pg-a', 'pg-b'] as const;
 const WRITER_NAMESPACES = [0, 0, 0, 0, 0, 1, 1, 1, 1] as const;

@@ -11,9 +11,17 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { enroll, kubeconfigPathOf } from '../../src/agent/enrollment/index.ts';
-import { kubectl, OUTPOST_BIN, removeDir, run, tempDir, waitFor } from '../support/index.ts';
-import { KubectlStream } from './kubectl-fixtures.ts';
-import { type ReplicaSet, startReplicaSet } from './replicas/cluster.ts';
+import {
+  KubectlStream,
+  kubectl,
+  OUTPOST_BIN,
+  type ReplicaSet,
+  removeDir,
+  run,
+  startReplicaSet,
+  tempDir,
+  waitFor,
+} from '../support/index.ts';
 
 /** A short lease, so that failover is measured in seconds (retry period 400 ms, renew deadline 2 s). */
 const LEASE_SECONDS = 3;

@@ -15,8 +15,8 @@ import {
   kubectl,
   removeDir,
   startHubProcess,
+  workload,
 } from '../support/index.ts';
-import { workload } from './kubectl-fixtures.ts';
 
 const MARKER = `marker${randomBytes(10).toString('hex')}`;
 const MARKER_B64 = Buffer.from(MARKER, 'utf8').toString('base64');

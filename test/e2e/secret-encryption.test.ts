@@ -11,8 +11,16 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { kubectl, removeDir, startHubProcess, tempDir } from '../support/index.ts';
-import { type KubectlHub, startKubectlHub, workload, yamlOf } from './kubectl-fixtures.ts';
+import {
+  type KubectlHub,
+  kubectl,
+  removeDir,
+  startHubProcess,
+  startKubectlHub,
+  tempDir,
+  workload,
+  yamlOf,
+} from '../support/index.ts';
 
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 const TOKEN = `tok-${randomBytes(12).toString('hex')}`;

@@ -11,23 +11,22 @@ import type { DeviceCredentials } from '../../src/agent/enrollment/index.ts';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  OUTPOST_BIN,
-  removeDir,
-  run,
-  startHubProcess,
-  waitFor,
-} from '../support/index.ts';
-import {
   collect,
   connectDevice,
   connectMqtt,
   createConnector,
   enrollDevice,
+  type HubProcess,
   type Mosquitto,
+  OUTPOST_BIN,
   publish,
+  removeDir,
+  run,
+  startHubProcess,
   startMosquitto,
-} from './telemetry-support.ts';
+  waitFor,
+  waitForPlacement,
+} from '../support/index.ts';
 
 const NS = 'plant';
 const CONNECTOR = 'line-1';
@@ -61,6 +60,7 @@ describe('hub telemetry bridged to an external broker (Mosquitto)', () => {
     admin = apiClient(hub.kubeconfig);
     await createConnector(admin, NS, CONNECTOR);
     gw = await enrollDevice(hub, 'gw-m', dirs);
+    await waitForPlacement(admin, ['gw-m'], NS, CONNECTOR);
     device = await connectDevice(hub, gw);
     clients.push(device);
     // The device's connector: acks every command it is sent.

@@ -11,28 +11,29 @@ import type { DeviceCredentials } from '../../src/agent/enrollment/index.ts';
 import {
   type ApiClient,
   apiClient,
-  type HubProcess,
-  OUTPOST_BIN,
-  removeDir,
-  run,
-  startHubProcess,
-  waitFor,
-} from '../support/index.ts';
-import { bindWorkloadTeam, createUser, type User } from './rbac-support.ts';
-import {
+  bindWorkloadTeam,
   closed,
   collect,
   connectDevice,
   connectMqtt,
   createConnector,
+  createUser,
   enrollDevice,
+  type HubProcess,
   kubeconfigCredentials,
   mqttUrlOf,
+  OUTPOST_BIN,
   publish,
+  removeDir,
+  run,
+  startHubProcess,
   startTelemetryWatch,
   subscribeCodes,
+  type User,
   upgradeStatus,
-} from './telemetry-support.ts';
+  waitFor,
+  waitForPlacement,
+} from '../support/index.ts';
 
 const V1 = '/apis/outpost.dev/v1alpha1';
 const NS = 'plant';
@@ -68,6 +69,8 @@ describe('hub telemetry and commands (embedded broker)', () => {
     // connectors only when it is.
     connectorKind = await createConnector(admin, NS, CONNECTOR);
     [gwA, gwB] = await Promise.all([enrollDevice(hub, 'gw-a', dirs), enrollDevice(hub, 'gw-b', dirs)]);
+    // The connector is placed on both: what they send up for it is accepted, and commands may go to them.
+    if (connectorKind) await waitForPlacement(admin, ['gw-a', 'gw-b'], NS, CONNECTOR);
   });
   after(async () => {
     for (const client of clients) client.end(true);
@@ -314,7 +317,7 @@ describe('hub telemetry and commands (embedded broker)', () => {
   });
 
   it('closes the MQTT connection of a decommissioned device within a second, and refuses it after', async (t) => {
-    const gwC = await enrollDevice(hub, 'gw-c', dirs);
+    const gwC = await enrollDevice(hub, 'gw-c', dirs, {});
     const device = track(await connectDevice(hub, gwC));
     const ended = closed(device);
     const deleted = await admin.request('DELETE', `${V1}/devices/gw-c`);

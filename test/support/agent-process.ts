@@ -1,5 +1,6 @@
 /** `outpost agent` as a process, for end-to-end tests. */
-import { OUTPOST_BIN } from './hub-process.ts';
+import { createToken } from './enrollment.ts';
+import { type HubProcess, OUTPOST_BIN } from './hub-process.ts';
 import { type StartedProcess, startProcess } from './process.ts';
 
 /** An `outpost agent` process; `stop` sends SIGTERM (by default), then SIGKILL after 10 s. */
@@ -37,4 +38,22 @@ export async function startAgent(options: {
     stopGraceMs: 10_000,
   });
   return { dataDir: options.dataDir, process: started.process, stderr: started.stderr, stop: started.stop };
+}
+
+/**
+ * Enrolls and starts `outpost agent` named `name` with device labels `labels`
+ * (`k=v,...`), stopping its workloads when it stops (so a test leaves none).
+ */
+export async function startLabelledAgent(
+  hub: HubProcess,
+  options: { name: string; labels: string; dataDir: string; hubUrl?: string; args?: readonly string[] },
+): Promise<AgentProcess> {
+  const token = await createToken(hub, ['--labels', options.labels]);
+  return startAgent({
+    hubUrl: options.hubUrl ?? hub.url,
+    token,
+    dataDir: options.dataDir,
+    name: options.name,
+    args: ['--stop-workloads-on-exit', ...(options.args ?? [])],
+  });
 }

@@ -1,14 +1,33 @@
-/** Helpers for tests that start Outpost processes and drive them with real clients. */
+/**
+ * Helpers for tests that start Outpost processes and drive them with real clients, one topic a
+ * file: processes and waiting (`process.ts`, `wait.ts`), the hub (`hub-process.ts`,
+ * `https-client.ts`, `kubectl-hub.ts`, `manifests.ts`, `replica-set.ts`, `postgres.ts`), the agent
+ * (`agent-*.ts`, `podman-test-environment.ts`), enrollment and devices (`enrollment.ts`), people
+ * (`rbac-users.ts`), MQTT and telemetry (`mqtt-brokers.ts`, `mqtt-clients.ts`, `telemetry.ts`),
+ * OPC UA (`opcua.ts`), the network (`tcp-relays.ts`) and workloads that try to escape their
+ * sandbox (`sandbox.ts`). The in-process harness has its own door,
+ * `in-process/index.ts`, so that process tests do not load the hub.
+ */
 
 export * from './agent-connect-proxy.ts';
 export * from './agent-hub-stand-in.ts';
 export * from './agent-mailbox.ts';
 export * from './agent-process.ts';
-export * from './agent-tcp-relay.ts';
 export * from './agent-workloads.ts';
+export * from './enrollment.ts';
 export * from './https-client.ts';
 export * from './hub-process.ts';
+export * from './kubectl-hub.ts';
+export * from './manifests.ts';
+export * from './mqtt-brokers.ts';
+export * from './mqtt-clients.ts';
+export * from './opcua.ts';
 export * from './podman-test-environment.ts';
 export * from './postgres.ts';
 export * from './process.ts';
+export * from './rbac-users.ts';
+export * from './replica-set.ts';
+export * from './sandbox.ts';
+export * from './tcp-relays.ts';
+export * from './telemetry.ts';
 export * from './wait.ts';

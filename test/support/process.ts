@@ -74,3 +74,23 @@ export async function startProcess<T>(
     },
   };
 }
+
+/**
+ * Waits for every one of `starts` (each assigning what it started), then
+ * throws the first failure: a process started in parallel with one that
+ * failed is assigned, so the test's cleanup stops it (with `Promise.all` it
+ * would be left running, keeping the test file alive).
+ */
+export async function settleAll(starts: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(starts);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Stops a child process (SIGTERM) unless it has exited, and waits for its exit. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
+}

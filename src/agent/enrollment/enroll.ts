@@ -7,9 +7,11 @@
  * pinned (`caPin`, `sha256:<hex>` of the CA's SubjectPublicKeyInfo, like
  * kubeadm's `--discovery-token-ca-cert-hash`), the CA is fetched from
  * `/enroll/ca?tokenId=ID` without verification and accepted only if the HMAC
- * the hub sends verifies with the token's secret: a man in the middle does
- * not know it, so the token alone suffices, as with kubeadm's token-signed
- * cluster-info. Everything after that verifies the hub against that CA.
+ * the hub sends (over a fresh nonce and the CA) verifies with the token's
+ * secret: a man in the middle does not know it, so the token alone suffices,
+ * as with kubeadm's token-signed cluster-info. Everything after that
+ * verifies the hub against that CA. While the enrollment waits, the device
+ * polls with requests signed by its enrollment key (poll.ts).
  */
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
@@ -25,7 +27,8 @@ import { delay, readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { credentialsOf, type DeviceCredentials, loadCredentials, saveCredentials } from './credentials.ts';
 import { collectFacts } from './facts.ts';
 import { callHub, EnrollmentError, refusal } from './hub-call.ts';
-import { createCsr, generateKeyPem, publicKeyHash } from './keys.ts';
+import { createCsr, generateKeyPem } from './keys.ts';
+import { EnrollmentPoller } from './poll.ts';
 
 /** Options of {@link enroll}. */
 export interface EnrollOptions {
@@ -41,7 +44,7 @@ export interface EnrollOptions {
   readonly caCert?: string;
   /** `sha256:<hex>` of the hub CA's SubjectPublicKeyInfo, when known beforehand. */
   readonly caPin?: string;
-  /** Labels the device asks for; the bootstrap token's labels win over them. */
+  /** Labels the device asks for; the hub refuses the enrollment (403) unless the bootstrap token allows each. */
   readonly labels?: Readonly<Record<string, string>>;
   /** The facts to report. @default collectFacts(dataDir) */
   readonly facts?: DeviceFacts;
@@ -80,18 +83,16 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
   // The key is on disk (0600) before the hub hears of it, so a crash never strands an enrollment.
   if (!pendingKey) await writeFileAtomic(keyPath, keyPem, 0o600);
   const tls = { ca: caPem };
-  const keyHash = publicKeyHash(keyPem);
-  const poll = () =>
-    callHub<EnrollmentResponse>(
-      `${hubUrl}/enroll/devices/${encodeURIComponent(options.name)}?publicKeyHash=${keyHash}`,
-      {
-        method: 'GET',
-        tls,
-        signal: options.signal,
-      },
-    );
-  const post = async () =>
-    callHub<EnrollmentResponse>(`${hubUrl}/enroll`, {
+  const poller = new EnrollmentPoller({
+    hubUrl,
+    name: options.name,
+    keyPem,
+    tls,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const poll = () => poller.poll();
+  const post = async () => {
+    const posted = await callHub<EnrollmentResponse>(`${hubUrl}/enroll`, {
       method: 'POST',
       tls,
       signal: options.signal,
@@ -103,10 +104,17 @@ export async function enroll(options: EnrollOptions): Promise<DeviceCredentials>
         ...(options.labels && Object.keys(options.labels).length > 0 ? { labels: options.labels } : {}),
       } satisfies EnrollRequest,
     });
+    poller.learn(posted.hubTimeMs);
+    return posted;
+  };
 
   let answer = pendingKey ? await poll() : await post();
-  // Resuming, but the hub has no such enrollment any more (deleted meanwhile): enroll again.
-  if (pendingKey && answer.status === 404) answer = await post();
+  if (pendingKey && answer.status === 401) {
+    // Resuming, and the hub knows no enrollment of this key (never received, or deleted meanwhile):
+    // enroll again; a name taken meanwhile is refused for the reason the poll gave.
+    const posted = await post();
+    if (posted.status !== 409) answer = posted;
+  }
   for (;;) {
     if (answer.status === 200 || answer.status === 201) break;
     if (answer.status !== 202)
@@ -157,11 +165,12 @@ async function trustHub(hubUrl: string, options: EnrollOptions): Promise<string>
       throw new EnrollmentError('the hub CA does not match the pinned hash: refusing to trust it', 495);
     return caPem;
   }
-  const expected = Buffer.from(caSignature(hashTokenSecret(parts.secret), caPem));
+  const nonce = typeof body.nonce === 'string' ? body.nonce : '';
+  const expected = Buffer.from(caSignature(hashTokenSecret(parts.secret), caPem, nonce));
   const actual = Buffer.from(typeof body.signature === 'string' ? body.signature : '');
   if (expected.length !== actual.length || !timingSafeEqual(expected, actual))
     throw new EnrollmentError(
-      'the hub CA is not signed with this bootstrap token: refusing to trust it',
+      'the hub CA is not signed with this bootstrap token (a wrong or unknown token, or someone between this device and the hub): refusing to trust it',
       495,
     );
   return caPem;

@@ -39,6 +39,11 @@ export async function createCsr(keyPem: string, name: string): Promise<string> {
   return `-----BEGIN CERTIFICATE REQUEST-----\n${lines.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
+/** An ECDSA (SHA-256, DER) signature of `data` with `keyPem`, base64: what the enrollment poll proves possession with. */
+export function signWithKey(keyPem: string, data: Uint8Array): string {
+  return sign('sha256', data, { key: keyPem, dsaEncoding: 'der' }).toString('base64');
+}
+
 /** `sha256:<hex>` of the DER SubjectPublicKeyInfo of a key, private or public, or of a certificate's key. */
 export function publicKeyHash(pem: string): string {
   const der = createPublicKey(pem).export({ type: 'spki', format: 'der' });

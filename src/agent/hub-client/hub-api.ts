@@ -5,6 +5,7 @@
  * switched to renewed credentials while open ones carry on.
  */
 import { Readable } from 'node:stream';
+import type { DeviceDecommissionedReason } from '../../api/index.ts';
 import { HubDispatcher, hubRequest as request } from './dispatcher.ts';
 import type { HubResponse } from './response.ts';
 import type { HubIdentity } from './types.ts';
@@ -16,7 +17,7 @@ export class HubUnreachableError extends Error {
 
 /** The hub answered with an error Status. */
 export class HubStatusError extends Error {
-  override readonly name = 'HubStatusError';
+  override readonly name: string = 'HubStatusError';
   constructor(
     readonly statusCode: number,
     readonly reason: string | undefined,
@@ -24,6 +25,26 @@ export class HubStatusError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * The hub said this device was decommissioned (its Device is gone): a 401
+ * whose Status names the cause `DeviceDecommissioned`. Never retried; any
+ * other 401 (a certificate the hub does not know) is a plain HubStatusError.
+ */
+export class DeviceDecommissionedError extends HubStatusError {
+  override readonly name = 'DeviceDecommissionedError';
+}
+
+const DECOMMISSIONED: DeviceDecommissionedReason = 'DeviceDecommissioned';
+
+/** Options of {@link HubApi}. */
+export interface HubApiOptions {
+  /**
+   * Called (once per answer saying so) when the hub answers that the device
+   * was decommissioned, whichever loop's request got the answer.
+   */
+  readonly onDecommissioned?: (error: DeviceDecommissionedError) => void;
 }
 
 /** One event of a watch stream. */
@@ -46,10 +67,12 @@ export interface RequestOptions {
 export class HubApi {
   #credentials: HubIdentity;
   #dispatcher: HubDispatcher;
+  readonly #options: HubApiOptions;
 
-  constructor(credentials: HubIdentity) {
+  constructor(credentials: HubIdentity, options: HubApiOptions = {}) {
     this.#credentials = credentials;
     this.#dispatcher = dispatcherFor(credentials);
+    this.#options = options;
   }
 
   /** The device's name. */
@@ -77,7 +100,7 @@ export class HubApi {
     const { statusCode, text } = await this.#send(method, path, options);
     const body = parse(text);
     if (statusCode >= 200 && statusCode < 300) return body as T;
-    throw statusError(statusCode, body);
+    throw this.#statusError(statusCode, body);
   }
 
   /**
@@ -105,7 +128,7 @@ export class HubApi {
     }
     if (response.statusCode !== 200) {
       const text = await response.body.text().catch(() => '');
-      throw statusError(response.statusCode, parse(text));
+      throw this.#statusError(response.statusCode, parse(text));
     }
     let pending = '';
     try {
@@ -156,6 +179,13 @@ export class HubApi {
     }
   }
 
+  /** The error an answer other than 2xx becomes, telling the agent when it says the device was decommissioned. */
+  #statusError(statusCode: number, body: Record<string, unknown>): HubStatusError {
+    const error = statusError(statusCode, body);
+    if (error instanceof DeviceDecommissionedError) this.#options.onDecommissioned?.(error);
+    return error;
+  }
+
   /** Closes every connection. */
   async close(): Promise<void> {
     await this.#dispatcher.close().catch(() => {});
@@ -202,5 +232,8 @@ function parse(text: string): Record<string, unknown> {
 function statusError(statusCode: number, body: Record<string, unknown>): HubStatusError {
   const message = typeof body.message === 'string' ? body.message : `HTTP ${statusCode}`;
   const reason = typeof body.reason === 'string' ? body.reason : undefined;
+  const causes = (body.details as { causes?: { reason?: unknown }[] } | undefined)?.causes;
+  if (statusCode === 401 && Array.isArray(causes) && causes.some((cause) => cause?.reason === DECOMMISSIONED))
+    return new DeviceDecommissionedError(statusCode, reason, message);
   return new HubStatusError(statusCode, reason, message);
 }

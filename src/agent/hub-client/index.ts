@@ -17,7 +17,9 @@ export {
   hubRequest,
 } from './dispatcher.ts';
 export {
+  DeviceDecommissionedError,
   HubApi,
+  type HubApiOptions,
   HubStatusError,
   HubUnreachableError,
   type RequestOptions,

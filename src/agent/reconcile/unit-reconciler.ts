@@ -181,8 +181,10 @@ export class UnitReconciler {
         if (running && running.hash === unit.hash)
           status = { ref, observedHash: entry.hash, ...running.status };
         else if (failure)
+          // The hash it could not apply: the hub counts the failure against this content, at once.
           status = {
             ref,
+            observedHash: entry.hash,
             phase: 'Pending',
             ready: false,
             reason: 'ApplyFailed',

@@ -13,8 +13,25 @@ const NOT_INHERITED = /^--(inspect|debug|test|watch|prof|cpu-prof|heap-prof)/;
 /** The argv prefix that runs the agent's own `outpost` CLI. */
 export function selfCommand(): string[] {
   const script = process.argv[1];
-  const execArgv = process.execArgv.filter((arg) => !NOT_INHERITED.test(arg));
+  const execArgv = absoluteImports(process.execArgv.filter((arg) => !NOT_INHERITED.test(arg)));
   return script ? [process.execPath, ...execArgv, script] : [process.execPath];
+}
+
+/**
+ * `--import tsx` resolved to the module's file: node resolves a bare
+ * `--import` from the working folder, and a container's (its own folder, in
+ * its own view of the file system) holds no node_modules.
+ */
+function absoluteImports(execArgv: readonly string[]): string[] {
+  return execArgv.map((arg, index) => {
+    const previous = execArgv[index - 1];
+    if ((previous !== '--import' && previous !== '--loader') || /^(\.|\/|file:|data:)/.test(arg)) return arg;
+    try {
+      return import.meta.resolve(arg);
+    } catch {
+      return arg;
+    }
+  });
 }
 
 /** `argv` with a leading `outpost` replaced by `outpost` (the argv prefix that runs it). */

@@ -4,7 +4,7 @@
  * segment.
  */
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, normalize, resolve, sep } from 'node:path';
 import type { ConfigMap, Secret } from '../../api/index.ts';
 import { ContainerConfigError, dataOf } from './container-env.ts';
 import type { VolumeShape } from './pod-spec.ts';
@@ -58,4 +58,27 @@ export async function materialiseVolumes(
 /** A volume or container name as a single path segment. */
 export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_');
+}
+
+/** Whether `path` is `dir` or lies under it. */
+export function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
+}
+
+/**
+ * Refuses a hostPath volume that would show a hidden folder (the agent's
+ * data dir: its keys, its credentials, every unit's Secrets), whole or in
+ * part: Pod Security keeps hostPath out of baseline namespaces, and this
+ * keeps the data dir out of privileged ones too, whatever reached the
+ * Mailbox.
+ * @throws ContainerConfigError naming the volume and the folder
+ */
+export function refuseHiddenHostPath(volume: VolumeShape, hidden: readonly string[]): void {
+  if (!volume.hostPath) return;
+  const source = normalize(volume.hostPath.path);
+  const shown = hidden.find((dir) => isWithin(dir, source) || isWithin(source, dir));
+  if (shown)
+    throw new ContainerConfigError(
+      `volume ${volume.name}: hostPath ${source} would show the agent's data dir ${shown}`,
+    );
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { DataValue } from 'node-opcua';
 import type { Logger } from 'pino';
-import type { ResolvedConnectorConfig } from './config.ts';
+import type { ResolvedConnectorConfig } from '../../api/index.ts';
 import { OpcUaLink } from './opcua-link.ts';
 import { variantToJson } from './values.ts';
 

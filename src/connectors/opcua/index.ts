@@ -1,22 +1,10 @@
 /**
- * The OPC UA connector: its config format (`config.yaml`, rendered by the hub
- * for an `OpcUaConnector`), the connector program (`outpost opcua-connector`)
- * that bridges an OPC UA server's values and writes to the local MQTT
- * endpoint, and a PLC simulator (`outpost plc-sim`) to run it against.
+ * The OPC UA connector program (`outpost opcua-connector`), which bridges an
+ * OPC UA server's values and writes to the local MQTT endpoint, and a PLC
+ * simulator (`outpost plc-sim`) to run it against. Its config format
+ * (`config.yaml`, rendered by the hub for an `OpcUaConnector`) is a contract
+ * between hub and connector, so it lives in `src/api/opcua-connector-config.ts`.
  */
-export {
-  type ConnectorConfig,
-  ConnectorConfigError,
-  ConnectorConfigSchema,
-  FEATURE_PATTERN,
-  isNodeId,
-  NODE_ID_PATTERN,
-  parseConnectorConfig,
-  type ResolvedConnectorConfig,
-  SECURITY_MODES,
-  SECURITY_POLICIES,
-} from './config.ts';
-
 import type { ConnectorOptions } from './connector.ts';
 import { prepareOpcUa } from './opcua-logs.ts';
 import type { PlcSimOptions, PlcSimulator } from './plc-sim.ts';

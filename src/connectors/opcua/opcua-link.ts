@@ -17,7 +17,7 @@ import {
   VariantArrayType,
 } from 'node-opcua';
 import type { Logger } from 'pino';
-import type { ResolvedConnectorConfig } from './config.ts';
+import type { ResolvedConnectorConfig } from '../../api/index.ts';
 import { jsonToOpcUa } from './values.ts';
 
 /** What the link tells its owner. */

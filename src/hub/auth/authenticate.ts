@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { peerIdentity } from '../pki/index.ts';
-import { claimsDevice, deviceOfPeer } from './device-identity.ts';
+import { claimsDevice, type DeviceCertificateName, deviceOfPeer } from './device-identity.ts';
 import type { Connection, DeviceIndex } from './device-index.ts';
 
 /** Who made a request. */
@@ -12,6 +12,12 @@ export interface Identity {
   readonly groups: readonly string[];
   /** The device's name, when a device certificate authenticated the request. */
   readonly device?: string;
+  /** A unique id of the user, when impersonation gave one (`Impersonate-Uid`). */
+  readonly uid?: string;
+  /** Extra attributes, when impersonation gave them (`Impersonate-Extra-<key>`). */
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+  /** Who authenticated, when the request runs as someone it impersonates (for the audit log). */
+  readonly impersonator?: { readonly user: string; readonly groups: readonly string[] };
 }
 
 /** Finds who made a request, or undefined when it carries no valid credential. */
@@ -118,4 +124,18 @@ function lookupToken(tokens: ReadonlyMap<string, Identity>, token: string): Iden
     if (expected.length === candidate.length && timingSafeEqual(expected, candidate)) return identity;
   }
   return undefined;
+}
+
+/**
+ * The device a request's certificate names (verified by TLS and well
+ * formed), once the authenticator has read the connection, whether or not
+ * that Device still exists: for the 401 that tells a decommissioned device
+ * so. Undefined for every other caller.
+ */
+export function certificateDeviceOf(
+  request: IncomingMessage | Http2ServerRequest,
+): DeviceCertificateName | undefined {
+  const cached = byConnection.get(connectionOf(request).connection);
+  const name = cached?.identity.device;
+  return name !== undefined && cached?.uid !== undefined ? { name, uid: cached.uid } : undefined;
 }

@@ -10,6 +10,8 @@ import type { Identity } from './authenticate.ts';
 
 /** The group every authenticated caller is in, as the apiserver adds it. */
 export const AUTHENTICATED_GROUP = 'system:authenticated';
+/** The group of unauthenticated callers (only an impersonated `system:anonymous` has it here). */
+export const UNAUTHENTICATED_GROUP = 'system:unauthenticated';
 
 /** The attributes of one request, as Kubernetes' `authorizer.Attributes`. */
 export interface RequestAttributes {
@@ -39,11 +41,16 @@ export interface RequestAttributes {
   readonly name: string;
 }
 
-/** The caller's user, groups (with `system:authenticated`) and device. */
+/**
+ * The caller's user, groups (with `system:authenticated`) and device. An
+ * impersonated `system:anonymous` (group `system:unauthenticated`) is not
+ * made authenticated.
+ */
 export function subjectOf(identity: Identity): Pick<RequestAttributes, 'user' | 'groups' | 'device'> {
-  const groups = identity.groups.includes(AUTHENTICATED_GROUP)
-    ? identity.groups
-    : identity.groups.concat(AUTHENTICATED_GROUP);
+  const groups =
+    identity.groups.includes(AUTHENTICATED_GROUP) || identity.groups.includes(UNAUTHENTICATED_GROUP)
+      ? identity.groups
+      : identity.groups.concat(AUTHENTICATED_GROUP);
   return { user: identity.user, groups, device: identity.device };
 }
 

@@ -88,19 +88,25 @@ export const DEVICE_RULES: {
 };
 
 /**
- * The device a caller is, or undefined for a person. Authentication marks
- * devices (`device`); a caller with the device user prefix and the devices
- * group is one too (the authenticator never lets a person claim either).
+ * The device a caller is, or undefined for a person: only what
+ * authentication marked (`device`, set for a valid device certificate alone).
+ * A user name or group that looks like a device's counts for nothing here, so
+ * that nothing but a device certificate ever gets the device rules (an
+ * impersonated `outpost:device:x` would not, were it allowed at all).
  */
-export function deviceOf(
-  attributes: Pick<RequestAttributes, 'user' | 'groups' | 'device'>,
-): string | undefined {
-  if (attributes.device !== undefined) return attributes.device;
-  if (attributes.user.startsWith(DEVICE_USER_PREFIX) && attributes.groups.includes(DEVICES_GROUP)) {
-    const name = attributes.user.slice(DEVICE_USER_PREFIX.length);
-    return name === '' ? undefined : name;
-  }
-  return undefined;
+export function deviceOf(attributes: Pick<RequestAttributes, 'device'>): string | undefined {
+  return attributes.device;
+}
+
+/**
+ * The device a SubjectAccessReview asks about: its user and groups are read
+ * as a device certificate's would be (user `outpost:device:NAME` and group
+ * `outpost:devices`), so that an admin can ask what a device may do.
+ */
+export function deviceNamedBy(user: string, groups: readonly string[]): string | undefined {
+  if (!user.startsWith(DEVICE_USER_PREFIX) || !groups.includes(DEVICES_GROUP)) return undefined;
+  const name = user.slice(DEVICE_USER_PREFIX.length);
+  return name === '' ? undefined : name;
 }
 
 /** Whether a device's request is one of its own that {@link DEVICE_RULES} allows. */

@@ -44,7 +44,13 @@ export function registerAccessReviews(app: FastifyInstance, authorizer: Authoriz
   });
   route(app, selfSubjectReviewKind, (identity) => {
     const { user, groups } = subjectOf(identity);
-    return { status: { userInfo: { username: user, groups: [...groups] } } };
+    const userInfo = {
+      username: user,
+      ...(identity.uid !== undefined ? { uid: identity.uid } : {}),
+      groups: [...groups],
+      ...(identity.extra !== undefined ? { extra: identity.extra } : {}),
+    };
+    return { status: { userInfo } };
   });
 }
 

@@ -9,7 +9,13 @@ import type { KindDefinition, PolicyRule } from '../../api/index.ts';
 import { ApiError, type ObjectService } from '../kube-api/index.ts';
 import type { Identity } from './authenticate.ts';
 import { type RequestAttributes, requestAttributes, subjectOf } from './authorize-attributes.ts';
-import { deviceAllows, deviceDenialReason, deviceOf, deviceReviewRules } from './authorize-device.ts';
+import {
+  deviceAllows,
+  deviceDenialReason,
+  deviceNamedBy,
+  deviceOf,
+  deviceReviewRules,
+} from './authorize-device.ts';
 import { MASTERS_GROUP } from './rbac-bootstrap.ts';
 import type { RbacIndex } from './rbac-index.ts';
 import {
@@ -214,7 +220,9 @@ export function reviewAttributes(identity: Identity, spec: AccessReviewSpec): Re
 export function subjectReviewAttributes(
   spec: AccessReviewSpec & { user?: string; groups?: readonly string[] },
 ): RequestAttributes {
-  return attributesOf({ user: spec.user ?? '', groups: spec.groups ?? [] }, spec);
+  const user = spec.user ?? '';
+  const groups = spec.groups ?? [];
+  return attributesOf({ user, groups, device: deviceNamedBy(user, groups) }, spec);
 }
 
 function attributesOf(

@@ -1,12 +1,14 @@
 /**
  * Authentication of hub requests: client certificates (people and devices)
  * and bearer tokens, with device certificates revoked as soon as their
- * Device is deleted; authorisation (RBAC, the device rules), and RBAC's
+ * Device is deleted; impersonation (`kubectl --as`), checked by RBAC and
+ * never by or as a device; authorisation (RBAC, the device rules), and RBAC's
  * privilege-escalation check on writes of roles and bindings.
  */
 export {
   type Authenticator,
   type AuthenticatorOptions,
+  certificateDeviceOf,
   createAuthenticator,
   type Identity,
 } from './authenticate.ts';
@@ -19,7 +21,12 @@ export {
   forbidden,
   type RulesReviewStatus,
 } from './authorize.ts';
-export { AUTHENTICATED_GROUP, type RequestAttributes, requestAttributes } from './authorize-attributes.ts';
+export {
+  AUTHENTICATED_GROUP,
+  type RequestAttributes,
+  requestAttributes,
+  UNAUTHENTICATED_GROUP,
+} from './authorize-attributes.ts';
 export { DEVICE_RULES, deviceAllows } from './authorize-device.ts';
 export { registerAccessReviews } from './authorize-reviews.ts';
 export {
@@ -32,6 +39,16 @@ export {
   uidsOf,
 } from './device-identity.ts';
 export { DeviceIndex, type DeviceIndexStartOptions } from './device-index.ts';
+export {
+  type ActAsOptions,
+  actAs,
+  asksToImpersonate,
+  HUB_USER_PREFIX,
+  type ImpersonationRequest,
+  impersonate,
+  impersonationOf,
+  refusingImpersonation,
+} from './impersonation.ts';
 export {
   AGGREGATE_TO_WORKLOAD_TEAM,
   aggregatedRules,

@@ -100,16 +100,20 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/telemetry'], verbs: ['get'] },
     { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/commands'], verbs: ['create'] },
     { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ALL },
-    { apiGroups: [''], resources: ['events'], verbs: READ },
+    { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: READ },
     // With a RoleBinding in namespace N, `get namespaces N` has namespace N: the team sees its own.
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
     // Delegation within the namespace, as Kubernetes' `admin` role: the escalation check keeps a team
     // from granting more than it holds. Never `*`, which would include `bind` and `escalate`.
     { apiGroups: [RBAC_GROUP], resources: ['roles', 'rolebindings'], verbs: WRITE },
   ],
-  /** Read-only inventory, bound cluster-wide (devices are cluster-scoped: a RoleBinding cannot grant them). */
+  /**
+   * Read-only inventory, bound cluster-wide (devices are cluster-scoped: a RoleBinding cannot grant
+   * them), and the DeviceBoundaries, so that a team sees which devices its namespaces may target.
+   */
   'outpost:device-viewer': [
     { apiGroups: ['outpost.dev'], resources: ['devices', 'devices/status'], verbs: READ },
+    { apiGroups: ['outpost.dev'], resources: ['deviceboundaries'], verbs: READ },
   ],
 };
 

@@ -48,6 +48,8 @@ export function addGarbageCollector(manager: Manager, options: GarbageCollectorO
   const informers = new Map<KindDefinition, Informer>();
   const kindsByPrefix = new Map<string, KindDefinition>();
   for (const def of registry.kinds) {
+    // A kind stored as another (events.k8s.io Events) has no objects of its own: its storage kind is collected.
+    if (def.storedAs) continue;
     const informer = manager.informer(def);
     informer.addIndex(OWNER_INDEX, (object) => (object.metadata.ownerReferences ?? []).map((ref) => ref.uid));
     informers.set(def, informer);

@@ -1,15 +1,18 @@
 /**
  * The hub's controllers, wired together: the garbage collector, ClusterRole
- * aggregation and namespace deletion beside this file, the placement and OPC
- * UA features in their folders (`placement/`, `opcua/`), each added to one
- * {@link Manager} that shares informers (one cache per kind) and metrics
- * between them. `startControllers` is the one place the hub starts them: on
- * the replica that holds the controllers' lease (`src/hub/leader/`).
+ * aggregation, namespace deletion and device Events beside this file, the
+ * Event TTL from `../events/`, the placement and OPC UA features in their
+ * folders (`placement/`, `opcua/`), each added to one {@link Manager} that
+ * shares informers (one cache per kind) and metrics between them.
+ * `startControllers` is the one place the hub starts them: on the replica
+ * that holds the controllers' lease (`src/hub/leader/`).
  */
 import type { Logger } from 'pino';
 import { type Client, Manager, type MetricsRegistry } from '../../controller/index.ts';
+import { addEventTtl, type EventSinks, type EventTtlOptions } from '../events/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
+import { addDeviceEvents } from './device-events.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 import { addNamespaceReconciler } from './namespace.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
@@ -20,6 +23,7 @@ export {
   CLUSTER_ROLE_AGGREGATION_MANAGER,
   createClusterRoleAggregationReconciler,
 } from './clusterrole-aggregation.ts';
+export { addDeviceEvents } from './device-events.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 export {
   addNamespaceReconciler,
@@ -70,6 +74,8 @@ export interface HubControllersOptions {
    * @default true
    */
   readonly opcua?: boolean | OpcUaRendererOptions;
+  /** Delete Events once they are older than their TTL (`outpost hub --event-ttl`, 1 h by default). @default true */
+  readonly eventTtl?: boolean | EventTtlOptions;
 }
 
 export interface StartControllersOptions {
@@ -83,6 +89,13 @@ export interface StartControllersOptions {
   readonly metrics?: MetricsRegistry;
   /** The hub's latest-value table, for the OpcUaConnector status. @default none */
   readonly telemetry?: ConnectorTelemetry;
+  /**
+   * The hub's Event recorder: the controllers tell what happened through it
+   * (devices approved, unreachable, back, decommissioned; Mailboxes delivered;
+   * workloads failing on devices; placement conflicts; connector errors).
+   * @default none: no Events
+   */
+  readonly events?: EventSinks;
 }
 
 export interface RunningControllers {
@@ -103,11 +116,20 @@ export function startControllers(options: StartControllersOptions): RunningContr
   if (settings.namespaces ?? true) addNamespaceReconciler(manager);
   const gc = settings.garbageCollector ?? true;
   if (gc) addGarbageCollector(manager, gc === true ? {} : gc);
+  const events = options.events;
   const placement = settings.placement ?? true;
-  if (placement) addPlacementControllers(manager, placement === true ? {} : placement);
+  if (placement) addPlacementControllers(manager, { events, ...(placement === true ? {} : placement) });
   if (settings.clusterRoleAggregation ?? true) addClusterRoleAggregation(manager);
   const opcua = settings.opcua ?? true;
-  if (opcua) addOpcUaRenderer(manager, { telemetry: options.telemetry, ...(opcua === true ? {} : opcua) });
+  if (opcua)
+    addOpcUaRenderer(manager, {
+      telemetry: options.telemetry,
+      events: events?.sink('outpost-opcua-renderer'),
+      ...(opcua === true ? {} : opcua),
+    });
+  if (events) addDeviceEvents(manager, events.sink('outpost-devices'));
+  const ttl = settings.eventTtl ?? true;
+  if (ttl) addEventTtl(manager, ttl === true ? {} : ttl);
   const done = manager.start(options.signal);
   return { manager, done };
 }

@@ -9,6 +9,8 @@ import {
   EnrollRequestSchema,
   type FieldCause,
   labelCauses,
+  type PollRequest,
+  PollRequestSchema,
   type RenewRequest,
   RenewRequestSchema,
 } from '../../api/index.ts';
@@ -18,6 +20,7 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 const enrollValidator = Compile(EnrollRequestSchema);
 const renewValidator = Compile(RenewRequestSchema);
+const pollValidator = Compile(PollRequestSchema);
 
 /**
  * Parses and checks an enrollment body.
@@ -48,6 +51,14 @@ export function readRenewRequest(body: unknown): RenewRequest {
   const causes = check(renewValidator, value);
   if (causes.length > 0) throw invalid('', causes);
   return value as RenewRequest;
+}
+
+/** Parses and checks a poll body; errors as {@link readEnrollRequest}. */
+export function readPollRequest(body: unknown): PollRequest {
+  const value = parseJson(body);
+  const causes = check(pollValidator, value);
+  if (causes.length > 0) throw invalid('', causes);
+  return value as PollRequest;
 }
 
 function parseJson(body: unknown): unknown {

@@ -5,13 +5,17 @@
  *
  *   GET  /enroll/ca[?tokenId=ID]        the CA, signed with the token when an id is given
  *   POST /enroll                        token + name + CSR + facts: creates the Device, signs at once or later
- *   GET  /enroll/devices/NAME?publicKeyHash=sha256:HEX   poll: 202 while pending, 200 with the certificate
+ *   POST /enroll/poll                   name + hub time signed with the enrollment key: 202 pending, 200 issued
  *   POST /enroll/renew                  a new CSR over mTLS (a valid, or an expired-within-grace, certificate)
  *
- * Everything they keep is in the store (the BootstrapToken's uses; the
- * Device with its approval and the enrolled public key), so any replica
- * answers any step.
+ * Anonymous callers learn nothing of what exists: an unknown token id gets a
+ * CA signature as random as a real one, a wrong secret the same refusal as
+ * an unknown token, and a poll for an unknown device the same refusal as one
+ * with a wrong key (see issuance.ts). Everything they keep is in the store
+ * (the BootstrapToken's uses; the Device with its approval, enrolled key,
+ * first issue and retirement), so any replica answers any step.
  */
+import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -23,14 +27,28 @@ import {
   type EnrollmentResponse,
   type KindDefinition,
   type KubeObject,
+  refusedLabels,
   TOKEN_ID,
 } from '../../api/index.ts';
 import { DEVICE_USER_PREFIX, uidsOf } from '../auth/index.ts';
+import { type EventSink, NO_EVENTS } from '../events/index.ts';
 import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
 import { type CertificateAuthority, verifyIssuedBy } from '../pki/index.ts';
-import { readEnrollRequest, readRenewRequest } from './request.ts';
-import { checkCsr, publicKeyHash, signDeviceCertificate } from './signer.ts';
-import { TokenBook, tokenRefused } from './tokens.ts';
+import {
+  annotateOnce,
+  checkPollTime,
+  enrollmentKeyOf,
+  ISSUED_ANNOTATION,
+  issuedAtOf,
+  PUBLIC_KEY_ANNOTATION,
+  pollRefused,
+  provesPossession,
+  publicKeyOf,
+  RETIRED_ANNOTATION,
+} from './issuance.ts';
+import { readEnrollRequest, readPollRequest, readRenewRequest } from './request.ts';
+import { checkCsr, signDeviceCertificate } from './signer.ts';
+import { TokenBook, type ValidToken } from './tokens.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -41,8 +59,6 @@ declare module 'fastify' {
 
 const DAY = 24 * 3600;
 const FIELD_MANAGER = 'outpost-enrollment';
-/** The annotation holding the enrolled public key (base64 DER SubjectPublicKeyInfo). */
-export const PUBLIC_KEY_ANNOTATION = 'outpost.dev/enrollment-public-key';
 /** The annotation naming the bootstrap token a Device enrolled with. */
 export const TOKEN_ANNOTATION = 'outpost.dev/bootstrap-token';
 
@@ -54,6 +70,8 @@ export interface EnrollmentOptions {
   readonly deviceCertLifetimeSeconds?: number;
   /** How long after expiry a device may still renew with its old certificate. @default 30 days */
   readonly renewalGraceSeconds?: number;
+  /** Where `Enrolled`, `Approved` (by the token) and `CertificateRenewed` Events go. @default none */
+  readonly events?: EventSink;
 }
 
 /** Registers the enrollment endpoints on the hub's app. */
@@ -69,23 +87,30 @@ export function registerEnrollment(
   const deviceKind = service.registry.byKind('outpost.dev/v1alpha1', 'Device')!;
   const ca = options.ca;
   const anonymous = { config: { anonymous: true } };
+  const events = options.events ?? NO_EVENTS;
 
-  const answer = (reply: FastifyReply, code: number, device: KubeObject, publicKey?: string) => {
+  /** Answers with the Device's enrollment state; with `issue`, a certificate for that key, valid from that time. */
+  const answer = (
+    reply: FastifyReply,
+    code: number,
+    device: KubeObject,
+    issue?: { readonly publicKey: string; readonly at: Date },
+  ) => {
     const body: EnrollmentResponse = {
       apiVersion: 'outpost.dev/v1alpha1',
       kind: 'EnrollmentResponse',
       name: device.metadata.name!,
       uid: device.metadata.uid!,
-      phase: publicKey ? 'Issued' : 'Pending',
+      phase: issue ? 'Issued' : 'Pending',
       caCertificate: ca.certPem,
-      ...(publicKey
+      ...(issue
         ? {
             certificate: signDeviceCertificate(ca, {
               name: device.metadata.name!,
               uid: device.metadata.uid!,
-              publicKey,
+              publicKey: issue.publicKey,
               lifetimeSeconds,
-              now: now(),
+              now: issue.at,
             }),
           }
         : {}),
@@ -100,8 +125,14 @@ export function registerEnrollment(
       const token = TOKEN_ID.test(tokenId)
         ? await readOptional(service, bootstrapTokenKind, tokenId)
         : undefined;
-      if (!token) throw tokenRefused('bootstrap token is not valid (unknown or revoked)');
-      body.signature = caSignature((token.spec as BootstrapToken['spec']).secretHash, ca.certPem);
+      const secretHash = token?.metadata.deletionTimestamp
+        ? undefined
+        : (token?.spec as BootstrapToken['spec'] | undefined)?.secretHash;
+      body.nonce = randomBytes(16).toString('hex');
+      // An unknown or revoked id: random, as a real signature looks to whoever lacks the secret.
+      body.signature = secretHash
+        ? caSignature(secretHash, ca.certPem, body.nonce)
+        : randomBytes(32).toString('hex');
     }
     return reply.type('application/json').send(JSON.stringify(body));
   });
@@ -109,11 +140,14 @@ export function registerEnrollment(
   app.post('/enroll', anonymous, async (request, reply) => {
     const body = readEnrollRequest(request.body);
     // Every check that can fail comes before the first write, so a refusal creates nothing.
-    await tokens.check(body.token);
+    const valid = await tokens.check(body.token);
+    checkLabels(valid, body.labels);
     const csr = await checkCsr(body.csr, body.name);
     if (await readOptional(service, deviceKind, body.name)) throw errors.alreadyExists(deviceKind, body.name);
     const token = await tokens.use(body.token);
     const status: Device['status'] = { phase: 'Pending', system: body.facts };
+    // An auto-approved enrollment issues its certificate now: the Device records when, in the same write.
+    const issuedAt = token.spec.approval === 'auto' ? now() : undefined;
     let created: KubeObject;
     try {
       // Created with its status in one write (one commit, one watch event), not a create and a status update.
@@ -121,7 +155,7 @@ export function registerEnrollment(
         await service.create(
           deviceKind,
           undefined,
-          newDevice(body.name, token.id, token.spec, csr.publicKey, body.labels),
+          newDevice(body.name, token.id, token.spec, csr.publicKey, body.labels, issuedAt),
           { fieldManager: FIELD_MANAGER, initialStatus: status },
         ),
       );
@@ -134,25 +168,51 @@ export function registerEnrollment(
       { device: body.name, token: token.id, approval: token.spec.approval },
       'device enrolled',
     );
-    return token.spec.approval === 'auto'
-      ? answer(reply, 201, created, csr.publicKey)
+    const auto = token.spec.approval === 'auto';
+    events.record(
+      created,
+      'Normal',
+      'Enrolled',
+      `device ${body.name} enrolled with bootstrap token ${token.id}${auto ? '' : `: waiting for approval (outpost device approve ${body.name})`}`,
+      'Enroll',
+    );
+    if (auto)
+      events.record(
+        created,
+        'Normal',
+        'Approved',
+        `device ${body.name} approved by bootstrap token ${token.id}: certificate issued`,
+        'Approve',
+      );
+    return issuedAt
+      ? answer(reply, 201, created, { publicKey: csr.publicKey, at: issuedAt })
       : answer(reply, 202, created);
   });
 
-  app.get<{ Params: { name: string }; Querystring: { publicKeyHash?: string } }>(
-    '/enroll/devices/:name',
-    anonymous,
-    async (request, reply) => {
-      const { name } = request.params;
-      const device = await readOptional(service, deviceKind, name);
-      if (!device || device.metadata.deletionTimestamp) throw errors.notFound(deviceKind, name);
-      const enrolledKey = publicKeyOf(device);
-      if (!enrolledKey || publicKeyHash(enrolledKey) !== request.query.publicKeyHash)
-        throw errors.forbidden(`device ${name} was not enrolled with this key`);
-      const approved = (device.spec as Device['spec'])?.approved === true;
-      return approved ? answer(reply, 200, device, enrolledKey) : answer(reply, 202, device);
-    },
-  );
+  app.post('/enroll/poll', anonymous, async (request, reply) => {
+    const body = readPollRequest(request.body);
+    checkPollTime(body.time, now());
+    const device = await readOptional(service, deviceKind, body.name);
+    const enrollmentKey = enrollmentKeyOf(device);
+    // One verification whatever is missing: the refusal neither says nor times what it was.
+    if (!provesPossession(enrollmentKey, body.name, body.time, body.signature) || !device || !enrollmentKey)
+      throw pollRefused();
+    if ((device.spec as Device['spec'])?.approved !== true) return answer(reply, 202, device);
+    // Issued once: the first poll after approval records when; every later one re-issues that validity.
+    const issued = issuedAtOf(device)
+      ? device
+      : await annotateOnce(service, deviceKind, device, ISSUED_ANNOTATION, now().toISOString());
+    const issuedAt = issued && issuedAtOf(issued);
+    if (!issued || !issuedAt) throw pollRefused();
+    const expiresAt = issuedAt.getTime() + lifetimeSeconds * 1000;
+    if (expiresAt <= now().getTime())
+      throw new ApiError(
+        401,
+        'Unauthorized',
+        `the enrollment certificate of device ${body.name} expired at ${new Date(expiresAt).toISOString()}: it is not issued again; enroll again with a new bootstrap token`,
+      );
+    return answer(reply, 200, issued, { publicKey: publicKeyOf(issued)!, at: issuedAt });
+  });
 
   app.post('/enroll/renew', anonymous, async (request, reply) => {
     const { csr: csrPem } = readRenewRequest(request.body);
@@ -165,8 +225,24 @@ export function registerEnrollment(
         `device ${caller.name} no longer exists: enroll again with a new bootstrap token`,
       );
     const csr = await checkCsr(csrPem, caller.name);
+    // Retired before the new certificate leaves: from now on the poll refuses the enrollment key.
+    const renewed = await annotateOnce(service, deviceKind, device, RETIRED_ANNOTATION, now().toISOString());
+    if (!renewed)
+      throw new ApiError(
+        401,
+        'Unauthorized',
+        `device ${caller.name} no longer exists: enroll again with a new bootstrap token`,
+      );
     request.log.info({ device: caller.name, expired: caller.expired }, 'device certificate renewed');
-    return answer(reply, 200, device, csr.publicKey);
+    const until = new Date(now().getTime() + lifetimeSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    events.record(
+      renewed,
+      'Normal',
+      'CertificateRenewed',
+      `device ${caller.name} renewed its certificate${caller.expired ? ' after it expired (within the grace period)' : ''}: the new one is valid until ${until}`,
+      'Renew',
+    );
+    return answer(reply, 200, renewed, { publicKey: csr.publicKey, at: now() });
   });
 }
 
@@ -203,10 +279,27 @@ async function renewingDevice(
 }
 
 /**
- * The Device an enrollment creates. Its labels are those the device asked for
- * with the token's `deviceLabels` over them: the token is the admin's
- * decision (e.g. `site=plant-3`), so a device cannot relabel itself out of
- * it; the device adds only what the token leaves open.
+ * Refuses labels the token does not let the device choose (see
+ * `refusedLabels`): labels select what a device runs and which secrets it
+ * gets, so a device chooses only among what the person who made the token
+ * allowed. After enrollment only people change them (devices may not write
+ * their Device but its status).
+ * @throws ApiError 403 naming each refused label and why.
+ */
+function checkLabels(token: ValidToken, asked: Readonly<Record<string, string>> | undefined): void {
+  const refused = refusedLabels(asked ?? {}, token.spec);
+  if (refused.length === 0) return;
+  const plural = refused.length === 1 ? 'label' : 'labels';
+  throw new ApiError(
+    403,
+    'Forbidden',
+    `bootstrap token ${token.id} does not allow the ${plural} ${refused.join(', ')}: enroll without ${refused.length === 1 ? 'it' : 'them'}, or with a token that allows ${refused.length === 1 ? 'it' : 'them'} (outpost token create --allow-labels KEY[=VALUE|VALUE...])`,
+  );
+}
+
+/**
+ * The Device an enrollment creates: the token's `deviceLabels` and the labels
+ * the device asked for, which {@link checkLabels} has found allowed.
  */
 function newDevice(
   name: string,
@@ -214,11 +307,16 @@ function newDevice(
   spec: BootstrapToken['spec'],
   publicKey: string,
   asked: Readonly<Record<string, string>> = {},
+  issuedAt?: Date,
 ): KubeObject {
   const der = Buffer.from(publicKey.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const metadata: KubeObject['metadata'] = {
     name,
-    annotations: { [PUBLIC_KEY_ANNOTATION]: der.toString('base64'), [TOKEN_ANNOTATION]: tokenId },
+    annotations: {
+      [PUBLIC_KEY_ANNOTATION]: der.toString('base64'),
+      [TOKEN_ANNOTATION]: tokenId,
+      ...(issuedAt ? { [ISSUED_ANNOTATION]: issuedAt.toISOString() } : {}),
+    },
   };
   const labels = { ...asked, ...spec.deviceLabels };
   if (Object.keys(labels).length > 0) metadata.labels = labels;
@@ -228,14 +326,6 @@ function newDevice(
     metadata,
     spec: { approved: spec.approval === 'auto' },
   };
-}
-
-/** The enrolled public key of a Device as PEM, from its annotation. */
-function publicKeyOf(device: KubeObject): string | undefined {
-  const base64 = device.metadata.annotations?.[PUBLIC_KEY_ANNOTATION];
-  if (!base64) return undefined;
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }
 
 async function readOptional(

@@ -7,12 +7,15 @@ import {
   type BootstrapToken,
   bootstrapTokenKind,
   type KubeObject,
+  maxUsesOf,
   parseBootstrapToken,
   secretMatches,
 } from '../../api/index.ts';
 import { ApiError, type ObjectService, parse } from '../kube-api/index.ts';
 
 const FIELD_MANAGER = 'outpost-enrollment';
+/** What an unknown token's secret is compared with (no secret hashes to it). */
+const UNKNOWN_TOKEN_HASH = `sha256:${'0'.repeat(64)}`;
 /** Attempts at recording a use when other replicas keep winning the race. */
 const MAX_ATTEMPTS = 20;
 
@@ -60,14 +63,19 @@ export class TokenBook {
       throw tokenRefused('bootstrap token is malformed: expected <id>.<secret> ([a-z0-9]{6}.[a-z0-9]{16})');
     const object = await this.#read(parts.id);
     const spec = object?.spec as BootstrapToken['spec'] | undefined;
-    if (!object || !spec || !secretMatches(parts.secret, spec.secretHash))
+    // An unknown id costs the same comparison as a wrong secret: the answers do not tell them apart.
+    const matches = secretMatches(parts.secret, spec?.secretHash ?? UNKNOWN_TOKEN_HASH);
+    if (!object || !spec || !matches)
       throw tokenRefused('bootstrap token is not valid (unknown, revoked, or wrong secret)');
     if (object.metadata.deletionTimestamp) throw tokenRefused(`bootstrap token ${parts.id} has been revoked`);
     if (spec.expiration && Date.parse(spec.expiration) <= this.#now().getTime())
       throw tokenRefused(`bootstrap token ${parts.id} expired at ${spec.expiration}`);
     const uses = (object.status as BootstrapToken['status'])?.uses ?? 0;
-    if (spec.maxUses !== undefined && uses >= spec.maxUses)
-      throw tokenRefused(`bootstrap token ${parts.id} has no uses left (${uses} of ${spec.maxUses} used)`);
+    const maxUses = maxUsesOf(spec);
+    if (uses >= maxUses)
+      throw tokenRefused(
+        `bootstrap token ${parts.id} has no uses left (${uses} of ${maxUses} used): ask for a new one (outpost token create; --max-uses N lets N devices enroll with one)`,
+      );
     return { id: parts.id, spec, object };
   }
 
@@ -103,10 +111,8 @@ export class TokenBook {
         const valid = await this.check(token);
         const status = (valid.object.status as BootstrapToken['status']) ?? {};
         const used = status.uses ?? 0;
-        const granted = Math.min(
-          batch.length,
-          valid.spec.maxUses === undefined ? batch.length : valid.spec.maxUses - used,
-        );
+        const maxUses = maxUsesOf(valid.spec);
+        const granted = Math.min(batch.length, maxUses - used);
         try {
           await this.#writeStatus(valid.object, {
             ...status,
@@ -124,7 +130,7 @@ export class TokenBook {
           else
             waiter.reject(
               tokenRefused(
-                `bootstrap token ${valid.id} has no uses left (${valid.spec.maxUses} of ${valid.spec.maxUses} used)`,
+                `bootstrap token ${valid.id} has no uses left (${maxUses} of ${maxUses} used): ask for a new one (outpost token create; --max-uses N lets N devices enroll with one)`,
               ),
             );
         }

@@ -13,6 +13,7 @@ import {
 } from '../auth/index.ts';
 import { type DeviceLogsOptions, registerDeviceLogs } from '../device-logs/index.ts';
 import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
+import { EventRecorder, type EventRecorderOptions } from '../events/index.ts';
 import {
   discoveryRoutes,
   ObjectService,
@@ -68,11 +69,26 @@ export interface BuildHubOptions {
   readonly connections?: ConnectionLimits;
   /** Watches one device may have open at once; more are a 429. @default 16 */
   readonly maxWatchesPerDevice?: number;
+  /**
+   * Builds the hub's Event recorder over the service (returned as `events`,
+   * for the controllers; enrollment tells devices enrolled, approved, renewed).
+   * @default none: no Events
+   */
+  readonly events?: Omit<EventRecorderOptions, 'service'>;
+}
+
+/** What {@link buildHub} built. */
+export interface BuiltHub {
+  readonly app: FastifyInstance;
+  readonly service: ObjectService;
+  /** The Event recorder, when asked for (`events`). */
+  readonly events?: EventRecorder;
 }
 
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
-export function buildHub(options: BuildHubOptions): { app: FastifyInstance; service: ObjectService } {
+export function buildHub(options: BuildHubOptions): BuiltHub {
   const registry = new KindRegistry(ALL_KINDS);
+  const deviceKind = registry.byKind('outpost.dev/v1alpha1', 'Device')!;
   const service = new ObjectService({
     store: options.store,
     registry,
@@ -86,6 +102,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
       : defaultAdmission(),
     garbageCollector: options.garbageCollector,
   });
+  const events = options.events && new EventRecorder({ ...options.events, service });
   const serverOptions: FastifyServerOptions & {
     https?: object;
     http2?: boolean;
@@ -138,6 +155,7 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   void app.register(authenticationPlugin, {
     authenticate: options.authenticate,
     authorize: options.authorize,
+    audit: options.logger?.child({ component: 'audit' }),
   });
   void app.register(healthRoutes, { ...options.health, logger: options.logger });
   void app.register(discoveryRoutes, { registry, version: options.version });
@@ -153,7 +171,11 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
   if (enrollment)
     void app.register(
       routePlugin('enrollment', async (scope) =>
-        registerEnrollment(scope, service, { ...enrollment, now: options.now }),
+        registerEnrollment(scope, service, {
+          ...enrollment,
+          now: options.now,
+          events: events?.sink('outpost-enrollment'),
+        }),
       ),
     );
   void app.register(
@@ -165,5 +187,5 @@ export function buildHub(options: BuildHubOptions): { app: FastifyInstance; serv
     void app.register(
       routePlugin('telemetry', async (scope) => registerTelemetry(scope, service, { telemetry, authorize })),
     );
-  return { app, service };
+  return events ? { app, service, events } : { app, service };
 }

@@ -4,6 +4,6 @@
  * the Kubernetes API's discovery, OpenAPI and resources, access reviews, enrollment, device logs,
  * telemetry), each an encapsulated plugin.
  */
-export { type BuildHubOptions, buildHub } from './app.ts';
+export { type BuildHubOptions, type BuiltHub, buildHub } from './app.ts';
 export { MAX_BODY_BYTES } from './error-rendering.ts';
 export type { HealthCheck, HealthOptions } from './health.ts';

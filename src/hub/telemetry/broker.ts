@@ -9,8 +9,13 @@
  * authenticator registers the TLS socket with the DeviceIndex, so deleting
  * the Device destroys the socket and with it the MQTT connection. Only
  * devices (and `system:masters`, for debugging) may connect; a device
- * publishes only under `devices/<name>/{telemetry,status,acks}/` and
- * subscribes only under `devices/<name>/commands/`.
+ * publishes only under `devices/<name>/{telemetry,status,acks}/` (anything
+ * else closes its connection) and subscribes only under
+ * `devices/<name>/commands/`. Under its own prefix, what it sends for
+ * `<ns>/<workload>` goes on only while that Workload is placed on it
+ * (placed-workloads.ts); anything else is acknowledged and dropped
+ * (unplaced.ts), so that neither the hub's table, the external broker nor
+ * any subscriber ever sees it.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -19,7 +24,14 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { type Authenticator, type Identity, MASTERS_GROUP } from '../auth/index.ts';
-import { devicePublishAllowed, deviceReceiveAllowed, deviceSubscribeAllowed } from './topics.ts';
+import type { WorkloadPlacements } from './placed-workloads.ts';
+import {
+  devicePublishAllowed,
+  deviceReceiveAllowed,
+  deviceSubscribeAllowed,
+  parseUpwardTopic,
+} from './topics.ts';
+import { DROPPED_TOPIC, UnplacedMessages } from './unplaced.ts';
 import { webSocketDuplex } from './ws-duplex.ts';
 
 /** The path devices open the WebSocket on. */
@@ -33,6 +45,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface EmbeddedBrokerOptions {
   /** The API's authenticator (client certificates, revoked with their Device). */
   readonly authenticate: Authenticator;
+  /** Which Workloads are placed on which device: what a device may send up for. */
+  readonly placements: WorkloadPlacements;
   readonly logger?: Logger;
 }
 
@@ -41,6 +55,8 @@ export interface EmbeddedBroker {
   readonly aedes: Aedes;
   /** Serves `/mqtt` WebSocket upgrades of `server` (the hub's HTTPS server). */
   attach(server: Server): void;
+  /** Messages devices sent for workloads not placed on them, dropped so far. */
+  readonly dropped: number;
   /** Closes every MQTT connection and the broker. */
   close(): Promise<void>;
 }
@@ -51,6 +67,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const logger = options.logger;
   const deviceOf = (client: Client | null): string | undefined =>
     client?.req ? identities.get(client.req)?.device : undefined;
+  const unplaced = new UnplacedMessages(logger);
 
   const aedes = await Aedes.createBroker({
     preConnect(client, packet, done) {
@@ -71,7 +88,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       if (client === null) return done(null);
       const device = deviceOf(client);
       if (device === undefined) return done(null);
-      if (devicePublishAllowed(device, packet.topic)) return done(null);
+      if (devicePublishAllowed(device, packet.topic)) {
+        const upward = parseUpwardTopic(packet.topic);
+        if (!upward || !options.placements.placed(device, upward.namespace, upward.connector))
+          unplaced.drop(device, packet);
+        return done(null);
+      }
       // MQTT 3.1.1 has no negative PUBACK: the connection is closed, the message dropped.
       logger?.warn({ device, topic: packet.topic }, 'device published outside its prefix: disconnected');
       done(new Error(`device ${device} may not publish on ${packet.topic}`));
@@ -85,6 +107,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       done(null, null);
     },
     authorizeForward(client, packet) {
+      // What was dropped reaches nobody, not even a `#` subscriber of system:masters.
+      if (packet.topic === DROPPED_TOPIC) return null;
       // A second line of defence: nothing but its own commands ever reaches a device.
       const device = deviceOf(client);
       if (device !== undefined && !deviceReceiveAllowed(device, packet.topic)) return null;
@@ -125,6 +149,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
 
   return {
     aedes,
+    get dropped() {
+      return unplaced.dropped;
+    },
     attach(server) {
       const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
         onUpgrade(server, request, socket, head);

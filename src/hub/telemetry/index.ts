@@ -3,7 +3,9 @@
  * over WebSocket at `/mqtt` on the hub's HTTPS port (authenticated by their
  * client certificates, each confined to its own topics), the optional bridge
  * to an external broker (`--mqtt URL`), the latest-value table, commands with
- * acknowledgements, and their HTTP endpoints.
+ * acknowledgements, and their HTTP endpoints. A device sends up only for
+ * the Workloads placed on it (`PlacedWorkloads`, from the Mailboxes), and a
+ * connector's commands go only to the devices it is placed on.
  *
  * Other hub code reads the table through {@link ConnectorTelemetry}
  * (`TelemetryHub.latest`), e.g. the OpcUaConnector renderer for its status.
@@ -28,6 +30,12 @@ export {
   type TelemetryFilter,
   type TelemetryValue,
 } from './latest-values.ts';
+export {
+  fixedPlacements,
+  PlacedWorkloads,
+  type PlacedWorkloadsStartOptions,
+  type WorkloadPlacements,
+} from './placed-workloads.ts';
 export { registerTelemetry, type TelemetryRoutesOptions } from './routes.ts';
 export { startTelemetry, type TelemetryHub, type TelemetryOptions } from './telemetry.ts';
 export {

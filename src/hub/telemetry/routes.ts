@@ -8,16 +8,23 @@
  *        the same over every connector: cluster-wide get on `opcuaconnectors/telemetry`, or with
  *        `namespace=NS` over that namespace's connectors, get in NS
  *   POST /apis/outpost.dev/v1alpha1/namespaces/NS/opcuaconnectors/NAME/commands   {"feature","value","device"?}
- *        200 with the ack; 404 unknown connector / feature / device, 409 several devices run the
- *        connector and none is named, 504 no ack in time, 422 / 502 the ack says not ok, 503 the
- *        external broker (`--mqtt`) is unreachable;
+ *        200 with the ack; 404 unknown connector / feature / device, or a device (or none) the
+ *        connector is not placed on, 409 it is placed on several devices and none is named, 504 no
+ *        ack in time, 422 / 502 the ack says not ok, 503 the external broker (`--mqtt`) is unreachable;
  *        authorised as `opcuaconnectors/commands`, verb create, in NS
+ *
+ * A command goes only to a device the connector is placed on (its rendered Workload, controlled by
+ * it, in the device's Mailbox): never to one that merely published values under its name. Without
+ * `device`, to the one device it is placed on; with several, none is chosen: a setpoint written
+ * through several connectors (perhaps to one PLC) is not what a person sending one command means,
+ * so the answer names them and asks for one.
  *
  * These routes authorise themselves (`config.authorizesItself`): the subresources are not derived
  * from the URL as the generic hook would (a watch here is still `get`, and the cluster-wide path
  * names no object).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KubeObject } from '../../api/index.ts';
 import { type Authorizer, forbidden, type RequestAttributes, requestAttributes } from '../auth/index.ts';
 import { ApiError, checkNesting, errors, type ObjectService, parse, queryBool } from '../kube-api/index.ts';
 import { BrokerUnavailableError } from './bridge.ts';
@@ -83,15 +90,11 @@ export function registerTelemetry(
     if (!decision.allowed) throw forbidden(attributes, decision.reason);
   };
 
-  /** The connector's spec, when the OpcUaConnector kind exists (404 when the connector does not). */
-  const connectorSpec = async (
-    namespace: string,
-    name: string,
-  ): Promise<Record<string, unknown> | undefined> => {
+  /** The connector, when the OpcUaConnector kind exists (404 when the connector does not). */
+  const connectorOf = async (namespace: string, name: string): Promise<KubeObject | undefined> => {
     const def = service.registry.byKind('outpost.dev/v1alpha1', 'OpcUaConnector');
     if (!def) return undefined;
-    const object = parse(await service.get(def, namespace, name)) as { spec?: Record<string, unknown> };
-    return object.spec ?? {};
+    return parse(await service.get(def, namespace, name));
   };
 
   app.get<{ Params: { namespace: string; name: string }; Querystring: TelemetryQuery }>(
@@ -103,7 +106,7 @@ export function registerTelemetry(
         verb: 'get',
       });
       const device = deviceOf(request.query);
-      await connectorSpec(namespace, name);
+      await connectorOf(namespace, name);
       const filter: TelemetryFilter = { namespace, connector: name, ...(device ? { device } : {}) };
       if (queryBool(request.query.watch)) return stream(telemetry, filter, reply);
       return reply.type('application/json').send(JSON.stringify({ items: telemetry.latest.values(filter) }));
@@ -137,8 +140,8 @@ export function registerTelemetry(
         verb: 'create',
       });
       const body = readCommandBody(request.body);
-      const spec = await connectorSpec(namespace, name);
-      const subscriptions = spec?.subscriptions;
+      const connector = await connectorOf(namespace, name);
+      const subscriptions = (connector?.spec as { subscriptions?: unknown } | undefined)?.subscriptions;
       if (subscriptions && typeof subscriptions === 'object' && !Object.hasOwn(subscriptions, body.feature)) {
         const known = Object.keys(subscriptions).sort().join(', ') || 'none';
         throw new ApiError(
@@ -148,7 +151,7 @@ export function registerTelemetry(
           { name, group: 'outpost.dev', kind: 'opcuaconnectors' },
         );
       }
-      const device = await targetDevice(service, telemetry, namespace, name, body.device);
+      const device = await targetDevice(service, telemetry, connector, namespace, name, body.device);
       const gone = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) gone.abort(new Error('the client went away'));
@@ -200,34 +203,77 @@ function stream(telemetry: TelemetryHub, filter: TelemetryFilter, reply: Fastify
   return reply;
 }
 
-/** The one device a command goes to: the named one, or the only one that reported the connector. */
+/** At most this many device names in an answer. */
+const MAX_NAMED = 10;
+
+/**
+ * The one device a command goes to: the named one, or the only one, of the
+ * devices the connector is placed on (see the module comment).
+ */
 async function targetDevice(
   service: ObjectService,
   telemetry: TelemetryHub,
+  connector: KubeObject | undefined,
   namespace: string,
   name: string,
   named: string | undefined,
 ): Promise<string> {
+  const devices = await placedOn(service, telemetry, connector, namespace, name);
+  const details = { name, group: 'outpost.dev', kind: 'opcuaconnectors' };
   if (named !== undefined) {
     const def = service.registry.byKind('outpost.dev/v1alpha1', 'Device');
     if (def) await service.get(def, undefined, named);
-    return named;
+    if (devices.includes(named)) return named;
+    throw new ApiError(
+      404,
+      'NotFound',
+      `connector "${namespace}/${name}" is not placed on device "${named}" (${placedText(devices)})`,
+      details,
+    );
   }
-  const devices = telemetry.latest.connectorDevices(namespace, name).map((state) => state.device);
   if (devices.length === 1) return devices[0]!;
   if (devices.length === 0)
     throw new ApiError(
       404,
       'NotFound',
-      `no device has reported connector "${namespace}/${name}" yet: name the device (--device)`,
-      { name, group: 'outpost.dev', kind: 'opcuaconnectors' },
+      `connector "${namespace}/${name}" is not placed on any device`,
+      details,
     );
   throw new ApiError(
     409,
     'Conflict',
-    `connector "${namespace}/${name}" runs on several devices (${devices.join(', ')}): name one (--device)`,
-    { name, group: 'outpost.dev', kind: 'opcuaconnectors' },
+    `connector "${namespace}/${name}" runs on several devices (${listed(devices)}): name one (--device)`,
+    details,
   );
+}
+
+/** The devices the connector is placed on: those whose Mailbox holds its Workload, if that Workload is the connector's. */
+async function placedOn(
+  service: ObjectService,
+  telemetry: TelemetryHub,
+  connector: KubeObject | undefined,
+  namespace: string,
+  name: string,
+): Promise<string[]> {
+  const workloadKind = service.registry.byKind('outpost.dev/v1alpha1', 'Workload');
+  if (!connector || !workloadKind) return [];
+  // The renderer names the Workload as the connector; one of that name it does not control is not its.
+  const stored = await service.find(workloadKind, namespace, name);
+  const workload = stored ? parse(stored) : undefined;
+  const controlled = workload?.metadata.ownerReferences?.some(
+    (owner) =>
+      owner.controller === true && owner.kind === connector.kind && owner.uid === connector.metadata.uid,
+  );
+  return controlled ? telemetry.placements.devices(namespace, name) : [];
+}
+
+function placedText(devices: readonly string[]): string {
+  return devices.length === 0 ? 'it is placed on none' : `it is placed on ${listed(devices)}`;
+}
+
+function listed(devices: readonly string[]): string {
+  const shown = devices.slice(0, MAX_NAMED).join(', ');
+  return devices.length > MAX_NAMED ? `${shown} and ${devices.length - MAX_NAMED} more` : shown;
 }
 
 function readCommandBody(raw: unknown): { feature: string; value: unknown; device?: string } {

@@ -12,12 +12,15 @@ import { startEmbeddedBroker } from './broker.ts';
 import { embeddedBus, type MessageBus } from './bus.ts';
 import { CommandDispatcher } from './commands.ts';
 import { LatestValues } from './latest-values.ts';
+import type { WorkloadPlacements } from './placed-workloads.ts';
 import { UPWARD_FILTERS } from './topics.ts';
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
   /** The API's authenticator: devices connect with their client certificates. */
   readonly authenticate: Authenticator;
+  /** Which Workloads are placed on which device: what devices may send up for, where commands go. */
+  readonly placements: WorkloadPlacements;
   /** An external broker to bridge to (`mqtt://HOST:PORT`). @default none: the embedded broker alone */
   readonly mqttUrl?: string;
   readonly logger?: Logger;
@@ -30,6 +33,10 @@ export interface TelemetryHub {
   /** The latest-value table (a {@link ConnectorTelemetry} for the OpcUaConnector renderer). */
   readonly latest: LatestValues;
   readonly commands: CommandDispatcher;
+  /** Which Workloads are placed on which device (the connectors' command targets). */
+  readonly placements: WorkloadPlacements;
+  /** Messages devices sent for workloads not placed on them, dropped so far. */
+  readonly dropped: number;
   /** Serves the devices' MQTT-over-WebSocket endpoint (`/mqtt`) on the hub's HTTPS server. */
   attach(server: Server): void;
   /** Closes every MQTT connection, the bridge and the broker. */
@@ -39,7 +46,11 @@ export interface TelemetryHub {
 /** Starts the broker (and the bridge); the table follows the external broker when there is one. */
 export async function startTelemetry(options: TelemetryOptions): Promise<TelemetryHub> {
   const logger = options.logger?.child({ component: 'telemetry' });
-  const broker = await startEmbeddedBroker({ authenticate: options.authenticate, logger });
+  const broker = await startEmbeddedBroker({
+    authenticate: options.authenticate,
+    placements: options.placements,
+    logger,
+  });
   const bridge = options.mqttUrl
     ? await startBridge({ aedes: broker.aedes, url: options.mqttUrl, logger })
     : undefined;
@@ -51,6 +62,10 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   return {
     latest,
     commands,
+    placements: options.placements,
+    get dropped() {
+      return broker.dropped;
+    },
     attach: (server) => broker.attach(server),
     async close() {
       await bridge?.close();

@@ -3,7 +3,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildHub } from '../../../src/hub/index.ts';
 import type { WatchStreamOptions } from '../../../src/hub/kube-api/index.ts';
 import { createCertificateAuthority } from '../../../src/hub/pki/index.ts';
-import { startTelemetry } from '../../../src/hub/telemetry/index.ts';
+import { fixedPlacements, startTelemetry } from '../../../src/hub/telemetry/index.ts';
 import { type InProcessHub, kindLookup, openTestStore, recordWrites } from './service.ts';
 
 /** What a test may change of the hub it builds. */
@@ -27,7 +27,9 @@ export interface InProcessHubOptions {
 export async function startInProcessHub(options: InProcessHubOptions = {}): Promise<InProcessHub> {
   const { store, registry, cleanup } = await openTestStore('outpost-api-');
   const authenticate = () => ({ user: 'admin', groups: ['system:masters'] });
-  const telemetry = options.telemetry ? await startTelemetry({ authenticate }) : undefined;
+  const telemetry = options.telemetry
+    ? await startTelemetry({ authenticate, placements: fixedPlacements({}) })
+    : undefined;
   const { app, service } = buildHub({
     store,
     authenticate,

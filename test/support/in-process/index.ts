@@ -5,11 +5,19 @@
  * controller runtime's and the hub controllers' tests and the API tests; not
  * exported by `test/support/index.ts`, whose process helpers do not load the hub.
  */
+
+export {
+  type ControllersTestEnv,
+  type ControllersTestEnvOptions,
+  type EventJson,
+  startControllersEnv,
+} from './controllers.ts';
 export { type Answer, assertRoundTrips, assertServing, call, startInProcessHub } from './hub.ts';
 export {
   configMap,
   eventually,
   type InProcessHub,
+  openTestStore,
   recordWrites,
   startTestService,
   type TestService,

@@ -11,9 +11,10 @@ import type { Logger } from 'pino';
 import { monotonicMs } from '../../../util/index.ts';
 import { Backoff } from '../../backoff.ts';
 import { ContainerConfigError } from '../container-env.ts';
+import { podSpecOf } from '../pod-spec.ts';
 import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import type { UnitLocks } from '../unit-locks.ts';
-import { materialiseVolumes } from '../volumes.ts';
+import { materialiseVolumes, refuseHiddenHostPath } from '../volumes.ts';
 import { PodmanError, type PodmanHost } from './exec.ts';
 import { ImageCheck, imageNotPresent } from './images.ts';
 import { podNameOf, renderKubePlay } from './kube.ts';
@@ -33,6 +34,8 @@ export interface UnitApplierOptions {
   readonly supervisor: Pick<Supervisor, 'startFailed'>;
   /** Variables every container gets (see `PodmanRuntimeOptions.env`). */
   readonly env: Readonly<Record<string, string>>;
+  /** Folders no hostPath volume may show (the agent's data dir). */
+  readonly hiddenDirs: readonly string[];
   /** The first delay before a parked unit is retried. */
   readonly resyncMs: number;
   readonly log?: Pick<Logger, 'info' | 'warn'>;
@@ -135,6 +138,8 @@ export class UnitApplier {
     };
     let play: ReturnType<typeof renderKubePlay>;
     try {
+      for (const volume of podSpecOf(unit.object).spec.volumes ?? [])
+        refuseHiddenHostPath(volume, this.#options.hiddenDirs);
       play = renderKubePlay(unit, stores.owner, join(unitDir, 'volumes'), this.#options.env, {
         revision,
         podName,

@@ -130,6 +130,8 @@ class PodmanRuntime implements Runtime {
       stopper,
       supervisor,
       env: options.env ?? {},
+      // No hostPath may show the data dir: its keys, credentials and every unit's Secrets.
+      hiddenDirs: [resolve(options.dataDir)],
       resyncMs: this.#resyncMs,
       log,
       onChange: () => this.#notify(),

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { ContainerConfigError } from '../container-env.ts';
 import type { ContainerShape, VolumeShape } from '../pod-spec.ts';
-import { safeName } from '../volumes.ts';
+import { refuseHiddenHostPath, safeName } from '../volumes.ts';
 
 /** A host directory (or file) a container sees at `target`. */
 export interface Bind {
@@ -25,6 +25,8 @@ export interface VolumeDirs {
   readonly unitDir: string;
   /** One per replica: emptyDir volumes. */
   readonly replicaDir: string;
+  /** Folders no hostPath may show, in part or whole (the agent's data dir). @default none */
+  readonly hidden?: readonly string[];
 }
 
 /**
@@ -52,7 +54,8 @@ export async function bindsOf(
       source = join(dirs.replicaDir, 'empty', safeName(volume.name));
       await mkdir(source, { recursive: true });
     } else if (volume.hostPath) {
-      source = volume.hostPath.path;
+      source = normalize(volume.hostPath.path);
+      refuseHiddenHostPath(volume, dirs.hidden ?? []);
     } else {
       throw new ContainerConfigError(
         `volume ${volume.name}: only configMap, secret, emptyDir and hostPath are supported`,

@@ -3,7 +3,6 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, write
 import { join } from 'node:path';
 import { delay, monotonicMs } from '../../../util/index.ts';
 import { Backoff } from '../../backoff.ts';
-import type { Bind } from './binds.ts';
 import { currentBootId, killGroup, startTimeOf } from './proc.ts';
 
 /**
@@ -20,16 +19,14 @@ import { currentBootId, killGroup, startTimeOf } from './proc.ts';
 /** Everything needed to start the container; built by the unit from the pod spec. */
 export interface ContainerPlan {
   readonly name: string;
-  /** Command and args, `$(VAR)` expanded; empty when `configError` is set. */
+  /**
+   * What is run: the command and args (`$(VAR)` expanded) inside the sandbox
+   * that confines them (sandbox.ts); empty when `configError` is set.
+   */
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string>>;
-  /** The host folder the process starts in (bwrap then changes to `workingDir` inside). */
+  /** The host folder the process starts in (bwrap then changes to the container's `workingDir` inside). */
   readonly cwd: string;
-  /** The container's own `workingDir`, honoured inside bwrap. */
-  readonly workingDir?: string;
-  readonly binds: readonly Bind[];
-  /** Run under bwrap (bind mounts at the mount paths). */
-  readonly bwrap: boolean;
   /** This container's folder: state.json, exit code, output.log. */
   readonly dir: string;
   readonly restartPolicy: 'Always' | 'OnFailure' | 'Never';
@@ -211,7 +208,7 @@ export class ContainerProcess {
     }
     const exitFile = join(plan.dir, 'exit-code');
     rmSync(exitFile, { force: true });
-    const inner = plan.bwrap ? bwrapArgs(plan) : [...plan.argv];
+    const inner = [...plan.argv];
     const log = openSync(join(plan.dir, 'output.log'), 'a', 0o640);
     let child: ChildProcess;
     try {
@@ -299,13 +296,6 @@ export class ContainerProcess {
     this.#status = status;
     this.#onChange();
   }
-}
-
-function bwrapArgs(plan: ContainerPlan): string[] {
-  const args = ['bwrap', '--dev-bind', '/', '/'];
-  for (const bind of plan.binds) args.push(bind.readOnly ? '--ro-bind' : '--bind', bind.source, bind.target);
-  args.push('--chdir', plan.workingDir ?? plan.cwd, '--', ...plan.argv);
-  return args;
 }
 
 function readState(dir: string): StateFile | undefined {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { startTimeOf } from '../../../util/index.ts';
 
 /**
  * What the process runtime reads from /proc: whether a recorded pid is still
@@ -6,19 +7,8 @@ import { readFileSync } from 'node:fs';
  * since boot, cannot repeat within one boot), and which boot this is.
  */
 
-/** The start time of `pid` (field 22 of /proc/PID/stat); undefined when it is gone or a zombie. */
-export function startTimeOf(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return fields[19];
-}
+// Defined in src/util: the data-dir lock of the hub and the agent reads it too.
+export { startTimeOf };
 
 /** Whether `pid` is still the process that started at `startTime`. */
 export function isSameProcess(pid: number, startTime: string): boolean {

@@ -353,6 +353,48 @@ describe('process runtime', () => {
     await runtime.remove(unit.id);
   });
 
+  it('runs each unit as its own unprivileged uid without capabilities, and as root only when the pod asks', async () => {
+    const pod = (name: string, securityContext?: Record<string, unknown>) =>
+      unitOf(
+        entry(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, namespace: 'team-a' },
+            spec: {
+              restartPolicy: 'Never',
+              ...(securityContext ? { securityContext } : {}),
+              containers: [
+                { name: 'main', command: ['sh', '-c', 'id -u; grep CapEff /proc/self/status; ls /proc'] },
+              ],
+            },
+          },
+          `sha256:${name}`,
+        ),
+      );
+    const units = [pod('one'), pod('two'), pod('root', { runAsUser: 0 })];
+    const outputs: string[] = [];
+    for (const unit of units) {
+      await runtime.apply(unit);
+      outputs.push(
+        await waitFor(`${unit.id} done`, async () => {
+          const text = await readFile(
+            join(dir, 'units', unit.id, 'replicas', '0', 'main', 'output.log'),
+            'utf8',
+          ).catch(() => '');
+          return text.includes('CapEff') ? text : undefined;
+        }),
+      );
+    }
+    const uids = outputs.map((text) => Number(text.split('\n')[0]));
+    assert.ok(uids[0]! >= 0x7000_0000 && uids[1]! >= 0x7000_0000 && uids[0] !== uids[1], String(uids));
+    assert.equal(uids[2], 0);
+    for (const text of outputs) assert.match(text, /CapEff:\s+0+\n/, 'no capabilities, root included');
+    // A pid namespace of its own: its /proc holds bwrap (pid 1) and the container's own processes.
+    for (const text of outputs) assert.ok(!text.split('\n').some((line) => Number(line) > 10), text);
+    for (const unit of units) await runtime.remove(unit.id);
+  });
+
   it('without bubblewrap, points to volume folders in OUTPOST_VOLUME_<NAME> and in arguments naming a mount path, and says so in the status', async () => {
     const fallbackDir = await mkdtemp(join(tmpdir(), 'outpost-process-nobwrap-'));
     const plain = createProcessRuntime({ dir: fallbackDir, bwrap: false });
@@ -396,6 +438,7 @@ describe('process runtime', () => {
     } finally {
       await plain.close({ stopUnits: true });
       await rm(fallbackDir, { recursive: true, force: true });
+      await rm(`${fallbackDir}.workloads`, { recursive: true, force: true });
     }
   });
 });

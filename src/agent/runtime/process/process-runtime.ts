@@ -1,6 +1,7 @@
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import type { Logger } from 'pino';
 import {
   type ActualUnit,
   type CloseOptions,
@@ -11,24 +12,49 @@ import {
 } from '../runtime.ts';
 import { selfCommand } from '../self-command.ts';
 import { UnitLocks } from '../unit-locks.ts';
-import { safeName } from '../volumes.ts';
+import { isWithin, safeName } from '../volumes.ts';
 import { missingAncestors } from './binds.ts';
 import type { RestartTiming } from './container.ts';
 import { followOutput, rotateIfLarge } from './logs.ts';
 import { killGroup } from './proc.ts';
+import { programPathsOf, type SandboxSettings, SYSTEM_DIRS } from './sandbox.ts';
 import { ProcessUnit } from './unit.ts';
+import { type UidRange, UnitUids } from './unit-uids.ts';
 
 /** Options of {@link createProcessRuntime}. */
 export interface ProcessRuntimeOptions {
   /** The runtime's folder (units/<id>/...), e.g. `DATA_DIR/process`. */
   readonly dir: string;
   /**
-   * Show volumes at their mountPath with bubblewrap bind mounts. @default
-   * true when `bwrap` is on PATH. Without it, each mounted volume's host
-   * folder is given in `OUTPOST_VOLUME_<NAME>` and the unit's status message
-   * says so.
+   * Give each container a view of its own with bubblewrap (see sandbox.ts):
+   * system folders read-only, its volumes at their mountPath, private /tmp and
+   * /proc. @default true when `bwrap` is on PATH. Without it, each mounted
+   * volume's host folder is given in `OUTPOST_VOLUME_<NAME>`, the unit's
+   * status message says so, and only users and modes keep containers out
+   * of the data dir.
    */
   readonly bwrap?: boolean;
+  /**
+   * Folders no container may see (the agent's data dir): never bound, hidden
+   * where a bound folder holds them. @default [dir]
+   */
+  readonly hiddenDirs?: readonly string[];
+  /**
+   * Without bubblewrap, where each unit's own folder (volumes, working and
+   * emptyDir folders; 0700, its uid's) lives: outside the data dir, which
+   * units cannot enter. @default `${dir}.workloads`
+   */
+  readonly workloadsDir?: string;
+  /** The uids units run as. @default {@link DEFAULT_UNIT_UIDS} */
+  readonly unitUids?: UidRange;
+  /**
+   * Run each unit as its own uid. @default true when the agent runs as root
+   * (else every unit runs as the agent's user, and only bubblewrap keeps the
+   * data dir out of sight)
+   */
+  readonly switchUser?: boolean;
+  /** Where the runtime says how units are confined, once at start. */
+  readonly logger?: Logger;
   /** Restart delays. */
   readonly restart?: RestartTiming;
   /** Size at which a container's output.log is rotated. @default 1048576 */
@@ -58,6 +84,8 @@ interface StoredUnit {
   readonly configMaps: Record<string, unknown>;
   readonly secrets: Record<string, unknown>;
   readonly rootless: boolean;
+  /** The unit's uid; absent in units of agents that ran every unit as themselves. */
+  readonly uid?: number;
 }
 
 /**
@@ -77,17 +105,35 @@ class ProcessRuntime implements Runtime {
   readonly name = 'process';
   readonly #options: ProcessRuntimeOptions;
   readonly #units = new Map<string, ProcessUnit>();
+  /** The uid of each unit (kept across replacements of the unit). */
+  readonly #uidOf = new Map<string, number>();
+  readonly #uids: UnitUids;
+  readonly #sandbox: SandboxSettings;
   readonly #listeners = new Set<() => void>();
   readonly #locks = new UnitLocks();
-  readonly #bwrap: boolean;
   readonly #outpost: readonly string[];
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: ProcessRuntimeOptions) {
     this.#options = options;
-    this.#bwrap = options.bwrap ?? onPath('bwrap');
     this.#outpost = options.outpostCommand ?? selfCommand();
+    this.#uids = new UnitUids(options.dir, options.unitUids);
+    this.#sandbox = {
+      bwrap: options.bwrap ?? onPath('bwrap'),
+      switchUser: options.switchUser ?? process.getuid?.() === 0,
+      programPaths: programPathsOf(this.#outpost[0] ?? process.execPath, this.#outpost.at(-1)),
+      hidden: options.hiddenDirs ?? [options.dir],
+    };
+  }
+
+  get #workloadsDir(): string {
+    return this.#options.workloadsDir ?? `${this.#options.dir}.workloads`;
+  }
+
+  /** The unit's own folder (see UnitSettings.ownDir). */
+  #ownDirOf(unitDir: string, id: string): string {
+    return this.#sandbox.bwrap ? unitDir : join(this.#workloadsDir, safeName(id));
   }
 
   get #unitsDir(): string {
@@ -95,19 +141,26 @@ class ProcessRuntime implements Runtime {
   }
 
   async start(): Promise<void> {
+    await this.#checkTools();
     await mkdir(this.#unitsDir, { recursive: true, mode: 0o700 });
+    if (!this.#sandbox.bwrap) await mkdir(this.#workloadsDir, { recursive: true, mode: 0o711 });
     for (const id of await readdir(this.#unitsDir)) {
       const dir = join(this.#unitsDir, id);
-      let stored: StoredUnit;
+      let stored: StoredUnit | undefined;
       try {
         stored = JSON.parse(await readFile(join(dir, 'unit.json'), 'utf8')) as StoredUnit;
       } catch {
         // Half-written by an agent killed mid-apply: nothing can be adopted from it.
+      }
+      if (stored?.uid === undefined) {
+        // Incomplete, or started unconfined by an older agent: stopped, and applied afresh by the reconciler.
         killRecorded(dir);
         await rm(dir, { recursive: true, force: true });
         continue;
       }
-      const unit = new ProcessUnit(fromStored(stored), this.#settings(dir));
+      this.#uids.use(stored.uid);
+      this.#uidOf.set(stored.id, stored.uid);
+      const unit = new ProcessUnit(fromStored(stored), this.#settings(dir, stored.id, stored.uid));
       await unit.prepare({ materialise: false });
       unit.adopt();
       this.#units.set(stored.id, unit);
@@ -122,12 +175,14 @@ class ProcessRuntime implements Runtime {
       const existing = this.#units.get(unit.id);
       if (existing?.unit.hash === unit.hash) return;
       const dir = join(this.#unitsDir, safeName(unit.id));
-      if (existing) await this.#discard(unit.id, existing, dir);
+      if (existing) await this.#discard(unit.id, existing, dir); // the uid stays the unit's
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const next = new ProcessUnit(unit, this.#settings(dir));
+      const uid = this.#uidOf.get(unit.id) ?? (await this.#uids.allocate());
+      this.#uidOf.set(unit.id, uid);
+      const next = new ProcessUnit(unit, this.#settings(dir, unit.id, uid));
       await next.prepare({ materialise: true });
       // unit.json last: a unit without it is incomplete and is cleaned up at the next start.
-      await writeFile(join(dir, 'unit.json'), JSON.stringify(toStored(unit)), { mode: 0o600 });
+      await writeFile(join(dir, 'unit.json'), JSON.stringify(toStored(unit, uid)), { mode: 0o600 });
       this.#units.set(unit.id, next);
       next.start();
       this.#changed();
@@ -140,6 +195,9 @@ class ProcessRuntime implements Runtime {
       const dir = join(this.#unitsDir, safeName(id));
       if (existing) await this.#discard(id, existing, dir);
       else await rm(dir, { recursive: true, force: true });
+      const uid = this.#uidOf.get(id);
+      if (uid !== undefined) this.#uids.release(uid);
+      this.#uidOf.delete(id);
       this.#changed();
     });
   }
@@ -195,7 +253,27 @@ class ProcessRuntime implements Runtime {
     await unit.stop();
     this.#units.delete(id);
     await rm(dir, { recursive: true, force: true });
+    const ownDir = this.#ownDirOf(dir, id);
+    if (ownDir !== dir) await rm(ownDir, { recursive: true, force: true });
     await this.#removeMountTargets(unit.mountTargets);
+  }
+
+  /** Says how units are confined, and refuses to run units as other users without the tool to switch. */
+  async #checkTools(): Promise<void> {
+    const log = this.#options.logger;
+    if (this.#sandbox.switchUser && !onPath('setpriv'))
+      throw new Error(
+        'setpriv (util-linux) is not installed: the process runtime cannot run workloads as unprivileged users',
+      );
+    if (!this.#sandbox.bwrap)
+      log?.warn(
+        { workloadsDir: this.#workloadsDir },
+        'bubblewrap (bwrap) is not installed: process workloads see the whole file system, their volumes are not at their mountPath, and only their own uid and file modes keep them out of the data dir',
+      );
+    if (!this.#sandbox.switchUser)
+      log?.warn(
+        'the agent is not root: process workloads run as its own user, so only bubblewrap keeps the data dir out of their sight',
+      );
   }
 
   /** Removes the empty folders bwrap created on the host for mount targets no other unit uses. */
@@ -215,14 +293,17 @@ class ProcessRuntime implements Runtime {
     }
   }
 
-  #settings(dir: string) {
+  #settings(dir: string, id: string, uid: number) {
     return {
       dir,
-      bwrap: this.#bwrap,
+      ownDir: this.#ownDirOf(dir, id),
+      uid,
+      sandbox: this.#sandbox,
       timing: this.#options.restart ?? {},
       path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       onChange: () => this.#changed(),
-      onMountTargets: (targets: readonly string[]) => recordCreated(this.#options.dir, targets),
+      onMountTargets: (targets: readonly string[]) =>
+        recordCreated(this.#options.dir, targets, [...SYSTEM_DIRS, ...this.#sandbox.programPaths]),
       env: this.#options.env ?? {},
       outpost: this.#outpost,
     };
@@ -239,15 +320,16 @@ class ProcessRuntime implements Runtime {
   }
 }
 
-function toStored(unit: DesiredUnit): StoredUnit {
+function toStored(unit: DesiredUnit, uid: number): StoredUnit {
   return {
     ...unit,
+    uid,
     configMaps: Object.fromEntries(unit.configMaps),
     secrets: Object.fromEntries(unit.secrets),
   };
 }
 
-function fromStored(stored: StoredUnit): DesiredUnit {
+function fromStored({ uid: _uid, ...stored }: StoredUnit): DesiredUnit {
   return {
     ...stored,
     configMaps: new Map(Object.entries(stored.configMaps)) as DesiredUnit['configMaps'],
@@ -291,17 +373,33 @@ function readCreated(dir: string): Record<string, string[]> {
   }
 }
 
-async function recordCreated(dir: string, targets: readonly string[]): Promise<void> {
+/**
+ * Creates on the host the missing folders of mount targets inside a folder
+ * the view binds read-only (e.g. `/etc/app`: bwrap cannot create a mount point
+ * in a read-only bind), recording them first so that they are removed when
+ * no unit uses them. Targets elsewhere bwrap creates inside the view only.
+ */
+async function recordCreated(
+  dir: string,
+  targets: readonly string[],
+  bound: readonly string[],
+): Promise<void> {
   const created = readCreated(dir);
-  let changed = false;
+  const toCreate: string[] = [];
   for (const target of targets) {
+    if (!bound.some((folder) => isWithin(target, folder))) continue;
+    toCreate.push(target);
     if (created[target]) continue;
     const missing = missingAncestors(target);
-    if (missing.length === 0) continue;
-    created[target] = missing;
-    changed = true;
+    if (missing.length > 0) created[target] = missing;
   }
-  if (changed) await writeFile(join(dir, CREATED), JSON.stringify(created));
+  if (toCreate.length === 0) return;
+  await writeFile(join(dir, CREATED), JSON.stringify(created));
+  for (const target of toCreate) {
+    await mkdir(target, { recursive: true });
+    // Ours, and passable by the units' uids (an older agent's bwrap made them 0700).
+    for (const folder of created[target] ?? []) await chmod(folder, 0o755);
+  }
 }
 
 function onPath(program: string): boolean {

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
@@ -12,12 +12,22 @@ import {
   type ContainerState,
   type RestartTiming,
 } from './container.ts';
+import { runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
 
 /** How a unit's processes are run. */
 export interface UnitSettings {
-  /** The unit's folder (volumes, replicas/<i>/<container>/, work/). */
+  /** The unit's folder, the agent's: unit.json, each container's state, exit code and output. */
   readonly dir: string;
-  readonly bwrap: boolean;
+  /**
+   * The unit's own folder, owned by its uid: volumes, `replicas/<i>/work` and
+   * emptyDir folders. `dir` itself when bubblewrap binds them into the
+   * container's view; without it, a folder outside the data dir (which the
+   * unit's uid cannot enter).
+   */
+  readonly ownDir: string;
+  /** The uid (and gid) the unit's containers run as unless they ask for root. */
+  readonly uid: number;
+  readonly sandbox: SandboxSettings;
   readonly timing: RestartTiming;
   /** PATH given to containers that set none. */
   readonly path: string;
@@ -57,7 +67,7 @@ export class ProcessUnit {
     const volumes = spec.volumes ?? [];
     let unitError: ContainerPlan['configError'];
     try {
-      if (options.materialise) await materialiseVolumes(volumes, this.#settings.dir, this.unit);
+      if (options.materialise) await materialiseVolumes(volumes, this.#settings.ownDir, this.unit);
     } catch (error) {
       if (!(error instanceof ContainerConfigError)) throw error;
       unitError = { reason: 'CreateContainerConfigError', message: error.message };
@@ -67,9 +77,11 @@ export class ProcessUnit {
     const grace = Number(
       (spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 10,
     );
+    const { bwrap } = this.#settings.sandbox;
     for (let replica = 0; replica < replicas; replica++) {
       const replicaDir = join(this.#settings.dir, 'replicas', String(replica));
-      const cwd = join(replicaDir, 'work');
+      const ownReplicaDir = join(this.#settings.ownDir, 'replicas', String(replica));
+      const cwd = join(ownReplicaDir, 'work');
       await mkdir(cwd, { recursive: true });
       const hostname = this.unit.ref.kind === 'Pod' ? podName : `${podName}-${replica}`;
       const group = { inits: [] as ContainerProcess[], mains: [] as ContainerProcess[] };
@@ -82,7 +94,8 @@ export class ProcessUnit {
         let configError = unitError;
         let env: Record<string, string> = {};
         let argv: string[] = [];
-        let binds: ContainerPlan['binds'] = [];
+        let binds: Bind[] = [];
+        let runAs = { uid: this.#settings.uid, gid: this.#settings.uid };
         try {
           env = buildEnv(container, {
             ...this.unit,
@@ -90,10 +103,17 @@ export class ProcessUnit {
               PATH: this.#settings.path,
               ...this.#settings.env,
               HOSTNAME: hostname,
+              // A unit uid has no passwd entry, hence no home: programs that keep files there get their own folder.
+              HOME: cwd,
               OUTPOST_UNIT: this.unit.id,
             },
           });
-          binds = await bindsOf(container, volumes, { unitDir: this.#settings.dir, replicaDir });
+          binds = await bindsOf(container, volumes, {
+            unitDir: this.#settings.ownDir,
+            replicaDir: ownReplicaDir,
+            hidden: this.#settings.sandbox.hidden,
+          });
+          runAs = runAsOf(spec, container, this.#settings.uid, { bwrap });
           argv = resolveOutpost(
             [...(container.command ?? []), ...(container.args ?? [])].map((part) => expand(part, env)),
             this.#settings.outpost,
@@ -107,7 +127,7 @@ export class ProcessUnit {
           if (!(error instanceof ContainerConfigError)) throw error;
           configError ??= { reason: 'CreateContainerConfigError', message: error.message };
         }
-        if (!this.#settings.bwrap) {
+        if (!bwrap) {
           // No bind mounts without bwrap: say where each volume is, in the environment and in the status.
           for (const bind of binds) env[fallbackVariable(bind.volume)] = bind.source;
           // An argument naming a path under a mount point (`--config /etc/app/config.yaml`) gets the host path.
@@ -122,12 +142,20 @@ export class ProcessUnit {
           if (!this.mountTargets.includes(bind.target)) this.mountTargets.push(bind.target);
         const plan: ContainerPlan = {
           name: container.name,
-          argv,
+          argv: configError
+            ? []
+            : sandboxedArgv(
+                {
+                  argv,
+                  cwd,
+                  ...(container.workingDir && bwrap ? { workingDir: container.workingDir } : {}),
+                  binds,
+                  runAs,
+                },
+                this.#settings.sandbox,
+              ),
           env,
           cwd,
-          ...(container.workingDir && this.#settings.bwrap ? { workingDir: container.workingDir } : {}),
-          binds,
-          bwrap: this.#settings.bwrap && binds.length > 0,
           dir,
           // An init container is retried until it succeeds, unless the pod never restarts.
           restartPolicy: isInit
@@ -145,7 +173,29 @@ export class ProcessUnit {
         this.containers.push(process);
       }
     }
-    if (this.#settings.bwrap) await this.#settings.onMountTargets(this.mountTargets);
+    if (bwrap) await this.#settings.onMountTargets(this.mountTargets);
+    if (options.materialise) await this.#giveOwnFolders(replicas);
+  }
+
+  /**
+   * Gives the unit's own folders to its uid (0700 without bubblewrap, where
+   * they are reachable by path): its volumes (Secret files stay 0600, now
+   * its own), working and emptyDir folders. The agent's records stay root's.
+   */
+  async #giveOwnFolders(replicas: number): Promise<void> {
+    const { uid, ownDir, dir } = this.#settings;
+    if (!this.#settings.sandbox.switchUser) return;
+    const owned = [join(ownDir, 'volumes')];
+    for (let replica = 0; replica < replicas; replica++)
+      owned.push(
+        join(ownDir, 'replicas', String(replica), 'work'),
+        join(ownDir, 'replicas', String(replica), 'empty'),
+      );
+    if (ownDir !== dir) {
+      await chown(ownDir, uid, uid);
+      await chmod(ownDir, 0o700);
+    }
+    for (const path of owned) await chownTree(path, uid);
   }
 
   /** Starts every replica: its init containers one after the other, then its containers. */
@@ -295,4 +345,20 @@ export function atHostPath(part: string, binds: readonly Bind[]): string {
     if (part.startsWith(`${bind.target}/`)) return bind.source + part.slice(bind.target.length);
   }
   return part;
+}
+
+/** Gives `path` and everything under it (when it exists) to `uid`:`uid`, without following symlinks. */
+async function chownTree(path: string, uid: number): Promise<void> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch {
+    return; // absent (no volumes, no emptyDir)
+  }
+  await chown(path, uid, uid);
+  for (const entry of entries) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) await chownTree(child, uid);
+    else if (!entry.isSymbolicLink()) await chown(child, uid, uid);
+  }
 }

@@ -5,6 +5,11 @@ import { selects } from '../placement/index.ts';
 import { timestamp } from '../support.ts';
 import type { Connection } from './status.ts';
 
+/** The error of a device the hub marked Unreachable (not the connector's word). */
+export const UNREACHABLE_ERROR = 'device unreachable';
+/** The error of a device whose connector has said nothing yet (not the connector's word). */
+export const NO_STATUS_ERROR = 'no status reported yet';
+
 /**
  * Per device the connector selects (live, from `devices`' cache), what the
  * connector there last reported to the hub's latest-value table: connected
@@ -33,8 +38,8 @@ export function connectionsOf(
     // connected: a connector publishes only while connected to its server.
     const saysConnected = state?.status?.connected ?? state?.lastValueAt !== undefined;
     const error = unreachable
-      ? 'device unreachable'
-      : (state?.status?.error ?? (state?.status || saysConnected ? undefined : 'no status reported yet'));
+      ? UNREACHABLE_ERROR
+      : (state?.status?.error ?? (state?.status || saysConnected ? undefined : NO_STATUS_ERROR));
     connections.push({
       device: name,
       connected: !unreachable && saysConnected,

@@ -6,9 +6,12 @@ import {
   type Reconciler,
   splitKey,
 } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import type { ConnectorTelemetry } from '../../telemetry/index.ts';
+import type { Condition } from '../placement/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import { connectionsOf } from './connections.ts';
+import { ConnectorEvents } from './connector-events.ts';
 import { resolveCredentials } from './credentials.ts';
 import { type Blocked, ensureOwned, OPCUA_FIELD_MANAGER, OwnWrites } from './owned.ts';
 import { controlledBy, type Rendered, renderConnector } from './render.ts';
@@ -36,6 +39,8 @@ export interface OpcUaReconcilerOptions {
    * @default 30_000
    */
   readonly valueTimeRefreshMs?: number;
+  /** Where rendering problems and connection errors are told as Events. @default none */
+  readonly events?: EventSink;
 }
 
 /** What the connector renders to, or why it cannot render. */
@@ -65,6 +70,7 @@ export function createOpcUaReconciler(options: OpcUaReconcilerOptions): Reconcil
     placement: { def: kindOf(service, 'Placement'), informer: informers.placements },
   };
   const writes = new OwnWrites();
+  const told = new ConnectorEvents(options.events ?? NO_EVENTS);
 
   /**
    * Read: the live connector, undefined when gone or going, or 'behind' while
@@ -116,7 +122,8 @@ export function createOpcUaReconciler(options: OpcUaReconcilerOptions): Reconcil
       connections,
       now: timestamp(now()),
     });
-    if (!sameStatus(connector.status as OpcUaConnectorStatus | undefined, status, refreshMs)) {
+    const previous = connector.status as OpcUaConnectorStatus | undefined;
+    if (!sameStatus(previous, status, refreshMs)) {
       const stored = await service.update(
         connectorKind,
         namespace,
@@ -126,7 +133,13 @@ export function createOpcUaReconciler(options: OpcUaReconcilerOptions): Reconcil
         'status',
       );
       writes.remember('OpcUaConnector', key, String(stored.revision));
+      told.rendered(
+        connector,
+        previous?.conditions as Condition[] | undefined,
+        status.conditions as Condition[],
+      );
     }
+    told.connections(key, connector, connections);
     // While values arrive, look again now and then so that last value times follow.
     return connections?.some((c) => c.lastValueTime !== undefined) ? { requeueAfter: refreshMs } : undefined;
   }
@@ -135,7 +148,10 @@ export function createOpcUaReconciler(options: OpcUaReconcilerOptions): Reconcil
     name: 'opcua-renderer',
     async reconcile(key) {
       const connector = read(key);
-      if (connector === undefined) return;
+      if (connector === undefined) {
+        told.forget(key);
+        return;
+      }
       if (connector === 'behind') return { requeueAfter: CACHE_LAG_RECHECK_MS };
       const rendering = render(connector);
       if (!rendering.ok) return writeStatus(key, connector, undefined, rendering);

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import YAML from 'yaml';
-import type { KubeObject, OpcUaConnectorSpec, OwnerReferenceShape } from '../../../api/index.ts';
+import type {
+  ConnectorConfig,
+  KubeObject,
+  OpcUaConnectorSpec,
+  OwnerReferenceShape,
+} from '../../../api/index.ts';
 import { parseDurationMs } from '../../../api/index.ts';
-import type { ConnectorConfig } from '../../../connectors/opcua/index.ts';
 import { VERSION } from '../../../version.ts';
 
 /** The label every rendered object carries: the connector's name. */
@@ -44,7 +48,7 @@ export function ownerReferenceTo(connector: KubeObject): OwnerReferenceShape {
 }
 
 /**
- * The connector's `config.yaml` content, as `src/connectors/opcua` reads it.
+ * The connector's `config.yaml` content, as `src/connectors/opcua` reads it (`src/api/opcua-connector-config.ts`).
  * Subscriptions are sorted by feature: the same spec always gives the same text
  * (and so the same content hash on the devices), whatever order a client wrote.
  */

@@ -15,7 +15,7 @@ import {
   type TestService,
 } from '../../../../test/support/in-process/index.ts';
 import type { KubeObject, OpcUaConnectorStatus } from '../../../api/index.ts';
-import { parseConnectorConfig } from '../../../connectors/opcua/index.ts';
+import { parseConnectorConfig } from '../../../api/index.ts';
 import { Manager } from '../../../controller/index.ts';
 import { ApiError, objectKey, parse } from '../../kube-api/index.ts';
 import { LatestValues } from '../../telemetry/index.ts';

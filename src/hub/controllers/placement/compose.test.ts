@@ -149,6 +149,42 @@ describe('composing a device Mailbox', () => {
     assert.equal(composeMailbox(gw2, [placed(w, p)], undefined, 'T').objects.length, 1);
   });
 
+  it('leaves out an object an override would make privileged, hostPID or hostPath, keeping what the Workload had', () => {
+    const pod = (spec: Record<string, unknown>) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web' },
+      spec: { containers: [{ name: 'main', image: 'busybox', command: ['sleep', '1'] }], ...spec },
+    });
+    const attacks = [
+      [{ op: 'add', path: '/spec/containers/0/securityContext', value: { privileged: true } }],
+      [{ op: 'add', path: '/spec/hostPID', value: true }],
+      [{ op: 'add', path: '/spec/volumes', value: [{ name: 'root', hostPath: { path: '/' } }] }],
+      [{ op: 'replace', path: '/spec', value: { hostIPC: true, containers: [] } }],
+    ];
+    for (const patch of attacks) {
+      const spec = composeMailbox(
+        gw1,
+        [placed(workload('web', 'T', [pod({})]), placement([{ deviceSelector: {}, patch }]))],
+        undefined,
+        'T',
+      );
+      assert.equal(spec.objects.length, 0, JSON.stringify(patch));
+      assert.equal(spec.excluded?.[0]?.reason, 'PatchFailed');
+      assert.match(spec.excluded![0]!.message, /override.* would add what Pod Security forbids \(spec\./);
+    }
+    // What the Workload itself carries (admitted in its namespace, or the connector's host network) stays.
+    const hostNetwork = workload('web', 'T', [pod({ hostNetwork: true })]);
+    const relabel = [{ op: 'add', path: '/metadata/labels', value: { site: 'a' } }];
+    const kept = composeMailbox(
+      gw1,
+      [placed(hostNetwork, placement([{ deviceSelector: {}, patch: relabel }]))],
+      undefined,
+      'T',
+    );
+    assert.equal(kept.objects.length, 1);
+  });
+
   it('renders a static object once for many devices (shared result)', () => {
     const renderer = new WorkloadRenderer(
       placement(),

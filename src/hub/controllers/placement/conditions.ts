@@ -20,6 +20,16 @@ export interface DeviceProblem {
 /** At most this many devices are named in a condition message. */
 export const MAX_NAMED = 5;
 
+/** What a Placement's workload selector found, for its `WorkloadsFound` condition. */
+export interface WorkloadSelection {
+  /** Workloads selected, by name. */
+  readonly selected: readonly string[];
+  /** Names the selector lists that no Workload of the namespace has (or only one being deleted). */
+  readonly missing: readonly string[];
+  /** Names the selector lists whose Workload exists but does not match its labels. */
+  readonly unmatched: readonly string[];
+}
+
 /**
  * The conditions of a Workload's or Placement's status:
  *
@@ -29,13 +39,19 @@ export const MAX_NAMED = 5;
  *   parameter is missing (`MissingParameter`) or an override could not apply
  *   (`PatchFailed`), naming devices and parameters;
  * - `Conflicted`: True when objects were left out because another Workload
- *   placed one of the same kind, namespace and name first.
+ *   placed one of the same kind, namespace and name first;
+ * - `WorkloadsFound` (Placements only, when `selection` is given): False
+ *   with `WorkloadNotFound` naming the Workloads the selector lists that do
+ *   not exist (or do not match its labels), or `NoWorkloadsSelected` when it
+ *   selects none; Ready is then False with the same reason, never "all
+ *   running" for a Placement that runs nothing it asked for.
  */
 export function rolloutConditions(input: {
   readonly devices: NonNullable<RolloutSummary['devices']>;
   readonly failureReasons: NonNullable<RolloutSummary['failureReasons']>;
   readonly problems: readonly DeviceProblem[];
   readonly generation: number | undefined;
+  readonly selection?: WorkloadSelection;
 }): Condition[] {
   const { devices, problems } = input;
   const customization = problems.filter((p) => p.reason !== 'Conflict');
@@ -80,7 +96,53 @@ export function rolloutConditions(input: {
           reason: 'ObjectCollision',
           message: boundedMessage(conflicts, 'objects left out'),
         };
-  return [ready, customized, conflicted].map((condition) => ({ ...condition, ...generation }));
+  const conditions = [ready, customized, conflicted];
+  if (input.selection) {
+    const found = workloadsFound(input.selection);
+    conditions.push(found);
+    if (found.status === 'False') {
+      conditions[0] = {
+        type: 'Ready',
+        status: 'False',
+        reason: found.reason,
+        message: `${found.message}; ${counts}`,
+      };
+    }
+  }
+  return conditions.map((condition) => ({ ...condition, ...generation }));
+}
+
+/** The `WorkloadsFound` condition of a Placement (see {@link rolloutConditions}). */
+export function workloadsFound(selection: WorkloadSelection): Condition {
+  const parts: string[] = [];
+  if (selection.missing.length > 0) parts.push(`workloads not found: ${namesOf(selection.missing)}`);
+  if (selection.unmatched.length > 0)
+    parts.push(`workloads not matching the label selector: ${namesOf(selection.unmatched)}`);
+  if (parts.length > 0) {
+    return { type: 'WorkloadsFound', status: 'False', reason: 'WorkloadNotFound', message: parts.join('; ') };
+  }
+  if (selection.selected.length === 0) {
+    return {
+      type: 'WorkloadsFound',
+      status: 'False',
+      reason: 'NoWorkloadsSelected',
+      message: 'the workload selector selects no Workload of the namespace',
+    };
+  }
+  const count = selection.selected.length;
+  return {
+    type: 'WorkloadsFound',
+    status: 'True',
+    reason: 'WorkloadsFound',
+    message: `${count} workload${count === 1 ? '' : 's'} selected: ${namesOf(selection.selected)}`,
+  };
+}
+
+/** "a, b, c" (sorted), at most {@link MAX_NAMED} names, then "and N more". */
+function namesOf(names: readonly string[]): string {
+  const sorted = [...names].sort();
+  const shown = sorted.slice(0, MAX_NAMED).join(', ');
+  return sorted.length > MAX_NAMED ? `${shown} and ${sorted.length - MAX_NAMED} more` : shown;
 }
 
 /** "N objects left out on M devices: gw-1: ...; gw-2: ...; and K more devices" (at most {@link MAX_NAMED} named). */

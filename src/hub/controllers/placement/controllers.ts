@@ -1,7 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../../api/index.ts';
 import type { CoalesceOptions, Controller, Manager } from '../../../controller/index.ts';
+import type { EventSinks } from '../../events/index.ts';
 import { kindOf } from '../support.ts';
+import { BOUNDED_NAMESPACE_INDEX, boundedNamespaces, DeviceBounds } from './boundaries.ts';
 import { createDeviceHealthReconciler } from './device-health.ts';
 import { createMailboxReconciler, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { PlacementCaches } from './state.ts';
@@ -19,6 +21,17 @@ export interface PlacementControllersOptions {
   readonly summaryWorkers?: number;
   /** @default 4 */
   readonly deviceHealthWorkers?: number;
+  /**
+   * Where the controllers tell what happened as Events: devices unreachable
+   * and back, devices failing a Workload, conditions turning bad.
+   * @default none
+   */
+  readonly events?: EventSinks;
+  /**
+   * Whether a namespace no DeviceBoundary names may place on no device
+   * (instead of on any). @default false
+   */
+  readonly requireDeviceBounds?: boolean;
 }
 
 /** What {@link addPlacementControllers} set up, for tests and benchmarks. */
@@ -63,10 +76,13 @@ export function addPlacementControllers(
     workloads: manager.informer(kindOf(service, 'Workload')),
     placements: manager.informer(kindOf(service, 'Placement')),
     mailboxes: manager.informer(kindOf(service, 'Mailbox')),
+    boundaries: manager.informer(kindOf(service, 'DeviceBoundary')),
   };
   const byNamespace = (object: KubeObject) => [object.metadata.namespace ?? ''];
   addIndexOnce(informers.workloads, NAMESPACE_INDEX, byNamespace);
   addIndexOnce(informers.placements, NAMESPACE_INDEX, byNamespace);
+  addIndexOnce(informers.boundaries, BOUNDED_NAMESPACE_INDEX, boundedNamespaces);
+  const bounds = new DeviceBounds(informers.boundaries, options.requireDeviceBounds ?? false);
   const caches = new PlacementCaches();
   const writes = manager.metrics.counter(
     'outpost_mailbox_writes_total',
@@ -80,6 +96,7 @@ export function addPlacementControllers(
       caches,
       now,
       writes,
+      bounds,
       onRendered: (_device, stamps, previous) => {
         if (previous && isDeepStrictEqual(previous, stamps)) return;
         for (const key of renderedSummaries(stamps)) summary.enqueueCoalesced(key);
@@ -95,6 +112,8 @@ export function addPlacementControllers(
       caches,
       now,
       progressDeadlineMs: options.progressDeadlineMs ?? 300_000,
+      events: options.events?.sink('outpost-placement'),
+      bounds,
     }),
     workers: options.summaryWorkers ?? 2,
     coalesce: SUMMARY_COALESCING,
@@ -106,6 +125,7 @@ export function addPlacementControllers(
       now,
       // A test's manual clock drives heartbeat timing too.
       elapsed: options.now ? () => now().getTime() : undefined,
+      events: options.events?.sink('outpost-device-health'),
     }),
     workers: options.deviceHealthWorkers ?? 4,
   });

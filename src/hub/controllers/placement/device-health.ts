@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Device, KubeObject } from '../../../api/index.ts';
 import type { Client, Informer, Reconciler } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 
 /** Heartbeats missed before a device counts as unreachable. */
@@ -18,6 +19,8 @@ export interface DeviceHealthOptions {
    * @default performance.now
    */
   readonly elapsed?: () => number;
+  /** Where `Unreachable` (Warning) and `Online` (Normal) Events go. @default none */
+  readonly events?: EventSink;
 }
 
 type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number];
@@ -38,18 +41,31 @@ type Condition = NonNullable<NonNullable<Device['status']>['conditions']>[number
  * day behind would otherwise look dead while its heartbeats arrive, and one a
  * day ahead would look alive for a day after it died. A controller that just
  * started (a new leader) gives every device one full timeout.
+ *
+ * Each transition is also an Event on the Device: `Unreachable` (Warning,
+ * how long it has been silent) when it writes it, and `Online` (Normal) when
+ * heartbeats resume — whoever wrote the phase back, since the agent's first
+ * heartbeat after an outage says `Online` itself.
  */
 export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reconciler {
   const deviceKind = kindOf(options.service, 'Device');
   const elapsed = options.elapsed ?? (() => performance.now());
+  const events = options.events ?? NO_EVENTS;
   /** Per device, the last heartbeat seen and when (on `elapsed`). */
   const seen = new Map<string, { heartbeat: string; at: number }>();
+  /**
+   * Devices seen Unreachable and not yet back: the agent's first heartbeat
+   * after an outage writes `Online` itself, so "back" is told from this,
+   * not from a write of ours.
+   */
+  const away = new Set<string>();
   return {
     name: 'device-health',
     async reconcile(name) {
       const device = options.devices.get(undefined, name);
       if (!device || device.metadata.deletionTimestamp) {
         seen.delete(name);
+        away.delete(name);
         return;
       }
       const status = (device.status ?? {}) as NonNullable<Device['status']>;
@@ -67,19 +83,28 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
       const expiresAt = last.at + timeoutMs;
       const expired = !(clock < expiresAt);
       let next: NonNullable<Device['status']> | undefined;
+      let event: Parameters<EventSink['record']> | undefined;
+      if (status.phase === 'Unreachable') away.add(name);
       if (expired && status.phase !== 'Unreachable') {
         const silent = Math.round((clock - last.at) / 1000);
+        const message = `no heartbeat for ${silent} s (${MISSED_HEARTBEATS} periods of ${periodSeconds} s)`;
         next = withReady({ ...status, phase: 'Unreachable' }, now, {
           status: 'False',
           reason: 'HeartbeatTimeout',
-          message: `no heartbeat for ${silent} s (${MISSED_HEARTBEATS} periods of ${periodSeconds} s)`,
+          message,
         });
-      } else if (!expired && status.phase === 'Unreachable') {
-        next = withReady({ ...status, phase: 'Online' }, now, {
-          status: 'True',
-          reason: 'HeartbeatReceived',
-          message: 'heartbeats arrive',
-        });
+        // Without the measured silence, so that each outage tells the same message (aggregated).
+        const said = `device ${name} is unreachable: no heartbeat in ${MISSED_HEARTBEATS} periods of ${periodSeconds} s`;
+        event = [device, 'Warning', 'Unreachable', said, 'Heartbeat'];
+      } else if (!expired && away.has(name)) {
+        if (status.phase === 'Unreachable') {
+          next = withReady({ ...status, phase: 'Online' }, now, {
+            status: 'True',
+            reason: 'HeartbeatReceived',
+            message: 'heartbeats arrive',
+          });
+        }
+        event = [device, 'Normal', 'Online', `device ${name} is back: heartbeats arrive again`, 'Heartbeat'];
       }
       if (next && !isDeepStrictEqual(next, status)) {
         await options.service.update(
@@ -90,6 +115,12 @@ export function createDeviceHealthReconciler(options: DeviceHealthOptions): Reco
           { fieldManager: 'outpost-device-health' },
           'status',
         );
+      }
+      // Told once the transition is written (a write that failed is retried, and told then).
+      if (event) {
+        if (event[2] === 'Unreachable') away.add(name);
+        else away.delete(name);
+        events.record(...event);
       }
       // Look again when the heartbeat expires (plus a little, so the comparison is past it).
       return expired ? undefined : { requeueAfter: expiresAt - clock + 50 };

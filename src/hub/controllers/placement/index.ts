@@ -9,7 +9,8 @@
  *   `watches.ts` maps informer events to their keys (predicates, coalesced
  *   summaries).
  * - Pure parts, no I/O: which Workloads and Devices a Placement selects
- *   (`selection.ts`), how a Workload's objects are customised for one device
+ *   (`selection.ts`, and `boundaries.ts`: the devices a namespace's
+ *   DeviceBoundaries allow), how a Workload's objects are customised for one device
  *   (`template.ts`, `render.ts`: `${device...}` parameters, overrides), how a
  *   device's Mailbox is composed (`compose.ts`, `hash.ts`: content hashes,
  *   collisions, deterministic order), how the agents' reports are summarised
@@ -17,6 +18,7 @@
  *   share (`state.ts`: device label index, renderers, render stamps).
  */
 
+export { BOUNDED_NAMESPACE_INDEX, boundedNamespaces, DeviceBounds } from './boundaries.ts';
 export {
   composeMailbox,
   identityOf,

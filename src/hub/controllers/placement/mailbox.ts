@@ -9,6 +9,7 @@ import type {
 import type { Client, Counter, Informer, Reconciler } from '../../../controller/index.ts';
 import { ApiError } from '../../kube-api/index.ts';
 import { kindOf, timestamp } from '../support.ts';
+import { DeviceBounds } from './boundaries.ts';
 import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } from './compose.ts';
 import { selects, selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, type RenderStamps, specVersion } from './state.ts';
@@ -19,6 +20,8 @@ export interface PlacementInformers {
   readonly workloads: Informer;
   readonly placements: Informer;
   readonly mailboxes: Informer;
+  /** DeviceBoundaries, indexed by the namespaces they bound (`BOUNDED_NAMESPACE_INDEX`). */
+  readonly boundaries: Informer;
 }
 
 /** The informer index of Workloads and Placements by namespace. */
@@ -34,6 +37,8 @@ export interface MailboxReconcilerOptions {
   readonly onRendered?: (device: string, stamps: RenderStamps, previous: RenderStamps | undefined) => void;
   /** Counts writes by `operation` (create, update, delete). */
   readonly writes?: Counter;
+  /** Which devices each namespace may place on. @default the DeviceBoundaries, none required */
+  readonly bounds?: DeviceBounds;
 }
 
 /** The field manager of every write the placement controllers make. */
@@ -54,6 +59,7 @@ export const FIELD_MANAGER = 'outpost-placement';
  */
 export function createMailboxReconciler(options: MailboxReconcilerOptions): Reconciler {
   const { service, informers, caches } = options;
+  const bounds = options.bounds ?? new DeviceBounds(informers.boundaries);
   const mailboxKind = kindOf(service, 'Mailbox');
   return {
     name: 'mailbox',
@@ -85,7 +91,7 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
         options.writes?.inc({ operation: 'delete' });
         return;
       }
-      const { placed, stamps } = placedOn(device, informers, caches);
+      const { placed, stamps } = placedOn(device, informers, caches, bounds);
       const owners = [owner];
       const previous = caches.stampsOf(name);
       // Rendered from exactly these inputs into exactly this Mailbox before: nothing to compose.
@@ -149,7 +155,8 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
 
 /**
  * The Workloads placed on a device: every Placement whose deviceSelector
- * matches it (oldest first), every Workload of its namespace it selects; a
+ * matches it and whose namespace's bounds allow it (oldest first), every
+ * Workload of its namespace it selects; a
  * Workload selected by several such Placements is placed once, by the oldest
  * (its customisation applies). Also the inputs this depends on.
  */
@@ -157,13 +164,19 @@ export function placedOn(
   device: KubeObject,
   informers: PlacementInformers,
   caches: PlacementCaches,
+  bounds: DeviceBounds,
 ): { placed: PlacedWorkload[]; stamps: RenderStamps } {
   const labels = device.metadata.labels;
   const placementVersions = new Map<string, string>();
   const workloadVersions = new Map<string, string>();
   const placements = informers.placements
     .list()
-    .filter((p) => !p.metadata.deletionTimestamp && selects(specOf(p).deviceSelector, labels))
+    .filter(
+      (p) =>
+        !p.metadata.deletionTimestamp &&
+        selects(specOf(p).deviceSelector, labels) &&
+        bounds.allows(p.metadata.namespace!, labels),
+    )
     .sort(byAge);
   const placed: PlacedWorkload[] = [];
   const seen = new Set<string>();

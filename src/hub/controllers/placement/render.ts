@@ -1,4 +1,5 @@
 import type { ExclusionReason, KubeObject, ObjectRef, Placement, Workload } from '../../../api/index.ts';
+import { checkPod, declaredPods } from '../../admission/index.ts';
 import { applyJsonPatch, PatchError } from '../../kube-api/index.ts';
 import { contentHash } from './hash.ts';
 import { type LabelSelectorShape, selects } from './selection.ts';
@@ -138,6 +139,15 @@ export class WorkloadRenderer {
         byValues: undefined,
       };
     }
+    const forbidden = applying.length > 0 ? addedViolation(this.objects[index]!, result) : undefined;
+    if (forbidden !== undefined) {
+      return {
+        error: `overrides ${applying.join(', ')} cannot apply: they would add what Pod Security forbids (${forbidden})`,
+        parameters: [],
+        templated: false,
+        byValues: undefined,
+      };
+    }
     return {
       object: result,
       parameters: [...parametersOf(result)].sort(),
@@ -145,6 +155,27 @@ export class WorkloadRenderer {
       byValues: new Map(),
     };
   }
+}
+
+/**
+ * The first baseline Pod Security violation the overrides added to an object
+ * (`field: message`), if any. Overrides are a second way to write a pod, so
+ * they may not add what the Workload's own admission would have refused:
+ * privileged containers, host namespaces, hostPath volumes... A violation the
+ * Workload already carries (admitted in its namespace, or written by the
+ * exempt OPC UA renderer) is not the overrides' doing. Checked before
+ * `${device...}` parameters: they only ever produce strings, which the check
+ * already counts as violations in any field that wants a boolean or a number.
+ */
+function addedViolation(original: KubeObject, patched: KubeObject): string | undefined {
+  const violations = (object: KubeObject) =>
+    declaredPods([object], 'object').flatMap((pod) =>
+      checkPod(pod, 'baseline', pod.paths).map(
+        (cause) => `${cause.field.replace(/^object\[0\]\./, '')}: ${cause.message}`,
+      ),
+    );
+  const before = new Set(violations(original));
+  return violations(patched).find((violation) => !before.has(violation));
 }
 
 function targets(override: Override, object: KubeObject): boolean {

@@ -120,7 +120,55 @@ describe('a device state for a workload', () => {
       failure: { reason: 'X', message: 'x' },
       recheckAt: 5,
     });
-    assert.deepEqual(combineStates([], false), { applied: true, running: true, unreachable: false });
+    // A Placement that selects no Workload runs nothing on its devices: not "running".
+    assert.deepEqual(combineStates([], false), { applied: false, running: false, unreachable: false });
+  });
+
+  for (const [phase, reason] of [
+    ['Pending', 'CreateContainerConfigError'],
+    ['Pending', 'ImageNotPresent'],
+    ['Pending', 'ErrImagePull'],
+    ['Pending', 'StartFailed'],
+    ['Running', 'CrashLoopBackOff'],
+    ['Pending', 'Init:CrashLoopBackOff'],
+  ] as const) {
+    it(`fails at once, before any deadline, when the agent reports ${phase} ${reason}`, () => {
+      const state = evaluateWorkload(
+        mailbox([status(phase, 'h1', { ready: false, reason, message: 'why it waits' })]),
+        source,
+        at(T0),
+      );
+      assert.equal(state.running, false);
+      assert.equal(state.applied, true);
+      assert.deepEqual(state.failure, { reason, message: 'Deployment team/web failed: why it waits' });
+      assert.equal(state.recheckAt, undefined, 'no deadline to wait for');
+    });
+  }
+
+  it('fails at once, not applied, when the agent could not apply the current content (ApplyFailed)', () => {
+    const state = evaluateWorkload(
+      mailbox([status('Pending', 'h1', { reason: 'ApplyFailed', message: 'disk full' })]),
+      source,
+      at(T0),
+    );
+    assert.equal(state.applied, false);
+    assert.equal(state.failure?.reason, 'ApplyFailed');
+    const old = evaluateWorkload(
+      mailbox([status('Pending', 'h0', { reason: 'ApplyFailed', message: 'disk full' })]),
+      source,
+      at(T0),
+    );
+    assert.equal(old.failure, undefined, 'a failure about older content is not counted');
+  });
+
+  it('keeps a device progressing while it reports a reason that is only waiting (ContainerCreating)', () => {
+    const state = evaluateWorkload(
+      mailbox([status('Pending', 'h1', { ready: false, reason: 'ContainerCreating' })]),
+      source,
+      at(T0 + MIN),
+    );
+    assert.equal(state.failure, undefined);
+    assert.equal(state.recheckAt, T0 + 5 * MIN);
   });
 });
 
@@ -191,6 +239,67 @@ describe('summaries', () => {
     assert.match(failing[1]!.message, /and 35 more devices$/);
     assert.ok(failing[1]!.message.length < 600);
     assert.match(boundedMessage(problems.slice(0, 1), 'x'), /^1 x on 1 device: /);
+  });
+
+  it('says WorkloadNotFound with the missing names, and Ready False, for a Placement naming absent Workloads', () => {
+    const devices = { matched: 1, applied: 0, running: 0, failed: 0, unreachable: 0 };
+    const conditions = rolloutConditions({
+      devices,
+      failureReasons: [],
+      problems: [],
+      generation: 2,
+      selection: { selected: [], missing: ['b', 'a'], unmatched: [] },
+    });
+    const byType = Object.fromEntries(conditions.map((c) => [c.type, c]));
+    assert.deepEqual(
+      [byType.WorkloadsFound?.status, byType.WorkloadsFound?.reason, byType.WorkloadsFound?.message],
+      ['False', 'WorkloadNotFound', 'workloads not found: a, b'],
+    );
+    assert.deepEqual(
+      [byType.Ready?.status, byType.Ready?.reason, byType.Ready?.message],
+      ['False', 'WorkloadNotFound', 'workloads not found: a, b; 0/1 devices running'],
+    );
+    const unmatched = rolloutConditions({
+      devices,
+      failureReasons: [],
+      problems: [],
+      generation: 2,
+      selection: { selected: [], missing: [], unmatched: ['web'] },
+    });
+    assert.equal(
+      unmatched.find((c) => c.type === 'WorkloadsFound')?.message,
+      'workloads not matching the label selector: web',
+    );
+    const none = rolloutConditions({
+      devices,
+      failureReasons: [],
+      problems: [],
+      generation: 2,
+      selection: { selected: [], missing: [], unmatched: [] },
+    });
+    assert.deepEqual(
+      none.filter((c) => c.type === 'WorkloadsFound' || c.type === 'Ready').map((c) => [c.status, c.reason]),
+      [
+        ['False', 'NoWorkloadsSelected'],
+        ['False', 'NoWorkloadsSelected'],
+      ],
+    );
+    const found = rolloutConditions({
+      devices: { ...devices, applied: 1, running: 1 },
+      failureReasons: [],
+      problems: [],
+      generation: 2,
+      selection: { selected: ['web'], missing: [], unmatched: [] },
+    });
+    assert.deepEqual(
+      found.map((c) => [c.type, c.status, c.reason]),
+      [
+        ['Ready', 'True', 'AllRunning'],
+        ['Customized', 'True', 'AllRendered'],
+        ['Conflicted', 'False', 'NoConflicts'],
+        ['WorkloadsFound', 'True', 'WorkloadsFound'],
+      ],
+    );
   });
 
   it('keeps lastTransitionTime while a condition keeps its status', () => {

@@ -24,6 +24,39 @@ export interface EvaluateOptions {
 
 const OK_PHASES = new Set(['Running', 'Succeeded']);
 
+/**
+ * Reasons an agent reports for an object that waits and will not come up by
+ * itself: Kubernetes' container waiting reasons that are errors, the
+ * runtimes' own (`ImageNotPresent`, `StartFailed`) and the agent's
+ * `ApplyFailed`. An object reported with one of them (also as `Init:REASON`)
+ * counts as failed at once, whatever its phase, not after the progress
+ * deadline: waiting longer only hides what the device already said.
+ */
+export const FAILING_REASONS: ReadonlySet<string> = new Set([
+  'ApplyFailed',
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'ErrImageNeverPull',
+  'ErrImagePull',
+  'ImageInspectError',
+  'ImageNotPresent',
+  'ImagePullBackOff',
+  'InitContainerFailed',
+  'InvalidImageName',
+  'PostStartHookError',
+  'PreStartHookError',
+  'RunContainerError',
+  'StartFailed',
+]);
+
+/** Whether a report says the object failed: phase Failed, or a {@link FAILING_REASONS} reason. */
+export function isFailing(status: Pick<ObjectStatus, 'phase' | 'reason'>): boolean {
+  if (status.phase === 'Failed') return true;
+  const reason = status.reason?.startsWith('Init:') ? status.reason.slice(5) : status.reason;
+  return reason !== undefined && FAILING_REASONS.has(reason);
+}
+
 type Entry = NonNullable<NonNullable<Mailbox['spec']>['objects']>[number];
 type Excluded = NonNullable<NonNullable<Mailbox['spec']>['excluded']>[number];
 
@@ -82,9 +115,13 @@ export function evaluateWorkload(
     if (!status) {
       applied = false;
       allRunning = false;
+    } else if (isFailing(status)) {
+      allRunning = false;
+      // The agent tried this content and could not apply it: reported, not applied.
+      if (status.reason === 'ApplyFailed') applied = false;
+      failed ??= status;
     } else if (!OK_PHASES.has(status.phase) || status.ready === false) {
       allRunning = false;
-      if (status.phase === 'Failed' && !failed) failed = status;
     }
   }
   const unreachable = options.unreachable;
@@ -130,13 +167,18 @@ export function evaluateWorkload(
   return state(undefined, deadline);
 }
 
-/** One device's state across several Workloads (a Placement's): every one applied / running, the first failure. */
+/**
+ * One device's state across several Workloads (a Placement's): every one
+ * applied / running, the first failure. With no Workload at all the device
+ * runs nothing of the Placement: neither applied nor running.
+ */
 export function combineStates(states: readonly DeviceState[], unreachable: boolean): DeviceState {
   const failure = unreachable ? undefined : states.find((s) => s.failure)?.failure;
   const rechecks = states.flatMap((s) => (s.recheckAt === undefined ? [] : [s.recheckAt]));
+  const some = states.length > 0;
   return {
-    applied: states.every((s) => s.applied),
-    running: !unreachable && states.every((s) => s.running),
+    applied: some && states.every((s) => s.applied),
+    running: some && !unreachable && states.every((s) => s.running),
     unreachable,
     ...(failure ? { failure } : {}),
     ...(rechecks.length > 0 ? { recheckAt: Math.min(...rechecks) } : {}),

@@ -8,12 +8,21 @@ import type {
   RolloutSummary,
 } from '../../../api/index.ts';
 import { type Client, type Reconciler, splitKey, yieldIfSliceUsed } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import { kindOf, timestamp } from '../support.ts';
-import { type Condition, type DeviceProblem, rolloutConditions, withTransitionTimes } from './conditions.ts';
+import { DeviceBounds } from './boundaries.ts';
+import {
+  type Condition,
+  type DeviceProblem,
+  rolloutConditions,
+  type WorkloadSelection,
+  withTransitionTimes,
+} from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
 import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
+import { RolloutEvents } from './summary-events.ts';
 
 export interface SummaryReconcilerOptions {
   readonly service: Client;
@@ -24,6 +33,10 @@ export interface SummaryReconcilerOptions {
   readonly progressDeadlineMs: number;
   /** How soon to look again while some device's Mailbox is not yet rendered from the current specs. @default 500 */
   readonly staleRecheckMs?: number;
+  /** Where failures on devices and conditions turning bad are told as Events. @default none */
+  readonly events?: EventSink;
+  /** Which devices each namespace may place on. @default the DeviceBoundaries, none required */
+  readonly bounds?: DeviceBounds;
 }
 
 /** The summary controller's key of a Placement or a Workload. */
@@ -42,7 +55,9 @@ interface RequiredInputs {
  * Placement's or Workload's status — device counts (matched, applied,
  * running, failed, unreachable), the most common failure reasons, at most 20
  * broken devices, observedGeneration and the Ready / Customized / Conflicted
- * conditions — from the Mailboxes of its devices and their agents' reports.
+ * conditions (and a Placement's DevicesExcluded: matched devices its
+ * namespace's DeviceBoundaries leave out, never counted as matched) — from
+ * the Mailboxes of its devices and their agents' reports.
  *
  * It waits (writes nothing, looks again shortly) while a device's Mailbox has
  * not yet been rendered from the current specs, so a status never describes
@@ -54,12 +69,17 @@ interface RequiredInputs {
  * A Workload no Placement selects gets no status from it, unless it wrote
  * one before (then the summary says `NoDevices`): an unplaced Workload's
  * status is nobody's business but whoever wrote it.
+ *
+ * A device starting to fail, and a condition turning bad, are told once as
+ * Warning Events on the Placement or Workload ({@link RolloutEvents}).
  */
 export function createSummaryReconciler(options: SummaryReconcilerOptions): Reconciler {
   const { service, informers, caches } = options;
   const placementKind = kindOf(service, 'Placement');
   const workloadKind = kindOf(service, 'Workload');
   const staleRecheckMs = options.staleRecheckMs ?? 500;
+  const told = new RolloutEvents(options.events ?? NO_EVENTS);
+  const bounds = options.bounds ?? new DeviceBounds(informers.boundaries);
   /**
    * Per key, the device found stale last time. The next check starts there
    * (and wraps around): during a fan-out, Mailboxes become fresh roughly in
@@ -104,11 +124,16 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     return true;
   };
 
-  const liveDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
+  const matchedDevices = (selector: Placement['spec']['deviceSelector'] | undefined): KubeObject[] =>
     caches.devices
       .selectCached(selector)
       .map((name) => informers.devices.get(undefined, name))
       .filter((device): device is KubeObject => device !== undefined && !device.metadata.deletionTimestamp);
+  /** The devices a Placement places on: those its selector matches that its namespace's bounds allow. */
+  const liveDevices = (placement: KubeObject): KubeObject[] =>
+    matchedDevices((placement.spec as Placement['spec']).deviceSelector).filter((device) =>
+      bounds.allows(placement.metadata.namespace!, device.metadata.labels),
+    );
 
   const selectedWorkloads = (placement: KubeObject): KubeObject[] =>
     informers.workloads.byIndex(NAMESPACE_INDEX, placement.metadata.namespace!).filter(
@@ -120,16 +145,36 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         }),
     );
 
+  /** What a Placement's workload selector finds among the cached Workloads of its namespace. */
+  const selectionOf = (placement: KubeObject, selected: readonly KubeObject[]): WorkloadSelection => {
+    const names = (placement.spec as Placement['spec']).workloadSelector?.names ?? [];
+    const chosen = new Set(selected.map((w) => w.metadata.name!));
+    const missing: string[] = [];
+    const unmatched: string[] = [];
+    for (const name of new Set(names)) {
+      if (chosen.has(name)) continue;
+      const workload = informers.workloads.get(placement.metadata.namespace, name);
+      if (!workload || workload.metadata.deletionTimestamp) missing.push(name);
+      else unmatched.push(name);
+    }
+    return { selected: [...chosen], missing, unmatched };
+  };
+
   async function write(
     kind: KindDefinition,
     object: KubeObject,
     states: Map<string, DeviceState>,
     problems: DeviceProblem[],
+    selection?: WorkloadSelection,
+    more: readonly Condition[] = [],
   ) {
     const summary = summarize(states);
     const previous = object.status as RolloutSummary | undefined;
+    const generation = object.metadata.generation;
     const conditions = withTransitionTimes(
-      rolloutConditions({ ...summary, problems, generation: object.metadata.generation }),
+      rolloutConditions({ ...summary, problems, generation, selection }).concat(
+        more.map((c) => ({ ...c, ...(generation !== undefined ? { observedGeneration: generation } : {}) })),
+      ),
       previous?.conditions as Condition[] | undefined,
       timestamp(options.now()),
     );
@@ -148,6 +193,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       { fieldManager: FIELD_MANAGER },
       'status',
     );
+    told.conditions(object, previous?.conditions as Condition[] | undefined, conditions);
   }
 
   const evaluateOptions = (device: KubeObject, now: number) => ({
@@ -173,13 +219,22 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       const problems: DeviceProblem[] = [];
       if (kind === 'Placement') {
         const placement = informers.placements.get(namespace, name);
-        if (!placement || placement.metadata.deletionTimestamp) return;
+        if (!placement || placement.metadata.deletionTimestamp) {
+          told.forget(key);
+          return;
+        }
         const workloads = selectedWorkloads(placement);
         const required = {
           placements: [`${namespace}/${name}`],
           workloads: workloads.map((w) => `${namespace}/${w.metadata.name}`),
         };
-        const devices = liveDevices((placement.spec as Placement['spec']).deviceSelector);
+        const devices: KubeObject[] = [];
+        const outside: string[] = [];
+        for (const device of matchedDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          if (bounds.allows(namespace!, device.metadata.labels)) devices.push(device);
+          else outside.push(device.metadata.name!);
+        }
+        const excluded = bounds.condition(namespace!, outside);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
           await yieldIfSliceUsed();
@@ -195,17 +250,23 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
             }
           }
         }
-        await write(placementKind, placement, states, problems);
+        await write(placementKind, placement, states, problems, selectionOf(placement, workloads), [
+          excluded,
+        ]);
+        told.failures(key, placement, states);
         return requeue(states.values(), now);
       }
       if (kind === 'Workload') {
         const workload = informers.workloads.get(namespace, name);
-        if (!workload || workload.metadata.deletionTimestamp) return;
+        if (!workload || workload.metadata.deletionTimestamp) {
+          told.forget(key);
+          return;
+        }
         const devices = new Map<string, KubeObject>();
         for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
           if (placement.metadata.deletionTimestamp) continue;
           if (!selectedWorkloads(placement).some((w) => w.metadata.name === name)) continue;
-          for (const device of liveDevices((placement.spec as Placement['spec']).deviceSelector)) {
+          for (const device of liveDevices(placement)) {
             devices.set(device.metadata.name!, device);
           }
         }
@@ -228,6 +289,7 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           }
         }
         await write(workloadKind, workload, states, problems);
+        told.failures(key, workload, states);
         return requeue(states.values(), now);
       }
       return;

@@ -13,6 +13,7 @@ import {
   type Predicate,
   updateWhen,
 } from '../../../controller/index.ts';
+import { boundedNamespaces } from './boundaries.ts';
 import { NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { selects, selectsWorkload } from './selection.ts';
 import type { PlacementCaches, RenderStamps } from './state.ts';
@@ -53,7 +54,8 @@ const workloadSpec = anyOf(
  * report enqueues the summaries of what runs there. Summaries asked for by
  * floods (device and Mailbox events, renders) go through the summary
  * controller's coalescing window; those of a Placement or Workload event are
- * queued at once. Also keeps `caches` current (the device label index,
+ * queued at once. A DeviceBoundary's change enqueues the devices and
+ * summaries of its namespaces' Placements. Also keeps `caches` current (the device label index,
  * renderers of deleted Placements and Workloads).
  */
 export function watchPlacementEvents(targets: PlacementWatchTargets): void {
@@ -132,9 +134,18 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
   summary.watch(informers.workloads, {
     map: (w) => [summaryKey('Workload', w.metadata.namespace!, w.metadata.name!)],
   });
+  // Also the Placements naming it without selecting it: their WorkloadsFound condition names it.
+  const placementsNaming = (workload: KubeObject): KubeObject[] =>
+    informers.placements
+      .byIndex(NAMESPACE_INDEX, workload.metadata.namespace ?? '')
+      .filter(
+        (p) =>
+          specOf(p).workloadSelector?.names?.includes(workload.metadata.name!) ||
+          selectsWorkload(specOf(p).workloadSelector, workloadShape(workload)),
+      );
   summary.watch(informers.workloads, {
     map: (w) =>
-      placementsSelecting(w).map((p) => summaryKey('Placement', p.metadata.namespace!, p.metadata.name!)),
+      placementsNaming(w).map((p) => summaryKey('Placement', p.metadata.namespace!, p.metadata.name!)),
     predicates: [workloadSpec],
   });
   mailbox.watch(informers.workloads, {
@@ -143,6 +154,25 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
       ...informers.mailboxes.byIndex(SOURCE_WORKLOAD_INDEX, keyOf(w)).map((m) => m.metadata.name!),
     ],
     predicates: [workloadSpec],
+  });
+
+  // A DeviceBoundary's change (or creation, or removal) moves the devices its namespaces' Placements
+  // select: their devices now and before (the Mailboxes holding their objects), and their summaries.
+  const boundedPlacements = (boundary: KubeObject): KubeObject[] =>
+    boundedNamespaces(boundary).flatMap((ns) => informers.placements.byIndex(NAMESPACE_INDEX, ns));
+  mailbox.watch(informers.boundaries, {
+    map: (boundary) => boundedPlacements(boundary).flatMap(devicesOf),
+    predicates: [placementSpec],
+  });
+  summary.watch(informers.boundaries, {
+    map: function* (boundary) {
+      for (const p of boundedPlacements(boundary)) {
+        yield summaryKey('Placement', p.metadata.namespace!, p.metadata.name!);
+        for (const w of workloadsSelectedBy(p))
+          yield summaryKey('Workload', w.metadata.namespace!, w.metadata.name!);
+      }
+    },
+    predicates: [placementSpec],
   });
 
   /** Whether a Mailbox event is our own write coming back (nothing to reconcile again). */

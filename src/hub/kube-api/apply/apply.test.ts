@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyConfiguration } from './apply.ts';
 import { ApplyConflictError, InvalidApplyConfigError } from './errors.ts';
-import { API_VERSION, Sim, schema, widget } from './test-support.ts';
+import { API_VERSION, Sim, schema, widget } from './widget.fixture.ts';
 
 function conflictOf(fn: () => unknown): ApplyConflictError {
   try {

@@ -6,7 +6,7 @@ import { FieldSet } from './fieldset.ts';
 import { mergedOrder, mergeValues, removeFields } from './merge.ts';
 import { formatPath } from './path.ts';
 import type { IndexedList } from './shape.ts';
-import { schema } from './test-support.ts';
+import { schema } from './widget.fixture.ts';
 
 function indexed(order: string[]): IndexedList {
   return { order, items: new Map(order.map((el) => [el, el])) };

@@ -12,7 +12,7 @@ import {
   managedFieldsBase,
 } from './managed-fields.ts';
 import { recordUpdate } from './record-update.ts';
-import { API_VERSION, Sim, schema, widget } from './test-support.ts';
+import { API_VERSION, Sim, schema, widget } from './widget.fixture.ts';
 
 describe('recordUpdate', () => {
   test('a create gives every field to the creator, "." on containers that appeared, as the apiserver writes it', () => {

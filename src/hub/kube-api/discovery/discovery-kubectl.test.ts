@@ -122,6 +122,7 @@ describe('kubectl against discovery and OpenAPI', () => {
       .split('\n')
       .sort();
     assert.deepEqual(names, [
+      'deviceboundaries.outpost.dev',
       'devices.outpost.dev',
       'mailboxes.outpost.dev',
       'opcuaconnectors.outpost.dev',

@@ -8,6 +8,7 @@ import { aggregatedDiscoveryMediaType, discoveryRoutes, negotiateDiscovery } fro
 const GROUPS = [
   'outpost.dev',
   'coordination.k8s.io',
+  'events.k8s.io',
   'rbac.authorization.k8s.io',
   'authorization.k8s.io',
   'authentication.k8s.io',

@@ -3,21 +3,25 @@
  * checks them: an unsupported value is a 400 Status naming the parameter and the values allowed.
  */
 import type { FastifyRequest } from 'fastify';
+import type { KindDefinition } from '../../../api/index.ts';
 import { errors } from '../errors.ts';
 import type { DeleteOptions, ListQuery, WriteOptions } from '../service/index.ts';
 import { queryBool } from './parse-bool.ts';
 import { decodeBody } from './request-body.ts';
+import { fieldSelectorToStorage } from './stored-as.ts';
 
 /** A request's query string, parameter by parameter. */
 export type Query = Record<string, string | undefined>;
 
 /** The list (or watch, or deletecollection) selection: selectors, `limit` and `continue`; `name` narrows it to one object. */
-export function listQueryOf(query: Query, name: string | undefined): ListQuery {
+export function listQueryOf(query: Query, name: string | undefined, def: KindDefinition): ListQuery {
   const limit = query.limit ? Number(query.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0))
     throw errors.badRequest(`limit: Invalid value: "${query.limit}"`);
   const nameSelector = name ? `metadata.name=${name}` : undefined;
-  const fieldSelector = [query.fieldSelector, nameSelector].filter((part) => part).join(',') || undefined;
+  const fieldSelector =
+    [fieldSelectorToStorage(def, query.fieldSelector), nameSelector].filter((part) => part).join(',') ||
+    undefined;
   return { labelSelector: query.labelSelector, fieldSelector, limit, continue: query.continue || undefined };
 }
 

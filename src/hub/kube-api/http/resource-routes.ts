@@ -34,6 +34,7 @@ import {
   waitForRevision,
 } from './resource-version.ts';
 import { routePlugin } from './shared-plugin.ts';
+import { patchToStorage, presentStored, storageOf, toStorage } from './stored-as.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
 import { WatchLimiter } from './watch-limits.ts';
@@ -94,18 +95,20 @@ async function dispatch(
 ): Promise<unknown> {
   const { watch: watchOptions, waitMs } = limits;
   const { def, namespace, name, subresource } = target;
+  // A kind stored as another (events.k8s.io Events) reads and writes the stored kind; answers are converted back.
+  const stored = storageOf(def);
   const query = request.query as Query;
   const format = negotiateFormat(request.headers.accept);
   const includeObject = (query.includeObject as IncludeObject | undefined) ?? 'Metadata';
   const warnings: string[] = [];
-  const send = (stored: StoredObject, code = 200) => {
+  const send = (object: StoredObject, code = 200) => {
     // Headers must be set before the body goes out: warnings gathered by the write travel with the answer.
     if (warnings.length > 0)
       reply.header(
         'warning',
         warnings.map((text) => `299 - ${JSON.stringify(text)}`),
       );
-    return sendObject(reply, def, stored, format, includeObject, code);
+    return sendObject(reply, def, presentStored(def, object), format, includeObject, code);
   };
   reply.header('cache-control', 'no-cache, private');
   const writeOptions = (): WriteOptions => ({
@@ -122,12 +125,12 @@ async function dispatch(
       const watching = target.watchPath || queryBool(query.watch);
       if (name && !watching) {
         await waitForRevision(service, readVersionOf(query, 'get').revision, clientGone(reply), waitMs);
-        return send(await service.get(def, namespace, name));
+        return send(await service.get(stored, namespace, name));
       }
-      const listQuery = listQueryOf(query, name);
+      const listQuery = listQueryOf(query, name, def);
       // Everything a watch could refuse is checked before its stream starts: once the 200 is out,
       // an error can only end the stream.
-      objectMatcher(def, listQuery);
+      objectMatcher(stored, listQuery);
       const version = readVersionOf(query, watching ? 'watch' : 'list');
       const timeoutSeconds = watching ? timeoutSecondsOf(query) : undefined;
       if (watching) {
@@ -145,7 +148,7 @@ async function dispatch(
         try {
           await streamWatch(
             service,
-            def,
+            stored,
             namespace,
             {
               ...listQuery,
@@ -154,7 +157,7 @@ async function dispatch(
               sendInitialEvents: queryBool(query.sendInitialEvents),
               timeoutSeconds,
             },
-            { kind: format, includeObject },
+            { kind: format, includeObject, as: def },
             reply.raw,
             watchOptions,
           );
@@ -165,24 +168,24 @@ async function dispatch(
       }
       await waitForRevision(service, version.revision, clientGone(reply), waitMs);
       const exact = version.match === 'Exact' ? { revision: version.revision } : {};
-      const list = await service.list(def, namespace, { ...listQuery, ...exact });
+      const list = await service.list(stored, namespace, { ...listQuery, ...exact });
       return sendList(reply, def, list, format, includeObject);
     }
     case 'POST': {
       if (name)
         throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
-      const body = decodeObjectBody(request);
+      const body = toStorage(def, decodeObjectBody(request));
       // Decoded for this call and used by nothing else: the service need not copy it.
-      const created = await service.create(def, namespace, body, { ...writeOptions(), borrowBody: true });
+      const created = await service.create(stored, namespace, body, { ...writeOptions(), borrowBody: true });
       return send(created, 201);
     }
     case 'PUT': {
       if (!name)
         throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
-      const body = decodeObjectBody(request);
+      const body = toStorage(def, decodeObjectBody(request));
       return send(
         await service.update(
-          def,
+          stored,
           namespace,
           name,
           body,
@@ -210,10 +213,10 @@ async function dispatch(
           },
         ]);
       }
-      const patch = decodeBody(request);
-      const existed = type === 'apply' ? (await service.find(def, namespace, name)) !== undefined : true;
+      const patch = patchToStorage(def, type, decodeBody(request));
+      const existed = type === 'apply' ? (await service.find(stored, namespace, name)) !== undefined : true;
       const patched = await service.patch(
-        def,
+        stored,
         namespace,
         name,
         type,
@@ -225,8 +228,13 @@ async function dispatch(
     }
     case 'DELETE': {
       const options = deleteOptionsOf(request, query);
-      if (name) return send(await service.delete(def, namespace, name, options));
-      const deleted = await service.deleteCollection(def, namespace, listQueryOf(query, undefined), options);
+      if (name) return send(await service.delete(stored, namespace, name, options));
+      const deleted = await service.deleteCollection(
+        stored,
+        namespace,
+        listQueryOf(query, undefined, def),
+        options,
+      );
       return sendList(
         reply,
         def,
@@ -297,8 +305,9 @@ function sendList(
 ): FastifyReply {
   const metadata: Record<string, string> = { resourceVersion: String(list.revision) };
   if (list.continue) metadata.continue = list.continue;
+  const items = def.storedAs ? list.items.map((item) => presentStored(def, item)) : list.items;
   if (format === 'table') {
-    const table = toTable(def, list.items.map(parse), {
+    const table = toTable(def, items.map(parse), {
       includeObject,
       resourceVersion: metadata.resourceVersion,
       continue: list.continue,
@@ -309,10 +318,10 @@ function sendList(
   if (format === 'yaml') {
     return reply
       .type('application/yaml')
-      .send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: list.items.map(parse) }));
+      .send(YAML.stringify({ apiVersion, kind: `${def.kind}List`, metadata, items: items.map(parse) }));
   }
   // Stored values are already JSON: the list is assembled without parsing them.
   let body = `{"kind":"${def.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(metadata)},"items":[`;
-  for (let i = 0; i < list.items.length; i++) body += (i === 0 ? '' : ',') + list.items[i]!.value;
+  for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : ',') + items[i]!.value;
   return reply.type('application/json').send(`${body}]}`);
 }

@@ -4,6 +4,7 @@ import type { WatchEvent } from '../../../store/index.ts';
 import { ApiError } from '../errors.ts';
 import { type ListQuery, type ObjectService, objectMatcher } from '../service/index.ts';
 import type { ResponseFormat } from './negotiation.ts';
+import { fromStorage } from './stored-as.ts';
 import { type IncludeObject, toTable } from './table.ts';
 
 export interface WatchQuery extends ListQuery {
@@ -22,6 +23,17 @@ export interface WatchStreamOptions {
 
 type Serializer = (type: string, value: string, parsed?: KubeObject) => string;
 
+/** How events are written: JSON or Tables, and in which kind's shape. */
+export interface WatchFormat {
+  readonly kind: ResponseFormat;
+  readonly includeObject?: IncludeObject;
+  /**
+   * The kind asked for, when it is stored as the watched one (`storedAs`):
+   * objects are converted to it. @default the watched kind
+   */
+  readonly as?: KindDefinition;
+}
+
 /**
  * Streams a watch as newline-delimited JSON events (`{"type":...,"object":...}`),
  * the way the apiserver does: initial ADDED events when asked (no
@@ -37,13 +49,14 @@ export async function streamWatch(
   def: KindDefinition,
   namespace: string | undefined,
   query: WatchQuery,
-  format: { kind: ResponseFormat; includeObject?: IncludeObject },
+  format: WatchFormat,
   response: ServerResponse,
   options: WatchStreamOptions = {},
 ): Promise<void> {
   const matcher = objectMatcher(def, query);
   const requested = query.resourceVersion;
-  const serialize = serializerFor(def, format);
+  // A malformed resourceVersion was refused before the stream started (resource-version.ts).
+  const serialize = serializerFor(format.as ?? def, format);
   const controller = new AbortController();
   const maxBuffered = options.maxBufferedBytes ?? 16 * 1024 * 1024;
 
@@ -78,7 +91,7 @@ export async function streamWatch(
     for (const item of list.items) write(serialize('ADDED', item.value));
     afterRevision = list.revision;
     lastRevision = list.revision;
-    if (query.sendInitialEvents) write(bookmark(def, list.revision, true));
+    if (query.sendInitialEvents) write(bookmark(format.as ?? def, list.revision, true));
   }
 
   const sink = (events: readonly WatchEvent[]) => {
@@ -114,7 +127,7 @@ export async function streamWatch(
       // synchronously at commit, so the head is a safe bookmark.
       const head = await service.currentRevision();
       if (head > lastRevision) lastRevision = head;
-      write(bookmark(def, lastRevision, false));
+      write(bookmark(format.as ?? def, lastRevision, false));
     }, options.bookmarkIntervalMs ?? 10_000);
     controller.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
@@ -142,16 +155,18 @@ function translate(
   return '';
 }
 
-function serializerFor(
-  def: KindDefinition,
-  format: { kind: ResponseFormat; includeObject?: IncludeObject },
-): Serializer {
+function serializerFor(def: KindDefinition, format: WatchFormat): Serializer {
+  const convert = (object: KubeObject) => (def.storedAs ? fromStorage(def, object) : object);
   if (format.kind === 'table') {
     return (type, value, parsed) => {
-      const object = parsed ?? (JSON.parse(value) as KubeObject);
+      const object = convert(parsed ?? (JSON.parse(value) as KubeObject));
       const table = toTable(def, [object], { includeObject: format.includeObject ?? 'Metadata' });
       return `{"type":"${type}","object":${JSON.stringify(table)}}\n`;
     };
+  }
+  if (def.storedAs) {
+    return (type, value, parsed) =>
+      `{"type":"${type}","object":${JSON.stringify(convert(parsed ?? (JSON.parse(value) as KubeObject)))}}\n`;
   }
   return (type, value) => `{"type":"${type}","object":${value}}\n`;
 }

@@ -116,6 +116,7 @@ describe('OpenAPI', () => {
         'apis/authentication.k8s.io/v1',
         'apis/authorization.k8s.io/v1',
         'apis/coordination.k8s.io/v1',
+        'apis/events.k8s.io/v1',
         'apis/outpost.dev/v1alpha1',
         'apis/rbac.authorization.k8s.io/v1',
       ]);

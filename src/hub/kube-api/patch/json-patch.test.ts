@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyJsonPatch, validateJsonPatch } from './json-patch.ts';
+import { assertUnshared, frozen } from './patch.fixture.ts';
 import { InvalidPatchError, MalformedPatchError, PatchError } from './patch-error.ts';
-import { assertUnshared, frozen } from './test-support.ts';
 
 const configMap = () =>
   frozen({

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { applyMergePatch } from './merge-patch.ts';
-import { assertUnshared, frozen } from './test-support.ts';
+import { assertUnshared, frozen } from './patch.fixture.ts';
 
 // RFC 7386 Appendix A, every example.
 const rfcExamples: [unknown, unknown, unknown][] = [

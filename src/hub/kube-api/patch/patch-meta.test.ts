@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ALL_KINDS, apiVersionOf } from '../../../api/index.ts';
+import { assertUnshared, frozen } from './patch.fixture.ts';
 import { fieldPatchMeta, type PatchMeta, patchMetaFor } from './patch-meta.ts';
 import { applyStrategicMergePatch } from './strategic-merge-patch.ts';
-import { assertUnshared, frozen } from './test-support.ts';
 
 function metaOf(apiVersion: string, kind: string): PatchMeta {
   const meta = patchMetaFor(apiVersion, kind);

@@ -114,6 +114,8 @@ const KINDS: ReadonlyMap<string, PatchMeta> = new Map([
   ['v1/ConfigMap', kind({})],
   ['v1/Secret', kind({})],
   ['v1/Event', kind({})],
+  // events.k8s.io/v1 Event carries no patch tag either (its patches are applied to the stored core Event).
+  ['events.k8s.io/v1/Event', kind({})],
   // LeaseSpec has no list and no patch tag.
   ['coordination.k8s.io/v1/Lease', kind({})],
   // RBAC carries no patch tag (rules, subjects, the rules' lists and the aggregation selectors are

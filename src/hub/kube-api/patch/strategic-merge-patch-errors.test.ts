@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { frozen, mergeItemMeta as meta } from './patch.fixture.ts';
 import { InvalidPatchError, MalformedPatchError, type PatchError } from './patch-error.ts';
 import { applyStrategicMergePatch } from './strategic-merge-patch.ts';
-import { frozen, mergeItemMeta as meta } from './test-support.ts';
 
 describe('applyStrategicMergePatch errors', () => {
   const failures: {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { assertUnshared, frozen, mergeItemMeta as meta } from './patch.fixture.ts';
 import { applyStrategicMergePatch } from './strategic-merge-patch.ts';
-import { assertUnshared, frozen, mergeItemMeta as meta } from './test-support.ts';
 
 interface Case {
   name: string;

@@ -1,12 +1,13 @@
-import type { KindDefinition, KubeObject } from '../../../api/index.ts';
 import {
   type FieldRequirement,
+  type KindDefinition,
+  type KubeObject,
   type LabelRequirement,
   matchesLabels,
   parseFieldSelector,
   parseLabelSelector,
   SelectorError,
-} from '../../../api/selectors.ts';
+} from '../../../api/index.ts';
 import type { StoredObject } from '../../../store/index.ts';
 import { errors } from '../errors.ts';
 

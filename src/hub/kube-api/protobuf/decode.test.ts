@@ -1,57 +1,13 @@
 /**
- * Kubernetes protobuf request bodies: the envelope, the core kinds' messages with their full
- * ObjectMeta, unknown fields of every wire type, malformed bytes, and the hub answering them.
- * Bytes are built by a tiny encoder below, or copied from what kubectl 1.32 sent (`-v=9`).
+ * Kubernetes protobuf request bodies decoded: the envelope, the core kinds' messages with their
+ * full ObjectMeta, unknown fields of every wire type, and malformed bytes. Bytes are built by the
+ * encoder fixture, or copied from what kubectl 1.32 sent (`-v=9`).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
-import { SqliteStore } from '../../../store/index.ts';
-import { buildHub } from '../../index.ts';
-import {
-  decodeKubernetesProtobuf,
-  KUBERNETES_PROTOBUF,
-  ProtobufMalformedError,
-  ProtobufUnsupportedError,
-} from './decode.ts';
-
-// A tiny protobuf encoder: enough to build any message field by field.
-function varint(value: number | bigint): number[] {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    const byte = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v === 0n ? byte : byte | 0x80);
-  } while (v !== 0n);
-  return out;
-}
-const tag = (field: number, wireType: number) => varint((field << 3) | wireType);
-const int = (field: number, value: number | bigint) => [...tag(field, 0), ...varint(value)];
-const bool = (field: number, value: boolean) => int(field, value ? 1 : 0);
-const bytes = (field: number, value: ArrayLike<number>) => [
-  ...tag(field, 2),
-  ...varint(value.length),
-  ...Array.from(value),
-];
-const str = (field: number, value: string) => bytes(field, Buffer.from(value, 'utf8'));
-const msg = (field: number, ...parts: number[][]) => bytes(field, parts.flat());
-const entry = (field: number, key: string, value: string | number[]) =>
-  msg(field, str(1, key), typeof value === 'string' ? str(2, value) : bytes(2, value));
-const time = (field: number, seconds: number, nanos = 0) =>
-  msg(field, int(1, seconds), ...(nanos ? [int(2, nanos)] : []));
-const envelope = (apiVersion: string, kind: string, raw: number[], ...extra: number[][]) =>
-  Uint8Array.from([
-    0x6b,
-    0x38,
-    0x73,
-    0x00,
-    ...msg(1, str(1, apiVersion), str(2, kind)),
-    ...bytes(2, raw),
-    ...extra.flat(),
-  ]);
-const hex = (text: string) => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
+import { decodeKubernetesProtobuf, ProtobufMalformedError, ProtobufUnsupportedError } from './decode.ts';
+import { bool, bytes, entry, envelope, hex, int, msg, str, tag, time } from './encoder.fixture.ts';
 
 /** 2026-01-02T03:04:05Z */
 const T = Date.UTC(2026, 0, 2, 3, 4, 5) / 1000;
@@ -501,87 +457,4 @@ describe('decodeKubernetesProtobuf', () => {
       );
     });
   }
-});
-
-describe('the hub answering protobuf bodies', () => {
-  let app: FastifyInstance;
-  let store: SqliteStore;
-
-  before(async () => {
-    store = new SqliteStore({ path: ':memory:' });
-    ({ app } = buildHub({
-      store,
-      authenticate: () => ({ user: 'admin', groups: ['system:masters'] }),
-      version: 'test',
-    }));
-    await app.ready();
-  });
-  after(async () => {
-    await app.close();
-    await store.close();
-  });
-
-  const post = (url: string, payload: Uint8Array) =>
-    app.inject({
-      method: 'POST',
-      url,
-      headers: { 'content-type': KUBERNETES_PROTOBUF, accept: `${KUBERNETES_PROTOBUF},application/json` },
-      payload: Buffer.from(payload),
-    });
-
-  it('creates a namespace and a configmap from protobuf and answers JSON', async () => {
-    const ns = await post(
-      '/api/v1/namespaces',
-      envelope('v1', 'Namespace', [...msg(1, str(1, 'pb'), entry(11, 'team', 'a')), ...msg(2), ...msg(3)]),
-    );
-    assert.equal(ns.statusCode, 201, ns.body);
-    assert.match(String(ns.headers['content-type']), /application\/json/);
-    assert.deepEqual(ns.json().metadata.labels, { team: 'a' });
-    assert.equal(ns.json().status.phase, 'Active');
-    const cm = await post(
-      '/api/v1/namespaces/pb/configmaps',
-      envelope('v1', 'ConfigMap', [
-        ...msg(1, str(1, 'c1'), str(3, 'pb')),
-        ...entry(2, 'a', 'b'),
-        ...entry(3, 'bin', [0xff]),
-      ]),
-    );
-    assert.equal(cm.statusCode, 201, cm.body);
-    assert.deepEqual(cm.json().data, { a: 'b' });
-    assert.deepEqual(cm.json().binaryData, { bin: '/w==' });
-  });
-
-  it('replaces an object with a protobuf PUT', async () => {
-    const current = (await app.inject({ method: 'GET', url: '/api/v1/namespaces/pb/configmaps/c1' })).json();
-    const body = envelope('v1', 'ConfigMap', [
-      ...msg(1, str(1, 'c1'), str(3, 'pb'), str(6, current.metadata.resourceVersion)),
-      ...entry(2, 'a', 'changed'),
-    ]);
-    const put = await app.inject({
-      method: 'PUT',
-      url: '/api/v1/namespaces/pb/configmaps/c1',
-      headers: { 'content-type': KUBERNETES_PROTOBUF },
-      payload: Buffer.from(body),
-    });
-    assert.equal(put.statusCode, 200, put.body);
-    assert.deepEqual(put.json().data, { a: 'changed' });
-  });
-
-  it('answers 415 with a Status naming a kind it cannot decode', async () => {
-    const answer = await post('/api/v1/namespaces/pb/configmaps', envelope('v1', 'Pod', msg(1, str(1, 'p'))));
-    assert.equal(answer.statusCode, 415);
-    assert.equal(answer.json().kind, 'Status');
-    assert.equal(answer.json().reason, 'UnsupportedMediaType');
-    assert.match(answer.json().message, /v1 Pod/);
-  });
-
-  it('answers 400 with a Status naming the problem in malformed bytes', async () => {
-    const answer = await post(
-      '/api/v1/namespaces/pb/configmaps',
-      envelope('v1', 'ConfigMap', [0x0a, 0x10, 0x0a]),
-    );
-    assert.equal(answer.statusCode, 400);
-    assert.equal(answer.json().reason, 'BadRequest');
-    assert.match(answer.json().message, /could not be decoded: ConfigMap: length 16 runs past the end/);
-  });
 });

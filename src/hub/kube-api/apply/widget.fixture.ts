@@ -1,5 +1,5 @@
 /**
- * Test support: a small kind schema with the Kubernetes extensions, and a simulated object that
+ * Fixtures of the apply engine's tests (`*.fixture.ts`: imported by tests only): a small kind schema with the Kubernetes extensions, and a simulated object that
  * managers apply to and update, keeping managedFields as the hub would.
  */
 import { applyConfiguration } from './apply.ts';

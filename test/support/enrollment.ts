@@ -1,13 +1,18 @@
 /**
- * Helpers of the enrollment tests: the CLI's token and device commands, raw
- * enrollment requests with hand-made CSRs, and watches with a device's
- * certificate.
+ * Enrollment and a device's requests: the CLI's token and device commands, raw
+ * enrollment requests with hand-made CSRs, devices enrolled with the agent's own
+ * client, and watches with a device's certificate.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { createCsr, type DeviceCredentials, generateKeyPem } from '../../src/agent/enrollment/index.ts';
-import { type HubProcess, OUTPOST_BIN, run } from '../support/index.ts';
+import {
+  createCsr,
+  type DeviceCredentials,
+  enroll,
+  generateKeyPem,
+} from '../../src/agent/enrollment/index.ts';
+import { type HubProcess, OUTPOST_BIN, run, tempDir } from './hub-process.ts';
 
 /** Runs `outpost ARGS --data-dir <hub's>` and returns its output; throws on a non-zero exit. */
 export async function outpost(hub: HubProcess, args: readonly string[]): Promise<string> {
@@ -111,4 +116,24 @@ export async function watchOwnMailbox(credentials: DeviceCredentials): Promise<D
       await dispatcher.destroy();
     },
   };
+}
+
+/** The label that places the tests' connectors (see `createConnector` in telemetry.ts) on a device. */
+export const PLACED_LABEL = 'telemetry-test/placed';
+
+/**
+ * Enrolls device `name` with an auto-approving token (giving it `labels`, by default the one that
+ * places the tests' connectors on it); returns its credentials.
+ */
+export async function enrollDevice(
+  hub: HubProcess,
+  name: string,
+  dirs: string[],
+  labels: Readonly<Record<string, string>> = { [PLACED_LABEL]: 'yes' },
+): Promise<DeviceCredentials> {
+  const entries = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+  const token = await createToken(hub, entries.length > 0 ? ['--labels', entries.join(',')] : []);
+  const dir = await tempDir('outpost-device-');
+  dirs.push(dir);
+  return enroll({ hubUrl: hub.url, token, name, dataDir: dir, facts: FACTS });
 }

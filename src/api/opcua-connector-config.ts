@@ -1,3 +1,8 @@
+/**
+ * The OPC UA connector's config format (`config.yaml`): the contract between the hub, which
+ * renders it for an `OpcUaConnector` (`src/hub/controllers/opcua/`), and the connector program
+ * that reads it (`src/connectors/opcua/`), so that neither imports the other.
+ */
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';

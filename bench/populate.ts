@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { buildHub } from '../../src/hub/index.ts';
-import { ApiError } from '../../src/hub/kube-api/index.ts';
-import { SqliteStore } from '../../src/store/index.ts';
-import { benchConfigMap } from './objects.ts';
+import { buildHub } from '../src/hub/index.ts';
+import { ApiError } from '../src/hub/kube-api/index.ts';
+import { SqliteStore } from '../src/store/index.ts';
+import { benchConfigMap } from './support/index.ts';
 
 /**
  * Fills a hub data dir (before the hub starts on it) with `count` ConfigMaps

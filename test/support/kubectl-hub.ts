@@ -1,26 +1,14 @@
 /**
- * Shared by the `kubectl-*.test.ts` files: a hub process driven by the machine's
- * kubectl, manifests of every kind, a streaming kubectl for `get -w` and `wait`,
- * and a parser for kubectl's tables.
+ * kubectl against a hub process: a hub driven by the machine's kubectl, a
+ * streaming kubectl for `get -w` and `wait`, `kubectl get -o yaml` parsed, and a
+ * parser for kubectl's tables.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import {
-  type ApiClient,
-  apiClient,
-  type CommandResult,
-  type HubProcess,
-  kubectl,
-  removeDir,
-  startHubProcess,
-} from '../support/index.ts';
-
-/** A plain Kubernetes object as a manifest. */
-export type Manifest = Record<string, unknown> & {
-  metadata: { name: string; namespace?: string } & Record<string, unknown>;
-};
+import { type ApiClient, apiClient } from './https-client.ts';
+import { type CommandResult, type HubProcess, kubectl, removeDir, startHubProcess } from './hub-process.ts';
 
 /** A running hub with kubectl and an admin API client pointed at it. */
 export interface KubectlHub {
@@ -37,9 +25,9 @@ export interface KubectlHub {
   stop(): Promise<void>;
 }
 
-/** Starts `outpost hub` as a process and readies kubectl and an API client for it. */
-export async function startKubectlHub(): Promise<KubectlHub> {
-  const hub = await startHubProcess();
+/** Starts `outpost hub` as a process (with `args`) and readies kubectl and an API client for it. */
+export async function startKubectlHub(options: { args?: readonly string[] } = {}): Promise<KubectlHub> {
+  const hub = await startHubProcess({ args: options.args });
   const api = apiClient(hub.kubeconfig);
   // A cache folder of the hub's own, so that no discovery from another run is reused.
   const cache = ['--cache-dir', join(hub.dataDir, 'kube-cache')];
@@ -187,88 +175,22 @@ export function namesIn(stdout: string): string[] {
     .sort();
 }
 
-/** Several manifests as one YAML stream, as a user writes them. */
-export function yamlOf(...manifests: Manifest[]): string {
-  return manifests.map((manifest) => YAML.stringify(manifest)).join('---\n');
+/** `kubectl ARGS` that must succeed; returns stdout. */
+export async function kubectlOk(hub: HubProcess, args: readonly string[], input?: string): Promise<string> {
+  const result = await kubectl(hub, args, input);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
 }
 
-/** A Namespace manifest. */
-export function namespace(name: string): Manifest {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
+/** An object as `kubectl get -o yaml` shows it (what the tests look at). */
+export interface ObjectYaml {
+  metadata: { name: string; uid: string; generation?: number };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
 }
 
-/** A Device manifest with its labels and heartbeat period. */
-export function device(name: string, labels: Record<string, string> = {}, periodSeconds = 15): Manifest {
-  return {
-    apiVersion: 'outpost.dev/v1alpha1',
-    kind: 'Device',
-    metadata: { name, labels },
-    spec: { heartbeat: { periodSeconds } },
-  };
-}
-
-/** A Workload running one Deployment of `image`. */
-export function workload(
-  ns: string,
-  name: string,
-  image = 'nginx:1.27',
-  labels: Record<string, string> = {},
-): Manifest {
-  return {
-    apiVersion: 'outpost.dev/v1alpha1',
-    kind: 'Workload',
-    metadata: { name, namespace: ns, labels },
-    spec: {
-      resources: [
-        {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: { name },
-          spec: {
-            replicas: 1,
-            selector: { matchLabels: { app: name } },
-            template: {
-              metadata: { labels: { app: name } },
-              spec: { containers: [{ name, image }] },
-            },
-          },
-        },
-      ],
-    },
-  };
-}
-
-/** A Placement of one Workload, by name, on the devices of a `site`. */
-export function placement(ns: string, name: string, workloadName: string, site: string): Manifest {
-  return {
-    apiVersion: 'outpost.dev/v1alpha1',
-    kind: 'Placement',
-    metadata: { name, namespace: ns },
-    spec: {
-      workloadSelector: { names: [workloadName] },
-      deviceSelector: { matchLabels: { site } },
-    },
-  };
-}
-
-/** A ConfigMap manifest. */
-export function configMap(ns: string, name: string, data: Record<string, string>): Manifest {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data };
-}
-
-/** The URL path of a Workload (or of the collection when `name` is omitted). */
-export function workloadPath(ns: string, name?: string): string {
-  const collection = `/apis/outpost.dev/v1alpha1/namespaces/${ns}/workloads`;
-  return name ? `${collection}/${name}` : collection;
-}
-
-/** A Ready condition for a status subresource write. */
-export function readyCondition(status: 'True' | 'False' = 'True') {
-  return {
-    type: 'Ready',
-    status,
-    reason: status === 'True' ? 'AllRunning' : 'NotRunning',
-    message: 'set by the test',
-    lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-  };
+/** `kubectl get ARGS -o yaml`, parsed; undefined when kubectl cannot get it. */
+export async function kubectlGet<T = ObjectYaml>(hub: HubProcess, ...args: string[]): Promise<T | undefined> {
+  const result = await kubectl(hub, ['get', ...args, '-o', 'yaml']);
+  return result.code === 0 ? (YAML.parse(result.stdout) as T) : undefined;
 }

@@ -1,5 +1,7 @@
 /**
- * Test helpers for the patch functions (used by the `*.test.ts` files beside it only).
+ * Fixtures of the patch functions' tests (`*.fixture.ts`: imported by tests only): inputs frozen so
+ * that a mutation throws, the proof that a result shares nothing with them, and the patch metadata
+ * of a test type shaped like strategicpatch's own.
  */
 import assert from 'node:assert/strict';
 import type { PatchMeta } from './patch-meta.ts';

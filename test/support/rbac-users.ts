@@ -1,15 +1,11 @@
-// What the RBAC end-to-end tests share: people made with `outpost user
-// create`, kubectl as one of them, and the checks on what kubectl answered.
+/**
+ * People for the RBAC tests: users made with `outpost user create`, kubectl as
+ * one of them, and the checks on what kubectl answered.
+ */
 import assert from 'node:assert/strict';
 import { basename, join } from 'node:path';
-import {
-  type ApiClient,
-  type CommandResult,
-  type HubProcess,
-  kubectl,
-  OUTPOST_BIN,
-  run,
-} from '../support/index.ts';
+import type { ApiClient } from './https-client.ts';
+import { type CommandResult, type HubProcess, kubectl, OUTPOST_BIN, run } from './hub-process.ts';
 
 /** A person's kubeconfig, as `kubectl` takes it. */
 export interface User {

@@ -4,16 +4,10 @@
  * only the database and the key file for secrets at rest.
  */
 import { join } from 'node:path';
-import { loadOrCreateEncryptionKeys } from '../../../src/store/index.ts';
-import {
-  type ApiClient,
-  apiClient,
-  type HubProcess,
-  removeDir,
-  startHubProcess,
-  tempDir,
-} from '../../support/index.ts';
-import { type PostgresCluster, startPostgres } from '../../support/postgres.ts';
+import { loadOrCreateEncryptionKeys } from '../../src/store/index.ts';
+import { type ApiClient, apiClient } from './https-client.ts';
+import { type HubProcess, removeDir, startHubProcess, tempDir } from './hub-process.ts';
+import { type PostgresCluster, startPostgres } from './postgres.ts';
 
 export interface ReplicaSet {
   readonly postgres: PostgresCluster;

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { UnitUids } from './unit-uids.ts';
+
+/** The first subordinate range of /etc/subuid, if any (setup-system.sh gives outpost-workloads one). */
+function firstSubuidRange(): { start: number; count: number } | undefined {
+  const line = readFileSync('/etc/subuid', 'utf8').split('\n').find(Boolean);
+  if (!line) return undefined;
+  const [, start, count] = line.split(':').map(Number);
+  return { start: start!, count: count! };
+}
+
+describe('unit uids', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outpost-unit-uids-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('hands out each uid once, round the range, and a freed one only after the rest', async () => {
+    const uids = new UnitUids(dir, { first: 2_000_000_000, count: 3 });
+    const [a, b] = [await uids.allocate(), await uids.allocate()];
+    assert.deepEqual([a, b], [2_000_000_000, 2_000_000_001]);
+    uids.release(a);
+    assert.equal(await uids.allocate(), 2_000_000_002, 'the freed uid waits for the rest of the range');
+    assert.equal(await uids.allocate(), a, 'then comes round again');
+    await assert.rejects(uids.allocate(), /no free unit uid/);
+  });
+
+  it('keeps its place across restarts and skips the uids adopted units hold', async () => {
+    const first = new UnitUids(dir, { first: 2_100_000_000, count: 4 });
+    assert.equal(await first.allocate(), 2_100_000_000);
+    const next = new UnitUids(dir, { first: 2_100_000_000, count: 4 });
+    next.use(2_100_000_001);
+    assert.equal(await next.allocate(), 2_100_000_002);
+  });
+
+  it("never hands out a user's uid or one of a subordinate range", async () => {
+    const taken = new UnitUids(dir, { first: 0, count: 2 });
+    await assert.rejects(taken.allocate(), /no free unit uid/, 'root (0) and a system user (1) exist');
+    const range = firstSubuidRange();
+    if (!range) return;
+    const around = new UnitUids(dir, { first: range.start + range.count - 2, count: 4 });
+    assert.equal(await around.allocate(), range.start + range.count);
+  });
+});
