@@ -111,8 +111,8 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   } = {
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: false,
-    // The idle timer of connections: its `timeout` events are decided by limitConnections.
-    http2SessionTimeout: { ...CONNECTION_LIMIT_DEFAULTS, ...options.connections }.idleTimeoutMs,
+    // Sessions' idle timers are limitConnections' (which closes idle sessions but not quiet watches).
+    http2SessionTimeout: CONNECTION_LIMIT_DEFAULTS.idleTimeoutMs,
     // The router refuses a malformed percent-escape before any route or error handler runs; the
     // client still gets a Status.
     frameworkErrors: badUrl,
@@ -135,7 +135,7 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
       requestCert: true,
       rejectUnauthorized: false,
       allowHTTP1: true,
-      // Slow clients: the TLS handshake and HTTP/1.1's headers and bodies are bounded by Node.
+      // A client that sends no ClientHello is cut (the rest of the limits: limitConnections).
       ...serverTimeoutOptions(options.connections),
     };
     serverOptions.http2 = true;

@@ -1,13 +1,13 @@
 /**
  * What a connection may hold of the hub while it does nothing useful: slow or silent clients
  * (slowloris) are cut off, idle connections closed, and one client certificate cannot open
- * connections without end. Timeouts that Node applies by itself (the TLS handshake, HTTP/1.1
- * headers and request bodies) are set in {@link serverTimeoutOptions}; the rest is watched here on
- * the server's events. A connection carrying an open stream (a watch, `logs -f`) is never idle,
- * however quiet: it is what a watch is for.
+ * connections without end. The TLS handshake is bounded by Node (`handshakeTimeout`, from
+ * {@link serverTimeoutOptions}), HTTP/1.1 headers and bodies by the server's own checks (set in
+ * {@link limitConnections}); a connection's first request and its idleness are watched here on
+ * the idle timers of its socket (HTTP/1.1) or session (HTTP/2). A connection carrying an open
+ * request or stream (a watch, `logs -f`) is never idle, however quiet: it is what a watch is for.
  */
-
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2ServerRequest, Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -27,7 +27,7 @@ export interface ConnectionLimits {
    * HTTP/1.1 keep-alive alike); open watches keep their connection. @default 60_000
    */
   readonly idleTimeoutMs?: number;
-  /** Connections one device certificate may hold at once (more are closed at once). @default 8 */
+  /** Connections one device certificate may hold at once (more are closed at once). @default 16 */
   readonly maxConnectionsPerDevice?: number;
   /** Connections any other verified client certificate may hold at once. @default 512 */
   readonly maxConnectionsPerClient?: number;
@@ -40,14 +40,14 @@ export const CONNECTION_LIMIT_DEFAULTS: Required<ConnectionLimits> = {
   headersTimeoutMs: 15_000,
   requestTimeoutMs: 60_000,
   idleTimeoutMs: 60_000,
-  maxConnectionsPerDevice: 8,
+  maxConnectionsPerDevice: 16,
   maxConnectionsPerClient: 512,
 };
 
-/** The CN prefix of device certificates (`src/hub/auth/device-identity.ts`). */
+/** The CN prefix of device certificates (`src/agent/enrollment/keys.ts`). */
 const DEVICE_CN_PREFIX = 'outpost:device:';
 
-/** What the hub knows of one TLS connection, kept on the socket itself. */
+/** What the hub knows of one connection, kept on its HTTP/2 session or HTTP/1.1 socket. */
 interface ConnectionState {
   /** Whether a request came: the first-request deadline no longer applies. */
   used: boolean;
@@ -58,63 +58,52 @@ interface ConnectionState {
 const STATE = Symbol('outpost.connectionState');
 type Tracked = { [STATE]?: ConnectionState };
 
-/**
- * The options Node's server applies by itself: the TLS handshake timeout and HTTP/1.1's
- * headers, request and keep-alive timeouts (checked every second rather than Node's 30 s, so
- * that a slow client is cut near its deadline).
- */
-export function serverTimeoutOptions(limits: ConnectionLimits = {}): Record<string, number> {
-  const options = { ...CONNECTION_LIMIT_DEFAULTS, ...limits };
-  return {
-    handshakeTimeout: options.handshakeTimeoutMs,
-    headersTimeout: options.headersTimeoutMs,
-    requestTimeout: options.requestTimeoutMs,
-    keepAliveTimeout: Math.min(30_000, options.idleTimeoutMs),
-    connectionsCheckingInterval: 1000,
-  };
+/** The TLS options of the hub's server that bound slow clients: the handshake's timeout. */
+export function serverTimeoutOptions(limits: ConnectionLimits = {}): { handshakeTimeout: number } {
+  return { handshakeTimeout: { ...CONNECTION_LIMIT_DEFAULTS, ...limits }.handshakeTimeoutMs };
 }
 
 /**
- * Watches a hub's HTTPS server (HTTP/2 with HTTP/1.1 fallback): closes connections that send no
- * request in time, idle ones (no request or stream in progress), and those beyond a client
- * certificate's share. The server's own idle timer (`setTimeout`, fastify's
- * `http2SessionTimeout`) must be `idleTimeoutMs`: it raises the `timeout` events decided here.
+ * Watches a hub's HTTPS server (HTTP/2 with HTTP/1.1 fallback), before it listens: closes
+ * connections that send no request in time, idle ones (no request or stream in progress), and
+ * those beyond a client certificate's share; bounds HTTP/1.1 headers and bodies. It takes over
+ * the sessions' idle timers (fastify's `http2SessionTimeout` would close a session with a quiet
+ * watch in it).
  */
 export function limitConnections(server: Http2SecureServer, limits: ConnectionLimits = {}): void {
   const options = { ...CONNECTION_LIMIT_DEFAULTS, ...limits };
+  // Node's HTTP/1.1 checks, which an HTTP/2 server with `allowHTTP1` takes from its properties
+  // only (not its options); checked every second rather than every 30 s, so a slow client is
+  // cut near its deadline.
+  Object.assign(server, {
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    keepAliveTimeout: Math.min(5_000, options.idleTimeoutMs),
+    connectionsCheckingInterval: 1000,
+  });
+  // HTTP/1.1 sockets get the server's idle timer; their `timeout` events come to the listener below.
+  server.setTimeout(options.idleTimeoutMs);
   const perCertificate = new Map<string, number>();
 
-  server.on('secureConnection', (socket: TLSSocket & Tracked) => {
+  // HTTP/2: the session (made before `secureConnection` listeners run) owns its idle timer.
+  server.on('session', (session: Http2Session & Tracked) => {
     const state: ConnectionState = { used: false, open: 0 };
-    socket[STATE] = state;
-    const timer = setTimeout(() => {
-      if (!state.used) socket.destroy();
-    }, options.firstRequestTimeoutMs);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-    const key = certificateKey(socket);
-    if (key) {
-      const count = (perCertificate.get(key.fingerprint) ?? 0) + 1;
-      const max = key.device ? options.maxConnectionsPerDevice : options.maxConnectionsPerClient;
-      if (count > max) {
-        socket.destroy();
-        return;
-      }
-      perCertificate.set(key.fingerprint, count);
-      socket.once('close', () => {
-        const left = (perCertificate.get(key.fingerprint) ?? 1) - 1;
-        if (left === 0) perCertificate.delete(key.fingerprint);
-        else perCertificate.set(key.fingerprint, left);
-      });
-    }
+    session[STATE] = state;
+    // Node's own listener and fastify's (both `once`, so a quiet watch would outlive only the
+    // first period) give way to one that stays.
+    session.removeAllListeners('timeout');
+    session.on('timeout', () => {
+      if (state.open > 0) session.setTimeout(options.idleTimeoutMs);
+      else if (!state.used) session.destroy();
+      else session.close();
+    });
+    session.setTimeout(options.firstRequestTimeoutMs);
   });
-
-  // HTTP/2: a session is busy while a stream is open. Streams are counted on the session.
   server.on('stream', (stream) => {
     const session = stream.session as (Http2Session & Tracked) | undefined;
-    if (!session) return;
-    session[STATE] ??= stateOfSession(session);
-    const state = session[STATE];
+    const state = session?.[STATE];
+    if (!session || !state) return;
+    if (!state.used) session.setTimeout(options.idleTimeoutMs);
     state.used = true;
     state.open++;
     stream.once('close', () => {
@@ -122,11 +111,34 @@ export function limitConnections(server: Http2SecureServer, limits: ConnectionLi
     });
   });
 
+  server.on('secureConnection', (socket: TLSSocket & Tracked) => {
+    if (socket.alpnProtocol !== 'h2') {
+      socket[STATE] = { used: false, open: 0 };
+      socket.setTimeout(options.firstRequestTimeoutMs);
+    }
+    const key = certificateKey(socket);
+    if (!key) return;
+    const count = (perCertificate.get(key.fingerprint) ?? 0) + 1;
+    const max = key.device ? options.maxConnectionsPerDevice : options.maxConnectionsPerClient;
+    if (count > max) {
+      socket.destroy();
+      return;
+    }
+    perCertificate.set(key.fingerprint, count);
+    socket.once('close', () => {
+      const left = (perCertificate.get(key.fingerprint) ?? 1) - 1;
+      if (left === 0) perCertificate.delete(key.fingerprint);
+      else perCertificate.set(key.fingerprint, left);
+    });
+  });
+
   // HTTP/1.1: a socket is busy while a request is answered (HTTP/2 requests are counted as streams).
-  server.on('request', (request: IncomingMessage | Http2ServerRequest, response) => {
+  server.on('request', (request: IncomingMessage | Http2ServerRequest, response: ServerResponse) => {
     if ('stream' in request) return;
-    const state = (request.socket as Socket & Tracked)[STATE];
+    const socket = request.socket as Socket & Tracked;
+    const state = socket[STATE];
     if (!state) return;
+    if (!state.used) socket.setTimeout(options.idleTimeoutMs);
     state.used = true;
     state.open++;
     response.once('close', () => {
@@ -134,31 +146,17 @@ export function limitConnections(server: Http2SecureServer, limits: ConnectionLi
     });
   });
 
-  // Raised by the server's idle timer for an HTTP/2 session or an HTTP/1.1 socket: with a
-  // listener here Node closes neither by itself.
-  server.on('timeout', (connection: (Http2Session | Socket) & Tracked) => {
-    const state = connection[STATE];
+  // The idle timer of an HTTP/1.1 socket (an upgraded one, MQTT's WebSocket, is no longer the
+  // server's and raises none): with a listener here Node does not close it by itself.
+  server.on('timeout', (socket: Socket & Tracked) => {
+    const state = socket[STATE];
     if (state && state.open > 0) {
       // A quiet watch: looked at again after another idle period (activity also rearms it).
-      connection.setTimeout(options.idleTimeoutMs);
+      socket.setTimeout(options.idleTimeoutMs);
       return;
     }
-    if (isSession(connection)) connection.close();
-    else connection.destroy();
+    socket.destroy();
   });
-}
-
-/**
- * The state of the TLS connection under an HTTP/2 session. The session's `socket` is a proxy
- * that reads the real socket's properties, so the state set at `secureConnection` is found.
- */
-function stateOfSession(session: Http2Session): ConnectionState {
-  const socket = session.socket as (Socket & Tracked) | undefined;
-  return socket?.[STATE] ?? { used: true, open: 0 };
-}
-
-function isSession(connection: Http2Session | Socket): connection is Http2Session {
-  return typeof (connection as Http2Session).goaway === 'function';
 }
 
 /** The verified client certificate of a connection: its fingerprint and whether it is a device's. */
