@@ -26,7 +26,21 @@ export function decodeObjectBody(request: FastifyRequest): KubeObject {
       `the body of the request was in an unknown format - accepted media types include: ${[...OBJECT_MEDIA_TYPES].join(', ')}`,
     );
   }
-  return decodeBody(request) as KubeObject;
+  const object = decodeBody(request);
+  // As the apiserver decodes a resource: the type meta names what the body is; an object without
+  // it is refused rather than taken for whatever the URL serves.
+  if (typeof object === 'object' && object !== null && !Array.isArray(object)) {
+    const apiVersion = (object as { apiVersion?: unknown }).apiVersion;
+    if (apiVersion === undefined || apiVersion === '')
+      throw errors.badRequest(`Object 'apiVersion' is missing in '${excerpt(object)}'`);
+  }
+  return object as KubeObject;
+}
+
+/** A body's JSON for an error message, cut at 200 characters. */
+function excerpt(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }
 
 /**
