@@ -68,7 +68,8 @@ const reached = new Set();
 const visit = (name) => {
   if (reached.has(name)) return;
   reached.add(name);
-  for (const type of Object.values(definitions[name].properties)) for (const model of modelsIn(type)) visit(model);
+  for (const type of Object.values(definitions[name].properties))
+    for (const model of modelsIn(type)) visit(model);
 };
 for (const { model } of Object.values(KINDS)) visit(model);
 for (const name of Object.keys(definitions)) if (!reached.has(name)) delete definitions[name];
