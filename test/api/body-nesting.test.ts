@@ -1,12 +1,20 @@
 /**
  * Deeply nested bodies: every route that reads a body refuses one nesting deeper than
  * MAX_NESTING_DEPTH with a 400 Status before anything walks it, whatever the route and the media
- * type, and nothing deeper than that can be made by patching either. Nothing answers 5xx.
+ * type, and nothing deeper than that can be made by patching either. Nothing answers 5xx: random
+ * deep, wide and large values (fast-check) on every route get a Status or are written.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { MAX_NESTING_DEPTH } from '../../src/hub/kube-api/index.ts';
-import { call, type InProcessHub, recordWrites, startInProcessHub } from '../support/in-process/index.ts';
+import {
+  assertServing,
+  call,
+  type InProcessHub,
+  recordWrites,
+  startInProcessHub,
+} from '../support/in-process/index.ts';
 
 const NS = 'deep';
 const CONFIGMAPS = `/api/v1/namespaces/${NS}/configmaps`;
@@ -162,7 +170,17 @@ before(async () => {
         apiVersion: 'outpost.dev/v1alpha1',
         kind: 'Workload',
         metadata: { name: 'target' },
-        spec: { resources: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }] },
+        spec: {
+          resources: [
+            { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } },
+            {
+              apiVersion: 'v1',
+              kind: 'Pod',
+              metadata: { name: 'p' },
+              spec: { containers: [{ name: 'c', image: 'busybox' }] },
+            },
+          ],
+        },
       },
     ],
   ] as const) {
@@ -222,12 +240,12 @@ describe('bodies nested up to the limit', () => {
 
 test('a JSON patch that would nest the object deeper than the limit is refused with a 400', async () => {
   // Each patch is within the limit, but the second adds a deep value below the deep value the
-  // first one left (an embedded object keeps unknown fields, so the first is stored).
+  // first one left (an embedded Pod's status is kept as written, so the first is stored).
   const half = Math.floor(MAX_NESTING_DEPTH / 2);
   const first = await call(hub.app, {
     method: 'PATCH',
     url: `${WORKLOADS}/target`,
-    payload: `[{"op":"add","path":"/spec/resources/0/deep","value":${objects(half)}}]`,
+    payload: `[{"op":"add","path":"/spec/resources/1/status","value":${objects(half)}}]`,
     headers: { 'content-type': 'application/json-patch+json' },
   });
   assert.equal(first.status, 200, first.text.slice(0, 300));
@@ -235,7 +253,7 @@ test('a JSON patch that would nest the object deeper than the limit is refused w
   const second = await call(hub.app, {
     method: 'PATCH',
     url: `${WORKLOADS}/target`,
-    payload: `[{"op":"add","path":"/spec/resources/0/deep${'/a'.repeat(half - 1)}/b","value":${objects(half)}}]`,
+    payload: `[{"op":"add","path":"/spec/resources/1/status${'/a'.repeat(half - 1)}/b","value":${objects(half)}}]`,
     headers: { 'content-type': 'application/json-patch+json' },
   });
   assert.equal(second.status, 400, second.text.slice(0, 300));
@@ -244,4 +262,65 @@ test('a JSON patch that would nest the object deeper than the limit is refused w
     new RegExp(`the patched object nests .* deeper than ${MAX_NESTING_DEPTH}`),
   );
   await recorder.assertUnchanged('the deepening JSON patch');
+});
+
+/** Random runs per route (`API_PROPERTY_RUNS` sets the property tests' count). */
+const RUNS = Math.max(5, Math.round(Number(process.env.API_PROPERTY_RUNS ?? 300) / 10));
+
+/** Values nested up to 3,000 levels of objects and arrays in a random pattern, with a random leaf. */
+const deepArb = fc
+  .record({
+    depth: fc.integer({ min: 1, max: 3000 }),
+    pattern: fc.array(fc.constantFrom('object', 'array', 'key'), { minLength: 1, maxLength: 4 }),
+    leaf: fc.jsonValue({ maxDepth: 1 }),
+  })
+  .map(({ depth, pattern, leaf }) => {
+    let open = '';
+    let close = '';
+    for (let level = 0; level < depth; level++) {
+      const shape = pattern[level % pattern.length];
+      open += shape === 'array' ? '[' : shape === 'key' ? `{"k${level}":` : '{"a":';
+      close = (shape === 'array' ? ']' : '}') + close;
+    }
+    return `${open}${JSON.stringify(leaf) ?? 'null'}${close}`;
+  });
+
+/** Objects with up to 30,000 keys, arrays with up to 200,000 items, keys up to 64 KiB long. */
+const wideArb = fc
+  .record({
+    width: fc.integer({ min: 0, max: 200_000 }),
+    shape: fc.constantFrom('object', 'array', 'long keys'),
+    item: fc.constantFrom('0', '"v"', 'null', '{}', '[]', '{"a":[1,{"b":"c"}]}'),
+  })
+  .map(({ width, shape, item }) => {
+    if (shape === 'array') return `[${Array(width).fill(item).join(',')}]`;
+    if (shape === 'long keys')
+      return `{${Array.from({ length: Math.min(width, 40) }, (_, i) => `"${String(i).padEnd(1 + (width % 65_536), 'k')}":${item}`).join(',')}}`;
+    return `{${Array.from({ length: Math.min(width, 30_000) }, (_, i) => `"k${i}":${item}`).join(',')}}`;
+  });
+
+/** Strings up to 4 MiB (the body limit is 3 MiB), of ASCII or of multi-byte characters. */
+const largeArb = fc
+  .record({
+    length: fc.integer({ min: 0, max: 4 * 1024 * 1024 }),
+    unit: fc.constantFrom('x', 'é', '\\u0000', '😀'),
+  })
+  .map(({ length, unit }) => `"${unit.repeat(Math.ceil(length / unit.length / 2))}"`);
+
+const valueArb = fc.oneof(deepArb, wideArb, largeArb, fc.json({ maxDepth: 6 }));
+
+describe('random deep, wide and large values on every route', () => {
+  for (const route of ROUTES) {
+    test(`${route.name}: a Status or a write, never a server error`, async () => {
+      await fc.assert(
+        fc.asyncProperty(valueArb, async (inner) => {
+          // `call` fails the run on a 5xx or an answer that is not JSON, an error that is no Status.
+          const answer = await send(route, inner);
+          assert.ok(answer.status < 500, `${route.name}: ${answer.text.slice(0, 300)}`);
+        }),
+        { numRuns: RUNS, includeErrorInReport: true },
+      );
+      await assertServing(hub.app);
+    });
+  }
 });

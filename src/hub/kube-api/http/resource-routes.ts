@@ -17,7 +17,7 @@ import {
 } from '../service/index.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
 import { queryBool } from './parse-bool.ts';
-import { decodeBody, decodeObjectBody, mediaType } from './request-body.ts';
+import { checkApiVersion, decodeBody, decodeObjectBody, mediaType } from './request-body.ts';
 import { parseResourcePath, type ResourceRequest } from './request-info.ts';
 import {
   deleteOptionsOf,
@@ -174,7 +174,9 @@ async function dispatch(
     case 'POST': {
       if (name)
         throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
-      const body = toStorage(def, decodeObjectBody(request));
+      const decoded = decodeObjectBody(request);
+      checkApiVersion(def, decoded);
+      const body = toStorage(def, decoded);
       // Decoded for this call and used by nothing else: the service need not copy it.
       const created = await service.create(stored, namespace, body, { ...writeOptions(), borrowBody: true });
       return send(created, 201);
@@ -182,7 +184,9 @@ async function dispatch(
     case 'PUT': {
       if (!name)
         throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
-      const body = toStorage(def, decodeObjectBody(request));
+      const decoded = decodeObjectBody(request);
+      checkApiVersion(def, decoded);
+      const body = toStorage(def, decoded);
       return send(
         await service.update(
           stored,

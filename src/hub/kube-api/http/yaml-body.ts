@@ -32,9 +32,37 @@ export function yamlFlowNestsDeeperThan(text: string, limit: number): boolean {
  * @throws Error for a parse error, more or fewer than one document
  */
 export function parseYamlDocument(text: string): unknown {
-  const documents = YAML.parseAllDocuments(text);
+  // The parser's own duplicate-key check compares each key of a map with every other: a 30,000-key
+  // map took 25 s of the hub's one thread. The same check is made below in one pass.
+  const documents = YAML.parseAllDocuments(text, { uniqueKeys: false });
   if (documents.length !== 1) throw new Error('expected exactly one YAML document');
   const document = documents[0]!;
   if (document.errors.length > 0) throw document.errors[0]!;
+  checkUniqueKeys(document.contents);
   return document.toJS();
+}
+
+/**
+ * Refuses a map with the same key twice (as the parser's `uniqueKeys` would), walking the nodes
+ * with a stack of its own: block nesting is not bounded before parsing as flow nesting is.
+ * @throws Error `Map keys must be unique`
+ */
+function checkUniqueKeys(root: unknown): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (YAML.isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const key = YAML.isScalar(pair.key)
+          ? `${typeof pair.key.value}:${String(pair.key.value)}`
+          : `node:${String(pair.key)}`;
+        if (seen.has(key)) throw new Error('Map keys must be unique');
+        seen.add(key);
+        stack.push(pair.key, pair.value);
+      }
+    } else if (YAML.isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
 }
