@@ -135,6 +135,13 @@ const ROUTES: ReadonlyArray<{
     body: (inner) => `{"token":"abcdef.0123456789abcdef","name":"gw","csr":"x","labels":${inner}}`,
   },
   {
+    name: 'enrollment poll',
+    method: 'POST',
+    url: '/enroll/poll',
+    contentType: 'application/json',
+    body: (inner) => `{"name":"gw","time":"2026-01-01T00:00:00Z","signature":${inner}}`,
+  },
+  {
     name: 'enrollment renewal',
     method: 'POST',
     url: '/enroll/renew',
