@@ -1,6 +1,7 @@
 import Type from 'typebox';
-import type { KindDefinition } from './kind.ts';
+import type { FieldCause, KindDefinition } from './kind.ts';
 import { ageColumn, objectSchema, StringMap } from './meta.ts';
+import { configKeyCauses } from './names.ts';
 
 export const ConfigMapSchema = objectSchema('v1', 'ConfigMap', 'Configuration data for workloads.', {
   data: Type.Optional(StringMap),
@@ -32,4 +33,25 @@ export const configMapKind: KindDefinition = {
     },
     ageColumn,
   ],
+  validate: (object) => configMapCauses(object.data, object.binaryData, ''),
 };
+
+/**
+ * Keys that are not config keys, and keys in both `data` and `binaryData` (as the apiserver
+ * refuses them); `prefix` puts the fields under an embedding object's path.
+ */
+export function configMapCauses(data: unknown, binaryData: unknown, prefix: string): FieldCause[] {
+  const causes = [
+    ...configKeyCauses(data, `${prefix}data`),
+    ...configKeyCauses(binaryData, `${prefix}binaryData`),
+  ];
+  if (data && binaryData && typeof data === 'object' && typeof binaryData === 'object')
+    for (const key of Object.keys(binaryData))
+      if (Object.hasOwn(data, key))
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: `${prefix}binaryData[${key}]`,
+          message: `Invalid value: "${key}": duplicate of key present in data`,
+        });
+  return causes;
+}

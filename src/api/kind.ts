@@ -60,7 +60,8 @@ export interface FieldCause {
     | 'FieldValueNotSupported'
     | 'FieldValueForbidden'
     | 'FieldValueDuplicate'
-    | 'FieldValueTooLong';
+    | 'FieldValueTooLong'
+    | 'FieldValueTypeInvalid';
   readonly message: string;
   /** Dotted path, e.g. `spec.resources[0].kind`. */
   readonly field: string;

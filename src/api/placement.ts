@@ -2,6 +2,7 @@
 import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
 import { ageColumn, FreeForm, LabelSelector, objectSchema, StringMap } from './meta.ts';
+import { labelCauses, qualifiedNameProblem } from './names.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
 const JsonPatchOperation = FreeForm(
@@ -83,6 +84,7 @@ export const placementKind: KindDefinition = {
 };
 
 type SelectorShape = {
+  matchLabels?: Readonly<Record<string, string>>;
   matchExpressions?: ReadonlyArray<{ key: string; operator: string; values?: readonly string[] }>;
 };
 
@@ -103,9 +105,20 @@ export function validatePlacement(spec: Placement['spec'] | undefined): FieldCau
 }
 
 function checkSelector(selector: SelectorShape | undefined, field: string, causes: FieldCause[]): void {
+  causes.push(...labelCauses(selector?.matchLabels ?? {}, `${field}.matchLabels`));
   selector?.matchExpressions?.forEach((expression, index) => {
     const values = expression.values ?? [];
     const where = `${field}.matchExpressions[${index}].values`;
+    const keyProblem = qualifiedNameProblem(expression.key);
+    if (keyProblem)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: `${field}.matchExpressions[${index}].key`,
+        message: `Invalid value: "${expression.key}": ${keyProblem}`,
+      });
+    values.forEach((value, valueIndex) => {
+      for (const cause of labelCauses({ key: value }, `${where}[${valueIndex}]`)) causes.push(cause);
+    });
     if ((expression.operator === 'In' || expression.operator === 'NotIn') && values.length === 0) {
       causes.push({
         reason: 'FieldValueRequired',

@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
 import { ageColumn, objectSchema, StringMap } from './meta.ts';
+import { configKeyCauses } from './names.ts';
 
 export const SecretSchema = objectSchema('v1', 'Secret', 'Secret data for workloads (base64 values).', {
   data: Type.Optional(StringMap),
@@ -61,7 +62,7 @@ export const secretKind: KindDefinition = {
     if (secret.type === undefined) secret.type = 'Opaque';
   },
   validate(object) {
-    const causes: FieldCause[] = [];
+    const causes: FieldCause[] = configKeyCauses(object.data, 'data');
     for (const [key, value] of Object.entries((object.data as Record<string, unknown> | undefined) ?? {})) {
       if (typeof value === 'string' && (value.length % 4 !== 0 || !BASE64.test(value))) {
         causes.push({

@@ -1,6 +1,11 @@
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
+import { KUBERNETES_OBJECT, pruneEmbeddedObject } from './kubernetes/index.ts';
+import { annotationCauses, DNS_LABEL, DNS_SUBDOMAIN, finalizerCauses, labelCauses } from './names.ts';
+
+// Where the kinds have always found them.
+export { labelCauses, qualifiedNameProblem } from './names.ts';
 
 export interface ValidationResult {
   /** Why the object is invalid; empty when valid. */
@@ -16,14 +21,10 @@ type JsonSchema = TSchema & {
   items?: JsonSchema;
   nullable?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
+  [KUBERNETES_OBJECT]?: boolean;
 };
 
 const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>();
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /**
  * Validates an object against its kind: prunes the fields the schema does not
@@ -98,6 +99,8 @@ function prune(
     return found;
   }
   if (value === null || typeof value !== 'object') return false;
+  // A Kubernetes object held as data (a Workload's resource): its kind's schema says what it may hold.
+  if (schema[KUBERNETES_OBJECT]) return pruneEmbeddedObject(value, fieldPath(path, ''), unknown, remove);
   const record = value as Record<string, unknown>;
   const properties = schema.properties;
   const additional = schema.additionalProperties;
@@ -130,7 +133,7 @@ function fieldPath(path: readonly Step[], last: string): string {
 }
 
 function joinPath(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
+  return path === '' ? key : key === '' ? path : `${path}.${key}`;
 }
 
 /** `/spec/resources/0/kind` → `spec.resources[0].kind`. */
@@ -203,46 +206,7 @@ function validateMeta(def: KindDefinition, object: KubeObject): FieldCause[] {
     }
   }
   causes.push(...labelCauses(meta?.labels ?? {}, 'metadata.labels'));
-  for (const key of Object.keys(meta?.annotations ?? {})) {
-    const keyProblem = qualifiedNameProblem(key);
-    if (keyProblem)
-      causes.push({
-        reason: 'FieldValueInvalid',
-        field: 'metadata.annotations',
-        message: `Invalid value: "${key}": ${keyProblem}`,
-      });
-  }
+  causes.push(...annotationCauses(meta?.annotations ?? {}, 'metadata.annotations'));
+  causes.push(...finalizerCauses(meta?.finalizers, 'metadata.finalizers'));
   return causes;
-}
-
-/** Every label of `labels` whose key is not a qualified name or whose value is not a label value, as causes on `field`. */
-export function labelCauses(labels: Readonly<Record<string, unknown>>, field: string): FieldCause[] {
-  const causes: FieldCause[] = [];
-  for (const [key, value] of Object.entries(labels)) {
-    const keyProblem = qualifiedNameProblem(key);
-    if (keyProblem)
-      causes.push({ reason: 'FieldValueInvalid', field, message: `Invalid value: "${key}": ${keyProblem}` });
-    if (typeof value === 'string' && (value.length > 63 || !LABEL_VALUE.test(value))) {
-      causes.push({
-        reason: 'FieldValueInvalid',
-        field,
-        message: `Invalid value: "${value}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (at most 63)`,
-      });
-    }
-  }
-  return causes;
-}
-
-/** Why a label or annotation key is not a qualified name (`prefix/name`), or undefined. */
-export function qualifiedNameProblem(key: string): string | undefined {
-  const slash = key.lastIndexOf('/');
-  const prefix = slash === -1 ? undefined : key.slice(0, slash);
-  const name = slash === -1 ? key : key.slice(slash + 1);
-  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
-    return 'prefix part must be a lowercase RFC 1123 subdomain';
-  }
-  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name)) {
-    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (at most 63)";
-  }
-  return undefined;
 }

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
+import { embeddedObjectCauses, KUBERNETES_OBJECT } from './kubernetes/index.ts';
 import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
@@ -9,10 +10,13 @@ export const WORKLOAD_RESOURCE_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'Con
 export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', 'What to run on devices.', {
   spec: Type.Object(
     {
-      resources: Type.Array(EmbeddedObject, {
-        minItems: 1,
-        description: `Kubernetes objects to run, one of: ${WORKLOAD_RESOURCE_KINDS.join(', ')}.`,
-      }),
+      resources: Type.Array(
+        { ...EmbeddedObject, [KUBERNETES_OBJECT]: true },
+        {
+          minItems: 1,
+          description: `Kubernetes objects to run, one of: ${WORKLOAD_RESOURCE_KINDS.join(', ')}.`,
+        },
+      ),
       rootless: Type.Optional(
         Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
       ),
@@ -68,6 +72,7 @@ export const workloadKind: KindDefinition = {
         });
       }
       seen.add(id);
+      causes.push(...embeddedObjectCauses(resource, `spec.resources[${index}]`));
     });
     return causes;
   },

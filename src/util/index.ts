@@ -11,6 +11,7 @@ export {
   lockDataDir,
 } from './data-dir-lock.ts';
 export { delay } from './delay.ts';
+export { nestsDeeperThan } from './json-depth.ts';
 export { monotonicMs } from './monotonic.ts';
 export { networkReason } from './network-reason.ts';
 export { startTimeOf } from './process-start-time.ts';

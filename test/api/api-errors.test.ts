@@ -20,7 +20,6 @@ let hub: InProcessHub;
 const CONFIGMAPS = `/api/v1/namespaces/${NAMESPACE}/configmaps`;
 const SECRETS = `/api/v1/namespaces/${NAMESPACE}/secrets`;
 const WORKLOADS = `/apis/outpost.dev/v1alpha1/namespaces/${NAMESPACE}/workloads`;
-const DEVICES = '/apis/outpost.dev/v1alpha1/devices';
 const workloadCase = KIND_CASES.find((kindCase) => kindCase.kind === 'Workload')!;
 
 before(async () => {
@@ -276,7 +275,7 @@ describe('fieldValidation', () => {
 
   test('a top-level __proto__ field cannot stand in for a missing spec', async () => {
     const { spec } = workloadCase.example('proto') as { spec: unknown };
-    const payload = `{"metadata":{"name":"proto"},"__proto__":${JSON.stringify({ spec })}}`;
+    const payload = `{"apiVersion":"outpost.dev/v1alpha1","metadata":{"name":"proto"},"__proto__":${JSON.stringify({ spec })}}`;
     const answer = await refused({ method: 'POST', url: WORKLOADS, ...json(payload) }, 422, 'Invalid');
     assert.deepEqual(
       answer.body.details.causes.map((cause: { field: string }) => cause.field),
@@ -288,7 +287,11 @@ describe('fieldValidation', () => {
 describe('validation', () => {
   test('an invalid Workload is a 422 with the fields at fault', async () => {
     const empty = await refused(
-      { method: 'POST', url: WORKLOADS, ...json('{"metadata":{"name":"empty"},"spec":{"resources":[]}}') },
+      {
+        method: 'POST',
+        url: WORKLOADS,
+        ...json('{"apiVersion":"outpost.dev/v1alpha1","metadata":{"name":"empty"},"spec":{"resources":[]}}'),
+      },
       422,
       'Invalid',
     );
@@ -445,20 +448,21 @@ describe('writes to existing objects', () => {
   });
 
   test('an object may not grow past 1.5 MiB, so that whatever is stored can be PUT back', async () => {
-    await create(DEVICES, { metadata: { name: 'grows' } });
+    // Data, not annotations: those may not hold more than 256 KiB together.
+    await create(CONFIGMAPS, { metadata: { name: 'grows' } });
     const chunk = 'x'.repeat(1024 * 1024);
-    const url = `${DEVICES}/grows`;
+    const url = `${CONFIGMAPS}/grows`;
     const first = await call(hub.app, {
       method: 'PATCH',
       url,
-      ...json(JSON.stringify({ metadata: { annotations: { a: chunk } } }), 'application/merge-patch+json'),
+      ...json(JSON.stringify({ data: { a: chunk } }), 'application/merge-patch+json'),
     });
     assert.equal(first.status, 200, first.text.slice(0, 300));
     await refused(
       {
         method: 'PATCH',
         url,
-        ...json(JSON.stringify({ metadata: { annotations: { b: chunk } } }), 'application/merge-patch+json'),
+        ...json(JSON.stringify({ data: { b: chunk } }), 'application/merge-patch+json'),
       },
       413,
       'RequestEntityTooLarge',

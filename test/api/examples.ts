@@ -124,7 +124,11 @@ export const KIND_CASES: readonly KindCase[] = [
             metadata: { name: 'app', labels: { app: 'demo' } },
             spec: {
               replicas: 1,
-              template: { spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1d'] }] } },
+              selector: { matchLabels: { app: 'demo' } },
+              template: {
+                metadata: { labels: { app: 'demo' } },
+                spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1d'] }] },
+              },
             },
           },
         ],

@@ -127,8 +127,25 @@ describe('reconciler with the process runtime', () => {
     assert.equal(reports[1]!.transition, true);
   });
 
+  it('runs nothing of an object it cannot run sensibly and reports why', async () => {
+    const empty = pod('empty', 'sha256:e');
+    (empty.object as unknown as { spec: { containers: unknown[] } }).spec.containers = [];
+    reconciler.setDesired(
+      mailbox([configMap, pod('web', 'sha256:w2', 'exec sleep 301'), empty], reports[1]!.status),
+    );
+    await reconciler.pass();
+    assert.deepEqual(
+      (await runtime.list()).map((unit) => unit.id).filter((id) => id.includes('empty')),
+      [],
+    );
+    const status = reports.at(-1)!.status.objects!.find((object) => object.ref.name === 'empty')!;
+    assert.equal(status.reason, 'ApplyFailed');
+    assert.equal(status.observedHash, 'sha256:e');
+    assert.match(status.message ?? '', /not run: Pod empty: the pod spec has no containers/);
+  });
+
   it('removes everything when the Mailbox is emptied', async () => {
-    reconciler.setDesired(mailbox([], reports[1]!.status));
+    reconciler.setDesired(mailbox([], reports.at(-1)!.status));
     await reconciler.pass();
     assert.deepEqual(await runtime.list(), []);
     assert.deepEqual(reports.at(-1)!.status.objects, []);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Mailbox, MailboxSource, ObjectStatus } from '../../api/index.ts';
 import { equalAsJson, monotonicMs } from '../../util/index.ts';
 import { Backoff } from '../backoff.ts';
-import type { ActualUnit, DesiredUnit, Runtime } from '../runtime/index.ts';
+import { type ActualUnit, type DesiredUnit, type Runtime, unrunnableReason } from '../runtime/index.ts';
 import { desiredStateOf, refOf } from './desired.ts';
 
 /**
@@ -136,7 +136,14 @@ export class UnitReconciler {
         { unit: unit.id, hash: unit.hash, replace: running !== undefined },
         running ? 'replacing unit' : 'starting unit',
       );
-      work.push(this.#attempt(unit.id, () => runtime.apply(unit)));
+      work.push(
+        this.#attempt(unit.id, async () => {
+          // Reported as ApplyFailed with the reason, as any content this agent cannot apply.
+          const unrunnable = unrunnableReason(unit.object);
+          if (unrunnable) throw new Error(`not run: ${unrunnable}`);
+          await runtime.apply(unit);
+        }),
+      );
     }
     for (const id of actual.keys()) {
       if (wanted.has(id)) continue;

@@ -16,6 +16,7 @@ export {
   referencesOf,
   replicasOf,
   restartPolicyOf,
+  unrunnableReason,
   type VolumeShape,
 } from './pod-spec.ts';
 export { createPodmanRuntime, type PodmanRuntimeOptions } from './podman/index.ts';

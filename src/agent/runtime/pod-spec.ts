@@ -66,6 +66,44 @@ export function podSpecOf(object: KubeObject): { spec: PodSpecShape; labels: Rec
   return { spec: (template.spec ?? {}) as PodSpecShape, labels: { ...(template.metadata?.labels ?? {}) } };
 }
 
+/**
+ * Why a unit object (Pod, Deployment, StatefulSet) cannot be run sensibly, or undefined: no
+ * containers, a container without a name or with the name of another, replicas that are not a
+ * non-negative integer, a command or args that are not lists of strings. The hub refuses such
+ * objects in a Workload, but a Placement override can still make one for a device (or an older
+ * hub have stored it): the agent runs none of it, rather than guessing (one replica for `"3"`).
+ */
+export function unrunnableReason(object: KubeObject): string | undefined {
+  const what = `${object.kind} ${object.metadata?.name ?? ''}`;
+  if (object.kind !== 'Pod') {
+    const replicas = (object.spec as { replicas?: unknown } | undefined)?.replicas;
+    if (
+      replicas !== undefined &&
+      replicas !== null &&
+      !(Number.isInteger(replicas) && (replicas as number) >= 0)
+    )
+      return `${what}: spec.replicas must be a non-negative integer, not ${JSON.stringify(replicas)}`;
+  }
+  const { spec } = podSpecOf(object);
+  const containers: unknown = spec.containers;
+  if (!Array.isArray(containers) || containers.length === 0) return `${what}: the pod spec has no containers`;
+  const names = new Set<string>();
+  const inits: unknown = spec.initContainers ?? [];
+  for (const container of [...(Array.isArray(inits) ? inits : [inits]), ...containers] as unknown[]) {
+    const shape = container as Partial<ContainerShape> | null;
+    if (typeof shape !== 'object' || shape === null || typeof shape.name !== 'string' || shape.name === '')
+      return `${what}: every container needs a name`;
+    if (names.has(shape.name)) return `${what}: two containers are named ${shape.name}`;
+    names.add(shape.name);
+    for (const field of ['command', 'args'] as const) {
+      const value: unknown = shape[field];
+      if (value !== undefined && !(Array.isArray(value) && value.every((part) => typeof part === 'string')))
+        return `${what}: container ${shape.name}: ${field} must be a list of strings`;
+    }
+  }
+  return undefined;
+}
+
 /** How many copies a unit runs: `spec.replicas` of a Deployment/StatefulSet (default 1), 1 for a Pod. */
 export function replicasOf(object: KubeObject): number {
   if (object.kind === 'Pod') return 1;

@@ -14,7 +14,7 @@ import {
   type RenewRequest,
   RenewRequestSchema,
 } from '../../api/index.ts';
-import { ApiError, errors } from '../kube-api/index.ts';
+import { ApiError, checkNesting, errors } from '../kube-api/index.ts';
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -67,6 +67,7 @@ function parseJson(body: unknown): unknown {
     const value: unknown = JSON.parse(body.toString('utf8'));
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       throw errors.badRequest('the request body must be a JSON object');
+    checkNesting(value, 'the request body');
     return value;
   } catch (error) {
     if (error instanceof ApiError) throw error;

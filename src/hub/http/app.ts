@@ -1,3 +1,4 @@
+import type { Http2SecureServer } from 'node:http2';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
@@ -24,6 +25,12 @@ import {
 } from '../kube-api/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 import { authenticationPlugin } from './authentication.ts';
+import {
+  CONNECTION_LIMIT_DEFAULTS,
+  type ConnectionLimits,
+  limitConnections,
+  serverTimeoutOptions,
+} from './connection-limits.ts';
 import { badUrl, errorRenderingPlugin, MAX_BODY_BYTES } from './error-rendering.ts';
 import { type HealthOptions, healthRoutes } from './health.ts';
 
@@ -41,6 +48,8 @@ export interface BuildHubOptions {
   readonly https?: { key: string; cert: string; ca: string };
   readonly logger?: Logger;
   readonly watch?: WatchStreamOptions;
+  /** How long a read waits for a resourceVersion beyond the head before its 504. @default 3000 */
+  readonly futureRevisionWaitMs?: number;
   /** @default () => new Date() */
   readonly now?: () => Date;
   /**
@@ -56,6 +65,10 @@ export interface BuildHubOptions {
   readonly telemetry?: TelemetryHub;
   /** The checks of `/livez` and `/readyz` beyond `ping`. @default none */
   readonly health?: Omit<HealthOptions, 'logger'>;
+  /** Timeouts and per-certificate caps of connections (HTTPS only). @default CONNECTION_LIMIT_DEFAULTS */
+  readonly connections?: ConnectionLimits;
+  /** Watches one device may have open at once; more are a 429. @default 16 */
+  readonly maxWatchesPerDevice?: number;
   /**
    * Builds the hub's Event recorder over the service (returned as `events`,
    * for the controllers; enrollment tells devices enrolled, approved, renewed).
@@ -98,8 +111,8 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   } = {
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: false,
-    keepAliveTimeout: 120_000,
-    http2SessionTimeout: 120_000,
+    // Sessions' idle timers are limitConnections' (which closes idle sessions but not quiet watches).
+    http2SessionTimeout: CONNECTION_LIMIT_DEFAULTS.idleTimeoutMs,
     // The router refuses a malformed percent-escape before any route or error handler runs; the
     // client still gets a Status.
     frameworkErrors: badUrl,
@@ -122,10 +135,13 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
       requestCert: true,
       rejectUnauthorized: false,
       allowHTTP1: true,
+      // A client that sends no ClientHello is cut (the rest of the limits: limitConnections).
+      ...serverTimeoutOptions(options.connections),
     };
     serverOptions.http2 = true;
   }
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  if (options.https) limitConnections(app.server as unknown as Http2SecureServer, options.connections);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) =>
@@ -144,7 +160,11 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   void app.register(healthRoutes, { ...options.health, logger: options.logger });
   void app.register(discoveryRoutes, { registry, version: options.version });
   void app.register(openApiRoutes, { registry });
-  void app.register(resourceRoutes, { watch: options.watch });
+  void app.register(resourceRoutes, {
+    watch: options.watch,
+    futureRevisionWaitMs: options.futureRevisionWaitMs,
+    maxWatchesPerDevice: options.maxWatchesPerDevice,
+  });
   const authorize = options.authorize ?? ALLOW_ALL;
   void app.register(routePlugin('access-reviews', async (scope) => registerAccessReviews(scope, authorize)));
   const { enrollment, telemetry } = options;

@@ -22,6 +22,9 @@ export const errorRenderingPlugin = sharedPlugin('error-rendering', async (app) 
       reply.raw.destroy();
       return;
     }
+    // As the apiserver: a Status that says when to retry says it in the header clients read too.
+    const retryAfter = apiError.details?.retryAfterSeconds;
+    if (retryAfter !== undefined && retryAfter > 0) reply.header('retry-after', String(retryAfter));
     reply.code(apiError.code).type('application/json').send(JSON.stringify(apiError.toStatus()));
   });
   app.setNotFoundHandler((request, reply) => {

@@ -53,7 +53,7 @@ export function qualifiedResource(def: Pick<KindDefinition, 'plural' | 'group'>)
   return def.group === '' ? def.plural : `${def.plural}.${def.group}`;
 }
 
-function qualifiedKind(def: KindDefinition): string {
+function qualifiedKind(def: Pick<KindDefinition, 'group' | 'kind'>): string {
   return def.group === '' ? def.kind : `${def.kind}.${def.group}`;
 }
 
@@ -88,7 +88,12 @@ export const errors = {
       },
     );
   },
-  invalid(def: KindDefinition, name: string, causes: readonly FieldCause[]): ApiError {
+  /** A 422 naming each invalid field; `def` may be an options kind (`ListOptions` of `meta.k8s.io`). */
+  invalid(
+    def: Pick<KindDefinition, 'group' | 'kind'>,
+    name: string,
+    causes: readonly FieldCause[],
+  ): ApiError {
     const summary =
       causes.length === 1
         ? `${causes[0]!.field}: ${causes[0]!.message}`
@@ -130,6 +135,14 @@ export const errors = {
   /** The store's database is unreachable: the client may retry (kubectl and client-go do on 503). */
   unavailable(message: string): ApiError {
     return new ApiError(503, 'ServiceUnavailable', message, { retryAfterSeconds: 1 });
+  },
+  /** The client asks too much at once; `retryAfterSeconds` says when to try again (also as `Retry-After`). */
+  tooManyRequests(message: string, retryAfterSeconds: number): ApiError {
+    return new ApiError(429, 'TooManyRequests', message, { retryAfterSeconds });
+  },
+  /** The server could not answer in time (a 504); `details` tells the client when to retry. */
+  timeout(message: string, details: Status['details']): ApiError {
+    return new ApiError(504, 'Timeout', `Timeout: ${message}`, details);
   },
   internal(): ApiError {
     return new ApiError(500, 'InternalError', 'Internal error occurred: the request could not be completed');

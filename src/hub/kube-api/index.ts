@@ -24,7 +24,9 @@ export {
 export { type OpenApiOptions, openApiRoutes } from './openapi/index.ts';
 export { applyJsonPatch, PatchError } from './patch/index.ts';
 export {
+  checkNesting,
   collectionPrefix,
+  MAX_NESTING_DEPTH,
   NAMESPACE_CONTENT_FINALIZER,
   ObjectService,
   type ObjectServiceOptions,

@@ -26,7 +26,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KubeObject } from '../../api/index.ts';
 import { type Authorizer, forbidden, type RequestAttributes, requestAttributes } from '../auth/index.ts';
-import { ApiError, errors, type ObjectService, parse, queryBool } from '../kube-api/index.ts';
+import { ApiError, checkNesting, errors, type ObjectService, parse, queryBool } from '../kube-api/index.ts';
 import { BrokerUnavailableError } from './bridge.ts';
 import { CommandTimeoutError } from './commands.ts';
 import { matches, type TelemetryFilter, type TelemetryValue } from './latest-values.ts';
@@ -284,6 +284,8 @@ function readCommandBody(raw: unknown): { feature: string; value: unknown; devic
   } catch {
     throw errors.badRequest('the body must be JSON: {"feature": "...", "value": ..., "device"?: "..."}');
   }
+  // The value is serialized to the device: measured before anything recurses through it.
+  checkNesting(body, 'the request body');
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw errors.badRequest(
       'the body must be a JSON object: {"feature": "...", "value": ..., "device"?: "..."}',

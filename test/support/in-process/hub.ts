@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildHub } from '../../../src/hub/index.ts';
 import type { WatchStreamOptions } from '../../../src/hub/kube-api/index.ts';
+import { createCertificateAuthority } from '../../../src/hub/pki/index.ts';
+import { fixedPlacements, startTelemetry } from '../../../src/hub/telemetry/index.ts';
 import { type InProcessHub, kindLookup, openTestStore, recordWrites } from './service.ts';
 
 /** What a test may change of the hub it builds. */
@@ -10,6 +12,12 @@ export interface InProcessHubOptions {
   readonly watch?: WatchStreamOptions;
   /** Foreground and Orphan deletes get their finalizers (no controller removes them here). @default false */
   readonly garbageCollector?: boolean;
+  /** How long a read waits for a resourceVersion beyond the head before its 504. @default 3000 */
+  readonly futureRevisionWaitMs?: number;
+  /** Serves enrollment (`/enroll`), signing with a fresh CA. @default false */
+  readonly enrollment?: boolean;
+  /** Serves telemetry and commands over an embedded broker (no device connects). @default false */
+  readonly telemetry?: boolean;
 }
 
 /**
@@ -18,11 +26,19 @@ export interface InProcessHubOptions {
  */
 export async function startInProcessHub(options: InProcessHubOptions = {}): Promise<InProcessHub> {
   const { store, registry, cleanup } = await openTestStore('outpost-api-');
+  const authenticate = () => ({ user: 'admin', groups: ['system:masters'] });
+  const telemetry = options.telemetry
+    ? await startTelemetry({ authenticate, placements: fixedPlacements({}) })
+    : undefined;
   const { app, service } = buildHub({
     store,
-    authenticate: () => ({ user: 'admin', groups: ['system:masters'] }),
+    authenticate,
     version: 'test',
-    ...options,
+    watch: options.watch,
+    garbageCollector: options.garbageCollector,
+    futureRevisionWaitMs: options.futureRevisionWaitMs,
+    ...(options.enrollment ? { enrollment: { ca: (await createCertificateAuthority()).ca } } : {}),
+    ...(telemetry ? { telemetry } : {}),
   });
   await app.ready();
   return {
@@ -32,6 +48,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     kind: kindLookup(registry),
     async close() {
       await app.close();
+      await telemetry?.close();
       await cleanup();
     },
   };

@@ -27,16 +27,11 @@ export function listQueryOf(query: Query, name: string | undefined, def: KindDef
 
 /** DeleteOptions from the query and the body: propagation policy, preconditions, dry run. */
 export function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOptions {
-  let body: {
-    propagationPolicy?: string;
-    preconditions?: { uid?: string; resourceVersion?: string };
-    dryRun?: string[];
-    orphanDependents?: boolean;
-  } = {};
   const raw = request.body;
-  if ((Buffer.isBuffer(raw) && raw.length > 0) || (typeof raw === 'string' && raw.length > 0)) {
-    body = decodeBody(request) as typeof body;
-  }
+  const body =
+    (Buffer.isBuffer(raw) && raw.length > 0) || (typeof raw === 'string' && raw.length > 0)
+      ? deleteOptionsBody(decodeBody(request))
+      : {};
   let policy = query.propagationPolicy ?? body.propagationPolicy;
   if (!policy && (queryBool(query.orphanDependents) || body.orphanDependents === true)) policy = 'Orphan';
   if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
@@ -50,6 +45,52 @@ export function deleteOptionsOf(request: FastifyRequest, query: Query): DeleteOp
     ...(body.preconditions ? { preconditions: body.preconditions } : {}),
   };
   return options;
+}
+
+interface DeleteOptionsBody {
+  propagationPolicy?: string;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: string[];
+  orphanDependents?: boolean;
+}
+
+/**
+ * The fields of a DeleteOptions body the hub reads, each of its type (a 400 otherwise, as the
+ * apiserver's decoder answers a field of the wrong type).
+ */
+function deleteOptionsBody(body: unknown): DeleteOptionsBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw errors.badRequest('the request body must be a DeleteOptions object');
+  const { propagationPolicy, preconditions, dryRun, orphanDependents } = body as Record<string, unknown>;
+  const wrong = (field: string, type: string) => errors.badRequest(`DeleteOptions.${field}: must be ${type}`);
+  if (propagationPolicy != null && typeof propagationPolicy !== 'string')
+    throw wrong('propagationPolicy', 'a string');
+  if (orphanDependents != null && typeof orphanDependents !== 'boolean')
+    throw wrong('orphanDependents', 'a boolean');
+  if (dryRun != null && !(Array.isArray(dryRun) && dryRun.every((item) => typeof item === 'string')))
+    throw wrong('dryRun', 'a list of strings');
+  const { uid, resourceVersion } = (preconditions ?? {}) as Record<string, unknown>;
+  if (
+    preconditions != null &&
+    (typeof preconditions !== 'object' ||
+      Array.isArray(preconditions) ||
+      (uid != null && typeof uid !== 'string') ||
+      (resourceVersion != null && typeof resourceVersion !== 'string'))
+  )
+    throw wrong('preconditions', 'an object of uid and resourceVersion strings');
+  return {
+    ...(typeof propagationPolicy === 'string' ? { propagationPolicy } : {}),
+    ...(typeof orphanDependents === 'boolean' ? { orphanDependents } : {}),
+    ...(Array.isArray(dryRun) ? { dryRun: dryRun as string[] } : {}),
+    ...(preconditions != null
+      ? {
+          preconditions: {
+            ...(typeof uid === 'string' ? { uid } : {}),
+            ...(typeof resourceVersion === 'string' ? { resourceVersion } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 /** `dryRun=All` (true), absent (false), anything else a 400. */

@@ -7,11 +7,17 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import YAML from 'yaml';
 import { apiVersionOf, type KindDefinition } from '../../../api/index.ts';
 import type { StoredObject } from '../../../store/index.ts';
-import { errors } from '../errors.ts';
-import { type ObjectService, PATCH_CONTENT_TYPES, parse, type WriteOptions } from '../service/index.ts';
+import { ApiError, errors } from '../errors.ts';
+import {
+  type ObjectService,
+  objectMatcher,
+  PATCH_CONTENT_TYPES,
+  parse,
+  type WriteOptions,
+} from '../service/index.ts';
 import { negotiateFormat, type ResponseFormat } from './negotiation.ts';
 import { queryBool } from './parse-bool.ts';
-import { decodeBody, decodeObjectBody, mediaType } from './request-body.ts';
+import { checkApiVersion, decodeBody, decodeObjectBody, mediaType } from './request-body.ts';
 import { parseResourcePath, type ResourceRequest } from './request-info.ts';
 import {
   deleteOptionsOf,
@@ -21,15 +27,29 @@ import {
   listQueryOf,
   type Query,
 } from './request-options.ts';
+import {
+  FUTURE_REVISION_WAIT_MS,
+  readVersionOf,
+  timeoutSecondsOf,
+  waitForRevision,
+} from './resource-version.ts';
 import { routePlugin } from './shared-plugin.ts';
 import { patchToStorage, presentStored, storageOf, toStorage } from './stored-as.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
+import { WatchLimiter } from './watch-limits.ts';
 
 /** Options of {@link resourceRoutes}. */
 export interface ResourceRoutesOptions {
   /** Bookmarks and slow-watcher limits of watches. @default the stream's own defaults */
   readonly watch?: WatchStreamOptions;
+  /**
+   * How long a read (get, list, watch) waits for a resourceVersion beyond the head before its 504.
+   * @default FUTURE_REVISION_WAIT_MS (3 s, the apiserver's)
+   */
+  readonly futureRevisionWaitMs?: number;
+  /** Watches one device may have open at once; more are a 429. @default 16 */
+  readonly maxWatchesPerDevice?: number;
 }
 
 /**
@@ -41,12 +61,14 @@ export const resourceRoutes = routePlugin<ResourceRoutesOptions>(
   async (app, options) => {
     const service = app.objectService;
     const watchOptions = options.watch ?? {};
+    const waitMs = options.futureRevisionWaitMs ?? FUTURE_REVISION_WAIT_MS;
+    const deviceWatches = new WatchLimiter(options.maxWatchesPerDevice ?? 16);
     const handler =
       (group: (request: FastifyRequest) => { group: string; version: string; rest: string }) =>
       async (request: FastifyRequest, reply: FastifyReply) => {
         const { group: g, version, rest } = group(request);
         const target = parseResourcePath(service.registry, g, version, rest);
-        return dispatch(service, target, request, reply, watchOptions);
+        return dispatch(service, target, request, reply, { watch: watchOptions, waitMs, deviceWatches });
       };
     const core = handler((request) => ({
       group: '',
@@ -69,8 +91,9 @@ async function dispatch(
   target: ResourceRequest,
   request: FastifyRequest,
   reply: FastifyReply,
-  watchOptions: WatchStreamOptions,
+  limits: { watch: WatchStreamOptions; waitMs: number; deviceWatches: WatchLimiter },
 ): Promise<unknown> {
+  const { watch: watchOptions, waitMs } = limits;
   const { def, namespace, name, subresource } = target;
   // A kind stored as another (events.k8s.io Events) reads and writes the stored kind; answers are converted back.
   const stored = storageOf(def);
@@ -99,35 +122,61 @@ async function dispatch(
 
   switch (request.method) {
     case 'GET': {
-      if (name && !target.watchPath && !queryBool(query.watch))
+      const watching = target.watchPath || queryBool(query.watch);
+      if (name && !watching) {
+        await waitForRevision(service, readVersionOf(query, 'get').revision, clientGone(reply), waitMs);
         return send(await service.get(stored, namespace, name));
+      }
       const listQuery = listQueryOf(query, name, def);
-      if (target.watchPath || queryBool(query.watch)) {
+      // Everything a watch could refuse is checked before its stream starts: once the 200 is out,
+      // an error can only end the stream.
+      objectMatcher(stored, listQuery);
+      const version = readVersionOf(query, watching ? 'watch' : 'list');
+      const timeoutSeconds = watching ? timeoutSecondsOf(query) : undefined;
+      if (watching) {
+        // A device's share of watches is taken before it waits for anything, given back when its stream closes.
+        const device = request.identity?.device;
+        const release = device ? limits.deviceWatches.acquire(device) : () => {};
+        reply.raw.once('close', release);
+        try {
+          await waitForRevision(service, version.revision, clientGone(reply), waitMs);
+        } catch (error) {
+          release();
+          throw error;
+        }
         reply.hijack();
-        await streamWatch(
-          service,
-          stored,
-          namespace,
-          {
-            ...listQuery,
-            resourceVersion: query.resourceVersion,
-            allowWatchBookmarks: queryBool(query.allowWatchBookmarks),
-            sendInitialEvents: queryBool(query.sendInitialEvents),
-            timeoutSeconds: query.timeoutSeconds ? Number(query.timeoutSeconds) : undefined,
-          },
-          { kind: format, includeObject, as: def },
-          reply.raw,
-          watchOptions,
-        );
+        try {
+          await streamWatch(
+            service,
+            stored,
+            namespace,
+            {
+              ...listQuery,
+              resourceVersion: query.resourceVersion,
+              allowWatchBookmarks: queryBool(query.allowWatchBookmarks),
+              sendInitialEvents: queryBool(query.sendInitialEvents),
+              timeoutSeconds,
+            },
+            { kind: format, includeObject, as: def },
+            reply.raw,
+            watchOptions,
+          );
+        } catch (error) {
+          endHijacked(reply, error);
+        }
         return reply;
       }
-      const list = await service.list(stored, namespace, listQuery);
+      await waitForRevision(service, version.revision, clientGone(reply), waitMs);
+      const exact = version.match === 'Exact' ? { revision: version.revision } : {};
+      const list = await service.list(stored, namespace, { ...listQuery, ...exact });
       return sendList(reply, def, list, format, includeObject);
     }
     case 'POST': {
       if (name)
         throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
-      const body = toStorage(def, decodeObjectBody(request));
+      const decoded = decodeObjectBody(request);
+      checkApiVersion(def, decoded);
+      const body = toStorage(def, decoded);
       // Decoded for this call and used by nothing else: the service need not copy it.
       const created = await service.create(stored, namespace, body, { ...writeOptions(), borrowBody: true });
       return send(created, 201);
@@ -135,7 +184,9 @@ async function dispatch(
     case 'PUT': {
       if (!name)
         throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
-      const body = toStorage(def, decodeObjectBody(request));
+      const decoded = decodeObjectBody(request);
+      checkApiVersion(def, decoded);
+      const body = toStorage(def, decoded);
       return send(
         await service.update(
           stored,
@@ -199,6 +250,31 @@ async function dispatch(
     default:
       throw errors.methodNotAllowed(`method ${request.method} is not allowed`);
   }
+}
+
+/** A signal that aborts when the client goes away before its answer is complete. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/**
+ * Ends a hijacked answer (a watch) that failed: with its Status while nothing was sent yet (the
+ * error handler no longer can), else by closing the stream, which the client sees as its end.
+ */
+function endHijacked(reply: FastifyReply, error: unknown): void {
+  const response = reply.raw;
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  if (!(error instanceof ApiError)) reply.log.error({ err: error }, 'watch failed');
+  const status = (error instanceof ApiError ? error : errors.internal()).toStatus();
+  response.writeHead(status.code, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(status));
 }
 
 function sendObject(

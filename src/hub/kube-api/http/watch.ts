@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { apiVersionOf, type KindDefinition, type KubeObject } from '../../../api/index.ts';
 import type { WatchEvent } from '../../../store/index.ts';
-import { ApiError, errors } from '../errors.ts';
+import { ApiError } from '../errors.ts';
 import { type ListQuery, type ObjectService, objectMatcher } from '../service/index.ts';
 import type { ResponseFormat } from './negotiation.ts';
 import { fromStorage } from './stored-as.ts';
@@ -40,7 +40,9 @@ export interface WatchFormat {
  * resourceVersion, `0`, or `sendInitialEvents`), then every later change in
  * order; a resourceVersion older than the compacted one ends in an ERROR event
  * carrying a 410 Status. Objects entering or leaving a selector are sent as
- * ADDED / DELETED.
+ * ADDED / DELETED. The caller has checked the query (selectors, resourceVersion, timeoutSeconds)
+ * and waited for a resourceVersion beyond the head (`resource-version.ts`): what is wrong with a
+ * request is answered before the stream starts.
  */
 export async function streamWatch(
   service: ObjectService,
@@ -53,9 +55,7 @@ export async function streamWatch(
 ): Promise<void> {
   const matcher = objectMatcher(def, query);
   const requested = query.resourceVersion;
-  if (requested !== undefined && requested !== '' && !/^\d+$/.test(requested)) {
-    throw errors.badRequest(`resourceVersion: Invalid value: "${requested}": must be a number`);
-  }
+  // A malformed resourceVersion was refused before the stream started (resource-version.ts).
   const serialize = serializerFor(format.as ?? def, format);
   const controller = new AbortController();
   const maxBuffered = options.maxBufferedBytes ?? 16 * 1024 * 1024;

@@ -16,3 +16,4 @@ export {
   type WriteOptions,
 } from './object-service.ts';
 export { PATCH_CONTENT_TYPES, type PatchType } from './patching.ts';
+export { checkNesting, MAX_NESTING_DEPTH } from './request-checks.ts';

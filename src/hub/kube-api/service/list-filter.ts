@@ -17,6 +17,8 @@ export interface ListQuery {
   readonly fieldSelector?: string;
   readonly limit?: number;
   readonly continue?: string;
+  /** The revision to list at (`resourceVersionMatch=Exact`); the head when absent. */
+  readonly revision?: number;
 }
 
 /** A parsed selector pair that tells whether an object is selected. */

@@ -156,7 +156,10 @@ export class ObjectService implements Client {
   async list(def: KindDefinition, namespace: string | undefined, query: ListQuery): Promise<ListResult> {
     const prefix = selectedPrefix(def, namespace, query.fieldSelector);
     let afterKey: string | undefined;
-    let revision: number | undefined;
+    let revision = query.revision;
+    if (revision !== undefined && revision < (await this.#store.compactedRevision())) {
+      throw errors.expired('The resourceVersion for the provided list is too old.');
+    }
     if (query.continue) {
       const token = decodeContinue(query.continue);
       afterKey = prefix + token.start;

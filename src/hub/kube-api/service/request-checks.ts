@@ -5,6 +5,7 @@
  * refuses with the apiserver's 400 or 413 and its wording.
  */
 import { apiVersionOf, type KindDefinition, type KubeObject } from '../../../api/index.ts';
+import { nestsDeeperThan } from '../../../util/index.ts';
 import { ApiError, errors } from '../errors.ts';
 import type { PrerenderedObject } from './object-meta.ts';
 
@@ -31,6 +32,24 @@ export function sizeChecked<T extends Pick<PrerenderedObject, 'bytes'>>(rendered
     );
   }
   return rendered;
+}
+
+/**
+ * The deepest nesting of objects and arrays a request body, or an object a patch makes, may have.
+ * Every walk over an object (pruning, validation, patches, field ownership, serialization)
+ * recurses once a level, and each still works at three times this depth; real objects nest a few
+ * dozen levels. The apiserver's JSON decoder stops at 10,000, deeper than a JavaScript stack goes.
+ */
+export const MAX_NESTING_DEPTH = 512;
+
+/**
+ * Refuses a value nesting deeper than {@link MAX_NESTING_DEPTH}, measured without recursion, so
+ * that no recursive walk ever sees it. `what` names it in the message (`the request body`).
+ * @throws ApiError 400
+ */
+export function checkNesting(value: unknown, what: string): void {
+  if (nestsDeeperThan(value, MAX_NESTING_DEPTH))
+    throw errors.badRequest(`${what} nests objects and arrays deeper than ${MAX_NESTING_DEPTH} levels`);
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

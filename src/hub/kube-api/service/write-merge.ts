@@ -15,7 +15,7 @@ import {
 } from '../apply/index.ts';
 import { ApiError, errors } from '../errors.ts';
 import { applyPatch, type PatchType } from './patching.ts';
-import { checkApplied, checkIdentity, checkTypeMeta } from './request-checks.ts';
+import { checkApplied, checkIdentity, checkNesting, checkTypeMeta } from './request-checks.ts';
 import { schemaInfoOf } from './schema-info-cache.ts';
 import { dropUnknownFields, ownCopy } from './write-prune.ts';
 
@@ -96,6 +96,8 @@ export function patchTo(
   now: () => Date,
 ): KubeObject {
   const patched = applyPatch(def, live, type, patch) as KubeObject;
+  // A JSON patch may add a deep value at a deep path: the result is measured before any walk.
+  checkNesting(patched, 'the patched object');
   if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) {
     throw errors.badRequest('the patch must produce an object');
   }
