@@ -323,7 +323,9 @@ describe('podman runtime', { concurrency: 3 }, () => {
     assert.deepEqual(await podsOf(pod.id), []);
 
     await podman('tag', IMAGE, image);
-    cleanups.push(async () => void (await podman('rmi', image)));
+    // `untag`, not `rmi`: this cleanup runs before the runtime stops the container using the image,
+    // and `rmi` would refuse then, leaving the tag for every later run.
+    cleanups.push(async () => void (await podman('untag', IMAGE, image)));
     await running(runtime, pod.id);
   });
 

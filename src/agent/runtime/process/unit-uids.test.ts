@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UnitUids } from './unit-uids.ts';
 
-/** The first subordinate range of /etc/subuid, if any (setup-system.sh gives outpost-workloads one). */
+/** The first subordinate range of /etc/subuid, if any (rootless podman's user has one once the agent created it). */
 function firstSubuidRange(): { start: number; count: number } | undefined {
   const line = readFileSync('/etc/subuid', 'utf8').split('\n').find(Boolean);
   if (!line) return undefined;
@@ -41,11 +41,12 @@ describe('unit uids', () => {
     assert.equal(await next.allocate(), 2_100_000_002);
   });
 
-  it("never hands out a user's uid or one of a subordinate range", async () => {
+  it("never hands out a user's uid or one of a subordinate range", async (t) => {
     const taken = new UnitUids(dir, { first: 0, count: 2 });
     await assert.rejects(taken.allocate(), /no free unit uid/, 'root (0) and a system user (1) exist');
     const range = firstSubuidRange();
-    if (!range) return;
+    // Nothing of an earlier run (such as rootless podman's user) is assumed: without a range, say so.
+    if (!range) return t.skip('no subordinate range in /etc/subuid on this machine');
     const around = new UnitUids(dir, { first: range.start + range.count - 2, count: 4 });
     assert.equal(await around.allocate(), range.start + range.count);
   });
