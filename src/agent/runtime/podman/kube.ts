@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { buildEnv, expand } from '../container-env.ts';
 import type { ContainerShape, PodSpecShape, VolumeShape } from '../pod-spec.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import { type Probe, probesOf, withoutProbes } from '../probes/index.ts';
 import type { DesiredUnit } from '../runtime.ts';
 import { safeName } from '../volumes.ts';
 
@@ -33,6 +34,8 @@ export const LABELS = {
    * that started the new version first). Absent on pods of older agents: 0.
    */
   revision: 'outpost.dev/revision',
+  /** JSON: the containers' probes, run by the agent (podman gets none); see probes.ts. Absent without probes. */
+  probes: 'outpost.dev/probes',
 } as const;
 
 /** What `podman play kube` gets for one unit, and what the runtime must prepare first. */
@@ -136,6 +139,7 @@ export function renderKubePlay(
       volumes: volumes as VolumeShape[],
       ...(unit.rootless ? { hostNetwork: true } : {}),
     };
+    const probes = probesLabel(spec.containers ?? [], unit.rootless || spec.hostNetwork === true);
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -154,6 +158,7 @@ export function renderKubePlay(
           [LABELS.containers]: (spec.containers ?? []).map((c) => c.name).join(','),
           [LABELS.grace]: String(gracePeriodSeconds),
           [LABELS.revision]: String(placement.revision ?? 0),
+          ...(probes ? { [LABELS.probes]: probes } : {}),
         },
       },
       spec: podSpec,
@@ -180,7 +185,8 @@ function renderContainer(
   // Kubernetes semantics for env (envFrom, valueFrom, $(VAR)) are resolved here, once for both runtimes.
   // `base` (the agent's OUTPOST_MQTT_URL, OUTPOST_DEVICE) comes first: the container's own env wins.
   const env = buildEnv(container, { configMaps: unit.configMaps, secrets: unit.secrets, base });
-  const { envFrom: _envFrom, ...rest } = container;
+  // Probes are the agent's to run (probes.ts), the same way as on the process runtime: podman gets none.
+  const { envFrom: _envFrom, ...rest } = withoutProbes(container);
   const expanded = (list: string[] | undefined) =>
     list?.map((part) => expand(part, { HOSTNAME: hostname, ...env }));
   return {
@@ -199,4 +205,21 @@ function claimTemplatesOf(unit: DesiredUnit): string[] {
     unit.object.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] } | undefined
   )?.volumeClaimTemplates;
   return (templates ?? []).map((t) => t.metadata?.name).filter((name): name is string => Boolean(name));
+}
+
+/** The label value of a pod's probes: the containers' parsed probes, and whether the pod is on the host network. */
+export interface ProbesLabel {
+  readonly hostNetwork: boolean;
+  readonly containers: Record<string, Probe[]>;
+}
+
+/** The {@link LABELS.probes} value for a pod of these containers; undefined when none has a probe. */
+export function probesLabel(containers: readonly ContainerShape[], hostNetwork: boolean): string | undefined {
+  const found: Record<string, Probe[]> = {};
+  for (const container of containers) {
+    const probes = probesOf(container);
+    if (probes.length > 0) found[container.name] = probes;
+  }
+  if (Object.keys(found).length === 0) return undefined;
+  return JSON.stringify({ hostNetwork, containers: found } satisfies ProbesLabel);
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { startTimeOf } from '../../../util/index.ts';
 
 /**
@@ -55,5 +55,38 @@ export function groupAlive(pgid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * A process of group `pgid` inside the container's own namespaces (bubblewrap
+ * made them: another mount namespace than the agent's), preferring the
+ * container's command over bubblewrap's pid-1 reaper; undefined when none runs.
+ * A probe is run there, so that it sees what the container sees.
+ */
+export function sandboxedPidOf(pgid: number): number | undefined {
+  const own = namespaceOf('self');
+  const inside = new Map<number, number>(); // pid -> ppid
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid || fields[0] === 'Z') continue;
+      const ns = namespaceOf(entry);
+      if (ns !== undefined && ns !== own) inside.set(Number(entry), Number(fields[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const [pid, ppid] of inside) if (inside.has(ppid)) return pid;
+  return inside.keys().next().value;
+}
+
+function namespaceOf(pid: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
   }
 }

@@ -2,6 +2,7 @@ import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import { probesOf } from '../probes/index.ts';
 import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import { resolveOutpost } from '../self-command.ts';
 import { materialiseVolumes, safeName } from '../volumes.ts';
@@ -12,7 +13,8 @@ import {
   type ContainerState,
   type RestartTiming,
 } from './container.ts';
-import { runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
+import { sandboxedPidOf } from './proc.ts';
+import { probeArgv, runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
 
 /** How a unit's processes are run. */
 export interface UnitSettings {
@@ -165,6 +167,10 @@ export class ProcessUnit {
             : restartPolicyOf(this.unit.object),
           graceMs: Math.max(0, grace) * 1000,
           ...(configError ? { configError } : {}),
+          // Init containers have no probes (Kubernetes rejects them there).
+          ...(isInit ? {} : { probes: probesOf(container) }),
+          probeArgv: (command, pgid) =>
+            probeArgv(command, runAs, this.#settings.sandbox, bwrap ? sandboxedPidOf(pgid) : undefined),
         };
         const process = new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange, {
           initial: isInit || inits.length === 0 ? 'ContainerCreating' : 'PodInitializing',
@@ -330,8 +336,13 @@ export function aggregate(states: readonly ContainerState[], note?: string): Uni
       ...msg(waiting.message),
     };
   }
-  const ready = states.every((s) => s.state === 'running' || (s.state === 'terminated' && s.exitCode === 0));
-  return { phase: 'Running', ready, restarts, ...withExit, ...msg(note) };
+  const ready = states.every(
+    (s) => (s.state === 'running' && s.ready) || (s.state === 'terminated' && s.exitCode === 0),
+  );
+  // A container its probes hold back (or restarted) says why, before the unit-wide note.
+  const probed =
+    states.find((s) => s.state === 'running' && !s.ready && s.message) ?? states.find((s) => s.message);
+  return { phase: 'Running', ready, restarts, ...withExit, ...msg(probed?.message ?? note) };
 }
 
 function msg(message: string | undefined): { message?: string } {
