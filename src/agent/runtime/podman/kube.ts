@@ -42,7 +42,7 @@ export const LABELS = {
 export interface KubePlay {
   /** Multi-document YAML, one Pod per replica (fed on stdin: env values from Secrets never touch disk). */
   readonly yaml: string;
-  /** Pod names, replica order: `<unit id>-<index>` (or another slot of {@link podNameOf}). */
+  /** Pod names, replica order: `<owner>-<unit id>-<index>` (or another slot of {@link podNameOf}). */
   readonly podNames: readonly string[];
   /** Every image the containers use (checked with `podman image exists` before playing). */
   readonly images: readonly string[];
@@ -56,12 +56,21 @@ export interface KubePlay {
 }
 
 /**
- * Pod name of a unit's replica: `<unit id>-<index>`, or `<unit id>-<index>.<slot>`
- * for a new version started while the old pod (slot 0) is still stopping. A
- * dot never occurs in a unit id or a container name, so names cannot clash.
+ * Pod name of a unit's replica: `<owner>-<unit id>-<index>`, or
+ * `<owner>-<unit id>-<index>.<slot>` for a new version started while the old
+ * pod (slot 0) is still stopping. A dot never occurs in a unit id or a
+ * container name, so names cannot clash; the owner (the agent's id) keeps
+ * two agents on one host that run the same Workload (the same unit ids) out
+ * of each other's names in a podman store they share.
  */
-export function podNameOf(unitId: string, replica: number, slot = 0): string {
-  return slot === 0 ? `${unitId}-${replica}` : `${unitId}-${replica}.${slot}`;
+export function podNameOf(owner: string, unitId: string, replica: number, slot = 0): string {
+  const name = `${owner}-${unitId}-${replica}`;
+  return slot === 0 ? name : `${name}.${slot}`;
+}
+
+/** The named volume of a StatefulSet claim template's replica: per agent, like pod names. */
+export function claimVolumeOf(owner: string, unitId: string, template: string, replica: number): string {
+  return `${owner}-${unitId}-${safeName(template)}-${replica}`;
 }
 
 /** Where a play's pods go: their revision label and names (default revision 0, slot 0 names). */
@@ -108,7 +117,7 @@ export function renderKubePlay(
   const podNames: string[] = [];
   const docs: string[] = [];
   for (let replica = 0; replica < replicas; replica++) {
-    const podName = placement.podName?.(replica) ?? podNameOf(unit.id, replica);
+    const podName = placement.podName?.(replica) ?? podNameOf(owner, unit.id, replica);
     podNames.push(podName);
     const hostname = (unit.ref.kind === 'Pod' ? unit.ref.name : `${unit.ref.name}-${replica}`).slice(0, 63);
     const containers = (list: ContainerShape[] | undefined) =>
@@ -126,7 +135,7 @@ export function renderKubePlay(
     );
     for (const template of claimTemplates) {
       if (volumes.some((v) => v.name === template)) continue;
-      const claimName = `${unit.id}-${safeName(template)}-${replica}`;
+      const claimName = claimVolumeOf(owner, unit.id, template, replica);
       claimVolumes.push(claimName);
       volumes.push({ name: template, persistentVolumeClaim: { claimName } });
     }

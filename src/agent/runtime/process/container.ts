@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { delay, monotonicMs } from '../../../util/index.ts';
 import { Backoff } from '../../backoff.ts';
 import { ContainerProbes, type ExecResult, type Probe } from '../probes/index.ts';
-import { currentBootId, killGroup, startTimeOf } from './proc.ts';
+import { currentBootId, groupAlive, killGroup, startTimeOf } from './proc.ts';
 
 /**
  * One container of one replica as a supervised host process.
@@ -35,6 +35,8 @@ export interface ContainerPlan {
   readonly graceMs: number;
   /** Why the container cannot start at all (reported, never retried until the unit changes). */
   readonly configError?: { readonly reason: string; readonly message: string };
+  /** Run right before every start (the host's mount points of its volumes, see unit.ts). */
+  readonly beforeStart?: () => void;
   /** Its startup, readiness and liveness probes (none: ready while running). */
   readonly probes?: readonly Probe[];
   /** The command line that runs an exec probe's command in the confinement of the running group `pgid`. */
@@ -218,6 +220,8 @@ export class ContainerProcess {
       if (done) break;
     }
     killGroup(pid, 'SIGKILL');
+    // Until the whole group is gone: its mount namespace (and the volumes bound in it) goes with the last of it.
+    for (const until = monotonicMs() + 2000; groupAlive(pid) && monotonicMs() < until; ) await delay(20);
     this.#set({ state: 'terminated', ready: false, restarts: this.#restarts, reason: 'Stopped' });
   }
 
@@ -226,6 +230,18 @@ export class ContainerProcess {
     const plan = this.plan;
     if (plan.configError) {
       this.#set({ state: 'waiting', ready: false, restarts: this.#restarts, ...plan.configError });
+      return;
+    }
+    try {
+      plan.beforeStart?.();
+    } catch (error) {
+      this.#set({
+        state: 'waiting',
+        ready: false,
+        restarts: this.#restarts,
+        reason: 'StartFailed',
+        message: `cannot prepare its mount points: ${error instanceof Error ? error.message : String(error)}`,
+      });
       return;
     }
     const exitFile = join(plan.dir, 'exit-code');

@@ -90,3 +90,37 @@ function namespaceOf(pid: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * Which of `paths` are a mount point in some mount namespace of the host
+ * (each namespace's /proc/PID/mountinfo read once): a folder another
+ * agent's container has a volume bound on. Removing such a folder would
+ * detach that volume from the running container (Linux detaches mounts in
+ * other namespaces when their mount point is removed).
+ */
+export function mountedAnywhere(paths: readonly string[]): Set<string> {
+  const wanted = new Set(paths);
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  if (wanted.size === 0) return found;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ns = namespaceOf(entry);
+    if (ns === undefined || seen.has(ns)) continue;
+    seen.add(ns);
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${entry}/mountinfo`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const line of info.split('\n')) {
+      // Field 5 is the mount point, octal-escaped (\040 for a space).
+      const point = line
+        .split(' ')[4]
+        ?.replace(/\\([0-7]{3})/g, (_m, code: string) => String.fromCharCode(Number.parseInt(code, 8)));
+      if (point !== undefined && wanted.has(point)) found.add(point);
+    }
+  }
+  return found;
+}

@@ -34,8 +34,11 @@ export interface UnitSettings {
   /** PATH given to containers that set none. */
   readonly path: string;
   readonly onChange: () => void;
-  /** Records the mount targets before bwrap creates what is missing of them on the host. */
-  readonly onMountTargets: (targets: readonly string[]) => Promise<void>;
+  /**
+   * Makes (and records) what is missing on the host of the mount targets bwrap
+   * needs to exist; before every start of a container (synchronous).
+   */
+  readonly onMountTargets: (targets: readonly string[]) => void;
   /** Variables every container gets (the local MQTT endpoint); the container's own win. Not part of the unit's hash. */
   readonly env: Readonly<Record<string, string>>;
   /** The argv prefix a container command `outpost` is replaced with (see self-command.ts). */
@@ -169,6 +172,7 @@ export class ProcessUnit {
           ...(configError ? { configError } : {}),
           // Init containers have no probes (Kubernetes rejects them there).
           ...(isInit ? {} : { probes: probesOf(container) }),
+          ...(bwrap ? { beforeStart: () => this.#settings.onMountTargets(this.mountTargets) } : {}),
           probeArgv: (command, pgid) =>
             probeArgv(command, runAs, this.#settings.sandbox, bwrap ? sandboxedPidOf(pgid) : undefined),
         };
@@ -179,7 +183,7 @@ export class ProcessUnit {
         this.containers.push(process);
       }
     }
-    if (bwrap) await this.#settings.onMountTargets(this.mountTargets);
+    if (bwrap) this.#settings.onMountTargets(this.mountTargets);
     if (options.materialise) await this.#giveOwnFolders(replicas);
   }
 
