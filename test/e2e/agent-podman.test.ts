@@ -229,7 +229,6 @@ describe('agent with the podman runtime', { timeout: 420_000 }, () => {
   });
 
   it('runs a rootless Workload as the unprivileged user', async () => {
-    const uid = await uidOf(ROOTLESS_USER).then((found) => found ?? -1);
     await kubectlApply(hub, rootlessWorkload);
     const mailbox = await getMailbox(api, DEVICE);
     const entry = (mailbox?.spec?.objects ?? []).find((o) => o.object.metadata.name === 'unprivileged') as
@@ -237,6 +236,8 @@ describe('agent with the podman runtime', { timeout: 420_000 }, () => {
       | undefined;
     assert.equal(entry?.rootless, true, 'the Mailbox carries the Workload rootless flag');
     await waitFor('the rootless Pod running', () => status('Pod', 'unprivileged'), 180_000, 250);
+    // The agent creates the user when it first needs it: read its uid only now (a fresh machine has none before).
+    const uid = (await uidOf(ROOTLESS_USER)) ?? -1;
     const owners = await waitFor('its process', async () => {
       const found = await processOwners(['sleep', '3607']);
       return found.length > 0 ? found : undefined;

@@ -108,9 +108,21 @@ function logged(dir: string, line: string): Promise<string[]> {
   );
 }
 
+/** The unit's pods, named without the `<owner>-` every pod name starts with (`<unit id>-<replica>[.<slot>]`), sorted. */
 async function podsOf(id: string): Promise<string[]> {
+  return (await fullPodNames(id)).map((name) => name.slice(name.indexOf(id))).sort();
+}
+
+/** The podman name of the unit's pod `<unit id>-<suffix>` (the owner in front). */
+async function podName(id: string, suffix: string): Promise<string> {
+  const found = (await fullPodNames(id)).find((name) => name.endsWith(`-${id}-${suffix}`));
+  if (!found) throw new Error(`no pod ${id}-${suffix}`);
+  return found;
+}
+
+async function fullPodNames(id: string): Promise<string[]> {
   const out = await podman('pod', 'ps', '--format', '{{.Name}}', '--filter', `label=outpost.dev/unit=${id}`);
-  return out.split('\n').filter(Boolean).sort();
+  return out.split('\n').filter(Boolean);
 }
 
 describe('podman runtime rollouts', { concurrency: 2 }, () => {
@@ -154,12 +166,13 @@ describe('podman runtime rollouts', { concurrency: 2 }, () => {
     await runtime.close();
     // What an agent killed before stopping v1 would leave: v1's pod (revision 0) beside v2's (revision 1).
     // podman 4.3 prints one object for one pod (later versions an array).
-    const parsed = JSON.parse(await podman('pod', 'inspect', `${current.id}-0.1`)) as unknown;
+    const parsed = JSON.parse(await podman('pod', 'inspect', await podName(current.id, '0.1'))) as unknown;
     const inspected = (Array.isArray(parsed) ? parsed[0] : parsed) as { Labels: Record<string, string> };
     const labels = { ...inspected.Labels, 'outpost.dev/revision': '0', 'outpost.dev/hash': 'v1' };
     const spec = (graceful(name, dir, 'v1').object.spec as { template: { spec: Record<string, unknown> } })
       .template.spec;
-    const leftover = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${current.id}-0`, labels }, spec };
+    const leftoverName = `${inspected.Labels['outpost.dev/owner']}-${current.id}-0`;
+    const leftover = { apiVersion: 'v1', kind: 'Pod', metadata: { name: leftoverName, labels }, spec };
     const child = execFile('podman', ['play', 'kube', '--start=true', '-'], {
       env: { ...process.env, CONTAINERS_CONF: CONF },
     });

@@ -4,9 +4,10 @@
  * owner label: runtimes running side by side never see each other's pods.
  */
 import assert from 'node:assert/strict';
+import { hash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import {
   type ActualUnit,
@@ -122,9 +123,21 @@ async function logsOf(runtime: Runtime, id: string, options: { replica?: number;
   return text;
 }
 
+/** The unit's pods, named without the `<owner>-` every pod name starts with (`<unit id>-<replica>[.<slot>]`), sorted. */
 async function podsOf(id: string): Promise<string[]> {
+  return (await fullPodNames(id)).map((name) => name.slice(name.indexOf(id))).sort();
+}
+
+/** The podman name of the unit's pod `<unit id>-<suffix>` (the owner in front). */
+async function podName(id: string, suffix: string): Promise<string> {
+  const found = (await fullPodNames(id)).find((name) => name.endsWith(`-${id}-${suffix}`));
+  if (!found) throw new Error(`no pod ${id}-${suffix}`);
+  return found;
+}
+
+async function fullPodNames(id: string): Promise<string[]> {
   const out = await podman('pod', 'ps', '--format', '{{.Name}}', '--filter', `label=outpost.dev/unit=${id}`);
-  return out.split('\n').filter(Boolean).sort();
+  return out.split('\n').filter(Boolean);
 }
 
 /** The host pid of a running container. */
@@ -171,9 +184,10 @@ describe('podman runtime', { concurrency: 3 }, () => {
     const first = unit('replace', 'echo version-1; sleep 3600', { hash: 'h1' });
     await runtime.apply(first);
     await running(runtime, first.id);
-    const podId = (await podman('pod', 'inspect', '--format', '{{.Id}}', `${first.id}-0`)).trim();
+    const firstPod = await podName(first.id, '0');
+    const podId = (await podman('pod', 'inspect', '--format', '{{.Id}}', firstPod)).trim();
     await runtime.apply(first);
-    assert.equal((await podman('pod', 'inspect', '--format', '{{.Id}}', `${first.id}-0`)).trim(), podId);
+    assert.equal((await podman('pod', 'inspect', '--format', '{{.Id}}', firstPod)).trim(), podId);
 
     const second = {
       ...first,
@@ -187,7 +201,7 @@ describe('podman runtime', { concurrency: 3 }, () => {
     const actual = await running(runtime, first.id);
     assert.equal(actual.hash, 'h2');
     assert.deepEqual(await podsOf(first.id), [`${first.id}-0`]);
-    assert.notEqual((await podman('pod', 'inspect', '--format', '{{.Id}}', `${first.id}-0`)).trim(), podId);
+    assert.notEqual((await podman('pod', 'inspect', '--format', '{{.Id}}', firstPod)).trim(), podId);
     const logs = await waitFor('new output', async () => {
       const text = await logsOf(runtime, first.id);
       return text.includes('version-2') ? text : undefined;
@@ -229,8 +243,8 @@ describe('podman runtime', { concurrency: 3 }, () => {
     const never = unit('never', 'sleep 3600', { restartPolicy: 'Never' });
     await Promise.all([runtime.apply(always), runtime.apply(never)]);
     await Promise.all([running(runtime, always.id), running(runtime, never.id)]);
-    process.kill(await pidOf(`${always.id}-0-main`), 'SIGKILL');
-    process.kill(await pidOf(`${never.id}-0-main`), 'SIGKILL');
+    process.kill(await pidOf(`${await podName(always.id, '0')}-main`), 'SIGKILL');
+    process.kill(await pidOf(`${await podName(never.id, '0')}-main`), 'SIGKILL');
 
     const restarted = await waitFor('restart', async () => {
       const found = await unitOf(runtime, always.id);
@@ -279,7 +293,7 @@ describe('podman runtime', { concurrency: 3 }, () => {
     await runtime.apply(deployment);
     await running(runtime, deployment.id);
     const pods = await podsOf(deployment.id);
-    process.kill(await pidOf(`${deployment.id}-1-main`), 'SIGKILL');
+    process.kill(await pidOf(`${await podName(deployment.id, '1')}-main`), 'SIGKILL');
     await waitFor('restart', async () =>
       (await unitOf(runtime, deployment.id))?.status.restarts === 1 ? true : undefined,
     );
@@ -323,7 +337,9 @@ describe('podman runtime', { concurrency: 3 }, () => {
     assert.deepEqual(await podsOf(pod.id), []);
 
     await podman('tag', IMAGE, image);
-    cleanups.push(async () => void (await podman('rmi', image)));
+    // `untag`, not `rmi`: this cleanup runs before the runtime stops the container using the image,
+    // and `rmi` would refuse then, leaving the tag for every later run.
+    cleanups.push(async () => void (await podman('untag', IMAGE, image)));
     await running(runtime, pod.id);
   });
 
@@ -395,7 +411,8 @@ describe('podman runtime', { concurrency: 3 }, () => {
   });
 
   test('a StatefulSet keeps its claim volume across a replacement and loses it on remove', async () => {
-    const { runtime } = await newRuntime();
+    const { runtime, dataDir } = await newRuntime();
+    const owner = hash('sha256', resolve(dataDir), 'hex').slice(0, 12);
     const base = unit('stateful', 'unused', { kind: 'Deployment' });
     const script = 'echo x >> /data/boots; echo "boots=$(wc -l < /data/boots)"; sleep 3600';
     const statefulSet = (hash: string): DesiredUnit => {
@@ -432,10 +449,9 @@ describe('podman runtime', { concurrency: 3 }, () => {
       (await logsOf(runtime, first.id)).includes('boots=2') ? true : undefined,
     );
     const volumes = async () =>
-      (await podman('volume', 'ls', '--format', '{{.Name}}'))
-        .split('\n')
-        .filter((v) => v.startsWith(first.id));
-    assert.deepEqual(await volumes(), [`${first.id}-data-0`]);
+      (await podman('volume', 'ls', '--format', '{{.Name}}')).split('\n').filter((v) => v.includes(first.id));
+    // Named after the agent (its owner id) too: another agent's StatefulSet of the same unit id has its own.
+    assert.deepEqual(await volumes(), [`${owner}-${first.id}-data-0`]);
     await runtime.remove(first.id);
     assert.deepEqual(await volumes(), []);
   });

@@ -48,6 +48,7 @@ export interface MailboxJson {
       ready?: boolean;
       restarts?: number;
       reason?: string;
+      message?: string;
       exitCode?: number;
     }>;
   };

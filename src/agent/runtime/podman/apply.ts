@@ -133,8 +133,8 @@ export class UnitApplier {
     ]);
     const podName = (replica: number) => {
       let slot = 0;
-      while (taken.has(podNameOf(unit.id, replica, slot))) slot++;
-      return podNameOf(unit.id, replica, slot);
+      while (taken.has(podNameOf(stores.owner, unit.id, replica, slot))) slot++;
+      return podNameOf(stores.owner, unit.id, replica, slot);
     };
     let play: ReturnType<typeof renderKubePlay>;
     try {

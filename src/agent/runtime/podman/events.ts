@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { PodmanHost } from './exec.ts';
+import { endTied, type PodmanHost } from './exec.ts';
 import { LABELS } from './kube.ts';
 
 /** Container events that can change a unit's status. */
@@ -35,7 +35,7 @@ export class PodmanEvents {
 
   start(): void {
     if (this.#stopped) return;
-    const child = this.host.spawn([
+    const child = this.host.spawnTied([
       'events',
       '--format',
       'json',
@@ -55,7 +55,9 @@ export class PodmanEvents {
         // not an event line
       }
     });
+    child.stdin?.on('error', () => {}); // the shell gone first
     const restart = () => {
+      endTied(child); // its watcher, if podman ended by itself
       if (this.#child !== child) return;
       this.#child = undefined;
       if (!this.#stopped) this.#timer = setTimeout(() => this.start(), 2000);
@@ -67,7 +69,7 @@ export class PodmanEvents {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#child?.kill('SIGTERM');
+    if (this.#child) endTied(this.#child);
     this.#child = undefined;
   }
 }

@@ -147,6 +147,22 @@ export class PodmanHost {
     });
   }
 
+  /**
+   * Like {@link spawn}, for a `podman ARGS` that runs as long as the agent
+   * does (`events`): it is tied to the agent by a pipe, so that it ends when
+   * the agent ends, even killed (SIGKILL leaves no `podman events` behind,
+   * which would keep running and keep the rootless user busy). End it with
+   * {@link endTied}.
+   */
+  spawnTied(args: readonly string[]): ChildProcess {
+    const command = this.command(args);
+    return spawn('/bin/sh', ['-c', TIED, 'outpost-podman', command.file, ...command.args], {
+      env: command.env,
+      cwd: '/',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
   /** Like {@link spawn}, with a writable stdin (for `podman load`). */
   spawnWithInput(args: readonly string[]): ChildProcess {
     const command = this.command(args);
@@ -156,6 +172,18 @@ export class PodmanHost {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
   }
+}
+
+/**
+ * Runs "$@" in the background and waits for it; a watcher ends it (SIGTERM;
+ * runuser passes it on) once the shell's stdin, a pipe from the agent, closes.
+ */
+const TIED =
+  'exec 3<&0; "$@" </dev/null 3<&- & p=$!; { read -r _ <&3; kill "$p" 2>/dev/null; } & w=$!; wait "$p"; c=$?; kill "$w" 2>/dev/null; exit "$c"';
+
+/** Ends a {@link PodmanHost.spawnTied} process: its pipe closes, its watcher stops it. */
+export function endTied(child: ChildProcess): void {
+  child.stdin?.end();
 }
 
 /** Writes the agent's containers.conf at `path` (0644: a rootless podman reads it too). */

@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { buildEnv, expand } from '../container-env.ts';
 import type { ContainerShape, PodSpecShape, VolumeShape } from '../pod-spec.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import { type Probe, probesOf, withoutProbes } from '../probes/index.ts';
 import type { DesiredUnit } from '../runtime.ts';
 import { safeName } from '../volumes.ts';
 
@@ -33,13 +34,15 @@ export const LABELS = {
    * that started the new version first). Absent on pods of older agents: 0.
    */
   revision: 'outpost.dev/revision',
+  /** JSON: the containers' probes, run by the agent (podman gets none); see probes.ts. Absent without probes. */
+  probes: 'outpost.dev/probes',
 } as const;
 
 /** What `podman play kube` gets for one unit, and what the runtime must prepare first. */
 export interface KubePlay {
   /** Multi-document YAML, one Pod per replica (fed on stdin: env values from Secrets never touch disk). */
   readonly yaml: string;
-  /** Pod names, replica order: `<unit id>-<index>` (or another slot of {@link podNameOf}). */
+  /** Pod names, replica order: `<owner>-<unit id>-<index>` (or another slot of {@link podNameOf}). */
   readonly podNames: readonly string[];
   /** Every image the containers use (checked with `podman image exists` before playing). */
   readonly images: readonly string[];
@@ -53,12 +56,21 @@ export interface KubePlay {
 }
 
 /**
- * Pod name of a unit's replica: `<unit id>-<index>`, or `<unit id>-<index>.<slot>`
- * for a new version started while the old pod (slot 0) is still stopping. A
- * dot never occurs in a unit id or a container name, so names cannot clash.
+ * Pod name of a unit's replica: `<owner>-<unit id>-<index>`, or
+ * `<owner>-<unit id>-<index>.<slot>` for a new version started while the old
+ * pod (slot 0) is still stopping. A dot never occurs in a unit id or a
+ * container name, so names cannot clash; the owner (the agent's id) keeps
+ * two agents on one host that run the same Workload (the same unit ids) out
+ * of each other's names in a podman store they share.
  */
-export function podNameOf(unitId: string, replica: number, slot = 0): string {
-  return slot === 0 ? `${unitId}-${replica}` : `${unitId}-${replica}.${slot}`;
+export function podNameOf(owner: string, unitId: string, replica: number, slot = 0): string {
+  const name = `${owner}-${unitId}-${replica}`;
+  return slot === 0 ? name : `${name}.${slot}`;
+}
+
+/** The named volume of a StatefulSet claim template's replica: per agent, like pod names. */
+export function claimVolumeOf(owner: string, unitId: string, template: string, replica: number): string {
+  return `${owner}-${unitId}-${safeName(template)}-${replica}`;
 }
 
 /** Where a play's pods go: their revision label and names (default revision 0, slot 0 names). */
@@ -105,7 +117,7 @@ export function renderKubePlay(
   const podNames: string[] = [];
   const docs: string[] = [];
   for (let replica = 0; replica < replicas; replica++) {
-    const podName = placement.podName?.(replica) ?? podNameOf(unit.id, replica);
+    const podName = placement.podName?.(replica) ?? podNameOf(owner, unit.id, replica);
     podNames.push(podName);
     const hostname = (unit.ref.kind === 'Pod' ? unit.ref.name : `${unit.ref.name}-${replica}`).slice(0, 63);
     const containers = (list: ContainerShape[] | undefined) =>
@@ -123,7 +135,7 @@ export function renderKubePlay(
     );
     for (const template of claimTemplates) {
       if (volumes.some((v) => v.name === template)) continue;
-      const claimName = `${unit.id}-${safeName(template)}-${replica}`;
+      const claimName = claimVolumeOf(owner, unit.id, template, replica);
       claimVolumes.push(claimName);
       volumes.push({ name: template, persistentVolumeClaim: { claimName } });
     }
@@ -136,6 +148,7 @@ export function renderKubePlay(
       volumes: volumes as VolumeShape[],
       ...(unit.rootless ? { hostNetwork: true } : {}),
     };
+    const probes = probesLabel(spec.containers ?? [], unit.rootless || spec.hostNetwork === true);
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -154,6 +167,7 @@ export function renderKubePlay(
           [LABELS.containers]: (spec.containers ?? []).map((c) => c.name).join(','),
           [LABELS.grace]: String(gracePeriodSeconds),
           [LABELS.revision]: String(placement.revision ?? 0),
+          ...(probes ? { [LABELS.probes]: probes } : {}),
         },
       },
       spec: podSpec,
@@ -180,7 +194,8 @@ function renderContainer(
   // Kubernetes semantics for env (envFrom, valueFrom, $(VAR)) are resolved here, once for both runtimes.
   // `base` (the agent's OUTPOST_MQTT_URL, OUTPOST_DEVICE) comes first: the container's own env wins.
   const env = buildEnv(container, { configMaps: unit.configMaps, secrets: unit.secrets, base });
-  const { envFrom: _envFrom, ...rest } = container;
+  // Probes are the agent's to run (probes.ts), the same way as on the process runtime: podman gets none.
+  const { envFrom: _envFrom, ...rest } = withoutProbes(container);
   const expanded = (list: string[] | undefined) =>
     list?.map((part) => expand(part, { HOSTNAME: hostname, ...env }));
   return {
@@ -199,4 +214,21 @@ function claimTemplatesOf(unit: DesiredUnit): string[] {
     unit.object.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] } | undefined
   )?.volumeClaimTemplates;
   return (templates ?? []).map((t) => t.metadata?.name).filter((name): name is string => Boolean(name));
+}
+
+/** The label value of a pod's probes: the containers' parsed probes, and whether the pod is on the host network. */
+export interface ProbesLabel {
+  readonly hostNetwork: boolean;
+  readonly containers: Record<string, Probe[]>;
+}
+
+/** The {@link LABELS.probes} value for a pod of these containers; undefined when none has a probe. */
+export function probesLabel(containers: readonly ContainerShape[], hostNetwork: boolean): string | undefined {
+  const found: Record<string, Probe[]> = {};
+  for (const container of containers) {
+    const probes = probesOf(container);
+    if (probes.length > 0) found[container.name] = probes;
+  }
+  if (Object.keys(found).length === 0) return undefined;
+  return JSON.stringify({ hostNetwork, containers: found } satisfies ProbesLabel);
 }

@@ -15,6 +15,7 @@ import { UnitApplier } from './apply.ts';
 import type { PodmanEvent } from './events.ts';
 import { containerNameOf, LABELS } from './kube.ts';
 import { podmanLogs } from './logs.ts';
+import { PodmanProbes } from './probes.ts';
 import { runsVersion, Snapshots } from './snapshot.ts';
 import { statusOf } from './status.ts';
 import { PodStopper } from './stop.ts';
@@ -85,6 +86,7 @@ class PodmanRuntime implements Runtime {
   readonly #locks = new UnitLocks();
   readonly #stopper: PodStopper;
   readonly #supervisor: Supervisor;
+  readonly #probes: PodmanProbes;
   readonly #applier: UnitApplier;
   readonly #listeners = new Set<() => void>();
   #resync: NodeJS.Timeout | undefined;
@@ -117,11 +119,15 @@ class PodmanRuntime implements Runtime {
         this.#kick();
       },
     });
+    const probes = new PodmanProbes({ onChange: () => this.#notify(), ...(log ? { log } : {}) });
     const stopper = new PodStopper({
       stores,
       snapshots,
       log,
-      onContainerGone: (name) => supervisor.forget(name),
+      onContainerGone: (name) => {
+        supervisor.forget(name);
+        probes.forget(name);
+      },
     });
     this.#applier = new UnitApplier({
       stores,
@@ -141,6 +147,7 @@ class PodmanRuntime implements Runtime {
     this.#snapshots = snapshots;
     this.#stopper = stopper;
     this.#supervisor = supervisor;
+    this.#probes = probes;
   }
 
   async start(): Promise<void> {
@@ -173,7 +180,7 @@ class PodmanRuntime implements Runtime {
         // An incomplete unit (a replica removed behind the agent's back) reports no hash, so it is applied again.
         hash: complete ? unit.hash : '',
         objectHash: unit.objectHash,
-        status: statusOf(unit, (c) => this.#supervisor.supervision(c)),
+        status: statusOf(unit, (c) => ({ ...this.#supervisor.supervision(c), ...this.#probes.view(c) })),
       });
     }
     for (const { unit, status } of this.#applier.parked()) {
@@ -210,6 +217,7 @@ class PodmanRuntime implements Runtime {
     if (this.#resync) clearInterval(this.#resync);
     this.#stores.stop();
     this.#supervisor.stop();
+    this.#probes.stop();
     await this.#supervising?.catch(() => {});
     await this.#locks.settled();
     await this.#stopper.settled();
@@ -256,6 +264,7 @@ class PodmanRuntime implements Runtime {
       // An older version left by an interrupted rollout (agent restart, failed stop).
       this.#stopper.retire(unit.host, unit.id, unit.stale);
       this.#supervisor.check(unit);
+      this.#probes.check(unit);
     }
     await this.#applier.retryParked();
   }

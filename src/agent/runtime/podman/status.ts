@@ -15,6 +15,10 @@ export interface Supervision {
   readonly backoffMs?: number;
   /** Why the last start failed (play kube or podman start stderr). */
   readonly startError?: string;
+  /** What its probes say while it runs (absent without probes: ready while running). */
+  readonly ready?: boolean;
+  /** Which probe failed and why (not ready, or the reason of the last probe restart). */
+  readonly probeMessage?: string;
 }
 
 /** Whether a container that stopped must be started again under `policy`. */
@@ -66,13 +70,20 @@ export function statusOf(
       restarts += known.restarts;
       const status = containerStatus(unit, container, known);
       if (status.phase !== 'Running' || status.ready === false) podReady = false;
-      if (rankOf(status) > rankOf(podStatus)) podStatus = status;
+      // Equal rank: the first that says something (a probe's message) is reported.
+      if (rankOf(status) > rankOf(podStatus) || (rankOf(status) === rankOf(podStatus) && !podStatus.message))
+        podStatus = status;
     }
     if (podStatus.phase === 'Running' && pod.containers.length === 0) {
       podStatus = { phase: 'Pending', reason: 'ContainerCreating' };
     }
     if (!podReady) ready = false;
-    if (!worst || rankOf(podStatus) > rankOf(worst)) worst = podStatus;
+    if (
+      !worst ||
+      rankOf(podStatus) > rankOf(worst) ||
+      (rankOf(podStatus) === rankOf(worst) && !worst.message)
+    )
+      worst = podStatus;
   }
   worst ??= { phase: 'Running', message: 'scaled to 0 replicas' };
   return { ...worst, ready: ready && worst.phase === 'Running', restarts };
@@ -84,7 +95,12 @@ function rankOf(status: UnitStatus): number {
 
 function containerStatus(unit: UnitPods, container: ContainerState, known: Supervision): UnitStatus {
   const name = container.container;
-  if (container.state === 'running' || container.state === 'paused') return { phase: 'Running', ready: true };
+  if (container.state === 'running' || container.state === 'paused')
+    return {
+      phase: 'Running',
+      ready: known.ready ?? true,
+      ...(known.probeMessage ? { message: known.probeMessage } : {}),
+    };
   if (!isStopped(container)) return { phase: 'Pending', ready: false, reason: 'ContainerCreating' };
   const started = hasStarted(container);
   if (shouldRestart(unit.restartPolicy, container)) {
@@ -103,7 +119,7 @@ function containerStatus(unit: UnitPods, container: ContainerState, known: Super
       ready: false,
       exitCode: container.exitCode,
       reason: 'CrashLoopBackOff',
-      message: `${wait}restarting container ${name} (exit code ${container.exitCode})`,
+      message: `${wait}restarting container ${name} (exit code ${container.exitCode})${known.probeMessage ? `; ${known.probeMessage}` : ''}`,
     };
   }
   if (!started) {

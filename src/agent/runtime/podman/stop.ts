@@ -103,7 +103,8 @@ export class PodStopper {
     if (unit) await this.#stopPods(host, [...unit.pods, ...unit.stale]);
     if (options.volumes) {
       const names = (await host.run(['volume', 'ls', '--format', '{{.Name}}'])).split('\n');
-      const claims = names.filter((name) => name.startsWith(`${id}-`));
+      // This agent's claims only (claimVolumeOf): another agent's unit of the same id keeps its data.
+      const claims = names.filter((name) => name.startsWith(`${this.#options.stores.owner}-${id}-`));
       if (claims.length > 0) await host.run(['volume', 'rm', '--force', ...claims]);
       await rm(join(this.#options.stores.unitsDir(host), id), { recursive: true, force: true });
     }

@@ -3,7 +3,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, write
 import { join } from 'node:path';
 import { delay, monotonicMs } from '../../../util/index.ts';
 import { Backoff } from '../../backoff.ts';
-import { currentBootId, killGroup, startTimeOf } from './proc.ts';
+import { ContainerProbes, type ExecResult, type Probe } from '../probes/index.ts';
+import { currentBootId, groupAlive, killGroup, startTimeOf } from './proc.ts';
 
 /**
  * One container of one replica as a supervised host process.
@@ -34,6 +35,12 @@ export interface ContainerPlan {
   readonly graceMs: number;
   /** Why the container cannot start at all (reported, never retried until the unit changes). */
   readonly configError?: { readonly reason: string; readonly message: string };
+  /** Run right before every start (the host's mount points of its volumes, see unit.ts). */
+  readonly beforeStart?: () => void;
+  /** Its startup, readiness and liveness probes (none: ready while running). */
+  readonly probes?: readonly Probe[];
+  /** The command line that runs an exec probe's command in the confinement of the running group `pgid`. */
+  readonly probeArgv?: (command: readonly string[], pgid: number) => string[];
 }
 
 /** Restart timing of the process runtime. */
@@ -80,6 +87,9 @@ export class ContainerProcess {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #exited: (() => void) | undefined;
+  readonly #probes: ContainerProbes | undefined;
+  /** Why the running process is being stopped by the agent (a failed liveness or startup probe). */
+  #killedFor: string | undefined;
   /** Called when the container has terminated for good (no restart follows), with its exit code. */
   onTerminated: ((code: number) => void) | undefined;
 
@@ -103,10 +113,21 @@ export class ContainerProcess {
       jitter: 0,
     });
     this.#resetAfterMs = timing.resetAfterMs ?? 60_000;
+    if (plan.probes?.length) {
+      this.#probes = new ContainerProbes(
+        plan.probes,
+        { exec: (command, timeoutMs) => this.#exec(command, timeoutMs), address: async () => '127.0.0.1' },
+        { onChange: () => this.#onChange(), onFailure: (_kind, message) => this.#killFor(message) },
+      );
+    }
   }
 
+  /** Its state; while running, ready and the message are its probes'. */
   get status(): ContainerState {
-    return this.#status;
+    const status = this.#status;
+    if (status.state !== 'running' || !this.#probes) return status;
+    const message = this.#probes.message;
+    return { ...status, ready: this.#probes.ready, ...(message ? { message } : {}) };
   }
 
   /** The pid of the running process group leader (the shim), if running. */
@@ -152,6 +173,7 @@ export class ContainerProcess {
       this.#startTime = recorded.startTime;
       this.#startedAt = monotonicMs();
       this.#set({ state: 'running', ready: true, restarts: this.#restarts });
+      this.#probes?.start();
       return;
     }
     if (recorded.bootId !== currentBootId()) {
@@ -175,6 +197,7 @@ export class ContainerProcess {
   /** Stops supervising, leaving the process running (for the next agent to adopt). */
   release(): void {
     this.#stopped = true;
+    this.#probes?.stop();
     clearTimeout(this.#timer);
     this.#child = undefined;
   }
@@ -182,6 +205,7 @@ export class ContainerProcess {
   /** Stops the process group (SIGTERM, SIGKILL after the grace period) and supervising it. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#probes?.stop();
     clearTimeout(this.#timer);
     const pid = this.#pid;
     if (this.#status.state !== 'running' || pid === undefined) return;
@@ -196,6 +220,8 @@ export class ContainerProcess {
       if (done) break;
     }
     killGroup(pid, 'SIGKILL');
+    // Until the whole group is gone: its mount namespace (and the volumes bound in it) goes with the last of it.
+    for (const until = monotonicMs() + 2000; groupAlive(pid) && monotonicMs() < until; ) await delay(20);
     this.#set({ state: 'terminated', ready: false, restarts: this.#restarts, reason: 'Stopped' });
   }
 
@@ -204,6 +230,18 @@ export class ContainerProcess {
     const plan = this.plan;
     if (plan.configError) {
       this.#set({ state: 'waiting', ready: false, restarts: this.#restarts, ...plan.configError });
+      return;
+    }
+    try {
+      plan.beforeStart?.();
+    } catch (error) {
+      this.#set({
+        state: 'waiting',
+        ready: false,
+        restarts: this.#restarts,
+        reason: 'StartFailed',
+        message: `cannot prepare its mount points: ${error instanceof Error ? error.message : String(error)}`,
+      });
       return;
     }
     const exitFile = join(plan.dir, 'exit-code');
@@ -253,11 +291,16 @@ export class ContainerProcess {
       this.#handleExit(code ?? 128 + signalNumber(signal));
     });
     this.#set({ state: 'running', ready: true, restarts: this.#restarts });
+    this.#probes?.start();
   }
 
-  #handleExit(code: number, message?: string): void {
+  #handleExit(code: number, exitMessage?: string): void {
     this.#exited?.();
     this.#exited = undefined;
+    this.#probes?.stop();
+    const killedFor = this.#killedFor;
+    this.#killedFor = undefined;
+    const message = killedFor ? `${exitMessage ? `${exitMessage}; ` : ''}stopped: ${killedFor}` : exitMessage;
     if (this.#stopped) return;
     const ranMs = monotonicMs() - this.#startedAt;
     const restart =
@@ -283,13 +326,66 @@ export class ContainerProcess {
       restarts: this.#restarts,
       exitCode: code,
       reason: 'CrashLoopBackOff',
-      message: `exited with code ${code}; restarting in ${Math.ceil(wait / 1000)} s`,
+      message: `exited with code ${code}${killedFor ? ` (stopped: ${killedFor})` : ''}; restarting in ${Math.ceil(wait / 1000)} s`,
     });
     this.#timer = setTimeout(() => {
       this.#restarts++;
       this.#spawn();
     }, wait);
     this.#timer.unref();
+  }
+
+  /** A liveness or startup probe failed: the group gets SIGTERM, SIGKILL after the grace period; the exit restarts it per policy. */
+  #killFor(message: string): void {
+    const pid = this.pid;
+    if (pid === undefined) return;
+    this.#killedFor = message;
+    const startTime = this.#startTime;
+    killGroup(pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (this.#pid === pid && this.#startTime === startTime && this.#status.state === 'running')
+        killGroup(pid, 'SIGKILL');
+    }, this.plan.graceMs);
+    timer.unref();
+  }
+
+  /** Runs an exec probe's command where the container runs, as its user; killed after `timeoutMs`. */
+  #exec(command: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const pid = this.pid;
+    if (pid === undefined || !this.plan.probeArgv) return Promise.resolve({ code: 1, output: 'not running' });
+    let argv: string[];
+    try {
+      argv = this.plan.probeArgv(command, pid);
+    } catch (error) {
+      return Promise.resolve({ code: 1, output: error instanceof Error ? error.message : String(error) });
+    }
+    return new Promise((resolve) => {
+      let output = '';
+      let timedOut = false;
+      const child = spawn(argv[0]!, argv.slice(1), {
+        cwd: this.plan.cwd,
+        env: { ...this.plan.env },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const collect = (chunk: Buffer) => {
+        if (output.length < 4096) output += chunk.toString();
+      };
+      child.stdout?.on('data', collect);
+      child.stderr?.on('data', collect);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+      }, timeoutMs);
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        resolve({ code: 127, output: error.message });
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: timedOut ? null : (code ?? 1), output });
+      });
+    });
   }
 
   #set(status: ContainerState): void {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { startTimeOf } from '../../../util/index.ts';
 
 /**
@@ -56,4 +56,71 @@ export function groupAlive(pgid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A process of group `pgid` inside the container's own namespaces (bubblewrap
+ * made them: another mount namespace than the agent's), preferring the
+ * container's command over bubblewrap's pid-1 reaper; undefined when none runs.
+ * A probe is run there, so that it sees what the container sees.
+ */
+export function sandboxedPidOf(pgid: number): number | undefined {
+  const own = namespaceOf('self');
+  const inside = new Map<number, number>(); // pid -> ppid
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid || fields[0] === 'Z') continue;
+      const ns = namespaceOf(entry);
+      if (ns !== undefined && ns !== own) inside.set(Number(entry), Number(fields[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const [pid, ppid] of inside) if (inside.has(ppid)) return pid;
+  return inside.keys().next().value;
+}
+
+function namespaceOf(pid: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Which of `paths` are a mount point in some mount namespace of the host
+ * (each namespace's /proc/PID/mountinfo read once): a folder another
+ * agent's container has a volume bound on. Removing such a folder would
+ * detach that volume from the running container (Linux detaches mounts in
+ * other namespaces when their mount point is removed).
+ */
+export function mountedAnywhere(paths: readonly string[]): Set<string> {
+  const wanted = new Set(paths);
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  if (wanted.size === 0) return found;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ns = namespaceOf(entry);
+    if (ns === undefined || seen.has(ns)) continue;
+    seen.add(ns);
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${entry}/mountinfo`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const line of info.split('\n')) {
+      // Field 5 is the mount point, octal-escaped (\040 for a space).
+      const point = line
+        .split(' ')[4]
+        ?.replace(/\\([0-7]{3})/g, (_m, code: string) => String.fromCharCode(Number.parseInt(code, 8)));
+      if (point !== undefined && wanted.has(point)) found.add(point);
+    }
+  }
+  return found;
 }

@@ -1,5 +1,5 @@
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -12,10 +12,10 @@ import {
 } from '../runtime.ts';
 import { selfCommand } from '../self-command.ts';
 import { UnitLocks } from '../unit-locks.ts';
-import { isWithin, safeName } from '../volumes.ts';
-import { missingAncestors } from './binds.ts';
+import { safeName } from '../volumes.ts';
 import type { RestartTiming } from './container.ts';
 import { followOutput, rotateIfLarge } from './logs.ts';
+import { ensureMountPoints, removeMountPoints } from './mount-points.ts';
 import { killGroup } from './proc.ts';
 import { programPathsOf, type SandboxSettings, SYSTEM_DIRS } from './sandbox.ts';
 import { ProcessUnit } from './unit.ts';
@@ -45,7 +45,7 @@ export interface ProcessRuntimeOptions {
    * units cannot enter. @default `${dir}.workloads`
    */
   readonly workloadsDir?: string;
-  /** The uids units run as. @default {@link DEFAULT_UNIT_UIDS} */
+  /** The uids units run as. @default the range `dir` hashes to (`unitUidRangeOf`): two agents' units never share a uid */
   readonly unitUids?: UidRange;
   /**
    * Run each unit as its own uid. @default true when the agent runs as root
@@ -234,8 +234,12 @@ class ProcessRuntime implements Runtime {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#locks.settled();
-    if (options.stopUnits) await Promise.all([...this.#units.values()].map((unit) => unit.stop()));
-    else for (const unit of this.#units.values()) unit.release();
+    if (options.stopUnits) {
+      await Promise.all([...this.#units.values()].map((unit) => unit.stop()));
+      // Nothing of this agent runs any more: the mount points it needed go (unless another agent's use them).
+      const targets = [...new Set([...this.#units.values()].flatMap((u) => u.mountTargets))];
+      removeMountPoints(targets, new Set(), this.#options.dir);
+    } else for (const unit of this.#units.values()) unit.release();
     this.#listeners.clear();
   }
 
@@ -276,21 +280,10 @@ class ProcessRuntime implements Runtime {
       );
   }
 
-  /** Removes the empty folders bwrap created on the host for mount targets no other unit uses. */
+  /** Removes the host folders made for mount targets that no unit (of this agent or another) uses. */
   async #removeMountTargets(targets: readonly string[]): Promise<void> {
     const inUse = new Set([...this.#units.values()].flatMap((u) => u.mountTargets));
-    const created = readCreated(this.#options.dir);
-    for (const target of targets) {
-      if (inUse.has(target)) continue;
-      for (const folder of [...(created[target] ?? [])].reverse()) {
-        if ([...inUse].some((t) => t === folder || t.startsWith(`${folder}/`))) break;
-        try {
-          await rmdir(folder); // only when empty: never deletes what someone else put there
-        } catch {
-          break;
-        }
-      }
-    }
+    removeMountPoints(targets, inUse, this.#options.dir);
   }
 
   #settings(dir: string, id: string, uid: number) {
@@ -303,7 +296,7 @@ class ProcessRuntime implements Runtime {
       path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       onChange: () => this.#changed(),
       onMountTargets: (targets: readonly string[]) =>
-        recordCreated(this.#options.dir, targets, [...SYSTEM_DIRS, ...this.#sandbox.programPaths]),
+        ensureMountPoints(targets, [...SYSTEM_DIRS, ...this.#sandbox.programPaths]),
       env: this.#options.env ?? {},
       outpost: this.#outpost,
     };
@@ -360,46 +353,6 @@ function killRecorded(dir: string): void {
     }
   };
   walk(dir);
-}
-
-const CREATED = 'mount-targets.json';
-
-/** Which host folders were missing (and so created by bwrap) for each mount target. */
-function readCreated(dir: string): Record<string, string[]> {
-  try {
-    return JSON.parse(readFileSync(join(dir, CREATED), 'utf8')) as Record<string, string[]>;
-  } catch {
-    return {};
-  }
-}
-
-/**
- * Creates on the host the missing folders of mount targets inside a folder
- * the view binds read-only (e.g. `/etc/app`: bwrap cannot create a mount point
- * in a read-only bind), recording them first so that they are removed when
- * no unit uses them. Targets elsewhere bwrap creates inside the view only.
- */
-async function recordCreated(
-  dir: string,
-  targets: readonly string[],
-  bound: readonly string[],
-): Promise<void> {
-  const created = readCreated(dir);
-  const toCreate: string[] = [];
-  for (const target of targets) {
-    if (!bound.some((folder) => isWithin(target, folder))) continue;
-    toCreate.push(target);
-    if (created[target]) continue;
-    const missing = missingAncestors(target);
-    if (missing.length > 0) created[target] = missing;
-  }
-  if (toCreate.length === 0) return;
-  await writeFile(join(dir, CREATED), JSON.stringify(created));
-  for (const target of toCreate) {
-    await mkdir(target, { recursive: true });
-    // Ours, and passable by the units' uids (an older agent's bwrap made them 0700).
-    for (const folder of created[target] ?? []) await chmod(folder, 0o755);
-  }
 }
 
 function onPath(program: string): boolean {

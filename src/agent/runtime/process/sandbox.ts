@@ -110,6 +110,36 @@ export function sandboxedArgv(command: SandboxedCommand, settings: SandboxSettin
   return args;
 }
 
+/**
+ * The command line that runs a probe's `command` in a running container's
+ * confinement: with bubblewrap, in the namespaces of `insidePid` (a process
+ * of the container, see proc.ts `sandboxedPidOf`): its files, its /tmp, its
+ * /proc, its root and working folder; then, as the container, dropped to its
+ * uid (or, for root, to the capabilities it keeps). Without bubblewrap only
+ * the user switch applies, as for the container.
+ */
+export function probeArgv(
+  command: readonly string[],
+  runAs: RunAs,
+  settings: SandboxSettings,
+  insidePid: number | undefined,
+): string[] {
+  const drop = !settings.switchUser
+    ? []
+    : runAs.uid !== 0
+      ? setprivArgs(runAs)
+      : runAs.capabilities === 'all'
+        ? []
+        : [
+            'setpriv',
+            `--bounding-set=-all${(runAs.capabilities ?? []).map((cap) => `,+${cap.replace(/^CAP_/, '').toLowerCase()}`).join('')}`,
+            '--',
+          ];
+  if (!settings.bwrap) return [...drop, ...command];
+  if (insidePid === undefined) throw new Error('the container is not running');
+  return ['nsenter', '-t', String(insidePid), '-m', '-p', '-i', '-r', '-w', '--', ...drop, ...command];
+}
+
 /** setpriv dropping to `runAs` for good: no groups, no capabilities (bounding set included), no new privileges. */
 function setprivArgs(runAs: RunAs): string[] {
   return [

@@ -5,14 +5,19 @@
  * podman's `outpost-workloads`) uses. A uid needs no passwd entry to own files
  * or run processes; gid = uid.
  *
+ * Agents on one host share nothing: each takes the range its data dir
+ * hashes to ({@link unitUidRangeOf}), and no uid that owns a running process
+ * (another agent's unit, whatever its range) is handed out.
+ *
  * Allocation goes round the range from a cursor kept on disk, so a uid freed
  * by a removed unit is handed out again only after the whole range: files a
  * unit left where units can write (a hostPath volume) do not fall to the next
  * unit at once.
  */
-import { readFileSync } from 'node:fs';
+import { hash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../../util/index.ts';
 
 /** A range of uids: `first` .. `first + count - 1`. */
@@ -28,6 +33,19 @@ export interface UidRange {
  */
 export const DEFAULT_UNIT_UIDS: UidRange = { first: 0x7000_0000, count: 65_536 };
 
+/** Ranges of {@link DEFAULT_UNIT_UIDS}' size from its start: 2048 of them end at 0x78000000, below 2^31. */
+const SLOTS = 2048;
+
+/**
+ * The range of the agent whose runtime folder is `dir`: one of 2048 ranges
+ * of 65,536 uids from 0x70000000, chosen by a hash of the folder, so that
+ * two agents on one host (two data dirs) hand out different uids.
+ */
+export function unitUidRangeOf(dir: string): UidRange {
+  const slot = Number.parseInt(hash('sha256', resolve(dir), 'hex').slice(0, 8), 16) % SLOTS;
+  return { first: DEFAULT_UNIT_UIDS.first + slot * DEFAULT_UNIT_UIDS.count, count: DEFAULT_UNIT_UIDS.count };
+}
+
 const CURSOR = 'unit-uids.json';
 
 /** Hands out and takes back unit uids; see the module comment. */
@@ -37,7 +55,7 @@ export class UnitUids {
   readonly #used = new Set<number>();
 
   /** `dir` keeps the cursor (`unit-uids.json`). */
-  constructor(dir: string, range: UidRange = DEFAULT_UNIT_UIDS) {
+  constructor(dir: string, range: UidRange = unitUidRangeOf(dir)) {
     this.#dir = dir;
     this.#range = range;
   }
@@ -54,7 +72,8 @@ export class UnitUids {
 
   /**
    * The next free uid after the cursor, skipping uids in use, users of
-   * `/etc/passwd` and subordinate ranges of `/etc/subuid` and `/etc/subgid`.
+   * `/etc/passwd`, subordinate ranges of `/etc/subuid` and `/etc/subgid`,
+   * and owners of running processes (another agent's units).
    * @throws Error when the whole range is taken
    */
   async allocate(): Promise<number> {
@@ -84,9 +103,9 @@ export class UnitUids {
   }
 }
 
-/** Whether a uid (or gid) belongs to a user, group or subordinate range of the device. */
+/** Whether a uid (or gid) belongs to a user, group or subordinate range of the device, or runs a process. */
 function systemIds(): (id: number) => boolean {
-  const single = new Set<number>();
+  const single = processOwners();
   const ranges: [number, number][] = [];
   for (const file of ['/etc/passwd', '/etc/group']) {
     for (const line of readLines(file)) {
@@ -101,6 +120,20 @@ function systemIds(): (id: number) => boolean {
     }
   }
   return (id) => single.has(id) || ranges.some(([start, end]) => id >= start && id < end);
+}
+
+/** The uids of the running processes (a /proc entry belongs to its process's uid). */
+function processOwners(): Set<number> {
+  const owners = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      owners.add(statSync(`/proc/${entry}`).uid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return owners;
 }
 
 function readLines(file: string): string[] {

@@ -2,6 +2,7 @@ import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
+import { probesOf } from '../probes/index.ts';
 import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import { resolveOutpost } from '../self-command.ts';
 import { materialiseVolumes, safeName } from '../volumes.ts';
@@ -12,7 +13,8 @@ import {
   type ContainerState,
   type RestartTiming,
 } from './container.ts';
-import { runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
+import { sandboxedPidOf } from './proc.ts';
+import { probeArgv, runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
 
 /** How a unit's processes are run. */
 export interface UnitSettings {
@@ -32,8 +34,11 @@ export interface UnitSettings {
   /** PATH given to containers that set none. */
   readonly path: string;
   readonly onChange: () => void;
-  /** Records the mount targets before bwrap creates what is missing of them on the host. */
-  readonly onMountTargets: (targets: readonly string[]) => Promise<void>;
+  /**
+   * Makes (and records) what is missing on the host of the mount targets bwrap
+   * needs to exist; before every start of a container (synchronous).
+   */
+  readonly onMountTargets: (targets: readonly string[]) => void;
   /** Variables every container gets (the local MQTT endpoint); the container's own win. Not part of the unit's hash. */
   readonly env: Readonly<Record<string, string>>;
   /** The argv prefix a container command `outpost` is replaced with (see self-command.ts). */
@@ -165,6 +170,11 @@ export class ProcessUnit {
             : restartPolicyOf(this.unit.object),
           graceMs: Math.max(0, grace) * 1000,
           ...(configError ? { configError } : {}),
+          // Init containers have no probes (Kubernetes rejects them there).
+          ...(isInit ? {} : { probes: probesOf(container) }),
+          ...(bwrap ? { beforeStart: () => this.#settings.onMountTargets(this.mountTargets) } : {}),
+          probeArgv: (command, pgid) =>
+            probeArgv(command, runAs, this.#settings.sandbox, bwrap ? sandboxedPidOf(pgid) : undefined),
         };
         const process = new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange, {
           initial: isInit || inits.length === 0 ? 'ContainerCreating' : 'PodInitializing',
@@ -173,7 +183,7 @@ export class ProcessUnit {
         this.containers.push(process);
       }
     }
-    if (bwrap) await this.#settings.onMountTargets(this.mountTargets);
+    if (bwrap) this.#settings.onMountTargets(this.mountTargets);
     if (options.materialise) await this.#giveOwnFolders(replicas);
   }
 
@@ -330,8 +340,13 @@ export function aggregate(states: readonly ContainerState[], note?: string): Uni
       ...msg(waiting.message),
     };
   }
-  const ready = states.every((s) => s.state === 'running' || (s.state === 'terminated' && s.exitCode === 0));
-  return { phase: 'Running', ready, restarts, ...withExit, ...msg(note) };
+  const ready = states.every(
+    (s) => (s.state === 'running' && s.ready) || (s.state === 'terminated' && s.exitCode === 0),
+  );
+  // A container its probes hold back (or restarted) says why, before the unit-wide note.
+  const probed =
+    states.find((s) => s.state === 'running' && !s.ready && s.message) ?? states.find((s) => s.message);
+  return { phase: 'Running', ready, restarts, ...withExit, ...msg(probed?.message ?? note) };
 }
 
 function msg(message: string | undefined): { message?: string } {
