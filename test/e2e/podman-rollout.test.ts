@@ -22,15 +22,21 @@ import { PODMAN_TEST_IMAGE as IMAGE, waitFor as poll, usePodmanTestEnvironment }
 
 const { conf: CONF, podman, cleanups } = usePodmanTestEnvironment('podman-rollout');
 
-async function newRuntime(): Promise<{ runtime: Runtime; dir: string }> {
+/**
+ * A runtime on a fresh data dir, and `dir`, the folder its containers write to (a hostPath).
+ * Apart: a hostPath showing the data dir is refused (CreateContainerConfigError).
+ */
+async function newRuntime(): Promise<{ runtime: Runtime; dir: string; dataDir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-podman-rollout-'));
-  const runtime = createPodmanRuntime({ dataDir: join(dir, 'data'), resyncMs: 1000 });
+  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-podman-rollout-data-'));
+  const runtime = createPodmanRuntime({ dataDir, resyncMs: 1000 });
   await runtime.start();
   cleanups.push(async () => {
     await runtime.close({ stopUnits: true });
     await rm(dir, { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true });
   });
-  return { runtime, dir };
+  return { runtime, dir, dataDir };
 }
 
 /**
@@ -156,7 +162,7 @@ describe('podman runtime rollouts', { concurrency: 2 }, () => {
   });
 
   test('an older version left behind (agent stopped mid-rollout) is stopped by the next runtime', async () => {
-    const { runtime, dir } = await newRuntime();
+    const { runtime, dir, dataDir } = await newRuntime();
     const name = `leftover-${process.pid}`;
     await runtime.apply(graceful(name, dir, 'v1'));
     const current = graceful(name, dir, 'v2');
@@ -183,7 +189,7 @@ describe('podman runtime rollouts', { concurrency: 2 }, () => {
     );
     assert.deepEqual(await podsOf(current.id), [`${current.id}-0`, `${current.id}-0.1`]);
 
-    const next = createPodmanRuntime({ dataDir: join(dir, 'data'), resyncMs: 1000 });
+    const next = createPodmanRuntime({ dataDir, resyncMs: 1000 });
     await next.start();
     cleanups.push(() => next.close({ stopUnits: true }));
     const adopted = (await next.list()).find((u) => u.id === current.id);
