@@ -81,6 +81,13 @@ export {
   parseDurationMs,
 } from './opcua-connector.ts';
 export type { Placement } from './placement.ts';
+export {
+  type ProfileConditionSpec,
+  type ProfileRef,
+  type ProfileSpec,
+  parseDuration,
+  unknownProfileRefs,
+} from './policy/index.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';

@@ -2,6 +2,7 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, EmbeddedObject, objectSchema, Time } from './meta.ts';
+import { DeviceProfiles, WorkloadProfiles } from './profile-schema.ts';
 
 /** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
 export const MailboxSource = Type.Object(
@@ -41,6 +42,11 @@ export const MailboxObject = Type.Object(
           "Run as the agent's unprivileged user (the Workload's spec.rootless); set on Pods, Deployments and StatefulSets only, and part of the hash.",
       }),
     ),
+    profiles: Type.Optional({
+      ...WorkloadProfiles,
+      description:
+        "The Workload's spec.profiles, on its runnable objects: the agent runs them only while these conditions of the Device's profiles hold.",
+    }),
     object: EmbeddedObject,
   },
   { description: 'One object the device must run, already customised for it.' },
@@ -105,6 +111,10 @@ export const MailboxSchema = objectSchema(
                 'Every object the device must run, ordered by source namespace, workload, then position.',
             }),
           ),
+          profiles: Type.Optional({
+            ...DeviceProfiles,
+            description: "The Device's spec.profiles, which the agent evaluates.",
+          }),
           excluded: Type.Optional(
             Type.Array(ExcludedObject, {
               'x-kubernetes-list-type': 'atomic',

@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
 import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
+import { validateWorkloadProfiles, WorkloadProfiles } from './profile-schema.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
 /** The kinds a Workload may hold; the agent knows how to run each. */
@@ -16,6 +17,7 @@ export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', '
       rootless: Type.Optional(
         Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
       ),
+      profiles: Type.Optional(WorkloadProfiles),
     },
     { description: 'What to run.' },
   ),
@@ -69,6 +71,7 @@ export const workloadKind: KindDefinition = {
       }
       seen.add(id);
     });
+    causes.push(...validateWorkloadProfiles(object));
     return causes;
   },
 };

@@ -39,8 +39,13 @@ interface Patched {
 /** Per object and override set, at most this many parameter combinations are cached. */
 const MAX_CACHED = 1024;
 
-/** The kinds that run containers, hence the ones `spec.rootless` is about. */
+/** The kinds that run containers, hence the ones `spec.rootless` and `spec.profiles` are about. */
 const RUNNABLE_KINDS: ReadonlySet<string> = new Set(['Pod', 'Deployment', 'StatefulSet']);
+
+/** Whether objects of `kind` run containers. */
+export function isRunnable(kind: string): boolean {
+  return RUNNABLE_KINDS.has(kind);
+}
 
 /**
  * Renders the objects of one Workload for the devices of one Placement:
@@ -58,6 +63,8 @@ export class WorkloadRenderer {
   readonly refs: readonly ObjectRef[];
   /** The Workload's `spec.rootless`: its runnable objects run as the agent's unprivileged user. */
   readonly rootless: boolean;
+  /** The Workload's `spec.profiles`: its runnable objects run only while these conditions hold on the device. */
+  readonly profiles: Workload['spec']['profiles'];
   readonly #overrides: readonly Override[];
   /** For each object, the indexes of the overrides whose target matches it. */
   readonly #targeted: readonly (readonly number[])[];
@@ -73,6 +80,7 @@ export class WorkloadRenderer {
     });
     this.refs = this.objects.map(refOf);
     this.rootless = workload.spec?.rootless === true;
+    this.profiles = workload.spec?.profiles?.length ? workload.spec.profiles : undefined;
     this.#overrides = placement.spec?.customization?.overrides ?? [];
     this.#targeted = this.objects.map((object) =>
       this.#overrides.flatMap((override, index) => (targets(override, object) ? [index] : [])),
