@@ -62,6 +62,7 @@ export {
   EXCLUSION_REASONS,
   type ExcludedObject,
   type ExclusionReason,
+  HELD_REASONS,
   type Mailbox,
   type MailboxObject,
   type MailboxSource,

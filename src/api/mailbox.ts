@@ -71,6 +71,13 @@ export const ExcludedObject = Type.Object(
 );
 export type ExcludedObject = Type.Static<typeof ExcludedObject>;
 
+/**
+ * Reasons of a Pending object that waits as asked, not for lack of progress:
+ * a device profile's condition does not hold, or the device declares no such
+ * profile. The hub's rollout summaries give these no progress deadline.
+ */
+export const HELD_REASONS: ReadonlySet<string> = new Set(['ProfileConditionNotMet', 'ProfileNotDeclared']);
+
 /** The phases an agent reports for an object. */
 export const OBJECT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
 

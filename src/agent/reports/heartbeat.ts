@@ -26,6 +26,8 @@ export interface HeartbeatOptions {
   readonly statuses: () => readonly SourcedStatus[];
   /** Appends the report to the outbox. */
   readonly send: (status: DeviceStatusReport, transition: boolean) => Promise<void>;
+  /** The device profiles' conditions (Device `status.profiles`), when profiles are placed. */
+  readonly profiles?: () => unknown[] | undefined;
   /** @default 15 */
   readonly initialPeriodSeconds?: number;
   /** Wall clock for timestamps. @default () => new Date() */
@@ -38,6 +40,8 @@ export class Heartbeat {
   #periodSeconds: number;
   #facts: DeviceFacts | undefined;
   #readySince: string | undefined;
+  #wake: (() => void) | undefined;
+  #early = false;
 
   constructor(options: HeartbeatOptions) {
     this.#options = options;
@@ -59,19 +63,31 @@ export class Heartbeat {
     }
   }
 
+  /** Sends a heartbeat now (as a transition), e.g. when a profile condition changed. */
+  beat(): void {
+    this.#early = true;
+    this.#wake?.();
+  }
+
   /** Beats until `signal` aborts; the first at once. */
   async run(signal: AbortSignal): Promise<void> {
     let first = true;
     while (!signal.aborted) {
       const started = monotonicMs();
+      const early = this.#early;
+      this.#early = false;
       try {
-        await this.#options.send(await this.report(), first);
+        await this.#options.send(await this.report(), first || early);
         first = false;
       } catch (error) {
         this.#options.log.error({ err: error }, 'heartbeat not recorded');
       }
+      if (this.#early) continue;
       const wait = this.#periodSeconds * 1000 - (monotonicMs() - started);
-      await delay(Math.max(100, wait), signal).catch(() => {});
+      const woken = new AbortController();
+      this.#wake = () => woken.abort();
+      await delay(Math.max(100, wait), AbortSignal.any([signal, woken.signal])).catch(() => {});
+      this.#wake = undefined;
     }
   }
 
@@ -82,6 +98,7 @@ export class Heartbeat {
     this.#facts ??= await collectFacts(this.#options.dataDir);
     const disk = await statfs(this.#options.dataDir).catch(() => undefined);
     const statuses = this.#options.statuses();
+    const profiles = this.#options.profiles?.();
     return {
       phase: 'Online',
       lastHeartbeatTime: now,
@@ -107,6 +124,7 @@ export class Heartbeat {
         agentResidentBytes: process.memoryUsage.rss(),
       },
       workloads: summarise(statuses),
+      ...(profiles ? { profiles } : {}),
     };
   }
 }
