@@ -73,12 +73,8 @@ export class DevicePolicies {
   hold(entry: MailboxObject): Hold | undefined {
     if (!entry.profiles?.length) return undefined;
     // Opted in but the engine is not loaded yet: setMailbox has not finished, which it does before a pass.
-    return (
-      this.#engine?.hold(entry.profiles) ?? {
-        reason: 'ProfileConditionNotMet',
-        message: 'profiles not evaluated yet',
-      }
-    );
+    if (!this.#engine) return { reason: 'ProfileConditionNotMet', message: 'profiles not evaluated yet' };
+    return this.#engine.hold(entry.profiles);
   }
 
   /** The Device status `profiles`, undefined while none are placed. */
