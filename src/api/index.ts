@@ -87,6 +87,9 @@ export {
   type ProfileRef,
   type ProfileSpec,
   parseDuration,
+  type RetrySpec,
+  type RetryTiming,
+  retryTiming,
   unknownProfileRefs,
 } from './policy/index.ts';
 export * from './rbac.ts';

@@ -2,7 +2,7 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, EmbeddedObject, objectSchema, Time } from './meta.ts';
-import { DeviceProfiles, WorkloadProfiles } from './profile-schema.ts';
+import { DeviceProfiles, RetryTimingSchema, WorkloadProfiles } from './profile-schema.ts';
 
 /** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
 export const MailboxSource = Type.Object(
@@ -47,6 +47,7 @@ export const MailboxObject = Type.Object(
       description:
         "The Workload's spec.profiles, on its runnable objects: the agent runs them only while these conditions of the Device's profiles hold.",
     }),
+    retry: Type.Optional(RetryTimingSchema),
     object: EmbeddedObject,
   },
   { description: 'One object the device must run, already customised for it.' },
@@ -97,6 +98,11 @@ export const ObjectStatus = Type.Object(
     exitCode: Type.Optional(Type.Integer()),
     reason: Type.Optional(Type.String({ description: 'A CamelCase reason, e.g. ImagePullFailed.' })),
     message: Type.Optional(Type.String()),
+    nextRetryTime: Type.Optional({
+      ...Time,
+      description:
+        'When a container that exited is restarted next (its Workload’s retry policy, or the default backoff).',
+    }),
     lastTransitionTime: Type.Optional(Time),
   },
   { description: 'What the agent reports about one object.' },

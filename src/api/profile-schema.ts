@@ -1,13 +1,20 @@
 import Type from 'typebox';
 import type { FieldCause, KubeObject } from './kind.ts';
 import { Time } from './meta.ts';
-import { type ProfileRef, type ProfileSpec, validateProfileRefs, validateProfiles } from './policy/index.ts';
+import {
+  type ProfileRef,
+  type ProfileSpec,
+  type RetrySpec,
+  validateProfileRefs,
+  validateProfiles,
+  validateRetry,
+} from './policy/index.ts';
 
 /**
  * The schemas of device profiles (issue 15): what a Device declares
  * (`spec.profiles`), what a Workload opts into (`spec.profiles`), what the
  * agent reports (`status.profiles`), with the semantic checks that go with
- * them. The expressions themselves are `policy/`'s.
+ * them; and a Workload's retry policy (`spec.retry`). The expressions themselves are `policy/`'s.
  */
 
 const NAME = { minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$' };
@@ -69,6 +76,43 @@ export const WorkloadProfiles = Type.Array(
   },
 );
 
+/** A Workload's restart policy for its containers. */
+export const WorkloadRetry = Type.Object(
+  {
+    policy: Type.Enum(['constant', 'exponential'], {
+      description:
+        'constant: every restart after `interval`; exponential: `interval`, doubled per restart up to `maxInterval`.',
+    }),
+    interval: Type.String({ description: 'The (first) delay before a restart: `20s`, `500ms`, `1m`.' }),
+    maxInterval: Type.Optional(Type.String({ description: 'exponential: the longest delay. Default 5m.' })),
+    maxRetries: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Restarts before the Workload is Failed on the device (RetryLimitExceeded); unlimited when absent. A change of the Workload counts again.',
+      }),
+    ),
+  },
+  {
+    description:
+      "Replaces the agent's default restart backoff (1 s doubling to 5 min) for the Workload's containers (process runtime).",
+  },
+);
+
+/** A retry policy as the Mailbox carries it to the agent: read by the hub, in milliseconds. */
+export const RetryTimingSchema = Type.Object(
+  {
+    initialMs: Type.Integer({ minimum: 1, description: 'The first delay.' }),
+    factor: Type.Number({ minimum: 1, description: '1 for constant, 2 for exponential.' }),
+    maxMs: Type.Integer({ minimum: 1, description: 'The longest delay.' }),
+    maxRetries: Type.Optional(Type.Integer({ minimum: 0, description: 'Restarts before Failed.' })),
+  },
+  {
+    description:
+      "The Workload's spec.retry on its runnable objects, in milliseconds (part of the hash: a change restarts the count).",
+  },
+);
+
 /** One condition as the agent reports it. */
 export const ConditionReport = Type.Object(
   {
@@ -103,8 +147,11 @@ export function validateDeviceProfiles(object: KubeObject): FieldCause[] {
   return profiles ? validateProfiles(profiles, 'spec.profiles') : [];
 }
 
-/** The Workload's own checks of its references (whether Devices declare them is admission's). */
-export function validateWorkloadProfiles(object: KubeObject): FieldCause[] {
-  const refs = (object.spec as { profiles?: ProfileRef[] } | undefined)?.profiles;
-  return refs ? validateProfileRefs(refs, 'spec.profiles') : [];
+/** The Workload's own checks of its references (whether Devices declare them is admission's) and retry policy. */
+export function validateWorkloadPolicies(object: KubeObject): FieldCause[] {
+  const spec = object.spec as { profiles?: ProfileRef[]; retry?: RetrySpec } | undefined;
+  return [
+    ...(spec?.profiles ? validateProfileRefs(spec.profiles, 'spec.profiles') : []),
+    ...(spec?.retry ? validateRetry(spec.retry, 'spec.retry') : []),
+  ];
 }

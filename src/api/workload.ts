@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
 import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
-import { validateWorkloadProfiles, WorkloadProfiles } from './profile-schema.ts';
+import { validateWorkloadPolicies, WorkloadProfiles, WorkloadRetry } from './profile-schema.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
 /** The kinds a Workload may hold; the agent knows how to run each. */
@@ -18,6 +18,7 @@ export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', '
         Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
       ),
       profiles: Type.Optional(WorkloadProfiles),
+      retry: Type.Optional(WorkloadRetry),
     },
     { description: 'What to run.' },
   ),
@@ -71,7 +72,7 @@ export const workloadKind: KindDefinition = {
       }
       seen.add(id);
     });
-    causes.push(...validateWorkloadProfiles(object));
+    causes.push(...validateWorkloadPolicies(object));
     return causes;
   },
 };

@@ -155,3 +155,39 @@ describe('workload profile references', () => {
     );
   });
 });
+
+describe('workload retry policies', () => {
+  const withRetry = (name: string, retry: unknown) => ({
+    ...workload(name, undefined),
+    spec: { ...workload(name, undefined).spec, retry },
+  });
+
+  test('a good policy is stored as sent', async () => {
+    const retry = { policy: 'exponential', interval: '500ms', maxInterval: '1m', maxRetries: 5 };
+    const answer = await post(WORKLOADS, withRetry('retry-good', retry));
+    assert.equal(answer.status, 201, answer.text);
+    assert.deepEqual((answer.body.spec as { retry: unknown }).retry, retry);
+  });
+
+  test('bad policies are 422s naming the field', async () => {
+    await invalid(WORKLOADS, withRetry('retry-bad', { policy: 'linear', interval: '1s' }), [
+      'spec.retry.policy',
+    ]);
+    await invalid(WORKLOADS, withRetry('retry-bad', { policy: 'constant', interval: '1s', maxRetries: -1 }), [
+      'spec.retry.maxRetries',
+    ]);
+    await invalid(WORKLOADS, withRetry('retry-bad', { policy: 'constant', interval: 'often' }), [
+      'spec.retry.interval',
+    ]);
+    await invalid(
+      WORKLOADS,
+      withRetry('retry-bad', { policy: 'exponential', interval: '10s', maxInterval: '1s' }),
+      ['spec.retry.maxInterval'],
+    );
+    await invalid(
+      WORKLOADS,
+      withRetry('retry-bad', { policy: 'constant', interval: '1s', maxInterval: '5s' }),
+      ['spec.retry.maxInterval'],
+    );
+  });
+});

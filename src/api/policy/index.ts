@@ -3,7 +3,8 @@
  * condition expressions (parsed by jsep into our own tree and evaluated by
  * our own small evaluator over a metric table, `expression.ts`), durations
  * (`duration.ts`), and the checks that make a bad profile, expression or
- * reference a 422 when a Device or Workload is written (`profiles.ts`).
+ * reference a 422 when a Device or Workload is written (`profiles.ts`), and
+ * retry policies (`retry.ts`: their checks and the delays they mean).
  * Its own door so that the agent loads it (and jsep) only when a profile
  * is placed on it.
  */
@@ -30,3 +31,10 @@ export {
   validateProfileRefs,
   validateProfiles,
 } from './profiles.ts';
+export {
+  MAX_RETRY_INTERVAL_MS,
+  type RetrySpec,
+  type RetryTiming,
+  retryTiming,
+  validateRetry,
+} from './retry.ts';

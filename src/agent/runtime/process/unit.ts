@@ -166,7 +166,10 @@ export class ProcessUnit {
           graceMs: Math.max(0, grace) * 1000,
           ...(configError ? { configError } : {}),
         };
-        const process = new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange, {
+        const timing = this.unit.retry
+          ? { ...this.#settings.timing, ...this.unit.retry }
+          : this.#settings.timing;
+        const process = new ContainerProcess(plan, timing, this.#settings.onChange, {
           initial: isInit || inits.length === 0 ? 'ContainerCreating' : 'PodInitializing',
         });
         (isInit ? group.inits : group.mains).push(process);
@@ -328,6 +331,7 @@ export function aggregate(states: readonly ContainerState[], note?: string): Uni
       ...withExit,
       reason: waiting.reason ?? 'Waiting',
       ...msg(waiting.message),
+      ...(waiting.nextRetryTime ? { nextRetryTime: waiting.nextRetryTime } : {}),
     };
   }
   const ready = states.every((s) => s.state === 'running' || (s.state === 'terminated' && s.exitCode === 0));

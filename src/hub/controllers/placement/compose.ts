@@ -99,6 +99,7 @@ export function composeMailbox(
           since,
           ...(result.rootless ? { rootless: true } : {}),
           ...(renderer.profiles && isRunnable(result.object.kind) ? { profiles: renderer.profiles } : {}),
+          ...(result.retry ? { retry: result.retry } : {}),
           object: result.object as MailboxObject['object'],
         },
       });
