@@ -47,6 +47,9 @@ export class DevicePolicies {
   #port: number | undefined;
   #saved: Map<string, SavedCondition> | undefined;
   #saving: Promise<void> = Promise.resolve();
+  #dirty = false;
+  /** `profile/condition` of every condition a placed object opts into: only their changes can move a unit. */
+  #referenced = new Set<string>();
 
   constructor(options: DevicePoliciesOptions) {
     this.#options = options;
@@ -64,6 +67,11 @@ export class DevicePolicies {
     const needed = profiles.length > 0 || (mailbox.spec?.objects ?? []).some((o) => o.profiles?.length);
     if (!needed && !this.#engine) return;
     const engine = await this.#load();
+    this.#referenced = new Set(
+      (mailbox.spec?.objects ?? []).flatMap((o) =>
+        (o.profiles ?? []).flatMap((ref) => ref.conditions.map((c) => `${ref.name}/${c}`)),
+      ),
+    );
     const transitions = engine.setProfiles(profiles, this.#saved);
     this.#saved = undefined;
     this.#changed(transitions, true);
@@ -156,7 +164,9 @@ export class DevicePolicies {
 
   #changed(transitions: readonly Transition[], always = false): void {
     if (transitions.length === 0 && !always) return;
-    this.#options.onGateChange();
+    // A reconcile pass only when a unit's hold may move.
+    if (always || transitions.some((t) => this.#referenced.has(`${t.profile}/${t.condition}`)))
+      this.#options.onGateChange();
     if (transitions.length === 0) return;
     for (const t of transitions)
       this.#options.log.info(
@@ -168,18 +178,18 @@ export class DevicePolicies {
   }
 
   #save(): void {
-    const engine = this.#engine;
-    if (!engine) return;
-    // One write at a time, in order; the last one carries the latest states.
-    this.#saving = this.#saving.then(() =>
-      writeFileAtomic(
-        join(this.#options.dataDir, STATE_FILE),
-        JSON.stringify({ conditions: engine.saved() }),
-        0o600,
-      ).catch((error: unknown) =>
+    // One write at a time; changes meanwhile make one more write of the latest states.
+    if (this.#dirty) return;
+    this.#dirty = true;
+    this.#saving = this.#saving.then(async () => {
+      const engine = this.#engine;
+      this.#dirty = false;
+      if (!engine) return;
+      const text = JSON.stringify({ conditions: engine.saved() });
+      await writeFileAtomic(join(this.#options.dataDir, STATE_FILE), text, 0o600).catch((error: unknown) =>
         this.#options.log.warn({ err: (error as Error).message }, 'profile states not saved'),
-      ),
-    );
+      );
+    });
   }
 
   async #readSaved(): Promise<Map<string, SavedCondition>> {

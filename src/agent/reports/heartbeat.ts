@@ -15,6 +15,9 @@ import type { SourcedStatus } from '../reconcile/index.ts';
  * workload. Periods are measured on the monotonic clock.
  */
 
+/** Early heartbeats ({@link Heartbeat.beat}) are at least this far apart. */
+export const MIN_EARLY_GAP_MS = 1000;
+
 /** The Device status the agent writes. */
 export type DeviceStatusReport = Record<string, unknown>;
 
@@ -63,7 +66,11 @@ export class Heartbeat {
     }
   }
 
-  /** Sends a heartbeat now (as a transition), e.g. when a profile condition changed. */
+  /**
+   * Sends a heartbeat soon (as a transition), e.g. when a profile condition
+   * changed: at once, or {@link MIN_EARLY_GAP_MS} after the last one, so that
+   * a burst of changes is one report of the latest states.
+   */
   beat(): void {
     this.#early = true;
     this.#wake?.();
@@ -82,12 +89,15 @@ export class Heartbeat {
       } catch (error) {
         this.#options.log.error({ err: error }, 'heartbeat not recorded');
       }
-      if (this.#early) continue;
-      const wait = this.#periodSeconds * 1000 - (monotonicMs() - started);
-      const woken = new AbortController();
-      this.#wake = () => woken.abort();
-      await delay(Math.max(100, wait), AbortSignal.any([signal, woken.signal])).catch(() => {});
-      this.#wake = undefined;
+      if (!this.#early) {
+        const wait = this.#periodSeconds * 1000 - (monotonicMs() - started);
+        const woken = new AbortController();
+        this.#wake = () => woken.abort();
+        await delay(Math.max(100, wait), AbortSignal.any([signal, woken.signal])).catch(() => {});
+        this.#wake = undefined;
+      }
+      const gap = MIN_EARLY_GAP_MS - (monotonicMs() - started);
+      if (this.#early && gap > 0) await delay(gap, signal).catch(() => {});
     }
   }
 
