@@ -125,12 +125,21 @@ const dataDir = await tempDir('outpost-bench-policies-');
 const port = await freePort();
 try {
   const token = await createToken(bin, hub, 'site=policies');
-  const agent = await startAgent({
+  // Enrolled first, then started again as an enrolled device starts (as agent-memory's `as shipped`).
+  const enrolling = await startAgent({
     bin,
     hub,
     name: DEVICE,
     dataDir,
     token,
+    args: ['--metrics-port', 'off'],
+  });
+  await enrolling.stop();
+  const agent = await startAgent({
+    bin,
+    hub,
+    name: DEVICE,
+    dataDir,
     args: ['--metrics-port', String(port), '--stop-workloads-on-exit'],
   });
   try {
