@@ -28,10 +28,10 @@ const ROOTS = ['src', 'test', 'bench', 'scripts'];
 /**
  * Folders whose direct subfolders' doors are public: the hub's and the agent's parts (the CLI
  * issues certificates with `src/hub/pki`, tests enroll with `src/agent/enrollment`, without
- * loading the whole hub or agent), and the test support, whose in-process harness has its own door
+ * loading the whole hub or agent; the agent loads src/api/policy without every kind), and the test support, whose in-process harness has its own door
  * so that process tests do not load the hub.
  */
-const COMPOSITES = new Set(['src/hub', 'src/agent', 'test/support']);
+const COMPOSITES = new Set(['src/api', 'src/hub', 'src/agent', 'test/support']);
 
 /** Every folder under the roots that has an `index.ts`, as a repository-relative path. */
 function doors() {

@@ -27,6 +27,7 @@ const BENCHMARKS = [
   'opcua-telemetry',
   'agent-memory',
   'agent-latency',
+  'device-policies',
   'demo-start',
 ] as const;
 

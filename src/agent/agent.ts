@@ -14,6 +14,7 @@ import {
 } from './enrollment/index.ts';
 import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
+import { DevicePolicies } from './policy/index.ts';
 import { UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
 import {
@@ -48,6 +49,10 @@ export interface AgentOptions {
   readonly outboxMaxEntries?: number;
   /** Telemetry outbox bound in bytes. @default 64 MiB */
   readonly telemetryOutboxMaxBytes?: number;
+  /** The metrics endpoint's port on 127.0.0.1 (0: any free port). @default none: no endpoint */
+  readonly metricsPort?: number;
+  /** How long a posted metric lasts without a new POST. @default 60000 */
+  readonly metricTtlMs?: number;
   /** Called once the agent runs (enrolled, runtime started). */
   readonly onReady?: (info: { name: string }) => void;
 }
@@ -127,14 +132,25 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     maxEntries: options.outboxMaxEntries ?? 500,
   });
   let heartbeat: Heartbeat | undefined;
+  // Set below; the policies' callbacks run only once everything is built.
+  let reconciler: UnitReconciler | undefined;
+  const policies = new DevicePolicies({
+    dataDir,
+    log: deviceLog.child({ component: 'policies' }),
+    ...(options.metricsPort !== undefined ? { metricsPort: options.metricsPort } : {}),
+    ...(options.metricTtlMs !== undefined ? { metricTtlMs: options.metricTtlMs } : {}),
+    onGateChange: () => reconciler?.trigger(),
+    onTransitions: () => heartbeat?.beat(),
+  });
   const reporter = new Reporter({
     api,
     outbox,
     log: deviceLog.child({ component: 'reporter' }),
     onDevice: (device) => heartbeat?.updateFromDevice(device),
   });
-  const reconciler = new UnitReconciler({
+  reconciler = new UnitReconciler({
     runtime,
+    hold: (entry) => policies.hold(entry),
     log: deviceLog.child({ component: 'reconcile' }),
     statusPending: () => outbox.lastOf('mailbox-status') !== undefined,
     onStatus: async (status, transition) => {
@@ -146,16 +162,24 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     dataDir,
     log: deviceLog.child({ component: 'heartbeat' }),
     statuses: () => reconciler.statuses,
+    profiles: () => policies.report(),
     send: async (status, transition) => {
       await outbox.append('device-status', status, transition);
       reporter.wake();
     },
   });
+  let mailboxes: Promise<void> = Promise.resolve();
   const sync = new MailboxSync({
     api,
     dataDir,
     log: deviceLog.child({ component: 'sync' }),
-    onMailbox: (mailbox) => reconciler.setDesired(mailbox),
+    // The policies see a Mailbox first (its profiles decide what may run), one Mailbox at a time.
+    onMailbox: (mailbox) => {
+      mailboxes = mailboxes
+        .then(() => policies.setMailbox(mailbox))
+        .catch((error: unknown) => deviceLog.error({ err: error }, 'device profiles not applied'))
+        .then(() => reconciler.setDesired(mailbox));
+    },
     onState: (state) => {
       if (state === 'connected') reporter.reconnected();
     },
@@ -172,7 +196,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     });
   try {
     await Promise.all(
-      [sync, reconciler, reporter, heartbeat, logServer, telemetry].map((part) =>
+      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies].map((part) =>
         loop(part.run(inner.signal)),
       ),
     );

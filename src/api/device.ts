@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
+import { DeviceProfiles, ProfileStatuses, validateDeviceProfiles } from './profile-schema.ts';
 
 export const DeviceSchema = objectSchema(
   'outpost.dev/v1alpha1',
@@ -34,11 +35,7 @@ export const DeviceSchema = objectSchema(
                 'Whether the hub signs the certificate the device asked for at enrollment (set by an admin, or at once by an auto-approving token).',
             }),
           ),
-          profiles: Type.Optional(
-            Type.Array(FreeForm(Type.Object({ name: Type.String() })), {
-              description: 'Named metric conditions.',
-            }),
-          ),
+          profiles: Type.Optional(DeviceProfiles),
         },
         { description: 'What infrastructure admins set for the device.' },
       ),
@@ -78,6 +75,7 @@ export const DeviceSchema = objectSchema(
               description: 'Per-workload status.',
             }),
           ),
+          profiles: Type.Optional(ProfileStatuses),
         },
         { description: 'What the device reports through its agent.' },
       ),
@@ -99,6 +97,7 @@ export const deviceKind: KindDefinition = {
   description: 'An edge device in the inventory: created at enrollment, labelled by infrastructure admins.',
   statusSubresource: true,
   strategicMergePatch: false,
+  validate: (object) => validateDeviceProfiles(object),
   printerColumns: [
     {
       name: 'Phase',

@@ -62,6 +62,7 @@ export {
   EXCLUSION_REASONS,
   type ExcludedObject,
   type ExclusionReason,
+  HELD_REASONS,
   type Mailbox,
   type MailboxObject,
   type MailboxSource,
@@ -81,6 +82,16 @@ export {
   parseDurationMs,
 } from './opcua-connector.ts';
 export type { Placement } from './placement.ts';
+export {
+  type ProfileConditionSpec,
+  type ProfileRef,
+  type ProfileSpec,
+  parseDuration,
+  type RetrySpec,
+  type RetryTiming,
+  retryTiming,
+  unknownProfileRefs,
+} from './policy/index.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';

@@ -2,6 +2,7 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, EmbeddedObject, objectSchema, Time } from './meta.ts';
+import { DeviceProfiles, RetryTimingSchema, WorkloadProfiles } from './profile-schema.ts';
 
 /** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
 export const MailboxSource = Type.Object(
@@ -41,6 +42,12 @@ export const MailboxObject = Type.Object(
           "Run as the agent's unprivileged user (the Workload's spec.rootless); set on Pods, Deployments and StatefulSets only, and part of the hash.",
       }),
     ),
+    profiles: Type.Optional({
+      ...WorkloadProfiles,
+      description:
+        "The Workload's spec.profiles, on its runnable objects: the agent runs them only while these conditions of the Device's profiles hold.",
+    }),
+    retry: Type.Optional(RetryTimingSchema),
     object: EmbeddedObject,
   },
   { description: 'One object the device must run, already customised for it.' },
@@ -65,6 +72,13 @@ export const ExcludedObject = Type.Object(
 );
 export type ExcludedObject = Type.Static<typeof ExcludedObject>;
 
+/**
+ * Reasons of a Pending object that waits as asked, not for lack of progress:
+ * a device profile's condition does not hold, or the device declares no such
+ * profile. The hub's rollout summaries give these no progress deadline.
+ */
+export const HELD_REASONS: ReadonlySet<string> = new Set(['ProfileConditionNotMet', 'ProfileNotDeclared']);
+
 /** The phases an agent reports for an object. */
 export const OBJECT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
 
@@ -84,6 +98,11 @@ export const ObjectStatus = Type.Object(
     exitCode: Type.Optional(Type.Integer()),
     reason: Type.Optional(Type.String({ description: 'A CamelCase reason, e.g. ImagePullFailed.' })),
     message: Type.Optional(Type.String()),
+    nextRetryTime: Type.Optional({
+      ...Time,
+      description:
+        'When a container that exited is restarted next (its Workload’s retry policy, or the default backoff).',
+    }),
     lastTransitionTime: Type.Optional(Time),
   },
   { description: 'What the agent reports about one object.' },
@@ -105,6 +124,10 @@ export const MailboxSchema = objectSchema(
                 'Every object the device must run, ordered by source namespace, workload, then position.',
             }),
           ),
+          profiles: Type.Optional({
+            ...DeviceProfiles,
+            description: "The Device's spec.profiles, which the agent evaluates.",
+          }),
           excluded: Type.Optional(
             Type.Array(ExcludedObject, {
               'x-kubernetes-list-type': 'atomic',

@@ -2,6 +2,7 @@ import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
 import { embeddedObjectCauses, KUBERNETES_OBJECT } from './kubernetes/index.ts';
 import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
+import { validateWorkloadPolicies, WorkloadProfiles, WorkloadRetry } from './profile-schema.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
 /** The kinds a Workload may hold; the agent knows how to run each. */
@@ -20,6 +21,8 @@ export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', '
       rootless: Type.Optional(
         Type.Boolean({ description: 'Run containers as an unprivileged user (podman).' }),
       ),
+      profiles: Type.Optional(WorkloadProfiles),
+      retry: Type.Optional(WorkloadRetry),
     },
     { description: 'What to run.' },
   ),
@@ -74,6 +77,7 @@ export const workloadKind: KindDefinition = {
       seen.add(id);
       causes.push(...embeddedObjectCauses(resource, `spec.resources[${index}]`));
     });
+    causes.push(...validateWorkloadPolicies(object));
     return causes;
   },
 };

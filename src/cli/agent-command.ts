@@ -17,6 +17,8 @@ export interface AgentFlags {
   runtime: string;
   stopWorkloadsOnExit: boolean;
   restartBackoff: string;
+  metricsPort: string;
+  metricTtl: string;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -28,6 +30,15 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   const restartMs = Number(flags.restartBackoff);
   if (!Number.isFinite(restartMs) || restartMs < 10)
     throw new CliError('--restart-backoff must be a number of milliseconds (at least 10)');
+  const metricsPort = flags.metricsPort === 'off' ? undefined : Number(flags.metricsPort);
+  if (
+    metricsPort !== undefined &&
+    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
+  )
+    throw new CliError(
+      `--metrics-port must be a port number (0 for any free port) or off, not ${flags.metricsPort}`,
+    );
+  const metricTtlSeconds = (await import('./duration.ts')).parseDuration(flags.metricTtl, '--metric-ttl');
   if (flags.hub !== undefined && !/^https:\/\/[^/]+/.test(flags.hub))
     throw new CliError(
       `--hub must be the hub's https:// URL, such as https://hub.example:6443, not ${JSON.stringify(flags.hub)}`,
@@ -61,6 +72,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
         runtime: flags.runtime,
         stopWorkloadsOnExit: flags.stopWorkloadsOnExit,
         restart: { initialMs: restartMs },
+        ...(metricsPort !== undefined ? { metricsPort } : {}),
+        metricTtlMs: metricTtlSeconds * 1000,
         log,
         onReady: ({ name }) => process.stdout.write(`agent ${name} running\n`),
       },

@@ -138,7 +138,17 @@ function defineAgent(program: Command): void {
       )
       .option('--runtime <runtime>', 'how workloads run: process or podman', 'process')
       .option('--stop-workloads-on-exit', 'stop every workload when the agent stops', false)
-      .option('--restart-backoff <ms>', 'first restart delay of a crashed process (process runtime)', '1000'),
+      .option('--restart-backoff <ms>', 'first restart delay of a crashed process (process runtime)', '1000')
+      .option(
+        '--metrics-port <port>',
+        'port of the metrics endpoint on 127.0.0.1 that local programs POST device metrics to (0: any free port, off: none)',
+        '8080',
+      )
+      .option(
+        '--metric-ttl <duration>',
+        'how long a posted metric counts without a new POST (e.g. 60s, 5m)',
+        '60s',
+      ),
   ).action(async (flags: AgentFlags) => (await import('./agent-command.ts')).runAgentCommand(flags));
 }
 

@@ -77,6 +77,7 @@ export function desiredStateOf(objects: readonly MailboxObject[]): DesiredState 
       configMaps: unitConfigMaps,
       secrets: unitSecrets,
       rootless,
+      ...(entry.retry ? { retry: entry.retry } : {}),
     });
   }
   return { units, data };

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Mailbox, MailboxSource, ObjectStatus } from '../../api/index.ts';
+import type { Mailbox, MailboxObject, MailboxSource, ObjectStatus } from '../../api/index.ts';
 import { equalAsJson, monotonicMs } from '../../util/index.ts';
 import { Backoff } from '../backoff.ts';
 import { type ActualUnit, type DesiredUnit, type Runtime, unrunnableReason } from '../runtime/index.ts';
@@ -37,6 +37,12 @@ export interface UnitReconcilerOptions {
   readonly onStatus: (status: MailboxStatus, transition: boolean) => Promise<void>;
   /** Whether a Mailbox status is still waiting to be sent (then the hub's copy is not compared). */
   readonly statusPending?: () => boolean;
+  /**
+   * Why an object must not run now (a device profile's condition does not
+   * hold): its unit is not started, or stopped and removed, and its status is
+   * Pending with this reason. @default none held
+   */
+  readonly hold?: (entry: MailboxObject) => { readonly reason: string; readonly message: string } | undefined;
   /** Periodic pass. @default 10000 */
   readonly resyncMs?: number;
   /** Wall clock for lastTransitionTime. @default () => new Date() */
@@ -119,12 +125,14 @@ export class UnitReconciler {
   async pass(): Promise<void> {
     const mailbox = this.#desired;
     if (!mailbox) return;
+    const held = this.#held(mailbox);
     const { units } = desiredStateOf(mailbox.spec?.objects ?? []);
     const { runtime, log } = this.#options;
     const actual = new Map((await runtime.list()).map((unit) => [unit.id, unit]));
-    const wanted = new Set(units.map((unit) => unit.id));
+    const wanted = new Set(units.filter((unit) => !held.has(identity(unit.ref))).map((unit) => unit.id));
     const work: Promise<void>[] = [];
     for (const unit of units) {
+      if (!wanted.has(unit.id)) continue;
       const running = actual.get(unit.id);
       if (running?.hash === unit.hash) {
         this.#failures.delete(unit.id);
@@ -147,12 +155,24 @@ export class UnitReconciler {
     }
     for (const id of actual.keys()) {
       if (wanted.has(id)) continue;
-      log.info({ unit: id }, 'removing unit');
+      log.info({ unit: id, held: units.some((unit) => unit.id === id) }, 'removing unit');
       work.push(this.#attempt(id, () => runtime.remove(id)));
     }
     await Promise.all(work);
     const after = work.length > 0 ? new Map((await runtime.list()).map((unit) => [unit.id, unit])) : actual;
-    await this.#report(mailbox, units, after);
+    await this.#report(mailbox, units, after, held);
+  }
+
+  /** The objects held back now, by identity. */
+  #held(mailbox: Mailbox): Map<string, { reason: string; message: string }> {
+    const held = new Map<string, { reason: string; message: string }>();
+    const hold = this.#options.hold;
+    if (!hold) return held;
+    for (const entry of mailbox.spec?.objects ?? []) {
+      const why = hold(entry);
+      if (why) held.set(identity(refOf(entry)), why);
+    }
+    return held;
   }
 
   async #attempt(id: string, operation: () => Promise<void>): Promise<void> {
@@ -172,7 +192,12 @@ export class UnitReconciler {
     }
   }
 
-  async #report(mailbox: Mailbox, units: DesiredUnit[], actual: Map<string, ActualUnit>): Promise<void> {
+  async #report(
+    mailbox: Mailbox,
+    units: DesiredUnit[],
+    actual: Map<string, ActualUnit>,
+    held: ReadonlyMap<string, { reason: string; message: string }>,
+  ): Promise<void> {
     const byRef = new Map(units.map((unit) => [identity(unit.ref), unit]));
     const previous = new Map((this.#reported?.objects ?? []).map((status) => [identity(status.ref), status]));
     const now = (this.#options.now ?? (() => new Date()))().toISOString();
@@ -180,7 +205,11 @@ export class UnitReconciler {
       const ref = refOf(entry);
       const unit = byRef.get(identity(ref));
       let status: Omit<ObjectStatus, 'lastTransitionTime'>;
-      if (!unit) {
+      const hold = held.get(identity(ref));
+      if (unit && hold) {
+        // Held as asked: this content is what the agent acts on (observed), and it waits.
+        status = { ref, observedHash: entry.hash, phase: 'Pending', ready: false, ...hold };
+      } else if (!unit) {
         status = { ref, observedHash: entry.hash, phase: 'Running', ready: true };
       } else {
         const running = actual.get(unit.id);

@@ -15,6 +15,9 @@ import type { SourcedStatus } from '../reconcile/index.ts';
  * workload. Periods are measured on the monotonic clock.
  */
 
+/** Early heartbeats ({@link Heartbeat.beat}) are at least this far apart. */
+export const MIN_EARLY_GAP_MS = 1000;
+
 /** The Device status the agent writes. */
 export type DeviceStatusReport = Record<string, unknown>;
 
@@ -26,6 +29,8 @@ export interface HeartbeatOptions {
   readonly statuses: () => readonly SourcedStatus[];
   /** Appends the report to the outbox. */
   readonly send: (status: DeviceStatusReport, transition: boolean) => Promise<void>;
+  /** The device profiles' conditions (Device `status.profiles`), when profiles are placed. */
+  readonly profiles?: () => unknown[] | undefined;
   /** @default 15 */
   readonly initialPeriodSeconds?: number;
   /** Wall clock for timestamps. @default () => new Date() */
@@ -38,6 +43,8 @@ export class Heartbeat {
   #periodSeconds: number;
   #facts: DeviceFacts | undefined;
   #readySince: string | undefined;
+  #wake: (() => void) | undefined;
+  #early = false;
 
   constructor(options: HeartbeatOptions) {
     this.#options = options;
@@ -59,19 +66,38 @@ export class Heartbeat {
     }
   }
 
+  /**
+   * Sends a heartbeat soon (as a transition), e.g. when a profile condition
+   * changed: at once, or {@link MIN_EARLY_GAP_MS} after the last one, so that
+   * a burst of changes is one report of the latest states.
+   */
+  beat(): void {
+    this.#early = true;
+    this.#wake?.();
+  }
+
   /** Beats until `signal` aborts; the first at once. */
   async run(signal: AbortSignal): Promise<void> {
     let first = true;
     while (!signal.aborted) {
       const started = monotonicMs();
+      const early = this.#early;
+      this.#early = false;
       try {
-        await this.#options.send(await this.report(), first);
+        await this.#options.send(await this.report(), first || early);
         first = false;
       } catch (error) {
         this.#options.log.error({ err: error }, 'heartbeat not recorded');
       }
-      const wait = this.#periodSeconds * 1000 - (monotonicMs() - started);
-      await delay(Math.max(100, wait), signal).catch(() => {});
+      if (!this.#early) {
+        const wait = this.#periodSeconds * 1000 - (monotonicMs() - started);
+        const woken = new AbortController();
+        this.#wake = () => woken.abort();
+        await delay(Math.max(100, wait), AbortSignal.any([signal, woken.signal])).catch(() => {});
+        this.#wake = undefined;
+      }
+      const gap = MIN_EARLY_GAP_MS - (monotonicMs() - started);
+      if (this.#early && gap > 0) await delay(gap, signal).catch(() => {});
     }
   }
 
@@ -82,6 +108,7 @@ export class Heartbeat {
     this.#facts ??= await collectFacts(this.#options.dataDir);
     const disk = await statfs(this.#options.dataDir).catch(() => undefined);
     const statuses = this.#options.statuses();
+    const profiles = this.#options.profiles?.();
     return {
       phase: 'Online',
       lastHeartbeatTime: now,
@@ -107,6 +134,7 @@ export class Heartbeat {
         agentResidentBytes: process.memoryUsage.rss(),
       },
       workloads: summarise(statuses),
+      ...(profiles ? { profiles } : {}),
     };
   }
 }

@@ -1,5 +1,12 @@
 import { hash } from 'node:crypto';
-import type { ConfigMap, KubeObject, MailboxSource, ObjectRef, Secret } from '../../api/index.ts';
+import type {
+  ConfigMap,
+  KubeObject,
+  MailboxSource,
+  ObjectRef,
+  RetryTiming,
+  Secret,
+} from '../../api/index.ts';
 
 /**
  * The contract between the agent's reconciler and a way of running workloads
@@ -77,6 +84,8 @@ export interface DesiredUnit {
   readonly secrets: ReadonlyMap<string, Secret>;
   /** Run as the unprivileged user (podman); the process runtime ignores it. */
   readonly rootless: boolean;
+  /** The Workload's retry policy (process runtime): replaces the default restart backoff. */
+  readonly retry?: RetryTiming;
 }
 
 /** The phases of a unit, as the Mailbox's `ObjectStatus.phase`. */
@@ -100,6 +109,8 @@ export interface UnitStatus {
   readonly reason?: string;
   /** Human-readable detail, at most a few hundred characters. */
   readonly message?: string;
+  /** When a container that exited restarts next (ISO time), while one waits to. */
+  readonly nextRetryTime?: string;
 }
 
 /** A unit as it runs on the device, whoever started it (this agent or one before it). */

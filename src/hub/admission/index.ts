@@ -2,7 +2,8 @@
  * Admission: checks every write passes after validation and before the store,
  * as the Kubernetes apiserver's validating admission plugins. The
  * ObjectService runs them (with the namespace object at hand); the rules live
- * here. Today: Pod Security admission for Workloads; and the rule that
+ * here. Today: Pod Security admission for Workloads; Workloads' references
+ * to device profiles (profile-references.ts, given the Devices); and the rule that
  * answers about kinds holding secret data never quote what was sent.
  */
 
@@ -22,6 +23,10 @@ export {
   type PodSecurityAdmissionOptions,
   WARN_LABEL,
 } from './pod-security-admission.ts';
+export {
+  createProfileReferenceAdmission,
+  type ProfileReferenceAdmissionOptions,
+} from './profile-references.ts';
 export { holdsSecretData, redactQuoted } from './secret-redaction.ts';
 export { type DeclaredPod, declaredPods, podsOfWorkload } from './workload-pods.ts';
 

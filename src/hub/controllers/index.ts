@@ -1,6 +1,6 @@
 /**
  * The hub's controllers, wired together: the garbage collector, ClusterRole
- * aggregation, namespace deletion and device Events beside this file, the
+ * aggregation, namespace deletion, device and device-profile Events beside this file, the
  * Event TTL from `../events/`, the placement and OPC UA features in their
  * folders (`placement/`, `opcua/`), each added to one {@link Manager} that
  * shares informers (one cache per kind) and metrics between them.
@@ -17,6 +17,7 @@ import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-col
 import { addNamespaceReconciler } from './namespace.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
+import { addProfileEvents } from './profile-events.ts';
 
 export {
   addClusterRoleAggregation,
@@ -43,6 +44,7 @@ export {
   type PlacementControllers,
   type PlacementControllersOptions,
 } from './placement/index.ts';
+export { addProfileEvents } from './profile-events.ts';
 
 /** Which controllers run, and how. */
 export interface HubControllersOptions {
@@ -127,7 +129,10 @@ export function startControllers(options: StartControllersOptions): RunningContr
       events: events?.sink('outpost-opcua-renderer'),
       ...(opcua === true ? {} : opcua),
     });
-  if (events) addDeviceEvents(manager, events.sink('outpost-devices'));
+  if (events) {
+    addDeviceEvents(manager, events.sink('outpost-devices'));
+    addProfileEvents(manager, events.sink('outpost-device-profiles'));
+  }
   const ttl = settings.eventTtl ?? true;
   if (ttl) addEventTtl(manager, ttl === true ? {} : ttl);
   const done = manager.start(options.signal);

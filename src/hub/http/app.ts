@@ -1,9 +1,9 @@
 import type { Http2SecureServer } from 'node:http2';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import { ALL_KINDS, KindRegistry } from '../../api/index.ts';
+import { ALL_KINDS, KindRegistry, type ProfileSpec } from '../../api/index.ts';
 import type { Store } from '../../store/index.ts';
-import { defaultAdmission } from '../admission/index.ts';
+import { createProfileReferenceAdmission, defaultAdmission } from '../admission/index.ts';
 import {
   ALLOW_ALL,
   type Authenticator,
@@ -93,13 +93,14 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
     store: options.store,
     registry,
     now: options.now,
-    // With RBAC, writes of roles and bindings may not grant more than their writer holds.
-    admission: options.authorize
-      ? [
-          ...defaultAdmission(),
-          createRbacEscalationAdmission({ authorizer: options.authorize, store: options.store }),
-        ]
-      : defaultAdmission(),
+    admission: [
+      ...defaultAdmission(),
+      createProfileReferenceAdmission({ deviceProfiles: () => deviceProfiles(options.store) }),
+      // With RBAC, writes of roles and bindings may not grant more than their writer holds.
+      ...(options.authorize
+        ? [createRbacEscalationAdmission({ authorizer: options.authorize, store: options.store })]
+        : []),
+    ],
     garbageCollector: options.garbageCollector,
   });
   const events = options.events && new EventRecorder({ ...options.events, service });
@@ -188,4 +189,12 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
       routePlugin('telemetry', async (scope) => registerTelemetry(scope, service, { telemetry, authorize })),
     );
   return events ? { app, service, events } : { app, service };
+}
+
+/** Every Device's declared profiles, read from the store (Devices are not encrypted). */
+async function deviceProfiles(store: Store): Promise<Array<readonly ProfileSpec[]>> {
+  const { items } = await store.list({ prefix: '/outpost.dev/devices/' });
+  return items.map(
+    (item) => (JSON.parse(item.value) as { spec?: { profiles?: ProfileSpec[] } }).spec?.profiles ?? [],
+  );
 }

@@ -51,6 +51,10 @@ export interface RestartTiming {
   readonly maxMs?: number;
   /** A run at least this long resets the delay. @default 60000 */
   readonly resetAfterMs?: number;
+  /** Multiplier per restart (1: constant). @default 2 */
+  readonly factor?: number;
+  /** Restarts before the container is given up (RetryLimitExceeded). @default unlimited */
+  readonly maxRetries?: number;
 }
 
 /** How the container stands, in Kubernetes' terms. */
@@ -61,6 +65,8 @@ export interface ContainerState {
   readonly exitCode?: number;
   readonly reason?: string;
   readonly message?: string;
+  /** While waiting to restart: when (ISO time). */
+  readonly nextRetryTime?: string;
 }
 
 interface StateFile {
@@ -78,6 +84,7 @@ export class ContainerProcess {
   readonly #onChange: () => void;
   readonly #backoff: Backoff;
   readonly #resetAfterMs: number;
+  readonly #maxRetries: number | undefined;
   #status: ContainerState = { state: 'waiting', ready: false, restarts: 0, reason: 'ContainerCreating' };
   #restarts = 0;
   #pid: number | undefined;
@@ -110,9 +117,11 @@ export class ContainerProcess {
     this.#backoff = new Backoff({
       initialMs: timing.initialMs ?? 1000,
       maxMs: timing.maxMs ?? 300_000,
+      factor: timing.factor ?? 2,
       jitter: 0,
     });
     this.#resetAfterMs = timing.resetAfterMs ?? 60_000;
+    this.#maxRetries = timing.maxRetries;
     if (plan.probes?.length) {
       this.#probes = new ContainerProbes(
         plan.probes,
@@ -318,6 +327,19 @@ export class ContainerProcess {
       this.onTerminated?.(code);
       return;
     }
+    if (this.#maxRetries !== undefined && this.#restarts >= this.#maxRetries) {
+      // The Workload's retry policy gives up: Failed until the Workload changes (a new unit counts anew).
+      this.#set({
+        state: 'terminated',
+        ready: false,
+        restarts: this.#restarts,
+        exitCode: code,
+        reason: 'RetryLimitExceeded',
+        message: `exited with code ${code} after ${this.#restarts} restarts: spec.retry.maxRetries is ${this.#maxRetries}`,
+      });
+      this.onTerminated?.(code);
+      return;
+    }
     if (ranMs >= this.#resetAfterMs) this.#backoff.reset();
     const wait = this.#backoff.next();
     this.#set({
@@ -326,7 +348,10 @@ export class ContainerProcess {
       restarts: this.#restarts,
       exitCode: code,
       reason: 'CrashLoopBackOff',
-      message: `exited with code ${code}${killedFor ? ` (stopped: ${killedFor})` : ''}; restarting in ${Math.ceil(wait / 1000)} s`,
+      message: `exited with code ${code}${killedFor ? ` (stopped: ${killedFor})` : ''}; restart ${this.#restarts + 1}${
+        this.#maxRetries !== undefined ? ` of ${this.#maxRetries}` : ''
+      } in ${wait < 10_000 ? `${wait} ms` : `${Math.ceil(wait / 1000)} s`}`,
+      nextRetryTime: new Date(Date.now() + wait).toISOString(),
     });
     this.#timer = setTimeout(() => {
       this.#restarts++;

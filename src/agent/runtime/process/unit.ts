@@ -176,7 +176,10 @@ export class ProcessUnit {
           probeArgv: (command, pgid) =>
             probeArgv(command, runAs, this.#settings.sandbox, bwrap ? sandboxedPidOf(pgid) : undefined),
         };
-        const process = new ContainerProcess(plan, this.#settings.timing, this.#settings.onChange, {
+        const timing = this.unit.retry
+          ? { ...this.#settings.timing, ...this.unit.retry }
+          : this.#settings.timing;
+        const process = new ContainerProcess(plan, timing, this.#settings.onChange, {
           initial: isInit || inits.length === 0 ? 'ContainerCreating' : 'PodInitializing',
         });
         (isInit ? group.inits : group.mains).push(process);
@@ -338,6 +341,7 @@ export function aggregate(states: readonly ContainerState[], note?: string): Uni
       ...withExit,
       reason: waiting.reason ?? 'Waiting',
       ...msg(waiting.message),
+      ...(waiting.nextRetryTime ? { nextRetryTime: waiting.nextRetryTime } : {}),
     };
   }
   const ready = states.every(

@@ -1,5 +1,5 @@
 import type { ExcludedObject, Mailbox, MailboxObject, MailboxSource } from '../../../api/index.ts';
-import type { WorkloadRenderer } from './render.ts';
+import { isRunnable, type WorkloadRenderer } from './render.ts';
 import type { DeviceParameters } from './template.ts';
 
 /** One Workload placed on a device, by the Placement that placed it there. */
@@ -18,6 +18,8 @@ export interface PlacedWorkload {
 export interface MailboxSpec {
   objects: MailboxObject[];
   excluded?: ExcludedObject[];
+  /** The Device's `spec.profiles`, for its agent to evaluate. */
+  profiles?: NonNullable<Mailbox['spec']>['profiles'];
 }
 
 /** The precedence key of a Workload: older first, then by namespace and name. */
@@ -96,6 +98,8 @@ export function composeMailbox(
           hash: result.hash,
           since,
           ...(result.rootless ? { rootless: true } : {}),
+          ...(renderer.profiles && isRunnable(result.object.kind) ? { profiles: renderer.profiles } : {}),
+          ...(result.retry ? { retry: result.retry } : {}),
           object: result.object as MailboxObject['object'],
         },
       });

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type {
+  Device,
   KindDefinition,
   KubeObject,
   Mailbox,
@@ -110,6 +111,8 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
         (existing?.spec as Mailbox['spec']) ?? undefined,
         timestamp(options.now()),
       );
+      const profiles = (device.spec as Device['spec'])?.profiles;
+      if (profiles?.length) spec.profiles = profiles;
       if (existing && sameSpec(existing.spec as Mailbox['spec'], spec) && sameOwners(existing, owners)) {
         const rendered = { ...stamps, mailbox: existing.metadata.resourceVersion ?? '0' };
         caches.setStamps(name, rendered);

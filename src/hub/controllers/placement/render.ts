@@ -1,4 +1,12 @@
-import type { ExclusionReason, KubeObject, ObjectRef, Placement, Workload } from '../../../api/index.ts';
+import {
+  type ExclusionReason,
+  type KubeObject,
+  type ObjectRef,
+  type Placement,
+  type RetryTiming,
+  retryTiming,
+  type Workload,
+} from '../../../api/index.ts';
 import { checkPod, declaredPods } from '../../admission/index.ts';
 import { applyJsonPatch, PatchError } from '../../kube-api/index.ts';
 import { contentHash } from './hash.ts';
@@ -20,6 +28,8 @@ export type RenderResult =
       readonly hash: string;
       /** Set on the runnable objects (Pod, Deployment, StatefulSet) of a `rootless` Workload. */
       readonly rootless?: true;
+      /** The Workload's retry policy, on its runnable objects. */
+      readonly retry?: RetryTiming;
     }
   | { readonly ok: false; readonly reason: Exclude<ExclusionReason, 'Conflict'>; readonly message: string };
 
@@ -39,8 +49,13 @@ interface Patched {
 /** Per object and override set, at most this many parameter combinations are cached. */
 const MAX_CACHED = 1024;
 
-/** The kinds that run containers, hence the ones `spec.rootless` is about. */
+/** The kinds that run containers, hence the ones `spec.rootless` and `spec.profiles` are about. */
 const RUNNABLE_KINDS: ReadonlySet<string> = new Set(['Pod', 'Deployment', 'StatefulSet']);
+
+/** Whether objects of `kind` run containers. */
+export function isRunnable(kind: string): boolean {
+  return RUNNABLE_KINDS.has(kind);
+}
 
 /**
  * Renders the objects of one Workload for the devices of one Placement:
@@ -58,6 +73,10 @@ export class WorkloadRenderer {
   readonly refs: readonly ObjectRef[];
   /** The Workload's `spec.rootless`: its runnable objects run as the agent's unprivileged user. */
   readonly rootless: boolean;
+  /** The Workload's `spec.profiles`: its runnable objects run only while these conditions hold on the device. */
+  readonly profiles: Workload['spec']['profiles'];
+  /** The Workload's `spec.retry` in milliseconds: its runnable objects restart by it. */
+  readonly retry: RetryTiming | undefined;
   readonly #overrides: readonly Override[];
   /** For each object, the indexes of the overrides whose target matches it. */
   readonly #targeted: readonly (readonly number[])[];
@@ -73,6 +92,8 @@ export class WorkloadRenderer {
     });
     this.refs = this.objects.map(refOf);
     this.rootless = workload.spec?.rootless === true;
+    this.profiles = workload.spec?.profiles?.length ? workload.spec.profiles : undefined;
+    this.retry = workload.spec?.retry ? retryTiming(workload.spec.retry) : undefined;
     this.#overrides = placement.spec?.customization?.overrides ?? [];
     this.#targeted = this.objects.map((object) =>
       this.#overrides.flatMap((override, index) => (targets(override, object) ? [index] : [])),
@@ -104,9 +125,23 @@ export class WorkloadRenderer {
     if (cached) return cached;
     const object = patched.templated ? expand(patched.object!, device) : patched.object!;
     // Rootless is part of the content: turning it on or off changes the hash, so the device replaces the unit.
+    const runnable = RUNNABLE_KINDS.has(object.kind);
+    const rootless = this.rootless && runnable;
+    const retry = runnable ? this.retry : undefined;
+    // Retry is part of the content too: a changed policy replaces the unit, whose count starts again.
     const result: RenderResult =
-      this.rootless && RUNNABLE_KINDS.has(object.kind)
-        ? { ok: true, object, hash: contentHash({ rootless: true, object }), rootless: true }
+      rootless || retry
+        ? {
+            ok: true,
+            object,
+            hash: contentHash({
+              ...(rootless ? { rootless: true } : {}),
+              ...(retry ? { retry } : {}),
+              object,
+            }),
+            ...(rootless ? { rootless: true as const } : {}),
+            ...(retry ? { retry } : {}),
+          }
         : { ok: true, object, hash: contentHash(object) };
     if (patched.byValues) {
       if (patched.byValues.size < MAX_CACHED) patched.byValues.set(valuesKey, result);

@@ -18,11 +18,13 @@ export function specVersion(object: KubeObject | undefined): string | undefined 
 
 const signatures = new WeakMap<object, string>();
 
-/** What customisation reads of a device: a change of it means re-rendering. Cached per (frozen) cached object. */
+/** What rendering reads of a device (labels, annotations, profiles): a change of it means re-rendering. Cached per (frozen) cached object. */
 export function parametersSignature(device: KubeObject): string {
   let signature = signatures.get(device);
   if (signature === undefined) {
-    signature = canonicalJson([device.metadata.labels ?? {}, device.metadata.annotations ?? {}]);
+    // The profiles too: the Mailbox carries them to the agent.
+    const profiles = (device.spec as { profiles?: unknown } | undefined)?.profiles ?? [];
+    signature = canonicalJson([device.metadata.labels ?? {}, device.metadata.annotations ?? {}, profiles]);
     if (Object.isFrozen(device)) signatures.set(device, signature);
   }
   return signature;

@@ -1,4 +1,10 @@
-import type { Mailbox, MailboxSource, ObjectStatus, RolloutSummary } from '../../../api/index.ts';
+import {
+  HELD_REASONS,
+  type Mailbox,
+  type MailboxSource,
+  type ObjectStatus,
+  type RolloutSummary,
+} from '../../../api/index.ts';
 import { identityOf } from './compose.ts';
 
 /** How one device stands with one Workload (or, combined, with a Placement). */
@@ -147,15 +153,20 @@ export function evaluateWorkload(
   // Not there yet: within the deadline it is progressing, past it it has failed.
   let latest = 0;
   let late = 0;
+  let waiting = false;
   entries.forEach((entry, i) => {
     const status = statuses[i];
     if (status && OK_PHASES.has(status.phase) && status.ready !== false) return;
+    // Held by the device's policy (a profile condition): waiting as asked, not late.
+    if (status?.reason !== undefined && HELD_REASONS.has(status.reason)) return;
+    waiting = true;
     const since = entry.since ? Date.parse(entry.since) : 0;
     if (since >= latest) {
       latest = since;
       late = i;
     }
   });
+  if (!waiting) return state();
   const deadline = latest + options.progressDeadlineMs;
   if (options.now >= deadline) {
     const what = statuses[late] ? 'running' : 'applied';

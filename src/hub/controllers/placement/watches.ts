@@ -33,8 +33,13 @@ export interface PlacementWatchTargets {
   readonly deviceHealth: Controller;
 }
 
-/** A Device change that customisation reads (labels, annotations) or that removes or replaces it. */
-const deviceParameters = anyOf(labelsChanged, annotationsChanged, lifecycleChanged);
+/** A Device change that rendering reads (labels, annotations, profiles) or that removes or replaces it. */
+const deviceParameters = anyOf(
+  labelsChanged,
+  annotationsChanged,
+  lifecycleChanged,
+  updateWhen((old, device) => !isDeepStrictEqual(profilesOf(old), profilesOf(device))),
+);
 /** A Placement change that can change what it places where. */
 const placementSpec = anyOf(generationChanged, lifecycleChanged);
 /** A Workload change that can change its objects or which Placements select it and in what order. */
@@ -268,4 +273,8 @@ function workloadShape(workload: KubeObject) {
 function splitNamespaced(key: string): [string, string] {
   const slash = key.indexOf('/');
   return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+function profilesOf(device: KubeObject): unknown {
+  return (device.spec as Device['spec'])?.profiles;
 }

@@ -1,0 +1,157 @@
+import Type from 'typebox';
+import type { FieldCause, KubeObject } from './kind.ts';
+import { Time } from './meta.ts';
+import {
+  type ProfileRef,
+  type ProfileSpec,
+  type RetrySpec,
+  validateProfileRefs,
+  validateProfiles,
+  validateRetry,
+} from './policy/index.ts';
+
+/**
+ * The schemas of device profiles (issue 15): what a Device declares
+ * (`spec.profiles`), what a Workload opts into (`spec.profiles`), what the
+ * agent reports (`status.profiles`), with the semantic checks that go with
+ * them; and a Workload's retry policy (`spec.retry`). The expressions themselves are `policy/`'s.
+ */
+
+const NAME = { minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$' };
+
+/** One condition of a profile. */
+export const ProfileCondition = Type.Object(
+  {
+    name: Type.String({ ...NAME, description: 'The condition name Workloads refer to.' }),
+    expression: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description:
+        'Over metric names: numbers (an optional % after one), nil, < <= > >= == !=, && || !, parentheses; e.g. `cpu < 80% || cpu == nil`.',
+    }),
+    for: Type.Optional(
+      Type.String({
+        description:
+          'How long the expression must hold before the condition does (`30s`, `5m`); it stops holding at once.',
+      }),
+    ),
+    hysteresis: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description:
+          "Dead band around each threshold, in the metric's units: the condition changes only once a metric is this far past a threshold (either way).",
+      }),
+    ),
+  },
+  { description: 'A named condition over the device metrics.' },
+);
+
+/** A Device's profiles. */
+export const DeviceProfiles = Type.Array(
+  Type.Object(
+    {
+      name: Type.String({ ...NAME, description: 'The profile name Workloads refer to.' }),
+      conditions: Type.Array(ProfileCondition, { description: 'Its named conditions.' }),
+    },
+    { description: 'A named set of conditions.' },
+  ),
+  { description: 'Named sets of conditions over device metrics, evaluated by the agent.' },
+);
+
+/** A Workload's opt-in to conditions of profiles. */
+export const WorkloadProfiles = Type.Array(
+  Type.Object(
+    {
+      name: Type.String({ ...NAME, description: 'A profile the devices declare.' }),
+      conditions: Type.Array(Type.String(NAME), {
+        minItems: 1,
+        description: 'Conditions of that profile that must all hold for the Workload to run.',
+      }),
+    },
+    { description: 'Conditions of one device profile.' },
+  ),
+  {
+    description:
+      'Run only while every condition named holds on the device; stopped (with its grace period) when one stops holding.',
+  },
+);
+
+/** A Workload's restart policy for its containers. */
+export const WorkloadRetry = Type.Object(
+  {
+    policy: Type.Enum(['constant', 'exponential'], {
+      description:
+        'constant: every restart after `interval`; exponential: `interval`, doubled per restart up to `maxInterval`.',
+    }),
+    interval: Type.String({ description: 'The (first) delay before a restart: `20s`, `500ms`, `1m`.' }),
+    maxInterval: Type.Optional(Type.String({ description: 'exponential: the longest delay. Default 5m.' })),
+    maxRetries: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Restarts before the Workload is Failed on the device (RetryLimitExceeded); unlimited when absent. A change of the Workload counts again.',
+      }),
+    ),
+  },
+  {
+    description:
+      "Replaces the agent's default restart backoff (1 s doubling to 5 min) for the Workload's containers (process runtime).",
+  },
+);
+
+/** A retry policy as the Mailbox carries it to the agent: read by the hub, in milliseconds. */
+export const RetryTimingSchema = Type.Object(
+  {
+    initialMs: Type.Integer({ minimum: 1, description: 'The first delay.' }),
+    factor: Type.Number({ minimum: 1, description: '1 for constant, 2 for exponential.' }),
+    maxMs: Type.Integer({ minimum: 1, description: 'The longest delay.' }),
+    maxRetries: Type.Optional(Type.Integer({ minimum: 0, description: 'Restarts before Failed.' })),
+  },
+  {
+    description:
+      "The Workload's spec.retry on its runnable objects, in milliseconds (part of the hash: a change restarts the count).",
+  },
+);
+
+/** One condition as the agent reports it. */
+export const ConditionReport = Type.Object(
+  {
+    name: Type.String(),
+    state: Type.Enum(['True', 'False'], { description: 'Whether the condition holds now.' }),
+    value: Type.Optional(
+      Type.Boolean({ description: 'What the expression gives now (before `for` and hysteresis).' }),
+    ),
+    metrics: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()]), {
+        description: 'The metrics it reads, by name (null: nil).',
+      }),
+    ),
+    pendingSince: Type.Optional({
+      ...Time,
+      description: 'Since when the expression holds while `for` has not elapsed.',
+    }),
+    lastTransitionTime: Type.Optional(Time),
+  },
+  { description: 'A condition on the device.' },
+);
+
+/** What the agent reports of each profile. */
+export const ProfileStatuses = Type.Array(
+  Type.Object({ name: Type.String(), conditions: Type.Array(ConditionReport) }),
+  { description: "Each profile's conditions as evaluated on the device." },
+);
+
+/** The Device's own checks: its profiles parse. */
+export function validateDeviceProfiles(object: KubeObject): FieldCause[] {
+  const profiles = (object.spec as { profiles?: ProfileSpec[] } | undefined)?.profiles;
+  return profiles ? validateProfiles(profiles, 'spec.profiles') : [];
+}
+
+/** The Workload's own checks of its references (whether Devices declare them is admission's) and retry policy. */
+export function validateWorkloadPolicies(object: KubeObject): FieldCause[] {
+  const spec = object.spec as { profiles?: ProfileRef[]; retry?: RetrySpec } | undefined;
+  return [
+    ...(spec?.profiles ? validateProfileRefs(spec.profiles, 'spec.profiles') : []),
+    ...(spec?.retry ? validateRetry(spec.retry, 'spec.retry') : []),
+  ];
+}
