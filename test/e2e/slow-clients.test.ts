@@ -25,7 +25,13 @@ import {
 const HANDSHAKE_MS = 10_000;
 const FIRST_REQUEST_MS = 10_000;
 const HEADERS_MS = 15_000;
-const SLACK_MS = 5_000;
+/**
+ * What a connection may live beyond its bound, measured by the client: 250 connections arriving
+ * at once wait in the server's accept and handshake queues before its clocks start for them, and
+ * the machine running the tests is shared. Most connections are within {@link TYPICAL_SLACK_MS}.
+ */
+const SLACK_MS = 10_000;
+const TYPICAL_SLACK_MS = 5_000;
 const WATCHES_PER_DEVICE = 16;
 const CONNECTIONS_PER_DEVICE = 16;
 
@@ -35,6 +41,8 @@ interface Held {
   readonly bound: number;
   /** When the TCP connection was made (for `no ClientHello`), or the TLS handshake done. */
   opened: number;
+  /** Whether its TLS handshake is done. */
+  secured?: boolean;
   closed?: number;
 }
 
@@ -55,6 +63,15 @@ describe('slow and greedy clients against a hub process', () => {
   });
 
   it('closes 250 slow or silent connections within their bounds while kubectl get stays fast', async () => {
+    const timedGet = async () => {
+      const start = Date.now();
+      const result = await kubectl(hub, ['get', 'namespaces']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /default/);
+      return Date.now() - start;
+    };
+    await timedGet();
+    const baseline = await timedGet();
     const held: Held[] = [];
     const sockets: Array<{ destroy(): void }> = [];
     const timers: NodeJS.Timeout[] = [];
@@ -65,7 +82,9 @@ describe('slow and greedy clients against a hub process', () => {
       socket.on('error', () => {});
       // Past the handshake the clock is the request's (250 handshakes at once take a while).
       socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
-        if (kind !== 'no ClientHello') entry.opened = Date.now();
+        if (kind === 'no ClientHello') return;
+        entry.opened = Date.now();
+        entry.secured = true;
       });
       socket.on('close', () => {
         entry.closed ??= Date.now();
@@ -110,26 +129,36 @@ describe('slow and greedy clients against a hub process', () => {
       }
     }
     try {
-      // Meanwhile people are served as quickly as ever.
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      // Counted as kubectl starts (a loaded machine may run it past the first bounds).
+      // Once their handshakes are done (a burst of 190 at once, which costs what it costs), people
+      // are served as quickly as before the slow connections came.
+      await waitFor('the handshakes done', () =>
+        held.every((entry) => entry.kind === 'no ClientHello' || entry.secured || entry.closed !== undefined),
+      );
       const open = held.filter((entry) => entry.closed === undefined).length;
-      assert.ok(open >= 200, `the slow connections are still open when kubectl starts (${open} of 250)`);
-      const durations: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        const start = Date.now();
-        const result = await kubectl(hub, ['get', 'namespaces']);
-        durations.push(Date.now() - start);
-        assert.equal(result.code, 0, result.stderr);
-        assert.match(result.stdout, /default/);
-      }
-      assert.ok(Math.max(...durations) < 5000, `kubectl get took ${durations.join(', ')} ms`);
+      assert.ok(open >= 200, `the slow connections are open while kubectl runs (${open} of 250)`);
+      const during = await timedGet();
+      assert.ok(
+        during <= 2 * baseline + 2000,
+        `kubectl get took ${during} ms among the slow connections, ${baseline} ms before them`,
+      );
 
       await waitFor(
         'all 250 connections closed',
         () => held.every((entry) => entry.closed !== undefined),
         HEADERS_MS + 2 * SLACK_MS,
       );
+      const lives = new Map<string, number[]>();
+      for (const entry of held)
+        lives.set(entry.kind, [...(lives.get(entry.kind) ?? []), entry.closed! - entry.opened]);
+      for (const [kind, times] of lives) {
+        const sorted = times.sort((a, b) => a - b);
+        const median = sorted[Math.floor(sorted.length / 2)]!;
+        const bound = held.find((entry) => entry.kind === kind)!.bound;
+        assert.ok(
+          median <= bound + TYPICAL_SLACK_MS,
+          `'${kind}' connections lived ${median} ms (median; bound ${bound} ms)`,
+        );
+      }
       for (const entry of held) {
         const lived = entry.closed! - entry.opened;
         assert.ok(
