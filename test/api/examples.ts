@@ -93,7 +93,7 @@ export const KIND_CASES: readonly KindCase[] = [
       spec: {
         heartbeat: { periodSeconds: 15 },
         parent: 'gw-0',
-        profiles: [{ name: 'busy', condition: 'cpu > 23%' }],
+        profiles: [{ name: 'busy', conditions: [{ name: 'high', expression: 'cpu > 23%' }] }],
       },
       status: {
         phase: 'Online',
