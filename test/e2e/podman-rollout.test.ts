@@ -178,7 +178,13 @@ describe('podman runtime rollouts', { concurrency: 2 }, () => {
     const spec = (graceful(name, dir, 'v1').object.spec as { template: { spec: Record<string, unknown> } })
       .template.spec;
     const leftoverName = `${inspected.Labels['outpost.dev/owner']}-${current.id}-0`;
-    const leftover = { apiVersion: 'v1', kind: 'Pod', metadata: { name: leftoverName, labels }, spec };
+    // With its hostname, as the runtime plays it: else podman takes the pod name, longer than a hostname may be.
+    const leftover = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: leftoverName, labels },
+      spec: { ...spec, hostname: `${name}-0` },
+    };
     const child = execFile('podman', ['play', 'kube', '--start=true', '-'], {
       env: { ...process.env, CONTAINERS_CONF: CONF },
     });

@@ -22,7 +22,6 @@ interface Probed {
 /** Runs the probes of this agent's podman containers, one {@link ContainerProbes} per container. */
 export class PodmanProbes {
   readonly #probed = new Map<string, Probed>();
-  readonly #labels = new Map<string, ProbesLabel | undefined>();
 
   constructor(
     private readonly options: {
@@ -76,17 +75,15 @@ export class PodmanProbes {
     for (const probed of this.#probed.values()) probed.probes.stop();
   }
 
+  /** The pod's probes label, parsed (a few hundred bytes, once per supervision pass: not worth a cache to prune). */
   #labelOf(pod: PodState): ProbesLabel | undefined {
-    if (this.#labels.has(pod.id)) return this.#labels.get(pod.id);
-    let label: ProbesLabel | undefined;
+    const text = pod.labels[LABELS.probes];
+    if (!text) return undefined;
     try {
-      const text = pod.labels[LABELS.probes];
-      label = text ? (JSON.parse(text) as ProbesLabel) : undefined;
+      return JSON.parse(text) as ProbesLabel;
     } catch {
-      label = undefined;
+      return undefined;
     }
-    this.#labels.set(pod.id, label);
-    return label;
   }
 
   #probesFor(
