@@ -26,12 +26,7 @@ import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import {
-  type ConnectorTelemetry,
-  PlacedWorkloads,
-  startTelemetry,
-  type TelemetryHub,
-} from './telemetry/index.ts';
+import { PlacedWorkloads, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */

@@ -88,7 +88,6 @@ export interface BuiltHub {
 /** Builds the hub's HTTP application without listening; `app.inject()` drives it in tests. */
 export function buildHub(options: BuildHubOptions): BuiltHub {
   const registry = new KindRegistry(ALL_KINDS);
-  const deviceKind = registry.byKind('outpost.dev/v1alpha1', 'Device')!;
   const service = new ObjectService({
     store: options.store,
     registry,
