@@ -48,14 +48,18 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Whether any process of a group is alive (zombies excluded only for the leader). */
+/**
+ * Whether any process of a group still runs. Zombies do not count: they hold
+ * no mount namespace any more, and where pid 1 of the host reaps orphans
+ * late (as in some VMs' init) they would keep a stopped group "alive".
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
+  return liveMembersOf(pgid).size > 0;
 }
 
 /**
@@ -67,20 +71,29 @@ export function groupAlive(pgid: number): boolean {
 export function sandboxedPidOf(pgid: number): number | undefined {
   const own = namespaceOf('self');
   const inside = new Map<number, number>(); // pid -> ppid
+  for (const [pid, ppid] of liveMembersOf(pgid)) {
+    const ns = namespaceOf(String(pid));
+    if (ns !== undefined && ns !== own) inside.set(pid, ppid);
+  }
+  for (const [pid, ppid] of inside) if (inside.has(ppid)) return pid;
+  return inside.keys().next().value;
+}
+
+/** The processes of group `pgid` that are not zombies, pid to parent pid. */
+function liveMembersOf(pgid: number): Map<number, number> {
+  const members = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // After the command in parentheses: state, ppid, pgrp.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid || fields[0] === 'Z') continue;
-      const ns = namespaceOf(entry);
-      if (ns !== undefined && ns !== own) inside.set(Number(entry), Number(fields[1]));
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.set(Number(entry), Number(fields[1]));
     } catch {
       // gone meanwhile
     }
   }
-  for (const [pid, ppid] of inside) if (inside.has(ppid)) return pid;
-  return inside.keys().next().value;
+  return members;
 }
 
 function namespaceOf(pid: string): string | undefined {
