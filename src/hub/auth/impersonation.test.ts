@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -99,13 +101,39 @@ describe('impersonation (Impersonate-* headers, kubectl --as)', () => {
     await cleanup?.();
   });
 
-  const whoami = (caller: string, headers: Record<string, string | string[]>) =>
-    app.inject({
-      method: 'POST',
-      url: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-      headers: { 'x-caller': caller, ...headers },
-      payload: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+  /**
+   * A SelfSubjectReview over a real socket: a list of values goes as repeated
+   * header lines, as kubectl sends them (the injector joins them into one).
+   */
+  const whoami = async (caller: string, headers: Record<string, string | string[]>) => {
+    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
+    // biome-ignore lint/suspicious/noExplicitAny: an answer's JSON, read by each test as the injector's is
+    return new Promise<{ statusCode: number; body: string; json: () => any }>((resolve, reject) => {
+      const request = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+          headers: { 'x-caller': caller, 'content-type': 'application/json', ...headers },
+        },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          response.on('end', () =>
+            resolve({ statusCode: response.statusCode!, body: text, json: () => JSON.parse(text) }),
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
     });
+  };
 
   it("refuses a user without the impersonate verb with the apiserver's 403", async () => {
     const answer = await whoami('alice', { 'impersonate-user': 'bob' });

@@ -137,10 +137,18 @@ describe('process runtime', () => {
     const unit = unitOf(deployment(2, 'sha256:d1'), configMap({ GREETING: 'hello' }, 'sha256:c1'), secret);
     await runtime.apply(unit);
     await waitFor('two running replicas', () => running(runtime, unit.id));
-    const output = await waitFor('output', async () => {
-      const text = await readFile(join(dir, 'units', unit.id, 'replicas', '1', 'main', 'output.log'), 'utf8');
-      return text.includes('\nhello') ? text : undefined;
+    // Both replicas' whole output (the logs below read one of them): the greeting line, then hello.
+    const outputs = await waitFor('output', async () => {
+      const texts = await Promise.all(
+        ['0', '1'].map((replica) =>
+          readFile(join(dir, 'units', unit.id, 'replicas', replica, 'main', 'output.log'), 'utf8').catch(
+            () => '',
+          ),
+        ),
+      );
+      return texts.every((text) => text.endsWith('\nhello\n')) ? texts : undefined;
     });
+    const output = outputs[1]!;
     assert.match(output, /greeting=hello password=s3cret mode=fast/);
     const secretFile = await stat(join(dir, 'units', unit.id, 'volumes', 'config', 'greeting'));
     assert.equal(secretFile.mode & 0o777, 0o644);
