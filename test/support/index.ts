@@ -23,6 +23,7 @@ export * from './mqtt-brokers.ts';
 export * from './mqtt-clients.ts';
 export * from './opcua.ts';
 export * from './podman-test-environment.ts';
+export * from './podman-units.ts';
 export * from './postgres.ts';
 export * from './process.ts';
 export * from './rbac-users.ts';
