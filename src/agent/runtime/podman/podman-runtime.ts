@@ -114,6 +114,7 @@ class PodmanRuntime implements Runtime {
       backoff: { initialMs: 1000, maxMs: 300_000, jitter: 0, ...options.restartBackoff },
       backoffResetMs: options.backoffResetMs ?? 600_000,
       log,
+      onScheduled: () => this.#notify(),
       onRestarted: () => {
         this.#notify();
         this.#kick();
@@ -232,6 +233,9 @@ class PodmanRuntime implements Runtime {
 
   /** A container event in podman. */
   #seen(event: PodmanEvent): void {
+    // The exit time of a container: its restart delay counts from it.
+    if (event.status === 'died' && event.name && event.timeMs !== undefined)
+      this.#supervisor.exited(event.name, event.timeMs);
     // An old version stopping in the background changes no unit's status: its pods are not the unit's.
     if (event.podId && this.#stopper.isRetiring(event.podId)) return;
     this.#snapshots.changed();
