@@ -97,22 +97,16 @@ describe('workload retry policy with an agent on podman', { timeout: 300_000 }, 
     if (result.code !== 0) throw new Error(`podman ${args.join(' ')}: ${result.stderr}`);
     return result.stdout;
   };
-  /** The agent's app containers of the Pod: podman name and state. */
+  /** The agent's app containers: podman name and state, as `podman ps` JSON says (`running`, `exited`, ...). */
   const containers = async () =>
     (
-      await podman(
-        'ps',
-        '-a',
-        '--filter',
-        `label=outpost.dev/owner=${owner}`,
-        '--format',
-        '{{.Names}} {{.State}} {{.IsInfra}}',
-      )
+      JSON.parse(
+        (await podman('ps', '-a', '--format', 'json', '--filter', `label=outpost.dev/owner=${owner}`)) ||
+          '[]',
+      ) as { Names: string[]; State: string; IsInfra: boolean }[]
     )
-      .split('\n')
-      .filter((line) => line.endsWith(' false'))
-      .map((line) => line.split(' '))
-      .map(([name, state]) => ({ name: name!, state: state!.toLowerCase() }));
+      .filter((c) => !c.IsInfra)
+      .map((c) => ({ name: c.Names[0]!, state: c.State }));
   const statusOf = async () =>
     (await getMailbox(api, DEVICE))?.status?.objects?.find((s) => s.ref.name === 'crasher') as
       | ObjectStatus
