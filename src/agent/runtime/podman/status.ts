@@ -56,7 +56,7 @@ const RANK: Record<UnitPhase, number> = { Succeeded: 0, Running: 1, Pending: 3, 
  * containers all run is Running and ready; a crashed container waiting for
  * its restart keeps the replica Running, not ready, `CrashLoopBackOff`; with
  * nothing left to restart the replica Succeeded or Failed (`Error`, with the
- * exit code). Several replicas report the worst one, restarts summed.
+ * exit code; `RetryLimitExceeded` once the unit's retry policy gave it up). Several replicas report the worst one, restarts summed.
  */
 export function statusOf(
   unit: UnitPods,
