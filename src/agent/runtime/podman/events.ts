@@ -13,6 +13,8 @@ export interface PodmanEvent {
   readonly name?: string;
   /** The id of the container's pod. */
   readonly podId?: string;
+  /** When it happened (wall ms, podman's nanosecond time rounded), when podman said. */
+  readonly timeMs?: number;
 }
 
 /**
@@ -48,9 +50,15 @@ export class PodmanEvents {
     child.stderr?.resume();
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
-        const event = JSON.parse(line) as { Status?: string; Name?: string; PodID?: string };
-        if (event.Status && RELEVANT.has(event.Status))
-          this.onEvent({ status: event.Status, name: event.Name, podId: event.PodID });
+        const event = JSON.parse(line) as { Status?: string; Name?: string; PodID?: string; Time?: string };
+        if (!event.Status || !RELEVANT.has(event.Status)) return;
+        const timeMs = Date.parse(event.Time ?? '');
+        this.onEvent({
+          status: event.Status,
+          name: event.Name,
+          podId: event.PodID,
+          ...(Number.isFinite(timeMs) ? { timeMs } : {}),
+        });
       } catch {
         // not an event line
       }

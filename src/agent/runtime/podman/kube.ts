@@ -36,6 +36,11 @@ export const LABELS = {
   revision: 'outpost.dev/revision',
   /** JSON: the containers' probes, run by the agent (podman gets none); see probes.ts. Absent without probes. */
   probes: 'outpost.dev/probes',
+  /**
+   * JSON {@link RetryTiming}: the Workload's `spec.retry`, which replaces the
+   * runtime's restart backoff for the pod's containers (supervise.ts). Absent without a policy.
+   */
+  retry: 'outpost.dev/retry',
 } as const;
 
 /** What `podman play kube` gets for one unit, and what the runtime must prepare first. */
@@ -168,6 +173,7 @@ export function renderKubePlay(
           [LABELS.grace]: String(gracePeriodSeconds),
           [LABELS.revision]: String(placement.revision ?? 0),
           ...(probes ? { [LABELS.probes]: probes } : {}),
+          ...(unit.retry ? { [LABELS.retry]: JSON.stringify(unit.retry) } : {}),
         },
       },
       spec: podSpec,

@@ -33,7 +33,10 @@ export interface PodmanRuntimeOptions {
   readonly owner?: string;
   /** The unprivileged user of rootless units, created on first use. @default 'outpost-workloads' */
   readonly rootlessUser?: string;
-  /** Delays between restarts of a crashed container. @default {initialMs: 1000, maxMs: 300000, jitter: 0} */
+  /**
+   * Delays between restarts of a crashed container whose unit has no retry
+   * policy (a Workload's `spec.retry` replaces them). @default {initialMs: 1000, maxMs: 300000, jitter: 0}
+   */
   readonly restartBackoff?: BackoffOptions;
   /** A container that ran this long gets its restart backoff reset. @default 600000 */
   readonly backoffResetMs?: number;
@@ -55,8 +58,9 @@ export interface PodmanRuntimeOptions {
  * hash, which is all {@link Runtime.list} and adoption need after an agent
  * restart. Restart policies are the agent's (podman's is set to `Never`):
  * the runtime follows container deaths through `podman events` and restarts
- * per `restartPolicy` with capped exponential backoff, reporting
- * `CrashLoopBackOff` meanwhile. Rootless units run in the store of a
+ * per `restartPolicy` with capped exponential backoff, or per the Workload's
+ * `spec.retry` (given up after `maxRetries`: `RetryLimitExceeded`),
+ * reporting `CrashLoopBackOff` and the next retry time meanwhile. Rootless units run in the store of a
  * dedicated unprivileged user, with host networking.
  *
  * Replacing a version follows `rolloutOf` (rollout.ts): a Deployment's new pods
@@ -114,6 +118,7 @@ class PodmanRuntime implements Runtime {
       backoff: { initialMs: 1000, maxMs: 300_000, jitter: 0, ...options.restartBackoff },
       backoffResetMs: options.backoffResetMs ?? 600_000,
       log,
+      onScheduled: () => this.#notify(),
       onRestarted: () => {
         this.#notify();
         this.#kick();
@@ -232,6 +237,9 @@ class PodmanRuntime implements Runtime {
 
   /** A container event in podman. */
   #seen(event: PodmanEvent): void {
+    // The exit time of a container: its restart delay counts from it.
+    if (event.status === 'died' && event.name && event.timeMs !== undefined)
+      this.#supervisor.exited(event.name, event.timeMs);
     // An old version stopping in the background changes no unit's status: its pods are not the unit's.
     if (event.podId && this.#stopper.isRetiring(event.podId)) return;
     this.#snapshots.changed();

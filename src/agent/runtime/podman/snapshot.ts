@@ -4,7 +4,7 @@
  * frequent readers (the reconciler's `list`) reuse a read while nothing
  * changed.
  */
-import type { MailboxSource, ObjectRef } from '../../../api/index.ts';
+import type { MailboxSource, ObjectRef, RetryTiming } from '../../../api/index.ts';
 import { monotonicMs } from '../../../util/index.ts';
 import type { PodmanHost } from './exec.ts';
 import { LABELS } from './kube.ts';
@@ -43,6 +43,8 @@ export interface UnitPods {
   readonly source: MailboxSource;
   readonly ref: ObjectRef;
   readonly restartPolicy: 'Always' | 'OnFailure' | 'Never';
+  /** The Workload's retry policy ({@link LABELS.retry}): replaces the runtime's restart backoff. */
+  readonly retry?: RetryTiming;
   readonly replicas: number;
   /** The revision of {@link pods} (the highest of the unit's pods). */
   readonly revision: number;
@@ -124,6 +126,7 @@ export async function snapshotOf(host: PodmanHost, owner: string, unitId?: strin
     if (!identity) continue;
     const policy = labels[LABELS.restartPolicy];
     const revision = revisionOf(labels);
+    const retry = parseRetry(labels[LABELS.retry]);
     units.push({
       id,
       host,
@@ -131,6 +134,7 @@ export async function snapshotOf(host: PodmanHost, owner: string, unitId?: strin
       objectHash: labels[LABELS.objectHash] ?? '',
       ...identity,
       restartPolicy: policy === 'Never' || policy === 'OnFailure' ? policy : 'Always',
+      ...(retry ? { retry } : {}),
       replicas: Number(labels[LABELS.replicas] ?? 1),
       revision,
       pods: group.pods.filter((p) => p.revision === revision).sort((a, b) => a.replica - b.replica),
@@ -148,17 +152,36 @@ export function runsVersion(unit: UnitPods, hash: string): boolean {
   return unit.pods.length === unit.replicas && unit.pods.every((p) => p.labels[LABELS.hash] === hash);
 }
 
-/** Whether the infra container of pod `podId` runs (else `podman start` of one container cannot work). */
-export async function infraRunning(host: PodmanHost, podId: string): Promise<boolean> {
-  const containers = await host.json<PsContainer[]>([
-    'ps',
-    '-a',
-    '--format',
-    'json',
-    '--filter',
-    `pod=${podId}`,
-  ]);
-  return containers.some((c) => c.IsInfra && c.State === 'running');
+/** What `podman ps` says about one pod, read by its id (a pod replaced meanwhile has another id). */
+export interface PodContainers {
+  /** Its infra container, and whether it runs (else `podman start` of one container cannot work). */
+  readonly infra?: { readonly id: string; readonly running: boolean };
+  /** Its app containers. */
+  readonly containers: readonly ContainerState[];
+}
+
+/** The containers of pod `podId` (none when the pod is gone), with one `podman ps`. */
+export async function podContainersOf(host: PodmanHost, podId: string): Promise<PodContainers> {
+  const found = await host.json<PsContainer[]>(['ps', '-a', '--format', 'json', '--filter', `pod=${podId}`]);
+  const infra = found.find((c) => c.IsInfra);
+  return {
+    ...(infra ? { infra: { id: infra.Id, running: infra.State === 'running' } } : {}),
+    containers: found
+      .filter((c) => !c.IsInfra)
+      .map((c) => {
+        const name = c.Names?.[0] ?? c.Id;
+        const container =
+          c.PodName && name.startsWith(`${c.PodName}-`) ? name.slice(c.PodName.length + 1) : name;
+        return {
+          id: c.Id,
+          name,
+          container,
+          state: c.State ?? 'unknown',
+          exitCode: c.ExitCode ?? 0,
+          startedAt: c.StartedAt ?? 0,
+        };
+      }),
+  };
 }
 
 /** The revision label of a pod (0 when absent: a pod of an agent before revisions). */
@@ -171,6 +194,20 @@ function parseIdentity(text: string | undefined): { source: MailboxSource; ref: 
   try {
     const parsed = JSON.parse(text ?? '') as { source?: MailboxSource; ref?: ObjectRef };
     return parsed.source && parsed.ref ? { source: parsed.source, ref: parsed.ref } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A {@link LABELS.retry} value; undefined when absent or not a timing (a label edited by hand). */
+function parseRetry(text: string | undefined): RetryTiming | undefined {
+  if (!text) return undefined;
+  try {
+    const { initialMs, factor, maxMs, maxRetries } = JSON.parse(text) as Partial<RetryTiming>;
+    const positive = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
+    if (!positive(initialMs) || !positive(factor) || !positive(maxMs)) return undefined;
+    const limit = typeof maxRetries === 'number' && maxRetries >= 0 ? { maxRetries } : {};
+    return { initialMs, factor, maxMs, ...limit };
   } catch {
     return undefined;
   }

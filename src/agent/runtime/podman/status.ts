@@ -11,8 +11,10 @@ import type { ContainerState, UnitPods } from './snapshot.ts';
 export interface Supervision {
   /** Restarts made since the unit was applied (or adopted). */
   readonly restarts: number;
-  /** Milliseconds until the next restart, when one is scheduled. */
+  /** How long the scheduled restart waits after the container's exit, when one is scheduled. */
   readonly backoffMs?: number;
+  /** When the scheduled restart is due (ISO time), when one is scheduled. */
+  readonly nextRetryTime?: string;
   /** Why the last start failed (play kube or podman start stderr). */
   readonly startError?: string;
   /** What its probes say while it runs (absent without probes: ready while running). */
@@ -29,8 +31,18 @@ export function shouldRestart(policy: UnitPods['restartPolicy'], container: Cont
   return false;
 }
 
+/**
+ * Whether `unit`'s retry policy gives a container with `restarts` restarts up:
+ * its next exit leaves it terminated (RetryLimitExceeded) until the unit changes.
+ */
+export function retriesExhausted(unit: Pick<UnitPods, 'retry'>, restarts: number): boolean {
+  const limit = unit.retry?.maxRetries;
+  return limit !== undefined && restarts >= limit;
+}
+
 export function isStopped(container: ContainerState): boolean {
-  return ['exited', 'stopped', 'created', 'configured'].includes(container.state);
+  // `initialized`: prepared for a restart (supervise.ts) by an agent that stopped before starting it.
+  return ['exited', 'stopped', 'created', 'configured', 'initialized'].includes(container.state);
 }
 
 export function hasStarted(container: ContainerState): boolean {
@@ -44,7 +56,7 @@ const RANK: Record<UnitPhase, number> = { Succeeded: 0, Running: 1, Pending: 3, 
  * containers all run is Running and ready; a crashed container waiting for
  * its restart keeps the replica Running, not ready, `CrashLoopBackOff`; with
  * nothing left to restart the replica Succeeded or Failed (`Error`, with the
- * exit code). Several replicas report the worst one, restarts summed.
+ * exit code; `RetryLimitExceeded` once the unit's retry policy gave it up). Several replicas report the worst one, restarts summed.
  */
 export function statusOf(
   unit: UnitPods,
@@ -104,13 +116,28 @@ function containerStatus(unit: UnitPods, container: ContainerState, known: Super
   if (!isStopped(container)) return { phase: 'Pending', ready: false, reason: 'ContainerCreating' };
   const started = hasStarted(container);
   if (shouldRestart(unit.restartPolicy, container)) {
-    const wait = known.backoffMs === undefined ? '' : `back-off ${Math.ceil(known.backoffMs / 1000)}s `;
+    if (retriesExhausted(unit, known.restarts)) {
+      const how = started ? `exited with code ${container.exitCode}` : 'could not start';
+      return {
+        phase: 'Failed',
+        ...(started ? { exitCode: container.exitCode } : {}),
+        reason: 'RetryLimitExceeded',
+        message: `container ${name} ${how} after ${known.restarts} restarts: spec.retry.maxRetries is ${unit.retry?.maxRetries}`,
+      };
+    }
+    const limit = unit.retry?.maxRetries === undefined ? '' : ` of ${unit.retry.maxRetries}`;
+    const next =
+      known.backoffMs === undefined
+        ? ''
+        : `; restart ${known.restarts + 1}${limit} in ${durationText(known.backoffMs)}`;
+    const retry = known.nextRetryTime ? { nextRetryTime: known.nextRetryTime } : {};
     if (!started && known.startError) {
       return {
         phase: 'Pending',
         ready: false,
         reason: 'StartFailed',
-        message: `${wait}container ${name} could not start: ${known.startError}`.slice(0, 500),
+        message: `container ${name} could not start: ${known.startError}${next}`.slice(0, 500),
+        ...retry,
       };
     }
     if (!started) return { phase: 'Pending', ready: false, reason: 'ContainerCreating' };
@@ -119,7 +146,8 @@ function containerStatus(unit: UnitPods, container: ContainerState, known: Super
       ready: false,
       exitCode: container.exitCode,
       reason: 'CrashLoopBackOff',
-      message: `${wait}restarting container ${name} (exit code ${container.exitCode})${known.probeMessage ? `; ${known.probeMessage}` : ''}`,
+      message: `restarting container ${name} (exit code ${container.exitCode})${next}${known.probeMessage ? `; ${known.probeMessage}` : ''}`,
+      ...retry,
     };
   }
   if (!started) {
@@ -139,4 +167,9 @@ function containerStatus(unit: UnitPods, container: ContainerState, known: Super
     reason: 'Error',
     message: `container ${name} exited with code ${container.exitCode}`,
   };
+}
+
+/** `800 ms`, `2000 ms`, `12 s`: a restart delay as status says it. */
+function durationText(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms)} ms` : `${Math.ceil(ms / 1000)} s`;
 }
