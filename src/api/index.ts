@@ -83,6 +83,13 @@ export {
 } from './opcua-connector.ts';
 export type { Placement } from './placement.ts';
 export {
+  type CronConcurrencyPolicy,
+  type CronPolicy,
+  CronSchedule,
+  type CronSpec,
+  cronPolicy,
+  dueSchedule,
+  MAX_MISSED_SCHEDULES,
   type ProfileConditionSpec,
   type ProfileRef,
   type ProfileSpec,
