@@ -169,6 +169,7 @@ export const CronRunStatus = Type.Object(
   },
   { description: 'A run: active, or finished and kept by the history limits.' },
 );
+export type CronRunStatus = Type.Static<typeof CronRunStatus>;
 
 /** A cron object's schedule state on one device. */
 export const CronStatus = Type.Object(
