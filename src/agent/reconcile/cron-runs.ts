@@ -26,6 +26,10 @@ import { type ActualUnit, type DesiredUnit, unitIdOf } from '../runtime/index.ts
  * unstarted while another is active (it starts once that one finishes, if
  * still within the deadline), `Replace` stops the active runs first.
  *
+ * One departure: when the clock goes back past the last scheduled time,
+ * schedules count from the moment that is noticed, not from the last run
+ * (a CronJob would run nothing until the clock is past that run again).
+ *
  * State (`DIR/cron.json`): per object, when it was first seen, the last
  * scheduled and last successful times, the run counter and the runs kept.
  * It is written before a run is started, so a crash never starts a run
@@ -48,6 +52,12 @@ interface RunRecord {
 /** One cron object's state. */
 interface CronState {
   readonly firstSeen: string;
+  /**
+   * Scheduled times after this count: the last one started, or when the
+   * object was first seen, or — after the clock went back past it — when
+   * that was noticed.
+   */
+  since: string;
   lastScheduleTime?: string;
   lastSuccessfulTime?: string;
   counter: number;
@@ -129,7 +139,7 @@ export class CronRuns {
     const now = (this.#options.now ?? (() => new Date()))();
     let state = this.#states.get(unit.id);
     if (!state) {
-      state = { firstSeen: now.toISOString(), counter: 0, runs: [] };
+      state = { firstSeen: now.toISOString(), since: now.toISOString(), counter: 0, runs: [] };
       this.#states.set(unit.id, state);
       this.#dirty = true;
     }
@@ -141,7 +151,14 @@ export class CronRuns {
         start: [],
         status: { phase: 'Failed', ready: false, reason: 'InvalidSchedule', message: schedule.message },
       };
-    const since = new Date(state.lastScheduleTime ?? state.firstSeen);
+    if (Date.parse(state.since) > now.getTime() + 1000) {
+      // The clock went back (NTP correcting a clock that ran ahead): go on from now rather than
+      // wait, as a CronJob would, until the clock is past the last run again.
+      this.#options.log.warn({ unit: unit.id, since: state.since }, 'cron: the clock went back');
+      state.since = now.toISOString();
+      this.#dirty = true;
+    }
+    const since = new Date(state.since);
     const due = dueSchedule(schedule, since, now, cron.startingDeadlineSeconds);
     if (due.mostRecent && !cron.suspend) this.#startDue(unit, cron, state, due.mostRecent, due.missed);
     if (due.next && !cron.suspend)
@@ -291,6 +308,7 @@ export class CronRuns {
     };
     state.runs.push(run);
     state.lastScheduleTime = at;
+    state.since = at;
     this.#dirty = true;
     log.info({ unit: unit.id, run: run.run, scheduledTime: at, missed }, 'cron run due');
   }
