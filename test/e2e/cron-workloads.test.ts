@@ -176,7 +176,7 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     for (const dir of [...dirs, hub?.dataDir]) if (dir) await removeDir(dir);
   });
 
-  it('starts runs on time, keeps the history limits and serves past runs with their exit codes', async () => {
+  it('starts runs on time, keeps the history limits, summarizes on the Workload and serves past runs with their exit codes', async () => {
     const agent = await agentFor('gw-cron-1', 'cron-1');
     // Every 2 s (6 fields, seconds first); every third run fails (exit 1).
     await kubectlApply(
@@ -268,6 +268,20 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     assert.notEqual(badNumber.code, 0);
     assert.match(badNumber.stderr, /--run must be a run number/);
     assert.equal(maxActive <= 1, true, 'short runs never overlap');
+    // Summarized on the Workload, as its devices report it.
+    const summary = await waitFor('the schedule in the Workload status', async () => {
+      const workload = (
+        await api.request('GET', `/apis/outpost.dev/v1alpha1/namespaces/${NS}/workloads/ticker`)
+      ).json() as { status?: { cron?: Record<string, unknown>; devices?: { running: number } } };
+      return workload.status?.cron?.lastScheduleTime === suspended.lastScheduleTime
+        ? workload.status
+        : undefined;
+    });
+    assert.equal(summary.cron!.devices, 1);
+    assert.equal(summary.cron!.active, 0);
+    assert.equal(summary.cron!.lastSuccessfulTime, suspended.lastSuccessfulTime);
+    assert.equal(summary.cron!.nextScheduleTime, undefined);
+    assert.equal(summary.devices!.running, 1);
     await kubectl(hub, ['delete', 'workload', 'ticker', '-n', NS]);
     await waitFor('runs removed with the Workload', () => runOutputs(agent.dataDir, 'ticker').size === 0);
   });
