@@ -185,7 +185,7 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
         'ticker',
         'cron-1',
         { schedule: '*/2 * * * * *', successfulJobsHistoryLimit: 2, failedJobsHistoryLimit: 1 },
-        stamped('[ $(( $(date +%s) / 2 % 3 )) -ne 0 ]; code=$?') + '; exit $code',
+        `${stamped('[ $(( $(date +%s) / 2 % 3 )) -ne 0 ]; code=$?')}; exit $code`,
       ),
     );
     const scheduled = new Map<number, number>();
