@@ -164,7 +164,7 @@ export class CronRuns {
     if (due.next && !cron.suspend)
       this.#nextDue = Math.min(this.#nextDue ?? Number.POSITIVE_INFINITY, due.next.getTime());
     this.#trim(state, cron);
-    const start = state.runs.filter((r) => !r.applied).map((r) => runUnit(unit, r));
+    const start = state.runs.filter((r) => !r.applied && !r.completionTime).map((r) => runUnit(unit, r));
     return {
       keep: state.runs.map((r) => r.id),
       start,
@@ -181,6 +181,22 @@ export class CronRuns {
           run.phase = 'Running';
           run.startTime = (this.#options.now ?? (() => new Date()))().toISOString();
           this.#dirty = true;
+        }
+  }
+
+  /**
+   * A run could not even be applied (the runtime could not try): it ends
+   * Failed (`ApplyFailed`) rather than wait, so it neither blocks `Forbid`
+   * nor piles up beside later runs; the history limits drop it like any.
+   */
+  startFailed(id: string, error: Error): void {
+    const now = (this.#options.now ?? (() => new Date()))().toISOString();
+    for (const state of this.#states.values())
+      for (const run of state.runs)
+        if (run.id === id && !run.applied && !run.completionTime) {
+          Object.assign(run, { phase: 'Failed', reason: 'ApplyFailed', completionTime: now });
+          this.#dirty = true;
+          this.#options.log.warn({ unit: id, run: run.run, err: error.message }, 'cron run not started');
         }
   }
 

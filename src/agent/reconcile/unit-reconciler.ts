@@ -180,9 +180,14 @@ export class UnitReconciler {
         if (failure && failure.retryAt > monotonicMs()) return undefined;
         log.info({ unit: run.id, hash: run.hash }, 'starting cron run');
         return this.#attempt(run.id, async () => {
-          const unrunnable = unrunnableReason(run.object);
-          if (unrunnable) throw new Error(`not run: ${unrunnable}`);
-          await runtime.apply(run);
+          try {
+            const unrunnable = unrunnableReason(run.object);
+            if (unrunnable) throw new Error(`not run: ${unrunnable}`);
+            await runtime.apply(run);
+          } catch (error) {
+            this.#options.cron?.startFailed(run.id, error as Error);
+            throw error;
+          }
           this.#options.cron?.applied(run.id);
         });
       }),
