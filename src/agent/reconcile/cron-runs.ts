@@ -161,6 +161,12 @@ export class CronRuns {
     const since = new Date(state.since);
     const due = dueSchedule(schedule, since, now, cron.startingDeadlineSeconds);
     if (due.mostRecent && !cron.suspend) this.#startDue(unit, cron, state, due.mostRecent, due.missed);
+    else if (cron.startingDeadlineSeconds !== undefined && !cron.suspend) {
+      // A time past its deadline is not started (CronJob's MissSchedule): said once.
+      const missed = schedule.previous(now);
+      if (missed && missed > since)
+        this.#warn(state, `deadline:${missed.toISOString()}`, unit, 1, 'MissSchedule');
+    }
     if (due.next && !cron.suspend)
       this.#nextDue = Math.min(this.#nextDue ?? Number.POSITIVE_INFINITY, due.next.getTime());
     this.#trim(state, cron);
