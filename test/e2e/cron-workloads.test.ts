@@ -254,6 +254,11 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     assert.equal(previous.code, 0, previous.stderr);
     assert.match(previous.stdout, /^start \d+\nend \d+\n$/);
     assert.match(previous.stderr, /run \d+ scheduled .*: (Succeeded|Failed), exit code [01]/);
+    // Without a flag: the newest run, no run line.
+    const newest = await logs('gw-cron-1', 'ticker', []);
+    assert.equal(newest.code, 0, newest.stderr);
+    assert.match(newest.stdout, /^start \d+\nend \d+\n$/);
+    assert.equal(newest.stderr, '');
     const failed = (await cronOf('gw-cron-1', 'ticker'))!.runs.find((r) => r.phase === 'Failed')!;
     const byNumber = await logs('gw-cron-1', 'ticker', ['--run', String(failed.run)]);
     assert.equal(byNumber.code, 0, byNumber.stderr);

@@ -95,6 +95,8 @@ export interface CronRunsOptions {
 export class CronRuns {
   readonly #options: CronRunsOptions;
   #states = new Map<string, CronState>();
+  /** Which Workload (`namespace/name`) each object belongs to, recorded by {@link register}. */
+  readonly #owners = new Map<string, string>();
   readonly #schedules = new Map<string, { key: string; schedule: CronSchedule | Error }>();
   #dirty = false;
   #nextDue: number | undefined;
@@ -250,9 +252,6 @@ export class CronRuns {
       );
     return { id: best.id, run: best.run };
   }
-
-  /** Which Workload each object belongs to, recorded by {@link register}. */
-  readonly #owners = new Map<string, string>();
 
   /** Records the Workload of a cron object (for {@link pick}). */
   register(unit: DesiredUnit): void {
