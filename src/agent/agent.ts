@@ -15,7 +15,7 @@ import {
 import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
 import { DevicePolicies } from './policy/index.ts';
-import { UnitReconciler } from './reconcile/index.ts';
+import { CronRuns, UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
 import {
   createPodmanRuntime,
@@ -148,8 +148,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     log: deviceLog.child({ component: 'reporter' }),
     onDevice: (device) => heartbeat?.updateFromDevice(device),
   });
+  const cron = await CronRuns.open({
+    file: join(dataDir, 'cron.json'),
+    log: deviceLog.child({ component: 'cron' }),
+  });
   reconciler = new UnitReconciler({
     runtime,
+    cron,
     hold: (entry) => policies.hold(entry),
     log: deviceLog.child({ component: 'reconcile' }),
     statusPending: () => outbox.lastOf('mailbox-status') !== undefined,
@@ -184,7 +189,12 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       if (state === 'connected') reporter.reconnected();
     },
   });
-  const logServer = new LogServer({ api, runtime, log: deviceLog.child({ component: 'logs' }) });
+  const logServer = new LogServer({
+    api,
+    runtime,
+    log: deviceLog.child({ component: 'logs' }),
+    pickRun: (namespace, workload, run) => cron.pick(namespace, workload, run),
+  });
   deviceLog.info({ runtime: runtime.name, outbox: outbox.size }, 'agent running');
   options.onReady?.({ name: credentials.name });
   const stop = () => inner.abort();

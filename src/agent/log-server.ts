@@ -18,6 +18,12 @@ export interface LogServerOptions {
   readonly api: HubApi;
   readonly runtime: Runtime;
   readonly log: Logger;
+  /**
+   * The run of a cron Workload to read (`request.run`, else the newest):
+   * undefined when the Workload has no cron object here; throws, with the
+   * message the person gets, when it has but not that run. @default none
+   */
+  readonly pickRun?: (namespace: string, workload: string, run?: number) => { id: string } | undefined;
   /** Retry delays while the hub is away. @default 1 s to 30 s */
   readonly backoff?: Backoff;
 }
@@ -112,12 +118,30 @@ export class LogServer {
   ): Promise<
     { output: AsyncIterable<Buffer> } | { error: { code: number; reason: string; message: string } }
   > {
+    const device = this.#options.api.deviceName;
+    let picked: { id: string } | undefined;
+    try {
+      picked = this.#options.pickRun?.(request.namespace, request.workload, request.run);
+    } catch (error) {
+      return notFound(
+        `workload "${request.workload}" in namespace "${request.namespace}" on device "${device}": ${(error as Error).message}`,
+      );
+    }
+    if (!picked && request.run !== undefined)
+      return {
+        error: {
+          code: 400,
+          reason: 'BadRequest',
+          message: `workload "${request.workload}" in namespace "${request.namespace}" has no cron schedule on device "${device}": runs are a cron Workload's`,
+        },
+      };
     const units = (await this.#options.runtime.list())
-      .filter(
-        (unit) => unit.source.namespace === request.namespace && unit.source.workload === request.workload,
+      .filter((unit) =>
+        picked
+          ? unit.id === picked.id
+          : unit.source.namespace === request.namespace && unit.source.workload === request.workload,
       )
       .sort((a, b) => a.id.localeCompare(b.id));
-    const device = this.#options.api.deviceName;
     if (units.length === 0)
       return notFound(
         `workload "${request.workload}" in namespace "${request.namespace}" has nothing running on device "${device}"`,

@@ -83,6 +83,13 @@ export {
 } from './opcua-connector.ts';
 export type { Placement } from './placement.ts';
 export {
+  type CronConcurrencyPolicy,
+  type CronPolicy,
+  CronSchedule,
+  type CronSpec,
+  cronPolicy,
+  dueSchedule,
+  MAX_MISSED_SCHEDULES,
   type ProfileConditionSpec,
   type ProfileRef,
   type ProfileSpec,
@@ -92,6 +99,7 @@ export {
   retryTiming,
   unknownProfileRefs,
 } from './policy/index.ts';
+export type { CronRunStatus } from './profile-schema.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';

@@ -14,5 +14,7 @@ export const LogRequestSchema = Type.Object({
   container: Type.Optional(Type.String()),
   tail: Type.Optional(Type.Integer({ minimum: 0 })),
   follow: Type.Boolean(),
+  /** A cron Workload's run (its index on the device); absent: the newest run. */
+  run: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type LogRequest = Type.Static<typeof LogRequestSchema>;

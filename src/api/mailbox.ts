@@ -2,7 +2,13 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, EmbeddedObject, objectSchema, Time } from './meta.ts';
-import { DeviceProfiles, RetryTimingSchema, WorkloadProfiles } from './profile-schema.ts';
+import {
+  CronPolicySchema,
+  CronStatus,
+  DeviceProfiles,
+  RetryTimingSchema,
+  WorkloadProfiles,
+} from './profile-schema.ts';
 
 /** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
 export const MailboxSource = Type.Object(
@@ -48,6 +54,7 @@ export const MailboxObject = Type.Object(
         "The Workload's spec.profiles, on its runnable objects: the agent runs them only while these conditions of the Device's profiles hold.",
     }),
     retry: Type.Optional(RetryTimingSchema),
+    cron: Type.Optional(CronPolicySchema),
     object: EmbeddedObject,
   },
   { description: 'One object the device must run, already customised for it.' },
@@ -104,6 +111,7 @@ export const ObjectStatus = Type.Object(
         'When a container that exited is restarted next (its Workload’s retry policy, or the default backoff).',
     }),
     lastTransitionTime: Type.Optional(Time),
+    cron: Type.Optional(CronStatus),
   },
   { description: 'What the agent reports about one object.' },
 );

@@ -2,9 +2,12 @@ import Type from 'typebox';
 import type { FieldCause, KubeObject } from './kind.ts';
 import { Time } from './meta.ts';
 import {
+  type CronSpec,
+  MAX_SCHEDULE_LENGTH,
   type ProfileRef,
   type ProfileSpec,
   type RetrySpec,
+  validateCron,
   validateProfileRefs,
   validateProfiles,
   validateRetry,
@@ -99,6 +102,87 @@ export const WorkloadRetry = Type.Object(
   },
 );
 
+const CRON_FIELDS = {
+  schedule: Type.String({
+    minLength: 1,
+    maxLength: MAX_SCHEDULE_LENGTH,
+    description:
+      'When to run, read by croner: 5 fields (`*/5 * * * *`), 6 with seconds first (`*/10 * * * * *`), or `@yearly` `@monthly` `@weekly` `@daily` `@hourly`.',
+  }),
+  timeZone: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "IANA time zone the schedule is read in (`Europe/Berlin`); default the device's own.",
+    }),
+  ),
+  concurrencyPolicy: Type.Optional(
+    Type.Enum(['Allow', 'Forbid', 'Replace'], {
+      description:
+        'When a run is due while another is active. Allow: both run; Forbid: the new one waits (and is skipped once past startingDeadlineSeconds); Replace: the active one is stopped. Default Allow.',
+    }),
+  ),
+  startingDeadlineSeconds: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description:
+        'A run not started within this many seconds of its scheduled time (device off, clock jumped, Forbid) is skipped. Default none: a missed run starts late, once.',
+    }),
+  ),
+  successfulJobsHistoryLimit: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Finished successful runs kept with their output. Default 3.' }),
+  ),
+  failedJobsHistoryLimit: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Finished failed runs kept with their output. Default 1.' }),
+  ),
+  suspend: Type.Optional(Type.Boolean({ description: 'No new runs while true. Default false.' })),
+};
+
+/** A Workload's schedule: its Pods run to completion at these times, with Kubernetes CronJob semantics. */
+export const WorkloadCron = Type.Object(CRON_FIELDS, {
+  description:
+    'Run the Pods to completion on a schedule (as a Kubernetes CronJob), evaluated by the agent on the device, offline too.',
+});
+
+/** `spec.cron` as the Mailbox carries it: defaults applied. */
+export const CronPolicySchema = Type.Object(
+  {
+    ...CRON_FIELDS,
+    concurrencyPolicy: Type.Enum(['Allow', 'Forbid', 'Replace']),
+    successfulJobsHistoryLimit: Type.Integer({ minimum: 0 }),
+    failedJobsHistoryLimit: Type.Integer({ minimum: 0 }),
+    suspend: Type.Boolean(),
+  },
+  { description: "The Workload's spec.cron with its defaults, on its Pods." },
+);
+
+/** One run of a cron object, as the agent reports it. */
+export const CronRunStatus = Type.Object(
+  {
+    run: Type.Integer({ minimum: 1, description: 'The run index on this device (`outpost logs --run N`).' }),
+    scheduledTime: Time,
+    startTime: Type.Optional(Time),
+    completionTime: Type.Optional(Time),
+    phase: Type.Enum(['Pending', 'Running', 'Succeeded', 'Failed']),
+    exitCode: Type.Optional(Type.Integer()),
+    reason: Type.Optional(Type.String()),
+  },
+  { description: 'A run: active, or finished and kept by the history limits.' },
+);
+export type CronRunStatus = Type.Static<typeof CronRunStatus>;
+
+/** A cron object's schedule state on one device. */
+export const CronStatus = Type.Object(
+  {
+    lastScheduleTime: Type.Optional({ ...Time, description: 'The scheduled time of the last run started.' }),
+    lastSuccessfulTime: Type.Optional({ ...Time, description: 'When the last successful run finished.' }),
+    nextScheduleTime: Type.Optional({ ...Time, description: 'The next scheduled time (device clock).' }),
+    active: Type.Integer({ minimum: 0, description: 'Runs active now.' }),
+    runs: Type.Array(CronRunStatus, { description: 'Active runs and the finished ones kept, oldest first.' }),
+  },
+  { description: 'The schedule on this device.' },
+);
+
 /** A retry policy as the Mailbox carries it to the agent: read by the hub, in milliseconds. */
 export const RetryTimingSchema = Type.Object(
   {
@@ -149,8 +233,9 @@ export function validateDeviceProfiles(object: KubeObject): FieldCause[] {
 
 /** The Workload's own checks of its references (whether Devices declare them is admission's) and retry policy. */
 export function validateWorkloadPolicies(object: KubeObject): FieldCause[] {
-  const spec = object.spec as { profiles?: ProfileRef[]; retry?: RetrySpec } | undefined;
+  const spec = object.spec as { profiles?: ProfileRef[]; retry?: RetrySpec; cron?: CronSpec } | undefined;
   return [
+    ...(spec?.cron ? validateCron(spec.cron, 'spec.cron') : []),
     ...(spec?.profiles ? validateProfileRefs(spec.profiles, 'spec.profiles') : []),
     ...(spec?.retry ? validateRetry(spec.retry, 'spec.retry') : []),
   ];

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { PrinterColumn } from './kind.ts';
-import { Conditions, conditionStatus } from './meta.ts';
+import { Conditions, conditionStatus, Time } from './meta.ts';
 
 /** How many devices are in each state, for a Workload or a Placement. */
 export const DeviceCounts = Type.Object({
@@ -25,6 +25,27 @@ export const RolloutSummary = Type.Object(
       Type.Array(
         Type.Object({ device: Type.String(), reason: Type.String(), message: Type.Optional(Type.String()) }),
         { maxItems: 20, description: 'At most 20 broken devices with their reasons.' },
+      ),
+    ),
+    cron: Type.Optional(
+      Type.Object(
+        {
+          devices: Type.Integer({ minimum: 0, description: 'Devices reporting the schedule.' }),
+          active: Type.Integer({ minimum: 0, description: 'Runs active, summed over the devices.' }),
+          lastScheduleTime: Type.Optional({
+            ...Time,
+            description: 'The latest scheduled time a device started.',
+          }),
+          lastSuccessfulTime: Type.Optional({
+            ...Time,
+            description: 'The latest successful finish on a device.',
+          }),
+          nextScheduleTime: Type.Optional({
+            ...Time,
+            description: 'The earliest next scheduled time of a device.',
+          }),
+        },
+        { description: "A cron Workload's schedule across its devices (by the devices' clocks)." },
       ),
     ),
     conditions: Type.Optional({

@@ -1,8 +1,8 @@
 import Type from 'typebox';
-import type { FieldCause, KindDefinition } from './kind.ts';
+import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
 import { embeddedObjectCauses, KUBERNETES_OBJECT } from './kubernetes/index.ts';
 import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
-import { validateWorkloadPolicies, WorkloadProfiles, WorkloadRetry } from './profile-schema.ts';
+import { validateWorkloadPolicies, WorkloadCron, WorkloadProfiles, WorkloadRetry } from './profile-schema.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
 /** The kinds a Workload may hold; the agent knows how to run each. */
@@ -23,6 +23,7 @@ export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', '
       ),
       profiles: Type.Optional(WorkloadProfiles),
       retry: Type.Optional(WorkloadRetry),
+      cron: Type.Optional(WorkloadCron),
     },
     { description: 'What to run.' },
   ),
@@ -78,6 +79,40 @@ export const workloadKind: KindDefinition = {
       causes.push(...embeddedObjectCauses(resource, `spec.resources[${index}]`));
     });
     causes.push(...validateWorkloadPolicies(object));
+    if ((object.spec as Workload['spec'] | undefined)?.cron) causes.push(...cronResourceCauses(object));
     return causes;
   },
 };
+
+/**
+ * A cron Workload runs its Pods to completion: it holds no Deployment or
+ * StatefulSet (which never complete), no Pod that restarts `Always`, and
+ * no profiles (a held schedule is not built yet).
+ */
+function cronResourceCauses(object: KubeObject): FieldCause[] {
+  const spec = object.spec as Workload['spec'];
+  const causes: FieldCause[] = [];
+  spec.resources.forEach((resource, index) => {
+    if (resource.kind === 'Deployment' || resource.kind === 'StatefulSet')
+      causes.push({
+        reason: 'FieldValueForbidden',
+        field: `spec.resources[${index}].kind`,
+        message: `Forbidden: a Workload with spec.cron runs Pods to completion, not a ${resource.kind}`,
+      });
+    const restartPolicy = (resource as { spec?: { restartPolicy?: unknown } }).spec?.restartPolicy;
+    if (resource.kind === 'Pod' && restartPolicy === 'Always')
+      causes.push({
+        reason: 'FieldValueNotSupported',
+        field: `spec.resources[${index}].spec.restartPolicy`,
+        message:
+          'Unsupported value: "Always": supported values: "OnFailure", "Never" (a Workload with spec.cron; default Never)',
+      });
+  });
+  if (spec.profiles?.length)
+    causes.push({
+      reason: 'FieldValueForbidden',
+      field: 'spec.profiles',
+      message: 'Forbidden: a Workload with spec.cron cannot be gated by profiles yet',
+    });
+  return causes;
+}

@@ -244,6 +244,8 @@ function defineLogs(program: Command): void {
     .option('-c, --container <name>', 'the container (default: the first)')
     .option('--tail <lines>', 'only the last N lines of what is stored')
     .option('-f, --follow', 'keep printing new output until interrupted')
+    .option('-p, --previous', "a cron Workload's last finished run (its exit code on stderr)")
+    .option('--run <n>', "a cron Workload's run N, as its status lists them (default: the newest)")
     .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
     .option('--data-dir <dir>', HUB_DATA_DIR_HELP)
     .action(async (device: string, workload: string, flags: LogsFlags) =>

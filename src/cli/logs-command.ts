@@ -3,7 +3,9 @@
  * through the hub (the device's agent serves it on its own connection to the
  * hub). Asks `GET .../namespaces/NS/workloads/NAME/log?device=DEVICE`, which
  * RBAC authorises as the `workloads/log` subresource, and copies the text
- * to stdout; with `-f` it keeps printing until interrupted.
+ * to stdout; with `-f` it keeps printing until interrupted. A cron
+ * Workload's past runs: `--previous` (the last finished) or `--run N`; the
+ * run, its phase and exit code go to stderr after the output.
  */
 import { request } from 'undici';
 import { CliError } from './errors.ts';
@@ -17,6 +19,8 @@ export interface LogsFlags {
   container?: string;
   tail?: string;
   follow?: boolean;
+  previous?: boolean;
+  run?: string;
   kubeconfig?: string;
   dataDir?: string;
 }
@@ -37,6 +41,14 @@ export async function runLogs(device: string, workload: string, flags: LogsFlags
     query.set('tailLines', flags.tail);
   }
   if (flags.follow) query.set('follow', 'true');
+  if (flags.previous && flags.run !== undefined)
+    throw new CliError('--previous and --run exclude each other');
+  if (flags.previous) query.set('previous', 'true');
+  if (flags.run !== undefined) {
+    if (!/^[1-9]\d*$/.test(flags.run))
+      throw new CliError(`--run must be a run number (1, 2, ...), not ${JSON.stringify(flags.run)}`);
+    query.set('run', flags.run);
+  }
   const path = `/apis/outpost.dev/v1alpha1/namespaces/${flags.namespace}/workloads/${workload}/log?${query}`;
   await printLogs(flags, path);
 }
@@ -68,7 +80,29 @@ async function printLogs(flags: LogsFlags, path: string): Promise<void> {
     } catch (cause) {
       throw new CliError(`the log stream broke off: ${(cause as Error).message}`);
     }
+    const run = response.headers['outpost-cron-run'];
+    if (typeof run === 'string') process.stderr.write(`${describeRun(run)}\n`);
   } finally {
     await dispatcher.close();
+  }
+}
+
+/** One line about a cron run, from the hub's `Outpost-Cron-Run` header. */
+function describeRun(header: string): string {
+  try {
+    const run = JSON.parse(header) as {
+      run: number;
+      phase: string;
+      scheduledTime: string;
+      exitCode?: number;
+      completionTime?: string;
+    };
+    return [
+      `run ${run.run} scheduled ${run.scheduledTime}: ${run.phase}`,
+      ...(run.exitCode !== undefined ? [`exit code ${run.exitCode}`] : []),
+      ...(run.completionTime ? [`finished ${run.completionTime}`] : []),
+    ].join(', ');
+  } catch {
+    return `run: ${header}`;
   }
 }

@@ -191,3 +191,74 @@ describe('workload retry policies', () => {
     );
   });
 });
+
+describe('cron workloads', () => {
+  const withCron = (name: string, cron: unknown, pod: Record<string, unknown> = {}) => ({
+    ...workload(name, undefined),
+    spec: {
+      resources: [
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'p' },
+          spec: { containers: [{ name: 'c', image: 'x' }], ...pod },
+        },
+      ],
+      cron,
+    },
+  });
+
+  test('good schedules (5 fields, 6 with seconds, @hourly, a time zone) are stored as sent', async () => {
+    for (const [i, cron] of [
+      { schedule: '*/5 * * * *' },
+      { schedule: '*/10 * * * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 30 },
+      {
+        schedule: '@hourly',
+        timeZone: 'Europe/Berlin',
+        concurrencyPolicy: 'Replace',
+        successfulJobsHistoryLimit: 0,
+        failedJobsHistoryLimit: 5,
+      },
+    ].entries()) {
+      const answer = await post(WORKLOADS, withCron(`cron-good-${i}`, cron));
+      assert.equal(answer.status, 201, answer.text);
+      assert.deepEqual((answer.body.spec as { cron: unknown }).cron, cron);
+    }
+  });
+
+  test('bad schedules, time zones and policies are 422s naming the field, writing nothing', async () => {
+    const cases: Array<[unknown, string[], Record<string, unknown>?]> = [
+      [{ schedule: '61 * * * *' }, ['spec.cron.schedule']],
+      [{ schedule: 'every five minutes' }, ['spec.cron.schedule']],
+      [{ schedule: '* * * * * * *' }, ['spec.cron.schedule']],
+      [{ schedule: '@reboot' }, ['spec.cron.schedule']],
+      [{ schedule: '0 0 30 2 *' }, ['spec.cron.schedule']],
+      [{ schedule: '' }, ['spec.cron.schedule']],
+      [{ schedule: '@daily', timeZone: 'Mars/Olympus' }, ['spec.cron.timeZone']],
+      [{ schedule: '@daily', concurrencyPolicy: 'Sometimes' }, ['spec.cron.concurrencyPolicy']],
+      [{ schedule: '@daily', startingDeadlineSeconds: -1 }, ['spec.cron.startingDeadlineSeconds']],
+      [{ schedule: '@daily', successfulJobsHistoryLimit: 1.5 }, ['spec.cron.successfulJobsHistoryLimit']],
+      [{ schedule: '@daily', failedJobsHistoryLimit: -2 }, ['spec.cron.failedJobsHistoryLimit']],
+      [{ timeZone: 'UTC' }, ['spec.cron.schedule']],
+      [{ schedule: '@daily' }, ['spec.resources[0].spec.restartPolicy'], { restartPolicy: 'Always' }],
+    ];
+    for (const [cron, fields, pod] of cases) {
+      const answer = await invalid(WORKLOADS, withCron('cron-bad', cron, pod), fields);
+      assert.match(answer.text, /Invalid|Unsupported|Required|must|should/i);
+    }
+  });
+
+  test('a cron Workload holds no Deployment (it never completes)', async () => {
+    const object = withCron('cron-kinds', { schedule: '@daily' });
+    object.spec.resources.push({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd' },
+      spec: {
+        selector: { matchLabels: { a: 'b' } },
+        template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
+      } as never,
+    });
+    await invalid(WORKLOADS, object, ['spec.resources[1].kind']);
+  });
+});

@@ -78,6 +78,7 @@ export function desiredStateOf(objects: readonly MailboxObject[]): DesiredState 
       secrets: unitSecrets,
       rootless,
       ...(entry.retry ? { retry: entry.retry } : {}),
+      ...(entry.cron ? { cron: entry.cron } : {}),
     });
   }
   return { units, data };

@@ -3,6 +3,7 @@ import type { Mailbox, MailboxObject, MailboxSource, ObjectStatus } from '../../
 import { equalAsJson, monotonicMs } from '../../util/index.ts';
 import { Backoff } from '../backoff.ts';
 import { type ActualUnit, type DesiredUnit, type Runtime, unrunnableReason } from '../runtime/index.ts';
+import type { CronPlan, CronRuns } from './cron-runs.ts';
 import { desiredStateOf, refOf } from './desired.ts';
 
 /**
@@ -43,6 +44,8 @@ export interface UnitReconcilerOptions {
    * Pending with this reason. @default none held
    */
   readonly hold?: (entry: MailboxObject) => { readonly reason: string; readonly message: string } | undefined;
+  /** The schedules of cron objects and their runs. @default none: cron objects are reported Failed */
+  readonly cron?: CronRuns;
   /** Periodic pass. @default 10000 */
   readonly resyncMs?: number;
   /** Wall clock for lastTransitionTime. @default () => new Date() */
@@ -102,7 +105,14 @@ export class UnitReconciler {
           }
           continue;
         }
-        const retry = Math.min(...[...this.#failures.values()].map((f) => f.retryAt - monotonicMs()), resync);
+        let retry = Math.min(...[...this.#failures.values()].map((f) => f.retryAt - monotonicMs()), resync);
+        const cron = this.#options.cron;
+        if (cron?.active) {
+          // At the next scheduled time (wall clock), and at least every second: a clock that jumps
+          // is noticed within a second, not when a timer set on the old clock fires.
+          retry = Math.min(retry, 1000);
+          if (cron.nextDue !== undefined) retry = Math.min(retry, cron.nextDue - Date.now());
+        }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, Math.max(10, retry));
           function done() {
@@ -129,7 +139,10 @@ export class UnitReconciler {
     const { units } = desiredStateOf(mailbox.spec?.objects ?? []);
     const { runtime, log } = this.#options;
     const actual = new Map((await runtime.list()).map((unit) => [unit.id, unit]));
-    const wanted = new Set(units.filter((unit) => !held.has(identity(unit.ref))).map((unit) => unit.id));
+    const wanted = new Set(
+      units.filter((unit) => !unit.cron && !held.has(identity(unit.ref))).map((unit) => unit.id),
+    );
+    const plans = await this.#planCron(units, actual, wanted);
     const work: Promise<void>[] = [];
     for (const unit of units) {
       if (!wanted.has(unit.id)) continue;
@@ -159,8 +172,55 @@ export class UnitReconciler {
       work.push(this.#attempt(id, () => runtime.remove(id)));
     }
     await Promise.all(work);
-    const after = work.length > 0 ? new Map((await runtime.list()).map((unit) => [unit.id, unit])) : actual;
-    await this.#report(mailbox, units, after, held);
+    // Cron runs after the removals: a run Replace stopped is gone before its successor starts.
+    const runs = [...plans.values()].flatMap((plan) => plan.start);
+    await Promise.all(
+      runs.map((run) => {
+        const failure = this.#failures.get(run.id);
+        if (failure && failure.retryAt > monotonicMs()) return undefined;
+        log.info({ unit: run.id, hash: run.hash }, 'starting cron run');
+        return this.#attempt(run.id, async () => {
+          try {
+            const unrunnable = unrunnableReason(run.object);
+            if (unrunnable) throw new Error(`not run: ${unrunnable}`);
+            await runtime.apply(run);
+          } catch (error) {
+            this.#options.cron?.startFailed(run.id, error as Error);
+            throw error;
+          }
+          this.#options.cron?.applied(run.id);
+        });
+      }),
+    );
+    if (runs.length > 0) await this.#options.cron?.save();
+    const changed = work.length > 0 || runs.length > 0;
+    const after = changed ? new Map((await runtime.list()).map((unit) => [unit.id, unit])) : actual;
+    await this.#report(mailbox, units, after, held, plans);
+  }
+
+  /**
+   * The runs of every cron object: added to `wanted`, their state saved
+   * before any is started. Without a {@link CronRuns}, none.
+   */
+  async #planCron(
+    units: readonly DesiredUnit[],
+    actual: ReadonlyMap<string, ActualUnit>,
+    wanted: Set<string>,
+  ): Promise<Map<string, CronPlan>> {
+    const plans = new Map<string, CronPlan>();
+    const cron = this.#options.cron;
+    if (!cron) return plans;
+    cron.beginPass();
+    for (const unit of units) {
+      if (!unit.cron) continue;
+      cron.register(unit);
+      const plan = cron.plan(unit, unit.cron, actual);
+      for (const id of plan.keep) wanted.add(id);
+      plans.set(unit.id, plan);
+    }
+    cron.retain(new Set(plans.keys()));
+    await cron.save();
+    return plans;
   }
 
   /** The objects held back now, by identity. */
@@ -197,6 +257,7 @@ export class UnitReconciler {
     units: DesiredUnit[],
     actual: Map<string, ActualUnit>,
     held: ReadonlyMap<string, { reason: string; message: string }>,
+    plans: ReadonlyMap<string, CronPlan>,
   ): Promise<void> {
     const byRef = new Map(units.map((unit) => [identity(unit.ref), unit]));
     const previous = new Map((this.#reported?.objects ?? []).map((status) => [identity(status.ref), status]));
@@ -206,7 +267,13 @@ export class UnitReconciler {
       const unit = byRef.get(identity(ref));
       let status: Omit<ObjectStatus, 'lastTransitionTime'>;
       const hold = held.get(identity(ref));
-      if (unit && hold) {
+      const plan = unit?.cron ? plans.get(unit.id) : undefined;
+      if (unit?.cron) {
+        // A schedule: its runs are reported inside it; the object itself never runs.
+        status = plan
+          ? { ref, observedHash: entry.hash, ...plan.status }
+          : { ref, observedHash: entry.hash, phase: 'Failed', ready: false, reason: 'CronNotSupported' };
+      } else if (unit && hold) {
         // Held as asked: this content is what the agent acts on (observed), and it waits.
         status = { ref, observedHash: entry.hash, phase: 'Pending', ready: false, ...hold };
       } else if (!unit) {

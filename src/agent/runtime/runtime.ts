@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type {
   ConfigMap,
+  CronPolicy,
   KubeObject,
   MailboxSource,
   ObjectRef,
@@ -86,6 +87,11 @@ export interface DesiredUnit {
   readonly rootless: boolean;
   /** The Workload's retry policy (process runtime): replaces the default restart backoff. */
   readonly retry?: RetryTiming;
+  /**
+   * The Workload's schedule: the reconciler never applies this unit itself,
+   * only its runs (units of their own, see reconcile/cron-runs.ts).
+   */
+  readonly cron?: CronPolicy;
 }
 
 /** The phases of a unit, as the Mailbox's `ObjectStatus.phase`. */

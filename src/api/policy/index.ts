@@ -8,6 +8,19 @@
  * Its own door so that the agent loads it (and jsep) only when a profile
  * is placed on it.
  */
+
+export {
+  type CronConcurrencyPolicy,
+  type CronPolicy,
+  CronSchedule,
+  type CronSpec,
+  cronPolicy,
+  type DueSchedule,
+  dueSchedule,
+  MAX_MISSED_SCHEDULES,
+  MAX_SCHEDULE_LENGTH,
+  validateCron,
+} from './cron.ts';
 export { parseDuration } from './duration.ts';
 export {
   type BoolNode,

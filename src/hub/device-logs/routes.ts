@@ -1,10 +1,12 @@
 /**
  * The log endpoints (`outpost logs`):
  *
- *   GET  /apis/outpost.dev/v1alpha1/namespaces/NS/workloads/NAME/log?device=D[&container=C][&tailLines=N][&follow=true]
+ *   GET  /apis/outpost.dev/v1alpha1/namespaces/NS/workloads/NAME/log?device=D[&container=C][&tailLines=N][&follow=true][&previous=true|&run=N]
  *        a person's request, authorised as the `workloads/log` subresource (verb get) in NS, as
  *        `pods/log` is in Kubernetes: text/plain output, or a Status (404 unknown device, workload or
- *        placement, 504 when the agent does not answer)
+ *        placement, 504 when the agent does not answer). A cron Workload's runs: `run=N` reads run N,
+ *        `previous=true` the newest finished run (as the agent last reported its runs); the answer
+ *        then carries `Outpost-Cron-Run: {"run","phase","exitCode",...}` (JSON) from that report
  *   GET  /agent/v1/devices/D/log-requests          the agent's long poll: `{"items":[LogRequest...]}`
  *   POST /agent/v1/devices/D/log-requests/ID       the agent's answer: text/plain output (chunked, for
  *        follow) piped to the person, or an application/json Status the person gets instead
@@ -12,7 +14,7 @@
  * The agent endpoints are allowed to device D only (DEVICE_RULES.paths).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Mailbox } from '../../api/index.ts';
+import type { CronRunStatus, Mailbox } from '../../api/index.ts';
 import { ApiError, errors, type ObjectService, parse, queryBool } from '../kube-api/index.ts';
 import { type LogAnswer, LogRendezvous, type LogRendezvousOptions } from './rendezvous.ts';
 
@@ -28,7 +30,11 @@ interface LogQuery {
   container?: string;
   tailLines?: string;
   follow?: string;
+  previous?: string;
+  run?: string;
 }
+
+type CronRun = CronRunStatus;
 
 /** Registers the log endpoints; returns the rendezvous (one per process). */
 export function registerDeviceLogs(
@@ -61,6 +67,8 @@ export function registerDeviceLogs(
           `workload "${name}" in namespace "${namespace}" is not placed on device "${device}"`,
           { name, group: 'outpost.dev', kind: 'workloads' },
         );
+      const run =
+        wanted.previous || wanted.run !== undefined ? pickRun(mailbox!, namespace, name, wanted) : undefined;
       const gone = closedSignal(reply);
       try {
         await rendezvous.ask(
@@ -71,9 +79,10 @@ export function registerDeviceLogs(
             follow: wanted.follow,
             ...(wanted.container !== undefined ? { container: wanted.container } : {}),
             ...(wanted.tail !== undefined ? { tail: wanted.tail } : {}),
+            ...(run ? { run: run.run } : wanted.run !== undefined ? { run: wanted.run } : {}),
           },
           gone,
-          (answer) => relay(answer, reply, gone),
+          (answer) => relay(answer, reply, gone, run ? { 'outpost-cron-run': JSON.stringify(run) } : {}),
         );
       } catch (error) {
         // Nobody is left to tell.
@@ -123,12 +132,21 @@ export function registerDeviceLogs(
 }
 
 /** Pipes the agent's answer to the person; resolves when the person's response is finished or gone. */
-function relay(answer: LogAnswer, reply: FastifyReply, gone: AbortSignal): Promise<void> {
+function relay(
+  answer: LogAnswer,
+  reply: FastifyReply,
+  gone: AbortSignal,
+  headers: Record<string, string>,
+): Promise<void> {
   if (answer.kind === 'error') return Promise.reject(answer.error);
   const { body } = answer;
   reply.hijack();
   const out = reply.raw;
-  out.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+  out.writeHead(200, {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-cache',
+    ...headers,
+  });
   out.flushHeaders();
   return new Promise<void>((resolve, reject) => {
     const stop = (error?: Error) => {
@@ -154,7 +172,52 @@ function relay(answer: LogAnswer, reply: FastifyReply, gone: AbortSignal): Promi
   });
 }
 
-function readQuery(query: LogQuery): { device: string; container?: string; tail?: number; follow: boolean } {
+/**
+ * The run of a cron Workload's objects on the device that a `previous` or
+ * `run` request means, from the runs the agent last reported: 400 when the
+ * Workload has no schedule there, 404 when no such run is kept.
+ */
+function pickRun(
+  mailbox: Mailbox,
+  namespace: string,
+  workload: string,
+  wanted: { previous: boolean; run?: number },
+): CronRun {
+  const refs = new Set(
+    (mailbox.spec?.objects ?? [])
+      .filter((e) => e.source.namespace === namespace && e.source.workload === workload && e.cron)
+      .map((e) => `${e.object.kind}/${e.object.metadata.namespace ?? ''}/${e.object.metadata.name ?? ''}`),
+  );
+  if (refs.size === 0)
+    throw errors.badRequest(
+      `workload "${workload}" in namespace "${namespace}" has no spec.cron: previous and run read a cron Workload's past runs`,
+    );
+  const runs = (mailbox.status?.objects ?? [])
+    .filter((s) => refs.has(`${s.ref.kind}/${s.ref.namespace ?? ''}/${s.ref.name}`))
+    .flatMap((s) => s.cron?.runs ?? []);
+  const found =
+    wanted.run !== undefined
+      ? runs.find((r) => r.run === wanted.run)
+      : runs.filter((r) => r.completionTime).sort((a, b) => b.run - a.run)[0];
+  if (!found)
+    throw new ApiError(
+      404,
+      'NotFound',
+      wanted.run !== undefined
+        ? `run ${wanted.run} of workload "${workload}" is not kept on the device (kept: ${runs.map((r) => r.run).join(', ') || 'none'})`
+        : `workload "${workload}" has no finished run on the device yet`,
+    );
+  return found;
+}
+
+function readQuery(query: LogQuery): {
+  device: string;
+  container?: string;
+  tail?: number;
+  follow: boolean;
+  previous: boolean;
+  run?: number;
+} {
   const device = query.device ?? '';
   if (!NAME.test(device)) throw errors.badRequest('a device name is required: ?device=NAME');
   let tail: number | undefined;
@@ -166,9 +229,19 @@ function readQuery(query: LogQuery): { device: string; container?: string; tail?
       );
   }
   const follow = queryBool(query.follow);
+  const previous = queryBool(query.previous);
+  let run: number | undefined;
+  if (query.run !== undefined) {
+    run = Number(query.run);
+    if (!Number.isInteger(run) || run < 1)
+      throw errors.badRequest(`run must be a whole number >= 1, not ${JSON.stringify(query.run)}`);
+    if (previous) throw errors.badRequest('previous and run exclude each other');
+  }
   return {
     device,
     follow,
+    previous,
+    ...(run !== undefined ? { run } : {}),
     ...(query.container ? { container: query.container } : {}),
     ...(tail !== undefined ? { tail } : {}),
   };

@@ -100,6 +100,7 @@ export function composeMailbox(
           ...(result.rootless ? { rootless: true } : {}),
           ...(renderer.profiles && isRunnable(result.object.kind) ? { profiles: renderer.profiles } : {}),
           ...(result.retry ? { retry: result.retry } : {}),
+          ...(result.cron ? { cron: result.cron } : {}),
           object: result.object as MailboxObject['object'],
         },
       });

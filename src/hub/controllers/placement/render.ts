@@ -1,4 +1,6 @@
 import {
+  type CronPolicy,
+  cronPolicy,
   type ExclusionReason,
   type KubeObject,
   type ObjectRef,
@@ -30,6 +32,8 @@ export type RenderResult =
       readonly rootless?: true;
       /** The Workload's retry policy, on its runnable objects. */
       readonly retry?: RetryTiming;
+      /** The Workload's schedule with its defaults, on its Pods. */
+      readonly cron?: CronPolicy;
     }
   | { readonly ok: false; readonly reason: Exclude<ExclusionReason, 'Conflict'>; readonly message: string };
 
@@ -77,6 +81,8 @@ export class WorkloadRenderer {
   readonly profiles: Workload['spec']['profiles'];
   /** The Workload's `spec.retry` in milliseconds: its runnable objects restart by it. */
   readonly retry: RetryTiming | undefined;
+  /** The Workload's `spec.cron` with its defaults: its Pods run on this schedule. */
+  readonly cron: CronPolicy | undefined;
   readonly #overrides: readonly Override[];
   /** For each object, the indexes of the overrides whose target matches it. */
   readonly #targeted: readonly (readonly number[])[];
@@ -94,6 +100,7 @@ export class WorkloadRenderer {
     this.rootless = workload.spec?.rootless === true;
     this.profiles = workload.spec?.profiles?.length ? workload.spec.profiles : undefined;
     this.retry = workload.spec?.retry ? retryTiming(workload.spec.retry) : undefined;
+    this.cron = workload.spec?.cron ? cronPolicy(workload.spec.cron) : undefined;
     this.#overrides = placement.spec?.customization?.overrides ?? [];
     this.#targeted = this.objects.map((object) =>
       this.#overrides.flatMap((override, index) => (targets(override, object) ? [index] : [])),
@@ -128,19 +135,23 @@ export class WorkloadRenderer {
     const runnable = RUNNABLE_KINDS.has(object.kind);
     const rootless = this.rootless && runnable;
     const retry = runnable ? this.retry : undefined;
+    const cron = runnable ? this.cron : undefined;
     // Retry is part of the content too: a changed policy replaces the unit, whose count starts again.
+    // So is the schedule (its runs already started go on: a run is never replaced).
     const result: RenderResult =
-      rootless || retry
+      rootless || retry || cron
         ? {
             ok: true,
             object,
             hash: contentHash({
               ...(rootless ? { rootless: true } : {}),
               ...(retry ? { retry } : {}),
+              ...(cron ? { cron } : {}),
               object,
             }),
             ...(rootless ? { rootless: true as const } : {}),
             ...(retry ? { retry } : {}),
+            ...(cron ? { cron } : {}),
           }
         : { ok: true, object, hash: contentHash(object) };
     if (patched.byValues) {

@@ -19,6 +19,33 @@ export interface DeviceState {
   readonly failure?: { readonly reason: string; readonly message: string };
   /** When, in epoch milliseconds, the state changes by itself (a progress deadline runs out). */
   readonly recheckAt?: number;
+  /** The schedule of its cron objects, as the device reported it for the current content. */
+  readonly cron?: DeviceCron;
+}
+
+/** A device's cron objects, merged: latest times, earliest next time, active runs summed. */
+export interface DeviceCron {
+  readonly active: number;
+  readonly lastScheduleTime?: string;
+  readonly lastSuccessfulTime?: string;
+  readonly nextScheduleTime?: string;
+}
+
+/** Merges cron reports: the latest last times, the earliest next time, the sum of active runs. */
+export function mergeCron(parts: ReadonlyArray<DeviceCron | undefined>): DeviceCron | undefined {
+  const present = parts.filter((p): p is DeviceCron => p !== undefined);
+  if (present.length === 0) return undefined;
+  const pick = (field: keyof Omit<DeviceCron, 'active'>, latest: boolean) => {
+    const values = present.flatMap((p) => (p[field] ? [p[field]] : [])).sort();
+    const value = latest ? values[values.length - 1] : values[0];
+    return value ? { [field]: value } : {};
+  };
+  return {
+    active: present.reduce((sum, p) => sum + p.active, 0),
+    ...pick('lastScheduleTime', true),
+    ...pick('lastSuccessfulTime', true),
+    ...pick('nextScheduleTime', false),
+  };
 }
 
 export interface EvaluateOptions {
@@ -131,12 +158,25 @@ export function evaluateWorkload(
     }
   }
   const unreachable = options.unreachable;
+  const cron = mergeCron(
+    statuses.map((s) =>
+      s?.cron
+        ? {
+            active: s.cron.active,
+            ...(s.cron.lastScheduleTime ? { lastScheduleTime: s.cron.lastScheduleTime } : {}),
+            ...(s.cron.lastSuccessfulTime ? { lastSuccessfulTime: s.cron.lastSuccessfulTime } : {}),
+            ...(s.cron.nextScheduleTime ? { nextScheduleTime: s.cron.nextScheduleTime } : {}),
+          }
+        : undefined,
+    ),
+  );
   const state = (failure?: DeviceState['failure'], recheckAt?: number): DeviceState => ({
     applied,
     running: allRunning && excluded.length === 0 && !unreachable,
     unreachable,
     ...(failure && !unreachable ? { failure } : {}),
     ...(recheckAt !== undefined ? { recheckAt } : {}),
+    ...(cron ? { cron } : {}),
   });
   const first = excluded[0];
   if (first) {
@@ -193,7 +233,12 @@ export function combineStates(states: readonly DeviceState[], unreachable: boole
     unreachable,
     ...(failure ? { failure } : {}),
     ...(rechecks.length > 0 ? { recheckAt: Math.min(...rechecks) } : {}),
+    ...withCron(mergeCron(states.map((s) => s.cron))),
   };
+}
+
+function withCron(cron: DeviceCron | undefined): { cron?: DeviceCron } {
+  return cron ? { cron } : {};
 }
 
 /** At most this many devices are listed as broken. */
@@ -207,7 +252,7 @@ export const MAX_REASONS = 10;
  */
 export function summarize(
   states: ReadonlyMap<string, DeviceState>,
-): Required<Pick<RolloutSummary, 'devices' | 'failureReasons' | 'broken'>> {
+): Required<Pick<RolloutSummary, 'devices' | 'failureReasons' | 'broken'>> & Pick<RolloutSummary, 'cron'> {
   const devices = { matched: 0, applied: 0, running: 0, failed: 0, unreachable: 0 };
   const reasons = new Map<string, number>();
   const broken: Array<{ device: string; reason: string; message?: string }> = [];
@@ -236,7 +281,9 @@ export function summarize(
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, MAX_REASONS)
     .map(([reason, count]) => ({ reason, count }));
-  return { devices, failureReasons, broken };
+  const crons = [...states.values()].flatMap((s) => (s.cron ? [s.cron] : []));
+  const cron = mergeCron(crons);
+  return { devices, failureReasons, broken, ...(cron ? { cron: { devices: crons.length, ...cron } } : {}) };
 }
 
 function refOf(object: { kind: string; metadata: { namespace?: string; name?: string } }) {

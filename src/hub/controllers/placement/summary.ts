@@ -178,8 +178,10 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
       previous?.conditions as Condition[] | undefined,
       timestamp(options.now()),
     );
+    // The schedule summary is the current one or none (a Workload that lost its spec.cron).
+    const { cron: _previousCron, ...kept } = previous ?? {};
     const status: RolloutSummary = {
-      ...previous,
+      ...kept,
       observedGeneration: object.metadata.generation,
       ...summary,
       conditions,
