@@ -14,7 +14,7 @@ import {
 } from './enrollment/index.ts';
 import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
-import { DevicePolicies } from './policy/index.ts';
+import { DevicePolicies, type Reserve, ResourceGuard } from './policy/index.ts';
 import { UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
 import {
@@ -53,6 +53,16 @@ export interface AgentOptions {
   readonly metricsPort?: number;
   /** How long a posted metric lasts without a new POST. @default 60000 */
   readonly metricTtlMs?: number;
+  /** Memory kept for the device: workloads' requests may not cut into it; below it, workloads are evicted. @default 256Mi */
+  readonly reserveMemory?: Reserve;
+  /** Disk of the data dir's filesystem kept free, the same way. @default 10% */
+  readonly reserveDisk?: Reserve;
+  /**
+   * How the process runtime enforces containers' limits: `auto` uses cgroups
+   * where the host lets it (v2 delegated, else v1), else rlimits; `off` only
+   * rlimits. @default 'auto'
+   */
+  readonly cgroups?: 'auto' | 'off';
   /** Called once the agent runs (enrolled, runtime started). */
   readonly onReady?: (info: { name: string }) => void;
 }
@@ -124,6 +134,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           workloadsDir: `${resolve(dataDir)}.workloads`,
           logger: deviceLog.child({ component: 'process' }),
           ...(options.restart ? { restart: options.restart } : {}),
+          ...(options.cgroups ? { cgroups: options.cgroups } : {}),
           env: telemetry.env,
         });
   await runtime.start();
@@ -142,6 +153,15 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     onGateChange: () => reconciler?.trigger(),
     onTransitions: () => heartbeat?.beat(),
   });
+  const guard = new ResourceGuard({
+    dataDir,
+    log: deviceLog.child({ component: 'guard' }),
+    ...(options.reserveMemory ? { reserveMemory: options.reserveMemory } : {}),
+    ...(options.reserveDisk ? { reserveDisk: options.reserveDisk } : {}),
+    posted: (name) => policies.posted(name),
+    onChange: () => reconciler?.trigger(),
+  });
+  await guard.start();
   const reporter = new Reporter({
     api,
     outbox,
@@ -151,6 +171,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   reconciler = new UnitReconciler({
     runtime,
     hold: (entry) => policies.hold(entry),
+    admit: (units, actual) => guard.admit(units, actual),
     log: deviceLog.child({ component: 'reconcile' }),
     statusPending: () => outbox.lastOf('mailbox-status') !== undefined,
     onStatus: async (status, transition) => {
@@ -196,7 +217,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     });
   try {
     await Promise.all(
-      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies].map((part) =>
+      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies, guard].map((part) =>
         loop(part.run(inner.signal)),
       ),
     );

@@ -40,4 +40,18 @@ export {
   type UnitStatus,
   unitIdOf,
 } from './runtime.ts';
+export {
+  type ContainerLimits,
+  CRITICAL_PRIORITY,
+  containerLimitsOf,
+  formatBytes,
+  parseQuantity,
+  priorityOf,
+  QOS_CLASSES,
+  type QosClass,
+  qosClassOf,
+  SYSTEM_PRIORITIES,
+  type UnitRequests,
+  unitRequestsOf,
+} from './resources.ts';
 export { resolveOutpost, selfCommand } from './self-command.ts';
