@@ -209,7 +209,10 @@ export class ResourceGuard {
           )} requested by running workloads)`,
         );
       } else if (diskPressure) {
-        refusal('InsufficientDisk', `the device is under disk pressure: ${this.#diskWords(resources, diskReserve)}`);
+        refusal(
+          'InsufficientDisk',
+          `the device is under disk pressure: ${this.#diskWords(resources, diskReserve)}`,
+        );
       } else if (memoryPressure && qosClassOf(unit.object) === 'BestEffort') {
         refusal(
           'InsufficientMemory',
@@ -283,7 +286,10 @@ export class ResourceGuard {
         const back = [...this.#evictions.values()].filter((e) => e.kind !== 'Pod');
         if (back.length > 0) {
           for (const eviction of back) this.#evictions.delete(eviction.id);
-          this.#options.log.info({ units: back.map((e) => e.id) }, 'no pressure any more: evicted units may run');
+          this.#options.log.info(
+            { units: back.map((e) => e.id) },
+            'no pressure any more: evicted units may run',
+          );
           await this.#save();
           this.#options.onChange();
         }
