@@ -151,7 +151,7 @@ function defineAgent(program: Command): void {
       )
       .option(
         '--reserve-memory <quantity>',
-        "memory kept for the device: workloads whose requests would cut into it are refused (InsufficientMemory), and below it workloads are evicted (e.g. 256Mi, 1G, 10%)",
+        'memory kept for the device: workloads whose requests would cut into it are refused (InsufficientMemory), and below it workloads are evicted (e.g. 256Mi, 1G, 10%)',
         '256Mi',
       )
       .option(
