@@ -17,6 +17,7 @@ import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-col
 import { addNamespaceReconciler } from './namespace.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
+import { addGuardEvents } from './guard-events.ts';
 import { addProfileEvents } from './profile-events.ts';
 
 export {
@@ -44,6 +45,7 @@ export {
   type PlacementControllers,
   type PlacementControllersOptions,
 } from './placement/index.ts';
+export { addGuardEvents, GUARD_REASONS } from './guard-events.ts';
 export { addProfileEvents } from './profile-events.ts';
 
 /** Which controllers run, and how. */
@@ -132,6 +134,7 @@ export function startControllers(options: StartControllersOptions): RunningContr
   if (events) {
     addDeviceEvents(manager, events.sink('outpost-devices'));
     addProfileEvents(manager, events.sink('outpost-device-profiles'));
+    addGuardEvents(manager, events.sink('outpost-resource-guard'));
   }
   const ttl = settings.eventTtl ?? true;
   if (ttl) addEventTtl(manager, ttl === true ? {} : ttl);
