@@ -27,20 +27,6 @@ export {
   startTimeOf,
 } from './process/index.ts';
 export {
-  type ActualUnit,
-  type CloseOptions,
-  type DesiredUnit,
-  isUnitKind,
-  type LogOptions,
-  type Runtime,
-  UNIT_KINDS,
-  type UnitKind,
-  UnitNotFoundError,
-  type UnitPhase,
-  type UnitStatus,
-  unitIdOf,
-} from './runtime.ts';
-export {
   type ContainerLimits,
   CRITICAL_PRIORITY,
   containerLimitsOf,
@@ -54,4 +40,18 @@ export {
   type UnitRequests,
   unitRequestsOf,
 } from './resources.ts';
+export {
+  type ActualUnit,
+  type CloseOptions,
+  type DesiredUnit,
+  isUnitKind,
+  type LogOptions,
+  type Runtime,
+  UNIT_KINDS,
+  type UnitKind,
+  UnitNotFoundError,
+  type UnitPhase,
+  type UnitStatus,
+  unitIdOf,
+} from './runtime.ts';
 export { resolveOutpost, selfCommand } from './self-command.ts';

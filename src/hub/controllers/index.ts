@@ -14,10 +14,10 @@ import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addDeviceEvents } from './device-events.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+import { addGuardEvents } from './guard-events.ts';
 import { addNamespaceReconciler } from './namespace.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
-import { addGuardEvents } from './guard-events.ts';
 import { addProfileEvents } from './profile-events.ts';
 
 export {
@@ -27,6 +27,7 @@ export {
 } from './clusterrole-aggregation.ts';
 export { addDeviceEvents } from './device-events.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+export { addGuardEvents, GUARD_REASONS } from './guard-events.ts';
 export {
   addNamespaceReconciler,
   createNamespaceReconciler,
@@ -45,7 +46,6 @@ export {
   type PlacementControllers,
   type PlacementControllersOptions,
 } from './placement/index.ts';
-export { addGuardEvents, GUARD_REASONS } from './guard-events.ts';
 export { addProfileEvents } from './profile-events.ts';
 
 /** Which controllers run, and how. */

@@ -41,7 +41,7 @@ function pod(name: string, script: string): DesiredUnit {
 }
 
 /** Reads 200 MB into one shell variable: three times the limit. */
-const HUNGRY = 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo "survived ${#x}"';
+const HUNGRY = 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived; echo "$x" | wc -c';
 
 async function statusOf(runtime: Runtime, id: string, done: (s: UnitStatus) => boolean): Promise<UnitStatus> {
   const deadline = performance.now() + 20_000;
@@ -91,7 +91,10 @@ for (const cgroups of ['off', 'auto'] as const) {
 
     it('kills a container that goes past its memory limit, and lets one within it finish', async () => {
       const hungry = pod('hungry', HUNGRY);
-      const modest = pod('modest', 'x=$(head -c 10000000 /dev/zero | tr "\\0" a); echo "ok ${#x}"');
+      const modest = pod(
+        'modest',
+        'x=$(head -c 10000000 /dev/zero | tr "\\0" a); echo ok; echo "$x" | wc -c',
+      );
       await runtime.apply(hungry);
       await runtime.apply(modest);
       const failed = await statusOf(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
 import { probesOf } from '../probes/index.ts';
+import { containerLimitsOf } from '../resources.ts';
 import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import { resolveOutpost } from '../self-command.ts';
 import { materialiseVolumes, safeName } from '../volumes.ts';
@@ -13,7 +14,6 @@ import {
   type ContainerState,
   type RestartTiming,
 } from './container.ts';
-import { containerLimitsOf } from '../resources.ts';
 import { enforcementOf, type LimitMechanism } from './limits.ts';
 import { sandboxedPidOf } from './proc.ts';
 import { probeArgv, runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
