@@ -44,11 +44,17 @@ const RESERVE = 256 * MiB;
 
 type Resources = { requests?: Record<string, string>; limits?: Record<string, string> };
 
-function workload(name: string, resources: Resources, script = 'sleep 3600', restartPolicy = 'Always') {
+function workload(
+  name: string,
+  resources: Resources,
+  script = 'sleep 3600',
+  restartPolicy = 'Always',
+  app = 'guarded',
+) {
   return {
     apiVersion: 'outpost.dev/v1alpha1',
     kind: 'Workload',
-    metadata: { name, namespace: NS, labels: { app: 'guarded' } },
+    metadata: { name, namespace: NS, labels: { app } },
     spec: {
       resources: [
         {
@@ -85,6 +91,9 @@ function memTotal(): number {
 describe('resource guard with an agent', { timeout: 300_000 }, () => {
   let hub: HubProcess;
   let agent: AgentProcess;
+  /** A second device whose agent runs with `--cgroups off`: rlimits only. */
+  let rlimitAgent: AgentProcess | undefined;
+  let rlimitDir: string | undefined;
   let api: ApiClient;
   let dataDir: string;
   let port: number;
@@ -95,8 +104,8 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name, value }),
     });
-  const statusOf = async (name: string) =>
-    (await getMailbox(api, DEVICE))?.status?.objects?.find((s) => s.ref.name === name);
+  const statusOf = async (name: string, device = DEVICE) =>
+    (await getMailbox(api, device))?.status?.objects?.find((s) => s.ref.name === name);
   const pidsOf = (name: string) =>
     recordedProcesses(dataDir)
       .filter((p) => p.unit.includes(`-${name}-pod-${name}-`) && isAlive(p.pid))
@@ -138,7 +147,12 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
 
   after(async () => {
     await agent?.stop();
+    await rlimitAgent?.stop();
     if (dataDir) killWorkloads(dataDir);
+    if (rlimitDir) {
+      killWorkloads(rlimitDir);
+      await removeDir(rlimitDir);
+    }
     await api?.close();
     await hub?.stop();
     if (dataDir) await removeDir(dataDir);
@@ -205,6 +219,54 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
       assert.match(failed.message ?? '', /RLIMIT_AS/);
     }
     assert.equal((await kubectl(hub, ['delete', 'workload', '-n', NS, 'leaky'])).code, 0);
+  });
+
+  it('without cgroups (--cgroups off) enforces the memory limit as RLIMIT_AS and says so', async () => {
+    rlimitDir = await tempDir('outpost-guard-rlimit-');
+    rlimitAgent = await startAgent({
+      hubUrl: hub.url,
+      token: await createToken(hub, ['--labels', 'site=guard-rlimit']),
+      dataDir: rlimitDir,
+      name: `${DEVICE}-rlimit`,
+      args: ['--metrics-port', 'off', '--cgroups', 'off', '--stop-workloads-on-exit'],
+    });
+    const limits = { limits: { memory: '64Mi', cpu: '250m' } };
+    await kubectlApply(
+      hub,
+      workload(
+        'leaky-rlimit',
+        limits,
+        'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived',
+        'Never',
+        'rlimit',
+      ),
+      workload('calm-rlimit', limits, 'sleep 3600', 'Always', 'rlimit'),
+      placementOf(NS, 'rlimit', { app: 'rlimit', site: 'guard-rlimit' }),
+    );
+    const failed = await waitFor('leaky-rlimit failed', async () => {
+      const status = await statusOf('leaky-rlimit', `${DEVICE}-rlimit`);
+      return status?.phase === 'Failed' ? status : undefined;
+    });
+    // The shell's allocation past RLIMIT_AS fails and it dies (SIGSEGV here, 139); nothing it printed after.
+    assert.notEqual(failed.exitCode, 0);
+    assert.match(
+      failed.message ?? '',
+      /^exited with code \d+; limits: memory 64Mi as RLIMIT_AS of each process \(prlimit\), cpu 250m not enforced \(no cgroup: cgroups turned off \(--cgroups off\)\)$/,
+    );
+    const calm = await waitFor('calm-rlimit running', async () => {
+      const status = await statusOf('calm-rlimit', `${DEVICE}-rlimit`);
+      return status?.phase === 'Running' ? status : undefined;
+    });
+    assert.match(
+      calm.message ?? '',
+      /limits: memory 64Mi as RLIMIT_AS of each process \(prlimit\), cpu 250m not enforced/,
+    );
+    assert.equal(
+      (await kubectl(hub, ['delete', 'workload', '-n', NS, 'leaky-rlimit', 'calm-rlimit'])).code,
+      0,
+    );
+    await rlimitAgent.stop();
+    rlimitAgent = undefined;
   });
 
   it('under memory pressure evicts BestEffort, then Burstable, while the Guaranteed workload keeps running', async () => {

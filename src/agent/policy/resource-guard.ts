@@ -309,7 +309,7 @@ export class ResourceGuard {
       return;
     }
     const unit = this.#running.find((u) => u.id === victim.id)!;
-    const message = `evicted: the device was low on ${what} (${words}); ${victim.qos}, priority ${victim.priority}, evicted before the workloads ranked above it`;
+    const message = `evicted: the device was low on ${what} (${words}); ${victim.qos}, priority ${victim.priority}: first in the eviction order of the running workloads (lower priority, then BestEffort, Burstable, Guaranteed)`;
     this.#evictions.set(unit.id, { id: unit.id, hash: unit.hash, kind: unit.ref.kind, message, at: now });
     this.#lastEviction = now;
     this.#options.log.warn(
