@@ -160,6 +160,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     ...(options.reserveDisk ? { reserveDisk: options.reserveDisk } : {}),
     posted: (name) => policies.posted(name),
     onChange: () => reconciler?.trigger(),
+    onPressureChange: () => heartbeat?.beat(),
   });
   await guard.start();
   const reporter = new Reporter({
@@ -184,6 +185,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     log: deviceLog.child({ component: 'heartbeat' }),
     statuses: () => reconciler.statuses,
     profiles: () => policies.report(),
+    guard: () => guard.report(),
     send: async (status, transition) => {
       await outbox.append('device-status', status, transition);
       reporter.wake();

@@ -106,6 +106,9 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
     });
   const statusOf = async (name: string, device = DEVICE) =>
     (await getMailbox(api, device))?.status?.objects?.find((s) => s.ref.name === name);
+  const deviceResources = async () =>
+    (await (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`)).json()).status
+      ?.resources as Record<string, unknown> | undefined;
   const pidsOf = (name: string) =>
     recordedProcesses(dataDir)
       .filter((p) => p.unit.includes(`-${name}-pod-${name}-`) && isAlive(p.pid))
@@ -290,6 +293,12 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
       return status?.reason === 'Evicted' ? status : undefined;
     });
     assert.equal(first.phase, 'Failed');
+    const pressed = await waitFor('memoryPressure in the Device status', async () => {
+      const resources = await deviceResources();
+      return resources?.memoryPressure === true ? resources : undefined;
+    });
+    assert.equal(pressed.reserveMemoryBytes, RESERVE);
+    assert.equal(pressed.memoryAvailableSource, 'posted');
     assert.match(
       first.message ?? '',
       /evicted: the device was low on memory \([\d.]+(Mi|Gi) of memory available \(as posted\), below --reserve-memory 256Mi\); BestEffort, priority 0/,
@@ -302,6 +311,10 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
     });
     assert.match(second.message ?? '', /Burstable, priority 0/);
     assert.equal((await post('memory', 10)).status, 204);
+    await waitFor(
+      'no memoryPressure in the Device status',
+      async () => (await deviceResources())?.memoryPressure === false,
+    );
 
     const guaranteed = await statusOf('guaranteed');
     assert.equal(guaranteed?.phase, 'Running');

@@ -53,6 +53,8 @@ export interface ResourceGuardOptions {
   readonly posted?: (name: 'memory' | 'disk') => number | undefined;
   /** Called when the guard's decisions may have changed (an eviction, pressure gone). */
   readonly onChange: () => void;
+  /** Called when memory or disk pressure starts or ends (the heartbeat reports it early). */
+  readonly onPressureChange?: () => void;
   /** How often pressure is measured. @default 1000 */
   readonly checkMs?: number;
   /** The least time between two evictions (the first one's effect shows meanwhile). @default 10000 */
@@ -129,6 +131,7 @@ export class ResourceGuard {
   #running: DesiredUnit[] = [];
   #lastEviction = Number.NEGATIVE_INFINITY;
   #lastPressure = Number.NEGATIVE_INFINITY;
+  #pressure = { memory: false, disk: false };
 
   constructor(options: ResourceGuardOptions) {
     this.#options = options;
@@ -146,6 +149,25 @@ export class ResourceGuard {
       // unreadable: nothing was evicted
     }
     this.#resources = await this.measure();
+  }
+
+  /**
+   * What the Device status tells of the guard (in `status.resources`): the
+   * reserves in bytes, whether there is pressure, and where the readings
+   * come from.
+   */
+  report(): Record<string, unknown> | undefined {
+    const resources = this.#resources;
+    if (!resources) return undefined;
+    return {
+      reserveMemoryBytes: reserveBytes(this.#reserveMemory, resources.memoryTotal),
+      reserveDiskBytes: reserveBytes(this.#reserveDisk, resources.diskTotal),
+      memoryPressure: this.#pressure.memory,
+      diskPressure: this.#pressure.disk,
+      ...(resources.memorySource === 'posted' ? { memoryAvailableSource: 'posted' } : {}),
+      ...(resources.diskSource === 'posted' ? { diskAvailableSource: 'posted' } : {}),
+      evicted: this.#evictions.size,
+    };
   }
 
   /** The last reading. */
@@ -279,6 +301,12 @@ export class ResourceGuard {
     const memoryPressure = resources.memoryAvailable < memoryReserve;
     const diskPressure = resources.diskAvailable < diskReserve;
     const now = Date.now();
+    if (memoryPressure !== this.#pressure.memory || diskPressure !== this.#pressure.disk) {
+      this.#pressure = { memory: memoryPressure, disk: diskPressure };
+      const level = memoryPressure || diskPressure ? 'warn' : 'info';
+      this.#options.log[level]({ memoryPressure, diskPressure }, 'device pressure changed');
+      this.#options.onPressureChange?.();
+    }
     if (!memoryPressure && !diskPressure) {
       // Evicted Deployments and StatefulSets may come back once the pressure has been gone a while.
       const transition = this.#options.pressureTransitionMs ?? 300_000;
