@@ -55,6 +55,8 @@ describe('resource guard', () => {
   let total: number;
   /** The posted `memory` (percent used) the guard reads instead of MemAvailable: the test's pressure. */
   let usedPercent = 10;
+  /** The posted `disk` (percent used of the data dir's filesystem): the machine's real disk decides nothing. */
+  let diskUsedPercent = 50;
   const guards: AbortController[] = [];
 
   before(async () => {
@@ -73,7 +75,7 @@ describe('resource guard', () => {
       dataDir: dir,
       log: pino({ level: 'silent' }),
       reserveMemory: { bytes: 256 * MiB },
-      posted: (name) => (name === 'memory' ? usedPercent : undefined),
+      posted: (name) => (name === 'memory' ? usedPercent : diskUsedPercent),
       onChange,
       checkMs: 20,
       evictionIntervalMs: 0,
@@ -126,6 +128,33 @@ describe('resource guard', () => {
     assert.equal(replacement.get(bigger.id)?.phase, 'Pending');
     assert.equal(replacement.get(bigger.id)?.reason, 'InsufficientMemory');
     usedPercent = 10;
+  });
+
+  it('refuses ephemeral-storage requests past the disk reserve, and every new unit under disk pressure', async () => {
+    const g = await guard({ reserveDisk: { percent: 10 } });
+    const disk = g.resources!.diskTotal;
+    const greedy = unit('greedy', {
+      requests: { 'ephemeral-storage': `${Math.ceil((disk * 0.9) / MiB) + 1}Mi` },
+    });
+    const guaranteed = unit('gd', { limits: { memory: '1Mi', cpu: '10m' } });
+    const refused = g.admit([greedy, guaranteed], new Map());
+    assert.equal(refused.get(greedy.id)?.reason, 'InsufficientDisk');
+    assert.match(
+      refused.get(greedy.id)!.message,
+      /of ephemeral storage; the data dir's filesystem has .* less --reserve-disk/,
+    );
+    assert.equal(refused.has(guaranteed.id), false);
+    diskUsedPercent = 95;
+    await g.start();
+    const pressed = g.admit([guaranteed], new Map());
+    assert.equal(pressed.get(guaranteed.id)?.reason, 'InsufficientDisk');
+    assert.match(
+      pressed.get(guaranteed.id)!.message,
+      /disk pressure: .*\(as posted\) in the data dir's filesystem, below --reserve-disk/,
+    );
+    // What runs is not refused by pressure: only eviction stops it.
+    assert.equal(g.admit([guaranteed], running(guaranteed)).size, 0);
+    diskUsedPercent = 50;
   });
 
   it('evicts in order under pressure, keeps evictions across a restart, and forgets them when the Workload changes', async () => {
