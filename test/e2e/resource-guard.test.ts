@@ -10,8 +10,10 @@
  * loopback metrics endpoint, which the guard reads in place of its own
  * MemAvailable while the posted value is fresh (`--metric-ttl 10m`): the
  * machine's real free memory (22 GB here, shared with other tests) decides
- * nothing. The memory limit, on the other hand, is the kernel's: a
- * container reads three times its limit and is killed.
+ * nothing, nor does its disk (`disk` is posted too). The memory limit, on
+ * the other hand, is the kernel's: a container reads three times its limit
+ * and is killed (by the v1 memory cgroup here, by RLIMIT_AS on a second
+ * agent run with `--cgroups off`).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -143,8 +145,9 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
       ],
     });
     assert.equal((await kubectl(hub, ['create', 'namespace', NS])).code, 0);
-    // Pressure comes from posted values only: 10 % used is far above the reserve.
+    // Pressure comes from posted values only: 10 % of memory and 50 % of disk used leave far more than the reserves.
     assert.equal((await post('memory', 10)).status, 204);
+    assert.equal((await post('disk', 50)).status, 204);
     await kubectlApply(hub, placementOf(NS, 'guarded', { app: 'guarded', site: 'guard' }));
   });
 
