@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -138,6 +138,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           env: telemetry.env,
         });
   await runtime.start();
+  if (runtime.name === 'process' && process.getuid?.() === 0) {
+    // As kubelet: the kernel's OOM killer takes any workload before the agent (each unit's shim sets its own
+    // score by QoS class). Not with podman, whose processes would inherit it.
+    await writeFile('/proc/self/oom_score_adj', '-999').catch((error: unknown) =>
+      deviceLog.warn({ err: (error as Error).message }, 'oom_score_adj of the agent not lowered'),
+    );
+  }
   const outbox = await ReportOutbox.open({
     dir: join(dataDir, 'outbox'),
     maxEntries: options.outboxMaxEntries ?? 500,

@@ -39,6 +39,12 @@ import {
   waitFor,
 } from '../support/index.ts';
 
+/** Whether this process may lower an oom_score_adj (CAP_SYS_RESOURCE, bit 24; this project's VMs drop it). */
+function canLowerOomScore(): boolean {
+  const hex = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  return ((BigInt(`0x${hex}`) >> 24n) & 1n) === 1n;
+}
+
 const NS = 'guard-e2e';
 const DEVICE = 'gw-guard-1';
 const MiB = 2 ** 20;
@@ -286,6 +292,14 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
       await waitFor(`${name} running`, async () => (await statusOf(name))?.phase === 'Running');
     const guaranteedPids = pidsOf('guaranteed');
     assert.equal(guaranteedPids.length, 1);
+    // Should the kernel's OOM killer act before the guard: BestEffort first, the Guaranteed unit and the agent last.
+    const oomScore = (pid: number) => Number(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8'));
+    // Lowering needs CAP_SYS_RESOURCE (this project's VMs drop it: then both keep the inherited 0).
+    const lowered = canLowerOomScore();
+    assert.equal(oomScore(agent.process.pid!), lowered ? -999 : 0);
+    assert.equal(oomScore(guaranteedPids[0]!), lowered ? -997 : 0);
+    assert.equal(oomScore(pidsOf('best-effort')[0]!), 1000);
+    assert.ok(oomScore(pidsOf('burstable')[0]!) > 2 && oomScore(pidsOf('burstable')[0]!) < 1000);
     const running = await statusOf('guaranteed');
     assert.match(running?.message ?? '', /limits: memory 64Mi, cpu 100m by cgroup v1|RLIMIT_AS/);
 

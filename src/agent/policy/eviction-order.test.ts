@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../api/index.ts';
-import { parseQuantity, priorityOf, qosClassOf, unitRequestsOf } from '../runtime/index.ts';
+import { oomScoreAdjOf, parseQuantity, priorityOf, qosClassOf, unitRequestsOf } from '../runtime/index.ts';
 import { evictionOrder } from './eviction-order.ts';
 import { parseReserve, reserveBytes } from './resource-guard.ts';
 
@@ -99,6 +99,21 @@ describe('QoS classes (as Kubernetes defines them)', () => {
       cpuMillis: 3 * 1250,
       ephemeralStorageBytes: 0,
     });
+  });
+});
+
+describe('oom_score_adj (kubelet’s values)', () => {
+  it('is -997 for Guaranteed and critical, 1000 for BestEffort, 1000 less the memory share for Burstable', () => {
+    const capacity = 1000 * 2 ** 20;
+    assert.equal(oomScoreAdjOf(pod('g', [guaranteed]), capacity), -997);
+    assert.equal(
+      oomScoreAdjOf(pod('c', [bestEffort], { priorityClassName: 'system-node-critical' }), capacity),
+      -997,
+    );
+    assert.equal(oomScoreAdjOf(pod('e', [bestEffort]), capacity), 1000);
+    assert.equal(oomScoreAdjOf(pod('b', [{ requests: { memory: '250Mi' } }]), capacity), 750);
+    assert.equal(oomScoreAdjOf(pod('b', [{ requests: { memory: '2000Mi' } }]), capacity), 2);
+    assert.equal(oomScoreAdjOf(pod('b', [{ requests: { cpu: '1' } }]), capacity), 999);
   });
 });
 

@@ -31,6 +31,7 @@ export {
   CRITICAL_PRIORITY,
   containerLimitsOf,
   formatBytes,
+  oomScoreAdjOf,
   parseQuantity,
   priorityOf,
   QOS_CLASSES,

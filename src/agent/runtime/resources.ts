@@ -161,6 +161,23 @@ export function priorityOf(object: KubeObject): number {
   return typeof name === 'string' ? (SYSTEM_PRIORITIES[name] ?? 0) : 0;
 }
 
+/**
+ * The `oom_score_adj` kubelet gives a pod's processes, so that the kernel's
+ * OOM killer follows the eviction order when it has to act first:
+ * Guaranteed and critical pods -997, BestEffort 1000, Burstable 1000 less
+ * its share of the device's memory in thousandths, within 2..999. (The
+ * agent itself takes -999, as kubelet does.)
+ */
+export function oomScoreAdjOf(object: KubeObject, memoryCapacityBytes: number): number {
+  if (priorityOf(object) >= CRITICAL_PRIORITY) return -997;
+  const qos = qosClassOf(object);
+  if (qos === 'Guaranteed') return -997;
+  if (qos === 'BestEffort') return 1000;
+  const request = unitRequestsOf(object).memoryBytes / replicasOf(object);
+  const share = Math.floor((1000 * request) / Math.max(1, memoryCapacityBytes));
+  return Math.min(999, Math.max(2, 1000 - share));
+}
+
 /** `bytes` in a short binary unit (`64Mi`, `1.5Gi`). */
 export function formatBytes(bytes: number): string {
   for (const [unit, size] of [

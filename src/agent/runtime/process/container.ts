@@ -39,6 +39,8 @@ export interface ContainerPlan {
   readonly beforeStart?: () => void;
   /** Its startup, readiness and liveness probes (none: ready while running). */
   readonly probes?: readonly Probe[];
+  /** The `oom_score_adj` the shim takes before the command runs (by QoS class, see resources.ts). */
+  readonly oomScoreAdj?: number;
   /** The `cgroup.procs` files the shim joins before the command runs (its limits, see limits.ts). */
   readonly cgroupProcs?: readonly string[];
   /** How many processes the container's memory limit killed so far (a rising count: `OOMKilled`). */
@@ -84,9 +86,10 @@ interface StateFile {
   restarts: number;
 }
 
-// The shim joins the container's cgroups (the paths before `--`) first, so that everything it starts is in them.
+// The shim takes the container's oom_score_adj (its second argument, empty for none; lowering it needs root,
+// so a refusal is ignored) and joins its cgroups (the paths before `--`) first, so everything it starts has both.
 const SHIM =
-  'f=$1; shift; while [ "$1" != -- ]; do echo $$ >"$1" || exit 125; shift; done; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"';
+  'f=$1; a=$2; shift 2; [ -z "$a" ] || echo "$a" 2>/dev/null >/proc/self/oom_score_adj; while [ "$1" != -- ]; do echo $$ >"$1" || exit 125; shift; done; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"';
 
 /** A supervised container process. */
 export class ContainerProcess {
@@ -279,7 +282,16 @@ export class ContainerProcess {
       this.#oomKillsBefore = plan.oomKills?.() ?? 0;
       child = spawn(
         '/bin/sh',
-        ['-c', SHIM, 'outpost-shim', exitFile, ...(plan.cgroupProcs ?? []), '--', ...inner],
+        [
+          '-c',
+          SHIM,
+          'outpost-shim',
+          exitFile,
+          String(plan.oomScoreAdj ?? ''),
+          ...(plan.cgroupProcs ?? []),
+          '--',
+          ...inner,
+        ],
         {
           cwd: plan.cwd,
           env: { ...plan.env },

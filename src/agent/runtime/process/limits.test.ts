@@ -11,6 +11,12 @@ import type { DesiredUnit, Runtime, UnitStatus } from '../runtime.ts';
 import { detectLimitMechanism, removeLimitRoots } from './limits.ts';
 import { createProcessRuntime } from './process-runtime.ts';
 
+/** Whether this process may lower an oom_score_adj (CAP_SYS_RESOURCE, bit 24; this project's VMs drop it). */
+function canLowerOomScore(): boolean {
+  const hex = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  return ((BigInt(`0x${hex}`) >> 24n) & 1n) === 1n;
+}
+
 const source = { namespace: 'team-a', workload: 'limits', placement: 'all' };
 
 /** A Pod that never restarts, with a 64Mi memory limit (and a CPU one), running `script`. */
@@ -86,6 +92,20 @@ for (const cgroups of ['off', 'auto'] as const) {
           new RegExp(`limits: memory 64Mi, cpu 500m by cgroup ${mechanism.kind === 'cgroup1' ? 'v1' : 'v2'}`),
         );
       }
+      // Guaranteed (limits only: requests default to them): the kernel's OOM killer takes it last, as kubelet says.
+      const state = JSON.parse(
+        readFileSync(join(dir, 'units', unit.id, 'replicas', '0', 'main', 'state.json'), 'utf8'),
+      ) as { pid: number };
+      // Lowering needs CAP_SYS_RESOURCE: without it the shim's write is refused and the inherited 0 stays.
+      const expected = canLowerOomScore() ? '-997' : '0';
+      const deadline = performance.now() + 5000;
+      let score = '';
+      // The shim sets it first thing, a moment after the spawn that made the unit Running.
+      while (score !== expected && performance.now() < deadline) {
+        score = readFileSync(`/proc/${state.pid}/oom_score_adj`, 'utf8').trim();
+        if (score !== expected) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(score, expected);
       await runtime.remove(unit.id);
     });
 

@@ -1,9 +1,10 @@
 import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
 import { probesOf } from '../probes/index.ts';
-import { containerLimitsOf } from '../resources.ts';
+import { containerLimitsOf, oomScoreAdjOf } from '../resources.ts';
 import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import { resolveOutpost } from '../self-command.ts';
 import { materialiseVolumes, safeName } from '../volumes.ts';
@@ -187,6 +188,7 @@ export class ProcessUnit {
             : restartPolicyOf(this.unit.object),
           graceMs: Math.max(0, grace) * 1000,
           ...(configError ? { configError } : {}),
+          oomScoreAdj: oomScoreAdjOf(this.unit.object, totalmem()),
           ...(limits
             ? {
                 cgroupProcs: limits.procs,
