@@ -21,7 +21,15 @@
  * On a kill by the memory limit the group's `oom_kill` counter rises: the
  * container's reason is then `OOMKilled`, as Kubernetes reports it.
  */
-import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { type ContainerLimits, formatBytes } from '../resources.ts';
 
@@ -96,22 +104,14 @@ function cgroup1(name: string): LimitMechanism {
   const memory = mountsOf('cgroup').find((m) => m.options.includes('memory'))?.path;
   if (!memory) return { kind: 'rlimit', why: 'no cgroup v1 memory hierarchy' };
   const root = join(memory, `outpost-${name}`);
-  try {
-    mkdirSync(root, { recursive: true });
-    accessSync(join(root, 'cgroup.procs'), constants.W_OK);
-  } catch (error) {
-    return { kind: 'rlimit', why: `cgroup v1 memory hierarchy not writable: ${(error as Error).message}` };
-  }
+  // Probed by making the group and removing it again: groups are made when a container with limits starts.
+  const probe = canMakeGroup(root);
+  if (probe) return { kind: 'rlimit', why: `cgroup v1 memory hierarchy not writable: ${probe}` };
   const cpuMount = mountsOf('cgroup').find((m) => m.options.split(',').includes('cpu'))?.path;
-  let cpu: string | undefined;
-  if (cpuMount) {
-    try {
-      mkdirSync(join(cpuMount, `outpost-${name}`), { recursive: true });
-      cpu = join(cpuMount, `outpost-${name}`);
-    } catch {
-      // memory only
-    }
-  }
+  const cpu =
+    cpuMount && !canMakeGroup(join(cpuMount, `outpost-${name}`))
+      ? join(cpuMount, `outpost-${name}`)
+      : undefined;
   return {
     kind: 'cgroup1',
     memory: root,
@@ -186,6 +186,8 @@ export function enforcementOf(
     cleanup: () => {
       removeGroup(memoryDir);
       if (cpuDir) removeGroup(cpuDir);
+      // The agent's own groups too, once empty (made again by the next container with limits).
+      removeLimitRoots(mechanism);
     },
   };
 }
@@ -213,6 +215,19 @@ function mountsOf(type: string): { path: string; options: string }[] {
     mounts.push({ path: fields[4] ?? '', options: `${fields[5] ?? ''},${superOptions ?? ''}` });
   }
   return mounts;
+}
+
+/** Makes `dir` (a group) and removes it again; the error's message when it cannot. */
+function canMakeGroup(dir: string): string | undefined {
+  try {
+    const made = !existsSync(dir);
+    mkdirSync(dir, { recursive: true });
+    accessSync(join(dir, 'cgroup.procs'), constants.W_OK);
+    if (made) removeGroup(dir);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 function counter(file: string, name: string): number {
