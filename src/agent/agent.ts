@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ import {
 } from './enrollment/index.ts';
 import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
-import { DevicePolicies } from './policy/index.ts';
+import { DevicePolicies, type Reserve, ResourceGuard } from './policy/index.ts';
 import { CronRuns, UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
 import {
@@ -53,6 +53,16 @@ export interface AgentOptions {
   readonly metricsPort?: number;
   /** How long a posted metric lasts without a new POST. @default 60000 */
   readonly metricTtlMs?: number;
+  /** Memory kept for the device: workloads' requests may not cut into it; below it, workloads are evicted. @default 256Mi */
+  readonly reserveMemory?: Reserve;
+  /** Disk of the data dir's filesystem kept free, the same way. @default 10% */
+  readonly reserveDisk?: Reserve;
+  /**
+   * How the process runtime enforces containers' limits: `auto` uses cgroups
+   * where the host lets it (v2 delegated, else v1), else rlimits; `off` only
+   * rlimits. @default 'auto'
+   */
+  readonly cgroups?: 'auto' | 'off';
   /** Called once the agent runs (enrolled, runtime started). */
   readonly onReady?: (info: { name: string }) => void;
 }
@@ -124,9 +134,17 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           workloadsDir: `${resolve(dataDir)}.workloads`,
           logger: deviceLog.child({ component: 'process' }),
           ...(options.restart ? { restart: options.restart } : {}),
+          ...(options.cgroups ? { cgroups: options.cgroups } : {}),
           env: telemetry.env,
         });
   await runtime.start();
+  if (runtime.name === 'process' && process.getuid?.() === 0) {
+    // As kubelet: the kernel's OOM killer takes any workload before the agent (each unit's shim sets its own
+    // score by QoS class). Not with podman, whose processes would inherit it.
+    await writeFile('/proc/self/oom_score_adj', '-999').catch((error: unknown) =>
+      deviceLog.warn({ err: (error as Error).message }, 'oom_score_adj of the agent not lowered'),
+    );
+  }
   const outbox = await ReportOutbox.open({
     dir: join(dataDir, 'outbox'),
     maxEntries: options.outboxMaxEntries ?? 500,
@@ -142,6 +160,16 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     onGateChange: () => reconciler?.trigger(),
     onTransitions: () => heartbeat?.beat(),
   });
+  const guard = new ResourceGuard({
+    dataDir,
+    log: deviceLog.child({ component: 'guard' }),
+    ...(options.reserveMemory ? { reserveMemory: options.reserveMemory } : {}),
+    ...(options.reserveDisk ? { reserveDisk: options.reserveDisk } : {}),
+    posted: (name) => policies.posted(name),
+    onChange: () => reconciler?.trigger(),
+    onPressureChange: () => heartbeat?.beat(),
+  });
+  await guard.start();
   const reporter = new Reporter({
     api,
     outbox,
@@ -156,6 +184,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     runtime,
     cron,
     hold: (entry) => policies.hold(entry),
+    admit: (units, actual) => guard.admit(units, actual),
     log: deviceLog.child({ component: 'reconcile' }),
     statusPending: () => outbox.lastOf('mailbox-status') !== undefined,
     onStatus: async (status, transition) => {
@@ -168,6 +197,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     log: deviceLog.child({ component: 'heartbeat' }),
     statuses: () => reconciler.statuses,
     profiles: () => policies.report(),
+    guard: () => guard.report(),
     send: async (status, transition) => {
       await outbox.append('device-status', status, transition);
       reporter.wake();
@@ -206,7 +236,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     });
   try {
     await Promise.all(
-      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies].map((part) =>
+      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies, guard].map((part) =>
         loop(part.run(inner.signal)),
       ),
     );

@@ -20,6 +20,13 @@ export {
   hubRequest,
 } from './hub-client/index.ts';
 export { LogServer, type LogServerOptions } from './log-server.ts';
+export {
+  DEFAULT_RESERVE_DISK,
+  DEFAULT_RESERVE_MEMORY,
+  evictionOrder,
+  parseReserve,
+  type Reserve,
+} from './policy/index.ts';
 export { desiredStateOf, ROOTLESS_ANNOTATION } from './reconcile/index.ts';
 export { ReportOutbox, type ReportOutboxEntry } from './reports/index.ts';
 export { loadLocalMailbox, MailboxSync } from './sync.ts';

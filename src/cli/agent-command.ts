@@ -19,6 +19,9 @@ export interface AgentFlags {
   restartBackoff: string;
   metricsPort: string;
   metricTtl: string;
+  reserveMemory: string;
+  reserveDisk: string;
+  cgroups: string;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -39,6 +42,18 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
       `--metrics-port must be a port number (0 for any free port) or off, not ${flags.metricsPort}`,
     );
   const metricTtlSeconds = (await import('./duration.ts')).parseDuration(flags.metricTtl, '--metric-ttl');
+  const { parseReserve } = await import('../agent/index.ts');
+  const reserve = (text: string, flag: string) => {
+    try {
+      return parseReserve(text);
+    } catch (error) {
+      throw new CliError(`${flag}: ${(error as Error).message}`);
+    }
+  };
+  const reserveMemory = reserve(flags.reserveMemory, '--reserve-memory');
+  const reserveDisk = reserve(flags.reserveDisk, '--reserve-disk');
+  if (flags.cgroups !== 'auto' && flags.cgroups !== 'off')
+    throw new CliError(`--cgroups must be auto or off, not ${flags.cgroups}`);
   if (flags.hub !== undefined && !/^https:\/\/[^/]+/.test(flags.hub))
     throw new CliError(
       `--hub must be the hub's https:// URL, such as https://hub.example:6443, not ${JSON.stringify(flags.hub)}`,
@@ -74,6 +89,9 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
         restart: { initialMs: restartMs },
         ...(metricsPort !== undefined ? { metricsPort } : {}),
         metricTtlMs: metricTtlSeconds * 1000,
+        reserveMemory,
+        reserveDisk,
+        cgroups: flags.cgroups,
         log,
         onReady: ({ name }) => process.stdout.write(`agent ${name} running\n`),
       },

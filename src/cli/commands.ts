@@ -148,6 +148,21 @@ function defineAgent(program: Command): void {
         '--metric-ttl <duration>',
         'how long a posted metric counts without a new POST (e.g. 60s, 5m)',
         '60s',
+      )
+      .option(
+        '--reserve-memory <quantity>',
+        'memory kept for the device: workloads whose requests would cut into it are refused (InsufficientMemory), and below it workloads are evicted (e.g. 256Mi, 1G, 10%)',
+        '256Mi',
+      )
+      .option(
+        '--reserve-disk <quantity>',
+        "disk of the data dir's filesystem kept free, the same way (InsufficientDisk; e.g. 10%, 2Gi)",
+        '10%',
+      )
+      .option(
+        '--cgroups <mode>',
+        'how containers’ resources.limits are enforced by the process runtime: auto (a cgroup per container where the host allows, else rlimits) or off (rlimits only)',
+        'auto',
       ),
   ).action(async (flags: AgentFlags) => (await import('./agent-command.ts')).runAgentCommand(flags));
 }

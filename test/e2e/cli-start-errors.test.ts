@@ -149,6 +149,24 @@ describe('outpost hub and outpost agent that cannot start', () => {
     assert.match(line, /--hub must be the hub's https:\/\/ URL/);
   });
 
+  it('agent: refuses a bad --reserve-memory, --reserve-disk or --cgroups in one line each', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const cases: [string[], RegExp][] = [
+      [
+        ['--reserve-memory', 'lots'],
+        /--reserve-memory: lots is neither a quantity of bytes \(256Mi, 1G\) nor a percentage \(10%\)/,
+      ],
+      [['--reserve-memory', '-1Gi'], /--reserve-memory: -1Gi is neither a quantity/],
+      [['--reserve-disk', '100%'], /--reserve-disk: 100% leaves nothing for workloads/],
+      [['--cgroups', 'v1'], /--cgroups must be auto or off, not v1/],
+    ];
+    for (const [flags, expected] of cases) {
+      const line = oneLineError(await outpost(['agent', '--data-dir', dir, ...flags]));
+      assert.match(line, expected);
+    }
+  });
+
   it('agent: says once, in plain words, which hub it could not reach and why, then backs off', async () => {
     const dir = await tempDir();
     dirs.push(dir);

@@ -136,6 +136,38 @@ describe('podman runtime', { concurrency: 3 }, () => {
     );
   });
 
+  test('gives podman a container’s resources.limits as cgroup limits: past its memory limit it is killed', async () => {
+    const { runtime } = await newRuntime();
+    const limits = { resources: { limits: { memory: '64Mi', cpu: '500m' } } };
+    const hungry = unit('hungry', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived', {
+      restartPolicy: 'Never',
+      container: limits,
+    });
+    const sleeper = unit('limited', 'sleep 3600', { container: limits });
+    await Promise.all([runtime.apply(hungry), runtime.apply(sleeper)]);
+    await running(runtime, sleeper.id);
+    const name = `${await podName(sleeper.id, '0')}-main`;
+    const [memory, quota, period] = (
+      await podman(
+        'inspect',
+        '--format',
+        '{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}',
+        name,
+      )
+    )
+      .trim()
+      .split(' ')
+      .map(Number);
+    assert.equal(memory, 64 * 2 ** 20);
+    assert.equal(quota! / (period || 100_000), 0.5);
+    const failed = await waitFor('the hungry container killed', async () => {
+      const found = await unitOf(runtime, hungry.id);
+      return found?.status.phase === 'Failed' ? found : undefined;
+    });
+    assert.equal(failed.status.exitCode, 137);
+    assert.doesNotMatch(await logsOf(runtime, hungry.id), /survived/);
+  });
+
   test('a crashing container backs off (CrashLoopBackOff) instead of restarting in a tight loop', async () => {
     const { runtime } = await newRuntime({ restartBackoff: { initialMs: 500, maxMs: 60_000 } });
     const crash = unit('crash', 'echo boom; exit 3', { restartPolicy: 'OnFailure' });

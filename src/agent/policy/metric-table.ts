@@ -34,6 +34,12 @@ export class MetricTable {
     return this.#measured.get(name);
   }
 
+  /** The posted value of `name` while it lasts (never a measured one). */
+  posted(name: string): number | undefined {
+    const posted = this.#posted.get(name);
+    return posted && posted.expiresAt > this.#now() ? posted.value : undefined;
+  }
+
   /** Drops the posted values that expired; returns their names. */
   sweep(): string[] {
     const now = this.#now();

@@ -85,6 +85,11 @@ export class DevicePolicies {
     return this.#engine.hold(entry.profiles);
   }
 
+  /** A metric's posted value while it lasts (the resource guard's override of its own readings). */
+  posted(name: string): number | undefined {
+    return this.#table.posted(name);
+  }
+
   /** The Device status `profiles`, undefined while none are placed. */
   report(): ReturnType<ProfileEngine['report']> | undefined {
     const report = this.#engine?.report();

@@ -7,7 +7,7 @@ import pino from 'pino';
 import type { Mailbox, MailboxObject } from '../../api/index.ts';
 import { createProcessRuntime, type Runtime } from '../runtime/index.ts';
 import { desiredStateOf } from './desired.ts';
-import { type MailboxStatus, UnitReconciler } from './unit-reconciler.ts';
+import { type MailboxStatus, type Refusal, UnitReconciler } from './unit-reconciler.ts';
 
 const source = { namespace: 'ns', workload: 'w', placement: 'p' };
 const pod = (name: string, hash: string, command = 'exec sleep 300'): MailboxObject => ({
@@ -149,5 +149,76 @@ describe('reconciler with the process runtime', () => {
     await reconciler.pass();
     assert.deepEqual(await runtime.list(), []);
     assert.deepEqual(reports.at(-1)!.status.objects, []);
+  });
+});
+
+describe('reconciler with refusals (the resource guard’s admit)', () => {
+  let dir: string;
+  let runtime: Runtime;
+  const reports: MailboxStatus[] = [];
+  let refusals = new Map<string, Refusal>();
+  let reconciler: UnitReconciler;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outpost-reconcile-admit-'));
+    runtime = createProcessRuntime({ dir });
+    await runtime.start();
+    reconciler = new UnitReconciler({
+      runtime,
+      log: pino({ level: 'silent' }),
+      admit: () => refusals,
+      onStatus: async (status) => {
+        reports.push(status);
+      },
+    });
+  });
+
+  after(async () => {
+    await runtime.close({ stopUnits: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const idOf = (object: MailboxObject) => desiredStateOf([object]).units[0]!.id;
+  const statusOf = (name: string) => reports.at(-1)?.objects?.find((o) => o.ref.name === name);
+
+  it('leaves the running version of a unit whose replacement is refused, and stops an evicted one', async () => {
+    reconciler.setDesired(mailbox([pod('a', 'sha256:a1'), pod('b', 'sha256:b1')]));
+    await reconciler.pass();
+    const before = new Map((await runtime.list()).map((u) => [u.id, u.hash]));
+    assert.equal(before.size, 2);
+
+    const a2 = pod('a', 'sha256:a2', 'exec sleep 302');
+    refusals = new Map([
+      [idOf(a2), { phase: 'Pending', reason: 'InsufficientMemory', message: 'requests 1Gi' }],
+    ]);
+    reconciler.setDesired(mailbox([a2, pod('b', 'sha256:b1')], reports.at(-1)));
+    await reconciler.pass();
+    const during = new Map((await runtime.list()).map((u) => [u.id, u.hash]));
+    assert.equal(during.get(idOf(a2)), before.get(idOf(a2)), 'the old version of a still runs');
+    assert.deepEqual(
+      {
+        phase: statusOf('a')?.phase,
+        reason: statusOf('a')?.reason,
+        observedHash: statusOf('a')?.observedHash,
+      },
+      { phase: 'Pending', reason: 'InsufficientMemory', observedHash: 'sha256:a2' },
+    );
+
+    const b = pod('b', 'sha256:b1');
+    refusals = new Map([
+      [idOf(b), { phase: 'Failed', reason: 'Evicted', message: 'evicted: low on memory' }],
+    ]);
+    reconciler.setDesired(mailbox([a2, b], reports.at(-1)));
+    await reconciler.pass();
+    const after = (await runtime.list()).map((u) => u.ref.name).sort();
+    assert.deepEqual(after, ['a'], 'b was stopped and removed');
+    assert.deepEqual(
+      { phase: statusOf('b')?.phase, reason: statusOf('b')?.reason, message: statusOf('b')?.message },
+      { phase: 'Failed', reason: 'Evicted', message: 'evicted: low on memory' },
+    );
+    // a admitted again: its new version replaces the old one.
+    refusals = new Map();
+    await reconciler.pass();
+    assert.equal((await runtime.list()).find((u) => u.ref.name === 'a')?.objectHash, 'sha256:a2');
   });
 });

@@ -46,10 +46,28 @@ export interface UnitReconcilerOptions {
   readonly hold?: (entry: MailboxObject) => { readonly reason: string; readonly message: string } | undefined;
   /** The schedules of cron objects and their runs. @default none: cron objects are reported Failed */
   readonly cron?: CronRuns;
+  /**
+   * Which of the units that may run (not held) must not, by unit id (the
+   * resource guard: requests past the reserves, evictions). A refused unit
+   * is not started; an `Failed` one (evicted) is also stopped and removed,
+   * while a `Pending` refusal of a changed unit leaves the version that runs
+   * running. @default none refused
+   */
+  readonly admit?: (
+    units: readonly DesiredUnit[],
+    actual: ReadonlyMap<string, ActualUnit>,
+  ) => ReadonlyMap<string, Refusal>;
   /** Periodic pass. @default 10000 */
   readonly resyncMs?: number;
   /** Wall clock for lastTransitionTime. @default () => new Date() */
   readonly now?: () => Date;
+}
+
+/** Why a unit may not run (see {@link UnitReconcilerOptions.admit}). */
+export interface Refusal {
+  readonly phase: 'Pending' | 'Failed';
+  readonly reason: string;
+  readonly message: string;
 }
 
 /** Runs reconcile passes; see the module comment. */
@@ -139,13 +157,21 @@ export class UnitReconciler {
     const { units } = desiredStateOf(mailbox.spec?.objects ?? []);
     const { runtime, log } = this.#options;
     const actual = new Map((await runtime.list()).map((unit) => [unit.id, unit]));
+    // Cron objects never run themselves (their runs do); the guard admits what may run of the rest.
+    const candidates = units.filter((unit) => !unit.cron && !held.has(identity(unit.ref)));
+    const refused = this.#options.admit?.(candidates, actual) ?? new Map<string, Refusal>();
     const wanted = new Set(
-      units.filter((unit) => !unit.cron && !held.has(identity(unit.ref))).map((unit) => unit.id),
+      candidates
+        .filter((unit) => {
+          const refusal = refused.get(unit.id);
+          return !refusal || (refusal.phase === 'Pending' && actual.has(unit.id));
+        })
+        .map((unit) => unit.id),
     );
     const plans = await this.#planCron(units, actual, wanted);
     const work: Promise<void>[] = [];
     for (const unit of units) {
-      if (!wanted.has(unit.id)) continue;
+      if (!wanted.has(unit.id) || refused.has(unit.id)) continue;
       const running = actual.get(unit.id);
       if (running?.hash === unit.hash) {
         this.#failures.delete(unit.id);
@@ -168,7 +194,10 @@ export class UnitReconciler {
     }
     for (const id of actual.keys()) {
       if (wanted.has(id)) continue;
-      log.info({ unit: id, held: units.some((unit) => unit.id === id) }, 'removing unit');
+      log.info(
+        { unit: id, held: units.some((unit) => unit.id === id), reason: refused.get(id)?.reason },
+        'removing unit',
+      );
       work.push(this.#attempt(id, () => runtime.remove(id)));
     }
     await Promise.all(work);
@@ -195,7 +224,7 @@ export class UnitReconciler {
     if (runs.length > 0) await this.#options.cron?.save();
     const changed = work.length > 0 || runs.length > 0;
     const after = changed ? new Map((await runtime.list()).map((unit) => [unit.id, unit])) : actual;
-    await this.#report(mailbox, units, after, held, plans);
+    await this.#report(mailbox, units, after, held, plans, refused);
   }
 
   /**
@@ -258,6 +287,7 @@ export class UnitReconciler {
     actual: Map<string, ActualUnit>,
     held: ReadonlyMap<string, { reason: string; message: string }>,
     plans: ReadonlyMap<string, CronPlan>,
+    refused: ReadonlyMap<string, Refusal>,
   ): Promise<void> {
     const byRef = new Map(units.map((unit) => [identity(unit.ref), unit]));
     const previous = new Map((this.#reported?.objects ?? []).map((status) => [identity(status.ref), status]));
@@ -276,6 +306,9 @@ export class UnitReconciler {
       } else if (unit && hold) {
         // Held as asked: this content is what the agent acts on (observed), and it waits.
         status = { ref, observedHash: entry.hash, phase: 'Pending', ready: false, ...hold };
+      } else if (unit && refused.has(unit.id)) {
+        const { phase, reason, message } = refused.get(unit.id)!;
+        status = { ref, observedHash: entry.hash, phase, ready: false, reason, message };
       } else if (!unit) {
         status = { ref, observedHash: entry.hash, phase: 'Running', ready: true };
       } else {

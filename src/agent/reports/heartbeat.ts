@@ -31,6 +31,8 @@ export interface HeartbeatOptions {
   readonly send: (status: DeviceStatusReport, transition: boolean) => Promise<void>;
   /** The device profiles' conditions (Device `status.profiles`), when profiles are placed. */
   readonly profiles?: () => unknown[] | undefined;
+  /** The resource guard's reserves and pressure, added to Device `status.resources`. @default none */
+  readonly guard?: () => Record<string, unknown> | undefined;
   /** @default 15 */
   readonly initialPeriodSeconds?: number;
   /** Wall clock for timestamps. @default () => new Date() */
@@ -132,6 +134,7 @@ export class Heartbeat {
         memoryUsedBytes: totalmem() - freemem(),
         ...(disk ? { diskAvailableBytes: disk.bavail * disk.bsize } : {}),
         agentResidentBytes: process.memoryUsage.rss(),
+        ...this.#options.guard?.(),
       },
       workloads: summarise(statuses),
       ...(profiles ? { profiles } : {}),

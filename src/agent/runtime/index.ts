@@ -27,6 +27,21 @@ export {
   startTimeOf,
 } from './process/index.ts';
 export {
+  type ContainerLimits,
+  CRITICAL_PRIORITY,
+  containerLimitsOf,
+  formatBytes,
+  oomScoreAdjOf,
+  parseQuantity,
+  priorityOf,
+  QOS_CLASSES,
+  type QosClass,
+  qosClassOf,
+  SYSTEM_PRIORITIES,
+  type UnitRequests,
+  unitRequestsOf,
+} from './resources.ts';
+export {
   type ActualUnit,
   type CloseOptions,
   type DesiredUnit,

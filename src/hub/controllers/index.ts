@@ -14,6 +14,7 @@ import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
 import { addDeviceEvents } from './device-events.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+import { addGuardEvents } from './guard-events.ts';
 import { addNamespaceReconciler } from './namespace.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
@@ -26,6 +27,7 @@ export {
 } from './clusterrole-aggregation.ts';
 export { addDeviceEvents } from './device-events.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
+export { addGuardEvents, GUARD_REASONS } from './guard-events.ts';
 export {
   addNamespaceReconciler,
   createNamespaceReconciler,
@@ -132,6 +134,7 @@ export function startControllers(options: StartControllersOptions): RunningContr
   if (events) {
     addDeviceEvents(manager, events.sink('outpost-devices'));
     addProfileEvents(manager, events.sink('outpost-device-profiles'));
+    addGuardEvents(manager, events.sink('outpost-resource-guard'));
   }
   const ttl = settings.eventTtl ?? true;
   if (ttl) addEventTtl(manager, ttl === true ? {} : ttl);

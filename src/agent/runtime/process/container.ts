@@ -39,6 +39,16 @@ export interface ContainerPlan {
   readonly beforeStart?: () => void;
   /** Its startup, readiness and liveness probes (none: ready while running). */
   readonly probes?: readonly Probe[];
+  /** The `oom_score_adj` the shim takes before the command runs (by QoS class, see resources.ts). */
+  readonly oomScoreAdj?: number;
+  /** The `cgroup.procs` files the shim joins before the command runs (its limits, see limits.ts). */
+  readonly cgroupProcs?: readonly string[];
+  /** How many processes the container's memory limit killed so far (a rising count: `OOMKilled`). */
+  readonly oomKills?: () => number;
+  /** How its limits are enforced, in words (told when it exits with an error). */
+  readonly limitsNote?: string;
+  /** Removes what enforces its limits, once it is stopped for good. */
+  readonly cleanupLimits?: () => void;
   /** The command line that runs an exec probe's command in the confinement of the running group `pgid`. */
   readonly probeArgv?: (command: readonly string[], pgid: number) => string[];
 }
@@ -76,7 +86,10 @@ interface StateFile {
   restarts: number;
 }
 
-const SHIM = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"';
+// The shim takes the container's oom_score_adj (its second argument, empty for none; lowering it needs root,
+// so a refusal is ignored) and joins its cgroups (the paths before `--`) first, so everything it starts has both.
+const SHIM =
+  'f=$1; a=$2; shift 2; [ -z "$a" ] || echo "$a" 2>/dev/null >/proc/self/oom_score_adj; while [ "$1" != -- ]; do echo $$ >"$1" || exit 125; shift; done; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"';
 
 /** A supervised container process. */
 export class ContainerProcess {
@@ -97,6 +110,8 @@ export class ContainerProcess {
   readonly #probes: ContainerProbes | undefined;
   /** Why the running process is being stopped by the agent (a failed liveness or startup probe). */
   #killedFor: string | undefined;
+  /** The memory limit's kill count when the process started. */
+  #oomKillsBefore = 0;
   /** Called when the container has terminated for good (no restart follows), with its exit code. */
   onTerminated: ((code: number) => void) | undefined;
 
@@ -177,6 +192,7 @@ export class ContainerProcess {
       return;
     }
     this.#restarts = recorded.restarts;
+    this.#oomKillsBefore = this.plan.oomKills?.() ?? 0;
     if (recorded.bootId === currentBootId() && startTimeOf(recorded.pid) === recorded.startTime) {
       this.#pid = recorded.pid;
       this.#startTime = recorded.startTime;
@@ -217,7 +233,10 @@ export class ContainerProcess {
     this.#probes?.stop();
     clearTimeout(this.#timer);
     const pid = this.#pid;
-    if (this.#status.state !== 'running' || pid === undefined) return;
+    if (this.#status.state !== 'running' || pid === undefined) {
+      this.plan.cleanupLimits?.();
+      return;
+    }
     const gone = new Promise<void>((resolve) => {
       this.#exited = resolve;
     });
@@ -231,6 +250,7 @@ export class ContainerProcess {
     killGroup(pid, 'SIGKILL');
     // Until the whole group is gone: its mount namespace (and the volumes bound in it) goes with the last of it.
     for (const until = monotonicMs() + 2000; groupAlive(pid) && monotonicMs() < until; ) await delay(20);
+    this.plan.cleanupLimits?.();
     this.#set({ state: 'terminated', ready: false, restarts: this.#restarts, reason: 'Stopped' });
   }
 
@@ -259,12 +279,26 @@ export class ContainerProcess {
     const log = openSync(join(plan.dir, 'output.log'), 'a', 0o640);
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', SHIM, 'outpost-shim', exitFile, ...inner], {
-        cwd: plan.cwd,
-        env: { ...plan.env },
-        detached: true,
-        stdio: ['ignore', log, log],
-      });
+      this.#oomKillsBefore = plan.oomKills?.() ?? 0;
+      child = spawn(
+        '/bin/sh',
+        [
+          '-c',
+          SHIM,
+          'outpost-shim',
+          exitFile,
+          String(plan.oomScoreAdj ?? ''),
+          ...(plan.cgroupProcs ?? []),
+          '--',
+          ...inner,
+        ],
+        {
+          cwd: plan.cwd,
+          env: { ...plan.env },
+          detached: true,
+          stdio: ['ignore', log, log],
+        },
+      );
     } finally {
       closeSync(log);
     }
@@ -314,15 +348,22 @@ export class ContainerProcess {
     const ranMs = monotonicMs() - this.#startedAt;
     const restart =
       this.plan.restartPolicy === 'Always' || (this.plan.restartPolicy === 'OnFailure' && code !== 0);
-    const reason = code === 0 ? 'Completed' : 'Error';
+    // The memory limit's kill (cgroups count them) is told as Kubernetes tells it.
+    const oomKilled = (this.plan.oomKills?.() ?? 0) > this.#oomKillsBefore;
+    const reason = code === 0 ? 'Completed' : oomKilled ? 'OOMKilled' : 'Error';
     if (!restart) {
+      const told =
+        message ??
+        (code !== 0 && this.plan.limitsNote
+          ? `exited with code ${code}; ${this.plan.limitsNote}`
+          : undefined);
       this.#set({
         state: 'terminated',
         ready: false,
         restarts: this.#restarts,
         exitCode: code,
         reason,
-        ...(message ? { message } : {}),
+        ...(told ? { message: told } : {}),
       });
       this.onTerminated?.(code);
       return;
@@ -348,7 +389,7 @@ export class ContainerProcess {
       restarts: this.#restarts,
       exitCode: code,
       reason: 'CrashLoopBackOff',
-      message: `exited with code ${code}${killedFor ? ` (stopped: ${killedFor})` : ''}; restart ${this.#restarts + 1}${
+      message: `exited with code ${code}${oomKilled ? ' (killed by its memory limit)' : ''}${killedFor ? ` (stopped: ${killedFor})` : ''}; restart ${this.#restarts + 1}${
         this.#maxRetries !== undefined ? ` of ${this.#maxRetries}` : ''
       } in ${wait < 10_000 ? `${wait} ms` : `${Math.ceil(wait / 1000)} s`}`,
       nextRetryTime: new Date(Date.now() + wait).toISOString(),

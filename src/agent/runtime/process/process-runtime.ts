@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -14,6 +15,7 @@ import { selfCommand } from '../self-command.ts';
 import { UnitLocks } from '../unit-locks.ts';
 import { safeName } from '../volumes.ts';
 import type { RestartTiming } from './container.ts';
+import { detectLimitMechanism, type LimitMechanism, removeLimitRoots } from './limits.ts';
 import { followOutput, rotateIfLarge } from './logs.ts';
 import { ensureMountPoints, removeMountPoints } from './mount-points.ts';
 import { killGroup } from './proc.ts';
@@ -72,6 +74,13 @@ export interface ProcessRuntimeOptions {
    * @default {@link selfCommand}() (this node executable, its options and script)
    */
   readonly outpostCommand?: readonly string[];
+  /**
+   * How containers' `resources.limits` are enforced: `auto` puts each
+   * container in a cgroup where the host lets the agent (v2 delegated, else
+   * v1 as root) and uses rlimits elsewhere; `off` uses rlimits only (see
+   * limits.ts). @default 'auto'
+   */
+  readonly cgroups?: 'auto' | 'off';
 }
 
 interface StoredUnit {
@@ -112,6 +121,7 @@ class ProcessRuntime implements Runtime {
   readonly #listeners = new Set<() => void>();
   readonly #locks = new UnitLocks();
   readonly #outpost: readonly string[];
+  #limits: LimitMechanism | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -142,6 +152,14 @@ class ProcessRuntime implements Runtime {
 
   async start(): Promise<void> {
     await this.#checkTools();
+    this.#limits = detectLimitMechanism(
+      this.#options.cgroups ?? 'auto',
+      hash('sha256', this.#options.dir, 'hex').slice(0, 8),
+    );
+    this.#options.logger?.info(
+      { mechanism: this.#limits.kind, why: this.#limits.why },
+      "containers' resource limits enforced by this mechanism",
+    );
     await mkdir(this.#unitsDir, { recursive: true, mode: 0o700 });
     if (!this.#sandbox.bwrap) await mkdir(this.#workloadsDir, { recursive: true, mode: 0o711 });
     for (const id of await readdir(this.#unitsDir)) {
@@ -239,6 +257,7 @@ class ProcessRuntime implements Runtime {
       // Nothing of this agent runs any more: the mount points it needed go (unless another agent's use them).
       const targets = [...new Set([...this.#units.values()].flatMap((u) => u.mountTargets))];
       removeMountPoints(targets, new Set(), this.#options.dir);
+      if (this.#limits) removeLimitRoots(this.#limits);
     } else for (const unit of this.#units.values()) unit.release();
     this.#listeners.clear();
   }
@@ -299,6 +318,7 @@ class ProcessRuntime implements Runtime {
         ensureMountPoints(targets, [...SYSTEM_DIRS, ...this.#sandbox.programPaths]),
       env: this.#options.env ?? {},
       outpost: this.#outpost,
+      limits: this.#limits ?? { kind: 'rlimit' as const, why: 'the runtime has not started' },
     };
   }
 

@@ -1,8 +1,10 @@
 import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { buildEnv, ContainerConfigError, expand } from '../container-env.ts';
 import { podSpecOf, replicasOf, restartPolicyOf } from '../pod-spec.ts';
 import { probesOf } from '../probes/index.ts';
+import { containerLimitsOf, oomScoreAdjOf } from '../resources.ts';
 import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import { resolveOutpost } from '../self-command.ts';
 import { materialiseVolumes, safeName } from '../volumes.ts';
@@ -13,6 +15,7 @@ import {
   type ContainerState,
   type RestartTiming,
 } from './container.ts';
+import { enforcementOf, type LimitMechanism } from './limits.ts';
 import { sandboxedPidOf } from './proc.ts';
 import { probeArgv, runAsOf, type SandboxSettings, sandboxedArgv } from './sandbox.ts';
 
@@ -43,6 +46,8 @@ export interface UnitSettings {
   readonly env: Readonly<Record<string, string>>;
   /** The argv prefix a container command `outpost` is replaced with (see self-command.ts). */
   readonly outpost: readonly string[];
+  /** How containers' `resources.limits` are enforced on this host (limits.ts). */
+  readonly limits: LimitMechanism;
 }
 
 /** A unit's replicas × containers, supervised. */
@@ -56,6 +61,8 @@ export class ProcessUnit {
   /** Mount targets bwrap may have created on the host. */
   readonly mountTargets: string[] = [];
   #fallbackNote: string | undefined;
+  /** How the unit's limits are enforced, in words (the status's note while it runs). */
+  #limitsNote: string | undefined;
 
   constructor(unit: DesiredUnit, settings: UnitSettings) {
     this.unit = unit;
@@ -145,20 +152,31 @@ export class ProcessUnit {
         }
         for (const bind of binds)
           if (!this.mountTargets.includes(bind.target)) this.mountTargets.push(bind.target);
+        const limits = configError
+          ? undefined
+          : enforcementOf(
+              this.#settings.limits,
+              `${this.unit.id}.${replica}.${isInit ? 'init-' : ''}${safeName(container.name)}`,
+              containerLimitsOf(container),
+            );
+        if (limits?.note && !this.#limitsNote) this.#limitsNote = limits.note;
         const plan: ContainerPlan = {
           name: container.name,
           argv: configError
             ? []
-            : sandboxedArgv(
-                {
-                  argv,
-                  cwd,
-                  ...(container.workingDir && bwrap ? { workingDir: container.workingDir } : {}),
-                  binds,
-                  runAs,
-                },
-                this.#settings.sandbox,
-              ),
+            : [
+                ...(limits?.prefix ?? []),
+                ...sandboxedArgv(
+                  {
+                    argv,
+                    cwd,
+                    ...(container.workingDir && bwrap ? { workingDir: container.workingDir } : {}),
+                    binds,
+                    runAs,
+                  },
+                  this.#settings.sandbox,
+                ),
+              ],
           env,
           cwd,
           dir,
@@ -170,6 +188,15 @@ export class ProcessUnit {
             : restartPolicyOf(this.unit.object),
           graceMs: Math.max(0, grace) * 1000,
           ...(configError ? { configError } : {}),
+          oomScoreAdj: oomScoreAdjOf(this.unit.object, totalmem()),
+          ...(limits
+            ? {
+                cgroupProcs: limits.procs,
+                oomKills: limits.oomKills,
+                cleanupLimits: limits.cleanup,
+                ...(limits.note ? { limitsNote: limits.note } : {}),
+              }
+            : {}),
           // Init containers have no probes (Kubernetes rejects them there).
           ...(isInit ? {} : { probes: probesOf(container) }),
           ...(bwrap ? { beforeStart: () => this.#settings.onMountTargets(this.mountTargets) } : {}),
@@ -294,7 +321,7 @@ export class ProcessUnit {
     }
     return aggregate(
       this.#replicas.flatMap((group) => group.mains.map((c) => c.status)),
-      this.#fallbackNote,
+      [this.#fallbackNote, this.#limitsNote].filter(Boolean).join('; ') || undefined,
     );
   }
 }
