@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import YAML from 'yaml';
 import {
@@ -27,7 +27,10 @@ import {
   waitFor,
 } from '../test/support/index.ts';
 
-/** Where the benchmarks' build lives; `package.json` beside it because `version.ts` reads `../package.json`. */
+/**
+ * Where the benchmarks' build lives; `package.json` beside it because `version.ts` reads `../package.json`,
+ * and `src/api/kubernetes/definitions.json` as `definitions.ts` reads it.
+ */
 const BUILD_ROOT = join(ROOT, 'tmp', 'agent-bench');
 
 /**
@@ -39,6 +42,10 @@ export function buildCli(): string {
   const out = join(BUILD_ROOT, 'build');
   mkdirSync(out, { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(BUILD_ROOT, 'package.json'));
+  // The data files the build reads as the repository's own builds do (`src/api/kubernetes/definitions.ts`).
+  const definitions = join('src', 'api', 'kubernetes', 'definitions.json');
+  mkdirSync(dirname(join(BUILD_ROOT, definitions)), { recursive: true });
+  copyFileSync(join(ROOT, definitions), join(BUILD_ROOT, definitions));
   const tsc = spawnSync(
     process.execPath,
     [
