@@ -50,7 +50,8 @@ const gated = {
         kind: 'Pod',
         metadata: { name: 'gated' },
         spec: {
-          terminationGracePeriodSeconds: 5,
+          // Long, so that a stop that waits it out cannot pass for one that ended on SIGTERM, however slow podman is.
+          terminationGracePeriodSeconds: 60,
           containers: [
             {
               name: 'main',
@@ -218,7 +219,7 @@ describe('device profiles with an agent on podman', { timeout: 420_000 }, () => 
       assert.equal(running.restarts ?? 0, 0, 'allowed again, it starts as a new unit');
       started = performance.now();
       assert.equal((await post({ name: 'x', value: 5 })).status, 204);
-      await waitFor('the gated pod removed', async () => (await pods()).length === 0, 60_000, 50);
+      await waitFor('the gated pod removed', async () => (await pods()).length === 0, 120_000, 50);
       toGone.push(performance.now() - started);
       const held = await waitFor(
         'held again',
@@ -236,7 +237,8 @@ describe('device profiles with an agent on podman', { timeout: 420_000 }, () => 
     console.log(
       `podman, ${ROUNDS} rounds: POST → container running: ${report(toRunning)}; POST → pod removed: ${report(toGone)}`,
     );
-    // Far below the grace period: the container ended on SIGTERM, it was not waited out and killed.
-    assert.ok(percentile(toGone, 50) < 5000, `POST → pod removed ${report(toGone)}`);
+    // Far below the 60 s grace period, even on a loaded machine where a podman pod rm takes 10-16 s:
+    // the container ended on SIGTERM, it was not waited out and killed.
+    assert.ok(Math.max(...toGone) < 30_000, `POST → pod removed ${report(toGone)}`);
   });
 });
