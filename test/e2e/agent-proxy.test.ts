@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chown, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -17,6 +16,7 @@ import {
   type ApiClient,
   apiClient,
   createToken,
+  freePort,
   type HubProcess,
   removeDir,
   startAgent,
@@ -31,14 +31,6 @@ interface Squid {
   /** The CONNECT targets of squid's access log (a tunnel is logged when it closes). */
   connects(): Promise<string[]>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The uid and gid of a system user, from /etc/passwd. */

@@ -25,6 +25,7 @@ import {
   kubectl,
   kubectlApply,
   OUTPOST_BIN,
+  percentile,
   placementOf,
   recordedProcesses,
   removeDir,
@@ -109,11 +110,6 @@ function runOutputs(dataDir: string, workload: string): Map<number, { start?: nu
     });
   }
   return found;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 describe('cron workloads on agents', { timeout: 420_000 }, () => {

@@ -10,19 +10,20 @@
  * are 400s that change nothing.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   type AgentProcess,
   type ApiClient,
   apiClient,
   createToken,
+  freePort,
   getMailbox,
   type HubProcess,
   isAlive,
   killWorkloads,
   kubectl,
   kubectlApply,
+  percentile,
   placementOf,
   recordedProcesses,
   removeDir,
@@ -66,19 +67,6 @@ const PROFILES = [
     ],
   },
 ];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 describe('device profiles with an agent', { timeout: 300_000 }, () => {
   let hub: HubProcess;

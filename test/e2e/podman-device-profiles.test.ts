@@ -12,7 +12,6 @@
  */
 import assert from 'node:assert/strict';
 import { hash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -20,10 +19,12 @@ import {
   type ApiClient,
   apiClient,
   createToken,
+  freePort,
   getMailbox,
   type HubProcess,
   kubectl,
   kubectlApply,
+  percentile,
   placementOf,
   ROOT,
   removeDir,
@@ -67,19 +68,6 @@ const gated = {
 };
 
 const PROFILES = [{ name: 'power', conditions: [{ name: 'powered', expression: 'x > 10% && x != nil' }] }];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 describe('device profiles with an agent on podman', { timeout: 420_000 }, () => {
   let hub: HubProcess;

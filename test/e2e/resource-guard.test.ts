@@ -17,13 +17,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   type AgentProcess,
   type ApiClient,
   apiClient,
   createToken,
+  freePort,
   getMailbox,
   type HubProcess,
   isAlive,
@@ -80,14 +80,6 @@ function workload(
       ],
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function memTotal(): number {

@@ -1,8 +1,8 @@
 /**
  * Helpers for tests that start Outpost processes and drive them with real clients, one topic a
- * file: processes and waiting (`process.ts`, `wait.ts`), the hub (`hub-process.ts`,
+ * file: processes, waiting and measured samples (`process.ts`, `wait.ts`, `samples.ts`), the hub (`hub-process.ts`,
  * `https-client.ts`, `kubectl-hub.ts`, `manifests.ts`, `replica-set.ts`, `postgres.ts`), the agent
- * (`agent-*.ts`, `podman-test-environment.ts`), enrollment and devices (`enrollment.ts`), people
+ * (`agent-*.ts`, `podman-test-environment.ts`, `podman-units.ts`), enrollment and devices (`enrollment.ts`), people
  * (`rbac-users.ts`), MQTT and telemetry (`mqtt-brokers.ts`, `mqtt-clients.ts`, `telemetry.ts`),
  * OPC UA (`opcua.ts`), the network (`tcp-relays.ts`) and workloads that try to escape their
  * sandbox (`sandbox.ts`). The in-process harness has its own door,
@@ -28,6 +28,7 @@ export * from './postgres.ts';
 export * from './process.ts';
 export * from './rbac-users.ts';
 export * from './replica-set.ts';
+export * from './samples.ts';
 export * from './sandbox.ts';
 export * from './tcp-relays.ts';
 export * from './telemetry.ts';
