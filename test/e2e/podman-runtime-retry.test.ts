@@ -82,7 +82,7 @@ describe('podman runtime with a retry policy', () => {
         const found = await unitOf(runtime, first.id);
         return found?.status.phase === 'Failed' ? found : undefined;
       },
-      60_000,
+      120_000,
       100,
     );
     assert.equal(failed.status.reason, 'RetryLimitExceeded');
@@ -117,7 +117,7 @@ describe('podman runtime with a retry policy', () => {
         const found = await unitOf(next, second.id);
         return found?.hash === 'h2' && found.status.nextRetryTime ? found : undefined;
       },
-      60_000,
+      120_000,
       50,
     );
     assert.equal(retrying.status.reason, 'CrashLoopBackOff');
@@ -128,7 +128,7 @@ describe('podman runtime with a retry policy', () => {
         const found = await unitOf(next, second.id);
         return found?.hash === 'h2' && found.status.phase === 'Failed' ? found : undefined;
       },
-      60_000,
+      120_000,
       100,
     );
     assert.equal(failedAgain.status.restarts, 2);
