@@ -37,6 +37,13 @@ import {
 } from '../support/index.ts';
 
 const NS = 'cron-e2e';
+/**
+ * How late a run may start and still be on time: its process (sandbox, shell, `date`) started
+ * within this of its scheduled time. Well under the shortest schedule's period (2-3 s), so a
+ * run started for the next time instead would still fail; quiet runs take 10-300 ms, a
+ * clean-clone run at load 19 took up to 1.3 s.
+ */
+const ON_TIME_MS = 2000;
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
 interface RunStatus {
@@ -209,7 +216,7 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
       `cron run start after its scheduled time (ms, ${delays.length} runs): p50 ${percentile(delays, 50)}, max ${Math.max(...delays)}`,
     );
     for (const delay of delays)
-      assert.ok(delay >= 0 && delay < 1000, `a run started ${delay} ms after its time`);
+      assert.ok(delay >= 0 && delay < ON_TIME_MS, `a run started ${delay} ms after its time`);
     // Consecutive scheduled times 2 s apart: none skipped, none twice.
     const times = [...scheduled.values()].sort((a, b) => a - b);
     for (let i = 1; i < times.length; i++) assert.equal(times[i]! - times[i - 1]!, 2000);
@@ -339,7 +346,11 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
         assert.ok(next.start >= before.end, `forbid runs overlap: ${JSON.stringify(outputs)}`);
     }
     const forbidTimes = forbid.runs.map((r) => Date.parse(r.scheduledTime));
-    for (let i = 1; i < forbidTimes.length; i++) assert.equal(forbidTimes[i]! - forbidTimes[i - 1]!, 4000);
+    // The run due 2 s after a start is always active then; the one after it may be too on a loaded machine.
+    for (let i = 1; i < forbidTimes.length; i++) {
+      const gap = forbidTimes[i]! - forbidTimes[i - 1]!;
+      assert.ok(gap === 4000 || gap === 6000, `forbid runs ${gap} ms apart`);
+    }
     // Replace: a new run every 2 s, each stopping the last; none finishes; replaced runs are gone.
     assert.equal(most.replace, 1);
     assert.ok(Math.max(...replace.runs.map((r) => r.run)) >= 5, JSON.stringify(replace));
@@ -475,7 +486,7 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     const skew = first[0]!.at - Date.now();
     assert.ok(Math.abs(skew - 48 * HOUR) < 60_000, `scheduled on the agent's clock (${skew} ms ahead)`);
     for (const { delay } of first)
-      assert.ok(delay >= 0 && delay < 1000, `started ${delay} ms after its time`);
+      assert.ok(delay >= 0 && delay < ON_TIME_MS, `started ${delay} ms after its time`);
     console.log(
       `runs on a clock 48 h ahead start ${first.map((r) => r.delay).join(', ')} ms after their times`,
     );
@@ -499,7 +510,7 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     // The first may be the catch-up of the most recent missed time (up to 3 s late); the rest are on time.
     assert.ok(jumped.later[0]!.delay < 4000);
     for (const { delay } of jumped.later.slice(1))
-      assert.ok(delay >= 0 && delay < 1000, `started ${delay} ms after its time`);
+      assert.ok(delay >= 0 && delay < ON_TIME_MS, `started ${delay} ms after its time`);
     const lastForward = Math.max(...jumped.runs.map((r) => r.run));
     // An hour back: runs go on within seconds on the earlier clock (not an hour later).
     await writeFile(specFile, '+48h\n');
@@ -516,7 +527,7 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
       `after the clock went an hour back: ${back.map((r) => r.delay).join(', ')} ms after their times`,
     );
     for (const { delay } of back.slice(1))
-      assert.ok(delay >= 0 && delay < 1000, `started ${delay} ms after its time`);
+      assert.ok(delay >= 0 && delay < ON_TIME_MS, `started ${delay} ms after its time`);
     await kubectl(hub, ['delete', 'workload', 'shifted', '-n', NS]);
   });
 });

@@ -179,7 +179,7 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
     assert.equal(refused.phase, 'Pending');
     assert.match(
       refused.message ?? '',
-      /^requests [\d.]+(Gi|Mi) of memory; the device has [\d.]+(Gi|Mi) left for workloads \(.* less --reserve-memory 256Mi less \S+ requested by running workloads\)$/,
+      /^requests [\d.]+(Gi|Mi) of memory; the device has [\d.]+(Gi|Mi|Ki)? left for workloads \(.* less --reserve-memory 256Mi less \S+ requested by running workloads\)$/,
     );
     await waitFor('fits running', async () => (await statusOf('fits'))?.phase === 'Running');
     assert.deepEqual(pidsOf('hungry'), []);
