@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../../../../test/support/index.ts';
 import type { MailboxObject } from '../../../api/index.ts';
 import { desiredStateOf } from '../../reconcile/index.ts';
 import type { DesiredUnit, Runtime, UnitStatus } from '../runtime.ts';
@@ -153,7 +154,12 @@ for (const cgroups of ['off', 'auto'] as const) {
           `${unit.id}.0.main`,
         );
         assert.equal(readFileSync(join(group, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 2 ** 20));
-        assert.ok(readFileSync(join(group, 'cgroup.procs'), 'utf8').trim().split('\n').length >= 2);
+        // The sandbox and the shell in it (Running is reported once the first is started; the
+        // second may come a moment later on a loaded machine).
+        await waitFor(
+          'the sandbox and its shell in the cgroup',
+          () => readFileSync(join(group, 'cgroup.procs'), 'utf8').trim().split('\n').length >= 2,
+        );
         await runtime.remove(unit.id);
         assert.equal(existsSync(group), false);
       });
