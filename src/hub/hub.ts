@@ -184,7 +184,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
-    events: { logger: options.logger.child({ component: 'events' }) },
+    events: { logger: options.logger.child({ component: 'events' }), metrics: metrics.controllers },
     metrics,
   });
   const deviceKind = service.registry.byKind('outpost.dev/v1alpha1', 'Device')!;
