@@ -222,9 +222,16 @@ describe('Prometheus metrics', { timeout: 180_000 }, () => {
     assert.equal(status.kind, 'Status');
   });
 
-  it('lets the admin read /metrics with kubectl get --raw', async () => {
+  it('lets the admin read /metrics with kubectl get --raw, and a member of outpost:monitoring', async () => {
     const out = await succeeds(kubectl(hub, ['get', '--raw', '/metrics']), 'kubectl get --raw /metrics');
     assert.match(out, /^# HELP apiserver_request_total /m);
     assert.match(out, /^workqueue_depth\{controller="[a-z-]+"\} \d+$/m);
+    // The built-in binding of the role: a certificate in the group is all a scraper needs.
+    const monitor = await createUser(hub, 'grafana-agent', ['outpost:monitoring']);
+    const scraped = await succeeds(
+      kubectlAs(hub, monitor, ['get', '--raw', '/metrics']),
+      'outpost:monitoring reads',
+    );
+    assert.match(scraped, /^apiserver_request_total\{/m);
   });
 });
