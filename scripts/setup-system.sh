@@ -26,6 +26,9 @@ need faketime faketime
 need squid squid
 # The official Python client is run against the hub by the system's Python (not a pyenv one on PATH).
 /usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || missing+=(python3-kubernetes)
+# The hub's /metrics is scraped by a real Prometheus, and its output checked with promtool (both in the package).
+need prometheus prometheus
+need promtool prometheus
 # The hub's `--mqtt URL` bridge is tested against a real Mosquitto the test starts.
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 

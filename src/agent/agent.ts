@@ -14,6 +14,7 @@ import {
 } from './enrollment/index.ts';
 import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
+import { createAgentMetrics } from './metrics.ts';
 import { DevicePolicies, type Reserve, ResourceGuard } from './policy/index.ts';
 import { CronRuns, UnitReconciler } from './reconcile/index.ts';
 import { Heartbeat, Reporter, ReportOutbox } from './reports/index.ts';
@@ -152,6 +153,12 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   let heartbeat: Heartbeat | undefined;
   // Set below; the policies' callbacks run only once everything is built.
   let reconciler: UnitReconciler | undefined;
+  const metrics = createAgentMetrics({
+    statuses: () => reconciler?.statuses ?? [],
+    reportOutbox: () => outbox.size,
+    telemetryOutbox: () => ({ messages: telemetry.outbox.size, bytes: telemetry.outbox.bytes }),
+    profiles: () => policies.report(),
+  });
   const policies = new DevicePolicies({
     dataDir,
     log: deviceLog.child({ component: 'policies' }),
@@ -159,6 +166,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     ...(options.metricTtlMs !== undefined ? { metricTtlMs: options.metricTtlMs } : {}),
     onGateChange: () => reconciler?.trigger(),
     onTransitions: () => heartbeat?.beat(),
+    exposition: () => metrics.render(),
   });
   const guard = new ResourceGuard({
     dataDir,
@@ -198,6 +206,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     statuses: () => reconciler.statuses,
     profiles: () => policies.report(),
     guard: () => guard.report(),
+    backlog: () => ({ outboxEntries: outbox.size, telemetryOutboxMessages: telemetry.outbox.size }),
     send: async (status, transition) => {
       await outbox.append('device-status', status, transition);
       reporter.wake();

@@ -67,6 +67,7 @@ export {
   type MailboxObject,
   type MailboxSource,
   mailboxKind,
+  OBJECT_PHASES,
   type ObjectRef,
   type ObjectStatus,
 } from './mailbox.ts';

@@ -65,6 +65,34 @@ describe('Controller', () => {
     await running;
   });
 
+  it('reports its queue depth while it runs, and no depth once stopped', async () => {
+    let release: () => void = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const controller = new Controller({
+      reconciler: {
+        name: 'depth',
+        async reconcile() {
+          await blocked;
+        },
+      },
+    });
+    const depth = () => controller.metrics.gauge('workqueue_depth', '').get({ controller: 'depth' });
+    assert.equal(depth(), undefined, 'not started');
+    const stop = new AbortController();
+    const running = controller.start(stop.signal);
+    for (const key of ['a', 'b', 'c']) controller.enqueue(key);
+    // One key is being reconciled (blocked), two wait.
+    await eventually(() => depth() === 2, 'two keys waiting');
+    assert.match(controller.metrics.render(), /^workqueue_depth\{controller="depth"\} 2$/m);
+    release();
+    await eventually(() => depth() === 0, 'queue drained');
+    stop.abort();
+    await running;
+    assert.equal(depth(), undefined, 'a stopped controller reports no depth');
+  });
+
   it('never reconciles one key in two workers at once, and runs it once more for adds during a reconcile', async () => {
     let inFlight = 0;
     let maxInFlight = 0;

@@ -51,7 +51,10 @@ export interface ControllerOptions {
   readonly workers?: number;
   /** @default a silent logger */
   readonly logger?: Logger;
-  /** Where `controller_reconcile_total` and the duration histogram are kept. @default a private registry */
+  /**
+   * Where `controller_reconcile_total`, the duration histogram, `workqueue_retries_total` and
+   * `workqueue_depth` are kept. @default a private registry
+   */
   readonly metrics?: MetricsRegistry;
   /** Retry delays after a throw. @default ExponentialBackoff (5 ms doubling to 1000 s) */
   readonly rateLimiter?: RateLimiter;
@@ -123,6 +126,7 @@ export class Controller {
   readonly #total;
   readonly #duration;
   readonly #retries;
+  readonly #depth;
   #started = false;
 
   constructor(options: ControllerOptions) {
@@ -148,6 +152,10 @@ export class Controller {
       'How long reconciles took, per controller.',
     );
     this.#retries = metrics.counter('workqueue_retries_total', 'Rate-limited requeues per controller.');
+    this.#depth = metrics.gauge(
+      'workqueue_depth',
+      'Keys waiting in the work queue per controller (running).',
+    );
   }
 
   /**
@@ -229,9 +237,15 @@ export class Controller {
       return;
     }
     signal.addEventListener('abort', () => this.queue.shutdown(), { once: true });
+    // Only while it runs: a replica that stops leading reports no depth for queues it no longer works on.
+    const untrack = this.#depth.track({ controller: this.name }, () => this.queue.length);
     this.#logger.info({ workers: this.#workers }, 'controller started');
     const workers = Array.from({ length: this.#workers }, () => this.#work(signal));
-    await Promise.all(workers);
+    try {
+      await Promise.all(workers);
+    } finally {
+      untrack();
+    }
     this.#logger.info('controller stopped');
   }
 

@@ -33,7 +33,8 @@
  * - {@link Clock}: monotonic time, wall time, timers and sleeps, with
  *   {@link ManualClock} for tests (the leader election runs on it too).
  *   Metrics: `controller_reconcile_total{controller,result}`,
- *   `controller_reconcile_time_seconds{controller}`, `workqueue_retries_total{controller}`.
+ *   `controller_reconcile_time_seconds{controller}`, `workqueue_retries_total{controller}`,
+ *   `workqueue_depth{controller}` (while the controller runs).
  * - {@link Manager}: shared informers (`informer(kind, namespace?)`),
  *   controllers (`controller({ reconciler, workers })`), one
  *   {@link MetricsRegistry}, all started by `start(signal)`, which resolves
@@ -86,7 +87,7 @@ export {
 export { type EventHandler, type IndexFunction, Informer, type InformerOptions } from './informer.ts';
 export { keyFor, keyOf, splitKey } from './keys.ts';
 export { Manager, type ManagerOptions, type Runnable } from './manager.ts';
-export { Counter, DURATION_BUCKETS, Histogram, MetricsRegistry } from './metrics.ts';
+export { Counter, DURATION_BUCKETS, Gauge, Histogram, MetricsRegistry } from './metrics.ts';
 export {
   allOf,
   annotationsChanged,

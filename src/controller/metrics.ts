@@ -1,7 +1,8 @@
 /**
- * A minimal metrics registry: labelled counters and histograms kept in memory,
- * rendered in the Prometheus text format by {@link MetricsRegistry.render} (for a
- * later `/metrics`), readable directly in tests.
+ * A minimal metrics registry: labelled counters, gauges and histograms kept in
+ * memory, rendered in the Prometheus text format by {@link MetricsRegistry.render}
+ * (the hub appends it to its `/metrics`), readable directly in tests. The
+ * runtime keeps its own small registry so that it needs no metrics library.
  */
 
 type Labels = Readonly<Record<string, string>>;
@@ -38,6 +39,45 @@ export class Counter {
   render(): string {
     let text = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     for (const [key, value] of this.#values) text += `${this.name}{${key}} ${value}\n`;
+    return text;
+  }
+}
+
+/**
+ * A value per label set that goes up and down; a series may be sampled when
+ * rendered (`track`) instead of being set, as a queue's depth is.
+ */
+export class Gauge {
+  readonly #values = new Map<string, number | (() => number)>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  set(labels: Labels, value: number): void {
+    this.#values.set(labelKey(labels), value);
+  }
+
+  /** Reads the series from `read` at every render until the returned function is called (which drops it). */
+  track(labels: Labels, read: () => number): () => void {
+    const key = labelKey(labels);
+    this.#values.set(key, read);
+    return () => {
+      if (this.#values.get(key) === read) this.#values.delete(key);
+    };
+  }
+
+  /** The value for exactly these labels (undefined when there is no such series). */
+  get(labels: Labels): number | undefined {
+    const value = this.#values.get(labelKey(labels));
+    return typeof value === 'function' ? value() : value;
+  }
+
+  render(): string {
+    let text = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
+    for (const [key, value] of this.#values)
+      text += `${this.name}{${key}} ${typeof value === 'function' ? value() : value}\n`;
     return text;
   }
 }
@@ -88,7 +128,7 @@ export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 
 /** Holds every metric by name; asking for a name twice gives the same metric. */
 export class MetricsRegistry {
-  readonly #metrics = new Map<string, Counter | Histogram>();
+  readonly #metrics = new Map<string, Counter | Gauge | Histogram>();
 
   counter(name: string, help: string): Counter {
     const existing = this.#metrics.get(name);
@@ -97,6 +137,15 @@ export class MetricsRegistry {
     const counter = new Counter(name, help);
     this.#metrics.set(name, counter);
     return counter;
+  }
+
+  gauge(name: string, help: string): Gauge {
+    const existing = this.#metrics.get(name);
+    if (existing instanceof Gauge) return existing;
+    if (existing) throw new Error(`metric ${name} is not a gauge`);
+    const gauge = new Gauge(name, help);
+    this.#metrics.set(name, gauge);
+    return gauge;
   }
 
   histogram(name: string, help: string, buckets: readonly number[] = DURATION_BUCKETS): Histogram {

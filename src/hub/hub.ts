@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { PostgresStore, SqliteStore, type Store, startCompactor } from '../store/index.ts';
+import {
+  type CommitObserver,
+  PostgresStore,
+  SqliteStore,
+  type Store,
+  startCompactor,
+} from '../store/index.ts';
 import { type DataDirLock, lockDataDir } from '../util/index.ts';
 import {
   authorizerOver,
@@ -23,6 +29,7 @@ import {
 import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
+import { HubMetrics, registerFleetMetrics } from './metrics/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
@@ -82,6 +89,8 @@ export interface RunningHub {
   readonly telemetry: TelemetryHub;
   /** This replica's part in the controllers' leader election. */
   leader(): LeaderStatus;
+  /** What `GET /metrics` serves. */
+  readonly metrics: HubMetrics;
   close(): Promise<void>;
 }
 
@@ -112,8 +121,10 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
 
 async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub> {
   const host = options.host ?? '127.0.0.1';
+  // One registry per hub: tests run several hubs in one process.
+  const metrics = new HubMetrics();
   // Secrets (and the kinds embedding them) are encrypted whatever engine holds them.
-  const store = await encryptSecretsAtRest(await openStore(options), {
+  const store = await encryptSecretsAtRest(await openStore(options, metrics.onCommit), {
     dataDir: options.dataDir,
     keyFile: options.encryptionKeyFile,
     resources: options.encryptResources,
@@ -173,7 +184,21 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
-    events: { logger: options.logger.child({ component: 'events' }) },
+    events: { logger: options.logger.child({ component: 'events' }), metrics: metrics.controllers },
+    metrics,
+  });
+  const deviceKind = service.registry.byKind('outpost.dev/v1alpha1', 'Device')!;
+  const mailboxKind = service.registry.byKind('outpost.dev/v1alpha1', 'Mailbox')!;
+  registerFleetMetrics(metrics, {
+    caches: () => {
+      if (!controllers) return undefined;
+      const devices = controllers.manager.informer(deviceKind);
+      const mailboxes = controllers.manager.informer(mailboxKind);
+      if (!devices.hasSynced || !mailboxes.hasSynced) return undefined;
+      return { devices: devices.list(), mailboxes: mailboxes.list() };
+    },
+    soonestCertificateExpiry: () => devices.soonestCertificateExpiry(),
+    telemetry: () => ({ messages: telemetry.received, dropped: telemetry.dropped }),
   });
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
@@ -193,6 +218,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
           signal,
           telemetry: telemetry.latest,
           events,
+          metrics: metrics.controllers,
           options: {
             eventTtl: { ttlMs: options.eventTtlMs },
             placement: { requireDeviceBounds: options.requireDeviceBounds ?? false },
@@ -228,6 +254,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     service,
     telemetry,
     leader: () => elector.status(),
+    metrics,
     async close() {
       // `/readyz` fails from now on, so that balancers stop sending requests while the hub stops.
       closing = true;
@@ -274,12 +301,16 @@ async function runControllers(
     onRunning(undefined);
   }
 }
-async function openStore(options: HubOptions): Promise<Store> {
+async function openStore(options: HubOptions, onCommit: CommitObserver): Promise<Store> {
   const spec = options.store ?? `sqlite:${join(options.dataDir, 'outpost.db')}`;
   if (spec.startsWith('sqlite:'))
-    return new SqliteStore({ path: spec.slice('sqlite:'.length), synchronous: options.synchronous });
+    return new SqliteStore({
+      path: spec.slice('sqlite:'.length),
+      synchronous: options.synchronous,
+      onCommit,
+    });
   // Connects and creates or migrates the schema; several hubs may share the database.
-  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec });
+  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec, onCommit });
   throw new Error(
     `unsupported store ${JSON.stringify(spec)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`,
   );

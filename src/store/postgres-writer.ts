@@ -2,7 +2,14 @@ import type pg from 'pg';
 import { ADDED, DELETED, MODIFIED, type PendingWrite, TYPE_NAMES } from './engine-common.ts';
 import { isUnavailable, SQL, translate } from './postgres-schema.ts';
 import { type EventRow, type EventsRead, type LogTail, toEvents } from './postgres-tail.ts';
-import { ConflictError, KeyExistsError, NotFoundError, type StoredObject, type WatchEvent } from './store.ts';
+import {
+  type CommitObserver,
+  ConflictError,
+  KeyExistsError,
+  NotFoundError,
+  type StoredObject,
+  type WatchEvent,
+} from './store.ts';
 
 /** At most this many writes per transaction, so that the revision lock is never held for long. */
 const MAX_BATCH = 2_000;
@@ -35,11 +42,13 @@ export class GroupCommitter {
   #queue: PendingWrite[] = [];
   #scheduled = false;
   #running: Promise<void> | undefined;
+  readonly #onCommit: CommitObserver | undefined;
 
-  constructor(pool: pg.Pool, tail: LogTail, channel: string) {
+  constructor(pool: pg.Pool, tail: LogTail, channel: string, onCommit?: CommitObserver) {
     this.#pool = pool;
     this.#tail = tail;
     this.#channel = channel;
+    this.#onCommit = onCommit;
   }
 
   enqueue(write: PendingWrite): void {
@@ -64,20 +73,26 @@ export class GroupCommitter {
   #kick(): void {
     if (this.#running || this.#queue.length === 0) return;
     const batch = this.#queue.splice(0, MAX_BATCH);
-    this.#running = this.#commit(batch).finally(() => {
-      this.#running = undefined;
-      this.#kick();
-    });
+    const started = performance.now();
+    this.#running = this.#commit(batch)
+      .then((failed) =>
+        this.#onCommit?.({ writes: batch.length, seconds: (performance.now() - started) / 1000, failed }),
+      )
+      .finally(() => {
+        this.#running = undefined;
+        this.#kick();
+      });
   }
 
-  async #commit(batch: PendingWrite[]): Promise<void> {
+  /** Commits one batch and settles its writes; resolves with whether the transaction failed. */
+  async #commit(batch: PendingWrite[]): Promise<boolean> {
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
     } catch (error) {
       const failure = translate(error, 'store commit failed');
       for (const write of batch) write.reject(failure);
-      return;
+      return true;
     }
     let plan: Plan | undefined;
     let unseen: { after: number; read: EventsRead } | undefined;
@@ -133,7 +148,7 @@ export class GroupCommitter {
       // writes may have happened: the caller hears "unavailable", as for a dropped request.
       const error = translate(failure, 'store commit failed');
       for (const write of batch) write.reject(error);
-      return;
+      return true;
     }
     if (plan.events.length > 0) {
       const published = unseen
@@ -149,6 +164,7 @@ export class GroupCommitter {
       if (outcome instanceof Error) write.reject(outcome);
       else if (outcome) write.resolve(outcome);
     });
+    return false;
   }
 }
 

@@ -12,6 +12,7 @@ import {
 import { type EventRow, LogTail, toEvents } from './postgres-tail.ts';
 import { GroupCommitter } from './postgres-writer.ts';
 import {
+  type CommitObserver,
   ExpiredError,
   type ListOptions,
   type ListResult,
@@ -51,6 +52,8 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** How long a read or write waits for a connection before failing as unavailable. @default 5_000 */
   readonly connectTimeoutMs?: number;
+  /** Told of every group commit (the hub's store metrics). @default none */
+  readonly onCommit?: CommitObserver;
 }
 
 /** Rows fetched per query when a list filters in JavaScript and so cannot know its page size in rows. */
@@ -110,11 +113,11 @@ export class PostgresStore implements Store {
   #closed = false;
   #compactions: Promise<void> = Promise.resolve();
 
-  private constructor(pool: pg.Pool, tail: LogTail, channel: string) {
+  private constructor(pool: pg.Pool, tail: LogTail, channel: string, onCommit?: CommitObserver) {
     this.#pool = pool;
     this.#tail = tail;
     this.#channel = channel;
-    this.#writer = new GroupCommitter(pool, tail, channel);
+    this.#writer = new GroupCommitter(pool, tail, channel, onCommit);
     tail.onExpired = (error) => {
       for (const watcher of [...this.#watchers]) {
         if (watcher.from < error.compacted) watcher.end(new ExpiredError(watcher.from, error.compacted));
@@ -158,7 +161,7 @@ export class PostgresStore implements Store {
         pollIntervalMs: options.pollIntervalMs ?? 1_000,
       });
       await tail.listen();
-      return new PostgresStore(pool, tail, channelName(schema));
+      return new PostgresStore(pool, tail, channelName(schema), options.onCommit);
     } catch (error) {
       await tail?.close();
       await pool.end().catch(() => {});

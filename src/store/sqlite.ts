@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { ADDED, DELETED, MODIFIED, type PendingWrite, TYPE_NAMES } from './engine-common.ts';
 import {
+  type CommitObserver,
   ConflictError,
   ExpiredError,
   KeyExistsError,
@@ -31,6 +32,8 @@ export interface SqliteStoreOptions {
    * @default 'FULL'
    */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /** Told of every group commit (the hub's store metrics). @default none */
+  readonly onCommit?: CommitObserver;
 }
 
 /** Event types as stored in the log's `type` column. */
@@ -63,8 +66,10 @@ export class SqliteStore implements Store {
   #flushScheduled = false;
   #closed = false;
   readonly #watchers = new Set<() => void>();
+  readonly #onCommit: CommitObserver | undefined;
 
   constructor(options: SqliteStoreOptions) {
+    this.#onCommit = options.onCommit;
     this.#db = new Database(options.path);
     try {
       this.#db.pragma('journal_mode = WAL');
@@ -235,6 +240,7 @@ export class SqliteStore implements Store {
     const outcomes: Array<StoredObject | Error> = [];
     const events: WatchEvent[] = [];
     let revision = this.#revision;
+    const started = performance.now();
     try {
       this.#db.transaction(() => {
         for (const write of batch) {
@@ -248,10 +254,12 @@ export class SqliteStore implements Store {
         if (revision !== this.#revision) this.#statements.setMeta.run('revision', revision);
       })();
     } catch (cause) {
+      this.#onCommit?.({ writes: batch.length, seconds: (performance.now() - started) / 1000, failed: true });
       const error = new Error('store commit failed', { cause });
       for (const write of batch) write.reject(error);
       return;
     }
+    this.#onCommit?.({ writes: batch.length, seconds: (performance.now() - started) / 1000, failed: false });
     this.#revision = revision;
     this.#fanout.publish(events);
     batch.forEach((write, index) => {

@@ -79,6 +79,19 @@ export interface Watch {
 export type Render = (revision: number) => string;
 
 /** The narrow interface both engines (SQLite, PostgreSQL) implement; see the conformance suite. */
+/** One group commit (one transaction holding every write queued meanwhile), as an engine reports it. */
+export interface CommitStats {
+  /** Writes in the transaction, refused preconditions included. */
+  readonly writes: number;
+  /** From the transaction's start to COMMIT returning (PostgreSQL: from taking a connection). */
+  readonly seconds: number;
+  /** The transaction failed: none of its writes happened. */
+  readonly failed: boolean;
+}
+
+/** Told of every group commit (metrics); must not throw. */
+export type CommitObserver = (commit: CommitStats) => void;
+
 export interface Store {
   /** The revision of the last committed write. */
   currentRevision(): Promise<number>;

@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 /**
  * The device's metrics endpoint, as device-worker-ng's: local programs
  * `POST /metrics` a JSON body `{"name":"cpu","value":20}` (or an array of
- * such, at most {@link MAX_BATCH}) and `GET /metrics` reads the table. It
- * listens on 127.0.0.1 only. A body that is not that is a 400 whose text
+ * such, at most {@link MAX_BATCH}) and `GET /metrics` reads the table (JSON),
+ * or the agent's own Prometheus metrics for a client that asks for
+ * `text/plain` or OpenMetrics (as Prometheus and promtool do). It listens on
+ * 127.0.0.1 only. A body that is not that is a 400 whose text
  * names the problem, and changes nothing (a batch is checked whole first).
  */
 
@@ -26,6 +28,8 @@ export interface MetricsEndpointHandlers {
   readonly post: (metrics: readonly PostedMetric[]) => void;
   /** The table, for GET. */
   readonly read: () => unknown;
+  /** The agent's metrics in the Prometheus text format, for a GET asking for text. @default none: JSON only */
+  readonly exposition?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** Starts the endpoint on 127.0.0.1:`port` (0: any free port); resolves with the server once it listens. */
@@ -55,7 +59,15 @@ async function handle(
 ): Promise<void> {
   const path = (request.url ?? '/').split('?')[0];
   if (path !== '/metrics') return answer(response, 404, 'not found: POST or GET /metrics');
-  if (request.method === 'GET') return answer(response, 200, handlers.read());
+  if (request.method === 'GET') {
+    if (handlers.exposition && wantsText(request.headers.accept)) {
+      const { contentType, body } = await handlers.exposition();
+      response.setHeader('content-type', contentType);
+      response.end(body);
+      return;
+    }
+    return answer(response, 200, handlers.read());
+  }
   if (request.method !== 'POST') {
     response.setHeader('allow', 'GET, POST');
     return answer(response, 405, `method ${request.method} not allowed: POST or GET /metrics`);
@@ -81,6 +93,14 @@ async function handle(
   handlers.post(parsed);
   response.statusCode = 204;
   response.end();
+}
+
+/**
+ * Whether a GET asks for the Prometheus text format: `text/plain` or OpenMetrics named in Accept
+ * (a bare wildcard, as fetch and curl send, keeps the JSON table the endpoint has always answered).
+ */
+function wantsText(accept: string | undefined): boolean {
+  return /\b(text\/plain|application\/openmetrics-text)\b/i.test(accept ?? '');
 }
 
 /** The metrics of a body, or what is wrong with it. */

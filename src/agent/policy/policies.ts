@@ -16,6 +16,8 @@ export interface DevicePoliciesOptions {
   readonly metricsPort?: number;
   /** How long a posted metric lasts without a new POST. @default 60000 */
   readonly metricTtlMs?: number;
+  /** The agent's Prometheus metrics, served by the endpoint to a GET asking for text. @default none */
+  readonly exposition?: () => Promise<{ contentType: string; body: string }>;
   /** How often the agent measures its own metrics while profiles are placed. @default 5000 */
   readonly sampleMs?: number;
   /** Called when a unit's hold may have changed (a condition changed state, new profiles). */
@@ -108,6 +110,7 @@ export class DevicePolicies {
             for (const { name } of metrics) this.#changed(this.#engine.evaluate(name));
           },
           read: () => this.#table.snapshot(),
+          ...(this.#options.exposition ? { exposition: this.#options.exposition } : {}),
         });
         this.#server = server;
         this.#port = port;

@@ -33,6 +33,11 @@ export interface HeartbeatOptions {
   readonly profiles?: () => unknown[] | undefined;
   /** The resource guard's reserves and pressure, added to Device `status.resources`. @default none */
   readonly guard?: () => Record<string, unknown> | undefined;
+  /**
+   * What waits on the device for the hub (`outboxEntries`, `telemetryOutboxMessages`), added to
+   * Device `status.resources`, where the hub's metrics sum it. @default none
+   */
+  readonly backlog?: () => Record<string, number>;
   /** @default 15 */
   readonly initialPeriodSeconds?: number;
   /** Wall clock for timestamps. @default () => new Date() */
@@ -135,6 +140,7 @@ export class Heartbeat {
         ...(disk ? { diskAvailableBytes: disk.bavail * disk.bsize } : {}),
         agentResidentBytes: process.memoryUsage.rss(),
         ...this.#options.guard?.(),
+        ...this.#options.backlog?.(),
       },
       workloads: summarise(statuses),
       ...(profiles ? { profiles } : {}),

@@ -61,6 +61,7 @@ export {
   BUILT_IN_CLUSTER_ROLES,
   ensureBootstrapPolicy,
   MASTERS_GROUP,
+  MONITORING_GROUP,
   WORKLOAD_TEAMS_GROUP,
 } from './rbac-bootstrap.ts';
 export {

@@ -3,7 +3,7 @@
  * writes its bootstrap policy: Kubernetes' own (`cluster-admin`,
  * `system:discovery`, `system:basic-user`, `system:public-info-viewer`) and
  * Outpost's (`outpost:infra-admin`, `outpost:workload-team`,
- * `outpost:device-viewer`).
+ * `outpost:device-viewer`, `outpost:metrics-reader`).
  *
  * `outpost:workload-team` aggregates, as Kubernetes' `admin`/`edit`/`view`
  * do: its rules are those of every ClusterRole labelled
@@ -16,6 +16,8 @@
  *   infrastructure admins   kubectl create clusterrolebinding NAME --clusterrole=outpost:infra-admin --group=infra
  *   a workload team         kubectl create rolebinding NAME -n TEAM-NS --clusterrole=outpost:workload-team --group=team-a
  *                           and a member of group `outpost:workload-teams` reads devices (bound at start)
+ *   Prometheus              kubectl create clusterrolebinding NAME --clusterrole=outpost:metrics-reader --user=prometheus
+ *                           or a certificate in group `outpost:monitoring` (bound at start)
  */
 import {
   clusterRoleBindingKind,
@@ -30,6 +32,8 @@ import { AGGREGATE_TO_WORKLOAD_TEAM, aggregatedRules, isAggregating } from './rb
 
 /** The group whose members may read the device inventory (bound to `outpost:device-viewer` at start). */
 export const WORKLOAD_TEAMS_GROUP = 'outpost:workload-teams';
+/** The group whose members may scrape `/metrics` (bound to `outpost:metrics-reader` at start), as Kubernetes' `system:monitoring`. */
+export const MONITORING_GROUP = 'outpost:monitoring';
 /** The group the admin kubeconfig's user is in: every request allowed, without looking at RBAC. */
 export const MASTERS_GROUP = 'system:masters';
 
@@ -115,6 +119,8 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     { apiGroups: ['outpost.dev'], resources: ['devices', 'devices/status'], verbs: READ },
     { apiGroups: ['outpost.dev'], resources: ['deviceboundaries'], verbs: READ },
   ],
+  /** Scraping the hub's Prometheus metrics, as Kubernetes' `system:monitoring` (whose other paths the hub does not serve). */
+  'outpost:metrics-reader': [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }],
 };
 
 /** Built-in aggregating ClusterRoles: the label whose ClusterRoles (`"true"`) they gather. */
@@ -135,6 +141,7 @@ export const BUILT_IN_CLUSTER_ROLE_BINDINGS: ReadonlyArray<{ name: string; role:
     { name: 'system:basic-user', role: 'system:basic-user', groups: [AUTHENTICATED_GROUP] },
     { name: 'system:public-info-viewer', role: 'system:public-info-viewer', groups: [AUTHENTICATED_GROUP] },
     { name: 'outpost:device-viewers', role: 'outpost:device-viewer', groups: [WORKLOAD_TEAMS_GROUP] },
+    { name: 'outpost:metrics-readers', role: 'outpost:metrics-reader', groups: [MONITORING_GROUP] },
   ];
 
 const bootstrapMeta = (name: string) => ({

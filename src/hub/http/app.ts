@@ -23,6 +23,7 @@ import {
   routePlugin,
   type WatchStreamOptions,
 } from '../kube-api/index.ts';
+import { type HubMetrics, metricsRoutes, requestMetricsPlugin } from '../metrics/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 import { authenticationPlugin } from './authentication.ts';
 import {
@@ -75,6 +76,11 @@ export interface BuildHubOptions {
    * @default none: no Events
    */
   readonly events?: Omit<EventRecorderOptions, 'service'>;
+  /**
+   * Counts every request in these metrics and serves them at `GET /metrics` (authorised as the
+   * non-resource URL `/metrics`). @default no metrics, `/metrics` answers 404
+   */
+  readonly metrics?: HubMetrics;
 }
 
 /** What {@link buildHub} built. */
@@ -151,6 +157,8 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   // Shared capabilities first (they reach every group registered after them), then the route
   // groups, each an encapsulated plugin. fastify loads them in this order when the app is readied.
   void app.register(errorRenderingPlugin);
+  // Before authentication, so that requests it refuses are counted too.
+  if (options.metrics) void app.register(requestMetricsPlugin, { metrics: options.metrics, registry });
   void app.register(objectServicePlugin, { service });
   void app.register(authenticationPlugin, {
     authenticate: options.authenticate,
@@ -160,6 +168,7 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   void app.register(healthRoutes, { ...options.health, logger: options.logger });
   void app.register(discoveryRoutes, { registry, version: options.version });
   void app.register(openApiRoutes, { registry });
+  if (options.metrics) void app.register(metricsRoutes, { metrics: options.metrics });
   void app.register(resourceRoutes, {
     watch: options.watch,
     futureRevisionWaitMs: options.futureRevisionWaitMs,

@@ -37,6 +37,8 @@ export interface TelemetryHub {
   readonly placements: WorkloadPlacements;
   /** Messages devices sent for workloads not placed on them, dropped so far. */
   readonly dropped: number;
+  /** Upward messages (telemetry, status, acks) taken into the latest-value table so far. */
+  readonly received: number;
   /** Serves the devices' MQTT-over-WebSocket endpoint (`/mqtt`) on the hub's HTTPS server. */
   attach(server: Server): void;
   /** Closes every MQTT connection, the bridge and the broker. */
@@ -56,8 +58,11 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     : undefined;
   const bus: MessageBus = bridge?.bus ?? embeddedBus(broker.aedes);
   const latest = new LatestValues();
+  let received = 0;
   for (const filter of UPWARD_FILTERS)
-    await bus.subscribe(filter, (topic, payload) => latest.accept(topic, payload));
+    await bus.subscribe(filter, (topic, payload) => {
+      if (latest.accept(topic, payload)) received++;
+    });
   const commands = new CommandDispatcher(bus, latest, { timeoutMs: options.commandTimeoutMs });
   return {
     latest,
@@ -65,6 +70,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     placements: options.placements,
     get dropped() {
       return broker.dropped;
+    },
+    get received() {
+      return received;
     },
     attach: (server) => broker.attach(server),
     async close() {
