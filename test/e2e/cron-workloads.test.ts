@@ -340,6 +340,37 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     }
     const forbidTimes = forbid.runs.map((r) => Date.parse(r.scheduledTime));
     for (let i = 1; i < forbidTimes.length; i++) assert.equal(forbidTimes[i]! - forbidTimes[i - 1]!, 4000);
+    // What was not run as scheduled is told as CronJob's controller tells it: Events on the Workload.
+    const events = await waitFor('the JobAlreadyActive and MissSchedule Events of forbid', async () => {
+      const got = await kubectl(hub, [
+        'get',
+        'events',
+        '-n',
+        NS,
+        '--field-selector',
+        'involvedObject.kind=Workload,involvedObject.name=forbid',
+        '-o',
+        'json',
+      ]);
+      const items = (JSON.parse(got.stdout || '{}').items ?? []) as Array<{
+        type: string;
+        reason: string;
+        message: string;
+      }>;
+      const active = items.find((e) => e.reason === 'JobAlreadyActive');
+      const missed = items.find((e) => e.reason === 'MissSchedule');
+      return active && missed ? { active, missed } : undefined;
+    });
+    assert.equal(events.active.type, 'Normal');
+    assert.match(
+      events.active.message,
+      /^device gw-cron-2: Pod cron-e2e\/forbid: not starting the run scheduled at \S+ because run \d+ is active and concurrencyPolicy is Forbid$/,
+    );
+    assert.equal(events.missed.type, 'Warning');
+    assert.match(
+      events.missed.message,
+      /missed scheduled time to start a run: \S+ \(more than startingDeadlineSeconds 1 ago\)$/,
+    );
     // Replace: a new run every 2 s, each stopping the last; none finishes; replaced runs are gone.
     assert.equal(most.replace, 1);
     assert.ok(Math.max(...replace.runs.map((r) => r.run)) >= 5, JSON.stringify(replace));
