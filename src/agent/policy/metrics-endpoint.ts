@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { serveFast } from './metrics-fast-path.ts';
 
 /**
  * The device's metrics endpoint, as device-worker-ng's: local programs
@@ -7,11 +8,15 @@ import type { AddressInfo } from 'node:net';
  * such, at most {@link MAX_BATCH}) and `GET /metrics` reads the table. It
  * listens on 127.0.0.1 only. A body that is not that is a 400 whose text
  * names the problem, and changes nothing (a batch is checked whole first).
+ * The commonest request, a simple POST, is served by metrics-fast-path.ts
+ * straight off the socket; node's `http` server serves the rest.
  */
 
 /** Most metrics in one POST. */
 export const MAX_BATCH = 1000;
 const MAX_BODY_BYTES = 64 * 1024;
+/** Many small POSTs from the same programs: keep connections open this long. */
+const KEEP_ALIVE_MS = 60_000;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** One posted metric. */
@@ -28,20 +33,37 @@ export interface MetricsEndpointHandlers {
   readonly read: () => unknown;
 }
 
-/** Starts the endpoint on 127.0.0.1:`port` (0: any free port); resolves with the server once it listens. */
+/** A listening endpoint. */
+export interface MetricsEndpoint {
+  readonly port: number;
+  /** Stops listening and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Starts the endpoint on 127.0.0.1:`port` (0: any free port); resolves once it listens. */
 export async function startMetricsEndpoint(
   port: number,
   handlers: MetricsEndpointHandlers,
-): Promise<{ server: Server; port: number }> {
-  const server = createServer((request, response) => {
+): Promise<MetricsEndpoint> {
+  const http = createServer((request, response) => {
     try {
       handle(request, response, handlers);
     } catch {
       answer(response, 500, 'internal error');
     }
   });
-  // Many small POSTs from the same programs: keep connections open.
-  server.keepAliveTimeout = 60_000;
+  http.keepAliveTimeout = KEEP_ALIVE_MS;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    serveFast(socket, {
+      http,
+      maxBodyBytes: MAX_BODY_BYTES,
+      keepAliveMs: KEEP_ALIVE_MS,
+      onBody: (bytes) => accept(bytes, handlers),
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
@@ -49,7 +71,27 @@ export async function startMetricsEndpoint(
       resolve();
     });
   });
-  return { server, port: (server.address() as AddressInfo).port };
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+/** Posts a body's metrics; returns what is wrong with it instead, if anything (nothing is posted then). */
+function accept(bytes: Buffer, handlers: MetricsEndpointHandlers): string | undefined {
+  let parsed: PostedMetric[] | string;
+  try {
+    parsed = parseBody(JSON.parse(bytes.toString('utf8')));
+  } catch (error) {
+    return `body is not JSON: ${(error as Error).message}`;
+  }
+  if (typeof parsed === 'string') return parsed;
+  handlers.post(parsed);
+  return undefined;
 }
 
 /**
@@ -99,18 +141,9 @@ function handle(request: IncomingMessage, response: ServerResponse, handlers: Me
     }
   };
   const onEnd = () => {
-    const bytes = more ? Buffer.concat(more) : (first ?? Buffer.alloc(0));
-    let parsed: PostedMetric[] | string;
-    try {
-      parsed = parseBody(JSON.parse(bytes.toString('utf8')));
-    } catch (error) {
-      parsed = `body is not JSON: ${(error as Error).message}`;
-    }
-    if (typeof parsed === 'string') answer(response, 400, parsed);
-    else {
-      handlers.post(parsed);
-      response.writeHead(204).end();
-    }
+    const problem = accept(more ? Buffer.concat(more) : (first ?? Buffer.alloc(0)), handlers);
+    if (problem !== undefined) answer(response, 400, problem);
+    else response.writeHead(204).end();
   };
   request.on('data', onData);
   request.on('end', onEnd);
