@@ -140,7 +140,7 @@ await new Promise((done) => {
       const podman = podmanFiles.has(file);
       running += 1;
       if (podman) podmanRunning = true;
-      runFile(file).then(() => {
+      void runFile(file).then(() => {
         running -= 1;
         if (podman) podmanRunning = false;
         next();
