@@ -7,8 +7,9 @@ import type { Socket } from 'node:net';
  * requests); through node's `http` server each costs an IncomingMessage, a
  * ServerResponse and their streams (bench/device-policies.ts). Here the
  * commonest request — `POST /metrics HTTP/1.1` with a Content-Length, a
- * JSON content type or none, nothing that changes how the connection is
- * read (no Transfer-Encoding, Expect, Upgrade, `Connection: close`) — is
+ * JSON content type or none, and otherwise only headers known to change
+ * nothing (Host, User-Agent, Accept…; not Transfer-Encoding, Expect,
+ * Upgrade, `Connection: close`, nor any it does not know) — is
  * read straight off the socket and answered with one write. Anything else,
  * at any point of the connection, hands the socket (with the bytes not yet
  * consumed) to node's `http` server, which then owns the connection to its
@@ -32,6 +33,16 @@ export interface FastPathOptions {
 const REQUEST_LINE = Buffer.from('POST /metrics HTTP/1.1\r\n', 'latin1');
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const MAX_HEAD_BYTES = 8192;
+/** Headers clients send (curl, fetch, Python, Go) that the fast path may ignore. */
+const HARMLESS = new Set([
+  'host',
+  'user-agent',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'keep-alive',
+  'sec-fetch-mode',
+]);
 
 /** A complete simple request's extent, or why it cannot be served here yet. */
 type Parsed = { readonly bodyStart: number; readonly end: number } | 'incomplete' | 'other';
@@ -97,10 +108,10 @@ function parse(buffer: Buffer, maxBodyBytes: number): Parsed {
       case 'connection':
         if (value.toLowerCase() !== 'keep-alive') return 'other';
         break;
-      case 'transfer-encoding':
-      case 'expect':
-      case 'upgrade':
-        return 'other';
+      default:
+        // Headers known not to change the request's framing or meaning; any other (Transfer-Encoding,
+        // Expect, Upgrade, one we never heard of) is node's http server's to read.
+        if (!HARMLESS.has(name)) return 'other';
     }
   }
   if (length < 0 || length > maxBodyBytes) return 'other';
