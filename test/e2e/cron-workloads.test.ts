@@ -531,6 +531,25 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     assert.ok(jumped.later[0]!.delay < 4000);
     for (const { delay } of jumped.later.slice(1))
       assert.ok(delay >= 0 && delay < 1000, `started ${delay} ms after its time`);
+    // The jump is told as CronJob tells it: a TooManyMissedTimes Warning on the Workload.
+    const tooMany = await waitFor('the TooManyMissedTimes Event', async () => {
+      const got = await kubectl(hub, [
+        'get',
+        'events',
+        '-n',
+        NS,
+        '--field-selector',
+        'involvedObject.name=shifted,reason=TooManyMissedTimes',
+        '-o',
+        'json',
+      ]);
+      return (JSON.parse(got.stdout || '{}').items ?? [])[0] as { type: string; message: string } | undefined;
+    });
+    assert.equal(tooMany.type, 'Warning');
+    assert.match(
+      tooMany.message,
+      /: too many missed start times: more than 100; set or decrease startingDeadlineSeconds/,
+    );
     const lastForward = Math.max(...jumped.runs.map((r) => r.run));
     // An hour back: runs go on within seconds on the earlier clock (not an hour later).
     await writeFile(specFile, '+48h\n');

@@ -377,7 +377,8 @@ export class CronRuns {
         unit,
         missed,
         'TooManyMissedTimes',
-        `too many missed start times: ${missed}; set or decrease startingDeadlineSeconds or check the device's clock`,
+        // Counting stops past the limit (dueSchedule): say "more than", not a number that is not one.
+        `too many missed start times: more than ${MAX_MISSED_SCHEDULES}; set or decrease startingDeadlineSeconds or check the device's clock`,
       );
     if (active.length > 0 && cron.concurrencyPolicy === 'Forbid') {
       // As CronJob: not started, and lastScheduleTime stays, so it starts when the active one ends
