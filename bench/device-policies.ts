@@ -20,6 +20,10 @@
  * agent-memory goal (50 MB).
  *
  *   npm run bench -- device-policies
+ *
+ * `BENCH_AGENT_PROFILE=DIR` runs the agent under `node --cpu-prof` (its whole
+ * life, the load phase being most of it) and leaves the `.cpuprofile` in DIR
+ * (summarise it with bench/profile-summary.ts).
  */
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -141,6 +145,9 @@ try {
     name: DEVICE,
     dataDir,
     args: ['--metrics-port', String(port), '--stop-workloads-on-exit'],
+    ...(process.env.BENCH_AGENT_PROFILE
+      ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_AGENT_PROFILE] }
+      : {}),
   });
   try {
     const patched = await api.request('PATCH', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`, {

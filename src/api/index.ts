@@ -100,7 +100,7 @@ export {
   retryTiming,
   unknownProfileRefs,
 } from './policy/index.ts';
-export type { CronRunStatus } from './profile-schema.ts';
+export type { CronRunStatus, CronWarning } from './profile-schema.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export type { Secret } from './secret.ts';

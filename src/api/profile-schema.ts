@@ -166,10 +166,28 @@ export const CronRunStatus = Type.Object(
     phase: Type.Enum(['Pending', 'Running', 'Succeeded', 'Failed']),
     exitCode: Type.Optional(Type.Integer()),
     reason: Type.Optional(Type.String()),
+    message: Type.Optional(
+      Type.String({ description: 'Why the run ended so, when the agent ended it (refused, evicted).' }),
+    ),
   },
   { description: 'A run: active, or finished and kept by the history limits.' },
 );
 export type CronRunStatus = Type.Static<typeof CronRunStatus>;
+
+/**
+ * A scheduled time not run as scheduled, as Kubernetes' CronJob controller
+ * tells it: `MissSchedule` (past startingDeadlineSeconds), `TooManyMissedTimes`
+ * (more than 100 missed), `JobAlreadyActive` (Forbid with a run active).
+ */
+export const CronWarning = Type.Object(
+  {
+    reason: Type.Enum(['MissSchedule', 'TooManyMissedTimes', 'JobAlreadyActive']),
+    message: Type.String(),
+    time: { ...Time, description: 'When the agent saw it (device clock).' },
+  },
+  { description: 'A scheduled time not run as scheduled.' },
+);
+export type CronWarning = Type.Static<typeof CronWarning>;
 
 /** A cron object's schedule state on one device. */
 export const CronStatus = Type.Object(
@@ -179,6 +197,13 @@ export const CronStatus = Type.Object(
     nextScheduleTime: Type.Optional({ ...Time, description: 'The next scheduled time (device clock).' }),
     active: Type.Integer({ minimum: 0, description: 'Runs active now.' }),
     runs: Type.Array(CronRunStatus, { description: 'Active runs and the finished ones kept, oldest first.' }),
+    warnings: Type.Optional(
+      Type.Array(CronWarning, {
+        maxItems: 5,
+        description:
+          'The latest scheduled times not run as scheduled, oldest first (each an Event on the Workload).',
+      }),
+    ),
   },
   { description: 'The schedule on this device.' },
 );

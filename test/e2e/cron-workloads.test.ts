@@ -351,6 +351,37 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
       const gap = forbidTimes[i]! - forbidTimes[i - 1]!;
       assert.ok(gap === 4000 || gap === 6000, `forbid runs ${gap} ms apart`);
     }
+    // What was not run as scheduled is told as CronJob's controller tells it: Events on the Workload.
+    const events = await waitFor('the JobAlreadyActive and MissSchedule Events of forbid', async () => {
+      const got = await kubectl(hub, [
+        'get',
+        'events',
+        '-n',
+        NS,
+        '--field-selector',
+        'involvedObject.kind=Workload,involvedObject.name=forbid',
+        '-o',
+        'json',
+      ]);
+      const items = (JSON.parse(got.stdout || '{}').items ?? []) as Array<{
+        type: string;
+        reason: string;
+        message: string;
+      }>;
+      const active = items.find((e) => e.reason === 'JobAlreadyActive');
+      const missed = items.find((e) => e.reason === 'MissSchedule');
+      return active && missed ? { active, missed } : undefined;
+    });
+    assert.equal(events.active.type, 'Normal');
+    assert.match(
+      events.active.message,
+      /^device gw-cron-2: Pod cron-e2e\/forbid: not starting the run scheduled at \S+ because run \d+ is active and concurrencyPolicy is Forbid$/,
+    );
+    assert.equal(events.missed.type, 'Warning');
+    assert.match(
+      events.missed.message,
+      /missed scheduled time to start a run: \S+ \(more than startingDeadlineSeconds 1 ago\)$/,
+    );
     // Replace: a new run every 2 s, each stopping the last; none finishes; replaced runs are gone.
     assert.equal(most.replace, 1);
     assert.ok(Math.max(...replace.runs.map((r) => r.run)) >= 5, JSON.stringify(replace));
@@ -511,6 +542,25 @@ describe('cron workloads on agents', { timeout: 420_000 }, () => {
     assert.ok(jumped.later[0]!.delay < 4000);
     for (const { delay } of jumped.later.slice(1))
       assert.ok(delay >= 0 && delay < ON_TIME_MS, `started ${delay} ms after its time`);
+    // The jump is told as CronJob tells it: a TooManyMissedTimes Warning on the Workload.
+    const tooMany = await waitFor('the TooManyMissedTimes Event', async () => {
+      const got = await kubectl(hub, [
+        'get',
+        'events',
+        '-n',
+        NS,
+        '--field-selector',
+        'involvedObject.name=shifted,reason=TooManyMissedTimes',
+        '-o',
+        'json',
+      ]);
+      return (JSON.parse(got.stdout || '{}').items ?? [])[0] as { type: string; message: string } | undefined;
+    });
+    assert.equal(tooMany.type, 'Warning');
+    assert.match(
+      tooMany.message,
+      /: too many missed start times: more than 100; set or decrease startingDeadlineSeconds/,
+    );
     const lastForward = Math.max(...jumped.runs.map((r) => r.run));
     // An hour back: runs go on within seconds on the earlier clock (not an hour later).
     await writeFile(specFile, '+48h\n');

@@ -166,9 +166,13 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
   it('refuses a workload whose memory requests cut into the reserve (InsufficientMemory), in status and as an Event', async () => {
     const allocatable = memTotal() - RESERVE;
     const hungry = `${Math.ceil(allocatable / MiB) + 1}Mi`;
+    // A cron Workload's runs are admitted as any unit: each run of this one is refused.
+    const hungryCron = workload('hungry-cron', { requests: { memory: hungry } }, 'true', 'Never');
+    (hungryCron.spec as Record<string, unknown>).cron = { schedule: '*/2 * * * * *' };
     await kubectlApply(
       hub,
       workload('hungry', { requests: { memory: hungry } }),
+      hungryCron,
       // Exactly what the reserve leaves: admitted (and removed again below, to leave room).
       workload('fits', { requests: { memory: `${Math.floor(allocatable / MiB)}Mi` } }),
     );
@@ -189,7 +193,26 @@ describe('resource guard with an agent', { timeout: 300_000 }, () => {
     });
     assert.equal(events[0]!.type, 'Warning');
     assert.match(events[0]!.message, new RegExp(`device ${DEVICE}: Pod ${NS}/hungry: requests`));
-    assert.equal((await kubectl(hub, ['delete', 'workload', '-n', NS, 'hungry', 'fits'])).code, 0);
+    const refusedRun = await waitFor('a refused run of hungry-cron', async () =>
+      (await statusOf('hungry-cron'))?.cron?.runs.find((r) => r.reason === 'InsufficientMemory'),
+    );
+    assert.equal(refusedRun.phase, 'Failed');
+    assert.equal(refusedRun.startTime, undefined);
+    assert.match(refusedRun.message ?? '', /^requests [\d.]+(Gi|Mi) of memory; the device has/);
+    assert.deepEqual(pidsOf('hungry-cron'), []);
+    const runEvents = await waitFor('the InsufficientMemory Event of a run', async () => {
+      const found = (await eventsOf('hungry-cron')).filter((e) => e.reason === 'InsufficientMemory');
+      return found.length > 0 ? found : undefined;
+    });
+    assert.equal(runEvents[0]!.type, 'Warning');
+    assert.match(
+      runEvents[0]!.message,
+      new RegExp(`device ${DEVICE}: Pod ${NS}/hungry-cron run \\d+: requests`),
+    );
+    assert.equal(
+      (await kubectl(hub, ['delete', 'workload', '-n', NS, 'hungry', 'fits', 'hungry-cron'])).code,
+      0,
+    );
     await waitFor(
       'both gone from the Mailbox',
       async () => (await statusOf('fits')) === undefined && (await statusOf('hungry')) === undefined,

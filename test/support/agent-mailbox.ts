@@ -50,6 +50,9 @@ export interface MailboxJson {
       reason?: string;
       message?: string;
       exitCode?: number;
+      cron?: {
+        runs: Array<{ run: number; phase: string; reason?: string; message?: string; startTime?: string }>;
+      };
     }>;
   };
 }

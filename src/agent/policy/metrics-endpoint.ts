@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 
 /**
  * The device's metrics endpoint, as device-worker-ng's: local programs
@@ -32,16 +32,32 @@ export interface MetricsEndpointHandlers {
   readonly exposition?: () => Promise<{ contentType: string; body: string }>;
 }
 
-/** Starts the endpoint on 127.0.0.1:`port` (0: any free port); resolves with the server once it listens. */
+/** A listening endpoint. */
+export interface MetricsEndpoint {
+  readonly port: number;
+  /** Stops listening and closes every connection (kept alive a minute otherwise). */
+  close(): Promise<void>;
+}
+
+/** Starts the endpoint on 127.0.0.1:`port` (0: any free port); resolves once it listens. */
 export async function startMetricsEndpoint(
   port: number,
   handlers: MetricsEndpointHandlers,
-): Promise<{ server: Server; port: number }> {
+): Promise<MetricsEndpoint> {
   const server = createServer((request, response) => {
-    handle(request, response, handlers).catch(() => answer(response, 500, 'internal error'));
+    try {
+      handle(request, response, handlers);
+    } catch {
+      answer(response, 500, 'internal error');
+    }
   });
   // Many small POSTs from the same programs: keep connections open.
   server.keepAliveTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
@@ -49,58 +65,89 @@ export async function startMetricsEndpoint(
       resolve();
     });
   });
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-async function handle(
-  request: IncomingMessage,
-  response: ServerResponse,
-  handlers: MetricsEndpointHandlers,
-): Promise<void> {
-  const path = (request.url ?? '/').split('?')[0];
-  if (path !== '/metrics') return answer(response, 404, 'not found: POST or GET /metrics');
-  if (request.method === 'GET') {
-    if (handlers.exposition && wantsText(request.headers.accept)) {
-      const { contentType, body } = await handlers.exposition();
-      response.setHeader('content-type', contentType);
-      response.end(body);
-      return;
-    }
-    return answer(response, 200, handlers.read());
-  }
-  if (request.method !== 'POST') {
-    response.setHeader('allow', 'GET, POST');
-    return answer(response, 405, `method ${request.method} not allowed: POST or GET /metrics`);
-  }
-  const type = request.headers['content-type'];
-  if (type !== undefined && !/^application\/json\b/i.test(type))
-    return drainThen(request, response, 415, `content type ${type} not supported: application/json`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return answer(response, 413, `body larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (error) {
-    return answer(response, 400, `body is not JSON: ${(error as Error).message}`);
-  }
-  const parsed = parseBody(body);
-  if (typeof parsed === 'string') return answer(response, 400, parsed);
-  handlers.post(parsed);
-  response.statusCode = 204;
-  response.end();
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
 }
 
 /**
- * Whether a GET asks for the Prometheus text format: `text/plain` or OpenMetrics named in Accept
- * (a bare wildcard, as fetch and curl send, keeps the JSON table the endpoint has always answered).
+ * One request. Kept lean, as a program may POST a metric per request a
+ * thousand times a second (bench/device-policies.ts): the body is gathered
+ * by listeners (a body of one chunk is not copied), with no stream iterator
+ * or promise per request, and a 204 is headers only.
  */
-function wantsText(accept: string | undefined): boolean {
-  return /\b(text\/plain|application\/openmetrics-text)\b/i.test(accept ?? '');
+function handle(request: IncomingMessage, response: ServerResponse, handlers: MetricsEndpointHandlers): void {
+  const url = request.url ?? '/';
+  const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+  const refusal =
+    path !== '/metrics'
+      ? ([404, 'not found: POST or GET /metrics'] as const)
+      : request.method !== 'POST' && request.method !== 'GET'
+        ? ([405, `method ${request.method} not allowed: POST or GET /metrics`] as const)
+        : undefined;
+  if (refusal) {
+    if (refusal[0] === 405) response.setHeader('allow', 'GET, POST');
+    drainThen(request, response, refusal[0], refusal[1]);
+    return;
+  }
+  if (request.method === 'GET') {
+    if (handlers.exposition && wantsText(request.headers.accept)) {
+      request.resume();
+      handlers.exposition().then(
+        ({ contentType, body }) => {
+          response.setHeader('content-type', contentType);
+          response.end(body);
+        },
+        (error: Error) => answer(response, 500, `metrics not collected: ${error.message}`),
+      );
+      return;
+    }
+    drainThen(request, response, 200, handlers.read());
+    return;
+  }
+  const type = request.headers['content-type'];
+  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+    drainThen(request, response, 415, `content type ${type} not supported: application/json`);
+    return;
+  }
+  let first: Buffer | undefined;
+  let more: Buffer[] | undefined;
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      drainThen(request, response, 413, `body larger than ${MAX_BODY_BYTES} bytes`);
+      return;
+    }
+    if (first === undefined) first = chunk;
+    else {
+      more ??= [first];
+      more.push(chunk);
+    }
+  };
+  const onEnd = () => {
+    const bytes = more ? Buffer.concat(more) : (first ?? Buffer.alloc(0));
+    let parsed: PostedMetric[] | string;
+    try {
+      parsed = parseBody(JSON.parse(bytes.toString('utf8')));
+    } catch (error) {
+      parsed = `body is not JSON: ${(error as Error).message}`;
+    }
+    if (typeof parsed === 'string') answer(response, 400, parsed);
+    else {
+      handlers.post(parsed);
+      response.writeHead(204).end();
+    }
+  };
+  request.on('data', onData);
+  request.on('end', onEnd);
 }
 
 /** The metrics of a body, or what is wrong with it. */
@@ -109,13 +156,15 @@ export function parseBody(body: unknown): PostedMetric[] | string {
   if (items.length === 0) return 'body is an empty array: post {"name": "...", "value": N}';
   if (items.length > MAX_BATCH) return `more than ${MAX_BATCH} metrics in one body`;
   const metrics: PostedMetric[] = [];
-  for (const [i, item] of items.entries()) {
+  for (let i = 0; i < items.length; i++) {
+    const item: unknown = items[i];
     const at = Array.isArray(body) ? `[${i}]` : 'body';
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       return `${at} must be an object {"name": "...", "value": N}`;
-    const { name, value, ...rest } = item as Record<string, unknown>;
-    const extra = Object.keys(rest);
-    if (extra.length > 0) return `${at} has unknown field ${JSON.stringify(extra[0])}: only name and value`;
+    const { name, value } = item as Record<string, unknown>;
+    for (const key in item)
+      if (key !== 'name' && key !== 'value')
+        return `${at} has unknown field ${JSON.stringify(key)}: only name and value`;
     if (typeof name !== 'string') return `${at}.name is required and must be a string`;
     if (!NAME.test(name) || name === 'nil' || name.length > 63)
       return `${at}.name ${JSON.stringify(name)} is not a metric name (letters, digits, _; not starting with a digit; not nil)`;
@@ -126,7 +175,11 @@ export function parseBody(body: unknown): PostedMetric[] | string {
   return metrics;
 }
 
-function drainThen(request: IncomingMessage, response: ServerResponse, code: number, message: string): void {
+function wantsText(accept: string | undefined): boolean {
+  return /\b(text\/plain|application\/openmetrics-text)\b/i.test(accept ?? '');
+}
+
+function drainThen(request: IncomingMessage, response: ServerResponse, code: number, message: unknown): void {
   request.resume();
   answer(response, code, message);
 }

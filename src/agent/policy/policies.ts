@@ -1,11 +1,10 @@
-import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Mailbox, MailboxObject } from '../../api/index.ts';
 import { delay, readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import { DeviceMetrics } from './device-metrics.ts';
 import { MetricTable } from './metric-table.ts';
-import { startMetricsEndpoint } from './metrics-endpoint.ts';
+import { type MetricsEndpoint, startMetricsEndpoint } from './metrics-endpoint.ts';
 import type { Hold, ProfileEngine, SavedCondition, Transition } from './profile-engine.ts';
 
 /** Options of {@link DevicePolicies}. */
@@ -45,7 +44,7 @@ export class DevicePolicies {
   #engine: ProfileEngine | undefined;
   #loading: Promise<ProfileEngine> | undefined;
   #sampler: DeviceMetrics | undefined;
-  #server: Server | undefined;
+  #endpoint: MetricsEndpoint | undefined;
   #port: number | undefined;
   #saved: Map<string, SavedCondition> | undefined;
   #saving: Promise<void> = Promise.resolve();
@@ -103,7 +102,7 @@ export class DevicePolicies {
     const { log } = this.#options;
     if (this.#options.metricsPort !== undefined) {
       try {
-        const { server, port } = await startMetricsEndpoint(this.#options.metricsPort, {
+        const endpoint = await startMetricsEndpoint(this.#options.metricsPort, {
           post: (metrics) => {
             for (const { name, value } of metrics) this.#table.post(name, value);
             if (!this.#engine) return;
@@ -112,9 +111,9 @@ export class DevicePolicies {
           read: () => this.#table.snapshot(),
           ...(this.#options.exposition ? { exposition: this.#options.exposition } : {}),
         });
-        this.#server = server;
-        this.#port = port;
-        log.info({ port, address: '127.0.0.1' }, 'metrics endpoint listening');
+        this.#endpoint = endpoint;
+        this.#port = endpoint.port;
+        log.info({ port: endpoint.port, address: '127.0.0.1' }, 'metrics endpoint listening');
       } catch (error) {
         // The agent runs on without it: workloads matter more than posted metrics.
         log.error(
@@ -141,11 +140,7 @@ export class DevicePolicies {
         }
       }
     } finally {
-      await new Promise<void>((resolve) => {
-        if (!this.#server) return resolve();
-        this.#server.close(() => resolve());
-        this.#server.closeAllConnections();
-      });
+      await this.#endpoint?.close();
       await this.#saving;
     }
   }

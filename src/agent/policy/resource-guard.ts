@@ -176,8 +176,8 @@ export class ResourceGuard {
   }
 
   /**
-   * Which of `units` (the Mailbox's runnable units not held by profiles, in
-   * Mailbox order) must not run, by unit id, given what runs (`actual`).
+   * Which of `units` (the Mailbox's runnable units not held by profiles and
+   * the cron runs active or due, in Mailbox order) must not run, by unit id, given what runs (`actual`).
    * Units that run with their current hash stay admitted; the others are
    * admitted in Mailbox order while they fit.
    */

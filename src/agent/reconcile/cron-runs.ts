@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import {
   type CronPolicy,
   CronSchedule,
+  type CronWarning,
   dueSchedule,
   MAX_MISSED_SCHEDULES,
   type ObjectStatus,
@@ -34,7 +35,20 @@ import { type ActualUnit, type DesiredUnit, unitIdOf } from '../runtime/index.ts
  * scheduled and last successful times, the run counter and the runs kept.
  * It is written before a run is started, so a crash never starts a run
  * twice; a run recorded but never applied is applied on the next pass.
+ *
+ * The resource guard admits runs as it admits any unit: the reconciler
+ * gives it each plan's `start` and `active` run units, and a run it refuses
+ * (requests past the reserves, or evicted under pressure) ends `Failed`
+ * with the guard's reason ({@link CronRuns.refused}), as kubelet fails a
+ * Pod it rejects at admission; the next scheduled time tries again.
+ *
+ * Times not run as scheduled are kept (the last {@link MAX_WARNINGS}) as
+ * `status.cron.warnings` with CronJob's reasons, which the hub tells as
+ * Events on the Workload.
  */
+
+/** Warnings kept per cron object (the hub turns each new one into an Event). */
+const MAX_WARNINGS = 5;
 
 /** One run as the agent keeps it. */
 interface RunRecord {
@@ -47,6 +61,7 @@ interface RunRecord {
   phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
   exitCode?: number;
   reason?: string;
+  message?: string;
 }
 
 /** One cron object's state. */
@@ -64,6 +79,8 @@ interface CronState {
   runs: RunRecord[];
   /** The last warning logged (not repeated every pass). */
   warned?: string;
+  /** The latest warnings, oldest first. */
+  warnings?: CronWarning[];
 }
 
 /** What a pass does for one cron object. */
@@ -72,6 +89,12 @@ export interface CronPlan {
   readonly keep: readonly string[];
   /** Runs to apply now (recorded, not yet applied). */
   readonly start: readonly DesiredUnit[];
+  /**
+   * Runs applied and not finished, as units (for the resource guard: what
+   * they request counts, and they may be evicted). A run started before the
+   * object changed keeps the hash it runs with.
+   */
+  readonly active: readonly DesiredUnit[];
   /** The object's status (without ref, observedHash and lastTransitionTime). */
   readonly status: Omit<ObjectStatus, 'ref' | 'observedHash' | 'lastTransitionTime'>;
 }
@@ -151,6 +174,7 @@ export class CronRuns {
       return {
         keep: state.runs.map((r) => r.id),
         start: [],
+        active: [],
         status: { phase: 'Failed', ready: false, reason: 'InvalidSchedule', message: schedule.message },
       };
     if (Date.parse(state.since) > now.getTime() + 1000) {
@@ -167,16 +191,31 @@ export class CronRuns {
       // A time past its deadline is not started (CronJob's MissSchedule): said once.
       const missed = schedule.previous(now);
       if (missed && missed > since)
-        this.#warn(state, `deadline:${missed.toISOString()}`, unit, 1, 'MissSchedule');
+        this.#warn(
+          state,
+          `deadline:${missed.toISOString()}`,
+          unit,
+          1,
+          'MissSchedule',
+          `missed scheduled time to start a run: ${missed.toISOString()} (more than startingDeadlineSeconds ${cron.startingDeadlineSeconds} ago)`,
+        );
     }
     if (due.next && !cron.suspend)
       this.#nextDue = Math.min(this.#nextDue ?? Number.POSITIVE_INFINITY, due.next.getTime());
     this.#trim(state, cron);
     const start = state.runs.filter((r) => !r.applied && !r.completionTime).map((r) => runUnit(unit, r));
+    const active = state.runs
+      .filter((r) => r.applied && !r.completionTime && actual.has(r.id))
+      .map((r) => ({ ...runUnit(unit, r), hash: actual.get(r.id)!.hash }));
+    const next = due.next;
     return {
       keep: state.runs.map((r) => r.id),
       start,
-      status: statusOf(state, cron, due.next),
+      active,
+      // Read when reported: a run the guard refuses after this plan shows as refused.
+      get status() {
+        return statusOf(state, cron, next);
+      },
     };
   }
 
@@ -205,6 +244,30 @@ export class CronRuns {
           Object.assign(run, { phase: 'Failed', reason: 'ApplyFailed', completionTime: now });
           this.#dirty = true;
           this.#options.log.warn({ unit: id, run: run.run, err: error.message }, 'cron run not started');
+        }
+  }
+
+  /**
+   * The resource guard refused run `id`: not started (requests past the
+   * reserves) or evicted (stopped under pressure). It ends Failed with the
+   * guard's reason and message; the reconciler removes its unit if it runs.
+   */
+  refused(id: string, refusal: { readonly reason: string; readonly message: string }): void {
+    const now = (this.#options.now ?? (() => new Date()))().toISOString();
+    for (const state of this.#states.values())
+      for (const run of state.runs)
+        if (run.id === id && !run.completionTime) {
+          Object.assign(run, {
+            phase: 'Failed',
+            reason: refusal.reason,
+            message: refusal.message.slice(0, 500),
+            completionTime: now,
+          });
+          this.#dirty = true;
+          this.#options.log.warn(
+            { unit: id, run: run.run, reason: refusal.reason, started: run.applied },
+            run.applied ? 'cron run evicted' : 'cron run refused by the resource guard',
+          );
         }
   }
 
@@ -308,11 +371,26 @@ export class CronRuns {
     const active = state.runs.filter((r) => !r.completionTime);
     const at = scheduled.toISOString();
     if (missed > MAX_MISSED_SCHEDULES)
-      this.#warn(state, `too-many:${at}`, unit, missed, 'TooManyMissedTimes');
+      this.#warn(
+        state,
+        `too-many:${at}`,
+        unit,
+        missed,
+        'TooManyMissedTimes',
+        // Counting stops past the limit (dueSchedule): say "more than", not a number that is not one.
+        `too many missed start times: more than ${MAX_MISSED_SCHEDULES}; set or decrease startingDeadlineSeconds or check the device's clock`,
+      );
     if (active.length > 0 && cron.concurrencyPolicy === 'Forbid') {
       // As CronJob: not started, and lastScheduleTime stays, so it starts when the active one ends
       // (unless startingDeadlineSeconds has passed by then).
-      this.#warn(state, `forbid:${at}`, unit, missed, 'JobAlreadyActive');
+      this.#warn(
+        state,
+        `forbid:${at}`,
+        unit,
+        missed,
+        'JobAlreadyActive',
+        `not starting the run scheduled at ${at} because run ${active.map((r) => r.run).join(', ')} is active and concurrencyPolicy is Forbid`,
+      );
       return;
     }
     if (active.length > 0 && cron.concurrencyPolicy === 'Replace') {
@@ -334,9 +412,19 @@ export class CronRuns {
     log.info({ unit: unit.id, run: run.run, scheduledTime: at, missed }, 'cron run due');
   }
 
-  #warn(state: CronState, key: string, unit: DesiredUnit, missed: number, reason: string): void {
+  #warn(
+    state: CronState,
+    key: string,
+    unit: DesiredUnit,
+    missed: number,
+    reason: CronWarning['reason'],
+    message: string,
+  ): void {
     if (state.warned === key) return;
     state.warned = key;
+    const time = (this.#options.now ?? (() => new Date()))().toISOString();
+    state.warnings = [...(state.warnings ?? []), { reason, message, time }].slice(-MAX_WARNINGS);
+    this.#dirty = true;
     this.#options.log.warn({ unit: unit.id, missed, reason }, 'cron run not started as scheduled');
   }
 
@@ -376,7 +464,13 @@ function statusOf(state: CronState, cron: CronPolicy, next: Date | undefined): C
     ...(active.length ? [`${active.length} active`] : []),
     ...(last
       ? [
-          `last run ${last.run} ${last.phase}${last.exitCode !== undefined ? ` (exit code ${last.exitCode})` : ''}`,
+          `last run ${last.run} ${last.phase}${
+            last.exitCode !== undefined
+              ? ` (exit code ${last.exitCode})`
+              : last.reason
+                ? ` (${last.reason})`
+                : ''
+          }`,
         ]
       : []),
   ].join('; ');
@@ -399,7 +493,9 @@ function statusOf(state: CronState, cron: CronPolicy, next: Date | undefined): C
         phase: r.phase,
         ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
         ...(r.reason ? { reason: r.reason } : {}),
+        ...(r.message ? { message: r.message } : {}),
       })),
+      ...(state.warnings?.length ? { warnings: state.warnings } : {}),
     },
   };
 }

@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import type { Mailbox, MailboxObject } from '../../api/index.ts';
+import { cronPolicy, type Mailbox, type MailboxObject } from '../../api/index.ts';
+import { ResourceGuard } from '../policy/index.ts';
 import { createProcessRuntime, type Runtime } from '../runtime/index.ts';
+import { CronRuns } from './cron-runs.ts';
 import { desiredStateOf } from './desired.ts';
 import { type MailboxStatus, type Refusal, UnitReconciler } from './unit-reconciler.ts';
 
@@ -220,5 +222,115 @@ describe('reconciler with refusals (the resource guard’s admit)', () => {
     refusals = new Map();
     await reconciler.pass();
     assert.equal((await runtime.list()).find((u) => u.ref.name === 'a')?.objectHash, 'sha256:a2');
+  });
+});
+
+describe('cron runs and the resource guard', () => {
+  let dir: string;
+  let runtime: Runtime;
+  let guard: ResourceGuard;
+  let reconciler: UnitReconciler;
+  const reports: MailboxStatus[] = [];
+  const stop = new AbortController();
+  let postedMemory: number | undefined;
+  // The schedules run on this clock (every second); the processes on the real one.
+  let now = new Date('2026-12-07T10:00:00.200Z');
+
+  const cronPod = (name: string, requests?: Record<string, string>): MailboxObject => {
+    const entry = pod(name, `sha256:${name}`);
+    entry.cron = cronPolicy({ schedule: '* * * * * *', concurrencyPolicy: 'Forbid' });
+    if (requests)
+      (entry.object as unknown as { spec: { containers: Array<Record<string, unknown>> } }).spec
+        .containers[0]!.resources = { requests };
+    return entry;
+  };
+  // Burstable: it requests memory and sets no limit.
+  const steady = pod('steady', 'sha256:steady');
+  (steady.object as unknown as { spec: { containers: Array<Record<string, unknown>> } }).spec
+    .containers[0]!.resources = { requests: { memory: '1Mi' } };
+  const objects = [steady, cronPod('small'), cronPod('big', { memory: '1Ti' })];
+  const runsOf = (name: string) =>
+    reports.at(-1)?.objects?.find((o) => o.ref.name === name)?.cron?.runs ?? [];
+  // Units by name: a run's unit keeps its object's ref, its id names the run.
+  const running = async () =>
+    (await runtime.list()).map((u) => /-(small-run-\d+)-/.exec(u.id)?.[1] ?? u.ref.name).sort();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outpost-reconcile-cron-guard-'));
+    runtime = createProcessRuntime({ dir: join(dir, 'runtime') });
+    await runtime.start();
+    const log = pino({ level: 'silent' });
+    guard = new ResourceGuard({
+      dataDir: dir,
+      log,
+      posted: (name) => (name === 'memory' ? postedMemory : undefined),
+      onChange: () => reconciler.trigger(),
+      checkMs: 20,
+      evictionIntervalMs: 60_000,
+    });
+    await guard.start();
+    void guard.run(stop.signal);
+    reconciler = new UnitReconciler({
+      runtime,
+      log,
+      cron: await CronRuns.open({ file: join(dir, 'cron.json'), log, now: () => now }),
+      admit: (units, actual) => guard.admit(units, actual),
+      onStatus: async (status) => {
+        reports.push(status);
+      },
+    });
+  });
+
+  after(async () => {
+    stop.abort();
+    await runtime.close({ stopUnits: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('does not start a run whose requests cut into the reserve: it ends Failed, InsufficientMemory', async () => {
+    reconciler.setDesired(mailbox(objects));
+    await reconciler.pass();
+    now = new Date('2026-12-07T10:00:01.300Z');
+    await reconciler.pass();
+    assert.deepEqual(await running(), ['small-run-1', 'steady']);
+    const [big] = runsOf('big');
+    assert.equal(big?.phase, 'Failed');
+    assert.equal(big?.reason, 'InsufficientMemory');
+    assert.match(big?.message ?? '', /^requests \S+ of memory; the device has .* left for workloads/);
+    assert.equal(big?.startTime, undefined, 'never started');
+    assert.deepEqual(
+      runsOf('small').map((r) => r.phase),
+      ['Running'],
+    );
+    assert.match(
+      reports.at(-1)!.objects!.find((o) => o.ref.name === 'big')!.message!,
+      /last run 1 Failed \(InsufficientMemory\)/,
+    );
+    // The next pass (one a second while cron objects exist) sees the run running: it may be evicted.
+    now = new Date('2026-12-07T10:00:01.500Z');
+    await reconciler.pass();
+    assert.deepEqual(await running(), ['small-run-1', 'steady']);
+  });
+
+  it('evicts a running run first under pressure (BestEffort before Burstable), and refuses the next one', async () => {
+    postedMemory = 100;
+    const deadline = Date.now() + 10_000;
+    while (guard.report()?.evicted !== 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(guard.report()?.evicted, 1, 'one unit evicted');
+    await reconciler.pass();
+    assert.deepEqual(await running(), ['steady'], 'the run was stopped, the Burstable Pod kept');
+    const [run1] = runsOf('small');
+    assert.deepEqual({ phase: run1?.phase, reason: run1?.reason }, { phase: 'Failed', reason: 'Evicted' });
+    assert.match(run1?.message ?? '', /^evicted: the device was low on memory .* BestEffort, priority 0/);
+    // The next scheduled time comes under pressure: a BestEffort run is not started.
+    now = new Date('2026-12-07T10:00:02.300Z');
+    await reconciler.pass();
+    assert.deepEqual(await running(), ['steady']);
+    const run2 = runsOf('small').find((r) => r.run === 2);
+    assert.deepEqual(
+      { phase: run2?.phase, reason: run2?.reason },
+      { phase: 'Failed', reason: 'InsufficientMemory' },
+    );
   });
 });

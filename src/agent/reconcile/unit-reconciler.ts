@@ -47,11 +47,12 @@ export interface UnitReconcilerOptions {
   /** The schedules of cron objects and their runs. @default none: cron objects are reported Failed */
   readonly cron?: CronRuns;
   /**
-   * Which of the units that may run (not held) must not, by unit id (the
-   * resource guard: requests past the reserves, evictions). A refused unit
-   * is not started; an `Failed` one (evicted) is also stopped and removed,
-   * while a `Pending` refusal of a changed unit leaves the version that runs
-   * running. @default none refused
+   * Which of the units that may run (not held, and the cron runs active or
+   * due) must not, by unit id (the resource guard: requests past the
+   * reserves, evictions). A refused unit is not started; an `Failed` one
+   * (evicted) is also stopped and removed, while a `Pending` refusal of a
+   * changed unit leaves the version that runs running. A refused cron run
+   * ends Failed with the refusal's reason. @default none refused
    */
   readonly admit?: (
     units: readonly DesiredUnit[],
@@ -157,8 +158,21 @@ export class UnitReconciler {
     const { units } = desiredStateOf(mailbox.spec?.objects ?? []);
     const { runtime, log } = this.#options;
     const actual = new Map((await runtime.list()).map((unit) => [unit.id, unit]));
-    // Cron objects never run themselves (their runs do); the guard admits what may run of the rest.
-    const candidates = units.filter((unit) => !unit.cron && !held.has(identity(unit.ref)));
+    const plans = this.#planCron(units, actual);
+    // The guard admits, in Mailbox order, what may run: the units not held and, in a cron object's
+    // place, its runs (active ones count and may be evicted; due ones are admitted or not). Cron
+    // objects never run themselves.
+    const candidates: DesiredUnit[] = [];
+    const runIds = new Set<string>();
+    for (const unit of units) {
+      const plan = unit.cron ? plans.get(unit.id) : undefined;
+      if (plan) {
+        for (const run of [...plan.active, ...plan.start]) {
+          candidates.push(run);
+          runIds.add(run.id);
+        }
+      } else if (!unit.cron && !held.has(identity(unit.ref))) candidates.push(unit);
+    }
     const refused = this.#options.admit?.(candidates, actual) ?? new Map<string, Refusal>();
     const wanted = new Set(
       candidates
@@ -168,7 +182,14 @@ export class UnitReconciler {
         })
         .map((unit) => unit.id),
     );
-    const plans = await this.#planCron(units, actual, wanted);
+    // A run the guard refuses ends Failed with its reason (as kubelet fails a Pod it rejects), so
+    // it neither waits nor blocks Forbid; an evicted one is removed below. Finished runs stay.
+    for (const plan of plans.values()) for (const id of plan.keep) if (!refused.has(id)) wanted.add(id);
+    for (const id of runIds) {
+      const refusal = refused.get(id);
+      if (refusal) this.#options.cron?.refused(id, refusal);
+    }
+    await this.#options.cron?.save();
     const work: Promise<void>[] = [];
     for (const unit of units) {
       if (!wanted.has(unit.id) || refused.has(unit.id)) continue;
@@ -202,7 +223,7 @@ export class UnitReconciler {
     }
     await Promise.all(work);
     // Cron runs after the removals: a run Replace stopped is gone before its successor starts.
-    const runs = [...plans.values()].flatMap((plan) => plan.start);
+    const runs = [...plans.values()].flatMap((plan) => plan.start).filter((run) => !refused.has(run.id));
     await Promise.all(
       runs.map((run) => {
         const failure = this.#failures.get(run.id);
@@ -228,14 +249,10 @@ export class UnitReconciler {
   }
 
   /**
-   * The runs of every cron object: added to `wanted`, their state saved
-   * before any is started. Without a {@link CronRuns}, none.
+   * The runs of every cron object (the pass saves their state before any
+   * is started). Without a {@link CronRuns}, none.
    */
-  async #planCron(
-    units: readonly DesiredUnit[],
-    actual: ReadonlyMap<string, ActualUnit>,
-    wanted: Set<string>,
-  ): Promise<Map<string, CronPlan>> {
+  #planCron(units: readonly DesiredUnit[], actual: ReadonlyMap<string, ActualUnit>): Map<string, CronPlan> {
     const plans = new Map<string, CronPlan>();
     const cron = this.#options.cron;
     if (!cron) return plans;
@@ -243,12 +260,9 @@ export class UnitReconciler {
     for (const unit of units) {
       if (!unit.cron) continue;
       cron.register(unit);
-      const plan = cron.plan(unit, unit.cron, actual);
-      for (const id of plan.keep) wanted.add(id);
-      plans.set(unit.id, plan);
+      plans.set(unit.id, cron.plan(unit, unit.cron, actual));
     }
     cron.retain(new Set(plans.keys()));
-    await cron.save();
     return plans;
   }
 

@@ -5,12 +5,15 @@
  * reserves), `Evicted` (stopped under memory or disk pressure) or
  * `OOMKilled` (killed by its own memory limit) is a Warning Event on the
  * Workload it comes from, naming the device and the object, with the
- * agent's message. Once per change, when the report arrives (as
- * profile-events.ts does for Devices).
+ * agent's message. So is a cron object's run that ends so (a run is not an
+ * object of the Mailbox: it is reported in the object's `status.cron.runs`).
+ * Once per change, when the report arrives (as profile-events.ts does for
+ * Devices).
  */
-import type { KubeObject, Mailbox, ObjectStatus } from '../../api/index.ts';
+import type { CronRunStatus, KubeObject, ObjectStatus } from '../../api/index.ts';
 import type { Manager } from '../../controller/index.ts';
 import type { EventSink } from '../events/index.ts';
+import { objectIdentity, objectWords, reportedObjects, workloadOf } from './mailbox-objects.ts';
 import { kindOf } from './support.ts';
 
 /** The reasons told as Events, with the action each stands for. */
@@ -27,44 +30,52 @@ export function addGuardEvents(manager: Manager, events: EventSink): void {
   mailboxes.addEventHandler({
     onUpdate(old, mailbox) {
       if (old === mailbox || mailbox.metadata.deletionTimestamp) return;
-      const before = new Map(objectsOf(old).map((status) => [identity(status.ref), status]));
-      const spec = mailbox.spec as Mailbox['spec'];
-      for (const status of objectsOf(mailbox)) {
+      const before = new Map(reportedObjects(old).map((status) => [objectIdentity(status.ref), status]));
+      for (const status of reportedObjects(mailbox)) {
+        const was = before.get(objectIdentity(status.ref));
         const reason = status.reason;
-        if (reason === undefined || !(reason in GUARD_REASONS)) continue;
-        const was = before.get(identity(status.ref));
-        if (was?.reason === reason && was.observedHash === status.observedHash) continue;
-        const source = spec?.objects?.find(
-          (entry) =>
-            entry.object.kind === status.ref.kind &&
-            entry.object.metadata.name === status.ref.name &&
-            (entry.object.metadata.namespace ?? '') === (status.ref.namespace ?? ''),
-        )?.source;
-        const what = `${status.ref.kind} ${status.ref.namespace ? `${status.ref.namespace}/` : ''}${status.ref.name}`;
-        const message = `device ${mailbox.metadata.name}: ${what}: ${status.message ?? reason}`;
-        events.record(
-          source
-            ? {
-                apiVersion: 'outpost.dev/v1alpha1',
-                kind: 'Workload',
-                namespace: source.namespace,
-                name: source.workload,
-              }
-            : mailbox,
-          'Warning',
-          reason,
-          message,
-          GUARD_REASONS[reason],
-        );
+        if (
+          reason !== undefined &&
+          reason in GUARD_REASONS &&
+          !(was?.reason === reason && was.observedHash === status.observedHash)
+        )
+          record(events, mailbox, status, objectWords(status.ref), reason, status.message);
+        for (const run of newGuardRuns(was, status))
+          record(
+            events,
+            mailbox,
+            status,
+            `${objectWords(status.ref)} run ${run.run}`,
+            run.reason!,
+            run.message ?? (run.exitCode !== undefined ? `exit code ${run.exitCode}` : undefined),
+          );
       }
     },
   });
 }
 
-function objectsOf(mailbox: KubeObject): ObjectStatus[] {
-  return (mailbox.status as Mailbox['status'])?.objects ?? [];
+/** The runs of a cron object that ended for a guard reason since the last report. */
+function newGuardRuns(was: ObjectStatus | undefined, status: ObjectStatus): CronRunStatus[] {
+  const runs = status.cron?.runs ?? [];
+  const told = new Map((was?.cron?.runs ?? []).map((run) => [run.run, run.reason]));
+  return runs.filter(
+    (run) => run.reason !== undefined && run.reason in GUARD_REASONS && told.get(run.run) !== run.reason,
+  );
 }
 
-function identity(ref: ObjectStatus['ref']): string {
-  return `${ref.kind}/${ref.namespace ?? ''}/${ref.name}`;
+function record(
+  events: EventSink,
+  mailbox: KubeObject,
+  status: ObjectStatus,
+  what: string,
+  reason: string,
+  message: string | undefined,
+): void {
+  events.record(
+    workloadOf(mailbox, status.ref),
+    'Warning',
+    reason,
+    `device ${mailbox.metadata.name}: ${what}: ${message ?? reason}`,
+    GUARD_REASONS[reason],
+  );
 }

@@ -12,6 +12,7 @@ import { type Client, Manager, type MetricsRegistry } from '../../controller/ind
 import { addEventTtl, type EventSinks, type EventTtlOptions } from '../events/index.ts';
 import type { ConnectorTelemetry } from '../telemetry/index.ts';
 import { addClusterRoleAggregation } from './clusterrole-aggregation.ts';
+import { addCronEvents } from './cron-events.ts';
 import { addDeviceEvents } from './device-events.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 import { addGuardEvents } from './guard-events.ts';
@@ -25,6 +26,7 @@ export {
   CLUSTER_ROLE_AGGREGATION_MANAGER,
   createClusterRoleAggregationReconciler,
 } from './clusterrole-aggregation.ts';
+export { addCronEvents, CRON_WARNING_TYPES } from './cron-events.ts';
 export { addDeviceEvents } from './device-events.ts';
 export { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 export { addGuardEvents, GUARD_REASONS } from './guard-events.ts';
@@ -135,6 +137,7 @@ export function startControllers(options: StartControllersOptions): RunningContr
     addDeviceEvents(manager, events.sink('outpost-devices'));
     addProfileEvents(manager, events.sink('outpost-device-profiles'));
     addGuardEvents(manager, events.sink('outpost-resource-guard'));
+    addCronEvents(manager, events.sink('outpost-cron'));
   }
   const ttl = settings.eventTtl ?? true;
   if (ttl) addEventTtl(manager, ttl === true ? {} : ttl);
