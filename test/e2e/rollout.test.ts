@@ -6,7 +6,8 @@
  * from their Mailboxes (spec: the revision the hub gave each; status: what
  * its agent reports), sampled all at once (one list) throughout, so that the
  * order of batches is checked from the agents' reports, not from the
- * Placement's own status. Six agents, not the issue's twelve: three batches
+ * Placement's own status. A device offline during a rollback comes back to
+ * the good revision only. Six agents, not the issue's twelve: three batches
  * of two show the order as well, at half the cost on a 2-core machine.
  */
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import {
   OUTPOST_BIN,
   removeDir,
   run,
+  startAgent,
   startHubProcess,
   startLabelledAgent,
   tempDir,
@@ -81,6 +83,8 @@ const placement = {
 interface DeviceView {
   /** The revision of the Placement's objects in the device's Mailbox. */
   revision?: number;
+  /** The agent reports the Mailbox's current content (applied or tried). */
+  reported: boolean;
   /** The agent reports the Mailbox's current content running and ready. */
   running: boolean;
   reason?: string;
@@ -104,6 +108,7 @@ async function fleetView(api: ApiClient): Promise<Map<string, DeviceView>> {
     const current = entry && status?.observedHash === entry.hash ? status : undefined;
     view.set(item.metadata.name, {
       ...(entry?.revision !== undefined ? { revision: entry.revision } : {}),
+      reported: current !== undefined,
       running: current?.phase === 'Running' && current.ready !== false,
       ...(current?.reason ? { reason: current.reason } : {}),
     });
@@ -118,6 +123,8 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
   const dirs: string[] = [];
   /** What the sampler saw: per revision, the devices that ever held it; and any batch-order violation. */
   const held = new Map<number, Set<string>>();
+  /** Per revision, the devices whose agent reported its content. */
+  const reported = new Map<number, Set<string>>();
   const violations: string[] = [];
   /** The revision each device held at the previous sample. */
   const last = new Map<string, number>();
@@ -181,6 +188,11 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
             const set = held.get(state.revision) ?? new Set();
             set.add(device);
             held.set(state.revision, set);
+            if (state.reported) {
+              const seen = reported.get(state.revision) ?? new Set();
+              seen.add(device);
+              reported.set(state.revision, seen);
+            }
           }
           // A device of a later batch moves up to a revision only once every device of the batch before
           // runs it (the agents' reports in the same list).
@@ -258,7 +270,8 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     );
     assert.equal(waiting?.updateRevision, 2);
     const view = await fleetView(api);
-    for (const d of BATCHES[0]!) assert.deepEqual(view.get(d), { revision: 2, running: true }, d);
+    for (const d of BATCHES[0]!)
+      assert.deepEqual(view.get(d), { revision: 2, reported: true, running: true }, d);
     for (const d of [...BATCHES[1]!, ...BATCHES[2]!]) assert.equal(view.get(d)?.revision, 1, d);
     const status = await cli('status');
     assert.match(status.stdout, /revision 2 replacing 1, batch 1 of 3: WaitingForApproval/);
@@ -345,5 +358,61 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     await everyDevice(4);
     await waitFor('the rollout complete', async () => (await rollout())?.phase === 'Complete', WAIT, 500);
     assert.deepEqual(violations, []);
+  });
+
+  it('gives a device offline during a rollback the good revision only when it returns', async () => {
+    const offline = 'ro-2';
+    const index = DEVICES.indexOf(offline);
+    // Heartbeats every second: the hub sees the device unreachable seconds after its agent stops.
+    const patch = (seconds: number) =>
+      kubectl(hub, [
+        'patch',
+        'device',
+        offline,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { heartbeat: { periodSeconds: seconds } } }),
+      ]);
+    assert.equal((await patch(1)).code, 0);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await agents[index]!.stop();
+    const phase = async () =>
+      (
+        (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${offline}`)).json() as {
+          status?: { phase?: string };
+        }
+      ).status?.phase;
+    await waitFor(`${offline} unreachable`, async () => (await phase()) === 'Unreachable', WAIT, 500);
+    await kubectlApply(hub, broken);
+    const failed = await waitFor(
+      'revision 5 rolled back',
+      async () => {
+        const r = await rollout();
+        return r?.phase === 'RolledBack' && (r.failure as { revision: number }).revision === 5
+          ? r
+          : undefined;
+      },
+      WAIT,
+      500,
+    );
+    assert.equal(failed.currentRevision, 4);
+    assert.deepEqual(
+      (failed.failure as { devices: string[] }).devices,
+      ['ro-1'],
+      'the offline device is no failure',
+    );
+    agents[index] = await startAgent({
+      hubUrl: hub.url,
+      dataDir: dirs[index]!,
+      name: offline,
+      args: ['--stop-workloads-on-exit'],
+    });
+    await everyDevice(4);
+    // Its batch was given revision 5 while it was away, and revision 4 back before it returned.
+    assert.ok(held.get(5)?.has(offline), `${offline}'s Mailbox held revision 5 while it was offline`);
+    assert.ok(!reported.get(5)?.has(offline), `${offline} never reported revision 5`);
+    for (const d of [...BATCHES[1]!, ...BATCHES[2]!])
+      assert.ok(!held.get(5)?.has(d), `${d} never held revision 5`);
+    assert.equal((await patch(15)).code, 0);
   });
 });
