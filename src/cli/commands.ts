@@ -87,7 +87,7 @@ function defineHub(program: Command): void {
       )
       .option(
         '--encrypt-resources <list>',
-        'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev,opcuaconnectors.outpost.dev)',
+        'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev,placements.outpost.dev,opcuaconnectors.outpost.dev)',
       )
       .option(
         '--device-cert-lifetime <duration>',
