@@ -221,6 +221,6 @@ try {
   });
 } finally {
   abort.abort();
-  store.close?.();
+  await store.close();
   await removeDir(dir);
 }
