@@ -19,6 +19,7 @@ const BENCHMARKS = [
   'watch-events',
   'enrollment',
   'placement-fanout',
+  'rollout-batches',
   'postgres-writes',
   'replicas-writes',
   'replicas-watch',

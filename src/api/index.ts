@@ -103,6 +103,14 @@ export {
 export type { CronRunStatus, CronWarning } from './profile-schema.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
+export {
+  APPROVE_ANNOTATION,
+  type PlacementRevision,
+  type RolloutBatch,
+  type RolloutSpec,
+  type RolloutStatus,
+  validateRollout,
+} from './rollout.ts';
 export type { Secret } from './secret.ts';
 export {
   type FieldRequirement,

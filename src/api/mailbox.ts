@@ -37,6 +37,12 @@ export const MailboxObject = Type.Object(
   {
     source: MailboxSource,
     hash: Type.String({ description: 'Content hash of the customised object; the agent reports it back.' }),
+    revision: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "The Placement's rollout revision this object is of: the one the device's batch holds.",
+      }),
+    ),
     since: Type.Optional({
       ...Time,
       description:

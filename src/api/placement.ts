@@ -3,6 +3,7 @@ import Type from 'typebox';
 import type { FieldCause, KindDefinition } from './kind.ts';
 import { ageColumn, FreeForm, LabelSelector, objectSchema, StringMap } from './meta.ts';
 import { labelCauses, qualifiedNameProblem } from './names.ts';
+import { RolloutSpec, RolloutStatus, rolloutColumns, validateRollout } from './rollout.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
 
 const JsonPatchOperation = FreeForm(
@@ -54,14 +55,9 @@ export const PlacementSchema = objectSchema('outpost.dev/v1alpha1', 'Placement',
         ),
       }),
     ),
-    rollout: Type.Optional(
-      Type.Object({
-        maxUnavailable: Type.Optional(Type.Integer({ minimum: 0 })),
-        batchSize: Type.Optional(Type.Integer({ minimum: 1 })),
-      }),
-    ),
+    rollout: Type.Optional(RolloutSpec),
   }),
-  status: Type.Optional(RolloutSummary),
+  status: Type.Optional(Type.Object({ ...RolloutSummary.properties, rollout: Type.Optional(RolloutStatus) })),
 });
 export type Placement = Type.Static<typeof PlacementSchema>;
 
@@ -79,7 +75,11 @@ export const placementKind: KindDefinition = {
   description: 'Where Workloads run: selects Workloads of its namespace and Devices by label.',
   statusSubresource: true,
   strategicMergePatch: false,
-  printerColumns: [...summaryColumns(['matched', 'applied', 'running', 'failed', 'unreachable']), ageColumn],
+  printerColumns: [
+    ...summaryColumns(['matched', 'applied', 'running', 'failed', 'unreachable']),
+    ...rolloutColumns,
+    ageColumn,
+  ],
   validate: (object) => validatePlacement(object.spec as Placement['spec'] | undefined),
 };
 
@@ -94,6 +94,10 @@ export function validatePlacement(spec: Placement['spec'] | undefined): FieldCau
   const causes: FieldCause[] = [];
   checkSelector(spec.workloadSelector, 'spec.workloadSelector', causes);
   checkSelector(spec.deviceSelector, 'spec.deviceSelector', causes);
+  spec.rollout?.batches?.forEach((batch, index) => {
+    if (batch.selector) checkSelector(batch.selector, `spec.rollout.batches[${index}].selector`, causes);
+  });
+  causes.push(...validateRollout(spec.rollout));
   spec.customization?.overrides?.forEach((override, index) => {
     const field = `spec.customization.overrides[${index}]`;
     checkSelector(override.deviceSelector, `${field}.deviceSelector`, causes);

@@ -12,6 +12,7 @@ import type { HubFlags } from './hub-command.ts';
 import type { ConnectionFlags } from './hub-connection.ts';
 import type { LogsFlags } from './logs-command.ts';
 import type { ConnectorFlags, PlcSimFlags } from './opcua-command.ts';
+import type { RolloutFlags } from './rollout-command.ts';
 import type { TelemetryFlags } from './telemetry-command.ts';
 import type { TokenCreateFlags } from './token-command.ts';
 import type { UserCreateFlags } from './user-command.ts';
@@ -25,6 +26,7 @@ export function defineCommands(program: Command): void {
   defineAgent(program);
   defineToken(program);
   defineDevice(program);
+  defineRollout(program);
   defineUser(program);
   defineStore(program);
   defineLogs(program);
@@ -85,7 +87,7 @@ function defineHub(program: Command): void {
       )
       .option(
         '--encrypt-resources <list>',
-        'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev,opcuaconnectors.outpost.dev)',
+        'resources encrypted at rest, comma-separated (default: secrets,workloads.outpost.dev,mailboxes.outpost.dev,placements.outpost.dev,opcuaconnectors.outpost.dev)',
       )
       .option(
         '--device-cert-lifetime <duration>',
@@ -247,6 +249,42 @@ function defineStore(program: Command): void {
     .action(async (flags: { from: string; to: string; merge?: boolean }) =>
       (await import('./store-command.ts')).migrateStore(flags, (line) => process.stderr.write(`${line}\n`)),
     );
+}
+
+function defineRollout(program: Command): void {
+  const rollout = program
+    .command('rollout')
+    .description("a Placement's rollout of its Workloads' revisions, as kubectl rollout");
+  const sub = (name: string, description: string) =>
+    withConnection(
+      rollout
+        .command(name)
+        .description(description)
+        .argument('<placement>')
+        .option('-n, --namespace <namespace>', "the Placement's namespace", 'default'),
+    );
+  const load = () => import('./rollout-command.ts');
+  sub('status', 'the revision rolling out, the batch in progress and its counts')
+    .option('-w, --watch', 'wait until the rollout is complete or rolled back (exit code 1)', false)
+    .action(async (name: string, flags: RolloutFlags) => (await load()).runRolloutStatus(name, flags));
+  sub('history', 'the revisions kept').action(async (name: string, flags: RolloutFlags) =>
+    (await load()).runRolloutHistory(name, flags),
+  );
+  sub('pause', 'start no further batch').action(async (name: string, flags: RolloutFlags) =>
+    (await load()).runRolloutPause(name, true, flags),
+  );
+  sub('resume', 'let batches start again').action(async (name: string, flags: RolloutFlags) =>
+    (await load()).runRolloutPause(name, false, flags),
+  );
+  sub('approve', 'release the batch waiting for a manual approval').action(
+    async (name: string, flags: RolloutFlags) => (await load()).runRolloutApprove(name, flags),
+  );
+  sub('undo', "write an earlier revision's Workloads back (rolled out as a new revision)")
+    .option(
+      '--to-revision <n>',
+      'the revision to go back to (default: the newest that differs from the latest)',
+    )
+    .action(async (name: string, flags: RolloutFlags) => (await load()).runRolloutUndo(name, flags));
 }
 
 function defineLogs(program: Command): void {

@@ -9,13 +9,16 @@ import {
 
 /**
  * The resources whose stored values are encrypted by default: Secrets, and the
- * kinds that embed Secret manifests (Workloads, and the Mailboxes rendered
- * from them).
+ * kinds that embed Secret manifests (Workloads, the Mailboxes rendered
+ * from them, and Placements, whose rollout revisions copy their Workloads'
+ * specs into status).
  */
 export const DEFAULT_ENCRYPTED_RESOURCES: readonly string[] = [
   'secrets',
   'workloads.outpost.dev',
   'mailboxes.outpost.dev',
+  // status.rollout.revisions holds copies of the placed Workloads' specs.
+  'placements.outpost.dev',
   // May hold an OPC UA password inline (spec.credentials.password).
   'opcuaconnectors.outpost.dev',
 ];

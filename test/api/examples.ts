@@ -165,7 +165,11 @@ export const KIND_CASES: readonly KindCase[] = [
             },
           ],
         },
-        rollout: { maxUnavailable: 1, batchSize: 5 },
+        rollout: {
+          strategy: 'Batches',
+          batches: [{ limit: 1 }, { limit: '50%', approval: 'Manual' }],
+          successThreshold: 90,
+        },
       },
       status: {
         devices: counts,

@@ -127,6 +127,9 @@ describe('kubectl get, watch and wait against the hub', () => {
         'FAILED',
         'UNREACHABLE',
         'READY',
+        'REVISION',
+        'BATCH',
+        'ROLLOUT',
         'AGE',
       ]);
       assert.equal(placements.rows[0]?.NAME, 'web-plant-a');

@@ -12,6 +12,8 @@ export interface PlacedWorkload {
    */
   readonly precedence: string;
   readonly renderer: WorkloadRenderer;
+  /** The rollout revision the objects are of, when the Placement rolls out by revisions. */
+  readonly revision?: number;
 }
 
 /** What the hub writes into a device's Mailbox spec. */
@@ -59,7 +61,7 @@ export function composeMailbox(
   const taken = new Map<string, MailboxSource>();
   const objects: Array<{ order: string; entry: MailboxObject }> = [];
   const excluded: Array<{ order: string; entry: ExcludedObject }> = [];
-  for (const { source, renderer } of byPrecedence) {
+  for (const { source, renderer, revision } of byPrecedence) {
     renderer.objects.forEach((_, index) => {
       const order = `${source.namespace}\u0000${source.workload}\u0000${String(index).padStart(6, '0')}`;
       const result = renderer.render(index, device);
@@ -96,6 +98,7 @@ export function composeMailbox(
         entry: {
           source,
           hash: result.hash,
+          ...(revision !== undefined ? { revision } : {}),
           since,
           ...(result.rootless ? { rootless: true } : {}),
           ...(renderer.profiles && isRunnable(result.object.kind) ? { profiles: renderer.profiles } : {}),

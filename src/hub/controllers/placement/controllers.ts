@@ -6,6 +6,7 @@ import { kindOf } from '../support.ts';
 import { BOUNDED_NAMESPACE_INDEX, boundedNamespaces, DeviceBounds } from './boundaries.ts';
 import { createDeviceHealthReconciler } from './device-health.ts';
 import { createMailboxReconciler, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { createRolloutReconciler } from './rollout.ts';
 import { PlacementCaches } from './state.ts';
 import { createSummaryReconciler } from './summary.ts';
 import { addIndexOnce, renderedSummaries, watchPlacementEvents } from './watches.ts';
@@ -32,6 +33,8 @@ export interface PlacementControllersOptions {
    * (instead of on any). @default false
    */
   readonly requireDeviceBounds?: boolean;
+  /** How often a rollout in progress is looked at again without an event. @default 2000 */
+  readonly rolloutRecheckMs?: number;
 }
 
 /** What {@link addPlacementControllers} set up, for tests and benchmarks. */
@@ -39,6 +42,7 @@ export interface PlacementControllers {
   readonly mailbox: Controller;
   readonly summary: Controller;
   readonly deviceHealth: Controller;
+  readonly rollout: Controller;
   readonly informers: PlacementInformers;
   readonly caches: PlacementCaches;
   /** Whether nothing is queued, running, or waiting to be queued (delayed rechecks aside). */
@@ -129,18 +133,33 @@ export function addPlacementControllers(
     }),
     workers: options.deviceHealthWorkers ?? 4,
   });
+  const rollout = manager.controller({
+    reconciler: createRolloutReconciler({
+      service,
+      informers,
+      caches,
+      bounds,
+      now,
+      events: options.events?.sink('outpost-rollout'),
+      ...(options.rolloutRecheckMs !== undefined ? { recheckMs: options.rolloutRecheckMs } : {}),
+    }),
+    workers: 2,
+    coalesce: { windowMs: 100 },
+  });
   // Every reconciler reads every cache: none starts before all of them synced.
   for (const informer of Object.values(informers)) {
     mailbox.reads(informer);
     summary.reads(informer);
+    rollout.reads(informer);
   }
-  watchPlacementEvents({ informers, caches, mailbox, summary, deviceHealth });
+  watchPlacementEvents({ informers, caches, mailbox, summary, deviceHealth, rollout });
 
-  const controllers = [mailbox, summary, deviceHealth];
+  const controllers = [mailbox, summary, deviceHealth, rollout];
   return {
     mailbox,
     summary,
     deviceHealth,
+    rollout,
     informers,
     caches,
     idle: () =>

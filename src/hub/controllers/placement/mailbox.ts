@@ -6,12 +6,21 @@ import type {
   Mailbox,
   OwnerReferenceShape,
   Placement,
+  PlacementRevision,
 } from '../../../api/index.ts';
 import type { Client, Counter, Informer, Reconciler } from '../../../controller/index.ts';
 import { ApiError } from '../../kube-api/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import { DeviceBounds } from './boundaries.ts';
 import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } from './compose.ts';
+import {
+  type BatchDevice,
+  planBatches,
+  revisionOfBatch,
+  rolloutSpecOf,
+  rolloutStatusOf,
+  workloadAt,
+} from './rollout-plan.ts';
 import { selects, selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, type RenderStamps, specVersion } from './state.ts';
 
@@ -183,10 +192,36 @@ export function placedOn(
     .sort(byAge);
   const placed: PlacedWorkload[] = [];
   const seen = new Set<string>();
+  const revisions = new Map<string, number>();
   for (const placement of placements) {
     const namespace = placement.metadata.namespace!;
     placementVersions.set(`${namespace}/${placement.metadata.name}`, specVersion(placement)!);
     const workloads = informers.workloads.byIndex(NAMESPACE_INDEX, namespace).sort(byName);
+    const held = heldRevision(placement, device, caches, bounds);
+    if (held) {
+      // Rolled out by revisions: the objects of the revision the device's batch holds, whatever the
+      // Workloads say now. The live ones it selects are inputs all the same (a new revision follows).
+      revisions.set(`${namespace}/${placement.metadata.name}`, held.revision);
+      for (const workload of workloads) {
+        if (workload.metadata.deletionTimestamp) continue;
+        const shape = { name: workload.metadata.name!, labels: workload.metadata.labels };
+        if (!selectsWorkload(specOf(placement).workloadSelector, shape)) continue;
+        workloadVersions.set(`${namespace}/${shape.name}`, specVersion(workload)!);
+      }
+      for (const entry of held.workloads) {
+        const key = `${namespace}/${entry.name}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const workload = workloadAt(placement, entry);
+        placed.push({
+          source: { namespace, workload: entry.name, placement: placement.metadata.name! },
+          precedence: precedenceKey(workload),
+          renderer: caches.revisionRenderer(placement, held.revision, workload),
+          revision: held.revision,
+        });
+      }
+      continue;
+    }
     for (const workload of workloads) {
       const workloadName = workload.metadata.name!;
       if (workload.metadata.deletionTimestamp) continue;
@@ -214,8 +249,47 @@ export function placedOn(
       device: parametersSignature(device),
       placements: placementVersions,
       workloads: workloadVersions,
+      ...(revisions.size > 0 ? { revisions } : {}),
     },
   };
+}
+
+/**
+ * The revision a device's batch holds for a Placement that rolls out by
+ * revisions (it has `spec.rollout` and its rollout controller recorded a
+ * revision); undefined for the others, whose devices get the Workloads as
+ * they are.
+ */
+function heldRevision(
+  placement: KubeObject,
+  device: KubeObject,
+  caches: PlacementCaches,
+  bounds: DeviceBounds,
+): PlacementRevision | undefined {
+  const rollout = rolloutSpecOf(placement);
+  const status = rolloutStatusOf(placement);
+  if (!rollout || !status) return undefined;
+  const plan = caches.batchPlan(placement, () =>
+    planBatches(rollout, matchedDevices(placement, caches, bounds)),
+  );
+  const batch = plan.batchOf.get(device.metadata.name!) ?? plan.sizes.length - 1;
+  const number = revisionOfBatch(status, batch);
+  return status.revisions.find((r) => r.revision === number);
+}
+
+/** The devices a Placement places on, with their labels, from the device label index. */
+export function matchedDevices(
+  placement: KubeObject,
+  caches: PlacementCaches,
+  bounds: DeviceBounds,
+): BatchDevice[] {
+  const namespace = placement.metadata.namespace!;
+  const devices: BatchDevice[] = [];
+  for (const name of caches.devices.selectCached(specOf(placement).deviceSelector)) {
+    const labels = caches.devices.labelsOf(name);
+    if (bounds.allows(namespace, labels)) devices.push({ name, labels });
+  }
+  return devices;
 }
 
 async function deleteMailbox(service: Client, kind: KindDefinition, mailbox: KubeObject): Promise<void> {
@@ -255,11 +329,14 @@ function sameInputs(a: RenderStamps, b: RenderStamps): boolean {
   return (
     a.device === b.device &&
     sameVersions(a.placements, b.placements) &&
-    sameVersions(a.workloads, b.workloads)
+    sameVersions(a.workloads, b.workloads) &&
+    sameVersions(a.revisions ?? NONE, b.revisions ?? NONE)
   );
 }
 
-function sameVersions(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+const NONE: ReadonlyMap<string, number> = new Map();
+
+function sameVersions<T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): boolean {
   if (a.size !== b.size) return false;
   for (const [key, value] of b) if (a.get(key) !== value) return false;
   return true;

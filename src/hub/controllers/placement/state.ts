@@ -1,6 +1,7 @@
 import type { KubeObject, Placement, Workload } from '../../../api/index.ts';
 import { canonicalJson } from '../../../util/index.ts';
 import { WorkloadRenderer } from './render.ts';
+import type { BatchPlan } from './rollout-plan.ts';
 import { DeviceLabelIndex } from './selection.ts';
 
 const versions = new WeakMap<object, string>();
@@ -42,6 +43,8 @@ export interface RenderStamps {
   readonly placements: ReadonlyMap<string, string>;
   /** The {@link specVersion} of every Workload placed on the device, by `namespace/name`. */
   readonly workloads: ReadonlyMap<string, string>;
+  /** The rollout revision rendered for every Placement that rolls out by revisions, by `namespace/name`. */
+  readonly revisions?: ReadonlyMap<string, number>;
   /** The Mailbox's resourceVersion as written (or found unchanged); absent while rendering. */
   readonly mailbox?: string;
 }
@@ -63,6 +66,37 @@ export class PlacementCaches {
   readonly devices = new DeviceLabelIndex();
   readonly #renderers = new Map<string, { version: string; renderer: WorkloadRenderer }>();
   readonly #stamps = new Map<string, RenderStamps>();
+  readonly #revisionRenderers = new Map<string, { version: string; renderer: WorkloadRenderer }>();
+  readonly #plans = new Map<string, { version: string; plan: BatchPlan }>();
+
+  /**
+   * The renderer of a Workload as a rollout revision recorded it, for a
+   * Placement's devices at its current spec (a revision's content never
+   * changes: only the Placement's overrides can).
+   */
+  revisionRenderer(placement: KubeObject, revision: number, workload: KubeObject): WorkloadRenderer {
+    const key = `${placement.metadata.namespace}/${placement.metadata.name}|${revision}|${workload.metadata.name}`;
+    const version = specVersion(placement)!;
+    const cached = this.#revisionRenderers.get(key);
+    if (cached?.version === version) return cached.renderer;
+    const renderer = new WorkloadRenderer(placement as unknown as Placement, workload as unknown as Workload);
+    this.#revisionRenderers.set(key, { version, renderer });
+    return renderer;
+  }
+
+  /**
+   * A Placement's batch plan, computed once per Placement resourceVersion and
+   * device index version (every device's reconcile asks for it).
+   */
+  batchPlan(placement: KubeObject, compute: () => BatchPlan): BatchPlan {
+    const key = `${placement.metadata.namespace}/${placement.metadata.name}`;
+    const version = `${placement.metadata.resourceVersion}|${this.devices.version}`;
+    const cached = this.#plans.get(key);
+    if (cached?.version === version) return cached.plan;
+    const plan = compute();
+    this.#plans.set(key, { version, plan });
+    return plan;
+  }
 
   /** The renderer of a Workload's objects for a Placement's devices, at their current specs. */
   renderer(placement: KubeObject, workload: KubeObject): WorkloadRenderer {
@@ -84,6 +118,12 @@ export class PlacementCaches {
           ? placementKey === `${namespace}/${name}`
           : placementKey.startsWith(`${namespace}/`) && workloadName === name;
       if (matches) this.#renderers.delete(key);
+    }
+    if (kind === 'Placement') {
+      this.#plans.delete(`${namespace}/${name}`);
+      for (const key of this.#revisionRenderers.keys()) {
+        if (key.startsWith(`${namespace}/${name}|`)) this.#revisionRenderers.delete(key);
+      }
     }
   }
 

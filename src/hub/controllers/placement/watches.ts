@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Device, KubeObject, Mailbox, Placement } from '../../../api/index.ts';
+import type { Device, KubeObject, Mailbox, Placement, RolloutStatus } from '../../../api/index.ts';
 import {
   annotationsChanged,
   anyOf,
@@ -31,6 +31,7 @@ export interface PlacementWatchTargets {
   readonly mailbox: Controller;
   readonly summary: Controller;
   readonly deviceHealth: Controller;
+  readonly rollout: Controller;
 }
 
 /** A Device change that rendering reads (labels, annotations, profiles) or that removes or replaces it. */
@@ -64,7 +65,7 @@ const workloadSpec = anyOf(
  * renderers of deleted Placements and Workloads).
  */
 export function watchPlacementEvents(targets: PlacementWatchTargets): void {
-  const { informers, caches, mailbox, summary, deviceHealth } = targets;
+  const { informers, caches, mailbox, summary, deviceHealth, rollout } = targets;
   addIndexOnce(informers.mailboxes, SOURCE_PLACEMENT_INDEX, (m) =>
     sourcesOf(m).map((s) => `${s.namespace}/${s.placement}`),
   );
@@ -135,6 +136,26 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
     predicates: [placementSpec],
   });
   mailbox.watch(informers.placements, { map: devicesOf, predicates: [placementSpec] });
+  // The rollout controller moved a batch or rolled back: the devices of the Placement change revision.
+  mailbox.watch(informers.placements, {
+    map: devicesOf,
+    predicates: [updateWhen((old, p) => rolloutAssignment(old) !== rolloutAssignment(p))],
+  });
+  // Rollouts: the Placement itself (spec, approval, its own status), the Workloads it places, and
+  // the agents' reports on its devices (coalesced: a batch reports together).
+  rollout.watch(informers.placements);
+  rollout.watch(informers.workloads, {
+    map: (w) => placementsSelecting(w).map(keyOf),
+    predicates: [workloadSpec],
+  });
+  rollout.watch(informers.mailboxes, {
+    map: (m) => [...new Set(sourcesOf(m).map((s) => `${s.namespace}/${s.placement}`))],
+    predicates: [
+      { add: () => false, update: (old, m) => old !== m && !isDeepStrictEqual(old.status, m.status) },
+    ],
+    mapOld: false,
+    coalesce: true,
+  });
 
   summary.watch(informers.workloads, {
     map: (w) => [summaryKey('Workload', w.metadata.namespace!, w.metadata.name!)],
@@ -248,6 +269,13 @@ function* sourceSummaries(m: KubeObject): Generator<string> {
 function sourcesOf(m: KubeObject): Array<{ namespace: string; workload: string; placement: string }> {
   const spec = m.spec as Mailbox['spec'];
   return [...(spec?.objects ?? []), ...(spec?.excluded ?? [])].map((entry) => entry.source);
+}
+
+/** What decides which revision each device of a Placement holds (its rollout status, revisions aside from their numbers). */
+function rolloutAssignment(p: KubeObject): string {
+  const r = (p.status as { rollout?: RolloutStatus } | undefined)?.rollout;
+  if (!r) return '';
+  return `${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}`;
 }
 
 function mailboxSpecChanged(old: KubeObject, m: KubeObject): boolean {

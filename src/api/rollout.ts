@@ -1,0 +1,224 @@
+import Type from 'typebox';
+import type { FieldCause, KubeObject, PrinterColumn } from './kind.ts';
+import { FreeForm, LabelSelector, Time } from './meta.ts';
+import { selectorRequirements } from './selectors.ts';
+
+/** A count of devices, or a percentage of the matched devices (rounded up, at least one). */
+const BatchLimit = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+%$' })], {
+  description: 'Devices in the batch: a count, or a percentage ("25%") of the matched devices.',
+});
+
+/** One batch of a rollout: which devices, how many, whether a person must release it. */
+export const RolloutBatch = Type.Object({
+  selector: Type.Optional({
+    ...LabelSelector,
+    description: 'Only devices with these labels (not taken by an earlier batch); absent: any device left.',
+  }),
+  limit: Type.Optional(BatchLimit),
+  approval: Type.Optional(
+    Type.Enum(['Automatic', 'Manual'], {
+      description: 'Manual: the batch starts only after `outpost rollout approve`. @default Automatic',
+    }),
+  ),
+});
+export type RolloutBatch = Type.Static<typeof RolloutBatch>;
+
+/** `Placement.spec.rollout`: how a new revision of the placed Workloads reaches the devices. */
+export const RolloutSpec = Type.Object(
+  {
+    strategy: Type.Optional(
+      Type.Enum(['AllAtOnce', 'Batches'], {
+        description:
+          'AllAtOnce: one batch of every device; Batches: spec.rollout.batches in order. @default AllAtOnce',
+      }),
+    ),
+    batches: Type.Optional(
+      Type.Array(RolloutBatch, {
+        description:
+          'Batches in order; devices no batch takes form an implicit last batch. Devices are taken in name order.',
+      }),
+    ),
+    successThreshold: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 100,
+        description:
+          "Percent of a batch's reachable devices that must run the new revision, ready, before the next batch starts. @default 100",
+      }),
+    ),
+    errorThreshold: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 100,
+        description:
+          'Percent of the reachable devices given the new revision that, failing, stop the rollout and roll it back. @default 20',
+      }),
+    ),
+    progressDeadlineSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'How long a device of a batch may take to run the new revision before it counts as failed. @default 600',
+      }),
+    ),
+    paused: Type.Optional(Type.Boolean({ description: 'No further batch starts while true.' })),
+    revisionHistoryLimit: Type.Optional(
+      Type.Integer({ minimum: 2, maximum: 50, description: 'Revisions kept in status. @default 10' }),
+    ),
+  },
+  {
+    description:
+      'How a change of the placed Workloads (a new revision) reaches the devices: in batches, stopped and rolled back at the error threshold.',
+  },
+);
+export type RolloutSpec = Type.Static<typeof RolloutSpec>;
+
+/** One revision: the placed Workloads' specs as they were. */
+export const PlacementRevision = Type.Object({
+  revision: Type.Integer({ minimum: 1 }),
+  hash: Type.String({ description: 'Content hash of the Workloads below.' }),
+  created: Time,
+  workloads: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      uid: Type.Optional(Type.String()),
+      generation: Type.Optional(Type.Integer()),
+      creationTimestamp: Type.Optional(Type.String()),
+      labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+      spec: FreeForm(Type.Object({})),
+    }),
+  ),
+});
+export type PlacementRevision = Type.Static<typeof PlacementRevision>;
+
+const BatchStatus = Type.Object({
+  devices: Type.Integer({ minimum: 0 }),
+  updated: Type.Integer({ minimum: 0, description: 'Running the update revision, ready.' }),
+  failed: Type.Integer({ minimum: 0 }),
+  unreachable: Type.Integer({ minimum: 0 }),
+});
+
+/** `Placement.status.rollout`, written by the rollout controller. */
+export const RolloutStatus = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer()),
+    phase: Type.Enum(['Complete', 'Progressing', 'Paused', 'WaitingForApproval', 'RolledBack'], {
+      description:
+        'Complete: every batch runs currentRevision. RolledBack: updateRevision failed and every device was given currentRevision back.',
+    }),
+    currentRevision: Type.Integer({
+      minimum: 1,
+      description: 'The revision devices outside released batches hold.',
+    }),
+    updateRevision: Type.Integer({ minimum: 1, description: 'The revision being rolled out.' }),
+    releasedBatches: Type.Integer({
+      minimum: 0,
+      description: 'Batches [0, releasedBatches) hold updateRevision; the others hold currentRevision.',
+    }),
+    batchStartTime: Type.Optional(Time),
+    batches: Type.Optional(Type.Array(BatchStatus)),
+    failure: Type.Optional(
+      Type.Object({
+        revision: Type.Integer(),
+        time: Time,
+        devices: Type.Array(Type.String(), { maxItems: 20 }),
+        reasons: Type.Array(Type.Object({ reason: Type.String(), count: Type.Integer({ minimum: 1 }) })),
+        message: Type.String(),
+      }),
+    ),
+    revisions: Type.Array(PlacementRevision, { description: 'Bounded history, oldest first.' }),
+  },
+  { description: 'Where the rollout of the placed Workloads stands, and their revisions.' },
+);
+export type RolloutStatus = Type.Static<typeof RolloutStatus>;
+
+/** The annotation `outpost rollout approve` writes: `REVISION/BATCH`, releasing that batch and those before. */
+export const APPROVE_ANNOTATION = 'outpost.dev/rollout-approved';
+
+/** Semantic checks of `spec.rollout`: overlapping batch selectors, a Batches strategy without batches. */
+export function validateRollout(rollout: RolloutSpec | undefined, field = 'spec.rollout'): FieldCause[] {
+  if (!rollout) return [];
+  const causes: FieldCause[] = [];
+  const batches = rollout.batches ?? [];
+  if (rollout.strategy === 'AllAtOnce' && batches.length > 0) {
+    causes.push({
+      reason: 'FieldValueForbidden',
+      field: `${field}.batches`,
+      message: 'Forbidden: batches apply to the Batches strategy only',
+    });
+  }
+  batches.forEach((batch, index) => {
+    if (!batch.selector) return;
+    for (let earlier = 0; earlier < index; earlier++) {
+      const other = batches[earlier]!.selector;
+      if (other && mayOverlap(other, batch.selector)) {
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: `${field}.batches[${index}].selector`,
+          message: `Invalid value: overlaps the selector of batches[${earlier}] (a device could match both)`,
+        });
+        break;
+      }
+    }
+  });
+  return causes;
+}
+
+type Selector = Parameters<typeof selectorRequirements>[0];
+
+/**
+ * Whether two label selectors may select one device. They cannot when some
+ * key is required with disjoint value sets, or required by one and forbidden
+ * (DoesNotExist, or NotIn every value the other allows) by the other.
+ */
+function mayOverlap(a: Selector, b: Selector): boolean {
+  const ra = selectorRequirements(a);
+  const rb = selectorRequirements(b);
+  for (const x of ra) {
+    for (const y of rb) {
+      if (x.key !== y.key) continue;
+      if (disjoint(x, y) || disjoint(y, x)) return false;
+    }
+  }
+  return true;
+}
+
+function disjoint(
+  x: { operator: string; values: readonly string[] },
+  y: { operator: string; values: readonly string[] },
+): boolean {
+  const requires = x.operator === 'In' || x.operator === 'Exists';
+  if (requires && y.operator === 'DoesNotExist') return true;
+  if (x.operator === 'In' && y.operator === 'In') return !x.values.some((v) => y.values.includes(v));
+  if (x.operator === 'In' && y.operator === 'NotIn') return x.values.every((v) => y.values.includes(v));
+  return false;
+}
+
+function rolloutOf(object: KubeObject): RolloutStatus | undefined {
+  return (object.status as { rollout?: RolloutStatus } | undefined)?.rollout;
+}
+
+/** `kubectl get placements` columns of the rollout: revision, batches released, phase. */
+export const rolloutColumns: PrinterColumn[] = [
+  {
+    name: 'Revision',
+    type: 'integer',
+    description: 'The revision being rolled out.',
+    cell: (o) => rolloutOf(o)?.updateRevision,
+  },
+  {
+    name: 'Batch',
+    type: 'string',
+    description: 'Batches released of all.',
+    cell: (o) => {
+      const r = rolloutOf(o);
+      return r?.batches ? `${Math.min(r.releasedBatches, r.batches.length)}/${r.batches.length}` : undefined;
+    },
+  },
+  {
+    name: 'Rollout',
+    type: 'string',
+    description: 'Rollout phase.',
+    cell: (o) => rolloutOf(o)?.phase,
+  },
+];

@@ -1,0 +1,118 @@
+import type {
+  KubeObject,
+  Placement,
+  PlacementRevision,
+  RolloutSpec,
+  RolloutStatus,
+} from '../../../api/index.ts';
+import { canonicalJson } from '../../../util/index.ts';
+import { contentHash } from './hash.ts';
+import { type LabelSelectorShape, selects } from './selection.ts';
+
+/** A device as batching sees it. */
+export interface BatchDevice {
+  readonly name: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** Which batch each device is in, and how many devices each batch has. */
+export interface BatchPlan {
+  readonly batchOf: ReadonlyMap<string, number>;
+  readonly sizes: readonly number[];
+}
+
+/**
+ * Splits the matched devices into batches: devices in name order, each batch
+ * in turn takes the devices left that its selector matches (any, without
+ * one), up to its limit (a count, or a percentage of all matched devices
+ * rounded up); the devices no batch took form an implicit last batch.
+ * AllAtOnce (or no strategy) is one batch of every device.
+ *
+ * Deterministic in its inputs, so the mailbox reconciler (which revision a
+ * device's Mailbox holds) and the rollout reconciler (how a batch is doing)
+ * agree without storing 10,000 names. A device that joins or leaves
+ * mid-rollout can move later devices across a count boundary.
+ */
+export function planBatches(rollout: RolloutSpec | undefined, devices: readonly BatchDevice[]): BatchPlan {
+  const sorted = [...devices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const batchOf = new Map<string, number>();
+  const batches = rollout?.strategy === 'Batches' ? (rollout.batches ?? []) : [];
+  const sizes: number[] = [];
+  batches.forEach((batch, index) => {
+    const limit = limitOf(batch.limit, sorted.length);
+    let taken = 0;
+    for (const device of sorted) {
+      if (taken >= limit) break;
+      if (batchOf.has(device.name)) continue;
+      if (batch.selector && !selects(batch.selector as LabelSelectorShape, device.labels)) continue;
+      batchOf.set(device.name, index);
+      taken++;
+    }
+    sizes.push(taken);
+  });
+  const last = batches.length;
+  let rest = 0;
+  for (const device of sorted) {
+    if (batchOf.has(device.name)) continue;
+    batchOf.set(device.name, last);
+    rest++;
+  }
+  if (rest > 0 || batches.length === 0) sizes.push(rest);
+  return { batchOf, sizes };
+}
+
+function limitOf(limit: number | string | undefined, total: number): number {
+  if (limit === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof limit === 'number') return limit;
+  const percent = Number(limit.slice(0, -1));
+  return Math.max(1, Math.ceil((total * percent) / 100));
+}
+
+/** The rollout state of a Placement, when its rollout controller has recorded one. */
+export function rolloutStatusOf(placement: KubeObject): RolloutStatus | undefined {
+  const status = (placement.status as { rollout?: RolloutStatus } | undefined)?.rollout;
+  return status && status.revisions.length > 0 ? status : undefined;
+}
+
+/** The revision a batch holds: the update revision once released, the current one before. */
+export function revisionOfBatch(status: RolloutStatus, batch: number): number {
+  return batch < status.releasedBatches ? status.updateRevision : status.currentRevision;
+}
+
+/** The placed Workloads as a revision's content (name order), with its hash. */
+export function snapshotOf(workloads: readonly KubeObject[]): Pick<PlacementRevision, 'hash' | 'workloads'> {
+  const content = [...workloads]
+    .sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1))
+    .map((w) => ({
+      name: w.metadata.name!,
+      ...(w.metadata.uid ? { uid: w.metadata.uid } : {}),
+      ...(w.metadata.generation !== undefined ? { generation: w.metadata.generation } : {}),
+      ...(w.metadata.creationTimestamp ? { creationTimestamp: w.metadata.creationTimestamp } : {}),
+      ...(w.metadata.labels ? { labels: { ...w.metadata.labels } } : {}),
+      spec: structuredClone(w.spec ?? {}) as Record<string, unknown>,
+    }));
+  // What a device runs depends on the specs only (names, for the sources): uid and generation aside.
+  const hash = contentHash(canonicalJson(content.map((w) => [w.name, w.spec])));
+  return { hash, workloads: content };
+}
+
+/** A Workload as it was at a revision, shaped for the renderer. */
+export function workloadAt(placement: KubeObject, entry: PlacementRevision['workloads'][number]): KubeObject {
+  return {
+    apiVersion: 'outpost.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: {
+      namespace: placement.metadata.namespace,
+      name: entry.name,
+      ...(entry.uid ? { uid: entry.uid } : {}),
+      ...(entry.creationTimestamp ? { creationTimestamp: entry.creationTimestamp } : {}),
+      ...(entry.labels ? { labels: entry.labels } : {}),
+    },
+    spec: entry.spec,
+  };
+}
+
+/** The rollout spec of a Placement with its defaults; undefined when it asks for none. */
+export function rolloutSpecOf(placement: KubeObject): RolloutSpec | undefined {
+  return (placement.spec as Partial<Placement['spec']> | undefined)?.rollout;
+}

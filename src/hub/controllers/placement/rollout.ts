@@ -1,0 +1,325 @@
+import { isDeepStrictEqual } from 'node:util';
+import {
+  APPROVE_ANNOTATION,
+  type Device,
+  type KubeObject,
+  type Mailbox,
+  type Placement,
+  type PlacementRevision,
+  type RolloutSpec,
+  type RolloutStatus,
+} from '../../../api/index.ts';
+import { type Client, type Reconciler, splitKey } from '../../../controller/index.ts';
+import { type EventSink, NO_EVENTS } from '../../events/index.ts';
+import { kindOf, timestamp } from '../support.ts';
+import type { DeviceBounds } from './boundaries.ts';
+import { matchedDevices, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { planBatches, rolloutSpecOf, rolloutStatusOf, snapshotOf } from './rollout-plan.ts';
+import { selectsWorkload } from './selection.ts';
+import type { PlacementCaches } from './state.ts';
+import { combineStates, evaluateWorkload, MAX_BROKEN, MAX_REASONS } from './status.ts';
+
+export interface RolloutReconcilerOptions {
+  readonly service: Client;
+  readonly informers: PlacementInformers;
+  readonly caches: PlacementCaches;
+  readonly bounds: DeviceBounds;
+  /** Wall-clock time (revision and batch timestamps, progress deadlines). */
+  readonly now: () => Date;
+  /** How often a rollout in progress is looked at again without an event. @default 2000 */
+  readonly recheckMs?: number;
+  readonly events?: EventSink;
+}
+
+/** The field manager of the rollout controller's status writes. */
+export const ROLLOUT_FIELD_MANAGER = 'outpost-rollout';
+
+const DEFAULT_SUCCESS = 100;
+const DEFAULT_ERROR = 20;
+const DEFAULT_DEADLINE_S = 600;
+const DEFAULT_HISTORY = 10;
+
+/** How one batch stands. */
+interface BatchCount {
+  devices: number;
+  updated: number;
+  failed: number;
+  unreachable: number;
+}
+
+/**
+ * The rollout reconciler, keyed by Placement (`namespace/name`), for
+ * Placements with `spec.rollout`. It records each change of the placed
+ * Workloads as a numbered revision in `status.rollout.revisions` (bounded),
+ * and moves `releasedBatches` forward one batch at a time: batch n+1 is
+ * released only once batch n succeeded (successThreshold percent of its
+ * reachable devices run the update revision, ready, as their agents report
+ * it), unless paused or waiting for a manual approval. When errorThreshold
+ * percent of the reachable devices given the update revision fail, the
+ * rollout stops and every device gets the current revision back
+ * (`updateRevision` := `currentRevision`), with the failure in status.
+ *
+ * The mailbox reconciler reads only this status to choose the revision each
+ * device's Mailbox holds; devices offline get it when they come back.
+ * Level-triggered: everything is derived from the caches on each pass, and
+ * nothing is written when the status would not change.
+ */
+export function createRolloutReconciler(options: RolloutReconcilerOptions): Reconciler {
+  const { service, informers, caches, bounds } = options;
+  const placementKind = kindOf(service, 'Placement');
+  const events = options.events ?? NO_EVENTS;
+  const recheckMs = options.recheckMs ?? 2000;
+
+  const selectedWorkloads = (placement: KubeObject): KubeObject[] =>
+    informers.workloads.byIndex(NAMESPACE_INDEX, placement.metadata.namespace!).filter(
+      (workload) =>
+        !workload.metadata.deletionTimestamp &&
+        selectsWorkload((placement.spec as Placement['spec']).workloadSelector, {
+          name: workload.metadata.name!,
+          labels: workload.metadata.labels,
+        }),
+    );
+
+  return {
+    name: 'rollout',
+    async reconcile(key) {
+      const { namespace, name } = splitKey(key);
+      const placement = informers.placements.get(namespace, name);
+      if (!placement || placement.metadata.deletionTimestamp) return;
+      const spec = rolloutSpecOf(placement);
+      const previous = rolloutStatusOf(placement);
+      if (!spec) return;
+      const now = options.now();
+      const told: Array<[type: 'Normal' | 'Warning', reason: string, message: string]> = [];
+      const snapshot = snapshotOf(selectedWorkloads(placement));
+      let next: RolloutStatus;
+      if (!previous) {
+        // The first revision is what the devices run already (or get at once): nothing to roll out.
+        next = {
+          phase: 'Complete',
+          currentRevision: 1,
+          updateRevision: 1,
+          releasedBatches: 0,
+          revisions: [{ revision: 1, created: timestamp(now), ...snapshot }],
+        };
+        told.push(['Normal', 'RevisionCreated', 'revision 1 recorded']);
+      } else {
+        next = structuredClone(previous);
+        const latest = next.revisions[next.revisions.length - 1]!;
+        if (latest.hash !== snapshot.hash) {
+          const revision = latest.revision + 1;
+          next.revisions.push({ revision, created: timestamp(now), ...snapshot });
+          const current = next.revisions.find((r) => r.revision === next.currentRevision);
+          delete next.failure;
+          delete next.batchStartTime;
+          if (current?.hash === snapshot.hash) {
+            // Back to what the devices run (an undo after a rollback): nothing to roll out.
+            next.currentRevision = next.updateRevision = revision;
+            next.releasedBatches = 0;
+            next.phase = 'Complete';
+            told.push([
+              'Normal',
+              'RevisionCreated',
+              `revision ${revision} recorded, the content devices run`,
+            ]);
+          } else {
+            next.updateRevision = revision;
+            next.releasedBatches = 0;
+            next.phase = 'Progressing';
+            told.push(['Normal', 'RevisionCreated', `revision ${revision} recorded, rolling out`]);
+          }
+          next.revisions = trimmed(next.revisions, next, spec.revisionHistoryLimit ?? DEFAULT_HISTORY);
+        }
+      }
+      next.observedGeneration = placement.metadata.generation;
+      if (next.updateRevision !== next.currentRevision) {
+        advance(placement, spec, next, now, told);
+      }
+      if (!isDeepStrictEqual(previous, next)) {
+        const status = { ...(placement.status as Record<string, unknown> | undefined), rollout: next };
+        await service.update(
+          placementKind,
+          namespace,
+          name,
+          { ...placement, status },
+          { fieldManager: ROLLOUT_FIELD_MANAGER },
+          'status',
+        );
+        for (const [type, reason, message] of told)
+          events.record(placement, type, reason, message, 'Rollout');
+      }
+      return next.updateRevision !== next.currentRevision ? { requeueAfter: recheckMs } : undefined;
+    },
+  };
+
+  /** Counts the released batches, rolls back past the error threshold, else releases the next batch when due. */
+  function advance(
+    placement: KubeObject,
+    spec: RolloutSpec,
+    next: RolloutStatus,
+    now: Date,
+    told: Array<['Normal' | 'Warning', string, string]>,
+  ): void {
+    const namespace = placement.metadata.namespace!;
+    const name = placement.metadata.name!;
+    const plan = planBatches(spec, matchedDevices(placement, caches, bounds));
+    const update = next.revisions.find((r) => r.revision === next.updateRevision)!;
+    const counts: BatchCount[] = plan.sizes.map((devices) => ({
+      devices,
+      updated: 0,
+      failed: 0,
+      unreachable: 0,
+    }));
+    const failures: Array<{ device: string; reason: string }> = [];
+    const deadlineMs = (spec.progressDeadlineSeconds ?? DEFAULT_DEADLINE_S) * 1000;
+    for (const [device, batch] of plan.batchOf) {
+      const count = counts[batch]!;
+      const object = informers.devices.get(undefined, device);
+      const unreachable = (object?.status as Device['status'])?.phase === 'Unreachable';
+      if (unreachable) count.unreachable++;
+      if (batch >= next.releasedBatches || unreachable) continue;
+      const mailbox = informers.mailboxes.get(undefined, device) as Mailbox | undefined;
+      if (!holds(mailbox, namespace, name, update)) continue;
+      const state = combineStates(
+        update.workloads.map((w) =>
+          evaluateWorkload(
+            mailbox,
+            { namespace, workload: w.name },
+            { now: now.getTime(), progressDeadlineMs: deadlineMs, unreachable },
+          ),
+        ),
+        unreachable,
+      );
+      if (state.failure) {
+        count.failed++;
+        failures.push({ device, reason: state.failure.reason });
+      } else if (state.running) count.updated++;
+    }
+    next.batches = counts;
+    const released = counts.slice(0, next.releasedBatches);
+    const reachable = released.reduce((sum, c) => sum + c.devices - c.unreachable, 0);
+    const failed = released.reduce((sum, c) => sum + c.failed, 0);
+    if (reachable > 0 && failed * 100 >= (spec.errorThreshold ?? DEFAULT_ERROR) * reachable) {
+      rollBack(next, failures, reachable, now, told);
+      return;
+    }
+    const paused = spec.paused === true;
+    const batchCount = plan.sizes.length;
+    if (next.releasedBatches > 0) {
+      const current = counts[next.releasedBatches - 1]!;
+      const reachableInBatch = current.devices - current.unreachable;
+      const succeeded =
+        current.updated * 100 >= (spec.successThreshold ?? DEFAULT_SUCCESS) * reachableInBatch;
+      if (!succeeded) {
+        next.phase = paused ? 'Paused' : 'Progressing';
+        return;
+      }
+      if (next.releasedBatches >= batchCount) {
+        next.currentRevision = next.updateRevision;
+        next.phase = 'Complete';
+        delete next.batchStartTime;
+        told.push(['Normal', 'RolloutComplete', `revision ${next.updateRevision} runs on every batch`]);
+        return;
+      }
+      told.push([
+        'Normal',
+        'BatchSucceeded',
+        `revision ${next.updateRevision}: batch ${next.releasedBatches} of ${batchCount} succeeded`,
+      ]);
+    }
+    if (paused) {
+      next.phase = 'Paused';
+      return;
+    }
+    const batch = next.releasedBatches;
+    const approval = spec.strategy === 'Batches' ? spec.batches?.[batch]?.approval : undefined;
+    if (approval === 'Manual' && !approved(placement, next.updateRevision, batch)) {
+      if (next.phase !== 'WaitingForApproval')
+        told.push([
+          'Normal',
+          'WaitingForApproval',
+          `revision ${next.updateRevision}: batch ${batch + 1} waits for approval`,
+        ]);
+      next.phase = 'WaitingForApproval';
+      return;
+    }
+    next.releasedBatches = batch + 1;
+    next.batchStartTime = timestamp(now);
+    next.phase = 'Progressing';
+    told.push([
+      'Normal',
+      'BatchStarted',
+      `revision ${next.updateRevision}: batch ${batch + 1} of ${batchCount} started (${counts[batch]!.devices} devices)`,
+    ]);
+  }
+
+  function rollBack(
+    next: RolloutStatus,
+    failures: ReadonlyArray<{ device: string; reason: string }>,
+    reachable: number,
+    now: Date,
+    told: Array<['Normal' | 'Warning', string, string]>,
+  ): void {
+    const reasons = new Map<string, number>();
+    for (const f of failures) reasons.set(f.reason, (reasons.get(f.reason) ?? 0) + 1);
+    const top = [...reasons]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, MAX_REASONS)
+      .map(([reason, count]) => ({ reason, count }));
+    const failedRevision = next.updateRevision;
+    const message =
+      `revision ${failedRevision} failed on ${failures.length} of ${reachable} reachable devices ` +
+      `(${top.map((r) => `${r.reason}: ${r.count}`).join(', ')}); rolled back to revision ${next.currentRevision}`;
+    next.failure = {
+      revision: failedRevision,
+      time: timestamp(now),
+      devices: failures
+        .map((f) => f.device)
+        .sort()
+        .slice(0, MAX_BROKEN),
+      reasons: top,
+      message,
+    };
+    next.updateRevision = next.currentRevision;
+    next.releasedBatches = 0;
+    next.phase = 'RolledBack';
+    delete next.batchStartTime;
+    told.push(['Warning', 'RolledBack', message]);
+  }
+}
+
+/** Whether a device's Mailbox holds the objects of `revision` from this Placement (rendered, not yet run). */
+function holds(
+  mailbox: Mailbox | undefined,
+  namespace: string,
+  placement: string,
+  revision: PlacementRevision,
+): boolean {
+  if (!mailbox) return false;
+  let found = false;
+  for (const entry of mailbox.spec?.objects ?? []) {
+    if (entry.source.namespace !== namespace || entry.source.placement !== placement) continue;
+    if (entry.revision !== revision.revision) return false;
+    found = true;
+  }
+  return found || revision.workloads.length === 0;
+}
+
+/** Whether `outpost rollout approve` released `batch` (or a later one) of `revision`. */
+function approved(placement: KubeObject, revision: number, batch: number): boolean {
+  const value = placement.metadata.annotations?.[APPROVE_ANNOTATION];
+  const match = value ? /^(\d+)\/(\d+)$/.exec(value) : null;
+  return match !== null && Number(match[1]) === revision && Number(match[2]) >= batch;
+}
+
+/** The newest revisions, at most `limit`, always keeping the current and the update revision. */
+function trimmed(revisions: PlacementRevision[], status: RolloutStatus, limit: number): PlacementRevision[] {
+  const keep = new Set([status.currentRevision, status.updateRevision]);
+  const result = [...revisions];
+  while (result.length > limit) {
+    const index = result.findIndex((r) => !keep.has(r.revision));
+    if (index < 0) break;
+    result.splice(index, 1);
+  }
+  return result;
+}
