@@ -40,7 +40,7 @@ const REFUSED: Array<[string, string, RegExp]> = [
   ['small full stop', '\ufe52\ufe52/x', /lookalike/],
   ['fullwidth reverse solidus', 'a\uff3cb', /lookalike/],
   ['big solidus', 'a\u29f8b', /lookalike/],
-  ['too long', 'a/'.repeat(400) + 'b', /at most/],
+  ['too long', `${'a/'.repeat(400)}b`, /at most/],
   ['segment too long', 'x'.repeat(256), /at most/],
 ];
 

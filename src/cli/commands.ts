@@ -109,6 +109,12 @@ function defineHub(program: Command): void {
         false,
       )
       .option(
+        '--object-quota-bytes <bytes>',
+        "each device's uploaded objects: at most this many bytes",
+        '1073741824',
+      )
+      .option('--object-quota-objects <count>', "each device's uploaded objects: at most this many", '100000')
+      .option(
         '--mqtt <url>',
         'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
       ),

@@ -23,6 +23,7 @@ import {
 import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
+import { FsObjectStorage, type ObjectQuota, Uploads } from './objects/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
@@ -71,6 +72,8 @@ export interface HubOptions {
    * @default false
    */
   readonly requireDeviceBounds?: boolean;
+  /** Each device's object storage quota. @default DEFAULT_OBJECT_QUOTA (1 GiB, 100,000 objects) */
+  readonly objectQuota?: Partial<ObjectQuota>;
 }
 
 export interface RunningHub {
@@ -173,6 +176,12 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
+    // Committed objects and upload sessions under the data dir (the filesystem backend).
+    objects: new Uploads({
+      storage: new FsObjectStorage(join(options.dataDir, 'objects')),
+      root: join(options.dataDir, 'objects'),
+      quota: options.objectQuota,
+    }),
     events: { logger: options.logger.child({ component: 'events' }) },
   });
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
