@@ -120,7 +120,7 @@ export {
   selectorRequirements,
 } from './selectors.ts';
 export type { RolloutSummary } from './summary.ts';
-export type { WorkloadUpload } from './upload-schema.ts';
+export { UploadStatus, type WorkloadUpload } from './upload-schema.ts';
 export {
   hasPrunableFields,
   labelCauses,

@@ -84,3 +84,23 @@ export function uploadCauses(uploads: readonly WorkloadUpload[] | undefined): Fi
   });
   return causes;
 }
+
+/** What a device reports of its uploads (Device `status.uploads`). */
+export const UploadStatus = Type.Object(
+  {
+    queuedFiles: Type.Integer({ description: 'Completed files waiting to be uploaded.' }),
+    queuedBytes: Type.Integer({ description: 'Their bytes.' }),
+    uploadedBytes: Type.Integer({
+      description: 'Bytes sent to the hub since the agent started (chunks acknowledged).',
+    }),
+    uploadedFiles: Type.Integer({ description: 'Files committed (or found held) since the agent started.' }),
+    lastUploadTime: Type.Optional(
+      Type.String({ format: 'date-time', description: 'When the last file was committed.' }),
+    ),
+    lastError: Type.Optional(
+      Type.String({ description: 'The last error, e.g. a refused path or the quota.' }),
+    ),
+    lastErrorTime: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { description: "The agent's data uploads." },
+);

@@ -33,6 +33,8 @@ export interface HeartbeatOptions {
   readonly profiles?: () => unknown[] | undefined;
   /** The resource guard's reserves and pressure, added to Device `status.resources`. @default none */
   readonly guard?: () => Record<string, unknown> | undefined;
+  /** The uploader's Device `status.uploads`, once uploads are declared. @default none */
+  readonly uploads?: () => Record<string, unknown> | undefined;
   /** @default 15 */
   readonly initialPeriodSeconds?: number;
   /** Wall clock for timestamps. @default () => new Date() */
@@ -111,6 +113,7 @@ export class Heartbeat {
     const disk = await statfs(this.#options.dataDir).catch(() => undefined);
     const statuses = this.#options.statuses();
     const profiles = this.#options.profiles?.();
+    const uploads = this.#options.uploads?.();
     return {
       phase: 'Online',
       lastHeartbeatTime: now,
@@ -138,6 +141,7 @@ export class Heartbeat {
       },
       workloads: summarise(statuses),
       ...(profiles ? { profiles } : {}),
+      ...(uploads ? { uploads } : {}),
     };
   }
 }
