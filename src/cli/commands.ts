@@ -11,6 +11,7 @@ import type { SendFlags } from './command-command.ts';
 import type { HubFlags } from './hub-command.ts';
 import type { ConnectionFlags } from './hub-connection.ts';
 import type { LogsFlags } from './logs-command.ts';
+import type { ObjectsFlags } from './objects-command.ts';
 import type { ConnectorFlags, PlcSimFlags } from './opcua-command.ts';
 import type { TelemetryFlags } from './telemetry-command.ts';
 import type { TokenCreateFlags } from './token-command.ts';
@@ -28,6 +29,7 @@ export function defineCommands(program: Command): void {
   defineUser(program);
   defineStore(program);
   defineLogs(program);
+  defineObjects(program);
   defineTelemetry(program);
   defineCommand(program);
   defineOpcUa(program);
@@ -253,6 +255,42 @@ function defineStore(program: Command): void {
     .action(async (flags: { from: string; to: string; merge?: boolean }) =>
       (await import('./store-command.ts')).migrateStore(flags, (line) => process.stderr.write(`${line}\n`)),
     );
+}
+
+function defineObjects(program: Command): void {
+  const objects = program
+    .command('objects')
+    .description("files devices' workloads uploaded, through the hub");
+  const common = (command: Command) =>
+    command
+      .option('-n, --namespace <namespace>', "the workloads' namespace", 'default')
+      .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
+      .option('--data-dir <dir>', HUB_DATA_DIR_HELP);
+  common(
+    objects
+      .command('ls')
+      .description('list objects: of every device, of DEVICE, or under DEVICE/PATH')
+      .argument('[target]', 'DEVICE or DEVICE/PATH'),
+  ).action(async (target: string | undefined, flags: ObjectsFlags) =>
+    (await import('./objects-command.ts')).runObjectsList(target, flags),
+  );
+  common(
+    objects
+      .command('get')
+      .description('download the object DEVICE/WORKLOAD/PATH')
+      .argument('<path>', 'DEVICE/WORKLOAD/PATH')
+      .option('-o, --output <file>', 'write to FILE (default: stdout)'),
+  ).action(async (path: string, flags: ObjectsFlags & { output?: string }) =>
+    (await import('./objects-command.ts')).runObjectsGet(path, flags),
+  );
+  common(
+    objects
+      .command('rm')
+      .description('remove the object DEVICE/WORKLOAD/PATH')
+      .argument('<path>', 'DEVICE/WORKLOAD/PATH'),
+  ).action(async (path: string, flags: ObjectsFlags) =>
+    (await import('./objects-command.ts')).runObjectsRemove(path, flags),
+  );
 }
 
 function defineLogs(program: Command): void {

@@ -23,12 +23,16 @@ export function withUploadMounts(
 ): KubeObject {
   const copy = structuredClone(object);
   const { spec } = podSpecOf(copy);
-  const volumes = ((spec as { volumes?: unknown[] }).volumes ??= []);
+  const shape = spec as { volumes?: unknown[]; containers?: Array<{ volumeMounts?: unknown[] }> };
+  shape.volumes = shape.volumes ?? [];
+  const volumes = shape.volumes;
   uploads.forEach((upload, index) => {
     const name = `outpost-upload-${index}`;
     volumes.push({ name, hostPath: { path: uploadDirOf(root, source, upload), type: 'Directory' } });
-    for (const container of (spec as { containers?: Array<{ volumeMounts?: unknown[] }> }).containers ?? [])
-      (container.volumeMounts ??= []).push({ name, mountPath: upload.path.replace(/\/$/, '') });
+    for (const container of shape.containers ?? []) {
+      container.volumeMounts = container.volumeMounts ?? [];
+      container.volumeMounts.push({ name, mountPath: upload.path.replace(/\/$/, '') });
+    }
   });
   return copy;
 }

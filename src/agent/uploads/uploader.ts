@@ -9,7 +9,7 @@
  * again at open), never from zero.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Mailbox, MailboxObject, WorkloadUpload } from '../../api/index.ts';
@@ -98,7 +98,8 @@ export class Uploader {
       }
     for (const { dir } of watched.values()) {
       // Writable by the workload's user, whoever it runs as; the sticky bit keeps users' files their own.
-      await mkdir(dir, { recursive: true, mode: 0o1777 });
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chmod(dir, 0o1777); // mkdir's mode is masked by the umask
     }
     this.#watched = [...watched.values()];
   }
