@@ -7,8 +7,9 @@
  * an upload under another device's prefix, and a team reads only its own namespace's objects.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -113,6 +114,7 @@ describe('data upload through the hub', { timeout: 300_000 }, () => {
   let api: ApiClient;
   let proxy: CountingProxy;
   let dataDir: string;
+  let proxyUrl: string;
   const objects = (args: string[], kubeconfig = hub.kubeconfig) =>
     run(process.execPath, [OUTPOST_BIN, 'objects', ...args, '-n', NS, '--kubeconfig', kubeconfig], {
       timeoutMs: 60_000,
@@ -122,7 +124,7 @@ describe('data upload through the hub', { timeout: 300_000 }, () => {
     hub = await startHubProcess();
     api = apiClient(hub.kubeconfig);
     proxy = new CountingProxy(Number(new URL(hub.url).port));
-    const proxyUrl = await proxy.listen();
+    proxyUrl = await proxy.listen();
     dataDir = await tempDir('outpost-agent-upload-');
     const token = await createToken(hub, ['--labels', 'site=upload-e2e']);
     agent = await startAgent({
@@ -180,6 +182,28 @@ describe('data upload through the hub', { timeout: 300_000 }, () => {
     assert.equal(read.stdout, '1,2');
   });
 
+  it('resumes after the agent is killed with SIGKILL mid-upload, without sending the file again', async () => {
+    const parent = join(`${dataDir}.uploads`, NS, 'writer');
+    const dir = join(parent, readdirSync(parent)[0]!);
+    const data = randomBytes(BIG);
+    await writeFile(join(dir, 'after-kill.bin'), data);
+    const start = proxy.sent;
+    await waitFor('the upload under way', () => proxy.sent - start > 3 * 1024 * 1024, 60_000);
+    agent.process.kill('SIGKILL');
+    await new Promise((resolve) => agent.process.once('exit', resolve));
+    agent = await startAgent({ hubUrl: proxyUrl, dataDir, name: DEVICE, args: ['--stop-workloads-on-exit'] });
+    await waitFor(
+      'after-kill.bin uploaded',
+      async () =>
+        (await objects(['ls', `${DEVICE}/writer/after-kill.bin`])).stdout.includes('after-kill.bin'),
+      120_000,
+    );
+    assert.ok(proxy.sent - start <= 1.25 * BIG, `sent ${proxy.sent - start} bytes for ${BIG}`);
+    const out = join(dataDir, 'after-kill.out');
+    assert.equal((await objects(['get', `${DEVICE}/writer/after-kill.bin`, '-o', out])).code, 0);
+    assert.ok(readFileSync(out).equals(data), 'the object is the file');
+  });
+
   it('stores identical content once (the second object shares the first one’s data)', () => {
     const base = join(hub.dataDir, 'objects', 'data', 'devices', DEVICE, NS, 'writer');
     const a = statSync(join(base, 'a.txt'));
@@ -191,10 +215,15 @@ describe('data upload through the hub', { timeout: 300_000 }, () => {
   it('reports the uploads in Device status and logs the refused symlink', async () => {
     await waitFor('status.uploads', async () => {
       const device = (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`)).json() as {
-        status?: { uploads?: { uploadedFiles?: number; lastError?: string } };
+        status?: { uploads?: { uploadedFiles?: number; lastUploadTime?: string; queuedFiles?: number } };
       };
       const uploads = device.status?.uploads;
-      return (uploads?.uploadedFiles ?? 0) >= 4;
+      // Counted since the agent (re)started: the file uploaded after the SIGKILL at least.
+      return (
+        (uploads?.uploadedFiles ?? 0) >= 1 &&
+        uploads?.lastUploadTime !== undefined &&
+        uploads.queuedFiles === 0
+      );
     });
     // Later errors (the cut connections) replace lastError; the refusal is in the agent's log.
     assert.match(agent.stderr(), /escape: a symbolic link: not uploaded/);
