@@ -24,6 +24,7 @@ export interface HubFlags {
   eventTtl: string;
   mqtt?: string;
   requireDeviceBounds: boolean;
+  objects?: string;
   objectQuotaBytes: string;
   objectQuotaObjects: string;
 }
@@ -54,6 +55,14 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
     bytes: positiveInteger(flags.objectQuotaBytes, '--object-quota-bytes'),
     objects: positiveInteger(flags.objectQuotaObjects, '--object-quota-objects'),
   };
+  if (flags.objects !== undefined) {
+    const { parseS3Url } = await import('../hub/objects/index.ts');
+    try {
+      parseS3Url(flags.objects);
+    } catch (error) {
+      throw new CliError((error as Error).message);
+    }
+  }
   // The port first: a port in use is found before keys and a database are made for nothing.
   await checkPortFree(host, port);
   const dataDir = await prepareDataDir(flags.dataDir);
@@ -81,6 +90,7 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
       eventTtlMs,
       requireDeviceBounds: flags.requireDeviceBounds,
       objectQuota,
+      objects: flags.objects,
     });
   } catch (error) {
     // A data dir this start made holds nothing worth keeping (a port taken in the meantime, say).

@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildHub } from '../../../src/hub/index.ts';
 import type { WatchStreamOptions } from '../../../src/hub/kube-api/index.ts';
-import { FsObjectStorage, type ObjectQuota, Uploads } from '../../../src/hub/objects/index.ts';
+import {
+  FsObjectStorage,
+  type ObjectQuota,
+  type ObjectStorage,
+  Uploads,
+} from '../../../src/hub/objects/index.ts';
 import { createCertificateAuthority } from '../../../src/hub/pki/index.ts';
 import { fixedPlacements, startTelemetry } from '../../../src/hub/telemetry/index.ts';
 import { type InProcessHub, kindLookup, openTestStore, recordWrites } from './service.ts';
@@ -23,7 +28,7 @@ export interface InProcessHubOptions {
   /** Serves telemetry and commands over an embedded broker (no device connects). @default false */
   readonly telemetry?: boolean;
   /** Serves uploads and objects (filesystem backend in a temp dir) with this quota. @default none */
-  readonly objects?: { readonly quota?: Partial<ObjectQuota> };
+  readonly objects?: { readonly quota?: Partial<ObjectQuota>; readonly storage?: ObjectStorage };
 }
 
 /**
@@ -49,7 +54,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     ...(objectsDir
       ? {
           objects: new Uploads({
-            storage: new FsObjectStorage(objectsDir),
+            storage: options.objects?.storage ?? new FsObjectStorage(objectsDir),
             root: objectsDir,
             quota: options.objects?.quota,
           }),
