@@ -111,6 +111,10 @@ function defineHub(program: Command): void {
         false,
       )
       .option(
+        '--objects <url>',
+        'where uploaded objects go: s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default: DATA_DIR/objects)',
+      )
+      .option(
         '--object-quota-bytes <bytes>',
         "each device's uploaded objects: at most this many bytes",
         '1073741824',
