@@ -26,6 +26,7 @@ import {
 } from './runtime/index.ts';
 import { MailboxSync } from './sync.ts';
 import { startAgentTelemetry } from './telemetry/index.ts';
+import { Uploader } from './uploads/index.ts';
 
 /** Options of {@link runAgent}. */
 export interface AgentOptions {
@@ -54,6 +55,8 @@ export interface AgentOptions {
   readonly metricsPort?: number;
   /** How long a posted metric lasts without a new POST. @default 60000 */
   readonly metricTtlMs?: number;
+  /** How long a file in an upload directory must stay unchanged to be uploaded. @default 2000 */
+  readonly uploadSettleMs?: number;
   /** Memory kept for the device: workloads' requests may not cut into it; below it, workloads are evicted. @default 256Mi */
   readonly reserveMemory?: Reserve;
   /** Disk of the data dir's filesystem kept free, the same way. @default 10% */
@@ -121,6 +124,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     onError: (error) => deviceLog.warn({ err: (error as Error).message }, 'certificate renewal failed'),
   });
 
+  // Upload directories sit beside the data dir (workloads write there; they never see the data dir).
+  const uploadsDir = `${resolve(dataDir)}.uploads`;
   const runtime: Runtime =
     options.runtime === 'podman'
       ? createPodmanRuntime({
@@ -132,6 +137,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           dir: join(dataDir, 'process'),
           // Workloads never see the data dir: credentials, keys, other units' Secrets.
           hiddenDirs: [resolve(dataDir)],
+          // Nor other workloads' upload folders (each unit is bound its own).
+          concealedDirs: [uploadsDir],
           workloadsDir: `${resolve(dataDir)}.workloads`,
           logger: deviceLog.child({ component: 'process' }),
           ...(options.restart ? { restart: options.restart } : {}),
@@ -188,8 +195,18 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     file: join(dataDir, 'cron.json'),
     log: deviceLog.child({ component: 'cron' }),
   });
+  const uploader = new Uploader({
+    api,
+    device: credentials.name,
+    root: uploadsDir,
+    dataDir,
+    log: deviceLog.child({ component: 'uploads' }),
+    ...(options.uploadSettleMs !== undefined ? { settleMs: options.uploadSettleMs } : {}),
+    onChange: () => heartbeat?.beat(),
+  });
   reconciler = new UnitReconciler({
     runtime,
+    uploadsDir,
     cron,
     hold: (entry) => policies.hold(entry),
     admit: (units, actual) => guard.admit(units, actual),
@@ -207,6 +224,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     profiles: () => policies.report(),
     guard: () => guard.report(),
     backlog: () => ({ outboxEntries: outbox.size, telemetryOutboxMessages: telemetry.outbox.size }),
+    uploads: () => uploader.report(),
     send: async (status, transition) => {
       await outbox.append('device-status', status, transition);
       reporter.wake();
@@ -222,6 +240,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       mailboxes = mailboxes
         .then(() => policies.setMailbox(mailbox))
         .catch((error: unknown) => deviceLog.error({ err: error }, 'device profiles not applied'))
+        .then(() => uploader.setMailbox(mailbox))
+        .catch((error: unknown) => deviceLog.error({ err: error }, 'upload directories not made'))
         .then(() => reconciler.setDesired(mailbox));
     },
     onState: (state) => {
@@ -245,7 +265,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     });
   try {
     await Promise.all(
-      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies, guard].map((part) =>
+      [sync, reconciler, reporter, heartbeat, logServer, telemetry, policies, guard, uploader].map((part) =>
         loop(part.run(inner.signal)),
       ),
     );

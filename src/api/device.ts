@@ -2,6 +2,7 @@ import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
 import { DeviceProfiles, ProfileStatuses, validateDeviceProfiles } from './profile-schema.ts';
+import { UploadStatus } from './upload-schema.ts';
 
 export const DeviceSchema = objectSchema(
   'outpost.dev/v1alpha1',
@@ -76,6 +77,7 @@ export const DeviceSchema = objectSchema(
             }),
           ),
           profiles: Type.Optional(ProfileStatuses),
+          uploads: Type.Optional(UploadStatus),
         },
         { description: 'What the device reports through its agent.' },
       ),

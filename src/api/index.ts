@@ -74,6 +74,13 @@ export {
 export { conditionStatus } from './meta.ts';
 export type { Namespace } from './namespace.ts';
 export {
+  checkObjectPath,
+  MAX_OBJECT_PATH_BYTES,
+  ObjectPathError,
+  objectKey,
+  objectPathProblem,
+} from './object-path.ts';
+export {
   MIN_PUBLISHING_INTERVAL_MS,
   type OpcUaConnector,
   type OpcUaConnectorSpec,
@@ -122,6 +129,7 @@ export {
   selectorRequirements,
 } from './selectors.ts';
 export type { RolloutSummary } from './summary.ts';
+export { UploadStatus, type WorkloadUpload } from './upload-schema.ts';
 export {
   hasPrunableFields,
   labelCauses,

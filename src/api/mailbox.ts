@@ -9,6 +9,7 @@ import {
   RetryTimingSchema,
   WorkloadProfiles,
 } from './profile-schema.ts';
+import { WorkloadUploads } from './upload-schema.ts';
 
 /** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
 export const MailboxSource = Type.Object(
@@ -61,6 +62,11 @@ export const MailboxObject = Type.Object(
     }),
     retry: Type.Optional(RetryTimingSchema),
     cron: Type.Optional(CronPolicySchema),
+    uploads: Type.Optional({
+      ...WorkloadUploads,
+      description:
+        "The Workload's spec.uploads, on its runnable objects: the agent mounts and uploads these directories.",
+    }),
     object: EmbeddedObject,
   },
   { description: 'One object the device must run, already customised for it.' },

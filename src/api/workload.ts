@@ -4,6 +4,7 @@ import { embeddedObjectCauses, KUBERNETES_OBJECT } from './kubernetes/index.ts';
 import { ageColumn, EmbeddedObject, objectSchema } from './meta.ts';
 import { validateWorkloadPolicies, WorkloadCron, WorkloadProfiles, WorkloadRetry } from './profile-schema.ts';
 import { RolloutSummary, summaryColumns } from './summary.ts';
+import { uploadCauses, WorkloadUploads } from './upload-schema.ts';
 
 /** The kinds a Workload may hold; the agent knows how to run each. */
 export const WORKLOAD_RESOURCE_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'ConfigMap', 'Secret'] as const;
@@ -24,6 +25,7 @@ export const WorkloadSchema = objectSchema('outpost.dev/v1alpha1', 'Workload', '
       profiles: Type.Optional(WorkloadProfiles),
       retry: Type.Optional(WorkloadRetry),
       cron: Type.Optional(WorkloadCron),
+      uploads: Type.Optional(WorkloadUploads),
     },
     { description: 'What to run.' },
   ),
@@ -79,6 +81,7 @@ export const workloadKind: KindDefinition = {
       causes.push(...embeddedObjectCauses(resource, `spec.resources[${index}]`));
     });
     causes.push(...validateWorkloadPolicies(object));
+    causes.push(...uploadCauses((object.spec as Workload['spec'] | undefined)?.uploads));
     if ((object.spec as Workload['spec'] | undefined)?.cron) causes.push(...cronResourceCauses(object));
     return causes;
   },

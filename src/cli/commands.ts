@@ -11,6 +11,7 @@ import type { SendFlags } from './command-command.ts';
 import type { HubFlags } from './hub-command.ts';
 import type { ConnectionFlags } from './hub-connection.ts';
 import type { LogsFlags } from './logs-command.ts';
+import type { ObjectsFlags } from './objects-command.ts';
 import type { ConnectorFlags, PlcSimFlags } from './opcua-command.ts';
 import type { RolloutFlags } from './rollout-command.ts';
 import type { TelemetryFlags } from './telemetry-command.ts';
@@ -30,6 +31,7 @@ export function defineCommands(program: Command): void {
   defineUser(program);
   defineStore(program);
   defineLogs(program);
+  defineObjects(program);
   defineTelemetry(program);
   defineCommand(program);
   defineOpcUa(program);
@@ -110,6 +112,16 @@ function defineHub(program: Command): void {
         'namespaces that no DeviceBoundary names place on no device (default: on any device)',
         false,
       )
+      .option(
+        '--objects <url>',
+        'where uploaded objects go: s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default: DATA_DIR/objects)',
+      )
+      .option(
+        '--object-quota-bytes <bytes>',
+        "each device's uploaded objects: at most this many bytes",
+        '1073741824',
+      )
+      .option('--object-quota-objects <count>', "each device's uploaded objects: at most this many", '100000')
       .option(
         '--mqtt <url>',
         'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
@@ -285,6 +297,42 @@ function defineRollout(program: Command): void {
       'the revision to go back to (default: the newest that differs from the latest)',
     )
     .action(async (name: string, flags: RolloutFlags) => (await load()).runRolloutUndo(name, flags));
+}
+
+function defineObjects(program: Command): void {
+  const objects = program
+    .command('objects')
+    .description("files devices' workloads uploaded, through the hub");
+  const common = (command: Command) =>
+    command
+      .option('-n, --namespace <namespace>', "the workloads' namespace", 'default')
+      .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
+      .option('--data-dir <dir>', HUB_DATA_DIR_HELP);
+  common(
+    objects
+      .command('ls')
+      .description('list objects: of every device, of DEVICE, or under DEVICE/PATH')
+      .argument('[target]', 'DEVICE or DEVICE/PATH'),
+  ).action(async (target: string | undefined, flags: ObjectsFlags) =>
+    (await import('./objects-command.ts')).runObjectsList(target, flags),
+  );
+  common(
+    objects
+      .command('get')
+      .description('download the object DEVICE/WORKLOAD/PATH')
+      .argument('<path>', 'DEVICE/WORKLOAD/PATH')
+      .option('-o, --output <file>', 'write to FILE (default: stdout)'),
+  ).action(async (path: string, flags: ObjectsFlags & { output?: string }) =>
+    (await import('./objects-command.ts')).runObjectsGet(path, flags),
+  );
+  common(
+    objects
+      .command('rm')
+      .description('remove the object DEVICE/WORKLOAD/PATH')
+      .argument('<path>', 'DEVICE/WORKLOAD/PATH'),
+  ).action(async (path: string, flags: ObjectsFlags) =>
+    (await import('./objects-command.ts')).runObjectsRemove(path, flags),
+  );
 }
 
 function defineLogs(program: Command): void {

@@ -24,6 +24,9 @@ export interface HubFlags {
   eventTtl: string;
   mqtt?: string;
   requireDeviceBounds: boolean;
+  objects?: string;
+  objectQuotaBytes: string;
+  objectQuotaObjects: string;
 }
 
 /**
@@ -48,6 +51,18 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
   const leaseDurationMs = parseDuration(flags.leaseDuration, '--lease-duration') * 1000;
   const eventTtlMs = parseDuration(flags.eventTtl, '--event-ttl') * 1000;
   const bookmarkIntervalMs = parseDuration(flags.watchBookmarkInterval, '--watch-bookmark-interval') * 1000;
+  const objectQuota = {
+    bytes: positiveInteger(flags.objectQuotaBytes, '--object-quota-bytes'),
+    objects: positiveInteger(flags.objectQuotaObjects, '--object-quota-objects'),
+  };
+  if (flags.objects !== undefined) {
+    const { parseS3Url } = await import('../hub/objects/index.ts');
+    try {
+      parseS3Url(flags.objects);
+    } catch (error) {
+      throw new CliError((error as Error).message);
+    }
+  }
   // The port first: a port in use is found before keys and a database are made for nothing.
   await checkPortFree(host, port);
   const dataDir = await prepareDataDir(flags.dataDir);
@@ -74,6 +89,8 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
       mqttUrl: flags.mqtt,
       eventTtlMs,
       requireDeviceBounds: flags.requireDeviceBounds,
+      objectQuota,
+      objects: flags.objects,
     });
   } catch (error) {
     // A data dir this start made holds nothing worth keeping (a port taken in the meantime, say).
@@ -97,4 +114,11 @@ function parseListen(listen: string): { host: string; port: number } {
   const port = Number(match[2]);
   if (port > 65535) throw new CliError(`--listen port ${port} is out of range`);
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function positiveInteger(value: string, flag: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1)
+    throw new CliError(`${flag} must be a whole number >= 1, not ${JSON.stringify(value)}`);
+  return number;
 }

@@ -30,6 +30,7 @@ import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { HubMetrics, registerFleetMetrics } from './metrics/index.ts';
+import { FsObjectStorage, type ObjectQuota, parseS3Url, S3ObjectStorage, Uploads } from './objects/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
@@ -78,6 +79,13 @@ export interface HubOptions {
    * @default false
    */
   readonly requireDeviceBounds?: boolean;
+  /** Each device's object storage quota. @default DEFAULT_OBJECT_QUOTA (1 GiB, 100,000 objects) */
+  readonly objectQuota?: Partial<ObjectQuota>;
+  /**
+   * Where uploaded objects go: `s3://BUCKET[/PREFIX]?endpoint=URL&region=R` (credentials from the
+   * AWS SDK's default chain). Upload sessions stay in the data dir. @default DIR/objects (filesystem)
+   */
+  readonly objects?: string;
 }
 
 export interface RunningHub {
@@ -184,6 +192,14 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
+    // Committed objects and upload sessions under the data dir (the filesystem backend).
+    objects: new Uploads({
+      storage: options.objects
+        ? new S3ObjectStorage(parseS3Url(options.objects))
+        : new FsObjectStorage(join(options.dataDir, 'objects')),
+      root: join(options.dataDir, 'objects'),
+      quota: options.objectQuota,
+    }),
     events: { logger: options.logger.child({ component: 'events' }), metrics: metrics.controllers },
     metrics,
   });

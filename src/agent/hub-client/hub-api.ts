@@ -61,6 +61,10 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** Gives up (as unreachable) after this long. @default 30000 */
   readonly timeoutMs?: number;
+  /** Bytes sent as they are (`contentType` defaults to application/octet-stream), instead of `body` as JSON. */
+  readonly bytes?: Buffer;
+  /** Extra request headers. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A client bound to the device's credentials. */
@@ -199,14 +203,24 @@ export class HubApi {
     const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     const contentType =
-      options.contentType ?? (method === 'PATCH' ? 'application/merge-patch+json' : 'application/json');
+      options.contentType ??
+      (options.bytes
+        ? 'application/octet-stream'
+        : method === 'PATCH'
+          ? 'application/merge-patch+json'
+          : 'application/json');
+    const hasBody = options.body !== undefined || options.bytes !== undefined;
     try {
       const response = await request(`${this.#credentials.hubUrl}${path}`, {
         method: method as 'GET',
         dispatcher: this.#dispatcher,
         signal,
-        headers: options.body === undefined ? {} : { 'content-type': contentType },
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        headers: { ...options.headers, ...(hasBody ? { 'content-type': contentType } : {}) },
+        body: options.bytes
+          ? Readable.from([options.bytes])
+          : options.body === undefined
+            ? undefined
+            : JSON.stringify(options.body),
       });
       return { statusCode: response.statusCode, text: await response.body.text() };
     } catch (cause) {

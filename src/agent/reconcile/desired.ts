@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { ConfigMap, MailboxObject, ObjectRef, Secret } from '../../api/index.ts';
 import { type DesiredUnit, isUnitKind, podSpecOf, referencesOf, unitIdOf } from '../runtime/index.ts';
+import { withUploadMounts } from '../uploads/index.ts';
 
 /**
  * An annotation that asks for a rootless unit, object by object. The hub marks
@@ -33,7 +34,10 @@ export function refOf(entry: Pick<MailboxObject, 'object'>): ObjectRef {
  * hash over all of them (so a changed ConfigMap replaces the units using
  * it, and nothing else does). Deterministic: equal Mailboxes give equal units.
  */
-export function desiredStateOf(objects: readonly MailboxObject[]): DesiredState {
+export function desiredStateOf(
+  objects: readonly MailboxObject[],
+  options: { readonly uploadsDir?: string } = {},
+): DesiredState {
   const configMaps = new Map<string, MailboxObject>();
   const secrets = new Map<string, MailboxObject>();
   const data: MailboxObject[] = [];
@@ -71,7 +75,11 @@ export function desiredStateOf(objects: readonly MailboxObject[]): DesiredState 
       id: unitIdOf(entry.source, ref),
       source: entry.source,
       ref,
-      object: entry.object,
+      // Upload directories are mounted like volumes (their place is fixed, so the hash stays the hub's).
+      object:
+        entry.uploads?.length && options.uploadsDir
+          ? withUploadMounts(entry.object, options.uploadsDir, entry.source, entry.uploads)
+          : entry.object,
       objectHash: entry.hash,
       hash: `sha256:${hash('sha256', parts.join('\n'), 'hex').slice(0, 32)}`,
       configMaps: unitConfigMaps,

@@ -29,6 +29,8 @@ export interface SourcedStatus {
 /** Options of {@link UnitReconciler}. */
 export interface UnitReconcilerOptions {
   readonly runtime: Runtime;
+  /** Where Workloads' upload directories live (mounted into their containers). @default none: not mounted */
+  readonly uploadsDir?: string;
   readonly log: Logger;
   /**
    * Called with a status that differs from the last one reported;
@@ -155,7 +157,7 @@ export class UnitReconciler {
     const mailbox = this.#desired;
     if (!mailbox) return;
     const held = this.#held(mailbox);
-    const { units } = desiredStateOf(mailbox.spec?.objects ?? []);
+    const { units } = desiredStateOf(mailbox.spec?.objects ?? [], { uploadsDir: this.#options.uploadsDir });
     const { runtime, log } = this.#options;
     const actual = new Map((await runtime.list()).map((unit) => [unit.id, unit]));
     const plans = this.#planCron(units, actual);

@@ -38,6 +38,8 @@ export interface HeartbeatOptions {
    * Device `status.resources`, where the hub's metrics sum it. @default none
    */
   readonly backlog?: () => Record<string, number>;
+  /** The uploader's Device `status.uploads`, once uploads are declared. @default none */
+  readonly uploads?: () => Record<string, unknown> | undefined;
   /** @default 15 */
   readonly initialPeriodSeconds?: number;
   /** Wall clock for timestamps. @default () => new Date() */
@@ -116,6 +118,7 @@ export class Heartbeat {
     const disk = await statfs(this.#options.dataDir).catch(() => undefined);
     const statuses = this.#options.statuses();
     const profiles = this.#options.profiles?.();
+    const uploads = this.#options.uploads?.();
     return {
       phase: 'Online',
       lastHeartbeatTime: now,
@@ -144,6 +147,7 @@ export class Heartbeat {
       },
       workloads: summarise(statuses),
       ...(profiles ? { profiles } : {}),
+      ...(uploads ? { uploads } : {}),
     };
   }
 }

@@ -84,6 +84,10 @@ export const DEVICE_RULES: {
     // Log requests (`outpost logs`): the agent long-polls for them and uploads each answer.
     { path: '/agent/v1/devices/{device}/log-requests', verbs: ['get'] },
     { path: '/agent/v1/devices/{device}/log-requests/{id}', verbs: ['post'] },
+    // Data uploads: open (or resume) a session, send chunks, commit.
+    { path: '/agent/v1/devices/{device}/uploads', verbs: ['post'] },
+    { path: '/agent/v1/devices/{device}/uploads/{id}', verbs: ['put'] },
+    { path: '/agent/v1/devices/{device}/uploads/{id}/commit', verbs: ['post'] },
   ],
 };
 

@@ -100,6 +100,8 @@ export const BUILT_IN_CLUSTER_ROLES: Readonly<Record<string, readonly PolicyRule
     },
     // A workload's output on the devices it is placed on (`outpost logs`), as `pods/log` in Kubernetes.
     { apiGroups: ['outpost.dev'], resources: ['workloads/log'], verbs: ['get'] },
+    // Objects the namespace's workloads uploaded from devices (`outpost objects`): reading and removing.
+    { apiGroups: ['outpost.dev'], resources: ['devices/objects'], verbs: ['get', 'delete'] },
     // Connectors' values (`outpost telemetry`) and writes through them (`outpost command send`).
     { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/telemetry'], verbs: ['get'] },
     { apiGroups: ['outpost.dev'], resources: ['opcuaconnectors/commands'], verbs: ['create'] },

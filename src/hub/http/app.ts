@@ -24,6 +24,7 @@ import {
   type WatchStreamOptions,
 } from '../kube-api/index.ts';
 import { type HubMetrics, metricsRoutes, requestMetricsPlugin } from '../metrics/index.ts';
+import { registerObjects, type Uploads } from '../objects/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 import { authenticationPlugin } from './authentication.ts';
 import {
@@ -64,6 +65,8 @@ export interface BuildHubOptions {
   readonly deviceLogs?: DeviceLogsOptions;
   /** Serves the devices' MQTT endpoint (`/mqtt`) and the telemetry and command endpoints when given. */
   readonly telemetry?: TelemetryHub;
+  /** Serves data uploads from agents and object reads for people when given. @default none */
+  readonly objects?: Uploads;
   /** The checks of `/livez` and `/readyz` beyond `ping`. @default none */
   readonly health?: Omit<HealthOptions, 'logger'>;
   /** Timeouts and per-certificate caps of connections (HTTPS only). @default CONNECTION_LIMIT_DEFAULTS */
@@ -196,6 +199,9 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
     void app.register(
       routePlugin('telemetry', async (scope) => registerTelemetry(scope, service, { telemetry, authorize })),
     );
+  const { objects } = options;
+  if (objects)
+    void app.register(routePlugin('objects', async (scope) => registerObjects(scope, service, objects)));
   return events ? { app, service, events } : { app, service };
 }
 

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildHub } from '../../../src/hub/index.ts';
 import type { WatchStreamOptions } from '../../../src/hub/kube-api/index.ts';
+import {
+  FsObjectStorage,
+  type ObjectQuota,
+  type ObjectStorage,
+  Uploads,
+} from '../../../src/hub/objects/index.ts';
 import { createCertificateAuthority } from '../../../src/hub/pki/index.ts';
 import { fixedPlacements, startTelemetry } from '../../../src/hub/telemetry/index.ts';
 import { type InProcessHub, kindLookup, openTestStore, recordWrites } from './service.ts';
@@ -18,6 +27,8 @@ export interface InProcessHubOptions {
   readonly enrollment?: boolean;
   /** Serves telemetry and commands over an embedded broker (no device connects). @default false */
   readonly telemetry?: boolean;
+  /** Serves uploads and objects (filesystem backend in a temp dir) with this quota. @default none */
+  readonly objects?: { readonly quota?: Partial<ObjectQuota>; readonly storage?: ObjectStorage };
 }
 
 /**
@@ -30,6 +41,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
   const telemetry = options.telemetry
     ? await startTelemetry({ authenticate, placements: fixedPlacements({}) })
     : undefined;
+  const objectsDir = options.objects ? await mkdtemp(join(tmpdir(), 'outpost-objects-')) : undefined;
   const { app, service } = buildHub({
     store,
     authenticate,
@@ -39,6 +51,15 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     futureRevisionWaitMs: options.futureRevisionWaitMs,
     ...(options.enrollment ? { enrollment: { ca: (await createCertificateAuthority()).ca } } : {}),
     ...(telemetry ? { telemetry } : {}),
+    ...(objectsDir
+      ? {
+          objects: new Uploads({
+            storage: options.objects?.storage ?? new FsObjectStorage(objectsDir),
+            root: objectsDir,
+            quota: options.objects?.quota,
+          }),
+        }
+      : {}),
   });
   await app.ready();
   return {
@@ -50,6 +71,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
       await app.close();
       await telemetry?.close();
       await cleanup();
+      if (objectsDir) await rm(objectsDir, { recursive: true, force: true });
     },
   };
 }

@@ -42,6 +42,12 @@ export interface ProcessRuntimeOptions {
    */
   readonly hiddenDirs?: readonly string[];
   /**
+   * Folders hidden in every view as the data dir is, of which the agent binds
+   * a unit only its own part (the upload folders: one per workload, written
+   * by units of any uid). @default none
+   */
+  readonly concealedDirs?: readonly string[];
+  /**
    * Without bubblewrap, where each unit's own folder (volumes, working and
    * emptyDir folders; 0700, its uid's) lives: outside the data dir, which
    * units cannot enter. @default `${dir}.workloads`
@@ -134,6 +140,7 @@ class ProcessRuntime implements Runtime {
       switchUser: options.switchUser ?? process.getuid?.() === 0,
       programPaths: programPathsOf(this.#outpost[0] ?? process.execPath, this.#outpost.at(-1)),
       hidden: options.hiddenDirs ?? [options.dir],
+      concealed: options.concealedDirs ?? [],
     };
   }
 

@@ -40,6 +40,8 @@ export interface SandboxSettings {
   readonly programPaths: readonly string[];
   /** Folders no container may see (the agent's data dir): hidden under an empty tmpfs when a bind would show them. */
   readonly hidden: readonly string[];
+  /** Folders hidden the same way, of which a unit may be bound its own part (upload folders). */
+  readonly concealed: readonly string[];
 }
 
 /** What the sandbox needs of one container's plan. */
@@ -89,7 +91,7 @@ export function sandboxedArgv(command: SandboxedCommand, settings: SandboxSettin
     args.push('--ro-bind-try', path, path);
   }
   // Before the container's own folders, which may lie inside a hidden one (its working folder is in the data dir).
-  for (const hidden of settings.hidden)
+  for (const hidden of [...settings.hidden, ...settings.concealed])
     if (readOnly.some((path) => isWithin(hidden, path))) args.push('--perms', '0755', '--tmpfs', hidden);
   for (const [source, target, ro] of [
     [command.cwd, command.cwd, false] as const,

@@ -104,6 +104,7 @@ export function composeMailbox(
           ...(renderer.profiles && isRunnable(result.object.kind) ? { profiles: renderer.profiles } : {}),
           ...(result.retry ? { retry: result.retry } : {}),
           ...(result.cron ? { cron: result.cron } : {}),
+          ...(result.uploads ? { uploads: [...result.uploads] } : {}),
           object: result.object as MailboxObject['object'],
         },
       });

@@ -8,6 +8,7 @@ import {
   type RetryTiming,
   retryTiming,
   type Workload,
+  type WorkloadUpload,
 } from '../../../api/index.ts';
 import { checkPod, declaredPods } from '../../admission/index.ts';
 import { applyJsonPatch, PatchError } from '../../kube-api/index.ts';
@@ -34,6 +35,8 @@ export type RenderResult =
       readonly retry?: RetryTiming;
       /** The Workload's schedule with its defaults, on its Pods. */
       readonly cron?: CronPolicy;
+      /** The Workload's uploads, on its runnable objects. */
+      readonly uploads?: readonly WorkloadUpload[];
     }
   | { readonly ok: false; readonly reason: Exclude<ExclusionReason, 'Conflict'>; readonly message: string };
 
@@ -83,6 +86,8 @@ export class WorkloadRenderer {
   readonly retry: RetryTiming | undefined;
   /** The Workload's `spec.cron` with its defaults: its Pods run on this schedule. */
   readonly cron: CronPolicy | undefined;
+  /** The Workload's `spec.uploads`, when any. */
+  readonly uploads: readonly WorkloadUpload[] | undefined;
   readonly #overrides: readonly Override[];
   /** For each object, the indexes of the overrides whose target matches it. */
   readonly #targeted: readonly (readonly number[])[];
@@ -101,6 +106,7 @@ export class WorkloadRenderer {
     this.profiles = workload.spec?.profiles?.length ? workload.spec.profiles : undefined;
     this.retry = workload.spec?.retry ? retryTiming(workload.spec.retry) : undefined;
     this.cron = workload.spec?.cron ? cronPolicy(workload.spec.cron) : undefined;
+    this.uploads = workload.spec?.uploads?.length ? workload.spec.uploads : undefined;
     this.#overrides = placement.spec?.customization?.overrides ?? [];
     this.#targeted = this.objects.map((object) =>
       this.#overrides.flatMap((override, index) => (targets(override, object) ? [index] : [])),
@@ -136,10 +142,12 @@ export class WorkloadRenderer {
     const rootless = this.rootless && runnable;
     const retry = runnable ? this.retry : undefined;
     const cron = runnable ? this.cron : undefined;
+    // Uploads mount a directory into the containers: part of the content, as rootless is.
+    const uploads = runnable ? this.uploads : undefined;
     // Retry is part of the content too: a changed policy replaces the unit, whose count starts again.
     // So is the schedule (its runs already started go on: a run is never replaced).
     const result: RenderResult =
-      rootless || retry || cron
+      rootless || retry || cron || uploads
         ? {
             ok: true,
             object,
@@ -147,11 +155,13 @@ export class WorkloadRenderer {
               ...(rootless ? { rootless: true } : {}),
               ...(retry ? { retry } : {}),
               ...(cron ? { cron } : {}),
+              ...(uploads ? { uploads } : {}),
               object,
             }),
             ...(rootless ? { rootless: true as const } : {}),
             ...(retry ? { retry } : {}),
             ...(cron ? { cron } : {}),
+            ...(uploads ? { uploads } : {}),
           }
         : { ok: true, object, hash: contentHash(object) };
     if (patched.byValues) {

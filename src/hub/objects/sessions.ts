@@ -1,0 +1,143 @@
+/**
+ * Upload sessions on the hub's disk: `ROOT/sessions/<device>/<id>/` holds
+ * `session.json` (key, size, SHA-256) and `part` (the bytes received so
+ * far, appended in order). The session id is derived from the key and the
+ * content's size and hash, so an agent that lost everything but the file
+ * finds its session again, and the offset the hub holds is the part's
+ * length: whatever reached the disk is never asked for again.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { writeFileAtomic } from '../../util/index.ts';
+
+/** One session's fixed facts. */
+export interface SessionInfo {
+  readonly id: string;
+  readonly device: string;
+  readonly key: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Thrown when a chunk is sent at an offset other than the one held; `held` is where to go on. */
+export class OffsetMismatchError extends Error {
+  constructor(readonly held: number) {
+    super(`the hub holds ${held} bytes of this upload: send from offset ${held}`);
+    this.name = 'OffsetMismatchError';
+  }
+}
+
+/** Thrown when more bytes than the declared size arrive. */
+export class TooManyBytesError extends Error {
+  constructor(readonly size: number) {
+    super(`the upload was declared with ${size} bytes: more were sent`);
+    this.name = 'TooManyBytesError';
+  }
+}
+
+/** Sessions of all devices, under one folder of the hub's data dir. */
+export class UploadSessions {
+  readonly #root: string;
+  /** Sessions a chunk is being written to: a second writer would interleave bytes. */
+  readonly #busy = new Set<string>();
+
+  constructor(root: string) {
+    this.#root = join(root, 'sessions');
+  }
+
+  /** The id of the session of `key` with this content. */
+  static idOf(key: string, size: number, sha256: string): string {
+    return createHash('sha256').update(`${key}\n${size}\n${sha256}`).digest('hex').slice(0, 40);
+  }
+
+  #dir(device: string, id: string): string {
+    return join(this.#root, device, id);
+  }
+
+  /** Opens (or finds again) the session; returns it with the offset held. */
+  async open(
+    device: string,
+    key: string,
+    size: number,
+    sha256: string,
+  ): Promise<{ session: SessionInfo; offset: number }> {
+    const id = UploadSessions.idOf(key, size, sha256);
+    const dir = this.#dir(device, id);
+    const session: SessionInfo = { id, device, key, size, sha256 };
+    const existing = await this.get(device, id);
+    if (!existing) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(join(dir, 'session.json'), JSON.stringify(session), 0o600);
+    }
+    return { session, offset: await this.held(device, id) };
+  }
+
+  /** The session, or undefined when there is none (never opened, committed or discarded). */
+  async get(device: string, id: string): Promise<SessionInfo | undefined> {
+    if (!/^[0-9a-f]{40}$/.test(id)) return undefined;
+    try {
+      return JSON.parse(await readFile(join(this.#dir(device, id), 'session.json'), 'utf8')) as SessionInfo;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Bytes of the session on disk. */
+  async held(device: string, id: string): Promise<number> {
+    return stat(join(this.#dir(device, id), 'part')).then(
+      (s) => s.size,
+      () => 0,
+    );
+  }
+
+  /**
+   * Appends `body` at `offset` (which must be the offset held), flushing to
+   * disk before it returns the new offset. Bytes that arrived before the
+   * connection broke stay: the next chunk starts after them.
+   */
+  async append(session: SessionInfo, offset: number, body: Readable): Promise<number> {
+    const name = `${session.device}/${session.id}`;
+    if (this.#busy.has(name)) throw new OffsetMismatchError(await this.held(session.device, session.id));
+    this.#busy.add(name);
+    try {
+      const held = await this.held(session.device, session.id);
+      if (offset !== held) throw new OffsetMismatchError(held);
+      const handle = await open(join(this.#dir(session.device, session.id), 'part'), 'a', 0o600);
+      let written = held;
+      try {
+        for await (const chunk of body) {
+          const buffer = chunk as Buffer;
+          if (written + buffer.length > session.size) throw new TooManyBytesError(session.size);
+          await handle.write(buffer);
+          written += buffer.length;
+        }
+      } finally {
+        await handle.sync().catch(() => undefined);
+        await handle.close();
+      }
+      return written;
+    } finally {
+      this.#busy.delete(name);
+    }
+  }
+
+  /** The SHA-256 of what the session holds (hex). */
+  async digest(session: SessionInfo): Promise<string> {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(this.partOf(session))) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+
+  /** The file holding the session's bytes. */
+  partOf(session: Pick<SessionInfo, 'device' | 'id'>): string {
+    return join(this.#dir(session.device, session.id), 'part');
+  }
+
+  /** Removes the session (after a commit, or refused content). */
+  async discard(session: Pick<SessionInfo, 'device' | 'id'>): Promise<void> {
+    await rm(this.#dir(session.device, session.id), { recursive: true, force: true });
+  }
+}
