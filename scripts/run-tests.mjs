@@ -41,6 +41,8 @@ const LONGEST_FIRST = [
   'test/e2e/podman-runtime-content.test.ts',
   'test/e2e/demo.test.ts',
   'test/e2e/opcua-e2e.test.ts',
+  'test/e2e/data-upload.test.ts',
+  'test/e2e/rollout.test.ts',
   'test/e2e/resource-guard.test.ts',
   'test/e2e/cross-tenant-matrix.test.ts',
   'test/e2e/replicas.test.ts',
@@ -50,6 +52,8 @@ const LONGEST_FIRST = [
   'test/e2e/store-migrate.test.ts',
   'test/e2e/slow-clients.test.ts',
   'test/e2e/podman-device-profiles.test.ts',
+  'test/api/body-nesting.test.ts',
+  'test/e2e/prometheus-metrics.test.ts',
 ];
 const rank = (file) => {
   const listed = LONGEST_FIRST.indexOf(file);
