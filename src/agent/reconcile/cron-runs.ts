@@ -455,6 +455,12 @@ function runUnit(unit: DesiredUnit, run: RunRecord): DesiredUnit {
   return { ...unit, id: run.id, object, hash: `${unit.hash}:run-${run.run}` };
 }
 
+/** How a finished run ended, for the status message: its exit code, else its reason. */
+function outcomeOf(run: RunRecord): string {
+  if (run.exitCode !== undefined) return ` (exit code ${run.exitCode})`;
+  return run.reason ? ` (${run.reason})` : '';
+}
+
 function statusOf(state: CronState, cron: CronPolicy, next: Date | undefined): CronPlan['status'] {
   const active = state.runs.filter((r) => !r.completionTime);
   const last = [...state.runs].reverse().find((r) => r.completionTime);
@@ -462,17 +468,7 @@ function statusOf(state: CronState, cron: CronPolicy, next: Date | undefined): C
   const message = [
     cron.suspend ? 'suspended' : nextText ? `next run ${nextText}` : 'no further run',
     ...(active.length ? [`${active.length} active`] : []),
-    ...(last
-      ? [
-          `last run ${last.run} ${last.phase}${
-            last.exitCode !== undefined
-              ? ` (exit code ${last.exitCode})`
-              : last.reason
-                ? ` (${last.reason})`
-                : ''
-          }`,
-        ]
-      : []),
+    ...(last ? [`last run ${last.run} ${last.phase}${outcomeOf(last)}`] : []),
   ].join('; ');
   return {
     phase: 'Running',
