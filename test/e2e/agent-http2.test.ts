@@ -57,7 +57,8 @@ function tcpConnections(pid: number): Tcp[] {
       // closed meanwhile
     }
   }
-  const found: Tcp[] = [];
+  // Keyed by the ports: the kernel's table can show a row twice when it changes while it is read.
+  const found = new Map<string, Tcp>();
   for (const table of ['tcp', 'tcp6']) {
     const rows = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1);
     for (const row of rows) {
@@ -65,10 +66,11 @@ function tcpConnections(pid: number): Tcp[] {
       const fields = row.trim().split(/\s+/);
       if (fields.length < 10 || fields[3] !== '01' || !inodes.has(fields[9]!)) continue;
       const port = (address: string) => Number.parseInt(address.split(':').at(-1)!, 16);
-      found.push({ local: port(fields[1]!), remote: port(fields[2]!) });
+      const tcp = { local: port(fields[1]!), remote: port(fields[2]!) };
+      found.set(`${tcp.local}-${tcp.remote}`, tcp);
     }
   }
-  return found;
+  return [...found.values()];
 }
 
 const workload = {
