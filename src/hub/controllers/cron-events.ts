@@ -13,8 +13,7 @@
 import type { CronWarning } from '../../api/index.ts';
 import type { Manager } from '../../controller/index.ts';
 import type { EventSink, EventType } from '../events/index.ts';
-import { objectIdentity, objectWords, reportedObjects, workloadOf } from './mailbox-objects.ts';
-import { kindOf } from './support.ts';
+import { objectWords, onReportedObjects, workloadOf } from './mailbox-objects.ts';
 
 /** Each warning's Event type, as CronJob's controller records it. */
 export const CRON_WARNING_TYPES: Readonly<Record<CronWarning['reason'], EventType>> = {
@@ -25,28 +24,19 @@ export const CRON_WARNING_TYPES: Readonly<Record<CronWarning['reason'], EventTyp
 
 /** Adds the handler to the manager's Mailbox informer (changes seen while running; a resync is none). */
 export function addCronEvents(manager: Manager, events: EventSink): void {
-  const mailboxes = manager.informer(kindOf(manager.client, 'Mailbox'));
-  mailboxes.addEventHandler({
-    onUpdate(old, mailbox) {
-      if (old === mailbox || mailbox.metadata.deletionTimestamp) return;
-      const before = new Map(reportedObjects(old).map((status) => [objectIdentity(status.ref), status]));
-      for (const status of reportedObjects(mailbox)) {
-        const warnings = status.cron?.warnings;
-        if (!warnings?.length) continue;
-        const told = new Set(
-          (before.get(objectIdentity(status.ref))?.cron?.warnings ?? []).map((w) => `${w.time}|${w.reason}`),
-        );
-        for (const warning of warnings) {
-          if (told.has(`${warning.time}|${warning.reason}`)) continue;
-          events.record(
-            workloadOf(mailbox, status.ref),
-            CRON_WARNING_TYPES[warning.reason] ?? 'Warning',
-            warning.reason,
-            `device ${mailbox.metadata.name}: ${objectWords(status.ref)}: ${warning.message}`,
-            'Schedule',
-          );
-        }
-      }
-    },
+  onReportedObjects(manager, (mailbox, status, was) => {
+    const warnings = status.cron?.warnings;
+    if (!warnings?.length) return;
+    const told = new Set((was?.cron?.warnings ?? []).map((w) => `${w.time}|${w.reason}`));
+    for (const warning of warnings) {
+      if (told.has(`${warning.time}|${warning.reason}`)) continue;
+      events.record(
+        workloadOf(mailbox, status.ref),
+        CRON_WARNING_TYPES[warning.reason] ?? 'Warning',
+        warning.reason,
+        `device ${mailbox.metadata.name}: ${objectWords(status.ref)}: ${warning.message}`,
+        'Schedule',
+      );
+    }
   });
 }

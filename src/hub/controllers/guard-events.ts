@@ -13,8 +13,7 @@
 import type { CronRunStatus, KubeObject, ObjectStatus } from '../../api/index.ts';
 import type { Manager } from '../../controller/index.ts';
 import type { EventSink } from '../events/index.ts';
-import { objectIdentity, objectWords, reportedObjects, workloadOf } from './mailbox-objects.ts';
-import { kindOf } from './support.ts';
+import { objectWords, onReportedObjects, workloadOf } from './mailbox-objects.ts';
 
 /** The reasons told as Events, with the action each stands for. */
 export const GUARD_REASONS: Readonly<Record<string, string>> = {
@@ -26,31 +25,23 @@ export const GUARD_REASONS: Readonly<Record<string, string>> = {
 
 /** Adds the handler to the manager's Mailbox informer (changes seen while running; a resync is none). */
 export function addGuardEvents(manager: Manager, events: EventSink): void {
-  const mailboxes = manager.informer(kindOf(manager.client, 'Mailbox'));
-  mailboxes.addEventHandler({
-    onUpdate(old, mailbox) {
-      if (old === mailbox || mailbox.metadata.deletionTimestamp) return;
-      const before = new Map(reportedObjects(old).map((status) => [objectIdentity(status.ref), status]));
-      for (const status of reportedObjects(mailbox)) {
-        const was = before.get(objectIdentity(status.ref));
-        const reason = status.reason;
-        if (
-          reason !== undefined &&
-          reason in GUARD_REASONS &&
-          !(was?.reason === reason && was.observedHash === status.observedHash)
-        )
-          record(events, mailbox, status, objectWords(status.ref), reason, status.message);
-        for (const run of newGuardRuns(was, status))
-          record(
-            events,
-            mailbox,
-            status,
-            `${objectWords(status.ref)} run ${run.run}`,
-            run.reason!,
-            run.message ?? (run.exitCode !== undefined ? `exit code ${run.exitCode}` : undefined),
-          );
-      }
-    },
+  onReportedObjects(manager, (mailbox, status, was) => {
+    const reason = status.reason;
+    if (
+      reason !== undefined &&
+      reason in GUARD_REASONS &&
+      !(was?.reason === reason && was.observedHash === status.observedHash)
+    )
+      record(events, mailbox, status, objectWords(status.ref), reason, status.message);
+    for (const run of newGuardRuns(was, status))
+      record(
+        events,
+        mailbox,
+        status,
+        `${objectWords(status.ref)} run ${run.run}`,
+        run.reason!,
+        run.message ?? (run.exitCode !== undefined ? `exit code ${run.exitCode}` : undefined),
+      );
   });
 }
 

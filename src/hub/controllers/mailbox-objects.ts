@@ -4,7 +4,28 @@
  * object an Event about it is recorded on).
  */
 import type { KubeObject, Mailbox, ObjectStatus } from '../../api/index.ts';
+import type { Manager } from '../../controller/index.ts';
 import type { EventReference } from '../events/index.ts';
+import { kindOf } from './support.ts';
+
+/**
+ * Calls `onReport` for each object of a changed Mailbox (a resync is no
+ * change), with what the agent reported of it before this change, so a
+ * handler tells each new state once, when the report arrives.
+ */
+export function onReportedObjects(
+  manager: Manager,
+  onReport: (mailbox: KubeObject, status: ObjectStatus, was: ObjectStatus | undefined) => void,
+): void {
+  manager.informer(kindOf(manager.client, 'Mailbox')).addEventHandler({
+    onUpdate(old, mailbox) {
+      if (old === mailbox || mailbox.metadata.deletionTimestamp) return;
+      const before = new Map(reportedObjects(old).map((status) => [objectIdentity(status.ref), status]));
+      for (const status of reportedObjects(mailbox))
+        onReport(mailbox, status, before.get(objectIdentity(status.ref)));
+    },
+  });
+}
 
 /** The objects' statuses an agent last reported in `mailbox`. */
 export function reportedObjects(mailbox: KubeObject): ObjectStatus[] {
