@@ -29,7 +29,7 @@ import {
 import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
-import { HubMetrics, registerFleetMetrics } from './metrics/index.ts';
+import { DeliveryLag, HubMetrics, registerFleetMetrics } from './metrics/index.ts';
 import { FsObjectStorage, type ObjectQuota, parseS3Url, S3ObjectStorage, Uploads } from './objects/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
@@ -216,6 +216,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     soonestCertificateExpiry: () => devices.soonestCertificateExpiry(),
     telemetry: () => ({ messages: telemetry.received, dropped: telemetry.dropped }),
   });
+  const deliveryLag = new DeliveryLag(metrics.registry);
   await devices.start(service, { signal: shutdown.signal, logger: options.logger });
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
   await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
@@ -242,6 +243,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
         },
         (running) => {
           controllers = running;
+          running?.manager.informer(mailboxKind).addEventHandler(deliveryLag.handler());
         },
       ),
   });

@@ -175,6 +175,9 @@ describe('Prometheus metrics', { timeout: 180_000 }, () => {
     assert.ok(expiry[0]!.value > Date.now() / 1000, 'the device certificate expires in the future');
     // The agent reports its backlog with its heartbeats; the hub sums it by site.
     await eventually('outpost_agent_report_outbox_entries{job="outpost-hub",site="metrics-e2e"}');
+    // The agent acknowledged its Mailbox: the time from written to acknowledged is measured.
+    await eventually('outpost_mailbox_delivery_lag_seconds_count{job="outpost-hub"} > 0');
+    await eventually('outpost_mailbox_oldest_unacknowledged_seconds{job="outpost-hub"} == 0');
     // The agent, scraped on loopback.
     await eventually('up{job="outpost-agent"} == 1');
     const memory = await eventually('process_resident_memory_bytes{job="outpost-agent"}');
