@@ -107,6 +107,8 @@ export function registerDeviceLogs(
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
     scope.post<{ Params: { device: string; id: string } }>(
       '/agent/v1/devices/:device/log-requests/:id',
+      // A followed log's body never ends: out of the hub's body deadline (src/hub/http/connection-limits.ts).
+      { config: { endlessBody: true } },
       async (request, reply) => {
         const { device, id } = request.params;
         const answer: LogAnswer = isJson(request.headers['content-type'])

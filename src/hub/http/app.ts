@@ -28,6 +28,7 @@ import { registerObjects, type Uploads } from '../objects/index.ts';
 import { registerTelemetry, type TelemetryHub } from '../telemetry/index.ts';
 import { authenticationPlugin } from './authentication.ts';
 import {
+  allowEndlessBody,
   CONNECTION_LIMIT_DEFAULTS,
   type ConnectionLimits,
   limitConnections,
@@ -35,6 +36,13 @@ import {
 } from './connection-limits.ts';
 import { badUrl, errorRenderingPlugin, MAX_BODY_BYTES } from './error-rendering.ts';
 import { type HealthOptions, healthRoutes } from './health.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's request body is a stream without end (a followed log): no body deadline. */
+    endlessBody?: boolean;
+  }
+}
 
 export interface BuildHubOptions {
   readonly store: Store;
@@ -151,6 +159,11 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   }
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
   if (options.https) limitConnections(app.server as unknown as Http2SecureServer, options.connections);
+  // A route whose body is endless by design (`config: { endlessBody: true }`) is out of the body deadline.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.routeOptions.config.endlessBody) allowEndlessBody(request.raw);
+    done();
+  });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) =>

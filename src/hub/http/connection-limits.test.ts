@@ -39,6 +39,16 @@ describe('connection limits of the HTTPS server', () => {
       https: { key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert },
       connections: LIMITS,
     }));
+    // A route whose body never ends by design, as the agent's answer to `outpost logs -f`.
+    app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+      scope.post('/test/endless', { config: { endlessBody: true, anonymous: true } }, async (request) => {
+        let bytes = 0;
+        for await (const chunk of request.raw) bytes += (chunk as Buffer).length;
+        return { bytes };
+      });
+    });
     await app.listen({ host: '127.0.0.1', port: 0 });
     port = (app.server.address() as AddressInfo).port;
   });
@@ -96,18 +106,85 @@ describe('connection limits of the HTTPS server', () => {
   });
 
   it('cuts a request whose body comes too slowly', async () => {
-    const { socket, lived } = http1();
-    socket.once('secureConnect', () =>
+    const { socket, lived, received } = http1();
+    let timer: NodeJS.Timeout | undefined;
+    // The body's bytes only after the headers: a space written before the handshake ends would be
+    // sent ahead of them (a slow handshake under load made that a 400 at once).
+    socket.once('secureConnect', () => {
       socket.write(
         'POST /api/v1/namespaces HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n',
-      ),
-    );
-    const timer = setInterval(() => !socket.destroyed && socket.write(' '), 200);
+      );
+      timer = setInterval(() => !socket.destroyed && socket.write(' '), 200);
+    });
     try {
       const ms = await lived;
-      assert.ok(ms >= 1500 && ms < 5000, `closed after ${ms} ms`);
+      assert.ok(ms >= 1500 && ms < 5000, `closed after ${ms} ms, answered ${JSON.stringify(received())}`);
     } finally {
       clearInterval(timer);
+    }
+  });
+
+  it('answers 408 to an HTTP/2 body dripped too slowly, and grants a large body time by its length', async () => {
+    const { session } = h2();
+    try {
+      /** POSTs a namespace whose JSON is padded to `length` bytes, sent in `pieces` every `everyMs`. */
+      const post = (
+        name: string,
+        length: number,
+        pieces: number,
+        everyMs: number,
+        path = '/api/v1/namespaces',
+      ) => {
+        const json = JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+        const body = Buffer.from(json.padEnd(length, ' '));
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': path,
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+        });
+        const sent = Date.now();
+        const answered = new Promise<{ status: number; ms: number; text: string }>((resolve) => {
+          let status = 0;
+          const chunks: Buffer[] = [];
+          stream.on('response', (headers) => {
+            status = Number(headers[':status']);
+          });
+          stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+          stream.on('error', () => {});
+          stream.on('close', () =>
+            resolve({ status, ms: Date.now() - sent, text: Buffer.concat(chunks).toString() }),
+          );
+        });
+        const size = Math.ceil(body.length / pieces);
+        let offset = 0;
+        const timer = setInterval(() => {
+          if (stream.closed) return clearInterval(timer);
+          stream.write(body.subarray(offset, offset + size));
+          offset += size;
+          if (offset >= body.length) {
+            clearInterval(timer);
+            stream.end();
+          }
+        }, everyMs);
+        return answered;
+      };
+      // 100 bytes a byte at a time, 5 a second: 20 s, far past 2 s (plus 0.1 s for its length).
+      const dripped = await post('dripped', 100, 100, 200);
+      assert.equal(dripped.status, 408, dripped.text);
+      assert.match(dripped.text, /"reason":"Timeout"/);
+      assert.ok(dripped.ms >= 1500 && dripped.ms < 6000, `answered after ${dripped.ms} ms`);
+      // 6 KB at about 2 KB/s: 3 s, past the 2 s base but within the 6 s its length earns at 1 KB/s.
+      const slow = await post('slow-but-honest', 6144, 6, 500);
+      assert.equal(slow.status, 201, slow.text);
+      assert.ok(slow.ms >= 2500, `answered after ${slow.ms} ms`);
+      // A route that takes an endless body (a followed log) is out of the deadline.
+      const endless = await post('unused', 100, 20, 200, '/test/endless');
+      assert.equal(endless.status, 200, endless.text);
+      assert.deepEqual(JSON.parse(endless.text), { bytes: 100 });
+      assert.ok(endless.ms >= 3000, `answered after ${endless.ms} ms`);
+    } finally {
+      session.close();
     }
   });
 

@@ -8,7 +8,14 @@
  * request or stream (a watch, `logs -f`) is never idle, however quiet: it is what a watch is for.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2SecureServer, Http2ServerRequest, Http2Session } from 'node:http2';
+import {
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2Session,
+  constants as http2constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
@@ -20,8 +27,14 @@ export interface ConnectionLimits {
   readonly firstRequestTimeoutMs?: number;
   /** An HTTP/1.1 request's headers must arrive within this. @default 15_000 */
   readonly headersTimeoutMs?: number;
-  /** An HTTP/1.1 request (headers and body) must arrive within this. @default 60_000 */
+  /**
+   * An HTTP/1.1 request (headers and body) must arrive within this. An HTTP/2 request's body
+   * too, plus a second per {@link ConnectionLimits.minBodyBytesPerSecond} of its announced
+   * `content-length`, so an upload chunk on a slow link still fits. @default 60_000
+   */
   readonly requestTimeoutMs?: number;
+  /** The slowest rate an HTTP/2 body is granted time for, in bytes per second. @default 1024 */
+  readonly minBodyBytesPerSecond?: number;
   /**
    * A connection without an open request or stream for this long is closed (HTTP/2 sessions and
    * HTTP/1.1 keep-alive alike); open watches keep their connection. @default 60_000
@@ -39,9 +52,21 @@ export const CONNECTION_LIMIT_DEFAULTS: Required<ConnectionLimits> = {
   firstRequestTimeoutMs: 10_000,
   headersTimeoutMs: 15_000,
   requestTimeoutMs: 60_000,
+  minBodyBytesPerSecond: 1024,
   idleTimeoutMs: 60_000,
   maxConnectionsPerDevice: 16,
   maxConnectionsPerClient: 512,
+};
+
+/** The answer to a body that did not come in time, as the apiserver words a timeout. */
+const REQUEST_TIMEOUT = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  reason: 'Timeout',
+  message: 'the request body did not arrive in time',
+  code: 408,
 };
 
 /** The CN prefix of device certificates (`src/agent/enrollment/keys.ts`). */
@@ -57,6 +82,9 @@ interface ConnectionState {
 
 const STATE = Symbol('outpost.connectionState');
 type Tracked = { [STATE]?: ConnectionState };
+/** Marks an HTTP/2 stream whose route takes an endless body (set before or after its deadline is). */
+const ENDLESS = Symbol('outpost.endlessBody');
+type Timed = { [ENDLESS]?: boolean };
 
 /** The TLS options of the hub's server that bound slow clients: the handshake's timeout. */
 export function serverTimeoutOptions(limits: ConnectionLimits = {}): { handshakeTimeout: number } {
@@ -99,7 +127,7 @@ export function limitConnections(server: Http2SecureServer, limits: ConnectionLi
     });
     session.setTimeout(options.firstRequestTimeoutMs);
   });
-  server.on('stream', (stream) => {
+  server.on('stream', (stream, headers) => {
     const session = stream.session as (Http2Session & Tracked) | undefined;
     const state = session?.[STATE];
     if (!session || !state) return;
@@ -109,6 +137,7 @@ export function limitConnections(server: Http2SecureServer, limits: ConnectionLi
     stream.once('close', () => {
       state.open--;
     });
+    limitBody(stream, headers, options);
   });
 
   server.on('secureConnection', (socket: TLSSocket & Tracked) => {
@@ -157,6 +186,45 @@ export function limitConnections(server: Http2SecureServer, limits: ConnectionLi
     }
     socket.destroy();
   });
+}
+
+/**
+ * Cuts an HTTP/2 request whose body has not all come by its deadline (a slowloris dripping a
+ * body into a stream): answered 408 if nothing was answered yet, else the stream is cancelled.
+ * The deadline grows with the announced length (as Apache's mod_reqtimeout MinRate), so a
+ * large body on a slow but honest link is not cut. Requests without a body (GET, a watch) end
+ * with their headers and are never timed here.
+ */
+function limitBody(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  options: Required<ConnectionLimits>,
+): void {
+  if (stream.endAfterHeaders) return;
+  const length = Number(headers['content-length']);
+  const announced = Number.isFinite(length) && length > 0 ? length : 0;
+  const deadlineMs = options.requestTimeoutMs + (announced / options.minBodyBytesPerSecond) * 1000;
+  const timer = setTimeout(() => {
+    if (stream.destroyed || stream.state.remoteClose || (stream as Timed)[ENDLESS]) return;
+    if (stream.headersSent) {
+      stream.close(http2constants.NGHTTP2_CANCEL);
+      return;
+    }
+    // A whole answer, then RST_STREAM(NO_ERROR): "stop sending", as RFC 9113 §8.1 has a server say it.
+    stream.respond({ ':status': 408, 'content-type': 'application/json' });
+    stream.end(JSON.stringify(REQUEST_TIMEOUT), () => stream.close(http2constants.NGHTTP2_NO_ERROR));
+  }, deadlineMs);
+  timer.unref();
+  stream.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Lifts the body deadline from a request whose body is a stream without end by design (an
+ * agent's answer to `outpost logs -f`); the route that takes it calls this before reading.
+ */
+export function allowEndlessBody(request: IncomingMessage | Http2ServerRequest): void {
+  if (!('stream' in request)) return;
+  (request.stream as ServerHttp2Stream & Timed)[ENDLESS] = true;
 }
 
 /** The verified client certificate of a connection: its fingerprint and whether it is a device's. */
