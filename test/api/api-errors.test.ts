@@ -251,6 +251,26 @@ describe('fieldValidation', () => {
     assert.equal(answer.body.metadata.colour, undefined);
   });
 
+  test('30,000 unknown fields: warned of in bounded headers, or named a hundred at a time when Strict', async () => {
+    const wide = `{"metadata":{"name":"wide"},"data":{"a":"b"},${Array.from({ length: 30_000 }, (_, i) => `"k${i}":{"a":[1]}`).join(',')}}`;
+    const warned = await call(hub.app, { method: 'POST', url: CONFIGMAPS, ...json(wide) });
+    assert.equal(warned.status, 201, warned.text.slice(0, 300));
+    const values = [warned.headers.warning].flat() as string[];
+    assert.ok(values.join('').length < 9 * 1024, `${values.join('').length} characters of warnings`);
+    assert.match(values[0]!, /unknown field \\"k0\\"/);
+    assert.match(values.at(-1)!, /^299 - "\d+ more warnings not shown"$/);
+    const strict = await refused(
+      {
+        method: 'POST',
+        url: `${CONFIGMAPS}?fieldValidation=Strict`,
+        ...json(wide.replace('"wide"', '"wide-strict"')),
+      },
+      400,
+      'BadRequest',
+    );
+    assert.match(strict.body.message, /unknown field "k99", 29900 more$/);
+  });
+
   test('Ignore drops unknown fields silently', async () => {
     const answer = await call(hub.app, {
       method: 'POST',

@@ -36,6 +36,7 @@ import {
 import { routePlugin } from './shared-plugin.ts';
 import { patchToStorage, presentStored, storageOf, toStorage } from './stored-as.ts';
 import { type IncludeObject, toTable } from './table.ts';
+import { warningHeaderValues } from './warning-header.ts';
 import { streamWatch, type WatchStreamOptions } from './watch.ts';
 import { WatchLimiter } from './watch-limits.ts';
 
@@ -103,11 +104,7 @@ async function dispatch(
   const warnings: string[] = [];
   const send = (object: StoredObject, code = 200) => {
     // Headers must be set before the body goes out: warnings gathered by the write travel with the answer.
-    if (warnings.length > 0)
-      reply.header(
-        'warning',
-        warnings.map((text) => `299 - ${JSON.stringify(text)}`),
-      );
+    if (warnings.length > 0) reply.header('warning', warningHeaderValues(warnings));
     return sendObject(reply, def, presentStored(def, object), format, includeObject, code);
   };
   reply.header('cache-control', 'no-cache, private');
