@@ -38,19 +38,44 @@ export class TooManyBytesError extends Error {
   }
 }
 
+/**
+ * Where upload sessions are kept: on one hub's disk ({@link UploadSessions}), or in the S3 bucket
+ * the hub's replicas share (s3-sessions.ts), so that a session opened through one replica is
+ * resumed and committed through another.
+ */
+export interface SessionStore {
+  /** Opens (or finds again) the session; returns it with the offset held. */
+  open(
+    device: string,
+    key: string,
+    size: number,
+    sha256: string,
+  ): Promise<{ session: SessionInfo; offset: number }>;
+  /** The session, or undefined when there is none (never opened, committed or discarded). */
+  get(device: string, id: string): Promise<SessionInfo | undefined>;
+  /** Bytes of the session held, from offset 0 without a gap. */
+  held(device: string, id: string): Promise<number>;
+  /** Appends `body` at `offset` (the offset held); bytes that arrived stay even when `body` breaks off. */
+  append(session: SessionInfo, offset: number, body: Readable): Promise<number>;
+  /** A local file with the session's content, and its SHA-256 (hex); storing it consumes the file. */
+  assemble(session: SessionInfo): Promise<{ file: string; sha256: string }>;
+  /** Removes the session (after a commit, or refused content). */
+  discard(session: Pick<SessionInfo, 'device' | 'id'>): Promise<void>;
+}
+
+/** The id of the session of `key` with this content. */
+export function sessionIdOf(key: string, size: number, sha256: string): string {
+  return createHash('sha256').update(`${key}\n${size}\n${sha256}`).digest('hex').slice(0, 40);
+}
+
 /** Sessions of all devices, under one folder of the hub's data dir. */
-export class UploadSessions {
+export class UploadSessions implements SessionStore {
   readonly #root: string;
   /** Sessions a chunk is being written to: a second writer would interleave bytes. */
   readonly #busy = new Set<string>();
 
   constructor(root: string) {
     this.#root = join(root, 'sessions');
-  }
-
-  /** The id of the session of `key` with this content. */
-  static idOf(key: string, size: number, sha256: string): string {
-    return createHash('sha256').update(`${key}\n${size}\n${sha256}`).digest('hex').slice(0, 40);
   }
 
   #dir(device: string, id: string): string {
@@ -64,7 +89,7 @@ export class UploadSessions {
     size: number,
     sha256: string,
   ): Promise<{ session: SessionInfo; offset: number }> {
-    const id = UploadSessions.idOf(key, size, sha256);
+    const id = sessionIdOf(key, size, sha256);
     const dir = this.#dir(device, id);
     const session: SessionInfo = { id, device, key, size, sha256 };
     const existing = await this.get(device, id);
@@ -124,16 +149,12 @@ export class UploadSessions {
     }
   }
 
-  /** The SHA-256 of what the session holds (hex). */
-  async digest(session: SessionInfo): Promise<string> {
+  /** The part file itself (no copy), and its hash. */
+  async assemble(session: SessionInfo): Promise<{ file: string; sha256: string }> {
+    const file = join(this.#dir(session.device, session.id), 'part');
     const hash = createHash('sha256');
-    for await (const chunk of createReadStream(this.partOf(session))) hash.update(chunk as Buffer);
-    return hash.digest('hex');
-  }
-
-  /** The file holding the session's bytes. */
-  partOf(session: Pick<SessionInfo, 'device' | 'id'>): string {
-    return join(this.#dir(session.device, session.id), 'part');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    return { file, sha256: hash.digest('hex') };
   }
 
   /** Removes the session (after a commit, or refused content). */
