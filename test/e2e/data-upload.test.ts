@@ -222,6 +222,10 @@ function uploadFlows(backend: 'fs' | 's3'): void {
       assert.doesNotMatch(list.stdout, /escape/, 'the symlink out of the directory is not uploaded');
       const parent = join(`${dataDir}.uploads`, NS, 'writer');
       uploadDir = join(parent, readdirSync(parent)[0]!);
+      // The folder is the workload's uid's alone: other units' uids cannot read it (with or without bwrap).
+      const folder = statSync(uploadDir);
+      assert.equal(folder.uid, statSync(join(uploadDir, 'big.bin')).uid, 'owned by the uid that wrote');
+      assert.equal(folder.mode & 0o777, 0o770);
       const out = join(dataDir, 'big.out');
       const got = await objects(['get', `${DEVICE}/writer/big.bin`, '-o', out]);
       assert.equal(got.code, 0, got.stderr);
