@@ -29,6 +29,7 @@ const BENCHMARKS = [
   'agent-memory',
   'agent-latency',
   'device-policies',
+  'object-upload',
   'demo-start',
 ] as const;
 

@@ -2,10 +2,12 @@
  * The baseline server, run as its own process, with the hub's certificates
  * (client certificates requested, as the hub does) and no store, no parsing:
  *
- *   node --import tsx bench/support/bare-server.ts --pki DIR [--fastify] [--route /path=FILE ...]
+ *   node --import tsx bench/support/bare-server.ts --pki DIR [--fastify] [--route /path=FILE ...] [--put-dir DIR]
  *
  * - POST to any path: answers 201 with the request body echoed back.
  * - GET of a `--route` path: answers 200 with that file's bytes (read once).
+ * - PUT (plain `node:https` only, with `--put-dir DIR`): streams the body into DIR/<last path
+ *   segment>, fsyncs it and answers 200 with `{"bytes":N}` (the bare upload baseline).
  *
  * Plain `node:https` by default; with `--fastify`, the same answers through
  * Fastify set up as the hub sets it up (body limit, buffer body parser, an
@@ -15,15 +17,17 @@
  * Prints `bare server listening on https://127.0.0.1:PORT` when ready.
  */
 import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 
 const args = process.argv.slice(2);
 let pki: string | undefined;
 let useFastify = false;
+let putDir: string | undefined;
 const routes = new Map<string, Buffer>();
 for (let i = 0; i < args.length; i++) {
   const arg = args[i];
@@ -34,6 +38,9 @@ for (let i = 0; i < args.length; i++) {
   } else if (arg === '--route' && value) {
     const at = value.indexOf('=');
     routes.set(value.slice(0, at), readFileSync(value.slice(at + 1)));
+    i++;
+  } else if (arg === '--put-dir' && value) {
+    putDir = value;
     i++;
   } else if (arg === '--fastify') {
     useFastify = true;
@@ -86,6 +93,10 @@ if (useFastify) {
         response.end(body);
         return;
       }
+      if (request.method === 'PUT' && putDir) {
+        void putFile(request, response, putDir);
+        return;
+      }
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
@@ -103,4 +114,22 @@ if (useFastify) {
     server.closeAllConnections();
     server.close(() => process.exit(0));
   });
+}
+
+/** Streams a PUT's body to a file, flushed to disk before the answer (as the hub flushes a chunk). */
+async function putFile(request: IncomingMessage, response: ServerResponse, dir: string): Promise<void> {
+  const handle = await open(join(dir, basename((request.url ?? 'x').split('?')[0]!) || 'x'), 'w', 0o600);
+  let bytes = 0;
+  try {
+    for await (const chunk of request) {
+      await handle.write(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const body = JSON.stringify({ bytes });
+  response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  response.end(body);
 }

@@ -110,12 +110,15 @@ export interface BareServerOptions {
   readonly routes?: Record<string, string>;
   /** Answer through Fastify set up as the hub sets it up, rather than plain `node:https`. @default false */
   readonly fastify?: boolean;
+  /** Accept PUTs into this folder (plain `node:https` only). */
+  readonly putDir?: string;
 }
 
 /** Starts `bare-server.ts` with the certificates of `pkiDir`. */
 export async function startBareServer(pkiDir: string, options: BareServerOptions = {}): Promise<BareServer> {
   const script = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
   const args = ['--import', 'tsx', script, '--pki', pkiDir, ...(options.fastify ? ['--fastify'] : [])];
+  if (options.putDir) args.push('--put-dir', options.putDir);
   const routes = options.routes ?? {};
   for (const [path, file] of Object.entries(routes)) args.push('--route', `${path}=${file}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -30,7 +30,15 @@ import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
 import { DeliveryLag, HubMetrics, registerFleetMetrics } from './metrics/index.ts';
-import { FsObjectStorage, type ObjectQuota, parseS3Url, S3ObjectStorage, Uploads } from './objects/index.ts';
+import {
+  FsObjectStorage,
+  type ObjectQuota,
+  parseS3Url,
+  S3ObjectStorage,
+  S3UploadSessions,
+  s3ClientFor,
+  Uploads,
+} from './objects/index.ts';
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
@@ -192,14 +200,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
     // The leader runs the garbage collector (runControllers), so every replica marks Foreground / Orphan deletes.
     garbageCollector: true,
     health: { readyz },
-    // Committed objects and upload sessions under the data dir (the filesystem backend).
-    objects: new Uploads({
-      storage: options.objects
-        ? new S3ObjectStorage(parseS3Url(options.objects))
-        : new FsObjectStorage(join(options.dataDir, 'objects')),
-      root: join(options.dataDir, 'objects'),
-      quota: options.objectQuota,
-    }),
+    objects: uploadsOf(options),
     events: { logger: options.logger.child({ component: 'events' }), metrics: metrics.controllers },
     metrics,
   });
@@ -348,4 +349,23 @@ async function ensureNamespaces(service: ObjectService): Promise<void> {
       if (!(error instanceof ApiError && error.reason === 'AlreadyExists')) throw error;
     }
   }
+}
+
+/**
+ * Committed objects and upload sessions: both under the data dir (the filesystem backend), or both
+ * in the S3 bucket, which the hub's replicas share (a session opened through one replica goes on
+ * through another).
+ */
+function uploadsOf(options: Pick<HubOptions, 'dataDir' | 'objects' | 'objectQuota'>): Uploads {
+  const root = join(options.dataDir, 'objects');
+  if (!options.objects)
+    return new Uploads({ storage: new FsObjectStorage(root), root, quota: options.objectQuota });
+  const location = parseS3Url(options.objects);
+  const client = s3ClientFor(location);
+  return new Uploads({
+    storage: new S3ObjectStorage(location, client),
+    sessions: new S3UploadSessions(location, client, root),
+    root,
+    quota: options.objectQuota,
+  });
 }

@@ -5,43 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
 import { parseS3Url, S3ObjectStorage } from '../../src/hub/objects/index.ts';
 import { call, type InProcessHub, startInProcessHub } from '../support/in-process/index.ts';
-
-interface S3rverServer {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-// s3rver ships no types.
-const S3rver = createRequire(import.meta.url)('s3rver') as new (
-  options: Record<string, unknown>,
-) => S3rverServer;
+import { type S3rverInstance, startS3rver } from '../support/index.ts';
 
 const DEVICE = 'gw-s3';
 const UPLOADS = `/agent/v1/devices/${DEVICE}/uploads`;
 const OBJECTS = `/apis/outpost.dev/v1alpha1/namespaces/team-a/devices/${DEVICE}/objects`;
 let hub: InProcessHub;
-let server: S3rverServer;
-let dir: string;
+let server: S3rverInstance;
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outpost-s3rver-'));
-  server = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory: dir,
-    configureBuckets: [{ name: 'outpost' }],
-  });
-  const { port } = await server.run();
-  const location = parseS3Url(`s3://outpost/hub-a?endpoint=http://127.0.0.1:${port}`);
+  server = await startS3rver();
+  const location = parseS3Url(server.objectsUrl('hub-a'));
   const client = new S3Client({
     region: location.region,
     endpoint: location.endpoint,
@@ -73,7 +52,6 @@ before(async () => {
 after(async () => {
   await hub?.close();
   await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const open = (path: string, data: Buffer, sha256 = sha(data)) =>

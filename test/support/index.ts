@@ -4,7 +4,7 @@
  * `https-client.ts`, `kubectl-hub.ts`, `manifests.ts`, `replica-set.ts`, `postgres.ts`), the agent
  * (`agent-*.ts`, `podman-test-environment.ts`, `podman-units.ts`), enrollment and devices (`enrollment.ts`), people
  * (`rbac-users.ts`), MQTT and telemetry (`mqtt-brokers.ts`, `mqtt-clients.ts`, `telemetry.ts`),
- * OPC UA (`opcua.ts`), the network (`tcp-relays.ts`) and workloads that try to escape their
+ * OPC UA (`opcua.ts`), S3 (`s3rver.ts`), the network (`tcp-relays.ts`) and workloads that try to escape their
  * sandbox (`sandbox.ts`). The in-process harness has its own door,
  * `in-process/index.ts`, so that process tests do not load the hub.
  */
@@ -28,6 +28,7 @@ export * from './postgres.ts';
 export * from './process.ts';
 export * from './rbac-users.ts';
 export * from './replica-set.ts';
+export * from './s3rver.ts';
 export * from './samples.ts';
 export * from './sandbox.ts';
 export * from './tcp-relays.ts';

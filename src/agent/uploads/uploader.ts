@@ -97,9 +97,10 @@ export class Uploader {
         watched.set(dir, { source: entry.source, upload, dir });
       }
     for (const { dir } of watched.values()) {
-      // Writable by the workload's user, whoever it runs as; the sticky bit keeps users' files their own.
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-      await chmod(dir, 0o1777); // mkdir's mode is masked by the umask
+      // Writable by the workload's user, whoever it runs as; the sticky bit keeps users' files their
+      // own. Only when made: the process runtime then gives it to the unit's uid alone (0770).
+      const made = await mkdir(dir, { recursive: true, mode: 0o755 });
+      if (made !== undefined) await chmod(dir, 0o1777); // mkdir's mode is masked by the umask
     }
     this.#watched = [...watched.values()];
   }

@@ -6,6 +6,8 @@
  */
 export { FsObjectStorage } from './fs-storage.ts';
 export { registerObjects } from './routes.ts';
-export { parseS3Url, type S3Location, S3ObjectStorage } from './s3-storage.ts';
+export { S3UploadSessions } from './s3-sessions.ts';
+export { parseS3Url, type S3Location, S3ObjectStorage, s3ClientFor } from './s3-storage.ts';
+export { type SessionStore, UploadSessions } from './sessions.ts';
 export { type ObjectInfo, ObjectKeyConflictError, type ObjectStorage } from './storage.ts';
 export { DEFAULT_OBJECT_QUOTA, type ObjectQuota, Uploads } from './uploads.ts';

@@ -57,6 +57,16 @@ export function parseS3Url(url: string): S3Location {
   };
 }
 
+/** A client of the location's S3 API; credentials from the AWS SDK's default chain. */
+export function s3ClientFor(location: S3Location): S3Client {
+  return new S3Client({
+    region: location.region,
+    // Checksums only where S3 requires them: other S3 APIs refuse or store the newer trailers.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    ...(location.endpoint ? { endpoint: location.endpoint, forcePathStyle: true } : {}),
+  });
+}
+
 export class S3ObjectStorage implements ObjectStorage {
   readonly #client: S3Client;
   readonly #bucket: string;
@@ -66,14 +76,7 @@ export class S3ObjectStorage implements ObjectStorage {
   constructor(location: S3Location, client?: S3Client) {
     this.#bucket = location.bucket;
     this.#prefix = location.prefix;
-    this.#client =
-      client ??
-      new S3Client({
-        region: location.region,
-        // Checksums only where S3 requires them: other S3 APIs refuse or store the newer trailers.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        ...(location.endpoint ? { endpoint: location.endpoint, forcePathStyle: true } : {}),
-      });
+    this.#client = client ?? s3ClientFor(location);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -222,7 +225,7 @@ export class S3ObjectStorage implements ObjectStorage {
   }
 }
 
-function isNotFound(error: unknown): boolean {
+export function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
 }

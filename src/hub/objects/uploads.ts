@@ -6,11 +6,11 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { writeFileAtomic } from '../../util/index.ts';
-import { type SessionInfo, UploadSessions } from './sessions.ts';
+import { type SessionInfo, type SessionStore, UploadSessions } from './sessions.ts';
 import type { ObjectInfo, ObjectStorage } from './storage.ts';
 
 /** A device's limits. */
@@ -66,15 +66,24 @@ export interface UploadDeclaration {
 
 export class Uploads {
   readonly #storage: ObjectStorage;
-  readonly #sessions: UploadSessions;
+  readonly #sessions: SessionStore;
   readonly #hashes: string;
   readonly #quota: ObjectQuota;
   /** Per device: bytes and objects stored, counted once from the backend and kept up to date. */
   readonly #usage = new Map<string, Promise<{ bytes: number; objects: number }>>();
 
-  constructor(options: { storage: ObjectStorage; root: string; quota?: Partial<ObjectQuota> }) {
+  /**
+   * `root` is a folder of this hub's own (dedup index; sessions unless `sessions` says where the
+   * replicas share them).
+   */
+  constructor(options: {
+    storage: ObjectStorage;
+    root: string;
+    sessions?: SessionStore;
+    quota?: Partial<ObjectQuota>;
+  }) {
     this.#storage = options.storage;
-    this.#sessions = new UploadSessions(options.root);
+    this.#sessions = options.sessions ?? new UploadSessions(options.root);
     this.#hashes = join(options.root, 'hashes');
     this.#quota = { ...DEFAULT_OBJECT_QUOTA, ...options.quota };
   }
@@ -130,14 +139,18 @@ export class Uploads {
   async commit(session: SessionInfo): Promise<ObjectInfo> {
     const held = await this.#sessions.held(session.device, session.id);
     if (held !== session.size) throw new IncompleteUploadError(held, session.size);
-    const actual = await this.#sessions.digest(session);
+    const { file, sha256: actual } = await this.#sessions.assemble(session);
     if (actual !== session.sha256) {
+      await rm(file, { force: true });
       await this.#sessions.discard(session);
       throw new HashMismatchError(session.sha256, actual);
     }
     const current = await this.#storage.head(session.key);
-    await this.#checkQuota(session.device, session.size, current);
-    const object = await this.#storage.put(session.key, this.#sessions.partOf(session), session);
+    await this.#checkQuota(session.device, session.size, current).catch(async (error: unknown) => {
+      await rm(file, { force: true });
+      throw error;
+    });
+    const object = await this.#storage.put(session.key, file, session);
     await this.#sessions.discard(session);
     await this.#counted(session.device, object, current);
     return object;

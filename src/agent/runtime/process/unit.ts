@@ -126,6 +126,7 @@ export class ProcessUnit {
             hidden: this.#settings.sandbox.hidden,
           });
           runAs = runAsOf(spec, container, this.#settings.uid, { bwrap });
+          await ownUploadFolders(binds, this.#settings.sandbox.concealed, runAs);
           argv = resolveOutpost(
             [...(container.command ?? []), ...(container.args ?? [])].map((part) => expand(part, env)),
             this.#settings.outpost,
@@ -406,5 +407,25 @@ async function chownTree(path: string, uid: number): Promise<void> {
     const child = join(path, entry.name);
     if (entry.isDirectory()) await chownTree(child, uid);
     else if (!entry.isSymbolicLink()) await chown(child, uid, uid);
+  }
+}
+
+/**
+ * The unit's upload folders (binds from under a concealed folder) become its uid's alone, mode
+ * 0770: with bubblewrap no other unit sees them anyway, without it they would otherwise be open
+ * to every unit's uid (the uploader makes them 1777, not knowing which uid will write). The agent
+ * (root) still reads them.
+ */
+async function ownUploadFolders(
+  binds: readonly Bind[],
+  concealed: readonly string[],
+  runAs: { uid: number; gid: number },
+): Promise<void> {
+  for (const bind of binds) {
+    if (!concealed.some((folder) => bind.source.startsWith(`${folder}/`))) continue;
+    // Only once it is the unit's: a folder the agent could not give away stays open (1777).
+    await chown(bind.source, runAs.uid, runAs.gid)
+      .then(() => chmod(bind.source, 0o770))
+      .catch(() => undefined);
   }
 }
