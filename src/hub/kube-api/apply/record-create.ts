@@ -7,6 +7,7 @@
  */
 import type { FieldsV1 } from './fieldset.ts';
 import { formatTime, type ManagedFieldsEntry } from './managed-fields.ts';
+import { UNOWNED_FIELDS } from './ownership.ts';
 import { compareElements, fieldElement, type PathElementText } from './path.ts';
 import type { SchemaInfo } from './schema-info.ts';
 import { type JsonObject, shapeOf } from './shape.ts';
@@ -20,24 +21,8 @@ export interface RecordCreateOptions {
   readonly now: Date;
 }
 
-/**
- * Top-level fields that are never owned (ownership.ts's UNOWNED_FIELDS): the element itself is
- * not a member, what it holds still is.
- */
-const UNOWNED_TOP = new Set(['f:apiVersion', 'f:kind', 'f:metadata']);
-const UNOWNED_META = new Set(
-  [
-    'name',
-    'namespace',
-    'creationTimestamp',
-    'selfLink',
-    'uid',
-    'clusterName',
-    'generation',
-    'managedFields',
-    'resourceVersion',
-  ].map(fieldElement),
-);
+/** Fields never owned (ownership.ts): at the top level, and within `metadata`. */
+const UNOWNED_META = UNOWNED_FIELDS.child(fieldElement('metadata'));
 
 /** The managedFields of a newly created object: one Update entry of `manager`, or none when it sets nothing owned. */
 export function recordCreate(opts: RecordCreateOptions): ManagedFieldsEntry[] {
@@ -70,7 +55,7 @@ function rootFields(obj: JsonObject, info: SchemaInfo): FieldsV1 {
       if (meta) children.push([el, meta]);
       continue;
     }
-    const doc = UNOWNED_TOP.has(el) ? childrenOf(value, childInfo) : memberFields(value, childInfo);
+    const doc = UNOWNED_FIELDS.hasMember(el) ? childrenOf(value, childInfo) : memberFields(value, childInfo);
     if (doc) children.push([el, doc]);
   }
   return sorted(children, false);
@@ -86,7 +71,9 @@ function metadataFields(meta: unknown, info: SchemaInfo): FieldsV1 | undefined {
     if (key === 'managedFields') continue;
     const el = fieldElement(key);
     const childInfo = shape.map.field(key).info;
-    const doc = UNOWNED_META.has(el) ? childrenOf(obj[key], childInfo) : memberFields(obj[key], childInfo);
+    const doc = UNOWNED_META?.hasMember(el)
+      ? childrenOf(obj[key], childInfo)
+      : memberFields(obj[key], childInfo);
     if (doc) children.push([el, doc]);
   }
   return children.length === 0 ? undefined : sorted(children, false);
