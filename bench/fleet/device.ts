@@ -7,7 +7,8 @@
  * - Sync, as `MailboxSync`: list its Mailbox (`fieldSelector=metadata.name=`),
  *   watch from the list's resourceVersion with bookmarks, resume from the last
  *   version after a broken stream, relist on 410; retries with the agent's
- *   `Backoff` (1 s doubling to 60 s, jitter 0.5). No local copy on disk.
+ *   own reconnect backoff (`reconnectBackoff()`: 1 s doubling to 60 s, full jitter). No local
+ *   copy on disk.
  * - Heartbeats, as `Heartbeat` + `Reporter`: every `spec.heartbeat.periodSeconds`
  *   of the Device the hub returns (15 s), on the monotonic clock, a merge
  *   PATCH of the full Device status (the agent's shape and size, with
@@ -15,7 +16,7 @@
  *   the hub is away are queued and sent in order after it returns (retried
  *   with the same backoff, woken by the watch reconnecting), as the outbox is.
  */
-import { Backoff, HubDispatcher, hubRequest } from '../../src/agent/index.ts';
+import { HubDispatcher, hubRequest, reconnectBackoff } from '../../src/agent/index.ts';
 import { monotonicMs } from '../../src/util/index.ts';
 import type { DeviceIdentity } from './enroll.ts';
 
@@ -101,8 +102,9 @@ export class SimDevice {
   readonly #dispatcher: HubDispatcher;
   readonly #listener: DeviceListener;
   readonly #stop = new AbortController();
-  readonly #watchBackoff = new Backoff({ initialMs: 1000, maxMs: 60_000, jitter: 0.5 });
-  readonly #beatBackoff = new Backoff({ initialMs: 1000, maxMs: 60_000, jitter: 0.5 });
+  // The agent's own reconnect backoff (MailboxSync's and the Reporter's).
+  readonly #watchBackoff = reconnectBackoff();
+  readonly #beatBackoff = reconnectBackoff();
   readonly #statusParts: [string, string, string];
   #marker: string | undefined;
   #resourceVersion: string | undefined;

@@ -58,3 +58,20 @@ export class Backoff {
     this.#failures = 0;
   }
 }
+
+/**
+ * How the agent reconnects to the hub (its Mailbox watch, its reports): 1 s doubling to at
+ * most 60 s, with full jitter (each delay anywhere in [0, d]). When a hub restarts, every
+ * device loses its connection in the same instant; with half jitter their first retries
+ * would all land within half a second and their later ones in narrow bands, each a storm of
+ * TLS handshakes and relists the hub answers with timeouts, which double everyone's delay
+ * again. Full jitter spreads each round over its whole window, so a fleet comes back at an
+ * even rate of about N / d per second, and no device waits more than the 60 s cap once the
+ * hub answers. `bench/fleet/` simulates devices with this same backoff.
+ */
+export const RECONNECT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 60_000, jitter: 1 };
+
+/** A new {@link Backoff} with {@link RECONNECT_BACKOFF}. */
+export function reconnectBackoff(): Backoff {
+  return new Backoff(RECONNECT_BACKOFF);
+}

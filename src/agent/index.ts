@@ -9,7 +9,7 @@
  * decommissioned removes its workloads and credentials (decommission.ts).
  */
 export { type AgentOptions, runAgent } from './agent.ts';
-export { Backoff, type BackoffOptions } from './backoff.ts';
+export { Backoff, type BackoffOptions, RECONNECT_BACKOFF, reconnectBackoff } from './backoff.ts';
 export { DecommissionedError } from './decommission.ts';
 export {
   DeviceDecommissionedError,

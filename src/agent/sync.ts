@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Mailbox } from '../api/index.ts';
 import { delay, writeFileAtomic } from '../util/index.ts';
-import { Backoff } from './backoff.ts';
+import { type Backoff, reconnectBackoff } from './backoff.ts';
 import { type HubApi, HubStatusError, HubUnreachableError, type WatchEvent } from './hub-client/index.ts';
 
 /**
@@ -26,7 +26,7 @@ export interface MailboxSyncOptions {
   readonly onMailbox: (mailbox: Mailbox) => void;
   /** Called on each change of the connection state. */
   readonly onState?: (state: ConnectionState) => void;
-  /** Retry delays after failures. @default {initialMs: 1000, maxMs: 60000, jitter: 0.5} */
+  /** Retry delays after failures. @default reconnectBackoff() (1 s doubling to 60 s, full jitter) */
   readonly backoff?: Backoff;
   /** How long the server keeps one watch open. @default 300 */
   readonly watchTimeoutSeconds?: number;
@@ -56,7 +56,7 @@ export class MailboxSync {
 
   constructor(options: MailboxSyncOptions) {
     this.#options = options;
-    this.#backoff = options.backoff ?? new Backoff({ initialMs: 1000, maxMs: 60_000, jitter: 0.5 });
+    this.#backoff = options.backoff ?? reconnectBackoff();
   }
 
   /** The connection state. */

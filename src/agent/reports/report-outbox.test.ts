@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Backoff } from '../backoff.ts';
+import { Backoff, RECONNECT_BACKOFF } from '../backoff.ts';
 import { ReportOutbox } from './report-outbox.ts';
 
 describe('outbox', () => {
@@ -74,5 +74,28 @@ describe('backoff', () => {
     const high = new Backoff({ initialMs: 1000, jitter: 0.5, random: () => 0 });
     assert.equal(low.next(), 500);
     assert.equal(high.next(), 1000);
+  });
+
+  it('spreads a fleet that lost the hub at once evenly over each window, never beyond the 60 s cap', () => {
+    // 10,000 devices fail together k times; where does each one's next attempt land?
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (const failures of [0, 3, 10]) {
+      const window = Math.min(60_000, 1000 * 2 ** failures);
+      const buckets = new Array<number>(10).fill(0);
+      for (let device = 0; device < 10_000; device++) {
+        const backoff = new Backoff({ ...RECONNECT_BACKOFF, random });
+        for (let i = 0; i < failures; i++) backoff.next();
+        const wait = backoff.next();
+        assert.ok(wait >= 0 && wait <= window, `${wait} ms within [0, ${window}]`);
+        buckets[Math.min(9, Math.floor((wait / window) * 10))]!++;
+      }
+      // Half jitter would leave the first five tenths of the window empty.
+      for (const count of buckets) assert.ok(count > 800 && count < 1200, `tenths of the window: ${buckets}`);
+    }
+    assert.deepEqual(RECONNECT_BACKOFF, { initialMs: 1000, maxMs: 60_000, jitter: 1 });
   });
 });

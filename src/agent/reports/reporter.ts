@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { delay } from '../../util/index.ts';
-import { Backoff } from '../backoff.ts';
+import { type Backoff, reconnectBackoff } from '../backoff.ts';
 import { type HubApi, HubStatusError, HubUnreachableError } from '../hub-client/index.ts';
 import { sameStatus } from '../reconcile/index.ts';
 import type { ReportOutbox, ReportOutboxEntry } from './report-outbox.ts';
@@ -40,7 +40,7 @@ export class Reporter {
 
   constructor(options: ReporterOptions) {
     this.#options = options;
-    this.#backoff = options.backoff ?? new Backoff({ initialMs: 1000, maxMs: 60_000, jitter: 0.5 });
+    this.#backoff = options.backoff ?? reconnectBackoff();
   }
 
   /** Entries acknowledged by the hub since start. */

@@ -36,6 +36,7 @@ export {
   managedFieldsBase,
 } from './managed-fields.ts';
 export { type FieldPath, fieldElement, formatPath, keyElement, valueElement } from './path.ts';
+export { type RecordCreateOptions, recordCreate } from './record-create.ts';
 export { type RecordUpdateOptions, recordUpdate } from './record-update.ts';
 export {
   type FieldInfo,

@@ -10,8 +10,9 @@ import { type KindDefinition, type KubeObject, validateObject } from '../../../a
 import type { PatchOptions, ClientWriteOptions as WriteOptions } from '../../../controller/index.ts';
 import type { Store, StoredObject } from '../../../store/index.ts';
 import type { AdmissionCheck } from '../../admission/index.ts';
-import { applyConfiguration, InvalidApplyConfigError, recordUpdate } from '../apply/index.ts';
+import { applyConfiguration, InvalidApplyConfigError, recordCreate, recordUpdate } from '../apply/index.ts';
 import { errors } from '../errors.ts';
+import { NamespaceIndex } from './namespace-index.ts';
 import {
   generateName,
   newUid,
@@ -42,12 +43,14 @@ export class WritePipeline {
   readonly #now: () => Date;
   readonly #admission: readonly AdmissionCheck[];
   readonly #namespaceKind: KindDefinition;
+  readonly #namespaces: NamespaceIndex;
 
   constructor(options: WritePipelineOptions) {
     this.#store = options.store;
     this.#now = options.now;
     this.#admission = options.admission;
     this.#namespaceKind = options.namespaceKind;
+    this.#namespaces = new NamespaceIndex(options.store, options.namespaceKind);
   }
 
   /**
@@ -63,10 +66,9 @@ export class WritePipeline {
   ): Promise<KubeObject> {
     const object = ownCopy(def, this.#prepareNew(def, namespace, body, options.borrowBody), options);
     await this.#checkNamespace(def, object.metadata.namespace);
-    object.metadata.managedFields = recordUpdate({
-      before: undefined,
+    // No previous version, no previous owner: the creator's entry is the object's field set.
+    object.metadata.managedFields = recordCreate({
       after: object,
-      managedFields: [],
       manager: options.fieldManager,
       schema: schemaInfoOf(def),
       now: this.#now(),
@@ -208,6 +210,8 @@ export class WritePipeline {
   /** Refuses content for a namespace that does not exist (404) or is being deleted (403). */
   async #checkNamespace(def: KindDefinition, namespace: string | undefined): Promise<void> {
     if (!def.namespaced || !namespace) return;
+    // The common case from memory; what the index does not vouch for is read.
+    if (await this.#namespaces.accepts(namespace)) return;
     const stored = await this.#store.get(objectKey(this.#namespaceKind, undefined, namespace));
     if (!stored) throw errors.notFound(this.#namespaceKind, namespace);
     if ((JSON.parse(stored.value) as KubeObject).metadata.deletionTimestamp) {
