@@ -12,7 +12,6 @@
  * passed off as anything else the CA signs.
  */
 import { type KeyObject, sign, verify, X509Certificate } from 'node:crypto';
-import type { Identity } from './authenticate.ts';
 import { claimsDevice } from './device-identity.ts';
 
 const PREFIX = 'outpost1.';
@@ -36,8 +35,14 @@ export function signUserToken(claims: UserTokenClaims, caKeyPem: string): string
   return `${payload}.${signature.toString('base64url')}`;
 }
 
+/** Who a valid token names (an `Identity` of authenticate.ts). */
+export interface TokenIdentity {
+  readonly user: string;
+  readonly groups: readonly string[];
+}
+
 /** Checks a bearer token; returns who it names, or undefined (not ours, forged, expired, a device's). */
-export type UserTokenVerifier = (token: string) => Identity | undefined;
+export type UserTokenVerifier = (token: string) => TokenIdentity | undefined;
 
 /** Whether `token` has the form of a user token (so other bearer tokens are looked up elsewhere). */
 export function looksLikeUserToken(token: string): boolean {
@@ -54,7 +59,7 @@ const CACHE_SIZE = 1024;
  */
 export function createUserTokenVerifier(caCertPem: string, now: () => number = Date.now): UserTokenVerifier {
   const publicKey: KeyObject = new X509Certificate(caCertPem).publicKey;
-  const verified = new Map<string, { identity: Identity; exp: number }>();
+  const verified = new Map<string, { identity: TokenIdentity; exp: number }>();
   return (token) => {
     let entry = verified.get(token);
     if (!entry) {
