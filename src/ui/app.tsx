@@ -25,9 +25,15 @@ function useHash(): string {
 
 export function App() {
   const route = useHash();
+  // A browser keeps at most six HTTP/1.1 connections to one origin, and every watch holds one:
+  // only the collections the current view shows are followed (Devices by every view but
+  // Placements, kept across them so that ten thousand are not listed again on each visit).
+  const overview = route === '/';
   const devices = useCollection<Device>(PATHS.devices);
-  const workloads = useCollection<Workload>(PATHS.workloads);
-  const placements = useCollection<Placement>(PATHS.placements);
+  const workloads = useCollection<Workload>(overview ? PATHS.workloads : undefined);
+  const placements = useCollection<Placement>(
+    overview || route.startsWith('/placements') ? PATHS.placements : undefined,
+  );
   useEffect(() => {
     // A new view is announced by moving focus to it (for keyboard and screen-reader users).
     document.getElementById('content')?.focus();
@@ -35,7 +41,7 @@ export function App() {
   if (devices.error?.status === 401) return <SignIn />;
   const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
   let view: preact.ComponentChild;
-  if (parts[0] === 'devices' && parts[1]) view = <DeviceDetail name={parts[1]} />;
+  if (parts[0] === 'devices' && parts[1]) view = <DeviceDetail name={parts[1]} devices={devices} />;
   else if (parts[0] === 'devices') view = <Devices devices={devices} />;
   else if (parts[0] === 'placements' && parts[2])
     view = <PlacementDetail placements={placements} keyName={`${parts[1]}/${parts[2]}`} />;

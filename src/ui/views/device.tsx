@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getText, streamLines } from '../api.ts';
-import { useCollection } from '../collection.ts';
+import { type Collection, useCollection } from '../collection.ts';
 import { age } from '../fleet.ts';
 import { type Device, type KubeEvent, type Mailbox, PATHS } from '../objects.ts';
 import { Loading, Refusal, Sparkline } from '../widgets.tsx';
@@ -13,8 +13,8 @@ import { Loading, Refusal, Sparkline } from '../widgets.tsx';
 const byName = (path: string, name: string) =>
   `${path}?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
 
-export function DeviceDetail({ name }: { name: string }) {
-  const devices = useCollection<Device>(byName(PATHS.devices, name));
+/** `devices` is the fleet's collection the shell follows (one watch fewer than a watch of this device). */
+export function DeviceDetail({ name, devices }: { name: string; devices: Collection<Device> }) {
   const mailboxes = useCollection<Mailbox>(byName(PATHS.mailboxes, name));
   const events = useCollection<KubeEvent>(
     `${PATHS.events}?fieldSelector=${encodeURIComponent(`involvedObject.kind=Device,involvedObject.name=${name}`)}`,
