@@ -16,6 +16,8 @@ import {
   type ApiClient,
   apiClient,
   axeViolations,
+  bindWorkloadTeam,
+  createUser,
   type DashboardProcess,
   type HubProcess,
   killWorkloads,
@@ -207,6 +209,27 @@ describe('the dashboard in Chromium', { timeout: 600_000 }, () => {
     assert.match((await row.textContent()) ?? '', /RetryLimitExceeded|Failed/);
     await page.screenshot({ path: join(shots, 'placement.png'), fullPage: true });
     await accessible('the placement page');
+  });
+
+  it('shows a person only what RBAC allows, and says so where it refuses', async () => {
+    // A workload-team member of NS: may read Workloads and Placements there, not the fleet's Devices.
+    const member = await createUser(hub, 'wendy', ['web-team']);
+    await bindWorkloadTeam(hub, NS, 'web-team');
+    const theirs = await startDashboard(hub, member.kubeconfig);
+    try {
+      const view = await context.newPage();
+      await view.goto(theirs.url);
+      await view.getByText('You may not see devices: your role does not allow it.').first().waitFor();
+      // Cluster-wide lists of Placements are refused too: the card says so rather than showing none.
+      await view.getByText('You may not see placements').first().waitFor();
+      await view.goto(`${theirs.url}#/devices`);
+      await view.getByText('You may not see devices').waitFor();
+      assert.equal(await view.locator('table.devices').count(), 0);
+      await view.screenshot({ path: join(shots, 'refused.png'), fullPage: true });
+      await view.close();
+    } finally {
+      await theirs.stop();
+    }
   });
 
   it(`renders a table of ${FLEET} devices and filters it (timed in the browser, printed)`, async () => {
