@@ -9,6 +9,7 @@
  *   src/connectors  api, util; the hub renders their config through src/api, never imports them
  *   src/hub         api, util, store, controller; never the agent
  *   src/agent       api, util; never the hub
+ *   src/ui          nothing of ours: the dashboard is a browser bundle that speaks to the hub over HTTP
  *
  * `src/version.ts` (the version, read from package.json) sits beside the layers: anyone may read it.
  * The layer rules are about what ships: a test file (`*.test.ts`) may compose layers (a hub test
@@ -111,6 +112,12 @@ module.exports = {
       ['src/api', 'src/util', 'src/store', 'src/controller'],
       'The hub imports nothing from the agent or the connectors: what both speak is in src/api (e.g. the connector config).',
     ),
+    layer(
+      'ui-stands-alone',
+      'src/ui',
+      [],
+      'The dashboard (src/ui, built by Vite for the browser) imports nothing of ours: it reads the hub through its HTTP API.',
+    ),
     {
       name: 'src-not-tests',
       comment: 'Production code never imports tests, test support or benchmarks.',
@@ -146,7 +153,7 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { extensions: ['.ts', '.mjs', '.js'] },
+    enhancedResolveOptions: { extensions: ['.ts', '.tsx', '.mjs', '.js'] },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

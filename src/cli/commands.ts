@@ -8,6 +8,7 @@
 import { type Command, Option } from 'commander';
 import type { AgentFlags } from './agent-command.ts';
 import type { SendFlags } from './command-command.ts';
+import type { DashboardFlags } from './dashboard-command.ts';
 import type { HubFlags } from './hub-command.ts';
 import type { ConnectionFlags } from './hub-connection.ts';
 import type { LogsFlags } from './logs-command.ts';
@@ -16,7 +17,7 @@ import type { ConnectorFlags, PlcSimFlags } from './opcua-command.ts';
 import type { RolloutFlags } from './rollout-command.ts';
 import type { TelemetryFlags } from './telemetry-command.ts';
 import type { TokenCreateFlags } from './token-command.ts';
-import type { UserCreateFlags } from './user-command.ts';
+import type { UserCreateFlags, UserTokenFlags } from './user-command.ts';
 
 const KUBECONFIG_HELP = 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)';
 const HUB_DATA_DIR_HELP = "the hub's data dir: use DIR/admin.kubeconfig";
@@ -29,6 +30,7 @@ export function defineCommands(program: Command): void {
   defineDevice(program);
   defineRollout(program);
   defineUser(program);
+  defineDashboard(program);
   defineStore(program);
   defineLogs(program);
   defineObjects(program);
@@ -226,7 +228,9 @@ function defineDevice(program: Command): void {
 }
 
 function defineUser(program: Command): void {
-  const user = program.command('user').description('manage people who use the hub (client certificates)');
+  const user = program
+    .command('user')
+    .description('manage people who use the hub (client certificates, bearer tokens)');
   user
     .command('create <name>')
     .description("issue a client certificate signed by the hub's CA and write a kubeconfig for it")
@@ -243,6 +247,34 @@ function defineUser(program: Command): void {
     .action(async (name: string, flags: UserCreateFlags) =>
       (await import('./user-command.ts')).runUserCreate(name, flags),
     );
+  user
+    .command('token <name>')
+    .description(
+      "issue a bearer token for a person, signed by the hub's CA key and checked by RBAC as a certificate is",
+    )
+    .option(
+      '--group <group>',
+      'a group the user is in (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--data-dir <dir>', "the hub's data dir", '.')
+    .option('--ttl <duration>', 'token lifetime, e.g. 8h or 30m', '8h')
+    .action(async (name: string, flags: UserTokenFlags) =>
+      (await import('./user-command.ts')).runUserToken(name, flags),
+    );
+}
+
+function defineDashboard(program: Command): void {
+  withConnection(
+    program
+      .command('dashboard')
+      .description(
+        'serve the web dashboard on 127.0.0.1 through a local proxy authenticated with the kubeconfig (as kubectl proxy)',
+      )
+      .option('--port <port>', 'the local port (0: any free one)', '0')
+      .option('--open', "open the dashboard in the desktop's browser"),
+  ).action(async (flags: DashboardFlags) => (await import('./dashboard-command.ts')).runDashboard(flags));
 }
 
 function defineStore(program: Command): void {

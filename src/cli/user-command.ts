@@ -1,13 +1,16 @@
 /**
  * `outpost user create NAME [--group G ...]`: issues a client certificate for
- * a person, signed by the hub's CA, and writes a kubeconfig for it. Run on
- * the hub's machine, with the hub's data dir (the CA key never leaves it).
- * What the user may do is RBAC's: bind a role to the user or to a group.
+ * a person, signed by the hub's CA, and writes a kubeconfig for it.
+ * `outpost user token NAME --ttl 8h [--group G ...]`: issues a bearer token
+ * for a person (the dashboard from a browser, remote scripts), signed by the
+ * same CA key. Run on the hub's machine, with the hub's data dir (the CA key
+ * never leaves it). What the user may do is RBAC's: bind a role to the user
+ * or to a group.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DEVICE_USER_PREFIX, DEVICES_GROUP } from '../hub/auth/index.ts';
+import { DEVICE_USER_PREFIX, DEVICES_GROUP, signUserToken } from '../hub/auth/index.ts';
 import { issueCertificate, loadCertificateAuthority, writeKubeconfig } from '../hub/pki/index.ts';
 import { parseDuration } from './duration.ts';
 import { CliError } from './errors.ts';
@@ -36,14 +39,7 @@ export interface CreateUserOptions {
 export async function createUser(options: CreateUserOptions): Promise<string> {
   const groups = [...new Set(options.groups ?? [])];
   checkName(options.name, groups);
-  const pki = join(options.dataDir, 'pki');
-  const [caCert, caKey] = await Promise.all(
-    ['ca.crt', 'ca.key'].map((file) =>
-      readFile(join(pki, file), 'utf8').catch(() => {
-        throw new CliError(`${join(pki, file)} cannot be read: is ${options.dataDir} a hub's data dir?`);
-      }),
-    ),
-  );
+  const [caCert, caKey] = await readCa(options.dataDir);
   const server = options.server ?? (await serverOf(options.dataDir));
   const ca = await loadCertificateAuthority(caCert!, caKey!);
   // The key is made here, on the hub's machine, and written only into the kubeconfig.
@@ -64,6 +60,43 @@ export async function createUser(options: CreateUserOptions): Promise<string> {
     user: options.name,
   });
   return out;
+}
+
+async function readCa(dataDir: string): Promise<string[]> {
+  const pki = join(dataDir, 'pki');
+  return Promise.all(
+    ['ca.crt', 'ca.key'].map((file) =>
+      readFile(join(pki, file), 'utf8').catch(() => {
+        throw new CliError(`${join(pki, file)} cannot be read: is ${dataDir} a hub's data dir?`);
+      }),
+    ),
+  );
+}
+
+/** Options of {@link createUserToken}. */
+export interface CreateUserTokenOptions {
+  /** The user name, as a certificate's CN. */
+  readonly name: string;
+  /** Groups, as a certificate's O entries. @default [] */
+  readonly groups?: readonly string[];
+  /** The hub's data dir, holding `pki/ca.key`. */
+  readonly dataDir: string;
+  /** Lifetime in seconds. */
+  readonly lifetimeSeconds: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * Signs a bearer token for a person with the hub's CA key.
+ * @throws CliError for a device name or group, or a data dir without a hub's PKI.
+ */
+export async function createUserToken(options: CreateUserTokenOptions): Promise<string> {
+  const groups = [...new Set(options.groups ?? [])];
+  checkName(options.name, groups);
+  const [, caKey] = await readCa(options.dataDir);
+  const iat = Math.floor((options.now ?? Date.now)() / 1000);
+  return signUserToken({ sub: options.name, groups, iat, exp: iat + options.lifetimeSeconds }, caKey!);
 }
 
 function checkName(name: string, groups: readonly string[]): void {
@@ -108,4 +141,20 @@ export async function runUserCreate(name: string, flags: UserCreateFlags): Promi
   });
   const groups = flags.group.length > 0 ? ` (groups: ${flags.group.join(', ')})` : '';
   process.stdout.write(`user ${name}${groups}: kubeconfig written to ${path}\n`);
+}
+
+/** The options of `outpost user token`, as commander parses them. */
+export interface UserTokenFlags {
+  group: string[];
+  dataDir: string;
+  ttl: string;
+}
+
+/** `outpost user token NAME`: prints the token alone on stdout (for `$(...)`), its expiry on stderr. */
+export async function runUserToken(name: string, flags: UserTokenFlags): Promise<void> {
+  const lifetimeSeconds = parseDuration(flags.ttl, '--ttl');
+  const token = await createUserToken({ name, groups: flags.group, dataDir: flags.dataDir, lifetimeSeconds });
+  process.stdout.write(`${token}\n`);
+  const until = new Date(Date.now() + lifetimeSeconds * 1000).toISOString();
+  process.stderr.write(`token for user ${name}, valid until ${until}\n`);
 }

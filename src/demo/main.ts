@@ -3,7 +3,8 @@
  * on embedded SQLite in `.outpost/demo`, the PLC simulator, one local agent
  * (process runtime) enrolled with a bootstrap token, and an OpcUaConnector
  * placed on it; live Temperature and Pressure values are printed as they
- * reach the hub.
+ * reach the hub. The web dashboard is served through a local proxy with the
+ * admin's kubeconfig (as `outpost dashboard`), and its URL printed.
  *
  * Every run works, whatever the last one did: it first stops what an
  * earlier run left (`leftovers.ts`), keeps the hub and the simulator on the
@@ -18,7 +19,9 @@
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { type DashboardProxy, startDashboardProxy } from '../cli/dashboard-proxy.ts';
 import { prepareDataDir } from '../cli/data-dir.ts';
+import { loadKubeconfig } from '../cli/kubeconfig.ts';
 import { createLogger } from '../cli/logger.ts';
 import type { RunningHub } from '../hub/index.ts';
 import { VERSION } from '../version.ts';
@@ -34,6 +37,7 @@ const AGENT = { name: 'demo-gateway', labels: 'site=berlin,role=opcua-gateway' }
 
 const children: DemoChild[] = [];
 let hub: RunningHub | undefined;
+let dashboard: DashboardProxy | undefined;
 let logFd: number | undefined;
 let stopValues = () => {};
 let stopping: Promise<void> | undefined;
@@ -96,6 +100,8 @@ async function run(): Promise<void> {
   if (stopping) return;
   say(`hub listening on ${hub.url}`);
   say(`admin kubeconfig: ${shown(hub.kubeconfigPath)}`);
+  dashboard = await startDashboardProxy({ hub: await loadKubeconfig(hub.kubeconfigPath) });
+  say(`dashboard: ${dashboard.url}`);
   // A first run's agent as soon as it can enroll: it loads while the examples are applied.
   if (!enrolled) startAgent(agentArgs, { OUTPOST_TOKEN: await examples.createAgentToken(hub.service) });
   await examples.applyExamples(hub.service);
@@ -161,6 +167,7 @@ function stop(code: number): Promise<void> {
     say('stopping...');
     // The agent first: it stops the connector it runs; then the simulator.
     for (const child of [...children].reverse()) await child.stop();
+    await dashboard?.close().catch(() => {});
     await hub?.close().catch(() => {});
     // This run's record, once its children are gone (never another run's: see stopLeftovers).
     if (children.length > 0) await rm(join(dataDir, 'children.json'), { force: true });

@@ -16,6 +16,7 @@ import { type DataDirLock, lockDataDir } from '../util/index.ts';
 import {
   authorizerOver,
   createAuthenticator,
+  createUserTokenVerifier,
   DeviceIndex,
   ensureBootstrapPolicy,
   RbacIndex,
@@ -156,7 +157,8 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   const devices = new DeviceIndex();
   const rbac = new RbacIndex();
   const authorize = authorizerOver(rbac);
-  const authenticate = createAuthenticator({ devices });
+  // People's bearer tokens are signed by the CA key (`outpost user token`): checked without a store read.
+  const authenticate = createAuthenticator({ devices, userTokens: createUserTokenVerifier(pki.caCert) });
   // What `/readyz` waits for besides the store: the controllers' caches while this replica leads.
   let controllers: RunningControllers | undefined;
   let election: (() => LeaderStatus) | undefined;

@@ -148,6 +148,21 @@ async function everythingHealthy(dir: string): Promise<void> {
   assert.doesNotMatch(logs.stdout, /No such file/);
 }
 
+/** The printed dashboard URL serves the dashboard, and the demo's device through its proxy. */
+async function dashboardShowsTheFleet(run: DemoRun): Promise<void> {
+  const url = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/ui\/)/.exec(run.output())?.[1];
+  assert.ok(url, `the dashboard's URL is printed:\n${run.output()}`);
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<div id="app">/);
+  const devices = await fetch(new URL('/apis/outpost.dev/v1alpha1/devices', url));
+  assert.equal(devices.status, 200);
+  const names = ((await devices.json()) as { items: { metadata: { name: string } }[] }).items.map(
+    (item) => item.metadata.name,
+  );
+  assert.ok(names.includes('demo-gateway'), names.join(', '));
+}
+
 describe('npm start', () => {
   const dirs: string[] = [];
   const runs: DemoRun[] = [];
@@ -173,6 +188,7 @@ describe('npm start', () => {
     );
     assert.match(first.output(), /admin kubeconfig: \S+admin\.kubeconfig/);
     await waitForValues(first, 'first run');
+    await dashboardShowsTheFleet(first);
     assert.ok((await processesOf(dir)).length > 2, 'the demo runs processes of its own');
     await everythingHealthy(dir);
     // The commands it suggests are the README's (with the demo's folder where the README has its default).

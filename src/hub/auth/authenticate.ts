@@ -5,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { peerIdentity } from '../pki/index.ts';
 import { claimsDevice, type DeviceCertificateName, deviceOfPeer } from './device-identity.ts';
 import type { Connection, DeviceIndex } from './device-index.ts';
+import { looksLikeUserToken, type UserTokenVerifier } from './user-token.ts';
 
 /** Who made a request. */
 export interface Identity {
@@ -27,6 +28,8 @@ export type Authenticator = (request: IncomingMessage | Http2ServerRequest) => I
 export interface AuthenticatorOptions {
   /** Bearer tokens and who they are. @default none */
   readonly tokens?: ReadonlyMap<string, Identity>;
+  /** Checks people's signed bearer tokens (`outpost user token`). @default none accepted */
+  readonly userTokens?: UserTokenVerifier;
   /**
    * The Devices that exist. Device certificates are accepted only while their
    * Device exists with the uid they name and is not being deleted; without an
@@ -90,8 +93,10 @@ export function createAuthenticator(options: AuthenticatorOptions = {}): Authent
       }
     }
     const header = request.headers.authorization;
-    if (header?.startsWith('Bearer ')) return lookupToken(tokens, header.slice(7).trim());
-    return undefined;
+    if (!header?.startsWith('Bearer ')) return undefined;
+    const token = header.slice(7).trim();
+    if (looksLikeUserToken(token)) return options.userTokens?.(token);
+    return lookupToken(tokens, token);
   };
 }
 

@@ -69,3 +69,9 @@ export {
   type RbacEscalationAdmissionOptions,
 } from './rbac-escalation-admission.ts';
 export { RbacIndex, type RbacIndexOptions } from './rbac-index.ts';
+export {
+  createUserTokenVerifier,
+  signUserToken,
+  type UserTokenClaims,
+  type UserTokenVerifier,
+} from './user-token.ts';

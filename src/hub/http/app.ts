@@ -11,6 +11,7 @@ import {
   createRbacEscalationAdmission,
   registerAccessReviews,
 } from '../auth/index.ts';
+import { type DashboardOptions, dashboardRoutes } from '../dashboard/index.ts';
 import { type DeviceLogsOptions, registerDeviceLogs } from '../device-logs/index.ts';
 import { type EnrollmentOptions, registerEnrollment } from '../enrollment/index.ts';
 import { EventRecorder, type EventRecorderOptions } from '../events/index.ts';
@@ -92,6 +93,8 @@ export interface BuildHubOptions {
    * non-resource URL `/metrics`). @default no metrics, `/metrics` answers 404
    */
   readonly metrics?: HubMetrics;
+  /** The web dashboard's files, served at `/ui/`. @default the package's `dist/ui` */
+  readonly dashboard?: DashboardOptions;
 }
 
 /** What {@link buildHub} built. */
@@ -184,6 +187,7 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
   void app.register(healthRoutes, { ...options.health, logger: options.logger });
   void app.register(discoveryRoutes, { registry, version: options.version });
   void app.register(openApiRoutes, { registry });
+  void app.register(dashboardRoutes, options.dashboard ?? {});
   if (options.metrics) void app.register(metricsRoutes, { metrics: options.metrics });
   void app.register(resourceRoutes, {
     watch: options.watch,

@@ -1,0 +1,97 @@
+/** What the views work out from the objects: selectors, levels, ages, failure reasons. */
+import type { Device, Summary } from './objects.ts';
+
+type Requirement = (labels: Record<string, string>) => boolean;
+
+/**
+ * Parses a label selector as kubectl writes one (`a=b,c!=d,e,!f,g in (x,y),h notin (z)`) into a
+ * predicate; undefined when the text is not a selector.
+ */
+export function parseSelector(text: string): Requirement | undefined {
+  const parts = text.match(/[^,(]+(\([^)]*\))?/g) ?? [];
+  const requirements: Requirement[] = [];
+  for (const raw of parts) {
+    const part = raw.trim();
+    if (!part) continue;
+    const set = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part);
+    const equality = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(part);
+    const absent = /^!\s*([\w./-]+)$/.exec(part);
+    const present = /^([\w./-]+)$/.exec(part);
+    if (set) {
+      const [, key, op, list] = set as unknown as [string, string, string, string];
+      const values = new Set(list.split(',').map((value) => value.trim()));
+      requirements.push((labels) =>
+        op === 'in'
+          ? key in labels && values.has(labels[key]!)
+          : !(key in labels) || !values.has(labels[key]!),
+      );
+    } else if (equality) {
+      const [, key, op, value] = equality as unknown as [string, string, string, string];
+      requirements.push((labels) => (op === '!=' ? labels[key] !== value : labels[key] === value));
+    } else if (absent) {
+      const key = absent[1]!;
+      requirements.push((labels) => !(key in labels));
+    } else if (present) {
+      const key = present[1]!;
+      requirements.push((labels) => key in labels);
+    } else return undefined;
+  }
+  return (labels) => requirements.every((requirement) => requirement(labels));
+}
+
+/** Each device's level: 0 when it reaches the hub directly, one more per parent above it. */
+export function levels(devices: ReadonlyMap<string, Device>): Map<string, number> {
+  const found = new Map<string, number>();
+  const levelOf = (name: string, seen: Set<string>): number => {
+    const known = found.get(name);
+    if (known !== undefined) return known;
+    const parent = devices.get(name)?.spec?.parent;
+    // A parent that is missing (or a loop) ends the chain there.
+    const level =
+      parent && devices.has(parent) && !seen.has(parent) ? levelOf(parent, seen.add(name)) + 1 : 0;
+    found.set(name, level);
+    return level;
+  };
+  for (const name of devices.keys()) levelOf(name, new Set());
+  return found;
+}
+
+/** "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
+export function age(time: string | undefined, now = Date.now()): string {
+  if (!time) return 'never';
+  const seconds = Math.max(0, Math.round((now - Date.parse(time)) / 1000));
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} d ago`;
+}
+
+/** Counts of `key(item)` over `items`, largest first. */
+export function countBy<T>(items: Iterable<T>, key: (item: T) => string | undefined): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const value = key(item);
+    if (value !== undefined) counts.set(value, (counts.get(value) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+/** Failure reasons summed over summaries (Workloads'), as `[reason, devices]` largest first. */
+export function failureReasons(summaries: Iterable<Summary | undefined>): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const summary of summaries)
+    for (const { reason, count } of summary?.failureReasons ?? [])
+      counts.set(reason, (counts.get(reason) ?? 0) + count);
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+/** A device's workloads running / failed, from its heartbeat's summary. */
+export function workloadCounts(device: Device): { running: number; failed: number } {
+  let running = 0;
+  let failed = 0;
+  for (const workload of device.status?.workloads ?? []) {
+    running += workload.running ?? 0;
+    failed += workload.failed ?? 0;
+  }
+  return { running, failed };
+}
