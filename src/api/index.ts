@@ -112,6 +112,7 @@ export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export {
   APPROVE_ANNOTATION,
+  type DisruptionBudget,
   type PlacementRevision,
   type RolloutBatch,
   type RolloutSpec,

@@ -16,7 +16,7 @@ import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } 
 import {
   type BatchDevice,
   planBatches,
-  revisionOfBatch,
+  revisionOfDevice,
   rolloutSpecOf,
   rolloutStatusOf,
   workloadAt,
@@ -272,8 +272,7 @@ function heldRevision(
   const plan = caches.batchPlan(placement, () =>
     planBatches(rollout, matchedDevices(placement, caches, bounds)),
   );
-  const batch = plan.batchOf.get(device.metadata.name!) ?? plan.sizes.length - 1;
-  const number = revisionOfBatch(status, batch);
+  const number = revisionOfDevice(status, plan, device.metadata.name!);
   return status.revisions.find((r) => r.revision === number);
 }
 

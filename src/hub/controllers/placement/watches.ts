@@ -275,7 +275,8 @@ function sourcesOf(m: KubeObject): Array<{ namespace: string; workload: string; 
 function rolloutAssignment(p: KubeObject): string {
   const r = (p.status as { rollout?: RolloutStatus } | undefined)?.rollout;
   if (!r) return '';
-  return `${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}`;
+  const admitted = r.admitted ? JSON.stringify(r.admitted) : '';
+  return `${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}/${admitted}`;
 }
 
 function mailboxSpecChanged(old: KubeObject, m: KubeObject): boolean {
