@@ -38,6 +38,15 @@ const BATCHES = [
   ['ro-3', 'ro-4'],
   ['ro-5', 'ro-6'],
 ];
+/** Sites of the disruption budget (one device of a site updating at a time): batch 1 is one site. */
+const SITES: Record<string, string> = {
+  'ro-1': 'north',
+  'ro-2': 'north',
+  'ro-3': 'north',
+  'ro-4': 'south',
+  'ro-5': 'south',
+  'ro-6': 'south',
+};
 const WAIT = 180_000;
 
 function workload(command: string) {
@@ -76,6 +85,7 @@ const placement = {
       successThreshold: 100,
       errorThreshold: 50,
       progressDeadlineSeconds: 120,
+      disruptionBudget: { groupBy: ['site'], maxUnavailable: 1 },
     },
   },
 };
@@ -126,6 +136,11 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
   /** Per revision, the devices whose agent reported its content. */
   const reported = new Map<number, Set<string>>();
   const violations: string[] = [];
+  /** Samples where a site had more than one device updating (from the agents' reports). */
+  const overBudget: string[] = [];
+  /** Checked once the first revision runs everywhere (it is no rollout); agents stopped on purpose aside. */
+  let budgetChecked = false;
+  const stopped = new Set<string>();
   /** The revision each device held at the previous sample. */
   const last = new Map<string, number>();
   let sampling = true;
@@ -176,7 +191,11 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       const dir = await tempDir('outpost-rollout-');
       dirs.push(dir);
       agents.push(
-        await startLabelledAgent(hub, { name, labels: `rollout=e2e,device=${name}`, dataDir: dir }),
+        await startLabelledAgent(hub, {
+          name,
+          labels: `rollout=e2e,device=${name},site=${SITES[name]}`,
+          dataDir: dir,
+        }),
       );
     }
     sampler = (async () => {
@@ -212,6 +231,17 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
           }
           for (const [device, state] of view)
             if (state.revision !== undefined) last.set(device, state.revision);
+          // Unavailable: given content its agent does not (yet) report running and ready.
+          if (budgetChecked) {
+            const updating = new Map<string, string[]>();
+            for (const [device, state] of view) {
+              if (state.revision === undefined || state.running || stopped.has(device)) continue;
+              const site = SITES[device]!;
+              updating.set(site, [...(updating.get(site) ?? []), device]);
+            }
+            for (const [site, devices] of updating)
+              if (devices.length > 1) overBudget.push(`${site}: ${devices.join(',')} updating at once`);
+          }
         } catch {
           // The hub may be busy: the next sample counts.
         }
@@ -258,6 +288,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     await kubectlApply(hub, good('v1'), placement);
     await everyDevice(1);
     assert.equal((await rollout())?.phase, 'Complete');
+    budgetChecked = true;
   });
 
   it('rolls a good revision out batch by batch, the second batch after approval', async () => {
@@ -287,6 +318,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     assert.match(get.stdout, /REVISION\s+BATCH\s+ROLLOUT/);
     assert.match(get.stdout, /fleet\s.*\s2\s+3\/3\s+Complete/);
     assert.deepEqual(violations, []);
+    assert.deepEqual(overBudget, [], 'one device of a site updating at a time');
   });
 
   it('stops a broken revision after the first batch and rolls it back there; later batches never get it', async () => {
@@ -308,7 +340,8 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     assert.equal(failure.revision, 3);
     assert.equal(failed.currentRevision, 2);
     assert.equal(failed.updateRevision, 2);
-    // errorThreshold 50 of the two reachable devices given it: one failing device is enough.
+    // errorThreshold 50 of the reachable devices given it (one: the budget gives batch 1, one site,
+    // one device at a time): its failing is enough.
     assert.ok(failure.devices.length > 0, 'the failed devices are named');
     for (const d of failure.devices) assert.ok(BATCHES[0]!.includes(d), `${d} is of the first batch`);
     // The agent's reason for a container that keeps exiting (CrashLoopBackOff once it restarts).
@@ -322,7 +355,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     assert.equal(status.code, 1);
     assert.match(
       status.stdout,
-      /revision 3 failed on [12] of 2 reachable devices \(\w+: [12].*\); rolled back to revision 2/,
+      /revision 3 failed on 1 of 1 reachable devices \(\w+: 1.*\); rolled back to revision 2/,
     );
     const history = await cli('history');
     assert.match(history.stdout, /\n3\s+\S+\s+app\s+failed, rolled back\n/);
@@ -360,6 +393,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     await everyDevice(4);
     await waitFor('the rollout complete', async () => (await rollout())?.phase === 'Complete', WAIT, 500);
     assert.deepEqual(violations, []);
+    assert.deepEqual(overBudget, [], 'one device of a site updating at a time');
   });
 
   it('gives a device offline during a rollback the good revision only when it returns', async () => {
@@ -377,6 +411,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       ]);
     assert.equal((await patch(1)).code, 0);
     await new Promise((resolve) => setTimeout(resolve, 2000));
+    stopped.add(offline);
     await agents[index]!.stop();
     const phase = async () =>
       (
@@ -410,11 +445,13 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       args: ['--stop-workloads-on-exit'],
     });
     await everyDevice(4);
+    stopped.delete(offline);
     // Its batch was given revision 5 while it was away (the sampler may miss that short stay), and
     // revision 4 back before it returned.
     assert.ok(!reported.get(5)?.has(offline), `${offline} never reported revision 5`);
     for (const d of [...BATCHES[1]!, ...BATCHES[2]!])
       assert.ok(!held.get(5)?.has(d), `${d} never held revision 5`);
     assert.equal((await patch(15)).code, 0);
+    assert.deepEqual(overBudget, [], 'one device of a site updating at a time');
   });
 });
