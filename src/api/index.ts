@@ -105,7 +105,11 @@ export {
   type RetrySpec,
   type RetryTiming,
   retryTiming,
+  type UpdateWindowSpec,
   unknownProfileRefs,
+  updateWindowState,
+  validateUpdateWindow,
+  type WindowState,
 } from './policy/index.ts';
 export type { CronRunStatus, CronWarning } from './profile-schema.ts';
 export * from './rbac.ts';
@@ -117,6 +121,7 @@ export {
   type RolloutBatch,
   type RolloutSpec,
   type RolloutStatus,
+  UpdateWindow,
   validateRollout,
 } from './rollout.ts';
 export type { Secret } from './secret.ts';

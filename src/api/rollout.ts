@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import type { FieldCause, KubeObject, PrinterColumn } from './kind.ts';
 import { FreeForm, LabelSelector, Time } from './meta.ts';
+import { MAX_SCHEDULE_LENGTH, validateUpdateWindow } from './policy/index.ts';
 import { selectorRequirements } from './selectors.ts';
 
 /** A count of devices, or a percentage of the matched devices (rounded up, at least one). */
@@ -22,6 +23,39 @@ export const RolloutBatch = Type.Object({
   ),
 });
 export type RolloutBatch = Type.Static<typeof RolloutBatch>;
+
+/**
+ * When a device may replace what it runs with a new revision: windows that
+ * open on a cron schedule and stay open for a duration, on the device's own
+ * clock (see policy/update-window.ts).
+ */
+export const UPDATE_WINDOW_TEXT =
+  'A device applies a new rollout revision only inside its window (a new Workload starts at once; a rollback is applied at once). Waiting for it is no failure.';
+
+export const UpdateWindow = Type.Object(
+  {
+    schedule: Type.String({
+      minLength: 1,
+      maxLength: MAX_SCHEDULE_LENGTH,
+      description:
+        'When each window opens, read by croner: 5 fields (`0 2 * * *`), 6 with seconds first, or `@daily`-style names.',
+    }),
+    duration: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: 'How long each window stays open: `30m`, `2h`, `1h30m`.',
+    }),
+    timeZone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "IANA time zone the schedule is read in (`Europe/Berlin`); default the device's own.",
+      }),
+    ),
+  },
+  { description: UPDATE_WINDOW_TEXT },
+);
+export type UpdateWindow = Type.Static<typeof UpdateWindow>;
 
 /** A count of devices of a group, or a percentage of the group's devices. */
 const GroupCount = (minimum: number, description: string) =>
@@ -94,6 +128,10 @@ export const RolloutSpec = Type.Object(
     ),
     paused: Type.Optional(Type.Boolean({ description: 'No further batch starts while true.' })),
     disruptionBudget: Type.Optional(DisruptionBudget),
+    updateWindow: Type.Optional({
+      ...UpdateWindow,
+      description: `${UPDATE_WINDOW_TEXT} A Device's spec.updateWindow takes its place on that device.`,
+    }),
     revisionHistoryLimit: Type.Optional(
       Type.Integer({ minimum: 2, maximum: 50, description: 'Revisions kept in status. @default 10' }),
     ),
@@ -205,6 +243,8 @@ export function validateRollout(rollout: RolloutSpec | undefined, field = 'spec.
       message: 'Required value: one of maxUnavailable and minAvailable',
     });
   }
+  if (rollout.updateWindow)
+    causes.push(...validateUpdateWindow(rollout.updateWindow, `${field}.updateWindow`));
   const percent = budget?.maxUnavailable;
   if (typeof percent === 'string' && Number(percent.slice(0, -1)) === 0) {
     causes.push({

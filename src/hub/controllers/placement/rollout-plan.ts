@@ -1,9 +1,11 @@
 import type {
+  Device,
   KubeObject,
   Placement,
   PlacementRevision,
   RolloutSpec,
   RolloutStatus,
+  UpdateWindow,
 } from '../../../api/index.ts';
 import { canonicalJson } from '../../../util/index.ts';
 import { contentHash } from './hash.ts';
@@ -153,4 +155,17 @@ export function workloadAt(placement: KubeObject, entry: PlacementRevision['work
 /** The rollout spec of a Placement with its defaults; undefined when it asks for none. */
 export function rolloutSpecOf(placement: KubeObject): RolloutSpec | undefined {
   return (placement.spec as Partial<Placement['spec']> | undefined)?.rollout;
+}
+
+/**
+ * The update window a device's objects of a Placement carry: the Device's
+ * own `spec.updateWindow`, else the Placement's `spec.rollout.updateWindow`;
+ * none after a rollback, which devices apply at once whatever their window.
+ */
+export function updateWindowOf(placement: KubeObject, device: KubeObject): UpdateWindow | undefined {
+  const window =
+    (device.spec as Partial<Device['spec']> | undefined)?.updateWindow ??
+    rolloutSpecOf(placement)?.updateWindow;
+  if (!window) return undefined;
+  return rolloutStatusOf(placement)?.phase === 'RolledBack' ? undefined : window;
 }

@@ -40,6 +40,7 @@ const deviceParameters = anyOf(
   annotationsChanged,
   lifecycleChanged,
   updateWhen((old, device) => !isDeepStrictEqual(profilesOf(old), profilesOf(device))),
+  updateWhen((old, device) => !isDeepStrictEqual(updateWindowOf(old), updateWindowOf(device))),
 );
 /** A Placement change that can change what it places where. */
 const placementSpec = anyOf(generationChanged, lifecycleChanged);
@@ -276,7 +277,7 @@ function rolloutAssignment(p: KubeObject): string {
   const r = (p.status as { rollout?: RolloutStatus } | undefined)?.rollout;
   if (!r) return '';
   const admitted = r.admitted ? JSON.stringify(r.admitted) : '';
-  return `${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}/${admitted}`;
+  return `${r.phase === 'RolledBack'}/${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}/${admitted}`;
 }
 
 function mailboxSpecChanged(old: KubeObject, m: KubeObject): boolean {
@@ -306,4 +307,8 @@ function splitNamespaced(key: string): [string, string] {
 
 function profilesOf(device: KubeObject): unknown {
   return (device.spec as Device['spec'])?.profiles;
+}
+
+function updateWindowOf(device: KubeObject): unknown {
+  return (device.spec as Device['spec'])?.updateWindow;
 }
