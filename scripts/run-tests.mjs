@@ -54,6 +54,7 @@ const LONGEST_FIRST = [
   'test/e2e/podman-device-profiles.test.ts',
   'test/api/body-nesting.test.ts',
   'test/e2e/prometheus-metrics.test.ts',
+  'test/e2e/rollout-windows.test.ts',
 ];
 const rank = (file) => {
   const listed = LONGEST_FIRST.indexOf(file);
