@@ -55,6 +55,7 @@ const LONGEST_FIRST = [
   'test/api/body-nesting.test.ts',
   'test/e2e/prometheus-metrics.test.ts',
   'test/e2e/dashboard-browser.test.ts',
+  'test/e2e/rollout-windows.test.ts',
 ];
 const rank = (file) => {
   const listed = LONGEST_FIRST.indexOf(file);

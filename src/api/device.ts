@@ -1,7 +1,9 @@
 import Type from 'typebox';
 import type { KindDefinition } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
+import { validateUpdateWindow } from './policy/index.ts';
 import { DeviceProfiles, ProfileStatuses, validateDeviceProfiles } from './profile-schema.ts';
+import { UPDATE_WINDOW_TEXT, UpdateWindow } from './rollout.ts';
 import { UploadStatus } from './upload-schema.ts';
 
 export const DeviceSchema = objectSchema(
@@ -37,6 +39,10 @@ export const DeviceSchema = objectSchema(
             }),
           ),
           profiles: Type.Optional(DeviceProfiles),
+          updateWindow: Type.Optional({
+            ...UpdateWindow,
+            description: `${UPDATE_WINDOW_TEXT} Takes the place of the Placements' spec.rollout.updateWindow on this device.`,
+          }),
         },
         { description: 'What infrastructure admins set for the device.' },
       ),
@@ -99,7 +105,13 @@ export const deviceKind: KindDefinition = {
   description: 'An edge device in the inventory: created at enrollment, labelled by infrastructure admins.',
   statusSubresource: true,
   strategicMergePatch: false,
-  validate: (object) => validateDeviceProfiles(object),
+  validate: (object) => {
+    const window = (object.spec as { updateWindow?: UpdateWindow } | undefined)?.updateWindow;
+    return [
+      ...validateDeviceProfiles(object),
+      ...(window ? validateUpdateWindow(window, 'spec.updateWindow') : []),
+    ];
+  },
   printerColumns: [
     {
       name: 'Phase',

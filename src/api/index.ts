@@ -105,17 +105,23 @@ export {
   type RetrySpec,
   type RetryTiming,
   retryTiming,
+  type UpdateWindowSpec,
   unknownProfileRefs,
+  updateWindowState,
+  validateUpdateWindow,
+  type WindowState,
 } from './policy/index.ts';
 export type { CronRunStatus, CronWarning } from './profile-schema.ts';
 export * from './rbac.ts';
 export { KindRegistry } from './registry.ts';
 export {
   APPROVE_ANNOTATION,
+  type DisruptionBudget,
   type PlacementRevision,
   type RolloutBatch,
   type RolloutSpec,
   type RolloutStatus,
+  UpdateWindow,
   validateRollout,
 } from './rollout.ts';
 export type { Secret } from './secret.ts';

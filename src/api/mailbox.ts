@@ -9,6 +9,7 @@ import {
   RetryTimingSchema,
   WorkloadProfiles,
 } from './profile-schema.ts';
+import { UpdateWindow } from './rollout.ts';
 import { WorkloadUploads } from './upload-schema.ts';
 
 /** Where a Mailbox object comes from: the Workload that declares it and the Placement that put it here. */
@@ -62,6 +63,11 @@ export const MailboxObject = Type.Object(
     }),
     retry: Type.Optional(RetryTimingSchema),
     cron: Type.Optional(CronPolicySchema),
+    updateWindow: Type.Optional({
+      ...UpdateWindow,
+      description:
+        "The device's update window for its rollout revisions (the Device's own, else the Placement's): a changed object replaces the running one only inside it.",
+    }),
     uploads: Type.Optional({
       ...WorkloadUploads,
       description:
@@ -96,7 +102,11 @@ export type ExcludedObject = Type.Static<typeof ExcludedObject>;
  * a device profile's condition does not hold, or the device declares no such
  * profile. The hub's rollout summaries give these no progress deadline.
  */
-export const HELD_REASONS: ReadonlySet<string> = new Set(['ProfileConditionNotMet', 'ProfileNotDeclared']);
+export const HELD_REASONS: ReadonlySet<string> = new Set([
+  'ProfileConditionNotMet',
+  'ProfileNotDeclared',
+  'WaitingForUpdateWindow',
+]);
 
 /** The phases an agent reports for an object. */
 export const OBJECT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;

@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import type { FieldCause, KubeObject, PrinterColumn } from './kind.ts';
 import { FreeForm, LabelSelector, Time } from './meta.ts';
+import { MAX_SCHEDULE_LENGTH, validateUpdateWindow } from './policy/index.ts';
 import { selectorRequirements } from './selectors.ts';
 
 /** A count of devices, or a percentage of the matched devices (rounded up, at least one). */
@@ -22,6 +23,70 @@ export const RolloutBatch = Type.Object({
   ),
 });
 export type RolloutBatch = Type.Static<typeof RolloutBatch>;
+
+/**
+ * When a device may replace what it runs with a new revision: windows that
+ * open on a cron schedule and stay open for a duration, on the device's own
+ * clock (see policy/update-window.ts).
+ */
+export const UPDATE_WINDOW_TEXT =
+  'A device applies a new rollout revision only inside its window (a new Workload starts at once; a rollback is applied at once). Waiting for it is no failure.';
+
+export const UpdateWindow = Type.Object(
+  {
+    schedule: Type.String({
+      minLength: 1,
+      maxLength: MAX_SCHEDULE_LENGTH,
+      description:
+        'When each window opens, read by croner: 5 fields (`0 2 * * *`), 6 with seconds first, or `@daily`-style names.',
+    }),
+    duration: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: 'How long each window stays open: `30m`, `2h`, `1h30m`.',
+    }),
+    timeZone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "IANA time zone the schedule is read in (`Europe/Berlin`); default the device's own.",
+      }),
+    ),
+  },
+  { description: UPDATE_WINDOW_TEXT },
+);
+export type UpdateWindow = Type.Static<typeof UpdateWindow>;
+
+/** A count of devices of a group, or a percentage of the group's devices. */
+const GroupCount = (minimum: number, description: string) =>
+  Type.Union([Type.Integer({ minimum }), Type.String({ pattern: '^[0-9]+%$' })], { description });
+
+/** How many devices of one label group may be updating at once, across batches. */
+export const DisruptionBudget = Type.Object(
+  {
+    groupBy: Type.Array(Type.String({ minLength: 1 }), {
+      description:
+        'Label keys: devices with the same values of these labels form a group (a site). Empty: the whole fleet is one group.',
+    }),
+    maxUnavailable: Type.Optional(
+      GroupCount(
+        1,
+        'At most this many devices of a group (a count, or a percentage of the group rounded up) updating at once.',
+      ),
+    ),
+    minAvailable: Type.Optional(
+      GroupCount(
+        0,
+        'At least this many reachable devices of a group (a count, or a percentage of the group rounded up) not updating.',
+      ),
+    ),
+  },
+  {
+    description:
+      'A device is unavailable from being given the update revision until its agent reports it running and ready. Exactly one of maxUnavailable and minAvailable.',
+  },
+);
+export type DisruptionBudget = Type.Static<typeof DisruptionBudget>;
 
 /** `Placement.spec.rollout`: how a new revision of the placed Workloads reaches the devices. */
 export const RolloutSpec = Type.Object(
@@ -62,6 +127,11 @@ export const RolloutSpec = Type.Object(
       }),
     ),
     paused: Type.Optional(Type.Boolean({ description: 'No further batch starts while true.' })),
+    disruptionBudget: Type.Optional(DisruptionBudget),
+    updateWindow: Type.Optional({
+      ...UpdateWindow,
+      description: `${UPDATE_WINDOW_TEXT} A Device's spec.updateWindow takes its place on that device.`,
+    }),
     revisionHistoryLimit: Type.Optional(
       Type.Integer({ minimum: 2, maximum: 50, description: 'Revisions kept in status. @default 10' }),
     ),
@@ -96,6 +166,12 @@ const BatchStatus = Type.Object({
   updated: Type.Integer({ minimum: 0, description: 'Running the update revision, ready.' }),
   failed: Type.Integer({ minimum: 0 }),
   unreachable: Type.Integer({ minimum: 0 }),
+  waiting: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description: 'Released, not yet given the update revision: the disruption budget.',
+    }),
+  ),
 });
 
 /** `Placement.status.rollout`, written by the rollout controller. */
@@ -116,6 +192,12 @@ export const RolloutStatus = Type.Object(
       description: 'Batches [0, releasedBatches) hold updateRevision; the others hold currentRevision.',
     }),
     batchStartTime: Type.Optional(Time),
+    admitted: Type.Optional(
+      Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+        description:
+          'With a disruption budget: per group (`key=value,...`), how many of its devices of the released batches, in batch then name order, were given updateRevision.',
+      }),
+    ),
     batches: Type.Optional(Type.Array(BatchStatus)),
     failure: Type.Optional(
       Type.Object({
@@ -145,6 +227,30 @@ export function validateRollout(rollout: RolloutSpec | undefined, field = 'spec.
       reason: 'FieldValueForbidden',
       field: `${field}.batches`,
       message: 'Forbidden: batches apply to the Batches strategy only',
+    });
+  }
+  const budget = rollout.disruptionBudget;
+  if (budget && budget.maxUnavailable !== undefined && budget.minAvailable !== undefined) {
+    causes.push({
+      reason: 'FieldValueForbidden',
+      field: `${field}.disruptionBudget.minAvailable`,
+      message: 'Forbidden: maxUnavailable and minAvailable are mutually exclusive',
+    });
+  } else if (budget && budget.maxUnavailable === undefined && budget.minAvailable === undefined) {
+    causes.push({
+      reason: 'FieldValueRequired',
+      field: `${field}.disruptionBudget.maxUnavailable`,
+      message: 'Required value: one of maxUnavailable and minAvailable',
+    });
+  }
+  if (rollout.updateWindow)
+    causes.push(...validateUpdateWindow(rollout.updateWindow, `${field}.updateWindow`));
+  const percent = budget?.maxUnavailable;
+  if (typeof percent === 'string' && Number(percent.slice(0, -1)) === 0) {
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: `${field}.disruptionBudget.maxUnavailable`,
+      message: 'Invalid value: "0%": no device could ever update',
     });
   }
   batches.forEach((batch, index) => {

@@ -78,7 +78,7 @@ export function describeRollout(name: string, rollout: RolloutStatus): string {
   batches.forEach((b, index) => {
     const held = index < rollout.releasedBatches ? rollout.updateRevision : rollout.currentRevision;
     lines.push(
-      `  batch ${index + 1}: revision ${held}, ${b.devices} devices, ${b.updated} updated, ${b.failed} failed, ${b.unreachable} unreachable`,
+      `  batch ${index + 1}: revision ${held}, ${b.devices} devices, ${b.updated} updated, ${b.failed} failed, ${b.unreachable} unreachable${b.waiting ? `, ${b.waiting} waiting for the disruption budget` : ''}`,
     );
   });
   return `${lines.join('\n')}\n`;

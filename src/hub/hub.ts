@@ -30,7 +30,7 @@ import {
 import { buildHub } from './http/index.ts';
 import { ApiError, type ObjectService } from './kube-api/index.ts';
 import { createControllerElector, type LeaderStatus } from './leader/index.ts';
-import { DeliveryLag, HubMetrics, registerFleetMetrics } from './metrics/index.ts';
+import { DeliveryLag, HubMetrics, registerFleetMetrics, registerRolloutMetrics } from './metrics/index.ts';
 import {
   FsObjectStorage,
   type ObjectQuota,
@@ -208,14 +208,18 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   });
   const deviceKind = service.registry.byKind('outpost.dev/v1alpha1', 'Device')!;
   const mailboxKind = service.registry.byKind('outpost.dev/v1alpha1', 'Mailbox')!;
+  const placementKind = service.registry.byKind('outpost.dev/v1alpha1', 'Placement')!;
+  const fleetCaches = () => {
+    if (!controllers) return undefined;
+    const devices = controllers.manager.informer(deviceKind);
+    const mailboxes = controllers.manager.informer(mailboxKind);
+    const placementInformer = controllers.manager.informer(placementKind);
+    if (!devices.hasSynced || !mailboxes.hasSynced || !placementInformer.hasSynced) return undefined;
+    return { devices: devices.list(), mailboxes: mailboxes.list(), placements: placementInformer.list() };
+  };
+  registerRolloutMetrics(metrics, { caches: fleetCaches });
   registerFleetMetrics(metrics, {
-    caches: () => {
-      if (!controllers) return undefined;
-      const devices = controllers.manager.informer(deviceKind);
-      const mailboxes = controllers.manager.informer(mailboxKind);
-      if (!devices.hasSynced || !mailboxes.hasSynced) return undefined;
-      return { devices: devices.list(), mailboxes: mailboxes.list() };
-    },
+    caches: fleetCaches,
     soonestCertificateExpiry: () => devices.soonestCertificateExpiry(),
     telemetry: () => ({ messages: telemetry.received, dropped: telemetry.dropped }),
   });

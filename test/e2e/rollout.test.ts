@@ -1,14 +1,16 @@
 /**
- * Rollouts end to end: an `outpost hub` process and six `outpost agent`
- * processes (process runtime), a Workload placed in three batches of two
- * devices (the second batch released by `outpost rollout approve`), driven
+ * Rollouts end to end: an `outpost hub` process and twelve `outpost agent`
+ * processes (process runtime) at four sites, a Workload placed in three
+ * batches of four devices (the second batch released by `outpost rollout
+ * approve`) under a disruption budget of one device per site, driven
  * with kubectl and `outpost rollout`. What the devices hold and run is read
  * from their Mailboxes (spec: the revision the hub gave each; status: what
  * its agent reports), sampled all at once (one list) throughout, so that the
  * order of batches is checked from the agents' reports, not from the
  * Placement's own status. A device offline during a rollback comes back to
- * the good revision only. Six agents, not the issue's twelve: three batches
- * of two show the order as well, at half the cost on a 2-core machine.
+ * the good revision only. The budget is checked in every sample as well:
+ * never two devices of a site given content their agents do not yet report
+ * running and ready.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -31,13 +33,14 @@ import {
 } from '../support/index.ts';
 
 const NS = 'rollout-e2e';
-const DEVICES = ['ro-1', 'ro-2', 'ro-3', 'ro-4', 'ro-5', 'ro-6'];
-/** Batches in device-name order: limit 2, limit 2 (manual approval), and the implicit rest. */
-const BATCHES = [
-  ['ro-1', 'ro-2'],
-  ['ro-3', 'ro-4'],
-  ['ro-5', 'ro-6'],
-];
+const DEVICES = Array.from({ length: 12 }, (_, i) => `ro-${String(i + 1).padStart(2, '0')}`);
+/** Batches in device-name order: limit 4, limit 4 (manual approval), and the implicit rest. */
+const BATCHES = [DEVICES.slice(0, 4), DEVICES.slice(4, 8), DEVICES.slice(8)];
+/** Sites of three devices for the disruption budget (one device of a site updating at a time). */
+const SITE_NAMES = ['north', 'south', 'east', 'west'];
+const SITES: Record<string, string> = Object.fromEntries(
+  DEVICES.map((d, i) => [d, SITE_NAMES[Math.floor(i / 3)]!]),
+);
 const WAIT = 180_000;
 
 function workload(command: string) {
@@ -72,10 +75,11 @@ const placement = {
     deviceSelector: { matchLabels: { rollout: 'e2e' } },
     rollout: {
       strategy: 'Batches',
-      batches: [{ limit: 2 }, { limit: 2, approval: 'Manual' }],
+      batches: [{ limit: 4 }, { limit: 4, approval: 'Manual' }],
       successThreshold: 100,
       errorThreshold: 50,
       progressDeadlineSeconds: 120,
+      disruptionBudget: { groupBy: ['site'], maxUnavailable: 1 },
     },
   },
 };
@@ -126,6 +130,11 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
   /** Per revision, the devices whose agent reported its content. */
   const reported = new Map<number, Set<string>>();
   const violations: string[] = [];
+  /** Samples where a site had more than one device updating (from the agents' reports). */
+  const overBudget: string[] = [];
+  /** Checked once the first revision runs everywhere (it is no rollout); agents stopped on purpose aside. */
+  let budgetChecked = false;
+  const stopped = new Set<string>();
   /** The revision each device held at the previous sample. */
   const last = new Map<string, number>();
   let sampling = true;
@@ -176,7 +185,11 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       const dir = await tempDir('outpost-rollout-');
       dirs.push(dir);
       agents.push(
-        await startLabelledAgent(hub, { name, labels: `rollout=e2e,device=${name}`, dataDir: dir }),
+        await startLabelledAgent(hub, {
+          name,
+          labels: `rollout=e2e,device=${name},site=${SITES[name]}`,
+          dataDir: dir,
+        }),
       );
     }
     sampler = (async () => {
@@ -212,6 +225,17 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
           }
           for (const [device, state] of view)
             if (state.revision !== undefined) last.set(device, state.revision);
+          // Unavailable: given content its agent does not (yet) report running and ready.
+          if (budgetChecked) {
+            const updating = new Map<string, string[]>();
+            for (const [device, state] of view) {
+              if (state.revision === undefined || state.running || stopped.has(device)) continue;
+              const site = SITES[device]!;
+              updating.set(site, [...(updating.get(site) ?? []), device]);
+            }
+            for (const [site, devices] of updating)
+              if (devices.length > 1) overBudget.push(`${site}: ${devices.join(',')} updating at once`);
+          }
         } catch {
           // The hub may be busy: the next sample counts.
         }
@@ -236,8 +260,8 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     bad.metadata.name = 'bad';
     const rolloutSpec: Record<string, unknown> = bad.spec.rollout;
     rolloutSpec.batches = [
-      { selector: { matchLabels: { device: 'ro-1' } } },
-      { selector: { matchExpressions: [{ key: 'device', operator: 'In', values: ['ro-1', 'ro-2'] }] } },
+      { selector: { matchLabels: { device: 'ro-01' } } },
+      { selector: { matchExpressions: [{ key: 'device', operator: 'In', values: ['ro-01', 'ro-02'] }] } },
     ];
     const overlapping = await kubectl(hub, ['create', '-f', '-'], JSON.stringify(bad));
     assert.notEqual(overlapping.code, 0);
@@ -258,6 +282,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     await kubectlApply(hub, good('v1'), placement);
     await everyDevice(1);
     assert.equal((await rollout())?.phase, 'Complete');
+    budgetChecked = true;
   });
 
   it('rolls a good revision out batch by batch, the second batch after approval', async () => {
@@ -275,7 +300,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     for (const d of [...BATCHES[1]!, ...BATCHES[2]!]) assert.equal(view.get(d)?.revision, 1, d);
     const status = await cli('status');
     assert.match(status.stdout, /revision 2 replacing 1, batch 1 of 3: WaitingForApproval/);
-    assert.match(status.stdout, /batch 1: revision 2, 2 devices, 2 updated, 0 failed/);
+    assert.match(status.stdout, /batch 1: revision 2, 4 devices, 4 updated, 0 failed/);
     const approve = await cli('approve');
     assert.equal(approve.code, 0, approve.stderr);
     await everyDevice(2);
@@ -287,9 +312,13 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     assert.match(get.stdout, /REVISION\s+BATCH\s+ROLLOUT/);
     assert.match(get.stdout, /fleet\s.*\s2\s+3\/3\s+Complete/);
     assert.deepEqual(violations, []);
+    assert.deepEqual(overBudget, [], 'one device of a site updating at a time');
   });
 
   it('stops a broken revision after the first batch and rolls it back there; later batches never get it', async () => {
+    // Not paced by the budget: a rollback (applied at once), and a broken revision whose process is
+    // reported running before it crashes (its slot was free again for the site's next device).
+    budgetChecked = false;
     await kubectlApply(hub, broken);
     const failed = await waitFor(
       'the rollout rolled back',
@@ -308,7 +337,8 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     assert.equal(failure.revision, 3);
     assert.equal(failed.currentRevision, 2);
     assert.equal(failed.updateRevision, 2);
-    // errorThreshold 50 of the two reachable devices given it: one failing device is enough.
+    // errorThreshold 50 of the reachable devices given it (the budget gives batch 1, three devices
+    // of north and one of south, one device per site at a time): one failing of two is enough.
     assert.ok(failure.devices.length > 0, 'the failed devices are named');
     for (const d of failure.devices) assert.ok(BATCHES[0]!.includes(d), `${d} is of the first batch`);
     // The agent's reason for a container that keeps exiting (CrashLoopBackOff once it restarts).
@@ -322,7 +352,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     assert.equal(status.code, 1);
     assert.match(
       status.stdout,
-      /revision 3 failed on [12] of 2 reachable devices \(\w+: [12].*\); rolled back to revision 2/,
+      /revision 3 failed on [1-4] of [1-4] reachable devices \(\w+: [1-4].*\); rolled back to revision 2/,
     );
     const history = await cli('history');
     assert.match(history.stdout, /\n3\s+\S+\s+app\s+failed, rolled back\n/);
@@ -336,6 +366,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
   });
 
   it('holds a new revision while paused and rolls it out once resumed', async () => {
+    budgetChecked = true;
     assert.equal((await cli('pause')).code, 0);
     await kubectlApply(hub, good('v4'));
     await waitFor(
@@ -360,10 +391,12 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
     await everyDevice(4);
     await waitFor('the rollout complete', async () => (await rollout())?.phase === 'Complete', WAIT, 500);
     assert.deepEqual(violations, []);
+    assert.deepEqual(overBudget, [], 'one device of a site updating at a time');
   });
 
   it('gives a device offline during a rollback the good revision only when it returns', async () => {
-    const offline = 'ro-2';
+    budgetChecked = false;
+    const offline = 'ro-02';
     const index = DEVICES.indexOf(offline);
     // Heartbeats every second: the hub sees the device unreachable seconds after its agent stops.
     const patch = (seconds: number) =>
@@ -377,6 +410,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       ]);
     assert.equal((await patch(1)).code, 0);
     await new Promise((resolve) => setTimeout(resolve, 2000));
+    stopped.add(offline);
     await agents[index]!.stop();
     const phase = async () =>
       (
@@ -398,11 +432,10 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       500,
     );
     assert.equal(failed.currentRevision, 4);
-    assert.deepEqual(
-      (failed.failure as { devices: string[] }).devices,
-      ['ro-1'],
-      'the offline device is no failure',
-    );
+    const failedDevices = (failed.failure as { devices: string[] }).devices;
+    assert.ok(failedDevices.length > 0, 'the failed devices are named');
+    for (const d of failedDevices) assert.ok(BATCHES[0]!.includes(d), `${d} is of the first batch`);
+    assert.ok(!failedDevices.includes(offline), 'the offline device is no failure');
     agents[index] = await startAgent({
       hubUrl: hub.url,
       dataDir: dirs[index]!,
@@ -410,6 +443,7 @@ describe('rollouts in batches with real agents', { timeout: 900_000 }, () => {
       args: ['--stop-workloads-on-exit'],
     });
     await everyDevice(4);
+    stopped.delete(offline);
     // Its batch was given revision 5 while it was away (the sampler may miss that short stay), and
     // revision 4 back before it returned.
     assert.ok(!reported.get(5)?.has(offline), `${offline} never reported revision 5`);

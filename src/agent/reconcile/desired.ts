@@ -87,6 +87,7 @@ export function desiredStateOf(
       rootless,
       ...(entry.retry ? { retry: entry.retry } : {}),
       ...(entry.cron ? { cron: entry.cron } : {}),
+      ...(entry.updateWindow ? { updateWindow: entry.updateWindow } : {}),
     });
   }
   return { units, data };

@@ -334,3 +334,73 @@ describe('cron runs and the resource guard', () => {
     );
   });
 });
+
+describe('update windows', () => {
+  let dir: string;
+  let runtime: Runtime;
+  const reports: MailboxStatus[] = [];
+  let clock = new Date('2026-12-08T01:00:00Z');
+  let reconciler: UnitReconciler;
+  const updateWindow = { schedule: '0 3 * * *', duration: '1h', timeZone: 'UTC' };
+  const windowed = (hash: string, command: string): MailboxObject => ({
+    ...pod('win', hash, command),
+    updateWindow,
+  });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outpost-window-'));
+    runtime = createProcessRuntime({ dir });
+    await runtime.start();
+    reconciler = new UnitReconciler({
+      runtime,
+      log: pino({ level: 'silent' }),
+      now: () => clock,
+      onStatus: async (status) => {
+        reports.push(status);
+      },
+    });
+  });
+
+  after(async () => {
+    await runtime.close({ stopUnits: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const running = async () => (await runtime.list()).map((u) => u.hash);
+
+  it('starts a new unit at once, outside its window', async () => {
+    const first = [windowed('sha256:v1', 'exec sleep 301')];
+    reconciler.setDesired(mailbox(first));
+    await reconciler.pass();
+    assert.deepEqual(await running(), [desiredStateOf(first).units[0]!.hash]);
+  });
+
+  it('keeps the running version while the window is closed, reporting the wait', async () => {
+    const before = await running();
+    reconciler.setDesired(mailbox([windowed('sha256:v2', 'exec sleep 302')]));
+    await reconciler.pass();
+    assert.deepEqual(await running(), before);
+    const status = reports.at(-1)!.objects![0]!;
+    assert.equal(status.observedHash, 'sha256:v2');
+    assert.equal(status.phase, 'Pending');
+    assert.equal(status.reason, 'WaitingForUpdateWindow');
+    assert.equal(status.message, 'the update window opens at 2026-12-08T03:00:00.000Z');
+  });
+
+  it('replaces it once the window opens', async () => {
+    clock = new Date('2026-12-08T03:10:00Z');
+    const second = [windowed('sha256:v2', 'exec sleep 302')];
+    await reconciler.pass();
+    assert.deepEqual(await running(), [desiredStateOf(second).units[0]!.hash]);
+    assert.notEqual(reports.at(-1)!.objects![0]!.reason, 'WaitingForUpdateWindow');
+  });
+
+  it('waits again after the window closed', async () => {
+    clock = new Date('2026-12-08T04:00:00Z');
+    const before = await running();
+    reconciler.setDesired(mailbox([windowed('sha256:v3', 'exec sleep 303')]));
+    await reconciler.pass();
+    assert.deepEqual(await running(), before);
+    assert.equal(reports.at(-1)!.objects![0]!.message, 'the update window opens at 2026-12-09T03:00:00.000Z');
+  });
+});

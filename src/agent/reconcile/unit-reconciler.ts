@@ -1,5 +1,11 @@
 import type { Logger } from 'pino';
-import type { Mailbox, MailboxObject, MailboxSource, ObjectStatus } from '../../api/index.ts';
+import {
+  type Mailbox,
+  type MailboxObject,
+  type MailboxSource,
+  type ObjectStatus,
+  updateWindowState,
+} from '../../api/index.ts';
 import { equalAsJson, monotonicMs } from '../../util/index.ts';
 import { Backoff } from '../backoff.ts';
 import { type ActualUnit, type DesiredUnit, type Runtime, unrunnableReason } from '../runtime/index.ts';
@@ -82,6 +88,8 @@ export class UnitReconciler {
   #dirty = true;
   readonly #failures = new Map<string, { backoff: Backoff; retryAt: number; message: string }>();
   #statuses: SourcedStatus[] = [];
+  /** When the first update window a replacement waits for opens (wall clock, ms). */
+  #windowOpensAt: number | undefined;
 
   constructor(options: UnitReconcilerOptions) {
     this.#options = options;
@@ -127,6 +135,10 @@ export class UnitReconciler {
           continue;
         }
         let retry = Math.min(...[...this.#failures.values()].map((f) => f.retryAt - monotonicMs()), resync);
+        if (this.#windowOpensAt !== undefined) {
+          // As for cron: at least every second, so that a clock that jumps is noticed within a second.
+          retry = Math.min(retry, 1000, this.#windowOpensAt - this.#now().getTime());
+        }
         const cron = this.#options.cron;
         if (cron?.active) {
           // At the next scheduled time (wall clock), and at least every second: a clock that jumps
@@ -175,7 +187,8 @@ export class UnitReconciler {
         }
       } else if (!unit.cron && !held.has(identity(unit.ref))) candidates.push(unit);
     }
-    const refused = this.#options.admit?.(candidates, actual) ?? new Map<string, Refusal>();
+    const refused = new Map(this.#options.admit?.(candidates, actual) ?? []);
+    this.#waitForWindows(candidates, actual, refused);
     const wanted = new Set(
       candidates
         .filter((unit) => {
@@ -266,6 +279,41 @@ export class UnitReconciler {
     }
     cron.retain(new Set(plans.keys()));
     return plans;
+  }
+
+  /**
+   * Refuses (Pending, the running version kept) the replacement of each
+   * running unit whose new content carries an update window that is closed
+   * now, and notes when the first such window opens. A unit not running yet
+   * starts at once: the window guards what runs, not what is new.
+   */
+  #waitForWindows(
+    candidates: readonly DesiredUnit[],
+    actual: ReadonlyMap<string, ActualUnit>,
+    refused: Map<string, Refusal>,
+  ): void {
+    this.#windowOpensAt = undefined;
+    const now = this.#now();
+    for (const unit of candidates) {
+      if (!unit.updateWindow || refused.has(unit.id)) continue;
+      const running = actual.get(unit.id);
+      if (!running || running.hash === unit.hash) continue;
+      const window = updateWindowState(unit.updateWindow, now);
+      if (window.open) continue;
+      refused.set(unit.id, {
+        phase: 'Pending',
+        reason: 'WaitingForUpdateWindow',
+        message: window.opensAt
+          ? `the update window opens at ${window.opensAt.toISOString()}`
+          : 'the update window never opens',
+      });
+      const opensAt = window.opensAt?.getTime() ?? Number.POSITIVE_INFINITY;
+      this.#windowOpensAt = Math.min(this.#windowOpensAt ?? opensAt, opensAt);
+    }
+  }
+
+  #now(): Date {
+    return (this.#options.now ?? (() => new Date()))();
   }
 
   /** The objects held back now, by identity. */

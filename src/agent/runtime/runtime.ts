@@ -7,6 +7,7 @@ import type {
   ObjectRef,
   RetryTiming,
   Secret,
+  UpdateWindowSpec,
 } from '../../api/index.ts';
 
 /**
@@ -92,6 +93,8 @@ export interface DesiredUnit {
    * only its runs (units of their own, see reconcile/cron-runs.ts).
    */
   readonly cron?: CronPolicy;
+  /** The device's update window for this rollout revision: it replaces a running unit only inside it. */
+  readonly updateWindow?: UpdateWindowSpec;
 }
 
 /** The phases of a unit, as the Mailbox's `ObjectStatus.phase`. */

@@ -51,3 +51,9 @@ export {
   retryTiming,
   validateRetry,
 } from './retry.ts';
+export {
+  type UpdateWindowSpec,
+  updateWindowState,
+  validateUpdateWindow,
+  type WindowState,
+} from './update-window.ts';

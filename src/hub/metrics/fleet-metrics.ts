@@ -12,7 +12,9 @@ import type { HubMetrics } from './hub-metrics.ts';
 /** Where the fleet series come from. */
 export interface FleetSources {
   /** The synced caches of the leading controllers; undefined on a replica that does not lead them. */
-  readonly caches: () => { devices: readonly KubeObject[]; mailboxes: readonly KubeObject[] } | undefined;
+  readonly caches: () =>
+    | { devices: readonly KubeObject[]; mailboxes: readonly KubeObject[]; placements?: readonly KubeObject[] }
+    | undefined;
   /** The device whose certificate seen by this replica expires first, and when (ms since the epoch). */
   readonly soonestCertificateExpiry: () => { readonly device: string; readonly notAfter: number } | undefined;
   /** Upward MQTT messages this replica accepted, and those dropped (workload not placed on the device). */

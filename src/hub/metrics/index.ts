@@ -9,4 +9,5 @@ export { DeliveryLag } from './delivery-lag.ts';
 export { type FleetSources, registerFleetMetrics } from './fleet-metrics.ts';
 export { HubMetrics, type RequestLabels } from './hub-metrics.ts';
 export { labelsOf, type RequestMetricsOptions, requestMetricsPlugin } from './request-metrics.ts';
+export { registerRolloutMetrics } from './rollout-metrics.ts';
 export { metricsRoutes } from './routes.ts';

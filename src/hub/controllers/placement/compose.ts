@@ -1,4 +1,10 @@
-import type { ExcludedObject, Mailbox, MailboxObject, MailboxSource } from '../../../api/index.ts';
+import type {
+  ExcludedObject,
+  Mailbox,
+  MailboxObject,
+  MailboxSource,
+  UpdateWindow,
+} from '../../../api/index.ts';
 import { isRunnable, type WorkloadRenderer } from './render.ts';
 import type { DeviceParameters } from './template.ts';
 
@@ -14,6 +20,8 @@ export interface PlacedWorkload {
   readonly renderer: WorkloadRenderer;
   /** The rollout revision the objects are of, when the Placement rolls out by revisions. */
   readonly revision?: number;
+  /** The device's update window for this revision (see rollout-plan.ts `updateWindowOf`). */
+  readonly updateWindow?: UpdateWindow;
 }
 
 /** What the hub writes into a device's Mailbox spec. */
@@ -61,7 +69,7 @@ export function composeMailbox(
   const taken = new Map<string, MailboxSource>();
   const objects: Array<{ order: string; entry: MailboxObject }> = [];
   const excluded: Array<{ order: string; entry: ExcludedObject }> = [];
-  for (const { source, renderer, revision } of byPrecedence) {
+  for (const { source, renderer, revision, updateWindow } of byPrecedence) {
     renderer.objects.forEach((_, index) => {
       const order = `${source.namespace}\u0000${source.workload}\u0000${String(index).padStart(6, '0')}`;
       const result = renderer.render(index, device);
@@ -105,6 +113,7 @@ export function composeMailbox(
           ...(result.retry ? { retry: result.retry } : {}),
           ...(result.cron ? { cron: result.cron } : {}),
           ...(result.uploads ? { uploads: [...result.uploads] } : {}),
+          ...(updateWindow && isRunnable(result.object.kind) ? { updateWindow } : {}),
           object: result.object as MailboxObject['object'],
         },
       });

@@ -152,7 +152,7 @@ export function addPlacementControllers(
     summary.reads(informer);
     rollout.reads(informer);
   }
-  watchPlacementEvents({ informers, caches, mailbox, summary, deviceHealth, rollout });
+  watchPlacementEvents({ informers, caches, mailbox, summary, deviceHealth, rollout, bounds });
 
   const controllers = [mailbox, summary, deviceHealth, rollout];
   return {

@@ -16,9 +16,10 @@ import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } 
 import {
   type BatchDevice,
   planBatches,
-  revisionOfBatch,
+  revisionOfDevice,
   rolloutSpecOf,
   rolloutStatusOf,
+  updateWindowOf,
   workloadAt,
 } from './rollout-plan.ts';
 import { selects, selectsWorkload } from './selection.ts';
@@ -201,7 +202,9 @@ export function placedOn(
     if (held) {
       // Rolled out by revisions: the objects of the revision the device's batch holds, whatever the
       // Workloads say now. The live ones it selects are inputs all the same (a new revision follows).
-      revisions.set(`${namespace}/${placement.metadata.name}`, held.revision);
+      const updateWindow = updateWindowOf(placement, device);
+      // The window is an input as well (the rollout's phase decides it): part of the stamp's key.
+      revisions.set(`${namespace}/${placement.metadata.name}${updateWindow ? '|window' : ''}`, held.revision);
       for (const workload of workloads) {
         if (workload.metadata.deletionTimestamp) continue;
         const shape = { name: workload.metadata.name!, labels: workload.metadata.labels };
@@ -218,6 +221,7 @@ export function placedOn(
           precedence: precedenceKey(workload),
           renderer: caches.revisionRenderer(placement, held.revision, workload),
           revision: held.revision,
+          ...(updateWindow ? { updateWindow } : {}),
         });
       }
       continue;
@@ -272,8 +276,7 @@ function heldRevision(
   const plan = caches.batchPlan(placement, () =>
     planBatches(rollout, matchedDevices(placement, caches, bounds)),
   );
-  const batch = plan.batchOf.get(device.metadata.name!) ?? plan.sizes.length - 1;
-  const number = revisionOfBatch(status, batch);
+  const number = revisionOfDevice(status, plan, device.metadata.name!);
   return status.revisions.find((r) => r.revision === number);
 }
 

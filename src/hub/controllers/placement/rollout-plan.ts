@@ -1,9 +1,11 @@
 import type {
+  Device,
   KubeObject,
   Placement,
   PlacementRevision,
   RolloutSpec,
   RolloutStatus,
+  UpdateWindow,
 } from '../../../api/index.ts';
 import { canonicalJson } from '../../../util/index.ts';
 import { contentHash } from './hash.ts';
@@ -19,6 +21,12 @@ export interface BatchDevice {
 export interface BatchPlan {
   readonly batchOf: ReadonlyMap<string, number>;
   readonly sizes: readonly number[];
+  /**
+   * With a disruption budget: each group's devices in the order they are
+   * given an update (batch, then name), and each device's group and place in it.
+   */
+  readonly groups?: ReadonlyMap<string, readonly string[]>;
+  readonly placeOf?: ReadonlyMap<string, { readonly group: string; readonly rank: number }>;
 }
 
 /**
@@ -58,7 +66,44 @@ export function planBatches(rollout: RolloutSpec | undefined, devices: readonly 
     rest++;
   }
   if (rest > 0 || batches.length === 0) sizes.push(rest);
-  return { batchOf, sizes };
+  const budget = rollout?.disruptionBudget;
+  if (!budget) return { batchOf, sizes };
+  const groups = new Map<string, string[]>();
+  const placeOf = new Map<string, { group: string; rank: number }>();
+  // Sorted by name already; a stable sort by batch gives batch, then name order.
+  const ordered = sorted.slice().sort((a, b) => batchOf.get(a.name)! - batchOf.get(b.name)!);
+  for (const device of ordered) {
+    const group = groupKeyOf(budget.groupBy, device.labels);
+    const members = groups.get(group) ?? [];
+    placeOf.set(device.name, { group, rank: members.length });
+    members.push(device.name);
+    groups.set(group, members);
+  }
+  return { batchOf, sizes, groups, placeOf };
+}
+
+/** The disruption-budget group of a device: `key=value` of each groupBy key (empty value when absent). */
+export function groupKeyOf(
+  groupBy: readonly string[],
+  labels: Readonly<Record<string, string>> | undefined,
+): string {
+  return groupBy.map((key) => `${key}=${labels?.[key] ?? ''}`).join(',');
+}
+
+/**
+ * The revision a device holds: the update revision once its batch is released
+ * and, with a disruption budget, once the rollout controller admitted it
+ * (its place in its group below the group's admitted count); the current one
+ * before.
+ */
+export function revisionOfDevice(status: RolloutStatus, plan: BatchPlan, device: string): number {
+  const batch = plan.batchOf.get(device) ?? plan.sizes.length - 1;
+  if (batch >= status.releasedBatches) return status.currentRevision;
+  const place = plan.placeOf?.get(device);
+  if (place && status.admitted && place.rank >= (status.admitted[place.group] ?? 0)) {
+    return status.currentRevision;
+  }
+  return status.updateRevision;
 }
 
 function limitOf(limit: number | string | undefined, total: number): number {
@@ -72,11 +117,6 @@ function limitOf(limit: number | string | undefined, total: number): number {
 export function rolloutStatusOf(placement: KubeObject): RolloutStatus | undefined {
   const status = (placement.status as { rollout?: RolloutStatus } | undefined)?.rollout;
   return status && status.revisions.length > 0 ? status : undefined;
-}
-
-/** The revision a batch holds: the update revision once released, the current one before. */
-export function revisionOfBatch(status: RolloutStatus, batch: number): number {
-  return batch < status.releasedBatches ? status.updateRevision : status.currentRevision;
 }
 
 /** The placed Workloads as a revision's content (name order), with its hash. */
@@ -115,4 +155,17 @@ export function workloadAt(placement: KubeObject, entry: PlacementRevision['work
 /** The rollout spec of a Placement with its defaults; undefined when it asks for none. */
 export function rolloutSpecOf(placement: KubeObject): RolloutSpec | undefined {
   return (placement.spec as Partial<Placement['spec']> | undefined)?.rollout;
+}
+
+/**
+ * The update window a device's objects of a Placement carry: the Device's
+ * own `spec.updateWindow`, else the Placement's `spec.rollout.updateWindow`;
+ * none after a rollback, which devices apply at once whatever their window.
+ */
+export function updateWindowOf(placement: KubeObject, device: KubeObject): UpdateWindow | undefined {
+  const window =
+    (device.spec as Partial<Device['spec']> | undefined)?.updateWindow ??
+    rolloutSpecOf(placement)?.updateWindow;
+  if (!window) return undefined;
+  return rolloutStatusOf(placement)?.phase === 'RolledBack' ? undefined : window;
 }

@@ -14,7 +14,8 @@ import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import type { DeviceBounds } from './boundaries.ts';
 import { matchedDevices, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
-import { planBatches, rolloutSpecOf, rolloutStatusOf, snapshotOf } from './rollout-plan.ts';
+import { admitWithinBudget, type BudgetDeviceState, everyDeviceAdmitted } from './rollout-budget.ts';
+import { planBatches, revisionOfDevice, rolloutSpecOf, rolloutStatusOf, snapshotOf } from './rollout-plan.ts';
 import { selectsWorkload } from './selection.ts';
 import type { PlacementCaches } from './state.ts';
 import { combineStates, evaluateWorkload, MAX_BROKEN, MAX_REASONS } from './status.ts';
@@ -45,6 +46,7 @@ interface BatchCount {
   updated: number;
   failed: number;
   unreachable: number;
+  waiting?: number;
 }
 
 /**
@@ -112,6 +114,8 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
           const current = next.revisions.find((r) => r.revision === next.currentRevision);
           delete next.failure;
           delete next.batchStartTime;
+          delete next.admitted;
+          if (spec.disruptionBudget) next.admitted = {};
           if (current?.hash === snapshot.hash) {
             // Back to what the devices run (an undo after a rollback): nothing to roll out.
             next.currentRevision = next.updateRevision = revision;
@@ -172,37 +176,62 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
     }));
     const failures: Array<{ device: string; reason: string }> = [];
     const deadlineMs = (spec.progressDeadlineSeconds ?? DEFAULT_DEADLINE_S) * 1000;
+    const budget = spec.disruptionBudget;
+    const states = new Map<string, BudgetDeviceState>();
+    /** Reachable devices given the update revision: the error threshold's whole. */
+    let given = 0;
     for (const [device, batch] of plan.batchOf) {
       const count = counts[batch]!;
       const object = informers.devices.get(undefined, device);
       const unreachable = (object?.status as Device['status'])?.phase === 'Unreachable';
       if (unreachable) count.unreachable++;
-      if (batch >= next.releasedBatches || unreachable) continue;
       const mailbox = informers.mailboxes.get(undefined, device) as Mailbox | undefined;
-      if (!holds(mailbox, namespace, name, update)) continue;
-      const state = combineStates(
-        update.workloads.map((w) =>
-          evaluateWorkload(
-            mailbox,
-            { namespace, workload: w.name },
-            { now: now.getTime(), progressDeadlineMs: deadlineMs, unreachable },
-          ),
-        ),
-        unreachable,
-      );
-      if (state.failure) {
-        count.failed++;
-        failures.push({ device, reason: state.failure.reason });
-      } else if (state.running) count.updated++;
+      const holdsUpdate = holds(mailbox, namespace, name, update);
+      let updated = false;
+      if (batch < next.releasedBatches && !unreachable) {
+        if (revisionOfDevice(next, plan, device) === next.updateRevision) given++;
+        if (holdsUpdate) {
+          const state = combineStates(
+            update.workloads.map((w) =>
+              evaluateWorkload(
+                mailbox,
+                { namespace, workload: w.name },
+                { now: now.getTime(), progressDeadlineMs: deadlineMs, unreachable },
+              ),
+            ),
+            unreachable,
+          );
+          if (state.failure) {
+            count.failed++;
+            failures.push({ device, reason: state.failure.reason });
+          } else if (state.running) {
+            count.updated++;
+            updated = true;
+          }
+        }
+      }
+      if (budget) states.set(device, { unreachable, holds: holdsUpdate, updated });
     }
     next.batches = counts;
-    const released = counts.slice(0, next.releasedBatches);
-    const reachable = released.reduce((sum, c) => sum + c.devices - c.unreachable, 0);
-    const failed = released.reduce((sum, c) => sum + c.failed, 0);
-    if (reachable > 0 && failed * 100 >= (spec.errorThreshold ?? DEFAULT_ERROR) * reachable) {
-      rollBack(next, failures, reachable, now, told);
+    if (given > 0 && failures.length * 100 >= (spec.errorThreshold ?? DEFAULT_ERROR) * given) {
+      rollBack(next, failures, given, now, told);
       return;
     }
+    const admit = (): void => {
+      if (!budget) return;
+      next.admitted = admitWithinBudget(
+        budget,
+        plan,
+        next.releasedBatches,
+        next.admitted,
+        (d) => states.get(d)!,
+      );
+      for (const [device, batch] of plan.batchOf) {
+        if (batch >= next.releasedBatches || revisionOfDevice(next, plan, device) === next.updateRevision)
+          continue;
+        counts[batch]!.waiting = (counts[batch]!.waiting ?? 0) + 1;
+      }
+    };
     const paused = spec.paused === true;
     const batchCount = plan.sizes.length;
     if (next.releasedBatches > 0) {
@@ -212,9 +241,17 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
         current.updated * 100 >= (spec.successThreshold ?? DEFAULT_SUCCESS) * reachableInBatch;
       if (!succeeded) {
         next.phase = paused ? 'Paused' : 'Progressing';
+        admit();
         return;
       }
       if (next.releasedBatches >= batchCount) {
+        admit();
+        // Under a budget, devices short of the success threshold may still wait for their turn.
+        if (next.admitted && !everyDeviceAdmitted(plan, next.admitted)) {
+          next.phase = 'Progressing';
+          return;
+        }
+        delete next.admitted;
         next.currentRevision = next.updateRevision;
         next.phase = 'Complete';
         delete next.batchStartTime;
@@ -229,6 +266,7 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
     }
     if (paused) {
       next.phase = 'Paused';
+      admit();
       return;
     }
     const batch = next.releasedBatches;
@@ -241,6 +279,7 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
           `revision ${next.updateRevision}: batch ${batch + 1} waits for approval`,
         ]);
       next.phase = 'WaitingForApproval';
+      admit();
       return;
     }
     next.releasedBatches = batch + 1;
@@ -251,6 +290,7 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
       'BatchStarted',
       `revision ${next.updateRevision}: batch ${batch + 1} of ${batchCount} started (${counts[batch]!.devices} devices)`,
     ]);
+    admit();
   }
 
   function rollBack(
@@ -282,6 +322,7 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
     };
     next.updateRevision = next.currentRevision;
     next.releasedBatches = 0;
+    delete next.admitted;
     next.phase = 'RolledBack';
     delete next.batchStartTime;
     told.push(['Warning', 'RolledBack', message]);

@@ -23,9 +23,14 @@ const signatures = new WeakMap<object, string>();
 export function parametersSignature(device: KubeObject): string {
   let signature = signatures.get(device);
   if (signature === undefined) {
-    // The profiles too: the Mailbox carries them to the agent.
-    const profiles = (device.spec as { profiles?: unknown } | undefined)?.profiles ?? [];
-    signature = canonicalJson([device.metadata.labels ?? {}, device.metadata.annotations ?? {}, profiles]);
+    // The profiles and update window too: the Mailbox carries them to the agent.
+    const spec = device.spec as { profiles?: unknown; updateWindow?: unknown } | undefined;
+    signature = canonicalJson([
+      device.metadata.labels ?? {},
+      device.metadata.annotations ?? {},
+      spec?.profiles ?? [],
+      ...(spec?.updateWindow ? [spec.updateWindow] : []),
+    ]);
     if (Object.isFrozen(device)) signatures.set(device, signature);
   }
   return signature;

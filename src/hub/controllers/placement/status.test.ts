@@ -91,6 +91,22 @@ describe('a device state for a workload', () => {
     assert.equal(stuck.failure?.reason, 'ProgressDeadlineExceeded');
   });
 
+  it('waits for an update window without failing, and has the whole deadline from its opening', () => {
+    // Placed at midnight; the window opens at 03:00 for an hour.
+    const windowed = mailbox([status('Pending', 'h1', { reason: 'WaitingForUpdateWindow' })]);
+    windowed.spec!.objects![0]!.updateWindow = { schedule: '0 3 * * *', duration: '1h', timeZone: 'UTC' };
+    const waiting = evaluateWorkload(windowed, source, at(T0 + 120 * MIN));
+    assert.equal(waiting.failure, undefined);
+    assert.equal(waiting.running, false);
+    // Opened at 03:00, the agent applying (no report of the new hash yet): late only from 03:05.
+    windowed.status!.objects = [];
+    assert.equal(evaluateWorkload(windowed, source, at(T0 + 184 * MIN)).failure, undefined);
+    assert.equal(
+      evaluateWorkload(windowed, source, at(T0 + 185 * MIN)).failure?.reason,
+      'ProgressDeadlineExceeded',
+    );
+  });
+
   it('fails with the exclusion reason when an object was left out', () => {
     const state = evaluateWorkload(mailbox([status('Running')], true), source, at(T0));
     assert.equal(state.running, false);

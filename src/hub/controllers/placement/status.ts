@@ -4,6 +4,7 @@ import {
   type MailboxSource,
   type ObjectStatus,
   type RolloutSummary,
+  updateWindowState,
 } from '../../../api/index.ts';
 import { identityOf } from './compose.ts';
 
@@ -200,7 +201,12 @@ export function evaluateWorkload(
     // Held by the device's policy (a profile condition): waiting as asked, not late.
     if (status?.reason !== undefined && HELD_REASONS.has(status.reason)) return;
     waiting = true;
-    const since = entry.since ? Date.parse(entry.since) : 0;
+    let since = entry.since ? Date.parse(entry.since) : 0;
+    // A device that waited for its update window has the whole deadline from the window's opening.
+    const window = entry.updateWindow
+      ? updateWindowState(entry.updateWindow, new Date(options.now))
+      : undefined;
+    if (window?.openedAt && window.openedAt.getTime() > since) since = window.openedAt.getTime();
     if (since >= latest) {
       latest = since;
       late = i;

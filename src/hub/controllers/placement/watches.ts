@@ -13,8 +13,9 @@ import {
   type Predicate,
   updateWhen,
 } from '../../../controller/index.ts';
-import { boundedNamespaces } from './boundaries.ts';
-import { NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { boundedNamespaces, type DeviceBounds } from './boundaries.ts';
+import { matchedDevices, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { planBatches, revisionOfDevice, rolloutSpecOf, rolloutStatusOf } from './rollout-plan.ts';
 import { selects, selectsWorkload } from './selection.ts';
 import type { PlacementCaches, RenderStamps } from './state.ts';
 import { summaryKey } from './summary.ts';
@@ -32,6 +33,8 @@ export interface PlacementWatchTargets {
   readonly summary: Controller;
   readonly deviceHealth: Controller;
   readonly rollout: Controller;
+  /** Which devices each namespace may place on (for the rollout plan); absent: every device re-checked on a batch move. */
+  readonly bounds?: DeviceBounds;
 }
 
 /** A Device change that rendering reads (labels, annotations, profiles) or that removes or replaces it. */
@@ -40,6 +43,7 @@ const deviceParameters = anyOf(
   annotationsChanged,
   lifecycleChanged,
   updateWhen((old, device) => !isDeepStrictEqual(profilesOf(old), profilesOf(device))),
+  updateWhen((old, device) => !isDeepStrictEqual(updateWindowOf(old), updateWindowOf(device))),
 );
 /** A Placement change that can change what it places where. */
 const placementSpec = anyOf(generationChanged, lifecycleChanged);
@@ -73,6 +77,28 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
     sourcesOf(m).map((s) => `${s.namespace}/${s.workload}`),
   );
 
+  /** The devices of a Placement whose revision differs between two of its rollout statuses. */
+  const rolloutMoved = (old: KubeObject, p: KubeObject): string[] => {
+    const before = rolloutStatusOf(old);
+    const after = rolloutStatusOf(p);
+    const spec = rolloutSpecOf(p);
+    if (
+      !before ||
+      !after ||
+      !spec ||
+      !targets.bounds ||
+      old.metadata.generation !== p.metadata.generation ||
+      (before.phase === 'RolledBack') !== (after.phase === 'RolledBack')
+    )
+      return devicesOf(p);
+    const bounds = targets.bounds;
+    const plan = caches.batchPlan(p, () => planBatches(spec, matchedDevices(p, caches, bounds)));
+    const moved: string[] = [];
+    for (const device of plan.batchOf.keys())
+      if (revisionOfDevice(before, plan, device) !== revisionOfDevice(after, plan, device))
+        moved.push(device);
+    return moved;
+  };
   /** Devices whose Mailbox may hold objects of a Placement, or should. */
   const devicesOf = (placement: KubeObject): string[] => [
     ...caches.devices.select(specOf(placement).deviceSelector),
@@ -136,10 +162,14 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
     predicates: [placementSpec],
   });
   mailbox.watch(informers.placements, { map: devicesOf, predicates: [placementSpec] });
-  // The rollout controller moved a batch or rolled back: the devices of the Placement change revision.
-  mailbox.watch(informers.placements, {
-    map: devicesOf,
-    predicates: [updateWhen((old, p) => rolloutAssignment(old) !== rolloutAssignment(p))],
+  // The rollout controller moved a batch, admitted devices or rolled back: only the devices whose
+  // revision changed are recomposed (at 10,000 devices, re-checking the 9,000 others of a batch
+  // move is most of its cost); every device when the window, the spec or the plan may differ.
+  informers.placements.addEventHandler({
+    onUpdate: (old, p) => {
+      if (old === p || rolloutAssignment(old) === rolloutAssignment(p)) return;
+      for (const device of rolloutMoved(old, p)) mailbox.enqueue(device);
+    },
   });
   // Rollouts: the Placement itself (spec, approval, its own status), the Workloads it places, and
   // the agents' reports on its devices (coalesced: a batch reports together).
@@ -275,7 +305,8 @@ function sourcesOf(m: KubeObject): Array<{ namespace: string; workload: string; 
 function rolloutAssignment(p: KubeObject): string {
   const r = (p.status as { rollout?: RolloutStatus } | undefined)?.rollout;
   if (!r) return '';
-  return `${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}`;
+  const admitted = r.admitted ? JSON.stringify(r.admitted) : '';
+  return `${r.phase === 'RolledBack'}/${r.currentRevision}/${r.updateRevision}/${r.releasedBatches}/${r.revisions.map((x) => x.revision).join(',')}/${admitted}`;
 }
 
 function mailboxSpecChanged(old: KubeObject, m: KubeObject): boolean {
@@ -305,4 +336,8 @@ function splitNamespaced(key: string): [string, string] {
 
 function profilesOf(device: KubeObject): unknown {
   return (device.spec as Device['spec'])?.profiles;
+}
+
+function updateWindowOf(device: KubeObject): unknown {
+  return (device.spec as Device['spec'])?.updateWindow;
 }
