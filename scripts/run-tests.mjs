@@ -28,6 +28,10 @@ function find(dir) {
 // end); the quick unit tests come last and fill the gaps. A file missing here starts later.
 const LONGEST_FIRST = [
   'test/e2e/podman-runtime.test.ts',
+  'test/e2e/crash-durability.test.ts',
+  'test/e2e/data-upload.test.ts',
+  'test/e2e/rollout.test.ts',
+  'test/e2e/dashboard-browser.test.ts',
   'test/e2e/cron-workloads.test.ts',
   'test/e2e/agent-clock.test.ts',
   'test/e2e/replicas-crash.test.ts',
@@ -41,8 +45,6 @@ const LONGEST_FIRST = [
   'test/e2e/podman-runtime-content.test.ts',
   'test/e2e/demo.test.ts',
   'test/e2e/opcua-e2e.test.ts',
-  'test/e2e/data-upload.test.ts',
-  'test/e2e/rollout.test.ts',
   'test/e2e/resource-guard.test.ts',
   'test/e2e/cross-tenant-matrix.test.ts',
   'test/e2e/replicas.test.ts',
@@ -54,7 +56,6 @@ const LONGEST_FIRST = [
   'test/e2e/podman-device-profiles.test.ts',
   'test/api/body-nesting.test.ts',
   'test/e2e/prometheus-metrics.test.ts',
-  'test/e2e/dashboard-browser.test.ts',
   'test/e2e/rollout-windows.test.ts',
 ];
 const rank = (file) => {
