@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { KindDefinition } from './kind.ts';
+import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
 import { DeviceProfiles, ProfileStatuses, validateDeviceProfiles } from './profile-schema.ts';
 import { UploadStatus } from './upload-schema.ts';
@@ -28,7 +28,18 @@ export const DeviceSchema = objectSchema(
             ),
           ),
           parent: Type.Optional(
-            Type.String({ description: 'The device of the level above (nested networks).' }),
+            Type.String({
+              description:
+                'The gateway device of the level above (nested networks): this device reaches the hub only through its proxy and broker.',
+            }),
+          ),
+          level: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 5,
+              description:
+                'ISA-95 level of the network the device sits in (4 enterprise, 3 site operations, 2 area control, ...); required with a parent, whose level must be higher.',
+            }),
           ),
           approved: Type.Optional(
             Type.Boolean({
@@ -99,7 +110,7 @@ export const deviceKind: KindDefinition = {
   description: 'An edge device in the inventory: created at enrollment, labelled by infrastructure admins.',
   statusSubresource: true,
   strategicMergePatch: false,
-  validate: (object) => validateDeviceProfiles(object),
+  validate: (object) => [...validateDeviceProfiles(object), ...validateTopologyFields(object)],
   printerColumns: [
     {
       name: 'Phase',
@@ -108,6 +119,18 @@ export const deviceKind: KindDefinition = {
       cell: (o) => (o.status as Device['status'])?.phase,
     },
     { name: 'Site', type: 'string', description: 'The site label.', cell: (o) => o.metadata.labels?.site },
+    {
+      name: 'Parent',
+      type: 'string',
+      description: 'The gateway of the level above (nested networks).',
+      cell: (o) => (o.spec as Device['spec'])?.parent,
+    },
+    {
+      name: 'Level',
+      type: 'integer',
+      description: 'ISA-95 level.',
+      cell: (o) => (o.spec as Device['spec'])?.level,
+    },
     {
       name: 'Last Heartbeat',
       type: 'date',
@@ -131,3 +154,28 @@ export const deviceKind: KindDefinition = {
     },
   ],
 };
+
+/**
+ * The topology checks that need no other Device: a device with a parent
+ * declares its level (the hub compares it with the parent's, admission's
+ * job), and is not its own parent.
+ */
+function validateTopologyFields(object: KubeObject): FieldCause[] {
+  const spec = object.spec as Device['spec'];
+  if (spec?.parent === undefined) return [];
+  if (spec.parent === object.metadata.name) {
+    return [
+      { reason: 'FieldValueInvalid', field: 'spec.parent', message: 'a device cannot be its own parent' },
+    ];
+  }
+  if (spec.level === undefined) {
+    return [
+      {
+        reason: 'FieldValueRequired',
+        field: 'spec.level',
+        message: 'a device with a parent must declare its level',
+      },
+    ];
+  }
+  return [];
+}
