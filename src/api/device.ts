@@ -4,6 +4,35 @@ import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
 import { DeviceProfiles, ProfileStatuses, validateDeviceProfiles } from './profile-schema.ts';
 import { UploadStatus } from './upload-schema.ts';
 
+const PlumbingHealth = Type.Object(
+  {
+    ready: Type.Boolean({ description: 'Whether the process runs on the gateway.' }),
+    message: Type.Optional(Type.String()),
+  },
+  { description: 'The health of a rendered proxy or broker, from what the gateway reports.' },
+);
+
+/** What the hub writes about a device's place in the nested network. */
+const NestedStatus = Type.Object(
+  {
+    children: Type.Optional(
+      Type.Array(Type.String(), { description: 'The devices whose parent this device is, by name.' }),
+    ),
+    workload: Type.Optional(
+      Type.String({ description: 'The Workload (`namespace/name`) of its proxy and broker.' }),
+    ),
+    proxy: Type.Optional(PlumbingHealth),
+    broker: Type.Optional(PlumbingHealth),
+    parent: Type.Optional(
+      Type.String({
+        description:
+          'For a child: its parent missing (`ParentMissing`), unreachable (`ParentUnreachable`) or `Reachable`.',
+      }),
+    ),
+  },
+  { description: 'Nested networks, as the hub sees them (written by the hub).' },
+);
+
 export const DeviceSchema = objectSchema(
   'outpost.dev/v1alpha1',
   'Device',
@@ -41,6 +70,39 @@ export const DeviceSchema = objectSchema(
                 'ISA-95 level of the network the device sits in (4 enterprise, 3 site operations, 2 area control, ...); required with a parent, whose level must be higher.',
             }),
           ),
+          gateway: Type.Optional(
+            Type.Object(
+              {
+                address: Type.Optional(
+                  Type.String({
+                    minLength: 1,
+                    description:
+                      'Host name or IP at which the devices of the level below reach this gateway.',
+                  }),
+                ),
+                proxyPort: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 65535,
+                    default: 3128,
+                    description: 'Port of the Squid proxy the hub renders for this gateway.',
+                  }),
+                ),
+                brokerPort: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 65535,
+                    default: 1883,
+                    description: 'Port of the Mosquitto broker the hub renders for this gateway.',
+                  }),
+                ),
+              },
+              {
+                description:
+                  'How this device serves as the parent of others (nested networks): where its proxy and broker listen.',
+              },
+            ),
+          ),
           approved: Type.Optional(
             Type.Boolean({
               description:
@@ -75,6 +137,12 @@ export const DeviceSchema = objectSchema(
                 diskBytes: Type.Optional(Type.Integer()),
                 machineId: Type.Optional(Type.String()),
                 agentVersion: Type.Optional(Type.String()),
+                addresses: Type.Optional(
+                  Type.Array(Type.String(), {
+                    description:
+                      "The device's own IP addresses; its parent's proxy accepts connections from these only.",
+                  }),
+                ),
               },
               { description: 'System facts the agent reports.' },
             ),
@@ -89,6 +157,7 @@ export const DeviceSchema = objectSchema(
           ),
           profiles: Type.Optional(ProfileStatuses),
           uploads: Type.Optional(UploadStatus),
+          nested: Type.Optional(NestedStatus),
         },
         { description: 'What the device reports through its agent.' },
       ),
