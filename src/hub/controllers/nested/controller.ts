@@ -7,6 +7,7 @@ import type { Device, KubeObject } from '../../../api/index.ts';
 import type { Controller, Manager } from '../../../controller/index.ts';
 import { kindOf } from '../support.ts';
 import {
+  CHILDREN_INDEX,
   createGatewayReconciler,
   type GatewayInformers,
   type GatewayReconcilerOptions,
@@ -39,6 +40,11 @@ export function addGatewayRenderer(manager: Manager, options: GatewayRendererOpt
     placements: manager.informer(kindOf(service, 'Placement')),
     mailboxes: manager.informer(kindOf(service, 'Mailbox')),
   };
+  // Children by parent: a Device event (a heartbeat, thousands a minute in a fleet) must not walk every Device.
+  informers.devices.addIndex(CHILDREN_INDEX, (device) => {
+    const parent = (device.spec as Device['spec'])?.parent;
+    return parent === undefined ? [] : [parent];
+  });
   const controller = manager.controller({
     reconciler: createGatewayReconciler({ ...options, service, informers }),
     workers: options.workers ?? 1,
@@ -48,9 +54,8 @@ export function addGatewayRenderer(manager: Manager, options: GatewayRendererOpt
     const parent = (device.spec as Device['spec'])?.parent;
     if (parent !== undefined) keys.add(parent);
     // Its children: their status tells how their parent is.
-    for (const other of informers.devices.list()) {
-      if ((other.spec as Device['spec'])?.parent === device.metadata.name) keys.add(other.metadata.name!);
-    }
+    for (const child of informers.devices.byIndex(CHILDREN_INDEX, device.metadata.name!))
+      keys.add(child.metadata.name!);
     return keys;
   });
   const ownerOf = (object: KubeObject) =>

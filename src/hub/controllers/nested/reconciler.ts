@@ -15,6 +15,9 @@ import {
   type Upstream,
 } from './render.ts';
 
+/** The Device informer's index of children by parent name (added by the controller's wiring). */
+export const CHILDREN_INDEX = 'nested:parent';
+
 /** The field manager of every write the gateway renderer makes. */
 export const GATEWAY_FIELD_MANAGER = 'outpost-gateway-renderer';
 
@@ -56,8 +59,8 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
 
   function childrenOf(name: string): Child[] {
     return informers.devices
-      .list()
-      .filter((d) => (d.spec as Device['spec'])?.parent === name && !d.metadata.deletionTimestamp)
+      .byIndex(CHILDREN_INDEX, name)
+      .filter((d) => !d.metadata.deletionTimestamp)
       .map((d) => ({
         name: d.metadata.name!,
         addresses: [...((d.status as Device['status'])?.system?.addresses ?? [])],
