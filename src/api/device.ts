@@ -1,10 +1,39 @@
 import Type from 'typebox';
-import type { KindDefinition } from './kind.ts';
+import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
 import { validateUpdateWindow } from './policy/index.ts';
 import { DeviceProfiles, ProfileStatuses, validateDeviceProfiles } from './profile-schema.ts';
 import { UPDATE_WINDOW_TEXT, UpdateWindow } from './rollout.ts';
 import { UploadStatus } from './upload-schema.ts';
+
+const PlumbingHealth = Type.Object(
+  {
+    ready: Type.Boolean({ description: 'Whether the process runs on the gateway.' }),
+    message: Type.Optional(Type.String()),
+  },
+  { description: 'The health of a rendered proxy or broker, from what the gateway reports.' },
+);
+
+/** What the hub writes about a device's place in the nested network. */
+const NestedStatus = Type.Object(
+  {
+    children: Type.Optional(
+      Type.Array(Type.String(), { description: 'The devices whose parent this device is, by name.' }),
+    ),
+    workload: Type.Optional(
+      Type.String({ description: 'The Workload (`namespace/name`) of its proxy and broker.' }),
+    ),
+    proxy: Type.Optional(PlumbingHealth),
+    broker: Type.Optional(PlumbingHealth),
+    parent: Type.Optional(
+      Type.String({
+        description:
+          'For a child: its parent missing (`ParentMissing`), unreachable (`ParentUnreachable`) or `Reachable`.',
+      }),
+    ),
+  },
+  { description: 'Nested networks, as the hub sees them (written by the hub).' },
+);
 
 export const DeviceSchema = objectSchema(
   'outpost.dev/v1alpha1',
@@ -30,7 +59,51 @@ export const DeviceSchema = objectSchema(
             ),
           ),
           parent: Type.Optional(
-            Type.String({ description: 'The device of the level above (nested networks).' }),
+            Type.String({
+              description:
+                'The gateway device of the level above (nested networks): this device reaches the hub only through its proxy and broker.',
+            }),
+          ),
+          level: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 5,
+              description:
+                'ISA-95 level of the network the device sits in (4 enterprise, 3 site operations, 2 area control, ...); required with a parent, whose level must be higher.',
+            }),
+          ),
+          gateway: Type.Optional(
+            Type.Object(
+              {
+                address: Type.Optional(
+                  Type.String({
+                    minLength: 1,
+                    description:
+                      'Host name or IP at which the devices of the level below reach this gateway.',
+                  }),
+                ),
+                proxyPort: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 65535,
+                    default: 3128,
+                    description: 'Port of the Squid proxy the hub renders for this gateway.',
+                  }),
+                ),
+                brokerPort: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 65535,
+                    default: 1883,
+                    description: 'Port of the Mosquitto broker the hub renders for this gateway.',
+                  }),
+                ),
+              },
+              {
+                description:
+                  'How this device serves as the parent of others (nested networks): where its proxy and broker listen.',
+              },
+            ),
           ),
           approved: Type.Optional(
             Type.Boolean({
@@ -70,6 +143,12 @@ export const DeviceSchema = objectSchema(
                 diskBytes: Type.Optional(Type.Integer()),
                 machineId: Type.Optional(Type.String()),
                 agentVersion: Type.Optional(Type.String()),
+                addresses: Type.Optional(
+                  Type.Array(Type.String(), {
+                    description:
+                      "The device's own IP addresses; its parent's proxy accepts connections from these only.",
+                  }),
+                ),
               },
               { description: 'System facts the agent reports.' },
             ),
@@ -84,6 +163,7 @@ export const DeviceSchema = objectSchema(
           ),
           profiles: Type.Optional(ProfileStatuses),
           uploads: Type.Optional(UploadStatus),
+          nested: Type.Optional(NestedStatus),
         },
         { description: 'What the device reports through its agent.' },
       ),
@@ -109,6 +189,7 @@ export const deviceKind: KindDefinition = {
     const window = (object.spec as { updateWindow?: UpdateWindow } | undefined)?.updateWindow;
     return [
       ...validateDeviceProfiles(object),
+      ...validateTopologyFields(object),
       ...(window ? validateUpdateWindow(window, 'spec.updateWindow') : []),
     ];
   },
@@ -120,6 +201,18 @@ export const deviceKind: KindDefinition = {
       cell: (o) => (o.status as Device['status'])?.phase,
     },
     { name: 'Site', type: 'string', description: 'The site label.', cell: (o) => o.metadata.labels?.site },
+    {
+      name: 'Parent',
+      type: 'string',
+      description: 'The gateway of the level above (nested networks).',
+      cell: (o) => (o.spec as Device['spec'])?.parent,
+    },
+    {
+      name: 'Level',
+      type: 'integer',
+      description: 'ISA-95 level.',
+      cell: (o) => (o.spec as Device['spec'])?.level,
+    },
     {
       name: 'Last Heartbeat',
       type: 'date',
@@ -143,3 +236,28 @@ export const deviceKind: KindDefinition = {
     },
   ],
 };
+
+/**
+ * The topology checks that need no other Device: a device with a parent
+ * declares its level (the hub compares it with the parent's, admission's
+ * job), and is not its own parent.
+ */
+function validateTopologyFields(object: KubeObject): FieldCause[] {
+  const spec = object.spec as Device['spec'];
+  if (spec?.parent === undefined) return [];
+  if (spec.parent === object.metadata.name) {
+    return [
+      { reason: 'FieldValueInvalid', field: 'spec.parent', message: 'a device cannot be its own parent' },
+    ];
+  }
+  if (spec.level === undefined) {
+    return [
+      {
+        reason: 'FieldValueRequired',
+        field: 'spec.level',
+        message: 'a device with a parent must declare its level',
+      },
+    ];
+  }
+  return [];
+}

@@ -231,6 +231,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
+  let listeningUrl: string | undefined;
   const elector = createControllerElector(service, {
     leaseDurationMs: options.leaseDurationMs,
     logger: options.logger,
@@ -246,6 +247,8 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
           options: {
             eventTtl: { ttlMs: options.eventTtlMs },
             placement: { requireDeviceBounds: options.requireDeviceBounds ?? false },
+            // Gateways' proxies let their children CONNECT to this URL only (known once listening).
+            gateways: { hubUrl: () => listeningUrl, hubMqtt: options.mqttUrl },
           },
         },
         (running) => {
@@ -265,6 +268,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   const port = typeof address === 'object' && address ? address.port : options.port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `https://${urlHost}:${port}`;
+  listeningUrl = url;
   const kubeconfigPath = join(options.dataDir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfigPath, {
     server: url,

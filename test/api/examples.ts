@@ -92,7 +92,7 @@ export const KIND_CASES: readonly KindCase[] = [
       metadata: meta(name, false),
       spec: {
         heartbeat: { periodSeconds: 15 },
-        parent: 'gw-0',
+        level: 2,
         profiles: [{ name: 'busy', conditions: [{ name: 'high', expression: 'cpu > 23%' }] }],
       },
       status: {

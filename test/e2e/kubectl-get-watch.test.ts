@@ -54,7 +54,7 @@ describe('kubectl get, watch and wait against the hub', () => {
   });
 
   describe('tables', () => {
-    it('shows devices with PHASE, SITE, LAST HEARTBEAT and AGE, filled from status', async () => {
+    it('shows devices with PHASE, SITE, PARENT, LEVEL, LAST HEARTBEAT and AGE, filled from status', async () => {
       const heartbeat = new Date(Date.now() - 5_000).toISOString().replace(/\.\d+Z$/, 'Z');
       const response = await k.api.request('PATCH', '/apis/outpost.dev/v1alpha1/devices/gw-1/status', {
         body: {
@@ -69,7 +69,7 @@ describe('kubectl get, watch and wait against the hub', () => {
       assert.equal(response.status, 200, response.text);
 
       const { header, rows } = parseTable(await k.ok(['get', 'devices']));
-      assert.deepEqual(header, ['NAME', 'PHASE', 'SITE', 'LAST HEARTBEAT', 'AGE']);
+      assert.deepEqual(header, ['NAME', 'PHASE', 'SITE', 'PARENT', 'LEVEL', 'LAST HEARTBEAT', 'AGE']);
       assert.deepEqual(
         rows.map((row) => row.NAME),
         ['gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5'],
@@ -82,7 +82,17 @@ describe('kubectl get, watch and wait against the hub', () => {
       assert.deepEqual([rows[1]!.PHASE, rows[1]!['LAST HEARTBEAT']], ['<none>', '<unknown>']);
 
       const wide = parseTable(await k.ok(['get', 'devices', 'gw-1', '-o', 'wide']));
-      assert.deepEqual(wide.header, ['NAME', 'PHASE', 'SITE', 'LAST HEARTBEAT', 'AGE', 'ARCH', 'OS']);
+      assert.deepEqual(wide.header, [
+        'NAME',
+        'PHASE',
+        'SITE',
+        'PARENT',
+        'LEVEL',
+        'LAST HEARTBEAT',
+        'AGE',
+        'ARCH',
+        'OS',
+      ]);
       assert.deepEqual([wide.rows[0]!.ARCH, wide.rows[0]!.OS], ['arm64', 'linux']);
     });
 
@@ -246,7 +256,7 @@ describe('kubectl get, watch and wait against the hub', () => {
       assert.match(labelled, /labeled/);
       const out = await watch.printed(/MODIFIED\s+gw-4\s+\S+\s+plant-z/);
       const lines = out.trim().split('\n');
-      assert.match(lines[0]!, /^EVENT\s+NAME\s+PHASE\s+SITE\s+LAST HEARTBEAT\s+AGE$/);
+      assert.match(lines[0]!, /^EVENT\s+NAME\s+PHASE\s+SITE\s+PARENT\s+LEVEL\s+LAST HEARTBEAT\s+AGE$/);
       assert.equal(lines.filter((line) => line.startsWith('ADDED')).length, 5);
       await watch.stop();
     });

@@ -5,6 +5,7 @@ import { delay, monotonicMs } from '../../util/index.ts';
 import { VERSION } from '../../version.ts';
 import { collectFacts, type DeviceFacts } from '../enrollment/index.ts';
 import type { SourcedStatus } from '../reconcile/index.ts';
+import { hostAddresses } from './addresses.ts';
 
 /**
  * Heartbeats: every `spec.heartbeat.periodSeconds` of the Device (15 s by
@@ -135,6 +136,8 @@ export class Heartbeat {
         ...this.#facts,
         ...(disk ? { diskBytes: disk.blocks * disk.bsize } : {}),
         agentVersion: VERSION,
+        // Read on every heartbeat: an address given by DHCP changes, and the parent's proxy follows it.
+        addresses: hostAddresses(),
       },
       resources: {
         load1: Math.round(loadavg()[0]! * 100) / 100,

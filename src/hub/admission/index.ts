@@ -2,12 +2,19 @@
  * Admission: checks every write passes after validation and before the store,
  * as the Kubernetes apiserver's validating admission plugins. The
  * ObjectService runs them (with the namespace object at hand); the rules live
- * here. Today: Pod Security admission for Workloads; Workloads' references
+ * here. Today: Pod Security admission for Workloads; Devices' places in the
+ * nested network (device-topology.ts: parent exists, no cycle, levels descend); Workloads' references
  * to device profiles (profile-references.ts, given the Devices); and the rule that
  * answers about kinds holding secret data never quote what was sent.
  */
 
 export type { AdmissionCheck, AdmissionRequest, AdmissionResult, Requester } from './admission.ts';
+export {
+  createDeviceTopologyAdmission,
+  type DeviceTopologyAdmissionOptions,
+  nodeOf,
+  type TopologyNode,
+} from './device-topology.ts';
 export {
   BASELINE_CAPABILITIES,
   checkPod,

@@ -1,8 +1,8 @@
 /**
  * The hub's controllers, wired together: the garbage collector, ClusterRole
  * aggregation, namespace deletion, device and device-profile Events beside this file, the
- * Event TTL from `../events/`, the placement and OPC UA features in their
- * folders (`placement/`, `opcua/`), each added to one {@link Manager} that
+ * Event TTL from `../events/`, the placement, OPC UA and nested-network
+ * features in their folders (`placement/`, `opcua/`, `nested/`), each added to one {@link Manager} that
  * shares informers (one cache per kind) and metrics between them.
  * `startControllers` is the one place the hub starts them: on the replica
  * that holds the controllers' lease (`src/hub/leader/`).
@@ -17,6 +17,7 @@ import { addDeviceEvents } from './device-events.ts';
 import { addGarbageCollector, type GarbageCollectorOptions } from './garbage-collector.ts';
 import { addGuardEvents } from './guard-events.ts';
 import { addNamespaceReconciler } from './namespace.ts';
+import { addGatewayRenderer, type GatewayRendererOptions } from './nested/index.ts';
 import { addOpcUaRenderer, type OpcUaRendererOptions } from './opcua/index.ts';
 import { addPlacementControllers, type PlacementControllersOptions } from './placement/index.ts';
 import { addProfileEvents } from './profile-events.ts';
@@ -36,6 +37,14 @@ export {
   NAMESPACE_CONTROLLER_MANAGER,
   type NamespaceReconcilerOptions,
 } from './namespace.ts';
+export {
+  addGatewayRenderer,
+  GATEWAY_FIELD_MANAGER,
+  GATEWAY_LABEL,
+  GATEWAY_NAMESPACE,
+  type GatewayRenderer,
+  type GatewayRendererOptions,
+} from './nested/index.ts';
 export {
   addOpcUaRenderer,
   createOpcUaReconciler,
@@ -80,6 +89,8 @@ export interface HubControllersOptions {
    * @default true
    */
   readonly opcua?: boolean | OpcUaRendererOptions;
+  /** Render each parent Device's proxy and broker for the level below (nested networks). @default true */
+  readonly gateways?: boolean | GatewayRendererOptions;
   /** Delete Events once they are older than their TTL (`outpost hub --event-ttl`, 1 h by default). @default true */
   readonly eventTtl?: boolean | EventTtlOptions;
 }
@@ -133,6 +144,8 @@ export function startControllers(options: StartControllersOptions): RunningContr
       events: events?.sink('outpost-opcua-renderer'),
       ...(opcua === true ? {} : opcua),
     });
+  const gateways = settings.gateways ?? true;
+  if (gateways) addGatewayRenderer(manager, gateways === true ? {} : gateways);
   if (events) {
     addDeviceEvents(manager, events.sink('outpost-devices'));
     addProfileEvents(manager, events.sink('outpost-device-profiles'));

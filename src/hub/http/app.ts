@@ -1,9 +1,15 @@
 import type { Http2SecureServer } from 'node:http2';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import { ALL_KINDS, KindRegistry, type ProfileSpec } from '../../api/index.ts';
+import { ALL_KINDS, KindRegistry, type KubeObject, type ProfileSpec } from '../../api/index.ts';
 import type { Store } from '../../store/index.ts';
-import { createProfileReferenceAdmission, defaultAdmission } from '../admission/index.ts';
+import {
+  createDeviceTopologyAdmission,
+  createProfileReferenceAdmission,
+  defaultAdmission,
+  nodeOf,
+  type TopologyNode,
+} from '../admission/index.ts';
 import {
   ALLOW_ALL,
   type Authenticator,
@@ -115,6 +121,7 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
     admission: [
       ...defaultAdmission(),
       createProfileReferenceAdmission({ deviceProfiles: () => deviceProfiles(options.store) }),
+      createDeviceTopologyAdmission({ devices: () => deviceTopology(options.store) }),
       // With RBAC, writes of roles and bindings may not grant more than their writer holds.
       ...(options.authorize
         ? [createRbacEscalationAdmission({ authorizer: options.authorize, store: options.store })]
@@ -228,4 +235,10 @@ async function deviceProfiles(store: Store): Promise<Array<readonly ProfileSpec[
   return items.map(
     (item) => (JSON.parse(item.value) as { spec?: { profiles?: ProfileSpec[] } }).spec?.profiles ?? [],
   );
+}
+
+/** Every Device's place in the nested network, read from the store. */
+async function deviceTopology(store: Store): Promise<TopologyNode[]> {
+  const { items } = await store.list({ prefix: '/outpost.dev/devices/' });
+  return items.map((item) => nodeOf(JSON.parse(item.value) as KubeObject));
 }

@@ -72,7 +72,10 @@ export const SYSTEM_DIRS: readonly string[] = [
 export function sandboxedArgv(command: SandboxedCommand, settings: SandboxSettings): string[] {
   const drop = settings.switchUser && command.runAs.uid !== 0 ? setprivArgs(command.runAs) : [];
   if (!settings.bwrap) return [...drop, ...command.argv];
+  // A private /dev/shm any uid may use, as a container has: bwrap's own is root's, and programs
+  // such as Squid keep their shared memory there (its IPC namespace is the unit's own).
   const args = ['bwrap', '--unshare-pid', '--unshare-ipc', '--proc', '/proc', '--dev', '/dev'];
+  args.push('--perms', '1777', '--tmpfs', '/dev/shm');
   const readOnly = [...SYSTEM_DIRS, ...settings.programPaths];
   // bwrap makes missing mount points 0700 (root's): made here first, 0755, so that the unit's uid can pass.
   const made = new Set<string>(['/tmp']);

@@ -1,0 +1,71 @@
+/**
+ * The gateway renderer: every Device with children gets its proxy and broker
+ * (a Workload and a Placement in `outpost-system`), re-rendered whenever a
+ * child comes, goes, moves or reports new addresses, and its `status.nested`.
+ */
+import type { Device, KubeObject } from '../../../api/index.ts';
+import type { Controller, Manager } from '../../../controller/index.ts';
+import { kindOf } from '../support.ts';
+import {
+  CHILDREN_INDEX,
+  createGatewayReconciler,
+  type GatewayInformers,
+  type GatewayReconcilerOptions,
+} from './reconciler.ts';
+import { GATEWAY_LABEL } from './render.ts';
+
+export interface GatewayRendererOptions extends Omit<GatewayReconcilerOptions, 'service' | 'informers'> {
+  /** @default 1 */
+  readonly workers?: number;
+}
+
+/** What {@link addGatewayRenderer} set up, for tests. */
+export interface GatewayRenderer {
+  readonly controller: Controller;
+  readonly informers: GatewayInformers;
+}
+
+/**
+ * Adds the renderer to a manager. Keyed by Device name; a Device's event
+ * queues the device, its parent and its children (an update queues the keys
+ * of the old object too: a child that moved re-renders the parent it left).
+ * Its Workload's,
+ * Placement's and Mailbox's events queue the gateway they belong to.
+ */
+export function addGatewayRenderer(manager: Manager, options: GatewayRendererOptions = {}): GatewayRenderer {
+  const service = manager.client;
+  const informers: GatewayInformers = {
+    devices: manager.informer(kindOf(service, 'Device')),
+    workloads: manager.informer(kindOf(service, 'Workload')),
+    placements: manager.informer(kindOf(service, 'Placement')),
+    mailboxes: manager.informer(kindOf(service, 'Mailbox')),
+  };
+  // Children by parent: a Device event (a heartbeat, thousands a minute in a fleet) must not walk every Device.
+  informers.devices.addIndex(CHILDREN_INDEX, (device) => {
+    const parent = (device.spec as Device['spec'])?.parent;
+    return parent === undefined ? [] : [parent];
+  });
+  const controller = manager.controller({
+    reconciler: createGatewayReconciler({ ...options, service, informers }),
+    workers: options.workers ?? 1,
+  });
+  controller.watch(informers.devices, (device: KubeObject) => {
+    const keys = new Set<string>([device.metadata.name!]);
+    const parent = (device.spec as Device['spec'])?.parent;
+    if (parent !== undefined) keys.add(parent);
+    // Its children: their status tells how their parent is.
+    for (const child of informers.devices.byIndex(CHILDREN_INDEX, device.metadata.name!))
+      keys.add(child.metadata.name!);
+    return keys;
+  });
+  const ownerOf = (object: KubeObject) =>
+    (object.metadata.ownerReferences ?? []).filter((ref) => ref.kind === 'Device').map((ref) => ref.name);
+  controller.watch(informers.workloads, ownerOf);
+  controller.watch(informers.placements, ownerOf);
+  controller.watch(informers.mailboxes, (mailbox: KubeObject) =>
+    informers.devices.get(undefined, mailbox.metadata.name!)?.metadata.labels?.[GATEWAY_LABEL]
+      ? [mailbox.metadata.name!]
+      : [],
+  );
+  return { controller, informers };
+}

@@ -1,0 +1,207 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Device, KindDefinition, KubeObject, ObjectStatus } from '../../../api/index.ts';
+import { type Client, type Informer, type Reconciler, statusCodeOf } from '../../../controller/index.ts';
+import { controlledBy, updateFor } from '../opcua/index.ts';
+import { kindOf } from '../support.ts';
+import {
+  BROKER_NAME,
+  type Child,
+  GATEWAY_LABEL,
+  GATEWAY_NAMESPACE,
+  gatewayObjectName,
+  PROXY_NAME,
+  portsOf,
+  renderGateway,
+  type Upstream,
+} from './render.ts';
+
+/** The Device informer's index of children by parent name (added by the controller's wiring). */
+export const CHILDREN_INDEX = 'nested:parent';
+
+/** The field manager of every write the gateway renderer makes. */
+export const GATEWAY_FIELD_MANAGER = 'outpost-gateway-renderer';
+
+/** The caches the renderer reads. */
+export type GatewayInformers = Readonly<
+  Record<'devices' | 'workloads' | 'placements' | 'mailboxes', Informer>
+>;
+
+/** Options of {@link createGatewayReconciler}. */
+export interface GatewayReconcilerOptions {
+  readonly service: Client;
+  readonly informers: GatewayInformers;
+  /** The hub's API URL, once it listens: the proxies' only CONNECT target. @default none (proxies allow nothing) */
+  readonly hubUrl?: () => string | undefined;
+  /** The hub's external MQTT broker, for top-level gateways' bridges. @default none (no upward bridge) */
+  readonly hubMqtt?: string;
+}
+
+type NestedStatus = NonNullable<NonNullable<Device['status']>['nested']>;
+
+/**
+ * The gateway reconciler, keyed by Device name. For a device with children
+ * (live Devices whose `spec.parent` names it) it makes its Workload and
+ * Placement (`outpost-system/gateway-<name>`, see render.ts) hold the
+ * rendering and labels the device so that the Placement selects it; for a
+ * device without children it deletes them and drops the label. Then it
+ * writes the device's `status.nested` (its children, the health of its proxy
+ * and broker from its Mailbox status, and for a child, how its parent is).
+ * Each write is made only when the cached object differs, in place with the
+ * cached resourceVersion as precondition (a conflict throws: backoff).
+ */
+export function createGatewayReconciler(options: GatewayReconcilerOptions): Reconciler {
+  const { service, informers } = options;
+  const kinds = {
+    device: kindOf(service, 'Device'),
+    workload: kindOf(service, 'Workload'),
+    placement: kindOf(service, 'Placement'),
+  };
+
+  function childrenOf(name: string): Child[] {
+    return informers.devices
+      .byIndex(CHILDREN_INDEX, name)
+      .filter((d) => !d.metadata.deletionTimestamp)
+      .map((d) => ({
+        name: d.metadata.name!,
+        addresses: [...((d.status as Device['status'])?.system?.addresses ?? [])],
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  function upstreamOf(device: KubeObject): Upstream {
+    const parentName = (device.spec as Device['spec'])?.parent;
+    const parent = parentName === undefined ? undefined : informers.devices.get(undefined, parentName);
+    const address = (parent?.spec as Device['spec'])?.gateway?.address;
+    return {
+      hubUrl: options.hubUrl?.(),
+      hubMqtt: options.hubMqtt,
+      ...(parent && address ? { parent: { address, ...portsOf(parent) } } : {}),
+    };
+  }
+
+  async function ensure(
+    def: KindDefinition,
+    informer: Informer,
+    desired: KubeObject,
+    uid: string,
+  ): Promise<void> {
+    const live = informer.get(GATEWAY_NAMESPACE, desired.metadata.name!);
+    if (!live) {
+      await service.create(def, GATEWAY_NAMESPACE, desired, { fieldManager: GATEWAY_FIELD_MANAGER });
+      return;
+    }
+    // Never take over an object of that name someone else made; its deletion queues the device again.
+    if (!controlledBy(live, uid) || live.metadata.deletionTimestamp) return;
+    const next = updateFor(live, desired);
+    if (next)
+      await service.update(def, GATEWAY_NAMESPACE, desired.metadata.name!, next, {
+        fieldManager: GATEWAY_FIELD_MANAGER,
+        stored: live,
+      });
+  }
+
+  async function remove(
+    def: KindDefinition,
+    informer: Informer,
+    name: string,
+    uid: string | undefined,
+  ): Promise<void> {
+    const live = informer.get(GATEWAY_NAMESPACE, name);
+    if (!live || !controlledBy(live, uid) || live.metadata.deletionTimestamp) return;
+    try {
+      await service.delete(def, GATEWAY_NAMESPACE, name, { preconditions: { uid: live.metadata.uid } });
+    } catch (error) {
+      if (statusCodeOf(error) !== 404) throw error;
+    }
+  }
+
+  /** Sets or drops the gateway label on the Device (its Placement selects it by the label). */
+  async function label(device: KubeObject, gateway: boolean): Promise<KubeObject> {
+    const name = device.metadata.name!;
+    const labels = { ...device.metadata.labels };
+    if (gateway === (labels[GATEWAY_LABEL] === name)) return device;
+    if (gateway) labels[GATEWAY_LABEL] = name;
+    else delete labels[GATEWAY_LABEL];
+    const stored = await service.update(
+      kinds.device,
+      undefined,
+      name,
+      { ...device, metadata: { ...device.metadata, labels } },
+      { fieldManager: GATEWAY_FIELD_MANAGER, stored: device },
+    );
+    return JSON.parse(stored.value) as KubeObject;
+  }
+
+  function health(device: string, app: string): { ready: boolean; message?: string } {
+    const mailbox = informers.mailboxes.get(undefined, device);
+    const objects = ((mailbox?.status as { objects?: ObjectStatus[] } | undefined)?.objects ?? []).filter(
+      (o) => o.ref.kind === 'Deployment' && o.ref.name === app,
+    );
+    if (objects.length === 0) return { ready: false, message: 'not reported by the gateway yet' };
+    const ready = objects.every((o) => o.phase === 'Running' && o.ready !== false);
+    const message = objects.map((o) => o.message ?? o.reason).find((m) => m !== undefined);
+    return message === undefined ? { ready } : { ready, message };
+  }
+
+  function parentState(device: KubeObject): string | undefined {
+    const parentName = (device.spec as Device['spec'])?.parent;
+    if (parentName === undefined) return undefined;
+    const parent = informers.devices.get(undefined, parentName);
+    if (!parent || parent.metadata.deletionTimestamp) return 'ParentMissing';
+    return (parent.status as Device['status'])?.phase === 'Unreachable' ? 'ParentUnreachable' : 'Reachable';
+  }
+
+  async function writeStatus(device: KubeObject, children: readonly Child[]): Promise<void> {
+    const nested: NestedStatus = {};
+    if (children.length > 0) {
+      nested.children = children.map((c) => c.name);
+      nested.workload = `${GATEWAY_NAMESPACE}/${gatewayObjectName(device.metadata.name!)}`;
+      nested.proxy = health(device.metadata.name!, PROXY_NAME);
+      nested.broker = health(device.metadata.name!, BROKER_NAME);
+    }
+    const parent = parentState(device);
+    if (parent !== undefined) nested.parent = parent;
+    const status = (device.status ?? {}) as NonNullable<Device['status']>;
+    const empty = Object.keys(nested).length === 0;
+    if (empty ? status.nested === undefined : isDeepStrictEqual(status.nested, nested)) return;
+    const next = { ...status };
+    if (empty) delete next.nested;
+    else next.nested = nested;
+    await service.update(
+      kinds.device,
+      undefined,
+      device.metadata.name!,
+      { ...device, status: next } as KubeObject,
+      { fieldManager: GATEWAY_FIELD_MANAGER, stored: device },
+      'status',
+    );
+  }
+
+  return {
+    name: 'gateway-renderer',
+    async reconcile(key) {
+      const device = informers.devices.get(undefined, key);
+      // Gone or going: the garbage collector removes what it owned.
+      if (!device || device.metadata.deletionTimestamp) return;
+      const uid = device.metadata.uid;
+      const name = gatewayObjectName(key);
+      const children = childrenOf(key);
+      let current = device;
+      if (children.length > 0) {
+        const rendered = renderGateway(device, children, upstreamOf(device));
+        await ensure(kinds.workload, informers.workloads, rendered.workload, uid!);
+        await ensure(kinds.placement, informers.placements, rendered.placement, uid!);
+        current = await label(device, true);
+      } else {
+        await remove(kinds.placement, informers.placements, name, uid);
+        await remove(kinds.workload, informers.workloads, name, uid);
+        current = await label(device, false);
+      }
+      await writeStatus(current, children);
+      // Rendered before the hub listened: its proxy allows nothing yet; look again once it does.
+      if (children.length > 0 && options.hubUrl && options.hubUrl() === undefined)
+        return { requeueAfter: 1000 };
+      return undefined;
+    },
+  };
+}
