@@ -20,9 +20,7 @@ import { Agent } from 'undici';
 import YAML from 'yaml';
 import { enroll } from '../src/agent/enrollment/index.ts';
 import {
-  apiClient,
   createToken,
-  getMailbox,
   type HubProcess,
   kubectl,
   kubectlApply,
@@ -30,7 +28,7 @@ import {
   removeDir,
   startHubProcess,
   tempDir,
-  waitFor,
+  waitForPlaced,
 } from '../test/support/index.ts';
 import {
   type BareServer,
@@ -143,16 +141,7 @@ async function placeWriter(hub: HubProcess): Promise<void> {
     },
     placementOf(NS, 'writer', { app: 'writer', site: 'bench' }),
   );
-  const admin = apiClient(hub.kubeconfig);
-  try {
-    await waitFor('the writer placed on the device', async () =>
-      (await getMailbox(admin, DEVICE))?.spec?.objects?.some(
-        (object) => object.object.metadata.name === 'writer',
-      ),
-    );
-  } finally {
-    await admin.close();
-  }
+  await waitForPlaced(hub, DEVICE, 'writer');
 }
 
 async function main(): Promise<void> {

@@ -20,9 +20,7 @@ import YAML from 'yaml';
 import { enroll } from '../src/agent/enrollment/index.ts';
 import { startAgentTelemetry, TelemetryOutbox } from '../src/agent/index.ts';
 import {
-  apiClient,
   createToken,
-  getMailbox,
   type HubProcess,
   kubectl,
   kubectlApply,
@@ -30,7 +28,7 @@ import {
   removeDir,
   startHubProcess,
   tempDir,
-  waitFor,
+  waitForPlaced,
 } from '../test/support/index.ts';
 import { cpuMeter, fmt, machineLoad, ownCpuSeconds, report, table } from './support/index.ts';
 
@@ -101,16 +99,7 @@ async function placeLine(hub: HubProcess): Promise<void> {
     },
     placementOf('bench', 'line-1', { app: 'line-1', site: 'bench' }),
   );
-  const admin = apiClient(hub.kubeconfig);
-  try {
-    await waitFor('bench/line-1 placed on the device', async () =>
-      (await getMailbox(admin, DEVICE))?.spec?.objects?.some(
-        (object) => object.object.metadata.name === 'line-1',
-      ),
-    );
-  } finally {
-    await admin.close();
-  }
+  await waitForPlaced(hub, DEVICE, 'line-1');
 }
 
 async function main(): Promise<void> {

@@ -11,9 +11,7 @@ import YAML from 'yaml';
 import { type DeviceCredentials, enroll } from '../../src/agent/enrollment/index.ts';
 import { type AgentTelemetry, startAgentTelemetry } from '../../src/agent/index.ts';
 import {
-  apiClient,
   createToken,
-  getMailbox,
   type HubProcess,
   kubectl,
   kubectlApply,
@@ -23,6 +21,7 @@ import {
   startHubProcess,
   tempDir,
   waitFor,
+  waitForPlaced,
 } from '../support/index.ts';
 
 const DEVICE = 'gw-telemetry-proxy';
@@ -69,16 +68,7 @@ describe('agent telemetry uplink', { timeout: 180_000 }, () => {
       },
       placementOf('ns', 'c', { app: 'c', site: 'proxy' }),
     );
-    const admin = apiClient(hub.kubeconfig);
-    try {
-      await waitFor('ns/c placed on the device', async () =>
-        (await getMailbox(admin, DEVICE))?.spec?.objects?.some(
-          (object) => object.object.metadata.name === 'c',
-        ),
-      );
-    } finally {
-      await admin.close();
-    }
+    await waitForPlaced(hub, DEVICE, 'c');
     subscriber = await mqtt.connectAsync(`${hub.url.replace(/^https/, 'wss')}/mqtt`, {
       protocolVersion: 4,
       reconnectPeriod: 0,

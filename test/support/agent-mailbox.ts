@@ -4,8 +4,9 @@
  * status as an admin reads it.
  */
 import YAML from 'yaml';
-import type { ApiClient } from './https-client.ts';
+import { type ApiClient, apiClient } from './https-client.ts';
 import { type HubProcess, kubectl } from './hub-process.ts';
+import { waitFor } from './wait.ts';
 
 /** A Placement putting the Workloads labelled `app` on the devices labelled `site`. */
 export function placementOf(namespace: string, name: string, selects: { app: string; site: string }) {
@@ -34,6 +35,24 @@ export async function kubectlApply(
 export async function getMailbox(api: ApiClient, name: string): Promise<MailboxJson | undefined> {
   const response = await api.request('GET', `/apis/outpost.dev/v1alpha1/mailboxes/${name}`);
   return response.status === 200 ? (response.json() as MailboxJson) : undefined;
+}
+
+/** Waits until the device's Mailbox holds an object named `name` (placed, not yet necessarily run). */
+export async function waitForPlaced(
+  hub: Pick<HubProcess, 'kubeconfig'>,
+  device: string,
+  name: string,
+): Promise<void> {
+  const admin = apiClient(hub.kubeconfig);
+  try {
+    await waitFor(`${name} placed on ${device}`, async () =>
+      (await getMailbox(admin, device))?.spec?.objects?.some(
+        (object) => object.object.metadata.name === name,
+      ),
+    );
+  } finally {
+    await admin.close();
+  }
 }
 
 /** The parts of a Mailbox the agent tests read. */
