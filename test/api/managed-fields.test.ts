@@ -16,6 +16,26 @@ describe('field ownership of dropped unknown fields', () => {
   });
   after(() => hub.close());
 
+  it('keeps no empty managedFields: an object no manager owns a field of stays as it is on a PUT as read', async () => {
+    // A Namespace of only a name (and an unknown field, dropped) has no owned field.
+    const created = await call(hub.app, {
+      method: 'POST',
+      url: '/api/v1/namespaces?fieldValidation=Ignore',
+      payload: { metadata: { name: 'bare' }, bogus: 1 },
+    });
+    assert.equal(created.status, 201, created.text);
+    const read = await call(hub.app, { method: 'GET', url: '/api/v1/namespaces/bare' });
+    const put = await call(hub.app, {
+      method: 'PUT',
+      url: '/api/v1/namespaces/bare',
+      payload: read.text,
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(put.status, 200, put.text);
+    assert.equal(put.body.metadata.resourceVersion, read.body.metadata.resourceVersion);
+    assert.equal(put.body.metadata.managedFields, undefined);
+  });
+
   it('warns about an unknown field under Warn and records no owner for it', async () => {
     const created = await call(hub.app, {
       method: 'POST',

@@ -79,7 +79,18 @@ export function mergeOwned(
     schema: schemaInfoOf(def),
     now: now(),
   }) as unknown[];
+  withoutEmptyManagedFields(next);
   return next;
+}
+
+/**
+ * Drops a managedFields list with no entry (no field is owned, e.g. an object of only a name),
+ * as Kubernetes stores none: an empty list would differ from the create's absent one, so a PUT
+ * of the object as read would change it.
+ */
+export function withoutEmptyManagedFields(object: KubeObject): void {
+  if ((object.metadata.managedFields as unknown[] | undefined)?.length === 0)
+    delete object.metadata.managedFields;
 }
 
 /**
@@ -136,6 +147,7 @@ export function applyTo(
     });
     const next = merge(def, live, result.object as KubeObject, subresource);
     next.metadata.managedFields = result.managedFields as unknown[];
+    withoutEmptyManagedFields(next);
     return next;
   } catch (error) {
     if (error instanceof InvalidApplyConfigError)

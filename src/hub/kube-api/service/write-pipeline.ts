@@ -26,7 +26,7 @@ import {
 } from './object-meta.ts';
 import { checkApplied, checkSize, checkTypeMeta, sizeChecked } from './request-checks.ts';
 import { schemaInfoOf } from './schema-info-cache.ts';
-import { invalidApplyConfiguration } from './write-merge.ts';
+import { invalidApplyConfiguration, withoutEmptyManagedFields } from './write-merge.ts';
 import { borrowOrCopy, dropUnknownFields, ownCopy } from './write-prune.ts';
 
 export interface WritePipelineOptions {
@@ -87,7 +87,7 @@ export class WritePipeline {
         now: this.#now(),
       }) as unknown[];
     }
-    if (object.metadata.managedFields.length === 0) delete object.metadata.managedFields;
+    withoutEmptyManagedFields(object);
     return object;
   }
 
@@ -117,6 +117,7 @@ export class WritePipeline {
     }
     const object = this.#prepareNew(def, namespace, result.object as KubeObject);
     object.metadata.managedFields = result.managedFields as unknown[];
+    withoutEmptyManagedFields(object);
     await this.#checkNamespace(def, object.metadata.namespace);
     return this.insert(def, object, options);
   }
