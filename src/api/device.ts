@@ -163,6 +163,21 @@ export const DeviceSchema = objectSchema(
           ),
           profiles: Type.Optional(ProfileStatuses),
           uploads: Type.Optional(UploadStatus),
+          objectStorage: Type.Optional(
+            Type.Object(
+              {
+                location: Type.String({
+                  description:
+                    'The object storage the hub keeps uploads in (`s3://BUCKET/PREFIX/`, `file:///...`).',
+                }),
+                prefix: Type.String({ description: "The device's own prefix in it: `devices/<name>/`." }),
+              },
+              {
+                description:
+                  "Where the device's uploaded files end up, recorded by the hub when the device enrolls (as k4e records its ObjectBucketClaim). The device needs no storage credentials: it uploads through the hub.",
+              },
+            ),
+          ),
           nested: Type.Optional(NestedStatus),
         },
         { description: 'What the device reports through its agent.' },

@@ -279,6 +279,15 @@ function uploadFlows(backend: 'fs' | 's3'): void {
       });
       // Later errors (the cut connections) replace lastError; the refusal is in the agent's log.
       assert.match(agent.stderr(), /escape: a symbolic link: not uploaded/);
+      // Where the device's files go, recorded at enrollment and kept through the agent's reports.
+      const device = (await api.request('GET', `/apis/outpost.dev/v1alpha1/devices/${DEVICE}`)).json() as {
+        status?: { objectStorage?: { location: string; prefix: string } };
+      };
+      assert.equal(device.status?.objectStorage?.prefix, `devices/${DEVICE}/`);
+      assert.match(
+        device.status?.objectStorage?.location ?? '',
+        backend === 's3' ? /^s3:\/\/[^/]+\/e2e\/$/ : /^file:\/\/\/.*\/objects\/data\/$/,
+      );
     });
 
     if (backend === 'fs') {

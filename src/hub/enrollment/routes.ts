@@ -72,6 +72,8 @@ export interface EnrollmentOptions {
   readonly renewalGraceSeconds?: number;
   /** Where `Enrolled`, `Approved` (by the token) and `CertificateRenewed` Events go. @default none */
   readonly events?: EventSink;
+  /** The object storage uploads go to, recorded on each enrolling Device's status. @default none */
+  readonly objectStorage?: string;
 }
 
 /** Registers the enrollment endpoints on the hub's app. */
@@ -145,7 +147,13 @@ export function registerEnrollment(
     const csr = await checkCsr(body.csr, body.name);
     if (await readOptional(service, deviceKind, body.name)) throw errors.alreadyExists(deviceKind, body.name);
     const token = await tokens.use(body.token);
-    const status: Device['status'] = { phase: 'Pending', system: body.facts };
+    const status: Device['status'] = {
+      phase: 'Pending',
+      system: body.facts,
+      ...(options.objectStorage
+        ? { objectStorage: { location: options.objectStorage, prefix: `devices/${body.name}/` } }
+        : {}),
+    };
     // An auto-approved enrollment issues its certificate now: the Device records when, in the same write.
     const issuedAt = token.spec.approval === 'auto' ? now() : undefined;
     let created: KubeObject;

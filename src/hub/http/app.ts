@@ -209,6 +209,7 @@ export function buildHub(options: BuildHubOptions): BuiltHub {
       routePlugin('enrollment', async (scope) =>
         registerEnrollment(scope, service, {
           ...enrollment,
+          objectStorage: options.objects?.storage.location,
           now: options.now,
           events: events?.sink('outpost-enrollment'),
         }),

@@ -9,16 +9,19 @@
 import type { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { writeFileAtomic } from '../../util/index.ts';
 import { type ObjectInfo, ObjectKeyConflictError, type ObjectStorage } from './storage.ts';
 
 export class FsObjectStorage implements ObjectStorage {
+  readonly location: string;
   readonly #data: string;
   readonly #meta: string;
 
   constructor(root: string) {
     this.#data = join(resolve(root), 'data');
     this.#meta = join(resolve(root), 'meta');
+    this.location = `${pathToFileURL(this.#data).href}/`;
   }
 
   /** The file of `key` under `base`; refuses (as a last line of defence) anything leaving it. */

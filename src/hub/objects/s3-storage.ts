@@ -68,6 +68,7 @@ export function s3ClientFor(location: S3Location): S3Client {
 }
 
 export class S3ObjectStorage implements ObjectStorage {
+  readonly location: string;
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
@@ -76,6 +77,7 @@ export class S3ObjectStorage implements ObjectStorage {
   constructor(location: S3Location, client?: S3Client) {
     this.#bucket = location.bucket;
     this.#prefix = location.prefix;
+    this.location = `s3://${location.bucket}/${location.prefix}`;
     this.#client = client ?? s3ClientFor(location);
   }
 

@@ -26,6 +26,8 @@ export class ObjectKeyConflictError extends Error {
 
 /** A storage backend of committed objects. Every method is safe to call concurrently on distinct keys. */
 export interface ObjectStorage {
+  /** Where the objects are kept, as an operator names it (`s3://BUCKET/PREFIX/`, `file:///...`). */
+  readonly location: string;
   /** What is stored at `key`, or undefined. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /**
