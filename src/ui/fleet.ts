@@ -39,21 +39,17 @@ export function parseSelector(text: string): Requirement | undefined {
   return (labels) => requirements.every((requirement) => requirement(labels));
 }
 
-/** Each device's level: 0 when it reaches the hub directly, one more per parent above it. */
-export function levels(devices: ReadonlyMap<string, Device>): Map<string, number> {
-  const found = new Map<string, number>();
-  const levelOf = (name: string, seen: Set<string>): number => {
-    const known = found.get(name);
-    if (known !== undefined) return known;
-    const parent = devices.get(name)?.spec?.parent;
-    // A parent that is missing (or a loop) ends the chain there.
-    const level =
-      parent && devices.has(parent) && !seen.has(parent) ? levelOf(parent, seen.add(name)) + 1 : 0;
-    found.set(name, level);
-    return level;
-  };
-  for (const name of devices.keys()) levelOf(name, new Set());
-  return found;
+/** A device's ISA-95 level as its Device declares it (`spec.level`), or a dash when it declares none. */
+export function levelOf(device: Device): string {
+  return device.spec?.level === undefined ? '—' : String(device.spec.level);
+}
+
+/** The levels the devices declare, highest (nearest the enterprise) first; a dash for none last. */
+export function declaredLevels(devices: Iterable<Device>): string[] {
+  const found = new Set<string>();
+  for (const device of devices) found.add(levelOf(device));
+  const rank = (level: string) => (level === '—' ? -1 : Number(level));
+  return [...found].sort((a, b) => rank(b) - rank(a));
 }
 
 /** "12 s ago", "5 min ago", "3 h ago", "2 d ago". */

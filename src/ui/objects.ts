@@ -24,7 +24,7 @@ export interface KubeObject {
 }
 
 export interface Device extends KubeObject {
-  spec?: { parent?: string; approved?: boolean };
+  spec?: { parent?: string; level?: number; approved?: boolean };
   status?: {
     phase?: 'Pending' | 'Online' | 'Unreachable';
     conditions?: Condition[];

@@ -5,7 +5,7 @@
  */
 import { useMemo, useState } from 'preact/hooks';
 import type { Collection } from '../collection.ts';
-import { age, levels, parseSelector, workloadCounts } from '../fleet.ts';
+import { age, declaredLevels, levelOf, parseSelector, workloadCounts } from '../fleet.ts';
 import type { Device } from '../objects.ts';
 import { Loading, Refusal } from '../widgets.tsx';
 
@@ -21,7 +21,7 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
   const [newestFirst, setNewestFirst] = useState(true);
   const [scrollTop, setScrollTop] = useState(0);
 
-  const levelOf = useMemo(() => levels(devices.items), [devices.items]);
+  const levels = useMemo(() => declaredLevels(devices.items.values()), [devices.items]);
   const sites = useMemo(
     () =>
       [...new Set([...devices.items.values()].map((d) => d.metadata.labels?.site).filter(Boolean))].sort(),
@@ -33,12 +33,12 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
       (device) =>
         (!matches || matches(device.metadata.labels ?? {})) &&
         (!site || device.metadata.labels?.site === site) &&
-        (!level || String(levelOf.get(device.metadata.name) ?? 0) === level) &&
+        (!level || levelOf(device) === level) &&
         (!phase || (device.status?.phase ?? 'Pending') === phase),
     );
     const time = (device: Device) => Date.parse(device.status?.lastHeartbeatTime ?? '') || 0;
     return filtered.sort((a, b) => (newestFirst ? time(b) - time(a) : time(a) - time(b)));
-  }, [devices.items, matches, site, level, phase, newestFirst, levelOf]);
+  }, [devices.items, matches, site, level, phase, newestFirst]);
 
   if (devices.error)
     return (
@@ -49,7 +49,6 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
     );
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, first + VIEW_ROWS + 2 * OVERSCAN);
-  const maxLevel = Math.max(0, ...levelOf.values());
   return (
     <main aria-labelledby="devices-title">
       <h1 id="devices-title">Devices</h1>
@@ -79,9 +78,9 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
           Level
           <select name="level" value={level} onChange={(event) => setLevel(event.currentTarget.value)}>
             <option value="">all</option>
-            {Array.from({ length: maxLevel + 1 }, (_, index) => (
-              <option key={index} value={String(index)}>
-                {index}
+            {levels.map((name) => (
+              <option key={name} value={name}>
+                {name === '—' ? 'none' : name}
               </option>
             ))}
           </select>
@@ -142,7 +141,7 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
                       </td>
                       <td>{device.status?.system?.agentVersion ?? ''}</td>
                       <td>{device.metadata.labels?.site ?? ''}</td>
-                      <td>{levelOf.get(name) ?? 0}</td>
+                      <td>{levelOf(device)}</td>
                     </tr>
                   );
                 })}

@@ -1,6 +1,6 @@
 /** The fleet overview: devices by phase, workloads by status, rollouts, sites and levels, failures. */
 import type { Collection } from '../collection.ts';
-import { countBy, failureReasons, levels } from '../fleet.ts';
+import { countBy, failureReasons, levelOf } from '../fleet.ts';
 import type { Device, Placement, Workload } from '../objects.ts';
 import { Donut, Loading, Refusal } from '../widgets.tsx';
 
@@ -21,7 +21,6 @@ export function Overview({
   placements: Collection<Placement>;
 }) {
   const deviceList = [...devices.items.values()];
-  const level = levels(devices.items);
   const rollouts = [...placements.items.values()].filter(
     (placement) => placement.status?.rollout && placement.status.rollout.phase !== 'Complete',
   );
@@ -57,7 +56,7 @@ export function Overview({
         />
         <CountTable
           title="Devices by level"
-          rows={countBy(deviceList, (d) => `level ${level.get(d.metadata.name) ?? 0}`)}
+          rows={countBy(deviceList, (d) => (levelOf(d) === '—' ? '(none)' : `level ${levelOf(d)}`))}
         />
         <CountTable
           title="Top failure reasons"
