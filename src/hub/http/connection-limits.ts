@@ -58,6 +58,9 @@ export const CONNECTION_LIMIT_DEFAULTS: Required<ConnectionLimits> = {
   maxConnectionsPerClient: 512,
 };
 
+/** The longest an HTTP/2 body is waited for, whatever length it announces. */
+const MAX_BODY_DEADLINE_MS = 3_600_000;
+
 /** The answer to a body that did not come in time, as the apiserver words a timeout. */
 const REQUEST_TIMEOUT = {
   kind: 'Status',
@@ -203,7 +206,11 @@ function limitBody(
   if (stream.endAfterHeaders) return;
   const length = Number(headers['content-length']);
   const announced = Number.isFinite(length) && length > 0 ? length : 0;
-  const deadlineMs = options.requestTimeoutMs + (announced / options.minBodyBytesPerSecond) * 1000;
+  // At most an hour: a length past any body limit (refused by its route) must not overflow the timer.
+  const deadlineMs = Math.min(
+    MAX_BODY_DEADLINE_MS,
+    options.requestTimeoutMs + (announced / options.minBodyBytesPerSecond) * 1000,
+  );
   const timer = setTimeout(() => {
     if (stream.destroyed || stream.state.remoteClose || (stream as Timed)[ENDLESS]) return;
     if (stream.headersSent) {
