@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Device, KubeObject, OwnerReferenceShape } from '../../../api/index.ts';
+import { controllerReference } from '../support.ts';
 
 /** The namespace of every gateway's rendered Workload and Placement. */
 export const GATEWAY_NAMESPACE = 'outpost-system';
@@ -188,14 +189,7 @@ export function renderGateway(
   };
   const configHash = `sha256:${createHash('sha256').update(JSON.stringify(files)).digest('hex')}`;
   const labels = { [GATEWAY_LABEL]: device.metadata.name! };
-  const owner: OwnerReferenceShape = {
-    apiVersion: device.apiVersion,
-    kind: device.kind,
-    name: device.metadata.name!,
-    uid: device.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: false,
-  };
+  const owner = controllerReference(device, false);
   const deployment = (
     app: string,
     port: number,

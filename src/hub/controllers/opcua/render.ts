@@ -9,6 +9,7 @@ import type {
 } from '../../../api/index.ts';
 import { parseDurationMs } from '../../../api/index.ts';
 import { VERSION } from '../../../version.ts';
+import { controllerReference } from '../support.ts';
 
 /** The label every rendered object carries: the connector's name. */
 export const CONNECTOR_LABEL = 'outpost.dev/connector';
@@ -37,14 +38,7 @@ export interface Rendered {
 
 /** The ownerReference every rendered object carries to its connector. */
 export function ownerReferenceTo(connector: KubeObject): OwnerReferenceShape {
-  return {
-    apiVersion: connector.apiVersion,
-    kind: connector.kind,
-    name: connector.metadata.name!,
-    uid: connector.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
+  return controllerReference(connector, true);
 }
 
 /**
