@@ -179,6 +179,20 @@ export const DeviceSchema = objectSchema(
             ),
           ),
           nested: Type.Optional(NestedStatus),
+          certificate: Type.Optional(
+            Type.Object(
+              {
+                notAfter: {
+                  ...Time,
+                  description: "When the device's current client certificate expires.",
+                },
+              },
+              {
+                description:
+                  "The device's client certificate, recorded by the hub whenever it issues one (at enrollment and at each renewal), so that its expiry is in the API: `kubectl get devices -o wide`, the dashboard, the expiry metric.",
+              },
+            ),
+          ),
         },
         { description: 'What the device reports through its agent.' },
       ),
@@ -248,6 +262,14 @@ export const deviceKind: KindDefinition = {
       priority: 1,
       description: 'Operating system.',
       cell: (o) => (o.status as Device['status'])?.system?.os,
+    },
+    {
+      name: 'Cert Expires',
+      // A time, not a 'date' column: those print the age since, and this one is in the future.
+      type: 'string',
+      priority: 1,
+      description: "When the device's client certificate expires (RFC 3339).",
+      cell: (o) => (o.status as Device['status'])?.certificate?.notAfter,
     },
   ],
 };

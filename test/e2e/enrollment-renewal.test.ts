@@ -55,6 +55,14 @@ describe('device certificate renewal', () => {
       const items = (answer.json() as { items: Array<{ message: string; type: string }> }).items;
       return items.length > 0 ? items : undefined;
     });
+  /** The expiry the hub recorded on the Device, as a time. */
+  const recordedExpiry = async (name: string) => {
+    const device = (await admin.request('GET', `/apis/outpost.dev/v1alpha1/devices/${name}`)).json() as {
+      status?: { certificate?: { notAfter?: string } };
+    };
+    const notAfter = device.status?.certificate?.notAfter;
+    return notAfter === undefined ? undefined : new Date(notAfter).getTime();
+  };
   const getOwnMailbox = async (credentials: DeviceCredentials) =>
     (
       await hubRequest(hub, 'GET', `${MAILBOXES}/${credentials.name}`, {
@@ -80,6 +88,8 @@ describe('device certificate renewal', () => {
 
   it('renews at two thirds of the lifetime while a watch stays open, and uses the new certificate after', async () => {
     const { dir, credentials } = await enrolled('gw-rotate');
+    // The expiry is in the API from enrollment on (kubectl get devices -o wide, the dashboard).
+    assert.equal(await recordedExpiry('gw-rotate'), credentials.notAfter.getTime());
     const watch = await watchOwnMailbox(credentials);
     let renewal: ReturnType<typeof startRenewal> | undefined;
     const renewed = new Promise<DeviceCredentials>((resolve, reject) => {
@@ -93,6 +103,7 @@ describe('device certificate renewal', () => {
       assert.equal(next.uid, credentials.uid);
       assert.equal((await loadCredentials(dir))?.certPem, next.certPem, 'saved in the data dir');
       assert.equal(renewal!.current(), next);
+      assert.equal(await recordedExpiry('gw-rotate'), next.notAfter.getTime(), 'the renewed expiry recorded');
 
       // The watch opened with the old certificate is still running: a change reaches it.
       const seen = watch.events.length;

@@ -34,6 +34,7 @@ import { DEVICE_USER_PREFIX, uidsOf } from '../auth/index.ts';
 import { type EventSink, NO_EVENTS } from '../events/index.ts';
 import { ApiError, errors, type ObjectService, parse } from '../kube-api/index.ts';
 import { type CertificateAuthority, verifyIssuedBy } from '../pki/index.ts';
+import { recordCertificate } from './certificate-status.ts';
 import {
   annotateOnce,
   checkPollTime,
@@ -47,7 +48,7 @@ import {
   RETIRED_ANNOTATION,
 } from './issuance.ts';
 import { readEnrollRequest, readPollRequest, readRenewRequest } from './request.ts';
-import { checkCsr, signDeviceCertificate } from './signer.ts';
+import { checkCsr, deviceCertificateNotAfter, signDeviceCertificate } from './signer.ts';
 import { TokenBook, type ValidToken } from './tokens.ts';
 
 declare module 'fastify' {
@@ -147,15 +148,18 @@ export function registerEnrollment(
     const csr = await checkCsr(body.csr, body.name);
     if (await readOptional(service, deviceKind, body.name)) throw errors.alreadyExists(deviceKind, body.name);
     const token = await tokens.use(body.token);
+    // An auto-approved enrollment issues its certificate now: the Device records when, in the same write.
+    const issuedAt = token.spec.approval === 'auto' ? now() : undefined;
     const status: Device['status'] = {
       phase: 'Pending',
       system: body.facts,
       ...(options.objectStorage
         ? { objectStorage: { location: options.objectStorage, prefix: `devices/${body.name}/` } }
         : {}),
+      ...(issuedAt
+        ? { certificate: { notAfter: deviceCertificateNotAfter(issuedAt, lifetimeSeconds) } }
+        : {}),
     };
-    // An auto-approved enrollment issues its certificate now: the Device records when, in the same write.
-    const issuedAt = token.spec.approval === 'auto' ? now() : undefined;
     let created: KubeObject;
     try {
       // Created with its status in one write (one commit, one watch event), not a create and a status update.
@@ -219,6 +223,12 @@ export function registerEnrollment(
         'Unauthorized',
         `the enrollment certificate of device ${body.name} expired at ${new Date(expiresAt).toISOString()}: it is not issued again; enroll again with a new bootstrap token`,
       );
+    await recordCertificate(
+      service,
+      deviceKind,
+      issued,
+      deviceCertificateNotAfter(issuedAt, lifetimeSeconds),
+    );
     return answer(reply, 200, issued, { publicKey: publicKeyOf(issued)!, at: issuedAt });
   });
 
@@ -241,8 +251,10 @@ export function registerEnrollment(
         'Unauthorized',
         `device ${caller.name} no longer exists: enroll again with a new bootstrap token`,
       );
+    const at = now();
+    const until = deviceCertificateNotAfter(at, lifetimeSeconds);
+    await recordCertificate(service, deviceKind, renewed, until);
     request.log.info({ device: caller.name, expired: caller.expired }, 'device certificate renewed');
-    const until = new Date(now().getTime() + lifetimeSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     events.record(
       renewed,
       'Normal',
@@ -250,7 +262,7 @@ export function registerEnrollment(
       `device ${caller.name} renewed its certificate${caller.expired ? ' after it expired (within the grace period)' : ''}: the new one is valid until ${until}`,
       'Renew',
     );
-    return answer(reply, 200, renewed, { publicKey: csr.publicKey, at: now() });
+    return answer(reply, 200, renewed, { publicKey: csr.publicKey, at });
   });
 }
 

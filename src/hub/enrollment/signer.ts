@@ -82,3 +82,13 @@ export function signDeviceCertificate(ca: CertificateAuthority, options: SignDev
     now: options.now,
   });
 }
+
+/**
+ * When a certificate {@link signDeviceCertificate} issues at `at` expires, as RFC 3339 (whole
+ * seconds, as X.509 carries them: the issuer truncates the issuing time the same way).
+ */
+export function deviceCertificateNotAfter(at: Date, lifetimeSeconds: number): string {
+  return new Date((Math.floor(at.getTime() / 1000) + lifetimeSeconds) * 1000)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
+}
