@@ -48,11 +48,24 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
   return (await response.json()) as T;
 }
 
-/** GETs `path` as text (logs). @throws ApiError */
-export async function getText(path: string, signal?: AbortSignal): Promise<string> {
-  const response = await fetch(path, { headers: { ...headers(), accept: 'text/plain' }, signal });
-  if (!response.ok) throw await failure(response);
-  return response.text();
+/**
+ * Reads a streamed answer (a followed log, a watch) and calls `onText` with each piece as it
+ * arrives, until the stream ends or `signal` aborts. @throws ApiError when it does not start
+ */
+export async function streamText(
+  path: string,
+  onText: (text: string) => void,
+  signal: AbortSignal,
+  accept = 'application/json',
+): Promise<void> {
+  const response = await fetch(path, { headers: { ...headers(), accept }, signal });
+  if (!response.ok || !response.body) throw await failure(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    onText(value);
+  }
 }
 
 /**
@@ -64,20 +77,19 @@ export async function streamLines(
   onLine: (value: unknown) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  const response = await fetch(path, { headers: headers(), signal });
-  if (!response.ok || !response.body) throw await failure(response);
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let pending = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    pending += value;
-    let newline = pending.indexOf('\n');
-    while (newline >= 0) {
-      const line = pending.slice(0, newline).trim();
-      pending = pending.slice(newline + 1);
-      if (line) onLine(JSON.parse(line));
-      newline = pending.indexOf('\n');
-    }
-  }
+  await streamText(
+    path,
+    (text) => {
+      pending += text;
+      let newline = pending.indexOf('\n');
+      while (newline >= 0) {
+        const line = pending.slice(0, newline).trim();
+        pending = pending.slice(newline + 1);
+        if (line) onLine(JSON.parse(line));
+        newline = pending.indexOf('\n');
+      }
+    },
+    signal,
+  );
 }

@@ -52,14 +52,33 @@ export function declaredLevels(devices: Iterable<Device>): string[] {
   return [...found].sort((a, b) => rank(b) - rank(a));
 }
 
+/** "12 s", "5 min", "3 h", "2 d". */
+function span(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 129600) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} d`;
+}
+
 /** "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
 export function age(time: string | undefined, now = Date.now()): string {
   if (!time) return 'never';
-  const seconds = Math.max(0, Math.round((now - Date.parse(time)) / 1000));
-  if (seconds < 90) return `${seconds} s ago`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
-  return `${Math.round(seconds / 86400)} d ago`;
+  return `${span(Math.max(0, Math.round((now - Date.parse(time)) / 1000)))} ago`;
+}
+
+/** A week: a certificate expiring sooner than this is shown as a problem (the agent renews at two thirds). */
+const SOON_SECONDS = 7 * 86400;
+
+/**
+ * A device's certificate expiry (`status.certificate.notAfter`) as a person reads it: "in 29 d",
+ * "expired 3 h ago", "unknown" (enrolled before the hub recorded it); `soon` when under a week.
+ */
+export function certificateExpiry(device: Device, now = Date.now()): { text: string; soon: boolean } {
+  const notAfter = device.status?.certificate?.notAfter;
+  if (!notAfter) return { text: 'unknown', soon: false };
+  const seconds = Math.round((Date.parse(notAfter) - now) / 1000);
+  if (seconds <= 0) return { text: `expired ${span(-seconds)} ago`, soon: true };
+  return { text: `in ${span(seconds)}`, soon: seconds < SOON_SECONDS };
 }
 
 /** Counts of `key(item)` over `items`, largest first. */

@@ -31,6 +31,7 @@ export interface Device extends KubeObject {
     lastHeartbeatTime?: string;
     system?: Record<string, string | number | undefined> & { agentVersion?: string };
     workloads?: { name: string; objects?: number; running?: number; failed?: number; restarts?: number }[];
+    certificate?: { notAfter?: string };
   };
 }
 

@@ -1,12 +1,12 @@
 /**
  * One device: its system facts and conditions, its workloads' objects with their status and
- * reasons (the Mailbox's status, live), its Events, recent logs of a workload, and the live
+ * reasons (the Mailbox's status, live), its Events, a workload's log followed live, and the live
  * values of OPC UA connectors placed on it with a small chart of the last ones.
  */
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError, getText, streamLines } from '../api.ts';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, streamLines, streamText } from '../api.ts';
 import { type Collection, useCollection } from '../collection.ts';
-import { age } from '../fleet.ts';
+import { age, certificateExpiry } from '../fleet.ts';
 import { type Device, type KubeEvent, type Mailbox, PATHS } from '../objects.ts';
 import { Loading, Refusal, Sparkline } from '../widgets.tsx';
 
@@ -40,6 +40,11 @@ export function DeviceDetail({ name, devices }: { name: string; devices: Collect
               <dd>{device.status?.phase ?? 'Pending'}</dd>
               <dt>Last heartbeat</dt>
               <dd>{age(device.status?.lastHeartbeatTime)}</dd>
+              <dt>Certificate expires</dt>
+              <dd class={certificateExpiry(device).soon ? 'bad' : ''}>
+                {certificateExpiry(device).text}
+                {device.status?.certificate?.notAfter ? ` (${device.status.certificate.notAfter})` : ''}
+              </dd>
               <dt>Labels</dt>
               <dd>
                 {Object.entries(device.metadata.labels ?? {})
@@ -167,31 +172,79 @@ function Workloads({ device, mailbox, error }: { device: string; mailbox?: Mailb
   );
 }
 
+/** Lines of a followed log kept on the page: the newest, as a terminal's scrollback. */
+const LOG_LINES = 500;
+
+/**
+ * The workload's log on this device, followed (`follow=true`, as `outpost logs -f`): the hub asks
+ * the agent, which streams new output as the workload writes it. One connection while open, the
+ * fifth of the six a browser keeps to one origin (devices, Mailbox, Events, telemetry).
+ */
 function Logs({ device, workload }: { device: string; workload: string }) {
   const [text, setText] = useState<string | undefined>();
   const [error, setError] = useState<ApiError | undefined>();
+  const [ended, setEnded] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  const output = useRef<HTMLPreElement>(null);
   const [namespace, name] = workload.split('/') as [string, string];
   useEffect(() => {
     const abort = new AbortController();
+    let received = '';
     setText(undefined);
     setError(undefined);
-    getText(
-      `/apis/outpost.dev/v1alpha1/namespaces/${namespace}/workloads/${name}/log?device=${encodeURIComponent(device)}&tailLines=200`,
+    setEnded(false);
+    streamText(
+      `/apis/outpost.dev/v1alpha1/namespaces/${namespace}/workloads/${name}/log?device=${encodeURIComponent(device)}&tailLines=200&follow=true`,
+      (piece) => {
+        received += piece;
+        const lines = received.split('\n');
+        if (lines.length > LOG_LINES + 1) received = lines.slice(-LOG_LINES - 1).join('\n');
+        setText(received);
+      },
       abort.signal,
-    ).then(setText, (failure: unknown) => {
-      if (failure instanceof ApiError) setError(failure);
-    });
+      'text/plain',
+    ).then(
+      () => {
+        setText(received);
+        setEnded(true);
+      },
+      (failure: unknown) => {
+        if (abort.signal.aborted) return;
+        if (failure instanceof ApiError) setError(failure);
+        else setEnded(true);
+      },
+    );
     return () => abort.abort();
-  }, [device, namespace, name]);
+  }, [device, namespace, name, attempt]);
+  useEffect(() => {
+    // Keep the newest line in view, as `tail -f` does.
+    const pre = output.current;
+    if (pre) pre.scrollTop = pre.scrollHeight;
+  }, [text]);
   return (
     <section aria-labelledby="logs-title">
-      <h3 id="logs-title">Recent logs of {workload}</h3>
+      <h3 id="logs-title">Logs of {workload}</h3>
       {error ? (
         <Refusal what="these logs" error={error} />
-      ) : text === undefined ? (
+      ) : text === undefined && !ended ? (
         <Loading what="logs" />
       ) : (
-        <pre class="logs">{text || '(empty)'}</pre>
+        <>
+          <p class="log-state" role="status">
+            {ended
+              ? 'The log ended (the workload stopped or the device went away).'
+              : 'Following: new lines appear as they are written.'}
+            {ended && (
+              <button type="button" onClick={() => setAttempt(attempt + 1)}>
+                Follow again
+              </button>
+            )}
+          </p>
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be reachable by keyboard */}
+          <pre class="logs" ref={output} tabIndex={0} role="log" aria-label={`Log of ${workload}`}>
+            {text || '(empty)'}
+          </pre>
+        </>
       )}
     </section>
   );

@@ -1,11 +1,11 @@
 /**
  * The devices table: every Device the viewer may list, filtered by label selector, site, level
- * and phase, sorted by last heartbeat. Rows are virtualised: only those in view (and a few around
+ * and phase, sorted by last heartbeat, with each one's certificate expiry. Rows are virtualised: only those in view (and a few around
  * them) are in the DOM, so ten thousand devices scroll as smoothly as ten.
  */
 import { useMemo, useState } from 'preact/hooks';
 import type { Collection } from '../collection.ts';
-import { age, declaredLevels, levelOf, parseSelector, workloadCounts } from '../fleet.ts';
+import { age, certificateExpiry, declaredLevels, levelOf, parseSelector, workloadCounts } from '../fleet.ts';
 import type { Device } from '../objects.ts';
 import { Loading, Refusal } from '../widgets.tsx';
 
@@ -120,6 +120,7 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
                   </th>
                   <th scope="col">Workloads running / failed</th>
                   <th scope="col">Agent</th>
+                  <th scope="col">Certificate expires</th>
                   <th scope="col">Site</th>
                   <th scope="col">Level</th>
                 </tr>
@@ -128,6 +129,7 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
                 <tr class="spacer" style={{ height: `${first * ROW_HEIGHT}px` }} />
                 {rows.slice(first, last).map((device, index) => {
                   const { running, failed } = workloadCounts(device);
+                  const expiry = certificateExpiry(device);
                   const name = device.metadata.name;
                   return (
                     <tr key={name} aria-rowindex={first + index + 2} style={{ height: `${ROW_HEIGHT}px` }}>
@@ -140,6 +142,9 @@ export function Devices({ devices }: { devices: Collection<Device> }) {
                         {running} / <span class={failed ? 'bad' : ''}>{failed}</span>
                       </td>
                       <td>{device.status?.system?.agentVersion ?? ''}</td>
+                      <td class={expiry.soon ? 'bad' : ''} title={device.status?.certificate?.notAfter}>
+                        {expiry.text}
+                      </td>
                       <td>{device.metadata.labels?.site ?? ''}</td>
                       <td>{levelOf(device)}</td>
                     </tr>
