@@ -220,7 +220,6 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   registerRolloutMetrics(metrics, { caches: fleetCaches });
   registerFleetMetrics(metrics, {
     caches: fleetCaches,
-    soonestCertificateExpiry: () => devices.soonestCertificateExpiry(),
     telemetry: () => ({ messages: telemetry.received, dropped: telemetry.dropped }),
   });
   const deliveryLag = new DeliveryLag(metrics.registry);

@@ -114,7 +114,7 @@ function readCertificate(
   const device = deviceOfPeer(peer.user, peer.groups, cert);
   // A certificate that claims to be a device's but is not well formed is nobody's.
   if (!device || !devices) return null;
-  devices.track(device.name, connection, notAfter);
+  devices.track(device.name, connection);
   return {
     identity: { user: peer.user, groups: peer.groups, device: device.name },
     uid: device.uid,

@@ -34,8 +34,6 @@ export interface DeviceIndexStartOptions {
 export class DeviceIndex {
   #devices: Informer | undefined;
   readonly #connections = new Map<string, Set<Connection>>();
-  /** The latest notAfter (ms) of the certificates each device connected with (a renewal replaces it). */
-  readonly #notAfter = new Map<string, number>();
   #revokedCount = 0;
 
   /** True when a Device of this name exists with this uid and is not being deleted. */
@@ -55,24 +53,10 @@ export class DeviceIndex {
   }
 
   /**
-   * The device whose certificate expires first, and when (ms since the epoch), among the latest
-   * certificates of the devices that connected since the hub started.
-   */
-  soonestCertificateExpiry(): { device: string; notAfter: number } | undefined {
-    let soonest: { device: string; notAfter: number } | undefined;
-    for (const [device, notAfter] of this.#notAfter)
-      if (soonest === undefined || notAfter < soonest.notAfter) soonest = { device, notAfter };
-    return soonest;
-  }
-
-  /**
    * Remembers that `socket` is authenticated as device `name`, so that the
    * Device's deletion destroys it. The connection leaves the set when it closes.
-   * `notAfter` is its certificate's expiry (ms), for {@link soonestCertificateExpiry}.
    */
-  track(name: string, socket: Connection, notAfter?: number): void {
-    if (notAfter !== undefined && Number.isFinite(notAfter) && notAfter > (this.#notAfter.get(name) ?? 0))
-      this.#notAfter.set(name, notAfter);
+  track(name: string, socket: Connection): void {
     let sockets = this.#connections.get(name);
     if (!sockets) {
       sockets = new Set();
@@ -130,7 +114,6 @@ export class DeviceIndex {
   }
 
   #revoke(name: string): void {
-    this.#notAfter.delete(name);
     const sockets = this.#connections.get(name);
     if (!sockets) return;
     this.#connections.delete(name);

@@ -2,8 +2,9 @@
  * What an operator watches of the fleet, computed when scraped from what the
  * hub holds in memory anyway: the controllers' caches of Devices and
  * Mailboxes (on the replica leading the controllers only: the others report
- * no fleet series, so sums over replicas stay right), the certificates
- * devices connected with, and the telemetry counts.
+ * no fleet series, so sums over replicas stay right), among them the
+ * certificate expiry the hub records on each Device's status, and the
+ * telemetry counts.
  */
 import { Counter, Gauge } from 'prom-client';
 import type { KubeObject } from '../../api/index.ts';
@@ -15,8 +16,6 @@ export interface FleetSources {
   readonly caches: () =>
     | { devices: readonly KubeObject[]; mailboxes: readonly KubeObject[]; placements?: readonly KubeObject[] }
     | undefined;
-  /** The device whose certificate seen by this replica expires first, and when (ms since the epoch). */
-  readonly soonestCertificateExpiry: () => { readonly device: string; readonly notAfter: number } | undefined;
   /** Upward MQTT messages this replica accepted, and those dropped (workload not placed on the device). */
   readonly telemetry: () => { readonly messages: number; readonly dropped: number };
 }
@@ -82,12 +81,13 @@ export function registerFleetMetrics(metrics: HubMetrics, sources: FleetSources)
   });
   new Gauge({
     name: 'outpost_device_certificate_expiry_timestamp_seconds',
-    help: 'When the soonest-expiring device certificate seen by this replica expires (Unix time), and its device.',
+    help: "When the soonest-expiring device certificate expires (Unix time), and its device, from the Devices' status.certificate.notAfter (leader only).",
     labelNames: ['device'],
     registers,
     collect() {
       this.reset();
-      const soonest = sources.soonestCertificateExpiry();
+      const caches = sources.caches();
+      const soonest = caches && soonestCertificateExpiry(caches.devices);
       if (soonest) this.set({ device: soonest.device }, Math.floor(soonest.notAfter / 1000));
     },
   });
@@ -109,6 +109,20 @@ export function registerFleetMetrics(metrics: HubMetrics, sources: FleetSources)
       this.inc(sources.telemetry().dropped);
     },
   });
+}
+
+/** The Device whose recorded certificate (`status.certificate.notAfter`) expires first, and when (ms). */
+function soonestCertificateExpiry(
+  devices: readonly KubeObject[],
+): { device: string; notAfter: number } | undefined {
+  let soonest: { device: string; notAfter: number } | undefined;
+  for (const device of devices) {
+    const recorded = (device.status as { certificate?: { notAfter?: string } } | undefined)?.certificate;
+    const notAfter = Date.parse(recorded?.notAfter ?? '');
+    if (Number.isFinite(notAfter) && (soonest === undefined || notAfter < soonest.notAfter))
+      soonest = { device: device.metadata.name!, notAfter };
+  }
+  return soonest;
 }
 
 /** Generations written and not yet acknowledged by the agent (0 for a Mailbox never read by the hub's writer). */
