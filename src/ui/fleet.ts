@@ -1,5 +1,5 @@
 /** What the views work out from the objects: selectors, levels, ages, failure reasons. */
-import type { Device, Summary } from './objects.ts';
+import type { Device, LabelSelector, Summary } from './objects.ts';
 
 type Requirement = (labels: Record<string, string>) => boolean;
 
@@ -50,6 +50,20 @@ export function declaredLevels(devices: Iterable<Device>): string[] {
   for (const device of devices) found.add(levelOf(device));
   const rank = (level: string) => (level === '—' ? -1 : Number(level));
   return [...found].sort((a, b) => rank(b) - rank(a));
+}
+
+/** Whether `selector` (a Placement's deviceSelector) selects `labels`: every requirement holds. */
+export function selects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+  for (const [key, value] of Object.entries(selector?.matchLabels ?? {}))
+    if (labels[key] !== value) return false;
+  for (const { key, operator, values = [] } of selector?.matchExpressions ?? []) {
+    const present = key in labels;
+    if (operator === 'Exists' && !present) return false;
+    if (operator === 'DoesNotExist' && present) return false;
+    if (operator === 'In' && !(present && values.includes(labels[key]!))) return false;
+    if (operator === 'NotIn' && present && values.includes(labels[key]!)) return false;
+  }
+  return true;
 }
 
 /** "12 s", "5 min", "3 h", "2 d". */

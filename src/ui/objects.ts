@@ -50,8 +50,18 @@ export interface Summary {
   conditions?: Condition[];
 }
 
+/** A Kubernetes label selector, as Placements write one. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: {
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }[];
+}
+
 export interface Placement extends KubeObject {
-  spec?: { workloadSelector?: unknown; deviceSelector?: unknown };
+  spec?: { workloadSelector?: LabelSelector; deviceSelector?: LabelSelector };
   status?: Summary & {
     rollout?: {
       phase: string;
@@ -94,14 +104,39 @@ export interface KubeEvent extends KubeObject {
   eventTime?: string;
 }
 
+export interface OpcUaConnector extends KubeObject {
+  spec?: { server?: string; subscriptions?: Record<string, string> };
+  status?: {
+    lastValueTime?: string;
+    devices?: { matched?: number; running?: number; connected?: number };
+    connections?: { device: string; connected: boolean; error?: string; lastValueTime?: string }[];
+    conditions?: Condition[];
+  };
+}
+
 /** The API paths of the kinds the dashboard lists. */
 export const PATHS = {
   devices: '/apis/outpost.dev/v1alpha1/devices',
   placements: '/apis/outpost.dev/v1alpha1/placements',
   workloads: '/apis/outpost.dev/v1alpha1/workloads',
+  opcuaconnectors: '/apis/outpost.dev/v1alpha1/opcuaconnectors',
   mailboxes: '/apis/outpost.dev/v1alpha1/mailboxes',
   events: '/api/v1/events',
+  namespaces: '/api/v1/namespaces',
 } as const;
+
+/**
+ * The list path of a namespaced kind of outpost.dev: every namespace's (a cluster-wide list,
+ * which a role bound in one namespace may not make), or one namespace's.
+ */
+export function namespacedPath(
+  plural: 'placements' | 'workloads' | 'opcuaconnectors',
+  namespace: string,
+): string {
+  return namespace
+    ? `/apis/outpost.dev/v1alpha1/namespaces/${encodeURIComponent(namespace)}/${plural}`
+    : PATHS[plural];
+}
 
 /** `namespace/name`, or the name of a cluster-scoped object. */
 export function keyOf(object: KubeObject): string {

@@ -4,11 +4,12 @@
  * values of OPC UA connectors placed on it with a small chart of the last ones.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, streamLines, streamText } from '../api.ts';
+import { ApiError, streamText } from '../api.ts';
 import { type Collection, useCollection } from '../collection.ts';
 import { age, certificateExpiry } from '../fleet.ts';
 import { type Device, type KubeEvent, type Mailbox, PATHS } from '../objects.ts';
-import { Loading, Refusal, Sparkline } from '../widgets.tsx';
+import { Loading, Refusal } from '../widgets.tsx';
+import { LiveValues } from './live-values.tsx';
 
 const byName = (path: string, name: string) =>
   `${path}?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
@@ -72,7 +73,7 @@ export function DeviceDetail({ name, devices }: { name: string; devices: Collect
         </div>
       )}
       <Workloads device={name} mailbox={mailbox} error={mailboxes.error} />
-      <Telemetry device={name} />
+      <LiveValues query={`device=${encodeURIComponent(name)}`} />
       <section aria-labelledby="events-title">
         <h2 id="events-title">Events</h2>
         {events.error ? (
@@ -246,73 +247,6 @@ function Logs({ device, workload }: { device: string; workload: string }) {
           </pre>
         </>
       )}
-    </section>
-  );
-}
-
-interface TelemetryValue {
-  connector: string;
-  namespace: string;
-  feature: string;
-  value: unknown;
-  receivedAt: string;
-}
-
-const HISTORY = 120;
-
-/** The live values of the connectors on this device (shown only when there are some). */
-function Telemetry({ device }: { device: string }) {
-  const [series, setSeries] = useState<Map<string, { latest: TelemetryValue; numbers: number[] }>>(new Map());
-  useEffect(() => {
-    const abort = new AbortController();
-    const known = new Map<string, { latest: TelemetryValue; numbers: number[] }>();
-    const take = (value: TelemetryValue) => {
-      const key = `${value.namespace}/${value.connector}/${value.feature}`;
-      const entry = known.get(key) ?? { latest: value, numbers: [] };
-      entry.latest = value;
-      if (typeof value.value === 'number') entry.numbers = [...entry.numbers, value.value].slice(-HISTORY);
-      known.set(key, entry);
-      setSeries(new Map(known));
-    };
-    streamLines(
-      `/apis/outpost.dev/v1alpha1/opcuaconnectors/telemetry?device=${encodeURIComponent(device)}&watch=true`,
-      (line) => {
-        const value = line as TelemetryValue & { items?: TelemetryValue[] };
-        if (Array.isArray(value.items)) value.items.forEach(take);
-        else if (value.feature) take(value);
-      },
-      abort.signal,
-    ).catch(() => {});
-    return () => abort.abort();
-  }, [device]);
-  if (series.size === 0) return null;
-  return (
-    <section aria-labelledby="telemetry-title">
-      <h2 id="telemetry-title">Live values</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Connector</th>
-            <th scope="col">Feature</th>
-            <th scope="col">Value</th>
-            <th scope="col">Last minutes</th>
-          </tr>
-        </thead>
-        <tbody>
-          {[...series].map(([key, { latest, numbers }]) => (
-            <tr key={key}>
-              <td>
-                {latest.namespace}/{latest.connector}
-              </td>
-              <td>{latest.feature}</td>
-              <td class="value">{JSON.stringify(latest.value)}</td>
-              <td>
-                <Sparkline values={numbers} label={`${latest.feature}: last ${numbers.length} values`} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
     </section>
   );
 }
