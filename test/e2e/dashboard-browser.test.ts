@@ -2,8 +2,8 @@
  * The dashboard in a real Chromium, signed in through `outpost dashboard` (the admin's
  * kubeconfig), on one hub with one agent (process runtime): the fleet overview, the devices table
  * and its filters, a device's page where a workload's log is followed live and a workload failure
- * appears live with its reason, a
- * Placement's broken devices, keyboard navigation, and axe-core finding no serious or critical
+ * appears live with its reason, a Placement's broken devices and the objects it renders, a person
+ * of one namespace picking it, keyboard navigation, and axe-core finding no serious or critical
  * accessibility violation on any view. Screenshots of each view are written (see screenshotDir).
  * Then a fleet of 10,000 Devices created through the API: the table's first render and a filter
  * are timed in the browser and printed (a benchmark, recorded in docs/benchmarks.md, not asserted).
@@ -229,6 +229,8 @@ describe('the dashboard in Chromium', { timeout: 600_000 }, () => {
     const row = page.locator('table.broken').getByRole('row').filter({ hasText: DEVICE });
     await row.waitFor({ timeout: 60_000 });
     assert.match((await row.textContent()) ?? '', /RetryLimitExceeded|Failed/);
+    // What the Placement renders for the device: the Pod its agent received.
+    await page.locator('details.rendered').filter({ hasText: 'Pod broken (from Workload broken)' }).waitFor();
     await page.screenshot({ path: join(shots, 'placement.png'), fullPage: true });
     await accessible('the placement page');
   });
@@ -244,6 +246,17 @@ describe('the dashboard in Chromium', { timeout: 600_000 }, () => {
       await view.getByText('You may not see devices: your role does not allow it.').first().waitFor();
       // Cluster-wide lists of Placements are refused too: the card says so rather than showing none.
       await view.getByText('You may not see placements').first().waitFor();
+      await view.getByText('Your role does not reach every namespace').waitFor();
+      // Their namespace, picked: its Placements instead of the refusal.
+      await view.goto(`${theirs.url}#/placements`);
+      await view.getByLabel('Namespace').fill(NS);
+      await view.getByLabel('Namespace').press('Enter');
+      await view.getByRole('link', { name: `${NS}/sensor` }).waitFor();
+      await view.getByRole('link', { name: `${NS}/broken` }).waitFor();
+      assert.equal(await view.getByText('You may not see placements').count(), 0);
+      await view.screenshot({ path: join(shots, 'namespace.png'), fullPage: true });
+      await view.getByLabel('Namespace').fill('');
+      await view.getByLabel('Namespace').press('Enter');
       await view.goto(`${theirs.url}#/devices`);
       await view.getByText('You may not see devices').waitFor();
       assert.equal(await view.locator('table.devices').count(), 0);
