@@ -3,6 +3,7 @@
  * driven with `inject()`): the Device with its status in a single write.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { removeDir, tempDir } from '../../../test/support/index.ts';
 import { createCsr, generateKeyPem } from '../../agent/enrollment/index.ts';
@@ -89,7 +90,10 @@ describe('an enrollment', () => {
       ['ADDED'],
     );
     const device = JSON.parse(events[0]!.value) as KubeObject;
-    assert.deepEqual(device.status, { phase: 'Pending', system: FACTS });
+    // The expiry of the certificate in the answer, recorded in the same write.
+    const issued = new X509Certificate((JSON.parse(response.body) as { certificate: string }).certificate);
+    const notAfter = new Date(issued.validTo).toISOString().replace(/\.000Z$/, 'Z');
+    assert.deepEqual(device.status, { phase: 'Pending', system: FACTS, certificate: { notAfter } });
     assert.deepEqual(device.spec, { approved: true });
     const entries = device.metadata.managedFields as {
       manager: string;
