@@ -62,6 +62,7 @@ describe('kubectl get, watch and wait against the hub', () => {
             phase: 'Online',
             lastHeartbeatTime: heartbeat,
             system: { architecture: 'arm64', os: 'linux' },
+            certificate: { notAfter: '2027-01-06T12:00:00Z' },
           },
         },
         contentType: 'application/merge-patch+json',
@@ -92,8 +93,12 @@ describe('kubectl get, watch and wait against the hub', () => {
         'AGE',
         'ARCH',
         'OS',
+        'CERT EXPIRES',
       ]);
-      assert.deepEqual([wide.rows[0]!.ARCH, wide.rows[0]!.OS], ['arm64', 'linux']);
+      assert.deepEqual(
+        [wide.rows[0]!.ARCH, wide.rows[0]!.OS, wide.rows[0]!['CERT EXPIRES']],
+        ['arm64', 'linux', '2027-01-06T12:00:00Z'],
+      );
     });
 
     it('shows workloads with their device counts and Ready condition', async () => {
