@@ -16,10 +16,10 @@ import {
   type AgentProcess,
   type ApiClient,
   apiClient,
-  axeViolations,
   bindWorkloadTeam,
   createUser,
   type DashboardProcess,
+  dashboardPage,
   type HubProcess,
   killWorkloads,
   kubectl,
@@ -28,6 +28,7 @@ import {
   placementOf,
   removeDir,
   screenshotDir,
+  seriousViolations,
   startDashboard,
   startHubProcess,
   startLabelledAgent,
@@ -112,9 +113,7 @@ describe('the dashboard in Chromium', { timeout: 600_000 }, () => {
         }),
       ),
     );
-    // axe-core is injected as an inline script, which the dashboard's Content-Security-Policy forbids.
-    context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
-    page = await context.newPage();
+    ({ context, page } = await dashboardPage(browser));
   });
   after(async () => {
     await context?.close();
@@ -128,17 +127,8 @@ describe('the dashboard in Chromium', { timeout: 600_000 }, () => {
     if (hub) await removeDir(hub.dataDir);
   });
 
-  const accessible = async (view: string) => {
-    const violations = await axeViolations(page);
-    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(
-      serious.map(
-        (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-      ),
-      [],
-      `${view} has no serious accessibility violation`,
-    );
-  };
+  const accessible = async (view: string) =>
+    assert.deepEqual(await seriousViolations(page), [], `${view} has no serious accessibility violation`);
 
   it('shows the fleet overview, signed in through outpost dashboard', async () => {
     await page.goto(dashboard.url);

@@ -11,9 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
   type AgentProcess,
-  axeViolations,
   connectorManifest,
   type DashboardProcess,
+  dashboardPage,
   type HubProcess,
   killWorkloads,
   kubectlApply,
@@ -22,6 +22,7 @@ import {
   removeConnectorPki,
   removeDir,
   screenshotDir,
+  seriousViolations,
   settleAll,
   startDashboard,
   startHubProcess,
@@ -86,9 +87,7 @@ describe('the dashboard shows OPC UA values live in Chromium', { timeout: 600_00
         { 'dash-opcua': 'line' },
       ),
     );
-    // axe-core is injected as an inline script, which the dashboard's Content-Security-Policy forbids.
-    context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
-    page = await context.newPage();
+    ({ context, page } = await dashboardPage(browser));
   });
   after(async () => {
     await context?.close();
@@ -102,18 +101,8 @@ describe('the dashboard shows OPC UA values live in Chromium', { timeout: 600_00
     await removeConnectorPki(NS, NAME);
   });
 
-  const accessible = async (view: string) => {
-    const serious = (await axeViolations(page)).filter(
-      (v) => v.impact === 'serious' || v.impact === 'critical',
-    );
-    assert.deepEqual(
-      serious.map(
-        (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-      ),
-      [],
-      `${view} has no serious accessibility violation`,
-    );
-  };
+  const accessible = async (view: string) =>
+    assert.deepEqual(await seriousViolations(page), [], `${view} has no serious accessibility violation`);
 
   /** Waits until the value shown in `row` differs from `before` (the page is not reloaded meanwhile). */
   const changes = async (row: ReturnType<Page['getByRole']>, what: string) => {

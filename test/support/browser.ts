@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from './hub-process.ts';
 
 /** Chromium's flags for a headless run as root on a machine without a desktop or the internet. */
@@ -61,4 +61,21 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
       nodes: nodes.map((node) => ({ target: node.target })),
     }));
   });
+}
+
+/**
+ * The serious and critical violations axe-core finds on the page, one line each (rule, impact,
+ * help, where): what a test asserts is empty.
+ */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  return (await axeViolations(page))
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** A browser context and page for the dashboard's tests, with room for its tables. */
+export async function dashboardPage(browser: Browser): Promise<{ context: BrowserContext; page: Page }> {
+  // axe-core is injected as an inline script, which the dashboard's Content-Security-Policy forbids.
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+  return { context, page: await context.newPage() };
 }
