@@ -231,17 +231,19 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
     const states = new Map<string, BudgetDeviceState>();
     /** Reachable devices given the update revision: the error threshold's whole. */
     let given = 0;
+    const seen = `${namespace}/${name}@${update.revision}`;
     for (const [device, batch] of plan.batchOf) {
       const count = counts[batch]!;
       const object = informers.devices.get(undefined, device);
       const unreachable = (object?.status as Device['status'])?.phase === 'Unreachable';
       if (unreachable) count.unreachable++;
+      // A batch not released yet is only counted, unless the budget needs to know what each device holds.
+      if (batch >= next.releasedBatches && !budget) continue;
       const mailbox = informers.mailboxes.get(undefined, device) as Mailbox | undefined;
       const holdsUpdate = holds(mailbox, namespace, name, update);
       let updated = false;
       if (batch < next.releasedBatches && !unreachable) {
         if (revisionOfDevice(next, plan, device) === next.updateRevision) given++;
-        const seen = `${namespace}/${name}@${update.revision}`;
         if (holdsUpdate && mailbox && seenUpdated.get(mailbox) === seen) {
           count.updated++;
           updated = true;
