@@ -117,10 +117,12 @@ export { KindRegistry } from './registry.ts';
 export {
   APPROVE_ANNOTATION,
   type DisruptionBudget,
+  type NamedUpdateWindow,
   type PlacementRevision,
   type RolloutBatch,
   type RolloutSpec,
   type RolloutStatus,
+  UPDATE_WINDOW_LABEL,
   UpdateWindow,
   validateRollout,
 } from './rollout.ts';

@@ -57,6 +57,28 @@ export const UpdateWindow = Type.Object(
 );
 export type UpdateWindow = Type.Static<typeof UpdateWindow>;
 
+/**
+ * The Device label naming the update window of `spec.rollout.updateWindows`
+ * the device takes (a label, so that a fleet is sorted into windows with
+ * `kubectl label`; a label value cannot hold a cron schedule itself).
+ */
+export const UPDATE_WINDOW_LABEL = 'outpost.dev/update-window';
+
+/** An update window devices choose by name with the {@link UPDATE_WINDOW_LABEL} label. */
+export const NamedUpdateWindow = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+      description: `The value of the ${UPDATE_WINDOW_LABEL} label that selects this window (a label value).`,
+    }),
+    ...UpdateWindow.properties,
+  },
+  { description: `${UPDATE_WINDOW_TEXT} Devices labelled ${UPDATE_WINDOW_LABEL}=NAME take it.` },
+);
+export type NamedUpdateWindow = Type.Static<typeof NamedUpdateWindow>;
+
 /** A count of devices of a group, or a percentage of the group's devices. */
 const GroupCount = (minimum: number, description: string) =>
   Type.Union([Type.Integer({ minimum }), Type.String({ pattern: '^[0-9]+%$' })], { description });
@@ -132,6 +154,12 @@ export const RolloutSpec = Type.Object(
       ...UpdateWindow,
       description: `${UPDATE_WINDOW_TEXT} A Device's spec.updateWindow takes its place on that device.`,
     }),
+    updateWindows: Type.Optional(
+      Type.Array(NamedUpdateWindow, {
+        maxItems: 32,
+        description: `Update windows by name: a device labelled ${UPDATE_WINDOW_LABEL}=NAME takes the window NAME in place of spec.rollout.updateWindow (its own spec.updateWindow still wins). A device naming no window listed here keeps spec.rollout.updateWindow, and status.rollout.unknownUpdateWindows says so.`,
+      }),
+    ),
     revisionHistoryLimit: Type.Optional(
       Type.Integer({ minimum: 2, maximum: 50, description: 'Revisions kept in status. @default 10' }),
     ),
@@ -208,6 +236,19 @@ export const RolloutStatus = Type.Object(
         message: Type.String(),
       }),
     ),
+    unknownUpdateWindows: Type.Optional(
+      Type.Array(
+        Type.Object({
+          name: Type.String(),
+          devices: Type.Integer({ minimum: 1 }),
+          examples: Type.Array(Type.String(), { maxItems: 5 }),
+        }),
+        {
+          maxItems: 10,
+          description: `Values of the ${UPDATE_WINDOW_LABEL} label on matched devices that name no window of spec.rollout.updateWindows: those devices keep spec.rollout.updateWindow (or none). How many devices, and the first few by name.`,
+        },
+      ),
+    ),
     revisions: Type.Array(PlacementRevision, { description: 'Bounded history, oldest first.' }),
   },
   { description: 'Where the rollout of the placed Workloads stands, and their revisions.' },
@@ -245,6 +286,19 @@ export function validateRollout(rollout: RolloutSpec | undefined, field = 'spec.
   }
   if (rollout.updateWindow)
     causes.push(...validateUpdateWindow(rollout.updateWindow, `${field}.updateWindow`));
+  const named = new Map<string, number>();
+  (rollout.updateWindows ?? []).forEach((window, index) => {
+    const path = `${field}.updateWindows[${index}]`;
+    causes.push(...validateUpdateWindow(window, path));
+    const earlier = named.get(window.name);
+    if (earlier !== undefined)
+      causes.push({
+        reason: 'FieldValueDuplicate',
+        field: `${path}.name`,
+        message: `Duplicate value: ${JSON.stringify(window.name)}: also the name of updateWindows[${earlier}]`,
+      });
+    else named.set(window.name, index);
+  });
   const percent = budget?.maxUnavailable;
   if (typeof percent === 'string' && Number(percent.slice(0, -1)) === 0) {
     causes.push({

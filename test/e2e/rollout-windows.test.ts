@@ -1,9 +1,11 @@
 /**
  * Rollout update windows and undo end to end: an `outpost hub` process and
  * two `outpost agent` processes (process runtime). `win-1` runs under
- * libfaketime (its wall clock only, as in cron-workloads) and has the
- * Placement's window, which opens at the top of an hour two hours away;
- * `win-2` has a window of its own in its Device spec that is always open. A
+ * libfaketime (its wall clock only, as in cron-workloads) and takes, by its
+ * `outpost.dev/update-window=night` label, the Placement's window `night`,
+ * which opens at the top of an hour two hours away (the Placement's default
+ * window is always open); `win-2` has a window of its own in its Device spec
+ * that is always open. A
  * new revision runs on win-2 at once and waits on win-1, its first version
  * still running, past the progress deadline without counting as failed,
  * until win-1's clock jumps into its window. `outpost rollout undo` then
@@ -86,6 +88,9 @@ describe('rollout update windows and undo with real agents', { timeout: 600_000 
         strategy: 'AllAtOnce',
         progressDeadlineSeconds: 10,
         updateWindow: { schedule: `0 ${opening.getUTCHours()} * * *`, duration: '1h', timeZone: 'UTC' },
+        updateWindows: [
+          { name: 'night', schedule: `0 ${opening.getUTCHours()} * * *`, duration: '1h', timeZone: 'UTC' },
+        ],
       },
     },
   });
@@ -114,7 +119,14 @@ describe('rollout update windows and undo with real agents', { timeout: 600_000 
       (
         await api.request('GET', `/apis/outpost.dev/v1alpha1/namespaces/${NS}/placements/windowed`)
       ).json() as {
-        status?: { rollout?: { phase: string; updateRevision: number; failure?: unknown } };
+        status?: {
+          rollout?: {
+            phase: string;
+            updateRevision: number;
+            failure?: unknown;
+            unknownUpdateWindows?: unknown;
+          };
+        };
       }
     ).status?.rollout;
   const objectStatus = async (device: string) =>
@@ -195,6 +207,16 @@ describe('rollout update windows and undo with real agents', { timeout: 600_000 
     const both = await kubectl(hub, ['create', '-f', '-'], JSON.stringify(budget));
     assert.notEqual(both.code, 0);
     assert.match(both.stderr, /spec\.rollout\.disruptionBudget\.minAvailable: Forbidden/);
+    const named = placement();
+    named.metadata.name = 'bad';
+    named.spec.rollout.updateWindows = [
+      { name: 'night', schedule: '0 2 * * *', duration: '1h', timeZone: 'UTC' },
+      { name: 'night', schedule: '0 0 30 2 *', duration: '1h', timeZone: 'UTC' },
+    ];
+    const twice = await kubectl(hub, ['create', '-f', '-'], JSON.stringify(named));
+    assert.notEqual(twice.code, 0);
+    assert.match(twice.stderr, /spec\.rollout\.updateWindows\[1\]\.schedule: Invalid value: "0 0 30 2 \*"/);
+    assert.match(twice.stderr, /spec\.rollout\.updateWindows\[1\]\.name: Duplicate value: "night"/);
     const device = await kubectl(hub, [
       'patch',
       'device',
@@ -219,8 +241,13 @@ describe('rollout update windows and undo with real agents', { timeout: 600_000 
       JSON.stringify({ spec: { updateWindow: { schedule: '0 * * * *', duration: '1h' } } }),
     ]);
     assert.equal(own.code, 0, own.stderr);
+    // win-1 takes the Placement's window `night` by its label; the Placement's default is always open.
+    const label = await kubectl(hub, ['label', 'device', 'win-1', 'outpost.dev/update-window=night']);
+    assert.equal(label.code, 0, label.stderr);
+    const always = placement();
+    always.spec.rollout.updateWindow = { schedule: '0 * * * *', duration: '1h', timeZone: 'UTC' };
     // A first version starts at once everywhere: the window guards replacements only.
-    await kubectlApply(hub, workload('v1'), placement());
+    await kubectlApply(hub, workload('v1'), always);
     const first = await running('win-1', 'v1');
     await running('win-2', 'v1');
     await waitFor('revision 1 complete', async () => (await rollout())?.phase === 'Complete', WAIT, 500);
@@ -247,6 +274,43 @@ describe('rollout update windows and undo with real agents', { timeout: 600_000 
     await writeFile(clockFile, `+${Math.ceil((opening.getTime() - Date.now()) / 1000) + 30}\n`);
     await running('win-1', 'v2');
     await waitFor('revision 2 complete', async () => (await rollout())?.phase === 'Complete', WAIT, 500);
+  });
+
+  it('names the devices whose update-window label names no window of the Placement', async () => {
+    const label = await kubectl(hub, [
+      'label',
+      '--overwrite',
+      'device',
+      'win-1',
+      'outpost.dev/update-window=nope',
+    ]);
+    assert.equal(label.code, 0, label.stderr);
+    const unknown = await waitFor(
+      'unknownUpdateWindows in status',
+      async () => (await rollout())?.unknownUpdateWindows,
+      WAIT,
+      500,
+    );
+    assert.deepEqual(unknown, [{ name: 'nope', devices: 1, examples: ['win-1'] }]);
+    const events = await kubectl(hub, ['get', 'events', '-n', NS]);
+    assert.match(
+      events.stdout,
+      /name update window "nope", which spec\.rollout\.updateWindows does not define/,
+    );
+    const back = await kubectl(hub, [
+      'label',
+      '--overwrite',
+      'device',
+      'win-1',
+      'outpost.dev/update-window=night',
+    ]);
+    assert.equal(back.code, 0, back.stderr);
+    await waitFor(
+      'no unknown windows',
+      async () => (await rollout())?.unknownUpdateWindows === undefined,
+      WAIT,
+      500,
+    );
   });
 
   it('brings an earlier revision back as a new one with outpost rollout undo', async () => {

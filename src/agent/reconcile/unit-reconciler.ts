@@ -79,6 +79,9 @@ export interface Refusal {
   readonly message: string;
 }
 
+/** How often a unit waiting for its update window looks again for what it still misses. */
+const PREFETCH_RETRY_MS = 10_000;
+
 /** Runs reconcile passes; see the module comment. */
 export class UnitReconciler {
   readonly #options: UnitReconcilerOptions;
@@ -90,6 +93,8 @@ export class UnitReconciler {
   #statuses: SourcedStatus[] = [];
   /** When the first update window a replacement waits for opens (wall clock, ms). */
   #windowOpensAt: number | undefined;
+  /** What a unit waiting for its window still misses, by unit id, for its hash; and when to look again. */
+  readonly #prefetched = new Map<string, { hash: string; missing: readonly string[]; retryAt: number }>();
 
   constructor(options: UnitReconcilerOptions) {
     this.#options = options;
@@ -189,6 +194,7 @@ export class UnitReconciler {
     }
     const refused = new Map(this.#options.admit?.(candidates, actual) ?? []);
     this.#waitForWindows(candidates, actual, refused);
+    await this.#prefetchWaiting(candidates, refused);
     const wanted = new Set(
       candidates
         .filter((unit) => {
@@ -310,6 +316,49 @@ export class UnitReconciler {
       const opensAt = window.opensAt?.getTime() ?? Number.POSITIVE_INFINITY;
       this.#windowOpensAt = Math.min(this.#windowOpensAt ?? opensAt, opensAt);
     }
+  }
+
+  /**
+   * Fetches, while a replacement waits for its update window, what the new
+   * version needs (the runtime's prefetch: podman images into the unit's
+   * store), so that it starts at once when the window opens; the waiting
+   * status says whether it is all on the device. Once per new content, and
+   * again every {@link PREFETCH_RETRY_MS} while something is missing.
+   */
+  async #prefetchWaiting(candidates: readonly DesiredUnit[], refused: Map<string, Refusal>): Promise<void> {
+    const { runtime, log } = this.#options;
+    if (!runtime.prefetch) return;
+    const waiting = new Set<string>();
+    for (const unit of candidates) {
+      const refusal = refused.get(unit.id);
+      if (refusal?.reason !== 'WaitingForUpdateWindow') continue;
+      waiting.add(unit.id);
+      let done = this.#prefetched.get(unit.id);
+      if (!done || done.hash !== unit.hash || (done.missing.length > 0 && monotonicMs() >= done.retryAt)) {
+        try {
+          const missing = await runtime.prefetch(unit);
+          done = { hash: unit.hash, missing, retryAt: monotonicMs() + PREFETCH_RETRY_MS };
+          log.info(
+            { unit: unit.id, hash: unit.hash, missing },
+            'prefetched a unit waiting for its update window',
+          );
+        } catch (error) {
+          log.warn({ unit: unit.id, err: error }, 'prefetch failed');
+          done = {
+            hash: unit.hash,
+            missing: ['(prefetch failed)'],
+            retryAt: monotonicMs() + PREFETCH_RETRY_MS,
+          };
+        }
+        this.#prefetched.set(unit.id, done);
+      }
+      const fetched =
+        done.missing.length === 0
+          ? 'its images are on the device'
+          : `image ${done.missing.join(', ')} not on the device yet`;
+      refused.set(unit.id, { ...refusal, message: `${refusal.message}; ${fetched}` });
+    }
+    for (const id of this.#prefetched.keys()) if (!waiting.has(id)) this.#prefetched.delete(id);
   }
 
   #now(): Date {

@@ -185,6 +185,17 @@ export interface Runtime {
    */
   apply(unit: DesiredUnit): Promise<void>;
 
+  /**
+   * Fetches what `unit` needs to start before it may be applied (it waits
+   * for an update window), without touching what runs: podman copies its
+   * images into the unit's store (a rootless store from the rootful one;
+   * images are never pulled from a registry). Resolves with what is still
+   * missing (image names), empty when the unit can start at once. Absent: the
+   * runtime has nothing to fetch (process: executables are the device's own;
+   * ConfigMaps and Secrets arrive in the Mailbox with the unit).
+   */
+  prefetch?(unit: DesiredUnit): Promise<readonly string[]>;
+
   /** Stops the unit and removes what the runtime made for it. Unknown ids are a no-op. */
   remove(id: string): Promise<void>;
 

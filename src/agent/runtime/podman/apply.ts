@@ -16,7 +16,7 @@ import type { DesiredUnit, UnitStatus } from '../runtime.ts';
 import type { UnitLocks } from '../unit-locks.ts';
 import { materialiseVolumes, refuseHiddenHostPath } from '../volumes.ts';
 import { PodmanError, type PodmanHost } from './exec.ts';
-import { ImageCheck, imageNotPresent } from './images.ts';
+import { ImageCheck, imageNotPresent, imagesOf } from './images.ts';
 import { podNameOf, renderKubePlay } from './kube.ts';
 import { rolloutOf } from './rollout.ts';
 import { chownTree } from './rootless.ts';
@@ -105,6 +105,12 @@ export class UnitApplier {
           this.#options.log?.warn({ unit: unit.id, err: error }, 'retry of a parked unit failed'),
         );
     }
+  }
+
+  /** The images of `unit` not in its store yet, after copying those the rootful store has (see Runtime.prefetch). */
+  async prefetch(unit: DesiredUnit): Promise<readonly string[]> {
+    const host = await this.#options.stores.host(unit.rootless);
+    return this.#images.missing(host, imagesOf(unit.object));
   }
 
   /** `retry`: a parked unit is tried again (else a parked unit with the same hash is left as it is). */

@@ -4,7 +4,18 @@
  * missing image parks the unit until someone provides it.
  */
 import type { Logger } from 'pino';
+import type { KubeObject } from '../../../api/index.ts';
+import { podSpecOf } from '../pod-spec.ts';
 import type { PodmanHost } from './exec.ts';
+
+/** The images a Pod, Deployment or StatefulSet names (containers and init containers), once each. */
+export function imagesOf(object: KubeObject): string[] {
+  const { spec } = podSpecOf(object);
+  const images = [...(spec.initContainers ?? []), ...(spec.containers ?? [])].flatMap((c) =>
+    c.image ? [c.image] : [],
+  );
+  return [...new Set(images)];
+}
 
 /**
  * Checks images before a play. Images seen present are remembered per store

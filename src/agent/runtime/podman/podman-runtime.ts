@@ -168,6 +168,10 @@ class PodmanRuntime implements Runtime {
     return this.#applier.apply(unit);
   }
 
+  prefetch(unit: DesiredUnit): Promise<readonly string[]> {
+    return this.#applier.prefetch(unit);
+  }
+
   remove(id: string): Promise<void> {
     return this.#applier.remove(id);
   }

@@ -39,6 +39,15 @@ export class DeviceBounds {
       .sort((a, b) => ((a.metadata.name ?? '') < (b.metadata.name ?? '') ? -1 : 1));
   }
 
+  /** Changes whenever a boundary of `namespace` does (their resourceVersions): memos of `allows` key on it. */
+  version(namespace: string): string {
+    return this.#boundaries
+      .byIndex(BOUNDED_NAMESPACE_INDEX, namespace)
+      .map((b) => `${b.metadata.name}@${b.metadata.resourceVersion}`)
+      .sort()
+      .join(',');
+  }
+
   /** Whether the Placements of `namespace` may select a device with these labels. */
   allows(namespace: string, labels: Readonly<Record<string, string>> | undefined): boolean {
     const boundaries = this.#boundaries.byIndex(BOUNDED_NAMESPACE_INDEX, namespace);

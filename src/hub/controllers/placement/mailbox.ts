@@ -7,6 +7,7 @@ import type {
   OwnerReferenceShape,
   Placement,
   PlacementRevision,
+  RolloutSpec,
 } from '../../../api/index.ts';
 import type { Client, Counter, Informer, Reconciler } from '../../../controller/index.ts';
 import { ApiError } from '../../kube-api/index.ts';
@@ -15,6 +16,7 @@ import { DeviceBounds } from './boundaries.ts';
 import { composeMailbox, type MailboxSpec, type PlacedWorkload, precedenceKey } from './compose.ts';
 import {
   type BatchDevice,
+  type BatchPlan,
   planBatches,
   revisionOfDevice,
   rolloutSpecOf,
@@ -273,11 +275,21 @@ function heldRevision(
   const rollout = rolloutSpecOf(placement);
   const status = rolloutStatusOf(placement);
   if (!rollout || !status) return undefined;
-  const plan = caches.batchPlan(placement, () =>
-    planBatches(rollout, matchedDevices(placement, caches, bounds)),
-  );
+  const plan = batchPlanOf(placement, rollout, caches, bounds);
   const number = revisionOfDevice(status, plan, device.metadata.name!);
   return status.revisions.find((r) => r.revision === number);
+}
+
+/** A Placement's batch plan over the devices it matches now (memoised, see `PlacementCaches.batchPlan`). */
+export function batchPlanOf(
+  placement: KubeObject,
+  rollout: RolloutSpec,
+  caches: PlacementCaches,
+  bounds: DeviceBounds,
+): BatchPlan {
+  return caches.batchPlan(placement, bounds.version(placement.metadata.namespace!), () =>
+    planBatches(rollout, matchedDevices(placement, caches, bounds)),
+  );
 }
 
 /** The devices a Placement places on, with their labels, from the device label index. */

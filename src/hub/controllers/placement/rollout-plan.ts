@@ -1,11 +1,12 @@
-import type {
-  Device,
-  KubeObject,
-  Placement,
-  PlacementRevision,
-  RolloutSpec,
-  RolloutStatus,
-  UpdateWindow,
+import {
+  type Device,
+  type KubeObject,
+  type Placement,
+  type PlacementRevision,
+  type RolloutSpec,
+  type RolloutStatus,
+  UPDATE_WINDOW_LABEL,
+  type UpdateWindow,
 } from '../../../api/index.ts';
 import { canonicalJson } from '../../../util/index.ts';
 import { contentHash } from './hash.ts';
@@ -152,6 +153,18 @@ export function workloadAt(placement: KubeObject, entry: PlacementRevision['work
   };
 }
 
+/** The window of `spec.rollout.updateWindows` called `name`, as a window (without its name). */
+export function namedWindow(
+  rollout: RolloutSpec | undefined,
+  name: string | undefined,
+): UpdateWindow | undefined {
+  if (name === undefined) return undefined;
+  const found = rollout?.updateWindows?.find((w) => w.name === name);
+  if (!found) return undefined;
+  const { name: _name, ...window } = found;
+  return window;
+}
+
 /** The rollout spec of a Placement with its defaults; undefined when it asks for none. */
 export function rolloutSpecOf(placement: KubeObject): RolloutSpec | undefined {
   return (placement.spec as Partial<Placement['spec']> | undefined)?.rollout;
@@ -159,13 +172,17 @@ export function rolloutSpecOf(placement: KubeObject): RolloutSpec | undefined {
 
 /**
  * The update window a device's objects of a Placement carry: the Device's
- * own `spec.updateWindow`, else the Placement's `spec.rollout.updateWindow`;
- * none after a rollback, which devices apply at once whatever their window.
+ * own `spec.updateWindow`, else the window of `spec.rollout.updateWindows`
+ * its `outpost.dev/update-window` label names, else the Placement's
+ * `spec.rollout.updateWindow`; none after a rollback, which devices apply at
+ * once whatever their window.
  */
 export function updateWindowOf(placement: KubeObject, device: KubeObject): UpdateWindow | undefined {
+  const rollout = rolloutSpecOf(placement);
   const window =
     (device.spec as Partial<Device['spec']> | undefined)?.updateWindow ??
-    rolloutSpecOf(placement)?.updateWindow;
+    namedWindow(rollout, device.metadata.labels?.[UPDATE_WINDOW_LABEL]) ??
+    rollout?.updateWindow;
   if (!window) return undefined;
   return rolloutStatusOf(placement)?.phase === 'RolledBack' ? undefined : window;
 }

@@ -8,14 +8,15 @@ import {
   type PlacementRevision,
   type RolloutSpec,
   type RolloutStatus,
+  UPDATE_WINDOW_LABEL,
 } from '../../../api/index.ts';
 import { type Client, type Reconciler, splitKey } from '../../../controller/index.ts';
 import { type EventSink, NO_EVENTS } from '../../events/index.ts';
 import { kindOf, timestamp } from '../support.ts';
 import type { DeviceBounds } from './boundaries.ts';
-import { matchedDevices, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { batchPlanOf, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
 import { admitWithinBudget, type BudgetDeviceState, everyDeviceAdmitted } from './rollout-budget.ts';
-import { planBatches, revisionOfDevice, rolloutSpecOf, rolloutStatusOf, snapshotOf } from './rollout-plan.ts';
+import { revisionOfDevice, rolloutSpecOf, rolloutStatusOf, snapshotOf } from './rollout-plan.ts';
 import { selectsWorkload } from './selection.ts';
 import type { PlacementCaches } from './state.ts';
 import { combineStates, evaluateWorkload, MAX_BROKEN, MAX_REASONS } from './status.ts';
@@ -39,6 +40,9 @@ const DEFAULT_SUCCESS = 100;
 const DEFAULT_ERROR = 20;
 const DEFAULT_DEADLINE_S = 600;
 const DEFAULT_HISTORY = 10;
+const MAX_UNKNOWN_WINDOWS = 10;
+/** Devices carrying the update-window label (a constant object: the label index memoises by selector). */
+const WINDOW_LABELLED = { matchExpressions: [{ key: UPDATE_WINDOW_LABEL, operator: 'Exists' as const }] };
 
 /** How one batch stands. */
 interface BatchCount {
@@ -71,6 +75,13 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
   const placementKind = kindOf(service, 'Placement');
   const events = options.events ?? NO_EVENTS;
   const recheckMs = options.recheckMs ?? 2000;
+  /**
+   * Mailboxes (cached objects, replaced on every write) seen running the
+   * update revision of a Placement, ready: the outcome needs no clock (no
+   * deadline applies to a running device), so each pass over a batch of
+   * 1,000 evaluates only the devices whose reports changed since.
+   */
+  const seenUpdated = new WeakMap<Mailbox, string>();
 
   const selectedWorkloads = (placement: KubeObject): KubeObject[] =>
     informers.workloads.byIndex(NAMESPACE_INDEX, placement.metadata.namespace!).filter(
@@ -136,6 +147,15 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
         }
       }
       next.observedGeneration = placement.metadata.generation;
+      const unknown = unknownWindows(placement, spec);
+      if (unknown.length > 0) next.unknownUpdateWindows = unknown;
+      else delete next.unknownUpdateWindows;
+      if (unknown.length > 0 && !isDeepStrictEqual(previous?.unknownUpdateWindows, unknown))
+        told.push([
+          'Warning',
+          'UnknownUpdateWindow',
+          `${unknown.map((u) => `${u.devices} device(s) (${u.examples.join(', ')}) name update window ${JSON.stringify(u.name)}`).join('; ')}, which spec.rollout.updateWindows does not define: they keep spec.rollout.updateWindow`,
+        ]);
       if (next.updateRevision !== next.currentRevision) {
         advance(placement, spec, next, now, told);
       }
@@ -156,6 +176,37 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
     },
   };
 
+  /**
+   * The values of the update-window label on the Placement's devices that
+   * name no window of `spec.rollout.updateWindows`, with how many devices
+   * and the first few; from the label index, so only labelled devices are
+   * looked at.
+   */
+  function unknownWindows(
+    placement: KubeObject,
+    spec: RolloutSpec,
+  ): NonNullable<RolloutStatus['unknownUpdateWindows']> {
+    const labelled = caches.devices.selectCached(WINDOW_LABELLED);
+    if (labelled.length === 0) return [];
+    const plan = batchPlanOf(placement, spec, caches, bounds);
+    const defined = new Set((spec.updateWindows ?? []).map((w) => w.name));
+    const byName = new Map<string, string[]>();
+    for (const device of labelled) {
+      const name = caches.devices.labelsOf(device)?.[UPDATE_WINDOW_LABEL];
+      if (name === undefined || defined.has(name) || !plan.batchOf.has(device)) continue;
+      // A device's own spec.updateWindow wins: its label is not used.
+      if ((informers.devices.get(undefined, device)?.spec as Device['spec'] | undefined)?.updateWindow)
+        continue;
+      const devices = byName.get(name) ?? [];
+      devices.push(device);
+      byName.set(name, devices);
+    }
+    return [...byName]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .slice(0, MAX_UNKNOWN_WINDOWS)
+      .map(([name, devices]) => ({ name, devices: devices.length, examples: devices.sort().slice(0, 5) }));
+  }
+
   /** Counts the released batches, rolls back past the error threshold, else releases the next batch when due. */
   function advance(
     placement: KubeObject,
@@ -166,7 +217,7 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
   ): void {
     const namespace = placement.metadata.namespace!;
     const name = placement.metadata.name!;
-    const plan = planBatches(spec, matchedDevices(placement, caches, bounds));
+    const plan = batchPlanOf(placement, spec, caches, bounds);
     const update = next.revisions.find((r) => r.revision === next.updateRevision)!;
     const counts: BatchCount[] = plan.sizes.map((devices) => ({
       devices,
@@ -180,17 +231,23 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
     const states = new Map<string, BudgetDeviceState>();
     /** Reachable devices given the update revision: the error threshold's whole. */
     let given = 0;
+    const seen = `${namespace}/${name}@${update.revision}`;
     for (const [device, batch] of plan.batchOf) {
       const count = counts[batch]!;
       const object = informers.devices.get(undefined, device);
       const unreachable = (object?.status as Device['status'])?.phase === 'Unreachable';
       if (unreachable) count.unreachable++;
+      // A batch not released yet is only counted, unless the budget needs to know what each device holds.
+      if (batch >= next.releasedBatches && !budget) continue;
       const mailbox = informers.mailboxes.get(undefined, device) as Mailbox | undefined;
       const holdsUpdate = holds(mailbox, namespace, name, update);
       let updated = false;
       if (batch < next.releasedBatches && !unreachable) {
         if (revisionOfDevice(next, plan, device) === next.updateRevision) given++;
-        if (holdsUpdate) {
+        if (holdsUpdate && mailbox && seenUpdated.get(mailbox) === seen) {
+          count.updated++;
+          updated = true;
+        } else if (holdsUpdate) {
           const state = combineStates(
             update.workloads.map((w) =>
               evaluateWorkload(
@@ -207,6 +264,7 @@ export function createRolloutReconciler(options: RolloutReconcilerOptions): Reco
           } else if (state.running) {
             count.updated++;
             updated = true;
+            if (mailbox) seenUpdated.set(mailbox, seen);
           }
         }
       }

@@ -90,12 +90,16 @@ export class PlacementCaches {
   }
 
   /**
-   * A Placement's batch plan, computed once per Placement resourceVersion and
-   * device index version (every device's reconcile asks for it).
+   * A Placement's batch plan, computed once per Placement spec (its
+   * generation: the rollout's status writes leave the plan as it is), device
+   * index version and version of its namespace's DeviceBoundaries
+   * (`boundsVersion`). Every device's reconcile and every rollout pass asks
+   * for it; at 10,000 devices computing it is a sort and a selector match
+   * per device.
    */
-  batchPlan(placement: KubeObject, compute: () => BatchPlan): BatchPlan {
+  batchPlan(placement: KubeObject, boundsVersion: string, compute: () => BatchPlan): BatchPlan {
     const key = `${placement.metadata.namespace}/${placement.metadata.name}`;
-    const version = `${placement.metadata.resourceVersion}|${this.devices.version}`;
+    const version = `${specVersion(placement)}|${this.devices.version}|${boundsVersion}`;
     const cached = this.#plans.get(key);
     if (cached?.version === version) return cached.plan;
     const plan = compute();

@@ -1,5 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Device, KubeObject, Mailbox, Placement, RolloutStatus } from '../../../api/index.ts';
+import {
+  type Device,
+  type KubeObject,
+  type Mailbox,
+  type Placement,
+  type RolloutStatus,
+  UPDATE_WINDOW_LABEL,
+} from '../../../api/index.ts';
 import {
   annotationsChanged,
   anyOf,
@@ -14,8 +21,8 @@ import {
   updateWhen,
 } from '../../../controller/index.ts';
 import { boundedNamespaces, type DeviceBounds } from './boundaries.ts';
-import { matchedDevices, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
-import { planBatches, revisionOfDevice, rolloutSpecOf, rolloutStatusOf } from './rollout-plan.ts';
+import { batchPlanOf, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
+import { revisionOfDevice, rolloutSpecOf, rolloutStatusOf } from './rollout-plan.ts';
 import { selects, selectsWorkload } from './selection.ts';
 import type { PlacementCaches, RenderStamps } from './state.ts';
 import { summaryKey } from './summary.ts';
@@ -92,7 +99,7 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
     )
       return devicesOf(p);
     const bounds = targets.bounds;
-    const plan = caches.batchPlan(p, () => planBatches(spec, matchedDevices(p, caches, bounds)));
+    const plan = batchPlanOf(p, spec, caches, bounds);
     const moved: string[] = [];
     for (const device of plan.batchOf.keys())
       if (revisionOfDevice(before, plan, device) !== revisionOfDevice(after, plan, device))
@@ -174,6 +181,23 @@ export function watchPlacementEvents(targets: PlacementWatchTargets): void {
   // Rollouts: the Placement itself (spec, approval, its own status), the Workloads it places, and
   // the agents' reports on its devices (coalesced: a batch reports together).
   rollout.watch(informers.placements);
+  // A device choosing another update window by label: the Placements with a rollout list the names none defines.
+  rollout.watch(informers.devices, {
+    map: () =>
+      informers.placements
+        .list()
+        .filter((p) => rolloutSpecOf(p) !== undefined)
+        .map(keyOf),
+    predicates: [
+      {
+        add: (d) => d.metadata.labels?.[UPDATE_WINDOW_LABEL] !== undefined,
+        update: (old, d) =>
+          old.metadata.labels?.[UPDATE_WINDOW_LABEL] !== d.metadata.labels?.[UPDATE_WINDOW_LABEL],
+        delete: (d) => d.metadata.labels?.[UPDATE_WINDOW_LABEL] !== undefined,
+      },
+    ],
+    coalesce: true,
+  });
   rollout.watch(informers.workloads, {
     map: (w) => placementsSelecting(w).map(keyOf),
     predicates: [workloadSpec],
