@@ -19,7 +19,7 @@ import {
   withTransitionTimes,
 } from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
-import { selectsWorkload } from './selection.ts';
+import { selects, selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
 import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
 import { RolloutEvents } from './summary-events.ts';
@@ -104,6 +104,24 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     }
     staleHints.delete(key);
     return true;
+  };
+
+  /**
+   * Whether the device found stale last time is still one of the key's devices (`covers`) and
+   * still stale: then the key is not all fresh either, and its devices need not be gathered
+   * (during a fan-out to 10,000 devices a summary looks again and again while Mailboxes are
+   * being written: each look would otherwise list and filter every device first).
+   */
+  const hintStillStale = (
+    key: string,
+    required: RequiredInputs,
+    covers: (labels: Readonly<Record<string, string>> | undefined) => boolean,
+  ): boolean => {
+    const hinted = staleHints.get(key);
+    if (hinted === undefined) return false;
+    const device = informers.devices.get(undefined, hinted);
+    if (!device || device.metadata.deletionTimestamp) return false;
+    return covers(caches.devices.labelsOf(hinted)) && !fresh(device, required);
   };
 
   /** Whether a device's Mailbox was rendered from the current specs of everything it depends on. */
@@ -230,6 +248,10 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           placements: [`${namespace}/${name}`],
           workloads: workloads.map((w) => `${namespace}/${w.metadata.name}`),
         };
+        const selector = (placement.spec as Placement['spec']).deviceSelector;
+        const placesOn = (labels: Readonly<Record<string, string>> | undefined) =>
+          selects(selector, labels) && bounds.allows(namespace!, labels);
+        if (hintStillStale(key, required, placesOn)) return { requeueAfter: staleRecheckMs };
         const devices: KubeObject[] = [];
         const outside: string[] = [];
         for (const device of matchedDevices((placement.spec as Placement['spec']).deviceSelector)) {
@@ -264,17 +286,29 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           told.forget(key);
           return;
         }
+        const placing = informers.placements
+          .byIndex(NAMESPACE_INDEX, namespace!)
+          .filter(
+            (placement) =>
+              !placement.metadata.deletionTimestamp &&
+              selectedWorkloads(placement).some((w) => w.metadata.name === name),
+          );
+        const required = { placements: [], workloads: [`${namespace}/${name}`] };
+        const placed = (labels: Readonly<Record<string, string>> | undefined) =>
+          placing.some(
+            (p) =>
+              selects((p.spec as Placement['spec']).deviceSelector, labels) &&
+              bounds.allows(namespace!, labels),
+          );
+        if (hintStillStale(key, required, placed)) return { requeueAfter: staleRecheckMs };
         const devices = new Map<string, KubeObject>();
-        for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
-          if (placement.metadata.deletionTimestamp) continue;
-          if (!selectedWorkloads(placement).some((w) => w.metadata.name === name)) continue;
+        for (const placement of placing) {
           for (const device of liveDevices(placement)) {
             devices.set(device.metadata.name!, device);
           }
         }
         // Not placed anywhere and never summarised by us: no status to keep up (nor to take from its writer).
         if (devices.size === 0 && !summarisedByUs(workload)) return;
-        const required = { placements: [], workloads: [`${namespace}/${name}`] };
         if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
           await yieldIfSliceUsed();
