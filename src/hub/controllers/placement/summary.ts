@@ -95,7 +95,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
     const start = Math.max(0, hint ? devices.indexOf(hint) : 0);
     for (let i = 0; i < devices.length; i++) {
-      await yieldIfSliceUsed();
+      const turn = yieldIfSliceUsed();
+      if (turn) await turn;
       const device = devices[(start + i) % devices.length]!;
       if (!fresh(device, required)) {
         staleHints.set(key, device.metadata.name!);
@@ -107,21 +108,32 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
   };
 
   /**
-   * Whether the device found stale last time is still one of the key's devices (`covers`) and
-   * still stale: then the key is not all fresh either, and its devices need not be gathered
-   * (during a fan-out to 10,000 devices a summary looks again and again while Mailboxes are
-   * being written: each look would otherwise list and filter every device first).
+   * Whether one of the key's devices is stale, looked for among candidate names (from the one
+   * found stale last time on) before any device list is built: while a fan-out to 10,000
+   * devices is writing Mailboxes a summary looks again and again, and each look would
+   * otherwise gather and filter every device first. `covers` tells whether a candidate is one
+   * of the key's devices. False says only that none was found: the full check follows.
    */
-  const hintStillStale = (
+  const anyStale = async (
     key: string,
     required: RequiredInputs,
+    names: readonly string[],
     covers: (labels: Readonly<Record<string, string>> | undefined) => boolean,
-  ): boolean => {
+  ): Promise<boolean> => {
     const hinted = staleHints.get(key);
-    if (hinted === undefined) return false;
-    const device = informers.devices.get(undefined, hinted);
-    if (!device || device.metadata.deletionTimestamp) return false;
-    return covers(caches.devices.labelsOf(hinted)) && !fresh(device, required);
+    const start = hinted === undefined ? 0 : Math.max(0, names.indexOf(hinted));
+    for (let i = 0; i < names.length; i++) {
+      const turn = yieldIfSliceUsed();
+      if (turn) await turn;
+      const name = names[(start + i) % names.length]!;
+      const device = informers.devices.get(undefined, name);
+      if (!device || device.metadata.deletionTimestamp || !covers(caches.devices.labelsOf(name))) continue;
+      if (!fresh(device, required)) {
+        staleHints.set(key, name);
+        return true;
+      }
+    }
+    return false;
   };
 
   /** Whether a device's Mailbox was rendered from the current specs of everything it depends on. */
@@ -251,7 +263,9 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const selector = (placement.spec as Placement['spec']).deviceSelector;
         const placesOn = (labels: Readonly<Record<string, string>> | undefined) =>
           selects(selector, labels) && bounds.allows(namespace!, labels);
-        if (hintStillStale(key, required, placesOn)) return { requeueAfter: staleRecheckMs };
+        if (await anyStale(key, required, caches.devices.selectCached(selector), placesOn)) {
+          return { requeueAfter: staleRecheckMs };
+        }
         const devices: KubeObject[] = [];
         const outside: string[] = [];
         for (const device of matchedDevices((placement.spec as Placement['spec']).deviceSelector)) {
@@ -261,7 +275,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const excluded = bounds.condition(namespace!, outside);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
-          await yieldIfSliceUsed();
+          const turn = yieldIfSliceUsed();
+          if (turn) await turn;
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           const perWorkload = workloads.map((w) =>
@@ -300,7 +315,17 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
               selects((p.spec as Placement['spec']).deviceSelector, labels) &&
               bounds.allows(namespace!, labels),
           );
-        if (hintStillStale(key, required, placed)) return { requeueAfter: staleRecheckMs };
+        const candidates =
+          placing.length === 1
+            ? caches.devices.selectCached((placing[0]!.spec as Placement['spec']).deviceSelector)
+            : [
+                ...new Set(
+                  placing.flatMap((p) =>
+                    caches.devices.selectCached((p.spec as Placement['spec']).deviceSelector),
+                  ),
+                ),
+              ];
+        if (await anyStale(key, required, candidates, placed)) return { requeueAfter: staleRecheckMs };
         const devices = new Map<string, KubeObject>();
         for (const placement of placing) {
           for (const device of liveDevices(placement)) {
@@ -311,7 +336,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         if (devices.size === 0 && !summarisedByUs(workload)) return;
         if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
-          await yieldIfSliceUsed();
+          const turn = yieldIfSliceUsed();
+          if (turn) await turn;
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           states.set(
