@@ -53,6 +53,13 @@ export interface Client {
     options: DeleteOptions,
   ): Promise<ObjectText>;
   /**
+   * The object a write made in this process with `echo` was stored from, when `text` is
+   * exactly what it stored and that write has not returned yet (its watch event reaches
+   * in-process watchers before it does): a watcher may take it, frozen, instead of parsing
+   * the text. Undefined otherwise, and always for a client of a remote server.
+   */
+  echoOf?(text: string): KubeObject | undefined;
+  /**
    * Follows every change of a kind's objects (in one namespace, or all) after
    * `afterRevision`: `sink` gets each write once, in revision order, until
    * `signal` aborts. Rejects with code 410 when that revision has been
@@ -139,6 +146,15 @@ export interface ClientWriteOptions {
    * @default false: the body is deep-copied first
    */
   readonly borrowBody?: boolean;
+  /**
+   * Lets in-process watchers take the object the write stored ({@link Client.echoOf}) instead
+   * of parsing the stored text: that object (the body's parts included, borrowed or not) is
+   * then frozen and cached by informers, so neither the caller nor anyone else may change it
+   * after the call. The body must be plain JSON values (no undefined members, which the stored
+   * text would not have). For a controller that writes many large objects it also caches.
+   * @default false
+   */
+  readonly echo?: boolean;
   /**
    * The user the write is made for (as Kubernetes' impersonation), whom the
    * server's admission checks weigh. @default undefined: the server's own writer, trusted

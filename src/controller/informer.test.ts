@@ -270,4 +270,47 @@ describe('Informer', () => {
     stop.abort();
     await running;
   });
+  it('caches the object of its own echoed write as stored, without keeping it once the write returned', async () => {
+    const informer = new Informer({ client: env.service, kind: configMaps(), namespace: 'default' });
+    const stop = new AbortController();
+    const running = informer.start(stop.signal);
+    await informer.waitForSync(stop.signal);
+    const echoed = {
+      ...configMap('echoed', { k: 'v' }),
+      metadata: { name: 'echoed', labels: { a: 'b' } },
+    } as KubeObject;
+    const created = await env.service.create(configMaps(), 'default', echoed, {
+      fieldManager: 'test',
+      borrowBody: true,
+      echo: true,
+    });
+    const cached = informer.get('default', 'echoed');
+    // The object the write stored from (its metadata is the service's copy; its data the body's).
+    assert.equal(cached?.data, echoed.data, 'the written object, not a parse of its text');
+    assert.ok(Object.isFrozen(cached?.data), 'frozen like every cached object');
+    assert.deepEqual(
+      cached,
+      JSON.parse(created.value),
+      'the same as the stored text, server fields included',
+    );
+    const next = { ...cached!, data: { k: 'w' } } as KubeObject;
+    const updated = await env.service.update(configMaps(), 'default', 'echoed', next, {
+      fieldManager: 'test',
+      borrowBody: true,
+      echo: true,
+      stored: cached!,
+    });
+    assert.equal(informer.get('default', 'echoed')?.data, next.data);
+    assert.deepEqual(informer.get('default', 'echoed'), JSON.parse(updated.value));
+    assert.equal(env.service.echoOf(updated.value), undefined, 'nothing is kept once the write returned');
+    // Without echo the event is parsed: the cache holds its own copy.
+    const plain = { ...informer.get('default', 'echoed')!, data: { k: 'x' } } as KubeObject;
+    await env.service.update(configMaps(), 'default', 'echoed', plain, { fieldManager: 'test' });
+    assert.notEqual(informer.get('default', 'echoed')?.data, plain.data);
+    assert.deepEqual(informer.get('default', 'echoed')?.data, { k: 'x' });
+    assert.deepEqual(cacheState(informer), await storeState());
+    stop.abort();
+    await running;
+    await env.service.delete(configMaps(), 'default', 'echoed', {});
+  });
 });

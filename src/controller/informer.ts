@@ -271,7 +271,9 @@ export class Informer {
           continue;
         }
       }
-      const object = deepFreeze(this.#parse(event.value));
+      // The echo of a write of this process: the object it was stored from, not the text parsed again.
+      const echo = this.#client.echoOf?.(event.value);
+      const object = deepFreeze(echo === undefined ? this.#parse(event.value) : this.#transformed(echo));
       const key = keyOf(object);
       const old = this.#cache.get(key);
       if (event.type === 'DELETED') {
@@ -284,7 +286,10 @@ export class Informer {
   }
 
   #parse(text: string): KubeObject {
-    const object = JSON.parse(text) as KubeObject;
+    return this.#transformed(JSON.parse(text) as KubeObject);
+  }
+
+  #transformed(object: KubeObject): KubeObject {
     return this.#transform ? this.#transform(object) : object;
   }
 

@@ -87,6 +87,39 @@ describe('composing a device Mailbox', () => {
     assert.notEqual(second.objects[1]!.hash, first.objects[1]!.hash);
   });
 
+  it('after a change of one override, renders anew only the objects it touches, the rest taken as they were', () => {
+    const w = workload('web', '2026-01-02T00:00:00Z', [
+      { ...configMap('cfg', { who: '${device.name}' }) },
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p-${device.name}' }, spec: { containers: [] } },
+    ]);
+    const limit = (memory: string) => ({
+      target: { kind: 'Pod' },
+      patch: [{ op: 'add', path: '/metadata/labels', value: { memory } }],
+    });
+    const first = composeMailbox(gw1, [placed(w, placement([limit('1Gi')]))], undefined, 'T1');
+    // A new Placement generation: new renderers for every Workload it places, as the controller makes.
+    const changed = placed(w, placement([limit('2Gi')]));
+    const second = composeMailbox(gw1, [changed], first, 'T2');
+    assert.equal(
+      second.objects[0]!.object,
+      first.objects[0]!.object,
+      'the ConfigMap is the one rendered before',
+    );
+    assert.equal(second.objects[0]!.since, 'T1');
+    assert.notEqual(second.objects[1]!.hash, first.objects[1]!.hash);
+    assert.deepEqual((second.objects[1]!.object.metadata as { labels?: unknown }).labels, { memory: '2Gi' });
+    // Exactly what composing from nothing gives (since aside).
+    const fresh = composeMailbox(gw1, [placed(w, placement([limit('2Gi')]))], undefined, 'T2');
+    assert.deepEqual(
+      second.objects.map((o) => ({ ...o, since: 'x' })),
+      fresh.objects.map((o) => ({ ...o, since: 'x' })),
+    );
+    // Another device's previous objects are never taken: their parameter values differ.
+    const onOther = composeMailbox(gw2, [changed], second, 'T3');
+    assert.deepEqual((onOther.objects[0]!.object as { data?: unknown }).data, { who: 'gw-2' });
+    assert.equal(onOther.objects[1]!.object.metadata.name, 'p-gw-2');
+  });
+
   it('leaves out an object whose parameter the device lacks, and only that object', () => {
     const w = workload('web', 'T', [configMap('zone', { z: '${device.labels.zone}' }), configMap('ok', {})]);
     const spec = composeMailbox(gw1, [placed(w)], undefined, 'T');

@@ -5,7 +5,7 @@ import type {
   MailboxSource,
   UpdateWindow,
 } from '../../../api/index.ts';
-import { isRunnable, type WorkloadRenderer } from './render.ts';
+import { isRunnable, previousResults, type WorkloadRenderer } from './render.ts';
 import type { DeviceParameters } from './template.ts';
 
 /** One Workload placed on a device, by the Placement that placed it there. */
@@ -65,6 +65,8 @@ export function composeMailbox(
   for (const entry of previous?.objects ?? []) {
     before.set(sourceKey(entry.source) + identityOf(refFields(entry.object)), entry);
   }
+  // Objects whose inputs did not change are taken from the previous spec as they are.
+  const earlier = previousResults(previous?.objects ?? []);
   const byPrecedence = [...placed].sort((a, b) => compare(a.precedence, b.precedence));
   const taken = new Map<string, MailboxSource>();
   const objects: Array<{ order: string; entry: MailboxObject }> = [];
@@ -72,7 +74,7 @@ export function composeMailbox(
   for (const { source, renderer, revision, updateWindow } of byPrecedence) {
     renderer.objects.forEach((_, index) => {
       const order = `${source.namespace}\u0000${source.workload}\u0000${String(index).padStart(6, '0')}`;
-      const result = renderer.render(index, device);
+      const result = renderer.render(index, device, earlier);
       if (!result.ok) {
         excluded.push({
           order,

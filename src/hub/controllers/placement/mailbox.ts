@@ -139,10 +139,12 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
           spec,
         };
         // Borrowed: the body holds frozen cache entries and shared renders, which the service only
-        // reads; the cached Mailbox spares it parsing the stored one again.
+        // reads; the cached Mailbox spares it parsing the stored one again. Echoed: the informer
+        // caches the object written rather than parsing its watch event (nothing here changes it).
         const written = await service.update(mailboxKind, undefined, name, body, {
           fieldManager: FIELD_MANAGER,
           borrowBody: true,
+          echo: true,
           stored: existing,
         });
         revision = written.revision;
@@ -157,6 +159,7 @@ export function createMailboxReconciler(options: MailboxReconcilerOptions): Reco
         const written = await service.create(mailboxKind, undefined, body, {
           fieldManager: FIELD_MANAGER,
           borrowBody: true,
+          echo: true,
         });
         revision = written.revision;
         options.writes?.inc({ operation: 'create' });

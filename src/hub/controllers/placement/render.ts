@@ -51,6 +51,31 @@ interface Patched {
   readonly templated: boolean;
   /** Results by parameter values; dropped once it grows past {@link MAX_CACHED} (e.g. `${device.name}`). */
   readonly byValues: Map<string, RenderResult> | undefined;
+  /** The content hash of what rendering reads besides parameter values (see {@link renderKey}); set on first use. */
+  fingerprint?: string;
+}
+
+/**
+ * What each rendered object was rendered from: its {@link renderKey} and the result. A
+ * device's Mailbox holds the rendered objects themselves (the Mailbox informer caches the
+ * object the controller wrote), so a later compose finds here which of its previous objects
+ * can be taken as they are, without expanding and hashing again: after a change of one
+ * input (a Placement's override), renderers are new for every Workload it places, but only
+ * the objects the change touched are rendered anew. Weak: gone with the Mailbox's objects.
+ */
+const renderedFrom = new WeakMap<object, { readonly key: string; readonly result: RenderResult }>();
+
+/**
+ * Previous results of a device by their {@link renderKey}, from the objects of its Mailbox
+ * (those rendered in this process; a Mailbox read after a restart has none).
+ */
+export function previousResults(objects: Iterable<{ readonly object: object }>): Map<string, RenderResult> {
+  const results = new Map<string, RenderResult>();
+  for (const { object } of objects) {
+    const from = renderedFrom.get(object);
+    if (from) results.set(from.key, from.result);
+  }
+  return results;
 }
 
 /** Per object and override set, at most this many parameter combinations are cached. */
@@ -114,8 +139,15 @@ export class WorkloadRenderer {
     this.#patched = this.objects.map(() => new Map());
   }
 
-  /** Renders object `index` for a device. */
-  render(index: number, device: DeviceParameters): RenderResult {
+  /**
+   * Renders object `index` for a device. `previous` ({@link previousResults}): the device's
+   * earlier results, one of which is answered when it was rendered from the same inputs.
+   */
+  render(
+    index: number,
+    device: DeviceParameters,
+    previous?: ReadonlyMap<string, RenderResult>,
+  ): RenderResult {
     const applying = this.#targeted[index]!.filter((i) =>
       selects(this.#overrides[i]!.deviceSelector as LabelSelectorShape, device.labels),
     );
@@ -136,6 +168,9 @@ export class WorkloadRenderer {
     }
     const cached = patched.byValues?.get(valuesKey);
     if (cached) return cached;
+    const key = this.#renderKey(patched, valuesKey);
+    const kept = previous?.get(key);
+    if (kept) return kept;
     const object = patched.templated ? expand(patched.object!, device) : patched.object!;
     // Rootless is part of the content: turning it on or off changes the hash, so the device replaces the unit.
     const runnable = RUNNABLE_KINDS.has(object.kind);
@@ -168,7 +203,25 @@ export class WorkloadRenderer {
       if (patched.byValues.size < MAX_CACHED) patched.byValues.set(valuesKey, result);
       else (patched as { byValues: Map<string, RenderResult> | undefined }).byValues = undefined;
     }
+    renderedFrom.set(object, { key, result });
     return result;
+  }
+
+  /**
+   * What a result depends on, as text: the object after overrides (before parameters), the
+   * Workload's settings that are part of the content, and the values of the parameters it
+   * uses. Equal keys give equal results, whichever renderer (Placement and Workload
+   * generation) made them.
+   */
+  #renderKey(patched: Patched, valuesKey: string): string {
+    patched.fingerprint ??= contentHash({
+      object: patched.object,
+      rootless: this.rootless,
+      retry: this.retry ?? null,
+      cron: this.cron ?? null,
+      uploads: this.uploads ?? null,
+    });
+    return `${patched.fingerprint}\u0000${valuesKey}`;
   }
 
   #patch(index: number, applying: readonly number[]): Patched {

@@ -19,7 +19,7 @@ import {
   withTransitionTimes,
 } from './conditions.ts';
 import { FIELD_MANAGER, NAMESPACE_INDEX, type PlacementInformers } from './mailbox.ts';
-import { selectsWorkload } from './selection.ts';
+import { selects, selectsWorkload } from './selection.ts';
 import { type PlacementCaches, parametersSignature, specVersion } from './state.ts';
 import { combineStates, type DeviceState, evaluateWorkload, summarize } from './status.ts';
 import { RolloutEvents } from './summary-events.ts';
@@ -95,7 +95,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     const hint = hinted === undefined ? undefined : informers.devices.get(undefined, hinted);
     const start = Math.max(0, hint ? devices.indexOf(hint) : 0);
     for (let i = 0; i < devices.length; i++) {
-      await yieldIfSliceUsed();
+      const turn = yieldIfSliceUsed();
+      if (turn) await turn;
       const device = devices[(start + i) % devices.length]!;
       if (!fresh(device, required)) {
         staleHints.set(key, device.metadata.name!);
@@ -104,6 +105,35 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
     }
     staleHints.delete(key);
     return true;
+  };
+
+  /**
+   * Whether one of the key's devices is stale, looked for among candidate names (from the one
+   * found stale last time on) before any device list is built: while a fan-out to 10,000
+   * devices is writing Mailboxes a summary looks again and again, and each look would
+   * otherwise gather and filter every device first. `covers` tells whether a candidate is one
+   * of the key's devices. False says only that none was found: the full check follows.
+   */
+  const anyStale = async (
+    key: string,
+    required: RequiredInputs,
+    names: readonly string[],
+    covers: (labels: Readonly<Record<string, string>> | undefined) => boolean,
+  ): Promise<boolean> => {
+    const hinted = staleHints.get(key);
+    const start = hinted === undefined ? 0 : Math.max(0, names.indexOf(hinted));
+    for (let i = 0; i < names.length; i++) {
+      const turn = yieldIfSliceUsed();
+      if (turn) await turn;
+      const name = names[(start + i) % names.length]!;
+      const device = informers.devices.get(undefined, name);
+      if (!device || device.metadata.deletionTimestamp || !covers(caches.devices.labelsOf(name))) continue;
+      if (!fresh(device, required)) {
+        staleHints.set(key, name);
+        return true;
+      }
+    }
+    return false;
   };
 
   /** Whether a device's Mailbox was rendered from the current specs of everything it depends on. */
@@ -230,6 +260,12 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           placements: [`${namespace}/${name}`],
           workloads: workloads.map((w) => `${namespace}/${w.metadata.name}`),
         };
+        const selector = (placement.spec as Placement['spec']).deviceSelector;
+        const placesOn = (labels: Readonly<Record<string, string>> | undefined) =>
+          selects(selector, labels) && bounds.allows(namespace!, labels);
+        if (await anyStale(key, required, caches.devices.selectCached(selector), placesOn)) {
+          return { requeueAfter: staleRecheckMs };
+        }
         const devices: KubeObject[] = [];
         const outside: string[] = [];
         for (const device of matchedDevices((placement.spec as Placement['spec']).deviceSelector)) {
@@ -239,7 +275,8 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
         const excluded = bounds.condition(namespace!, outside);
         if (!(await allFresh(key, devices, required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices) {
-          await yieldIfSliceUsed();
+          const turn = yieldIfSliceUsed();
+          if (turn) await turn;
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           const perWorkload = workloads.map((w) =>
@@ -264,20 +301,43 @@ export function createSummaryReconciler(options: SummaryReconcilerOptions): Reco
           told.forget(key);
           return;
         }
+        const placing = informers.placements
+          .byIndex(NAMESPACE_INDEX, namespace!)
+          .filter(
+            (placement) =>
+              !placement.metadata.deletionTimestamp &&
+              selectedWorkloads(placement).some((w) => w.metadata.name === name),
+          );
+        const required = { placements: [], workloads: [`${namespace}/${name}`] };
+        const placed = (labels: Readonly<Record<string, string>> | undefined) =>
+          placing.some(
+            (p) =>
+              selects((p.spec as Placement['spec']).deviceSelector, labels) &&
+              bounds.allows(namespace!, labels),
+          );
+        const candidates =
+          placing.length === 1
+            ? caches.devices.selectCached((placing[0]!.spec as Placement['spec']).deviceSelector)
+            : [
+                ...new Set(
+                  placing.flatMap((p) =>
+                    caches.devices.selectCached((p.spec as Placement['spec']).deviceSelector),
+                  ),
+                ),
+              ];
+        if (await anyStale(key, required, candidates, placed)) return { requeueAfter: staleRecheckMs };
         const devices = new Map<string, KubeObject>();
-        for (const placement of informers.placements.byIndex(NAMESPACE_INDEX, namespace!)) {
-          if (placement.metadata.deletionTimestamp) continue;
-          if (!selectedWorkloads(placement).some((w) => w.metadata.name === name)) continue;
+        for (const placement of placing) {
           for (const device of liveDevices(placement)) {
             devices.set(device.metadata.name!, device);
           }
         }
         // Not placed anywhere and never summarised by us: no status to keep up (nor to take from its writer).
         if (devices.size === 0 && !summarisedByUs(workload)) return;
-        const required = { placements: [], workloads: [`${namespace}/${name}`] };
         if (!(await allFresh(key, [...devices.values()], required))) return { requeueAfter: staleRecheckMs };
         for (const device of devices.values()) {
-          await yieldIfSliceUsed();
+          const turn = yieldIfSliceUsed();
+          if (turn) await turn;
           const mailbox = informers.mailboxes.get(undefined, device.metadata.name!) as Mailbox | undefined;
           const opts = evaluateOptions(device, now);
           states.set(

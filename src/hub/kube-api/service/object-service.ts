@@ -113,6 +113,11 @@ export class ObjectService implements Client {
     });
   }
 
+  /** {@link Client.echoOf}: the object of a write in flight made with `echo`, stored as exactly `text`. */
+  echoOf(text: string): KubeObject | undefined {
+    return this.#writes.echoes.objectOf(text);
+  }
+
   async get(def: KindDefinition, namespace: string | undefined, name: string): Promise<StoredObject> {
     const stored = await this.#store.get(objectKey(def, namespace, name));
     if (!stored) throw errors.notFound(def, name);

@@ -26,6 +26,7 @@ import {
 } from './object-meta.ts';
 import { checkApplied, checkSize, checkTypeMeta, sizeChecked } from './request-checks.ts';
 import { schemaInfoOf } from './schema-info-cache.ts';
+import { WriteEchoes } from './write-echoes.ts';
 import { invalidApplyConfiguration, withoutEmptyManagedFields } from './write-merge.ts';
 import { borrowOrCopy, dropUnknownFields, ownCopy } from './write-prune.ts';
 
@@ -44,6 +45,8 @@ export class WritePipeline {
   readonly #admission: readonly AdmissionCheck[];
   readonly #namespaceKind: KindDefinition;
   readonly #namespaces: NamespaceIndex;
+  /** The objects of writes in flight that asked for an echo (`options.echo`), by their stored text. */
+  readonly echoes = new WriteEchoes();
 
   constructor(options: WritePipelineOptions) {
     this.#store = options.store;
@@ -142,7 +145,10 @@ export class WritePipeline {
       return { key, revision: 0, value: JSON.stringify(object) };
     }
     const rendered = sizeChecked(prerender(object));
-    return this.#store.create(key, (revision) => rendered.render(revision));
+    if (!options.echo) return this.#store.create(key, (revision) => rendered.render(revision));
+    return this.echoes.during(object, (remember) =>
+      this.#store.create(key, (revision) => remember(rendered.render(revision))),
+    );
   }
 
   /**
@@ -171,7 +177,11 @@ export class WritePipeline {
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
       return this.#store.delete(key, current.revision, (revision) => rendered.render(revision));
     }
-    return this.#store.update(key, current.revision, (revision) => rendered.render(revision));
+    if (!options.echo)
+      return this.#store.update(key, current.revision, (revision) => rendered.render(revision));
+    return this.echoes.during(next, (remember) =>
+      this.#store.update(key, current.revision, (revision) => remember(rendered.render(revision))),
+    );
   }
 
   /** Fills a new object's server-set fields from the request. */
