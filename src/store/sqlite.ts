@@ -68,6 +68,8 @@ interface Batch {
   lastRevision: number;
   /** Bytes of values written, for the checkpoint (`CHECKPOINT_BYTES`). */
   bytes: number;
+  /** Some of its writes were prepared while the batch before it was committing. */
+  pipelined: boolean;
 }
 
 type Job =
@@ -315,7 +317,9 @@ export class SqliteStore implements Store {
       rows: [],
       lastRevision: 0,
       bytes: 0,
+      pipelined: false,
     };
+    if (this.#inFlight?.kind === 'commit') batch.pipelined = true;
     this.#next = batch;
     for (const write of writes) {
       batch.writes.push(write);
@@ -409,7 +413,12 @@ export class SqliteStore implements Store {
       return;
     }
     const { batch } = job;
-    this.#onCommit?.({ writes: batch.writes.length, seconds: result.seconds, failed: !result.ok });
+    this.#onCommit?.({
+      writes: batch.writes.length,
+      seconds: result.seconds,
+      failed: !result.ok,
+      pipelined: batch.pipelined,
+    });
     if (!result.ok) {
       this.#commitFailed(batch, new Error('store commit failed', { cause: new Error(result.message) }));
       return;
