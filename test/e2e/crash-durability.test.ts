@@ -61,6 +61,8 @@ const WATCHERS = [
 const MIN_ACKS = 10;
 const MAX_ACKS = 150;
 const MAX_LOAD_MS = 1500;
+/** How long a cycle's load may go on past MAX_LOAD_MS waiting for the first pipelined commit. */
+const MAX_PIPELINE_WAIT_MS = 8000;
 
 interface Run {
   readonly t: TestContext;
@@ -145,8 +147,14 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   const loadStart = performance.now();
   const acksBefore = recorder.acks;
   await firstOf([recorder.waitForAcks(target), Promise.all(running)], MAX_LOAD_MS);
-  // The writers go on while the counter is read, so the kill still lands mid-load.
+  // The kill waits (a while at most) until a batch has been prepared while another committed, so
+  // that it lands with the pipeline running; the writers go on while the counter is read.
+  const pipelineDeadline = performance.now() + MAX_PIPELINE_WAIT_MS;
   run.pipelined[cycle] = await pipelinedCommits(client);
+  while (run.pipelined[cycle] === 0 && performance.now() < pipelineDeadline) {
+    await firstOf([recorder.waitForAcks(recorder.acks + 2)], 250);
+    run.pipelined[cycle] = await pipelinedCommits(client);
+  }
   run.killedAt[cycle] = performance.now();
   killed = true;
   signalKilled();
