@@ -2,13 +2,18 @@
  * CPU per create through ObjectService in-process (no HTTP): the api-creates
  * ConfigMap, SQLite synchronous=FULL, 64 creates in flight (group commit
  * batches them), a warm-up round then three rounds of 20,000; prints the
- * median process CPU per create. On a busy machine the hub's HTTP benchmark
+ * median process CPU per create (every thread, the SQLite writer thread's too) and the event
+ * loop's busy time per create (`eventLoopUtilization`: the main thread's time not waiting
+ * for I/O, a synchronous commit's fsync included) and the main thread's own CPU per create
+ * (Linux's schedstat of the main thread: what the event loop spends). On a busy machine the hub's HTTP benchmark
  * gets too little CPU to warm up, while CPU per create in one process still
  * compares: alternate it between two checkouts.
  *
  *   node --import tsx bench/service-creates.ts
  *   ROOT=/path/to/other/checkout node --import tsx bench/service-creates.ts
  */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { removeDir, tempDir } from '../test/support/index.ts';
 
@@ -24,6 +29,11 @@ const { KindRegistry, ALL_KINDS } = (await import(
 )) as typeof import('../src/api/index.ts');
 
 const ROUND = 20_000;
+
+/** Nanoseconds the main thread (whose id is the process id) has run on a CPU; Linux only. */
+function mainThreadCpuNs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+}
 const IN_FLIGHT = 64;
 
 const dir = await tempDir('outpost-bench-service-creates-');
@@ -39,9 +49,14 @@ try {
     { fieldManager: 'bench' },
   );
   let next = 0;
-  /** CPU µs per create over `count` creates, IN_FLIGHT at a time, each body freshly parsed as a request's is. */
-  const round = async (count: number): Promise<number> => {
+  /**
+   * CPU µs and event-loop busy µs per create over `count` creates, IN_FLIGHT at a time, each body
+   * freshly parsed as a request's is.
+   */
+  const round = async (count: number): Promise<{ cpu: number; main: number; loop: number }> => {
     const before = process.cpuUsage();
+    const mainBefore = mainThreadCpuNs();
+    const loopBefore = performance.eventLoopUtilization();
     for (let done = 0; done < count; done += IN_FLIGHT) {
       const creates: Promise<unknown>[] = [];
       for (let i = 0; i < IN_FLIGHT; i++) {
@@ -56,12 +71,17 @@ try {
       await Promise.all(creates);
     }
     const used = process.cpuUsage(before);
-    return (used.user + used.system) / count;
+    const loop = performance.eventLoopUtilization(loopBefore);
+    const main = (mainThreadCpuNs() - mainBefore) / 1000 / count;
+    return { cpu: (used.user + used.system) / count, main, loop: (loop.active * 1000) / count };
   };
   await round(ROUND);
-  const rounds = [await round(ROUND), await round(ROUND), await round(ROUND)].sort((a, b) => a - b);
+  const rounds = [await round(ROUND), await round(ROUND), await round(ROUND)];
+  const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
+  const show = (values: number[]) =>
+    `${median(values).toFixed(1)} [${values.map((v) => v.toFixed(1)).join(', ')}]`;
   console.log(
-    `service-creates (${root}): CPU µs per create, median of 3 rounds of ${ROUND}: ${rounds[1]!.toFixed(1)} [${rounds.map((r) => r.toFixed(1)).join(', ')}]`,
+    `service-creates (${root}): median of 3 rounds of ${ROUND}: CPU µs per create ${show(rounds.map((r) => r.cpu))}; main thread CPU µs per create ${show(rounds.map((r) => r.main))}; event loop busy µs per create ${show(rounds.map((r) => r.loop))}`,
   );
 } finally {
   await store.close();

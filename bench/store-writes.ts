@@ -3,7 +3,8 @@
  * creates in flight, so that group commit batches them, against bare
  * better-sqlite3 insert loops in the same run with the same durability and
  * the same batch size (one transaction per batch of N inserts, N = writes in
- * flight). Rounds alternate store and baselines to spread the machine's noise.
+ * flight), and against the same store committing in the event loop instead of on its writer
+ * thread. Rounds alternate store and baselines to spread the machine's noise.
  *
  *   npm run bench -- store-writes          (BENCH_SECONDS=N per round, default 3)
  */
@@ -35,10 +36,16 @@ interface Round {
 const ROUND_SECONDS = 1.5;
 
 /** `concurrency` workers each awaiting one create at a time; group commit batches what is queued in one tick. */
-async function storeRound(dir: string, concurrency: number, durationMs: number): Promise<Round> {
+async function storeRound(
+  dir: string,
+  concurrency: number,
+  durationMs: number,
+  writerThread: boolean,
+): Promise<Round> {
   const store = new SqliteStore({
     path: `${dir}/store-${concurrency}-${Date.now()}.db`,
     synchronous: 'FULL',
+    writerThread,
   });
   let next = 0;
   let batches = 0;
@@ -127,11 +134,13 @@ try {
   console.log(`${machineLoad()}\n`);
   for (const concurrency of CONCURRENCY) {
     const store: Round[] = [];
+    const inline: Round[] = [];
     const insert: Round[] = [];
     const sameSql: Round[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       insert.push(bareRound(dir, concurrency, durationMs, 'insert'));
-      store.push(await storeRound(dir, concurrency, durationMs));
+      store.push(await storeRound(dir, concurrency, durationMs, true));
+      inline.push(await storeRound(dir, concurrency, durationMs, false));
       sameSql.push(bareRound(dir, concurrency, durationMs, 'same-sql'));
     }
     const storeRate = median(store.map((r) => r.writesPerSecond));
@@ -140,6 +149,7 @@ try {
     // Each round's store figure against the baselines measured right beside it.
     const ratio = median(store.map((r, i) => r.writesPerSecond / insert[i]!.writesPerSecond));
     const sameSqlRatio = median(store.map((r, i) => r.writesPerSecond / sameSql[i]!.writesPerSecond));
+    const inlineRatio = median(store.map((r, i) => r.writesPerSecond / inline[i]!.writesPerSecond));
     if (concurrency > 1 && ratio < GOAL_RATIO) goalMet = false;
     rows.push([
       String(concurrency),
@@ -149,8 +159,10 @@ try {
       fmt(sameSqlRate),
       fmt(ratio, 2),
       fmt(sameSqlRatio, 2),
+      fmt(median(inline.map((r) => r.writesPerSecond))),
+      fmt(inlineRatio, 2),
     ]);
-    results.push({ concurrency, storeRate, insertRate, sameSqlRate, ratio });
+    results.push({ concurrency, storeRate, insertRate, sameSqlRate, ratio, inlineRatio });
   }
   console.log(
     table(
@@ -162,13 +174,16 @@ try {
         'bare same-SQL/s',
         'store / INSERT',
         'store / same-SQL',
+        'inline commit writes/s',
+        'store / inline',
       ],
       rows,
     ),
   );
   console.log(
     `\nbaselines: "bare INSERT" = one INSERT per row into a log table (rev PK, key index), one transaction per N rows;` +
-      `\n           "bare same-SQL" = the store's per-write SQL (head read, log insert, head upsert, meta update), one transaction per N rows.`,
+      `\n           "bare same-SQL" = the store's per-write SQL (head read, log insert, head upsert, meta update), one transaction per N rows;` +
+      `\n           "inline commit" = the same store committing on its own connection in the event loop (writerThread: false).`,
   );
   console.log(machineLoad());
   console.log(goalLine(`store >= ${GOAL_RATIO} x bare INSERT with writes in flight (N > 1)`, goalMet));

@@ -79,6 +79,11 @@ function defineHub(program: Command): void {
         'SQLite durability: FULL (survives power loss) or NORMAL',
         'FULL',
       )
+      .option(
+        '--sqlite-commit <where>',
+        'where SQLite commits: thread (a writer thread, the event loop never waits for fsync) or loop',
+        'thread',
+      )
       .option('--history <seconds>', 'how long watch history is kept', '300')
       .option(
         '--watch-bookmark-interval <duration>',

@@ -12,6 +12,7 @@ export interface HubFlags {
   listen: string;
   store?: string;
   sqliteSynchronous: string;
+  sqliteCommit: string;
   history: string;
   watchBookmarkInterval: string;
   logLevel: string;
@@ -39,6 +40,8 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
   const synchronous = flags.sqliteSynchronous.toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL')
     throw new CliError(`--sqlite-synchronous must be FULL or NORMAL, not ${flags.sqliteSynchronous}`);
+  if (flags.sqliteCommit !== 'thread' && flags.sqliteCommit !== 'loop')
+    throw new CliError(`--sqlite-commit must be thread or loop, not ${flags.sqliteCommit}`);
   const history = Number(flags.history);
   if (!Number.isFinite(history) || history <= 0)
     throw new CliError(`--history must be a positive number of seconds`);
@@ -77,6 +80,7 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
       port,
       store: flags.store,
       synchronous,
+      sqliteWriterThread: flags.sqliteCommit === 'thread',
       version: VERSION,
       logger,
       historyRetentionMs: history * 1000,

@@ -56,6 +56,8 @@ export interface HubOptions {
   readonly store?: string;
   /** SQLite durability. @default 'FULL' */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /** SQLite commits on a writer thread (false: in the event loop). @default true */
+  readonly sqliteWriterThread?: boolean;
   readonly version: string;
   readonly logger: Logger;
   /** How long history is kept for watches. @default 300_000 */
@@ -335,6 +337,7 @@ async function openStore(options: HubOptions, onCommit: CommitObserver): Promise
     return new SqliteStore({
       path: spec.slice('sqlite:'.length),
       synchronous: options.synchronous,
+      writerThread: options.sqliteWriterThread,
       onCommit,
     });
   // Connects and creates or migrates the schema; several hubs may share the database.

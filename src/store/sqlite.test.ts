@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { describeStoreConformance } from './conformance.ts';
 import { doc, withStore } from './conformance-support.ts';
 import { SQLITE_SCHEMA_VERSION, SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
-import { StoreClosedError } from './store.ts';
+import { ConflictError, KeyExistsError, StoreClosedError } from './store.ts';
 
 // Each store costs a few fsyncs to create and remove (WAL switch, schema, unlink), about 10 ms
 // each on these disks; on tmpfs they cost nothing, and the suite opens about a hundred stores.
@@ -120,4 +120,47 @@ describe('SqliteStore', () => {
       await store.close();
       await watch.done;
     }));
+
+  it('checks a write prepared while the batch before it commits against that batch, and shows neither to reads before it is acknowledged', () =>
+    withStore(openSqlite, async ({ store }) => {
+      const base = await store.currentRevision();
+      const first = store.create('/k/a', doc('a1'));
+      // One turn later the first batch is on the writer thread; these form the next batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(await store.get('/k/a'), undefined, 'an unacknowledged create is not read');
+      const again = store.create('/k/a', doc('a2'));
+      const update = store.update('/k/a', base + 1, doc('a3'));
+      const stale = store.update('/k/a', base, doc('a4'));
+      assert.equal(await store.currentRevision(), base);
+      assert.deepEqual((await store.list({ prefix: '/k/' })).items, []);
+      const [created, existing, updated, conflict] = await Promise.allSettled([first, again, update, stale]);
+      assert.equal(created.status === 'fulfilled' && created.value.revision, base + 1);
+      assert.ok(existing.status === 'rejected' && existing.reason instanceof KeyExistsError);
+      assert.equal(updated.status === 'fulfilled' && updated.value.revision, base + 2);
+      assert.ok(conflict.status === 'rejected' && conflict.reason instanceof ConflictError);
+      assert.equal((await store.get('/k/a'))?.revision, base + 2);
+      assert.equal(await store.currentRevision(), base + 2);
+    }));
+
+  it('keeps the write-ahead log bounded while writes never pause', async () => {
+    const opened = await openSqlite();
+    try {
+      const value = 'x'.repeat(8000);
+      // About 40 MB in batches that follow each other without a pause, reads pinned to a snapshot
+      // all along; without its checkpoints the WAL would hold all of it.
+      let largest = 0;
+      await Promise.all(
+        Array.from({ length: 64 }, async (_, writer) => {
+          for (let i = 0; i < 80; i++) {
+            await opened.store.create(`/k/${writer}-${i}`, () => JSON.stringify({ value }));
+            largest = Math.max(largest, statSync(`${opened.path}-wal`).size);
+          }
+        }),
+      );
+      assert.equal(await opened.store.count('/k/'), 64 * 80);
+      assert.ok(largest < 20 * 1024 * 1024, `the WAL grew to ${largest} bytes`);
+    } finally {
+      await opened.cleanup();
+    }
+  });
 });

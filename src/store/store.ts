@@ -87,6 +87,8 @@ export interface CommitStats {
   readonly seconds: number;
   /** The transaction failed: none of its writes happened. */
   readonly failed: boolean;
+  /** Some of its writes were prepared while the batch before it was committing (SQLite's writer thread). */
+  readonly pipelined?: boolean;
 }
 
 /** Told of every group commit (metrics); must not throw. */

@@ -2,7 +2,11 @@
 // load, restarts it on the same data dir (20 kills under 16 writers), then checks the
 // recorded history (etcd's robustness tests in miniature): no acknowledged
 // write lost, revisions never reused, watches ordered and gap-free across
-// resumes, nothing half-written. OUTPOST_CRASH_SEED=N replays a seed's choices
+// resumes, nothing half-written. The SQLite store commits on a writer thread while the event
+// loop prepares the next batch; every kill is taken while that pipeline runs (the hub's
+// outpost_store_pipelined_commits_total counts batches prepared while the one before was
+// committing), so kills land with one batch on the thread and the next being prepared, and
+// the checks cover those interleavings. OUTPOST_CRASH_SEED=N replays a seed's choices
 // (timing still varies from run to run).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -57,6 +61,8 @@ const WATCHERS = [
 const MIN_ACKS = 10;
 const MAX_ACKS = 150;
 const MAX_LOAD_MS = 1500;
+/** How long a cycle's load may go on past MAX_LOAD_MS waiting for the first pipelined commit. */
+const MAX_PIPELINE_WAIT_MS = 8000;
 
 interface Run {
   readonly t: TestContext;
@@ -67,6 +73,8 @@ interface Run {
   readonly writers: readonly Writer[];
   readonly watchers: WatcherRecord[];
   readonly killedAt: number[];
+  /** Per cycle, the batches the hub had prepared while the one before was committing, read just before the kill. */
+  readonly pipelined: number[];
   baseRevision: number;
 }
 
@@ -90,6 +98,7 @@ test('no acknowledged write is lost, no revision reused and no watch event skipp
     }),
     watchers: [],
     killedAt: [],
+    pipelined: [],
     baseRevision: 0,
   };
   let hub: HubProcess | undefined;
@@ -138,12 +147,20 @@ async function loadAndKill(run: Run, hub: HubProcess, cycle: number): Promise<vo
   const loadStart = performance.now();
   const acksBefore = recorder.acks;
   await firstOf([recorder.waitForAcks(target), Promise.all(running)], MAX_LOAD_MS);
+  // The kill waits (a while at most) until a batch has been prepared while another committed, so
+  // that it lands with the pipeline running; the writers go on while the counter is read.
+  const pipelineDeadline = performance.now() + MAX_PIPELINE_WAIT_MS;
+  run.pipelined[cycle] = await pipelinedCommits(client);
+  while (run.pipelined[cycle] === 0 && performance.now() < pipelineDeadline) {
+    await firstOf([recorder.waitForAcks(recorder.acks + 2)], 250);
+    run.pipelined[cycle] = await pipelinedCommits(client);
+  }
   run.killedAt[cycle] = performance.now();
   killed = true;
   signalKilled();
   await hub.stop('SIGKILL');
   run.t.diagnostic(
-    `cycle ${cycle}: SIGKILL after ${recorder.acks - acksBefore} acknowledged writes in ${Math.round(run.killedAt[cycle]! - loadStart)} ms`,
+    `cycle ${cycle}: SIGKILL after ${recorder.acks - acksBefore} acknowledged writes in ${Math.round(run.killedAt[cycle]! - loadStart)} ms, ${run.pipelined[cycle]} pipelined commits`,
   );
   await Promise.all(running);
   await firstOf([Promise.all(sessions)], 10_000, 'watch streams did not end after the hub died');
@@ -228,6 +245,20 @@ async function verify(run: Run, hub: HubProcess): Promise<void> {
   );
   const interrupted = run.recorder.writes.filter((write) => write.outcome === 'unknown').length;
   assert.ok(interrupted >= CYCLES, `seed ${run.seed}: the kills must interrupt writes in flight; ${summary}`);
+  const pipelinedCycles = run.pipelined.filter((count) => count > 0).length;
+  assert.ok(
+    pipelinedCycles >= CYCLES / 2,
+    `seed ${run.seed}: batches must be prepared while others commit in most killed cycles (${run.pipelined.join(', ')})`,
+  );
+}
+
+/** The hub's count of batches prepared while the batch before them was committing. */
+async function pipelinedCommits(client: ApiClient): Promise<number> {
+  const response = await client.request('GET', '/metrics');
+  assert.equal(response.status, 200, response.text);
+  const line = /^outpost_store_pipelined_commits_total (\d+)/m.exec(response.text);
+  assert.ok(line, 'the hub exports outpost_store_pipelined_commits_total');
+  return Number(line[1]);
 }
 
 async function listRevision(client: ApiClient, namespace: string | undefined): Promise<number> {

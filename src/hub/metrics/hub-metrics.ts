@@ -37,6 +37,7 @@ export class HubMetrics {
   readonly #commitSeconds: Histogram;
   readonly #commitWrites: Histogram;
   readonly #commitFailures: Counter;
+  readonly #pipelinedCommits: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -85,6 +86,11 @@ export class HubMetrics {
       help: 'Group commits that failed (none of their writes happened).',
       registers,
     });
+    this.#pipelinedCommits = new Counter({
+      name: 'outpost_store_pipelined_commits_total',
+      help: 'Group commits with writes prepared while the commit before them was running (SQLite writer thread).',
+      registers,
+    });
   }
 
   /** Counts one answered request and, unless it was a watch, its duration. */
@@ -100,10 +106,11 @@ export class HubMetrics {
   }
 
   /** The store's commit observer (`onCommit` of the store's options). */
-  readonly onCommit: CommitObserver = ({ writes, seconds, failed }) => {
+  readonly onCommit: CommitObserver = ({ writes, seconds, failed, pipelined }) => {
     this.#commitSeconds.observe(seconds);
     this.#commitWrites.observe(writes);
     if (failed) this.#commitFailures.inc();
+    if (pipelined) this.#pipelinedCommits.inc();
   };
 
   /** Every series in the Prometheus text format (version 0.0.4). */
