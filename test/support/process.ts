@@ -22,6 +22,8 @@ export interface StartProcessOptions<T> {
   readonly ready: (stdout: string) => T | undefined;
   /** How long `stop` waits before SIGKILL. @default 5000 */
   readonly stopGraceMs?: number;
+  /** The network namespace to run it in (`ip netns exec`, which execs: the child is node itself). */
+  readonly netns?: string;
 }
 
 /**
@@ -33,7 +35,10 @@ export interface StartProcessOptions<T> {
 export async function startProcess<T>(
   options: StartProcessOptions<T>,
 ): Promise<StartedProcess & { readonly ready: T }> {
-  const child = spawn(process.execPath, [...options.args], {
+  const [command, args] = options.netns
+    ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...options.args]]
+    : [process.execPath, [...options.args]];
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
