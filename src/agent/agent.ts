@@ -12,7 +12,13 @@ import {
   loadCredentials,
   startRenewal,
 } from './enrollment/index.ts';
-import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
+import {
+  type DeviceDecommissionedError,
+  HubApi,
+  loadHubProxy,
+  saveHubProxy,
+  useHubProxy,
+} from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { DevicePolicies, type Reserve, ResourceGuard } from './policy/index.ts';
@@ -36,6 +42,11 @@ export interface AgentOptions {
   readonly hubUrl?: string;
   /** Bootstrap token; needed only until the device has enrolled. */
   readonly token?: string;
+  /**
+   * The parent gateway's proxy for every connection to the hub (nested
+   * networks); kept in the data dir. @default the one kept there, if any
+   */
+  readonly hubProxy?: string;
   /** The device's name at enrollment. @default the host name, lower-cased */
   readonly name?: string;
   /** Labels asked for at enrollment; the bootstrap token must allow them (else the hub refuses the enrollment). */
@@ -86,6 +97,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   // Two agents on one data dir would start every workload twice.
   await lockDataDir(dataDir, { file: 'agent.pid', what: 'agent' });
   await checkDecommissioned(dataDir, options.token);
+  if (options.hubProxy !== undefined) await saveHubProxy(dataDir, options.hubProxy);
+  else useHubProxy(await loadHubProxy(dataDir));
   const credentials = await credentialsFor(options, signal);
   if (!credentials) return;
   await clearDecommissioned(dataDir);
