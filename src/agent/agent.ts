@@ -14,6 +14,7 @@ import {
 } from './enrollment/index.ts';
 import {
   type DeviceDecommissionedError,
+  followHubProxy,
   HubApi,
   loadHubProxy,
   saveHubProxy,
@@ -202,7 +203,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     api,
     outbox,
     log: deviceLog.child({ component: 'reporter' }),
-    onDevice: (device) => heartbeat?.updateFromDevice(device),
+    onDevice: (device) => {
+      heartbeat?.updateFromDevice(device);
+      followHubProxy(dataDir, device).then(
+        (proxy) =>
+          proxy && deviceLog.info({ proxy }, "the hub's connections go through the parent's proxy now"),
+        (error: Error) => deviceLog.warn({ err: error.message }, 'cannot keep the parent proxy'),
+      );
+    },
   });
   const cron = await CronRuns.open({
     file: join(dataDir, 'cron.json'),

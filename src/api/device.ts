@@ -32,6 +32,12 @@ const NestedStatus = Type.Object(
           'For a child: its parent missing (`ParentMissing`), unreachable (`ParentUnreachable`) or `Reachable`.',
       }),
     ),
+    hubProxy: Type.Optional(
+      Type.String({
+        description:
+          "For a child: its parent's proxy (`http://ADDRESS:PORT`), which its agent takes up (it reads it after each heartbeat) for every connection to the hub.",
+      }),
+    ),
   },
   { description: 'Nested networks, as the hub sees them (written by the hub).' },
 );

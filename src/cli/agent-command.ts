@@ -61,8 +61,10 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
     );
   // Read (commander took it as --token's default): nothing the agent starts inherits it.
   delete process.env.OUTPOST_TOKEN;
-  const { checkProxyUrl } = await import('../agent/hub-client/hub-proxy.ts');
-  const { splitTokenProxy } = await import('../util/token-proxy.ts');
+  const [{ checkProxyUrl }, { splitTokenProxy }] = await Promise.all([
+    import('../agent/index.ts'),
+    import('../util/index.ts'),
+  ]);
   // A token made with --parent carries the parent's proxy; --proxy says it outright and wins.
   const given = flags.token ? splitTokenProxy(flags.token) : undefined;
   let proxy: string | undefined;

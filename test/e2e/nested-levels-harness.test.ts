@@ -8,13 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { canBuildLevels, createLevels, type LevelNumber, type Levels } from '../support/index.ts';
-
-/** Connects from `level`'s namespace to `host:port`; answers 'ok' or the error code. */
-async function tryConnect(levels: Levels, level: LevelNumber, host: string, port: number): Promise<string> {
-  const script = `const s=require('node:net').connect(${port},'${host}');s.setTimeout(3000,()=>{console.log('TIMEOUT');process.exit()});s.on('connect',()=>{console.log('ok');process.exit()});s.on('error',(e)=>{console.log(e.code);process.exit()})`;
-  return (await levels.exec(level, process.execPath, ['-e', script])).stdout.trim();
-}
+import { canBuildLevels, createLevels, type Levels } from '../support/index.ts';
 
 describe('three network levels in namespaces', {
   skip: !canBuildLevels() && 'needs root and ip netns',
@@ -38,20 +32,28 @@ describe('three network levels in namespaces', {
 
   it('lets each level reach only the level above', async () => {
     const { levels: l, hubAddress } = levels;
-    assert.equal(await tryConnect(levels, 4, hubAddress, port), 'ok');
-    assert.equal(await tryConnect(levels, 3, hubAddress, port), 'ENETUNREACH');
-    assert.equal(await tryConnect(levels, 2, hubAddress, port), 'ENETUNREACH');
-    assert.equal(await tryConnect(levels, 2, l[4].downAddress, port), 'ENETUNREACH');
+    assert.equal(await levels.reach(4, hubAddress, port), 'ok');
+    assert.equal(await levels.reach(3, hubAddress, port), 'ENETUNREACH');
+    assert.equal(await levels.reach(2, hubAddress, port), 'ENETUNREACH');
+    assert.equal(await levels.reach(2, l[4].downAddress, port), 'ENETUNREACH');
     // Level 3 reaches level 4's lower end (nothing listens on this port there: refused, not unreachable).
-    assert.equal(await tryConnect(levels, 3, l[4].downAddress, port), 'ECONNREFUSED');
-    assert.equal(await tryConnect(levels, 2, l[3].downAddress, port), 'ECONNREFUSED');
+    assert.equal(await levels.reach(3, l[4].downAddress, port), 'ECONNREFUSED');
+    assert.equal(await levels.reach(2, l[3].downAddress, port), 'ECONNREFUSED');
+  });
+
+  it('asks a proxy to CONNECT from inside a level', async () => {
+    // Nothing listens there: the probe says so rather than hanging.
+    assert.equal(
+      await levels.proxyConnect(3, `${levels.levels[4].downAddress}:3128`, 'hub:443'),
+      'ECONNREFUSED',
+    );
   });
 
   it('cuts and restores a level', async () => {
     await levels.setUplink(4, false);
-    assert.notEqual(await tryConnect(levels, 4, levels.hubAddress, port), 'ok');
+    assert.notEqual(await levels.reach(4, levels.hubAddress, port), 'ok');
     await levels.setUplink(4, true);
-    assert.equal(await tryConnect(levels, 4, levels.hubAddress, port), 'ok');
+    assert.equal(await levels.reach(4, levels.hubAddress, port), 'ok');
   });
 
   it('removes every namespace and the processes inside', async () => {

@@ -24,6 +24,7 @@ export * from './levels.ts';
 export * from './manifests.ts';
 export * from './mqtt-brokers.ts';
 export * from './mqtt-clients.ts';
+export * from './netns.ts';
 export * from './opcua.ts';
 export * from './podman-test-environment.ts';
 export * from './podman-units.ts';

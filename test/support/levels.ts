@@ -22,18 +22,21 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { run } from './hub-process.ts';
+import { nsenterArgs } from './netns.ts';
 
 /** An ISA-95 level the harness builds. */
 export type LevelNumber = 4 | 3 | 2;
 
 /** One level's namespace and addresses. */
 export interface Level {
-  /** The network namespace (`ip netns exec NAME ...`). */
+  /** The network namespace (`nsenter --net=/run/netns/NAME ...`, see netns.ts). */
   readonly netns: string;
   /** Its address on the link to the level above: where the level above sees it come from. */
   readonly address: string;
   /** Its address on the link to the level below (levels 4 and 3): where the level below reaches it. */
   readonly downAddress: string;
+  /** The network of its link up (a /30): what the level above declares as its child network. */
+  readonly network: string;
   /** The veth of its link up, inside its namespace (take it down to cut the level off). */
   readonly uplink: string;
 }
@@ -45,10 +48,32 @@ export interface Levels {
   readonly levels: Readonly<Record<LevelNumber, Level>>;
   /** Runs `command args...` inside the level's namespace, whatever its exit code. */
   exec(level: LevelNumber, command: string, args: readonly string[]): ReturnType<typeof run>;
+  /**
+   * Opens a TCP connection from inside the level to `host:port`: `ok`, or the
+   * error's code (`ENETUNREACH`: no route; `ECONNREFUSED`: reached, nothing listens), or `TIMEOUT`.
+   */
+  reach(level: LevelNumber, host: string, port: number): Promise<string>;
+  /**
+   * Asks the proxy at `proxy` (`host:port`) from inside the level to CONNECT to
+   * `target` (`host:port`): the HTTP status it answers as text (`200`, `403`),
+   * or the connection's error code as {@link reach} gives it.
+   */
+  proxyConnect(level: LevelNumber, proxy: string, target: string): Promise<string>;
   /** Cuts (false) or restores (true) the level's link to the level above. */
   setUplink(level: LevelNumber, up: boolean): Promise<void>;
   /** Kills every process left inside the namespaces and deletes them (their veths go with them). */
   remove(): Promise<void>;
+}
+
+/** What every probe script starts with: `net`, `s`, `done(word)` (prints it and exits), errors and a 10 s limit. */
+const PROBE_PRELUDE =
+  "const net=require('node:net');let s;const done=(w)=>{console.log(w);process.exit(0)};" +
+  // A connection's unhandled 'error' event arrives here.
+  "setTimeout(()=>done('TIMEOUT'),10000);process.on('uncaughtException',(e)=>done(e.code||e.message));";
+
+function splitHostPort(text: string): [string, number] {
+  const at = text.lastIndexOf(':');
+  return [text.slice(0, at).replace(/^\[|\]$/g, ''), Number(text.slice(at + 1))];
 }
 
 /** Whether this process may build levels (root, with `ip`). */
@@ -85,9 +110,9 @@ export async function createLevels(): Promise<Levels> {
   const at = (host: number) => `${block}.${host}`;
   const netns = (level: LevelNumber) => `opl${id}-l${level}`;
   const levels: Record<LevelNumber, Level> = {
-    4: { netns: netns(4), address: at(2), downAddress: at(5), uplink: `opl${id}-4u` },
-    3: { netns: netns(3), address: at(6), downAddress: at(9), uplink: `opl${id}-3u` },
-    2: { netns: netns(2), address: at(10), downAddress: '', uplink: `opl${id}-2u` },
+    4: { netns: netns(4), address: at(2), downAddress: at(5), network: `${at(0)}/30`, uplink: `opl${id}-4u` },
+    3: { netns: netns(3), address: at(6), downAddress: at(9), network: `${at(4)}/30`, uplink: `opl${id}-3u` },
+    2: { netns: netns(2), address: at(10), downAddress: '', network: `${at(8)}/30`, uplink: `opl${id}-2u` },
   };
   const names = [4, 3, 2].map((level) => netns(level as LevelNumber));
   let removed = false;
@@ -146,11 +171,27 @@ export async function createLevels(): Promise<Levels> {
     throw error;
   }
 
+  const exec = (level: LevelNumber, command: string, args: readonly string[]) =>
+    run('nsenter', [...nsenterArgs(netns(level)), command, ...args], { timeoutMs: 60_000 });
+  /** Runs a connecting script with node inside the level; it prints one word. */
+  const probe = async (level: LevelNumber, script: string) =>
+    (await exec(level, process.execPath, ['-e', `${PROBE_PRELUDE}${script}`])).stdout.trim() || 'NO ANSWER';
   return {
     hubAddress: at(1),
     levels,
-    exec: (level, command, args) =>
-      run('ip', ['netns', 'exec', netns(level), command, ...args], { timeoutMs: 60_000 }),
+    exec,
+    reach: (level, host, port) =>
+      probe(level, `s=net.connect(${port},${JSON.stringify(host)});s.on('connect',()=>done('ok'))`),
+    proxyConnect(level, proxy, target) {
+      const [host, port] = splitHostPort(proxy);
+      return probe(
+        level,
+        `s=net.connect(${port},${JSON.stringify(host)});let t='';` +
+          `s.on('connect',()=>s.write('CONNECT ${target} HTTP/1.1\\r\\nHost: ${target}\\r\\n\\r\\n'));` +
+          `s.on('data',(c)=>{t+=c;const m=/^HTTP\\/1\\.[01] (\\d{3})/.exec(t);if(m)done(m[1])});` +
+          `s.on('close',()=>done('CLOSED'))`,
+      );
+    },
     setUplink: (level, up) => inside(level, ['ip', 'link', 'set', levels[level].uplink, up ? 'up' : 'down']),
     async remove() {
       removeNow();

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { nsenterArgs } from './netns.ts';
 
 /** A long-running `node` process a test started (the hub, an agent). */
 export interface StartedProcess {
@@ -22,7 +23,7 @@ export interface StartProcessOptions<T> {
   readonly ready: (stdout: string) => T | undefined;
   /** How long `stop` waits before SIGKILL. @default 5000 */
   readonly stopGraceMs?: number;
-  /** The network namespace to run it in (`ip netns exec`, which execs: the child is node itself). */
+  /** The network namespace to run it in (entered as netns.ts says: the child is node itself). */
   readonly netns?: string;
 }
 
@@ -36,7 +37,7 @@ export async function startProcess<T>(
   options: StartProcessOptions<T>,
 ): Promise<StartedProcess & { readonly ready: T }> {
   const [command, args] = options.netns
-    ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...options.args]]
+    ? ['nsenter', [...nsenterArgs(options.netns), process.execPath, ...options.args]]
     : [process.execPath, [...options.args]];
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

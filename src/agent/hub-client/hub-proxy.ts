@@ -59,3 +59,27 @@ export async function saveHubProxy(dataDir: string, url: string | undefined): Pr
   else await writeFileAtomic(fileOf(dataDir), `${url}\n`, 0o600);
   useHubProxy(url);
 }
+
+/**
+ * Takes up the proxy the hub names for this device (`status.nested.hubProxy`,
+ * its parent's, read from the Device each heartbeat answers with) when it
+ * differs from the one in use; answers the new proxy, or undefined when
+ * nothing changed. A device the hub names no proxy for keeps its own (given
+ * by hand, or none).
+ */
+export async function followHubProxy(
+  dataDir: string,
+  device: Record<string, unknown>,
+): Promise<string | undefined> {
+  const named = (device.status as { nested?: { hubProxy?: unknown } } | undefined)?.nested?.hubProxy;
+  if (typeof named !== 'string' || named === current) return undefined;
+  let url: string;
+  try {
+    url = checkProxyUrl(named);
+  } catch {
+    return undefined; // written by the hub from a validated address: never expected
+  }
+  if (url === current) return undefined;
+  await saveHubProxy(dataDir, url);
+  return url;
+}

@@ -25,7 +25,14 @@ export {
   type RequestOptions,
   type WatchEvent,
 } from './hub-api.ts';
-export { checkProxyUrl, hubProxy, loadHubProxy, saveHubProxy, useHubProxy } from './hub-proxy.ts';
+export {
+  checkProxyUrl,
+  followHubProxy,
+  hubProxy,
+  loadHubProxy,
+  saveHubProxy,
+  useHubProxy,
+} from './hub-proxy.ts';
 export { proxyFor } from './proxy-tunnel.ts';
 export { type HubResponse, HubResponseBody } from './response.ts';
 export type { HubCallOptions, HubIdentity, HubTls } from './types.ts';

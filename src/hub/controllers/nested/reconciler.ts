@@ -12,6 +12,7 @@ import {
   gatewayObjectName,
   PROXY_NAME,
   portsOf,
+  proxyUrl,
   rememberedAddresses,
   renderGateway,
   type Upstream,
@@ -145,6 +146,12 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     return message === undefined ? { ready } : { ready, message };
   }
 
+  /** The proxy URL of the device's parent, for its agent to use; none while the parent declares no address. */
+  function parentProxyOf(device: KubeObject): string | undefined {
+    const upstream = upstreamOf(device).parent;
+    return upstream ? proxyUrl(upstream.address, upstream.proxyPort) : undefined;
+  }
+
   function parentState(device: KubeObject): string | undefined {
     const parentName = (device.spec as Device['spec'])?.parent;
     if (parentName === undefined) return undefined;
@@ -163,6 +170,8 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     }
     const parent = parentState(device);
     if (parent !== undefined) nested.parent = parent;
+    const hubProxy = parentProxyOf(device);
+    if (hubProxy !== undefined) nested.hubProxy = hubProxy;
     const status = (device.status ?? {}) as NonNullable<Device['status']>;
     const empty = Object.keys(nested).length === 0;
     if (empty ? status.nested === undefined : isDeepStrictEqual(status.nested, nested)) return;

@@ -112,6 +112,11 @@ export function portsOf(device: KubeObject): { proxyPort: number; brokerPort: nu
   };
 }
 
+/** The URL of a gateway's proxy as a child's agent uses it. */
+export function proxyUrl(address: string, port: number): string {
+  return `http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+}
+
 /** A gateway's `spec.gateway.childNetworks`. */
 export function childNetworksOf(device: KubeObject): string[] {
   return [...((device.spec as Device['spec'])?.gateway?.childNetworks ?? [])];
