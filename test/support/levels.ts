@@ -13,10 +13,11 @@
  * level 2 only level 3's lower end. Anything further goes through a proxy.
  *
  * Names carry a per-run id (`opl<id>-l4`, veths `opl<id>-4u`...): several
- * runs never collide. `remove()` kills every process still inside the
- * namespaces (`ip netns pids`: only this run's, as the namespaces are) and
- * deletes them, which deletes their veths; it runs on the process's exit too,
- * should a test forget.
+ * runs never collide. `remove()` stops every process still inside the
+ * namespaces (`ip netns pids`: only this run's, as the namespaces are;
+ * SIGTERM for up to 3 s, then SIGKILL) and deletes them, which deletes their
+ * veths; it runs on the process's exit too (SIGKILL at once), should a test
+ * forget.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -116,19 +117,31 @@ export async function createLevels(): Promise<Levels> {
   };
   const names = [4, 3, 2].map((level) => netns(level as LevelNumber));
   let removed = false;
+  /** The processes inside this run's namespaces (only this run's: the namespaces are). */
+  const pidsInside = () =>
+    names.flatMap((name) => {
+      try {
+        return execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
+          .split(/\s+/)
+          .filter(Boolean)
+          .map(Number);
+      } catch {
+        return []; // never made, or gone
+      }
+    });
+  const signal = (pid: number, name: NodeJS.Signals) => {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // gone already
+    }
+  };
   const removeNow = () => {
     if (removed) return;
     removed = true;
+    for (const pid of pidsInside()) signal(pid, 'SIGKILL');
     for (const name of names) {
       try {
-        const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split(/\s+/);
-        for (const pid of pids.filter(Boolean)) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            // gone already
-          }
-        }
         execFileSync('ip', ['netns', 'delete', name], { stdio: 'ignore' });
       } catch {
         // never made, or gone
@@ -194,6 +207,12 @@ export async function createLevels(): Promise<Levels> {
     },
     setUplink: (level, up) => inside(level, ['ip', 'link', 'set', levels[level].uplink, up ? 'up' : 'down']),
     async remove() {
+      // SIGTERM first, for a few seconds: Squid and Mosquitto then remove what they keep outside the
+      // namespace (an unsandboxed Squid's /dev/shm segments, which would stop the next Squid started).
+      for (let tries = 0; tries < 30 && pidsInside().length > 0; tries++) {
+        for (const pid of pidsInside()) signal(pid, 'SIGTERM');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       removeNow();
       process.removeListener('exit', removeNow);
     },
