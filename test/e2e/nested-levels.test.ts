@@ -13,6 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type AgentProcess,
@@ -160,6 +161,11 @@ describe('three levels in network namespaces reach the hub only through their pa
         : undefined;
     });
     assert.equal(area.spec.parent, NAMES[3]);
+    // The agent keeps the proxy its token carried, for every later start.
+    assert.equal(
+      readFileSync(join(dataDirs.get(2)!, 'hub-proxy'), 'utf8').trim(),
+      `http://${levels.levels[3].downAddress}:${PROXY_PORT}`,
+    );
     assert.equal(area.status.nested.hubProxy, `http://${levels.levels[3].downAddress}:${PROXY_PORT}`);
     assert.equal(await askLevel3(hubTarget), '200');
     // Through the proxy, the hub only: anything else is refused at level 3.
