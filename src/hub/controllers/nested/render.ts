@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Device, KubeObject, OwnerReferenceShape } from '../../../api/index.ts';
+import type { Device, KubeObject } from '../../../api/index.ts';
 import { controllerReference } from '../support.ts';
 
 /** The namespace of every gateway's rendered Workload and Placement. */
