@@ -12,7 +12,14 @@ import {
   loadCredentials,
   startRenewal,
 } from './enrollment/index.ts';
-import { type DeviceDecommissionedError, HubApi } from './hub-client/index.ts';
+import {
+  type DeviceDecommissionedError,
+  followHubProxy,
+  HubApi,
+  loadHubProxy,
+  saveHubProxy,
+  useHubProxy,
+} from './hub-client/index.ts';
 import { LogServer } from './log-server.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { DevicePolicies, type Reserve, ResourceGuard } from './policy/index.ts';
@@ -36,6 +43,11 @@ export interface AgentOptions {
   readonly hubUrl?: string;
   /** Bootstrap token; needed only until the device has enrolled. */
   readonly token?: string;
+  /**
+   * The parent gateway's proxy for every connection to the hub (nested
+   * networks); kept in the data dir. @default the one kept there, if any
+   */
+  readonly hubProxy?: string;
   /** The device's name at enrollment. @default the host name, lower-cased */
   readonly name?: string;
   /** Labels asked for at enrollment; the bootstrap token must allow them (else the hub refuses the enrollment). */
@@ -86,6 +98,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   // Two agents on one data dir would start every workload twice.
   await lockDataDir(dataDir, { file: 'agent.pid', what: 'agent' });
   await checkDecommissioned(dataDir, options.token);
+  if (options.hubProxy !== undefined) await saveHubProxy(dataDir, options.hubProxy);
+  else useHubProxy(await loadHubProxy(dataDir));
   const credentials = await credentialsFor(options, signal);
   if (!credentials) return;
   await clearDecommissioned(dataDir);
@@ -189,7 +203,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     api,
     outbox,
     log: deviceLog.child({ component: 'reporter' }),
-    onDevice: (device) => heartbeat?.updateFromDevice(device),
+    onDevice: (device) => {
+      heartbeat?.updateFromDevice(device);
+      followHubProxy(dataDir, device).then(
+        (proxy) =>
+          proxy && deviceLog.info({ proxy }, "the hub's connections go through the parent's proxy now"),
+        (error: Error) => deviceLog.warn({ err: error.message }, 'cannot keep the parent proxy'),
+      );
+    },
   });
   const cron = await CronRuns.open({
     file: join(dataDir, 'cron.json'),

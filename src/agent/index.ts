@@ -12,6 +12,7 @@ export { type AgentOptions, runAgent } from './agent.ts';
 export { Backoff, type BackoffOptions, RECONNECT_BACKOFF, reconnectBackoff } from './backoff.ts';
 export { DecommissionedError } from './decommission.ts';
 export {
+  checkProxyUrl,
   DeviceDecommissionedError,
   HubApi,
   HubDispatcher,

@@ -47,6 +47,20 @@ export const BootstrapTokenSchema = objectSchema(
               'The labels a device may ask for at enrollment besides deviceLabels: each key with the values it may take (`*`: any value). A label the token neither sets nor allows is refused, and so the enrollment.',
           }),
         ),
+        parent: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description:
+              "The gateway Device that devices enrolled with it sit behind (nested networks): their Device's spec.parent. The token printed carries the gateway's proxy URL, through which the agent enrolls.",
+          }),
+        ),
+        level: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 5,
+            description: "The spec.level of devices enrolled with it (with parent): below the parent's.",
+          }),
+        ),
         description: Type.Optional(Type.String({ maxLength: 1024 })),
       },
       { description: 'What the token allows.' },

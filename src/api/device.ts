@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import Type from 'typebox';
 import type { FieldCause, KindDefinition, KubeObject } from './kind.ts';
 import { ageColumn, Conditions, FreeForm, objectSchema, Time } from './meta.ts';
@@ -29,6 +30,12 @@ const NestedStatus = Type.Object(
       Type.String({
         description:
           'For a child: its parent missing (`ParentMissing`), unreachable (`ParentUnreachable`) or `Reachable`.',
+      }),
+    ),
+    hubProxy: Type.Optional(
+      Type.String({
+        description:
+          "For a child: its parent's proxy (`http://ADDRESS:PORT`), which its agent takes up (it reads it after each heartbeat) for every connection to the hub.",
       }),
     ),
   },
@@ -96,6 +103,13 @@ export const DeviceSchema = objectSchema(
                     maximum: 65535,
                     default: 1883,
                     description: 'Port of the Mosquitto broker the hub renders for this gateway.',
+                  }),
+                ),
+                childNetworks: Type.Optional(
+                  Type.Array(Type.String(), {
+                    maxItems: 64,
+                    description:
+                      "Networks (CIDRs, e.g. 10.0.3.0/24) the level below is in: the proxy also lets devices CONNECT from these, so that a device can enroll through it before its Device exists (its reported addresses alone are allowed otherwise). A decommissioned child's addresses are refused even inside them.",
                   }),
                 ),
               },
@@ -219,6 +233,7 @@ export const deviceKind: KindDefinition = {
     return [
       ...validateDeviceProfiles(object),
       ...validateTopologyFields(object),
+      ...validateChildNetworks(object),
       ...(window ? validateUpdateWindow(window, 'spec.updateWindow') : []),
     ];
   },
@@ -273,6 +288,38 @@ export const deviceKind: KindDefinition = {
     },
   ],
 };
+
+/** `spec.gateway.childNetworks`: each an IPv4 or IPv6 CIDR without host bits, narrower than every address. */
+function validateChildNetworks(object: KubeObject): FieldCause[] {
+  const networks = (object.spec as Device['spec'])?.gateway?.childNetworks ?? [];
+  return networks.flatMap((text, i): FieldCause[] => {
+    const problem = cidrProblem(text);
+    return problem
+      ? [{ reason: 'FieldValueInvalid', field: `spec.gateway.childNetworks[${i}]`, message: problem }]
+      : [];
+  });
+}
+
+/** What is wrong with a CIDR, or undefined. */
+function cidrProblem(text: string): string | undefined {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  const family = match ? isIP(match[1]!) : 0;
+  if (!match || family === 0) return `${JSON.stringify(text)} is not a network such as 10.0.3.0/24`;
+  const bits = Number(match[2]);
+  const max = family === 4 ? 32 : 128;
+  if (bits > max) return `${JSON.stringify(text)}: a prefix of IPv${family} is at most /${max}`;
+  if (bits === 0) return `${JSON.stringify(text)} would let every address through the proxy`;
+  if (family === 4) {
+    const value = match[1]!.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+    const hostBits = value % 2 ** (32 - bits);
+    if (hostBits !== 0) {
+      const network = value - hostBits;
+      const dotted = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join('.');
+      return `${JSON.stringify(text)} has host bits set: the network is ${dotted}/${bits}`;
+    }
+  }
+  return undefined;
+}
 
 /**
  * The topology checks that need no other Device: a device with a parent

@@ -12,6 +12,7 @@ export interface AgentFlags {
   dataDir: string;
   hub?: string;
   token?: string;
+  proxy?: string;
   name?: string;
   labels?: string;
   runtime: string;
@@ -60,6 +61,19 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
     );
   // Read (commander took it as --token's default): nothing the agent starts inherits it.
   delete process.env.OUTPOST_TOKEN;
+  const [{ checkProxyUrl }, { splitTokenProxy }] = await Promise.all([
+    import('../agent/index.ts'),
+    import('../util/index.ts'),
+  ]);
+  // A token made with --parent carries the parent's proxy; --proxy says it outright and wins.
+  const given = flags.token ? splitTokenProxy(flags.token) : undefined;
+  let proxy: string | undefined;
+  try {
+    const text = flags.proxy ?? given?.proxy;
+    proxy = text === undefined ? undefined : checkProxyUrl(text);
+  } catch (error) {
+    throw new CliError(`${flags.proxy !== undefined ? '--proxy' : '--token'}: ${(error as Error).message}`);
+  }
   // V8 flags: set before the CLI's modules loaded (agent-v8-flags.ts, imported first by main.ts).
   // Loaded only now, and only what runs: the agent's memory on a device (see agent-memory in docs/benchmarks.md).
   const labels = flags.labels ? (await import('./token-command.ts')).parseLabels(flags.labels) : undefined;
@@ -81,7 +95,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
       {
         dataDir,
         ...(flags.hub ? { hubUrl: flags.hub } : {}),
-        ...(flags.token ? { token: flags.token } : {}),
+        ...(given ? { token: given.token } : {}),
+        ...(proxy ? { hubProxy: proxy } : {}),
         ...(flags.name ? { name: flags.name } : {}),
         ...(labels ? { labels } : {}),
         runtime: flags.runtime,

@@ -152,6 +152,10 @@ function defineAgent(program: Command): void {
           'bootstrap token <id>.<secret> (needed until the device has enrolled; the variable keeps it out of the process list)',
         ).env('OUTPOST_TOKEN'),
       )
+      .option(
+        '--proxy <url>',
+        "the parent gateway's proxy (nested networks), e.g. http://10.0.3.1:3128: every connection to the hub goes through it; kept in the data dir (a token made with --parent carries it)",
+      )
       .option('--name <name>', "the device's name (default: the host name)")
       .option(
         '--labels <k=v,...>',
@@ -202,7 +206,12 @@ function defineToken(program: Command): void {
       )
       .option('--max-uses <n>', 'how many devices may enroll with it', '1')
       .option('--approve <mode>', 'auto: sign at once; manual: wait for `outpost device approve`', 'auto')
-      .option('--description <text>', 'what the token is for'),
+      .option('--description <text>', 'what the token is for')
+      .option(
+        '--parent <device>',
+        "nested networks: the gateway the devices sit behind (their spec.parent); the token printed carries the gateway's proxy URL, so the agent enrolls through it",
+      )
+      .option('--level <n>', "with --parent: the devices' ISA-95 level (default: one below the parent's)"),
   ).action(async (flags: TokenCreateFlags) => (await import('./token-command.ts')).runTokenCreate(flags));
   withConnection(token.command('list').description('list tokens (never their secrets)')).action(
     async (flags: ConnectionFlags) => (await import('./token-command.ts')).runTokenList(flags),

@@ -3,15 +3,19 @@
  * enroll. The secret is generated here and only its hash is sent to the hub;
  * the token is printed once and cannot be shown again.
  */
+
+import { isIP } from 'node:net';
 import {
   ANY_LABEL_VALUE,
   allowedLabelsText,
   type BootstrapToken,
+  type Device,
   generateBootstrapToken,
   hashTokenSecret,
   maxUsesOf,
   TOKEN_ID,
 } from '../api/index.ts';
+import { tokenWithProxy } from '../util/index.ts';
 import { parseDuration } from './duration.ts';
 import { CliError } from './errors.ts';
 import { type ConnectionFlags, connectToHub } from './hub-connection.ts';
@@ -33,9 +37,16 @@ export interface CreateTokenOptions extends ConnectionFlags {
   /** @default 'auto' */
   readonly approval?: 'auto' | 'manual';
   readonly description?: string;
+  /** The gateway Device the enrolled devices sit behind: the token carries its proxy URL. */
+  readonly parent?: string;
+  /** Their level. @default one below the parent's */
+  readonly level?: number;
 }
 
-/** Creates a token on the hub and returns it (`<id>.<secret>`). */
+/**
+ * Creates a token on the hub and returns it (`<id>.<secret>`, and with a
+ * parent `.<proxy>`: the parent's proxy URL, see util/token-proxy.ts).
+ */
 export async function createToken(options: CreateTokenOptions): Promise<string> {
   const { id, secret, token } = generateBootstrapToken();
   const expiration = new Date(Date.now() + (options.ttlSeconds ?? 24 * 3600) * 1000);
@@ -50,7 +61,18 @@ export async function createToken(options: CreateTokenOptions): Promise<string> 
     spec.allowedLabels = options.allowedLabels;
   if (options.description) spec.description = options.description;
   const hub = await connectToHub(options);
+  let proxy: string | undefined;
   try {
+    if (options.parent !== undefined) {
+      const parent = await gatewayOf(hub, options.parent);
+      proxy = parent.proxy;
+      spec.parent = options.parent;
+      spec.level = options.level ?? parent.level - 1;
+      if (spec.level < 0 || spec.level >= parent.level)
+        throw new CliError(
+          `--level must be below ${options.parent}'s level ${parent.level} (and at least 0), not ${spec.level}`,
+        );
+    }
     await hub.call('POST', COLLECTION, {
       apiVersion: 'outpost.dev/v1alpha1',
       kind: 'BootstrapToken',
@@ -60,7 +82,31 @@ export async function createToken(options: CreateTokenOptions): Promise<string> 
   } finally {
     await hub.close();
   }
-  return token;
+  return proxy ? tokenWithProxy(token, proxy) : token;
+}
+
+/**
+ * A gateway's proxy URL (from `spec.gateway.address` and `proxyPort`) and level.
+ * @throws CliError when it does not exist or declares no address or level.
+ */
+async function gatewayOf(
+  hub: Awaited<ReturnType<typeof connectToHub>>,
+  name: string,
+): Promise<{ proxy: string; level: number }> {
+  const device = await hub
+    .call<{ spec?: Device['spec'] }>('GET', `/apis/outpost.dev/v1alpha1/devices/${encodeURIComponent(name)}`)
+    .catch((error: Error) => {
+      throw new CliError(`--parent ${name}: ${error.message}`);
+    });
+  const gateway = device.spec?.gateway;
+  if (!gateway?.address)
+    throw new CliError(
+      `--parent ${name}: the device declares no spec.gateway.address (where the level below reaches its proxy)`,
+    );
+  if (device.spec?.level === undefined)
+    throw new CliError(`--parent ${name}: the device declares no spec.level`);
+  const host = isIP(gateway.address) === 6 ? `[${gateway.address}]` : gateway.address;
+  return { proxy: `http://${host}:${gateway.proxyPort ?? 3128}`, level: device.spec.level };
 }
 
 /** Parses `k=v,k2=v2` into labels. */
@@ -111,6 +157,8 @@ export interface TokenCreateFlags extends ConnectionFlags {
   maxUses: string;
   approve: string;
   description?: string;
+  parent?: string;
+  level?: string;
 }
 
 /** `outpost token create`: creates a token and prints it. */
@@ -120,15 +168,25 @@ export async function runTokenCreate(flags: TokenCreateFlags): Promise<void> {
   const maxUses = Number(flags.maxUses);
   if (!Number.isSafeInteger(maxUses) || maxUses < 1)
     throw new CliError('--max-uses must be a positive integer');
+  const { level, ...rest } = flags;
   const created = await createToken({
-    ...flags,
+    ...rest,
     ttlSeconds: parseDuration(flags.ttl, '--ttl'),
     labels: flags.labels ? parseLabels(flags.labels) : undefined,
     allowedLabels: flags.allowLabels ? parseAllowedLabels(flags.allowLabels) : undefined,
     maxUses,
     approval: flags.approve,
+    ...(flags.parent !== undefined ? { parent: flags.parent } : {}),
+    ...(level !== undefined ? { level: levelOf(level) } : {}),
   });
   process.stdout.write(`${created}\n`);
+}
+
+function levelOf(text: string): number {
+  const level = Number(text);
+  if (!Number.isInteger(level) || level < 0 || level > 5)
+    throw new CliError(`--level must be an ISA-95 level from 0 to 5, not ${JSON.stringify(text)}`);
+  return level;
 }
 
 /** `outpost token list`: the tokens, never their secrets. */

@@ -16,3 +16,4 @@ export { monotonicMs } from './monotonic.ts';
 export { networkReason } from './network-reason.ts';
 export { startTimeOf } from './process-start-time.ts';
 export { readFileIfExists } from './read-if-exists.ts';
+export { splitTokenProxy, tokenWithProxy } from './token-proxy.ts';

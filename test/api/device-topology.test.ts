@@ -160,3 +160,29 @@ describe('device topology', () => {
     assert.equal(moved.body.spec.parent, 'site-b');
   });
 });
+
+describe("a gateway's child networks", () => {
+  test('are CIDRs the proxy can use: anything else is a 422 naming the entry', async () => {
+    await create('gateway-nets', { level: 4 });
+    const cases: [string, RegExp][] = [
+      ['10.0.3.0', /not a network such as/],
+      ['10.0.3.9/24', /host bits set: the network is 10\.0\.3\.0\/24/],
+      ['10.0.0.0/33', /at most \/32/],
+      ['0.0.0.0/0', /every address/],
+      ['lan', /not a network/],
+    ];
+    for (const [network, message] of cases)
+      await refused(
+        patch('gateway-nets', { gateway: { childNetworks: ['10.0.2.0/30', network] } }),
+        'spec.gateway.childNetworks[1]',
+        message,
+      );
+    const good = await call(hub.app, {
+      method: 'PATCH',
+      url: `${DEVICES}/gateway-nets`,
+      headers: { 'content-type': 'application/merge-patch+json' },
+      payload: { spec: { gateway: { childNetworks: ['10.0.2.0/30', 'fd00:3::/64'] } } },
+    });
+    assert.equal(good.status, 200, good.text);
+  });
+});

@@ -16,6 +16,8 @@ export async function startAgent(options: {
   name: string;
   args?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /** The network namespace to run it in (see levels.ts). */
+  netns?: string;
 }): Promise<AgentProcess> {
   const args = [
     OUTPOST_BIN,
@@ -34,6 +36,7 @@ export async function startAgent(options: {
     readyMeans: 'running',
     args,
     env: options.env,
+    ...(options.netns ? { netns: options.netns } : {}),
     ready: (stdout) => (stdout.includes(`agent ${options.name} running`) ? true : undefined),
     stopGraceMs: 10_000,
   });

@@ -4,7 +4,7 @@
  * `https-client.ts`, `kubectl-hub.ts`, `manifests.ts`, `replica-set.ts`, `postgres.ts`), the agent
  * (`agent-*.ts`, `podman-test-environment.ts`, `podman-units.ts`), enrollment and devices (`enrollment.ts`), people
  * (`rbac-users.ts`), MQTT and telemetry (`mqtt-brokers.ts`, `mqtt-clients.ts`, `telemetry.ts`),
- * the dashboard's proxy and a real browser (`dashboard.ts`, `browser.ts`), OPC UA (`opcua.ts`), S3 (`s3rver.ts`), the network (`tcp-relays.ts`) and workloads that try to escape their
+ * the dashboard's proxy and a real browser (`dashboard.ts`, `browser.ts`), OPC UA (`opcua.ts`), S3 (`s3rver.ts`), the network (`tcp-relays.ts`; nested levels in namespaces, `levels.ts`) and workloads that try to escape their
  * sandbox (`sandbox.ts`). The in-process harness has its own door,
  * `in-process/index.ts`, so that process tests do not load the hub.
  */
@@ -20,9 +20,11 @@ export * from './enrollment.ts';
 export * from './https-client.ts';
 export * from './hub-process.ts';
 export * from './kubectl-hub.ts';
+export * from './levels.ts';
 export * from './manifests.ts';
 export * from './mqtt-brokers.ts';
 export * from './mqtt-clients.ts';
+export * from './netns.ts';
 export * from './opcua.ts';
 export * from './podman-test-environment.ts';
 export * from './podman-units.ts';

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { nsenterArgs } from './netns.ts';
 
 /** A long-running `node` process a test started (the hub, an agent). */
 export interface StartedProcess {
@@ -22,6 +23,8 @@ export interface StartProcessOptions<T> {
   readonly ready: (stdout: string) => T | undefined;
   /** How long `stop` waits before SIGKILL. @default 5000 */
   readonly stopGraceMs?: number;
+  /** The network namespace to run it in (entered as netns.ts says: the child is node itself). */
+  readonly netns?: string;
 }
 
 /**
@@ -33,7 +36,10 @@ export interface StartProcessOptions<T> {
 export async function startProcess<T>(
   options: StartProcessOptions<T>,
 ): Promise<StartedProcess & { readonly ready: T }> {
-  const child = spawn(process.execPath, [...options.args], {
+  const [command, args] = options.netns
+    ? ['nsenter', [...nsenterArgs(options.netns), process.execPath, ...options.args]]
+    : [process.execPath, [...options.args]];
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });

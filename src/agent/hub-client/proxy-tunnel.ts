@@ -6,9 +6,11 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
+import { hubProxy } from './hub-proxy.ts';
 
 /**
- * The proxy to reach `target` through: `HTTPS_PROXY` (or `https_proxy`),
+ * The proxy to reach `target` through: the parent's proxy set for the hub
+ * (hub-proxy.ts), whatever the environment says; else `HTTPS_PROXY` (or `https_proxy`),
  * unless `NO_PROXY` (or `no_proxy`) names its host: `*` (no proxy at all), a
  * host name (matching it and its subdomains; a leading `.` or `*.` is the
  * same) or an IP address (IPv6 bare or in brackets), optionally with `:port`
@@ -16,6 +18,8 @@ import { isIP, type Socket } from 'node:net';
  * hub client and the telemetry uplink (`wss:`) choose their route with it.
  */
 export function proxyFor(target: URL, env: NodeJS.ProcessEnv): string | undefined {
+  const parent = hubProxy();
+  if (parent) return parent;
   const proxy = env.HTTPS_PROXY ?? env.https_proxy;
   if (!proxy) return undefined;
   const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();

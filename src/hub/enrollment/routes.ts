@@ -319,7 +319,8 @@ function checkLabels(token: ValidToken, asked: Readonly<Record<string, string>> 
 
 /**
  * The Device an enrollment creates: the token's `deviceLabels` and the labels
- * the device asked for, which {@link checkLabels} has found allowed.
+ * the device asked for, which {@link checkLabels} has found allowed, and the
+ * token's parent gateway and level.
  */
 function newDevice(
   name: string,
@@ -344,7 +345,12 @@ function newDevice(
     apiVersion: 'outpost.dev/v1alpha1',
     kind: 'Device',
     metadata,
-    spec: { approved: spec.approval === 'auto' },
+    spec: {
+      approved: spec.approval === 'auto',
+      // Behind a gateway: admission checks the parent and level as for any Device written.
+      ...(spec.parent !== undefined ? { parent: spec.parent } : {}),
+      ...(spec.level !== undefined ? { level: spec.level } : {}),
+    },
   };
 }
 

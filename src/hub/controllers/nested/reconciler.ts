@@ -6,11 +6,14 @@ import { kindOf } from '../support.ts';
 import {
   BROKER_NAME,
   type Child,
+  childNetworksOf,
   GATEWAY_LABEL,
   GATEWAY_NAMESPACE,
   gatewayObjectName,
   PROXY_NAME,
   portsOf,
+  proxyUrl,
+  rememberedAddresses,
   renderGateway,
   type Upstream,
 } from './render.ts';
@@ -143,6 +146,12 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     return message === undefined ? { ready } : { ready, message };
   }
 
+  /** The proxy URL of the device's parent, for its agent to use; none while the parent declares no address. */
+  function parentProxyOf(device: KubeObject): string | undefined {
+    const upstream = upstreamOf(device).parent;
+    return upstream ? proxyUrl(upstream.address, upstream.proxyPort) : undefined;
+  }
+
   function parentState(device: KubeObject): string | undefined {
     const parentName = (device.spec as Device['spec'])?.parent;
     if (parentName === undefined) return undefined;
@@ -151,9 +160,9 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     return (parent.status as Device['status'])?.phase === 'Unreachable' ? 'ParentUnreachable' : 'Reachable';
   }
 
-  async function writeStatus(device: KubeObject, children: readonly Child[]): Promise<void> {
+  async function writeStatus(device: KubeObject, children: readonly Child[], serves: boolean): Promise<void> {
     const nested: NestedStatus = {};
-    if (children.length > 0) {
+    if (serves) {
       nested.children = children.map((c) => c.name);
       nested.workload = `${GATEWAY_NAMESPACE}/${gatewayObjectName(device.metadata.name!)}`;
       nested.proxy = health(device.metadata.name!, PROXY_NAME);
@@ -161,6 +170,8 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     }
     const parent = parentState(device);
     if (parent !== undefined) nested.parent = parent;
+    const hubProxy = parentProxyOf(device);
+    if (hubProxy !== undefined) nested.hubProxy = hubProxy;
     const status = (device.status ?? {}) as NonNullable<Device['status']>;
     const empty = Object.keys(nested).length === 0;
     if (empty ? status.nested === undefined : isDeepStrictEqual(status.nested, nested)) return;
@@ -187,8 +198,12 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
       const name = gatewayObjectName(key);
       const children = childrenOf(key);
       let current = device;
-      if (children.length > 0) {
-        const rendered = renderGateway(device, children, upstreamOf(device));
+      // A gateway declaring child networks keeps its proxy between children: devices enroll through it.
+      const serves = children.length > 0 || childNetworksOf(device).length > 0;
+      if (serves) {
+        const live = informers.workloads.get(GATEWAY_NAMESPACE, name);
+        const before = live && controlledBy(live, uid) ? rememberedAddresses(live) : undefined;
+        const rendered = renderGateway(device, children, upstreamOf(device), before);
         await ensure(kinds.workload, informers.workloads, rendered.workload, uid!);
         await ensure(kinds.placement, informers.placements, rendered.placement, uid!);
         current = await label(device, true);
@@ -197,10 +212,9 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
         await remove(kinds.workload, informers.workloads, name, uid);
         current = await label(device, false);
       }
-      await writeStatus(current, children);
+      await writeStatus(current, children, serves);
       // Rendered before the hub listened: its proxy allows nothing yet; look again once it does.
-      if (children.length > 0 && options.hubUrl && options.hubUrl() === undefined)
-        return { requeueAfter: 1000 };
+      if (serves && options.hubUrl && options.hubUrl() === undefined) return { requeueAfter: 1000 };
       return undefined;
     },
   };

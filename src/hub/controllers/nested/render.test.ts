@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../../api/index.ts';
-import { mosquittoConfig, renderGateway, squidConfig } from './render.ts';
+import {
+  mosquittoConfig,
+  rememberedAddresses,
+  renderGateway,
+  revokedAddresses,
+  squidConfig,
+} from './render.ts';
 
 const children = [
   { name: 'area-1', addresses: ['10.0.2.2'] },
@@ -19,6 +25,36 @@ const upstream = {
 };
 
 describe('gateway rendering', () => {
+  it('lets the child networks CONNECT too, and refuses revoked addresses before any allow', () => {
+    const text = squidConfig(8080, children, upstream, {
+      childNetworks: ['10.0.2.0/24'],
+      revoked: ['10.0.2.9'],
+    });
+    assert.match(
+      text,
+      /^acl revoked src 10\.0\.2\.9\nhttp_access deny revoked\nacl children src 10\.0\.2\.2 10\.0\.2\.3\nhttp_access allow CONNECT children upstream upstream_port\nacl child_networks src 10\.0\.2\.0\/24\nhttp_access allow CONNECT child_networks upstream upstream_port\nhttp_access deny all$/m,
+    );
+  });
+
+  it("remembers a child's addresses once it is gone, and forgets them when a child reports them again", () => {
+    const gateway = {
+      ...site,
+      spec: { ...(site.spec as object), gateway: { childNetworks: ['10.0.2.0/24'] } },
+    };
+    const first = renderGateway(gateway, children, upstream);
+    const remembered = rememberedAddresses(first.workload);
+    assert.deepEqual(remembered, { admitted: ['10.0.2.2', '10.0.2.3'], revoked: [] });
+    const second = renderGateway(gateway, [children[0]!], upstream, remembered);
+    const resources = (
+      second.workload.spec as { resources: { kind: string; data?: Record<string, string> }[] }
+    ).resources;
+    const config = resources.find((r) => r.kind === 'ConfigMap')!.data!;
+    assert.match(config['squid.conf'] ?? '', /^acl revoked src 10\.0\.2\.3$/m);
+    assert.deepEqual(revokedAddresses(rememberedAddresses(second.workload), children, ['10.0.2.0/24']), []);
+    // Without child networks only reported addresses get in: nothing to revoke.
+    assert.deepEqual(revokedAddresses(remembered, [], []), []);
+  });
+
   it("lets the children's addresses CONNECT to the hub only, through the parent's proxy", () => {
     const text = squidConfig(8080, children, upstream);
     assert.match(text, /^http_port 8080$/m);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Device, KubeObject, OwnerReferenceShape } from '../../../api/index.ts';
+import type { Device, KubeObject } from '../../../api/index.ts';
 import { controllerReference } from '../support.ts';
 
 /** The namespace of every gateway's rendered Workload and Placement. */
@@ -37,6 +37,59 @@ export interface Child {
   readonly addresses: readonly string[];
 }
 
+/**
+ * Who the proxy lets in besides its children's reported addresses: the
+ * networks the level below is in (`spec.gateway.childNetworks`, so that a
+ * device can enroll through the proxy before its Device exists), and the
+ * addresses refused even there: those of children decommissioned or moved
+ * away, which the renderer remembers in the ConfigMap (`addresses.json`).
+ */
+export interface Admission {
+  readonly childNetworks: readonly string[];
+  readonly revoked: readonly string[];
+}
+
+/** The renderer's memory, in the rendered ConfigMap: what the proxy admitted and refused last time. */
+export interface RememberedAddresses {
+  readonly admitted: readonly string[];
+  readonly revoked: readonly string[];
+}
+
+/** At most this many revoked addresses are remembered (the oldest are forgotten first). */
+export const MAX_REVOKED = 1024;
+
+/**
+ * The addresses to refuse inside the child networks: those admitted or
+ * refused before that no child reports now (a child reporting one again is
+ * let in). None without child networks: only reported addresses are let in then.
+ */
+export function revokedAddresses(
+  before: RememberedAddresses | undefined,
+  children: readonly Child[],
+  childNetworks: readonly string[],
+): string[] {
+  if (childNetworks.length === 0 || !before) return [];
+  const current = new Set(children.flatMap((child) => child.addresses));
+  const revoked = [...new Set([...before.revoked, ...before.admitted])].filter((a) => !current.has(a));
+  return revoked.slice(-MAX_REVOKED);
+}
+
+/** Reads `addresses.json` from a rendered Workload; undefined when there is none or it does not parse. */
+export function rememberedAddresses(workload: KubeObject | undefined): RememberedAddresses | undefined {
+  const resources = (workload?.spec as { resources?: { kind?: string; data?: Record<string, string> }[] })
+    ?.resources;
+  const text = resources?.find((r) => r.kind === 'ConfigMap')?.data?.['addresses.json'];
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<RememberedAddresses>;
+    const list = (value: unknown) =>
+      Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string') : [];
+    return { admitted: list(parsed.admitted), revoked: list(parsed.revoked) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** What a gateway renders to. */
 export interface RenderedGateway {
   readonly workload: KubeObject;
@@ -59,12 +112,28 @@ export function portsOf(device: KubeObject): { proxyPort: number; brokerPort: nu
   };
 }
 
+/** The URL of a gateway's proxy as a child's agent uses it. */
+export function proxyUrl(address: string, port: number): string {
+  return `http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+}
+
+/** A gateway's `spec.gateway.childNetworks`. */
+export function childNetworksOf(device: KubeObject): string[] {
+  return [...((device.spec as Device['spec'])?.gateway?.childNetworks ?? [])];
+}
+
 /**
- * `squid.conf`: CONNECT only from the children's addresses, only to the hub's
- * host and port; through the parent's proxy (`cache_peer`, never direct) when
- * the gateway has a parent. Nothing is cached; logs go to the process output.
+ * `squid.conf`: CONNECT only from the children's addresses (and the child
+ * networks, less the revoked addresses), only to the hub's host and port;
+ * through the parent's proxy (`cache_peer`, never direct) when the gateway
+ * has a parent. Nothing is cached; logs go to the process output.
  */
-export function squidConfig(proxyPort: number, children: readonly Child[], upstream: Upstream): string {
+export function squidConfig(
+  proxyPort: number,
+  children: readonly Child[],
+  upstream: Upstream,
+  admission: Admission = { childNetworks: [], revoked: [] },
+): string {
   const sources = [...new Set(children.flatMap((child) => child.addresses))].sort();
   const hub = upstream.hubUrl ? new URL(upstream.hubUrl) : undefined;
   const lines = [
@@ -93,9 +162,18 @@ export function squidConfig(proxyPort: number, children: readonly Child[], upstr
   for (const child of children) {
     if (child.addresses.length > 0) lines.push(`# ${child.name}: ${child.addresses.join(' ')}`);
   }
+  if (hub && admission.revoked.length > 0) {
+    // Before any allow: a decommissioned child inside a child network is refused.
+    lines.push(`acl revoked src ${admission.revoked.join(' ')}`);
+    lines.push('http_access deny revoked');
+  }
   if (allowed) {
     lines.push(`acl children src ${sources.join(' ')}`);
     lines.push('http_access allow CONNECT children upstream upstream_port');
+  }
+  if (hub && admission.childNetworks.length > 0) {
+    lines.push(`acl child_networks src ${admission.childNetworks.join(' ')}`);
+    lines.push('http_access allow CONNECT child_networks upstream upstream_port');
   }
   lines.push('http_access deny all');
   if (upstream.parent) {
@@ -179,13 +257,18 @@ export function renderGateway(
   device: KubeObject,
   children: readonly Child[],
   upstream: Upstream,
+  before?: RememberedAddresses,
 ): RenderedGateway {
   const name = gatewayObjectName(device.metadata.name!);
   const { proxyPort, brokerPort } = portsOf(device);
+  const childNetworks = childNetworksOf(device);
+  const admission = { childNetworks, revoked: revokedAddresses(before, children, childNetworks) };
+  const admitted = [...new Set(children.flatMap((child) => child.addresses))].sort();
   const files = {
-    'squid.conf': squidConfig(proxyPort, children, upstream),
+    'squid.conf': squidConfig(proxyPort, children, upstream, admission),
     'mosquitto.conf': mosquittoConfig(brokerPort, children, upstream),
     'mosquitto.acl': mosquittoAcl(children),
+    'addresses.json': `${JSON.stringify({ admitted, revoked: admission.revoked })}\n`,
   };
   const configHash = `sha256:${createHash('sha256').update(JSON.stringify(files)).digest('hex')}`;
   const labels = { [GATEWAY_LABEL]: device.metadata.name! };
