@@ -31,6 +31,12 @@ const NestedStatus = Type.Object(
           'For a child: its parent missing (`ParentMissing`), unreachable (`ParentUnreachable`) or `Reachable`.',
       }),
     ),
+    parentBroker: Type.Optional(
+      Type.String({
+        description:
+          "For a child: its parent's broker (`mqtts://ADDRESS:PORT`), where its agent sends its telemetry with its device certificate.",
+      }),
+    ),
   },
   { description: 'Nested networks, as the hub sees them (written by the hub).' },
 );
