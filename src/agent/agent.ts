@@ -189,7 +189,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     api,
     outbox,
     log: deviceLog.child({ component: 'reporter' }),
-    onDevice: (device) => heartbeat?.updateFromDevice(device),
+    onDevice: (device) => {
+      heartbeat?.updateFromDevice(device);
+      telemetry
+        .updateFromDevice(device)
+        .catch((error: unknown) =>
+          deviceLog.warn({ err: (error as Error).message }, 'uplink target not remembered'),
+        );
+    },
   });
   const cron = await CronRuns.open({
     file: join(dataDir, 'cron.json'),
