@@ -1,13 +1,14 @@
 /**
  * A nested network's data plane end to end, on one host: an `outpost hub`
- * bridged to an external Mosquitto (`--mqtt`), a level-4 gateway agent that
- * runs the Mosquitto the hub renders for it, and a level-3 child agent. The
- * child learns its parent's broker from its Device and sends its telemetry
- * there over TLS with its device certificate; the gateway's bridge carries
- * it to the hub's broker, where it is in the latest-value table, in order
- * and complete; commands come down the same way and their acks go up. The
- * gateway's broker takes only the hub CA's certificates, and each device's
- * own topics only.
+ * bridged to an external Mosquitto (`--mqtt`), a level-4 and a level-3
+ * gateway agent that run the Mosquitto the hub renders for each (the
+ * level-3 one bridged to the level-4 one over TLS with its bridge
+ * certificate), and a level-2 device agent. The device learns its parent's
+ * broker from its Device and sends its telemetry there over TLS with its
+ * device certificate; two bridges carry it to the hub's broker, where it is
+ * in the latest-value table, in order and complete; commands come down the
+ * same way and their acks go up. A gateway's broker takes only the hub CA's
+ * certificates, and each device's own topics only.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -36,8 +37,9 @@ import {
   waitForMessage,
 } from '../support/index.ts';
 
-const GATEWAY = 'gw-data-level4';
-const CHILD = 'area-data-level3';
+const TOP = 'gw-data-level4';
+const GATEWAY = 'site-data-level3';
+const CHILD = 'area-data-level2';
 const DEVICES = '/apis/outpost.dev/v1alpha1/devices';
 const COUNT = 300;
 
@@ -45,7 +47,8 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
   let external: Mosquitto;
   let hub: HubProcess;
   let api: ApiClient;
-  let gateway: AgentProcess;
+  let top!: AgentProcess;
+  let gateway!: AgentProcess;
   let child: AgentProcess;
   let local: MqttClient | undefined;
   let stranger: MqttClient | undefined;
@@ -75,15 +78,24 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
     external = await startMosquitto();
     hub = await startHubProcess({ args: ['--mqtt', external.url] });
     api = apiClient(hub.kubeconfig);
+    top = await enrolled(TOP);
     gateway = await enrolled(GATEWAY);
     child = await enrolled(CHILD);
+    const topPort = await freePort();
     brokerPort = await freePort();
+    await patch(`${DEVICES}/${TOP}`, {
+      spec: { level: 4, gateway: { address: '127.0.0.1', proxyPort: await freePort(), brokerPort: topPort } },
+    });
     await patch(`${DEVICES}/${GATEWAY}`, {
-      spec: { level: 4, gateway: { address: '127.0.0.1', proxyPort: await freePort(), brokerPort } },
+      spec: {
+        parent: TOP,
+        level: 3,
+        gateway: { address: '127.0.0.1', proxyPort: await freePort(), brokerPort },
+      },
     });
     // A short heartbeat period: the child reads where its parent's broker is from the Device it gets back.
     await patch(`${DEVICES}/${CHILD}`, {
-      spec: { parent: GATEWAY, level: 3, heartbeat: { periodSeconds: 2 } },
+      spec: { parent: GATEWAY, level: 2, heartbeat: { periodSeconds: 2 } },
     });
   });
 
@@ -92,6 +104,7 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
     await stranger?.endAsync();
     await child?.stop();
     await gateway?.stop();
+    await top?.stop();
     for (const dir of dirs) killWorkloads(dir);
     await api?.close();
     await hub?.stop();
@@ -104,18 +117,22 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
     await waitFor('the child told its parent broker', async () => {
       return (await device(CHILD)).status?.nested?.parentBroker === brokerUrl();
     });
-    await waitFor(
-      "the gateway's broker running",
-      async () => (await device(GATEWAY)).status?.nested?.broker?.ready === true,
-      120_000,
-    ).catch((error: Error) => {
-      const logs = recordedProcesses(gateway.dataDir).map(({ logPath }) =>
-        readFileSync(logPath, 'utf8').slice(-2000),
-      );
-      throw new Error(
-        `${error.message}; output: ${logs.join('\n---\n')}; agent: ${gateway.stderr().slice(-3000)}`,
-      );
-    });
+    for (const [name, agent] of [
+      [TOP, top],
+      [GATEWAY, gateway],
+    ] as const)
+      await waitFor(
+        `${name}'s broker running`,
+        async () => (await device(name)).status?.nested?.broker?.ready === true,
+        120_000,
+      ).catch((error: Error) => {
+        const logs = recordedProcesses(agent.dataDir).map(({ logPath }) =>
+          readFileSync(logPath, 'utf8').slice(-2000),
+        );
+        throw new Error(
+          `${error.message}; output: ${logs.join('\n---\n')}; agent: ${agent.stderr().slice(-3000)}`,
+        );
+      });
     // The child's agent follows its Device: from now on its uplink goes to its parent's broker.
     await waitFor('the child sending to its parent', () =>
       child
@@ -147,7 +164,7 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
     );
   });
 
-  it('carries what a workload on the child publishes to the hub, complete and in order', async () => {
+  it('carries what a workload on the level-2 device publishes through two bridges to the hub, complete and in order', async () => {
     const seen = await observe(external.url, [`devices/${CHILD}/#`]);
     try {
       const { port } = JSON.parse(readFileSync(join(child.dataDir, 'mqtt.json'), 'utf8')) as { port: number };
@@ -187,7 +204,7 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
     }
   });
 
-  it("brings a command down through its parent's broker and its ack back up", async () => {
+  it('brings a command down through both bridges and its ack back up', async () => {
     const seen = await observe(external.url, [`devices/${CHILD}/acks/#`]);
     try {
       assert.ok(local, 'the local client of the previous test');
