@@ -239,4 +239,41 @@ describe("a child's telemetry goes through its parent's broker to the hub", { ti
       await seen.close();
     }
   });
+
+  it('keeps what the level-2 device sends while level 4 is down, and delivers it in order once it is back', async () => {
+    assert.ok(local, 'the local client of the earlier test');
+    const seen = await observe(external.url, [`devices/${CHILD}/telemetry/#`]);
+    try {
+      // Level 4 goes down, its broker with it: level 3's bridge has nowhere to go.
+      await top.stop();
+      const from = COUNT + 1;
+      const to = COUNT * 2;
+      for (let seq = from; seq <= to; seq++)
+        await local.publishAsync('telemetry/nested/plc/counter', JSON.stringify({ value: seq, seq }), {
+          qos: 1,
+        });
+      // Acknowledged on the device; the level-3 gateway's broker holds them meanwhile (none reach the hub).
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      assert.equal(seen.messages.filter((m) => (m.body.seq as number) >= from).length, 0);
+      top = await startAgent({
+        hubUrl: hub.url,
+        dataDir: top.dataDir,
+        name: TOP,
+        args: ['--stop-workloads-on-exit'],
+      });
+      await waitFor(
+        `values ${from}..${to} at the hub's broker after level 4 came back`,
+        () => seen.messages.filter((m) => (m.body.seq as number) >= from).length >= COUNT,
+        180_000,
+      );
+      const seqs = seen.messages.map((m) => m.body.seq as number).filter((seq) => seq >= from);
+      const distinct = seqs.filter((seq, i) => i === 0 || seq !== seqs[i - 1]);
+      assert.deepEqual(
+        distinct,
+        Array.from({ length: COUNT }, (_, i) => from + i),
+      );
+    } finally {
+      await seen.close();
+    }
+  });
 });
