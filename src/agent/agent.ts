@@ -210,6 +210,11 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           proxy && deviceLog.info({ proxy }, "the hub's connections go through the parent's proxy now"),
         (error: Error) => deviceLog.warn({ err: error.message }, 'cannot keep the parent proxy'),
       );
+      telemetry
+        .updateFromDevice(device)
+        .catch((error: unknown) =>
+          deviceLog.warn({ err: (error as Error).message }, 'uplink target not remembered'),
+        );
     },
   });
   const cron = await CronRuns.open({

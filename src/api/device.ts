@@ -38,6 +38,12 @@ const NestedStatus = Type.Object(
           "For a child: its parent's proxy (`http://ADDRESS:PORT`), which its agent takes up (it reads it after each heartbeat) for every connection to the hub.",
       }),
     ),
+    parentBroker: Type.Optional(
+      Type.String({
+        description:
+          "For a child: its parent's broker (`mqtts://ADDRESS:PORT`), where its agent sends its telemetry with its device certificate.",
+      }),
+    ),
   },
   { description: 'Nested networks, as the hub sees them (written by the hub).' },
 );

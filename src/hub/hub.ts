@@ -249,7 +249,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
             eventTtl: { ttlMs: options.eventTtlMs },
             placement: { requireDeviceBounds: options.requireDeviceBounds ?? false },
             // Gateways' proxies let their children CONNECT to this URL only (known once listening).
-            gateways: { hubUrl: () => listeningUrl, hubMqtt: options.mqttUrl },
+            gateways: { hubUrl: () => listeningUrl, hubMqtt: options.mqttUrl, ca: pki.ca },
           },
         },
         (running) => {

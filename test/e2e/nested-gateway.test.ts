@@ -129,7 +129,10 @@ describe('a gateway renders and runs its proxy and broker for its children', { t
       return config?.data['squid.conf'].includes('acl children src 127.0.0.1 127.0.0.2') ? body : undefined;
     });
     const config = workload.spec.resources.find((r: { kind: string }) => r.kind === 'ConfigMap').data;
-    assert.match(config['mosquitto.acl'], new RegExp(`user ${CHILD}\\ntopic write devices/${CHILD}/#`));
+    assert.match(
+      config['mosquitto.acl'],
+      new RegExp(`user outpost:device:${CHILD}\\ntopic write devices/${CHILD}/telemetry/#`),
+    );
     assert.match(config['squid.conf'], new RegExp(`acl upstream_port port ${new URL(hub.url).port}`));
 
     const status = await waitFor(

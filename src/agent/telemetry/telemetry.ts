@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
 import { type LocalBroker, startLocalBroker } from './local-broker.ts';
 import { TelemetryOutbox } from './telemetry-outbox.ts';
@@ -31,6 +32,12 @@ export interface AgentTelemetry {
   readonly outbox: TelemetryOutbox;
   /** Reconnects to the hub with the renewed certificate. */
   credentialsRenewed(): void;
+  /**
+   * Follows a Device the hub returned: with `status.nested.parentBroker`, telemetry goes to that
+   * broker (the parent gateway's), without it to the hub. Remembered in DATA_DIR/uplink.json, so
+   * that an agent restarted while its level is cut off from the hub still sends to its parent.
+   */
+  updateFromDevice(device: Record<string, unknown>): Promise<void>;
   /** Forwards to and from the hub until `signal` aborts (connecting once the outbox holds a message or a local client subscribed to commands). */
   run(signal: AbortSignal): Promise<void>;
   /** Closes the local endpoint and the outbox (after `run` ended). */
@@ -75,16 +82,40 @@ export async function startAgentTelemetry(options: AgentTelemetryOptions): Promi
     ...(options.window !== undefined ? { window: options.window } : {}),
     ...(options.env ? { env: options.env } : {}),
   });
+  const uplinkFile = join(options.dataDir, 'uplink.json');
+  const remembered = await readFileIfExists(uplinkFile).then(
+    (text) => parentBrokerOf(text),
+    () => undefined,
+  );
+  if (remembered) uplink.setBroker(remembered);
   log?.info({ url: broker.url, queued: outbox.size }, 'local MQTT endpoint listening');
   return {
     url: broker.url,
     env: { OUTPOST_MQTT_URL: broker.url, OUTPOST_DEVICE: options.device },
     outbox,
     credentialsRenewed: () => uplink.credentialsRenewed(),
+    async updateFromDevice(device) {
+      const status = device.status as { nested?: { parentBroker?: unknown } } | undefined;
+      const next = typeof status?.nested?.parentBroker === 'string' ? status.nested.parentBroker : undefined;
+      if (next === uplink.broker) return;
+      uplink.setBroker(next);
+      await writeFileAtomic(uplinkFile, `${JSON.stringify(next ? { parentBroker: next } : {})}\n`, 0o600);
+    },
     run: (signal) => uplink.run(signal),
     async close() {
       await broker.close();
       await outbox.close();
     },
   };
+}
+
+/** The parent broker remembered in uplink.json (undefined for none, or an unreadable file). */
+function parentBrokerOf(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value = (JSON.parse(text) as { parentBroker?: unknown }).parentBroker;
+    return typeof value === 'string' && value.startsWith('mqtts://') ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,5 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { delay } from '../../util/index.ts';
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { DeviceCredentials } from '../enrollment/index.ts';
 import { proxyFor } from '../hub-client/index.ts';
@@ -9,7 +8,15 @@ import type { TelemetryOutbox } from './telemetry-outbox.ts';
 /**
  * The agent's MQTT connection to the hub: MQTT 3.1.1 over a WebSocket on the
  * hub's HTTPS port (`wss://HUB/mqtt`), authenticated with the device's client
- * certificate, through `HTTPS_PROXY` unless `NO_PROXY` names the hub.
+ * certificate, through `HTTPS_PROXY` unless `NO_PROXY` names the hub. In a
+ * nested network, a device with a parent gateway sends to its parent's
+ * broker instead (`mqtts://ADDRESS:PORT`, {@link Uplink.setBroker}, from its
+ * Device's `status.nested.parentBroker`): MQTT over TLS, the same device
+ * certificate, the broker's certificate checked against the hub CA and the
+ * address; the parent's bridges carry the same topics on to the hub. A
+ * change of target ends the session as a renewal does (what is in flight
+ * acknowledged first), and the next one starts from the outbox's oldest
+ * unacknowledged message: order and at-least-once hold across the switch.
  *
  * Up: the outbox's messages, in order, as `devices/<name>/<local topic>`
  * with QoS 1; a message leaves the outbox when the hub's PUBACK arrives. At
@@ -60,6 +67,7 @@ export class Uplink {
   readonly #window: number;
   #wake: (() => void) | undefined;
   #renew = false;
+  #broker: string | undefined;
   #wanted = false;
   #state: State | undefined;
 
@@ -79,6 +87,22 @@ export class Uplink {
     if (this.#wanted) return;
     this.#wanted = true;
     this.#wakeUp();
+  }
+
+  /** Where the uplink goes: the parent gateway's broker (`mqtts://…`), or the hub's WebSocket (undefined). */
+  get broker(): string | undefined {
+    return this.#broker;
+  }
+
+  /**
+   * Sends to a parent's broker (`mqtts://ADDRESS:PORT`) from now on, or to the hub (undefined):
+   * reconnects there once what is in flight is acknowledged.
+   */
+  setBroker(url: string | undefined): void {
+    if (url === this.#broker) return;
+    this.#options.log?.info({ broker: url ?? 'hub' }, 'telemetry uplink target changed');
+    this.#broker = url;
+    this.credentialsRenewed();
   }
 
   /** Reconnects with the renewed certificate once what is in flight is acknowledged. */
@@ -105,7 +129,10 @@ export class Uplink {
         if (ended.renewed) continue;
         if (ended.connected) backoff.reset();
         this.#setState('disconnected', ended.error);
-        await delay(backoff.next(), signal).catch(() => {});
+        // Backing off, unless told to go elsewhere (a new broker) or with a renewed certificate.
+        const until = performance.now() + backoff.next();
+        while (!signal.aborted && !this.#renew && performance.now() < until)
+          await this.#sleep(Math.max(1, until - performance.now()));
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -117,8 +144,10 @@ export class Uplink {
     const { device, outbox, log } = this.#options;
     this.#renew = false; // before reading the credentials: a renewal from now on ends this session
     const credentials = this.#options.credentials();
-    const url = mqttUrlOf(credentials.hubUrl);
-    const proxy = proxyFor(new URL(url), this.#options.env ?? process.env);
+    const broker = this.#broker;
+    const url = broker ?? mqttUrlOf(credentials.hubUrl);
+    // The parent's broker is on the level's own network: never through a proxy.
+    const proxy = broker ? undefined : proxyFor(new URL(url), this.#options.env ?? process.env);
     // Loaded only behind a proxy: most devices never need its memory.
     const agent = proxy ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : undefined;
     const { default: mqtt } = await import('mqtt');
@@ -162,10 +191,10 @@ export class Uplink {
       connected = true;
       this.#wakeUp();
     });
-    while (!connected && !closed && !signal.aborted) await this.#sleep();
+    while (!connected && !closed && !signal.aborted && !this.#renew) await this.#sleep();
     if (!connected || closed || signal.aborted) {
       client.end(true);
-      return { connected: false, renewed: false, ...(error ? { error } : {}) };
+      return { connected: false, renewed: this.#renew, ...(error ? { error } : {}) };
     }
     this.#setState('connected');
     client.subscribe(`${prefix}commands/#`, { qos: 1 }, (err) => {
@@ -206,7 +235,8 @@ export class Uplink {
   #setState(state: State, error?: string): void {
     if (state === this.#state) return;
     const { log } = this.#options;
-    if (state === 'connected') log?.info('hub MQTT connected: forwarding telemetry');
+    if (state === 'connected')
+      log?.info({ broker: this.#broker ?? 'hub' }, 'hub MQTT connected: forwarding telemetry');
     else if (this.#state === 'connected')
       log?.warn({ err: error }, 'hub MQTT connection lost: telemetry is kept in the outbox');
     else

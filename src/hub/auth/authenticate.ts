@@ -3,7 +3,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { peerIdentity } from '../pki/index.ts';
-import { claimsDevice, type DeviceCertificateName, deviceOfPeer } from './device-identity.ts';
+import {
+  claimsDevice,
+  type DeviceCertificateName,
+  deviceOfPeer,
+  GATEWAY_BRIDGE_USER_PREFIX,
+} from './device-identity.ts';
 import type { Connection, DeviceIndex } from './device-index.ts';
 import { looksLikeUserToken, type UserTokenVerifier } from './user-token.ts';
 
@@ -109,6 +114,8 @@ function readCertificate(
   const cert = socket.getPeerCertificate();
   const peer = peerIdentity(cert);
   if (!peer) return null;
+  // A gateway bridge's certificate is for its parent gateway's broker only.
+  if (peer.user.startsWith(GATEWAY_BRIDGE_USER_PREFIX)) return null;
   const notAfter = Date.parse(cert.valid_to);
   if (!claimsDevice(peer.user, peer.groups)) return { identity: peer, notAfter };
   const device = deviceOfPeer(peer.user, peer.groups, cert);

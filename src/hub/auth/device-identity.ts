@@ -9,6 +9,11 @@ import type { PeerCertificate } from 'node:tls';
 
 /** The user-name prefix of devices (a device named `gw-1` is user `outpost:device:gw-1`). */
 export const DEVICE_USER_PREFIX = 'outpost:device:';
+/**
+ * The CN prefix of a gateway bridge's certificate (`outpost:gateway:<name>`): the hub renders it
+ * for a gateway's Mosquitto to bridge to its parent's; it is for that broker only, never the hub.
+ */
+export const GATEWAY_BRIDGE_USER_PREFIX = 'outpost:gateway:';
 /** The group every device certificate carries. */
 export const DEVICES_GROUP = 'outpost:devices';
 /** The prefix of the URI SAN that names the Device's uid. */

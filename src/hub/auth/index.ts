@@ -36,6 +36,7 @@ export {
   DEVICES_GROUP,
   type DeviceCertificateName,
   deviceUser,
+  GATEWAY_BRIDGE_USER_PREFIX,
   uidsOf,
 } from './device-identity.ts';
 export { DeviceIndex, type DeviceIndexStartOptions } from './device-index.ts';

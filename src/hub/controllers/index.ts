@@ -89,8 +89,11 @@ export interface HubControllersOptions {
    * @default true
    */
   readonly opcua?: boolean | OpcUaRendererOptions;
-  /** Render each parent Device's proxy and broker for the level below (nested networks). @default true */
-  readonly gateways?: boolean | GatewayRendererOptions;
+  /**
+   * Render each parent Device's proxy and broker for the level below (nested networks); needs the
+   * hub CA, which issues the brokers' certificates. @default off
+   */
+  readonly gateways?: false | GatewayRendererOptions;
   /** Delete Events once they are older than their TTL (`outpost hub --event-ttl`, 1 h by default). @default true */
   readonly eventTtl?: boolean | EventTtlOptions;
 }
@@ -144,8 +147,7 @@ export function startControllers(options: StartControllersOptions): RunningContr
       events: events?.sink('outpost-opcua-renderer'),
       ...(opcua === true ? {} : opcua),
     });
-  const gateways = settings.gateways ?? true;
-  if (gateways) addGatewayRenderer(manager, gateways === true ? {} : gateways);
+  if (settings.gateways) addGatewayRenderer(manager, settings.gateways);
   if (events) {
     addDeviceEvents(manager, events.sink('outpost-devices'));
     addProfileEvents(manager, events.sink('outpost-device-profiles'));

@@ -19,19 +19,12 @@ import { readFileIfExists, writeFileAtomic } from '../../util/index.ts';
 import {
   type CertificateAuthority,
   createCertificateAuthority,
-  issueCertificate,
   loadCertificateAuthority,
 } from './authority.ts';
-import {
-  endLine,
-  generateKeyPair,
-  privateKeyToPem,
-  publicKeyDerOfPrivateKey,
-  sameBytes,
-  x509,
-} from './crypto.ts';
+import { publicKeyDerOfPrivateKey, sameBytes, x509 } from './crypto.ts';
 import { PkiStateError } from './errors.ts';
-import { certificateHosts, coversHosts, type HostSet, isDnsName, splitHosts } from './names.ts';
+import { keepOrIssueLeaf, type LeafPair, type LeafSpec } from './leaf.ts';
+import { isDnsName, splitHosts } from './names.ts';
 
 /** Options of {@link loadOrCreatePki}. */
 export interface HubPkiOptions {
@@ -58,10 +51,6 @@ export interface HubPki {
   readonly adminKey: string;
 }
 
-const DAY = 24 * 3600;
-const LEAF_LIFETIME_SECONDS = 365 * DAY;
-/** Leaf certificates closer than this to expiry are re-issued at startup. */
-const RENEW_BEFORE_SECONDS = 30 * DAY;
 const KEY_MODE = 0o600;
 const CERT_MODE = 0o644;
 
@@ -138,79 +127,21 @@ async function loadOrCreateCa(dir: string, now: Date): Promise<CertificateAuthor
   return loadCertificateAuthority(certPem, keyPem);
 }
 
-interface LeafSpec {
-  readonly commonName: string;
-  readonly organizations: string[];
-  readonly usage: 'client' | 'server';
-  readonly hosts?: HostSet;
-}
-
 async function ensureLeaf(
   dir: string,
   name: string,
   ca: CertificateAuthority,
   now: Date,
   spec: LeafSpec,
-): Promise<{ certPem: string; keyPem: string }> {
+): Promise<LeafPair> {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
-  let keyPem = await readFileIfExists(keyPath);
-  let keySpki = keyPem === undefined ? undefined : tryPublicKeyDer(keyPem);
-  if (keyPem === undefined || keySpki === undefined) {
-    const keys = await generateKeyPair();
-    keyPem = await privateKeyToPem(keys.privateKey);
-    keySpki = publicKeyDerOfPrivateKey(keyPem);
-    await writeFileAtomic(keyPath, keyPem, KEY_MODE);
-  }
-  const existing = await readFileIfExists(certPath);
-  if (existing !== undefined && (await leafIsCurrent(existing, ca, keySpki, now, spec))) {
-    return { certPem: existing, keyPem };
-  }
-  const publicKeyPem = endLine(x509.PemConverter.encode(new Uint8Array(keySpki).buffer, 'PUBLIC KEY'));
-  const certPem = await issueCertificate(ca, {
-    commonName: spec.commonName,
-    organizations: spec.organizations,
-    publicKey: publicKeyPem,
-    lifetimeSeconds: LEAF_LIFETIME_SECONDS,
-    usage: spec.usage,
-    dnsNames: spec.hosts?.dnsNames,
-    ipAddresses: spec.hosts?.ipAddresses,
-    now,
-  });
-  await writeFileAtomic(certPath, certPem, CERT_MODE);
-  return { certPem, keyPem };
-}
-
-/** True when the certificate on disk can stay: right issuer, key, subject, hosts and enough time left. */
-async function leafIsCurrent(
-  certPem: string,
-  ca: CertificateAuthority,
-  keySpki: Buffer,
-  now: Date,
-  spec: LeafSpec,
-): Promise<boolean> {
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(certPem);
-  } catch {
-    return false;
-  }
-  if (!sameBytes(cert.publicKey.rawData, keySpki)) return false;
-  if (cert.notAfter.getTime() - now.getTime() < RENEW_BEFORE_SECONDS * 1000) return false;
-  if (!(await cert.verify({ publicKey: ca.certificate.publicKey, signatureOnly: true }))) return false;
-  const commonNames = cert.subjectName.getField('CN');
-  if (commonNames.length !== 1 || commonNames[0] !== spec.commonName) return false;
-  const organizations = cert.subjectName.getField('O');
-  if (JSON.stringify(organizations) !== JSON.stringify(spec.organizations)) return false;
-  return spec.hosts === undefined || coversHosts(certificateHosts(cert), spec.hosts);
-}
-
-function tryPublicKeyDer(keyPem: string): Buffer | undefined {
-  try {
-    return publicKeyDerOfPrivateKey(keyPem);
-  } catch {
-    return undefined; // an unreadable key is replaced, and its certificate with it
-  }
+  const held = { keyPem: await readFileIfExists(keyPath), certPem: await readFileIfExists(certPath) };
+  const leaf = await keepOrIssueLeaf(ca, held, spec, now);
+  // The key first: a certificate on disk always has its key beside it.
+  if (leaf.newKey) await writeFileAtomic(keyPath, leaf.keyPem, KEY_MODE);
+  if (leaf.issued) await writeFileAtomic(certPath, leaf.certPem, CERT_MODE);
+  return { certPem: leaf.certPem, keyPem: leaf.keyPem };
 }
 
 function localHostname(): string[] {

@@ -18,6 +18,8 @@ export { InvalidCsrError, type InvalidCsrReason, InvalidPublicKeyError, PkiState
 export { createFastIssuer, type FastIssueOptions, type FastParsedCsr, parseCsrFast } from './fast-path.ts';
 export { type HubPki, type HubPkiOptions, loadOrCreatePki } from './hub-pki.ts';
 export { InvalidKubeconfigOptionsError, type WriteKubeconfigOptions, writeKubeconfig } from './kubeconfig.ts';
+export { keepOrIssueLeaf, type LeafPair, type LeafSpec } from './leaf.ts';
+export { type HostSet, splitHosts } from './names.ts';
 export { type PeerIdentity, peerIdentity } from './peer-identity.ts';
 export { SHARED_CA_KEY, type ShareCaOptions, shareCertificateAuthority } from './shared-ca.ts';
 export { type VerifiedCertificate, verifyIssuedBy } from './verify.ts';

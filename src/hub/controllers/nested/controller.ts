@@ -27,12 +27,12 @@ export interface GatewayRenderer {
 
 /**
  * Adds the renderer to a manager. Keyed by Device name; a Device's event
- * queues the device, its parent and its children (an update queues the keys
+ * queues the device, every gateway above it and its children (an update queues the keys
  * of the old object too: a child that moved re-renders the parent it left).
  * Its Workload's,
  * Placement's and Mailbox's events queue the gateway they belong to.
  */
-export function addGatewayRenderer(manager: Manager, options: GatewayRendererOptions = {}): GatewayRenderer {
+export function addGatewayRenderer(manager: Manager, options: GatewayRendererOptions): GatewayRenderer {
   const service = manager.client;
   const informers: GatewayInformers = {
     devices: manager.informer(kindOf(service, 'Device')),
@@ -51,8 +51,13 @@ export function addGatewayRenderer(manager: Manager, options: GatewayRendererOpt
   });
   controller.watch(informers.devices, (device: KubeObject) => {
     const keys = new Set<string>([device.metadata.name!]);
-    const parent = (device.spec as Device['spec'])?.parent;
-    if (parent !== undefined) keys.add(parent);
+    // Every gateway above: each one's bridge and ACL name every device below it.
+    for (
+      let parent = (device.spec as Device['spec'])?.parent;
+      parent !== undefined && !keys.has(parent);
+      parent = (informers.devices.get(undefined, parent)?.spec as Device['spec'])?.parent
+    )
+      keys.add(parent);
     // Its children: their status tells how their parent is.
     for (const child of informers.devices.byIndex(CHILDREN_INDEX, device.metadata.name!))
       keys.add(child.metadata.name!);

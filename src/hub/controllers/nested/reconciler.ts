@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Device, KindDefinition, KubeObject, ObjectStatus } from '../../../api/index.ts';
 import { type Client, type Informer, type Reconciler, statusCodeOf } from '../../../controller/index.ts';
+import type { CertificateAuthority } from '../../pki/index.ts';
 import { controlledBy, updateFor } from '../opcua/index.ts';
 import { kindOf } from '../support.ts';
 import {
@@ -17,6 +19,7 @@ import {
   renderGateway,
   type Upstream,
 } from './render.ts';
+import { gatewayTls } from './tls.ts';
 
 /** The Device informer's index of children by parent name (added by the controller's wiring). */
 export const CHILDREN_INDEX = 'nested:parent';
@@ -37,6 +40,8 @@ export interface GatewayReconcilerOptions {
   readonly hubUrl?: () => string | undefined;
   /** The hub's external MQTT broker, for top-level gateways' bridges. @default none (no upward bridge) */
   readonly hubMqtt?: string;
+  /** The hub CA: it issues each gateway broker's certificates and is the one its listener trusts. */
+  readonly ca: CertificateAuthority;
 }
 
 type NestedStatus = NonNullable<NonNullable<Device['status']>['nested']>;
@@ -60,14 +65,32 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     placement: kindOf(service, 'Placement'),
   };
 
+  function liveChildren(name: string): KubeObject[] {
+    return informers.devices.byIndex(CHILDREN_INDEX, name).filter((d) => !d.metadata.deletionTimestamp);
+  }
+
+  /** Every live device below `name` (children, theirs...); levels descend, the visited set bounds it anyway. */
+  function below(name: string, seen = new Set<string>([name])): string[] {
+    const found: string[] = [];
+    for (const child of liveChildren(name)) {
+      const childName = child.metadata.name!;
+      if (seen.has(childName)) continue;
+      seen.add(childName);
+      found.push(childName, ...below(childName, seen));
+    }
+    return found;
+  }
+
   function childrenOf(name: string): Child[] {
-    return informers.devices
-      .byIndex(CHILDREN_INDEX, name)
-      .filter((d) => !d.metadata.deletionTimestamp)
-      .map((d) => ({
-        name: d.metadata.name!,
-        addresses: [...((d.status as Device['status'])?.system?.addresses ?? [])],
-      }))
+    return liveChildren(name)
+      .map((d) => {
+        const under = below(d.metadata.name!, new Set([name, d.metadata.name!]));
+        return {
+          name: d.metadata.name!,
+          addresses: [...((d.status as Device['status'])?.system?.addresses ?? [])],
+          ...(under.length > 0 ? { below: under.sort() } : {}),
+        };
+      })
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -152,6 +175,17 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     return upstream ? proxyUrl(upstream.address, upstream.proxyPort) : undefined;
   }
 
+  /** `mqtts://ADDRESS:PORT` of the parent's broker, once the parent says where it is reached. */
+  function parentBroker(device: KubeObject): string | undefined {
+    const parentName = (device.spec as Device['spec'])?.parent;
+    const parent = parentName === undefined ? undefined : informers.devices.get(undefined, parentName);
+    if (!parent || parent.metadata.deletionTimestamp) return undefined;
+    const address = (parent.spec as Device['spec'])?.gateway?.address;
+    if (!address) return undefined;
+    const host = isIP(address) === 6 ? `[${address}]` : address;
+    return `mqtts://${host}:${portsOf(parent).brokerPort}`;
+  }
+
   function parentState(device: KubeObject): string | undefined {
     const parentName = (device.spec as Device['spec'])?.parent;
     if (parentName === undefined) return undefined;
@@ -172,6 +206,8 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     if (parent !== undefined) nested.parent = parent;
     const hubProxy = parentProxyOf(device);
     if (hubProxy !== undefined) nested.hubProxy = hubProxy;
+    const broker = parentBroker(device);
+    if (broker !== undefined) nested.parentBroker = broker;
     const status = (device.status ?? {}) as NonNullable<Device['status']>;
     const empty = Object.keys(nested).length === 0;
     if (empty ? status.nested === undefined : isDeepStrictEqual(status.nested, nested)) return;
@@ -203,7 +239,8 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
       if (serves) {
         const live = informers.workloads.get(GATEWAY_NAMESPACE, name);
         const before = live && controlledBy(live, uid) ? rememberedAddresses(live) : undefined;
-        const rendered = renderGateway(device, children, upstreamOf(device), before);
+        const tls = await gatewayTls(options.ca, device, live);
+        const rendered = renderGateway(device, children, upstreamOf(device), tls, before);
         await ensure(kinds.workload, informers.workloads, rendered.workload, uid!);
         await ensure(kinds.placement, informers.placements, rendered.placement, uid!);
         current = await label(device, true);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../../api/index.ts';
 import {
+  mosquittoAcl,
   mosquittoConfig,
   rememberedAddresses,
   renderGateway,
@@ -18,6 +19,11 @@ const site: KubeObject = {
   kind: 'Device',
   metadata: { name: 'site', uid: 'u-site' },
   spec: { level: 3, parent: 'enterprise', gateway: { address: '10.0.2.1', proxyPort: 8080 } },
+};
+const tls = {
+  caPem: 'CA\n',
+  server: { certPem: 'SERVER\n', keyPem: 'SERVER KEY\n' },
+  bridge: { certPem: 'BRIDGE\n', keyPem: 'BRIDGE KEY\n' },
 };
 const upstream = {
   hubUrl: 'https://hub.example:6443',
@@ -41,10 +47,10 @@ describe('gateway rendering', () => {
       ...site,
       spec: { ...(site.spec as object), gateway: { childNetworks: ['10.0.2.0/24'] } },
     };
-    const first = renderGateway(gateway, children, upstream);
+    const first = renderGateway(gateway, children, upstream, tls);
     const remembered = rememberedAddresses(first.workload);
     assert.deepEqual(remembered, { admitted: ['10.0.2.2', '10.0.2.3'], revoked: [] });
-    const second = renderGateway(gateway, [children[0]!], upstream, remembered);
+    const second = renderGateway(gateway, [children[0]!], upstream, tls, remembered);
     const resources = (
       second.workload.spec as { resources: { kind: string; data?: Record<string, string> }[] }
     ).resources;
@@ -92,12 +98,14 @@ describe('gateway rendering', () => {
       'topic devices/area-2/acks/# out 1',
       'topic devices/area-2/commands/# in 1',
     ]);
+    // To a parent gateway over TLS, with the bridge certificate.
+    assert.match(text, /^bridge_certfile \/etc\/outpost-gateway-tls\/bridge\.crt$/m);
     // A top-level gateway without the hub's external broker has no upward bridge.
     assert.doesNotMatch(mosquittoConfig(1883, children, { hubUrl: upstream.hubUrl }), /^connection /m);
   });
 
   it('renders a Workload and Placement owned by the device, whose pods change with the configuration', () => {
-    const first = renderGateway(site, children, upstream);
+    const first = renderGateway(site, children, upstream, tls);
     assert.equal(first.workload.metadata.name, 'gateway-site');
     assert.equal(first.workload.metadata.namespace, 'outpost-system');
     assert.deepEqual(
@@ -107,9 +115,9 @@ describe('gateway rendering', () => {
     assert.deepEqual((first.placement.spec as { deviceSelector: unknown }).deviceSelector, {
       matchLabels: { 'outpost.dev/gateway': 'site' },
     });
-    const again = renderGateway(site, children, upstream);
+    const again = renderGateway(site, children, upstream, tls);
     assert.deepEqual(again, first);
-    const fewer = renderGateway(site, children.slice(0, 1), upstream);
+    const fewer = renderGateway(site, children.slice(0, 1), upstream, tls);
     assert.notEqual(fewer.configHash, first.configHash);
     const annotations = (rendered: typeof first) =>
       (
@@ -123,5 +131,65 @@ describe('gateway rendering', () => {
       { 'outpost.dev/config-hash': fewer.configHash },
       { 'outpost.dev/config-hash': fewer.configHash },
     ]);
+  });
+
+  it('accepts only certificates from the hub CA on its listener, each client named by its CN', () => {
+    const text = mosquittoConfig(8883, children, upstream);
+    for (const line of [
+      'listener 8883',
+      'allow_anonymous false',
+      'cafile /etc/outpost-gateway-tls/ca.crt',
+      'require_certificate true',
+      'use_identity_as_username true',
+    ])
+      assert.ok(text.split('\n').includes(line), `${line} in\n${text}`);
+    // The hub's external broker (a top-level gateway's bridge) is reached as given: no client certificate.
+    assert.doesNotMatch(
+      mosquittoConfig(8883, children, { hubMqtt: 'mqtt://127.0.0.1:1883' }),
+      /^bridge_certfile/m,
+    );
+  });
+
+  it("bridges every device below a child gateway, and lets that gateway's bridge carry them only", () => {
+    const nested = [{ name: 'area-1', addresses: [], below: ['cell-2', 'cell-1'] }];
+    const topics = mosquittoConfig(1883, nested, upstream)
+      .split('\n')
+      .filter((line) => line.startsWith('topic ') && line.endsWith(' in 1'));
+    assert.deepEqual(topics, [
+      'topic devices/area-1/commands/# in 1',
+      'topic devices/cell-1/commands/# in 1',
+      'topic devices/cell-2/commands/# in 1',
+    ]);
+    const acl = mosquittoAcl(nested);
+    assert.match(
+      acl,
+      /^user outpost:device:area-1\ntopic write devices\/area-1\/telemetry\/#\ntopic write devices\/area-1\/status\/#\ntopic write devices\/area-1\/acks\/#\ntopic read devices\/area-1\/commands\/#$/m,
+    );
+    assert.match(acl, /^user outpost:gateway:area-1\ntopic write devices\/cell-1\/telemetry\/#$/m);
+    assert.doesNotMatch(acl.split('user outpost:gateway:area-1')[1]!, /devices\/area-1\//);
+  });
+
+  it('carries the TLS files in a Secret mounted by the broker; a new certificate restarts it', () => {
+    const rendered = renderGateway(site, children, upstream, tls);
+    type Resource = {
+      kind: string;
+      metadata: { name: string };
+      data?: Record<string, string>;
+      spec?: { template: { spec: { volumes: unknown[] } } };
+    };
+    const resources = (rendered.workload.spec as { resources: Resource[] }).resources;
+    const secret = resources.find((r) => r.kind === 'Secret')!;
+    assert.equal(secret.metadata.name, 'gateway-site-tls');
+    assert.equal(Buffer.from(secret.data!['tls.key']!, 'base64').toString(), 'SERVER KEY\n');
+    const broker = resources.find((r) => r.kind === 'Deployment' && r.metadata.name === 'mosquitto')!;
+    assert.deepEqual(broker.spec!.template.spec.volumes[1], {
+      name: 'tls',
+      secret: { secretName: 'gateway-site-tls' },
+    });
+    const renewed = renderGateway(site, children, upstream, {
+      ...tls,
+      server: { ...tls.server, certPem: 'NEW\n' },
+    });
+    assert.notEqual(renewed.configHash, rendered.configHash);
   });
 });

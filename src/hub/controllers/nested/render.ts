@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Device, KubeObject } from '../../../api/index.ts';
+import { deviceUser, GATEWAY_BRIDGE_USER_PREFIX } from '../../auth/index.ts';
 import { controllerReference } from '../support.ts';
 
 /** The namespace of every gateway's rendered Workload and Placement. */
@@ -13,6 +14,8 @@ export const CONFIG_DIR = '/etc/outpost-gateway';
 export const DATA_DIR = '/var/lib/outpost-gateway';
 export const DEFAULT_PROXY_PORT = 3128;
 export const DEFAULT_BROKER_PORT = 1883;
+/** Where Mosquitto finds the hub CA and its certificates (a Secret volume). */
+export const TLS_DIR = '/etc/outpost-gateway-tls';
 /** The Deployments' names on the gateway (also how their health is found in its Mailbox status). */
 export const PROXY_NAME = 'squid';
 export const BROKER_NAME = 'mosquitto';
@@ -35,6 +38,21 @@ export interface Child {
   readonly name: string;
   /** The addresses its agent reported (`status.system.addresses`): the proxy accepts these only. */
   readonly addresses: readonly string[];
+  /**
+   * For a child that is a gateway itself: every device below it (its children, theirs...), whose
+   * topics its bridge carries. @default none
+   */
+  readonly below?: readonly string[];
+}
+
+/** The TLS material of a gateway's broker (rendered as a Secret; see tls.ts). */
+export interface GatewayTls {
+  /** The hub CA: children's and bridges' certificates are checked against it. */
+  readonly caPem: string;
+  /** The listener's serving certificate (serverAuth, the gateway's address). */
+  readonly server: { readonly certPem: string; readonly keyPem: string };
+  /** The bridge's client certificate (clientAuth, CN `outpost:gateway:<name>`). */
+  readonly bridge: { readonly certPem: string; readonly keyPem: string };
 }
 
 /**
@@ -96,6 +114,11 @@ export interface RenderedGateway {
   readonly placement: KubeObject;
   /** `sha256:` of the configuration text: changes whenever a child, a port or the level above does. */
   readonly configHash: string;
+}
+
+/** The name of the Secret holding a gateway broker's certificates, inside its Workload. */
+export function tlsSecretName(device: string): string {
+  return `${gatewayObjectName(device)}-tls`;
 }
 
 /** The name of a gateway's Workload and Placement. */
@@ -184,19 +207,32 @@ export function squidConfig(
   return `${lines.join('\n')}\n`;
 }
 
+/** Every device whose topics pass through a gateway: its children and all below them, sorted. */
+export function devicesBelow(children: readonly Child[]): string[] {
+  return [...new Set(children.flatMap((child) => [child.name, ...(child.below ?? [])]))].sort();
+}
+
 /**
- * `mosquitto.conf`: a listener for the children, its queue on disk, and a
- * bridge to the level above carrying each child's upward topics out and its
- * commands in, and nothing else (`mosquitto.acl` lets each child name only
- * its own topics).
+ * `mosquitto.conf`: a TLS listener for the children that accepts only
+ * certificates from the hub CA, each client named by its certificate's CN
+ * (`mosquitto.acl` then lets each name only its own topics); its queue on
+ * disk; and a bridge to the level above carrying the upward topics of every
+ * device below it out and their commands in, and nothing else. The bridge to
+ * a parent gateway goes over TLS with the bridge certificate; to the hub's
+ * external broker (`--mqtt`) as that broker is reached.
  */
 export function mosquittoConfig(brokerPort: number, children: readonly Child[], upstream: Upstream): string {
   const lines = [
     '# Rendered by the Outpost hub: do not edit.',
     'per_listener_settings false',
-    `listener ${brokerPort}`,
-    'allow_anonymous true',
+    'allow_anonymous false',
     `acl_file ${CONFIG_DIR}/mosquitto.acl`,
+    `listener ${brokerPort}`,
+    `cafile ${TLS_DIR}/ca.crt`,
+    `certfile ${TLS_DIR}/tls.crt`,
+    `keyfile ${TLS_DIR}/tls.key`,
+    'require_certificate true',
+    'use_identity_as_username true',
     'persistence true',
     `persistence_location ${DATA_DIR}/`,
     'autosave_interval 1',
@@ -218,24 +254,40 @@ export function mosquittoConfig(brokerPort: number, children: readonly Child[], 
       'restart_timeout 1 5',
       'try_private true',
     );
-    for (const child of children) {
+    if (upstream.parent)
+      lines.push(
+        `bridge_cafile ${TLS_DIR}/ca.crt`,
+        `bridge_certfile ${TLS_DIR}/bridge.crt`,
+        `bridge_keyfile ${TLS_DIR}/bridge.key`,
+      );
+    for (const device of devicesBelow(children)) {
       for (const kind of ['telemetry', 'status', 'acks'])
-        lines.push(`topic devices/${child.name}/${kind}/# out 1`);
-      lines.push(`topic devices/${child.name}/commands/# in 1`);
+        lines.push(`topic devices/${device}/${kind}/# out 1`);
+      lines.push(`topic devices/${device}/commands/# in 1`);
     }
   }
   return `${lines.join('\n')}\n`;
 }
 
-/** `mosquitto.acl`: each child (by user name) publishes under its own prefix and reads its commands. */
+/**
+ * `mosquitto.acl`: each child's agent (user = its device certificate's CN, `outpost:device:<name>`) publishes
+ * its own values, status and acks and reads its own commands; a child that is
+ * a gateway itself has its bridge (`outpost:gateway:<name>`, the CN of the bridge certificate tls.ts issues) do the
+ * same for every device below it. Nobody else may do anything.
+ */
 export function mosquittoAcl(children: readonly Child[]): string {
   const lines = ['# Rendered by the Outpost hub: do not edit.'];
+  const grant = (device: string) => [
+    ...['telemetry', 'status', 'acks'].map((kind) => `topic write devices/${device}/${kind}/#`),
+    `topic read devices/${device}/commands/#`,
+  ];
   for (const child of children) {
-    lines.push(
-      `user ${child.name}`,
-      `topic write devices/${child.name}/#`,
-      `topic read devices/${child.name}/commands/#`,
-    );
+    lines.push(`user ${deviceUser(child.name)}`, ...grant(child.name));
+    if (child.below && child.below.length > 0)
+      lines.push(
+        `user ${GATEWAY_BRIDGE_USER_PREFIX}${child.name}`,
+        ...[...child.below].sort().flatMap(grant),
+      );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -257,6 +309,7 @@ export function renderGateway(
   device: KubeObject,
   children: readonly Child[],
   upstream: Upstream,
+  tls: GatewayTls,
   before?: RememberedAddresses,
 ): RenderedGateway {
   const name = gatewayObjectName(device.metadata.name!);
@@ -270,7 +323,17 @@ export function renderGateway(
     'mosquitto.acl': mosquittoAcl(children),
     'addresses.json': `${JSON.stringify({ admitted, revoked: admission.revoked })}\n`,
   };
-  const configHash = `sha256:${createHash('sha256').update(JSON.stringify(files)).digest('hex')}`;
+  const tlsFiles = {
+    'ca.crt': tls.caPem,
+    'tls.crt': tls.server.certPem,
+    'tls.key': tls.server.keyPem,
+    'bridge.crt': tls.bridge.certPem,
+    'bridge.key': tls.bridge.keyPem,
+  };
+  // A new certificate restarts the broker too (with the key in the hash: it never leaves the Workload).
+  const configHash = `sha256:${createHash('sha256')
+    .update(JSON.stringify([files, tlsFiles]))
+    .digest('hex')}`;
   const labels = { [GATEWAY_LABEL]: device.metadata.name! };
   const owner = controllerReference(device, false);
   const deployment = (
@@ -278,6 +341,7 @@ export function renderGateway(
     port: number,
     command: string[],
     volumes: Array<{ name: string; mountPath: string }>,
+    secret?: { name: string; mountPath: string; secretName: string },
   ) => ({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -295,13 +359,18 @@ export function renderGateway(
               // The process runtime runs the host's Debian package; the image is podman's.
               image: `docker.io/library/debian:bookworm`,
               command,
-              volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }, ...volumes],
+              volumeMounts: [
+                { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+                ...(secret ? [{ name: secret.name, mountPath: secret.mountPath, readOnly: true }] : []),
+                ...volumes,
+              ],
               // Ready (and so reported healthy in the gateway's status) once it accepts connections.
               readinessProbe: { tcpSocket: { port }, periodSeconds: 2 },
             },
           ],
           volumes: [
             { name: 'config', configMap: { name: `${name}-config` } },
+            ...(secret ? [{ name: secret.name, secret: { secretName: secret.secretName } }] : []),
             ...volumes.map((volume) => ({ name: volume.name, emptyDir: {} })),
           ],
         },
@@ -315,6 +384,19 @@ export function renderGateway(
     spec: {
       resources: [
         { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-config`, labels }, data: files },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: tlsSecretName(device.metadata.name!), labels },
+          type: 'Opaque',
+          // Base64, not stringData: nothing in it is ever taken for a `${device...}` parameter.
+          data: Object.fromEntries(
+            Object.entries(tlsFiles).map(([key, text]) => [
+              key,
+              Buffer.from(text, 'utf8').toString('base64'),
+            ]),
+          ),
+        },
         deployment(
           PROXY_NAME,
           proxyPort,
@@ -326,6 +408,7 @@ export function renderGateway(
           brokerPort,
           ['/usr/sbin/mosquitto', '-c', `${CONFIG_DIR}/mosquitto.conf`],
           [{ name: 'data', mountPath: DATA_DIR }],
+          { name: 'tls', mountPath: TLS_DIR, secretName: tlsSecretName(device.metadata.name!) },
         ),
       ],
     },
