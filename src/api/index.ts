@@ -55,6 +55,7 @@ export {
 } from './enrollment.ts';
 export { type Event, eventKind, lastSeen } from './event.ts';
 export { EVENTS_V1_FIELDS, type EventsV1Event, eventsV1Kind } from './events-v1.ts';
+export * from './gateway.ts';
 export * from './kind.ts';
 export { type Lease, type LeaseSpec, leaseKind } from './lease.ts';
 export { type LogRequest, LogRequestSchema } from './log-request.ts';

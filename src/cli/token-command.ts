@@ -4,12 +4,13 @@
  * the token is printed once and cannot be shown again.
  */
 
-import { isIP } from 'node:net';
 import {
   ANY_LABEL_VALUE,
   allowedLabelsText,
   type BootstrapToken,
   type Device,
+  gatewayPorts,
+  gatewayProxyUrl,
   generateBootstrapToken,
   hashTokenSecret,
   maxUsesOf,
@@ -105,8 +106,10 @@ async function gatewayOf(
     );
   if (device.spec?.level === undefined)
     throw new CliError(`--parent ${name}: the device declares no spec.level`);
-  const host = isIP(gateway.address) === 6 ? `[${gateway.address}]` : gateway.address;
-  return { proxy: `http://${host}:${gateway.proxyPort ?? 3128}`, level: device.spec.level };
+  return {
+    proxy: gatewayProxyUrl(gateway.address, gatewayPorts(device.spec).proxyPort),
+    level: device.spec.level,
+  };
 }
 
 /** Parses `k=v,k2=v2` into labels. */

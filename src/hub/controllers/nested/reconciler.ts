@@ -1,6 +1,13 @@
-import { isIP } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
-import type { Device, KindDefinition, KubeObject, ObjectStatus } from '../../../api/index.ts';
+import {
+  type Device,
+  gatewayBrokerUrl,
+  gatewayPorts,
+  gatewayProxyUrl,
+  type KindDefinition,
+  type KubeObject,
+  type ObjectStatus,
+} from '../../../api/index.ts';
 import { type Client, type Informer, type Reconciler, statusCodeOf } from '../../../controller/index.ts';
 import type { CertificateAuthority } from '../../pki/index.ts';
 import { controlledBy, updateFor } from '../opcua/index.ts';
@@ -13,8 +20,6 @@ import {
   GATEWAY_NAMESPACE,
   gatewayObjectName,
   PROXY_NAME,
-  portsOf,
-  proxyUrl,
   rememberedAddresses,
   renderGateway,
   type Upstream,
@@ -101,7 +106,7 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     return {
       hubUrl: options.hubUrl?.(),
       hubMqtt: options.hubMqtt,
-      ...(parent && address ? { parent: { address, ...portsOf(parent) } } : {}),
+      ...(parent && address ? { parent: { address, ...gatewayPorts(parent.spec as Device['spec']) } } : {}),
     };
   }
 
@@ -172,18 +177,14 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
   /** The proxy URL of the device's parent, for its agent to use; none while the parent declares no address. */
   function parentProxyOf(device: KubeObject): string | undefined {
     const upstream = upstreamOf(device).parent;
-    return upstream ? proxyUrl(upstream.address, upstream.proxyPort) : undefined;
+    return upstream ? gatewayProxyUrl(upstream.address, upstream.proxyPort) : undefined;
   }
 
   /** `mqtts://ADDRESS:PORT` of the parent's broker, once the parent says where it is reached. */
   function parentBroker(device: KubeObject): string | undefined {
-    const parentName = (device.spec as Device['spec'])?.parent;
-    const parent = parentName === undefined ? undefined : informers.devices.get(undefined, parentName);
-    if (!parent || parent.metadata.deletionTimestamp) return undefined;
-    const address = (parent.spec as Device['spec'])?.gateway?.address;
-    if (!address) return undefined;
-    const host = isIP(address) === 6 ? `[${address}]` : address;
-    return `mqtts://${host}:${portsOf(parent).brokerPort}`;
+    const upstream = upstreamOf(device).parent;
+    if (!upstream || parentState(device) === 'ParentMissing') return undefined;
+    return gatewayBrokerUrl(upstream.address, upstream.brokerPort);
   }
 
   function parentState(device: KubeObject): string | undefined {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Device, KubeObject } from '../../../api/index.ts';
+import { type Device, gatewayPorts, type KubeObject } from '../../../api/index.ts';
 import { deviceUser, GATEWAY_BRIDGE_USER_PREFIX } from '../../auth/index.ts';
 import { controllerReference } from '../support.ts';
 
@@ -12,8 +12,6 @@ export const GATEWAY_LABEL = 'outpost.dev/gateway';
 export const CONFIG_DIR = '/etc/outpost-gateway';
 /** Each process's own folder (an emptyDir, kept across restarts): Mosquitto's queue, Squid's logs. */
 export const DATA_DIR = '/var/lib/outpost-gateway';
-export const DEFAULT_PROXY_PORT = 3128;
-export const DEFAULT_BROKER_PORT = 1883;
 /** Where Mosquitto finds the hub CA and its certificates (a Secret volume). */
 export const TLS_DIR = '/etc/outpost-gateway-tls';
 /** The Deployments' names on the gateway (also how their health is found in its Mailbox status). */
@@ -124,20 +122,6 @@ export function tlsSecretName(device: string): string {
 /** The name of a gateway's Workload and Placement. */
 export function gatewayObjectName(device: string): string {
   return `gateway-${device}`;
-}
-
-/** A gateway's ports, defaults applied. */
-export function portsOf(device: KubeObject): { proxyPort: number; brokerPort: number } {
-  const gateway = (device.spec as Device['spec'])?.gateway;
-  return {
-    proxyPort: gateway?.proxyPort ?? DEFAULT_PROXY_PORT,
-    brokerPort: gateway?.brokerPort ?? DEFAULT_BROKER_PORT,
-  };
-}
-
-/** The URL of a gateway's proxy as a child's agent uses it. */
-export function proxyUrl(address: string, port: number): string {
-  return `http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
 }
 
 /** A gateway's `spec.gateway.childNetworks`. */
@@ -313,7 +297,7 @@ export function renderGateway(
   before?: RememberedAddresses,
 ): RenderedGateway {
   const name = gatewayObjectName(device.metadata.name!);
-  const { proxyPort, brokerPort } = portsOf(device);
+  const { proxyPort, brokerPort } = gatewayPorts(device.spec as Device['spec']);
   const childNetworks = childNetworksOf(device);
   const admission = { childNetworks, revoked: revokedAddresses(before, children, childNetworks) };
   const admitted = [...new Set(children.flatMap((child) => child.addresses))].sort();
