@@ -77,7 +77,13 @@ export class PodmanEvents {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    if (this.#child) endTied(this.#child);
+    if (this.#child) {
+      endTied(this.#child);
+      // A rootless `podman events` can outlive its runuser (seen orphaned in a clean-clone run) and
+      // keep our end of its pipes open, which kept the agent's process alive: let go of them.
+      this.#child.stdout?.destroy();
+      this.#child.stderr?.destroy();
+    }
     this.#child = undefined;
   }
 }
