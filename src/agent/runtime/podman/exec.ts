@@ -1,5 +1,6 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chown, readFile, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 
 /**
  * The containers.conf the agent points podman at with `CONTAINERS_CONF`, so
@@ -94,27 +95,39 @@ export class PodmanHost {
     };
   }
 
-  /** Runs `podman ARGS` and resolves with its stdout; rejects with {@link PodmanError}. */
+  /**
+   * Runs `podman ARGS` and resolves with its stdout; rejects with {@link PodmanError}.
+   * In a process group of its own, so that a timeout kills podman and not only the
+   * runuser in front of a rootless one (killed alone, runuser leaves podman orphaned).
+   */
   run(args: readonly string[], options: RunOptions = {}): Promise<string> {
     const command = this.command(args);
+    const timeoutMs = options.timeoutMs ?? 120_000;
     return new Promise((resolve, reject) => {
-      const child = execFile(
-        command.file,
-        command.args,
-        {
-          env: command.env,
-          cwd: '/',
-          maxBuffer: 64 * 1024 * 1024,
-          timeout: options.timeoutMs ?? 120_000,
-          killSignal: 'SIGKILL',
-        },
-        (error, stdout, stderr) => {
-          if (error) {
-            const code = typeof error.code === 'number' ? error.code : null;
-            reject(new PodmanError(args, code, String(stderr) || error.message));
-          } else resolve(String(stdout));
-        },
-      );
+      const child = spawn(command.file, command.args, {
+        env: command.env,
+        cwd: '/',
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const stdout = collect(child.stdout!, MAX_OUTPUT, () => killGroup(child, 'SIGKILL'));
+      const stderr = collect(child.stderr!, MAX_OUTPUT, () => killGroup(child, 'SIGKILL'));
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup(child, 'SIGKILL');
+      }, timeoutMs);
+      const fail = (message: string, code: number | null = null) => {
+        clearTimeout(timer);
+        reject(new PodmanError(args, code, message));
+      };
+      child.on('error', (error) => fail(error.message));
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) fail(`timed out after ${timeoutMs} ms`);
+        else if (code === 0) resolve(stdout.text());
+        else fail(stderr.text() || `exit code ${code ?? signal}`, code);
+      });
       child.stdin?.on('error', () => {}); // a command that exits before reading its input
       child.stdin?.end(options.input ?? '');
     });
@@ -137,7 +150,7 @@ export class PodmanHost {
     }
   }
 
-  /** Starts a long-running `podman ARGS` (logs -f, events) with piped output. */
+  /** Starts `podman ARGS` (save) with piped output. */
   spawn(args: readonly string[]): ChildProcess {
     const command = this.command(args);
     return spawn(command.file, command.args, {
@@ -148,10 +161,13 @@ export class PodmanHost {
   }
 
   /**
-   * Like {@link spawn}, for a `podman ARGS` that runs as long as the agent
-   * does (`events`): it is tied to the agent by a pipe, so that it ends when
-   * the agent ends, even killed (SIGKILL leaves no `podman events` behind,
-   * which would keep running and keep the rootless user busy). End it with
+   * Like {@link spawn}, for a `podman ARGS` that may run as long as the agent
+   * does (`events`, `logs --follow`): it is tied to the agent by a pipe, so that
+   * it ends when the agent ends, even killed (SIGKILL leaves no podman behind,
+   * which would keep running and keep the rootless user busy). It runs in a
+   * process group of its own, which the watcher ends whole: a rootless podman
+   * runs as a child of runuser (and forks again into its user namespace), and
+   * killing runuser alone left `podman events` orphaned. End it with
    * {@link endTied}.
    */
   spawnTied(args: readonly string[]): ChildProcess {
@@ -160,6 +176,7 @@ export class PodmanHost {
       env: command.env,
       cwd: '/',
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
     });
   }
 
@@ -175,15 +192,47 @@ export class PodmanHost {
 }
 
 /**
- * Runs "$@" in the background and waits for it; a watcher ends it (SIGTERM;
- * runuser passes it on) once the shell's stdin, a pipe from the agent, closes.
+ * Runs "$@" in the background and waits for it; a watcher ends the whole
+ * process group (SIGTERM, SIGKILL 5 s later for what remains) once the shell's
+ * stdin, a pipe from the agent, closes. The shell and the watcher ignore that
+ * SIGTERM (set after "$@" started, which keeps the default), so the shell still
+ * reports podman's exit; the watcher keeps none of the agent's pipes open, and
+ * the shell writes nothing to them (dash reports a job's signal on stderr, and
+ * with the agent gone that write would end the shell before its watcher).
  */
 const TIED =
-  'exec 3<&0; "$@" </dev/null 3<&- & p=$!; { read -r _ <&3; kill "$p" 2>/dev/null; } & w=$!; wait "$p"; c=$?; kill "$w" 2>/dev/null; exit "$c"';
+  'exec 3<&0; "$@" </dev/null 3<&- & p=$!; ' +
+  '{ trap "" TERM; read -r _ <&3; kill -TERM 0; sleep 5; kill -KILL 0; } </dev/null >/dev/null 2>&1 & w=$!; ' +
+  'exec 3<&- 2>/dev/null; trap "" TERM; wait "$p"; c=$?; kill -KILL "$w" 2>/dev/null; exit "$c"';
 
-/** Ends a {@link PodmanHost.spawnTied} process: its pipe closes, its watcher stops it. */
+/** Ends a {@link PodmanHost.spawnTied} process: its pipe closes, its watcher ends its group. */
 export function endTied(child: ChildProcess): void {
   child.stdin?.end();
+}
+
+/** What a command may print before it is killed (a JSON listing of many pods stays far below). */
+const MAX_OUTPUT = 64 * 1024 * 1024;
+
+/** Gathers a stream's text, calling `overflow` once it passes `max` bytes. */
+function collect(stream: Readable, max: number, overflow: () => void): { text(): string } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  stream.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= max) chunks.push(chunk);
+    else overflow();
+  });
+  return { text: () => Buffer.concat(chunks).toString() };
+}
+
+/** Sends `signal` to the process group of a child spawned `detached` (its leader). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // the group has ended
+  }
 }
 
 /** Writes the agent's containers.conf at `path` (0644: a rootless podman reads it too). */

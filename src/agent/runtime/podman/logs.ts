@@ -1,11 +1,12 @@
-import type { PodmanHost } from './exec.ts';
+import { endTied, type PodmanHost } from './exec.ts';
 
 /**
  * A container's output through `podman logs` (k8s-file log driver, size
  * bounded by the agent's containers.conf), stdout and stderr interleaved as
  * they arrive, yielded as chunks of whole lines. With `follow`, it keeps
  * yielding until `signal` aborts or the consumer stops iterating; either way
- * the podman process is killed.
+ * the podman process (tied to the agent, so an agent killed meanwhile leaves
+ * none behind) is ended.
  */
 export async function* podmanLogs(
   host: PodmanHost,
@@ -17,7 +18,8 @@ export async function* podmanLogs(
   if (options.follow) args.push('--follow');
   args.push(container);
   if (options.signal?.aborted) return;
-  const child = host.spawn(args);
+  const child = host.spawnTied(args);
+  child.stdin?.on('error', () => {}); // the shell gone first
   const queue: string[] = [];
   let wake: (() => void) | undefined;
   let ended = false;
@@ -41,7 +43,7 @@ export async function* podmanLogs(
     ended = true;
     wake?.();
   });
-  const abort = () => child.kill('SIGTERM');
+  const abort = () => endTied(child);
   options.signal?.addEventListener('abort', abort, { once: true });
   try {
     while (true) {
@@ -54,6 +56,6 @@ export async function* podmanLogs(
     if (failure && !options.signal?.aborted) throw new Error(failure);
   } finally {
     options.signal?.removeEventListener('abort', abort);
-    if (!ended) child.kill('SIGTERM');
+    if (!ended) endTied(child);
   }
 }
