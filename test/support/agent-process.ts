@@ -3,7 +3,10 @@ import { createToken } from './enrollment.ts';
 import { type HubProcess, OUTPOST_BIN } from './hub-process.ts';
 import { type StartedProcess, startProcess } from './process.ts';
 
-/** An `outpost agent` process; `stop` sends SIGTERM (by default), then SIGKILL after 10 s. */
+/**
+ * An `outpost agent` process; `stop` sends SIGTERM (by default), then SIGKILL after 10 s, or
+ * after 120 s for an agent that stops its workloads on exit.
+ */
 export interface AgentProcess extends StartedProcess {
   readonly dataDir: string;
 }
@@ -31,6 +34,10 @@ export async function startAgent(options: {
   ];
   if (options.token) args.push('--token', options.token);
   args.push('--restart-backoff', '200', ...(options.args ?? []));
+  // An agent that stops its workloads on exit removes every pod before it ends: on a loaded machine
+  // that takes podman more than 10 s for a handful of pods, and a SIGKILL meanwhile left the rest
+  // running (agent-probes leaked its last container, probes-podman-unlive, that way).
+  const stopsWorkloads = args.includes('--stop-workloads-on-exit');
   const started = await startProcess({
     what: 'agent',
     readyMeans: 'running',
@@ -38,7 +45,7 @@ export async function startAgent(options: {
     env: options.env,
     ...(options.netns ? { netns: options.netns } : {}),
     ready: (stdout) => (stdout.includes(`agent ${options.name} running`) ? true : undefined),
-    stopGraceMs: 10_000,
+    stopGraceMs: stopsWorkloads ? 120_000 : 10_000,
   });
   return { dataDir: options.dataDir, process: started.process, stderr: started.stderr, stop: started.stop };
 }
