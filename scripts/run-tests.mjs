@@ -8,9 +8,10 @@
 // behind locks, so two such files at once wait on each other and on the load they make
 // (measured in clean-clone runs: a podman file took 4 to 13 times as long with three other
 // podman files beside it as it took alone), and their timing bounds stop meaning anything.
-// One podman file runs beside up to three files that do not use podman.
+// One podman file runs beside files that do not use podman.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 function find(dir) {
@@ -105,36 +106,68 @@ const env = {
   OUTPOST_TEST_BIN: join(buildDir, 'cli', 'main.js'),
   ...(tty ? { FORCE_COLOR: '1' } : {}),
 };
-const concurrency = Number(process.env.TEST_CONCURRENCY ?? '4');
+// Six files at once: the long files mostly wait (heartbeat periods, schedules, restarts, processes
+// starting), their processes using a fraction of a core. CPU time (this runner's figures, each file
+// run alone on the busy shared machine) against the wall time of the last clean-clone run:
+// agent-clock 26 s of 153 s, cron-workloads 46 s of 144 s; four at once left most of two cores idle.
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? '6');
 const totals = { tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const durations = [];
 const failedFiles = [];
 const started = Date.now();
 
+// The CPU time (user + sys) of each file's process tree, beside its wall time, tells the files
+// that wait (on intervals, timeouts, processes starting) from those that compute. GNU time
+// reports what the test process and the processes it waited for used (setup-system.sh installs it).
+const TIME = '/usr/bin/time';
+const cpuDir = existsSync(TIME) ? mkdtempSync(join(tmpdir(), 'outpost-test-cpu-')) : undefined;
+let cpuSeconds = 0;
+
 function runFile(file) {
   return new Promise((resolve) => {
     const begin = Date.now();
-    const child = spawn(
+    const node = [
       process.execPath,
-      ['--import', 'tsx', '--test', `--test-reporter=${tty ? 'spec' : 'tap'}`, '--test-timeout=600000', file],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      '--import',
+      'tsx',
+      '--test',
+      `--test-reporter=${tty ? 'spec' : 'tap'}`,
+      '--test-timeout=600000',
+      file,
+    ];
+    const cpuFile = cpuDir && join(cpuDir, file.replaceAll('/', '_'));
+    const [command, ...args] = cpuFile ? [TIME, '-f', '%U %S', '-o', cpuFile, ...node] : node;
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const output = [];
     child.stdout.on('data', (chunk) => output.push(chunk));
     child.stderr.on('data', (chunk) => output.push(chunk));
     child.on('close', (code, signal) => {
       const seconds = (Date.now() - begin) / 1000;
+      const cpu = cpuFile ? cpuOf(cpuFile) : undefined;
+      if (cpu !== undefined) cpuSeconds += cpu;
       const text = Buffer.concat(output).toString();
       for (const [, name, count] of text.matchAll(
         /^(?:#|ℹ) (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)$/gm,
       ))
         totals[name] += Number(count);
-      process.stdout.write(`# file ${file} (${seconds.toFixed(1)} s)\n${text}`);
-      durations.push([seconds, file]);
+      const cpuNote = cpu === undefined ? '' : `, CPU ${cpu.toFixed(1)} s`;
+      process.stdout.write(`# file ${file} (${seconds.toFixed(1)} s${cpuNote})\n${text}`);
+      durations.push([seconds, file, cpu]);
       if (code !== 0) failedFiles.push(`${file} (${signal ?? `exit ${code}`})`);
       resolve();
     });
   });
+}
+
+/** User + sys seconds from GNU time's output file (its last line; earlier ones may say why it ended). */
+function cpuOf(path) {
+  try {
+    const last = readFileSync(path, 'utf8').trim().split('\n').at(-1) ?? '';
+    const [user, sys] = last.split(' ').map(Number);
+    return Number.isFinite(user) && Number.isFinite(sys) ? user + sys : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const pending = [...files];
@@ -161,11 +194,15 @@ await new Promise((done) => {
   next();
 });
 
-console.log('# the slowest files:');
-for (const [seconds, file] of durations.sort((a, b) => b[0] - a[0]).slice(0, 15))
-  console.log(`#   ${seconds.toFixed(1).padStart(6)} s  ${file}`);
+if (cpuDir) rmSync(cpuDir, { recursive: true, force: true });
+console.log("# the slowest files (wall time, and CPU time of the file's processes):");
+for (const [seconds, file, cpu] of durations.sort((a, b) => b[0] - a[0]).slice(0, 25))
+  console.log(
+    `#   ${seconds.toFixed(1).padStart(6)} s  ${cpu === undefined ? '' : `CPU ${cpu.toFixed(1).padStart(6)} s  `}${file}`,
+  );
 console.log(`# files ${files.length}`);
 for (const [name, count] of Object.entries(totals)) console.log(`# ${name} ${count}`);
 console.log(`# duration_ms ${Date.now() - started}`);
+if (cpuDir) console.log(`# cpu_ms ${Math.round(cpuSeconds * 1000)}`);
 if (failedFiles.length > 0) console.log(`# failed files:\n${failedFiles.map((f) => `#   ${f}`).join('\n')}`);
 process.exit(failedFiles.length > 0 ? 1 : 0);

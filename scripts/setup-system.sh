@@ -31,6 +31,8 @@ need prometheus prometheus
 need promtool prometheus
 # The hub's `--mqtt URL` bridge is tested against a real Mosquitto the test starts.
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+# The test runner reports each file's CPU time beside its wall time with GNU time.
+[ -x /usr/bin/time ] || missing+=(time)
 # The dashboard's browser tests drive Debian's Chromium with playwright-core (never `playwright install`).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
