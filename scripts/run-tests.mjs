@@ -27,6 +27,11 @@ function find(dir) {
 // Files start longest first, so that none of them begins near the end and alone makes the
 // tail of the run (durations measured in a clean-clone run; the runner prints them at the
 // end); the quick unit tests come last and fill the gaps. A file missing here starts later.
+// CPU seconds of long files, measured 2026-12-08 with at most four files at once at load 17-33
+// (wall times then 1.3-4 times a clean run's): podman-runtime 265 and podman-runtime-content 361
+// (podman burns CPU under load), rollout 109, agent-probes 59, cron-workloads 46, body-nesting 35,
+// agent-clock 26; data-upload (67) and crash-durability (45) were cut short. docs/benchmarks.md,
+// test-suite, has the rest.
 const LONGEST_FIRST = [
   'test/e2e/podman-runtime.test.ts',
   'test/e2e/crash-durability.test.ts',
