@@ -7,18 +7,21 @@
  * for I/O, a synchronous commit's fsync included) and the main thread's own CPU per create
  * (Linux's schedstat of the main thread: what the event loop spends). On a busy machine the hub's HTTP benchmark
  * gets too little CPU to warm up, while CPU per create in one process still
- * compares: alternate it between two checkouts.
+ * compares: alternate it between two checkouts. `STORE=postgres` runs the same creates on a
+ * PostgresStore in a throw-away cluster (fsync on) instead: the figures are then the hub's side
+ * of the PostgreSQL path (the server's backends are other processes).
  *
  *   node --import tsx bench/service-creates.ts
  *   ROOT=/path/to/other/checkout node --import tsx bench/service-creates.ts
+ *   STORE=postgres node --import tsx bench/service-creates.ts
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { removeDir, tempDir } from '../test/support/index.ts';
+import { removeDir, startPostgres, tempDir } from '../test/support/index.ts';
 
 const root = process.env.ROOT ?? fileURLToPath(new URL('..', import.meta.url));
-const { SqliteStore } = (await import(
+const { SqliteStore, PostgresStore } = (await import(
   `${root}/src/store/index.ts`
 )) as typeof import('../src/store/index.ts');
 const { ObjectService } = (await import(
@@ -36,8 +39,12 @@ function mainThreadCpuNs(): number {
 }
 const IN_FLIGHT = 64;
 
+const onPostgres = process.env.STORE === 'postgres';
 const dir = await tempDir('outpost-bench-service-creates-');
-const store = new SqliteStore({ path: `${dir}/hub.db`, synchronous: 'FULL' });
+const cluster = onPostgres ? await startPostgres() : undefined;
+const store = cluster
+  ? await PostgresStore.open({ url: cluster.url })
+  : new SqliteStore({ path: `${dir}/hub.db`, synchronous: 'FULL' });
 try {
   const service = new ObjectService({ store, registry: new KindRegistry(ALL_KINDS) });
   const namespaceKind = service.registry.byKind('v1', 'Namespace')!;
@@ -81,9 +88,10 @@ try {
   const show = (values: number[]) =>
     `${median(values).toFixed(1)} [${values.map((v) => v.toFixed(1)).join(', ')}]`;
   console.log(
-    `service-creates (${root}): median of 3 rounds of ${ROUND}: CPU µs per create ${show(rounds.map((r) => r.cpu))}; main thread CPU µs per create ${show(rounds.map((r) => r.main))}; event loop busy µs per create ${show(rounds.map((r) => r.loop))}`,
+    `service-creates (${root}, ${onPostgres ? 'PostgreSQL' : 'SQLite'}): median of 3 rounds of ${ROUND}: CPU µs per create ${show(rounds.map((r) => r.cpu))}; main thread CPU µs per create ${show(rounds.map((r) => r.main))}; event loop busy µs per create ${show(rounds.map((r) => r.loop))}`,
   );
 } finally {
   await store.close();
+  await cluster?.stop();
   await removeDir(dir);
 }

@@ -119,6 +119,8 @@ export const SQL = {
     )
     UPDATE meta SET value = $9::bigint FROM (SELECT pg_notify($10, $9::bigint::text)) AS n WHERE meta.name = 'revision'`,
   events: eventsSince(''),
+  /** Events as `events`, less those in ($4, $5]: the revisions of a batch still committing, which publishes them itself. */
+  eventsOutside: eventsSince('AND (l.rev <= $4 OR l.rev > $5)'),
   eventsInRange: eventsSince('AND l.key >= $4 AND l.key < $5'),
   eventsOfKey: eventsSince('AND l.key = $4'),
   count: `SELECT count(*)::bigint AS n FROM objects WHERE key >= $1 AND key < $2`,

@@ -95,6 +95,12 @@ export class LogTail {
     this.#poll.unref();
   }
 
+  /**
+   * A local batch is committing up to this revision and will publish everything up to it, or
+   * call {@link settled} (which catches up) if it could not.
+   */
+  #committing = 0;
+
   /** Every event up to this revision has been published. */
   get position(): number {
     return this.#position;
@@ -121,7 +127,10 @@ export class LogTail {
       this.#scheduleReconnect();
     });
     client.on('notification', (message) => {
-      if (Number(message.payload) > this.#position) this.request();
+      const revision = Number(message.payload);
+      // A local batch's own NOTIFY (or an earlier commit, whose events that batch read under its
+      // lock) is published by that batch: reading it back here would parse every row twice.
+      if (revision > this.#position && revision > this.#committing) this.request();
     });
     try {
       await client.connect();
@@ -163,6 +172,17 @@ export class LogTail {
     this.fanout.publish(fresh);
     this.#wake();
     return true;
+  }
+
+  /** A local batch sent its COMMIT, to publish every event up to `revision` itself. */
+  committing(revision: number): void {
+    if (revision > this.#committing) this.#committing = revision;
+  }
+
+  /** The local batch that called {@link committing} has settled: a NOTIFY it masked is caught up now. */
+  settled(revision: number): void {
+    if (revision === this.#committing) this.#committing = 0;
+    if (this.#position < revision) this.request();
   }
 
   /** Asks for a catch-up read (coalesced: one query in flight, one more queued at most). */

@@ -30,10 +30,16 @@ interface Plan {
 
 /**
  * Group commit on PostgreSQL: every write requested while the previous batch
- * commits joins the next transaction, each checked against its own
+ * waits for its lock joins the next transaction, each checked against its own
  * precondition. The transaction first locks the revision counter row and
  * keeps it until COMMIT, so batches of every process commit one after the
  * other in revision order; a write is acknowledged only after COMMIT.
+ *
+ * Batches are pipelined: as soon as batch n has sent its write and COMMIT,
+ * batch n+1 sends its lock on another connection, where PostgreSQL holds it
+ * until n commits; its reads then see n's rows. So the lock passes from one
+ * batch to the next inside the server, without a round trip to this process
+ * in between. Batches settle (publish, acknowledge) in the order they were formed.
  */
 export class GroupCommitter {
   readonly #pool: pg.Pool;
@@ -41,7 +47,12 @@ export class GroupCommitter {
   readonly #channel: string;
   #queue: PendingWrite[] = [];
   #scheduled = false;
-  #running: Promise<void> | undefined;
+  /** Whether a batch is between taking its connection and sending its COMMIT: the next waits for that. */
+  #locking = false;
+  /** The revisions of the batch that sent its COMMIT and has not settled yet. */
+  #ahead: Revisions | undefined;
+  /** The newest batch's whole run (commit and settling); each batch settles after the one before it. */
+  #last: Promise<void> = Promise.resolve();
   readonly #onCommit: CommitObserver | undefined;
 
   constructor(pool: pg.Pool, tail: LogTail, channel: string, onCommit?: CommitObserver) {
@@ -53,7 +64,7 @@ export class GroupCommitter {
 
   enqueue(write: PendingWrite): void {
     this.#queue.push(write);
-    if (this.#scheduled || this.#running) return;
+    if (this.#scheduled || this.#locking) return;
     this.#scheduled = true;
     // Let the rest of this turn of the event loop queue its writes too.
     setImmediate(() => {
@@ -64,40 +75,63 @@ export class GroupCommitter {
 
   /** Resolves once every queued write has been committed or refused. */
   async drain(): Promise<void> {
-    while (this.#running || this.#queue.length > 0) {
+    do {
       this.#kick();
-      await this.#running;
-    }
+      await this.#last;
+    } while (this.#locking || this.#queue.length > 0);
   }
 
   #kick(): void {
-    if (this.#running || this.#queue.length === 0) return;
+    if (this.#locking || this.#queue.length === 0) return;
     const batch = this.#queue.splice(0, MAX_BATCH);
     const started = performance.now();
-    this.#running = this.#commit(batch)
+    this.#locking = true;
+    let sent = false;
+    let writing: Revisions | undefined;
+    // Called once the batch has sent its COMMIT (with the revisions it writes) or failed before:
+    // the next batch may lock.
+    const onSent = (revisions?: Revisions) => {
+      if (sent) return;
+      sent = true;
+      this.#locking = false;
+      writing = revisions;
+      if (revisions) this.#ahead = revisions;
+      this.#kick();
+    };
+    const previous = this.#last.catch(() => {});
+    this.#last = this.#commit(batch, onSent, previous, this.#ahead)
       .then((failed) =>
         this.#onCommit?.({ writes: batch.length, seconds: (performance.now() - started) / 1000, failed }),
       )
       .finally(() => {
-        this.#running = undefined;
-        this.#kick();
+        onSent();
+        // Settled: a batch formed from now on reads this one's events back if it needs them.
+        if (writing && this.#ahead === writing) this.#ahead = undefined;
       });
   }
 
   /** Commits one batch and settles its writes; resolves with whether the transaction failed. */
-  async #commit(batch: PendingWrite[]): Promise<boolean> {
+  async #commit(
+    batch: PendingWrite[],
+    onSent: (writing?: Revisions) => void,
+    previous: Promise<void>,
+    before: Revisions | undefined,
+  ): Promise<boolean> {
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
     } catch (error) {
+      onSent();
+      await previous;
       const failure = translate(error, 'store commit failed');
       for (const write of batch) write.reject(failure);
       return true;
     }
     let plan: Plan | undefined;
-    let unseen: { after: number; read: EventsRead } | undefined;
+    let unseen: { after: number; publishedUpTo: number; read: EventsRead } | undefined;
     let failure: unknown;
     let discard = false;
+    let committing = 0;
     try {
       // Two round trips per batch, whatever its size: PostgreSQL runs the statements of one
       // simple query one after the other, each with its own snapshot, so the reads below see
@@ -106,14 +140,22 @@ export class GroupCommitter {
       const keys = [...new Set(batch.map((write) => write.key))];
       // What this process has not published yet is read while no one can commit, so the
       // events of this batch can be published right after COMMIT with nothing missing before them.
+      // The batch committing ahead of this one publishes its own events: they are not read back.
       const seen = this.#tail.position;
+      const skip = before ?? { after: 0, upTo: 0 };
       const results = (await client.query(
-        `${SQL.lockHead}; ${inline(SQL.events, [String(seen), MAX_REVISION, String(MAX_GAP)])}; ${inline(SQL.readKeys, [textArray(keys)])}`,
+        `${SQL.lockHead}; ${inline(SQL.eventsOutside, [String(seen), MAX_REVISION, String(MAX_GAP), String(skip.after), String(skip.upTo)])}; ${inline(SQL.readKeys, [textArray(keys)])}`,
       )) as unknown as [pg.QueryResult, pg.QueryResult, pg.QueryResult<EventRow>, pg.QueryResult<KeyRow>];
       const head = Number(results[1].rows[0]!.value);
-      if (seen < head && head - seen <= MAX_GAP) unseen = { after: seen, read: toEvents(results[2].rows) };
+      const skipped = Math.max(0, Math.min(skip.upTo, head) - Math.max(skip.after, seen));
+      if (seen < head && head - seen - skipped <= MAX_GAP)
+        unseen = { after: seen, publishedUpTo: skip.upTo, read: toEvents(results[2].rows) };
       else if (seen >= head)
-        unseen = { after: head, read: { head, compacted: this.#tail.compacted, events: [] } };
+        unseen = {
+          after: head,
+          publishedUpTo: 0,
+          read: { head, compacted: this.#tail.compacted, events: [] },
+        };
       plan = planBatch(batch, head, results[3].rows);
       if (plan.events.length > 0) {
         const upserts = [...plan.finals].filter(([, rev]) => rev !== null) as Array<[string, number]>;
@@ -133,9 +175,15 @@ export class GroupCommitter {
           String(plan.revision),
           literal(this.#channel),
         ]);
-        await client.query(`${write}; COMMIT`);
+        const committed = client.query(`${write}; COMMIT`);
+        committing = plan.revision;
+        this.#tail.committing(committing);
+        onSent({ after: head, upTo: plan.revision });
+        await committed;
       } else {
-        await client.query('COMMIT');
+        const committed = client.query('COMMIT');
+        onSent();
+        await committed;
       }
     } catch (error) {
       failure = error;
@@ -143,21 +191,28 @@ export class GroupCommitter {
       if (!discard) await client.query('ROLLBACK').catch(() => (discard = true));
     }
     client.release(discard ? true : undefined);
+    onSent();
+    // The batch before this one publishes and acknowledges first (its COMMIT came first).
+    await previous;
     if (failure !== undefined || !plan) {
       // Nothing of the batch is acknowledged. Had COMMIT itself been cut off, the
       // writes may have happened: the caller hears "unavailable", as for a dropped request.
+      if (committing) this.#tail.settled(committing);
       const error = translate(failure, 'store commit failed');
       for (const write of batch) write.reject(error);
       return true;
     }
     if (plan.events.length > 0) {
-      const published = unseen
-        ? this.#tail.apply(unseen.after, unseen.read.compacted, [...unseen.read.events, ...plan.events])
-        : false;
+      // The events skipped above are the batch before's, published by it unless it failed.
+      const published =
+        unseen && this.#tail.position >= unseen.publishedUpTo
+          ? this.#tail.apply(unseen.after, unseen.read.compacted, [...unseen.read.events, ...plan.events])
+          : false;
       // Acknowledge after the events are published, so that this process's watchers and
       // currentRevision() already reflect a write when its writer hears of it.
       if (!published || this.#tail.position < plan.revision)
         await this.#tail.until(plan.revision, PUBLISH_WAIT_MS);
+      this.#tail.settled(committing);
     }
     batch.forEach((write, index) => {
       const outcome = plan.outcomes[index];
@@ -169,6 +224,12 @@ export class GroupCommitter {
 }
 
 type KeyRow = { key: string; rev: string; value: string };
+
+/** The revisions a batch writes: (after, upTo]. */
+interface Revisions {
+  readonly after: number;
+  readonly upTo: number;
+}
 
 /** Above any revision: the gap read is bounded by the lock (nothing above the head is committed). */
 const MAX_REVISION = '9223372036854775807';
