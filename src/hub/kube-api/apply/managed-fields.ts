@@ -111,13 +111,31 @@ const MAX_DECODED = 1024;
 /** Their FieldsV1, for FieldSets encoded before (frozen: they may end up in several objects). */
 const encoded = new WeakMap<FieldSet, FieldsV1>();
 
+/**
+ * FieldSets by the deep-frozen FieldsV1 document they were decoded from or encoded as. The
+ * text cache above holds only the last 1,024 sets, and every object owned through a keyed list
+ * (ownerReferences by uid) has its own: a controller rewriting 10,000 objects decoded each
+ * one's text and encoded the same set again on every write. A frozen document cannot change,
+ * so its set is known without serialising it; and it is the set's encoding (what this process
+ * stores is always its own encoding, from {@link encodeFields} or `recordCreate`), so an
+ * unchanged set is written back as the same document.
+ */
+const byDocument = new WeakMap<object, FieldSet>();
+
 function decodeFields(doc: unknown): FieldSet {
+  const frozen = isDeepFrozen(doc);
+  const known = frozen ? byDocument.get(doc as object) : undefined;
+  if (known) return known;
   const text = JSON.stringify(doc);
   let fields = decoded.get(text);
   if (!fields) {
     fields = FieldSet.fromFieldsV1(doc);
     if (decoded.size >= MAX_DECODED) decoded.clear();
     decoded.set(text, fields);
+  }
+  if (frozen) {
+    byDocument.set(doc as object, fields);
+    if (!encoded.has(fields)) encoded.set(fields, doc as FieldsV1);
   }
   return fields;
 }
@@ -127,8 +145,16 @@ function encodeFields(fields: FieldSet): FieldsV1 {
   if (!doc) {
     doc = deepFreeze(fields.toFieldsV1());
     encoded.set(fields, doc);
+    byDocument.set(doc, fields);
   }
   return doc;
+}
+
+/** Whether a FieldsV1 document is frozen all the way down (as encoded here, or cached by an informer). */
+function isDeepFrozen(doc: unknown): boolean {
+  if (doc === null || typeof doc !== 'object' || !Object.isFrozen(doc)) return false;
+  for (const child of Object.values(doc)) if (!isDeepFrozen(child)) return false;
+  return true;
 }
 
 function deepFreeze(doc: FieldsV1): FieldsV1 {
