@@ -112,20 +112,17 @@ const MAX_DECODED = 1024;
 const encoded = new WeakMap<FieldSet, FieldsV1>();
 
 /**
- * FieldSets by the deep-frozen FieldsV1 document they were decoded from or encoded as. The
- * text cache above holds only the last 1,024 sets, and every object owned through a keyed list
- * (ownerReferences by uid) has its own: a controller rewriting 10,000 objects decoded each
- * one's text and encoded the same set again on every write. A frozen document cannot change,
- * so its set is known without serialising it; and it is the set's encoding (what this process
- * stores is always its own encoding, from {@link encodeFields} or `recordCreate`), so an
- * unchanged set is written back as the same document.
+ * Every object owned through a keyed list (ownerReferences by uid) has its own field set, so
+ * the text cache above (1,024 sets) misses for a controller rewriting 10,000 objects, and each
+ * write encoded the same set again. A deep-frozen document (an informer's copy, or one encoded
+ * here) cannot change and is its set's encoding (what this process stores is always its own
+ * encoding, from {@link encodeFields} or `recordCreate`), so the set decoded from it is encoded
+ * as that same document. Only the set points at the document (a WeakMap keyed by the set): a
+ * map from documents to their sets would keep a set alive per cached object (1.7 kB for a
+ * Mailbox), which in placement-fanout looked to cost more in garbage collection than the
+ * decode it saved.
  */
-const byDocument = new WeakMap<object, FieldSet>();
-
 function decodeFields(doc: unknown): FieldSet {
-  const frozen = isDeepFrozen(doc);
-  const known = frozen ? byDocument.get(doc as object) : undefined;
-  if (known) return known;
   const text = JSON.stringify(doc);
   let fields = decoded.get(text);
   if (!fields) {
@@ -133,10 +130,7 @@ function decodeFields(doc: unknown): FieldSet {
     if (decoded.size >= MAX_DECODED) decoded.clear();
     decoded.set(text, fields);
   }
-  if (frozen) {
-    byDocument.set(doc as object, fields);
-    if (!encoded.has(fields)) encoded.set(fields, doc as FieldsV1);
-  }
+  if (!encoded.has(fields) && isDeepFrozen(doc)) encoded.set(fields, doc as FieldsV1);
   return fields;
 }
 
@@ -145,7 +139,6 @@ function encodeFields(fields: FieldSet): FieldsV1 {
   if (!doc) {
     doc = deepFreeze(fields.toFieldsV1());
     encoded.set(fields, doc);
-    byDocument.set(doc, fields);
   }
   return doc;
 }
