@@ -103,22 +103,20 @@ export function composeMailbox(
       taken.set(identity, source);
       const kept = before.get(sourceKey(source) + identity);
       const since = kept && kept.hash === result.hash && kept.since ? kept.since : now;
-      objects.push({
-        order,
-        entry: {
-          source,
-          hash: result.hash,
-          ...(revision !== undefined ? { revision } : {}),
-          since,
-          ...(result.rootless ? { rootless: true } : {}),
-          ...(renderer.profiles && isRunnable(result.object.kind) ? { profiles: renderer.profiles } : {}),
-          ...(result.retry ? { retry: result.retry } : {}),
-          ...(result.cron ? { cron: result.cron } : {}),
-          ...(result.uploads ? { uploads: [...result.uploads] } : {}),
-          ...(updateWindow && isRunnable(result.object.kind) ? { updateWindow } : {}),
-          object: result.object as MailboxObject['object'],
-        },
-      });
+      // Fields assigned one by one, in the order the Mailbox has always written them: no
+      // temporary object per optional field (this runs for every object of every device).
+      const entry = { source, hash: result.hash } as MailboxObject;
+      if (revision !== undefined) entry.revision = revision;
+      entry.since = since;
+      const runnable = isRunnable(result.object.kind);
+      if (result.rootless) entry.rootless = true;
+      if (renderer.profiles && runnable) entry.profiles = renderer.profiles;
+      if (result.retry) entry.retry = result.retry;
+      if (result.cron) entry.cron = result.cron;
+      if (result.uploads) entry.uploads = [...result.uploads];
+      if (updateWindow && runnable) entry.updateWindow = updateWindow;
+      entry.object = result.object as MailboxObject['object'];
+      objects.push({ order, entry });
     });
   }
   const spec: MailboxSpec = {

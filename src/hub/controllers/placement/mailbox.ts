@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type {
   Device,
   KindDefinition,
@@ -365,8 +364,19 @@ function ownedByAnotherDevice(mailbox: KubeObject, uid: string): boolean {
   return owners.length > 0 && !owners.some((ref) => ref.uid === uid);
 }
 
+/** Whether the Mailbox has exactly these owner references (flat records of strings and booleans). */
 function sameOwners(mailbox: KubeObject, owners: OwnerReferenceShape[]): boolean {
-  return isDeepStrictEqual(mailbox.metadata.ownerReferences ?? [], owners);
+  const current: readonly object[] = mailbox.metadata.ownerReferences ?? [];
+  return current.length === owners.length && owners.every((owner, i) => sameRecord(current[i]!, owner));
+}
+
+function sameRecord(a: object, b: object): boolean {
+  const keys = Object.keys(b);
+  if (Object.keys(a).length !== keys.length) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  for (const key of keys) if (!Object.hasOwn(left, key) || left[key] !== right[key]) return false;
+  return true;
 }
 
 function specOf(object: KubeObject): Partial<Placement['spec']> {

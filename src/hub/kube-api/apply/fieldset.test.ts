@@ -28,6 +28,18 @@ describe('FieldSet', () => {
     assert.equal(JSON.stringify(set.toFieldsV1()), JSON.stringify(KUBECTL_CREATE));
   });
 
+  test('covers: every path of the other set is in this one; intersects: a path in common', () => {
+    const set = FieldSet.fromFieldsV1(KUBECTL_CREATE);
+    assert.equal(set.covers(FieldSet.of(['f:spec', 'f:replicas'], ['f:metadata', 'f:labels'])), true);
+    assert.equal(set.covers(new FieldSet()), true);
+    // A member is not the paths below it, nor a parent of members one of them.
+    assert.equal(set.covers(FieldSet.of(['f:spec'])), false);
+    assert.equal(set.covers(FieldSet.of(['f:metadata', 'f:labels', 'f:other'])), false);
+    assert.equal(set.intersects(FieldSet.of(['f:x'], ['f:spec', 'f:strategy', 'f:type'])), true);
+    assert.equal(set.intersects(FieldSet.of(['f:spec'], ['f:metadata', 'f:annotations'])), false);
+    assert.equal(new FieldSet().intersects(set), false);
+  });
+
   test('"." marks an element that is owned itself besides what is below it', () => {
     const set = FieldSet.fromFieldsV1(KUBECTL_CREATE);
     assert.equal(set.has(['f:metadata', 'f:labels']), true);

@@ -150,6 +150,27 @@ export class FieldSet {
     return this.difference(this.recursiveDifference(prefixes));
   }
 
+  /** Whether every path of `other` is in this set. */
+  covers(other: FieldSet): boolean {
+    for (const m of other.#members) if (!this.#members.has(m)) return false;
+    for (const [el, c] of other.#children) {
+      const mine = this.#children.get(el);
+      if (!mine?.covers(c)) return false;
+    }
+    return true;
+  }
+
+  /** Whether this set and `other` have a path in common. */
+  intersects(other: FieldSet): boolean {
+    const [small, large] = this.#members.size <= other.#members.size ? [this, other] : [other, this];
+    for (const m of small.#members) if (large.#members.has(m)) return true;
+    for (const [el, c] of this.#children) {
+      const theirs = other.#children.get(el);
+      if (theirs?.intersects(c)) return true;
+    }
+    return false;
+  }
+
   equals(other: FieldSet): boolean {
     if (this.#members.size !== other.#members.size || this.#children.size !== other.#children.size)
       return false;

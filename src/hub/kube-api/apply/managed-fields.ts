@@ -111,6 +111,17 @@ const MAX_DECODED = 1024;
 /** Their FieldsV1, for FieldSets encoded before (frozen: they may end up in several objects). */
 const encoded = new WeakMap<FieldSet, FieldsV1>();
 
+/**
+ * Every object owned through a keyed list (ownerReferences by uid) has its own field set, so
+ * the text cache above (1,024 sets) misses for a controller rewriting 10,000 objects, and each
+ * write encoded the same set again. A deep-frozen document (an informer's copy, or one encoded
+ * here) cannot change and is its set's encoding (what this process stores is always its own
+ * encoding, from {@link encodeFields} or `recordCreate`), so the set decoded from it is encoded
+ * as that same document. Only the set points at the document (a WeakMap keyed by the set): a
+ * map from documents to their sets would keep a set alive per cached object (1.7 kB for a
+ * Mailbox), which in placement-fanout looked to cost more in garbage collection than the
+ * decode it saved.
+ */
 function decodeFields(doc: unknown): FieldSet {
   const text = JSON.stringify(doc);
   let fields = decoded.get(text);
@@ -119,6 +130,7 @@ function decodeFields(doc: unknown): FieldSet {
     if (decoded.size >= MAX_DECODED) decoded.clear();
     decoded.set(text, fields);
   }
+  if (!encoded.has(fields) && isDeepFrozen(doc)) encoded.set(fields, doc as FieldsV1);
   return fields;
 }
 
@@ -129,6 +141,13 @@ function encodeFields(fields: FieldSet): FieldsV1 {
     encoded.set(fields, doc);
   }
   return doc;
+}
+
+/** Whether a FieldsV1 document is frozen all the way down (as encoded here, or cached by an informer). */
+function isDeepFrozen(doc: unknown): boolean {
+  if (doc === null || typeof doc !== 'object' || !Object.isFrozen(doc)) return false;
+  for (const child of Object.values(doc)) if (!isDeepFrozen(child)) return false;
+  return true;
 }
 
 function deepFreeze(doc: FieldsV1): FieldsV1 {

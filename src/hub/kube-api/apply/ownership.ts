@@ -84,7 +84,20 @@ export function trackUpdate(
   const taken = diff.modified.union(diff.added);
   const id: ManagerId = { manager: opts.manager, operation: 'Update', subresource: opts.subresource };
   const key = managerKey(id);
-  const owned = managers.get(key)?.fields;
+  const writer = managers.get(key);
+  const owned = writer?.fields;
+  if (
+    writer &&
+    owned &&
+    diff.removed.isEmpty() &&
+    owned.covers(taken) &&
+    !ownedByOthers(managers, key, taken)
+  ) {
+    // Only fields the writer alone owns changed (a controller rewriting its own object): every set
+    // stays as it is, which the steps below would find after copying the writer's set twice.
+    if (!taken.isEmpty()) managers.set(key, { ...writer, apiVersion: opts.apiVersion, time: opts.time });
+    return diff;
+  }
   disown(managers, taken.union(diff.removed));
   const gained = taken.difference(UNOWNED_FIELDS);
   if (gained.isEmpty()) return diff;
@@ -98,6 +111,12 @@ export function trackUpdate(
     fields: owned?.equals(fields) ? owned : fields,
   });
   return diff;
+}
+
+/** Whether a manager other than `except` owns any of `fields`. */
+function ownedByOthers(managers: ManagerIndex, except: string, fields: FieldSet): boolean {
+  for (const [key, m] of managers) if (key !== except && m.fields.intersects(fields)) return true;
+  return false;
 }
 
 /**

@@ -46,6 +46,44 @@ describe('recordUpdate', () => {
     ]);
   });
 
+  test('a writer rewriting only fields it alone owns keeps its set (the same document) and gets a new time', () => {
+    const before = widget({ replicas: 1, containers: [{ name: 'a', image: 'a:1' }] });
+    const created = recordUpdate({
+      before: undefined,
+      after: before,
+      managedFields: undefined,
+      manager: 'ctl',
+      schema,
+      now: new Date('2025-02-03T04:05:06Z'),
+    });
+    const other = { ...created[0]!, manager: 'other', fieldsV1: { 'f:metadata': { 'f:labels': {} } } };
+    const after = widget({ replicas: 2, containers: [{ name: 'a', image: 'a:2' }] });
+    const next = recordUpdate({
+      before,
+      after,
+      managedFields: [...created, other],
+      manager: 'ctl',
+      schema,
+      now: new Date('2025-02-03T05:00:00Z'),
+    });
+    const mine = next.find((e) => e.manager === 'ctl')!;
+    assert.deepEqual(mine, { ...created[0]!, time: '2025-02-03T05:00:00Z' });
+    assert.deepEqual(
+      next.find((e) => e.manager === 'other'),
+      other,
+    );
+    // Unchanged content: nothing moves, not even the time.
+    const same = recordUpdate({
+      before: after,
+      after: structuredClone(after),
+      managedFields: next,
+      manager: 'ctl',
+      schema,
+      now: new Date('2025-02-03T06:00:00Z'),
+    });
+    assert.deepEqual(same, next);
+  });
+
   test('changed fields move to the writer, unchanged fields stay with their owners', () => {
     const sim = new Sim();
     sim.apply('alice', widget({ replicas: 1, paused: true }));

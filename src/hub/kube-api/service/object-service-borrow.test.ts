@@ -101,6 +101,40 @@ describe('writes with a borrowed body and a cached stored object', () => {
     assert.deepEqual(written.data, { k: '3' });
     assert.equal(Number(written.metadata.resourceVersion) > Number(second.metadata.resourceVersion), true);
   });
+
+  it('refuses a write from a cached copy that is no longer current (409) or whose object is gone (404)', async () => {
+    const first = deepFreeze(await create('moved', { k: '1' }));
+    await env.service.update(cm(), 'default', 'moved', { ...first, data: { k: '2' } }, fm);
+    const cached = { ...fm, borrowBody: true, stored: first };
+    await assert.rejects(
+      env.service.update(cm(), 'default', 'moved', { ...first, data: { k: '3' } }, cached),
+      (error: { code?: number }) => error.code === 409,
+    );
+    // Nor when the write would change nothing: the answer is not the stale copy.
+    await assert.rejects(
+      env.service.update(cm(), 'default', 'moved', first, cached),
+      (error: { code?: number }) => error.code === 409,
+    );
+    assert.deepEqual(parse(await env.service.get(cm(), 'default', 'moved')).data, { k: '2' });
+
+    const gone = deepFreeze(await create('gone', { k: '1' }));
+    await env.service.delete(cm(), 'default', 'gone', {});
+    await assert.rejects(
+      env.service.update(cm(), 'default', 'gone', { ...gone, data: { k: '2' } }, { ...cached, stored: gone }),
+      (error: { code?: number }) => error.code === 404,
+    );
+  });
+
+  it('answers a write from a current cached copy that changes nothing with the stored object, writing nothing', async () => {
+    const first = deepFreeze(await create('same', { k: '1' }));
+    const answer = await env.service.update(cm(), 'default', 'same', first, {
+      ...fm,
+      borrowBody: true,
+      stored: first,
+    });
+    assert.equal(answer.revision, Number(first.metadata.resourceVersion));
+    assert.deepEqual(parse(answer), first);
+  });
 });
 
 describe('prerender', () => {

@@ -215,9 +215,9 @@ export class ObjectService implements Client {
   /**
    * Replaces an object (`PUT`), or only its status when `subresource` is 'status'.
    * `stored` is for the hub's own writers that read the object from a cache (an informer's
-   * entry; frozen is fine): the object as stored at the body's resourceVersion. While that is
-   * the current revision it stands for the stored text, which is then not parsed again; the
-   * service only reads it. Retried when another write got in between, unless the body pins a
+   * entry; frozen is fine): the object as stored at the body's resourceVersion. It stands for
+   * the stored text, which is then neither read nor parsed (the store's precondition checks
+   * that the revision is still the current one); the service only reads it. Retried when another write got in between, unless the body pins a
    * resourceVersion (then 409).
    */
   async update(
@@ -248,14 +248,18 @@ export class ObjectService implements Client {
     options: UpdateOptions,
     subresource: 'status' | undefined,
   ): Promise<StoredObject> {
-    const current = await this.get(def, namespace, name);
-    // A revision names one stored text: the caller's copy at it is that text parsed.
-    const cached =
+    const stored = options.stored;
+    if (
+      stored &&
       requested !== undefined &&
-      requested === String(current.revision) &&
-      options.stored?.metadata?.resourceVersion === requested &&
-      options.stored.metadata.name === name;
-    const live = cached && options.stored ? options.stored : parse(current);
+      requested !== '' &&
+      stored.metadata?.resourceVersion === requested &&
+      stored.metadata.name === name
+    ) {
+      return this.#updateCached(def, namespace, name, body, stored, requested, options, subresource);
+    }
+    const current = await this.get(def, namespace, name);
+    const live = parse(current);
     if (requested !== undefined && requested !== '' && requested !== String(current.revision)) {
       throw errors.conflict(def, name);
     }
@@ -268,16 +272,36 @@ export class ObjectService implements Client {
         },
       ]);
     }
-    const next = mergeOwned(
-      def,
-      live,
-      borrowOrCopy(body, options),
-      cached ? { ...options, borrowBody: true } : options,
-      subresource,
-      this.#now,
-    );
+    const next = mergeOwned(def, live, borrowOrCopy(body, options), options, subresource, this.#now);
     // The store's check of the revision is the real one: another write may commit first.
     return this.#writes.replace(def, current, live, next, options, true);
+  }
+
+  /**
+   * An update whose caller holds the object as stored at the body's resourceVersion. A revision
+   * names one stored text, so that copy is the text parsed, and the revision is not read first:
+   * the store's precondition refuses the write (409, or 404 when gone) unless it is still the
+   * current one. Only a write that changes nothing, which the store never sees, reads the
+   * current object (to answer with it, or 409 when it moved on).
+   */
+  async #updateCached(
+    def: KindDefinition,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    stored: KubeObject,
+    requested: string,
+    options: UpdateOptions,
+    subresource: 'status' | undefined,
+  ): Promise<StoredObject> {
+    const borrowed = { ...options, borrowBody: true };
+    const next = mergeOwned(def, stored, borrowOrCopy(body, options), borrowed, subresource, this.#now);
+    const head = { key: objectKey(def, namespace, name), revision: Number(requested), value: '' };
+    const written = await this.#writes.replace(def, head, stored, next, options, true);
+    if (written !== head) return written;
+    const current = await this.get(def, namespace, name);
+    if (String(current.revision) !== requested) throw errors.conflict(def, name);
+    return current;
   }
 
   /**
