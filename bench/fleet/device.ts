@@ -15,8 +15,13 @@
  *   `resources.outboxSequence`) to `devices/NAME/status`; beats missed while
  *   the hub is away are queued and sent in order after it returns (retried
  *   with the same backoff, woken by the watch reconnecting), as the outbox is.
+ * - The log-requests long poll, as `LogServer`: `GET /agent/v1/devices/NAME/log-requests`
+ *   held by the hub for up to 25 s when nothing is asked, then asked again at
+ *   once (1 s doubling to 30 s after a failure). Nothing is ever asked here:
+ *   it is the standing cost of a device that serves `outpost logs`.
+ * - The transport's own PINGs (every 30 s, `HubDispatcher`).
  */
-import { HubDispatcher, hubRequest, reconnectBackoff } from '../../src/agent/index.ts';
+import { Backoff, HubDispatcher, hubRequest, reconnectBackoff } from '../../src/agent/index.ts';
 import { monotonicMs } from '../../src/util/index.ts';
 import type { DeviceIdentity } from './enroll.ts';
 
@@ -52,7 +57,7 @@ const API = '/apis/outpost.dev/v1alpha1';
 const MAX_QUEUED_BEATS = 500;
 
 /** The status a heartbeat sends, as `Heartbeat.report()` builds it (no workloads: no runtime). */
-function statusParts(name: string): [string, string, string] {
+export function statusParts(name: string): [string, string, string] {
   const marker = '\u0000';
   const status = {
     phase: 'Online',
@@ -126,6 +131,7 @@ export class SimDevice {
   start(firstBeatMs: number): void {
     void this.#sync();
     void this.#send();
+    void this.#pollLogRequests();
     this.#beatTimer = setTimeout(() => this.#beat(monotonicMs()), firstBeatMs);
   }
 
@@ -230,6 +236,30 @@ export class SimDevice {
       // As `Reporter.reconnected()`: what waited for the hub goes now.
       this.#wakeSender?.();
     } else this.#listener.down(this, performance.now());
+  }
+
+  /** As `LogServer.run`: poll, and poll again when answered; back off after a failure. */
+  async #pollLogRequests(): Promise<void> {
+    const signal = this.#stop.signal;
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+    const path = `${this.#origin}/agent/v1/devices/${this.name}/log-requests`;
+    while (!signal.aborted) {
+      try {
+        const response = await hubRequest(path, {
+          method: 'GET',
+          dispatcher: this.#dispatcher,
+          // The agent's request: the transport's 30 s headers timeout, a 60 s deadline.
+          signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]),
+        });
+        await response.body.text();
+        if (response.statusCode !== 200) throw new StatusError(response.statusCode);
+        backoff.reset();
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#listener.failure(this, `log-requests: ${reason(error)}`);
+        await sleep(backoff.next(), signal);
+      }
+    }
   }
 
   /** One heartbeat into the queue, then the next one a period after this one started. */
