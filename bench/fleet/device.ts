@@ -104,7 +104,10 @@ export class SimDevice {
   /** The armed marker was seen since the last arming. */
   sawMarker = false;
   readonly #origin: string;
-  readonly #dispatcher: HubDispatcher;
+  readonly #tls: { ca: string; cert: string; key: string };
+  #dispatcher: HubDispatcher;
+  /** Aborted by {@link drop}: every request of the current connection. */
+  #connection = new AbortController();
   readonly #listener: DeviceListener;
   readonly #stop = new AbortController();
   // The agent's own reconnect backoff (MailboxSync's and the Reporter's).
@@ -124,7 +127,8 @@ export class SimDevice {
     this.#listener = listener;
     this.#statusParts = statusParts(identity.name);
     this.#origin = origin;
-    this.#dispatcher = new HubDispatcher({ ca: caPem, cert: identity.certPem, key: identity.keyPem });
+    this.#tls = { ca: caPem, cert: identity.certPem, key: identity.keyPem };
+    this.#dispatcher = new HubDispatcher(this.#tls);
   }
 
   /** Starts syncing; heartbeats start after `firstBeatMs` (spread a fleet's phases). */
@@ -139,6 +143,24 @@ export class SimDevice {
   arm(marker: string | undefined): void {
     this.#marker = marker;
     this.sawMarker = false;
+  }
+
+  /**
+   * Breaks the device's connection as a network failure would: every request on it fails
+   * (the watch too), and the device reconnects on its own, with the agent's backoff.
+   */
+  async drop(): Promise<void> {
+    const old = this.#dispatcher;
+    const requests = this.#connection;
+    this.#dispatcher = new HubDispatcher(this.#tls);
+    this.#connection = new AbortController();
+    requests.abort(new Error('connection dropped'));
+    await old.close();
+  }
+
+  /** The signal of a request: the device stopping or its connection dropped. */
+  #requestSignal(): AbortSignal {
+    return AbortSignal.any([this.#stop.signal, this.#connection.signal]);
   }
 
   async stop(): Promise<void> {
@@ -175,7 +197,7 @@ export class SimDevice {
       {
         method: 'GET',
         dispatcher: this.#dispatcher,
-        signal: this.#stop.signal,
+        signal: this.#requestSignal(),
       },
     );
     const text = await response.body.text();
@@ -191,7 +213,7 @@ export class SimDevice {
       {
         method: 'GET',
         dispatcher: this.#dispatcher,
-        signal: this.#stop.signal,
+        signal: this.#requestSignal(),
         // Bookmarks (every 10 s) keep a quiet watch from timing out.
         bodyTimeout: 120_000,
       },
@@ -249,7 +271,7 @@ export class SimDevice {
           method: 'GET',
           dispatcher: this.#dispatcher,
           // The agent's request: the transport's 30 s headers timeout, a 60 s deadline.
-          signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]),
+          signal: AbortSignal.any([this.#requestSignal(), AbortSignal.timeout(60_000)]),
         });
         await response.body.text();
         if (response.statusCode !== 200) throw new StatusError(response.statusCode);
@@ -291,7 +313,7 @@ export class SimDevice {
           dispatcher: this.#dispatcher,
           headers: { 'content-type': 'application/merge-patch+json' },
           body,
-          signal,
+          signal: this.#requestSignal(),
         });
         const text = await response.body.text();
         const ok = response.statusCode === 200;

@@ -81,10 +81,16 @@ export function trackUpdate(
   opts: TrackUpdateOptions,
 ): Comparison {
   const diff = compareObjects(before, after, opts.schema, ignoredFields(opts.subresource, before, after));
-  const taken = diff.modified.union(diff.added);
   const id: ManagerId = { manager: opts.manager, operation: 'Update', subresource: opts.subresource };
   const key = managerKey(id);
   const owned = managers.get(key)?.fields;
+  if (owned && changedOnlyOwnValues(managers, key, owned, diff)) {
+    // A heartbeat: the same fields, new values, all the writer's already. Nothing moves; its entry
+    // gets the write's time, as the general case below would give it.
+    managers.set(key, { ...managers.get(key)!, apiVersion: opts.apiVersion, time: opts.time });
+    return diff;
+  }
+  const taken = diff.modified.union(diff.added);
   disown(managers, taken.union(diff.removed));
   const gained = taken.difference(UNOWNED_FIELDS);
   if (gained.isEmpty()) return diff;
@@ -98,6 +104,25 @@ export function trackUpdate(
     fields: owned?.equals(fields) ? owned : fields,
   });
   return diff;
+}
+
+/**
+ * Whether a write only changed the values of fields that the manager under `key` already owns
+ * and no other manager does (nothing added or removed): then ownership stays as it is.
+ */
+function changedOnlyOwnValues(
+  managers: ManagerIndex,
+  key: string,
+  owned: FieldSet,
+  diff: Comparison,
+): boolean {
+  if (diff.modified.isEmpty() || !diff.added.isEmpty() || !diff.removed.isEmpty()) return false;
+  if (!diff.modified.difference(owned).isEmpty()) return false;
+  if (!diff.modified.intersection(UNOWNED_FIELDS).isEmpty()) return false;
+  for (const [other, m] of managers) {
+    if (other !== key && !m.fields.intersection(diff.modified).isEmpty()) return false;
+  }
+  return true;
 }
 
 /**
