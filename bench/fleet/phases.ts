@@ -200,8 +200,10 @@ export async function reconnect(
 }
 
 export interface StormResult {
-  /** Seconds from dropping every connection to the last device's watch being back, per storm. */
+  /** Seconds from dropping every connection to the last device's watch being back, per storm (NaN: not all were). */
   readonly allBack: number[];
+  /** Devices back when each storm's wait ended (all, unless it timed out). */
+  readonly back: number[];
   /** The server's RSS before the first storm, after each storm once all were back, and one heartbeat period later. */
   readonly rssBefore: number;
   readonly rssBack: number[];
@@ -226,16 +228,20 @@ export async function storms(
   fleet.takeErrors();
   const rssBefore = rssBytes(pid());
   const allBack: number[] = [];
+  const back: number[] = [];
   const rssBack: number[] = [];
   const rssSettled: number[] = [];
   const { cpu } = await withCpu(pid, async () => {
     for (let i = 0; i < options.storms; i++) {
-      const { droppedAt, backAt } = await fleet.dropAll(options.timeoutMs);
-      allBack.push((Math.max(...backAt) - droppedAt) / 1000);
+      const storm = await fleet.dropAll(options.timeoutMs);
+      back.push(storm.back);
+      allBack.push(
+        storm.back < fleet.devices.length ? Number.NaN : (Math.max(...storm.backAt) - storm.droppedAt) / 1000,
+      );
       rssBack.push(rssBytes(pid()));
       await new Promise((resolve) => setTimeout(resolve, options.periodMs));
       rssSettled.push(rssBytes(pid()));
     }
   });
-  return { allBack, rssBefore, rssBack, rssSettled, cpu, errors: fleet.takeErrors() };
+  return { allBack, back, rssBefore, rssBack, rssSettled, cpu, errors: fleet.takeErrors() };
 }

@@ -147,6 +147,9 @@ export function report(r: FleetReport): void {
     ),
   );
   for (const [name, side] of sides) {
+    side.storms.back.forEach((back, i) => {
+      if (back < n) console.log(`  ${name}: only ${back} of ${n} back when storm ${i + 1}'s wait ended`);
+    });
     const errors = [...side.storms.errors].map(([what, count]) => `${what} x${count}`).join('; ');
     console.log(`  failures the agents saw in the storms (${name}): ${errors || 'none'}`);
   }
