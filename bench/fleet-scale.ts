@@ -2,13 +2,17 @@
  * The hub at fleet scale: N simulated agents (`bench/fleet/`) in this
  * process, each with its own key, certificate and one mTLS HTTP/2 connection, speaking
  * the agent's protocol to one `outpost hub` process: enrollment, a watch on
- * its own Mailbox, heartbeats (merge PATCH of the Device status) every 15 s.
+ * its own Mailbox, heartbeats (merge PATCH of the Device status) every 15 s,
+ * the log-requests long poll.
  *
  * 1. Heartbeats: N devices connected; heartbeat p50/p99 over a window, hub
  *    resident memory per connected device (connected minus idle, over N).
  * 2. Fan-out: one Placement change until every agent's watch delivered its
  *    Mailbox event.
- * 3. Reconnect: the hub stopped and started again on the same data dir and
+ * 3. Reconnect storms: every device's connection dropped at once, twice,
+ *    against the same hub process; every agent back (its own backoff), the
+ *    hub's RSS before, once all are back and one heartbeat period later.
+ * 4. Reconnect: the hub stopped and started again on the same data dir and
  *    port; every agent back (watch re-established), retrying with the
  *    agent's capped exponential backoff with jitter; reconnects per second.
  *
@@ -39,7 +43,7 @@ import {
   placeOnEveryDevice,
   waitForMailboxes,
 } from './fleet/hub-setup.ts';
-import { fanout, reconnect, steady, withCpu } from './fleet/phases.ts';
+import { fanout, reconnect, steady, storms, withCpu } from './fleet/phases.ts';
 import { report as printReport } from './fleet/report.ts';
 import { raiseFdLimit, rssBytes, type ServerProcess, startBare, startHub } from './fleet/servers.ts';
 import { credentialsOf, fmt, machineLoad, startProfiling } from './support/index.ts';
@@ -56,6 +60,8 @@ const N = Number(values.devices);
 const WINDOW_MS = Number(values.seconds) * 1000;
 const CONCURRENCY = Number(values.concurrency);
 const PERIOD_MS = 15_000;
+/** Two storms, to tell memory a storm leaves behind from the server's warm-up. */
+const STORM_OPTIONS = { storms: 2, periodMs: PERIOD_MS, timeoutMs: 180_000 + N * 20 };
 
 // One connection per device in the simulator and in the hub, plus room.
 const limit = raiseFdLimit(N + 4096);
@@ -112,6 +118,7 @@ try {
   const marker = `changed-${Date.now()}`;
   const hubFanout = await fanout(fleet, hub, marker, () => changePlacement(api, marker), 300_000);
   await api.close();
+  const hubStorms = await storms(fleet, hub, STORM_OPTIONS);
   const hubPid = () => hub!.process.pid!;
   const restarted = await reconnect(
     fleet,
@@ -154,15 +161,27 @@ try {
       120_000,
     );
     await bareApi.close();
+    const bareStorms = await storms(fleet, bare, STORM_OPTIONS);
     const bareRestart = await reconnect(fleet, bare, () => startBare(pki, mailboxFile, barePort), 180_000);
     bare = bareRestart.server;
-    baseline = { steady: bareSteady, fanout: bareFanout, reconnect: bareRestart.result };
+    baseline = {
+      steady: bareSteady,
+      fanout: bareFanout,
+      storms: bareStorms,
+      reconnect: bareRestart.result,
+    };
   }
 
   printReport({
     devices: N,
     windowSeconds: WINDOW_MS / 1000,
-    hub: { steady: hubSteady, fanout: hubFanout, reconnect: restarted.result, restartRss: hubRestartRss },
+    hub: {
+      steady: hubSteady,
+      fanout: hubFanout,
+      storms: hubStorms,
+      reconnect: restarted.result,
+      restartRss: hubRestartRss,
+    },
     baseline,
     mailboxBytes: mailbox.length,
   });

@@ -10,6 +10,8 @@
  * - `GET /apis/.../mailboxes?...` without `watch`: a list holding FILE's Mailbox.
  * - `GET ...?watch=1...`: an endless chunked stream, a BOOKMARK every 10 s
  *   (as the hub sends them).
+ * - `GET /agent/v1/devices/NAME/log-requests` (the agent's long poll): held 25 s,
+ *   then `{"items":[]}`, as the hub answers when nobody asks for logs.
  * - `PATCH` (a heartbeat): 200 with the request body echoed (a status of the same size).
  * - `POST /_bench/fanout`: writes the request body (one event line) to every
  *   open watch; answers with their count.
@@ -39,6 +41,8 @@ const BOOKMARK =
   '{"type":"BOOKMARK","object":{"kind":"Mailbox","apiVersion":"outpost.dev/v1alpha1","metadata":{"resourceVersion":"1"}}}\n';
 
 const watches = new Set<Http2ServerResponse>();
+const LOG_POLL_MS = 25_000;
+const NO_LOG_REQUESTS = Buffer.from('{"items":[]}');
 
 function readBody(request: Http2ServerRequest, done: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
@@ -66,6 +70,17 @@ const server = createSecureServer(
         clearInterval(timer);
         watches.delete(response);
       });
+      return;
+    }
+    if (request.method === 'GET' && url.endsWith('/log-requests')) {
+      const timer = setTimeout(() => {
+        response.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': NO_LOG_REQUESTS.length,
+        });
+        response.end(NO_LOG_REQUESTS);
+      }, LOG_POLL_MS);
+      response.on('close', () => clearTimeout(timer));
       return;
     }
     if (request.method === 'GET') {

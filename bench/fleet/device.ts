@@ -15,8 +15,13 @@
  *   `resources.outboxSequence`) to `devices/NAME/status`; beats missed while
  *   the hub is away are queued and sent in order after it returns (retried
  *   with the same backoff, woken by the watch reconnecting), as the outbox is.
+ * - The log-requests long poll, as `LogServer`: `GET /agent/v1/devices/NAME/log-requests`
+ *   held by the hub for up to 25 s when nothing is asked, then asked again at
+ *   once (1 s doubling to 30 s after a failure). Nothing is ever asked here:
+ *   it is the standing cost of a device that serves `outpost logs`.
+ * - The transport's own PINGs (every 30 s, `HubDispatcher`).
  */
-import { HubDispatcher, hubRequest, reconnectBackoff } from '../../src/agent/index.ts';
+import { Backoff, HubDispatcher, hubRequest, reconnectBackoff } from '../../src/agent/index.ts';
 import { monotonicMs } from '../../src/util/index.ts';
 import type { DeviceIdentity } from './enroll.ts';
 
@@ -52,7 +57,7 @@ const API = '/apis/outpost.dev/v1alpha1';
 const MAX_QUEUED_BEATS = 500;
 
 /** The status a heartbeat sends, as `Heartbeat.report()` builds it (no workloads: no runtime). */
-function statusParts(name: string): [string, string, string] {
+export function statusParts(name: string): [string, string, string] {
   const marker = '\u0000';
   const status = {
     phase: 'Online',
@@ -99,7 +104,10 @@ export class SimDevice {
   /** The armed marker was seen since the last arming. */
   sawMarker = false;
   readonly #origin: string;
-  readonly #dispatcher: HubDispatcher;
+  readonly #tls: { ca: string; cert: string; key: string };
+  #dispatcher: HubDispatcher;
+  /** Aborted by {@link drop}: every request of the current connection. */
+  #connection = new AbortController();
   readonly #listener: DeviceListener;
   readonly #stop = new AbortController();
   // The agent's own reconnect backoff (MailboxSync's and the Reporter's).
@@ -119,13 +127,15 @@ export class SimDevice {
     this.#listener = listener;
     this.#statusParts = statusParts(identity.name);
     this.#origin = origin;
-    this.#dispatcher = new HubDispatcher({ ca: caPem, cert: identity.certPem, key: identity.keyPem });
+    this.#tls = { ca: caPem, cert: identity.certPem, key: identity.keyPem };
+    this.#dispatcher = new HubDispatcher(this.#tls);
   }
 
   /** Starts syncing; heartbeats start after `firstBeatMs` (spread a fleet's phases). */
   start(firstBeatMs: number): void {
     void this.#sync();
     void this.#send();
+    void this.#pollLogRequests();
     this.#beatTimer = setTimeout(() => this.#beat(monotonicMs()), firstBeatMs);
   }
 
@@ -133,6 +143,24 @@ export class SimDevice {
   arm(marker: string | undefined): void {
     this.#marker = marker;
     this.sawMarker = false;
+  }
+
+  /**
+   * Breaks the device's connection as a network failure would: every request on it fails
+   * (the watch too), and the device reconnects on its own, with the agent's backoff.
+   */
+  async drop(): Promise<void> {
+    const old = this.#dispatcher;
+    const requests = this.#connection;
+    this.#dispatcher = new HubDispatcher(this.#tls);
+    this.#connection = new AbortController();
+    requests.abort(new Error('connection dropped'));
+    await old.close();
+  }
+
+  /** The signal of a request: the device stopping or its connection dropped. */
+  #requestSignal(): AbortSignal {
+    return AbortSignal.any([this.#stop.signal, this.#connection.signal]);
   }
 
   async stop(): Promise<void> {
@@ -169,7 +197,7 @@ export class SimDevice {
       {
         method: 'GET',
         dispatcher: this.#dispatcher,
-        signal: this.#stop.signal,
+        signal: this.#requestSignal(),
       },
     );
     const text = await response.body.text();
@@ -185,7 +213,7 @@ export class SimDevice {
       {
         method: 'GET',
         dispatcher: this.#dispatcher,
-        signal: this.#stop.signal,
+        signal: this.#requestSignal(),
         // Bookmarks (every 10 s) keep a quiet watch from timing out.
         bodyTimeout: 120_000,
       },
@@ -232,6 +260,30 @@ export class SimDevice {
     } else this.#listener.down(this, performance.now());
   }
 
+  /** As `LogServer.run`: poll, and poll again when answered; back off after a failure. */
+  async #pollLogRequests(): Promise<void> {
+    const signal = this.#stop.signal;
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+    const path = `${this.#origin}/agent/v1/devices/${this.name}/log-requests`;
+    while (!signal.aborted) {
+      try {
+        const response = await hubRequest(path, {
+          method: 'GET',
+          dispatcher: this.#dispatcher,
+          // The agent's request: the transport's 30 s headers timeout, a 60 s deadline.
+          signal: AbortSignal.any([this.#requestSignal(), AbortSignal.timeout(60_000)]),
+        });
+        await response.body.text();
+        if (response.statusCode !== 200) throw new StatusError(response.statusCode);
+        backoff.reset();
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#listener.failure(this, `log-requests: ${reason(error)}`);
+        await sleep(backoff.next(), signal);
+      }
+    }
+  }
+
   /** One heartbeat into the queue, then the next one a period after this one started. */
   #beat(started: number): void {
     if (this.#stop.signal.aborted) return;
@@ -261,7 +313,7 @@ export class SimDevice {
           dispatcher: this.#dispatcher,
           headers: { 'content-type': 'application/merge-patch+json' },
           body,
-          signal,
+          signal: this.#requestSignal(),
         });
         const text = await response.body.text();
         const ok = response.statusCode === 200;

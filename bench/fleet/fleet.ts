@@ -28,12 +28,15 @@ export class Fleet implements DeviceListener {
   #failed = 0;
   #markerTimes: number[] = [];
   #onChange: (() => void) | undefined;
+  /** Devices whose watch came back since the last {@link dropAll}. */
+  #rejoined: Set<SimDevice> | undefined;
 
   constructor(identities: readonly DeviceIdentity[], caPem: string, origin: string) {
     this.devices = identities.map((identity) => new SimDevice(identity, caPem, origin, this));
   }
 
-  up(): void {
+  up(device: SimDevice): void {
+    this.#rejoined?.add(device);
     this.connected++;
     this.ups.push(performance.now());
     this.#onChange?.();
@@ -137,6 +140,35 @@ export class Fleet implements DeviceListener {
       };
       this.#onChange();
     });
+  }
+
+  /**
+   * Breaks every device's connection at once (a network blip, a load balancer
+   * restarting) against the same server process; resolves with the times
+   * (`performance.now()`) at which each device's watch came back, all of them
+   * or those back when `timeoutMs` passed.
+   */
+  async dropAll(timeoutMs: number): Promise<{ droppedAt: number; backAt: number[]; back: number }> {
+    const rejoined = new Set<SimDevice>();
+    this.#rejoined = rejoined;
+    const firstUp = this.ups.length;
+    const droppedAt = performance.now();
+    await Promise.all(this.devices.map((device) => device.drop()));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#onChange = undefined;
+        resolve();
+      }, timeoutMs);
+      this.#onChange = () => {
+        if (rejoined.size < this.devices.length) return;
+        clearTimeout(timer);
+        this.#onChange = undefined;
+        resolve();
+      };
+      this.#onChange();
+    });
+    this.#rejoined = undefined;
+    return { droppedAt, backAt: this.ups.slice(firstUp), back: rejoined.size };
   }
 
   /** Why requests failed so far (`list 401`, `watch: other side closed`, ...), with counts; cleared by reading. */

@@ -198,3 +198,50 @@ export async function reconnect(
     },
   };
 }
+
+export interface StormResult {
+  /** Seconds from dropping every connection to the last device's watch being back, per storm (NaN: not all were). */
+  readonly allBack: number[];
+  /** Devices back when each storm's wait ended (all, unless it timed out). */
+  readonly back: number[];
+  /** The server's RSS before the first storm, after each storm once all were back, and one heartbeat period later. */
+  readonly rssBefore: number;
+  readonly rssBack: number[];
+  readonly rssSettled: number[];
+  /** Server CPU over all storms (from the drops to the settled reading), and the simulator's. */
+  readonly cpu: CpuSplit;
+  readonly errors: Map<string, number>;
+}
+
+/**
+ * Reconnect storms against the same server process: every device's
+ * connection dropped at once, `storms` times, each followed by one
+ * heartbeat period to settle. The server's memory is read before, once all
+ * are back and after the settling period: what a storm leaves behind.
+ */
+export async function storms(
+  fleet: Fleet,
+  server: ServerProcess,
+  options: { storms: number; periodMs: number; timeoutMs: number },
+): Promise<StormResult> {
+  const pid = () => server.process.pid!;
+  fleet.takeErrors();
+  const rssBefore = rssBytes(pid());
+  const allBack: number[] = [];
+  const back: number[] = [];
+  const rssBack: number[] = [];
+  const rssSettled: number[] = [];
+  const { cpu } = await withCpu(pid, async () => {
+    for (let i = 0; i < options.storms; i++) {
+      const storm = await fleet.dropAll(options.timeoutMs);
+      back.push(storm.back);
+      allBack.push(
+        storm.back < fleet.devices.length ? Number.NaN : (Math.max(...storm.backAt) - storm.droppedAt) / 1000,
+      );
+      rssBack.push(rssBytes(pid()));
+      await new Promise((resolve) => setTimeout(resolve, options.periodMs));
+      rssSettled.push(rssBytes(pid()));
+    }
+  });
+  return { allBack, back, rssBefore, rssBack, rssSettled, cpu, errors: fleet.takeErrors() };
+}

@@ -1,6 +1,6 @@
 /** The fleet benchmark's tables, ratios and goal lines. */
 import { fmt, goalLine, machineLoad, quantile, report as result, table } from '../support/index.ts';
-import type { FanoutResult, ReconnectResult, SteadyResult } from './phases.ts';
+import type { FanoutResult, ReconnectResult, SteadyResult, StormResult } from './phases.ts';
 
 const GOAL_P99_MS = 250;
 const GOAL_BYTES_PER_DEVICE = 64 * 1024;
@@ -10,6 +10,7 @@ const GOAL_RECONNECT_SECONDS = 20;
 interface Side {
   readonly steady: SteadyResult;
   readonly fanout: FanoutResult;
+  readonly storms: StormResult;
   readonly reconnect: ReconnectResult;
 }
 
@@ -126,6 +127,33 @@ export function report(r: FleetReport): void {
     ),
   );
 
+  console.log(
+    `\nreconnect storms: every connection dropped at once, ${r.hub.storms.allBack.length} times, against the same server process; RSS once all were back and one heartbeat period later`,
+  );
+  console.log(
+    table(
+      ['server', 'all back s', 'RSS before MB', 'RSS when back MB', 'RSS settled MB', 'server CPU s'],
+      sides.map(([name, side]) => {
+        const t = side.storms;
+        return [
+          name,
+          t.allBack.map((s) => fmt(s, 1)).join(' / '),
+          mb(t.rssBefore),
+          t.rssBack.map(mb).join(' / '),
+          t.rssSettled.map(mb).join(' / '),
+          fmt(t.cpu.server, 1),
+        ];
+      }),
+    ),
+  );
+  for (const [name, side] of sides) {
+    side.storms.back.forEach((back, i) => {
+      if (back < n) console.log(`  ${name}: only ${back} of ${n} back when storm ${i + 1}'s wait ended`);
+    });
+    const errors = [...side.storms.errors].map(([what, count]) => `${what} x${count}`).join('; ');
+    console.log(`  failures the agents saw in the storms (${name}): ${errors || 'none'}`);
+  }
+
   console.log('\nreconnect: the server stopped (SIGTERM) and started again on the same data and port');
   console.log(
     table(
@@ -176,6 +204,7 @@ export function report(r: FleetReport): void {
         ` memory per device ${fmt(perDevice(hub.steady, n) / perDevice(base.steady, n), 2)}x` +
         ` (2nd half: ${fmt(marginal(hub.steady, n) / marginal(base.steady, n), 2)}x),` +
         ` fan-out to the last agent ${fmt(lastHub / lastBase, 2)}x,` +
+        ` storm (all back) ${hub.storms.allBack.map((t, i) => fmt(t / base.storms.allBack[i]!, 2)).join(' / ')}x,` +
         ` reconnect (ready -> all back) ${fmt(hub.reconnect.fromReady / base.reconnect.fromReady, 2)}x`,
     );
   }
@@ -207,6 +236,8 @@ export function report(r: FleetReport): void {
     fanoutTenThousandth: nth(hub.fanout.arrivals, 10_000),
     reconnectFromReady: hub.reconnect.fromReady,
     reconnectFromStop: hub.reconnect.fromStop,
+    stormAllBack: hub.storms.allBack,
+    stormRss: { before: hub.storms.rssBefore, back: hub.storms.rssBack, settled: hub.storms.rssSettled },
     baseline: base
       ? {
           heartbeat: base.steady.latency,
@@ -214,6 +245,7 @@ export function report(r: FleetReport): void {
           bytesPerDeviceSecondHalf: marginal(base.steady, n),
           fanoutLast: base.fanout.arrivals.at(-1),
           reconnectFromReady: base.reconnect.fromReady,
+          stormAllBack: base.storms.allBack,
         }
       : undefined,
   });

@@ -81,9 +81,9 @@ export function trackUpdate(
   opts: TrackUpdateOptions,
 ): Comparison {
   const diff = compareObjects(before, after, opts.schema, ignoredFields(opts.subresource, before, after));
-  const taken = diff.modified.union(diff.added);
   const id: ManagerId = { manager: opts.manager, operation: 'Update', subresource: opts.subresource };
   const key = managerKey(id);
+  const taken = diff.modified.union(diff.added);
   const writer = managers.get(key);
   const owned = writer?.fields;
   if (

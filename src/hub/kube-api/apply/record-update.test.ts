@@ -148,6 +148,63 @@ describe('recordUpdate', () => {
     assert.deepEqual(controller?.fieldsV1, { 'f:status': { 'f:ready': {} } });
   });
 
+  test('a heartbeat (new values of fields only its writer owns) keeps ownership and re-times the entry; a shared field still moves', () => {
+    const sim = new Sim();
+    sim.update('creator', (o) => {
+      o.spec = { replicas: 1 };
+    });
+    sim.update(
+      'agent',
+      (o) => {
+        o.status = { ready: 1, phase: 'Online' };
+      },
+      'status',
+    );
+    const before = sim.entries();
+    const entries = sim.update(
+      'agent',
+      (o) => {
+        o.status = { ready: 2, phase: 'Online' };
+      },
+      'status',
+    );
+    const agent = entries.find((e) => e.manager === 'agent');
+    assert.deepEqual(agent?.fieldsV1, { 'f:status': { '.': {}, 'f:phase': {}, 'f:ready': {} } });
+    // The writer's entry gets the write's time and goes last (the apiserver's order: by time).
+    assert.equal(agent?.time, '2025-01-01T00:00:03Z');
+    assert.deepEqual(
+      entries.map((e) => e.manager),
+      ['creator', 'agent'],
+    );
+    assert.deepEqual(
+      entries.find((e) => e.manager === 'creator'),
+      before.find((e) => e.manager === 'creator'),
+    );
+    // Nothing changed: nothing re-timed.
+    assert.deepEqual(
+      sim.update('agent', () => {}, 'status'),
+      entries,
+    );
+    // A field another manager took stays the other's until the agent changes it again; then it moves.
+    sim.update(
+      'health',
+      (o) => {
+        (o.status as { phase: string }).phase = 'Unreachable';
+      },
+      'status',
+    );
+    assert.deepEqual(sim.owned('health', 'Update'), ['.status.phase']);
+    sim.update(
+      'agent',
+      (o) => {
+        o.status = { ready: 3, phase: 'Online' };
+      },
+      'status',
+    );
+    assert.equal(sim.entry('health', 'Update'), undefined);
+    assert.deepEqual(sim.owned('agent', 'Update'), ['.status', '.status.phase', '.status.ready']);
+  });
+
   test('throws InvalidManagedFieldsError on managedFields it cannot decode', () => {
     assert.throws(
       () =>
