@@ -12,11 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { kubectl, OUTPOST_BIN, ROOT, run, waitFor } from '../support/index.ts';
+import { demoProcesses, kubectl, OUTPOST_BIN, ROOT, run, waitFor } from '../support/index.ts';
 
 /** Live values of the demo's connector, as the demo prints them. */
 const VALUES = /demo-gateway {2}default\/line-1 {2}.*pressure=\d.*temperature=\d/;
@@ -60,35 +60,13 @@ function signalGroup(run: DemoRun, signal: NodeJS.Signals): void {
   }
 }
 
-/** Pids of live processes whose command line, working directory or environment names `dir`. */
-async function processesOf(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    const [cmdline, cwd, environ] = await Promise.all([
-      readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''),
-      readlink(`/proc/${pid}/cwd`).catch(() => ''),
-      readFile(`/proc/${pid}/environ`, 'utf8').catch(() => ''),
-    ]);
-    if (
-      cmdline.includes(dir) ||
-      cwd === dir ||
-      cwd.startsWith(`${dir}/`) ||
-      environ.split('\0').includes(`OUTPOST_DEMO_DIR=${dir}`)
-    )
-      found.push(`${pid} ${cmdline.replaceAll('\0', ' ').slice(0, 200)}`);
-  }
-  return found;
-}
-
 async function noProcessLeft(dir: string, what: string): Promise<void> {
   // The demo waits for its children; what may linger a moment is node's own helpers (esbuild's service).
   await waitFor(
     `no process of the demo left (${what})`,
-    async () => (await processesOf(dir)).length === 0,
+    async () => (await demoProcesses(dir)).length === 0,
     15_000,
-  ).catch(async (error: Error) => assert.fail(`${error.message}:\n${(await processesOf(dir)).join('\n')}`));
+  ).catch(async (error: Error) => assert.fail(`${error.message}:\n${(await demoProcesses(dir)).join('\n')}`));
 }
 
 async function waitForValues(run: DemoRun, what: string): Promise<void> {
@@ -189,7 +167,7 @@ describe('npm start', () => {
     assert.match(first.output(), /admin kubeconfig: \S+admin\.kubeconfig/);
     await waitForValues(first, 'first run');
     await dashboardShowsTheFleet(first);
-    assert.ok((await processesOf(dir)).length > 2, 'the demo runs processes of its own');
+    assert.ok((await demoProcesses(dir)).length > 2, 'the demo runs processes of its own');
     await everythingHealthy(dir);
     // The commands it suggests are the README's (with the demo's folder where the README has its default).
     const suggested = first
