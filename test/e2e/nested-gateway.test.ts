@@ -258,6 +258,21 @@ describe('a gateway renders and runs its proxy and broker for its children', { t
     );
   });
 
+  it("tells a child whose parent is decommissioned, and one whose parent is cleared, and drops the parent's proxy", async () => {
+    const deleted = await api.request('DELETE', `${DEVICES}/${OTHER}`);
+    assert.equal(deleted.status, 200, deleted.text);
+    const missing = await waitFor('the child told its parent is missing', async () => {
+      const nested = (await device(SIBLING)).status?.nested;
+      return nested?.parent === 'ParentMissing' ? nested : undefined;
+    });
+    assert.deepEqual(missing, { parent: 'ParentMissing' }, 'no proxy or broker of a parent that is gone');
+    await patch(`${DEVICES}/${SIBLING}`, { spec: { parent: null } });
+    await waitFor(
+      'the nested status gone with the parent',
+      async () => (await device(SIBLING)).status?.nested === undefined,
+    );
+  });
+
   it('removes the plumbing once the last child is gone', async () => {
     const deleted = await api.request('DELETE', `${DEVICES}/${SIBLING}`);
     assert.equal(deleted.status, 200, deleted.text);
