@@ -122,3 +122,15 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
     // already gone
   }
 }
+
+/** Calls `failed` when the child exits unless the demo is stopping (`stopping()`): a child must not die alone. */
+export function failWhenItExits(
+  child: DemoChild,
+  stopping: () => boolean,
+  failed: (error: Error) => void,
+): void {
+  child.process.once('exit', (code, signal) => {
+    if (!stopping())
+      failed(new Error(`${child.name} stopped unexpectedly (${signal ?? `exit code ${code}`})`));
+  });
+}

@@ -37,8 +37,14 @@ import {
   removeNamespaces,
 } from '../util/index.ts';
 import { VERSION } from '../version.ts';
-import { type DemoChild, type StartOutpostOptions, startChild, startOutpost } from './children.ts';
-import { recordChildren, startTimeOf, stopLeftovers } from './leftovers.ts';
+import {
+  type DemoChild,
+  failWhenItExits,
+  type StartOutpostOptions,
+  startChild,
+  startOutpost,
+} from './children.ts';
+import { recordStarted, stopLeftovers } from './leftovers.ts';
 
 /** The devices of the three levels. */
 export const NESTED_DEVICES: Readonly<Record<LevelNumber, string>> = {
@@ -107,24 +113,14 @@ export async function runNestedDemo(): Promise<void> {
 
   /** Starts a child unless stopping, and records it for the next run (see leftovers.ts). */
   const spawnChild = (
-    name: string,
     start: (options: StartOutpostOptions) => DemoChild,
     options: Omit<StartOutpostOptions, 'cwd' | 'logFd'> = {},
   ): DemoChild | undefined => {
     if (stopping) return undefined;
     const child = start({ cwd: dataDir, logFd: logFd!, ...options });
     children.push(child);
-    recordChildren(
-      dataDir,
-      children.map((c) => ({
-        name: c.name,
-        pid: c.process.pid!,
-        startTime: startTimeOf(c.process.pid!) ?? '',
-      })),
-    );
-    child.process.once('exit', (code, signal) => {
-      if (!stopping) failed(new Error(`${name} stopped unexpectedly (${signal ?? `exit code ${code}`})`));
-    });
+    recordStarted(dataDir, children);
+    failWhenItExits(child, isStopping, failed);
     return child;
   };
 
@@ -153,7 +149,6 @@ export async function runNestedDemo(): Promise<void> {
     if (stopping) return;
     say(`hub's MQTT broker (Mosquitto) on ${brokerUrl}`);
     const plc = spawnChild(
-      'plc-sim',
       (options) =>
         startOutpost(
           'plc-sim',
@@ -205,7 +200,7 @@ export async function runNestedDemo(): Promise<void> {
         ...(proxy ? ['--proxy', proxy] : []),
         ...(n === 2 ? ['--labels', 'role=opcua-gateway'] : []),
       ];
-      const agent = spawnChild(`agent ${name}`, (options) => startOutpost(`agent ${name}`, args, options), {
+      const agent = spawnChild((options) => startOutpost(`agent ${name}`, args, options), {
         netns: level[n].netns,
         env: { OUTPOST_TOKEN: token },
       });
@@ -307,7 +302,7 @@ export async function runNestedDemo(): Promise<void> {
         '',
       ].join('\n'),
     );
-    const broker = spawnChild('mosquitto', (options) =>
+    const broker = spawnChild((options) =>
       startChild('mosquitto', '/usr/sbin/mosquitto', ['-c', config], options),
     );
     const deadline = Date.now() + 30_000;

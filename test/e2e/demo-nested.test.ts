@@ -8,12 +8,21 @@
  * namespace, veth or process. As anyone but root it says why and exits 2.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { canBuildLevels, demoProcesses, OUTPOST_BIN, ROOT, run, waitFor } from '../support/index.ts';
+import {
+  canBuildLevels,
+  type DemoRun,
+  demoProcesses,
+  OUTPOST_BIN,
+  run,
+  signalDemo,
+  startDemoRun,
+  waitFor,
+} from '../support/index.ts';
 
 /** Live values of the level-2 device's connector, as the demo prints them. */
 const VALUES = /area-l2 {2}default\/line-1 {2}.*pressure=\d.*temperature=\d/;
@@ -22,29 +31,8 @@ const AREA_ROW = /^area-l2\s+\S+\s+site-l3\s+2\s+Reachable$/m;
 /** How long a run may take to show values on a loaded machine (three agents, two Squids, two Mosquittos). */
 const VALUES_MS = 420_000;
 
-interface DemoRun {
-  readonly child: ChildProcess;
-  output(): string;
-  readonly exited: Promise<number | null>;
-}
-
 function startDemo(dir: string): DemoRun {
-  const child = spawn(process.execPath, [OUTPOST_BIN, 'demo', '--nested'], {
-    cwd: ROOT,
-    env: { ...process.env, OUTPOST_DEMO_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, as a shell's job: the group is what Ctrl-C reaches.
-    detached: true,
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
+  return startDemoRun(process.execPath, [OUTPOST_BIN, 'demo', '--nested'], dir);
 }
 
 /** The network namespaces and links of the machine whose name starts with a run's prefix. */
@@ -69,11 +57,7 @@ describe('outpost demo --nested', { timeout: 1_200_000 }, () => {
 
   after(async () => {
     for (const demo of runs) {
-      try {
-        process.kill(-demo.child.pid!, 'SIGINT');
-      } catch {
-        // gone already
-      }
+      signalDemo(demo, 'SIGINT');
       await demo.exited;
     }
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -109,7 +93,7 @@ describe('outpost demo --nested', { timeout: 1_200_000 }, () => {
     assert.deepEqual(namesOf(first.child.pid!), [], "the killed run's namespaces and veths are gone");
     assert.ok(namesOf(second.child.pid!).length >= 3, 'the second run has its own');
 
-    process.kill(-second.child.pid!, 'SIGINT');
+    signalDemo(second, 'SIGINT');
     assert.equal(await second.exited, 0, second.output());
     assert.match(second.output(), /stopping\.\.\.\n(?:.*\n)?demo stopped/, second.output());
     assert.deepEqual(namesOf(second.child.pid!), [], 'no namespace or veth left');

@@ -1,4 +1,46 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { ROOT } from './hub-process.ts';
+
+/** A running demo (`npm start`, `outpost demo --nested`), started as a shell starts a job. */
+export interface DemoRun {
+  readonly child: ChildProcess;
+  /** Its stdout and stderr so far, interleaved. */
+  output(): string;
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Starts `command args...` in the checkout with OUTPOST_DEMO_DIR=`dir`, in its
+ * own process group as a shell's job: the group is what Ctrl-C (see
+ * {@link signalDemo}) and SIGKILL reach.
+ */
+export function startDemoRun(command: string, args: readonly string[], dir: string): DemoRun {
+  const child = spawn(command, [...args], {
+    cwd: ROOT,
+    env: { ...process.env, OUTPOST_DEMO_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+/** Signals the run's whole process group, as the terminal does. */
+export function signalDemo(run: DemoRun, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-run.child.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
 
 /**
  * Live processes of a demo run in `dir` (as `pid command line`): any whose
