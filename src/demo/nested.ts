@@ -91,7 +91,7 @@ export async function runNestedDemo(): Promise<void> {
     stopping ??= (async () => {
       stopValues();
       say('stopping...');
-      // Started in order (simulator, broker, level 4, 3, 2): the device first, the broker last.
+      // Started in order (broker, simulator, level 4, 3, 2): the device first, the broker last.
       for (const child of [...children].reverse()) await child.stop();
       await building?.catch(() => {});
       await levels?.remove();
