@@ -16,6 +16,7 @@ import {
   type DeviceDecommissionedError,
   followHubProxy,
   HubApi,
+  hubProxy,
   loadHubProxy,
   saveHubProxy,
   useHubProxy,
@@ -251,6 +252,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     guard: () => guard.report(),
     backlog: () => ({ outboxEntries: outbox.size, telemetryOutboxMessages: telemetry.outbox.size }),
     uploads: () => uploader.report(),
+    hubProxy,
     send: async (status, transition) => {
       await outbox.append('device-status', status, transition);
       reporter.wake();

@@ -169,6 +169,12 @@ export const DeviceSchema = objectSchema(
                       "The device's own IP addresses; its parent's proxy accepts connections from these only.",
                   }),
                 ),
+                hubProxy: Type.Optional(
+                  Type.String({
+                    description:
+                      'The proxy the agent reaches the hub through (nested networks): a device moved to another parent is admitted by its old parent until this names the new one.',
+                  }),
+                ),
               },
               { description: 'System facts the agent reports.' },
             ),

@@ -9,6 +9,7 @@ import { type Command, Option } from 'commander';
 import type { AgentFlags } from './agent-command.ts';
 import type { SendFlags } from './command-command.ts';
 import type { DashboardFlags } from './dashboard-command.ts';
+import { CliError } from './errors.ts';
 import type { HubFlags } from './hub-command.ts';
 import type { ConnectionFlags } from './hub-connection.ts';
 import type { LogsFlags } from './logs-command.ts';
@@ -37,6 +38,7 @@ export function defineCommands(program: Command): void {
   defineTelemetry(program);
   defineCommand(program);
   defineOpcUa(program);
+  defineDemo(program);
 }
 
 /** `--log-level` and `--log-format`, as every long-running command has them. */
@@ -467,4 +469,26 @@ function defineOpcUa(program: Command): void {
         "the client's certificate store (default: $OUTPOST_CONNECTOR_PKI_DIR, else a directory under the temp dir)",
       ),
   ).action(async (flags: ConnectorFlags) => (await import('./opcua-command.ts')).runOpcUaConnector(flags));
+}
+
+function defineDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('the demo (as npm start): a hub, the PLC simulator and an agent running an OPC UA connector')
+    .option(
+      '--nested',
+      'a nested network instead (root only): levels 4, 3 and 2 in network namespaces, values through two broker bridges',
+      false,
+    )
+    .action(async (flags: { nested: boolean }) => {
+      if (!flags.nested) {
+        // The demo runs as its module loads (npm start runs the same file).
+        await import('../demo/main.ts');
+        return;
+      }
+      const { nestedDemoUnavailable, runNestedDemo } = await import('../demo/nested.ts');
+      const reason = nestedDemoUnavailable();
+      if (reason) throw new CliError(reason, 2);
+      await runNestedDemo();
+    });
 }

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EXIT_WITH_PARENT_ENV } from '../cli/parent-watch.ts';
+import { nsenterArgs } from '../util/index.ts';
 
 /** The `outpost` CLI of this checkout, run with the same node. */
 const OUTPOST_BIN = fileURLToPath(new URL('../../bin/outpost.js', import.meta.url));
@@ -23,6 +24,8 @@ export interface StartOutpostOptions {
   readonly logFd: number;
   /** Variables added to the demo's own environment (secrets go here, not into the process list). */
   readonly env?: Readonly<Record<string, string>>;
+  /** A network namespace to run it in (`outpost demo --nested`: one per level). @default the demo's */
+  readonly netns?: string;
 }
 
 /**
@@ -34,7 +37,25 @@ export interface StartOutpostOptions {
  * (`OUTPOST_EXIT_WITH_PARENT`, see `src/cli/parent-watch.ts`).
  */
 export function startOutpost(name: string, args: readonly string[], options: StartOutpostOptions): DemoChild {
-  const child = spawn(process.execPath, [OUTPOST_BIN, ...args], {
+  return startChild(name, process.execPath, [OUTPOST_BIN, ...args], options);
+}
+
+/**
+ * Starts `command ARGS...` as {@link startOutpost} does (a program that does
+ * not watch its stdin, such as Mosquitto, outlives a killed demo: the next
+ * run stops it, see `leftovers.ts`). In a namespace it is started through
+ * nsenter, which execs it: the child's pid is the command's.
+ */
+export function startChild(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: StartOutpostOptions,
+): DemoChild {
+  const [file, argv] = options.netns
+    ? ['nsenter', [...nsenterArgs(options.netns), command, ...args]]
+    : [command, [...args]];
+  const child = spawn(file, argv, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1' },
     stdio: ['pipe', 'pipe', options.logFd],
@@ -100,4 +121,16 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+/** Calls `failed` when the child exits unless the demo is stopping (`stopping()`): a child must not die alone. */
+export function failWhenItExits(
+  child: DemoChild,
+  stopping: () => boolean,
+  failed: (error: Error) => void,
+): void {
+  child.process.once('exit', (code, signal) => {
+    if (!stopping())
+      failed(new Error(`${child.name} stopped unexpectedly (${signal ?? `exit code ${code}`})`));
+  });
 }

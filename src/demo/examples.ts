@@ -73,8 +73,21 @@ export async function applyConnector(service: ObjectService, server: string): Pr
   } as KubeObject);
 }
 
-/** Creates a bootstrap token for the demo's agent (one use, an hour) and returns it. */
-export async function createAgentToken(service: ObjectService): Promise<string> {
+/** What a demo agent's token gives the Device it enrolls. */
+export interface AgentTokenOptions {
+  /** The labels the agent asks for. @default the demo's ({@link DEMO_LABELS}) */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Nested networks (`outpost demo --nested`): the gateway above and the device's level. */
+  readonly parent?: string;
+  readonly level?: number;
+  readonly description?: string;
+}
+
+/** Creates a bootstrap token for a demo agent (one use, an hour) and returns it. */
+export async function createAgentToken(
+  service: ObjectService,
+  options: AgentTokenOptions = {},
+): Promise<string> {
   const { id, secret, token } = generateBootstrapToken();
   const def = service.registry.byKind('outpost.dev/v1alpha1', 'BootstrapToken')!;
   const expiration = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -91,8 +104,10 @@ export async function createAgentToken(service: ObjectService): Promise<string> 
         approval: 'auto',
         maxUses: 1,
         // The labels the agent asks for: a device gets only labels its token gives or allows.
-        deviceLabels: { ...DEMO_LABELS },
-        description: 'the npm start demo agent',
+        deviceLabels: { ...(options.labels ?? DEMO_LABELS) },
+        ...(options.parent !== undefined ? { parent: options.parent } : {}),
+        ...(options.level !== undefined ? { level: options.level } : {}),
+        description: options.description ?? 'the npm start demo agent',
       },
     } as KubeObject,
     { fieldManager: FIELD_MANAGER },

@@ -41,6 +41,21 @@ export function recordChildren(dir: string, children: readonly ChildRecord[]): v
   });
 }
 
+/** Records `children` (processes started, see children.ts) as {@link recordChildren} does. */
+export function recordStarted(
+  dir: string,
+  children: readonly { name: string; process: { pid?: number } }[],
+): void {
+  recordChildren(
+    dir,
+    children.map((child) => ({
+      name: child.name,
+      pid: child.process.pid!,
+      startTime: startTimeOf(child.process.pid!) ?? '',
+    })),
+  );
+}
+
 /**
  * Stops what earlier runs of the demo in `dir` left running: the recorded
  * children still alive (SIGTERM to their process group, which lets the

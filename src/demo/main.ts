@@ -25,8 +25,8 @@ import { loadKubeconfig } from '../cli/kubeconfig.ts';
 import { createLogger } from '../cli/logger.ts';
 import type { RunningHub } from '../hub/index.ts';
 import { VERSION } from '../version.ts';
-import { type DemoChild, startOutpost } from './children.ts';
-import { recordChildren, startTimeOf, stopLeftovers } from './leftovers.ts';
+import { type DemoChild, failWhenItExits, startOutpost } from './children.ts';
+import { recordStarted, stopLeftovers } from './leftovers.ts';
 import { choosePorts, pointAgentAt } from './ports.ts';
 
 const startedAt = Date.now();
@@ -139,17 +139,8 @@ function spawnChild(
   if (stopping) return undefined;
   const child = startOutpost(name, args, { cwd: dataDir, logFd: logFd!, ...(env ? { env } : {}) });
   children.push(child);
-  recordChildren(
-    dataDir,
-    children.map((c) => ({
-      name: c.name,
-      pid: c.process.pid!,
-      startTime: startTimeOf(c.process.pid!) ?? '',
-    })),
-  );
-  child.process.once('exit', (code, signal) => {
-    if (!stopping) failed(new Error(`${name} stopped unexpectedly (${signal ?? `exit code ${code}`})`));
-  });
+  recordStarted(dataDir, children);
+  failWhenItExits(child, () => stopping !== undefined, failed);
   return child;
 }
 

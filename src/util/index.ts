@@ -13,6 +13,16 @@ export {
 export { delay } from './delay.ts';
 export { nestsDeeperThan } from './json-depth.ts';
 export { monotonicMs } from './monotonic.ts';
+export {
+  canBuildLevels,
+  createNetworkLevels,
+  type Level,
+  type LevelNumber,
+  type NetworkLevels,
+  namespaceNames,
+  nsenterArgs,
+  removeNamespaces,
+} from './network-levels.ts';
 export { networkReason } from './network-reason.ts';
 export { startTimeOf } from './process-start-time.ts';
 export { readFileIfExists } from './read-if-exists.ts';

@@ -11,12 +11,21 @@
  * the workloads the agent runs there).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { kubectl, OUTPOST_BIN, ROOT, run, waitFor } from '../support/index.ts';
+import {
+  type DemoRun,
+  demoProcesses,
+  kubectl,
+  OUTPOST_BIN,
+  ROOT,
+  run,
+  signalDemo,
+  startDemoRun,
+  waitFor,
+} from '../support/index.ts';
 
 /** Live values of the demo's connector, as the demo prints them. */
 const VALUES = /demo-gateway {2}default\/line-1 {2}.*pressure=\d.*temperature=\d/;
@@ -25,70 +34,18 @@ const STACK_LINE = /^\s+at .+:\d+:\d+\)?$/m;
 /** How long a run may take to show values on a loaded machine (the whole start, seconds on a quiet one). */
 const VALUES_MS = 150_000;
 
-/** A running `npm start`. */
-interface DemoRun {
-  readonly child: ChildProcess;
-  output(): string;
-  readonly exited: Promise<number | null>;
-}
-
+/** A running `npm start`, in its own process group as a shell starts it. */
 function startDemo(dir: string): DemoRun {
-  const child = spawn('npm', ['start'], {
-    cwd: ROOT,
-    env: { ...process.env, OUTPOST_DEMO_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, as a shell's job: the group is what Ctrl-C and SIGKILL reach.
-    detached: true,
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-/** Signals the run's whole process group, as the terminal does. */
-function signalGroup(run: DemoRun, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-run.child.pid!, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** Pids of live processes whose command line, working directory or environment names `dir`. */
-async function processesOf(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    const [cmdline, cwd, environ] = await Promise.all([
-      readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''),
-      readlink(`/proc/${pid}/cwd`).catch(() => ''),
-      readFile(`/proc/${pid}/environ`, 'utf8').catch(() => ''),
-    ]);
-    if (
-      cmdline.includes(dir) ||
-      cwd === dir ||
-      cwd.startsWith(`${dir}/`) ||
-      environ.split('\0').includes(`OUTPOST_DEMO_DIR=${dir}`)
-    )
-      found.push(`${pid} ${cmdline.replaceAll('\0', ' ').slice(0, 200)}`);
-  }
-  return found;
+  return startDemoRun('npm', ['start'], dir);
 }
 
 async function noProcessLeft(dir: string, what: string): Promise<void> {
   // The demo waits for its children; what may linger a moment is node's own helpers (esbuild's service).
   await waitFor(
     `no process of the demo left (${what})`,
-    async () => (await processesOf(dir)).length === 0,
+    async () => (await demoProcesses(dir)).length === 0,
     15_000,
-  ).catch(async (error: Error) => assert.fail(`${error.message}:\n${(await processesOf(dir)).join('\n')}`));
+  ).catch(async (error: Error) => assert.fail(`${error.message}:\n${(await demoProcesses(dir)).join('\n')}`));
 }
 
 async function waitForValues(run: DemoRun, what: string): Promise<void> {
@@ -104,7 +61,7 @@ async function waitForValues(run: DemoRun, what: string): Promise<void> {
  */
 async function interrupt(run: DemoRun, dir: string, what: string): Promise<void> {
   const begun = /Outpost \S+ demo/.test(run.output());
-  signalGroup(run, 'SIGINT');
+  signalDemo(run, 'SIGINT');
   await run.exited;
   if (begun)
     assert.match(
@@ -167,7 +124,7 @@ describe('npm start', () => {
   const dirs: string[] = [];
   const runs: DemoRun[] = [];
   after(async () => {
-    for (const run of runs) signalGroup(run, 'SIGKILL');
+    for (const run of runs) signalDemo(run, 'SIGKILL');
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
   async function demoDir(): Promise<string> {
@@ -189,7 +146,7 @@ describe('npm start', () => {
     assert.match(first.output(), /admin kubeconfig: \S+admin\.kubeconfig/);
     await waitForValues(first, 'first run');
     await dashboardShowsTheFleet(first);
-    assert.ok((await processesOf(dir)).length > 2, 'the demo runs processes of its own');
+    assert.ok((await demoProcesses(dir)).length > 2, 'the demo runs processes of its own');
     await everythingHealthy(dir);
     // The commands it suggests are the README's (with the demo's folder where the README has its default).
     const suggested = first
@@ -214,7 +171,7 @@ describe('npm start', () => {
     const second = startDemo(dir);
     runs.push(second);
     await waitForValues(second, 'second run');
-    signalGroup(second, 'SIGKILL');
+    signalDemo(second, 'SIGKILL');
     await second.exited;
 
     // At once: whatever the killed run left is the third run's to find and stop.

@@ -4,7 +4,8 @@
  * verb, its own objects and device B's, the status subresource and
  * discovery. A device may read its own Mailbox and Device (list and watch
  * only narrowed to its name), write their status, and nothing else; a status
- * write never changes labels, annotations or spec.
+ * write never changes labels, annotations or spec, nor the status fields
+ * only the hub writes (its certificate, its object storage, its nested state).
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -266,6 +267,55 @@ describe('device authorisation', () => {
       contentType: 'application/merge-patch+json',
     });
     assert.equal(relabel.status, 403);
+  });
+
+  it("refuses a device's status writes to the fields only the hub writes, which the hub keeps writing", async () => {
+    const path = `/apis/outpost.dev/v1alpha1/devices/${A}`;
+    const merge = 'application/merge-patch+json';
+    // What the hub records when it issues a certificate and enrolls a device (here: an admin, as the hub could).
+    const owned = {
+      certificate: { notAfter: '2030-01-01T00:00:00Z' },
+      objectStorage: { location: 'file:///var/lib/outpost/uploads/', prefix: `devices/${A}/` },
+    };
+    const set = await admin.request('PATCH', `${path}/status`, {
+      body: { status: owned },
+      contentType: merge,
+    });
+    assert.equal(set.status, 200, set.text);
+    const refused = async (status: Record<string, unknown>, field: string) => {
+      const answer = await deviceA.request('PATCH', `${path}/status`, {
+        body: { status },
+        contentType: merge,
+      });
+      assert.equal(answer.status, 422, `${field}: ${answer.text}`);
+      const causes = answer.json().details.causes as { field: string; reason: string }[];
+      assert.deepEqual(
+        causes.map((cause) => [cause.field, cause.reason]),
+        [[field, 'FieldValueForbidden']],
+      );
+    };
+    // A certificate that looks fresh, uploads pointed elsewhere, another parent's proxy: all refused.
+    await refused({ certificate: { notAfter: '2099-01-01T00:00:00Z' } }, 'status.certificate');
+    await refused({ objectStorage: null }, 'status.objectStorage');
+    await refused({ nested: { hubProxy: 'http://10.9.9.9:3128' } }, 'status.nested');
+    // Replacing the whole status drops them: refused too.
+    const live = (await admin.request('GET', path)).json();
+    const put = await deviceA.request('PUT', `${path}/status`, {
+      body: { ...live, status: { phase: 'Online' } },
+    });
+    assert.equal(put.status, 422, put.text);
+    // What its agent sends with every heartbeat passes, and leaves them as the hub wrote them.
+    const beat = await deviceA.request('PATCH', `${path}/status`, {
+      body: {
+        status: { phase: 'Online', lastHeartbeatTime: new Date().toISOString(), system: { hostname: A } },
+      },
+      contentType: merge,
+    });
+    assert.equal(beat.status, 200, beat.text);
+    const after = (await admin.request('GET', path)).json();
+    assert.deepEqual(after.status.certificate, owned.certificate);
+    assert.deepEqual(after.status.objectStorage, owned.objectStorage);
+    assert.equal(after.status.system.hostname, A);
   });
 
   it('serves discovery, OpenAPI and the self-reviews to a device, and nothing else off the resource paths', async () => {

@@ -6,7 +6,9 @@
  * runs as processes: the proxy lets the child's address CONNECT to the hub
  * and nowhere else, the broker bridges only the child's topics, and the
  * gateway's Device status lists its child and the health of both.
- * Decommissioning the child re-renders them and the proxy refuses it.
+ * Decommissioning the child re-renders them and the proxy refuses it. A
+ * child moved to another parent is admitted by its old parent's proxy until
+ * its agent reports using the new one.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -32,6 +34,8 @@ const GATEWAY = 'gw-level4';
 const CHILD = 'area-level3';
 /** A second child, at another loopback address: it keeps its access when the first goes. */
 const SIBLING = 'cell-level3';
+/** Another level-4 gateway, where the sibling moves. */
+const OTHER = 'gw2-level4';
 const DEVICES = '/apis/outpost.dev/v1alpha1/devices';
 const WORKLOAD = `/apis/outpost.dev/v1alpha1/namespaces/outpost-system/workloads/gateway-${GATEWAY}`;
 
@@ -186,6 +190,87 @@ describe('a gateway renders and runs its proxy and broker for its children', { t
       return nested?.children?.length === 1 ? nested : undefined;
     });
     assert.deepEqual(gateway.children, [SIBLING]);
+  });
+
+  it("keeps admitting a child moved to another parent until its agent reports the new parent's proxy", async () => {
+    const own = `http://127.0.0.1:${proxyPort}`;
+    const otherProxy = `http://127.0.0.5:${await freePort()}`;
+    // The new parent is declared only (no agent runs its proxy): what matters is this gateway's.
+    const created = await api.request('POST', DEVICES, {
+      body: {
+        apiVersion: 'outpost.dev/v1alpha1',
+        kind: 'Device',
+        metadata: { name: OTHER },
+        spec: {
+          level: 4,
+          gateway: {
+            address: '127.0.0.5',
+            proxyPort: Number(new URL(otherProxy).port),
+            brokerPort: await freePort(),
+          },
+        },
+      },
+    });
+    assert.equal(created.status, 201, created.text);
+    // What the sibling's agent reports with each heartbeat: it reaches the hub through this gateway.
+    const heartbeat = (hubProxy: string) =>
+      patch(`${DEVICES}/${SIBLING}/status`, {
+        status: {
+          lastHeartbeatTime: new Date().toISOString(),
+          system: { addresses: ['127.0.0.2'], hubProxy },
+        },
+      });
+    await heartbeat(own);
+    await patch(`${DEVICES}/${SIBLING}`, { spec: { parent: OTHER } });
+    await waitFor(
+      "the moved child told its new parent's proxy",
+      async () => (await device(SIBLING)).status?.nested?.hubProxy === otherProxy,
+    );
+    await waitFor('the gateway without children', async () => {
+      const nested = (await device(GATEWAY)).status?.nested;
+      return nested?.children?.length === 0;
+    });
+    // Until its agent uses the new proxy, the old one lets it through (Squid may be restarting: ask again).
+    const answerFrom = async (address: string) => {
+      try {
+        return await connectStatus(proxyPort, hubTarget, address);
+      } catch {
+        return undefined;
+      }
+    };
+    const config = (await api.request('GET', WORKLOAD))
+      .json()
+      .spec.resources.find((r: { kind: string }) => r.kind === 'ConfigMap').data;
+    assert.match(config['squid.conf'], /acl children src 127\.0\.0\.2\n/);
+    assert.doesNotMatch(config['mosquitto.acl'], new RegExp(SIBLING), "its broker is its new parent's");
+    assert.equal(await waitFor('an answer for the moved child', () => answerFrom('127.0.0.2'), 60_000), 200);
+    // Its agent took up the new proxy: the old parent refuses it, and has nothing left to serve.
+    await heartbeat(otherProxy);
+    await waitFor(
+      'the old proxy refusing the moved child',
+      async () => (await answerFrom('127.0.0.2')) !== 200,
+      60_000,
+      200,
+    );
+    await waitFor(
+      'the old gateway Workload removed',
+      async () => (await api.request('GET', WORKLOAD)).status === 404,
+    );
+  });
+
+  it("tells a child whose parent is decommissioned, and one whose parent is cleared, and drops the parent's proxy", async () => {
+    const deleted = await api.request('DELETE', `${DEVICES}/${OTHER}`);
+    assert.equal(deleted.status, 200, deleted.text);
+    const missing = await waitFor('the child told its parent is missing', async () => {
+      const nested = (await device(SIBLING)).status?.nested;
+      return nested?.parent === 'ParentMissing' ? nested : undefined;
+    });
+    assert.deepEqual(missing, { parent: 'ParentMissing' }, 'no proxy or broker of a parent that is gone');
+    await patch(`${DEVICES}/${SIBLING}`, { spec: { parent: null } });
+    await waitFor(
+      'the nested status gone with the parent',
+      async () => (await device(SIBLING)).status?.nested === undefined,
+    );
   });
 
   it('removes the plumbing once the last child is gone', async () => {

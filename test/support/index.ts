@@ -16,6 +16,7 @@ export * from './agent-process.ts';
 export * from './agent-workloads.ts';
 export * from './browser.ts';
 export * from './dashboard.ts';
+export * from './demo-processes.ts';
 export * from './enrollment.ts';
 export * from './https-client.ts';
 export * from './hub-process.ts';

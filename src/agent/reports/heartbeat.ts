@@ -39,6 +39,12 @@ export interface HeartbeatOptions {
    * Device `status.resources`, where the hub's metrics sum it. @default none
    */
   readonly backlog?: () => Record<string, number>;
+  /**
+   * The proxy the agent reaches the hub through (nested networks), reported as `system.hubProxy` (null
+   * without one: the status is a merge patch) so that an old parent admits a moved device until it uses
+   * the new one. @default none
+   */
+  readonly hubProxy?: () => string | undefined;
   /** The uploader's Device `status.uploads`, once uploads are declared. @default none */
   readonly uploads?: () => Record<string, unknown> | undefined;
   /** @default 15 */
@@ -138,6 +144,7 @@ export class Heartbeat {
         agentVersion: VERSION,
         // Read on every heartbeat: an address given by DHCP changes, and the parent's proxy follows it.
         addresses: hostAddresses(),
+        hubProxy: this.#options.hubProxy?.() ?? null,
       },
       resources: {
         load1: Math.round(loadavg()[0]! * 100) / 100,

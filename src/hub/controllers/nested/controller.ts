@@ -11,6 +11,9 @@ import {
   createGatewayReconciler,
   type GatewayInformers,
   type GatewayReconcilerOptions,
+  PROXY_URL_INDEX,
+  proxyUrlOf,
+  REPORTED_PROXY_INDEX,
 } from './reconciler.ts';
 import { GATEWAY_LABEL } from './render.ts';
 
@@ -27,8 +30,9 @@ export interface GatewayRenderer {
 
 /**
  * Adds the renderer to a manager. Keyed by Device name; a Device's event
- * queues the device, every gateway above it and its children (an update queues the keys
- * of the old object too: a child that moved re-renders the parent it left).
+ * queues the device, every gateway above it, its children and the gateway whose proxy
+ * its agent reports using (an update queues the keys of the old object too: a child that
+ * moved re-renders the parent it left, and again once it uses its new parent's proxy).
  * Its Workload's,
  * Placement's and Mailbox's events queue the gateway they belong to.
  */
@@ -44,6 +48,15 @@ export function addGatewayRenderer(manager: Manager, options: GatewayRendererOpt
   informers.devices.addIndex(CHILDREN_INDEX, (device) => {
     const parent = (device.spec as Device['spec'])?.parent;
     return parent === undefined ? [] : [parent];
+  });
+  // A moved child is admitted by the gateway whose proxy it still uses (see movingChildren).
+  informers.devices.addIndex(REPORTED_PROXY_INDEX, (device) => {
+    const reported = (device.status as Device['status'])?.system?.hubProxy;
+    return reported === undefined ? [] : [reported];
+  });
+  informers.devices.addIndex(PROXY_URL_INDEX, (device) => {
+    const url = proxyUrlOf(device);
+    return url === undefined ? [] : [url];
   });
   const controller = manager.controller({
     reconciler: createGatewayReconciler({ ...options, service, informers }),
@@ -61,6 +74,11 @@ export function addGatewayRenderer(manager: Manager, options: GatewayRendererOpt
     // Its children: their status tells how their parent is.
     for (const child of informers.devices.byIndex(CHILDREN_INDEX, device.metadata.name!))
       keys.add(child.metadata.name!);
+    // The gateway whose proxy it reports using: a moved child is admitted there until it switches.
+    const reported = (device.status as Device['status'])?.system?.hubProxy;
+    if (reported !== undefined)
+      for (const gateway of informers.devices.byIndex(PROXY_URL_INDEX, reported))
+        keys.add(gateway.metadata.name!);
     return keys;
   });
   const ownerOf = (object: KubeObject) =>

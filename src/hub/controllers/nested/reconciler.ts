@@ -28,6 +28,25 @@ import { gatewayTls } from './tls.ts';
 
 /** The Device informer's index of children by parent name (added by the controller's wiring). */
 export const CHILDREN_INDEX = 'nested:parent';
+/** The Device informer's index of devices by the proxy their agent reports using (`status.system.hubProxy`). */
+export const REPORTED_PROXY_INDEX = 'nested:reported-proxy';
+/** The Device informer's index of gateways by their own proxy's URL (`spec.gateway`). */
+export const PROXY_URL_INDEX = 'nested:proxy-url';
+
+/**
+ * How long after its last heartbeat a device that moved to another parent,
+ * and whose agent still reported using this gateway's proxy, is admitted by
+ * it: an agent that follows its Device switches at its next heartbeat (15 s
+ * by default); one that went silent is not admitted for ever.
+ */
+export const MOVING_CHILD_MS = 10 * 60_000;
+
+/** The URL of the gateway's own proxy, once it says where the level below reaches it. */
+export function proxyUrlOf(device: KubeObject): string | undefined {
+  const spec = device.spec as Device['spec'];
+  const address = spec?.gateway?.address;
+  return address ? gatewayProxyUrl(address, gatewayPorts(spec).proxyPort) : undefined;
+}
 
 /** The field manager of every write the gateway renderer makes. */
 export const GATEWAY_FIELD_MANAGER = 'outpost-gateway-renderer';
@@ -96,6 +115,31 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
           ...(under.length > 0 ? { below: under.sort() } : {}),
         };
       })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Devices that moved to another parent (or lost theirs) while their agent
+   * still reports using this gateway's proxy, within {@link MOVING_CHILD_MS}
+   * of their last heartbeat: its proxy keeps admitting them, or an agent
+   * whose old parent re-rendered first would be cut off from the hub before
+   * it learns the new proxy (from the Device its next heartbeat gets back).
+   */
+  function movingChildren(device: KubeObject, now: number): Child[] {
+    const url = proxyUrlOf(device);
+    if (url === undefined) return [];
+    return informers.devices
+      .byIndex(REPORTED_PROXY_INDEX, url)
+      .filter((d) => {
+        if (d.metadata.deletionTimestamp || (d.spec as Device['spec'])?.parent === device.metadata.name)
+          return false;
+        const beat = Date.parse((d.status as Device['status'])?.lastHeartbeatTime ?? '');
+        return Number.isFinite(beat) && now - beat < MOVING_CHILD_MS;
+      })
+      .map((d) => ({
+        name: d.metadata.name!,
+        addresses: [...((d.status as Device['status'])?.system?.addresses ?? [])],
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -234,14 +278,15 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
       const uid = device.metadata.uid;
       const name = gatewayObjectName(key);
       const children = childrenOf(key);
+      const moving = movingChildren(device, Date.now());
       let current = device;
       // A gateway declaring child networks keeps its proxy between children: devices enroll through it.
-      const serves = children.length > 0 || childNetworksOf(device).length > 0;
+      const serves = children.length > 0 || moving.length > 0 || childNetworksOf(device).length > 0;
       if (serves) {
         const live = informers.workloads.get(GATEWAY_NAMESPACE, name);
         const before = live && controlledBy(live, uid) ? rememberedAddresses(live) : undefined;
         const tls = await gatewayTls(options.ca, device, live);
-        const rendered = renderGateway(device, children, upstreamOf(device), tls, before);
+        const rendered = renderGateway(device, children, upstreamOf(device), tls, before, moving);
         await ensure(kinds.workload, informers.workloads, rendered.workload, uid!);
         await ensure(kinds.placement, informers.placements, rendered.placement, uid!);
         current = await label(device, true);
@@ -253,6 +298,8 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
       await writeStatus(current, children, serves);
       // Rendered before the hub listened: its proxy allows nothing yet; look again once it does.
       if (serves && options.hubUrl && options.hubUrl() === undefined) return { requeueAfter: 1000 };
+      // A moving child that falls silent leaves no event behind: look again once its time may be up.
+      if (moving.length > 0) return { requeueAfter: 60_000 };
       return undefined;
     },
   };

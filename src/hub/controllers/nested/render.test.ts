@@ -61,6 +61,23 @@ describe('gateway rendering', () => {
     assert.deepEqual(revokedAddresses(remembered, [], []), []);
   });
 
+  it('admits a moving child at the proxy only, not revoked inside a child network, and not at the broker', () => {
+    const gateway = {
+      ...site,
+      spec: { ...(site.spec as object), gateway: { childNetworks: ['10.0.2.0/24'] } },
+    };
+    const remembered = rememberedAddresses(renderGateway(gateway, children, upstream, tls).workload);
+    // area-2 moved to another parent; its agent still uses this proxy.
+    const moving = renderGateway(gateway, [children[0]!], upstream, tls, remembered, [children[1]!]);
+    const config = (
+      moving.workload.spec as { resources: { kind: string; data?: Record<string, string> }[] }
+    ).resources.find((r) => r.kind === 'ConfigMap')!.data!;
+    assert.match(config['squid.conf'] ?? '', /^acl children src 10\.0\.2\.2 10\.0\.2\.3$/m);
+    assert.doesNotMatch(config['squid.conf'] ?? '', /acl revoked/);
+    assert.doesNotMatch(config['mosquitto.acl'] ?? '', /area-2/);
+    assert.doesNotMatch(config['mosquitto.conf'] ?? '', /area-2/);
+  });
+
   it("lets the children's addresses CONNECT to the hub only, through the parent's proxy", () => {
     const text = squidConfig(8080, children, upstream);
     assert.match(text, /^http_port 8080$/m);

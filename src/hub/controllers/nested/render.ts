@@ -295,14 +295,17 @@ export function renderGateway(
   upstream: Upstream,
   tls: GatewayTls,
   before?: RememberedAddresses,
+  moving: readonly Child[] = [],
 ): RenderedGateway {
   const name = gatewayObjectName(device.metadata.name!);
   const { proxyPort, brokerPort } = gatewayPorts(device.spec as Device['spec']);
   const childNetworks = childNetworksOf(device);
-  const admission = { childNetworks, revoked: revokedAddresses(before, children, childNetworks) };
-  const admitted = [...new Set(children.flatMap((child) => child.addresses))].sort();
+  // Moving children (see the reconciler) reach the hub through the proxy still; the broker is their new parent's.
+  const proxied = [...children, ...moving];
+  const admission = { childNetworks, revoked: revokedAddresses(before, proxied, childNetworks) };
+  const admitted = [...new Set(proxied.flatMap((child) => child.addresses))].sort();
   const files = {
-    'squid.conf': squidConfig(proxyPort, children, upstream, admission),
+    'squid.conf': squidConfig(proxyPort, proxied, upstream, admission),
     'mosquitto.conf': mosquittoConfig(brokerPort, children, upstream),
     'mosquitto.acl': mosquittoAcl(children),
     'addresses.json': `${JSON.stringify({ admitted, revoked: admission.revoked })}\n`,
