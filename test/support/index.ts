@@ -18,6 +18,7 @@ export * from './browser.ts';
 export * from './dashboard.ts';
 export * from './enrollment.ts';
 export * from './https-client.ts';
+export * from './hub-certificates.ts';
 export * from './hub-process.ts';
 export * from './kubectl-hub.ts';
 export * from './levels.ts';
