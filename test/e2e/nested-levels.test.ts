@@ -384,6 +384,13 @@ describe('three levels in network namespaces reach the hub only through their pa
         `${error.message}; highest seq ${Math.max(...values().map((m) => m.body.seq!))}, before ${lastBefore}; ${await diagnosis(3)}`,
       );
     });
+    // Level 3's agent reaches the hub again (after its backoff): the next tests need it to follow its Mailbox.
+    const back = Date.now();
+    await waitFor(
+      "level 3's heartbeat after the link returned",
+      async () => Date.parse((await device(NAMES[3])).status?.lastHeartbeatTime ?? '') > back,
+      180_000,
+    );
     console.log(
       `# the queued values arrived ${((performance.now() - returned) / 1000).toFixed(1)} s after the link returned`,
     );

@@ -246,6 +246,9 @@ export function mosquittoConfig(brokerPort: number, children: readonly Child[], 
       'bridge_protocol_version mqttv311',
       'restart_timeout 1 5',
       'try_private true',
+      // No `$SYS/broker/connection/.../state` publishes upward: the hub's broker takes `$SYS` from no
+      // client (and closes a connection that tries), a parent's ACL has no room for them either.
+      'notifications false',
     );
     if (overTls)
       lines.push(
