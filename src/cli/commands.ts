@@ -134,6 +134,10 @@ function defineHub(program: Command): void {
       .option(
         '--mqtt <url>',
         'bridge the embedded MQTT broker to an external one (mqtt://HOST:PORT): telemetry goes there, commands come from there',
+      )
+      .option(
+        '--mqtt-tls-port <port>',
+        "also serve the embedded MQTT broker over TLS on this port of the --listen host (0: a free one; hub CA client certificates required): top-level gateways' bridges connect there",
       ),
   ).action(async (flags: HubFlags) => (await import('./hub-command.ts')).runHubCommand(flags));
 }

@@ -24,6 +24,7 @@ export interface HubFlags {
   leaseDuration: string;
   eventTtl: string;
   mqtt?: string;
+  mqttTlsPort?: string;
   requireDeviceBounds: boolean;
   objects?: string;
   objectQuotaBytes: string;
@@ -48,6 +49,11 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
   if (flags.mqtt !== undefined && !/^(mqtts?|wss?):\/\/[^/]+/.test(flags.mqtt))
     throw new CliError(
       `--mqtt must be a broker URL such as mqtt://HOST:PORT, not ${JSON.stringify(flags.mqtt)}`,
+    );
+  const mqttTlsPort = flags.mqttTlsPort === undefined ? undefined : Number(flags.mqttTlsPort);
+  if (mqttTlsPort !== undefined && (!/^\d{1,5}$/.test(flags.mqttTlsPort!) || mqttTlsPort > 65535))
+    throw new CliError(
+      `--mqtt-tls-port must be a port number (0 to 65535), not ${JSON.stringify(flags.mqttTlsPort)}`,
     );
   const deviceCertLifetimeSeconds = parseDuration(flags.deviceCertLifetime, '--device-cert-lifetime');
   const deviceRenewalGraceSeconds = parseDuration(flags.deviceRenewalGrace, '--device-renewal-grace');
@@ -91,6 +97,7 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
       deviceRenewalGraceSeconds,
       leaseDurationMs,
       mqttUrl: flags.mqtt,
+      mqttTlsPort,
       eventTtlMs,
       requireDeviceBounds: flags.requireDeviceBounds,
       objectQuota,
@@ -101,7 +108,9 @@ export async function runHubCommand(flags: HubFlags): Promise<void> {
     await removeCreated(dataDir);
     throw fileError(listenError(error, host, port), dataDir.path);
   }
-  process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n`);
+  // One write: whoever waits for the first line finds the broker's URL with it.
+  const mqtts = hub.telemetry.tlsUrl ? `hub MQTT over TLS on ${hub.telemetry.tlsUrl}\n` : '';
+  process.stdout.write(`hub listening on ${hub.url}\nadmin kubeconfig: ${hub.kubeconfigPath}\n${mqtts}`);
   const stop = () => {
     hub.close().then(
       () => process.exit(0),

@@ -43,7 +43,7 @@ import {
 import { loadOrCreatePki, shareCertificateAuthority, writeKubeconfig } from './pki/index.ts';
 import { readinessChecks } from './readiness.ts';
 import { encryptSecretsAtRest } from './secrets-at-rest.ts';
-import { PlacedWorkloads, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
+import { DeviceParentIndex, PlacedWorkloads, startTelemetry, type TelemetryHub } from './telemetry/index.ts';
 
 export interface HubOptions {
   /** Where the hub keeps its database, certificates and admin kubeconfig. */
@@ -82,6 +82,11 @@ export interface HubOptions {
    * status and acks go there, commands come from there. @default none (the embedded broker alone)
    */
   readonly mqttUrl?: string;
+  /**
+   * Also serve the embedded broker as MQTT over TLS on this port of `host` (0: a free one), client
+   * certificates of the hub CA required: top-level gateways' Mosquitto bridges here. @default not served
+   */
+  readonly mqttTlsPort?: number;
   /** How long Events are kept after they last happened. @default 3_600_000 (1 h) */
   readonly eventTtlMs?: number;
   /**
@@ -181,11 +186,26 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   // not implement impersonation, so an upgrade asking for it is not authenticated at all.
   // What each device may send up for, and where a connector's commands go: its Mailbox's sources.
   const placements = new PlacedWorkloads();
+  // Which device is below which gateway: what a gateway's bridge may carry over MQTT over TLS.
+  const parents = new DeviceParentIndex();
   const telemetry = await startTelemetry({
     authenticate: refusingImpersonation(authenticate),
     placements,
+    parents,
     mqttUrl: options.mqttUrl,
     logger: options.logger,
+    ...(options.mqttTlsPort === undefined
+      ? {}
+      : {
+          tls: {
+            host,
+            port: options.mqttTlsPort,
+            key: pki.serverKey,
+            cert: pki.serverCert,
+            ca: pki.caCert,
+            track: (device, connection) => devices.track(device, connection),
+          },
+        }),
   });
   const { app, service, events } = buildHub({
     store,
@@ -229,6 +249,7 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
   // Every replica keeps its own RBAC index, so a new binding applies everywhere within a watch event.
   await rbac.start(service, { signal: shutdown.signal, logger: options.logger });
   await placements.start(service, { signal: shutdown.signal, logger: options.logger });
+  await parents.start(service, { signal: shutdown.signal, logger: options.logger });
   await ensureNamespaces(service);
   await ensureBootstrapPolicy(service);
   startCompactor(store, { retentionMs: options.historyRetentionMs, signal: shutdown.signal });
@@ -249,7 +270,13 @@ async function serve(options: HubOptions, lock: DataDirLock): Promise<RunningHub
             eventTtl: { ttlMs: options.eventTtlMs },
             placement: { requireDeviceBounds: options.requireDeviceBounds ?? false },
             // Gateways' proxies let their children CONNECT to this URL only (known once listening).
-            gateways: { hubUrl: () => listeningUrl, hubMqtt: options.mqttUrl, ca: pki.ca },
+            // Top-level gateways bridge to the hub's MQTT-over-TLS listener, else to its external broker.
+            gateways: {
+              hubUrl: () => listeningUrl,
+              hubMqtt: options.mqttUrl,
+              hubMqttTls: telemetry.tlsUrl,
+              ca: pki.ca,
+            },
           },
         },
         (running) => {

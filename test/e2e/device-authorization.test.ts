@@ -8,13 +8,18 @@
  * only the hub writes (its certificate, its object storage, its nested state).
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ALL_KINDS, apiVersionOf, type KindDefinition, REVIEW_KINDS } from '../../src/api/index.ts';
-import { issueCertificate, loadCertificateAuthority, writeKubeconfig } from '../../src/hub/pki/index.ts';
-import { type ApiClient, apiClient, type HubProcess, removeDir, startHubProcess } from '../support/index.ts';
+import { writeKubeconfig } from '../../src/hub/pki/index.ts';
+import {
+  type ApiClient,
+  apiClient,
+  type HubProcess,
+  issueDeviceCertificate,
+  removeDir,
+  startHubProcess,
+} from '../support/index.ts';
 
 const A = 'dev-a';
 const B = 'dev-b';
@@ -373,27 +378,13 @@ async function snapshot(admin: ApiClient, name: string): Promise<unknown[]> {
  * Device's uid (URI SAN).
  */
 async function deviceKubeconfig(hub: HubProcess, name: string, uid: string): Promise<string> {
-  const pki = join(hub.dataDir, 'pki');
-  const [caCert, caKey] = await Promise.all([
-    readFile(join(pki, 'ca.crt'), 'utf8'),
-    readFile(join(pki, 'ca.key'), 'utf8'),
-  ]);
-  const ca = await loadCertificateAuthority(caCert, caKey);
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const clientCert = await issueCertificate(ca, {
-    commonName: `outpost:device:${name}`,
-    organizations: ['outpost:devices'],
-    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    lifetimeSeconds: 3600,
-    usage: 'client',
-    uris: [`urn:outpost:device-uid:${uid}`],
-  });
+  const credentials = await issueDeviceCertificate(hub, name, uid);
   const path = join(hub.dataDir, `${name}.kubeconfig`);
   await writeKubeconfig(path, {
     server: hub.url,
-    caCert,
-    clientCert,
-    clientKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    caCert: credentials.ca,
+    clientCert: credentials.cert,
+    clientKey: credentials.key,
     user: name,
   });
   return path;

@@ -20,6 +20,8 @@ export interface HubProcess extends StartedProcess {
   readonly url: string;
   readonly dataDir: string;
   readonly kubeconfig: string;
+  /** `mqtts://HOST:PORT` of the hub's MQTT-over-TLS listener, when started with `--mqtt-tls-port`. */
+  readonly mqttTlsUrl?: string;
 }
 
 export interface StartHubOptions {
@@ -43,6 +45,7 @@ export async function removeDir(dir: string): Promise<void> {
 /** Starts `outpost hub` as a process on a free port and waits for its `hub listening on` line. */
 export async function startHubProcess(options: StartHubOptions = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? (await tempDir());
+  let mqttTlsUrl: string | undefined;
   const started = await startProcess({
     what: 'hub',
     readyMeans: 'listening',
@@ -56,10 +59,15 @@ export async function startHubProcess(options: StartHubOptions = {}): Promise<Hu
       ...(options.args ?? []),
     ],
     env: options.env,
-    ready: (stdout) => /hub listening on (https:\/\/\S+)/.exec(stdout)?.[1],
+    ready: (stdout) => {
+      // Printed with the URL, in the same write.
+      mqttTlsUrl = /hub MQTT over TLS on (mqtts:\/\/\S+)/.exec(stdout)?.[1];
+      return /hub listening on (https:\/\/\S+)/.exec(stdout)?.[1];
+    },
   });
   return {
     url: started.ready,
+    ...(mqttTlsUrl === undefined ? {} : { mqttTlsUrl }),
     dataDir,
     kubeconfig: join(dataDir, 'admin.kubeconfig'),
     process: started.process,

@@ -19,6 +19,7 @@ export * from './dashboard.ts';
 export * from './demo-processes.ts';
 export * from './enrollment.ts';
 export * from './https-client.ts';
+export * from './hub-certificates.ts';
 export * from './hub-process.ts';
 export * from './kubectl-hub.ts';
 export * from './levels.ts';

@@ -19,12 +19,19 @@ export function outpostArgs(...args: string[]): string[] {
     : ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts'), ...args];
 }
 
-/** Starts `outpost plc-sim`; resolves with its endpoint URL once it listens. */
-export async function startPlcSim(args: string[]): Promise<StartedProcess & { readonly ready: string }> {
+/**
+ * Starts `outpost plc-sim` (inside `netns`, if given); resolves with its endpoint URL once it
+ * listens (waiting up to `readyTimeoutMs`, 60 s by default).
+ */
+export async function startPlcSim(
+  args: string[],
+  options: { netns?: string; readyTimeoutMs?: number } = {},
+): Promise<StartedProcess & { readonly ready: string }> {
   return startProcess({
     what: 'plc-sim',
     readyMeans: 'listening',
     args: outpostArgs('plc-sim', ...args),
+    ...options,
     ready: (stdout) => /plc-sim listening on (\S+)/.exec(stdout)?.[1],
   });
 }

@@ -25,6 +25,8 @@ export interface StartProcessOptions<T> {
   readonly stopGraceMs?: number;
   /** The network namespace to run it in (entered as netns.ts says: the child is node itself). */
   readonly netns?: string;
+  /** How long to wait for `ready`. @default 60_000 */
+  readonly readyTimeoutMs?: number;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function startProcess<T>(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -52,8 +55,8 @@ export async function startProcess<T>(
   const ready = await new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${options.what} did not start in 60 s: ${stderr}`));
-    }, 60_000);
+      reject(new Error(`${options.what} did not start in ${readyTimeoutMs / 1000} s: ${stderr}`));
+    }, readyTimeoutMs);
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const value = options.ready(stdout);

@@ -39,7 +39,7 @@ export {
   GATEWAY_BRIDGE_USER_PREFIX,
   uidsOf,
 } from './device-identity.ts';
-export { DeviceIndex, type DeviceIndexStartOptions } from './device-index.ts';
+export { type Connection, DeviceIndex, type DeviceIndexStartOptions } from './device-index.ts';
 export {
   type ActAsOptions,
   actAs,

@@ -15,7 +15,9 @@
  * `<ns>/<workload>` goes on only while that Workload is placed on it
  * (placed-workloads.ts); anything else is acknowledged and dropped
  * (unplaced.ts), so that neither the hub's table, the external broker nor
- * any subscriber ever sees it.
+ * any subscriber ever sees it. The same rules (access.ts) apply to the
+ * connections the MQTT-over-TLS listener hands over (`handle`), where a
+ * gateway's bridge may also connect (tls-listener.ts).
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -24,13 +26,16 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { type Authenticator, type Identity, MASTERS_GROUP } from '../auth/index.ts';
-import type { WorkloadPlacements } from './placed-workloads.ts';
 import {
-  devicePublishAllowed,
-  deviceReceiveAllowed,
-  deviceSubscribeAllowed,
-  parseUpwardTopic,
-} from './topics.ts';
+  clientIdPrefix,
+  type MqttPrincipal,
+  publisherFor,
+  receiveAllowed,
+  subscribeAllowed,
+} from './access.ts';
+import type { DeviceParents } from './device-parents.ts';
+import type { WorkloadPlacements } from './placed-workloads.ts';
+import { parseUpwardTopic } from './topics.ts';
 import { DROPPED_TOPIC, UnplacedMessages } from './unplaced.ts';
 import { webSocketDuplex } from './ws-duplex.ts';
 
@@ -47,6 +52,8 @@ export interface EmbeddedBrokerOptions {
   readonly authenticate: Authenticator;
   /** Which Workloads are placed on which device: what a device may send up for. */
   readonly placements: WorkloadPlacements;
+  /** Which device is below which gateway: what a gateway's bridge may carry (tls-listener.ts). */
+  readonly parents: DeviceParents;
   readonly logger?: Logger;
 }
 
@@ -55,6 +62,11 @@ export interface EmbeddedBroker {
   readonly aedes: Aedes;
   /** Serves `/mqtt` WebSocket upgrades of `server` (the hub's HTTPS server). */
   attach(server: Server): void;
+  /**
+   * Serves one MQTT connection authenticated elsewhere (the TLS listener) as `principal`;
+   * undefined: its CONNECT is refused (not authorized).
+   */
+  handle(stream: Duplex, principal: MqttPrincipal | undefined): void;
   /** Messages devices sent for workloads not placed on them, dropped so far. */
   readonly dropped: number;
   /** Closes every MQTT connection and the broker. */
@@ -63,55 +75,66 @@ export interface EmbeddedBroker {
 
 /** Starts the broker; {@link EmbeddedBroker.attach} then serves it on the hub's server. */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-  const identities = new WeakMap<IncomingMessage, Identity>();
+  // Keyed by what aedes keeps as the client's `req`: the upgrade request, or a token per TLS connection.
+  const principals = new WeakMap<object, MqttPrincipal>();
   const logger = options.logger;
-  const deviceOf = (client: Client | null): string | undefined =>
-    client?.req ? identities.get(client.req)?.device : undefined;
+  const parents = options.parents;
+  const principalOf = (client: Client | null): MqttPrincipal | undefined =>
+    client?.req ? principals.get(client.req) : undefined;
   const unplaced = new UnplacedMessages(logger);
 
   const aedes = await Aedes.createBroker({
     preConnect(client, packet, done) {
-      // Each device's client ids live in a space of their own: a device can neither take over
+      // Each device's (and gateway's) client ids live in a space of their own: nobody can take over
       // another's connection nor its session (and the messages queued for it) by naming its id.
-      const device = deviceOf(client);
-      if (device !== undefined && packet.clientId) packet.clientId = `${device}/${packet.clientId}`;
+      const principal = principalOf(client);
+      const prefix = principal ? clientIdPrefix(principal) : undefined;
+      if (prefix !== undefined && packet.clientId) packet.clientId = `${prefix}${packet.clientId}`;
       done(null, true);
     },
     authenticate(client, _username, _password, done) {
-      const identity = client.req ? identities.get(client.req) : undefined;
-      if (!identity) return done(refusal('not authenticated', 5), false);
+      if (!principalOf(client)) return done(refusal('not authenticated', 5), false);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
       // The hub's own publishes (client null) and system:masters go anywhere; never `$SYS`.
       if (packet.topic.startsWith('$SYS')) return done(new Error('$SYS topics are reserved'));
       if (client === null) return done(null);
-      const device = deviceOf(client);
-      if (device === undefined) return done(null);
-      if (devicePublishAllowed(device, packet.topic)) {
+      const principal = principalOf(client);
+      if (!principal) return done(new Error('not authenticated'));
+      const device = publisherFor(principal, packet.topic, parents);
+      if (device === null) return done(null);
+      if (device !== undefined) {
         const upward = parseUpwardTopic(packet.topic);
         if (!upward || !options.placements.placed(device, upward.namespace, upward.connector))
           unplaced.drop(device, packet);
         return done(null);
       }
       // MQTT 3.1.1 has no negative PUBACK: the connection is closed, the message dropped.
-      logger?.warn({ device, topic: packet.topic }, 'device published outside its prefix: disconnected');
-      done(new Error(`device ${device} may not publish on ${packet.topic}`));
+      logger?.warn(
+        { ...principal, topic: packet.topic },
+        'mqtt client published outside its topics: disconnected',
+      );
+      done(new Error(`${principal.kind} may not publish on ${packet.topic}`));
     },
     authorizeSubscribe(client, subscription, done) {
-      const device = deviceOf(client);
-      if (device === undefined) return done(null, subscription);
-      if (deviceSubscribeAllowed(device, subscription.topic)) return done(null, subscription);
-      logger?.warn({ device, topic: subscription.topic }, 'device subscription outside its prefix refused');
+      const principal = principalOf(client);
+      if (principal && subscribeAllowed(principal, subscription.topic, parents))
+        return done(null, subscription);
+      logger?.warn(
+        { ...principal, topic: subscription.topic },
+        'mqtt subscription outside its topics refused',
+      );
       // Refused in the SUBACK (0x80); the connection stays.
       done(null, null);
     },
     authorizeForward(client, packet) {
       // What was dropped reaches nobody, not even a `#` subscriber of system:masters.
       if (packet.topic === DROPPED_TOPIC) return null;
-      // A second line of defence: nothing but its own commands ever reaches a device.
-      const device = deviceOf(client);
-      if (device !== undefined && !deviceReceiveAllowed(device, packet.topic)) return null;
+      // A second line of defence: nothing but its own commands (or, for a gateway, those of the
+      // live devices below it) ever reaches a client.
+      const principal = principalOf(client);
+      if (principal && !receiveAllowed(principal, packet.topic, parents)) return null;
       return packet;
     },
   });
@@ -137,7 +160,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     if (!identity) return refuse(socket, 401, 'Unauthorized');
     if (identity.device === undefined && !identity.groups.includes(MASTERS_GROUP))
       return refuse(socket, 403, 'Forbidden');
-    identities.set(request, identity);
+    principals.set(request, principalOfIdentity(identity));
     wss.handleUpgrade(request, socket, head, (ws) => {
       const stream = webSocketDuplex(ws);
       // aedes handles the connection's errors; this keeps one from being thrown meanwhile.
@@ -151,6 +174,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     aedes,
     get dropped() {
       return unplaced.dropped;
+    },
+    handle(stream, principal) {
+      // aedes keeps what it is given as the client's `req`: a token for this connection.
+      const token = {};
+      if (principal) principals.set(token, principal);
+      aedes.handle(stream, token as IncomingMessage);
     },
     attach(server) {
       const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -184,6 +213,10 @@ function closeAtExpiry(
   };
   check();
   ws.once('close', () => clearTimeout(timer));
+}
+
+function principalOfIdentity(identity: Identity): MqttPrincipal {
+  return identity.device !== undefined ? { kind: 'device', name: identity.device } : { kind: 'masters' };
 }
 
 function refusal(message: string, returnCode: number): AuthenticateError {

@@ -10,6 +10,14 @@
  * Other hub code reads the table through {@link ConnectorTelemetry}
  * (`TelemetryHub.latest`), e.g. the OpcUaConnector renderer for its status.
  */
+
+export {
+  clientIdPrefix,
+  type MqttPrincipal,
+  publisherFor,
+  receiveAllowed,
+  subscribeAllowed,
+} from './access.ts';
 export { type Bridge, type BridgeOptions, BrokerUnavailableError, startBridge } from './bridge.ts';
 export { type EmbeddedBroker, type EmbeddedBrokerOptions, MQTT_PATH, startEmbeddedBroker } from './broker.ts';
 export { embeddedBus, type MessageBus, type MessageHandler, topicMatches } from './bus.ts';
@@ -20,6 +28,12 @@ export {
   type CommandDispatcherOptions,
   CommandTimeoutError,
 } from './commands.ts';
+export {
+  DeviceParentIndex,
+  type DeviceParentIndexStartOptions,
+  type DeviceParents,
+  fixedParents,
+} from './device-parents.ts';
 export {
   type AckMessage,
   type ConnectorDeviceState,
@@ -37,7 +51,13 @@ export {
   type WorkloadPlacements,
 } from './placed-workloads.ts';
 export { registerTelemetry, type TelemetryRoutesOptions } from './routes.ts';
-export { startTelemetry, type TelemetryHub, type TelemetryOptions } from './telemetry.ts';
+export {
+  type MqttTlsSettings,
+  startTelemetry,
+  type TelemetryHub,
+  type TelemetryOptions,
+} from './telemetry.ts';
+export { type MqttTlsListener, type MqttTlsListenerOptions, startMqttTlsListener } from './tls-listener.ts';
 export {
   COMMAND_FILTER,
   commandTopic,

@@ -12,7 +12,7 @@ import {
   Uploads,
 } from '../../../src/hub/objects/index.ts';
 import { createCertificateAuthority } from '../../../src/hub/pki/index.ts';
-import { fixedPlacements, startTelemetry } from '../../../src/hub/telemetry/index.ts';
+import { fixedParents, fixedPlacements, startTelemetry } from '../../../src/hub/telemetry/index.ts';
 import { type InProcessHub, kindLookup, openTestStore, recordWrites } from './service.ts';
 
 /** What a test may change of the hub it builds. */
@@ -39,7 +39,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
   const { store, registry, cleanup } = await openTestStore('outpost-api-');
   const authenticate = () => ({ user: 'admin', groups: ['system:masters'] });
   const telemetry = options.telemetry
-    ? await startTelemetry({ authenticate, placements: fixedPlacements({}) })
+    ? await startTelemetry({ authenticate, placements: fixedPlacements({}), parents: fixedParents({}) })
     : undefined;
   const objectsDir = options.objects ? await mkdtemp(join(tmpdir(), 'outpost-objects-')) : undefined;
   const { app, service } = buildHub({

@@ -64,6 +64,11 @@ export interface GatewayReconcilerOptions {
   readonly hubUrl?: () => string | undefined;
   /** The hub's external MQTT broker, for top-level gateways' bridges. @default none (no upward bridge) */
   readonly hubMqtt?: string;
+  /**
+   * The hub's MQTT-over-TLS listener (`mqtts://HOST:PORT`), where top-level gateways bridge with
+   * their bridge certificates (preferred to `hubMqtt`). @default none
+   */
+  readonly hubMqttTls?: string;
   /** The hub CA: it issues each gateway broker's certificates and is the one its listener trusts. */
   readonly ca: CertificateAuthority;
 }
@@ -150,6 +155,7 @@ export function createGatewayReconciler(options: GatewayReconcilerOptions): Reco
     return {
       hubUrl: options.hubUrl?.(),
       hubMqtt: options.hubMqtt,
+      hubMqttTls: options.hubMqttTls,
       ...(parent && address ? { parent: { address, ...gatewayPorts(parent.spec as Device['spec']) } } : {}),
     };
   }

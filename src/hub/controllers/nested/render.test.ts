@@ -167,6 +167,25 @@ describe('gateway rendering', () => {
     );
   });
 
+  it("bridges a top-level gateway to the hub's MQTT-over-TLS listener with its bridge certificate", () => {
+    const text = mosquittoConfig(8883, children, {
+      hubMqtt: 'mqtt://127.0.0.1:1883',
+      hubMqttTls: 'mqtts://10.1.2.1:40123',
+    });
+    const lines = text.split('\n');
+    // Preferred to the external broker: the hub checks each device's topics there.
+    for (const line of [
+      'address 10.1.2.1:40123',
+      'bridge_cafile /etc/outpost-gateway-tls/ca.crt',
+      'bridge_certfile /etc/outpost-gateway-tls/bridge.crt',
+      'bridge_keyfile /etc/outpost-gateway-tls/bridge.key',
+      // Its state notifications would be `$SYS` publishes, which the hub's broker answers by disconnecting.
+      'notifications false',
+    ])
+      assert.ok(lines.includes(line), `${line} in\n${text}`);
+    assert.ok(!lines.includes('address 127.0.0.1:1883'));
+  });
+
   it("bridges every device below a child gateway, and lets that gateway's bridge carry them only", () => {
     const nested = [{ name: 'area-1', addresses: [], below: ['cell-2', 'cell-1'] }];
     const topics = mosquittoConfig(1883, nested, upstream)

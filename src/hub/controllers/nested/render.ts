@@ -24,11 +24,16 @@ export interface Upstream {
   readonly hubUrl?: string | undefined;
   /**
    * For a gateway with a parent: that parent's proxy and broker. For a top-level gateway the
-   * proxy goes direct and the bridge goes to `hubMqtt`.
+   * proxy goes direct and the bridge goes to `hubMqttTls`, else `hubMqtt`.
    */
   readonly parent?: { readonly address: string; readonly proxyPort: number; readonly brokerPort: number };
   /** The hub's external MQTT broker (`mqtt://HOST:PORT`, `outpost hub --mqtt`), for top-level bridges. */
   readonly hubMqtt?: string | undefined;
+  /**
+   * The hub's own broker over TLS (`mqtts://HOST:PORT`, `outpost hub --mqtt-tls-port`), where a
+   * top-level bridge goes with its bridge certificate, the hub checking each device's topics.
+   */
+  readonly hubMqttTls?: string | undefined;
 }
 
 /** One child as the configuration names it. */
@@ -202,8 +207,9 @@ export function devicesBelow(children: readonly Child[]): string[] {
  * (`mosquitto.acl` then lets each name only its own topics); its queue on
  * disk; and a bridge to the level above carrying the upward topics of every
  * device below it out and their commands in, and nothing else. The bridge to
- * a parent gateway goes over TLS with the bridge certificate; to the hub's
- * external broker (`--mqtt`) as that broker is reached.
+ * a parent gateway, or to the hub's MQTT-over-TLS listener, goes over TLS with
+ * the bridge certificate; to the hub's external broker (`--mqtt`, only without
+ * that listener) as that broker is reached.
  */
 export function mosquittoConfig(brokerPort: number, children: readonly Child[], upstream: Upstream): string {
   const lines = [
@@ -226,9 +232,12 @@ export function mosquittoConfig(brokerPort: number, children: readonly Child[], 
   ];
   const target = upstream.parent
     ? `${upstream.parent.address}:${upstream.parent.brokerPort}`
-    : upstream.hubMqtt
-      ? hostPort(upstream.hubMqtt)
-      : undefined;
+    : upstream.hubMqttTls
+      ? hostPort(upstream.hubMqttTls)
+      : upstream.hubMqtt
+        ? hostPort(upstream.hubMqtt)
+        : undefined;
+  const overTls = upstream.parent !== undefined || upstream.hubMqttTls !== undefined;
   if (target && children.length > 0) {
     lines.push(
       'connection upward',
@@ -237,8 +246,11 @@ export function mosquittoConfig(brokerPort: number, children: readonly Child[], 
       'bridge_protocol_version mqttv311',
       'restart_timeout 1 5',
       'try_private true',
+      // No `$SYS/broker/connection/.../state` publishes upward: the hub's broker takes `$SYS` from no
+      // client (and closes a connection that tries), a parent's ACL has no room for them either.
+      'notifications false',
     );
-    if (upstream.parent)
+    if (overTls)
       lines.push(
         `bridge_cafile ${TLS_DIR}/ca.crt`,
         `bridge_certfile ${TLS_DIR}/bridge.crt`,
@@ -278,7 +290,7 @@ export function mosquittoAcl(children: readonly Child[]): string {
 
 function hostPort(url: string): string {
   const parsed = new URL(url);
-  return `${parsed.hostname}:${parsed.port || '1883'}`;
+  return `${parsed.hostname}:${parsed.port || (parsed.protocol === 'mqtts:' ? '8883' : '1883')}`;
 }
 
 /**
