@@ -7,9 +7,12 @@
  * run: the same client publishing the same messages straight to the hub's
  * broker. Both publish QoS 1; a round ends when the subscriber has every
  * message; rounds alternate. Latency: paced messages (20/s) carrying their
- * send time, end to end through both levels against direct (the levels'
- * brokers let no one but the bridges read, so the added latency is given for
- * the two levels together, device agent included).
+ * send time, end to end through both levels, through one level (a workload
+ * on the level-3 gateway itself, whose agent sends to level 4's broker) and
+ * direct. The levels' brokers let no one but the bridges read, so what a
+ * level adds is a difference: level 3's bridge is two levels less one,
+ * level 4's bridge (with the device agent's own hop) is one level less
+ * direct.
  *
  *   node --import tsx bench/nested-telemetry.ts      NESTED_MESSAGES=N (default 5000)
  */
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
       if (answer.status !== 200) throw new Error(answer.text);
     };
     await start('bench-l4');
-    await start('bench-l3');
+    const gateway = await start('bench-l3');
     const device = await start('bench-l2');
     const l3Port = await freePort();
     await patch('bench-l4', {
@@ -81,31 +84,30 @@ async function main(): Promise<void> {
           (await api.request('GET', `${DEVICES}/${name}`)).json().status?.nested?.broker?.ready === true,
         180_000,
       );
-    await waitFor(
-      'the level-2 agent sending to its parent',
-      () => device.stderr().includes('telemetry uplink target changed'),
-      60_000,
-    );
+    for (const [agent, level] of [
+      [device, 2],
+      [gateway, 3],
+    ] as const)
+      await waitFor(
+        `the level-${level} agent sending to its parent`,
+        () => agent.stderr().includes('telemetry uplink target changed'),
+        60_000,
+      );
 
     const subscriber = await mqtt.connectAsync(external.url, {
       protocolVersion: 4,
       clientId: 'bench-hub-side',
     });
     await subscriber.subscribeAsync('devices/+/telemetry/#', { qos: 1 });
-    const { port } = JSON.parse(readFileSync(join(device.dataDir, 'mqtt.json'), 'utf8')) as { port: number };
-    const local = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-      protocolVersion: 4,
-      clientId: 'bench-workload',
-    });
+    const local = await localClient(device, 'bench-workload');
+    const oneLevel = await localClient(gateway, 'bench-gateway-workload');
     const direct = await mqtt.connectAsync(external.url, { protocolVersion: 4, clientId: 'bench-direct' });
-    const send = (what: 'nested' | 'direct', seq: number) =>
-      what === 'nested'
-        ? local.publishAsync('telemetry/bench/line/v', JSON.stringify({ seq, sent: Date.now() }), { qos: 1 })
-        : direct.publishAsync(
-            'devices/bench-l2/telemetry/bench/line/v',
-            JSON.stringify({ seq, sent: Date.now() }),
-            { qos: 1 },
-          );
+    const send = (what: 'nested' | 'one' | 'direct', seq: number) => {
+      const payload = JSON.stringify({ seq, sent: Date.now() });
+      if (what === 'nested') return local.publishAsync('telemetry/bench/line/v', payload, { qos: 1 });
+      if (what === 'one') return oneLevel.publishAsync('telemetry/bench/line/v', payload, { qos: 1 });
+      return direct.publishAsync('devices/bench-l2/telemetry/bench/line/v', payload, { qos: 1 });
+    };
 
     const round = async (what: 'nested' | 'direct', count: number) => {
       const arrived = arrivals(subscriber, count);
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
       const latencies = await arrived;
       return { rate: count / ((performance.now() - started) / 1000), latencies };
     };
-    const paced = async (what: 'nested' | 'direct') => {
+    const paced = async (what: 'nested' | 'one' | 'direct') => {
       const arrived = arrivals(subscriber, PACED);
       for (let seq = 0; seq < PACED; seq++) {
         await send(what, seq);
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
     const rates = { nested: [] as number[], direct: [] as number[] };
     for (let r = 0; r < ROUNDS; r++)
       for (const what of ['nested', 'direct'] as const) rates[what].push((await round(what, MESSAGES)).rate);
-    const latency = { nested: await paced('nested'), direct: await paced('direct') };
+    const latency = { nested: await paced('nested'), one: await paced('one'), direct: await paced('direct') };
     const nested = median(rates.nested);
     const baseline = median(rates.direct);
     const ratio = nested / baseline;
@@ -147,16 +149,19 @@ async function main(): Promise<void> {
             fmt(latency.nested.p50, 1),
             fmt(latency.nested.p99, 1),
           ],
+          ['level 3 → 1 bridge → hub broker', '', fmt(latency.one.p50, 1), fmt(latency.one.p99, 1)],
           ['direct → hub broker', fmt(baseline), fmt(latency.direct.p50, 1), fmt(latency.direct.p99, 1)],
         ],
       ),
     );
-    console.log(
-      `added by the two levels: p50 ${fmt(latency.nested.p50 - latency.direct.p50, 1)} ms, p99 ${fmt(latency.nested.p99 - latency.direct.p99, 1)} ms`,
-    );
+    const added = (more: { p50: number; p99: number }, less: { p50: number; p99: number }) =>
+      `p50 ${fmt(more.p50 - less.p50, 1)} ms, p99 ${fmt(more.p99 - less.p99, 1)} ms`;
+    console.log(`added by level 3's bridge: ${added(latency.nested, latency.one)}`);
+    console.log(`added by level 4's bridge and the device agent: ${added(latency.one, latency.direct)}`);
+    console.log(`added by the two levels: ${added(latency.nested, latency.direct)}`);
     console.log(goalLine(`nested ≥ 0.7 × direct (ratio ${fmt(ratio, 2)})`, ratio >= 0.7));
     report('nested-telemetry', { nested, direct: baseline, ratio, latency });
-    await Promise.all([subscriber.endAsync(), local.endAsync(), direct.endAsync()]);
+    await Promise.all([subscriber.endAsync(), local.endAsync(), oneLevel.endAsync(), direct.endAsync()]);
   } finally {
     for (const agent of agents.reverse()) await agent.stop();
     for (const agent of agents) {
@@ -168,6 +173,12 @@ async function main(): Promise<void> {
     await removeDir(hub.dataDir);
     await external.cleanup();
   }
+}
+
+/** An MQTT client on an agent's local endpoint, as a workload on that device has. */
+async function localClient(agent: AgentProcess, clientId: string): Promise<MqttClient> {
+  const { port } = JSON.parse(readFileSync(join(agent.dataDir, 'mqtt.json'), 'utf8')) as { port: number };
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId });
 }
 
 /** Resolves with each message's latency (arrival − its `sent`) once `count` have arrived. */

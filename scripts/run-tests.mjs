@@ -33,7 +33,9 @@ function find(dir) {
 // agent-clock 26; data-upload (67) and crash-durability (45) were cut short. docs/benchmarks.md,
 // test-suite, has the rest.
 const LONGEST_FIRST = [
+  'test/e2e/nested-levels.test.ts',
   'test/e2e/podman-runtime.test.ts',
+  'test/e2e/demo-nested.test.ts',
   'test/e2e/crash-durability.test.ts',
   'test/e2e/data-upload.test.ts',
   'test/e2e/rollout.test.ts',
@@ -45,7 +47,7 @@ const LONGEST_FIRST = [
   'test/e2e/telemetry-placement.test.ts',
   'test/e2e/telemetry.test.ts',
   'test/e2e/nested-telemetry.test.ts',
-  'test/e2e/nested-levels.test.ts',
+  'test/e2e/telemetry-mqtts.test.ts',
   'test/e2e/rbac.test.ts',
   'test/e2e/rbac-escalation.test.ts',
   'test/e2e/replicas-postgres-restart.test.ts',

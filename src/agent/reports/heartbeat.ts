@@ -5,7 +5,7 @@ import { delay, monotonicMs } from '../../util/index.ts';
 import { VERSION } from '../../version.ts';
 import { collectFacts, type DeviceFacts } from '../enrollment/index.ts';
 import type { SourcedStatus } from '../reconcile/index.ts';
-import { hostAddresses } from './addresses.ts';
+import { HostAddresses } from './addresses.ts';
 
 /**
  * Heartbeats: every `spec.heartbeat.periodSeconds` of the Device (15 s by
@@ -61,6 +61,7 @@ export class Heartbeat {
   #readySince: string | undefined;
   #wake: (() => void) | undefined;
   #early = false;
+  readonly #addresses = new HostAddresses();
 
   constructor(options: HeartbeatOptions) {
     this.#options = options;
@@ -143,7 +144,7 @@ export class Heartbeat {
         ...(disk ? { diskBytes: disk.blocks * disk.bsize } : {}),
         agentVersion: VERSION,
         // Read on every heartbeat: an address given by DHCP changes, and the parent's proxy follows it.
-        addresses: hostAddresses(),
+        addresses: this.#addresses.read(),
         hubProxy: this.#options.hubProxy?.() ?? null,
       },
       resources: {
