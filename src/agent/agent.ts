@@ -205,6 +205,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     outbox,
     log: deviceLog.child({ component: 'reporter' }),
     onDevice: (device) => {
+      sync.hubAnswered();
       heartbeat?.updateFromDevice(device);
       followHubProxy(dataDir, device).then(
         (proxy) =>

@@ -53,6 +53,8 @@ export class MailboxSync {
   #state: ConnectionState = 'connecting';
   #current: Mailbox | undefined;
   #resourceVersion: string | undefined;
+  /** Ends the wait before the next retry (see {@link hubAnswered}). */
+  #retryNow: AbortController | undefined;
 
   constructor(options: MailboxSyncOptions) {
     this.#options = options;
@@ -93,9 +95,21 @@ export class MailboxSync {
           continue;
         }
         this.#setState('disconnected', error);
-        await delay(this.#backoff.next(), signal).catch(() => {});
+        this.#retryNow = new AbortController();
+        await delay(this.#backoff.next(), AbortSignal.any([signal, this.#retryNow.signal])).catch(() => {});
+        this.#retryNow = undefined;
       }
     }
+  }
+
+  /**
+   * Another request reached the hub (a report was answered): a retry waiting
+   * out its backoff goes at once. After a long outage the backoff is up to a
+   * minute, and the Mailbox (a decommissioned child's revocation, a new
+   * workload) would wait that long although the way up is back.
+   */
+  hubAnswered(): void {
+    this.#retryNow?.abort();
   }
 
   async #list(signal: AbortSignal): Promise<void> {
